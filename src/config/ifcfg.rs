@@ -1,0 +1,1510 @@
+//! RedHat network-scripts configuration: /etc/sysconfig/network and
+//! /etc/sysconfig/network-scripts/ifcfg-*.
+//!
+//! Members are ordinary line files with our own key TEQL_MASTER (not MASTER=, which would
+//! hand the line to the bonding driver); masters are ifcfg-teqlN files with the usual
+//! IPADDR/PREFIX/GATEWAY keys. Only files that concern teql are read strictly: hooks run on
+//! every interface at boot, and a typo in someone else's file must never stop them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use super::shell::{self, ShellVars};
+use super::{master_index, Config, ConfigError, Ipv4Prefix, Master, Member, RpFilter};
+
+/// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
+const IGNORED_SUFFIXES: [&str; 7] = [
+    "~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave",
+];
+
+/// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
+/// silently leave a line out of its bundle.
+const TEQL_KEYS: [&str; 2] = ["TEQL_MASTER", "TEQL_RP_FILTER"];
+
+const EXPECT_BOOL: &str = "yes or no";
+const EXPECT_IPV4: &str = "a dotted IPv4 address";
+
+/// The directory network-scripts runs hooks in, below root.
+pub fn scripts_dir(root: &Path) -> PathBuf {
+    root.join("etc/sysconfig/network-scripts")
+}
+
+fn network_file(root: &Path) -> PathBuf {
+    root.join("etc/sysconfig/network")
+}
+
+/// Reads ROOT/etc/sysconfig/network (optional) and ROOT/etc/sysconfig/network-scripts/ifcfg-*.
+/// Never fails: every error lands in `Config.problems`.
+pub fn load(root: &Path) -> Config {
+    let mut config = Config::default();
+    let dir = scripts_dir(root);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return config;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_config_name(n))
+        .collect();
+    // Sorted so that "the second file" of a duplicate is the same on every run.
+    names.sort();
+
+    let mut related = Vec::new();
+    // Devices configured by files that do not concern teql, to catch a member line that
+    // network-scripts would also bring up from another file.
+    let mut unrelated: BTreeMap<String, String> = BTreeMap::new();
+    for name in names {
+        match read_config_file(&dir, name) {
+            Read::Skip => {}
+            Read::Unrelated { name, device } => {
+                unrelated.entry(device).or_insert(name);
+            }
+            Read::Related(file) => related.push(file),
+        }
+    }
+
+    let defaults = Defaults::read(&network_file(root));
+    let mut claimed: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Masters that have a file of their own, valid or not: a broken one must not be replaced
+    // by a bare master as if it did not exist.
+    let mut master_files: BTreeSet<String> = BTreeSet::new();
+
+    for file in related {
+        let device = file.device.clone();
+        if !device.is_empty() {
+            config.files.insert(file.name.clone(), device.clone());
+            if let Some(first) = claimed.get(&device) {
+                config.problems.push(ConfigError::Inconsistent {
+                    path: file.path.clone(),
+                    msg: format!(
+                        "{} also configures {device}, which {} already configures; \
+                         network-scripts would use only one of them: remove or merge one",
+                        file.name,
+                        first.display()
+                    ),
+                    device: Some(device.clone()),
+                });
+                continue;
+            }
+            claimed.insert(device.clone(), file.path.clone());
+        }
+        if master_index(&device).is_some() {
+            master_files.insert(device.clone());
+        }
+        let mut ctx = Ctx {
+            path: &file.path,
+            device: Some(device.as_str()).filter(|d| !d.is_empty()),
+            problems: Vec::new(),
+        };
+        let vars = match file.content {
+            Content::Unreadable(reason) => {
+                ctx.problems.push(ConfigError::Io {
+                    path: file.path.clone(),
+                    reason,
+                    device: ctx.device(),
+                });
+                config.problems.append(&mut ctx.problems);
+                continue;
+            }
+            Content::Broken(e) => {
+                ctx.problems.push(ConfigError::Syntax {
+                    path: file.path.clone(),
+                    line: e.line,
+                    col: e.col,
+                    msg: e.msg,
+                    device: ctx.device(),
+                });
+                config.problems.append(&mut ctx.problems);
+                continue;
+            }
+            Content::Parsed(vars) => vars,
+        };
+        let entry = if master_index(&device).is_some() {
+            build_master(&mut ctx, &vars, &device, &defaults).map(Entry::Master)
+        } else {
+            build_member(&mut ctx, &vars, &device, &unrelated).map(Entry::Member)
+        };
+        if ctx.problems.is_empty() {
+            match entry {
+                Some(Entry::Master(m)) => {
+                    config.masters.insert(device, m);
+                }
+                Some(Entry::Member(m)) => {
+                    config.members.insert(device, m);
+                }
+                None => {}
+            }
+        } else {
+            config.problems.append(&mut ctx.problems);
+        }
+    }
+
+    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).collect();
+    for master in named {
+        if !master_files.contains(&master) {
+            config
+                .masters
+                .entry(master.clone())
+                .or_insert_with(|| Master::bare(&master));
+        }
+    }
+    config
+}
+
+fn is_config_name(name: &str) -> bool {
+    name.starts_with("ifcfg-")
+        && name != "ifcfg-lo"
+        && !name.contains(':')
+        && !name.contains("-range")
+        && !IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+enum Read {
+    Skip,
+    Unrelated { name: String, device: String },
+    Related(RelatedFile),
+}
+
+struct RelatedFile {
+    name: String,
+    path: PathBuf,
+    device: String,
+    content: Content,
+}
+
+enum Content {
+    Unreadable(String),
+    Broken(shell::ShellError),
+    Parsed(ShellVars),
+}
+
+enum Entry {
+    Master(Master),
+    Member(Member),
+}
+
+fn read_config_file(dir: &Path, name: String) -> Read {
+    let path = dir.join(&name);
+    let name_device = name.strip_prefix("ifcfg-").unwrap_or_default().to_string();
+    let named_master = master_index(&name_device).is_some();
+    // Reading a FIFO would block the hook forever; directories are nobody's config.
+    if fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+        return Read::Skip;
+    }
+    let text = match fs::read(&path) {
+        // Lossy: a Latin-1 comment must not make a file unreadable; a mangled character in
+        // a value still fails validation of that value.
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        // Without the text nothing says whether the file concerns teql, except its name.
+        Err(e) if named_master => {
+            return Read::Related(RelatedFile {
+                name,
+                path,
+                device: name_device,
+                content: Content::Unreadable(io_reason(&e)),
+            });
+        }
+        Err(_) => return Read::Skip,
+    };
+    let mentions_teql = text.contains("TEQL_");
+    match shell::parse(&text) {
+        Ok(vars) => {
+            let device = match vars.get("DEVICE") {
+                Some(d) if !d.is_empty() => d.to_string(),
+                _ => name_device,
+            };
+            if mentions_teql || master_index(&device).is_some() {
+                Read::Related(RelatedFile {
+                    name,
+                    path,
+                    device,
+                    content: Content::Parsed(vars),
+                })
+            } else {
+                Read::Unrelated { name, device }
+            }
+        }
+        Err(e) => {
+            let device = lenient_device(&text).unwrap_or(name_device);
+            if mentions_teql || master_index(&device).is_some() {
+                Read::Related(RelatedFile {
+                    name,
+                    path,
+                    device,
+                    content: Content::Broken(e),
+                })
+            } else {
+                Read::Skip
+            }
+        }
+    }
+}
+
+/// DEVICE= of a file that does not parse as a whole, so that its error is filed under the
+/// device network-scripts would configure from it.
+fn lenient_device(text: &str) -> Option<String> {
+    text.split('\n').rev().find_map(|line| {
+        let vars = shell::parse(line).ok()?;
+        vars.get("DEVICE")
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+    })
+}
+
+fn io_reason(e: &io::Error) -> String {
+    e.to_string()
+}
+
+/// Collects the problems of one file.
+struct Ctx<'a> {
+    path: &'a Path,
+    device: Option<&'a str>,
+    problems: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn device(&self) -> Option<String> {
+        self.device.map(str::to_string)
+    }
+
+    fn invalid(&mut self, path: &Path, key: &str, value: &str, expected: &str) {
+        self.problems.push(ConfigError::InvalidValue {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+            device: self.device(),
+        });
+    }
+
+    fn inconsistent(&mut self, msg: String) {
+        self.problems.push(ConfigError::Inconsistent {
+            path: self.path.to_path_buf(),
+            msg,
+            device: self.device(),
+        });
+    }
+
+    /// Ok(None) when KEY is unset or empty (network-scripts treats both alike); Err(()) when
+    /// the value is invalid, which is already recorded.
+    fn field<T>(
+        &mut self,
+        vars: &ShellVars,
+        key: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, ()> {
+        let path = self.path;
+        self.field_from(path, vars.get(key), key, parse, expected)
+    }
+
+    fn field_from<T>(
+        &mut self,
+        path: &Path,
+        value: Option<&str>,
+        key: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, ()> {
+        match value {
+            None | Some("") => Ok(None),
+            Some(v) => match parse(v) {
+                Some(t) => Ok(Some(t)),
+                None => {
+                    self.invalid(path, key, v, expected);
+                    Err(())
+                }
+            },
+        }
+    }
+}
+
+fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
+    let unknown: Vec<String> = vars
+        .keys()
+        .filter(|k| k.starts_with("TEQL_") && !TEQL_KEYS.contains(k))
+        .map(str::to_string)
+        .collect();
+    for key in unknown {
+        ctx.inconsistent(format!(
+            "unknown key {key}={:?}: teqlctl reads only {}",
+            vars.get(&key).unwrap_or_default(),
+            TEQL_KEYS.join(" and ")
+        ));
+    }
+}
+
+fn build_member(
+    ctx: &mut Ctx,
+    vars: &ShellVars,
+    device: &str,
+    unrelated: &BTreeMap<String, String>,
+) -> Option<Member> {
+    check_teql_keys(ctx, vars);
+    let master = ctx.field(
+        vars,
+        "TEQL_MASTER",
+        |v| master_index(v).map(|_| v.to_string()),
+        "a teql master name such as teql0",
+    );
+    // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
+    let rp_filter = ctx.field(
+        vars,
+        "TEQL_RP_FILTER",
+        RpFilter::parse,
+        "loose, strict, off or keep",
+    );
+    let Some(master) = master.ok()? else {
+        // A file may mention TEQL_ in a comment only; it is then simply not a member.
+        if let Ok(Some(_)) = rp_filter {
+            ctx.inconsistent(format!(
+                "TEQL_RP_FILTER={:?} is set but TEQL_MASTER is not: add TEQL_MASTER=teqlN \
+                 or remove TEQL_RP_FILTER",
+                vars.get("TEQL_RP_FILTER").unwrap_or_default()
+            ));
+        }
+        return None;
+    };
+    let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
+    if !valid_ifname(device) {
+        match vars.get("DEVICE") {
+            Some(d) if !d.is_empty() => {
+                let path = ctx.path;
+                ctx.invalid(
+                    path,
+                    "DEVICE",
+                    d,
+                    "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
+                )
+            }
+            _ => ctx.inconsistent(format!(
+                "the file name gives the device name {device:?}, which is not a kernel \
+                 interface name: add DEVICE= with the line's interface name"
+            )),
+        }
+    }
+    if let Some(bond) = vars.get("MASTER").filter(|v| !v.is_empty()) {
+        ctx.inconsistent(format!(
+            "MASTER={bond:?} and TEQL_MASTER={master:?} are both set: MASTER= makes \
+             network-scripts enslave {device} to a bond and skip the teql hooks; remove MASTER="
+        ));
+    }
+    if let Some(other) = unrelated.get(device) {
+        ctx.inconsistent(format!(
+            "{device} is also configured by {other} (which has no TEQL_MASTER); network-scripts \
+             would bring up both files: remove or merge one"
+        ));
+    }
+    Some(Member {
+        device: device.to_string(),
+        master,
+        rp_filter: rp_filter.ok()?.unwrap_or(RpFilter::Loose),
+        onboot: onboot.ok()?.unwrap_or(true),
+        source: ctx.path.to_path_buf(),
+    })
+}
+
+fn build_master(
+    ctx: &mut Ctx,
+    vars: &ShellVars,
+    device: &str,
+    defaults: &Defaults,
+) -> Option<Master> {
+    check_teql_keys(ctx, vars);
+    if let Some(m) = vars.get("TEQL_MASTER").filter(|v| !v.is_empty()) {
+        ctx.inconsistent(format!(
+            "TEQL_MASTER={m:?} is set, but {device} is a teql master itself: TEQL_MASTER \
+             belongs in the files of its member lines"
+        ));
+    }
+    if let Some(v) = vars.get("TEQL_RP_FILTER").filter(|v| !v.is_empty()) {
+        ctx.inconsistent(format!(
+            "TEQL_RP_FILTER={v:?} is set on the master {device}: it applies to member lines; \
+             set it in their files"
+        ));
+    }
+    let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
+    let mtu = ctx.field(vars, "MTU", parse_mtu, "a number from 68 to 65535");
+    // network-scripts' ifup-eth passes METRIC to `ip route replace default ... metric`.
+    let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 999999999");
+    let addr = ctx.field(vars, "IPADDR", parse_ipv4, EXPECT_IPV4);
+    let prefix = ctx.field(vars, "PREFIX", parse_prefix, "a prefix length from 0 to 32");
+    // network-scripts derives NETMASK from PREFIX when both are set, so NETMASK is only read
+    // without PREFIX.
+    let prefix = match prefix {
+        Ok(None) => ctx.field(
+            vars,
+            "NETMASK",
+            netmask_prefix,
+            "a contiguous dotted netmask such as 255.255.255.252",
+        ),
+        other => other,
+    };
+    let address = match (addr, prefix) {
+        (Ok(Some(addr)), Ok(Some(prefix_len))) => Some(Ipv4Prefix { addr, prefix_len }),
+        (Ok(Some(addr)), Ok(None)) => {
+            ctx.inconsistent(format!(
+                "IPADDR={addr} has no PREFIX= or NETMASK=: add PREFIX= with the prefix length \
+                 (for example PREFIX=28)"
+            ));
+            None
+        }
+        _ => None,
+    };
+
+    let route = resolve_default_route(ctx, vars, device, defaults, address);
+    Some(Master {
+        device: device.to_string(),
+        address,
+        gateway: route.0,
+        default_route: route.1,
+        mtu: mtu.ok()?,
+        metric: metric.ok()?.unwrap_or(0),
+        onboot: onboot.ok()?.unwrap_or(true),
+        source: Some(ctx.path.to_path_buf()),
+    })
+}
+
+/// GATEWAY, GATEWAYDEV and DEFROUTE come from the master's file, else from
+/// /etc/sysconfig/network (the file is sourced first, so any assignment in the master's
+/// file, even an empty one, overrides it).
+fn resolve_default_route(
+    ctx: &mut Ctx,
+    vars: &ShellVars,
+    device: &str,
+    defaults: &Defaults,
+    address: Option<Ipv4Prefix>,
+) -> (Option<Ipv4Addr>, bool) {
+    let keys = ["GATEWAY", "GATEWAYDEV", "DEFROUTE"];
+    let net_vars = match defaults {
+        Defaults::Absent => None,
+        Defaults::Parsed(v) => Some(v),
+        Defaults::Broken(b) => {
+            if keys.iter().any(|k| vars.get(k).is_none()) {
+                ctx.problems.push(b.error_for(device));
+            }
+            None
+        }
+    };
+    let lookup = |key: &str| -> (Option<String>, Option<PathBuf>) {
+        match vars.get(key) {
+            Some(v) => (Some(v.to_string()), None),
+            None => match (net_vars, defaults.path()) {
+                (Some(n), Some(p)) => (n.get(key).map(str::to_string), Some(p.to_path_buf())),
+                _ => (None, None),
+            },
+        }
+    };
+
+    let (gw_value, gw_inherited_from) = lookup("GATEWAY");
+    let gw_path = gw_inherited_from
+        .clone()
+        .unwrap_or_else(|| ctx.path.to_path_buf());
+    let gateway = ctx.field_from(
+        &gw_path,
+        gw_value.as_deref(),
+        "GATEWAY",
+        parse_ipv4,
+        EXPECT_IPV4,
+    );
+    let (dr_value, dr_from) = lookup("DEFROUTE");
+    let dr_path = dr_from.unwrap_or_else(|| ctx.path.to_path_buf());
+    let defroute = ctx.field_from(
+        &dr_path,
+        dr_value.as_deref(),
+        "DEFROUTE",
+        parse_bool,
+        EXPECT_BOOL,
+    );
+    let (gatewaydev, _) = lookup("GATEWAYDEV");
+    let gatewaydev = gatewaydev.filter(|d| !d.is_empty());
+
+    let Ok(Some(gw)) = gateway else {
+        return (None, false);
+    };
+    // The global GATEWAY in /etc/sysconfig/network normally belongs to another interface;
+    // network-scripts only installs it on an interface whose subnet contains it (or that
+    // GATEWAYDEV names). Taking it onlink on teqlN regardless would steal the default route.
+    if gw_inherited_from.is_some()
+        && gatewaydev.as_deref() != Some(device)
+        && !address.is_some_and(|a| in_subnet(gw, a))
+    {
+        return (None, false);
+    }
+    let default_route =
+        defroute != Ok(Some(false)) && gatewaydev.as_deref().is_none_or(|d| d == device);
+    (Some(gw), default_route)
+}
+
+/// /etc/sysconfig/network, read once for all masters.
+enum Defaults {
+    Absent,
+    Parsed(ParsedDefaults),
+    Broken(BrokenDefaults),
+}
+
+struct ParsedDefaults {
+    path: PathBuf,
+    vars: ShellVars,
+}
+
+impl ParsedDefaults {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key)
+    }
+}
+
+struct BrokenDefaults {
+    path: PathBuf,
+    kind: BrokenKind,
+}
+
+enum BrokenKind {
+    Io(String),
+    Syntax(shell::ShellError),
+}
+
+impl BrokenDefaults {
+    /// The file is not about any one master, so each master that depends on it gets the
+    /// error under its own name: hooks refuse exactly the bundles whose route is unknown.
+    fn error_for(&self, master: &str) -> ConfigError {
+        let why =
+            format!("{master} takes its GATEWAY, GATEWAYDEV and DEFROUTE defaults from this file");
+        match &self.kind {
+            BrokenKind::Io(reason) => ConfigError::Io {
+                path: self.path.clone(),
+                reason: format!("{reason} ({why})"),
+                device: Some(master.to_string()),
+            },
+            BrokenKind::Syntax(e) => ConfigError::Syntax {
+                path: self.path.clone(),
+                line: e.line,
+                col: e.col,
+                msg: format!("{} ({why})", e.msg),
+                device: Some(master.to_string()),
+            },
+        }
+    }
+}
+
+impl Defaults {
+    fn read(path: &Path) -> Defaults {
+        let broken = |kind| {
+            Defaults::Broken(BrokenDefaults {
+                path: path.to_path_buf(),
+                kind,
+            })
+        };
+        match fs::read(path) {
+            Ok(bytes) => match shell::parse(&String::from_utf8_lossy(&bytes)) {
+                Ok(vars) => Defaults::Parsed(ParsedDefaults {
+                    path: path.to_path_buf(),
+                    vars,
+                }),
+                Err(e) => broken(BrokenKind::Syntax(e)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Defaults::Absent,
+            Err(e) => broken(BrokenKind::Io(io_reason(&e))),
+        }
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Defaults::Absent => None,
+            Defaults::Parsed(p) => Some(&p.path),
+            Defaults::Broken(b) => Some(&b.path),
+        }
+    }
+}
+
+/// network-scripts' is_true / is_false (init.d/functions), which also accept t/f and on/off.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "y" | "t" | "on" | "1" => Some(true),
+        "no" | "false" | "n" | "f" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
+    v.parse().ok()
+}
+
+/// Plain decimal digits only: `u32::from_str` would also take "+5".
+fn parse_decimal(v: &str) -> Option<u32> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn parse_prefix(v: &str) -> Option<u8> {
+    parse_decimal(v)
+        .filter(|&p| p <= 32)
+        .and_then(|p| u8::try_from(p).ok())
+}
+
+fn parse_mtu(v: &str) -> Option<u32> {
+    parse_decimal(v).filter(|m| (68..=65535).contains(m))
+}
+
+fn netmask_prefix(v: &str) -> Option<u8> {
+    let bits = u32::from(parse_ipv4(v)?);
+    let ones = bits.leading_ones();
+    if ones + bits.trailing_zeros() < 32 {
+        return None;
+    }
+    u8::try_from(ones).ok()
+}
+
+fn in_subnet(gw: Ipv4Addr, net: Ipv4Prefix) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(net.prefix_len))
+        .unwrap_or(0);
+    u32::from(gw) & mask == u32::from(net.addr) & mask
+}
+
+/// The kernel's dev_valid_name: what `ip link` would accept.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use tempfile::TempDir;
+
+    struct Root {
+        dir: TempDir,
+    }
+
+    impl Root {
+        fn new() -> Root {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir_all(scripts_dir(dir.path())).unwrap();
+            Root { dir }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn ifcfg(&self, name: &str, text: &str) -> &Root {
+            fs::write(scripts_dir(self.path()).join(name), text).unwrap();
+            self
+        }
+
+        fn network(&self, text: &str) -> &Root {
+            fs::write(network_file(self.path()), text).unwrap();
+            self
+        }
+
+        fn file(&self, name: &str) -> PathBuf {
+            scripts_dir(self.path()).join(name)
+        }
+
+        fn load(&self) -> Config {
+            load(self.path())
+        }
+    }
+
+    /// The example from the issue: four lines into teql0, which holds the public address.
+    fn issue_example() -> Root {
+        let root = Root::new();
+        for n in 2..=5 {
+            root.ifcfg(
+                &format!("ifcfg-eth{n}"),
+                &format!(
+                    "DEVICE=eth{n}\nBOOTPROTO=none\nONBOOT=yes\nIPADDR=198.18.{n}.1\n\
+                     NETMASK=255.255.255.252\nTEQL_MASTER=teql0\n"
+                ),
+            );
+        }
+        root.ifcfg(
+            "ifcfg-teql0",
+            "DEVICE=teql0\nONBOOT=yes\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
+        );
+        root
+    }
+
+    fn only_problem(c: &Config) -> &ConfigError {
+        assert_eq!(c.problems.len(), 1, "{:#?}", c.problems);
+        &c.problems[0]
+    }
+
+    fn teql0(c: &Config) -> &Master {
+        c.masters
+            .get("teql0")
+            .unwrap_or_else(|| panic!("no teql0: {c:#?}"))
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn issue_example_loads() {
+        let root = issue_example();
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(
+            c.members.keys().collect::<Vec<_>>(),
+            ["eth2", "eth3", "eth4", "eth5"]
+        );
+        let eth3 = &c.members["eth3"];
+        assert_eq!(
+            eth3,
+            &Member {
+                device: "eth3".into(),
+                master: "teql0".into(),
+                rp_filter: RpFilter::Loose,
+                onboot: true,
+                source: root.file("ifcfg-eth3"),
+            }
+        );
+        assert_eq!(
+            teql0(&c),
+            &Master {
+                device: "teql0".into(),
+                address: Some(Ipv4Prefix {
+                    addr: ip("203.0.113.2"),
+                    prefix_len: 28
+                }),
+                gateway: Some(ip("203.0.113.1")),
+                default_route: true,
+                mtu: None,
+                metric: 0,
+                onboot: true,
+                source: Some(root.file("ifcfg-teql0")),
+            }
+        );
+        assert_eq!(c.files.len(), 5);
+        assert_eq!(c.files["ifcfg-teql0"], "teql0");
+        assert_eq!(c.masters_needed(), 1);
+    }
+
+    #[test]
+    fn device_inside_the_file_wins() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-uplink",
+            "DEVICE=eth2\nTEQL_MASTER=teql1\nTEQL_RP_FILTER=keep\nONBOOT=no\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let m = &c.members["eth2"];
+        assert_eq!(
+            (m.master.as_str(), m.rp_filter, m.onboot),
+            ("teql1", RpFilter::Keep, false)
+        );
+        assert_eq!(m.source, root.file("ifcfg-uplink"));
+        assert_eq!(c.files["ifcfg-uplink"], "eth2");
+        assert!(!c.members.contains_key("uplink"));
+        // Named by a member, without a file of its own.
+        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+        assert_eq!(c.masters_needed(), 2);
+    }
+
+    #[test]
+    fn master_found_by_device_key() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-bundle",
+            "DEVICE=teql0\nIPADDR=192.0.2.9\nNETMASK=255.255.255.0\nMTU=1400\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let m = teql0(&c);
+        assert_eq!(
+            m.address,
+            Some(Ipv4Prefix {
+                addr: ip("192.0.2.9"),
+                prefix_len: 24
+            })
+        );
+        assert_eq!(m.mtu, Some(1400));
+        assert_eq!((m.gateway, m.default_route), (None, false));
+        assert_eq!(c.files["ifcfg-bundle"], "teql0");
+    }
+
+    #[test]
+    fn prefix_wins_over_netmask() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nNETMASK=255.0.255.0\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(teql0(&c).address.map(|a| a.prefix_len), Some(28));
+    }
+
+    #[test]
+    fn gatewaydev_teql0_in_network_file() {
+        let root = issue_example();
+        root.network("NETWORKING=yes\nGATEWAYDEV=teql0\n");
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert!(teql0(&c).default_route);
+    }
+
+    #[test]
+    fn gatewaydev_eth0_in_network_file() {
+        let root = issue_example();
+        root.network("NETWORKING=yes\nGATEWAY=192.0.2.1\nGATEWAYDEV=eth0\n");
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let m = teql0(&c);
+        assert_eq!(m.gateway, Some(ip("203.0.113.1")));
+        assert!(!m.default_route);
+    }
+
+    #[test]
+    fn master_file_overrides_gatewaydev() {
+        let root = issue_example();
+        root.network("GATEWAYDEV=eth0\n");
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nGATEWAYDEV=\n",
+        );
+        let c = root.load();
+        assert!(teql0(&c).default_route);
+    }
+
+    #[test]
+    fn gateway_inherited_from_network_file() {
+        // In the master's subnet, as network-scripts requires of a global GATEWAY.
+        let root = Root::new();
+        root.network("GATEWAY=203.0.113.1\n");
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\n");
+        let m = teql0(&root.load()).clone();
+        assert_eq!(
+            (m.gateway, m.default_route),
+            (Some(ip("203.0.113.1")), true)
+        );
+
+        // Elsewhere: it is another interface's gateway and teql0 must not take it.
+        root.network("GATEWAY=192.0.2.1\n");
+        let m = teql0(&root.load()).clone();
+        assert_eq!((m.gateway, m.default_route), (None, false));
+
+        // Unless GATEWAYDEV hands the default route to teql0: then onlink.
+        root.network("GATEWAY=192.0.2.1\nGATEWAYDEV=teql0\n");
+        let m = teql0(&root.load()).clone();
+        assert_eq!((m.gateway, m.default_route), (Some(ip("192.0.2.1")), true));
+    }
+
+    #[test]
+    fn own_gateway_outside_the_subnet_is_fine() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=32\nGATEWAY=198.51.100.1\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let m = teql0(&c);
+        assert_eq!(
+            (m.gateway, m.default_route),
+            (Some(ip("198.51.100.1")), true)
+        );
+    }
+
+    #[test]
+    fn defroute_no() {
+        let root = issue_example();
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=no\n",
+        );
+        let m = teql0(&root.load()).clone();
+        assert_eq!(
+            (m.gateway, m.default_route),
+            (Some(ip("203.0.113.1")), false)
+        );
+
+        // From the network file, and overridden by the master's own DEFROUTE.
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
+        );
+        root.network("DEFROUTE=NO\n");
+        assert!(!teql0(&root.load()).default_route);
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=yes\n",
+        );
+        assert!(teql0(&root.load()).default_route);
+    }
+
+    #[test]
+    fn booleans() {
+        for (v, b) in [
+            ("yes", true),
+            ("True", true),
+            ("Y", true),
+            ("1", true),
+            ("on", true),
+            ("t", true),
+        ] {
+            assert_eq!(parse_bool(v), Some(b), "{v}");
+        }
+        for (v, b) in [
+            ("no", false),
+            ("FALSE", false),
+            ("n", false),
+            ("0", false),
+            ("Off", false),
+            ("f", false),
+        ] {
+            assert_eq!(parse_bool(v), Some(b), "{v}");
+        }
+        for v in ["", "yes ", "2", "nope", "ja"] {
+            assert_eq!(parse_bool(v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(netmask_prefix("255.255.255.252"), Some(30));
+        assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
+        assert_eq!(netmask_prefix("0.0.0.0"), Some(0));
+        assert_eq!(netmask_prefix("255.255.240.0"), Some(20));
+        assert_eq!(netmask_prefix("255.0.255.0"), None);
+        assert_eq!(netmask_prefix("0.255.255.255"), None);
+        assert_eq!(netmask_prefix("24"), None);
+    }
+
+    #[test]
+    fn subnets() {
+        let net = Ipv4Prefix {
+            addr: ip("203.0.113.2"),
+            prefix_len: 28,
+        };
+        assert!(in_subnet(ip("203.0.113.1"), net));
+        assert!(!in_subnet(ip("203.0.113.17"), net));
+        assert!(in_subnet(
+            ip("198.51.100.1"),
+            Ipv4Prefix {
+                addr: ip("203.0.113.2"),
+                prefix_len: 0
+            }
+        ));
+        assert!(!in_subnet(
+            ip("203.0.113.3"),
+            Ipv4Prefix {
+                addr: ip("203.0.113.2"),
+                prefix_len: 32
+            }
+        ));
+    }
+
+    fn assert_invalid(
+        e: &ConfigError,
+        path: &Path,
+        dev: &str,
+        key: &str,
+        value: &str,
+        expected_part: &str,
+    ) {
+        match e {
+            ConfigError::InvalidValue {
+                path: p,
+                key: k,
+                value: v,
+                expected,
+                device,
+            } => {
+                assert_eq!((p.as_path(), k.as_str(), v.as_str()), (path, key, value));
+                assert!(expected.contains(expected_part), "{expected}");
+                assert_eq!(device.as_deref(), Some(dev));
+            }
+            other => panic!("not InvalidValue: {other:?}"),
+        }
+        let text = e.to_string();
+        assert!(text.starts_with(&path.display().to_string()), "{text}");
+        assert!(text.contains(&format!("{key}={value:?}")), "{text}");
+    }
+
+    fn assert_inconsistent(e: &ConfigError, path: &Path, dev: &str, parts: &[&str]) {
+        assert!(matches!(e, ConfigError::Inconsistent { .. }), "{e:?}");
+        assert_eq!(e.device(), Some(dev));
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("{}: ", path.display())), "{text}");
+        for p in parts {
+            assert!(text.contains(p), "{text:?} lacks {p:?}");
+        }
+    }
+
+    #[test]
+    fn bad_netmask() {
+        let root = issue_example();
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nNETMASK=255.0.255.0\n");
+        let c = root.load();
+        assert_invalid(
+            only_problem(&c),
+            &root.file("ifcfg-teql0"),
+            "teql0",
+            "NETMASK",
+            "255.0.255.0",
+            "contiguous",
+        );
+        // The broken master is not replaced by a bare one; its members stay, and the problem
+        // reaches them through problems_for.
+        assert!(!c.masters.contains_key("teql0"));
+        assert_eq!(c.members.len(), 4);
+        assert_eq!(c.problems_for("eth2").len(), 1);
+        assert_eq!(c.problems_for("teql0").len(), 1);
+    }
+
+    #[test]
+    fn ipaddr_without_prefix() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nGATEWAY=203.0.113.1\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-teql0"),
+            "teql0",
+            &["IPADDR=203.0.113.2", "PREFIX="],
+        );
+        assert!(c.masters.is_empty());
+    }
+
+    #[test]
+    fn invalid_master_values() {
+        let root = Root::new();
+        let path = root.file("ifcfg-teql0");
+        for (text, key, value, expected) in [
+            ("MTU=20\n", "MTU", "20", "68 to 65535"),
+            ("MTU=65536\n", "MTU", "65536", "68 to 65535"),
+            ("MTU=+1500\n", "MTU", "+1500", "68 to 65535"),
+            (
+                "IPADDR=203.0.113.256\nPREFIX=28\n",
+                "IPADDR",
+                "203.0.113.256",
+                "IPv4",
+            ),
+            ("IPADDR=203.0.113.2\nPREFIX=33\n", "PREFIX", "33", "0 to 32"),
+            ("GATEWAY=gw.example\n", "GATEWAY", "gw.example", "IPv4"),
+            ("DEFROUTE=maybe\n", "DEFROUTE", "maybe", "yes or no"),
+            ("ONBOOT=sometimes\n", "ONBOOT", "sometimes", "yes or no"),
+        ] {
+            root.ifcfg("ifcfg-teql0", text);
+            let c = root.load();
+            assert_invalid(only_problem(&c), &path, "teql0", key, value, expected);
+            assert!(c.masters.is_empty(), "{text}");
+        }
+        root.ifcfg("ifcfg-teql0", "MTU=68\n");
+        assert_eq!(teql0(&root.load()).mtu, Some(68));
+        root.ifcfg("ifcfg-teql0", "MTU=65535\nONBOOT=no\n");
+        let c = root.load();
+        assert_eq!((teql0(&c).mtu, teql0(&c).onboot), (Some(65535), false));
+    }
+
+    #[test]
+    fn invalid_value_in_network_file_is_filed_under_the_master() {
+        let root = Root::new();
+        root.network("GATEWAY=192.0.2.300\n");
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\n");
+        let c = root.load();
+        assert_invalid(
+            only_problem(&c),
+            &network_file(root.path()),
+            "teql0",
+            "GATEWAY",
+            "192.0.2.300",
+            "IPv4",
+        );
+        // Its own GATEWAY makes the network file's irrelevant.
+        root.ifcfg(
+            "ifcfg-teql0",
+            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
+        );
+        assert!(root.load().problems.is_empty());
+    }
+
+    #[test]
+    fn broken_network_file() {
+        let root = issue_example();
+        root.network("NETWORKING=yes\nHOSTNAME=$(hostname)\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(
+            matches!(
+                e,
+                ConfigError::Syntax {
+                    line: 2,
+                    col: 10,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.device(), Some("teql0"));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}:2:10: ", network_file(root.path()).display())));
+        assert!(!c.masters.contains_key("teql0"));
+
+        // Nothing depends on it when the master sets all three keys, or when there are
+        // members only.
+        root.ifcfg(
+            "ifcfg-teql0",
+            "GATEWAY=203.0.113.1\nGATEWAYDEV=\nDEFROUTE=yes\n",
+        );
+        assert!(root.load().problems.is_empty());
+        fs::remove_file(root.file("ifcfg-teql0")).unwrap();
+        let c = root.load();
+        assert!(c.problems.is_empty());
+        assert_eq!(c.masters["teql0"], Master::bare("teql0"));
+    }
+
+    #[test]
+    fn teql_master_must_name_a_master() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
+        let c = root.load();
+        assert_invalid(
+            only_problem(&c),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            "TEQL_MASTER",
+            "eth9",
+            "teql master name such as teql0",
+        );
+        assert!(c.members.is_empty());
+        assert!(c.masters.is_empty());
+        assert_eq!(c.files["ifcfg-eth2"], "eth2");
+        assert_eq!(c.problems_for("eth2").len(), 1);
+    }
+
+    #[test]
+    fn bad_rp_filter() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-eth2",
+            "TEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n",
+        );
+        let c = root.load();
+        assert_invalid(
+            only_problem(&c),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            "TEQL_RP_FILTER",
+            "sometimes",
+            "loose, strict, off or keep",
+        );
+        assert!(c.members.is_empty());
+        assert!(c.masters.is_empty());
+    }
+
+    #[test]
+    fn member_values() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-eth2",
+            "TEQL_MASTER=teql0\nTEQL_RP_FILTER=STRICT\nONBOOT=n\n",
+        );
+        let c = root.load();
+        let m = &c.members["eth2"];
+        assert_eq!((m.rp_filter, m.onboot), (RpFilter::Strict, false));
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nONBOOT=later\n");
+        assert_invalid(
+            only_problem(&root.load()),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            "ONBOOT",
+            "later",
+            "yes or no",
+        );
+    }
+
+    #[test]
+    fn master_with_teql_master() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-teql0", "TEQL_MASTER=teql1\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-teql0"),
+            "teql0",
+            &["TEQL_MASTER=\"teql1\"", "teql0"],
+        );
+        assert!(c.masters.is_empty());
+    }
+
+    #[test]
+    fn stray_teql_keys() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTR=teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            &["TEQL_MASTR=\"teql0\"", "TEQL_MASTER"],
+        );
+        root.ifcfg("ifcfg-eth2", "TEQL_RP_FILTER=off\n");
+        assert_inconsistent(
+            only_problem(&root.load()),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            &["TEQL_RP_FILTER=\"off\"", "TEQL_MASTER"],
+        );
+        // A mention in a comment makes the file ours to read strictly, not a member.
+        root.ifcfg(
+            "ifcfg-eth2",
+            "# TEQL_MASTER=teql0 once the line is delivered\nONBOOT=whenever\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty() && c.members.is_empty() && c.masters.is_empty());
+        assert_eq!(c.files["ifcfg-eth2"], "eth2");
+    }
+
+    #[test]
+    fn bonding_master_conflicts() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "MASTER=bond0\nSLAVE=yes\nTEQL_MASTER=teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-eth2"),
+            "eth2",
+            &["MASTER=\"bond0\"", "TEQL_MASTER"],
+        );
+    }
+
+    #[test]
+    fn invalid_device_names() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-uplink", "DEVICE=\"eth 2\"\nTEQL_MASTER=teql0\n");
+        assert_invalid(
+            only_problem(&root.load()),
+            &root.file("ifcfg-uplink"),
+            "eth 2",
+            "DEVICE",
+            "eth 2",
+            "interface name",
+        );
+        fs::remove_file(root.file("ifcfg-uplink")).unwrap();
+        root.ifcfg("ifcfg-a-very-long-line-name", "TEQL_MASTER=teql0\n");
+        assert_inconsistent(
+            only_problem(&root.load()),
+            &root.file("ifcfg-a-very-long-line-name"),
+            "a-very-long-line-name",
+            &["DEVICE="],
+        );
+    }
+
+    #[test]
+    fn broken_unrelated_file_is_ignored() {
+        let root = issue_example();
+        root.ifcfg(
+            "ifcfg-eth0",
+            "DEVICE=eth0\nNAME=\"System eth0\nIPADDR=$(cat /x)\nsource /etc/foo\n",
+        );
+        root.ifcfg("ifcfg-eth1", "DEVICE=eth1\r\nONBOOT=yes\r\n");
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(c.members.len(), 4);
+        assert!(!c.files.contains_key("ifcfg-eth0"));
+    }
+
+    #[test]
+    fn broken_related_files_report_syntax() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-uplink",
+            "DEVICE=eth2\nTEQL_MASTER=teql0\nNAME=\"uplink\n",
+        );
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(
+            matches!(
+                e,
+                ConfigError::Syntax {
+                    line: 3,
+                    col: 6,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // Filed under the device the file configures, found despite the error.
+        assert_eq!(e.device(), Some("eth2"));
+        assert_eq!(c.files["ifcfg-uplink"], "eth2");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}:3:6: unterminated",
+                root.file("ifcfg-uplink").display()
+            )),
+            "{text}"
+        );
+        // A member that is broken names no master, so none is made up.
+        assert!(c.members.is_empty() && c.masters.is_empty());
+
+        // A master's file is ours even without any TEQL_ key.
+        let root = Root::new();
+        root.ifcfg("ifcfg-teql0", "IPADDR=`hostname -i`\n");
+        let c = root.load();
+        assert!(matches!(
+            only_problem(&c),
+            ConfigError::Syntax {
+                line: 1,
+                col: 8,
+                ..
+            }
+        ));
+        assert_eq!(c.problems_for("teql0").len(), 1);
+    }
+
+    #[test]
+    fn backup_and_alias_files_are_skipped() {
+        let root = issue_example();
+        for name in [
+            "ifcfg-teql0~",
+            "ifcfg-teql0.bak",
+            "ifcfg-teql0.old",
+            "ifcfg-teql0.orig",
+            "ifcfg-teql0.rpmnew",
+            "ifcfg-teql0.rpmorig",
+            "ifcfg-teql0.rpmsave",
+            "ifcfg-teql0:1",
+            "ifcfg-teql0-range0",
+            "ifcfg-eth2.bak",
+        ] {
+            root.ifcfg(name, "TEQL_MASTER=broken\"\n");
+        }
+        root.ifcfg("ifcfg-lo", "DEVICE=lo\nTEQL_MASTER=teql0\n");
+        root.ifcfg("route-teql0", "TEQL_ broken \"\n");
+        fs::create_dir(root.file("ifcfg-teql7")).unwrap();
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(c.files.len(), 5);
+        assert_eq!(c.members.len(), 4);
+        assert_eq!(c.masters.keys().collect::<Vec<_>>(), ["teql0"]);
+    }
+
+    #[test]
+    fn duplicate_device() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\n");
+        root.ifcfg("ifcfg-uplink", "DEVICE=eth2\nTEQL_MASTER=teql1\n");
+        let c = root.load();
+        let first = root.file("ifcfg-eth2");
+        let second = root.file("ifcfg-uplink");
+        assert_inconsistent(
+            only_problem(&c),
+            &second,
+            "eth2",
+            &[&first.display().to_string(), "ifcfg-uplink"],
+        );
+        assert_eq!(c.members["eth2"].master, "teql0");
+        assert_eq!(c.files.len(), 2);
+
+        let root = Root::new();
+        root.ifcfg("ifcfg-teql0", "MTU=1500\n");
+        root.ifcfg("ifcfg-wan", "DEVICE=teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-wan"),
+            "teql0",
+            &["ifcfg-teql0"],
+        );
+    }
+
+    #[test]
+    fn member_device_also_in_an_unrelated_file() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "DEVICE=eth2\nBOOTPROTO=dhcp\n");
+        root.ifcfg("ifcfg-uplink", "DEVICE=eth2\nTEQL_MASTER=teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("ifcfg-uplink"),
+            "eth2",
+            &["ifcfg-eth2"],
+        );
+        assert!(c.members.is_empty());
+    }
+
+    #[test]
+    fn missing_directory_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(dir.path());
+        assert!(
+            c.masters.is_empty()
+                && c.members.is_empty()
+                && c.files.is_empty()
+                && c.problems.is_empty()
+        );
+        let c = load(&dir.path().join("nowhere"));
+        assert!(c.problems.is_empty());
+    }
+
+    #[test]
+    fn scripts_dir_is_below_root() {
+        assert_eq!(
+            scripts_dir(Path::new("/r")),
+            Path::new("/r/etc/sysconfig/network-scripts")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unreadable_master_file() {
+        use std::os::unix::fs::symlink;
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\n");
+        // A dangling symlink fails to read even as root, unlike a chmod 000 file.
+        symlink("/nonexistent/teql0", root.file("ifcfg-teql0")).unwrap();
+        symlink("/nonexistent/eth3", root.file("ifcfg-eth3")).unwrap();
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(matches!(e, ConfigError::Io { .. }), "{e:?}");
+        assert_eq!(e.device(), Some("teql0"));
+        assert!(e.to_string().starts_with(&format!(
+            "{}: cannot read: ",
+            root.file("ifcfg-teql0").display()
+        )));
+        assert!(!c.masters.contains_key("teql0"));
+        assert_eq!(c.problems_for("eth2").len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_is_not_read() {
+        let root = issue_example();
+        nix::unistd::mkfifo(&root.file("ifcfg-teql1"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Reaching the assertion at all is the point: reading the FIFO would block.
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert!(!c.masters.contains_key("teql1"));
+    }
+
+    #[test]
+    fn quoting_in_real_files() {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-eth2",
+            "# line 1 to the exchange\nexport DEVICE='eth2'\nNAME=\"Line 1\"\nIPADDR=198.18.2.1 # CPE side\n\
+             TEQL_MASTER=\"teql0\" # bundle\nTEQL_RP_FILTER='loose'\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(c.members["eth2"].master, "teql0");
+    }
+}

@@ -1,0 +1,17 @@
+//! teqlctl: bond lines with Linux TEQL from the distribution's own network configuration.
+//!
+//! Shape: `config` (what the admin asked for) -> `plan` (what must change, given what the
+//! kernel has) -> `apply` (changing it, through `netlink`). Hooks and the manual tool are thin
+//! entry points over that pipeline.
+
+pub mod config;
+pub mod netlink;
+pub mod apply;
+pub mod error;
+pub mod lock;
+pub mod log;
+pub mod module;
+pub mod ops;
+pub mod plan;
+pub mod state;
+pub mod sysctl;
