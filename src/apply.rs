@@ -1,0 +1,79 @@
+//! Changing the kernel: runs a plan's actions in order and, if one fails, undoes the ones that
+//! succeeded (newest first), so a failed run leaves the system as it found it.
+
+use crate::error::{Error, Result};
+use crate::log;
+use crate::netlink::Netlink;
+use crate::plan::{Action, Plan};
+use crate::sysctl;
+
+/// Applies `plan`. Returns how many actions ran.
+pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
+    let mut done: Vec<&Action> = Vec::new();
+    for action in &plan.actions {
+        match execute(action, nl) {
+            Ok(()) => {
+                log::info(&action.to_string());
+                done.push(action);
+            }
+            Err(e) => {
+                rollback(&done, nl);
+                return Err(e);
+            }
+        }
+    }
+    Ok(done.len())
+}
+
+fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
+    let r = match action {
+        Action::SetRpFilter { iface, value, .. } => return sysctl::set_rp_filter(iface, *value),
+        Action::Attach { index, master, replacing, .. } => nl.attach_root_qdisc(*index, master, replacing.is_some()),
+        Action::Detach { index, .. } => nl.delete_root_qdisc(*index),
+        Action::LinkUp { index, .. } => nl.set_up(*index, true),
+        Action::LinkDown { index, .. } => nl.set_up(*index, false),
+        Action::SetMtu { index, mtu, .. } => nl.set_mtu(*index, *mtu),
+        Action::AddAddress { index, addr, .. } => nl.add_address(*index, addr.addr, addr.prefix_len),
+        Action::DelAddress { index, addr, .. } => nl.del_address(*index, addr.addr, addr.prefix_len),
+        Action::DefaultRoute { index, via, metric, .. } => nl.replace_default_route(*index, *via, *metric),
+    };
+    r.map_err(|e| Error::from_netlink(&action.to_string(), action.iface(), e))
+}
+
+/// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a
+/// fully undone one with one complaint) and reports each.
+fn rollback(done: &[&Action], nl: &mut Netlink) {
+    for action in done.iter().rev() {
+        let what = format!("undo `{action}`");
+        let r = match action {
+            Action::SetRpFilter { iface, previous: Some(p), .. } => sysctl::set_rp_filter(iface, *p).err().map(|e| e.to_string()),
+            Action::SetRpFilter { previous: None, .. } => None,
+            Action::Attach { index, replacing, iface, .. } => {
+                if let Some(k) = replacing {
+                    log::warn(&format!("{iface}: the {k} root qdisc replaced with --force cannot be restored"));
+                }
+                nl.delete_root_qdisc(*index).err().map(|e| e.to_string())
+            }
+            Action::Detach { index, master, .. } => nl.attach_root_qdisc(*index, master, false).err().map(|e| e.to_string()),
+            Action::LinkUp { index, .. } => nl.set_up(*index, false).err().map(|e| e.to_string()),
+            Action::LinkDown { index, routes, .. } => match nl.set_up(*index, true) {
+                Err(e) => Some(e.to_string()),
+                Ok(()) => routes.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string()),
+            },
+            Action::SetMtu { index, previous, .. } => nl.set_mtu(*index, *previous).err().map(|e| e.to_string()),
+            Action::AddAddress { index, addr, .. } => nl.del_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string()),
+            Action::DelAddress { index, addr, .. } => nl.add_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string()),
+            Action::DefaultRoute { index, via, metric, replaced, .. } => {
+                if replaced.is_empty() {
+                    nl.delete_default_route(*index, *via, *metric).err().map(|e| e.to_string())
+                } else {
+                    replaced.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string())
+                }
+            }
+        };
+        match r {
+            None => log::warn(&format!("rolled back: {action}")),
+            Some(e) => log::error(&format!("{what} failed: {e}; check this by hand")),
+        }
+    }
+}

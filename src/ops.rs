@@ -1,0 +1,243 @@
+//! The operations behind both the manual commands and the hooks: each reads the kernel's state,
+//! asks the planner for the changes, and prints them (--dry-run) or applies them under the lock.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::apply;
+use crate::config::{master_index, Config, Master, RpFilter};
+use crate::error::{Error, Result};
+use crate::lock;
+use crate::log;
+use crate::module;
+use crate::netlink::Netlink;
+use crate::plan::{Plan, Planner};
+use crate::state::State;
+
+/// How a run was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// Configuration is read below this directory (/ normally; a chroot or test tree).
+    pub root: PathBuf,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+/// Refuses to act on an interface whose own file (or its master's) is broken: acting on half a
+/// configuration is how half bundles happen.
+pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
+    for d in devices {
+        if let Some(p) = cfg.problems_for(d).into_iter().next() {
+            return Err(Error::Config(p.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Commands that act on every bundle refuse a configuration with any problem at all.
+pub fn check_whole_config(cfg: &Config) -> Result<()> {
+    match cfg.problems.first() {
+        Some(p) => Err(Error::Config(p.clone())),
+        None => Ok(()),
+    }
+}
+
+fn master_cfg(cfg: &Config, name: &str) -> Master {
+    cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
+}
+
+/// Plans with `build` and then prints or applies, as one run under the lock.
+fn run(ctx: &Ctx, needed: u32, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let loaded_by_us = if ctx.dry_run {
+        false
+    } else {
+        match module::ensure(needed)? {
+            Some(what) => {
+                log::info(&what);
+                true
+            }
+            None => false,
+        }
+    };
+    let result = plan_and_apply(ctx, needed, build);
+    if result.is_err() && loaded_by_us {
+        // Leave the system as we found it: the module we loaded holds nothing yet.
+        if let Err(e) = module::unload() {
+            log::warn(&format!("could not unload sch_teql after the failure: {e}"));
+        }
+    }
+    result
+}
+
+fn plan_and_apply(ctx: &Ctx, needed: u32, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+    let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
+    let state = State::read(&mut nl)?;
+    let mut planner = Planner::new(&state);
+    build(&mut planner)?;
+    let mut plan = planner.finish();
+    if ctx.dry_run {
+        plan.module = module::plan(needed);
+        print!("{plan}");
+        return Ok(plan);
+    }
+    for w in &plan.warnings {
+        log::warn(w);
+    }
+    if log::verbose() {
+        for n in &plan.notes {
+            eprintln!("teqlctl: {n}");
+        }
+    }
+    apply::apply(&plan, &mut nl)?;
+    Ok(plan)
+}
+
+/// `teqlctl attach`, and ifup-local for a member: lines join their master, which comes up
+/// with its address and route if it was not up yet.
+pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Option<&str>) -> Result<Plan> {
+    if let Some(m) = master_override {
+        if master_index(m).is_none() {
+            return Err(Error::Usage(format!("--master {m}: not a teql master name (teql0, teql1, ...)")));
+        }
+    }
+    let mut joins: Vec<(String, String, RpFilter)> = Vec::new();
+    for iface in ifaces {
+        check_config(cfg, &[iface])?;
+        let member = cfg.members.get(iface.as_str());
+        let master = master_override
+            .map(str::to_string)
+            .or_else(|| member.map(|m| m.master.clone()))
+            .unwrap_or_else(|| "teql0".to_string());
+        check_config(cfg, &[&master])?;
+        joins.push((iface.clone(), master, member.map(|m| m.rp_filter).unwrap_or(RpFilter::Loose)));
+    }
+    let masters: BTreeSet<String> = joins.iter().map(|j| j.1.clone()).collect();
+    let needed = needed_for(cfg, &masters);
+    run(ctx, needed, |p| {
+        for (iface, master, rp) in &joins {
+            p.attach(iface, master, *rp, ctx.force)?;
+        }
+        for m in &masters {
+            p.master_up(&master_cfg(cfg, m))?;
+        }
+        Ok(())
+    })
+}
+
+/// Masters sch_teql must provide: every one the configuration names (loading it with too few
+/// now would make a later bundle need a module reload), and those named on the command line.
+fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> u32 {
+    masters.iter().filter_map(|m| master_index(m)).map(|i| i + 1).max().unwrap_or(0).max(cfg.masters_needed())
+}
+
+/// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
+pub fn detach(ctx: &Ctx, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
+    run(ctx, 0, |p| {
+        let mut left = BTreeSet::new();
+        for iface in ifaces {
+            if let Some(m) = p.detach(iface, missing_ok)? {
+                left.insert(m);
+            }
+        }
+        for m in left {
+            p.down_if_empty(&m);
+        }
+        Ok(())
+    })
+}
+
+fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> {
+    match master {
+        Some(m) if master_index(m).is_none() => {
+            Err(Error::Usage(format!("{m}: not a teql master name (teql0, teql1, ...)")))
+        }
+        Some(m) => {
+            check_config(cfg, &[m])?;
+            Ok(vec![master_cfg(cfg, m)])
+        }
+        None => {
+            check_whole_config(cfg)?;
+            if cfg.masters.is_empty() {
+                return Err(Error::Usage(
+                    "no teql master is configured (no TEQL_MASTER= in any ifcfg file); name one, or see teqlctl(8)".into(),
+                ));
+            }
+            Ok(cfg.masters.values().cloned().collect())
+        }
+    }
+}
+
+/// `teqlctl up`, and ifup-teql: every ONBOOT line that is up joins, then the master comes up.
+/// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
+/// instead leaves it to the lines' own ifup-local.
+pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> Result<Plan> {
+    let masters = masters_to_act_on(cfg, master)?;
+    let names: BTreeSet<String> = masters.iter().map(|m| m.device.clone()).collect();
+    run(ctx, needed_for(cfg, &names), |p| {
+        for m in &masters {
+            for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
+                check_config(cfg, &[&member.device])?;
+                match p.state().link(&member.device) {
+                    None => p.note(format!("{}: no such interface; skipped", member.device)),
+                    Some(l) if !State::is_up(l) => {
+                        p.note(format!("{} is down; it joins {} when it comes up", member.device, m.device))
+                    }
+                    Some(_) => {
+                        p.attach(&member.device, &m.device, member.rp_filter, ctx.force)?;
+                    }
+                }
+            }
+            if p.lines_of(&m.device) == 0 {
+                let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
+                let msg = if names.is_empty() {
+                    format!("{}: no line is configured for it (TEQL_MASTER={} in a line's ifcfg file)", m.device, m.device)
+                } else {
+                    format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "))
+                };
+                if need_a_line {
+                    return Err(Error::Refused(msg));
+                }
+                p.note(msg);
+            }
+            p.master_up(m)?;
+        }
+        Ok(())
+    })
+}
+
+/// `teqlctl down`, and ifdown-teql.
+pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
+    let masters = masters_to_act_on(cfg, master)?;
+    run(ctx, 0, |p| {
+        for m in &masters {
+            p.master_down(m)?;
+        }
+        Ok(())
+    })
+}
+
+/// ifup-local for a master: its lines are already attached; make sure it has its address and
+/// default route (network-scripts' own ifup-post may have flushed or replaced them).
+pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+    check_config(cfg, &[master])?;
+    let m = master_cfg(cfg, master);
+    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), |p| p.master_up(&m))
+}
+
+/// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.
+pub fn load_module(ctx: &Ctx, cfg: &Config) -> Result<()> {
+    let needed = cfg.masters_needed();
+    if ctx.dry_run {
+        match module::plan(needed) {
+            Some(m) => println!("{m}"),
+            None => println!("# nothing to change"),
+        }
+        return Ok(());
+    }
+    let _lock = lock::acquire()?;
+    if let Some(what) = module::ensure(needed)? {
+        log::info(&what);
+    }
+    Ok(())
+}

@@ -1,0 +1,768 @@
+//! Deciding what to change: configuration intent + kernel state -> an ordered list of actions.
+//!
+//! Pure: nothing here touches the kernel, so every rule is tested on the host with made-up
+//! states. Each action records what it replaces so `apply` can undo it, and prints as the
+//! equivalent ip/tc/sysctl command for --dry-run.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::config::{master_index, ConfigError, Ipv4Prefix, Master, RpFilter};
+use crate::error::{Error, Result};
+use crate::netlink::{self, Link, Route};
+use crate::state::State;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    SetRpFilter { iface: String, value: u8, previous: Option<u8> },
+    /// Root qdisc teqlN on a line. `replacing` names a qdisc the admin configured that --force
+    /// lets us replace (it cannot be restored by a rollback).
+    Attach { iface: String, index: u32, master: String, replacing: Option<String> },
+    Detach { iface: String, index: u32, master: String },
+    LinkUp { iface: String, index: u32 },
+    /// Setting a link down makes the kernel drop its routes; they are kept for a rollback.
+    LinkDown { iface: String, index: u32, routes: Vec<Route> },
+    SetMtu { iface: String, index: u32, mtu: u32, previous: u32 },
+    AddAddress { iface: String, index: u32, addr: Ipv4Prefix },
+    DelAddress { iface: String, index: u32, addr: Ipv4Prefix },
+    /// `ip route replace default`: `replaced` holds the default routes with the same metric
+    /// that the kernel overwrites, for a rollback.
+    DefaultRoute { iface: String, index: u32, via: Ipv4Addr, metric: u32, replaced: Vec<Route> },
+}
+
+impl Action {
+    /// The interface the action changes, for error messages.
+    pub fn iface(&self) -> &str {
+        match self {
+            Action::SetRpFilter { iface, .. }
+            | Action::Attach { iface, .. }
+            | Action::Detach { iface, .. }
+            | Action::LinkUp { iface, .. }
+            | Action::LinkDown { iface, .. }
+            | Action::SetMtu { iface, .. }
+            | Action::AddAddress { iface, .. }
+            | Action::DelAddress { iface, .. }
+            | Action::DefaultRoute { iface, .. } => iface,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::SetRpFilter { iface, value, .. } => write!(f, "sysctl -w net.ipv4.conf.{iface}.rp_filter={value}"),
+            Action::Attach { iface, master, replacing: None, .. } => write!(f, "tc qdisc add dev {iface} root {master}"),
+            Action::Attach { iface, master, replacing: Some(_), .. } => {
+                write!(f, "tc qdisc replace dev {iface} root {master}")
+            }
+            Action::Detach { iface, .. } => write!(f, "tc qdisc del dev {iface} root"),
+            Action::LinkUp { iface, .. } => write!(f, "ip link set dev {iface} up"),
+            Action::LinkDown { iface, .. } => write!(f, "ip link set dev {iface} down"),
+            Action::SetMtu { iface, mtu, .. } => write!(f, "ip link set dev {iface} mtu {mtu}"),
+            Action::AddAddress { iface, addr, .. } => write!(f, "ip address add {addr} dev {iface}"),
+            Action::DelAddress { iface, addr, .. } => write!(f, "ip address del {addr} dev {iface}"),
+            Action::DefaultRoute { iface, via, metric, .. } => {
+                write!(f, "ip route replace default via {via} dev {iface} onlink")?;
+                if *metric != 0 {
+                    write!(f, " metric {metric}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The changes of one run, and what the admin should be told about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// `modprobe ...` when sch_teql must be loaded first (done before the state is read).
+    pub module: Option<String>,
+    pub actions: Vec<Action>,
+    /// Informational lines (why something was skipped).
+    pub notes: Vec<String>,
+    /// Things that are probably wrong but do not stop the run.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.module.is_none() && self.actions.is_empty()
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(m) = &self.module {
+            writeln!(f, "{m}")?;
+        }
+        for a in &self.actions {
+            writeln!(f, "{a}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "# warning: {w}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "# {n}")?;
+        }
+        if self.is_empty() {
+            writeln!(f, "# nothing to change")?;
+        }
+        Ok(())
+    }
+}
+
+/// Link kinds that go through the ip_tunnel transmit path, which crashes as a teql slave on
+/// kernels without the March 2026 fix ("teql: fix NULL pointer dereference in iptunnel_xmit").
+const TUNNEL_KINDS: &[&str] =
+    &["gre", "gretap", "erspan", "ipip", "sit", "ip6tnl", "ip6gre", "ip6gretap", "ip6erspan", "vti", "vti6"];
+
+/// Builds a plan step by step while tracking what the earlier steps will have changed, so that
+/// "is teql0 up?" and "how many lines does it have?" are answered for the state after them.
+pub struct Planner<'a> {
+    state: &'a State,
+    plan: Plan,
+    /// Root qdisc kind per ifindex as the plan leaves it (None = kernel default).
+    qdisc: BTreeMap<u32, Option<String>>,
+    up: BTreeMap<u32, bool>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(state: &'a State) -> Planner<'a> {
+        Planner { state, plan: Plan::default(), qdisc: BTreeMap::new(), up: BTreeMap::new() }
+    }
+
+    pub fn finish(self) -> Plan {
+        self.plan
+    }
+
+    /// The kernel state the plan starts from.
+    pub fn state(&self) -> &'a State {
+        self.state
+    }
+
+    /// How many lines `master` has once the actions planned so far have run.
+    pub fn lines_of(&self, master: &str) -> usize {
+        self.slaves_now(master).len()
+    }
+
+    pub fn note(&mut self, n: String) {
+        self.plan.notes.push(n);
+    }
+
+    fn kind_now(&self, index: u32) -> Option<&str> {
+        match self.qdisc.get(&index) {
+            Some(k) => k.as_deref(),
+            None => self.state.root_qdisc(index).map(|q| q.kind.as_str()),
+        }
+    }
+
+    fn up_now(&self, link: &Link) -> bool {
+        self.up.get(&link.index).copied().unwrap_or_else(|| State::is_up(link))
+    }
+
+    fn slaves_now(&self, master: &str) -> Vec<&'a Link> {
+        self.state.links.iter().filter(|l| self.kind_now(l.index) == Some(master)).collect()
+    }
+
+    /// The master's link. Before sch_teql is loaded (a dry run), masters do not exist yet and
+    /// are assumed to appear down with teql's defaults.
+    fn master_link(&self, name: &str) -> Result<Link> {
+        if master_index(name).is_none() {
+            return Err(Error::Usage(format!("{name}: not a teql master name (teql0, teql1, ...)")));
+        }
+        match self.state.link(name) {
+            Some(l) if l.link_type == netlink::ARPHRD_VOID => Ok(l.clone()),
+            Some(_) => Err(Error::Refused(format!(
+                "{name} exists but is not a teql master (another driver took the name); rename it"
+            ))),
+            None if !self.state.teql_loaded => Ok(Link {
+                index: 0,
+                name: name.to_string(),
+                flags: netlink::IFF_NOARP | netlink::IFF_BROADCAST | netlink::IFF_MULTICAST,
+                mtu: 1500,
+                link_type: netlink::ARPHRD_VOID,
+                ..Link::default()
+            }),
+            None => Err(Error::Module(format!(
+                "{name} does not exist although sch_teql is loaded: it was loaded with fewer masters; \
+                 add `options sch_teql max_equalizers={}` to /etc/modprobe.d/teql.conf and reload it",
+                master_index(name).unwrap_or(0) + 1
+            ))),
+        }
+    }
+
+    /// Makes `iface` a line of `master`, with its reverse-path filter as configured.
+    pub fn attach(&mut self, iface: &str, master: &str, rp: RpFilter, force: bool) -> Result<()> {
+        let m = self.master_link(master)?;
+        let link = self.state.link(iface).ok_or_else(|| Error::NoSuchInterface(iface.to_string()))?;
+        if link.link_type == netlink::ARPHRD_VOID && master_index(iface).is_some() {
+            return Err(Error::Refused(format!("{iface} is a teql master itself and cannot be a line of {master}")));
+        }
+        if let Some(kind) = link.kind.as_deref().filter(|k| TUNNEL_KINDS.contains(k)) {
+            if !force {
+                return Err(Error::Refused(format!(
+                    "{iface} is a {kind} tunnel: tunnels as teql lines crash kernels without the March 2026 \
+                     fix (\"teql: fix NULL pointer dereference in iptunnel_xmit\"); if yours has it, run \
+                     `teqlctl attach --force {iface}`"
+                )));
+            }
+            self.plan.warnings.push(format!("{iface} is a {kind} tunnel; attached because of --force"));
+        }
+
+        let current = self.kind_now(link.index).map(str::to_string);
+        let admin_qdisc = self.state.root_qdisc(link.index).filter(|q| q.handle >> 16 != 0 && q.kind == current.clone().unwrap_or_default());
+        let replacing = match current.as_deref() {
+            Some(k) if k == master => None,
+            Some(k) if master_index(k).is_some() => {
+                if !force {
+                    return Err(Error::Refused(format!(
+                        "{iface} is already a line of {k}; `teqlctl detach {iface}` first, or pass --force to move it to {master}"
+                    )));
+                }
+                Some(k.to_string())
+            }
+            Some(k) if admin_qdisc.is_some() => {
+                if !force {
+                    let h = admin_qdisc.map(|q| q.handle >> 16).unwrap_or(0);
+                    return Err(Error::Refused(format!(
+                        "{iface} has a root qdisc {k} (handle {h:x}:) that was configured on purpose; teqlctl \
+                         will not replace it: remove it (`tc qdisc del dev {iface} root`) or pass --force"
+                    )));
+                }
+                self.plan.warnings.push(format!("{iface}: replacing its {k} root qdisc because of --force"));
+                Some(k.to_string())
+            }
+            _ => None,
+        };
+        let already = current.as_deref() == Some(master);
+
+        if !already && self.up_now(&m) {
+            // The kernel refuses (EINVAL) a line that would break a running master; say why.
+            if link.mtu < m.mtu {
+                return Err(Error::Refused(format!(
+                    "{iface} has MTU {} but {master} is running with MTU {}: a line with a smaller MTU \
+                     cannot join; raise {iface}'s MTU or take {master} down and up again",
+                    link.mtu, m.mtu
+                )));
+            }
+            for (bit, name) in [
+                (netlink::IFF_BROADCAST, "broadcast"),
+                (netlink::IFF_MULTICAST, "multicast"),
+                (netlink::IFF_POINTOPOINT, "point-to-point"),
+            ] {
+                if m.flags & bit != 0 && link.flags & bit == 0 {
+                    return Err(Error::Refused(format!(
+                        "{iface} is not {name} but the running {master} is: take {master} down and up again \
+                         to bring all its lines in"
+                    )));
+                }
+            }
+        }
+
+        if let Some(value) = rp.sysctl_value() {
+            let previous = self.state.rp_filter.get(iface).copied();
+            if previous != Some(value) {
+                self.plan.actions.push(Action::SetRpFilter { iface: iface.to_string(), value, previous });
+            }
+            if value == 0 && self.state.rp_filter.get("all").is_some_and(|&a| a != 0) {
+                self.plan.warnings.push(format!(
+                    "{iface}: TEQL_RP_FILTER=off has no effect while net.ipv4.conf.all.rp_filter is not 0 \
+                     (the kernel uses the larger of the two)"
+                ));
+            }
+        }
+        if rp == RpFilter::Strict {
+            self.plan.warnings.push(format!(
+                "{iface}: strict rp_filter drops replies that arrive on the line for traffic sent through {master}"
+            ));
+        }
+        if !already {
+            self.plan.actions.push(Action::Attach {
+                iface: iface.to_string(),
+                index: link.index,
+                master: master.to_string(),
+                replacing,
+            });
+            self.qdisc.insert(link.index, Some(master.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Takes `iface` out of whichever bundle it is in. Returns that master.
+    pub fn detach(&mut self, iface: &str, missing_ok: bool) -> Result<Option<String>> {
+        let Some(link) = self.state.link(iface) else {
+            if missing_ok {
+                return Ok(None);
+            }
+            return Err(Error::NoSuchInterface(iface.to_string()));
+        };
+        match self.kind_now(link.index).filter(|k| master_index(k).is_some()).map(str::to_string) {
+            Some(master) => {
+                self.plan.actions.push(Action::Detach { iface: iface.to_string(), index: link.index, master: master.clone() });
+                self.qdisc.insert(link.index, None);
+                Ok(Some(master))
+            }
+            None => {
+                self.note(format!("{iface} is not a line of any teql master"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// A master left without lines would stay up and drop everything sent to it: set it down
+    /// instead, so its routes disappear and a backup route (if any) takes over.
+    pub fn down_if_empty(&mut self, master: &str) {
+        let Some(link) = self.state.link(master) else { return };
+        if self.slaves_now(master).is_empty() && self.up_now(link) {
+            let routes = self.state.default_routes_via(link.index).cloned().collect();
+            self.plan.actions.push(Action::LinkDown { iface: master.to_string(), index: link.index, routes });
+            self.up.insert(link.index, false);
+            self.note(format!("{master} has no line left: set down (its routes go with it)"));
+        }
+    }
+
+    /// Brings a master up if it has a line, then makes sure of its MTU, address and default
+    /// route. Re-running it changes nothing.
+    pub fn master_up(&mut self, m: &Master) -> Result<()> {
+        let link = self.master_link(&m.device)?;
+        let slaves = self.slaves_now(&m.device);
+        let Some(smallest) = slaves.iter().min_by_key(|l| l.mtu) else {
+            self.note(format!("{} stays down: no line is attached yet; it comes up with its first line", m.device));
+            return Ok(());
+        };
+        let (min_mtu, min_name) = (smallest.mtu, smallest.name.clone());
+        let was_up = self.up_now(&link);
+        // At open the kernel sets the master's MTU to its smallest line's.
+        let effective = if was_up { link.mtu } else { min_mtu };
+        if let Some(mtu) = m.mtu {
+            if mtu > min_mtu {
+                return Err(Error::Config(ConfigError::InvalidValue {
+                    path: m.source.clone().unwrap_or_default(),
+                    key: "MTU".into(),
+                    value: mtu.to_string(),
+                    expected: format!("at most {min_mtu}, the MTU of its line {min_name}"),
+                    device: Some(m.device.clone()),
+                }));
+            }
+        }
+        if !was_up {
+            self.plan.actions.push(Action::LinkUp { iface: m.device.clone(), index: link.index });
+            self.up.insert(link.index, true);
+        }
+        if let Some(mtu) = m.mtu.filter(|&mtu| mtu != effective) {
+            self.plan.actions.push(Action::SetMtu { iface: m.device.clone(), index: link.index, mtu, previous: effective });
+        }
+        if let Some(addr) = m.address {
+            let present = self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len);
+            if !present {
+                self.plan.actions.push(Action::AddAddress { iface: m.device.clone(), index: link.index, addr });
+            }
+        }
+        if let (true, Some(via)) = (m.default_route, m.gateway) {
+            let metric = m.metric;
+            // A master that was down has lost its routes, whatever the dump says.
+            let present = was_up
+                && self.state.default_routes.iter().any(|r| {
+                    r.oif == Some(link.index) && r.gateway == Some(via) && r.metric == metric && !r.multipath
+                });
+            if !present {
+                let replaced: Vec<Route> = self
+                    .state
+                    .default_routes
+                    .iter()
+                    .filter(|r| r.metric == metric && r.oif != Some(link.index))
+                    .cloned()
+                    .collect();
+                for r in &replaced {
+                    let dev = r.oif.and_then(|i| self.state.link_by_index(i)).map(|l| l.name.as_str()).unwrap_or("?");
+                    self.plan.warnings.push(format!(
+                        "the default route via {} dev {dev} (metric {metric}) is replaced by {}'s, as network-scripts \
+                         would; give one of them another METRIC to keep both",
+                        r.gateway.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
+                        m.device
+                    ));
+                }
+                self.plan.actions.push(Action::DefaultRoute {
+                    iface: m.device.clone(),
+                    index: link.index,
+                    via,
+                    metric,
+                    replaced,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole bundle down: master down (its routes go), its configured address removed,
+    /// every line detached.
+    pub fn master_down(&mut self, m: &Master) -> Result<()> {
+        if master_index(&m.device).is_none() {
+            return Err(Error::Usage(format!("{}: not a teql master name (teql0, teql1, ...)", m.device)));
+        }
+        let Some(link) = self.state.link(&m.device) else {
+            self.note(format!("{} does not exist (sch_teql is not loaded): nothing to take down", m.device));
+            return Ok(());
+        };
+        if self.up_now(link) {
+            let routes = self.state.default_routes_via(link.index).cloned().collect();
+            self.plan.actions.push(Action::LinkDown { iface: m.device.clone(), index: link.index, routes });
+            self.up.insert(link.index, false);
+        }
+        if let Some(addr) = m.address {
+            if self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len) {
+                self.plan.actions.push(Action::DelAddress { iface: m.device.clone(), index: link.index, addr });
+            }
+        }
+        for s in self.slaves_now(&m.device) {
+            self.plan.actions.push(Action::Detach { iface: s.name.clone(), index: s.index, master: m.device.clone() });
+            self.qdisc.insert(s.index, None);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::{Address, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_NOARP, IFF_RUNNING, IFF_UP};
+    use rtnetlink::packet_route::route::RouteMessage;
+
+    const ETHER: u32 = IFF_BROADCAST | IFF_MULTICAST;
+
+    fn link(index: u32, name: &str, flags: u32, mtu: u32) -> Link {
+        Link { index, name: name.into(), flags, mtu, link_type: 1, ..Link::default() }
+    }
+
+    /// teql0 (down) and four lines eth2..eth5 that network-scripts has brought up.
+    fn office() -> State {
+        let mut s = State { teql_loaded: true, ..State::default() };
+        s.links.push(Link { link_type: ARPHRD_VOID, ..link(1, "teql0", IFF_NOARP | ETHER, 1500) });
+        for (i, n) in ["eth2", "eth3", "eth4", "eth5"].iter().enumerate() {
+            let idx = 10 + i as u32;
+            s.links.push(link(idx, n, ETHER | IFF_UP | IFF_RUNNING | IFF_LOWER_UP, 1500));
+            s.qdiscs.insert(idx, Qdisc { ifindex: idx, kind: "pfifo_fast".into(), handle: 0 });
+            s.rp_filter.insert(n.to_string(), 1);
+        }
+        s.rp_filter.insert("all".into(), 0);
+        s
+    }
+
+    fn teql0() -> Master {
+        Master {
+            device: "teql0".into(),
+            address: Some(Ipv4Prefix { addr: "203.0.113.2".parse().unwrap(), prefix_len: 28 }),
+            gateway: Some("203.0.113.1".parse().unwrap()),
+            default_route: true,
+            mtu: None,
+            metric: 0,
+            onboot: true,
+            source: Some("/etc/sysconfig/network-scripts/ifcfg-teql0".into()),
+        }
+    }
+
+    /// The state after the plan's actions, as far as planning cares.
+    fn after(mut s: State, plan: &Plan) -> State {
+        for a in &plan.actions {
+            match a {
+                Action::Attach { index, master, .. } => {
+                    s.qdiscs.insert(*index, Qdisc { ifindex: *index, kind: master.clone(), handle: 0x8001_0000 });
+                }
+                Action::Detach { index, .. } => {
+                    s.qdiscs.insert(*index, Qdisc { ifindex: *index, kind: "pfifo_fast".into(), handle: 0 });
+                }
+                Action::SetRpFilter { iface, value, .. } => {
+                    s.rp_filter.insert(iface.clone(), *value);
+                }
+                Action::LinkUp { index, .. } => {
+                    let min = s.links.iter().filter(|l| s.qdiscs.get(&l.index).is_some_and(|q| q.kind == "teql0")).map(|l| l.mtu).min().unwrap();
+                    let l = s.links.iter_mut().find(|l| l.index == *index).unwrap();
+                    l.flags |= IFF_UP;
+                    l.mtu = min;
+                }
+                Action::LinkDown { index, .. } => {
+                    s.links.iter_mut().find(|l| l.index == *index).unwrap().flags &= !IFF_UP;
+                    s.default_routes.retain(|r| r.oif != Some(*index));
+                }
+                Action::SetMtu { index, mtu, .. } => s.links.iter_mut().find(|l| l.index == *index).unwrap().mtu = *mtu,
+                Action::AddAddress { index, addr, .. } => {
+                    s.addresses.push(Address { ifindex: *index, addr: addr.addr, prefix_len: addr.prefix_len })
+                }
+                Action::DelAddress { index, addr, .. } => s.addresses.retain(|a| !(a.ifindex == *index && a.addr == addr.addr)),
+                Action::DefaultRoute { index, via, metric, .. } => {
+                    s.default_routes.retain(|r| r.metric != *metric);
+                    s.default_routes.push(route(Some(*via), *index, *metric));
+                }
+            }
+        }
+        s
+    }
+
+    fn route(via: Option<Ipv4Addr>, oif: u32, metric: u32) -> Route {
+        Route { gateway: via, oif: Some(oif), metric, onlink: true, multipath: false, raw: RouteMessage::default() }
+    }
+
+    fn shell(plan: &Plan) -> Vec<String> {
+        plan.actions.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn first_line_brings_the_bundle_alive_in_kernel_order() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        assert_eq!(
+            shell(&p.finish()),
+            [
+                "sysctl -w net.ipv4.conf.eth2.rp_filter=2",
+                "tc qdisc add dev eth2 root teql0",
+                "ip link set dev teql0 up",
+                "ip address add 203.0.113.2/28 dev teql0",
+                "ip route replace default via 203.0.113.1 dev teql0 onlink",
+            ]
+        );
+    }
+
+    #[test]
+    fn second_run_changes_nothing() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        for l in ["eth2", "eth3"] {
+            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
+        }
+        p.master_up(&teql0()).unwrap();
+        let s2 = after(s.clone(), &p.finish());
+        let mut p = Planner::new(&s2);
+        for l in ["eth2", "eth3"] {
+            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
+        }
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        assert!(plan.is_empty(), "{plan}");
+    }
+
+    #[test]
+    fn later_line_joins_running_master_without_touching_it() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        let s2 = after(s.clone(), &p.finish());
+        let mut p = Planner::new(&s2);
+        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        assert_eq!(shell(&p.finish()), ["tc qdisc add dev eth3 root teql0"]);
+    }
+
+    #[test]
+    fn master_without_lines_stays_down() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        assert!(plan.actions.is_empty());
+        assert!(plan.notes[0].contains("stays down"), "{plan}");
+    }
+
+    #[test]
+    fn admin_qdisc_is_refused_unless_forced() {
+        let mut s = office();
+        s.qdiscs.insert(11, Qdisc { ifindex: 11, kind: "htb".into(), handle: 0x0001_0000 });
+        let mut p = Planner::new(&s);
+        let e = p.attach("eth3", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("eth3 has a root qdisc htb (handle 1:)"), "{e}");
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::exit::KERNEL);
+        let mut p = Planner::new(&s);
+        p.attach("eth3", "teql0", RpFilter::Loose, true).unwrap();
+        assert!(shell(&p.finish()).contains(&"tc qdisc replace dev eth3 root teql0".to_string()));
+    }
+
+    #[test]
+    fn default_qdiscs_of_any_kind_are_replaced_silently() {
+        let mut s = office();
+        s.qdiscs.insert(11, Qdisc { ifindex: 11, kind: "fq_codel".into(), handle: 0 });
+        s.qdiscs.insert(12, Qdisc { ifindex: 12, kind: "mq".into(), handle: 0 });
+        s.qdiscs.remove(&13);
+        let mut p = Planner::new(&s);
+        for l in ["eth3", "eth4", "eth5"] {
+            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
+        }
+        assert_eq!(
+            shell(&p.finish()),
+            ["tc qdisc add dev eth3 root teql0", "tc qdisc add dev eth4 root teql0", "tc qdisc add dev eth5 root teql0"]
+        );
+    }
+
+    #[test]
+    fn line_of_another_master_is_refused() {
+        let mut s = office();
+        s.links.push(Link { link_type: ARPHRD_VOID, ..link(2, "teql1", IFF_NOARP | ETHER, 1500) });
+        s.qdiscs.insert(10, Qdisc { ifindex: 10, kind: "teql1".into(), handle: 0x8001_0000 });
+        let mut p = Planner::new(&s);
+        let e = p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("already a line of teql1"), "{e}");
+    }
+
+    #[test]
+    fn unknown_interface_and_bad_master_names() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        let e = p.attach("eth9", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::NO_SUCH_INTERFACE);
+        assert!(e.to_string().starts_with("eth9: no such interface"), "{e}");
+        let e = p.attach("eth2", "eth3", RpFilter::Loose, false).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        let e = p.attach("eth2", "teql3", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("max_equalizers=4"), "{e}");
+        let e = p.attach("teql0", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("teql master itself"), "{e}");
+    }
+
+    #[test]
+    fn smaller_mtu_cannot_join_a_running_master() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        let mut s2 = after(s.clone(), &p.finish());
+        s2.links.iter_mut().find(|l| l.name == "eth3").unwrap().mtu = 1400;
+        let mut p = Planner::new(&s2);
+        let e = p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap_err();
+        assert!(e.to_string().contains("eth3 has MTU 1400 but teql0 is running with MTU 1500"), "{e}");
+    }
+
+    #[test]
+    fn configured_mtu_is_set_after_up_and_checked_against_lines() {
+        let s = office();
+        let mut m = teql0();
+        m.mtu = Some(1400);
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.master_up(&m).unwrap();
+        let sh = shell(&p.finish());
+        assert_eq!(sh[1..3], ["ip link set dev teql0 up".to_string(), "ip link set dev teql0 mtu 1400".to_string()]);
+        m.mtu = Some(9000);
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        let e = p.master_up(&m).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::CONFIG);
+        assert!(e.to_string().contains("ifcfg-teql0: MTU=\"9000\" is not valid: expected at most 1500, the MTU of its line eth2"), "{e}");
+    }
+
+    #[test]
+    fn replaced_default_route_is_recorded_and_warned_about() {
+        let mut s = office();
+        s.links.push(link(20, "eth0", ETHER | IFF_UP, 1500));
+        s.default_routes.push(route(Some("192.0.2.1".parse().unwrap()), 20, 0));
+        s.default_routes.push(route(Some("192.0.2.254".parse().unwrap()), 20, 100));
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        let Some(Action::DefaultRoute { replaced, .. }) = plan.actions.last() else { panic!("{plan}") };
+        assert_eq!(replaced.len(), 1);
+        assert_eq!(replaced[0].gateway, Some("192.0.2.1".parse().unwrap()));
+        assert!(plan.warnings[0].contains("via 192.0.2.1 dev eth0 (metric 0) is replaced"), "{plan}");
+    }
+
+    #[test]
+    fn last_line_leaving_takes_master_down_with_its_routes() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        for l in ["eth2", "eth3"] {
+            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
+        }
+        p.master_up(&teql0()).unwrap();
+        let s2 = after(s.clone(), &p.finish());
+        let mut p = Planner::new(&s2);
+        assert_eq!(p.detach("eth2", false).unwrap().as_deref(), Some("teql0"));
+        p.down_if_empty("teql0");
+        assert_eq!(shell(&p.finish()), ["tc qdisc del dev eth2 root"]);
+        let mut p = Planner::new(&s2);
+        p.detach("eth2", false).unwrap();
+        p.detach("eth3", false).unwrap();
+        p.down_if_empty("teql0");
+        let plan = p.finish();
+        assert_eq!(shell(&plan), ["tc qdisc del dev eth2 root", "tc qdisc del dev eth3 root", "ip link set dev teql0 down"]);
+        let Some(Action::LinkDown { routes, .. }) = plan.actions.last() else { panic!() };
+        assert_eq!(routes.len(), 1, "the route is kept for a rollback");
+    }
+
+    #[test]
+    fn detach_is_idempotent_and_tolerates_vanished_lines() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        assert_eq!(p.detach("eth2", false).unwrap(), None);
+        assert_eq!(p.detach("usb0", true).unwrap(), None);
+        assert!(p.detach("usb0", false).is_err());
+        assert!(p.finish().actions.is_empty());
+    }
+
+    #[test]
+    fn down_takes_master_down_first_then_address_then_lines() {
+        let s = office();
+        let mut p = Planner::new(&s);
+        for l in ["eth2", "eth3"] {
+            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
+        }
+        p.master_up(&teql0()).unwrap();
+        let s2 = after(s.clone(), &p.finish());
+        let mut p = Planner::new(&s2);
+        p.master_down(&teql0()).unwrap();
+        let plan = p.finish();
+        assert_eq!(
+            shell(&plan),
+            [
+                "ip link set dev teql0 down",
+                "ip address del 203.0.113.2/28 dev teql0",
+                "tc qdisc del dev eth2 root",
+                "tc qdisc del dev eth3 root"
+            ]
+        );
+        let s3 = after(s2, &plan);
+        let mut p = Planner::new(&s3);
+        p.master_down(&teql0()).unwrap();
+        assert!(p.finish().is_empty());
+    }
+
+    #[test]
+    fn rp_filter_rules() {
+        let mut s = office();
+        s.rp_filter.insert("all".into(), 1);
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Off, false).unwrap();
+        p.attach("eth3", "teql0", RpFilter::Strict, false).unwrap();
+        p.attach("eth4", "teql0", RpFilter::Keep, false).unwrap();
+        let plan = p.finish();
+        assert_eq!(plan.actions[0], Action::SetRpFilter { iface: "eth2".into(), value: 0, previous: Some(1) });
+        assert!(plan.warnings.iter().any(|w| w.contains("no effect while net.ipv4.conf.all.rp_filter")));
+        assert!(plan.warnings.iter().any(|w| w.contains("eth3: strict rp_filter drops replies")));
+        assert!(!shell(&plan).iter().any(|c| c.contains("eth3.rp_filter") || c.contains("eth4.rp_filter")));
+    }
+
+    #[test]
+    fn tunnels_need_force() {
+        let mut s = office();
+        s.links.push(Link { kind: Some("gretap".into()), ..link(30, "gt0", ETHER | IFF_UP, 1462) });
+        let mut p = Planner::new(&s);
+        let e = p.attach("gt0", "teql0", RpFilter::Keep, false).unwrap_err();
+        assert!(e.to_string().contains("gt0 is a gretap tunnel"), "{e}");
+        let mut p = Planner::new(&s);
+        p.attach("gt0", "teql0", RpFilter::Keep, true).unwrap();
+        assert!(p.finish().warnings[0].contains("--force"));
+    }
+
+    #[test]
+    fn dry_run_before_module_load_assumes_masters() {
+        let mut s = office();
+        s.links.retain(|l| l.name != "teql0");
+        s.teql_loaded = false;
+        let mut p = Planner::new(&s);
+        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        assert_eq!(shell(&p.finish()).len(), 5);
+    }
+}

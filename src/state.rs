@@ -1,0 +1,71 @@
+//! What the kernel has now: the other input of planning, read once per run.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::netlink::{self, Address, Link, Netlink, Qdisc, Route};
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub links: Vec<Link>,
+    /// Root qdiscs by ifindex.
+    pub qdiscs: BTreeMap<u32, Qdisc>,
+    pub addresses: Vec<Address>,
+    /// IPv4 default routes of the main table.
+    pub default_routes: Vec<Route>,
+    /// net.ipv4.conf.IFACE.rp_filter for every link, and for "all".
+    pub rp_filter: BTreeMap<String, u8>,
+    /// sch_teql is loaded (in a dry run it may not be yet: masters are then assumed to appear).
+    pub teql_loaded: bool,
+}
+
+impl State {
+    pub fn read(nl: &mut Netlink) -> Result<State> {
+        let dump = |what: &str, e| Error::from_netlink(what, "", e);
+        let links = nl.links().map_err(|e| dump("ip link show", e))?;
+        let qdiscs = nl
+            .root_qdiscs()
+            .map_err(|e| dump("tc qdisc show", e))?
+            .into_iter()
+            .map(|q| (q.ifindex, q))
+            .collect();
+        let addresses = nl.addresses().map_err(|e| dump("ip -4 address show", e))?;
+        let default_routes = nl.default_routes().map_err(|e| dump("ip route show default", e))?;
+        let mut rp_filter = BTreeMap::new();
+        for name in links.iter().map(|l| l.name.as_str()).chain(["all"]) {
+            if let Some(v) = crate::sysctl::rp_filter(name) {
+                rp_filter.insert(name.to_string(), v);
+            }
+        }
+        Ok(State { links, qdiscs, addresses, default_routes, rp_filter, teql_loaded: crate::module::loaded() })
+    }
+
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    pub fn link_by_index(&self, index: u32) -> Option<&Link> {
+        self.links.iter().find(|l| l.index == index)
+    }
+
+    pub fn root_qdisc(&self, index: u32) -> Option<&Qdisc> {
+        self.qdiscs.get(&index)
+    }
+
+    /// Lines whose root qdisc is `master`.
+    pub fn slaves_of<'a>(&'a self, master: &'a str) -> impl Iterator<Item = &'a Link> + 'a {
+        self.links.iter().filter(move |l| self.qdiscs.get(&l.index).is_some_and(|q| q.kind == master))
+    }
+
+    pub fn addresses_of(&self, index: u32) -> impl Iterator<Item = &Address> + '_ {
+        self.addresses.iter().filter(move |a| a.ifindex == index)
+    }
+
+    pub fn default_routes_via(&self, index: u32) -> impl Iterator<Item = &Route> + '_ {
+        self.default_routes.iter().filter(move |r| r.oif == Some(index))
+    }
+
+    pub fn is_up(link: &Link) -> bool {
+        link.flags & netlink::IFF_UP != 0
+    }
+}
