@@ -15,3 +15,7 @@ pub mod ops;
 pub mod plan;
 pub mod state;
 pub mod sysctl;
+pub mod cli;
+pub mod dispatch;
+pub mod hooks;
+pub mod status;

@@ -61,6 +61,7 @@ pub struct Link {
 /// IFF_* bits used in plans and status. Kept as plain u32 so plans are easy to build in tests.
 pub const IFF_UP: u32 = 1 << 0;
 pub const IFF_BROADCAST: u32 = 1 << 1;
+pub const IFF_LOOPBACK: u32 = 1 << 3;
 pub const IFF_POINTOPOINT: u32 = 1 << 4;
 pub const IFF_RUNNING: u32 = 1 << 6;
 pub const IFF_NOARP: u32 = 1 << 7;

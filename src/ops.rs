@@ -34,6 +34,26 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// A kernel interface name: 1 to 15 bytes, no '/', no whitespace, not "." or "..". Checked
+/// before a name is used in a /proc or /sys path.
+pub fn valid_iface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+}
+
+fn check_iface_exists(iface: &str) -> Result<()> {
+    if !valid_iface_name(iface) {
+        return Err(Error::Usage(format!("{iface:?}: not a valid interface name")));
+    }
+    if !std::path::Path::new("/sys/class/net").join(iface).exists() {
+        return Err(Error::NoSuchInterface(iface.to_string()));
+    }
+    Ok(())
+}
+
 /// Commands that act on every bundle refuse a configuration with any problem at all.
 pub fn check_whole_config(cfg: &Config) -> Result<()> {
     match cfg.problems.first() {
@@ -103,6 +123,8 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
     }
     let mut joins: Vec<(String, String, RpFilter)> = Vec::new();
     for iface in ifaces {
+        // Before anything is loaded or locked: a typo must cost nothing and say so.
+        check_iface_exists(iface)?;
         check_config(cfg, &[iface])?;
         let member = cfg.members.get(iface.as_str());
         let master = master_override
@@ -133,6 +155,9 @@ fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> u32 {
 
 /// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
 pub fn detach(ctx: &Ctx, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
+    if let Some(bad) = ifaces.iter().find(|i| !valid_iface_name(i)) {
+        return Err(Error::Usage(format!("{bad:?}: not a valid interface name")));
+    }
     run(ctx, 0, |p| {
         let mut left = BTreeSet::new();
         for iface in ifaces {

@@ -196,6 +196,9 @@ impl<'a> Planner<'a> {
     pub fn attach(&mut self, iface: &str, master: &str, rp: RpFilter, force: bool) -> Result<()> {
         let m = self.master_link(master)?;
         let link = self.state.link(iface).ok_or_else(|| Error::NoSuchInterface(iface.to_string()))?;
+        if link.flags & netlink::IFF_LOOPBACK != 0 {
+            return Err(Error::Refused(format!("{iface} is the loopback device and cannot be a line")));
+        }
         if link.link_type == netlink::ARPHRD_VOID && master_index(iface).is_some() {
             return Err(Error::Refused(format!("{iface} is a teql master itself and cannot be a line of {master}")));
         }

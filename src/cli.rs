@@ -1,0 +1,150 @@
+//! The manual tool: `teqlctl COMMAND`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ifcfg;
+use crate::error::{exit, Error, Result};
+use crate::hooks::{self, Hook};
+use crate::log;
+use crate::netlink::Netlink;
+use crate::ops::{self, Ctx};
+use crate::state::State;
+use crate::status;
+
+#[derive(Debug, Parser)]
+#[command(name = "teqlctl", version, about = "Bond lines with Linux TEQL from the distribution's network configuration")]
+pub struct Cli {
+    /// Read configuration below DIR instead of / (for chroots, images and tests)
+    #[arg(long, global = true, value_name = "DIR", env = "TEQLCTL_ROOT", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Print the changes as the equivalent modprobe/sysctl/tc/ip commands; change nothing
+    #[arg(short = 'n', long, global = true)]
+    pub dry_run: bool,
+
+    /// Say what is changed (it always goes to syslog)
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make interfaces lines of a master; bring the master up with its address and route
+    Attach {
+        /// The master (default: the line's TEQL_MASTER, else teql0)
+        #[arg(long, value_name = "teqlN")]
+        master: Option<String>,
+        /// Replace a root qdisc configured by the admin, move a line from another master,
+        /// or attach a tunnel device
+        #[arg(long)]
+        force: bool,
+        #[arg(required = true, value_name = "IFACE")]
+        ifaces: Vec<String>,
+    },
+    /// Take interfaces out of their bundle (a master left without lines is set down)
+    Detach {
+        #[arg(required = true, value_name = "IFACE")]
+        ifaces: Vec<String>,
+    },
+    /// Bring a bundle up from the configuration: module, every ONBOOT line that is up,
+    /// master address and default route (all configured masters if none is named)
+    Up {
+        #[arg(value_name = "MASTER")]
+        master: Option<String>,
+    },
+    /// Take a bundle down: master down, its address removed, every line detached
+    Down {
+        #[arg(value_name = "MASTER")]
+        master: Option<String>,
+    },
+    /// Show masters, their lines and counters
+    Status {
+        /// Machine-readable output (schema in teqlctl(8))
+        #[arg(long)]
+        json: bool,
+        #[arg(value_name = "MASTER")]
+        master: Option<String>,
+    },
+    /// Run a hook explicitly, with the arguments network-scripts would pass
+    Hook {
+        #[arg(value_parser = hook_names())]
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn hook_names() -> Vec<&'static str> {
+    hooks::HOOKS.iter().map(|(n, _)| *n).collect()
+}
+
+/// Entry point of `teqlctl ...`; returns the exit status.
+pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    log::set_verbose(cli.verbose);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(&e.to_string());
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let mut ctx = Ctx { root: cli.root, dry_run: cli.dry_run, force: false };
+    match cli.command {
+        Command::Hook { name, args } => {
+            let hook = Hook::from_name(&name).ok_or_else(|| Error::Usage(format!("{name}: not a hook name")))?;
+            Ok(hooks::run(hook, &args, &ctx))
+        }
+        Command::Status { json, master } => {
+            let cfg = ifcfg::load(&ctx.root);
+            for p in &cfg.problems {
+                log::warn(&p.to_string());
+            }
+            let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
+            let state = State::read(&mut nl)?;
+            let st = status::collect(&cfg, &state, master.as_deref());
+            if let Some(m) = master.as_deref() {
+                if st.masters.is_empty() {
+                    return Err(Error::Usage(format!("{m}: not a configured or existing teql master")));
+                }
+            }
+            print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
+            Ok(exit::OK)
+        }
+        command => {
+            let cfg = ifcfg::load(&ctx.root);
+            match command {
+                Command::Attach { master, force, ifaces } => {
+                    ctx.force = force;
+                    ops::attach(&ctx, &cfg, &ifaces, master.as_deref())?;
+                }
+                Command::Detach { ifaces } => {
+                    ops::detach(&ctx, &ifaces, false)?;
+                }
+                Command::Up { master } => {
+                    ops::up(&ctx, &cfg, master.as_deref(), true)?;
+                }
+                Command::Down { master } => {
+                    ops::down(&ctx, &cfg, master.as_deref())?;
+                }
+                Command::Status { .. } | Command::Hook { .. } => unreachable!("handled above"),
+            }
+            Ok(exit::OK)
+        }
+    }
+}

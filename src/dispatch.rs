@@ -1,0 +1,52 @@
+//! Multi-call dispatch: the name the binary was started under picks the entry point, as in
+//! uutils/coreutils. Nothing else belongs in main.rs.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::error::exit;
+use crate::hooks::{self, Hook};
+use crate::ops::Ctx;
+
+pub enum Entry {
+    Cli,
+    Hook(Hook),
+}
+
+/// The entry point for a program name (a path or a bare name).
+pub fn entry(argv0: &str) -> Option<Entry> {
+    let name = Path::new(argv0).file_name()?.to_str()?;
+    if name == "teqlctl" {
+        return Some(Entry::Cli);
+    }
+    Hook::from_name(name).map(Entry::Hook)
+}
+
+/// Hooks take no flags (network-scripts passes none); their configuration root comes from the
+/// environment so tests and chroots can point it elsewhere.
+fn hook_ctx() -> Ctx {
+    Ctx {
+        root: std::env::var_os("TEQLCTL_ROOT").map(Into::into).unwrap_or_else(|| "/".into()),
+        dry_run: std::env::var_os("TEQLCTL_DRY_RUN").is_some_and(|v| v == "1"),
+        force: false,
+    }
+}
+
+pub fn main(args: Vec<OsString>) -> i32 {
+    let argv0 = args.first().and_then(|a| a.to_str()).unwrap_or("teqlctl").to_string();
+    match entry(&argv0) {
+        Some(Entry::Cli) => crate::cli::main(args),
+        Some(Entry::Hook(h)) => {
+            let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            hooks::run(h, &rest, &hook_ctx())
+        }
+        None => {
+            let names: Vec<&str> = hooks::HOOKS.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "teqlctl: started as {argv0:?}, which is not a name it answers to; call it teqlctl or link it as one of: {}",
+                names.join(", ")
+            );
+            exit::USAGE
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The binary as a network-scripts hook. Arguments are exactly what network-scripts passes
+//! (see shared notes hooks.md): ifup-pre-local and ifup-TYPE get the config basename
+//! (`ifcfg-eth2`) and maybe `boot`; ifup-local, ifdown-pre-local and ifdown-local get the
+//! device name. network-scripts ignores our exit status, so every failure is also logged.
+//!
+//! A hook runs for every interface of the box at boot: for one that is not ours it must return
+//! at once, silently, and it must never hang (a watchdog alarm bounds every run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::config::{ifcfg, master_index, Config, Role};
+use crate::error::{exit, Error, Result};
+use crate::log;
+use crate::ops::{self, Ctx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    IfupPreLocal,
+    IfupLocal,
+    IfdownPreLocal,
+    IfdownLocal,
+    IfupTeql,
+    IfdownTeql,
+}
+
+/// Every name the binary answers to as a hook.
+pub const HOOKS: &[(&str, Hook)] = &[
+    ("ifup-pre-local", Hook::IfupPreLocal),
+    ("ifup-local", Hook::IfupLocal),
+    ("ifdown-pre-local", Hook::IfdownPreLocal),
+    ("ifdown-local", Hook::IfdownLocal),
+    ("ifup-teql", Hook::IfupTeql),
+    ("ifdown-teql", Hook::IfdownTeql),
+];
+
+impl Hook {
+    pub fn from_name(name: &str) -> Option<Hook> {
+        HOOKS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+    }
+
+    pub fn name(self) -> &'static str {
+        HOOKS.iter().find(|(_, h)| *h == self).map(|(n, _)| *n).unwrap_or("hook")
+    }
+}
+
+/// Upper bound of one hook run. Generous against a slow modprobe under load, far below the
+/// minutes that would stall boot.
+const WATCHDOG_SECS: u32 = 30;
+
+/// Runs a hook and returns the exit status.
+pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
+    // SIGALRM's default action ends the process: the bound holds even if the kernel or
+    // modprobe never answers.
+    nix::unistd::alarm::set(WATCHDOG_SECS);
+    match dispatch(hook, args, ctx) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            log::error(&format!("{}: {e}", hook.name()));
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
+    let Some(first) = args.first() else {
+        return Err(Error::Usage(format!(
+            "{} expects {} as network-scripts passes it",
+            hook.name(),
+            if matches!(hook, Hook::IfupPreLocal | Hook::IfupTeql | Hook::IfdownTeql) { "CONFIG [boot]" } else { "DEVICE" }
+        )));
+    };
+    match hook {
+        Hook::IfupPreLocal => {
+            // Cheap exits first: most interfaces of a box are not ours.
+            let Some(basename) = config_basename(first) else { return Ok(()) };
+            let cfg = ifcfg::load(&ctx.root);
+            let Some(device) = cfg.files.get(&basename).cloned() else { return Ok(()) };
+            ops::check_config(&cfg, &[&device])?;
+            ops::load_module(ctx, &cfg)
+        }
+        Hook::IfupLocal => {
+            let Some((cfg, role)) = ours(ctx, first)? else { return Ok(()) };
+            match role {
+                Owned::Member => ops::attach(ctx, &cfg, std::slice::from_ref(first), None).map(drop),
+                Owned::Master => ops::master_up(ctx, &cfg, first).map(drop),
+            }
+        }
+        Hook::IfdownPreLocal | Hook::IfdownLocal => {
+            let Some((_, role)) = ours(ctx, first)? else { return Ok(()) };
+            match role {
+                // The interface may already be gone (a USB modem unplugged): nothing to undo.
+                Owned::Member => ops::detach(ctx, std::slice::from_ref(first), true).map(drop),
+                // ifdown-teql takes the master down; its pre/post hooks have nothing to add.
+                Owned::Master => Ok(()),
+            }
+        }
+        Hook::IfupTeql | Hook::IfdownTeql => {
+            let cfg = ifcfg::load(&ctx.root);
+            let master = master_of_config(&cfg, first)?;
+            if hook == Hook::IfupTeql {
+                // At boot teqlN may come before its lines; their ifup-local brings it up then.
+                ops::up(ctx, &cfg, Some(&master), false)?;
+            } else {
+                ops::down(ctx, &cfg, Some(&master))?;
+            }
+            chain_post_script(ctx, hook, args)
+        }
+    }
+}
+
+enum Owned {
+    Member,
+    Master,
+}
+
+/// The configuration and the interface's role, or None when the interface is not ours.
+fn ours(ctx: &Ctx, device: &str) -> Result<Option<(Config, Owned)>> {
+    // network-scripts calls ifup-local once per alias (eth0:1) too; aliases are never lines.
+    if device.contains(':') {
+        return Ok(None);
+    }
+    let cfg = ifcfg::load(&ctx.root);
+    ops::check_config(&cfg, &[device])?;
+    let role = match cfg.role(device) {
+        Some(Role::Member(_)) => Owned::Member,
+        Some(Role::Master(_)) => Owned::Master,
+        None => return Ok(None),
+    };
+    Ok(Some((cfg, role)))
+}
+
+/// `ifcfg-eth2`, or a path ending in it, to `ifcfg-eth2`; None for anything else.
+fn config_basename(arg: &str) -> Option<String> {
+    let base = Path::new(arg).file_name()?.to_str()?;
+    base.starts_with("ifcfg-").then(|| base.to_string())
+}
+
+/// ifup-teql/ifdown-teql get the master's config basename; DEVICE= inside wins over the name.
+fn master_of_config(cfg: &Config, arg: &str) -> Result<String> {
+    let basename = config_basename(arg).unwrap_or_else(|| format!("ifcfg-{arg}"));
+    let device = cfg.files.get(&basename).cloned().unwrap_or_else(|| basename["ifcfg-".len()..].to_string());
+    ops::check_config(cfg, &[&device])?;
+    if master_index(&device).is_none() || !cfg.masters.contains_key(&device) {
+        return Err(Error::Usage(format!(
+            "{basename} does not configure a teql master (DEVICE=teqlN); ifup-teql only handles those"
+        )));
+    }
+    Ok(device)
+}
+
+/// Like ifup-eth and ifdown-eth, hand over to ifup-post / ifdown-post when they exist, so the
+/// admin's route-teql0 file and ifup-local still run for the master.
+fn chain_post_script(ctx: &Ctx, hook: Hook, args: &[String]) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let post = if hook == Hook::IfupTeql { "ifup-post" } else { "ifdown-post" };
+    let path: PathBuf = ifcfg::scripts_dir(&ctx.root).join(post);
+    if !path.is_file() {
+        return Ok(());
+    }
+    match Command::new(&path).args(args).current_dir(ifcfg::scripts_dir(&ctx.root)).status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => {
+            log::warn(&format!("{} exited with {s}", path.display()));
+            Ok(())
+        }
+        Err(e) => Err(Error::Io(format!("cannot run {}", path.display()), e)),
+    }
+}

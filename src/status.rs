@@ -1,0 +1,172 @@
+//! `teqlctl status`: what each bundle looks like now, as text or JSON (schema in teqlctl(8)).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::{master_index, Config};
+use crate::netlink::{IFF_LOWER_UP, IFF_UP};
+use crate::state::State;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub masters: Vec<MasterStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MasterStatus {
+    pub name: String,
+    /// The device exists (sch_teql is loaded with enough masters).
+    pub exists: bool,
+    pub configured: bool,
+    pub up: bool,
+    pub mtu: Option<u32>,
+    /// IPv4 addresses as "ADDR/PREFIX".
+    pub addresses: Vec<String>,
+    pub default_route: Option<RouteStatus>,
+    pub slaves: Vec<SlaveStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteStatus {
+    pub via: Option<String>,
+    pub metric: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlaveStatus {
+    pub name: String,
+    pub exists: bool,
+    /// Named by the configuration (TEQL_MASTER), as opposed to attached by hand.
+    pub configured: bool,
+    /// Its root qdisc is this master.
+    pub attached: bool,
+    pub up: bool,
+    pub carrier: bool,
+    pub rp_filter: Option<u8>,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+/// Every configured master, plus every existing one that has lines or is up.
+pub fn collect(cfg: &Config, state: &State, only: Option<&str>) -> Status {
+    let mut names: BTreeSet<String> = cfg.masters.keys().cloned().collect();
+    for l in &state.links {
+        if master_index(&l.name).is_some() && (State::is_up(l) || state.slaves_of(&l.name).next().is_some()) {
+            names.insert(l.name.clone());
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
+    names.sort_by_key(|n| master_index(n));
+    let masters = names.iter().map(|n| master_status(cfg, state, n)).collect();
+    Status { masters }
+}
+
+fn master_status(cfg: &Config, state: &State, name: &str) -> MasterStatus {
+    let link = state.link(name);
+    let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.clone()).collect();
+    for s in state.slaves_of(name) {
+        if !slave_names.contains(&s.name) {
+            slave_names.push(s.name.clone());
+        }
+    }
+    let slaves = slave_names
+        .iter()
+        .map(|s| {
+            let l = state.link(s);
+            SlaveStatus {
+                name: s.clone(),
+                exists: l.is_some(),
+                configured: cfg.members.get(s).is_some_and(|m| m.master == name),
+                attached: l.is_some_and(|l| state.root_qdisc(l.index).is_some_and(|q| q.kind == name)),
+                up: l.is_some_and(|l| l.flags & IFF_UP != 0),
+                carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
+                rp_filter: state.rp_filter.get(s).copied(),
+                tx_packets: l.map_or(0, |l| l.tx_packets),
+                tx_bytes: l.map_or(0, |l| l.tx_bytes),
+            }
+        })
+        .collect();
+    MasterStatus {
+        name: name.to_string(),
+        exists: link.is_some(),
+        configured: cfg.masters.get(name).is_some_and(|m| m.source.is_some()),
+        up: link.is_some_and(State::is_up),
+        mtu: link.map(|l| l.mtu),
+        addresses: link
+            .map(|l| state.addresses_of(l.index).map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect())
+            .unwrap_or_default(),
+        default_route: link.and_then(|l| {
+            state
+                .default_routes_via(l.index)
+                .min_by_key(|r| r.metric)
+                .map(|r| RouteStatus { via: r.gateway.map(|g| g.to_string()), metric: r.metric })
+        }),
+        slaves,
+    }
+}
+
+impl Status {
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.masters.is_empty() {
+            out.push_str("no teql master is configured or in use\n");
+        }
+        for m in &self.masters {
+            let state = match (m.exists, m.up) {
+                (false, _) => "missing (sch_teql not loaded)",
+                (true, true) => "up",
+                (true, false) => "down",
+            };
+            let _ = write!(out, "{}: {state}", m.name);
+            if let (true, Some(mtu)) = (m.exists, m.mtu) {
+                let _ = write!(out, ", mtu {mtu}");
+            }
+            for a in &m.addresses {
+                let _ = write!(out, ", {a}");
+            }
+            match &m.default_route {
+                Some(r) => {
+                    let _ = write!(out, ", default via {}", r.via.as_deref().unwrap_or("-"));
+                    if r.metric != 0 {
+                        let _ = write!(out, " metric {}", r.metric);
+                    }
+                }
+                None => out.push_str(", no default route"),
+            }
+            out.push('\n');
+            let attached = m.slaves.iter().filter(|s| s.attached).count();
+            let _ = writeln!(out, "  lines: {attached} of {} attached", m.slaves.len());
+            for s in &m.slaves {
+                let what = match (s.exists, s.attached) {
+                    (false, _) => "missing",
+                    (true, true) => "attached",
+                    (true, false) => "not attached",
+                };
+                let _ = write!(out, "  {:<12} {what:<12}", s.name);
+                if s.exists {
+                    let _ = write!(
+                        out,
+                        " {:<4} {:<10} rp_filter {} tx {} pkts {} bytes",
+                        if s.up { "up" } else { "down" },
+                        if s.carrier { "carrier" } else { "no-carrier" },
+                        s.rp_filter.map_or("-".to_string(), |v| v.to_string()),
+                        s.tx_packets,
+                        s.tx_bytes
+                    );
+                }
+                if !s.configured {
+                    out.push_str(" (not in configuration)");
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

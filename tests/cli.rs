@@ -1,0 +1,209 @@
+//! Host tests of the command line: usage, configuration errors and hook fast paths. Nothing
+//! here changes the kernel (the host kernel has no teql); kernel behaviour is in tests/vm.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn teqlctl() -> Command {
+    let mut c = Command::cargo_bin("teqlctl").unwrap();
+    c.env_remove("TEQLCTL_ROOT");
+    c
+}
+
+/// A configuration root with the issue's office: eth2..eth5 in teql0.
+fn office() -> TempDir {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    for k in 2..=5 {
+        fs::write(
+            dir.join(format!("ifcfg-eth{k}")),
+            format!("DEVICE=eth{k}\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=198.18.{k}.1\nNETMASK=255.255.255.252\nTEQL_MASTER=teql0\n"),
+        )
+        .unwrap();
+    }
+    fs::write(dir.join("ifcfg-teql0"), "DEVICE=teql0\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n").unwrap();
+    fs::write(dir.join("ifcfg-eth0"), "DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\n").unwrap();
+    root
+}
+
+fn scripts(root: &TempDir) -> PathBuf {
+    root.path().join("etc/sysconfig/network-scripts")
+}
+
+/// The binary linked under a hook's name, as an admin installs it.
+fn hook(dir: &Path, name: &str) -> Command {
+    let link = dir.join(name);
+    if !link.exists() {
+        std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("teqlctl"), &link).unwrap();
+    }
+    let mut c = Command::new(link);
+    c.env_clear().env("PATH", "/sbin:/usr/sbin:/bin:/usr/bin");
+    c
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = teqlctl().arg("--help").assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for cmd in ["attach", "detach", "up", "down", "status", "hook", "--dry-run", "--root"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    teqlctl().arg("bogus").assert().code(2).stderr(predicate::str::contains("unrecognized subcommand"));
+    teqlctl().arg("attach").assert().code(2).stderr(predicate::str::contains("IFACE"));
+    teqlctl().args(["hook", "ifup-sideways", "eth0"]).assert().code(2);
+    teqlctl()
+        .args(["--dry-run", "attach", "--master", "eth0", "lo"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--master eth0: not a teql master name"));
+    teqlctl().args(["-n", "detach", "../etc"]).assert().code(2).stderr(predicate::str::contains("not a valid interface name"));
+}
+
+#[test]
+fn unknown_interface_is_named_and_exits_6() {
+    let root = office();
+    teqlctl()
+        .args(["--root"])
+        .arg(root.path())
+        .args(["attach", "nosuch9"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::diff("teqlctl: nosuch9: no such interface; check the name with `ip link`\n"));
+}
+
+#[test]
+fn loopback_is_refused_as_a_line() {
+    teqlctl()
+        .args(["--dry-run", "attach", "lo"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("lo is the loopback device"));
+}
+
+#[test]
+fn bad_value_names_file_key_and_value_and_exits_3() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap();
+    let file = scripts(&root).join("ifcfg-eth3");
+    let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name such as teql0", file.display());
+    teqlctl().arg("--root").arg(root.path()).args(["-n", "up"]).assert().code(3).stderr(predicate::str::contains(expected.clone()));
+    // The hook for that line says the same, to stderr and syslog, and exits 3.
+    let bin = TempDir::new().unwrap();
+    hook(bin.path(), "ifup-pre-local")
+        .current_dir(scripts(&root))
+        .env("TEQLCTL_ROOT", root.path())
+        .arg("ifcfg-eth3")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(expected));
+}
+
+#[test]
+fn syntax_error_gives_line_and_column() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-teql0"), "DEVICE=teql0\nIPADDR=\"203.0.113.2\n").unwrap();
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["-n", "up", "teql0"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("ifcfg-teql0:2:8:"));
+}
+
+#[test]
+fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
+    let root = office();
+    let bin = TempDir::new().unwrap();
+    for (name, arg) in [
+        ("ifup-pre-local", "ifcfg-eth0"),
+        ("ifup-pre-local", "ifcfg-nonexistent"),
+        ("ifup-local", "eth0"),
+        ("ifup-local", "eth2:1"),
+        ("ifdown-pre-local", "eth0"),
+        ("ifdown-local", "eth0"),
+    ] {
+        hook(bin.path(), name)
+            .current_dir(scripts(&root))
+            .env("TEQLCTL_ROOT", root.path())
+            .args([arg, "boot"])
+            .assert()
+            .code(0)
+            .stdout("")
+            .stderr("");
+    }
+}
+
+#[test]
+fn a_broken_unrelated_file_does_not_stop_other_lines() {
+    let root = office();
+    // Not ours, and not valid in our subset: ignored.
+    fs::write(scripts(&root).join("ifcfg-eth1"), "DEVICE=eth1\nIPADDR=$(hostname -i)\n").unwrap();
+    // Ours and broken: only its own interface refuses.
+    fs::write(scripts(&root).join("ifcfg-eth5"), "DEVICE=eth5\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n").unwrap();
+    let bin = TempDir::new().unwrap();
+    hook(bin.path(), "ifup-local").env("TEQLCTL_ROOT", root.path()).arg("eth1").assert().code(0).stderr("");
+    hook(bin.path(), "ifup-local")
+        .env("TEQLCTL_ROOT", root.path())
+        .arg("eth5")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("TEQL_RP_FILTER=\"sometimes\""));
+}
+
+#[test]
+fn unknown_program_name_is_refused() {
+    let bin = TempDir::new().unwrap();
+    hook(bin.path(), "ifup-sideways").arg("eth0").assert().code(2).stderr(predicate::str::contains("ifup-local"));
+}
+
+#[test]
+fn ifup_teql_refuses_a_config_that_is_not_a_master() {
+    let root = office();
+    let bin = TempDir::new().unwrap();
+    hook(bin.path(), "ifup-teql")
+        .current_dir(scripts(&root))
+        .env("TEQLCTL_ROOT", root.path())
+        .arg("ifcfg-eth2")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ifcfg-eth2 does not configure a teql master"));
+}
+
+#[test]
+fn status_json_has_the_documented_shape() {
+    let root = office();
+    let out = teqlctl().arg("--root").arg(root.path()).args(["status", "--json"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let m = &v["masters"][0];
+    assert_eq!(m["name"], "teql0");
+    for key in ["up", "mtu", "addresses", "slaves", "default_route", "exists", "configured"] {
+        assert!(m.get(key).is_some(), "master lacks {key}: {m}");
+    }
+    let names: Vec<&str> = m["slaves"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["eth2", "eth3", "eth4", "eth5"]);
+    for key in ["name", "attached", "carrier", "rp_filter", "tx_packets", "tx_bytes"] {
+        assert!(m["slaves"][0].get(key).is_some(), "slave lacks {key}");
+    }
+}
+
+#[test]
+fn up_without_configuration_says_what_to_write() {
+    let root = TempDir::new().unwrap();
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["-n", "up"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("TEQL_MASTER="));
+}
