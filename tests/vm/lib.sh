@@ -1,0 +1,356 @@
+# shellcheck shell=bash
+# Sourced by the VM scenarios (tests/vm/t-*.sh), which guest.sh runs as root inside the
+# virtme-ng guest. Provides a tiny assertion framework, the simulated office (lab_up/lab_down)
+# and small helpers. Everything that changes the network refuses to run outside the guest.
+#
+# The lab, for lab_up N (k = 2..N+1):
+#
+#   box (root ns) eth$k 198.18.$k.1/30 ==veth== lan  r$k (router)  wan ==veth== r$k  isp
+#                                      198.18.$k.2/30   198.19.$k.2/30    198.19.$k.1/30
+#                                      203.0.113.1/28 (same gateway on every router)
+#   isp: 198.51.100.10/32 on lo (the internet host); 203.0.113.0/28 ECMP back over all routers.
+#   Each router's wan has a tbf: the line's upload speed (LAB_RATE, or per line LAB_RATES).
+set -u -o pipefail
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VM_SCENARIO=${VM_SCENARIO:-$(basename "${0%.sh}")}
+VM_RESULTS=${VM_RESULTS:-}
+VM_STATE=${VM_STATE:-/run/teqlctl-vm}
+TEQLCTL=${TEQLCTL:-$(cd "$VM_DIR/../.." && pwd)/target/release/teqlctl}
+
+LAB_RATE=${LAB_RATE:-10mbit}
+LAB_RATES=${LAB_RATES:-}
+# tbf burst: must exceed rate/HZ (Debian: HZ=250, 10mbit -> 5 kB); more smooths TCG jitter.
+LAB_BURST=${LAB_BURST:-32kb}
+LAB_GW=203.0.113.1
+LAB_BOND_ADDR=203.0.113.2/28
+LAB_BOND_NET=203.0.113.0/28
+LAB_HOST=198.51.100.10
+# Network-config directories that scenarios may write into; lab_down cleans them.
+LAB_CONFIG_DIRS=(/etc/sysconfig/network-scripts)
+
+_vm_pass=0
+_vm_fail=0
+_vm_finished=0
+
+# ---------------------------------------------------------------- assertions
+
+# _vm_ok DESCRIPTION: count and print one passed check.
+_vm_ok() {
+    _vm_pass=$((_vm_pass + 1))
+    echo "ok - $1"
+}
+
+# _vm_not_ok DESCRIPTION WHY [OUTPUT]: count and print one failed check, with the evidence.
+_vm_not_ok() {
+    _vm_fail=$((_vm_fail + 1))
+    echo "FAIL - $1"
+    echo "    $2"
+    if [ -n "${3:-}" ]; then
+        printf '%s\n' "$3" | head -n 40 | sed 's/^/    | /'
+    fi
+}
+
+# check DESCRIPTION CMD [ARGS...]: passes if CMD exits 0; shows its output only on failure.
+# CMD runs in a subshell: it may be a function, but variables it sets do not survive.
+check() {
+    local desc=$1 out rc
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        _vm_ok "$desc"
+    else
+        _vm_not_ok "$desc" "exit status $rc from: $*" "$out"
+    fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        _vm_ok "$1"
+    else
+        _vm_not_ok "$1" "expected '$2', got '$3'"
+    fi
+}
+
+# check_json DESCRIPTION FILTER JSON: passes if `jq FILTER` on JSON prints exactly `true`.
+check_json() {
+    local out
+    out=$(jq -r "$2" <<<"$3" 2>&1)
+    if [ "$out" = true ]; then
+        _vm_ok "$1"
+    else
+        _vm_not_ok "$1" "jq '$2' gave '$(head -c 200 <<<"$out")' on:" "$(head -c 2000 <<<"$3")"
+    fi
+}
+
+# info TEXT...: a comment line in the scenario's output (figures, progress).
+info() {
+    echo "# $*"
+}
+
+# _vm_write_result: the counts for guest.sh, which reads "N passed, N failed".
+_vm_write_result() {
+    [ -n "$VM_RESULTS" ] && [ -d "$VM_RESULTS" ] || return 0
+    echo "$_vm_pass passed, $_vm_fail failed" >"$VM_RESULTS/$VM_SCENARIO.result"
+}
+
+# finish: the scenario's last command. Prints and records the counts; exits 0 only if none failed.
+finish() {
+    _vm_finished=1
+    echo "$VM_SCENARIO: $_vm_pass passed, $_vm_fail failed"
+    _vm_write_result
+    [ "$_vm_fail" -eq 0 ]
+    exit
+}
+
+# A scenario that dies or is timed out before finish still records what it counted, plus one
+# failure. TERM/INT are trapped so that bash runs the EXIT trap when timeout(1) kills it.
+_vm_on_exit() {
+    local rc=$?
+    [ "$_vm_finished" -eq 1 ] && return
+    _vm_not_ok "scenario reaches finish" "ended early with status $rc"
+    echo "$VM_SCENARIO: $_vm_pass passed, $_vm_fail failed"
+    _vm_write_result
+}
+if [ "${VM_LIB_ROLE:-scenario}" = scenario ]; then
+    trap _vm_on_exit EXIT
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
+fi
+
+# ---------------------------------------------------------------- helpers
+
+# _vm_require_guest: the lab functions delete interfaces, namespaces and config files; they
+# only ever run inside the throwaway virtme-ng guest, never on a host.
+_vm_require_guest() {
+    if [ "${VM_GUEST:-}" = 1 ] && grep -q virtme /proc/cmdline 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+        return 0
+    fi
+    echo "lib.sh: refusing to change the network outside the virtme-ng guest (use tests/vm/run)" >&2
+    return 1
+}
+
+# line_tx_packets IFACE: packets sent by IFACE so far (a builtin read: no process start).
+line_tx_packets() {
+    local v
+    read -r v <"/sys/class/net/$1/statistics/tx_packets" || return 1
+    echo "$v"
+}
+
+# line_rx_packets IFACE: packets received by IFACE so far.
+line_rx_packets() {
+    local v
+    read -r v <"/sys/class/net/$1/statistics/rx_packets" || return 1
+    echo "$v"
+}
+
+# root_qdisc_kind IFACE: kind of IFACE's root qdisc (e.g. teql0, noqueue, pfifo_fast).
+root_qdisc_kind() {
+    tc -j qdisc show dev "$1" | jq -r '[.[] | select(.root == true) | .kind] | first // empty'
+}
+
+# rp_filter IFACE: the value of net.ipv4.conf.IFACE.rp_filter (IFACE may be all or default).
+rp_filter() {
+    local v
+    read -r v <"/proc/sys/net/ipv4/conf/$1/rp_filter" || return 1
+    echo "$v"
+}
+
+# rp_filter_effective IFACE: what the kernel applies: max(conf/all, conf/IFACE).
+rp_filter_effective() {
+    local a i
+    a=$(rp_filter all) && i=$(rp_filter "$1") || return 1
+    echo $((a > i ? a : i))
+}
+
+# wait_for [-t SECONDS] CMD [ARGS...]: polls CMD (every 0.2 s, output discarded) until it
+# succeeds; fails after SECONDS (default 10).
+wait_for() {
+    local limit=10 deadline
+    if [ "${1:-}" = -t ]; then
+        limit=$2
+        shift 2
+    fi
+    deadline=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# lab_rate K: the upload speed of line eth$K (the (K-1)th word of LAB_RATES, else LAB_RATE).
+lab_rate() {
+    local rates i=$(($1 - 2))
+    read -r -a rates <<<"$LAB_RATES"
+    echo "${rates[$i]:-$LAB_RATE}"
+}
+
+# _vm_link_up IFACE: true once IFACE's operstate is up (veth: both ends are up).
+_vm_link_up() {
+    local s
+    read -r s <"/sys/class/net/$1/operstate" && [ "$s" = up ]
+}
+
+# ---------------------------------------------------------------- the lab
+
+# lab_up N: builds the office of N lines (see the top of this file). Uses `ip -batch` per
+# namespace because every process start costs ~0.1-0.2 s under TCG.
+lab_up() {
+    local n=${1:?lab_up N}
+    local k last=$(($1 + 1)) mp=
+    _vm_require_guest || return 1
+    if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 200 ]; then
+        echo "lab_up: N must be 1..200, got '$n'" >&2
+        return 1
+    fi
+    for ((k = 2; k <= last; k++)); do
+        if [ -e "/sys/class/net/eth$k" ]; then
+            echo "lab_up: eth$k already exists (lab_down first)" >&2
+            return 1
+        fi
+    done
+
+    # Box side: namespaces and the lines, in the state network-scripts leaves them.
+    {
+        echo "netns add isp"
+        for ((k = 2; k <= last; k++)); do
+            echo "netns add r$k"
+            echo "link add eth$k type veth peer name lan netns r$k"
+            echo "addr add 198.18.$k.1/30 dev eth$k"
+            echo "link set eth$k up"
+        done
+    } | ip -batch - || return 1
+
+    # Routers: LAN with the shared gateway, uplink to the isp, forwarding, the line's speed.
+    for ((k = 2; k <= last; k++)); do
+        ip -n "r$k" -batch - <<EOF || return 1
+link set lo up
+addr add 198.18.$k.2/30 dev lan
+addr add $LAB_GW/28 dev lan
+link set lan up
+link add wan type veth peer name r$k netns isp
+addr add 198.19.$k.2/30 dev wan
+link set wan up
+route add 198.51.100.0/24 via 198.19.$k.1 dev wan
+EOF
+        ip netns exec "r$k" sysctl -q -w net.ipv4.ip_forward=1 \
+            net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+            net.ipv4.conf.lan.rp_filter=0 net.ipv4.conf.wan.rp_filter=0 || return 1
+        tc -n "r$k" qdisc add dev wan root tbf rate "$(lab_rate "$k")" burst "$LAB_BURST" latency 50ms \
+            || return 1
+        mp+=" nexthop via 198.19.$k.2 dev r$k"
+    done
+
+    # The isp: the internet host, a route back to each line's /30, ECMP back to the bond.
+    {
+        echo "link set lo up"
+        echo "addr add $LAB_HOST/32 dev lo"
+        for ((k = 2; k <= last; k++)); do
+            echo "addr add 198.19.$k.1/30 dev r$k"
+            echo "link set r$k up"
+            echo "route add 198.18.$k.0/30 via 198.19.$k.2 dev r$k"
+        done
+        echo "route add $LAB_BOND_NET$mp"
+    } | ip -n isp -batch - || return 1
+    ip netns exec isp sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 || return 1
+
+    for ((k = 2; k <= last; k++)); do
+        wait_for _vm_link_up "eth$k" || {
+            echo "lab_up: eth$k did not come up" >&2
+            return 1
+        }
+    done
+}
+
+# lab_sync_return: the isp's route back to the bond (203.0.113.0/28), over only the routers
+# whose line to the box has carrier. The far end of a real bonded service stops sending over a
+# dead line; without this the isp would keep hashing some flows onto a router that cannot
+# deliver them, and a test could not tell that from a teqlctl fault.
+lab_sync_return() {
+    local k mp= ns
+    _vm_require_guest || return 1
+    for ns in $(ip netns list | awk '$1 ~ /^r[0-9]+$/ { print $1 }'); do
+        k=${ns#r}
+        if ip -n "$ns" -j link show dev lan | jq -e '.[0].flags | index("LOWER_UP") != null' >/dev/null; then
+            mp+=" nexthop via 198.19.$k.2 dev r$k"
+        fi
+    done
+    if [ -n "$mp" ]; then
+        # shellcheck disable=SC2086  # mp is a list of words on purpose
+        ip -n isp route replace "$LAB_BOND_NET" $mp
+    else
+        ip -n isp route del "$LAB_BOND_NET" 2>/dev/null
+        return 0
+    fi
+}
+
+# lab_down: removes everything lab_up and the scenario built, so the next scenario starts
+# from a fresh boot's state: namespaces (and the processes in them), the box's eth* veths,
+# sch_teql (teql0 with it), extra ip rules, rp_filter all/default, config files written.
+lab_down() {
+    local ns pid dev d
+    _vm_require_guest || return 1
+    for ns in $(ip netns list | awk '$1 == "isp" || $1 ~ /^r[0-9]+$/ { print $1 }'); do
+        # A namespace lives on while a process (an iperf3 server...) holds it.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do
+            kill -KILL "$pid" 2>/dev/null
+        done
+        ip netns del "$ns"
+    done
+    # Deleting a veth end deletes its peer too.
+    for dev in $(ip -j link show type veth | jq -r '.[].ifname | select(startswith("eth"))'); do
+        ip link del dev "$dev"
+    done
+    if [ -d /sys/module/sch_teql ]; then
+        wait_for -t 5 modprobe -r sch_teql || echo "lab_down: cannot unload sch_teql" >&2
+    fi
+    # Rules beyond the three a boot has (local, main, default).
+    ip -j rule show | jq -r '.[] | select(.priority != 0 and .priority != 32766 and .priority != 32767)
+        | .priority' | while read -r pri; do ip rule del priority "$pri"; done
+    for d in all default; do
+        [ -f "$VM_STATE/rp_filter.$d" ] && cat "$VM_STATE/rp_filter.$d" >"/proc/sys/net/ipv4/conf/$d/rp_filter"
+    done
+    # /etc is the guest's overlay: drop what was created after boot (all of it if the host
+    # had no such directory).
+    for d in "${LAB_CONFIG_DIRS[@]}"; do
+        [ -d "$d" ] || continue
+        if [ -e "$VM_STATE/existed${d//\//_}" ] && [ -e "$VM_STATE/boot-stamp" ]; then
+            find "$d" -mindepth 1 -newer "$VM_STATE/boot-stamp" -delete
+        else
+            rm -rf "$d"
+            rmdir --ignore-fail-on-non-empty "$(dirname "$d")" 2>/dev/null
+        fi
+    done
+    return 0
+}
+
+# vm_record_boot_state: called once by guest.sh before any scenario; lab_down restores this.
+vm_record_boot_state() {
+    local s d
+    mkdir -p "$VM_STATE" || return 1
+    touch "$VM_STATE/boot-stamp"
+    for s in all default; do
+        rp_filter "$s" >"$VM_STATE/rp_filter.$s"
+    done
+    for d in "${LAB_CONFIG_DIRS[@]}"; do
+        [ -d "$d" ] && touch "$VM_STATE/existed${d//\//_}"
+    done
+    return 0
+}
+
+# bond_by_hand N: the classic shell recipe bonding eth2..eth(N+1) into teql0 (the baseline
+# teqlctl is measured against). rp_filter loose: replies come back on the slaves, not teql0.
+bond_by_hand() {
+    local n=${1:?bond_by_hand N} k
+    _vm_require_guest || return 1
+    modprobe sch_teql || return 1
+    for ((k = 2; k <= n + 1; k++)); do
+        sysctl -q -w "net.ipv4.conf.eth$k.rp_filter=2" || return 1
+        tc qdisc add dev "eth$k" root teql0 || return 1
+    done
+    ip link set teql0 up || return 1
+    ip addr add "$LAB_BOND_ADDR" dev teql0 || return 1
+    ip route replace default via "$LAB_GW" dev teql0 onlink
+}
