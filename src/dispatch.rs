@@ -27,7 +27,8 @@ pub fn entry(argv0: &str) -> Option<Entry> {
 fn hook_ctx() -> Ctx {
     Ctx {
         root: std::env::var_os("TEQLCTL_ROOT").map(Into::into).unwrap_or_else(|| "/".into()),
-        dry_run: std::env::var_os("TEQLCTL_DRY_RUN").is_some_and(|v| v == "1"),
+        // `teqlctl --dry-run hook NAME ARGS` is the way to see what a hook would do.
+        dry_run: false,
         force: false,
     }
 }

@@ -34,7 +34,10 @@ pub fn acquire() -> Result<Lock> {
         .write(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| Error::Io(format!("cannot open lock file {}", path.display()), e))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::Permission(format!("lock file {}", path.display())),
+            _ => Error::Io(format!("cannot open lock file {}", path.display()), e),
+        })?;
     let bound = wait_bound();
     let start = Instant::now();
     let mut file = file;

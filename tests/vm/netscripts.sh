@@ -29,10 +29,16 @@ IPADDR=203.0.113.2
 PREFIX=28
 GATEWAY=203.0.113.1
 EOT
-    for h in ifup-pre-local ifup-local ifdown-pre-local ifdown-local; do
-        ln -sf "$TEQLCTL" "$NS_SBIN/$h" || return 1
-    done
-    ln -sf "$TEQLCTL" "$NS_DIR/ifup-teql" && ln -sf "$TEQLCTL" "$NS_DIR/ifdown-teql"
+    # The documented list of hook paths; /sbin maps to NS_SBIN (the guest's /sbin is read-only).
+    local path
+    while read -r path; do
+        case $path in
+        '' | '#'*) continue ;;
+        /sbin/*) ln -sf "$TEQLCTL" "$NS_SBIN/${path#/sbin/}" || return 1 ;;
+        *) ln -sf "$TEQLCTL" "$path" || return 1 ;;
+        esac
+    done <"$VM_DIR/../../hooks/network-scripts.links"
+    [ -x "$NS_SBIN/ifup-local" ] && [ -x "$NS_DIR/ifup-teql" ]
 }
 
 # ns_hook NAME ARGS...: one hook call as network-scripts makes it.

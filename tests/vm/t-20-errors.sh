@@ -34,6 +34,17 @@ expect 4 "ifup-local: cannot load sch_teql" "ifup-local on a kernel without teql
 check_eq "... leaves the system as it was" "$snap" "$(kernel_snapshot)"
 rm -f /etc/modprobe.d/teqlctl-test.conf
 
+# --- a modprobe that never answers cannot hang boot ----------------------------------------
+echo "install sch_teql /bin/sleep 120" >/etc/modprobe.d/teqlctl-test.conf
+t0=$SECONDS
+expect 4 "modprobe sch_teql: no answer in 15 s; killed" "ifup-pre-local with a hanging modprobe" \
+    ns_hook ifup-pre-local ifcfg-eth2 boot
+took=$((SECONDS - t0))
+info "ifup-pre-local gave up after $took s"
+check "... within 20 s" test "$took" -le 20
+rm -f /etc/modprobe.d/teqlctl-test.conf
+pkill -f "/bin/sleep 120"
+
 # --- unknown interface: nothing is loaded or changed ---------------------------------------
 expect 6 "^teqlctl: eth9: no such interface" "attach of an unknown interface" "$TEQLCTL" attach eth9
 check "... sch_teql not even loaded" test ! -d /sys/module/sch_teql
