@@ -502,6 +502,18 @@ mod tests {
         s
     }
 
+    /// The office after `lines` were attached and teql0 brought up.
+    fn bonded(lines: &[&str]) -> State {
+        let s = office();
+        let mut p = Planner::new(&s);
+        for l in lines {
+            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
+        }
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        after(s, &plan)
+    }
+
     fn route(via: Option<Ipv4Addr>, oif: u32, metric: u32) -> Route {
         Route { gateway: via, oif: Some(oif), metric, onlink: true, multipath: false, raw: RouteMessage::default() }
     }
@@ -530,13 +542,7 @@ mod tests {
 
     #[test]
     fn second_run_changes_nothing() {
-        let s = office();
-        let mut p = Planner::new(&s);
-        for l in ["eth2", "eth3"] {
-            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
-        }
-        p.master_up(&teql0()).unwrap();
-        let s2 = after(s.clone(), &p.finish());
+        let s2 = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s2);
         for l in ["eth2", "eth3"] {
             p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
@@ -548,11 +554,7 @@ mod tests {
 
     #[test]
     fn later_line_joins_running_master_without_touching_it() {
-        let s = office();
-        let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
-        p.master_up(&teql0()).unwrap();
-        let s2 = after(s.clone(), &p.finish());
+        let s2 = bonded(&["eth2"]);
         let mut p = Planner::new(&s2);
         p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
         p.master_up(&teql0()).unwrap();
@@ -626,11 +628,7 @@ mod tests {
 
     #[test]
     fn smaller_mtu_cannot_join_a_running_master() {
-        let s = office();
-        let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
-        p.master_up(&teql0()).unwrap();
-        let mut s2 = after(s.clone(), &p.finish());
+        let mut s2 = bonded(&["eth2"]);
         s2.links.iter_mut().find(|l| l.name == "eth3").unwrap().mtu = 1400;
         let mut p = Planner::new(&s2);
         let e = p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap_err();
@@ -673,13 +671,7 @@ mod tests {
 
     #[test]
     fn last_line_leaving_takes_master_down_with_its_routes() {
-        let s = office();
-        let mut p = Planner::new(&s);
-        for l in ["eth2", "eth3"] {
-            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
-        }
-        p.master_up(&teql0()).unwrap();
-        let s2 = after(s.clone(), &p.finish());
+        let s2 = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s2);
         assert_eq!(p.detach("eth2", false).unwrap().as_deref(), Some("teql0"));
         p.down_if_empty("teql0");
@@ -706,13 +698,7 @@ mod tests {
 
     #[test]
     fn down_takes_master_down_first_then_address_then_lines() {
-        let s = office();
-        let mut p = Planner::new(&s);
-        for l in ["eth2", "eth3"] {
-            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
-        }
-        p.master_up(&teql0()).unwrap();
-        let s2 = after(s.clone(), &p.finish());
+        let s2 = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s2);
         p.master_down(&teql0()).unwrap();
         let plan = p.finish();
