@@ -87,13 +87,22 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
         }
         Hook::IfdownPreLocal | Hook::IfdownLocal => {
-            let Some((_, role)) = ours(ctx, first)? else { return Ok(()) };
-            match role {
-                // The interface may already be gone (a USB modem unplugged): nothing to undo.
-                Owned::Member => ops::detach(ctx, std::slice::from_ref(first), true).map(drop),
-                // ifdown-teql takes the master down; its pre/post hooks have nothing to add.
-                Owned::Master => Ok(()),
+            if first.contains(':') {
+                return Ok(());
             }
+            let cfg = ifcfg::load(&ctx.root);
+            // Taking a line out must work even when its file was broken since it came up:
+            // detaching only ever removes a teql root qdisc, so it needs no configuration.
+            let broken = !cfg.problems_for(first).is_empty();
+            if !broken && !matches!(cfg.role(first), Some(Role::Member(_))) {
+                // Not ours; or a master, which ifdown-teql takes down.
+                return Ok(());
+            }
+            for p in cfg.problems_for(first) {
+                log::warn(&p.to_string());
+            }
+            // The interface may already be gone (a USB modem unplugged): nothing to undo.
+            ops::detach(ctx, std::slice::from_ref(first), true).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
