@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::ifcfg;
 use crate::error::{exit, Error, Result};
 use crate::hooks::{self, Hook};
 use crate::log;
@@ -111,7 +110,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Status { json, master } => {
-            let cfg = ifcfg::load(&ctx.root);
+            let cfg = crate::config::load(&ctx.root);
             for p in &cfg.problems {
                 log::warn(&p.to_string());
             }
@@ -127,7 +126,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         command => {
-            let cfg = ifcfg::load(&ctx.root);
+            let cfg = crate::config::load(&ctx.root);
             match command {
                 Command::Attach { master, force, ifaces } => {
                     ctx.force = force;

@@ -5,12 +5,33 @@
 //! exactly what a real run would do.
 
 pub mod ifcfg;
+pub mod interfaces;
 pub mod shell;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+
+/// Everything configured below `root`, from whichever formats are present: network-scripts'
+/// ifcfg files and Debian's /etc/network/interfaces (a box normally has one of them).
+pub fn load(root: &std::path::Path) -> Config {
+    let mut cfg = ifcfg::load(root);
+    let deb = interfaces::load(root);
+    for (name, m) in deb.masters {
+        // A master with a file of its own beats a bare one named by a line.
+        match cfg.masters.get(&name) {
+            Some(existing) if existing.source.is_some() && m.source.is_none() => {}
+            _ => {
+                cfg.masters.insert(name, m);
+            }
+        }
+    }
+    cfg.members.extend(deb.members);
+    cfg.files.extend(deb.files);
+    cfg.problems.extend(deb.problems);
+    cfg
+}
 
 /// What a member line's reverse-path filter should be while it is bonded. Replies to traffic
 /// sent through teqlN arrive on the lines, not on teqlN, so strict filtering drops them.

@@ -1,0 +1,2005 @@
+//! Debian ifupdown configuration: /etc/network/interfaces and the files it sources.
+//!
+//! Members are ordinary `iface LINE inet METHOD` stanzas with our own option `teql-master`;
+//! masters are `iface teqlN inet static` stanzas with the usual address/gateway options. The
+//! file is read the way ifupdown 0.8 reads it (config.c), because the hooks see exactly what
+//! ifupdown exports: a difference between this reader and ifupdown would make `teqlctl up`
+//! and `ifup` disagree about the same line.
+//!
+//! Options are matched by the name ifupdown gives their environment variable (IF_TEQL_MASTER
+//! for both `teql-master` and `teql_master`), since that is all a hook ever sees.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use super::{master_index, Config, ConfigError, Ipv4Prefix, Master, Member, RpFilter};
+
+/// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
+/// every hook at boot read thousands of files.
+const MAX_FILES: usize = 100;
+
+/// The address families ifupdown 0.8 knows on Linux; any other word is a parse error to it.
+const FAMILIES: [&str; 5] = ["inet", "inet6", "ipx", "can", "link"];
+
+/// The only ones teqlctl reads, as ifupdown exports them (`IF_` stripped).
+const TEQL_MASTER: &str = "TEQL_MASTER";
+const TEQL_RP_FILTER: &str = "TEQL_RP_FILTER";
+
+const EXPECT_MASTER: &str = "a teql master name such as teql0";
+const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
+const EXPECT_IPV4: &str = "a dotted IPv4 address";
+
+/// The options a master stanza is read for; a second stanza setting any of them would be
+/// ignored by teqlctl but applied by ifupdown.
+const MASTER_OPTIONS: [&str; 5] = ["address", "netmask", "gateway", "mtu", "metric"];
+
+/// ROOT/etc/network/interfaces
+pub fn interfaces_file(root: &Path) -> PathBuf {
+    root.join("etc/network/interfaces")
+}
+
+/// Reads ROOT/etc/network/interfaces (and what it sources). A missing file yields an empty
+/// Config. Never fails: every error lands in `Config.problems`.
+pub fn load(root: &Path) -> Config {
+    let mut reader = Reader::new(root);
+    reader.read_main(&interfaces_file(root));
+    build(reader)
+}
+
+/// The Member a hook is started for, from the option values ifupdown exported for its stanza
+/// (IF_TEQL_MASTER, IF_TEQL_RP_FILTER). `stanza` is `iface LOGICAL ADDRFAM METHOD`, the form
+/// `load` uses in its messages, so that the hook and the file reader report the same error.
+///
+/// Empty values count as absent: ifupdown never exports an empty option (it rejects the file),
+/// so an empty variable can only come from a hand-made environment. The member's `onboot` is
+/// true: the hook only runs because the line is being brought up.
+pub fn member_from_options(
+    device: &str,
+    master: Option<&str>,
+    rp_filter: Option<&str>,
+    source: &Path,
+    stanza: &str,
+) -> Result<Member, ConfigError> {
+    let master = master.filter(|v| !v.is_empty());
+    let rp_filter = rp_filter.filter(|v| !v.is_empty());
+    let mut ctx = Ctx {
+        path: source,
+        device,
+        stanza,
+        problems: Vec::new(),
+    };
+    let member = check_member(&mut ctx, master, rp_filter, true);
+    let mut problems = ctx.problems.into_iter();
+    match (member, problems.next()) {
+        (_, Some(e)) => Err(e),
+        (Some(m), None) => Ok(m),
+        (None, None) => Err(ConfigError::Inconsistent {
+            path: source.to_path_buf(),
+            msg: format!(
+                "{stanza}: no teql-master option: {device} is not a line of a teql master"
+            ),
+            device: Some(device.to_string()),
+        }),
+    }
+}
+
+/// A line of a file, for messages.
+#[derive(Debug, Clone)]
+struct Place {
+    path: PathBuf,
+    line: usize,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+struct Opt {
+    /// As written: ifupdown keeps `teql-master` and `teql_master` apart (both exported).
+    name: String,
+    /// Repeats of the same name are joined with newlines, as ifupdown does.
+    value: String,
+    line: usize,
+}
+
+struct Stanza {
+    name: String,
+    family: String,
+    method: String,
+    at: Place,
+    options: Vec<Opt>,
+}
+
+impl Stanza {
+    /// The text a hook can rebuild from LOGICAL, ADDRFAM and METHOD.
+    fn text(&self) -> String {
+        stanza_text(&self.name, &self.family, &self.method)
+    }
+
+    fn get(&self, name: &str) -> Option<&Opt> {
+        self.options.iter().find(|o| o.name == name)
+    }
+}
+
+fn stanza_text(name: &str, family: &str, method: &str) -> String {
+    format!("iface {name} {family} {method}")
+}
+
+/// What the option lines that follow belong to.
+enum State {
+    None,
+    Iface(usize),
+    /// A `mapping` body (`script`, `map`), which says nothing teqlctl needs.
+    Mapping,
+    /// After an iface line that did not parse: its options have no stanza to belong to, and
+    /// reporting each as misplaced would bury the one real mistake.
+    Broken,
+}
+
+struct Reader<'a> {
+    root: &'a Path,
+    stanzas: Vec<Stanza>,
+    /// Listed in `auto`, `allow-auto` or `allow-hotplug`: brought up at boot.
+    onboot: BTreeSet<String>,
+    /// Names of iface lines that did not parse.
+    broken: BTreeSet<String>,
+    /// Every file read, by canonical path, with the source line that read it.
+    seen: HashMap<PathBuf, Option<Place>>,
+    /// Source lines already reported for reading a file again: a repeated source-directory
+    /// line would otherwise give one error per file in it.
+    repeats_reported: BTreeSet<(PathBuf, usize)>,
+    limit_reported: bool,
+    problems: Vec<ConfigError>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(root: &'a Path) -> Reader<'a> {
+        Reader {
+            root,
+            stanzas: Vec::new(),
+            onboot: BTreeSet::new(),
+            broken: BTreeSet::new(),
+            seen: HashMap::new(),
+            repeats_reported: BTreeSet::new(),
+            limit_reported: false,
+            problems: Vec::new(),
+        }
+    }
+
+    fn read_main(&mut self, path: &Path) {
+        match fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            // Reading a FIFO would block every hook at boot.
+            Ok(m) if !m.is_file() => {
+                self.problems.push(ConfigError::Io {
+                    path: path.to_path_buf(),
+                    reason: "not a regular file".into(),
+                    device: None,
+                });
+                return;
+            }
+            _ => {}
+        }
+        self.read_file(path, None, "");
+    }
+
+    /// `from` is the source line that names `path`, `keyword` its first word.
+    fn read_file(&mut self, path: &Path, from: Option<Place>, keyword: &str) {
+        let key = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(from) = &from {
+            if let Some(first) = self.seen.get(&key) {
+                if !self.repeats_reported.insert((from.path.clone(), from.line)) {
+                    return;
+                }
+                let first = match first {
+                    Some(p) => format!("already read through {p}"),
+                    None => "the main interfaces file".to_string(),
+                };
+                self.problems.push(ConfigError::Inconsistent {
+                    path: from.path.clone(),
+                    msg: format!(
+                        "line {}: {keyword} reads {} again ({first}): a file sourced twice \
+                         repeats its stanzas or loops; remove one of the source lines",
+                        from.line,
+                        path.display()
+                    ),
+                    device: None,
+                });
+                return;
+            }
+            if self.seen.len() >= MAX_FILES {
+                if !self.limit_reported {
+                    self.limit_reported = true;
+                    self.problems.push(ConfigError::Inconsistent {
+                        path: from.path.clone(),
+                        msg: format!(
+                            "line {}: {keyword} makes teqlctl read more than {MAX_FILES} files; \
+                             it reads no further ones: does it name the right directory?",
+                            from.line
+                        ),
+                        device: None,
+                    });
+                }
+                return;
+            }
+        }
+        let text = match fs::read(path) {
+            // Lossy: a Latin-1 comment must not make the file unreadable; a mangled character
+            // in a value still fails validation of that value.
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                self.problems.push(ConfigError::Io {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                    device: None,
+                });
+                return;
+            }
+        };
+        self.seen.insert(key, from);
+        self.parse(path, &text);
+    }
+
+    fn parse(&mut self, path: &Path, text: &str) {
+        // Per file, as in ifupdown: a sourced file never continues the stanza that sourced it.
+        let mut state = State::None;
+        for line in logical_lines(text) {
+            let (first, rest) = split_word(&line.text);
+            if first.is_empty() {
+                continue;
+            }
+            let place = Place {
+                path: path.to_path_buf(),
+                line: line.number,
+            };
+            state = match first {
+                "mapping" => State::Mapping,
+                "source" => {
+                    self.source(rest, &place, first, false);
+                    State::None
+                }
+                // ifupdown matches this keyword by prefix (`source-dir` works too).
+                w if w.starts_with("source-dir") => {
+                    self.source(rest, &place, first, true);
+                    State::None
+                }
+                "iface" => self.iface(rest, place, line.col),
+                "auto" => {
+                    self.onboot.extend(words(rest).map(str::to_string));
+                    State::None
+                }
+                w if w.len() > "allow-".len() && w.starts_with("allow-") => {
+                    // allow-auto is documented as a synonym of auto.
+                    if matches!(&w["allow-".len()..], "auto" | "hotplug") {
+                        self.onboot.extend(words(rest).map(str::to_string));
+                    }
+                    State::None
+                }
+                "no-auto-down" | "no-scripts" => State::None,
+                _ => {
+                    match state {
+                        State::Iface(i) => self.option(i, first, rest, place, line.col),
+                        State::Mapping | State::Broken => {}
+                        State::None => self.problems.push(ConfigError::Syntax {
+                            path: place.path,
+                            line: place.line,
+                            col: line.col,
+                            msg: format!(
+                                "option {first} outside an iface stanza (misplaced option: \
+                                 ifupdown rejects the file); put it below its iface line"
+                            ),
+                            device: None,
+                        }),
+                    }
+                    state
+                }
+            };
+        }
+    }
+
+    fn syntax(&mut self, place: &Place, col: usize, msg: String, device: Option<&str>) {
+        self.problems.push(ConfigError::Syntax {
+            path: place.path.clone(),
+            line: place.line,
+            col,
+            msg,
+            device: device.map(str::to_string),
+        });
+    }
+
+    fn iface(&mut self, rest: &str, at: Place, col: usize) -> State {
+        let w: Vec<&str> = words(rest).collect();
+        let Some(&name) = w.first() else {
+            self.syntax(
+                &at,
+                col,
+                "iface needs an interface name, an address family and a method \
+                 (such as iface eth2 inet static)"
+                    .into(),
+                None,
+            );
+            return State::Broken;
+        };
+        let broken = |r: &mut Self, msg: String| {
+            r.syntax(&at, col, format!("iface {name}: {msg}"), Some(name));
+            r.broken.insert(name.to_string());
+            State::Broken
+        };
+        // Where the parent's name is, if the line says `inherits`.
+        let (family, method, parent_at) = match (w.get(1), w.get(2)) {
+            (None, _) => {
+                return broken(
+                    self,
+                    "no address family and method (such as iface eth2 inet static)".into(),
+                )
+            }
+            (Some(&"inherits"), _) => (None, None, 2),
+            (Some(f), _) if !FAMILIES.contains(f) => {
+                return broken(
+                    self,
+                    format!(
+                        "unknown address family {f:?}: expected one of {}",
+                        FAMILIES.join(", ")
+                    ),
+                )
+            }
+            (Some(f), None) => {
+                return broken(
+                    self,
+                    format!("no method after {f} (such as static, dhcp or manual)"),
+                )
+            }
+            (Some(f), Some(&"inherits")) => (Some(*f), None, 3),
+            (Some(f), Some(m)) if w.get(3) == Some(&"inherits") => (Some(*f), Some(*m), 4),
+            // ifupdown only warns about further words, and ignores them.
+            (Some(f), Some(m)) => (Some(*f), Some(*m), 0),
+        };
+        let mut stanza = Stanza {
+            name: name.to_string(),
+            family: family.unwrap_or_default().to_string(),
+            method: method.unwrap_or_default().to_string(),
+            at: at.clone(),
+            options: Vec::new(),
+        };
+        if parent_at > 0 {
+            let Some(&parent) = w.get(parent_at) else {
+                return broken(self, "inherits needs the name of the stanza to copy".into());
+            };
+            // ifupdown takes the first stanza of that name (and family, if one is given).
+            let Some(p) = self
+                .stanzas
+                .iter()
+                .find(|s| s.name == parent && family.is_none_or(|f| f == s.family))
+            else {
+                return broken(
+                    self,
+                    format!(
+                        "inherits {parent}, but no {parent} {}stanza is defined above",
+                        family.map(|f| format!("{f} ")).unwrap_or_default()
+                    ),
+                );
+            };
+            if stanza.family.is_empty() {
+                stanza.family = p.family.clone();
+            }
+            if stanza.method.is_empty() {
+                stanza.method = p.method.clone();
+            }
+            stanza.options = p
+                .options
+                .iter()
+                .map(|o| Opt {
+                    name: o.name.clone(),
+                    value: o.value.clone(),
+                    line: o.line,
+                })
+                .collect();
+        }
+        self.stanzas.push(stanza);
+        State::Iface(self.stanzas.len() - 1)
+    }
+
+    fn option(&mut self, i: usize, name: &str, value: &str, at: Place, col: usize) {
+        let Some(stanza) = self.stanzas.get_mut(i) else {
+            return;
+        };
+        if value.is_empty() {
+            let device = stanza.name.clone();
+            self.syntax(
+                &at,
+                col,
+                format!("option {name} has no value (ifupdown rejects the file)"),
+                Some(&device),
+            );
+            return;
+        }
+        // Commands may be given many times; any other repeated option is one value with
+        // several lines, which is what the hook then sees.
+        let command = matches!(
+            name,
+            "up" | "down" | "pre-up" | "post-up" | "pre-down" | "post-down"
+        );
+        if !command {
+            if let Some(o) = stanza.options.iter_mut().find(|o| o.name == name) {
+                o.value.push('\n');
+                o.value.push_str(value);
+                return;
+            }
+        }
+        stanza.options.push(Opt {
+            name: name.to_string(),
+            value: value.to_string(),
+            line: at.line,
+        });
+    }
+
+    fn source(&mut self, rest: &str, at: &Place, keyword: &str, directory: bool) {
+        let base = at.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // ifupdown runs the argument through wordexp: several words are several patterns.
+        let patterns: Vec<String> = words(rest).map(str::to_string).collect();
+        for pattern in patterns {
+            for found in glob(&pattern, &base, self.root) {
+                if directory {
+                    let Ok(entries) = fs::read_dir(&found) else {
+                        continue;
+                    };
+                    let mut names: Vec<OsString> = entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.file_name())
+                        .filter(is_directory_file_name)
+                        .collect();
+                    names.sort();
+                    for n in names {
+                        self.source_file(&found.join(n), at, keyword);
+                    }
+                } else {
+                    self.source_file(&found, at, keyword);
+                }
+            }
+        }
+    }
+
+    fn source_file(&mut self, path: &Path, at: &Place, keyword: &str) {
+        match fs::metadata(path) {
+            // A dangling symlink, as ifupdown skips it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => self.problems.push(ConfigError::Io {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+                device: None,
+            }),
+            // Directories say nothing to ifupdown either; FIFOs would block.
+            Ok(m) if !m.is_file() => {}
+            Ok(_) => self.read_file(path, Some(at.clone()), keyword),
+        }
+    }
+}
+
+/// `source-directory` reads only names that run-parts would also accept.
+fn is_directory_file_name(name: &OsString) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+struct Line {
+    /// 1-based number of the first physical line.
+    number: usize,
+    /// 1-based column of the first word.
+    col: usize,
+    text: String,
+}
+
+/// C's isspace in the C locale, which is what ifupdown splits on.
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(is_c_space).filter(|w| !w.is_empty())
+}
+
+/// The first word and the rest with its leading blanks removed.
+fn split_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start_matches(is_c_space);
+    match s.find(is_c_space) {
+        Some(i) => (&s[..i], s[i..].trim_start_matches(is_c_space)),
+        None => (s, ""),
+    }
+}
+
+/// ifupdown's get_line: comment lines are only recognised at the start of a logical line (a
+/// continued line starting with `#` is text), and only a backslash that is the very last
+/// character continues a line (not one followed by blanks or a CR).
+fn logical_lines(text: &str) -> Vec<Line> {
+    let physical: Vec<&str> = text.split('\n').collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < physical.len() {
+        let number = i + 1;
+        let raw = physical[i];
+        i += 1;
+        let trimmed = raw.trim_start_matches(is_c_space);
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        let col = raw[..raw.len() - trimmed.len()].chars().count() + 1;
+        let mut buf = trimmed.to_string();
+        while buf.ends_with('\\') {
+            buf.pop();
+            let Some(next) = physical.get(i) else {
+                break;
+            };
+            buf.push_str(next);
+            i += 1;
+        }
+        let len = buf.trim_end_matches(is_c_space).len();
+        buf.truncate(len);
+        out.push(Line {
+            number,
+            col,
+            text: buf,
+        });
+    }
+    out
+}
+
+/// Expands a shell wildcard pattern the way wordexp does for `source`: sorted, hidden names
+/// only for patterns that start with a dot, and nothing for a pattern that matches nothing.
+/// Absolute patterns are taken below `root`.
+fn glob(pattern: &str, base: &Path, root: &Path) -> Vec<PathBuf> {
+    let (start, rel) = match pattern.strip_prefix('/') {
+        Some(rel) => (root.to_path_buf(), rel),
+        None => (base.to_path_buf(), pattern),
+    };
+    let mut found = vec![start];
+    for comp in rel.split('/') {
+        if comp.is_empty() || comp == "." {
+            continue;
+        }
+        if !comp.contains(['*', '?', '[']) {
+            let literal = unescape(comp);
+            for p in &mut found {
+                p.push(&literal);
+            }
+            continue;
+        }
+        let pat: Vec<char> = comp.chars().collect();
+        let mut next = Vec::new();
+        for dir in &found {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            let mut names: Vec<OsString> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| {
+                    let n: Vec<char> = n.to_string_lossy().chars().collect();
+                    (n.first() != Some(&'.') || pat.first() == Some(&'.')) && fnmatch(&pat, &n)
+                })
+                .collect();
+            names.sort();
+            next.extend(names.into_iter().map(|n| dir.join(n)));
+        }
+        found = next;
+    }
+    found.retain(|p| fs::symlink_metadata(p).is_ok());
+    found
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// fnmatch(3) without flags, for one path component.
+fn fnmatch(p: &[char], s: &[char]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    // Where the last `*` was, and how much of `s` it has swallowed so far.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, si));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => match bracket(p, pi, s[si]) {
+                Some((true, next)) => Some(next),
+                Some((false, _)) => None,
+                None => (s[si] == '[').then_some(pi + 1),
+            },
+            Some('\\') if pi + 1 < p.len() => (p[pi + 1] == s[si]).then_some(pi + 2),
+            Some(&c) => (c == s[si]).then_some(pi + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                si += 1;
+            }
+            (None, Some((sp, ss))) => {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi.min(p.len())..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the bracket expression at `p[start]`: Some((matched, index after the
+/// closing bracket)), or None when there is no closing bracket (then `[` is literal).
+fn bracket(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = matches!(p.get(i), Some('!' | '^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let lo = *p.get(i)?;
+        if lo == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&h| h != ']') {
+            let hi = p[i + 2];
+            matched |= lo <= c && c <= hi;
+            i += 3;
+        } else {
+            matched |= lo == c;
+            i += 1;
+        }
+    }
+}
+
+/// The name ifupdown exports an option under, without `IF_`: upper case, `-` as `_`, other
+/// characters dropped.
+fn env_name(option: &str) -> String {
+    option
+        .chars()
+        .filter_map(|c| match c {
+            '-' => Some('_'),
+            c if c.is_ascii_alphanumeric() || c == '_' => Some(c.to_ascii_uppercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_teql_option(option: &str) -> bool {
+    env_name(option).starts_with("TEQL")
+}
+
+fn build(reader: Reader) -> Config {
+    let mut config = Config {
+        problems: reader.problems,
+        ..Config::default()
+    };
+    // Masters with an iface line of their own, valid or not: a broken one must not be replaced
+    // by a bare master as if it did not exist.
+    let mut master_stanzas: BTreeSet<String> = reader
+        .broken
+        .iter()
+        .filter(|n| master_index(n).is_some())
+        .cloned()
+        .collect();
+    let mut first_stanza: BTreeMap<&str, &Place> = BTreeMap::new();
+
+    for stanza in &reader.stanzas {
+        // The hook exits at once for other families, so their teql options do nothing.
+        if stanza.family != "inet" {
+            continue;
+        }
+        let is_master = master_index(&stanza.name).is_some();
+        if is_master {
+            master_stanzas.insert(stanza.name.clone());
+        }
+        if let Some(first) = first_stanza.get(stanza.name.as_str()) {
+            let ours = stanza.options.iter().any(|o| {
+                is_teql_option(&o.name) || (is_master && MASTER_OPTIONS.contains(&o.name.as_str()))
+            });
+            if ours {
+                let what = if is_master {
+                    "teqlctl reads only the first stanza of a master: merge them"
+                } else {
+                    "ifupdown runs the hooks once per stanza, each time with that stanza's \
+                     options only: keep the teql options in the first stanza"
+                };
+                config.problems.push(ConfigError::Inconsistent {
+                    path: stanza.at.path.clone(),
+                    msg: format!(
+                        "{} at {} repeats the inet stanza of {} at {first} and sets teql \
+                         options; {what}",
+                        stanza.text(),
+                        stanza.at,
+                        stanza.name
+                    ),
+                    device: Some(stanza.name.clone()),
+                });
+            }
+            continue;
+        }
+        first_stanza.insert(&stanza.name, &stanza.at);
+
+        let text = stanza.text();
+        let mut ctx = Ctx {
+            path: &stanza.at.path,
+            device: &stanza.name,
+            stanza: &text,
+            problems: Vec::new(),
+        };
+        let onboot = reader.onboot.contains(&stanza.name);
+        if is_master {
+            if let Some(m) = build_master(&mut ctx, stanza, onboot) {
+                if ctx.problems.is_empty() {
+                    config.masters.insert(stanza.name.clone(), m);
+                }
+            }
+        } else if let Some(mut m) = build_member(&mut ctx, stanza) {
+            if ctx.problems.is_empty() {
+                m.onboot = onboot;
+                config.members.insert(stanza.name.clone(), m);
+            }
+        }
+        config.problems.append(&mut ctx.problems);
+    }
+
+    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).collect();
+    for master in named {
+        if !master_stanzas.contains(&master) {
+            config
+                .masters
+                .entry(master.clone())
+                .or_insert_with(|| Master::bare(&master));
+        }
+    }
+    config
+}
+
+/// Collects the problems of one stanza.
+struct Ctx<'a> {
+    path: &'a Path,
+    device: &'a str,
+    stanza: &'a str,
+    problems: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn invalid(&mut self, key: &str, value: &str, expected: &str) {
+        self.problems.push(ConfigError::InvalidValue {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+            device: Some(self.device.to_string()),
+        });
+    }
+
+    fn inconsistent(&mut self, msg: String) {
+        self.problems.push(ConfigError::Inconsistent {
+            path: self.path.to_path_buf(),
+            msg: format!("{}: {msg}", self.stanza),
+            device: Some(self.device.to_string()),
+        });
+    }
+
+    /// Ok(None) when the option is absent; Err(()) when its value is invalid, which is
+    /// already recorded.
+    fn field<T>(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, ()> {
+        match value {
+            None => Ok(None),
+            Some(v) => match parse(v) {
+                Some(t) => Ok(Some(t)),
+                None => {
+                    self.invalid(key, v, expected);
+                    Err(())
+                }
+            },
+        }
+    }
+}
+
+/// The teql options of a stanza by exported name; reports the ones teqlctl does not know and
+/// options given under two spellings (the hook would see both, in an unspecified order).
+fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s Opt> {
+    let mut found: BTreeMap<String, &Opt> = BTreeMap::new();
+    for o in &stanza.options {
+        let key = env_name(&o.name);
+        if !key.starts_with("TEQL") {
+            continue;
+        }
+        if key != TEQL_MASTER && key != TEQL_RP_FILTER {
+            ctx.inconsistent(format!(
+                "unknown option {} {:?} (line {}): teqlctl reads only teql-master and \
+                 teql-rp-filter",
+                o.name, o.value, o.line
+            ));
+        } else if let Some(prev) = found.get(&key) {
+            ctx.inconsistent(format!(
+                "{} (line {}) and {} (line {}) are the same option to the hooks (both are \
+                 exported as IF_{key}): keep one",
+                prev.name, prev.line, o.name, o.line
+            ));
+        } else {
+            found.insert(key, o);
+        }
+    }
+    found
+}
+
+fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
+    let options = teql_options(ctx, stanza);
+    let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
+    let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
+    check_member(ctx, master, rp_filter, false)
+}
+
+/// The checks shared by the file reader and the hook, so that both report the same errors.
+/// `onboot` is only a default; the file reader sets it from the auto lines.
+fn check_member(
+    ctx: &mut Ctx,
+    master: Option<&str>,
+    rp_filter: Option<&str>,
+    onboot: bool,
+) -> Option<Member> {
+    let device = ctx.device;
+    if master_index(device).is_some() {
+        if let Some(m) = master {
+            ctx.inconsistent(format!(
+                "teql-master {m:?} is set, but {device} is a teql master itself: teql-master \
+                 belongs in the stanzas of its member lines"
+            ));
+        }
+        if let Some(v) = rp_filter {
+            ctx.inconsistent(format!(
+                "teql-rp-filter {v:?} is set on the master {device}: it applies to member \
+                 lines; set it in their stanzas"
+            ));
+        }
+        return None;
+    }
+    let master_ok = ctx.field(
+        "teql-master",
+        master,
+        |v| master_index(v).map(|_| v.to_string()),
+        EXPECT_MASTER,
+    );
+    // Read before bailing out on teql-master so that one load reports both mistakes.
+    let rp_ok = ctx.field(
+        "teql-rp-filter",
+        rp_filter,
+        RpFilter::parse,
+        EXPECT_RP_FILTER,
+    );
+    let Some(master) = master_ok.ok()? else {
+        if let (Ok(Some(_)), Some(v)) = (&rp_ok, rp_filter) {
+            ctx.inconsistent(format!(
+                "teql-rp-filter {v:?} is set but teql-master is not: add teql-master teqlN \
+                 or remove teql-rp-filter"
+            ));
+        }
+        return None;
+    };
+    let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
+    if !valid_ifname(device) {
+        ctx.inconsistent(format!(
+            "{device:?} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
+             whitespace), so it cannot be a line of {master}"
+        ));
+        return None;
+    }
+    Some(Member {
+        device: device.to_string(),
+        master,
+        rp_filter,
+        onboot,
+        source: ctx.path.to_path_buf(),
+    })
+}
+
+fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
+    let options = teql_options(ctx, stanza);
+    check_member(
+        ctx,
+        options.get(TEQL_MASTER).map(|o| o.value.as_str()),
+        options.get(TEQL_RP_FILTER).map(|o| o.value.as_str()),
+        false,
+    );
+    let value = |name: &str| stanza.get(name).map(|o| o.value.as_str());
+    let mtu = ctx.field("mtu", value("mtu"), parse_mtu, "a number from 68 to 65535");
+    let metric = ctx.field(
+        "metric",
+        value("metric"),
+        parse_u32,
+        "a route metric, a number from 0 to 4294967295",
+    );
+    let gateway = ctx.field("gateway", value("gateway"), parse_ipv4, EXPECT_IPV4);
+    let address = ctx.field(
+        "address",
+        value("address"),
+        parse_address,
+        "an IPv4 address with its prefix length, such as 203.0.113.2/28",
+    );
+    let netmask = ctx.field(
+        "netmask",
+        value("netmask"),
+        parse_mask,
+        "a contiguous dotted netmask such as 255.255.255.240, or a prefix length from 0 to 32",
+    );
+    let address = match (address, netmask) {
+        (Ok(Some((addr, Some(len)))), Ok(Some(mask))) if len != mask => {
+            // ifupdown would silently let netmask win; one of the two is a mistake.
+            ctx.inconsistent(format!(
+                "address {addr}/{len} and netmask /{mask} disagree: keep only one of them"
+            ));
+            None
+        }
+        (Ok(Some((addr, Some(prefix_len)))), Ok(_))
+        | (Ok(Some((addr, None))), Ok(Some(prefix_len))) => Some(Ipv4Prefix { addr, prefix_len }),
+        (Ok(Some((addr, None))), Ok(None)) => {
+            // ifupdown would guess a classful netmask, which is rarely the line's subnet.
+            ctx.inconsistent(format!(
+                "address {addr} has no prefix length: write it as address {addr}/LENGTH (for \
+                 example {addr}/28) or add a netmask option"
+            ));
+            None
+        }
+        _ => None,
+    };
+    Some(Master {
+        device: stanza.name.clone(),
+        address,
+        // ifupdown's static method installs `default via GATEWAY onlink` whenever it is given.
+        default_route: matches!(gateway, Ok(Some(_))),
+        gateway: gateway.ok()?,
+        mtu: mtu.ok()?,
+        metric: metric.ok()?.unwrap_or(0),
+        onboot,
+        source: Some(stanza.at.path.clone()),
+    })
+}
+
+fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
+    v.parse().ok()
+}
+
+/// Plain decimal digits only: `u32::from_str` would also take "+5".
+fn parse_u32(v: &str) -> Option<u32> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn parse_mtu(v: &str) -> Option<u32> {
+    parse_u32(v).filter(|m| (68..=65535).contains(m))
+}
+
+/// A prefix length or a contiguous dotted netmask, both of which ifupdown accepts in
+/// `netmask` and after the slash of `address`.
+fn parse_mask(v: &str) -> Option<u8> {
+    if v.contains('.') {
+        let bits = u32::from(parse_ipv4(v)?);
+        let ones = bits.leading_ones();
+        if ones + bits.trailing_zeros() < 32 {
+            return None;
+        }
+        return u8::try_from(ones).ok();
+    }
+    parse_u32(v)
+        .filter(|&p| p <= 32)
+        .and_then(|p| u8::try_from(p).ok())
+}
+
+fn parse_address(v: &str) -> Option<(Ipv4Addr, Option<u8>)> {
+    match v.split_once('/') {
+        Some((addr, mask)) => Some((parse_ipv4(addr)?, Some(parse_mask(mask)?))),
+        None => Some((parse_ipv4(v)?, None)),
+    }
+}
+
+/// The kernel's dev_valid_name: what `ip link` would accept.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    struct Root {
+        dir: TempDir,
+    }
+
+    impl Root {
+        fn new() -> Root {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir_all(dir.path().join("etc/network")).unwrap();
+            Root { dir }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn interfaces(&self, text: &str) -> &Root {
+            fs::write(interfaces_file(self.path()), text).unwrap();
+            self
+        }
+
+        /// A file below ROOT/etc/network.
+        fn write(&self, name: &str, text: &str) -> &Root {
+            let path = self.file(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+            self
+        }
+
+        fn file(&self, name: &str) -> PathBuf {
+            self.path().join("etc/network").join(name)
+        }
+
+        fn main(&self) -> PathBuf {
+            interfaces_file(self.path())
+        }
+
+        fn load(&self) -> Config {
+            load(self.path())
+        }
+    }
+
+    fn line_stanza(n: u32) -> String {
+        format!(
+            "auto eth{n}\niface eth{n} inet static\n    address 198.18.{n}.1/30\n    teql-master teql0\n"
+        )
+    }
+
+    const TEQL0: &str = "auto teql0\niface teql0 inet static\n    address 203.0.113.2/28\n    \
+                         gateway 203.0.113.1\n";
+
+    /// The example from the issue, with the master's stanza last.
+    fn issue_text() -> String {
+        let mut text: String = (2..=5).map(line_stanza).collect();
+        text.push_str(TEQL0);
+        text
+    }
+
+    fn issue_example() -> Root {
+        let root = Root::new();
+        root.interfaces(&issue_text());
+        root
+    }
+
+    fn only_problem(c: &Config) -> &ConfigError {
+        assert_eq!(c.problems.len(), 1, "{:#?}", c.problems);
+        &c.problems[0]
+    }
+
+    fn no_problems(c: &Config) {
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+    }
+
+    fn teql0(c: &Config) -> &Master {
+        c.masters
+            .get("teql0")
+            .unwrap_or_else(|| panic!("no teql0: {c:#?}"))
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn prefix(s: &str, len: u8) -> Option<Ipv4Prefix> {
+        Some(Ipv4Prefix {
+            addr: ip(s),
+            prefix_len: len,
+        })
+    }
+
+    fn assert_invalid(
+        e: &ConfigError,
+        path: &Path,
+        device: &str,
+        key: &str,
+        value: &str,
+        expected: &str,
+    ) {
+        match e {
+            ConfigError::InvalidValue {
+                path: p,
+                key: k,
+                value: v,
+                expected: x,
+                device: d,
+            } => {
+                assert_eq!(p, path, "{e:?}");
+                assert_eq!(k, key, "{e:?}");
+                assert_eq!(v, value, "{e:?}");
+                assert!(x.contains(expected), "{e:?}");
+                assert_eq!(d.as_deref(), Some(device), "{e:?}");
+            }
+            _ => panic!("not InvalidValue: {e:?}"),
+        }
+    }
+
+    fn assert_inconsistent(e: &ConfigError, path: &Path, device: Option<&str>, words: &[&str]) {
+        match e {
+            ConfigError::Inconsistent {
+                path: p,
+                msg,
+                device: d,
+            } => {
+                assert_eq!(p, path, "{e:?}");
+                assert_eq!(d.as_deref(), device, "{e:?}");
+                for w in words {
+                    assert!(msg.contains(w), "{w:?} not in {msg:?}");
+                }
+            }
+            _ => panic!("not Inconsistent: {e:?}"),
+        }
+    }
+
+    fn assert_syntax(
+        e: &ConfigError,
+        path: &Path,
+        line: usize,
+        device: Option<&str>,
+        words: &[&str],
+    ) {
+        match e {
+            ConfigError::Syntax {
+                path: p,
+                line: l,
+                msg,
+                device: d,
+                ..
+            } => {
+                assert_eq!((p.as_path(), *l), (path, line), "{e:?}");
+                assert_eq!(d.as_deref(), device, "{e:?}");
+                for w in words {
+                    assert!(msg.contains(w), "{w:?} not in {msg:?}");
+                }
+            }
+            _ => panic!("not Syntax: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn issue_example_loads() {
+        let root = issue_example();
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(
+            c.members.keys().collect::<Vec<_>>(),
+            ["eth2", "eth3", "eth4", "eth5"]
+        );
+        assert_eq!(
+            c.members["eth3"],
+            Member {
+                device: "eth3".into(),
+                master: "teql0".into(),
+                rp_filter: RpFilter::Loose,
+                onboot: true,
+                source: root.main(),
+            }
+        );
+        assert_eq!(
+            teql0(&c),
+            &Master {
+                device: "teql0".into(),
+                address: prefix("203.0.113.2", 28),
+                gateway: Some(ip("203.0.113.1")),
+                default_route: true,
+                mtu: None,
+                metric: 0,
+                onboot: true,
+                source: Some(root.main()),
+            }
+        );
+        assert_eq!(c.masters.len(), 1);
+        assert!(c.files.is_empty());
+        assert_eq!(c.masters_needed(), 1);
+    }
+
+    #[test]
+    fn master_stanza_first_gives_the_same_config() {
+        let last = issue_example().load();
+        let root = Root::new();
+        let mut text = TEQL0.to_string();
+        text.extend((2..=5).map(line_stanza));
+        root.interfaces(&text);
+        let first = root.load();
+        no_problems(&first);
+        // Paths differ between the two roots; compare everything else.
+        let strip = |c: &Config| {
+            let members: Vec<_> = c
+                .members
+                .values()
+                .map(|m| (m.device.clone(), m.master.clone(), m.rp_filter, m.onboot))
+                .collect();
+            let masters: Vec<_> = c
+                .masters
+                .values()
+                .map(|m| Master {
+                    source: None,
+                    ..m.clone()
+                })
+                .collect();
+            (members, masters)
+        };
+        assert_eq!(strip(&first), strip(&last));
+    }
+
+    #[test]
+    fn address_and_netmask_forms() {
+        let root = Root::new();
+        for (opts, want) in [
+            ("address 203.0.113.2\n netmask 255.255.255.240\n", 28),
+            ("address 203.0.113.2\n netmask 28\n", 28),
+            ("address 203.0.113.2/255.255.255.248\n", 29),
+            ("address 203.0.113.2/28\n netmask 255.255.255.240\n", 28),
+            ("netmask 24\n address 203.0.113.2/24\n", 24),
+        ] {
+            root.interfaces(&format!("iface teql0 inet static\n {opts}"));
+            let c = root.load();
+            no_problems(&c);
+            assert_eq!(teql0(&c).address, prefix("203.0.113.2", want), "{opts}");
+            assert_eq!((teql0(&c).gateway, teql0(&c).default_route), (None, false));
+            assert!(!teql0(&c).onboot);
+        }
+
+        root.interfaces("iface teql0 inet static\n address 203.0.113.2/28\n netmask 24\n");
+        let c = root.load();
+        assert_inconsistent(only_problem(&c), &root.main(), Some("teql0"), &["disagree"]);
+        assert!(c.masters.is_empty());
+
+        root.interfaces("iface teql0 inet static\n address 203.0.113.2\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("teql0"),
+            &["iface teql0 inet static: ", "203.0.113.2/28", "netmask"],
+        );
+
+        // No address at all is a master brought up without one.
+        root.interfaces("allow-hotplug teql0\niface teql0 inet manual\n mtu 1500\n metric 7\n");
+        let c = root.load();
+        no_problems(&c);
+        let m = teql0(&c);
+        assert_eq!(
+            (m.address, m.mtu, m.metric, m.onboot),
+            (None, Some(1500), 7, true)
+        );
+    }
+
+    #[test]
+    fn invalid_master_values() {
+        let root = Root::new();
+        for (opts, key, value, expected) in [
+            (
+                "address 203.0.113.256/28",
+                "address",
+                "203.0.113.256/28",
+                "IPv4",
+            ),
+            (
+                "address 203.0.113.2/33",
+                "address",
+                "203.0.113.2/33",
+                "prefix length",
+            ),
+            (
+                "address 203.0.113.2\n netmask 255.0.255.0",
+                "netmask",
+                "255.0.255.0",
+                "contiguous",
+            ),
+            ("gateway gw.example", "gateway", "gw.example", "IPv4"),
+            ("mtu 67", "mtu", "67", "68 to 65535"),
+            ("mtu 65536", "mtu", "65536", "68 to 65535"),
+            ("metric -1", "metric", "-1", "route metric"),
+            ("metric 4294967296", "metric", "4294967296", "route metric"),
+            // Repeated options reach ifupdown as one value with two lines.
+            (
+                "address 203.0.113.2/28\n address 192.0.2.1/24",
+                "address",
+                "203.0.113.2/28\n192.0.2.1/24",
+                "IPv4",
+            ),
+        ] {
+            root.interfaces(&format!(
+                "iface eth2 inet manual\n teql-master teql0\niface teql0 inet static\n {opts}\n"
+            ));
+            let c = root.load();
+            assert_invalid(
+                only_problem(&c),
+                &root.main(),
+                "teql0",
+                key,
+                value,
+                expected,
+            );
+            // A broken master is not replaced by a bare one.
+            assert!(c.masters.is_empty(), "{opts}");
+            assert_eq!(c.members.len(), 1);
+            assert_eq!(c.problems_for("eth2").len(), 1);
+        }
+        root.interfaces(
+            "iface teql0 inet static\n address 203.0.113.2/28\n mtu 68\n metric 4294967295\n",
+        );
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!((teql0(&c).mtu, teql0(&c).metric), (Some(68), u32::MAX));
+    }
+
+    #[test]
+    fn continuation_lines_and_comments() {
+        let root = Root::new();
+        root.interfaces(
+            "# Lines to the exchange\n\
+             \x20  # indented comment with teql-master teql9\n\
+             auto eth2 \\\n  eth3\n\
+             iface eth2 \\\ninet static\n\
+             \x20   address 198.18.2.1/30\n\
+             \x20   # a comment ending in a backslash does not continue \\\n\
+             \x20   teql-master \\\n        teql0\n\
+             \n\
+             iface eth3 inet manual\r\n\
+             \x20   teql-master teql1\r\n",
+        );
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members["eth2"].master, "teql0");
+        assert!(c.members["eth2"].onboot && c.members["eth3"].onboot);
+        assert_eq!(c.members["eth3"].master, "teql1");
+        assert_eq!(c.masters.keys().collect::<Vec<_>>(), ["teql0", "teql1"]);
+
+        // interfaces(5) has no end-of-line comments: the hook sees the whole text.
+        root.interfaces("iface eth2 inet manual\n  teql-master teql0 # bundle\n");
+        assert_invalid(
+            only_problem(&root.load()),
+            &root.main(),
+            "eth2",
+            "teql-master",
+            "teql0 # bundle",
+            "teql master name",
+        );
+
+        // A backslash followed by a blank continues nothing; the error is on the right line.
+        root.interfaces("iface eth2 \\ \ninet manual\n");
+        let c = root.load();
+        assert_syntax(
+            only_problem(&c),
+            &root.main(),
+            1,
+            Some("eth2"),
+            &["iface eth2"],
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_lossily() {
+        let root = Root::new();
+        let mut bytes = b"# Leitung f\xfcr das B\xfcro\n".to_vec();
+        bytes.extend_from_slice(issue_text().as_bytes());
+        fs::write(root.main(), bytes).unwrap();
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members.len(), 4);
+    }
+
+    #[test]
+    fn source_with_relative_glob() {
+        let root = Root::new();
+        root.interfaces("source lines/eth*\nsource lines/none-*\nsource teql.d/[!x]*.cfg\n");
+        for n in [3, 2] {
+            root.write(&format!("lines/eth{n}"), &line_stanza(n));
+        }
+        root.write(
+            "lines/.eth9",
+            "iface eth9 inet manual\n teql-master broken\n",
+        );
+        root.write("lines/eth4~/x", "not a file the glob reads\n");
+        root.write("teql.d/teql0.cfg", TEQL0);
+        root.write(
+            "teql.d/xteql1.cfg",
+            "iface teql1 inet static\n address nonsense\n",
+        );
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3"]);
+        assert_eq!(c.members["eth2"].source, root.file("lines/eth2"));
+        assert_eq!(teql0(&c).source, Some(root.file("teql.d/teql0.cfg")));
+        assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
+
+        // Absolute paths are below the root; a relative one in a sourced file is relative to
+        // that file's directory.
+        root.interfaces("source /etc/network/lines/eth2\n");
+        root.write(
+            "lines/eth2",
+            "source ../teql.d/teql0.cfg\niface eth2 inet manual\n teql-master teql0\n",
+        );
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2"]);
+        assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
+    }
+
+    #[test]
+    fn sourced_file_starts_without_a_stanza() {
+        let root = Root::new();
+        root.interfaces("iface eth2 inet manual\nsource more\n teql-master teql0\n");
+        root.write("more", " teql-rp-filter strict\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_syntax(
+            &c.problems[0],
+            &root.file("more"),
+            1,
+            None,
+            &["teql-rp-filter", "misplaced"],
+        );
+        assert_syntax(
+            &c.problems[1],
+            &root.main(),
+            3,
+            None,
+            &["teql-master", "misplaced"],
+        );
+        assert!(matches!(c.problems[1], ConfigError::Syntax { col: 2, .. }));
+        assert!(c.members.is_empty());
+    }
+
+    #[test]
+    fn source_directory_filters_names() {
+        let root = Root::new();
+        root.interfaces("source-directory interfaces.d\nsource-directory /etc/network/missing.d\n");
+        root.write("interfaces.d/eth2", &line_stanza(2));
+        root.write("interfaces.d/line_3-b", &line_stanza(3));
+        root.write("interfaces.d/teql0", TEQL0);
+        for skipped in ["eth4.cfg", "eth5~", ".eth6", "eth7.dpkg-old"] {
+            root.write(
+                &format!("interfaces.d/{skipped}"),
+                "iface x inet static\n teql-master eth0\n",
+            );
+        }
+        fs::create_dir(root.file("interfaces.d/subdir")).unwrap();
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3"]);
+        assert_eq!(c.members["eth3"].source, root.file("interfaces.d/line_3-b"));
+        assert_eq!(teql0(&c).source, Some(root.file("interfaces.d/teql0")));
+    }
+
+    #[test]
+    fn source_loop_is_an_error() {
+        let root = Root::new();
+        root.interfaces(&format!("source a\n{}", line_stanza(2)));
+        root.write("a", &format!("{TEQL0}source b\n"));
+        root.write("b", "source a\nsource ../network/interfaces\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_inconsistent(
+            &c.problems[0],
+            &root.file("b"),
+            None,
+            &[
+                "line 1: source reads ",
+                "already read through",
+                "interfaces:1",
+            ],
+        );
+        assert_inconsistent(
+            &c.problems[1],
+            &root.file("b"),
+            None,
+            &["line 2", "main interfaces file"],
+        );
+        // Everything was still read once.
+        assert_eq!(c.members.len(), 1);
+        assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
+    }
+
+    #[test]
+    fn at_most_a_hundred_files() {
+        let root = Root::new();
+        root.interfaces("source-directory many\n");
+        for n in 0..120 {
+            root.write(&format!("many/f{n:03}"), "auto lo\n");
+        }
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_inconsistent(
+            e,
+            &root.main(),
+            None,
+            &["line 1: source-directory", "more than 100 files"],
+        );
+
+        // A repeated directory is one mistake, reported once.
+        root.interfaces("source-directory many\nsource-directory many\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_inconsistent(
+            &c.problems[1],
+            &root.main(),
+            None,
+            &["line 2: source-directory", "f000 again"],
+        );
+    }
+
+    #[test]
+    fn teql_master_must_name_a_master() {
+        let root = Root::new();
+        root.interfaces("auto eth2\niface eth2 inet dhcp\n teql-master eth9\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_invalid(
+            e,
+            &root.main(),
+            "eth2",
+            "teql-master",
+            "eth9",
+            "a teql master name such as teql0",
+        );
+        assert!(
+            e.to_string().contains("teql-master=\"eth9\" is not valid"),
+            "{e}"
+        );
+        assert!(c.members.is_empty() && c.masters.is_empty());
+        assert_eq!(c.problems_for("eth2").len(), 1);
+    }
+
+    #[test]
+    fn bad_rp_filter() {
+        let root = Root::new();
+        root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql-rp-filter sometimes\n");
+        let c = root.load();
+        assert_invalid(
+            only_problem(&c),
+            &root.main(),
+            "eth2",
+            "teql-rp-filter",
+            "sometimes",
+            "loose, strict, off or keep",
+        );
+        assert!(c.members.is_empty() && c.masters.is_empty());
+
+        root.interfaces("iface eth2 inet manual\n teql_master teql0\n teql_rp_filter STRICT\n");
+        let c = root.load();
+        no_problems(&c);
+        let m = &c.members["eth2"];
+        assert_eq!((m.rp_filter, m.onboot), (RpFilter::Strict, false));
+    }
+
+    #[test]
+    fn stray_teql_options() {
+        let root = Root::new();
+        root.interfaces("iface eth2 inet manual\n teql-mastr teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("eth2"),
+            &[
+                "iface eth2 inet manual: ",
+                "teql-mastr \"teql0\"",
+                "line 2",
+                "teql-master",
+            ],
+        );
+        assert!(c.members.is_empty());
+
+        root.interfaces("iface eth2 inet manual\n teqlmaster teql0\n teql-master teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("eth2"),
+            &["teqlmaster"],
+        );
+        assert!(c.members.is_empty());
+
+        root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql_master teql1\n");
+        assert_inconsistent(
+            only_problem(&root.load()),
+            &root.main(),
+            Some("eth2"),
+            &[
+                "teql-master (line 2)",
+                "teql_master (line 3)",
+                "IF_TEQL_MASTER",
+            ],
+        );
+
+        root.interfaces("iface eth2 inet manual\n teql-rp-filter off\n");
+        assert_inconsistent(
+            only_problem(&root.load()),
+            &root.main(),
+            Some("eth2"),
+            &["teql-rp-filter \"off\"", "teql-master is not"],
+        );
+
+        // A repeated option is one value of two lines to ifupdown, and to the hook.
+        root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql-master teql0\n");
+        assert_invalid(
+            only_problem(&root.load()),
+            &root.main(),
+            "eth2",
+            "teql-master",
+            "teql0\nteql0",
+            "teql master",
+        );
+    }
+
+    #[test]
+    fn teql_options_on_a_master() {
+        let root = Root::new();
+        root.interfaces("iface teql0 inet static\n address 203.0.113.2/28\n teql-master teql1\n teql-rp-filter off\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_inconsistent(
+            &c.problems[0],
+            &root.main(),
+            Some("teql0"),
+            &["teql-master \"teql1\"", "master itself"],
+        );
+        assert_inconsistent(
+            &c.problems[1],
+            &root.main(),
+            Some("teql0"),
+            &["teql-rp-filter \"off\"", "member lines"],
+        );
+        assert!(c.masters.is_empty());
+    }
+
+    #[test]
+    fn invalid_line_names() {
+        let root = Root::new();
+        root.interfaces("iface eth2:1 inet static\n address 198.18.2.5/30\n teql-master teql0\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("eth2:1"),
+            &["kernel interface name"],
+        );
+        assert!(c.members.is_empty() && c.masters.is_empty());
+    }
+
+    #[test]
+    fn inet6_stanzas_are_ignored() {
+        let root = issue_example();
+        let mut text = issue_text();
+        text.push_str(
+            "iface eth2 inet6 static\n address 2001:db8::1/64\n teql-master teql5\n teql-mastr x\n\
+             iface teql0 inet6 manual\n teql-master eth9\n",
+        );
+        root.interfaces(&text);
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members["eth2"].master, "teql0");
+        assert_eq!(c.masters.keys().collect::<Vec<_>>(), ["teql0"]);
+
+        // A master with only an inet6 stanza is bare for IPv4.
+        root.interfaces("iface eth2 inet manual\n teql-master teql1\niface teql1 inet6 static\n address 2001:db8::1/64\n");
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+    }
+
+    #[test]
+    fn onboot_comes_from_auto_and_allow_hotplug() {
+        let root = Root::new();
+        root.interfaces(
+            "allow-hotplug eth2\nallow-auto eth3\nallow-ovs eth4\nauto teql0 eth9\n\
+             iface eth2 inet manual\n teql-master teql0\n\
+             iface eth3 inet manual\n teql-master teql0\n\
+             iface eth4 inet manual\n teql-master teql0\n\
+             iface eth5 inet manual\n teql-master teql1\n\
+             iface teql0 inet manual\n",
+        );
+        let c = root.load();
+        no_problems(&c);
+        let onboot: Vec<bool> = c.members.values().map(|m| m.onboot).collect();
+        assert_eq!(onboot, [true, true, false, false]);
+        assert!(teql0(&c).onboot);
+        // A bare master is brought up with its lines, like in network-scripts.
+        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+    }
+
+    #[test]
+    fn mapping_stanza_is_skipped() {
+        let root = Root::new();
+        let mut text = "mapping eth*\n script /usr/local/sbin/map-scheme\n map HOME eth2-home\n \
+                        teql-master nonsense\n"
+            .to_string();
+        text.push_str(&issue_text());
+        root.interfaces(&text);
+        let c = root.load();
+        no_problems(&c);
+        assert_eq!(c.members.len(), 4);
+    }
+
+    #[test]
+    fn duplicate_stanza() {
+        let root = Root::new();
+        root.interfaces(
+            "iface eth2 inet static\n address 198.18.2.1/30\n teql-master teql0\n\
+             iface eth2 inet static\n address 198.18.2.5/30\n\
+             iface eth2 inet manual\n teql-master teql1\n",
+        );
+        let c = root.load();
+        let first = format!("{}:1", root.main().display());
+        let second = format!("{}:6", root.main().display());
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("eth2"),
+            &["iface eth2 inet manual at ", &second, &first],
+        );
+        assert_eq!(c.members["eth2"].master, "teql0");
+
+        // The repeat may be in another file.
+        root.interfaces(&format!("{TEQL0}source more\n"));
+        root.write("more", "iface teql0 inet static\n address 192.0.2.1/24\n");
+        let c = root.load();
+        assert_inconsistent(
+            only_problem(&c),
+            &root.file("more"),
+            Some("teql0"),
+            &[
+                &format!("{}:1", root.file("more").display()),
+                &format!("{}:2", root.main().display()),
+            ],
+        );
+        assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
+
+        // A second stanza without teql options is an ordinary second address.
+        root.interfaces(&format!(
+            "{}iface eth2 inet static\n address 192.0.2.9/24\n",
+            line_stanza(2)
+        ));
+        no_problems(&root.load());
+    }
+
+    #[test]
+    fn malformed_iface_lines() {
+        let root = Root::new();
+        root.interfaces("iface eth2 inet static\n teql-master teql0\n  iface teql0 inet\n address 203.0.113.2/28\n gateway nonsense\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_syntax(
+            e,
+            &root.main(),
+            3,
+            Some("teql0"),
+            &["iface teql0", "no method"],
+        );
+        assert!(matches!(e, ConfigError::Syntax { col: 3, .. }));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:3:3: ", root.main().display())),
+            "{e}"
+        );
+        // Its member is still read, but no bare master stands in for the broken one.
+        assert_eq!(c.members.len(), 1);
+        assert!(c.masters.is_empty());
+        assert_eq!(c.problems_for("eth2").len(), 1);
+
+        for (text, device, words) in [
+            ("iface\n", None, &["interface name"][..]),
+            ("iface eth2\n", Some("eth2"), &["address family"][..]),
+            (
+                "iface eth2 static\n",
+                Some("eth2"),
+                &["unknown address family \"static\""][..],
+            ),
+            (
+                "iface eth2 inet static inherits\n",
+                Some("eth2"),
+                &["inherits"][..],
+            ),
+            (
+                "iface eth2 inherits base\n",
+                Some("eth2"),
+                &["no base stanza"][..],
+            ),
+            (
+                "iface eth2 inet static\n address\n",
+                Some("eth2"),
+                &["address has no value"][..],
+            ),
+            ("auto eth2\n teql-master teql0\n", None, &["misplaced"][..]),
+        ] {
+            root.interfaces(text);
+            let c = root.load();
+            let line = text.lines().count();
+            assert_syntax(only_problem(&c), &root.main(), line, device, words);
+        }
+
+        // Extra words are only a warning to ifupdown.
+        root.interfaces("iface eth2 inet manual extra\n teql-master teql0\n");
+        no_problems(&root.load());
+    }
+
+    #[test]
+    fn inherited_options() {
+        let root = Root::new();
+        root.interfaces(
+            "iface line inet manual\n teql-master teql0\n teql-rp-filter keep\n\
+             iface eth2 inet static inherits line\n address 198.18.2.1/30\n\
+             iface eth3 inherits line\n\
+             iface eth4 inet inherits line\n teql-master teql1\n",
+        );
+        let c = root.load();
+        // The template is a stanza too: its name is a valid interface name.
+        assert_eq!(
+            c.members.keys().collect::<Vec<_>>(),
+            ["eth2", "eth3", "line"]
+        );
+        assert_eq!(c.members["eth3"].rp_filter, RpFilter::Keep);
+        assert_invalid(
+            only_problem(&c),
+            &root.main(),
+            "eth4",
+            "teql-master",
+            "teql0\nteql1",
+            "teql master",
+        );
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(dir.path());
+        assert!(
+            c.masters.is_empty()
+                && c.members.is_empty()
+                && c.files.is_empty()
+                && c.problems.is_empty()
+        );
+        let c = load(&dir.path().join("nowhere"));
+        assert!(c.problems.is_empty());
+    }
+
+    #[test]
+    fn unreadable_main_file() {
+        let root = Root::new();
+        fs::create_dir(root.main()).unwrap();
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(matches!(e, ConfigError::Io { device: None, .. }), "{e:?}");
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: cannot read: ", root.main().display())));
+    }
+
+    #[test]
+    fn interfaces_file_is_below_root() {
+        assert_eq!(
+            interfaces_file(Path::new("/r")),
+            Path::new("/r/etc/network/interfaces")
+        );
+    }
+
+    #[test]
+    fn member_from_options_matches_load() {
+        let root = Root::new();
+        let path = root.main();
+        for (device, master, rp) in [
+            ("eth2", Some("eth9"), None),
+            ("eth2", Some("teql0"), Some("sometimes")),
+            ("eth2", Some("teql01"), Some("off")),
+            ("eth2", None, Some("strict")),
+            ("teql0", Some("teql1"), None),
+            ("teql0", None, Some("loose")),
+            ("eth2:1", Some("teql0"), None),
+        ] {
+            let mut text = format!("iface {device} inet manual\n");
+            if let Some(m) = master {
+                text.push_str(&format!(" teql-master {m}\n"));
+            }
+            if let Some(r) = rp {
+                text.push_str(&format!(" teql-rp-filter {r}\n"));
+            }
+            root.interfaces(&text);
+            let c = root.load();
+            let stanza = format!("iface {device} inet manual");
+            let hook = member_from_options(device, master, rp, &path, &stanza).unwrap_err();
+            assert_eq!(&hook, only_problem(&c), "{text}");
+        }
+
+        let m = member_from_options(
+            "eth2",
+            Some("teql0"),
+            Some("Strict"),
+            &path,
+            "iface eth2 inet static",
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            Member {
+                device: "eth2".into(),
+                master: "teql0".into(),
+                rp_filter: RpFilter::Strict,
+                onboot: true,
+                source: path.clone(),
+            }
+        );
+        let m = member_from_options(
+            "eth2",
+            Some("teql0"),
+            Some(""),
+            &path,
+            "iface eth2 inet static",
+        )
+        .unwrap();
+        assert_eq!(m.rp_filter, RpFilter::Loose);
+        let e =
+            member_from_options("eth2", None, None, &path, "iface eth2 inet static").unwrap_err();
+        assert_inconsistent(
+            &e,
+            &path,
+            Some("eth2"),
+            &["iface eth2 inet static: no teql-master"],
+        );
+    }
+
+    #[test]
+    fn glob_patterns() {
+        let m = |p: &str, s: &str| {
+            let p: Vec<char> = p.chars().collect();
+            let s: Vec<char> = s.chars().collect();
+            fnmatch(&p, &s)
+        };
+        assert!(m("*", "eth2"));
+        assert!(m("eth?", "eth2") && !m("eth?", "eth22"));
+        assert!(m("*.cfg", "a.cfg") && !m("*.cfg", "a.cfgx"));
+        assert!(m("a*b*c", "aXbYbZc") && !m("a*b*c", "aXbYbZ"));
+        assert!(m("[a-c]x", "bx") && !m("[a-c]x", "dx"));
+        assert!(m("[!a-c]x", "dx") && !m("[^a-c]x", "ax"));
+        assert!(m("[]]", "]") && m("[a-]", "-"));
+        assert!(m("[ab", "[ab") && !m("[ab", "a"));
+        assert!(m("\\*", "*") && !m("\\*", "x"));
+        assert!(m("", "") && !m("", "x") && m("**", ""));
+    }
+}
