@@ -36,6 +36,11 @@ fn hook_ctx() -> Ctx {
 pub fn main(args: Vec<OsString>) -> i32 {
     let argv0 = args.first().and_then(|a| a.to_str()).unwrap_or("teqlctl").to_string();
     match entry(&argv0) {
+        // run-parts starts the ifupdown hooks with no arguments and ifupdown's environment.
+        Some(Entry::Cli) if args.len() == 1 => match crate::ifupdown::HookEnv::from_env(std::env::vars()) {
+            Some(env) => crate::ifupdown::run(&env, &hook_ctx()),
+            None => crate::cli::main(args),
+        },
         Some(Entry::Cli) => crate::cli::main(args),
         Some(Entry::Hook(h)) => {
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();

@@ -77,7 +77,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             let cfg = ifcfg::load(&ctx.root);
             let Some(device) = cfg.files.get(&basename).cloned() else { return Ok(()) };
             ops::check_config(&cfg, &[&device])?;
-            ops::load_module(ctx, &cfg)
+            ops::load_module(ctx, &cfg, &device)
         }
         Hook::IfupLocal => {
             let Some((cfg, role)) = ours(ctx, first)? else { return Ok(()) };

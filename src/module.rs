@@ -4,9 +4,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::exec::{self, Outcome};
 
 pub fn loaded() -> bool {
     Path::new("/sys/module/sch_teql").exists()
@@ -17,40 +18,58 @@ pub fn masters_present() -> u32 {
     (0..).take_while(|i| Path::new(&format!("/sys/class/net/teql{i}")).exists()).count() as u32
 }
 
-/// What `ensure` would run, for --dry-run.
-pub fn plan(needed: u32) -> Option<String> {
-    if needed == 0 || (loaded() && masters_present() >= needed) {
-        return None;
-    }
-    Some(if needed > 1 { format!("modprobe sch_teql max_equalizers={needed}") } else { "modprobe sch_teql".to_string() })
+/// Masters a run needs: `now` for the interfaces at hand (required), `all` for everything
+/// the configuration names (asked for only when teqlctl loads the module itself, so that a
+/// later bundle does not need a reload). A broken line naming teql7 must not stop teql0's lines
+/// when the module is already loaded with one master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Need {
+    pub now: u32,
+    pub all: u32,
 }
 
-/// Makes sure teql0..teql{needed-1} exist. Returns what it did, for the log.
-pub fn ensure(needed: u32) -> Result<Option<String>> {
-    if needed == 0 {
+impl Need {
+    fn total(self) -> u32 {
+        self.now.max(self.all)
+    }
+}
+
+/// What `ensure` would run, for --dry-run.
+pub fn plan(need: Need) -> Option<String> {
+    if need.total() == 0 || (loaded() && masters_present() >= need.now) {
+        return None;
+    }
+    let n = need.total();
+    Some(if n > 1 { format!("modprobe sch_teql max_equalizers={n}") } else { "modprobe sch_teql".to_string() })
+}
+
+/// Makes sure teql0..teql{now-1} exist. Returns what it did, for the log.
+pub fn ensure(need: Need) -> Result<Option<String>> {
+    if need.total() == 0 {
         return Ok(None);
     }
     if loaded() {
         let have = masters_present();
-        if have >= needed {
+        if have >= need.now {
             return Ok(None);
         }
-        return Err(too_few(have, needed));
+        return Err(too_few(have, need.now));
     }
     // The admin's modprobe.d may already ask for enough masters: load plainly first.
     modprobe(&["sch_teql"])?;
+    let want = need.total();
     let have = masters_present();
-    if have >= needed {
+    if have >= want {
         return Ok(Some("modprobe sch_teql".to_string()));
     }
     // Nothing can be using a module we loaded a moment ago under the lock: reload it with
     // enough masters rather than make the admin edit modprobe.d for the common case.
-    let param = format!("max_equalizers={needed}");
+    let param = format!("max_equalizers={want}");
     modprobe(&["-r", "sch_teql"])?;
     modprobe(&["sch_teql", &param])?;
     let have = masters_present();
-    if have < needed {
-        return Err(too_few(have, needed));
+    if have < need.now {
+        return Err(too_few(have, need.now));
     }
     Ok(Some(format!("modprobe sch_teql {param}")))
 }
@@ -72,40 +91,18 @@ fn too_few(have: u32, needed: u32) -> Error {
 /// Runs modprobe with a time bound: a hook must never hang boot.
 fn modprobe(args: &[&str]) -> Result<()> {
     let shown = format!("modprobe {}", args.join(" "));
-    let mut child = Command::new("modprobe")
-        .args(args)
-        .env("PATH", path_with_sbin())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Module(format!(
-                "{shown}: modprobe not found; install kmod"
-            )),
-            _ => Error::Io(shown.clone(), e),
-        })?;
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if start.elapsed() < Duration::from_secs(15) => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::Module(format!("{shown}: no answer in 15 s; killed")));
-            }
-            Err(e) => return Err(Error::Io(shown, e)),
-        }
+    let mut cmd = Command::new("modprobe");
+    cmd.args(args).env("PATH", path_with_sbin()).stdout(Stdio::null());
+    // stderr is captured for the message; modprobe itself starts no daemon.
+    let outcome = exec::run_bounded(cmd.stderr(Stdio::piped()), Duration::from_secs(15), true).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Module(format!("{shown}: modprobe not found; install kmod")),
+        _ => Error::Io(shown.clone(), e),
+    })?;
+    let (code, stderr) = match outcome {
+        Outcome::TimedOut => return Err(Error::Module(format!("{shown}: no answer in 15 s; killed"))),
+        Outcome::Exited { ok: true, .. } => return Ok(()),
+        Outcome::Exited { ok: false, code, output } => (code, output),
     };
-    if status.success() {
-        return Ok(());
-    }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
     let said = stderr.lines().next().unwrap_or("").trim().to_string();
     if args.first() == Some(&"-r") {
         return Err(Error::Module(format!("{shown} failed: {said}")));
@@ -113,7 +110,7 @@ fn modprobe(args: &[&str]) -> Result<()> {
     Err(Error::Module(format!(
         "cannot load sch_teql ({shown}: {}): this kernel needs CONFIG_NET_SCH_TEQL \
          (distribution kernels ship it as a module; check /lib/modules/$(uname -r))",
-        if said.is_empty() { format!("exit status {}", status.code().unwrap_or(-1)) } else { said }
+        if said.is_empty() { format!("exit status {}", code.unwrap_or(-1)) } else { said }
     )))
 }
 

@@ -9,7 +9,7 @@ use crate::config::{master_index, Config, Master, RpFilter};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
-use crate::module;
+use crate::module::{self, Need};
 use crate::netlink::Netlink;
 use crate::plan::{Plan, Planner};
 use crate::state::State;
@@ -67,7 +67,7 @@ fn master_cfg(cfg: &Config, name: &str) -> Master {
 }
 
 /// Plans with `build` and then prints or applies, as one run under the lock.
-fn run(ctx: &Ctx, needed: u32, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+fn run(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     let loaded_by_us = if ctx.dry_run {
         false
@@ -90,7 +90,7 @@ fn run(ctx: &Ctx, needed: u32, build: impl FnOnce(&mut Planner) -> Result<()>) -
     result
 }
 
-fn plan_and_apply(ctx: &Ctx, needed: u32, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+fn plan_and_apply(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let state = State::read(&mut nl)?;
     let mut planner = Planner::new(&state);
@@ -134,39 +134,59 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
         check_config(cfg, &[&master])?;
         joins.push((iface.clone(), master, member.map(|m| m.rp_filter).unwrap_or(RpFilter::Loose)));
     }
+    attach_lines(ctx, cfg, &joins, true)
+}
+
+/// Attaches (line, master, rp_filter) triples. `bring_masters_up`: also bring each master up
+/// with its address and route (network-scripts and the CLI); ifupdown configures masters
+/// itself, so its hooks pass false.
+pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[(String, String, RpFilter)], bring_masters_up: bool) -> Result<Plan> {
     let masters: BTreeSet<String> = joins.iter().map(|j| j.1.clone()).collect();
     let needed = needed_for(cfg, &masters);
     run(ctx, needed, |p| {
-        for (iface, master, rp) in &joins {
+        for (iface, master, rp) in joins {
             p.attach(iface, master, *rp, ctx.force)?;
         }
-        for m in &masters {
-            p.master_up(&master_cfg(cfg, m))?;
+        if bring_masters_up {
+            for m in &masters {
+                p.master_up(&master_cfg(cfg, m))?;
+            }
         }
         Ok(())
     })
 }
 
-/// Masters sch_teql must provide: every one the configuration names (loading it with too few
-/// now would make a later bundle need a module reload), and those named on the command line.
-fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> u32 {
-    masters.iter().filter_map(|m| master_index(m)).map(|i| i + 1).max().unwrap_or(0).max(cfg.masters_needed())
+/// Masters sch_teql must provide for `masters` now, and the configuration's total (loading
+/// the module with too few would make a later bundle need a reload).
+pub fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> Need {
+    Need {
+        now: masters.iter().filter_map(|m| master_index(m)).map(|i| i + 1).max().unwrap_or(0),
+        all: cfg.masters_needed(),
+    }
 }
 
 /// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
 pub fn detach(ctx: &Ctx, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
+    detach_lines(ctx, ifaces, missing_ok, true)
+}
+
+/// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
+/// take it down itself or its state would say it is still configured).
+pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     if let Some(bad) = ifaces.iter().find(|i| !valid_iface_name(i)) {
         return Err(Error::Usage(format!("{bad:?}: not a valid interface name")));
     }
-    run(ctx, 0, |p| {
+    run(ctx, Need::default(), |p| {
         let mut left = BTreeSet::new();
         for iface in ifaces {
             if let Some(m) = p.detach(iface, missing_ok)? {
                 left.insert(m);
             }
         }
-        for m in left {
-            p.down_if_empty(&m);
+        if down_if_empty {
+            for m in left {
+                p.down_if_empty(&m);
+            }
         }
         Ok(())
     })
@@ -234,10 +254,19 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> R
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
     let masters = masters_to_act_on(cfg, master)?;
-    run(ctx, 0, |p| {
+    run(ctx, Need::default(), |p| {
         for m in &masters {
             p.master_down(m)?;
         }
+        Ok(())
+    })
+}
+
+/// Sets `master` down if it has no line left (the Debian hook, when ifupdown did not
+/// configure it).
+pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
+    run(ctx, Need::default(), |p| {
+        p.down_if_empty(master);
         Ok(())
     })
 }
@@ -251,8 +280,14 @@ pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
 }
 
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.
-pub fn load_module(ctx: &Ctx, cfg: &Config) -> Result<()> {
-    let needed = cfg.masters_needed();
+/// `device` is the interface being brought up (a line or a master).
+pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
+    let master = cfg.members.get(device).map(|m| m.master.clone()).unwrap_or_else(|| device.to_string());
+    load_module_for(ctx, needed_for(cfg, &BTreeSet::from([master])))
+}
+
+/// Loads sch_teql with at least `needed.now` masters.
+pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
     if ctx.dry_run {
         match module::plan(needed) {
             Some(m) => println!("{m}"),
