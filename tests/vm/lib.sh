@@ -27,7 +27,7 @@ LAB_BOND_ADDR=203.0.113.2/28
 LAB_BOND_NET=203.0.113.0/28
 LAB_HOST=198.51.100.10
 # Network-config directories that scenarios may write into; lab_down cleans them.
-LAB_CONFIG_DIRS=(/etc/sysconfig/network-scripts)
+LAB_CONFIG_DIRS=(/etc/sysconfig/network-scripts /etc/network)
 
 _vm_pass=0
 _vm_fail=0
@@ -306,6 +306,8 @@ lab_down() {
     if [ -d /sys/module/sch_teql ]; then
         wait_for -t 5 modprobe -r sch_teql || echo "lab_down: cannot unload sch_teql" >&2
     fi
+    # ifupdown's state (interfaces it believes configured) and its locks.
+    rm -f /run/network/ifstate* /run/network/.ifstate*
     # Rules beyond the three a boot has (local, main, default).
     ip -j rule show | jq -r '.[] | select(.priority != 0 and .priority != 32766 and .priority != 32767)
         | .priority' | while read -r pri; do ip rule del priority "$pri"; done

@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Sourced by scenarios after lib.sh and netscripts.sh: the office as Debian's ifupdown
+# sees it, with the real ifupdown package and teqlctl linked into /etc/network/if-*.d.
+
+DEB_FILE=/etc/network/interfaces
+
+# deb_install_hooks: the whole installation: a link named teqlctl in each hook directory.
+deb_install_hooks() {
+    local d
+    for d in if-pre-up.d if-up.d if-down.d if-post-down.d; do
+        mkdir -p "/etc/network/$d" && ln -sf "$TEQLCTL" "/etc/network/$d/teqlctl" || return 1
+    done
+}
+
+# deb_fresh_lines: the lines as a box has them before ifupdown: down, no address.
+deb_fresh_lines() {
+    local k
+    for k in 2 3 4 5; do
+        ip addr flush dev "eth$k" && ip link set "eth$k" down || return 1
+    done
+    lab_sync_return
+}
+
+# deb_line K [MASTER]: one line's stanza.
+deb_line() {
+    printf 'auto eth%s\niface eth%s inet static\n    address 198.18.%s.1/30\n    teql-master %s\n\n' "$1" "$1" "$1" "${2:-teql0}"
+}
+
+deb_master() {
+    printf 'auto teql0\niface teql0 inet static\n    address 203.0.113.2/28\n    gateway 203.0.113.1\n\n'
+}
+
+# deb_write ORDER [K=MASTER...]: the file with the lines first (lines-first) or the
+# master first (master-first); K=MASTER overrides one line's teql-master.
+deb_write() {
+    local order=$1 k m
+    shift
+    declare -A over=()
+    for a in "$@"; do over[${a%%=*}]=${a#*=}; done
+    {
+        echo "# written by the teqlctl VM tests"
+        [ "$order" = master-first ] && deb_master
+        for k in 2 3 4 5; do
+            m=${over[$k]:-teql0}
+            deb_line "$k" "$m"
+        done
+        [ "$order" = lines-first ] && deb_master
+    } >"$DEB_FILE"
+}
+
+# deb_state IFACE: what ifupdown believes (empty when not configured).
+deb_state() {
+    ifquery --state "$1" 2>/dev/null
+}
+
+# deb_reset: everything down through ifupdown, state clean, lines back to fresh.
+deb_reset() {
+    ifdown -a >/dev/null 2>&1
+    ifdown --force teql0 >/dev/null 2>&1
+    rm -f /run/network/ifstate*
+    deb_fresh_lines
+    [ -d /sys/module/sch_teql ] && modprobe -r sch_teql
+    return 0
+}
