@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{exit, Error, Result};
 use crate::hooks::{self, Hook};
+use crate::install;
 use crate::log;
 use crate::netlink::Netlink;
 use crate::ops::{self, Ctx};
@@ -69,6 +70,16 @@ pub enum Command {
         #[arg(value_name = "MASTER")]
         master: Option<String>,
     },
+    /// Install, remove or show the hook links (network-scripts and/or ifupdown)
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// Run a hook explicitly, with the arguments network-scripts would pass
     Hook {
         #[arg(value_parser = hook_names())]
@@ -76,6 +87,59 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Systems {
+    /// Only RedHat network-scripts' hooks (default: every system whose directory exists)
+    #[arg(long)]
+    pub network_scripts: bool,
+    /// Only Debian ifupdown's hook directories
+    #[arg(long)]
+    pub ifupdown: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    /// Link the binary under every hook name; an existing hook of the admin's is kept and
+    /// chained (run after teqlctl, with its arguments)
+    Install {
+        /// The binary the links point to, as seen on the target system
+        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/teqlctl")]
+        binary: PathBuf,
+        #[command(flatten)]
+        systems: Systems,
+    },
+    /// Remove the links and put chained hooks back exactly as they were
+    Uninstall {
+        #[command(flatten)]
+        systems: Systems,
+    },
+    /// Say what is installed and what is chained
+    Status {
+        #[command(flatten)]
+        systems: Systems,
+    },
+}
+
+fn systems(root: &std::path::Path, s: &Systems) -> Result<Vec<install::System>> {
+    let mut out = Vec::new();
+    if s.network_scripts {
+        out.push(install::System::NetworkScripts);
+    }
+    if s.ifupdown {
+        out.push(install::System::Ifupdown);
+    }
+    if out.is_empty() {
+        out = install::detect(root);
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "neither {0}etc/sysconfig/network-scripts nor {0}etc/network exists; pass --network-scripts or --ifupdown",
+            root.display().to_string().trim_end_matches('/').to_string() + "/"
+        )));
+    }
+    Ok(out)
 }
 
 fn hook_names() -> Vec<&'static str> {
@@ -109,6 +173,28 @@ fn run(cli: Cli) -> Result<i32> {
             let hook = Hook::from_name(&name).ok_or_else(|| Error::Usage(format!("{name}: not a hook name")))?;
             Ok(hooks::run(hook, &args, &ctx))
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "teqlctl", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Hooks { action } => {
+            match action {
+                HooksAction::Install { binary, systems: s } => {
+                    if !binary.is_absolute() {
+                        return Err(Error::Usage(format!("--binary {}: give an absolute path", binary.display())));
+                    }
+                    let steps = install::plan_install(&ctx.root, &systems(&ctx.root, &s)?, &binary)?;
+                    finish_steps(&ctx, &steps)?;
+                }
+                HooksAction::Uninstall { systems: s } => {
+                    let steps = install::plan_uninstall(&ctx.root, &systems(&ctx.root, &s)?);
+                    finish_steps(&ctx, &steps)?;
+                }
+                HooksAction::Status { systems: s } => print!("{}", install::status(&ctx.root, &systems(&ctx.root, &s)?)),
+            }
+            Ok(exit::OK)
+        }
         Command::Status { json, master } => {
             let cfg = crate::config::load(&ctx.root);
             for p in &cfg.problems {
@@ -141,9 +227,25 @@ fn run(cli: Cli) -> Result<i32> {
                 Command::Down { master } => {
                     ops::down(&ctx, &cfg, master.as_deref())?;
                 }
-                Command::Status { .. } | Command::Hook { .. } => unreachable!("handled above"),
+                Command::Status { .. } | Command::Hook { .. } | Command::Hooks { .. } | Command::Completions { .. } => {
+                    unreachable!("handled above")
+                }
             }
             Ok(exit::OK)
         }
     }
+}
+
+/// Prints the steps (--dry-run) or carries them out.
+fn finish_steps(ctx: &Ctx, steps: &[install::Step]) -> Result<()> {
+    if ctx.dry_run {
+        for s in steps {
+            println!("{s}");
+        }
+        if steps.is_empty() {
+            println!("# nothing to change");
+        }
+        return Ok(());
+    }
+    install::apply(steps)
 }

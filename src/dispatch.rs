@@ -38,13 +38,17 @@ pub fn main(args: Vec<OsString>) -> i32 {
     match entry(&argv0) {
         // run-parts starts the ifupdown hooks with no arguments and ifupdown's environment.
         Some(Entry::Cli) if args.len() == 1 => match crate::ifupdown::HookEnv::from_env(std::env::vars()) {
-            Some(env) => crate::ifupdown::run(&env, &hook_ctx()),
+            Some(env) => {
+                let code = crate::ifupdown::run(&env, &hook_ctx());
+                chain(&argv0, &args, code)
+            }
             None => crate::cli::main(args),
         },
         Some(Entry::Cli) => crate::cli::main(args),
         Some(Entry::Hook(h)) => {
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
-            hooks::run(h, &rest, &hook_ctx())
+            let code = hooks::run(h, &rest, &hook_ctx());
+            chain(&argv0, &args, code)
         }
         None => {
             let names: Vec<&str> = hooks::HOOKS.iter().map(|(n, _)| *n).collect();
@@ -54,5 +58,22 @@ pub fn main(args: Vec<OsString>) -> i32 {
             );
             exit::USAGE
         }
+    }
+}
+
+/// Hands over to the admin's own hook that `teqlctl hooks install` kept (PATH.teqlctl-chained),
+/// with the same arguments; its exit status becomes ours, as if it had been called directly.
+/// Without one, returns `code`.
+fn chain(argv0: &str, args: &[OsString], code: i32) -> i32 {
+    let Some(chained) = crate::install::chained_hook(argv0) else { return code };
+    // The admin's hook was never under our time bound; do not kill it with our watchdog.
+    nix::unistd::alarm::cancel();
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(&chained).args(&args[1..]).exec();
+    crate::log::error(&format!("cannot run the chained hook {}: {err}", chained.display()));
+    if code == exit::OK {
+        exit::FAILURE
+    } else {
+        code
     }
 }

@@ -20,4 +20,5 @@ pub mod cli;
 pub mod dispatch;
 pub mod hooks;
 pub mod ifupdown;
+pub mod install;
 pub mod status;
