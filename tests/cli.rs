@@ -207,3 +207,13 @@ fn up_without_configuration_says_what_to_write() {
         .code(2)
         .stderr(predicate::str::contains("TEQL_MASTER="));
 }
+
+#[test]
+fn completions_cover_the_commands() {
+    let out = teqlctl().args(["completions", "bash"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(out).unwrap();
+    for cmd in ["attach", "detach", "status", "hooks", "install", "--dry-run"] {
+        assert!(text.contains(cmd), "bash completion lacks {cmd}");
+    }
+    teqlctl().args(["completions", "tcsh"]).assert().code(2);
+}
