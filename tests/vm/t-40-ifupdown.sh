@@ -66,6 +66,7 @@ check "ping over the three lines left" ping -c 2 -W 2 "$LAB_HOST"
 check "ifup eth4" ifup eth4
 lab_sync_return
 check_bundle_up 2 3 4 5
+traffic_over_every_line
 
 # --- the last line leaving goes through ifdown teql0; the first back through ifup teql0 ---
 for k in 2 3 4; do ifdown "eth$k"; done
@@ -89,6 +90,7 @@ for k in 2 3 4 5; do
     check_eq "eth$k was brought up through ifupdown" "eth$k=eth$k" "$(deb_state "eth$k")"
 done
 check_bundle_up 2 3 4 5
+traffic_over_every_line
 check "ifdown teql0" ifdown teql0
 check_eq "ifdown teql0 unbonds its lines" "noqueue noqueue noqueue noqueue" \
     "$(for k in 2 3 4 5; do root_qdisc_kind "eth$k"; done | xargs)"
