@@ -257,7 +257,7 @@ fn take_master_down_if_empty(ctx: &Ctx, master: &str) -> Result<()> {
 }
 
 fn link_is_up(iface: &str) -> bool {
-    if !ops::valid_iface_name(iface) {
+    if !config::valid_iface_name(iface) {
         return false;
     }
     std::fs::read_to_string(PathBuf::from("/sys/class/net").join(iface).join("flags"))

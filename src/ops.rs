@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::apply;
-use crate::config::{master_index, Config, Master, RpFilter};
+use crate::config::{master_index, valid_iface_name, Config, Master, RpFilter};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
@@ -34,15 +34,6 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// A kernel interface name: 1 to 15 bytes, no '/', no whitespace, not "." or "..". Checked
-/// before a name is used in a /proc or /sys path.
-pub fn valid_iface_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
 
 fn check_iface_exists(iface: &str) -> Result<()> {
     if !valid_iface_name(iface) {

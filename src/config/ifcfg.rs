@@ -13,7 +13,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
-use super::{master_index, Config, ConfigError, Ipv4Prefix, Master, Member, RpFilter};
+use super::{
+    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, valid_iface_name, Config, ConfigError,
+    Ipv4Prefix, Master, Member, RpFilter,
+};
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
 const IGNORED_SUFFIXES: [&str; 7] = [
@@ -369,7 +372,7 @@ fn build_member(
         return None;
     };
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
-    if !valid_ifname(device) {
+    if !valid_iface_name(device) {
         match vars.get("DEVICE") {
             Some(d) if !d.is_empty() => {
                 let path = ctx.path;
@@ -429,16 +432,16 @@ fn build_master(
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
     let mtu = ctx.field(vars, "MTU", parse_mtu, "a number from 68 to 65535");
     // network-scripts' ifup-eth passes METRIC to `ip route replace default ... metric`.
-    let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 999999999");
+    let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 4294967295");
     let addr = ctx.field(vars, "IPADDR", parse_ipv4, EXPECT_IPV4);
-    let prefix = ctx.field(vars, "PREFIX", parse_prefix, "a prefix length from 0 to 32");
+    let prefix = ctx.field(vars, "PREFIX", parse_prefix_len, "a prefix length from 0 to 32");
     // network-scripts derives NETMASK from PREFIX when both are set, so NETMASK is only read
     // without PREFIX.
     let prefix = match prefix {
         Ok(None) => ctx.field(
             vars,
             "NETMASK",
-            netmask_prefix,
+            parse_netmask,
             "a contiguous dotted netmask such as 255.255.255.252",
         ),
         other => other,
@@ -633,32 +636,9 @@ fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
     v.parse().ok()
 }
 
-/// Plain decimal digits only: `u32::from_str` would also take "+5".
-fn parse_decimal(v: &str) -> Option<u32> {
-    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
-}
 
-fn parse_prefix(v: &str) -> Option<u8> {
-    parse_decimal(v)
-        .filter(|&p| p <= 32)
-        .and_then(|p| u8::try_from(p).ok())
-}
 
-fn parse_mtu(v: &str) -> Option<u32> {
-    parse_decimal(v).filter(|m| (68..=65535).contains(m))
-}
 
-fn netmask_prefix(v: &str) -> Option<u8> {
-    let bits = u32::from(parse_ipv4(v)?);
-    let ones = bits.leading_ones();
-    if ones + bits.trailing_zeros() < 32 {
-        return None;
-    }
-    u8::try_from(ones).ok()
-}
 
 fn in_subnet(gw: Ipv4Addr, net: Ipv4Prefix) -> bool {
     let mask = u32::MAX
@@ -667,16 +647,6 @@ fn in_subnet(gw: Ipv4Addr, net: Ipv4Prefix) -> bool {
     u32::from(gw) & mask == u32::from(net.addr) & mask
 }
 
-/// The kernel's dev_valid_name: what `ip link` would accept.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
-}
 
 #[cfg(test)]
 mod tests {
@@ -976,13 +946,13 @@ mod tests {
 
     #[test]
     fn netmasks() {
-        assert_eq!(netmask_prefix("255.255.255.252"), Some(30));
-        assert_eq!(netmask_prefix("255.255.255.255"), Some(32));
-        assert_eq!(netmask_prefix("0.0.0.0"), Some(0));
-        assert_eq!(netmask_prefix("255.255.240.0"), Some(20));
-        assert_eq!(netmask_prefix("255.0.255.0"), None);
-        assert_eq!(netmask_prefix("0.255.255.255"), None);
-        assert_eq!(netmask_prefix("24"), None);
+        assert_eq!(parse_netmask("255.255.255.252"), Some(30));
+        assert_eq!(parse_netmask("255.255.255.255"), Some(32));
+        assert_eq!(parse_netmask("0.0.0.0"), Some(0));
+        assert_eq!(parse_netmask("255.255.240.0"), Some(20));
+        assert_eq!(parse_netmask("255.0.255.0"), None);
+        assert_eq!(parse_netmask("0.255.255.255"), None);
+        assert_eq!(parse_netmask("24"), None);
     }
 
     #[test]

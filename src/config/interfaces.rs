@@ -17,7 +17,10 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::{master_index, Config, ConfigError, Ipv4Prefix, Master, Member, RpFilter};
+use super::{
+    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, valid_iface_name, Config, ConfigError,
+    Ipv4Prefix, Master, Member, RpFilter,
+};
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
 /// every hook at boot read thousands of files.
@@ -910,7 +913,7 @@ fn check_member(
         return None;
     };
     let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
-    if !valid_ifname(device) {
+    if !valid_iface_name(device) {
         ctx.inconsistent(format!(
             "{device:?} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
              whitespace), so it cannot be a line of {master}"
@@ -939,7 +942,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
     let metric = ctx.field(
         "metric",
         value("metric"),
-        parse_u32,
+        parse_decimal,
         "a route metric, a number from 0 to 4294967295",
     );
     let gateway = ctx.field("gateway", value("gateway"), parse_ipv4, EXPECT_IPV4);
@@ -992,32 +995,15 @@ fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
     v.parse().ok()
 }
 
-/// Plain decimal digits only: `u32::from_str` would also take "+5".
-fn parse_u32(v: &str) -> Option<u32> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
-}
 
-fn parse_mtu(v: &str) -> Option<u32> {
-    parse_u32(v).filter(|m| (68..=65535).contains(m))
-}
 
 /// A prefix length or a contiguous dotted netmask, both of which ifupdown accepts in
 /// `netmask` and after the slash of `address`.
 fn parse_mask(v: &str) -> Option<u8> {
     if v.contains('.') {
-        let bits = u32::from(parse_ipv4(v)?);
-        let ones = bits.leading_ones();
-        if ones + bits.trailing_zeros() < 32 {
-            return None;
-        }
-        return u8::try_from(ones).ok();
+        return parse_netmask(v);
     }
-    parse_u32(v)
-        .filter(|&p| p <= 32)
-        .and_then(|p| u8::try_from(p).ok())
+    parse_prefix_len(v)
 }
 
 fn parse_address(v: &str) -> Option<(Ipv4Addr, Option<u8>)> {
@@ -1027,16 +1013,6 @@ fn parse_address(v: &str) -> Option<(Ipv4Addr, Option<u8>)> {
     }
 }
 
-/// The kernel's dev_valid_name: what `ip link` would accept.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
-}
 
 #[cfg(test)]
 mod tests {

@@ -189,6 +189,43 @@ impl Config {
     }
 }
 
+/// The kernel's dev_valid_name: 1 to 15 bytes, no '/', ':' or whitespace, not "." or "..".
+/// Checked before a name is used in a /proc or /sys path. (':' is for network-scripts' alias
+/// names, which are never lines.)
+pub fn valid_iface_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+}
+
+/// Plain decimal digits only: `u32::from_str` would also take "+5".
+pub(crate) fn parse_decimal(v: &str) -> Option<u32> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+pub(crate) fn parse_mtu(v: &str) -> Option<u32> {
+    parse_decimal(v).filter(|m| (68..=65535).contains(m))
+}
+
+pub(crate) fn parse_prefix_len(v: &str) -> Option<u8> {
+    parse_decimal(v).filter(|&p| p <= 32).and_then(|p| u8::try_from(p).ok())
+}
+
+/// A contiguous dotted netmask (255.255.255.240) as a prefix length.
+pub(crate) fn parse_netmask(v: &str) -> Option<u8> {
+    let bits = u32::from(v.parse::<Ipv4Addr>().ok()?);
+    let ones = bits.leading_ones();
+    if ones + bits.trailing_zeros() < 32 {
+        return None;
+    }
+    u8::try_from(ones).ok()
+}
+
 /// `teql12` -> Some(12); anything else -> None. The kernel names masters teql0..teqlN-1.
 pub fn master_index(name: &str) -> Option<u32> {
     let digits = name.strip_prefix("teql")?;
