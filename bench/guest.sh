@@ -1,0 +1,476 @@
+#!/usr/bin/env bash
+# Guest side of the benchmark: runs inside the virtme-ng guest as root (started by bench/run).
+# Builds labs with tests/vm/lib.sh, measures, and leaves the figures in RESULTS_DIR (format:
+# bench/lib.sh). Prints figures; asserts nothing: a measurement fails only when it cannot run.
+#
+# Usage: guest.sh REPO_ROOT RESULTS_DIR full|smoke
+#
+#   1. bring-up of a 4-line bundle: the shell recipe (tests/vm/lib.sh bond_by_hand) against
+#      `teqlctl up` and against four ifup-local hook calls, alternating, sch_teql unloaded and
+#      loaded; ifup-local's cost for an interface that is not ours.
+#   2. goodput through teql0 with iperf3 over 1, 2, 4, 8 lines (and 10/10/5/5 Mbit/s), 1 and 4
+#      streams, and each line's share of the packets.
+#   3. scale: attach, status, detach (and hooks) with 8, 64, 256 lines.
+#   5. peak RSS of hooks and of status at each scale.
+# (4, failover, waits for a line health check that teqlctl does not have yet.)
+set -uo pipefail
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+
+# The first bytes on the serial console can be lost while the host attaches to it.
+echo
+
+if [ $# -ne 3 ] || { [ "$3" != full ] && [ "$3" != smoke ]; }; then
+    echo "usage: $0 REPO_ROOT RESULTS_DIR full|smoke" >&2
+    exit 2
+fi
+repo=$1
+export BENCH_OUT=$2
+mode=$3
+
+# This script deletes interfaces and namespaces: refuse anywhere but a virtme-ng guest.
+if ! grep -q virtme /proc/cmdline || [ "$(id -u)" -ne 0 ]; then
+    echo "guest.sh: not root inside a virtme-ng guest; use bench/run" >&2
+    exit 2
+fi
+
+# bench/run copies the binary it built here, so a rebuild on the host during the run cannot
+# swap it under the measurements.
+export TEQLCTL="$repo/target/bench/teqlctl"
+export VM_GUEST=1
+export VM_STATE=/run/teqlctl-vm
+# lib.sh as a library: no scenario counters, no exit trap.
+# shellcheck disable=SC2034  # read by lib.sh
+VM_LIB_ROLE=runner
+# shellcheck source-path=SCRIPTDIR source=../tests/vm/lib.sh
+. "$repo/tests/vm/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/vm/netscripts.sh
+. "$repo/tests/vm/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$repo/bench/lib.sh"
+
+mkdir -p "$BENCH_OUT"
+: >"$BENCH_OUT/results.tsv"
+: >"$BENCH_OUT/measurements.tsv"
+: >"$BENCH_OUT/planned.tsv"
+[ -x "$TEQLCTL" ] || { echo "guest.sh: $TEQLCTL is missing or not executable"; exit 2; }
+vm_record_boot_state || exit 2
+
+# ---------------------------------------------------------------- settings
+
+if [ "$mode" = full ]; then
+    ROUNDS=5          # bring-up rounds per variant and sch_teql state
+    NOTOURS_RUNS=10   # calls of a hook for an interface that is not ours
+    IPERF_SECS=10     # measured seconds per iperf3 run
+    IPERF_OMIT=2      # seconds of slow start left out before them
+    GOODPUT_CASES=("n1:10" "n2:10 10" "n4:10 10 10 10" "n8:10 10 10 10 10 10 10 10" "unequal:10 10 5 5")
+    SCALES=(8 64 256)
+    SCALE_REPS=3
+else
+    ROUNDS=1
+    NOTOURS_RUNS=3
+    IPERF_SECS=2
+    IPERF_OMIT=1
+    GOODPUT_CASES=("n1:10" "n4:10 10 10 10")
+    SCALES=(8)
+    SCALE_REPS=1
+fi
+STREAMS=(1 4)
+
+put env.mode "$mode"
+put env.kernel "$(uname -r)"
+put env.guest_cpus "$(nproc)"
+put env.guest_mem_mb $(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024))
+put env.rounds "$ROUNDS"
+put env.notours_runs "$NOTOURS_RUNS"
+put env.iperf_secs "$IPERF_SECS"
+put env.iperf_omit "$IPERF_OMIT"
+put env.scale_reps "$SCALE_REPS"
+put env.rss_tool "$BENCH_RSS_TOOL"
+put env.lab_burst "$LAB_BURST"
+put env.iperf3 "$(iperf3 --version 2>/dev/null | head -n 1)"
+
+# Every measurement this run will try, before any runs.
+plan=(bringup.unloaded bringup.loaded hook.notours)
+for c in "${GOODPUT_CASES[@]}"; do
+    [ "${c%%:*}" = n1 ] && plan+=(goodput.n1.plain)
+    for p in "${STREAMS[@]}"; do plan+=("goodput.${c%%:*}.p$p"); done
+done
+for n in "${SCALES[@]}"; do plan+=("scale.$n" "rss.$n"); done
+planned "${plan[@]}"
+echo "guest: kernel $(uname -r), $mode run, measurements: ${plan[*]}"
+
+bench_hook_init
+
+# ================================================================ 1. bring-up
+
+BU_LINES=(eth2 eth3 eth4 eth5)
+# bond_by_hand's guard (_vm_require_guest) costs two process starts (grep, id) that are no
+# part of the recipe; it is switched off around the timed call only. This script checked the
+# guest once above.
+BENCH_GUARD_DEF=$(declare -f _vm_require_guest)
+
+# shellcheck disable=SC2317  # the stand-in functions below are called by bond_by_hand
+# bu_shell: the classic recipe, 12 process starts: modprobe, 4 x (sysctl, tc), 3 x ip.
+bu_shell() {
+    local rc
+    _vm_require_guest() { return 0; }
+    bond_by_hand 4
+    rc=$?
+    eval "$BENCH_GUARD_DEF"
+    return "$rc"
+}
+
+# shellcheck disable=SC2317
+# bu_shell_nomod: the same without its modprobe (11 process starts), for a loaded sch_teql.
+bu_shell_nomod() {
+    local rc
+    _vm_require_guest() { return 0; }
+    modprobe() { return 0; }
+    bond_by_hand 4
+    rc=$?
+    unset -f modprobe
+    eval "$BENCH_GUARD_DEF"
+    return "$rc"
+}
+
+# bu_up: one `teqlctl up` (one process; plus modprobe when sch_teql is not loaded).
+bu_up() {
+    "$TEQLCTL" up >/dev/null 2>"$BENCH_TMP/hook.err"
+}
+
+# Probes, measured in the same rounds with sch_teql loaded, to split teqlctl's time: the
+# binary's start alone, and a run that reads configuration and kernel state and plans, but
+# takes no lock and changes nothing.
+bu_version() {
+    "$TEQLCTL" --version >/dev/null 2>"$BENCH_TMP/hook.err"
+}
+bu_dryrun() {
+    "$TEQLCTL" --dry-run up >/dev/null 2>"$BENCH_TMP/hook.err"
+}
+
+# bu_hooks: ifup-local for each line, as network-scripts runs it at the end of `ifup ethK`.
+bu_hooks() {
+    local l
+    for l in "${BU_LINES[@]}"; do
+        bench_hook ifup-local "$l" || return 1
+    done
+}
+
+# bu_teardown loaded|unloaded: back to the state before a bring-up: bundle down, lines'
+# rp_filter back to 0 (teqlctl down leaves it, and a second attach would then skip it),
+# sch_teql loaded or not. Then a pause, so no kernel work left over runs into the next timing.
+bu_teardown() {
+    "$TEQLCTL" down >/dev/null 2>"$BENCH_TMP/down.err" || bench_fail "teqlctl down" "$BENCH_TMP/down.err" || return 1
+    set_rp_filter 0 "${BU_LINES[@]}" || return 1
+    if [ "$1" = unloaded ]; then
+        unload_teql || bench_fail "modprobe -r sch_teql" || return 1
+    else
+        modprobe sch_teql || return 1
+    fi
+    sleep 0.5
+}
+
+# bringup STATE: ROUNDS rounds of every variant, alternating the order round by round.
+bringup() {
+    local state=$1 r v us order=() variants=(shell up hooks) all snap_before snap
+    local -A runs=() snaps=()
+    [ "$state" = loaded ] && variants=(shell shell_nomod up hooks)
+    all=("${variants[@]}")
+    [ "$state" = loaded ] && all+=(version dryrun)
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then
+            order=("${all[@]}")
+        else
+            order=()
+            for ((v = ${#all[@]} - 1; v >= 0; v--)); do order+=("${all[v]}"); done
+        fi
+        for v in "${order[@]}"; do
+            bu_teardown "$state" || return 1
+            snap_before=
+            [ "$r" = 1 ] && [ "$v" != version ] && [ "$v" != dryrun ] && snap_before=$(bench_snapshot)
+            time_us us "bu_$v" || bench_fail "$v (round $r, sch_teql $state before)" "$BENCH_TMP/hook.err" || return 1
+            runs[$v]+="$us "
+            echo "    round $r, $v: $(ms "$us") ms"
+            if [ "$r" = 1 ] && [ -n "${snap_before}" ] && [ "$v" != version ] && [ "$v" != dryrun ]; then
+                snap=$(bench_snapshot)
+                snaps[$v]=$snap
+                [ "$snap" != "$snap_before" ] || bench_fail "$v changed nothing" || return 1
+            fi
+        done
+    done
+    for v in "${all[@]}"; do
+        put "bringup.$state.$v.us" "${runs[$v]% }"
+    done
+    # The same result: every variant's kernel state equals the shell's (round 1).
+    local same=yes
+    for v in "${variants[@]}"; do
+        if [ "${snaps[$v]}" != "${snaps[shell]}" ]; then
+            same=no
+            echo "    state after $v differs from the shell's:"
+            diff <(echo "${snaps[shell]}") <(echo "${snaps[$v]}") | head -n 20 | sed 's/^/    | /'
+        fi
+    done
+    put "bringup.$state.same_result" "$same"
+    bu_teardown "$state"
+}
+
+# hook_notours: ifup-pre-local and ifup-local for eth0, a DHCP interface with its own ifcfg
+# file that is no line (network-scripts runs the hooks for every interface of a box), next to
+# the process-start floor: the same fork + exec of /bin/true.
+hook_notours() {
+    local i h us t_true="" t_local="" t_pre=""
+    for ((i = 1; i <= NOTOURS_RUNS; i++)); do
+        time_us us bench_exec_clean /bin/true || return 1
+        t_true+="$us "
+        time_us us bench_hook ifup-local eth0 || bench_fail "ifup-local eth0" "$BENCH_TMP/hook.err" || return 1
+        if [ -s "$BENCH_TMP/hook.err" ]; then
+            bench_fail "ifup-local eth0 was not silent" "$BENCH_TMP/hook.err"
+            return 1
+        fi
+        t_local+="$us "
+        time_us us bench_hook ifup-pre-local ifcfg-eth0 boot || bench_fail "ifup-pre-local ifcfg-eth0" "$BENCH_TMP/hook.err" || return 1
+        t_pre+="$us "
+    done
+    put floor.true.us "${t_true% }"
+    put hook.notours.ifup-local.us "${t_local% }"
+    put hook.notours.ifup-pre-local.us "${t_pre% }"
+    # The same two hooks once with sch_teql not loaded (the state at boot before any line):
+    # does a hook for an interface that is not ours load the module?
+    local loaded
+    for h in "ifup-local eth0" "ifup-pre-local ifcfg-eth0 boot"; do
+        unload_teql || bench_fail "modprobe -r sch_teql" || return 1
+        sleep 0.5
+        # shellcheck disable=SC2086  # h is a hook name and its arguments
+        time_us us bench_hook $h || bench_fail "$h" "$BENCH_TMP/hook.err" || return 1
+        loaded=no
+        [ -d /sys/module/sch_teql ] && loaded=yes
+        put "hook.notours.${h%% *}.unloaded.us" "$us"
+        put "hook.notours.${h%% *}.loads_sch_teql" "$loaded"
+    done
+    unload_teql
+}
+
+write_eth0() {
+    cat >"$NS_DIR/ifcfg-eth0" <<'EOT'
+DEVICE=eth0
+ONBOOT=yes
+BOOTPROTO=dhcp
+EOT
+}
+
+echo "=== 1. bring-up of a 4-line bundle"
+if lab_up 4 && ns_write_office 4 && write_eth0; then
+    measure bringup.unloaded bringup unloaded
+    measure bringup.loaded bringup loaded
+    measure hook.notours hook_notours
+else
+    not_measured bringup.unloaded bringup.loaded hook.notours "lab_up 4 or the office's ifcfg files failed"
+fi
+lab_down >/dev/null 2>&1
+
+# ================================================================ 2. goodput
+
+# tx_list K...: tx_packets of ethK..., space-separated (builtin reads).
+tx_list() {
+    local k v out=()
+    for k in "$@"; do
+        read -r v <"/sys/class/net/eth$k/statistics/tx_packets" || return 1
+        out+=("$v")
+    done
+    echo "${out[*]}"
+}
+
+# iperf_run KEY STREAMS K...: one iperf3 upload from the box to the internet host, with the
+# lines' tx_packets deltas; figures under KEY.
+iperf_run() {
+    local key=$1 streams=$2 server json before after
+    shift 2
+    ip netns exec isp timeout $((IPERF_SECS + IPERF_OMIT + 40)) iperf3 -s -1 -B "$LAB_HOST" >/dev/null 2>&1 &
+    server=$!
+    wait_for ip netns exec isp sh -c "ss -Hltn 'sport = :5201' | grep -q ." || bench_fail "iperf3 server did not listen" || return 1
+    before=$(tx_list "$@") || return 1
+    json=$(timeout $((IPERF_SECS + IPERF_OMIT + 30)) iperf3 -c "$LAB_HOST" -t "$IPERF_SECS" -O "$IPERF_OMIT" -P "$streams" -J 2>&1)
+    after=$(tx_list "$@") || return 1
+    wait "$server" 2>/dev/null
+    printf '%s\n' "$json" >"$BENCH_TMP/iperf.json"
+    local bps retr
+    bps=$(jq -re '.end.sum_received.bits_per_second | select(. > 0) | floor' <<<"$json" 2>/dev/null) \
+        || bench_fail "iperf3 gave no result" "$BENCH_TMP/iperf.json" || return 1
+    retr=$(jq -r '.end.sum_sent.retransmits // 0' <<<"$json" 2>/dev/null)
+    local -a b a d
+    read -r -a b <<<"$before"
+    read -r -a a <<<"$after"
+    local i
+    for i in "${!a[@]}"; do d+=($((a[i] - b[i]))); done
+    put "$key.bps" "$bps"
+    put "$key.retransmits" "${retr:-0}"
+    put "$key.tx_deltas" "${d[*]}"
+    echo "    $((bps / 1000)) kbit/s, tx_packets deltas: ${d[*]}"
+}
+
+# goodput_case NAME "RATE..." (Mbit/s of eth2, eth3, ...): the office with these lines,
+# bonded with `teqlctl up`, measured with 1 and 4 streams.
+goodput_case() {
+    local name=$1 r k n ks=() names=()
+    local -a rates
+    read -r -a rates <<<"$2"
+    n=${#rates[@]}
+    for ((k = 2; k <= n + 1; k++)); do ks+=("$k"); done
+    for r in "${STREAMS[@]}"; do names+=("goodput.$name.p$r"); done
+    echo "=== 2. goodput: $name, lines ${rates[*]} Mbit/s"
+    LAB_RATES=
+    for r in "${rates[@]}"; do LAB_RATES+="${r}mbit "; done
+    put "goodput.$name.rates_mbit" "${rates[*]}"
+    if ! lab_up "$n" || ! ns_write_office "$n"; then
+        [ "$name" = n1 ] && not_measured goodput.n1.plain "lab_up $n failed"
+        not_measured "${names[@]}" "lab_up $n failed"
+        lab_down >/dev/null 2>&1
+        return
+    fi
+    if [ "$name" = n1 ]; then
+        # The lab's ceiling: the one line without teql (a host route via its router).
+        measure goodput.n1.plain goodput_plain
+    fi
+    if "$TEQLCTL" up >/dev/null 2>"$BENCH_TMP/up.err" && ping -c 2 -W 2 "$LAB_HOST" >/dev/null 2>&1; then
+        for r in "${STREAMS[@]}"; do
+            measure "goodput.$name.p$r" iperf_run "goodput.$name.p$r" "$r" "${ks[@]}"
+        done
+    else
+        head -n 5 "$BENCH_TMP/up.err" 2>/dev/null | sed 's/^/    | /'
+        not_measured "${names[@]}" "teqlctl up or the ping through teql0 failed"
+    fi
+    lab_down >/dev/null 2>&1
+    LAB_RATES=
+}
+
+goodput_plain() {
+    ip route add "$LAB_HOST/32" via 198.18.2.2 dev eth2 || return 1
+    iperf_run goodput.n1.plain 1 2
+    local rc=$?
+    ip route del "$LAB_HOST/32" via 198.18.2.2 dev eth2
+    return "$rc"
+}
+
+for c in "${GOODPUT_CASES[@]}"; do
+    goodput_case "${c%%:*}" "${c#*:}"
+done
+
+# ================================================================ 3. scale, 5. memory
+
+SCALE_HAVE=0
+
+# scale_grow N: lines eth2..eth(N+1), veths whose peers are in the namespace "scale", each
+# with an ifcfg file naming teql0 (a bare line: no address), plus teql0's and eth0's files.
+scale_grow() {
+    local n=$1 k from=$((SCALE_HAVE + 2)) last=$(($1 + 1)) v
+    if [ "$SCALE_HAVE" = 0 ]; then
+        # The hook links and ifcfg-teql0 (ns_write_office's eth2 file is replaced below).
+        ns_write_office 1 && write_eth0 || return 1
+        ip netns add scale || return 1
+    fi
+    {
+        for ((k = from; k <= last; k++)); do
+            echo "link add eth$k type veth peer name p$k netns scale"
+            echo "link set eth$k up"
+        done
+    } | ip -batch - || return 1
+    {
+        for ((k = from; k <= last; k++)); do echo "link set p$k up"; done
+    } | ip -n scale -batch - || return 1
+    for ((k = from; k <= last; k++)); do
+        printf 'DEVICE=eth%d\nONBOOT=yes\nBOOTPROTO=none\nTEQL_MASTER=teql0\n' "$k" >"$NS_DIR/ifcfg-eth$k" || return 1
+    done
+    for ((k = 2; k <= last; k++)); do
+        wait_for -t 30 _vm_link_up "eth$k" || bench_fail "eth$k has no carrier" || return 1
+    done
+    SCALE_HAVE=$n
+}
+
+# scale N: SCALE_REPS times: attach all N lines in one command, status, status --json, the
+# three hooks a box runs (not ours, one line down, one line up), detach all in one command.
+scale() {
+    local n=$1 r us k json lines=()
+    local -A t=()
+    for ((k = 2; k <= n + 1; k++)); do lines+=("eth$k"); done
+    scale_grow "$n" || return 1
+    modprobe sch_teql || return 1
+    for ((r = 1; r <= SCALE_REPS; r++)); do
+        set_rp_filter 0 "${lines[@]}" || return 1
+        sleep 0.5
+        time_us us "$TEQLCTL" attach "${lines[@]}" >/dev/null 2>"$BENCH_TMP/cli.err" \
+            || bench_fail "teqlctl attach of $n lines" "$BENCH_TMP/cli.err" || return 1
+        t[attach]+="$us "
+        if [ "$r" = 1 ]; then
+            json=$("$TEQLCTL" status --json)
+            [ "$(jq '[.masters[] | select(.name == "teql0") | .slaves[] | select(.attached)] | length' <<<"$json")" = "$n" ] \
+                || bench_fail "status --json does not show $n attached lines" || return 1
+        fi
+        time_us us "$TEQLCTL" status >/dev/null 2>"$BENCH_TMP/cli.err" || bench_fail "status" "$BENCH_TMP/cli.err" || return 1
+        t[status]+="$us "
+        time_us us "$TEQLCTL" status --json >/dev/null 2>"$BENCH_TMP/cli.err" || bench_fail "status --json" "$BENCH_TMP/cli.err" || return 1
+        t[status_json]+="$us "
+        time_us us bench_hook ifup-local eth0 || bench_fail "ifup-local eth0" "$BENCH_TMP/hook.err" || return 1
+        t[hook_notours]+="$us "
+        time_us us bench_hook ifdown-local eth2 || bench_fail "ifdown-local eth2" "$BENCH_TMP/hook.err" || return 1
+        t[hook_detach]+="$us "
+        time_us us bench_hook ifup-local eth2 || bench_fail "ifup-local eth2" "$BENCH_TMP/hook.err" || return 1
+        t[hook_attach]+="$us "
+        time_us us "$TEQLCTL" detach "${lines[@]}" >/dev/null 2>"$BENCH_TMP/cli.err" \
+            || bench_fail "teqlctl detach of $n lines" "$BENCH_TMP/cli.err" || return 1
+        t[detach]+="$us "
+        if [ "$r" = 1 ]; then
+            json=$("$TEQLCTL" status --json)
+            [ "$(jq '[.masters[] | .slaves[] | select(.attached)] | length' <<<"$json")" = 0 ] \
+                || bench_fail "lines still attached after detach" || return 1
+        fi
+        local last_a=${t[attach]% } last_s=${t[status]% } last_d=${t[detach]% }
+        echo "    rep $r: attach $(ms "${last_a##* }") ms, status $(ms "${last_s##* }") ms, detach $(ms "${last_d##* }") ms"
+    done
+    for k in attach status status_json hook_notours hook_detach hook_attach detach; do
+        put "scale.$n.$k.us" "${t[$k]% }"
+    done
+}
+
+# rss N: peak RSS of each command of `scale N`, once each.
+rss() {
+    local n=$1 kb k lines=()
+    for ((k = 2; k <= n + 1; k++)); do lines+=("eth$k"); done
+    set_rp_filter 0 "${lines[@]}" || return 1
+    rss_cli kb attach "${lines[@]}" || return 1
+    put "rss.$n.attach.kb" "$kb"
+    rss_cli kb status || return 1
+    put "rss.$n.status.kb" "$kb"
+    rss_cli kb status --json || return 1
+    put "rss.$n.status_json.kb" "$kb"
+    rss_hook kb ifup-local eth0 || return 1
+    put "rss.$n.hook_notours.kb" "$kb"
+    rss_hook kb ifdown-local eth2 || return 1
+    put "rss.$n.hook_detach.kb" "$kb"
+    rss_hook kb ifup-local eth2 || return 1
+    put "rss.$n.hook_attach.kb" "$kb"
+    rss_cli kb detach "${lines[@]}" || return 1
+    put "rss.$n.detach.kb" "$kb"
+    if [ "$n" = "${SCALES[0]}" ]; then
+        rss_true kb || return 1
+        put "rss.floor.true.kb" "$kb"
+    fi
+}
+
+# rss_true VAR: the same measurement of /bin/true, the floor the wrapper itself adds.
+rss_true() {
+    rm -f "$BENCH_TMP/rss"
+    "${BENCH_RSS[@]}" /bin/true && rss_read "$1"
+}
+
+echo "=== 3. scale and 5. memory"
+for n in "${SCALES[@]}"; do
+    measure "scale.$n" scale "$n"
+    measure "rss.$n" rss "$n"
+done
+ip netns del scale 2>/dev/null
+lab_down >/dev/null 2>&1
+
+echo "guest: $_bench_ok ran, $_bench_failed failed"
+echo "$_bench_ok ran, $_bench_failed failed" >"$BENCH_OUT/done"
+[ "$_bench_failed" -eq 0 ]
