@@ -44,8 +44,8 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key top right box opaque
-set offsets 0, 0, graph 0.12, 0
+set key outside below center horizontal box
+set offsets 0, 0, graph 0.25, 0
 plot dir."/bringup.dat" using 2:xtic(1) linecolor rgb "#777777" title "shell recipe (12 process starts)", \
      '' using 3 linecolor rgb "#2ca02c" title "teqlctl up", \
      '' using 4 linecolor rgb "#9467bd" title "4 x ifup-local", \

@@ -108,7 +108,7 @@ starts() {
     loaded:up) echo 1 ;;
     unloaded:hooks) echo "5 (4 hooks, modprobe)" ;;
     loaded:hooks) echo 4 ;;
-    *:version | *:dryrun) echo 1 ;;
+    *:version | *:dryrun | *:true | *:modprobe) echo 1 ;;
     esac
 }
 
@@ -118,6 +118,8 @@ variant_name() {
     shell_nomod) echo "shell recipe without its modprobe" ;;
     up) echo "teqlctl up" ;;
     hooks) echo "4 x ifup-local ethK" ;;
+    true) echo "probe: /bin/true (the process-start floor)" ;;
+    modprobe) echo "probe: modprobe sch_teql alone" ;;
     version) echo "probe: teqlctl --version (the binary's start)" ;;
     dryrun) echo "probe: teqlctl --dry-run up (read, plan; no change)" ;;
     esac
@@ -128,12 +130,100 @@ table_bringup() {
     printf 'sch_teql before\tvariant\tprocess starts\tmedian ms\tmin-max ms\tvs shell\n'
     for st in unloaded loaded; do
         shell_m=$(med "bringup.$st.shell.us")
-        for v in shell shell_nomod up hooks version dryrun; do
+        for v in shell shell_nomod up hooks true modprobe version dryrun; do
             [ -n "${R[bringup.$st.$v.us]:-}" ] || continue
             m=$(med "bringup.$st.$v.us")
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$st" "$(variant_name "$v")" "$(starts "$st" "$v")" \
                 "$(ms "$m")" "$(range "bringup.$st.$v.us")" "$(ratio "$m" "$shell_m")"
         done
+    done
+}
+
+# clock_line: the timer and its resolution as measured in the guest.
+clock_line() {
+    echo "timer: ${R[clock.timer]:-?}; guest clocksource ${R[clock.source]:-?} (available: ${R[clock.available]:-?}), clock_getres ${R[clock.getres_ns]:-?} ns; smallest step between back-to-back reads ${R[clock.min_step_us]:-?} us (${R[clock.repeats]:-?} of ${R[clock.reads]:-?} reads repeated the previous value); sleep 0.25 read as $(ms "${R[clock.sleep_250ms_us]:--}") ms"
+}
+
+# sub A B: A - B in microseconds, or "-".
+sub() {
+    if [ "$1" = - ] || [ "$2" = - ]; then echo -; else echo $(($1 - $2)); fi
+}
+
+# table_breakdown: where `teqlctl up`'s time goes, from the probes' medians (differences of
+# medians of separate runs: approximate).
+table_breakdown() {
+    local t mp v d u uu mu shn
+    t=$(med bringup.loaded.true.us)
+    v=$(med bringup.loaded.version.us)
+    d=$(med bringup.loaded.dryrun.us)
+    u=$(med bringup.loaded.up.us)
+    uu=$(med bringup.unloaded.up.us)
+    mu=$(med bringup.unloaded.modprobe.us)
+    mp=$(med bringup.loaded.modprobe.us)
+    shn=$(med bringup.loaded.shell_nomod.us)
+    printf 'part\tms\tof teqlctl up\tfrom\n'
+    printf '%s\t%s\t%s\t%s\n' "any process start (fork + exec + exit of /bin/true)" "$(ms "$t")" "$(ratio "$t" "$u")" "/bin/true"
+    printf '%s\t%s\t%s\t%s\n' "teqlctl's own start beyond that (load, link, parse)" "$(ms "$(sub "$v" "$t")")" "$(ratio "$(sub "$v" "$t")" "$u")" "--version - /bin/true"
+    printf '%s\t%s\t%s\t%s\n' "its work: configuration, kernel state, plan, lock, apply" "$(ms "$(sub "$u" "$v")")" "$(ratio "$(sub "$u" "$v")" "$u")" "up - --version"
+    printf '%s\t%s\t%s\t%s\n' "teqlctl up, sch_teql loaded" "$(ms "$u")" 1.00 "up"
+    printf '%s\t%s\t%s\t%s\n' "(--dry-run up: the same reading and planning, no lock, no change; prints the plan)" "$(ms "$d")" "$(ratio "$d" "$u")" "--dry-run up"
+    printf '%s\t%s\t%s\t%s\n' "+ loading sch_teql (sch_teql not loaded)" "$(ms "$(sub "$uu" "$u")")" "-" "up unloaded - up loaded; modprobe alone: $(ms "$mu") ms"
+    printf '%s\t%s\t%s\t%s\n' "shell recipe: one command on average (11, loaded)" "$(ms "$(calc '%d' "$shn / 11")")" "-" "shell without modprobe / 11"
+    printf '%s\t%s\t%s\t%s\n' "shell recipe: its no-op modprobe (loaded)" "$(ms "$mp")" "-" "modprobe alone, loaded"
+}
+
+# table_codesize: distinct and executed instructions (host, callgrind) next to the guest's
+# median time of the same program, and the time per thousand distinct instructions.
+table_codesize() {
+    local name what t d
+    printf 'program\tdistinct instructions run\tinstructions executed\tms under TCG (median)\tms per 1000 distinct\n'
+    for name in true tc ip sysctl teqlctl_version teqlctl_dryrun_up; do
+        [ -n "${R[code.$name.distinct]:-}" ] || continue
+        case $name in
+        true) what="/bin/true" t=$(med bringup.loaded.true.us) ;;
+        tc) what="tc qdisc show" t=- ;;
+        ip) what="ip link show" t=- ;;
+        sysctl) what="sysctl (read)" t=- ;;
+        teqlctl_version) what="teqlctl --version" t=$(med bringup.loaded.version.us) ;;
+        teqlctl_dryrun_up) what="teqlctl --dry-run up (host: 1 line; guest: 4)" t=$(med bringup.loaded.dryrun.us) ;;
+        esac
+        d=${R[code.$name.distinct]}
+        printf '%s\t%s\t%s\t%s\t%s\n' "$what" "$d" "${R[code.$name.executed]:--}" "$(ms "$t")" \
+            "$(if [ "$t" = - ]; then echo -; else calc '%.1f' "$t / $d"; fi)"
+    done
+    t=$(med bringup.loaded.shell_nomod.us)
+    [ "$t" = - ] || printf '%s\t%s\t%s\t%s\t%s\n' "shell recipe's commands (sysctl, tc, ip), on average" \
+        "~${R[code.tc.distinct]:--}" - "$(ms "$(calc '%d' "$t / 11")")" \
+        "$(if [ -z "${R[code.tc.distinct]:-}" ]; then echo -; else calc '%.1f' "$t / 11 / ${R[code.tc.distinct]}"; fi)"
+}
+
+# floor_ratio: what a bring-up that is one bare process start (/bin/true) would score
+# against the shell recipe, with sch_teql loaded.
+floor_ratio() {
+    ratio "$(med bringup.loaded.true.us)" "$(med bringup.loaded.shell.us)"
+}
+
+# table_noaslr: the same variants with ASLR off in the guest, next to ASLR on (loaded).
+table_noaslr() {
+    local v on off
+    printf 'variant\tASLR on (above), median ms\tASLR off, median ms\toff / on\n'
+    for v in shell_nomod up true version dryrun; do
+        [ -n "${R[bringup.noaslr.$v.us]:-}" ] || continue
+        on=$(med "bringup.loaded.$v.us")
+        off=$(med "bringup.noaslr.$v.us")
+        printf '%s\t%s\t%s\t%s\n' "$(variant_name "$v")" "$(ms "$on")" "$(ms "$off")" "$(ratio "$off" "$on")"
+    done
+    on=$(ratio "$(med bringup.loaded.up.us)" "$(med bringup.loaded.shell_nomod.us)")
+    off=$(ratio "$(med bringup.noaslr.up.us)" "$(med bringup.noaslr.shell_nomod.us)")
+    printf '%s\t%s\t%s\t%s\n' "teqlctl up / shell without modprobe" "$on" "$off" -
+}
+
+# trace_line: what strace saw of one `teqlctl up`.
+trace_line() {
+    local st
+    for st in loaded unloaded; do
+        [ -n "${R[trace.$st.syscalls]:-}" ] || continue
+        echo "teqlctl up under strace, sch_teql $st: ${R[trace.$st.syscalls]} system calls, ${R[trace.$st.execve]:-?} execve (its own included), ${R[trace.$st.clone]:-?} clone/fork, ${R[trace.$st.netlink_sends]:-?} sendto/sendmsg (netlink requests), ${R[trace.$st.mmap]:-?} mmap/mprotect, ${R[trace.$st.file_opens]:-?} opens, ${R[trace.$st.proc_sys_writes]:-?} /proc/sys writes"
     done
 }
 
@@ -302,6 +392,116 @@ table_targets() {
     printf '%s\t%s\t%s\n' "3. status of 256 lines well under a second" "$(ms "$st256") ms" "$(verdict "$st256 < 1000000")"
 }
 
+# ---------------------------------------------------------------- sanity
+
+# Sanity checks of the figures, one per measurement that ran: every figure it should have left
+# is there and is a plausible number. Targets play no part: a slow or unfair result passes;
+# a missing, empty, zero or absurd one fails.
+
+# _insane WHY: prints why and fails.
+_insane() {
+    echo "bench: insane figure: $1" >&2
+    return 1
+}
+
+# us_list KEY [COUNT]: R[KEY] is COUNT (default: at least one) times in microseconds, each
+# above 0 and below 10 minutes.
+us_list() {
+    local v=${R[$1]:-} x n=0
+    [ -n "$v" ] || _insane "$1 is missing" || return 1
+    for x in $v; do
+        [[ "$x" =~ ^[0-9]+$ ]] && [ "$x" -gt 0 ] && [ "$x" -lt 600000000 ] || _insane "$1 = '$v': '$x' is not a time in microseconds" || return 1
+        n=$((n + 1))
+    done
+    [ -z "${2:-}" ] || [ "$n" = "$2" ] || _insane "$1 has $n figures, expected $2" || return 1
+}
+
+# pos_int KEY: R[KEY] is a whole number above 0.
+pos_int() {
+    if [[ "${R[$1]:-}" =~ ^[0-9]+$ ]] && [ "${R[$1]}" -gt 0 ]; then
+        return 0
+    fi
+    _insane "$1 = '${R[$1]:-}' is not a number above 0"
+}
+
+# one_of KEY WORD...: R[KEY] is one of the words.
+one_of() {
+    local k=$1 w
+    shift
+    for w in "$@"; do [ "${R[$k]:-}" = "$w" ] && return 0; done
+    _insane "$k = '${R[$k]:-}', expected one of: $*"
+}
+
+# sane MEASUREMENT: the figures of one measurement that ran.
+sane() {
+    local m=$1 rounds=${R[env.rounds]:-} reps=${R[env.scale_reps]:-} v k c p n rates sum d
+    case $m in
+    clock)
+        pos_int clock.min_step_us && pos_int clock.reads && us_list clock.sleep_250ms_us 1 || return 1
+        # The timer must resolve far below the times it measures (hundreds of ms).
+        [ "${R[clock.min_step_us]}" -lt 5000 ] || _insane "the clock's smallest step is ${R[clock.min_step_us]} us" || return 1
+        # sleep 0.25 must read as at least 250 ms and not absurdly more.
+        [ "${R[clock.sleep_250ms_us]}" -ge 250000 ] && [ "${R[clock.sleep_250ms_us]}" -lt 5000000 ] \
+            || _insane "sleep 0.25 read as ${R[clock.sleep_250ms_us]} us" || return 1
+        ;;
+    bringup.unloaded | bringup.loaded)
+        k=${m#bringup.}
+        v="shell up hooks true modprobe"
+        [ "$k" = loaded ] && v+=" shell_nomod version dryrun"
+        for c in $v; do us_list "bringup.$k.$c.us" "$rounds" || return 1; done
+        # Different end states would make the comparison meaningless.
+        one_of "bringup.$k.same_result" yes || return 1
+        ;;
+    bringup.noaslr)
+        [ -n "${R[env.noaslr_variants]:-}" ] || _insane "env.noaslr_variants is missing" || return 1
+        for c in ${R[env.noaslr_variants]}; do us_list "bringup.noaslr.$c.us" "$rounds" || return 1; done
+        ;;
+    bringup.trace)
+        [ -n "${R[env.trace_states]:-}" ] || _insane "env.trace_states is missing" || return 1
+        for k in ${R[env.trace_states]}; do pos_int "trace.$k.syscalls" && pos_int "trace.$k.execve" || return 1; done
+        ;;
+    hook.notours)
+        us_list floor.true.us "${R[env.notours_runs]:-}" && us_list hook.notours.ifup-local.us "${R[env.notours_runs]:-}" \
+            && us_list hook.notours.ifup-pre-local.us "${R[env.notours_runs]:-}" \
+            && us_list hook.notours.ifup-local.unloaded.us 1 && us_list hook.notours.ifup-pre-local.unloaded.us 1 || return 1
+        ;;
+    goodput.*)
+        k=${m%.*}
+        p=${m##*.}
+        if [ "$k.$p" = goodput.n1.plain ]; then rates=10; else rates=${R[$k.rates_mbit]:-}; fi
+        [ -n "$rates" ] || _insane "$k.rates_mbit is missing" || return 1
+        sum=$(awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s * 1000000 }' <<<"$rates")
+        pos_int "$m.bps" || return 1
+        # No more than the lines can carry (a little slack for iperf3's own accounting).
+        [ "${R[$m.bps]}" -le $((sum * 105 / 100)) ] || _insane "$m.bps = ${R[$m.bps]} exceeds the lines' $sum bit/s" || return 1
+        [[ "${R[$m.retransmits]:-}" =~ ^[0-9]+$ ]] || _insane "$m.retransmits = '${R[$m.retransmits]:-}'" || return 1
+        n=0
+        for d in ${R[$m.tx_deltas]:-}; do
+            [[ "$d" =~ ^[0-9]+$ ]] && [ "$d" -gt 0 ] || _insane "$m.tx_deltas = '${R[$m.tx_deltas]:-}': a line sent nothing" || return 1
+            n=$((n + 1))
+        done
+        [ "$n" = "$(wc -w <<<"$rates")" ] || _insane "$m.tx_deltas has $n lines, expected $(wc -w <<<"$rates")" || return 1
+        ;;
+    scale.*)
+        n=${m#scale.}
+        for c in attach status status_json hook_notours hook_detach hook_attach detach; do
+            us_list "scale.$n.$c.us" "$reps" || return 1
+        done
+        ;;
+    rss.*)
+        n=${m#rss.}
+        for c in attach status status_json hook_notours hook_detach hook_attach detach; do
+            pos_int "rss.$n.$c.kb" || return 1
+            [ "${R[rss.$n.$c.kb]}" -lt 1048576 ] || _insane "rss.$n.$c.kb = ${R[rss.$n.$c.kb]} kB" || return 1
+        done
+        ;;
+    # failover.*: the hook point for section 4 (see guest.sh), once `teqlctl check` exists.
+    *)
+        _insane "no sanity check for measurement $m"
+        ;;
+    esac
+}
+
 # ---------------------------------------------------------------- output
 
 print_report() {
@@ -310,10 +510,26 @@ print_report() {
     if [ "${R[host.overlap_seconds]:-0}" != 0 ]; then
         echo "bench: WARNING: another VM ran during about ${R[host.overlap_seconds]} s of this run: timings are skewed"
     fi
+    echo "bench: $(clock_line)"
     echo
     echo "1. Bring-up of a 4-line bundle (${R[env.rounds]:-?} rounds, alternating; ms)"
     table_bringup | render_text
     echo "   same kernel state as the shell's: sch_teql unloaded ${R[bringup.unloaded.same_result]:--}, loaded ${R[bringup.loaded.same_result]:--}"
+    echo
+    echo "   Where teqlctl up's time goes (differences of medians):"
+    table_breakdown | render_text
+    echo "   one bare process start against the shell recipe (the best any one-process tool can score): $(floor_ratio)"
+    trace_line | sed 's/^/   /'
+    if [ -n "${R[code.true.distinct]:-}" ]; then
+        echo
+        echo "   How much code each runs (host, valgrind callgrind) against its time under TCG:"
+        table_codesize | render_text
+    fi
+    if [ -n "${R[bringup.noaslr.up.us]:-}" ]; then
+        echo
+        echo "   Diagnosis: the same with ASLR off in the guest (can TCG reuse its translations across processes?):"
+        table_noaslr | render_text
+    fi
     echo
     echo "   Hooks for an interface that is not ours (${R[env.notours_runs]:-?} calls each):"
     table_notours | render_text
@@ -372,7 +588,9 @@ write_plot() {
     } >"$d/bringup.dat"
     local title
     title="teqlctl ${R[host.version]:-} (${R[host.commit]:-}), kernel ${R[env.kernel]:-} under TCG, ${R[host.date]:-}"
-    gnuplot -c "$_report_dir/plot.gp" "$png" "$d" "$title" || {
+    # gnuplot warns about every series a smoke run has no points for: shown only on failure.
+    gnuplot -c "$_report_dir/plot.gp" "$png" "$d" "$title" 2>"$d/gnuplot.err" || {
+        cat "$d/gnuplot.err" >&2
         rm -rf "$d"
         return 1
     }
@@ -393,12 +611,18 @@ Figures of one full run of \`bench/run --write\` (this file and
 - **What:** teqlctl ${R[host.version]:-?}, commit ${R[host.commit]:-?}$([ "${R[host.dirty]:-}" = yes ] && echo " plus uncommitted changes to src/") (release build, ${R[host.binary_bytes]:-?} bytes)
 - **On what:** a virtme-ng guest under **TCG emulation** (no KVM), Debian kernel ${R[env.kernel]:-?},
   ${R[env.guest_cpus]:-?} vCPUs, ${R[env.guest_mem_mb]:-?} MB; host: \`nproc\` = ${R[host.nproc]:-?}, ${R[host.cpu]:-?},
-  ${R[host.qemu]:-?}, ${R[host.vng]:-?}. No other VM was running (bench/run waits for none).
-- **Run time:** ${mins} min ${secs} s for the whole boot (\`bench/run --smoke\`, which CI runs: see the end).
+  ${R[host.qemu]:-?}, ${R[host.vng]:-?}.
+- **Conditions:** a machine shared with other engineers' VM runs. bench/run takes the
+  machine-wide VM lock and waits for any other VM to end before it boots; another VM ran during
+  ${R[host.overlap_seconds]:-?} s of this run. Host load average at boot ${R[host.load_start]:-?}, highest 1-minute figure
+  during the run ${R[host.load_max]:-?} (this VM's two vCPU threads alone make about 2).
+- **Clock:** $(clock_line).
+- **Run time:** ${mins} min ${secs} s for the whole boot.
 
 Under TCG every process start costs about a hundred milliseconds (the floor below), so
-absolute times are far above a real machine's; the ratios are what carries over. Figures are
-medians unless a column says otherwise.
+absolute times are far above a real machine's, and the shares of a run's time are TCG's, not
+a real CPU's. Figures are medians unless a column says otherwise. Throughput and timing on a
+shared 2-core machine are noisy: the min-max columns show how much.
 
 ![goodput against lines, and bring-up times](bench/benchmarks.png)
 
@@ -425,16 +649,34 @@ when measuring "unloaded") and pauses half a second. Variants:
   exec with cwd /etc/sysconfig/network-scripts and an environment of PATH only; the cleaning is
   done with shell builtins, not \`env -i\`, which would be one more exec per call). The first
   call runs modprobe when sch_teql is not loaded.
-- **probes** (sch_teql loaded, same rounds, on the torn-down state): \`teqlctl --version\`, the
-  binary's start and argument parsing alone, and \`teqlctl --dry-run up\`, which also reads the
-  configuration and the kernel's state and plans, but takes no lock and changes nothing. With the
-  process-start floor below they split teqlctl's time into start, reading, and applying.
+- **probes** (same rounds, on the torn-down state): \`/bin/true\`, the floor of any process
+  start from the same shell; \`modprobe sch_teql\` alone; and with sch_teql loaded
+  \`teqlctl --version\`, the binary's start and argument parsing alone, and
+  \`teqlctl --dry-run up\`, which also reads the configuration and the kernel's state and plans,
+  but takes no lock, changes nothing, and prints the plan.
 
 Each variant's resulting kernel state (root qdiscs, links, addresses, routes, rp_filter) was
 compared with the shell's in round 1: same with sch_teql unloaded:
 **${R[bringup.unloaded.same_result]:--}**, loaded: **${R[bringup.loaded.same_result]:--}**.
 
 $(table_bringup | render_md)
+
+### Where teqlctl up's time goes
+
+Differences of the medians above (separate runs, so approximate):
+
+$(table_breakdown | render_md)
+
+A bring-up that was one bare process start (\`/bin/true\`) would take $(floor_ratio) of the shell
+recipe's time: that is the best any one-process tool can score under TCG here.
+
+What strace saw of one \`teqlctl up\` (counts only; strace's own slowdown makes its times useless):
+
+$(trace_line | sed 's/^/- /')
+
+$(codesize_md)
+
+$(noaslr_md)
 
 ### Hooks for an interface that is not ours
 
@@ -481,8 +723,8 @@ $(table_growth | render_md)
 ## 4. Failover
 
 Not measured: how fast the bundle stops using a dead line needs the line health check
-(\`teqlctl check\`), which does not exist yet. It is the next issue; the benchmark gets its
-failover measurement with it.
+(\`teqlctl check\`, issue 6), which is being written. bench/guest.sh has the hook point where
+the section goes once it exists.
 
 ## 5. Memory
 
@@ -495,12 +737,45 @@ $(table_rss | render_md)
 
     bench/run                # full run: prints these tables (about ${mins} min under TCG)
     bench/run --write        # the same, then rewrites BENCHMARKS.md and bench/benchmarks.png
-    bench/run --smoke        # CI: 1 round, 2 s iperf3 runs, 1 and 4 lines, scale 8 only
+    bench/run --smoke        # 1 round, 2 s iperf3 runs, 1 and 4 lines, scale 8 only
+    bench/run --only bringup # one section (bringup, goodput, scale); never with --write
 
-The last line is \`bench: N passed, N failed\`: measurements that ran and that failed. Missed
-targets never fail a run. bench/run waits for any other VM on the machine to end before it
-boots, since they share the CPUs. --write needs gnuplot (Debian: gnuplot-nox).
+**CI runs only the smoke** (\`tests/run-all\`, after the VM suite): every section's code
+path with tiny sizes, plus this file and the plot rendered into target/, so that none of it
+rots. The full run, whose figures are above, is run by hand. The last line is
+\`bench: N passed, N failed\`: one check per measurement (it ran, and its figures exist and
+are plausible numbers) and, in the smoke, the rendering. Missed targets never fail a run.
+bench/run waits for any other VM on the machine to end before it boots, since they share the
+CPUs. The plot needs gnuplot (Debian: gnuplot-nox, installed by .ci/setup).
 EOF
+}
+
+# codesize_md: the code-size table for BENCHMARKS.md, when valgrind was there.
+codesize_md() {
+    [ -n "${R[code.true.distinct]:-}" ] || return 0
+    cat <<EOT
+Under TCG, what a process costs follows the amount of distinct code it runs, which QEMU
+translates before running it, far more than the instructions it executes. Counted on the
+host with valgrind's callgrind (ld.so, libraries and every thread included), next to the
+medians above:
+
+$(table_codesize | render_md)
+EOT
+}
+
+# noaslr_md: the ASLR diagnosis for BENCHMARKS.md, when it was measured.
+noaslr_md() {
+    [ -n "${R[bringup.noaslr.up.us]:-}" ] || return 0
+    cat <<EOT
+Diagnosis: QEMU looks up code it has already translated by virtual address as well as by
+physical page, so with address space layout randomisation each new process, whose code lands
+at new addresses, may have all of it translated afresh. If that were the main cost, turning
+randomisation off would cut every start. The same variants with it off in the guest
+(\`kernel.randomize_va_space=0\`, same boot, ${R[env.rounds]:-?} rounds, sch_teql loaded; only this
+diagnosis, every other figure is with it on):
+
+$(table_noaslr | render_md)
+EOT
 }
 
 # notours_remark: what the not-loaded calls showed, in words.
