@@ -4,7 +4,8 @@
 # bench/lib.sh). Prints figures; asserts nothing: a measurement fails only when it cannot run.
 #
 # Usage: guest.sh REPO_ROOT RESULTS_DIR full|smoke [SECTIONS]
-#   SECTIONS: comma-separated bringup,goodput,scale (default: all); the clock probe always runs.
+#   SECTIONS: comma-separated bringup,goodput,scale,failover (default: all); the clock probe
+#   always runs.
 #
 #   0. the clock: clocksource, clock_getres, smallest step of the timer (bench/lib.sh).
 #   1. bring-up of a 4-line bundle: the shell recipe (tests/vm/lib.sh bond_by_hand) against
@@ -13,8 +14,9 @@
 #   2. goodput through teql0 with iperf3 over 1, 2, 4, 8 lines (and 10/10/5/5 Mbit/s), 1 and 4
 #      streams, and each line's share of the packets.
 #   3. scale: attach, status, detach (and hooks) with 8, 64, 256 lines.
+#   4. failover: a router's uplink dies while `teqlctl check` runs at the shipped timer's
+#      interval; time from the cut to the detach, pings lost before and after (bench/failover.sh).
 #   5. peak RSS of hooks and of status at each scale.
-# (4, failover, waits for a line health check that teqlctl does not have yet.)
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -29,7 +31,7 @@ fi
 repo=$1
 export BENCH_OUT=$2
 mode=$3
-sections=,${4:-bringup,goodput,scale},
+sections=,${4:-bringup,goodput,scale,failover},
 # section NAME: true if this run measures section NAME.
 section() {
     [[ "$sections" == *",$1,"* ]]
@@ -55,6 +57,8 @@ VM_LIB_ROLE=runner
 . "$repo/tests/vm/netscripts.sh"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$repo/bench/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=failover.sh
+. "$repo/bench/failover.sh"
 
 mkdir -p "$BENCH_OUT"
 : >"$BENCH_OUT/results.tsv"
@@ -76,6 +80,7 @@ if [ "$mode" = full ]; then
     GOODPUT_CASES=("n1:10" "n2:10 10" "n4:10 10 10 10" "n8:10 10 10 10 10 10 10 10" "unequal:10 10 5 5")
     SCALES=(8 64 256)
     SCALE_REPS=3
+    FAILOVER_SECS=15  # seconds of pings (100 a second) around the cut
 else
     ROUNDS=1
     SETTLE=0.2
@@ -88,6 +93,7 @@ else
     GOODPUT_CASES=("n4:10 10 10 10")
     SCALES=(8)
     SCALE_REPS=1
+    FAILOVER_SECS=12
 fi
 STREAMS=(1 4)
 
@@ -104,6 +110,7 @@ put env.notours_runs "$NOTOURS_RUNS"
 put env.iperf_secs "$IPERF_SECS"
 put env.iperf_omit "$IPERF_OMIT"
 put env.scale_reps "$SCALE_REPS"
+put env.failover_secs "$FAILOVER_SECS"
 put env.rss_tool "$BENCH_RSS_TOOL"
 put env.lab_burst "$LAB_BURST"
 put env.iperf3 "$(iperf3 --version 2>/dev/null | head -n 1)"
@@ -120,6 +127,7 @@ fi
 if section scale; then
     for n in "${SCALES[@]}"; do plan+=("scale.$n" "rss.$n"); done
 fi
+section failover && plan+=(failover.n4)
 planned "${plan[@]}"
 echo "guest: kernel $(uname -r), $mode run, measurements: ${plan[*]}"
 
@@ -474,19 +482,15 @@ if section goodput; then
     done
 fi
 
-# ================================================================ 4. failover (hook point)
+# ================================================================ 4. failover
 
-# Not measured yet: it needs the line health check, `teqlctl check` (issue 6), which another
-# session is writing. The section goes here, as the others do:
-#   - a section name `failover` (bench/run's --only pattern, the default list at the top);
-#   - `plan+=(failover...)` with the others, one measurement per case (e.g. failover.n4);
-#   - a function run with `measure`, on `lab_up 4` + `teqlctl up` like goodput_case: traffic
-#     through teql0 (iperf3 or ping -i), a line cut (`ip -n rK link set lan down` or a netem
-#     loss on the router), and the figures as `put failover.CASE.KEY VALUE` (times in us from
-#     time_us/EPOCHREALTIME: cut -> line out of teql0, cut -> goodput back, packets lost);
-#   - a `sane` case in report.sh and a table in print_report and write_markdown (whose
-#     "4. Failover" paragraph says it is not measured until then).
-# Until `teqlctl check` exists nothing here runs and no measurement is planned.
+if section failover; then
+    echo "=== [guest ${SECONDS} s] 4. failover"
+    # A lab the bring-up kept for a goodput case that did not run.
+    lab_down >/dev/null 2>&1
+    LAB_KEPT=
+    measure failover.n4 failover_case n4 "$FAILOVER_SECS"
+fi
 
 # ================================================================ 3. scale, 5. memory
 

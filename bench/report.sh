@@ -364,6 +364,15 @@ worst_share() {
     goodput_fields "$1" "$2" 2>/dev/null | awk -F'\t' '{ print $8 }'
 }
 
+# table_failover: the failover case's figures.
+table_failover() {
+    local c=failover.n4
+    printf 'lines\ttimer interval\tcut -> detach\tone failing round (check alone)\tpings lost before the detach\tpings lost after it\n'
+    printf '%s\t%s s\t%s ms\t%s ms (%s ms)\t%s of %s (%s)\t%s of %s\n' 4 "${R[$c.interval_s]:--}" "${R[$c.detach_ms]:--}" \
+        "${R[$c.round_ms]:--}" "${R[$c.round_inner_ms]:--}" "${R[$c.lost_during]:--}" "${R[$c.sent_during]:--}" \
+        "$(ratio "${R[$c.lost_during]:--}" "${R[$c.sent_during]:--}")" "${R[$c.lost_after]:--}" "${R[$c.sent_after]:--}"
+}
+
 table_targets() {
     local st v r shell_m m frac dev s1 s2 sr st256 cmd
     printf 'target\tfigure\tverdict\n'
@@ -390,6 +399,9 @@ table_targets() {
     done
     st256=$(med scale.256.status.us)
     printf '%s\t%s\t%s\n' "3. status of 256 lines well under a second" "$(ms "$st256") ms" "$(verdict "$st256 < 1000000")"
+    local d=${R[failover.n4.detach_ms]:--} la=${R[failover.n4.lost_after]:--}
+    printf '%s\t%s\t%s\n' "4. a dead line of 4 detached within 3 s of the cut (shipped timer)" "$d ms" "$(verdict "$d <= 3000")"
+    printf '%s\t%s\t%s\n' "4. not one packet lost after the detach" "$la of ${R[failover.n4.sent_after]:--} pings" "$(verdict "$la == 0")"
 }
 
 # ---------------------------------------------------------------- sanity
@@ -495,7 +507,15 @@ sane() {
             [ "${R[rss.$n.$c.kb]}" -lt 1048576 ] || _insane "rss.$n.$c.kb = ${R[rss.$n.$c.kb]} kB" || return 1
         done
         ;;
-    # failover.*: the hook point for section 4 (see guest.sh), once `teqlctl check` exists.
+    failover.*)
+        for k in detach_ms round_ms round_inner_ms sent_during sent_after interval_s; do
+            pos_int "$m.$k" || return 1
+        done
+        for k in lost_during lost_after; do
+            [[ "${R[$m.$k]:-}" =~ ^[0-9]+$ ]] || _insane "$m.$k = '${R[$m.$k]:-}' is not a count" || return 1
+        done
+        [ "${R[$m.lost_during]}" -le "${R[$m.sent_during]}" ] || _insane "$m lost more than it sent" || return 1
+        ;;
     *)
         _insane "no sanity check for measurement $m"
         ;;
@@ -543,6 +563,9 @@ print_report() {
         echo
         table_growth | render_text
     fi
+    echo
+    echo "4. Failover (teqlctl check every ${R[failover.n4.interval_s]:-?} s, default probe keys; 100 pings/s through teql0)"
+    table_failover | render_text
     echo
     echo "5. Peak RSS, kB (${R[env.rss_tool]:-?}; /bin/true measured the same way: ${R[rss.floor.true.kb]:--} kB)"
     table_rss | render_text
@@ -722,9 +745,24 @@ $(table_growth | render_md)
 
 ## 4. Failover
 
-Not measured: how fast the bundle stops using a dead line needs the line health check
-(\`teqlctl check\`, issue 6), which is being written. bench/guest.sh has the hook point where
-the section goes once it exists.
+\`lab_up 4\`, the office's ifcfg files with \`TEQL_PROBE=198.51.100.10\` (the internet host) on
+every line and no other probe key (timeout 500 ms, out after 2 failed rounds), \`teqlctl up\`,
+and \`teqlctl check\` run at the shipped timer's interval (distro/systemd/teqlctl-check.timer,
+start to start, as systemd's OnUnitActiveSec does). 100 pings a second go through teql0 to the
+internet host for ${R[env.failover_secs]:-?} s; 2 s into them eth3's router loses its uplink (\`ip link set
+wan down\` in its namespace: eth3's carrier stays up, the internet stops routing back over it).
+"cut -> detach" is the time until eth3's root qdisc is no longer teql0 (polled every 20 ms);
+a ping counts as lost before or after the detach by when it was sent (lost ones interpolated
+between the received ones around them). "One failing round" is one more \`teqlctl check\` with
+eth3 still silent: the whole process, and in brackets check's own part (\`teqlctl -v check\`),
+the rest being the process start and exit under TCG.
+
+$(table_failover | render_md)
+
+Until the detach about a quarter of the pings are lost (teql sends every fourth packet down
+the dead line); after it, none should be. The detach takes at most 2 timer intervals plus one
+failing round; on a real machine a round costs its 500 ms timeout and a few milliseconds, so
+about 2.5 s. Under TCG a round costs more than the interval, so rounds run back to back.
 
 ## 5. Memory
 
