@@ -18,6 +18,7 @@ pub mod state;
 pub mod sysctl;
 pub mod cli;
 pub mod dispatch;
+pub mod health;
 pub mod hooks;
 pub mod ifupdown;
 pub mod install;
