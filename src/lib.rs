@@ -7,6 +7,7 @@
 pub mod config;
 pub mod netlink;
 pub mod apply;
+pub mod check;
 pub mod error;
 pub mod exec;
 pub mod lock;
@@ -14,6 +15,7 @@ pub mod log;
 pub mod module;
 pub mod ops;
 pub mod plan;
+pub mod probe;
 pub mod state;
 pub mod sysctl;
 pub mod cli;
