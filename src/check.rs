@@ -148,9 +148,19 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
     // The lines of this round: configured, present, administratively up, and either in their
     // bundle now or taken out by an earlier check. Lines the admin took out stay out.
     let mut lines: Vec<(&Member, &Link, bool, Plan)> = Vec::new();
+    // A broken file leaves its line unchecked (as the hooks leave it alone); the admin hears
+    // of it on every manual run, and syslog once.
+    let problems: Vec<String> = cfg.problems.iter().map(ToString::to_string).collect();
+    for p in &problems {
+        let msg = format!("{p} (its line is not checked)");
+        if prev.problems.contains(p) {
+            log::warn_stderr(&msg);
+        } else {
+            log::warn(&msg);
+        }
+    }
     for m in cfg.members.values() {
-        if let Some(p) = cfg.problems_for(&m.device).first() {
-            eprintln!("teqlctl: {}: not checked: {p}", m.device);
+        if !cfg.problems_for(&m.device).is_empty() {
             continue;
         }
         let Some(link) = state.link(&m.device) else { continue };
@@ -186,6 +196,7 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
         .collect();
 
     let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
+    next.problems = problems;
     for e in &events {
         match e.level {
             Level::Warning => log::warn(&e.msg),

@@ -35,6 +35,9 @@ pub struct Health {
     pub lines: BTreeMap<String, LineHealth>,
     /// Per master, the probe targets that have answered on at least one of its lines.
     pub answered: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+    /// The configuration problems of the last round, so that syslog hears of each only once.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -180,7 +183,13 @@ fn verdict(o: &Observation, answered: &BTreeSet<Ipv4Addr>) -> Verdict {
 
 /// One round: the new state, the kernel changes to make, and what to log.
 pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Change>, Vec<Event>) {
-    let mut next = Health { version: VERSION, round: prev.round + 1, lines: BTreeMap::new(), answered: prev.answered.clone() };
+    let mut next = Health {
+        version: VERSION,
+        round: prev.round + 1,
+        lines: BTreeMap::new(),
+        answered: prev.answered.clone(),
+        problems: prev.problems.clone(),
+    };
     let mut events = Vec::new();
     // Targets that answered this round count for the whole bundle from now on.
     for o in obs {

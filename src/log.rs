@@ -49,6 +49,12 @@ pub fn warn(msg: &str) {
     eprintln!("teqlctl: warning: {msg}");
 }
 
+/// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
+/// (the caller sends it to syslog once, with `warn`).
+pub fn warn_stderr(msg: &str) {
+    eprintln!("teqlctl: warning: {msg}");
+}
+
 /// The one line that explains why the run failed.
 pub fn error(msg: &str) {
     syslog(libc::LOG_ERR, msg);
