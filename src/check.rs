@@ -131,6 +131,7 @@ fn probe_error(e: ProbeError) -> Error {
 pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
     // The run is bounded even if the kernel never answers: the longest probe timeout plus
     // the lock waits of the changes. SIGALRM's default action ends the process.
+    let started = std::time::Instant::now();
     let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
     nix::unistd::alarm::set(longest.div_ceil(1000) + 20);
 
@@ -173,6 +174,7 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
             lines.push((m, link, attached, plan_line(m, link, &state, cfg)));
         }
     }
+    let read = started.elapsed();
     let jobs: Vec<Job> = lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
     let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
     let observations: Vec<Observation> = lines
@@ -195,6 +197,7 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
         })
         .collect();
 
+    let probed = started.elapsed();
     let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
     next.problems = problems;
     for e in &events {
@@ -226,6 +229,15 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
     }
     if log::verbose() {
         print!("{}", summary(&next));
+        let ms = |d: Duration| d.as_millis();
+        println!(
+            "round {}: {} ms (kernel state {} ms, probes {} ms, changes {} ms)",
+            next.round,
+            ms(started.elapsed()),
+            ms(read),
+            ms(probed - read),
+            ms(started.elapsed() - probed)
+        );
     }
     if !ctx.dry_run {
         health::save(&dir, &next).map_err(|e| Error::Io(format!("cannot write {}", health::state_file(&dir).display()), e))?;

@@ -18,8 +18,7 @@ rm -rf "$TEQLCTL_STATE_DIR"
 # The interval the shipped timer runs check at (OnUnitActiveSec=1s -> 1).
 interval=$(sed -n 's/^OnUnitActiveSec=\([0-9.]*\)s$/\1/p' "$TIMER")
 check_eq "the shipped timer runs check every second" 1 "$interval"
-# Defaults: TEQL_PROBE_DOWN=2 rounds, TEQL_PROBE_TIMEOUT=500 ms. The documented bound: DOWN
-# intervals of the timer plus one failing round (the timeout and the run's own cost).
+# TEQL_PROBE_DOWN's default: a line leaves after 2 failed rounds.
 DOWN=2
 
 # ms_of CMD...: how long CMD takes, in milliseconds.
@@ -36,13 +35,12 @@ for k in 2 3 4 5; do
     ip netns exec isp sysctl -q -w "net.ipv4.conf.r$k.ignore_routes_with_linkdown=1"
 done
 check "write the office" ns_write_office 4
-for k in 2 3 4 5; do echo "TEQL_PROBE=$LAB_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
+# A longer timeout than the default 500 ms: a TCG guest on a busy host can take that long to
+# answer on a healthy line. What is checked below counts rounds, not milliseconds; the
+# failover benchmark measures the shipped defaults.
+for k in 2 3 4 5; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$LAB_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
 check "teqlctl up" "$TEQLCTL" up
 lab_sync_return
-# For timing a failing round: eth2 alone, probing a host that does not exist, with a state of
-# its own (so the round changes nothing).
-mkdir -p "$VM_STATE/timing-root/etc/sysconfig/network-scripts"
-sed 's/^TEQL_PROBE=.*/TEQL_PROBE=198.51.100.99/' "$NS_DIR/ifcfg-eth2" >"$VM_STATE/timing-root/etc/sysconfig/network-scripts/ifcfg-eth2"
 
 # uplink K down|up: the router's uplink dies or comes back; its line's carrier stays up.
 uplink() {
@@ -82,37 +80,45 @@ info "run times under TCG: --version $(ms_of "$TEQLCTL" --version) ms, status $(
 # Everything for the internet host would now leave through eth2, whatever the line.
 ip route add "$LAB_HOST/32" via 198.18.2.2 dev eth2
 : >"$CHECK_LOG"
+ROUNDS=$VM_STATE/rounds
+: >"$ROUNDS"
 (
-    # The timer: a run every $interval s, start to start (OnUnitActiveSec).
+    # The timer: a run every $interval s, start to start (OnUnitActiveSec); each round is
+    # recorded as: start end eth3's-root-qdisc.
     while :; do
         t0=${EPOCHREALTIME/./}
         "$TEQLCTL" check 2>>"$CHECK_LOG"
-        left=$((interval * 1000000 - (${EPOCHREALTIME/./} - t0)))
+        t1=${EPOCHREALTIME/./}
+        echo "$t0 $t1 $(root_qdisc_kind eth3)" >>"$ROUNDS"
+        left=$((interval * 1000000 - (t1 - t0)))
         [ "$left" -gt 0 ] && sleep "$(printf '0.%06d' "$left")"
     done
 ) &
 timer=$!
 sleep 2
-# A failing round costs the timeout plus the run's own cost: measured with a silent target.
-slow_round=$(TEQLCTL_STATE_DIR=$VM_STATE/check-timing ms_of "$TEQLCTL" --root "$VM_STATE/timing-root" check)
+info "a healthy round, verbose: $("$TEQLCTL" -v check 2>&1 | tail -n 1)"
 t_cut=${EPOCHREALTIME/./}
 uplink 3 down
-t_out=
-for ((i = 0; i < 200; i++)); do
-    if ! attached 3; then
-        t_out=${EPOCHREALTIME/./}
+wait_for -t 60 bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
+sleep 0.2
+kill "$timer"
+wait "$timer" 2>/dev/null
+# Every round that started after the cut failed on eth3: by the end of the DOWN-th of them
+# eth3 must be out (a round that started before the cut may count too, never fewer).
+k=0
+out_after=
+while read -r t0 t1 q; do
+    [ "$t0" -gt "$t_cut" ] || continue
+    k=$((k + 1))
+    if [ "$q" != teql0 ]; then
+        out_after=$k
+        ms=$(((t1 - t_cut) / 1000))
         break
     fi
-    sleep 0.05
-done
-if [ -n "$t_out" ]; then
-    ms=$(((t_out - t_cut) / 1000))
-    # DOWN rounds start at most an interval apart (back to back if a round is longer), the
-    # last one ends a round later; + 250 ms: it also takes the line out (lock, dump, change).
-    step=$((interval * 1000 > slow_round ? interval * 1000 : slow_round))
-    bound=$((DOWN * step + slow_round + 250))
-    info "eth3 taken out ${ms} ms after its uplink died; documented bound ${bound} ms ($DOWN intervals + one failing round of ${slow_round} ms)"
-    check "eth3 taken out within the documented bound (${ms} <= ${bound} ms)" test "$ms" -le "$bound"
+done <"$ROUNDS"
+if [ -n "$out_after" ]; then
+    info "eth3 out at the end of round $out_after after the cut, ${ms} ms after it"
+    check "eth3 taken out within $DOWN rounds started after the cut (round $out_after)" test "$out_after" -le "$DOWN"
 else
     check "eth3 taken out by the timer's checks" false
 fi
@@ -126,8 +132,6 @@ check_eq "eth2, which the route favoured, stays healthy" healthy "$(health eth2 
 out=$(ping -q -c 100 -i 0.02 -W 2 "$LAB_HOST" 2>&1)
 check "100 pings through teql0 after the detach, none lost" grep -q ' 0% packet loss' <<<"$out"
 info "$(grep 'packet loss' <<<"$out")"
-kill "$timer"
-wait "$timer" 2>/dev/null
 json=$("$TEQLCTL" status --json)
 check_json "status: eth3 dead, taken out, with the reason" \
     '.masters[0].slaves[] | select(.name == "eth3") | .health | .state == "dead" and .taken_out and (.last | startswith("no answer from"))' "$json"
@@ -193,15 +197,15 @@ check "status shows the warning" sh -c "'$TEQLCTL' status | grep -q 'warning: .*
 # A slow round (the silent target, 3 s timeout) and a second check started during it.
 echo "TEQL_PROBE_TIMEOUT=3000" >>"$NS_DIR/ifcfg-eth5"
 r0=$(rounds)
-"$TEQLCTL" check 2>>"$CHECK_LOG" &
+"$TEQLCTL" -v check >"$VM_STATE/first.out" 2>&1 &
 first=$!
 sleep 1
-out=$("$TEQLCTL" -v check 2>&1)
-rc=$?
-check_eq "the second check exits 0" 0 "$rc"
-check "and says it did nothing" grep -q "another teqlctl check is running" <<<"$out"
+"$TEQLCTL" -v check >"$VM_STATE/second.out" 2>&1
+check_eq "the second check exits 0" 0 "$?"
 wait "$first"
 check_eq "the first exits 0" 0 "$?"
+check_eq "exactly one of them did nothing and said so" 1 \
+    "$(cat "$VM_STATE/first.out" "$VM_STATE/second.out" | grep -c 'another teqlctl check is running')"
 check_eq "one round counted, not two" $((r0 + 1)) "$(rounds)"
 
 finish
