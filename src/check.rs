@@ -128,10 +128,11 @@ fn probe_error(e: ProbeError) -> Error {
 }
 
 /// One round. Lines with configuration problems are left alone (and named on stderr).
-pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
+/// `started`: when the run began (before the configuration was read), for `-v`'s timings.
+pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Report> {
     // The run is bounded even if the kernel never answers: the longest probe timeout plus
     // the lock waits of the changes. SIGALRM's default action ends the process.
-    let started = std::time::Instant::now();
+    let configured = started.elapsed();
     let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
     nix::unistd::alarm::set(longest.div_ceil(1000) + 20);
 
@@ -231,10 +232,11 @@ pub fn check(ctx: &Ctx, cfg: &Config) -> Result<Report> {
         print!("{}", summary(&next));
         let ms = |d: Duration| d.as_millis();
         println!(
-            "round {}: {} ms (kernel state {} ms, probes {} ms, changes {} ms)",
+            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes {} ms)",
             next.round,
             ms(started.elapsed()),
-            ms(read),
+            ms(configured),
+            ms(read - configured),
             ms(probed - read),
             ms(started.elapsed() - probed)
         );
