@@ -228,11 +228,14 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
             }
         }
     }
+    if !ctx.dry_run {
+        health::save(&dir, &next).map_err(|e| Error::Io(format!("cannot write {}", health::state_file(&dir).display()), e))?;
+    }
     if log::verbose() {
         print!("{}", summary(&next));
         let ms = |d: Duration| d.as_millis();
         println!(
-            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes {} ms)",
+            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
             next.round,
             ms(started.elapsed()),
             ms(configured),
@@ -240,9 +243,6 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
             ms(probed - read),
             ms(started.elapsed() - probed)
         );
-    }
-    if !ctx.dry_run {
-        health::save(&dir, &next).map_err(|e| Error::Io(format!("cannot write {}", health::state_file(&dir).display()), e))?;
     }
     Ok(report)
 }

@@ -340,13 +340,13 @@ pub fn load(dir: &Path) -> Health {
         .unwrap_or_default()
 }
 
-/// Writes the state atomically (a reader never sees half a file).
+/// Writes the state atomically (a reader never sees half a file). No fsync: the file lives in
+/// /run, which a crash or reboot empties anyway, and a round a second must stay cheap.
 pub fn save(dir: &Path, h: &Health) -> std::io::Result<()> {
     let tmp = dir.join(format!(".health.json.{}", std::process::id()));
     let body = serde_json::to_vec_pretty(h).map_err(std::io::Error::other)?;
     let mut f = fs::File::create(&tmp)?;
     f.write_all(&body)?;
-    f.sync_all().ok();
     drop(f);
     fs::rename(&tmp, state_file(dir)).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
