@@ -70,6 +70,9 @@ pub enum Command {
         #[arg(value_name = "MASTER")]
         master: Option<String>,
     },
+    /// Probe every line once; take dead lines out and put recovered ones back (run it from
+    /// the shipped systemd timer, or cron)
+    Check,
     /// Install, remove or show the hook links (network-scripts and/or ifupdown)
     Hooks {
         #[command(subcommand)]
@@ -202,7 +205,8 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let state = State::read(&mut nl)?;
-            let st = status::collect(&cfg, &state, master.as_deref());
+            let health = crate::health::load(&crate::health::state_dir());
+            let st = status::collect(&cfg, &state, &health, master.as_deref());
             if let Some(m) = master.as_deref() {
                 if st.masters.is_empty() {
                     return Err(Error::Usage(format!("{m}: not a configured or existing teql master")));
@@ -210,6 +214,13 @@ fn run(cli: Cli) -> Result<i32> {
             }
             print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
             Ok(exit::OK)
+        }
+        Command::Check => {
+            // Timed from before the configuration is read: `-v` shows where a round's time goes.
+            let started = std::time::Instant::now();
+            let cfg = crate::config::load(&ctx.root);
+            let report = crate::check::check(&ctx, &cfg, started)?;
+            Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { exit::OK })
         }
         command => {
             let cfg = crate::config::load(&ctx.root);
@@ -227,7 +238,11 @@ fn run(cli: Cli) -> Result<i32> {
                 Command::Down { master } => {
                     ops::down(&ctx, &cfg, master.as_deref())?;
                 }
-                Command::Status { .. } | Command::Hook { .. } | Command::Hooks { .. } | Command::Completions { .. } => {
+                Command::Status { .. }
+                | Command::Check
+                | Command::Hook { .. }
+                | Command::Hooks { .. }
+                | Command::Completions { .. } => {
                     unreachable!("handled above")
                 }
             }

@@ -101,7 +101,8 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
     }
     let master_opt = env.options.get("TEQL_MASTER").filter(|v| !v.is_empty());
     let is_master = master_index(&env.iface).is_some();
-    if master_opt.is_none() && !is_master && !env.options.contains_key("TEQL_RP_FILTER") {
+    // A stanza with teql options but no teql-master is a mistake the hook reports.
+    if master_opt.is_none() && !is_master && !env.options.keys().any(|k| k.starts_with("TEQL_")) {
         return exit::OK;
     }
     log::set_verbose(env.verbose);
@@ -132,7 +133,8 @@ fn load_config(ctx: &Ctx) -> Config {
 fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
     let master = env.options.get("TEQL_MASTER").map(String::as_str);
     let rp = env.options.get("TEQL_RP_FILTER").map(String::as_str);
-    interfaces::member_from_options(&env.iface, master, rp, &interfaces::interfaces_file(&ctx.root), &env.stanza())
+    let probe = interfaces::probe_values_from(|k| env.options.get(k).map(String::as_str));
+    interfaces::member_from_options(&env.iface, master, rp, probe, &interfaces::interfaces_file(&ctx.root), &env.stanza())
         .map_err(Error::Config)
 }
 

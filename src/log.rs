@@ -36,9 +36,22 @@ pub fn info(msg: &str) {
     }
 }
 
+/// A change of state the admin should hear of even when nobody asked for --verbose (a line
+/// put back into its bundle): syslog at notice, and stderr.
+pub fn notice(msg: &str) {
+    syslog(libc::LOG_NOTICE, msg);
+    eprintln!("teqlctl: {msg}");
+}
+
 /// Something the admin should know about but that did not stop the run.
 pub fn warn(msg: &str) {
     syslog(libc::LOG_WARNING, msg);
+    eprintln!("teqlctl: warning: {msg}");
+}
+
+/// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
+/// (the caller sends it to syslog once, with `warn`).
+pub fn warn_stderr(msg: &str) {
     eprintln!("teqlctl: warning: {msg}");
 }
 

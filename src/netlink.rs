@@ -56,6 +56,8 @@ pub struct Link {
     pub qdisc: Option<String>,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// IFLA_ADDRESS: the hardware address (empty for point-to-point links and teqlN).
+    pub mac: Vec<u8>,
 }
 
 /// IFF_* bits used in plans and status. Kept as plain u32 so plans are easy to build in tests.
@@ -318,6 +320,7 @@ fn link_from(l: LinkMessage) -> Link {
             LinkAttribute::IfName(n) => link.name = n,
             LinkAttribute::Mtu(m) => link.mtu = m,
             LinkAttribute::Qdisc(q) => link.qdisc = Some(q),
+            LinkAttribute::Address(a) => link.mac = a,
             LinkAttribute::Stats64(s) => {
                 link.tx_packets = s.tx_packets;
                 link.tx_bytes = s.tx_bytes;

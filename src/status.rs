@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::{master_index, Config};
+use crate::health::Health;
 use crate::netlink::{IFF_LOWER_UP, IFF_UP};
 use crate::state::State;
 
@@ -47,10 +48,30 @@ pub struct SlaveStatus {
     pub rp_filter: Option<u8>,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// What `teqlctl check` found, if it has checked this line.
+    pub health: Option<HealthStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthStatus {
+    /// "healthy", "dead" (taken out, or about to be) or "kept" (dead, but the last line).
+    pub state: &'static str,
+    /// "ok", or why the last round failed.
+    pub last: String,
+    pub rtt_ms: Option<f64>,
+    pub consecutive_failures: u32,
+    pub consecutive_successes: u32,
+    /// Unix time the state began.
+    pub since: u64,
+    /// Unix time of the last round.
+    pub checked: u64,
+    /// Taken out by `teqlctl check` (it puts such lines back when they recover).
+    pub taken_out: bool,
+    pub warnings: Vec<String>,
 }
 
 /// Every configured master, plus every existing one that has lines or is up.
-pub fn collect(cfg: &Config, state: &State, only: Option<&str>) -> Status {
+pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Status {
     let mut names: BTreeSet<String> = cfg.masters.keys().cloned().collect();
     for l in &state.links {
         if master_index(&l.name).is_some() && (State::is_up(l) || state.slaves_of(&l.name).next().is_some()) {
@@ -59,11 +80,11 @@ pub fn collect(cfg: &Config, state: &State, only: Option<&str>) -> Status {
     }
     let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
     names.sort_by_key(|n| master_index(n));
-    let masters = names.iter().map(|n| master_status(cfg, state, n)).collect();
+    let masters = names.iter().map(|n| master_status(cfg, state, health, n)).collect();
     Status { masters }
 }
 
-fn master_status(cfg: &Config, state: &State, name: &str) -> MasterStatus {
+fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
     let link = state.link(name);
     let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.clone()).collect();
     for s in state.slaves_of(name) {
@@ -85,6 +106,21 @@ fn master_status(cfg: &Config, state: &State, name: &str) -> MasterStatus {
                 rp_filter: state.rp_filter.get(s).copied(),
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                health: health.lines.get(s).filter(|h| h.master == name).map(|h| HealthStatus {
+                    state: match (h.healthy, h.kept) {
+                        (true, _) => "healthy",
+                        (false, true) => "kept",
+                        (false, false) => "dead",
+                    },
+                    last: h.last.clone(),
+                    rtt_ms: h.rtt_ms,
+                    consecutive_failures: h.fails,
+                    consecutive_successes: h.oks,
+                    since: h.since,
+                    checked: h.checked,
+                    taken_out: h.detached,
+                    warnings: h.warnings.clone(),
+                }),
             }
         })
         .collect();
@@ -114,6 +150,7 @@ impl Status {
     }
 
     pub fn to_text(&self) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut out = String::new();
         if self.masters.is_empty() {
             out.push_str("no teql master is configured or in use\n");
@@ -165,8 +202,35 @@ impl Status {
                     out.push_str(" (not in configuration)");
                 }
                 out.push('\n');
+                if let Some(h) = &s.health {
+                    let _ = write!(out, "  {:<12} health: {}", "", h.state);
+                    if h.state != "healthy" {
+                        let _ = write!(out, " (since {})", ago(now, h.since));
+                    }
+                    let _ = write!(out, ", last round {}: {}", ago(now, h.checked), h.last);
+                    if let Some(r) = h.rtt_ms {
+                        let _ = write!(out, ", rtt {r} ms");
+                    }
+                    if h.consecutive_failures > 0 {
+                        let _ = write!(out, ", {} failed in a row", h.consecutive_failures);
+                    }
+                    out.push('\n');
+                    for w in &h.warnings {
+                        let _ = writeln!(out, "  {:<12} warning: {w}", "");
+                    }
+                }
             }
         }
         out
+    }
+}
+
+/// "3 s ago", "2 min ago", "5 h ago": how long ago a Unix time was.
+fn ago(now: u64, then: u64) -> String {
+    let d = now.saturating_sub(then);
+    match d {
+        0..=119 => format!("{d} s ago"),
+        120..=7199 => format!("{} min ago", d / 60),
+        _ => format!("{} h ago", d / 3600),
     }
 }

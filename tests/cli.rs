@@ -217,3 +217,54 @@ fn completions_cover_the_commands() {
     }
     teqlctl().args(["completions", "tcsh"]).assert().code(2);
 }
+
+#[test]
+fn check_with_no_line_of_ours_present_does_nothing_and_keeps_state() {
+    // eth2..eth5 do not exist on the host: nothing to probe, nothing to change, exit 0, and the
+    // round is remembered in the state directory.
+    let root = office();
+    let state = TempDir::new().unwrap();
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "check"])
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success()
+        .stdout("")
+        .stderr("");
+    let json = fs::read_to_string(state.path().join("health.json")).unwrap();
+    assert!(json.contains("\"round\": 1"), "{json}");
+    // --dry-run leaves the state alone.
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "--dry-run", "check"])
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(state.path().join("health.json")).unwrap(), json);
+}
+
+#[test]
+fn check_names_a_state_directory_it_cannot_create() {
+    let root = office();
+    let file = TempDir::new().unwrap();
+    let blocker = file.path().join("not-a-dir");
+    fs::write(&blocker, "").unwrap();
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "check"])
+        .env("TEQLCTL_STATE_DIR", blocker.join("state"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("cannot create {}", blocker.join("state").display())));
+}
+
+#[test]
+fn check_reports_a_line_with_a_bad_probe_key_and_checks_the_others() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBE_TIMEOUT=fast\n").unwrap();
+    let state = TempDir::new().unwrap();
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "check"])
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("TEQL_PROBE_TIMEOUT=\"fast\" is not valid: expected a time in milliseconds from 50 to 5000"));
+}

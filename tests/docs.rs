@@ -1,12 +1,17 @@
-//! teqlctl(8) must mention every subcommand, flag, hook name and configuration key that exists.
-//! The lists come from the code itself (clap's definition, the hook table, the readers'
-//! sources), so adding one without documenting it fails here.
+//! teqlctl(8) must mention every subcommand, flag and hook name that exists, and
+//! teqlctl-config(5) must have an entry for every configuration key. The lists come from the
+//! code itself (clap's definition, the hook table, the readers' sources), so adding one
+//! without documenting it fails here.
 
 use clap::CommandFactory;
 
+/// A page of man/, with roff's \- unescaped so "teql\-master" reads as written.
+fn page(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().replace("\\-", "-")
+}
+
 fn man() -> String {
-    // Unescape roff's \- so "teql\-master" reads as written.
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/teqlctl.8")).unwrap().replace("\\-", "-")
+    page("teqlctl.8")
 }
 
 /// `word` stands alone in `text` (not inside a longer name: MASTER in TEQL_MASTER is not it).
@@ -67,14 +72,37 @@ fn literals(file: &str, pattern: fn(&str) -> bool) -> Vec<String> {
     out
 }
 
+/// The quoted literals of the line of `file` that defines `constant`.
+fn constant(file: &str, constant: &str) -> Vec<String> {
+    let src = std::fs::read_to_string(format!("{}/src/config/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let line = src.lines().find(|l| l.contains(&format!("const {constant}:"))).unwrap_or_default();
+    line.split('"').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// `key` has an entry of its own: a .TP whose tag is a macro line with the key, without quotes
+/// and a trailing `=`, as its first argument (`.BI TEQL_MASTER= teqlN`, `.BI address " a.b.c.d/len"`).
+fn has_key_entry(man: &str, key: &str) -> bool {
+    man.lines().zip(man.lines().skip(1)).any(|(tp, tag)| {
+        tp.starts_with(".TP")
+            && tag.starts_with('.')
+            && tag.split_whitespace().nth(1).map(|w| w.trim_matches('"').trim_end_matches('=')) == Some(key)
+    })
+}
+
 #[test]
 fn every_configuration_key_is_documented() {
     // The keys the ifcfg reader looks up are its upper-case literals; the interfaces reader's
-    // own options are its teql-* literals.
+    // own options are its teql-* literals, and a master's stanza is read for MASTER_OPTIONS.
     let ifcfg = literals("ifcfg.rs", |s| s.len() > 2 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') && !s.ends_with('_'));
     let deb = literals("interfaces.rs", |s| s.starts_with("teql-") && s.len() > 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
-    assert!(ifcfg.contains(&"TEQL_MASTER".to_string()) && deb.contains(&"teql-master".to_string()), "{ifcfg:?} {deb:?}");
-    let man = man();
-    let missing: Vec<&String> = ifcfg.iter().chain(&deb).filter(|k| !contains_word(&man, k)).collect();
-    assert!(missing.is_empty(), "teqlctl(8) does not mention the keys {missing:?}");
+    let master_options = constant("interfaces.rs", "MASTER_OPTIONS");
+    assert!(
+        ifcfg.contains(&"TEQL_MASTER".to_string())
+            && deb.contains(&"teql-master".to_string())
+            && master_options.contains(&"address".to_string()),
+        "{ifcfg:?} {deb:?} {master_options:?}"
+    );
+    let man = page("teqlctl-config.5");
+    let missing: Vec<&String> = ifcfg.iter().chain(&deb).chain(&master_options).filter(|k| !has_key_entry(&man, k)).collect();
+    assert!(missing.is_empty(), "teqlctl-config(5) has no entry for the keys {missing:?}");
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
 use super::{
-    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, valid_iface_name, Config, ConfigError,
-    Ipv4Prefix, Master, Member, RpFilter,
+    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, read_probe, valid_iface_name, Config,
+    ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues, RpFilter,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -25,7 +25,35 @@ const IGNORED_SUFFIXES: [&str; 7] = [
 
 /// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
 /// silently leave a line out of its bundle.
-const TEQL_KEYS: [&str; 2] = ["TEQL_MASTER", "TEQL_RP_FILTER"];
+const TEQL_KEYS: [&str; 7] = [
+    "TEQL_MASTER",
+    "TEQL_RP_FILTER",
+    "TEQL_PROBE",
+    "TEQL_PROBE_VIA",
+    "TEQL_PROBE_TIMEOUT",
+    "TEQL_PROBE_DOWN",
+    "TEQL_PROBE_UP",
+];
+
+/// The health-check keys of a line (teqlctl check).
+const PROBE_KEYS: ProbeKeys = ProbeKeys {
+    targets: "TEQL_PROBE",
+    via: "TEQL_PROBE_VIA",
+    timeout: "TEQL_PROBE_TIMEOUT",
+    down: "TEQL_PROBE_DOWN",
+    up: "TEQL_PROBE_UP",
+};
+
+fn probe_values<'a>(vars: &'a ShellVars) -> ProbeValues<'a> {
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    ProbeValues {
+        targets: get(PROBE_KEYS.targets),
+        via: get(PROBE_KEYS.via),
+        timeout: get(PROBE_KEYS.timeout),
+        down: get(PROBE_KEYS.down),
+        up: get(PROBE_KEYS.up),
+    }
+}
 
 const EXPECT_BOOL: &str = "yes or no";
 const EXPECT_IPV4: &str = "a dotted IPv4 address";
@@ -335,7 +363,7 @@ fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
         ctx.inconsistent(format!(
             "unknown key {key}={:?}: teqlctl reads only {}",
             vars.get(&key).unwrap_or_default(),
-            TEQL_KEYS.join(" and ")
+            TEQL_KEYS.join(", ")
         ));
     }
 }
@@ -360,6 +388,7 @@ fn build_member(
         RpFilter::parse,
         "loose, strict, off or keep",
     );
+    let probe_values = probe_values(vars);
     let Some(master) = master.ok()? else {
         // A file may mention TEQL_ in a comment only; it is then simply not a member.
         if let Ok(Some(_)) = rp_filter {
@@ -368,8 +397,23 @@ fn build_member(
                  or remove TEQL_RP_FILTER",
                 vars.get("TEQL_RP_FILTER").unwrap_or_default()
             ));
+        } else if let Some((key, value)) = probe_values.first_set(&PROBE_KEYS) {
+            ctx.inconsistent(format!(
+                "{key}={value:?} is set but TEQL_MASTER is not: the probe keys belong to a \
+                 line of a bundle; add TEQL_MASTER=teqlN or remove {key}"
+            ));
         }
         return None;
+    };
+    let probe = match read_probe(&probe_values, &PROBE_KEYS) {
+        Ok(p) => Some(p),
+        Err(bad) => {
+            let path = ctx.path;
+            for b in bad {
+                ctx.invalid(path, b.key, &b.value, b.expected);
+            }
+            None
+        }
     };
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
     if !valid_iface_name(device) {
@@ -406,6 +450,7 @@ fn build_member(
         master,
         rp_filter: rp_filter.ok()?.unwrap_or(RpFilter::Loose),
         onboot: onboot.ok()?.unwrap_or(true),
+        probe: probe?,
         source: ctx.path.to_path_buf(),
     })
 }
@@ -427,6 +472,12 @@ fn build_master(
         ctx.inconsistent(format!(
             "TEQL_RP_FILTER={v:?} is set on the master {device}: it applies to member lines; \
              set it in their files"
+        ));
+    }
+    if let Some((key, v)) = probe_values(vars).first_set(&PROBE_KEYS) {
+        ctx.inconsistent(format!(
+            "{key}={v:?} is set on the master {device}: the probe keys apply to member lines \
+             (each line is probed on its own); set them in their files"
         ));
     }
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
@@ -723,6 +774,55 @@ mod tests {
     }
 
     #[test]
+    fn probe_keys_of_a_line() {
+        let root = issue_example();
+        root.ifcfg(
+            "ifcfg-eth3",
+            "DEVICE=eth3\nIPADDR=198.18.3.1\nPREFIX=30\nTEQL_MASTER=teql0\n\
+             TEQL_PROBE=\"198.51.100.10, 192.0.2.1\"\nTEQL_PROBE_VIA=198.18.3.2\n\
+             TEQL_PROBE_TIMEOUT=300\nTEQL_PROBE_DOWN=4\nTEQL_PROBE_UP=5\n",
+        );
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let p = &c.members["eth3"].probe;
+        assert_eq!(p.targets, [ip("198.51.100.10"), ip("192.0.2.1")]);
+        assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(ip("198.18.3.2")), 300, 4, 5));
+        assert_eq!(c.members["eth2"].probe, crate::config::Probe::default());
+    }
+
+    #[test]
+    fn probe_keys_bad_values_and_misplaced() {
+        let root = issue_example();
+        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBE=isp.example\n");
+        let c = root.load();
+        assert_eq!(
+            only_problem(&c).to_string(),
+            format!(
+                "{}: TEQL_PROBE=\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
+                 separated by commas or spaces, such as 198.51.100.10,192.0.2.1",
+                root.file("ifcfg-eth3").display()
+            )
+        );
+        assert!(!c.members.contains_key("eth3"), "a line with a bad key is not a member");
+        assert_eq!(only_problem(&c).device(), Some("eth3"));
+
+        let root = issue_example();
+        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_PROBE_DOWN=3\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("TEQL_PROBE_DOWN=\"3\" is set but TEQL_MASTER is not"), "{e}");
+
+        let root = issue_example();
+        root.ifcfg("ifcfg-teql0", "DEVICE=teql0\nIPADDR=203.0.113.2\nPREFIX=28\nTEQL_PROBE=198.51.100.10\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("TEQL_PROBE=\"198.51.100.10\" is set on the master teql0"), "{e}");
+
+        let root = issue_example();
+        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBES=198.51.100.10\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("unknown key TEQL_PROBES") && e.contains("TEQL_PROBE_UP"), "{e}");
+    }
+
+    #[test]
     fn issue_example_loads() {
         let root = issue_example();
         let c = root.load();
@@ -739,6 +839,7 @@ mod tests {
                 master: "teql0".into(),
                 rp_filter: RpFilter::Loose,
                 onboot: true,
+                probe: Default::default(),
                 source: root.file("ifcfg-eth3"),
             }
         );

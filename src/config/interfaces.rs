@@ -18,8 +18,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, valid_iface_name, Config, ConfigError,
-    Ipv4Prefix, Master, Member, RpFilter,
+    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, read_probe, valid_iface_name, Config,
+    ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues, RpFilter,
 };
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
@@ -32,6 +32,41 @@ const FAMILIES: [&str; 5] = ["inet", "inet6", "ipx", "can", "link"];
 /// The only ones teqlctl reads, as ifupdown exports them (`IF_` stripped).
 const TEQL_MASTER: &str = "TEQL_MASTER";
 const TEQL_RP_FILTER: &str = "TEQL_RP_FILTER";
+
+/// The health-check options of a line (teqlctl check), by the names written in the file.
+const PROBE_KEYS: ProbeKeys = ProbeKeys {
+    targets: "teql-probe",
+    via: "teql-probe-via",
+    timeout: "teql-probe-timeout",
+    down: "teql-probe-down",
+    up: "teql-probe-up",
+};
+
+/// Every option teqlctl reads, as ifupdown exports them, with the spelling messages use.
+const TEQL_OPTIONS: [(&str, &str); 7] = [
+    (TEQL_MASTER, "teql-master"),
+    (TEQL_RP_FILTER, "teql-rp-filter"),
+    ("TEQL_PROBE", "teql-probe"),
+    ("TEQL_PROBE_VIA", "teql-probe-via"),
+    ("TEQL_PROBE_TIMEOUT", "teql-probe-timeout"),
+    ("TEQL_PROBE_DOWN", "teql-probe-down"),
+    ("TEQL_PROBE_UP", "teql-probe-up"),
+];
+
+/// The probe options' values from a map of exported names (TEQL_PROBE...) to values.
+pub fn probe_values_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> ProbeValuesOwned<'a> {
+    ProbeValuesOwned(ProbeValues {
+        targets: get("TEQL_PROBE").filter(|v| !v.is_empty()),
+        via: get("TEQL_PROBE_VIA").filter(|v| !v.is_empty()),
+        timeout: get("TEQL_PROBE_TIMEOUT").filter(|v| !v.is_empty()),
+        down: get("TEQL_PROBE_DOWN").filter(|v| !v.is_empty()),
+        up: get("TEQL_PROBE_UP").filter(|v| !v.is_empty()),
+    })
+}
+
+/// The probe options of a stanza, for `member_from_options` (opaque outside the readers).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProbeValuesOwned<'a>(ProbeValues<'a>);
 
 const EXPECT_MASTER: &str = "a teql master name such as teql0";
 const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
@@ -65,6 +100,7 @@ pub fn member_from_options(
     device: &str,
     master: Option<&str>,
     rp_filter: Option<&str>,
+    probe: ProbeValuesOwned,
     source: &Path,
     stanza: &str,
 ) -> Result<Member, ConfigError> {
@@ -76,7 +112,7 @@ pub fn member_from_options(
         stanza,
         problems: Vec::new(),
     };
-    let member = check_member(&mut ctx, master, rp_filter, true);
+    let member = check_member(&mut ctx, master, rp_filter, probe.0, true);
     let mut problems = ctx.problems.into_iter();
     match (member, problems.next()) {
         (_, Some(e)) => Err(e),
@@ -840,11 +876,14 @@ fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s O
         if !key.starts_with("TEQL") {
             continue;
         }
-        if key != TEQL_MASTER && key != TEQL_RP_FILTER {
+        if !TEQL_OPTIONS.iter().any(|(k, _)| *k == key) {
+            let known: Vec<&str> = TEQL_OPTIONS.iter().map(|(_, n)| *n).collect();
             ctx.inconsistent(format!(
-                "unknown option {} {:?} (line {}): teqlctl reads only teql-master and \
-                 teql-rp-filter",
-                o.name, o.value, o.line
+                "unknown option {} {:?} (line {}): teqlctl reads only {}",
+                o.name,
+                o.value,
+                o.line,
+                known.join(", ")
             ));
         } else if let Some(prev) = found.get(&key) {
             ctx.inconsistent(format!(
@@ -863,7 +902,8 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let options = teql_options(ctx, stanza);
     let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
     let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
-    check_member(ctx, master, rp_filter, false)
+    let probe = probe_values_from(|k| options.get(k).map(|o| o.value.as_str()));
+    check_member(ctx, master, rp_filter, probe.0, false)
 }
 
 /// The checks shared by the file reader and the hook, so that both report the same errors.
@@ -872,6 +912,7 @@ fn check_member(
     ctx: &mut Ctx,
     master: Option<&str>,
     rp_filter: Option<&str>,
+    probe: ProbeValues,
     onboot: bool,
 ) -> Option<Member> {
     let device = ctx.device;
@@ -886,6 +927,12 @@ fn check_member(
             ctx.inconsistent(format!(
                 "teql-rp-filter {v:?} is set on the master {device}: it applies to member \
                  lines; set it in their stanzas"
+            ));
+        }
+        if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
+            ctx.inconsistent(format!(
+                "{key} {v:?} is set on the master {device}: the probe options apply to member \
+                 lines (each line is probed on its own); set them in their stanzas"
             ));
         }
         return None;
@@ -909,8 +956,22 @@ fn check_member(
                 "teql-rp-filter {v:?} is set but teql-master is not: add teql-master teqlN \
                  or remove teql-rp-filter"
             ));
+        } else if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
+            ctx.inconsistent(format!(
+                "{key} {v:?} is set but teql-master is not: the probe options belong to a \
+                 line of a bundle; add teql-master teqlN or remove {key}"
+            ));
         }
         return None;
+    };
+    let probe = match read_probe(&probe, &PROBE_KEYS) {
+        Ok(p) => p,
+        Err(bad) => {
+            for b in bad {
+                ctx.invalid(b.key, &b.value, b.expected);
+            }
+            return None;
+        }
     };
     let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
     if !valid_iface_name(device) {
@@ -925,6 +986,7 @@ fn check_member(
         master,
         rp_filter,
         onboot,
+        probe,
         source: ctx.path.to_path_buf(),
     })
 }
@@ -935,6 +997,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         ctx,
         options.get(TEQL_MASTER).map(|o| o.value.as_str()),
         options.get(TEQL_RP_FILTER).map(|o| o.value.as_str()),
+        probe_values_from(|k| options.get(k).map(|o| o.value.as_str())).0,
         false,
     );
     let value = |name: &str| stanza.get(name).map(|o| o.value.as_str());
@@ -1177,6 +1240,48 @@ mod tests {
     }
 
     #[test]
+    fn probe_options_of_a_line() {
+        let text = issue_text().replace(
+            "iface eth3 inet static\n",
+            "iface eth3 inet static\n    teql-probe 198.51.100.10,192.0.2.1 203.0.113.9\n    \
+             teql-probe-via 198.18.3.2\n    teql-probe-timeout 300\n    teql_probe_down 4\n    \
+             teql-probe-up 5\n",
+        );
+        let root = Root::new();
+        root.interfaces(&text);
+        let c = root.load();
+        no_problems(&c);
+        let p = &c.members["eth3"].probe;
+        assert_eq!(p.targets, [ip("198.51.100.10"), ip("192.0.2.1"), ip("203.0.113.9")]);
+        assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(ip("198.18.3.2")), 300, 4, 5));
+        assert_eq!(c.members["eth2"].probe, crate::config::Probe::default());
+    }
+
+    #[test]
+    fn probe_options_bad_values_and_misplaced() {
+        let root = Root::new();
+        root.interfaces(&issue_text().replace(
+            "iface eth3 inet static\n",
+            "iface eth3 inet static\n    teql-probe-timeout 2s\n",
+        ));
+        let c = root.load();
+        let e = only_problem(&c).to_string();
+        assert!(e.ends_with("teql-probe-timeout=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000"), "{e}");
+        assert!(!c.members.contains_key("eth3"));
+
+        let root = Root::new();
+        root.interfaces(&issue_text().replace("    gateway 203.0.113.1\n", "    gateway 203.0.113.1\n    teql-probe 198.51.100.10\n"));
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("teql-probe \"198.51.100.10\" is set on the master teql0"), "{e}");
+
+        // The hook reads the same options from the environment and reports the same error.
+        let path = root.main();
+        let probe = probe_values_from(|k| (k == "TEQL_PROBE_UP").then_some("0"));
+        let e = member_from_options("eth2", Some("teql0"), None, probe, &path, "iface eth2 inet static").unwrap_err();
+        assert!(e.to_string().ends_with("teql-probe-up=\"0\" is not valid: expected a number of rounds from 1 to 100"), "{e}");
+    }
+
+    #[test]
     fn issue_example_loads() {
         let root = issue_example();
         let c = root.load();
@@ -1192,6 +1297,7 @@ mod tests {
                 master: "teql0".into(),
                 rp_filter: RpFilter::Loose,
                 onboot: true,
+                probe: Default::default(),
                 source: root.main(),
             }
         );
@@ -1919,7 +2025,7 @@ mod tests {
             root.interfaces(&text);
             let c = root.load();
             let stanza = format!("iface {device} inet manual");
-            let hook = member_from_options(device, master, rp, &path, &stanza).unwrap_err();
+            let hook = member_from_options(device, master, rp, Default::default(), &path, &stanza).unwrap_err();
             assert_eq!(&hook, only_problem(&c), "{text}");
         }
 
@@ -1927,6 +2033,7 @@ mod tests {
             "eth2",
             Some("teql0"),
             Some("Strict"),
+            Default::default(),
             &path,
             "iface eth2 inet static",
         )
@@ -1938,6 +2045,7 @@ mod tests {
                 master: "teql0".into(),
                 rp_filter: RpFilter::Strict,
                 onboot: true,
+                probe: Default::default(),
                 source: path.clone(),
             }
         );
@@ -1945,13 +2053,14 @@ mod tests {
             "eth2",
             Some("teql0"),
             Some(""),
+            Default::default(),
             &path,
             "iface eth2 inet static",
         )
         .unwrap();
         assert_eq!(m.rp_filter, RpFilter::Loose);
         let e =
-            member_from_options("eth2", None, None, &path, "iface eth2 inet static").unwrap_err();
+            member_from_options("eth2", None, None, Default::default(), &path, "iface eth2 inet static").unwrap_err();
         assert_inconsistent(
             &e,
             &path,

@@ -93,8 +93,131 @@ pub struct Member {
     pub rp_filter: RpFilter,
     /// ONBOOT: whether `teqlctl up` / `ifup teql0` attach it. Default true, like network-scripts.
     pub onboot: bool,
+    /// How `teqlctl check` judges the line's health.
+    pub probe: Probe,
     /// The file it was read from, for messages.
     pub source: PathBuf,
+}
+
+/// The health-check settings of a line (`teqlctl check`), from its own keys: TEQL_PROBE* in
+/// ifcfg, teql-probe* in /etc/network/interfaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Hosts to ping through this line; empty: the line is judged by its carrier alone.
+    pub targets: Vec<Ipv4Addr>,
+    /// The next hop on the line towards targets off its subnet; None: the master's gateway,
+    /// which every router of a teql bundle answers on its own line.
+    pub via: Option<Ipv4Addr>,
+    /// How long a round waits for answers.
+    pub timeout_ms: u32,
+    /// Failed rounds in a row before the line is taken out.
+    pub down: u32,
+    /// Good rounds in a row before a line taken out comes back.
+    pub up: u32,
+}
+
+pub const PROBE_TIMEOUT_MS: u32 = 500;
+pub const PROBE_DOWN: u32 = 2;
+pub const PROBE_UP: u32 = 3;
+/// A round pings every target of every line at once; more than this per line is a mistake.
+pub const PROBE_MAX_TARGETS: usize = 8;
+
+impl Default for Probe {
+    fn default() -> Probe {
+        Probe { targets: Vec::new(), via: None, timeout_ms: PROBE_TIMEOUT_MS, down: PROBE_DOWN, up: PROBE_UP }
+    }
+}
+
+/// The probe keys as one format spells them (the two readers share the parsing below).
+pub(crate) struct ProbeKeys {
+    pub targets: &'static str,
+    pub via: &'static str,
+    pub timeout: &'static str,
+    pub down: &'static str,
+    pub up: &'static str,
+}
+
+impl ProbeKeys {
+    pub fn all(&self) -> [&'static str; 5] {
+        [self.targets, self.via, self.timeout, self.down, self.up]
+    }
+}
+
+/// The raw values of the probe keys of one line, as written; None when absent or empty.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ProbeValues<'a> {
+    pub targets: Option<&'a str>,
+    pub via: Option<&'a str>,
+    pub timeout: Option<&'a str>,
+    pub down: Option<&'a str>,
+    pub up: Option<&'a str>,
+}
+
+impl<'a> ProbeValues<'a> {
+    /// The first key that is set, with its value, for "set on a master" style messages.
+    pub fn first_set(&self, keys: &ProbeKeys) -> Option<(&'static str, &'a str)> {
+        keys.all().into_iter().zip([self.targets, self.via, self.timeout, self.down, self.up]).find_map(|(k, v)| v.map(|v| (k, v)))
+    }
+}
+
+/// A probe value that does not parse: the reader turns it into its InvalidValue.
+pub(crate) struct BadValue {
+    pub key: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+pub(crate) const EXPECT_PROBE_TARGETS: &str =
+    "1 to 8 dotted IPv4 addresses separated by commas or spaces, such as 198.51.100.10,192.0.2.1";
+pub(crate) const EXPECT_PROBE_TIMEOUT: &str = "a time in milliseconds from 50 to 5000";
+pub(crate) const EXPECT_ROUNDS: &str = "a number of rounds from 1 to 100";
+
+/// Parses the probe keys; every bad value is reported, not only the first.
+pub(crate) fn read_probe(v: &ProbeValues, keys: &ProbeKeys) -> std::result::Result<Probe, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    let mut check = |key: &'static str, value: Option<&str>, ok: bool, expected: &'static str| {
+        if let (Some(value), false) = (value, ok) {
+            bad.push(BadValue { key, value: value.to_string(), expected });
+        }
+    };
+    let targets = v.targets.map(parse_probe_targets);
+    check(keys.targets, v.targets, !matches!(targets, Some(None)), EXPECT_PROBE_TARGETS);
+    let via = v.via.map(|s| s.parse::<Ipv4Addr>().ok());
+    check(keys.via, v.via, !matches!(via, Some(None)), "a dotted IPv4 address");
+    let timeout = v.timeout.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
+    check(keys.timeout, v.timeout, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
+    let down = v.down.map(parse_rounds);
+    check(keys.down, v.down, !matches!(down, Some(None)), EXPECT_ROUNDS);
+    let up = v.up.map(parse_rounds);
+    check(keys.up, v.up, !matches!(up, Some(None)), EXPECT_ROUNDS);
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    Ok(Probe {
+        targets: targets.flatten().unwrap_or_default(),
+        via: via.flatten(),
+        timeout_ms: timeout.flatten().unwrap_or(PROBE_TIMEOUT_MS),
+        down: down.flatten().unwrap_or(PROBE_DOWN),
+        up: up.flatten().unwrap_or(PROBE_UP),
+    })
+}
+
+/// `198.51.100.10,192.0.2.1` or `198.51.100.10 192.0.2.1`: distinct unicast IPv4 addresses.
+fn parse_probe_targets(v: &str) -> Option<Vec<Ipv4Addr>> {
+    let mut out: Vec<Ipv4Addr> = Vec::new();
+    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        let a: Ipv4Addr = word.parse().ok()?;
+        // Nothing answers an echo to these on a line's behalf.
+        if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() || out.contains(&a) {
+            return None;
+        }
+        out.push(a);
+    }
+    (!out.is_empty() && out.len() <= PROBE_MAX_TARGETS).then_some(out)
+}
+
+fn parse_rounds(v: &str) -> Option<u32> {
+    parse_decimal(v).filter(|n| (1..=100).contains(n))
 }
 
 /// A teqlN master and what it needs once a line is attached.
@@ -272,6 +395,40 @@ impl ConfigError {
 mod tests {
     use super::*;
 
+    const KEYS: ProbeKeys = ProbeKeys { targets: "P", via: "V", timeout: "T", down: "D", up: "U" };
+
+    #[test]
+    fn probe_defaults_and_values() {
+        assert_eq!(read_probe(&ProbeValues::default(), &KEYS).ok(), Some(Probe::default()));
+        let v = ProbeValues {
+            targets: Some("198.51.100.10, 192.0.2.1 203.0.113.9"),
+            via: Some("198.18.2.2"),
+            timeout: Some("250"),
+            down: Some("1"),
+            up: Some("100"),
+        };
+        let p = read_probe(&v, &KEYS).ok().unwrap();
+        assert_eq!(p.targets, vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]);
+        assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(Ipv4Addr::new(198, 18, 2, 2)), 250, 1, 100));
+    }
+
+    #[test]
+    fn probe_bad_values_are_all_reported() {
+        let v = ProbeValues {
+            targets: Some("198.51.100.10,198.51.100.10"),
+            via: Some("gateway"),
+            timeout: Some("5001"),
+            down: Some("0"),
+            up: Some("+3"),
+        };
+        let bad = read_probe(&v, &KEYS).err().unwrap();
+        assert_eq!(bad.iter().map(|b| b.key).collect::<Vec<_>>(), ["P", "V", "T", "D", "U"]);
+        for t in ["", "1.2.3", "224.0.0.1", "127.0.0.1", "0.0.0.0", "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9"] {
+            assert!(parse_probe_targets(t).is_none(), "{t}");
+        }
+        assert!(read_probe(&ProbeValues { timeout: Some("49"), ..Default::default() }, &KEYS).is_err());
+    }
+
     #[test]
     fn master_names() {
         assert_eq!(master_index("teql0"), Some(0));
@@ -295,6 +452,7 @@ mod tests {
                 master: "teql2".into(),
                 rp_filter: RpFilter::Loose,
                 onboot: true,
+                probe: Probe::default(),
                 source: "x".into(),
             },
         );

@@ -24,6 +24,10 @@ for d in if-pre-up.d if-up.d if-down.d if-post-down.d; do
     check_eq "/etc/network/$d/teqlctl links to it" /usr/sbin/teqlctl "$(readlink "/etc/network/$d/teqlctl")"
 done
 check "man page installed" test -f /usr/share/man/man8/teqlctl.8.gz
+check "teqlctl-config(5) installed" test -f /usr/share/man/man5/teqlctl-config.5.gz
+unit=$(dpkg -L teqlctl | grep '/systemd/system/teqlctl-check.timer$')
+check "the check timer is installed ($unit)" test -f "$unit"
+check "and not enabled" sh -c '! ls /etc/systemd/system/timers.target.wants/teqlctl-check.timer 2>/dev/null'
 check "bash completion installed" test -s /usr/share/bash-completion/completions/teqlctl
 
 # The aliases let `tc qdisc add ... root teql0` load sch_teql without teqlctl.
@@ -53,11 +57,14 @@ deb_reset
 check "dpkg -r teqlctl" dpkg -r teqlctl
 check "no binary left" test ! -e /usr/sbin/teqlctl
 check "no hook link left" sh -c '! ls /etc/network/if-*.d/teqlctl 2>/dev/null | grep -q .'
-check "no man page left" test ! -e /usr/share/man/man8/teqlctl.8.gz
+check "no man page left" test ! -e /usr/share/man/man8/teqlctl.8.gz -a ! -e /usr/share/man/man5/teqlctl-config.5.gz
+check "no systemd unit left" test ! -e "$unit"
 check_eq "only the conffile stays after remove" "/etc/modprobe.d/teqlctl.conf" \
     "$(dpkg-query -W -f='${Conffiles}\n' teqlctl 2>/dev/null | awk 'NF {print $1}')"
 check "dpkg --purge teqlctl" dpkg --purge teqlctl
 check "the conffile is gone after purge" test ! -e /etc/modprobe.d/teqlctl.conf
+check "no systemd state of the timer left after purge" \
+    sh -c '! find /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked -name "*teqlctl*" 2>/dev/null | grep -q .'
 check "dpkg knows nothing of teqlctl" sh -c '! dpkg -s teqlctl >/dev/null 2>&1'
 
 check "lab_down" lab_down

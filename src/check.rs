@@ -1,0 +1,283 @@
+//! `teqlctl check`: one short round of line health checks. It probes every line of every
+//! bundle at once (`probe`), lets `health` decide what changed, takes dead lines out and puts
+//! recovered ones back through the same operations as `teqlctl detach`/`attach`, and keeps its
+//! memory under /run for the next run. No daemon: a systemd timer (or cron) runs it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::config::{Config, Member};
+use crate::error::{Error, Result};
+use crate::health::{self, Change, Health, Level, Observation, Outcome};
+use crate::log;
+use crate::netlink::{Address, Link, Netlink, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
+use crate::ops::{self, Ctx};
+use crate::probe::{self, Job, ProbeError};
+use crate::state::State;
+
+/// What a run did, for the exit status and for tests.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Another check held the state: this one did nothing.
+    pub skipped: bool,
+    pub changes: Vec<Change>,
+    /// Changes the kernel refused (each already logged).
+    pub failed: usize,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn in_subnet(a: Ipv4Addr, net: &Address) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(net.prefix_len)).unwrap_or(0);
+    u32::from(a) & mask == u32::from(net.addr) & mask
+}
+
+/// What the round knows of one line before probing: its job, or an outcome without probes.
+enum Plan {
+    Probe(Job),
+    Known(Outcome),
+}
+
+/// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
+/// through the next hop, and from which address.
+fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
+    if m.probe.targets.is_empty() || link.flags & IFF_LOWER_UP == 0 {
+        // No target: the carrier decides. No carrier: nothing to probe, the round has failed.
+        return Plan::Known(Outcome::CarrierOnly);
+    }
+    let line_addrs: Vec<&Address> = state.addresses_of(link.index).collect();
+    let master_link = state.link(&m.master);
+    let master_addr = master_link.and_then(|l| state.addresses_of(l.index).next()).map(|a| a.addr);
+    let uses_arp = link.mac.len() == 6 && link.flags & (IFF_NOARP | IFF_POINTOPOINT) == 0;
+    let mut arp = Vec::new();
+    let mut icmp = Vec::new();
+    for &t in &m.probe.targets {
+        match line_addrs.iter().find(|a| uses_arp && in_subnet(t, a)) {
+            Some(a) => arp.push((t, a.addr)),
+            None => icmp.push(t),
+        }
+    }
+    // The next hop: the line's own setting, else the master's gateway (configured, else the
+    // one of its default route), which every router of the bundle answers on its line.
+    let via = m.probe.via.or_else(|| cfg.masters.get(&m.master).and_then(|c| c.gateway)).or_else(|| {
+        master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next())
+    });
+    let mut source = line_addrs.first().map(|a| a.addr).or(master_addr);
+    if !icmp.is_empty() && uses_arp {
+        let Some(gw) = via else {
+            return Plan::Known(Outcome::Unknown(format!(
+                "no next hop for probe target {} (off the line's subnet): give {} a gateway or set \
+                 the line's probe via key",
+                icmp[0], m.master
+            )));
+        };
+        // From the line's address when the next hop is on the line's subnet, else from the
+        // master's address (the routers know the way back to it).
+        source = line_addrs.iter().find(|a| in_subnet(gw, a)).map(|a| a.addr).or(master_addr);
+    }
+    let Some(source) = source else {
+        return Plan::Known(Outcome::Unknown(format!(
+            "neither the line nor {} has an IPv4 address to send probes from",
+            m.master
+        )));
+    };
+    Plan::Probe(Job {
+        line: m.device.clone(),
+        ifindex: link.index,
+        mac: if uses_arp { link.mac.clone() } else { Vec::new() },
+        via: if uses_arp { via } else { None },
+        source,
+        icmp,
+        arp,
+        timeout: Duration::from_millis(u64::from(m.probe.timeout_ms)),
+    })
+}
+
+/// Takes the state lock without waiting: a second check started while one runs has nothing to
+/// add (the first one's round is this one's too) and must not count a round twice.
+fn try_lock(dir: &Path) -> Result<Option<Flock<fs::File>>> {
+    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+    let path = dir.join("check.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::Io(format!("cannot open {}", path.display()), e))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Error::Io(format!("cannot lock {}", path.display()), std::io::Error::from(e))),
+    }
+}
+
+fn probe_error(e: ProbeError) -> Error {
+    match e {
+        ProbeError::Permission(what) => Error::Permission(what),
+        ProbeError::Io(what, e) => Error::Io(what, e),
+    }
+}
+
+/// One round. Lines with configuration problems are left alone (and named on stderr).
+/// `started`: when the run began (before the configuration was read), for `-v`'s timings.
+pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Report> {
+    // The run is bounded even if the kernel never answers: the longest probe timeout plus
+    // the lock waits of the changes. SIGALRM's default action ends the process.
+    let configured = started.elapsed();
+    let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
+    nix::unistd::alarm::set(longest.div_ceil(1000) + 20);
+
+    let dir = health::state_dir();
+    let Some(_lock) = try_lock(&dir)? else {
+        if log::verbose() {
+            eprintln!("teqlctl: another teqlctl check is running; this one does nothing");
+        }
+        return Ok(Report { skipped: true, ..Report::default() });
+    };
+    let prev = health::load(&dir);
+    let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
+    let state = State::read(&mut nl)?;
+
+    // The lines of this round: configured, present, administratively up, and either in their
+    // bundle now or taken out by an earlier check. Lines the admin took out stay out.
+    let mut lines: Vec<(&Member, &Link, bool, Plan)> = Vec::new();
+    // A broken file leaves its line unchecked (as the hooks leave it alone); the admin hears
+    // of it on every manual run, and syslog once.
+    let problems: Vec<String> = cfg.problems.iter().map(ToString::to_string).collect();
+    for p in &problems {
+        let msg = format!("{p} (its line is not checked)");
+        if prev.problems.contains(p) {
+            log::warn_stderr(&msg);
+        } else {
+            log::warn(&msg);
+        }
+    }
+    for m in cfg.members.values() {
+        if !cfg.problems_for(&m.device).is_empty() {
+            continue;
+        }
+        let Some(link) = state.link(&m.device) else { continue };
+        if link.flags & IFF_UP == 0 {
+            continue;
+        }
+        let attached = state.root_qdisc(link.index).is_some_and(|q| q.kind == m.master);
+        let taken_out = prev.lines.get(&m.device).is_some_and(|h| h.detached && h.master == m.master);
+        if attached || taken_out {
+            lines.push((m, link, attached, plan_line(m, link, &state, cfg)));
+        }
+    }
+    let read = started.elapsed();
+    let jobs: Vec<Job> = lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
+    let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
+    let observations: Vec<Observation> = lines
+        .iter()
+        .map(|(m, link, attached, plan)| Observation {
+            line: m.device.clone(),
+            master: m.master.clone(),
+            source: m.source.clone(),
+            down: m.probe.down,
+            up: m.probe.up,
+            attached: *attached,
+            carrier: link.flags & IFF_LOWER_UP != 0,
+            outcome: match plan {
+                Plan::Known(o) => o.clone(),
+                Plan::Probe(_) => match found.next() {
+                    Some(f) => Outcome::Probed { via: f.via, targets: f.targets },
+                    None => Outcome::Unknown("probe result missing".into()),
+                },
+            },
+        })
+        .collect();
+
+    let probed = started.elapsed();
+    let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
+    next.problems = problems;
+    for e in &events {
+        match e.level {
+            Level::Warning => log::warn(&e.msg),
+            Level::Notice => log::notice(&e.msg),
+        }
+    }
+    let mut report = Report { changes: changes.clone(), ..Report::default() };
+    let rp: BTreeMap<&str, _> = lines.iter().map(|l| (l.0.device.as_str(), l.0.rp_filter)).collect();
+    for c in &changes {
+        let result = match c {
+            Change::Detach { line, .. } => ops::detach_lines(ctx, std::slice::from_ref(line), true, false).map(|_| ()),
+            Change::Attach { line, master } => {
+                let rp = rp.get(line.as_str()).copied().unwrap_or(crate::config::RpFilter::Loose);
+                ops::attach_lines(ctx, cfg, &[(line.clone(), master.clone(), rp)], false).map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            report.failed += 1;
+            log::error(&e.to_string());
+            // A line that could not be put back is still out: the next round tries again.
+            if let Change::Attach { line, .. } = c {
+                if let Some(h) = next.lines.get_mut(line) {
+                    h.detached = true;
+                }
+            }
+        }
+    }
+    if !ctx.dry_run {
+        health::save(&dir, &next).map_err(|e| Error::Io(format!("cannot write {}", health::state_file(&dir).display()), e))?;
+    }
+    if log::verbose() {
+        print!("{}", summary(&next));
+        let ms = |d: Duration| d.as_millis();
+        println!(
+            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
+            next.round,
+            ms(started.elapsed()),
+            ms(configured),
+            ms(read - configured),
+            ms(probed - read),
+            ms(started.elapsed() - probed)
+        );
+    }
+    Ok(report)
+}
+
+/// One line per checked line, for `--verbose`.
+fn summary(h: &Health) -> String {
+    let mut out = String::new();
+    for (name, l) in &h.lines {
+        let verdict = match (l.healthy, l.kept) {
+            (true, _) => "healthy",
+            (false, true) => "dead, kept (last line)",
+            (false, false) => "dead",
+        };
+        out.push_str(&format!(
+            "{name} ({}): {verdict}; last round: {}{}; {} good, {} failed in a row\n",
+            l.master,
+            l.last,
+            l.rtt_ms.map(|r| format!(", {r} ms")).unwrap_or_default(),
+            l.oks,
+            l.fails
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let net = Address { ifindex: 1, addr: Ipv4Addr::new(198, 18, 2, 1), prefix_len: 30 };
+        assert!(in_subnet(Ipv4Addr::new(198, 18, 2, 2), &net));
+        assert!(!in_subnet(Ipv4Addr::new(198, 18, 2, 4), &net));
+        let all = Address { prefix_len: 0, ..net };
+        assert!(in_subnet(Ipv4Addr::new(1, 2, 3, 4), &all));
+    }
+}

@@ -1,0 +1,538 @@
+//! The health of lines across `teqlctl check` runs: the state kept under /run between runs,
+//! and the pure decision of what one round of probe results changes. There is no I/O here
+//! (probing is `probe`, changing the kernel is `ops`), so every rule is tested on the host.
+//!
+//! Rules, as teqlctl(8) documents them:
+//! - a round is good for a line when its carrier is up and, if it has probe targets, one of
+//!   them answered; it fails on a lost carrier, a router that no longer answers ARP, or no
+//!   answer from any target that has ever answered on a line of the same bundle;
+//! - a target that has never answered on any line of the bundle is a configuration warning,
+//!   not a dead line: the line is then judged by its carrier and its router;
+//! - a line is taken out after `down` failed rounds in a row and put back after `up` good ones
+//!   (only lines check took out are put back);
+//! - the last attached line of a bundle is never taken out: when every line looks dead, the
+//!   one that looks least dead stays, so teqlN stays up with its address and default route.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when the file's meaning changes; a file of another version is ignored (it lives in
+/// /run, so the worst case is one round of hysteresis lost after an upgrade).
+pub const VERSION: u32 = 1;
+
+/// Everything check remembers between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    pub version: u32,
+    /// Rounds run since the state was created (since boot: /run is a tmpfs).
+    pub round: u64,
+    pub lines: BTreeMap<String, LineHealth>,
+    /// Per master, the probe targets that have answered on at least one of its lines.
+    pub answered: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+    /// The configuration problems of the last round, so that syslog hears of each only once.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LineHealth {
+    pub master: String,
+    /// The verdict after hysteresis.
+    pub healthy: bool,
+    /// Failed rounds in a row.
+    pub fails: u32,
+    /// Good rounds in a row.
+    pub oks: u32,
+    /// "ok", or why the last round failed.
+    pub last: String,
+    /// Round-trip time of the fastest answer of the last good round.
+    pub rtt_ms: Option<f64>,
+    /// Unix time the verdict last changed (or the line was first checked).
+    pub since: u64,
+    /// Unix time of the last round.
+    pub checked: u64,
+    /// Taken out by check: only such lines are put back by check.
+    pub detached: bool,
+    /// Dead, but kept attached as the last line of its bundle.
+    pub kept: bool,
+    /// Configuration warnings of the last round (a target that never answers...).
+    pub warnings: Vec<String>,
+}
+
+/// What one round found on one line.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub line: String,
+    pub master: String,
+    /// The config file of the line, for warnings.
+    pub source: PathBuf,
+    pub down: u32,
+    pub up: u32,
+    /// Its root qdisc is the master now.
+    pub attached: bool,
+    pub carrier: bool,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// No probe target is configured: the carrier decides.
+    CarrierOnly,
+    /// Probes were sent. `via`: the next hop asked by ARP and whether it answered (None when
+    /// no next hop was needed); `targets`: each target's round-trip time, None if silent.
+    Probed { via: Option<(Ipv4Addr, bool)>, targets: Vec<(Ipv4Addr, Option<Duration>)> },
+    /// The line could not be probed (no address to send from, no next hop): the round counts
+    /// neither way, and the reason is a configuration warning.
+    Unknown(String),
+}
+
+/// A change to the kernel decided by a round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Attach { line: String, master: String },
+    Detach { line: String, master: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Notice,
+    Warning,
+}
+
+/// A message for syslog: transitions and new warnings, never the same one every round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub level: Level,
+    pub msg: String,
+}
+
+/// The verdict of one round on one line: Some(good) or None (counts neither way).
+struct Verdict {
+    good: Option<bool>,
+    reason: String,
+    rtt: Option<Duration>,
+    warnings: Vec<String>,
+}
+
+fn list(addrs: &[Ipv4Addr]) -> String {
+    addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn verdict(o: &Observation, answered: &BTreeSet<Ipv4Addr>) -> Verdict {
+    let mut v = Verdict { good: None, reason: String::new(), rtt: None, warnings: Vec::new() };
+    if !o.carrier {
+        v.good = Some(false);
+        v.reason = "no carrier".into();
+        return v;
+    }
+    match &o.outcome {
+        Outcome::CarrierOnly => {
+            v.good = Some(true);
+            v.reason = "ok (carrier; no probe target)".into();
+        }
+        Outcome::Unknown(why) => {
+            v.reason = format!("not probed: {why}");
+            v.warnings.push(format!("{}: {}: {why}", o.source.display(), o.line));
+        }
+        Outcome::Probed { via, targets } => {
+            let silent: Vec<Ipv4Addr> = targets.iter().filter(|t| t.1.is_none()).map(|t| t.0).collect();
+            let never: Vec<Ipv4Addr> = silent.iter().copied().filter(|t| !answered.contains(t)).collect();
+            if !never.is_empty() {
+                v.warnings.push(format!(
+                    "{}: {}: probe target {} has never answered on any line of {}: check the \
+                     address (the line is judged by its other targets, its router and its carrier)",
+                    o.source.display(),
+                    o.line,
+                    list(&never),
+                    o.master
+                ));
+            }
+            v.rtt = targets.iter().filter_map(|t| t.1).min();
+            let counted: Vec<Ipv4Addr> = silent.iter().copied().filter(|t| answered.contains(t)).collect();
+            if v.rtt.is_some() {
+                v.good = Some(true);
+                v.reason = "ok".into();
+            } else if let Some((gw, false)) = via {
+                v.good = Some(false);
+                v.reason = format!("no ARP answer from the router {gw}");
+            } else if !counted.is_empty() {
+                v.good = Some(false);
+                v.reason = match via {
+                    Some((gw, _)) => format!("no answer from {} via {gw}", list(&counted)),
+                    None => format!("no answer from {}", list(&counted)),
+                };
+            } else {
+                // Only targets that never answered anywhere: a mistake in the configuration,
+                // which must not make every line of the bundle flap.
+                v.good = Some(true);
+                v.reason = match via {
+                    Some((gw, _)) => format!("ok (router {gw} answers; no target ever has)"),
+                    None => "ok (carrier; no target ever answered)".into(),
+                };
+            }
+        }
+    }
+    v
+}
+
+/// One round: the new state, the kernel changes to make, and what to log.
+pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Change>, Vec<Event>) {
+    let mut next = Health {
+        version: VERSION,
+        round: prev.round + 1,
+        lines: BTreeMap::new(),
+        answered: prev.answered.clone(),
+        problems: prev.problems.clone(),
+    };
+    let mut events = Vec::new();
+    // Targets that answered this round count for the whole bundle from now on.
+    for o in obs {
+        if let Outcome::Probed { targets, .. } = &o.outcome {
+            let set = next.answered.entry(o.master.clone()).or_default();
+            set.extend(targets.iter().filter(|t| t.1.is_some()).map(|t| t.0));
+        }
+    }
+    for o in obs {
+        let answered = next.answered.get(&o.master).cloned().unwrap_or_default();
+        let v = verdict(o, &answered);
+        let mut h = match prev.lines.get(&o.line) {
+            Some(h) if h.master == o.master => h.clone(),
+            _ => LineHealth {
+                master: o.master.clone(),
+                healthy: true,
+                fails: 0,
+                oks: 0,
+                last: String::new(),
+                rtt_ms: None,
+                since: now,
+                checked: now,
+                detached: false,
+                kept: false,
+                warnings: Vec::new(),
+            },
+        };
+        match v.good {
+            Some(true) => {
+                h.oks = h.oks.saturating_add(1);
+                h.fails = 0;
+                h.rtt_ms = v.rtt.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
+            }
+            Some(false) => {
+                h.fails = h.fails.saturating_add(1);
+                h.oks = 0;
+                h.rtt_ms = None;
+            }
+            None => {}
+        }
+        h.last = v.reason;
+        h.checked = now;
+        for w in &v.warnings {
+            if !h.warnings.contains(w) {
+                events.push(Event { level: Level::Warning, msg: w.clone() });
+            }
+        }
+        h.warnings = v.warnings;
+        if h.healthy && h.fails >= o.down {
+            h.healthy = false;
+            h.since = now;
+        } else if !h.healthy && h.oks >= o.up {
+            h.healthy = true;
+            h.since = now;
+        }
+        // A line the admin attached again by hand is no longer one check took out.
+        if o.attached {
+            h.detached = false;
+        }
+        next.lines.insert(o.line.clone(), h);
+    }
+
+    let mut changes = Vec::new();
+    let masters: BTreeSet<&str> = obs.iter().map(|o| o.master.as_str()).collect();
+    for m in masters {
+        let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == m).collect();
+        let mut live = 0;
+        let mut out: Vec<&Observation> = Vec::new();
+        for o in &mine {
+            let h = &next.lines[&o.line];
+            match (o.attached, h.healthy) {
+                (true, true) => live += 1,
+                (true, false) => out.push(o),
+                (false, true) if prev.lines.get(&o.line).is_some_and(|p| p.detached) => {
+                    changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
+                    live += 1;
+                }
+                (false, _) => {}
+            }
+        }
+        // Never the last line: keep the one that looks least dead (carrier, fewest failed
+        // rounds, the one already kept, then by name for a stable choice).
+        let keep = if live == 0 && !out.is_empty() {
+            out.iter()
+                .min_by_key(|o| {
+                    let h = &next.lines[&o.line];
+                    (!o.carrier, h.fails, !prev.lines.get(&o.line).is_some_and(|p| p.kept), o.line.clone())
+                })
+                .map(|o| o.line.clone())
+        } else {
+            None
+        };
+        for o in &mine {
+            let was_kept = prev.lines.get(&o.line).is_some_and(|p| p.kept);
+            let h = next.lines.get_mut(&o.line).expect("inserted above");
+            if keep.as_deref() == Some(o.line.as_str()) {
+                h.kept = true;
+                if !was_kept {
+                    events.push(Event {
+                        level: Level::Warning,
+                        msg: format!(
+                            "every line of {m} looks dead; keeping {} attached ({}): taking out the \
+                             last line would take {m} down with its address and default route",
+                            o.line, h.last
+                        ),
+                    });
+                }
+                continue;
+            }
+            h.kept = false;
+            if o.attached && !h.healthy {
+                h.detached = true;
+                changes.push(Change::Detach { line: o.line.clone(), master: m.to_string() });
+                events.push(Event {
+                    level: Level::Warning,
+                    msg: format!("{} ({m}): taken out after {} failed rounds: {}", o.line, h.fails, h.last),
+                });
+            } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
+                h.detached = false;
+                events.push(Event {
+                    level: Level::Notice,
+                    msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
+                });
+            } else if was_kept && h.healthy {
+                events.push(Event { level: Level::Notice, msg: format!("{} ({m}): answers again: {}", o.line, h.last) });
+            }
+        }
+    }
+    (next, changes, events)
+}
+
+/// Where the state lives: TEQLCTL_STATE_DIR, else /run/teqlctl.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
+}
+
+pub fn state_file(dir: &Path) -> PathBuf {
+    dir.join("health.json")
+}
+
+/// The last state, or an empty one when there is none (first run, reboot) or it cannot be read
+/// (a broken file in /run must not stop health checks; the next save replaces it).
+pub fn load(dir: &Path) -> Health {
+    fs::read(state_file(dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Health>(&b).ok())
+        .filter(|h| h.version == VERSION)
+        .unwrap_or_default()
+}
+
+/// Writes the state atomically (a reader never sees half a file). No fsync: the file lives in
+/// /run, which a crash or reboot empties anyway, and a round a second must stay cheap.
+pub fn save(dir: &Path, h: &Health) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".health.json.{}", std::process::id()));
+    let body = serde_json::to_vec_pretty(h).map_err(std::io::Error::other)?;
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(&body)?;
+    drop(f);
+    fs::rename(&tmp, state_file(dir)).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+    const HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+    const WRONG: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 99);
+
+    fn obs(line: &str, attached: bool, outcome: Outcome) -> Observation {
+        Observation {
+            line: line.into(),
+            master: "teql0".into(),
+            source: PathBuf::from(format!("ifcfg-{line}")),
+            down: 2,
+            up: 3,
+            attached,
+            carrier: true,
+            outcome,
+        }
+    }
+
+    fn answers(rtt_ms: Option<u64>) -> Outcome {
+        Outcome::Probed { via: Some((GW, true)), targets: vec![(HOST, rtt_ms.map(Duration::from_millis))] }
+    }
+
+    /// Four attached lines, eth3 failing from round `from` on; returns the changes of each round.
+    fn run(rounds: usize, mut outcome_of: impl FnMut(usize, &str) -> Outcome) -> (Health, Vec<Vec<Change>>, Vec<Event>) {
+        let mut h = Health::default();
+        let mut all = Vec::new();
+        let mut events = Vec::new();
+        let mut attached: BTreeMap<String, bool> = ["eth2", "eth3", "eth4", "eth5"].iter().map(|l| (l.to_string(), true)).collect();
+        for r in 0..rounds {
+            let o: Vec<Observation> = attached.iter().map(|(l, a)| obs(l, *a, outcome_of(r, l))).collect();
+            let (next, changes, ev) = round(&h, &o, r as u64);
+            for c in &changes {
+                match c {
+                    Change::Attach { line, .. } => attached.insert(line.clone(), true),
+                    Change::Detach { line, .. } => attached.insert(line.clone(), false),
+                };
+            }
+            h = next;
+            all.push(changes);
+            events.extend(ev);
+        }
+        (h, all, events)
+    }
+
+    fn detach(l: &str) -> Change {
+        Change::Detach { line: l.into(), master: "teql0".into() }
+    }
+
+    fn attach(l: &str) -> Change {
+        Change::Attach { line: l.into(), master: "teql0".into() }
+    }
+
+    #[test]
+    fn dead_line_leaves_after_down_rounds_and_returns_after_up() {
+        // eth3 silent in rounds 1..=3, answering from round 4 on.
+        let (h, changes, events) = run(9, |r, l| answers(if l == "eth3" && (1..=3).contains(&r) { None } else { Some(5) }));
+        assert_eq!(changes[1], []);
+        assert_eq!(changes[2], [detach("eth3")], "down after 2 failed rounds");
+        assert_eq!(changes[3], []);
+        assert_eq!(changes[4], [], "1 good round");
+        assert_eq!(changes[5], [], "2 good rounds");
+        assert_eq!(changes[6], [attach("eth3")], "up after 3 good rounds");
+        assert_eq!(changes[7], []);
+        assert!(h.lines["eth3"].healthy && !h.lines["eth3"].detached);
+        assert_eq!(h.round, 9);
+        assert!(events[0].msg.starts_with("eth3 (teql0): taken out after 2 failed rounds: no answer from 198.51.100.10 via 203.0.113.1"), "{events:?}");
+        assert!(events[1].msg.starts_with("eth3 (teql0): put back after 3 good rounds"), "{events:?}");
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn a_flapping_line_is_not_taken_out() {
+        let (_, changes, _) = run(10, |r, l| answers(if l == "eth3" && r % 2 == 1 { None } else { Some(5) }));
+        assert!(changes.iter().all(Vec::is_empty), "{changes:?}");
+    }
+
+    #[test]
+    fn lost_carrier_and_silent_router_fail_the_round() {
+        let mut o = obs("eth2", true, answers(Some(1)));
+        o.carrier = false;
+        let v = verdict(&o, &BTreeSet::new());
+        assert_eq!((v.good, v.reason.as_str()), (Some(false), "no carrier"));
+        let o = obs("eth2", true, Outcome::Probed { via: Some((GW, false)), targets: vec![(HOST, None)] });
+        let v = verdict(&o, &BTreeSet::new());
+        assert_eq!((v.good, v.reason.as_str()), (Some(false), "no ARP answer from the router 203.0.113.1"));
+        let v = verdict(&obs("eth2", true, Outcome::CarrierOnly), &BTreeSet::new());
+        assert_eq!(v.good, Some(true));
+    }
+
+    #[test]
+    fn a_target_that_never_answered_is_a_warning_not_a_dead_line() {
+        let (h, changes, events) = run(6, |_, _| Outcome::Probed { via: Some((GW, true)), targets: vec![(WRONG, None)] });
+        assert!(changes.iter().all(Vec::is_empty), "{changes:?}");
+        assert!(h.lines.values().all(|l| l.healthy && l.fails == 0), "{h:#?}");
+        // One warning per line, once, not every round.
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(events[0].msg.contains("probe target 198.51.100.99 has never answered on any line of teql0"));
+        assert_eq!(events[0].level, Level::Warning);
+        assert!(!h.lines["eth2"].warnings.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_target_next_to_a_right_one_warns_and_the_right_one_decides() {
+        let (h, changes, events) = run(5, |r, l| Outcome::Probed {
+            via: Some((GW, true)),
+            targets: vec![(HOST, if l == "eth4" && r >= 2 { None } else { Some(Duration::from_millis(3)) }), (WRONG, None)],
+        });
+        assert_eq!(changes[3], [detach("eth4")]);
+        assert!(!h.lines["eth4"].healthy);
+        assert!(events.iter().filter(|e| e.msg.contains("198.51.100.99 has never answered")).count() == 4);
+    }
+
+    #[test]
+    fn once_a_target_answered_somewhere_its_silence_counts() {
+        // Round 0: only eth2 gets an answer (the others' uplinks are dead from boot on).
+        let (_, changes, _) = run(3, |_, l| answers(if l == "eth2" { Some(5) } else { None }));
+        assert_eq!(changes[1], [detach("eth3"), detach("eth4"), detach("eth5")]);
+    }
+
+    #[test]
+    fn the_last_line_is_kept_when_every_line_looks_dead() {
+        let (h, changes, events) = run(4, |r, l| {
+            if r == 0 {
+                return answers(Some(5));
+            }
+            // eth5 died one round later than the others.
+            answers(if l == "eth5" && r == 1 { Some(5) } else { None })
+        });
+        assert_eq!(changes[2], [detach("eth2"), detach("eth3"), detach("eth4")]);
+        assert_eq!(changes[3], [], "eth5 stays: it is the last line");
+        assert!(h.lines["eth5"].kept && !h.lines["eth5"].healthy);
+        let kept: Vec<&Event> = events.iter().filter(|e| e.msg.starts_with("every line of teql0 looks dead")).collect();
+        assert_eq!(kept.len(), 1, "said once: {events:?}");
+        assert!(kept[0].msg.contains("keeping eth5 attached"));
+    }
+
+    #[test]
+    fn all_dead_at_once_keeps_one_and_a_recovered_line_replaces_it() {
+        let (h, changes, _) = run(9, |r, l| match r {
+            0 => answers(Some(5)),
+            1..=2 => answers(None),
+            _ => answers(if l == "eth4" { Some(5) } else { None }),
+        });
+        assert_eq!(changes[2], [detach("eth3"), detach("eth4"), detach("eth5")], "eth2 kept (stable choice)");
+        // eth4 good from round 3: back after 3 good rounds (round 5); then eth2 can go.
+        assert_eq!(changes[5], [attach("eth4"), detach("eth2")]);
+        assert!(!h.lines["eth2"].kept && h.lines["eth2"].detached);
+    }
+
+    #[test]
+    fn a_line_the_admin_took_out_is_not_put_back() {
+        let prev = run(1, |_, _| answers(Some(5))).0;
+        let o = vec![obs("eth2", true, answers(Some(5))), obs("eth3", false, answers(Some(5)))];
+        let (_, changes, _) = round(&prev, &o, 9);
+        assert_eq!(changes, []);
+    }
+
+    #[test]
+    fn an_unprobeable_line_counts_neither_way() {
+        let prev = run(1, |_, _| answers(Some(5))).0;
+        let o: Vec<Observation> = ["eth2", "eth3"].iter().map(|l| obs(l, true, Outcome::Unknown("teql0 has no IPv4 address".into()))).collect();
+        let (h, changes, events) = round(&prev, &o, 9);
+        assert_eq!(changes, []);
+        assert_eq!((h.lines["eth2"].oks, h.lines["eth2"].fails), (1, 0));
+        assert_eq!(events.len(), 2);
+        let (_, _, again) = round(&h, &o, 10);
+        assert_eq!(again, [], "the same warning is not repeated every round");
+    }
+
+    #[test]
+    fn state_round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()), Health::default());
+        let (h, _, _) = run(3, |_, l| answers(if l == "eth3" { None } else { Some(2) }));
+        save(dir.path(), &h).unwrap();
+        assert_eq!(load(dir.path()), h);
+        fs::write(state_file(dir.path()), "{ broken").unwrap();
+        assert_eq!(load(dir.path()), Health::default());
+    }
+}

@@ -1,0 +1,389 @@
+//! Probing lines for `teqlctl check`: ARP and ICMP echo sent on one given line only, whatever
+//! the routing table says, all lines at once.
+//!
+//! Why packet sockets: a ping socket routes by destination, so a probe meant for eth3 would
+//! leave through whichever line (or teql0) the routes pick, and a dead eth3 would look alive.
+//! A packet socket bound to the line sends the frame on that line and no other. The IP packet
+//! is built here and addressed to the next hop's hardware address, learned by ARP on that
+//! same line (every router of a teql bundle answers for the shared gateway on its own line).
+//! Replies may come back on any line (the far end routes them), so they are read from a raw
+//! ICMP socket and matched by identifier and sequence number.
+//!
+//! Everything runs in one thread around poll(2): a round takes about one timeout, not one per
+//! line, and it never takes longer than the longest timeout.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// One line's probes.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub line: String,
+    pub ifindex: u32,
+    /// The line's hardware address; empty on links without ARP (ppp, tun), whose frames carry
+    /// no link-layer address.
+    pub mac: Vec<u8>,
+    /// The next hop for `icmp` targets, asked by ARP on the line; None on links without ARP.
+    pub via: Option<Ipv4Addr>,
+    /// Source address of the echo requests and of the ARP request for `via`.
+    pub source: Ipv4Addr,
+    /// Targets off the line's subnet: ICMP echo through `via`.
+    pub icmp: Vec<Ipv4Addr>,
+    /// Targets on the line's own subnet, asked by ARP, each with the address to ask from.
+    pub arp: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub timeout: Duration,
+}
+
+/// What a job found. `targets` lists the ARP targets, then the ICMP ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The next hop and whether it answered ARP (None when the job needed none).
+    pub via: Option<(Ipv4Addr, bool)>,
+    pub targets: Vec<(Ipv4Addr, Option<Duration>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("{0}: permission denied; run as root (probes need CAP_NET_RAW)")]
+    Permission(String),
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+}
+
+const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
+const ETH_P_IP: u16 = libc::ETH_P_IP as u16;
+/// linux/icmp.h: a raw ICMP socket's filter of types to drop (not in the libc crate).
+const ICMP_FILTER: libc::c_int = 1;
+const ICMP_ECHOREPLY: u8 = 0;
+const ICMP_ECHO: u8 = 8;
+const BROADCAST: [u8; 6] = [0xff; 6];
+/// Echo payload: recognisable in a capture.
+const PAYLOAD: &[u8; 16] = b"teqlctl probe\0\0\0";
+
+fn last_error(what: &str) -> ProbeError {
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => ProbeError::Permission(what.to_string()),
+        _ => ProbeError::Io(what.to_string(), e),
+    }
+}
+
+fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int, what: &str) -> Result<OwnedFd, ProbeError> {
+    // SAFETY: plain syscall; the fd is owned by the OwnedFd from here on.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(last_error(what));
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn sockaddr_ll(ifindex: u32, proto: u16, addr: &[u8]) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto.to_be();
+    sa.sll_ifindex = ifindex as i32;
+    let n = addr.len().min(sa.sll_addr.len());
+    sa.sll_addr[..n].copy_from_slice(&addr[..n]);
+    sa.sll_halen = n as u8;
+    sa
+}
+
+/// A datagram packet socket on one line, receiving its ARP frames (links with ARP) or nothing.
+fn packet_socket(job: &Job) -> Result<OwnedFd, ProbeError> {
+    let what = format!("packet socket on {}", job.line);
+    let proto = if job.mac.len() == 6 { ETH_P_ARP } else { 0 };
+    let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto.to_be()), &what)?;
+    let sa = sockaddr_ll(job.ifindex, proto, &[]);
+    // SAFETY: sa is a valid sockaddr_ll and the length says so.
+    let r = unsafe {
+        libc::bind(fd.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+    };
+    if r < 0 {
+        return Err(last_error(&what));
+    }
+    Ok(fd)
+}
+
+/// A raw socket that sees every ICMP echo reply delivered to this host.
+fn icmp_socket() -> Result<OwnedFd, ProbeError> {
+    let fd = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, "raw ICMP socket")?;
+    // Only echo replies: the kernel drops the rest before they reach us.
+    let filter: u32 = !(1u32 << ICMP_ECHOREPLY);
+    // SAFETY: the option value is a u32 as linux/icmp.h defines it.
+    unsafe {
+        libc::setsockopt(fd.as_raw_fd(), libc::SOL_RAW, ICMP_FILTER, &filter as *const u32 as *const libc::c_void, 4);
+    }
+    Ok(fd)
+}
+
+/// Sends one frame on the line; an error (line gone down meanwhile) is just a lost probe.
+fn send(fd: RawFd, ifindex: u32, proto: u16, dst: &[u8], payload: &[u8]) {
+    let sa = sockaddr_ll(ifindex, proto, dst);
+    // SAFETY: payload and sa are valid for the lengths given.
+    unsafe {
+        libc::sendto(
+            fd,
+            payload.as_ptr() as *const libc::c_void,
+            payload.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        );
+    }
+}
+
+/// One datagram, or None when there is nothing more to read.
+fn recv(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: buf is valid for writes of its length.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+    usize::try_from(n).ok()
+}
+
+/// RFC 1071 checksum.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ARP request (the payload of an ETH_P_ARP frame) for `target`, from `sender`.
+pub fn arp_request(mac: &[u8], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28);
+    p.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    p.extend_from_slice(mac);
+    p.extend_from_slice(&sender.octets());
+    p.extend_from_slice(&[0; 6]);
+    p.extend_from_slice(&target.octets());
+    p
+}
+
+/// The sender of an ARP reply: (its IPv4 address, its hardware address).
+pub fn parse_arp_reply(p: &[u8]) -> Option<(Ipv4Addr, [u8; 6])> {
+    if p.len() < 28 || p[..8] != [0, 1, 0x08, 0x00, 6, 4, 0, 2] {
+        return None;
+    }
+    let mac: [u8; 6] = p[8..14].try_into().ok()?;
+    Some((Ipv4Addr::new(p[14], p[15], p[16], p[17]), mac))
+}
+
+/// An IPv4 packet holding an ICMP echo request.
+pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> {
+    let total = 20 + 8 + PAYLOAD.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[4..6].copy_from_slice(&seq.to_be_bytes());
+    p[6] = 0x40; // don't fragment
+    p[8] = 64; // TTL
+    p[9] = libc::IPPROTO_ICMP as u8;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20] = ICMP_ECHO;
+    p[24..26].copy_from_slice(&id.to_be_bytes());
+    p[26..28].copy_from_slice(&seq.to_be_bytes());
+    p[28..].copy_from_slice(PAYLOAD);
+    let c = checksum(&p[20..]);
+    p[22..24].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// An echo reply as a raw ICMP socket delivers it (IP header included): (source, id, seq).
+pub fn parse_echo_reply(p: &[u8]) -> Option<(Ipv4Addr, u16, u16)> {
+    let ihl = usize::from(*p.first()? & 0x0f) * 4;
+    let icmp = p.get(ihl..ihl + 8)?;
+    if p.len() < 20 || icmp[0] != ICMP_ECHOREPLY || icmp[1] != 0 {
+        return None;
+    }
+    Some((
+        Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+        u16::from_be_bytes([icmp[4], icmp[5]]),
+        u16::from_be_bytes([icmp[6], icmp[7]]),
+    ))
+}
+
+struct Run<'a> {
+    job: &'a Job,
+    fd: OwnedFd,
+    /// The next hop's hardware address once known (empty on links without ARP).
+    via_mac: Option<Vec<u8>>,
+    arp_rtt: Vec<Option<Duration>>,
+    icmp_rtt: Vec<Option<Duration>>,
+    next_send: Instant,
+    deadline: Instant,
+}
+
+impl Run<'_> {
+    fn done(&self) -> bool {
+        self.via_mac.is_some() && self.arp_rtt.iter().all(Option::is_some) && self.icmp_rtt.iter().all(Option::is_some)
+    }
+}
+
+/// Runs every job at once; returns one Found per job, in order. Fails only when a socket
+/// cannot be opened (no permission), never because a line is dead.
+pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
+    let start = Instant::now();
+    let id = (std::process::id() & 0xffff) as u16;
+    let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(icmp_socket()?) } else { None };
+    let mut runs = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        runs.push(Run {
+            job,
+            fd: packet_socket(job)?,
+            // Without ARP, or with nothing to send through the next hop, it is never asked.
+            via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() { Some(Vec::new()) } else { None },
+            arp_rtt: vec![None; job.arp.len()],
+            icmp_rtt: vec![None; job.icmp.len()],
+            next_send: start,
+            deadline: start + job.timeout,
+        });
+    }
+    // Echoes in flight: seq -> (job, target, sent at).
+    let mut echoes: HashMap<u16, (usize, usize, Instant)> = HashMap::new();
+    let mut seq: u16 = 0;
+    let mut buf = [0u8; 2048];
+    loop {
+        let now = Instant::now();
+        for (i, r) in runs.iter_mut().enumerate() {
+            if r.done() || now >= r.deadline || now < r.next_send {
+                continue;
+            }
+            let job = r.job;
+            let fd = r.fd.as_raw_fd();
+            // Resent a few times per timeout: one lost frame must not fail a round.
+            r.next_send = now + (job.timeout / 4).max(Duration::from_millis(25));
+            if r.via_mac.is_none() {
+                if let Some(via) = job.via {
+                    send(fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, job.source, via));
+                }
+            }
+            for (k, (target, from)) in job.arp.iter().enumerate() {
+                if r.arp_rtt[k].is_none() {
+                    send(fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, *from, *target));
+                }
+            }
+            if let Some(mac) = &r.via_mac {
+                for (k, target) in job.icmp.iter().enumerate() {
+                    if r.icmp_rtt[k].is_none() {
+                        seq = seq.wrapping_add(1);
+                        echoes.insert(seq, (i, k, now));
+                        send(fd, job.ifindex, ETH_P_IP, mac, &echo_request(job.source, *target, id, seq));
+                    }
+                }
+            }
+        }
+        let active: Vec<&Run> = runs.iter().filter(|r| !r.done() && now < r.deadline).collect();
+        if active.is_empty() {
+            break;
+        }
+        let wake = active.iter().map(|r| r.next_send.max(now).min(r.deadline)).min().unwrap_or(now);
+        let wait_ms = wake.saturating_duration_since(now).as_millis().min(1000) as i32;
+        let mut fds: Vec<libc::pollfd> = runs.iter().map(|r| libc::pollfd { fd: r.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        if let Some(s) = &icmp {
+            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        // SAFETY: fds is a valid array of pollfd of the length given.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms.max(1)) };
+        if n <= 0 {
+            continue;
+        }
+        let now = Instant::now();
+        for (i, pfd) in fds.iter().enumerate() {
+            if pfd.revents & libc::POLLIN == 0 {
+                continue;
+            }
+            while let Some(len) = recv(pfd.fd, &mut buf) {
+                if i < runs.len() {
+                    let Some((sender, mac)) = parse_arp_reply(&buf[..len]) else { continue };
+                    let r = &mut runs[i];
+                    if r.via_mac.is_none() && r.job.via == Some(sender) {
+                        r.via_mac = Some(mac.to_vec());
+                        // Send the echoes now rather than at the next resend.
+                        r.next_send = now;
+                    }
+                    for (k, (target, _)) in r.job.arp.iter().enumerate() {
+                        if *target == sender && r.arp_rtt[k].is_none() {
+                            r.arp_rtt[k] = Some(now.saturating_duration_since(start));
+                        }
+                    }
+                } else if let Some((src, rid, rseq)) = parse_echo_reply(&buf[..len]) {
+                    if rid != id {
+                        continue;
+                    }
+                    if let Some(&(j, k, sent)) = echoes.get(&rseq) {
+                        if runs[j].job.icmp[k] == src && runs[j].icmp_rtt[k].is_none() {
+                            runs[j].icmp_rtt[k] = Some(now.saturating_duration_since(sent));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(runs
+        .iter()
+        .map(|r| Found {
+            via: match (r.job.via, r.job.mac.len() == 6 && !r.job.icmp.is_empty()) {
+                (Some(v), true) => Some((v, r.via_mac.is_some())),
+                _ => None,
+            },
+            targets: r
+                .job
+                .arp
+                .iter()
+                .map(|t| t.0)
+                .zip(r.arp_rtt.iter().copied())
+                .chain(r.job.icmp.iter().copied().zip(r.icmp_rtt.iter().copied()))
+                .collect(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_request_is_a_valid_ipv4_icmp_packet() {
+        let p = echo_request(Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(198, 51, 100, 10), 0x1234, 7);
+        assert_eq!(p.len(), 44);
+        assert_eq!(checksum(&p[..20]), 0, "IP header checksum");
+        assert_eq!(checksum(&p[20..]), 0, "ICMP checksum");
+        assert_eq!((p[0], p[8], p[9], p[20]), (0x45, 64, 1, 8));
+        // The reply the host would get: same packet, addresses swapped, type 0.
+        let mut r = p.clone();
+        r[12..16].copy_from_slice(&p[16..20]);
+        r[16..20].copy_from_slice(&p[12..16]);
+        r[20] = 0;
+        assert_eq!(parse_echo_reply(&r), Some((Ipv4Addr::new(198, 51, 100, 10), 0x1234, 7)));
+        assert_eq!(parse_echo_reply(&p), None, "a request is not a reply");
+        assert_eq!(parse_echo_reply(&r[..25]), None);
+    }
+
+    #[test]
+    fn arp_request_and_reply() {
+        let mac = [2, 0, 0, 0, 0, 2];
+        let q = arp_request(&mac, Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(203, 0, 113, 1));
+        assert_eq!(q.len(), 28);
+        assert_eq!(&q[..8], &[0, 1, 8, 0, 6, 4, 0, 1]);
+        assert_eq!(parse_arp_reply(&q), None, "a request is not a reply");
+        let mut a = q.clone();
+        a[7] = 2;
+        a[8..14].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        a[14..18].copy_from_slice(&[203, 0, 113, 1]);
+        assert_eq!(parse_arp_reply(&a), Some((Ipv4Addr::new(203, 0, 113, 1), [2, 0, 0, 0, 0, 9])));
+    }
+
+    #[test]
+    fn checksum_of_odd_length_and_carry() {
+        assert_eq!(checksum(&[0xff, 0xff, 0xff, 0xff]), 0);
+        assert_eq!(checksum(&[0x01]), !0x0100);
+    }
+}
