@@ -69,7 +69,8 @@ failover_case() {
     ) &
     timer=$!
     sleep 3
-    ping -D -i 0.01 -W 2 -w "$secs" "$LAB_HOST" >"$log" 2>&1 &
+    # -c, not -w: with a deadline ping quits at the first ICMP error (the dead router sends one).
+    ping -D -i 0.01 -W 2 -c $((secs * 100)) "$LAB_HOST" >"$log" 2>&1 &
     local pinger=$!
     sleep 2
     t_cut=${EPOCHREALTIME/./}

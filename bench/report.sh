@@ -749,7 +749,7 @@ $(table_growth | render_md)
 every line and no other probe key (timeout 500 ms, out after 2 failed rounds), \`teqlctl up\`,
 and \`teqlctl check\` run at the shipped timer's interval (distro/systemd/teqlctl-check.timer,
 start to start, as systemd's OnUnitActiveSec does). 100 pings a second go through teql0 to the
-internet host for ${R[env.failover_secs]:-?} s; 2 s into them eth3's router loses its uplink (\`ip link set
+internet host (${R[env.failover_secs]:-?} s worth); 2 s into them eth3's router loses its uplink (\`ip link set
 wan down\` in its namespace: eth3's carrier stays up, the internet stops routing back over it).
 "cut -> detach" is the time until eth3's root qdisc is no longer teql0 (polled every 20 ms);
 a ping counts as lost before or after the detach by when it was sent (lost ones interpolated
