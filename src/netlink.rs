@@ -3,7 +3,13 @@
 //! Every request is built here by hand (rtnetlink's builders cannot set a qdisc kind, and do
 //! not let us choose NLM_F flags), sent through `rtnetlink::Handle::request`, and awaited on
 //! the calling thread: the connection future is polled side by side with the request, so no
-//! runtime and no thread of ours is started. A hook run is a handful of round trips.
+//! runtime and no thread is started. A hook run is a handful of round trips.
+//!
+//! The socket is our own [`PlainSocket`], not smol's or tokio's: they register the socket with
+//! a reactor, and smol's starts a reactor thread on first use. That thread, its epoll set and
+//! their code cost a hook or a `check` round tens of milliseconds under emulation, for nothing:
+//! rtnetlink answers a request while the request is being sent, so there is never anything to
+//! wait for.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,7 +29,7 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::sys::SmolSocket;
+use rtnetlink::sys::{AsyncSocket, Socket, SocketAddr};
 
 /// A failed netlink exchange: the kernel's errno, or a transport failure (errno 0).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +44,72 @@ fn describe(errno: i32) -> String {
         "netlink connection failed".to_string()
     } else {
         std::io::Error::from_raw_os_error(errno).to_string()
+    }
+}
+
+/// A non-blocking netlink socket without a reactor, for the single-threaded `block` below.
+///
+/// "Would block" is answered with `Pending` after waking the task at once, so `block_on`
+/// polls again instead of sleeping: the kernel queues rtnetlink's answers (the first part of
+/// a dump included) before sendmsg returns, and builds the next part of a dump inside the
+/// recvmsg that asks for it, so the only time nothing is queued is once the answer is
+/// complete, and by then the request future has finished and `block` no longer polls.
+pub struct PlainSocket(Socket);
+
+impl PlainSocket {
+    fn ready<T>(cx: &mut std::task::Context<'_>, r: std::io::Result<T>) -> std::task::Poll<std::io::Result<T>> {
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+            r => std::task::Poll::Ready(r),
+        }
+    }
+}
+
+impl AsyncSocket for PlainSocket {
+    fn socket_ref(&self) -> &Socket {
+        &self.0
+    }
+
+    fn socket_mut(&mut self) -> &mut Socket {
+        &mut self.0
+    }
+
+    fn new(protocol: isize) -> std::io::Result<Self> {
+        let socket = Socket::new(protocol)?;
+        socket.set_non_blocking(true)?;
+        Ok(PlainSocket(socket))
+    }
+
+    fn poll_send(&self, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        Self::ready(cx, self.0.send(buf, 0))
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+        addr: &SocketAddr,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Self::ready(cx, self.0.send_to(buf, addr, 0))
+    }
+
+    fn poll_recv<B: bytes::BufMut>(&self, cx: &mut std::task::Context<'_>, buf: &mut B) -> std::task::Poll<std::io::Result<()>> {
+        Self::ready(cx, self.0.recv(buf, 0).map(|_| ()))
+    }
+
+    fn poll_recv_from<B: bytes::BufMut>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut B,
+    ) -> std::task::Poll<std::io::Result<SocketAddr>> {
+        Self::ready(cx, self.0.recv_from(buf, 0).map(|(_, a)| a))
+    }
+
+    fn poll_recv_from_full(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
+        Self::ready(cx, self.0.recv_from_full())
     }
 }
 
@@ -106,7 +178,7 @@ pub struct Netlink {
 
 impl Netlink {
     pub fn open() -> Result<Netlink, NlError> {
-        let (conn, handle, _) = rtnetlink::new_connection_with_socket::<SmolSocket>()
+        let (conn, handle, _) = rtnetlink::new_connection_with_socket::<PlainSocket>()
             .map_err(|e| NlError { errno: e.raw_os_error().unwrap_or(0) })?;
         Ok(Netlink { conn: Box::pin(conn), handle })
     }
