@@ -145,7 +145,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
     };
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let state = State::read(&mut nl)?;
+    let state = State::read_netlink(&mut nl)?;
 
     // The lines of this round: configured, present, administratively up, and either in their
     // bundle now or taken out by an earlier check. Lines the admin took out stay out.

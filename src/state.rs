@@ -21,6 +21,19 @@ pub struct State {
 
 impl State {
     pub fn read(nl: &mut Netlink) -> Result<State> {
+        let mut state = State::read_netlink(nl)?;
+        for name in state.links.iter().map(|l| l.name.as_str()).chain(["all"]) {
+            if let Some(v) = crate::sysctl::rp_filter(name) {
+                state.rp_filter.insert(name.to_string(), v);
+            }
+        }
+        Ok(state)
+    }
+
+    /// What netlink says, without the rp_filter sysctls (left empty): `check` plans no
+    /// rp_filter change, and one file read per link is a fifth of its kernel-state time in the
+    /// VM. A change it then makes goes through ops, which reads the whole state again.
+    pub fn read_netlink(nl: &mut Netlink) -> Result<State> {
         let dump = |what: &str, e| Error::from_netlink(what, "", e);
         let links = nl.links().map_err(|e| dump("ip link show", e))?;
         let qdiscs = nl
@@ -31,13 +44,7 @@ impl State {
             .collect();
         let addresses = nl.addresses().map_err(|e| dump("ip -4 address show", e))?;
         let default_routes = nl.default_routes().map_err(|e| dump("ip route show default", e))?;
-        let mut rp_filter = BTreeMap::new();
-        for name in links.iter().map(|l| l.name.as_str()).chain(["all"]) {
-            if let Some(v) = crate::sysctl::rp_filter(name) {
-                rp_filter.insert(name.to_string(), v);
-            }
-        }
-        Ok(State { links, qdiscs, addresses, default_routes, rp_filter, teql_loaded: crate::module::loaded() })
+        Ok(State { links, qdiscs, addresses, default_routes, rp_filter: BTreeMap::new(), teql_loaded: crate::module::loaded() })
     }
 
     pub fn link(&self, name: &str) -> Option<&Link> {
