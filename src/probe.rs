@@ -11,6 +11,11 @@
 //!
 //! Everything runs in one thread around poll(2): a round takes about one timeout, not one per
 //! line, and it never takes longer than the longest timeout.
+//!
+//! One packet socket serves every line (sendto names the line, recvfrom tells which line a
+//! reply came in on) rather than one bound socket per line: closing a packet socket waits for
+//! an RCU grace period (packet_release calls synchronize_net), and one wait per line made up
+//! a tenth of a failing round in the VM.
 
 use std::collections::HashMap;
 use std::io;
@@ -93,20 +98,10 @@ fn sockaddr_ll(ifindex: u32, proto: u16, addr: &[u8]) -> libc::sockaddr_ll {
     sa
 }
 
-/// A datagram packet socket on one line, receiving its ARP frames (links with ARP) or nothing.
-fn packet_socket(job: &Job) -> Result<OwnedFd, ProbeError> {
-    let what = format!("packet socket on {}", job.line);
-    let proto = if job.mac.len() == 6 { ETH_P_ARP } else { 0 };
-    let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto.to_be()), &what)?;
-    let sa = sockaddr_ll(job.ifindex, proto, &[]);
-    // SAFETY: sa is a valid sockaddr_ll and the length says so.
-    let r = unsafe {
-        libc::bind(fd.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
-    };
-    if r < 0 {
-        return Err(last_error(&what));
-    }
-    Ok(fd)
+/// A datagram packet socket on no line in particular: it receives the ARP frames of every
+/// line, and sends on the line each sendto names.
+fn packet_socket() -> Result<OwnedFd, ProbeError> {
+    socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(ETH_P_ARP.to_be()), "packet socket")
 }
 
 /// A raw socket that sees every ICMP echo reply delivered to this host.
@@ -142,6 +137,21 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
     // SAFETY: buf is valid for writes of its length.
     let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
     usize::try_from(n).ok()
+}
+
+/// One frame from the packet socket with the line it came in on, or None when there is
+/// nothing more to read. Frames this host sent come back as PACKET_OUTGOING: Some(.., None).
+fn recv_frame(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<u32>)> {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: buf and sa are valid for writes of the lengths given.
+    let n = unsafe {
+        libc::recvfrom(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0, &mut sa as *mut _ as *mut libc::sockaddr, &mut len)
+    };
+    let n = usize::try_from(n).ok()?;
+    let incoming = sa.sll_pkttype != libc::PACKET_OUTGOING;
+    Some((n, incoming.then_some(sa.sll_ifindex as u32)))
 }
 
 /// RFC 1071 checksum.
@@ -212,7 +222,6 @@ pub fn parse_echo_reply(p: &[u8]) -> Option<(Ipv4Addr, u16, u16)> {
 
 struct Run<'a> {
     job: &'a Job,
-    fd: OwnedFd,
     /// The next hop's hardware address once known (empty on links without ARP).
     via_mac: Option<Vec<u8>>,
     arp_rtt: Vec<Option<Duration>>,
@@ -232,12 +241,16 @@ impl Run<'_> {
 pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
     let start = Instant::now();
     let id = (std::process::id() & 0xffff) as u16;
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
     let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(icmp_socket()?) } else { None };
+    let packet = packet_socket()?;
+    let fd = packet.as_raw_fd();
     let mut runs = Vec::with_capacity(jobs.len());
     for job in jobs {
         runs.push(Run {
             job,
-            fd: packet_socket(job)?,
             // Without ARP, or with nothing to send through the next hop, it is never asked.
             via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() { Some(Vec::new()) } else { None },
             arp_rtt: vec![None; job.arp.len()],
@@ -257,7 +270,6 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
                 continue;
             }
             let job = r.job;
-            let fd = r.fd.as_raw_fd();
             // Resent a few times per timeout: one lost frame must not fail a round.
             r.next_send = now + (job.timeout / 4).max(Duration::from_millis(25));
             if r.via_mac.is_none() {
@@ -286,7 +298,7 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         }
         let wake = active.iter().map(|r| r.next_send.max(now).min(r.deadline)).min().unwrap_or(now);
         let wait_ms = wake.saturating_duration_since(now).as_millis().min(1000) as i32;
-        let mut fds: Vec<libc::pollfd> = runs.iter().map(|r| libc::pollfd { fd: r.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let mut fds = vec![libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
         if let Some(s) = &icmp {
             fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
@@ -296,14 +308,12 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
             continue;
         }
         let now = Instant::now();
-        for (i, pfd) in fds.iter().enumerate() {
-            if pfd.revents & libc::POLLIN == 0 {
-                continue;
-            }
-            while let Some(len) = recv(pfd.fd, &mut buf) {
-                if i < runs.len() {
-                    let Some((sender, mac)) = parse_arp_reply(&buf[..len]) else { continue };
-                    let r = &mut runs[i];
+        if fds[0].revents & libc::POLLIN != 0 {
+            while let Some((len, ifindex)) = recv_frame(fd, &mut buf) {
+                let Some(ifindex) = ifindex else { continue };
+                let Some((sender, mac)) = parse_arp_reply(&buf[..len]) else { continue };
+                // The line it came in on: an answer on another line says nothing of this one.
+                for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
                     if r.via_mac.is_none() && r.job.via == Some(sender) {
                         r.via_mac = Some(mac.to_vec());
                         // Send the echoes now rather than at the next resend.
@@ -314,14 +324,18 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
                             r.arp_rtt[k] = Some(now.saturating_duration_since(start));
                         }
                     }
-                } else if let Some((src, rid, rseq)) = parse_echo_reply(&buf[..len]) {
-                    if rid != id {
-                        continue;
-                    }
-                    if let Some(&(j, k, sent)) = echoes.get(&rseq) {
-                        if runs[j].job.icmp[k] == src && runs[j].icmp_rtt[k].is_none() {
-                            runs[j].icmp_rtt[k] = Some(now.saturating_duration_since(sent));
-                        }
+                }
+            }
+        }
+        if let Some(pfd) = fds.get(1).filter(|p| p.revents & libc::POLLIN != 0) {
+            while let Some(len) = recv(pfd.fd, &mut buf) {
+                let Some((src, rid, rseq)) = parse_echo_reply(&buf[..len]) else { continue };
+                if rid != id {
+                    continue;
+                }
+                if let Some(&(j, k, sent)) = echoes.get(&rseq) {
+                    if runs[j].job.icmp[k] == src && runs[j].icmp_rtt[k].is_none() {
+                        runs[j].icmp_rtt[k] = Some(now.saturating_duration_since(sent));
                     }
                 }
             }
