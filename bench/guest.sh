@@ -80,7 +80,8 @@ if [ "$mode" = full ]; then
     GOODPUT_CASES=("n1:10" "n2:10 10" "n4:10 10 10 10" "n8:10 10 10 10 10 10 10 10" "unequal:10 10 5 5")
     SCALES=(8 64 256)
     SCALE_REPS=3
-    FAILOVER_SECS=15  # seconds of pings (100 a second) around the cut
+    FAILOVER_SECS=10  # seconds of pings (100 a second) around each cut
+    FAILOVER_CUTS=5   # cuts: each falls at a random point of the timer's interval
 else
     ROUNDS=1
     SETTLE=0.2
@@ -93,7 +94,8 @@ else
     GOODPUT_CASES=("n4:10 10 10 10")
     SCALES=(8)
     SCALE_REPS=1
-    FAILOVER_SECS=12
+    FAILOVER_SECS=8
+    FAILOVER_CUTS=2
 fi
 STREAMS=(1 4)
 
@@ -111,6 +113,7 @@ put env.iperf_secs "$IPERF_SECS"
 put env.iperf_omit "$IPERF_OMIT"
 put env.scale_reps "$SCALE_REPS"
 put env.failover_secs "$FAILOVER_SECS"
+put env.failover_cuts "$FAILOVER_CUTS"
 put env.rss_tool "$BENCH_RSS_TOOL"
 put env.lab_burst "$LAB_BURST"
 put env.iperf3 "$(iperf3 --version 2>/dev/null | head -n 1)"
@@ -489,7 +492,7 @@ if section failover; then
     # A lab the bring-up kept for a goodput case that did not run.
     lab_down >/dev/null 2>&1
     LAB_KEPT=
-    measure failover.n4 failover_case n4 "$FAILOVER_SECS"
+    measure failover.n4 failover_case n4 "$FAILOVER_SECS" "$FAILOVER_CUTS"
 fi
 
 # ================================================================ 3. scale, 5. memory
