@@ -8,7 +8,10 @@
 
 # failover_parse PINGLOG T_CUT T_OUT: "sent_during lost_during sent_after lost_after" from
 # `ping -D` output (times in us). A lost ping's send time is interpolated from the received
-# ones around it (each sent at its receive time minus its RTT).
+# ones around it (each sent at its receive time minus its RTT). It counts as lost after the
+# detach only when it was surely sent after it, that is when the received ping before it was:
+# a ping sent within one interval (10 ms) of the detach may have been queued on the dead line
+# just before it, and interpolation cannot tell which side it fell on.
 failover_parse() {
     awk -v cut="$2" -v out="$3" '
         /icmp_seq=/ {
@@ -30,12 +33,15 @@ failover_parse() {
                 else if (prev >= 0) t = sent[prev] + (s - prev) * 10000
                 else t = sent[n] - (n - s) * 10000
                 lost[s] = t
+                # The earliest it can have been sent.
+                early[s] = (prev >= 0) ? sent[prev] : t
             }
             sd = ld = sa = la = 0
             for (s = 1; s <= max; s++) {
                 t = (s in sent) ? sent[s] : lost[s]
-                if (t >= cut && t < out) { sd++; if (s in lost) ld++ }
-                if (t >= out) { sa++; if (s in lost) la++ }
+                te = (s in sent) ? sent[s] : early[s]
+                if (te >= out) { sa++; if (s in lost) la++ }
+                else if (t >= cut) { sd++; if (s in lost) ld++ }
             }
             printf "%d %d %d %d\n", sd, ld, sa, la
         }' "$1"
@@ -83,7 +89,7 @@ mon_time() {
 failover_case() {
     local name=$1 secs=$2 cuts=$3 k timer interval t_cut t_out i cut figures
     local log state=$VM_STATE/failover bin=$VM_STATE/failover-sbin/teqlctl
-    local detach=() sd=0 ld=0 sa=0 la=0
+    local detach=() cut_at=() sd=0 ld=0 sa=0 la=0
     lab_up 4 || return 1
     for k in 2 3 4 5; do
         # The internet stops routing back over a dead line, as an ISP's network would.
@@ -145,6 +151,7 @@ failover_case() {
             echo "    cut $cut: tc monitor saw no change of eth3's root qdisc; the polling's time is used"
         fi
         detach+=($(((t_out - t_cut) / 1000)))
+        cut_at+=("$t_cut")
         read -r -a figures <<<"$(failover_parse "$log" "$t_cut" "$t_out")"
         echo "    cut $cut: detach ${detach[-1]} ms, lost ${figures[1]} of ${figures[0]} before, ${figures[3]} of ${figures[2]} after"
         sd=$((sd + figures[0])) ld=$((ld + figures[1])) sa=$((sa + figures[2])) la=$((la + figures[3]))
@@ -170,6 +177,8 @@ failover_case() {
     fi
     put "failover.$name.cuts" "$cuts"
     put "failover.$name.detach_ms" "${detach[@]}"
+    # The cuts' times (us), to read the ping logs and the tc monitor log again.
+    put "failover.$name.cut_us" "${cut_at[@]}"
     put "failover.$name.sent_during" "$sd"
     put "failover.$name.lost_during" "$ld"
     put "failover.$name.sent_after" "$sa"

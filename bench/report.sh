@@ -778,9 +778,11 @@ host (${R[env.failover_secs]:-?} s worth), and 2 to 3 s into them (a random poin
 timer's interval) eth3's router loses its uplink (\`ip link set wan down\` in its namespace:
 eth3's carrier stays up, the internet stops routing back over it); after the detach the
 uplink comes back and check puts eth3 back before the next cut. "cut -> detach" is the time
-until eth3's root qdisc is no longer teql0 (polled every 20 ms); a ping counts as lost before
-or after the detach by when it was sent (lost ones interpolated between the received ones
-around them), summed over the cuts. "One failing round" is one more \`teqlctl check\` with
+until the kernel reports eth3's root qdisc deleted (\`tc -ts monitor\`); a ping counts as
+lost before or after the detach by when it was sent (lost ones interpolated between the
+received ones around them), summed over the cuts; a lost ping counts as after the detach only
+if the received ping before it was sent after the detach, since a ping sent within one
+interval (10 ms) of the detach may have been queued on the dead line just before it. "One failing round" is one more \`teqlctl check\` with
 eth3 silent: the whole process, in brackets check's own part (\`teqlctl -v check\`, the rest
 being the process start and exit under TCG), then the same round of the build on the 9p share.
 
