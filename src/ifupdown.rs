@@ -13,6 +13,27 @@
 //! (and refuses a nested run on a locked one); teqlctl never asks ifupdown for an interface
 //! that is marked or already in ifupdown's state, and never holds its own lock while a nested
 //! ifup/ifdown runs (that run's hooks need it).
+//!
+//! ifupdown2 (3.x, `addon_scripts_support=1`) runs the same links, but differently enough that
+//! the ifenslave way cannot work there, so the hook tells the two apart (VERBOSITY: ifupdown
+//! always sets it, ifupdown2 never does) and deviates under ifupdown2 only:
+//! - ifupdown2 holds one global lock (/run/network/.lock) for its whole run: a nested `ifup` or
+//!   `ifdown` from a hook fails at once (exit status 89), and its ifquery has no `--state`.
+//!   Nothing can go through ifupdown2 from a hook.
+//! - ifupdown2 sets a stanza's addresses (pre-up) only on a link its netlink cache knew when the
+//!   run started, silently skipping the others, and builds a script's environment before it
+//!   exports that call's ADDRFAM/METHOD (a script sees the previous call's, or none).
+//!
+//! So under ifupdown2 the pre-up of teqlN attaches every configured line that exists, up or
+//! down (teql only needs a slave attached to go up; a slave that is down is skipped when
+//! sending), and brings teqlN up with its own stanza's address and gateway, which ifupdown2
+//! then finds in place: this is ifupdown2's own `ifup teqlN`, completed, not a change behind
+//! its back. A line coming up never brings up a master that ifupdown2 has not configured (it
+//! would be behind its back: `ifup teqlN`, or `ifup -a`, does it). A line leaving its master
+//! empty sets the master down (an empty teql drops everything), and records that in a marker
+//! file; the next line to come up restores the master from its stanza, as ifupdown2 left it,
+//! unless ifupdown2 itself has brought the master up or down since (its hooks remove the
+//! marker).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +60,8 @@ pub struct HookEnv {
     pub addrfam: String,
     pub method: String,
     pub verbose: bool,
+    /// Called by ifupdown2 (no VERBOSITY), not ifupdown 0.8.
+    pub ifupdown2: bool,
     /// IF_* options of the stanza (IF_TEQL_MASTER -> "TEQL_MASTER").
     pub options: BTreeMap<String, String>,
 }
@@ -77,11 +100,18 @@ impl HookEnv {
             addrfam: vars.get("ADDRFAM").cloned().unwrap_or_default(),
             method: vars.get("METHOD").cloned().unwrap_or_default(),
             verbose: vars.get("VERBOSITY").is_some_and(|v| v == "1"),
+            // ifupdown 0.8 rebuilds the environment from scratch and always sets VERBOSITY (0 or
+            // 1); ifupdown2 never sets it (it passes its caller's environment on).
+            ifupdown2: !vars.contains_key("VERBOSITY"),
             options,
         })
     }
 
     fn stanza(&self) -> String {
+        if self.ifupdown2 {
+            // ifupdown2's ADDRFAM and METHOD belong to its previous script call.
+            return format!("iface {}", self.logical);
+        }
         // The reader names stanzas the same way, so hook and file errors read alike.
         format!("iface {} {} {}", self.logical, self.addrfam, self.method)
     }
@@ -96,7 +126,12 @@ fn being_processed(iface: &str) -> bool {
 /// Runs the hook; returns the exit status. Non-zero only to abort an ifup on purpose.
 pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
     // Cheap exits first: every interface of the box runs every hook.
-    if env.iface == "--all" || env.addrfam == "meta" || env.addrfam != "inet" {
+    if env.iface == "--all" || env.addrfam == "meta" {
+        return exit::OK;
+    }
+    // ifupdown2's ADDRFAM is stale (see the top of this file): there, an inet6 stanza of a line
+    // runs the same idempotent steps a second time.
+    if env.addrfam != "inet" && !env.ifupdown2 {
         return exit::OK;
     }
     let master_opt = env.options.get("TEQL_MASTER").filter(|v| !v.is_empty());
@@ -148,14 +183,22 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         Phase::Up => {
             let joins = [(member.device.clone(), member.master.clone(), member.rp_filter)];
             ops::attach_lines(ctx, &cfg, &joins, false)?;
-            ensure_master_up(ctx, &cfg, &member.master)
+            if env.ifupdown2 {
+                restore_master_i2(ctx, &cfg, &member.master)
+            } else {
+                ensure_master_up(ctx, &cfg, &member.master)
+            }
         }
         Phase::Down | Phase::PostDown => {
             let left = ops::detach_lines(ctx, std::slice::from_ref(&member.device), true, false)?;
             if left.actions.is_empty() {
                 return Ok(());
             }
-            take_master_down_if_empty(ctx, &member.master)
+            if env.ifupdown2 {
+                set_master_down_i2(ctx, &member.master)
+            } else {
+                take_master_down_if_empty(ctx, &member.master)
+            }
         }
     }
 }
@@ -163,7 +206,17 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let master = env.iface.clone();
     let cfg = load_config(ctx);
+    if env.ifupdown2 {
+        // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
+        // down is over.
+        forget_master_emptied(ctx, &master);
+    }
     match env.phase {
+        Phase::PreUp if env.ifupdown2 => {
+            ops::load_module_for(ctx, ops::needed_for(&cfg, &[master.clone()].into()))?;
+            attach_every_line_i2(ctx, &cfg, &master)?;
+            ops::master_up(ctx, &cfg, &master).map(drop)
+        }
         Phase::PreUp => {
             ops::load_module_for(ctx, ops::needed_for(&cfg, &[master.clone()].into()))?;
             give_master_a_line(ctx, &cfg, &master)
@@ -258,6 +311,77 @@ fn take_master_down_if_empty(ctx: &Ctx, master: &str) -> Result<()> {
     }
 }
 
+/// ifupdown2's pre-up of a master: every configured line that exists joins, up or down, since
+/// nothing can be brought up through ifupdown2 from here (see the top of this file). teql
+/// skips a line that is down when it sends; the line's own ifup later finds it attached.
+fn attach_every_line_i2(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+    let members: Vec<&Member> = cfg.members_of(master).collect();
+    let joins: Vec<(String, String, RpFilter)> = members
+        .iter()
+        .filter(|m| config::valid_iface_name(&m.device) && PathBuf::from("/sys/class/net").join(&m.device).exists())
+        .map(|m| (m.device.clone(), master.to_string(), m.rp_filter))
+        .collect();
+    if !joins.is_empty() {
+        ops::attach_lines(ctx, cfg, &joins, false)?;
+    }
+    if ctx.dry_run || master_now(master)?.lines > 0 {
+        return Ok(());
+    }
+    let names: Vec<&str> = members.iter().map(|m| m.device.as_str()).collect();
+    Err(Error::Refused(if names.is_empty() {
+        format!("{master} has no line: no stanza has `teql-master {master}`; teql cannot go up without one")
+    } else {
+        format!("{master}: none of its lines ({}) exists; teql cannot go up without one", names.join(", "))
+    }))
+}
+
+/// The marker that teqlctl set `master` down under ifupdown2 because its last line left.
+fn emptied_marker(master: &str) -> PathBuf {
+    crate::lock::lock_path().with_file_name(format!("teqlctl.{master}.emptied"))
+}
+
+fn forget_master_emptied(ctx: &Ctx, master: &str) {
+    if !ctx.dry_run {
+        let _ = std::fs::remove_file(emptied_marker(master));
+    }
+}
+
+/// Under ifupdown2, after a line left: an emptied master would drop everything sent to it, and
+/// `ifdown teqlN` cannot be run from here; set it down (its routes go with it) and remember it.
+fn set_master_down_i2(ctx: &Ctx, master: &str) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let now = master_now(master)?;
+    if now.lines > 0 || !now.up {
+        return Ok(());
+    }
+    ops::set_down_if_empty(ctx, master)?;
+    if let Err(e) = std::fs::write(emptied_marker(master), "set down by teqlctl: its last line left\n") {
+        log::warn(&format!("{master}: cannot record that it was set down ({}): {e}", emptied_marker(master).display()));
+    }
+    Ok(())
+}
+
+/// Under ifupdown2, after a line came up: a master that teqlctl set down when its last line
+/// left comes back as its stanza says; one that ifupdown2 never brought up stays down (only
+/// `ifup teqlN` may configure it: it cannot be asked from here).
+fn restore_master_i2(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+    if ctx.dry_run || master_now(master)?.up {
+        return Ok(());
+    }
+    let has_stanza = cfg.masters.get(master).and_then(|m| m.source.as_ref()).is_some();
+    if has_stanza && !emptied_marker(master).exists() {
+        log::info(&format!(
+            "{master} is down and ifupdown2 cannot be asked to bring it up from a hook: `ifup {master}` (or `ifup -a`) does"
+        ));
+        return Ok(());
+    }
+    ops::master_up(ctx, cfg, master)?;
+    forget_master_emptied(ctx, master);
+    Ok(())
+}
+
 fn link_is_up(iface: &str) -> bool {
     if !config::valid_iface_name(iface) {
         return false;
@@ -327,6 +451,17 @@ mod tests {
     }
 
     #[test]
+    fn tells_ifupdown2_from_ifupdown() {
+        let classic = env(&[("IFACE", "eth2"), ("PHASE", "post-up"), ("ADDRFAM", "inet"), ("METHOD", "static"), ("VERBOSITY", "0")]).unwrap();
+        assert!(!classic.ifupdown2);
+        assert_eq!(classic.stanza(), "iface eth2 inet static");
+        // ifupdown2 never sets VERBOSITY; its ADDRFAM/METHOD are the previous call's.
+        let i2 = env(&[("IFACE", "eth2"), ("PHASE", "up"), ("ADDRFAM", "inet6"), ("METHOD", "dhcp")]).unwrap();
+        assert!(i2.ifupdown2);
+        assert_eq!(i2.stanza(), "iface eth2");
+    }
+
+    #[test]
     fn not_an_ifupdown_call() {
         assert!(env(&[("IFACE", "eth2")]).is_none());
         assert!(env(&[("PHASE", "pre-up")]).is_none());
@@ -337,9 +472,12 @@ mod tests {
     fn cheap_exits_need_no_kernel() {
         let ctx = Ctx { root: "/nonexistent".into(), ..Ctx::default() };
         for vars in [
-            vec![("IFACE", "--all"), ("PHASE", "pre-up"), ("ADDRFAM", "meta")],
-            vec![("IFACE", "eth2"), ("PHASE", "pre-up"), ("ADDRFAM", "inet6"), ("IF_TEQL_MASTER", "teql0")],
-            vec![("IFACE", "eth0"), ("PHASE", "post-up"), ("ADDRFAM", "inet")],
+            vec![("IFACE", "--all"), ("PHASE", "pre-up"), ("ADDRFAM", "meta"), ("VERBOSITY", "0")],
+            vec![("IFACE", "eth2"), ("PHASE", "pre-up"), ("ADDRFAM", "inet6"), ("IF_TEQL_MASTER", "teql0"), ("VERBOSITY", "0")],
+            vec![("IFACE", "eth0"), ("PHASE", "post-up"), ("ADDRFAM", "inet"), ("VERBOSITY", "0")],
+            // ifupdown2: no VERBOSITY, and ADDRFAM left over from another interface's call.
+            vec![("IFACE", "eth0"), ("PHASE", "up"), ("ADDRFAM", "inet")],
+            vec![("IFACE", "lo"), ("PHASE", "pre-up")],
         ] {
             assert_eq!(run(&env(&vars).unwrap(), &ctx), exit::OK);
         }
