@@ -22,7 +22,7 @@
 //!   Nothing can go through ifupdown2 from a hook.
 //! - ifupdown2 sets a stanza's addresses (pre-up) only on a link its netlink cache knew when the
 //!   run started, silently skipping the others, and builds a script's environment before it
-//!   exports that call's ADDRFAM/METHOD (a script sees the previous call's, or none).
+//!   exports that call's LOGICAL/ADDRFAM/METHOD (a script sees the previous call's, or none).
 //!
 //! So under ifupdown2 the pre-up of teqlN attaches every configured line that exists, up or
 //! down (teql only needs a slave attached to go up; a slave that is down is skipped when
@@ -109,8 +109,8 @@ impl HookEnv {
 
     fn stanza(&self) -> String {
         if self.ifupdown2 {
-            // ifupdown2's ADDRFAM and METHOD belong to its previous script call.
-            return format!("iface {}", self.logical);
+            // ifupdown2's LOGICAL, ADDRFAM and METHOD belong to its previous script call.
+            return format!("iface {}", self.iface);
         }
         // The reader names stanzas the same way, so hook and file errors read alike.
         format!("iface {} {} {}", self.logical, self.addrfam, self.method)
@@ -456,7 +456,7 @@ mod tests {
         assert!(!classic.ifupdown2);
         assert_eq!(classic.stanza(), "iface eth2 inet static");
         // ifupdown2 never sets VERBOSITY; its ADDRFAM/METHOD are the previous call's.
-        let i2 = env(&[("IFACE", "eth2"), ("PHASE", "up"), ("ADDRFAM", "inet6"), ("METHOD", "dhcp")]).unwrap();
+        let i2 = env(&[("IFACE", "eth2"), ("LOGICAL", "teql0"), ("PHASE", "up"), ("ADDRFAM", "inet6"), ("METHOD", "dhcp")]).unwrap();
         assert!(i2.ifupdown2);
         assert_eq!(i2.stanza(), "iface eth2");
     }
