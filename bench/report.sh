@@ -754,6 +754,9 @@ plus teql0's (with address and gateway) and eth0's; sch_teql loaded before. Each
 ${R[env.scale_reps]:-?} repetitions: \`teqlctl attach\` of all N lines in one command, \`status\`, \`status --json\`,
 the three hooks a box runs (ifup-local for eth0, not ours; ifdown-local and ifup-local for one
 line), then \`teqlctl detach\` of all N lines. The lines' rp_filter is reset to 0 before each attach.
+teqlctl (and the hooks) run from a copy on tmpfs (${R[env.scale_binary]:-?}), as an installed binary runs
+from the page cache: the build sits on virtme-ng's 9p share, which reads a binary's pages from
+the host again at every exec (section 4 shows what that costs a \`check\` round).
 
 $(table_scale | render_md)
 
