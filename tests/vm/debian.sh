@@ -62,3 +62,12 @@ deb_reset() {
     [ -d /sys/module/sch_teql ] && modprobe -r sch_teql
     return 0
 }
+
+# traffic_over_every_line: a transfer through teql0 reaches the internet host over all four.
+traffic_over_every_line() {
+    local before json
+    before=$(tx_counts 2 3 4 5)
+    json=$(upload 4)
+    check_json "iperf3 through teql0 reaches $LAB_HOST" '.end.sum_received.bits_per_second > 20000000' "$json"
+    check_even_shares "$before" "$(tx_counts 2 3 4 5)" 2 3 4 5
+}
