@@ -57,8 +57,16 @@ fn master_cfg(cfg: &Config, name: &str) -> Master {
     cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
 }
 
+/// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
+/// attaching; detach and down skip them, which makes the detach `check` does sooner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    WithRpFilter,
+    NetlinkOnly,
+}
+
 /// Plans with `build` and then prints or applies, as one run under the lock.
-fn run(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     let loaded_by_us = if ctx.dry_run {
         false
@@ -71,7 +79,7 @@ fn run(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) 
             None => false,
         }
     };
-    let result = plan_and_apply(ctx, needed, build);
+    let result = plan_and_apply(ctx, needed, reads, build);
     if result.is_err() && loaded_by_us {
         // Leave the system as we found it: the module we loaded holds nothing yet.
         if let Err(e) = module::unload() {
@@ -81,9 +89,12 @@ fn run(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) 
     result
 }
 
-fn plan_and_apply(ctx: &Ctx, needed: Need, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+fn plan_and_apply(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let state = State::read(&mut nl)?;
+    let state = match reads {
+        Reads::WithRpFilter => State::read(&mut nl)?,
+        Reads::NetlinkOnly => State::read_netlink(&mut nl)?,
+    };
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();
@@ -134,7 +145,7 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
 pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[(String, String, RpFilter)], bring_masters_up: bool) -> Result<Plan> {
     let masters: BTreeSet<String> = joins.iter().map(|j| j.1.clone()).collect();
     let needed = needed_for(cfg, &masters);
-    run(ctx, needed, |p| {
+    run(ctx, needed, Reads::WithRpFilter, |p| {
         for (iface, master, rp) in joins {
             p.attach(iface, master, *rp, ctx.force)?;
         }
@@ -167,7 +178,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empt
     if let Some(bad) = ifaces.iter().find(|i| !valid_iface_name(i)) {
         return Err(Error::Usage(format!("{bad:?}: not a valid interface name")));
     }
-    run(ctx, Need::default(), |p| {
+    run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         let mut left = BTreeSet::new();
         for iface in ifaces {
             if let Some(m) = p.detach(iface, missing_ok)? {
@@ -210,7 +221,7 @@ fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> 
 pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> Result<Plan> {
     let masters = masters_to_act_on(cfg, master)?;
     let names: BTreeSet<String> = masters.iter().map(|m| m.device.clone()).collect();
-    run(ctx, needed_for(cfg, &names), |p| {
+    run(ctx, needed_for(cfg, &names), Reads::WithRpFilter, |p| {
         for m in &masters {
             for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
                 check_config(cfg, &[&member.device])?;
@@ -245,7 +256,7 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> R
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
     let masters = masters_to_act_on(cfg, master)?;
-    run(ctx, Need::default(), |p| {
+    run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         for m in &masters {
             p.master_down(m)?;
         }
@@ -256,7 +267,7 @@ pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
 /// Sets `master` down if it has no line left (the Debian hook, when ifupdown did not
 /// configure it).
 pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
-    run(ctx, Need::default(), |p| {
+    run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         p.down_if_empty(master);
         Ok(())
     })
@@ -267,7 +278,7 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
 pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
-    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), |p| p.master_up(&m))
+    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::WithRpFilter, |p| p.master_up(&m))
 }
 
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.

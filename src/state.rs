@@ -32,7 +32,8 @@ impl State {
 
     /// What netlink says, without the rp_filter sysctls (left empty): `check` plans no
     /// rp_filter change, and one file read per link is a fifth of its kernel-state time in the
-    /// VM. A change it then makes goes through ops, which reads the whole state again.
+    /// VM. A change it then makes goes through ops, which reads the state again (with the
+    /// sysctls only to attach).
     pub fn read_netlink(nl: &mut Netlink) -> Result<State> {
         let dump = |what: &str, e| Error::from_netlink(what, "", e);
         let links = nl.links().map_err(|e| dump("ip link show", e))?;
