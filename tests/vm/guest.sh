@@ -31,6 +31,12 @@ if ! grep -q virtme /proc/cmdline || [ "$(id -u)" -ne 0 ]; then
 fi
 
 export TEQLCTL="$repo/target/release/teqlctl"
+# Every scenario runs a copy on tmpfs: the 9p root has no page cache, so each exec from
+# target/ reads the whole binary over 9p again (a quarter of a check round, and many times
+# over in every ifup). The hooks the scenarios install link to this copy.
+if mkdir -p /run/teqlctl-bin && cp "$TEQLCTL" /run/teqlctl-bin/teqlctl; then
+    TEQLCTL=/run/teqlctl-bin/teqlctl
+fi
 export VM_RESULTS="$results"
 export VM_GUEST=1
 # Guest-private state (tmpfs): what lab_down restores between scenarios.
