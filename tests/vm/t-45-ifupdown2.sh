@@ -17,7 +17,7 @@
 # here shows something no other run does: the second stanza order gets ifup -a / ifdown -a
 # only, lines are brought up and down in groups where one at a time shows nothing more, and
 # ifupdown2's saved state is asked for once. About 16 runs, ~12 min.
-# vm-timeout: 1500
+# vm-timeout: 900
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
