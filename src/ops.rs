@@ -58,7 +58,8 @@ fn master_cfg(cfg: &Config, name: &str) -> Master {
 }
 
 /// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
-/// attaching; detach and down skip them, which makes the detach `check` does sooner.
+/// attaching (Planner::attach); every other run skips them, which makes the detach `check`
+/// does sooner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
     WithRpFilter,
@@ -278,7 +279,7 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
 pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
-    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::WithRpFilter, |p| p.master_up(&m))
+    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::NetlinkOnly, |p| p.master_up(&m))
 }
 
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.
