@@ -20,7 +20,8 @@ I2_STATE_DIR=/var/tmp/network
 I2_PROBE_LOG=$VM_STATE/ifupdown2-probe.log
 I2_NESTED_LOG=$VM_STATE/ifupdown2-nested.log
 
-# i2_available: the unpacked package is there and Debian's python3 can run it.
+# i2_available: the unpacked package is there (copied to I2_HOME, once per boot) and Debian's
+# python3 can run it.
 i2_available() {
     if ! [ -x "$I2_SRC/sbin/ifup" ] || ! [ -f "$I2_SRC/root/usr/share/ifupdown2/__main__.py" ]; then
         echo "no ifupdown2 under $I2_SRC: run tests/vm/ifupdown2-setup on the host (as root)"

@@ -39,10 +39,10 @@ _vm_finished=0
 _vm_ok() {
     _vm_pass=$((_vm_pass + 1))
     _vm_took
-    echo "ok - $1$_vm_took"
+    echo "ok - $1$_vm_took_s"
 }
 
-# _vm_took: sets _vm_took to " [N.N s]", the time since the previous check ended (or the
+# _vm_took: sets _vm_took_s to " [N.N s]", the time since the previous check ended (or the
 # scenario began), so a slow step stands out in a CI log without a profiler. (Not $(...): a
 # subshell could not move _vm_last on.)
 _vm_last=${EPOCHREALTIME/./}
@@ -50,14 +50,14 @@ _vm_took() {
     local now=${EPOCHREALTIME/./}
     local ds=$(((now - _vm_last) / 100000))
     _vm_last=$now
-    printf -v _vm_took ' [%d.%d s]' $((ds / 10)) $((ds % 10))
+    printf -v _vm_took_s ' [%d.%d s]' $((ds / 10)) $((ds % 10))
 }
 
 # _vm_not_ok DESCRIPTION WHY [OUTPUT]: count and print one failed check, with the evidence.
 _vm_not_ok() {
     _vm_fail=$((_vm_fail + 1))
     _vm_took
-    echo "FAIL - $1$_vm_took"
+    echo "FAIL - $1$_vm_took_s"
     echo "    $2"
     if [ -n "${3:-}" ]; then
         printf '%s\n' "$3" | head -n 40 | sed 's/^/    | /'

@@ -16,7 +16,7 @@
 # Each ifupdown2 run (ifup, ifdown, ifquery) costs 25-60 s under TCG (python), so every run
 # here shows something no other run does: the second stanza order gets ifup -a / ifdown -a
 # only, lines are brought up and down in groups where one at a time shows nothing more, and
-# ifupdown2's saved state is asked for once. About 16 runs, ~12 min.
+# ifupdown2's saved state is asked for once. About 16 runs, ~3-4 min.
 # vm-timeout: 900
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
