@@ -18,6 +18,7 @@ pub mod plan;
 pub mod probe;
 pub mod state;
 pub mod sysctl;
+pub mod text;
 pub mod cli;
 pub mod dispatch;
 pub mod health;
