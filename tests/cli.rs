@@ -94,7 +94,7 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let root = office();
     fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap();
     let file = scripts(&root).join("ifcfg-eth3");
-    let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name such as teql0", file.display());
+    let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
     teqlctl().arg("--root").arg(root.path()).args(["-n", "up"]).assert().code(3).stderr(predicate::str::contains(expected.clone()));
     // The hook for that line says the same, to stderr and syslog, and exits 3.
     let bin = TempDir::new().unwrap();

@@ -8,14 +8,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
 use super::{
-    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, read_probe, valid_iface_name, Config,
-    ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues, RpFilter,
+    is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file,
+    read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues,
+    ReadProblem, RpFilter, EXPECT_MASTER, MAX_FILE_BYTES,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -88,7 +88,7 @@ pub fn load(root: &Path) -> Config {
     // network-scripts would also bring up from another file.
     let mut unrelated: BTreeMap<String, String> = BTreeMap::new();
     for name in names {
-        match read_config_file(&dir, name) {
+        match read_ifcfg(&dir, name) {
             Read::Skip => {}
             Read::Unrelated { name, device } => {
                 unrelated.entry(device).or_insert(name);
@@ -98,6 +98,7 @@ pub fn load(root: &Path) -> Config {
     }
 
     let defaults = Defaults::read(&network_file(root));
+    let has_teql_files = !related.is_empty();
     let mut claimed: BTreeMap<String, PathBuf> = BTreeMap::new();
     // Masters that have a file of their own, valid or not: a broken one must not be replaced
     // by a bare master as if it did not exist.
@@ -111,9 +112,10 @@ pub fn load(root: &Path) -> Config {
                 config.problems.push(ConfigError::Inconsistent {
                     path: file.path.clone(),
                     msg: format!(
-                        "{} also configures {device}, which {} already configures; \
+                        "{} also configures {}, which {} already configures; \
                          network-scripts would use only one of them: remove or merge one",
-                        file.name,
+                        shown(&file.name),
+                        shown(&device),
                         first.display()
                     ),
                     device: Some(device.clone()),
@@ -145,6 +147,7 @@ pub fn load(root: &Path) -> Config {
                     path: file.path.clone(),
                     line: e.line,
                     col: e.col,
+                    key: e.key,
                     msg: e.msg,
                     device: ctx.device(),
                 });
@@ -170,6 +173,16 @@ pub fn load(root: &Path) -> Config {
             }
         } else {
             config.problems.append(&mut ctx.problems);
+        }
+    }
+
+    // A syntax error in /etc/sysconfig/network only matters to the masters that take defaults
+    // from it (reported above under their names). A file that cannot be read at all (a FIFO,
+    // a directory, a file of gigabytes) is a broken system file whatever it holds: report it
+    // once when teql is configured here, even if no master reported it.
+    if let Defaults::Broken(b @ BrokenDefaults { kind: BrokenKind::Io(_), .. }) = &defaults {
+        if has_teql_files && !config.problems.iter().any(|p| matches!(p, ConfigError::Io { path, .. } if path == &b.path)) {
+            config.problems.push(b.error_for_none());
         }
     }
 
@@ -217,29 +230,29 @@ enum Entry {
     Member(Member),
 }
 
-fn read_config_file(dir: &Path, name: String) -> Read {
+fn read_ifcfg(dir: &Path, name: String) -> Read {
     let path = dir.join(&name);
     let name_device = name.strip_prefix("ifcfg-").unwrap_or_default().to_string();
-    let named_master = master_index(&name_device).is_some();
-    // Reading a FIFO would block the hook forever; directories are nobody's config.
-    if fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
-        return Read::Skip;
-    }
-    let text = match fs::read(&path) {
+    let text = match read_config_file(&path, MAX_FILE_BYTES) {
         // Lossy: a Latin-1 comment must not make a file unreadable; a mangled character in
         // a value still fails validation of that value.
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        // Without the text nothing says whether the file concerns teql, except its name.
-        Err(e) if named_master => {
+        // A directory is nobody's config (network-scripts' own `source` of it fails at once).
+        Err(ReadProblem::NotRegular { kind: "a directory" }) => return Read::Skip,
+        // Without the text nothing says whether the file concerns teql. network-scripts would
+        // try to use it, so it may well be a line of a bundle: a problem, filed under the
+        // device its name gives (a FIFO, a device node and a dangling symlink alike).
+        Err(e) => {
             return Read::Related(RelatedFile {
                 name,
                 path,
                 device: name_device,
-                content: Content::Unreadable(io_reason(&e)),
+                content: Content::Unreadable(e.to_string()),
             });
         }
-        Err(_) => return Read::Skip,
     };
+    // A raw scan, not the parsed keys: a file that does not parse may still be a line of a
+    // bundle (an unterminated quote in TEQL_MASTER), and must then be a problem.
     let mentions_teql = text.contains("TEQL_");
     match shell::parse(&text) {
         Ok(vars) => {
@@ -283,10 +296,6 @@ fn lenient_device(text: &str) -> Option<String> {
             .filter(|d| !d.is_empty())
             .map(str::to_string)
     })
-}
-
-fn io_reason(e: &io::Error) -> String {
-    e.to_string()
 }
 
 /// Collects the problems of one file.
@@ -361,8 +370,9 @@ fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
         .collect();
     for key in unknown {
         ctx.inconsistent(format!(
-            "unknown key {key}={:?}: teqlctl reads only {}",
-            vars.get(&key).unwrap_or_default(),
+            "unknown key {}={}: teqlctl reads only {}",
+            shown(&key),
+            quoted(vars.get(&key).unwrap_or_default()),
             TEQL_KEYS.join(", ")
         ));
     }
@@ -378,8 +388,8 @@ fn build_member(
     let master = ctx.field(
         vars,
         "TEQL_MASTER",
-        |v| master_index(v).map(|_| v.to_string()),
-        "a teql master name such as teql0",
+        |v| is_usable_master(v).then(|| v.to_string()),
+        EXPECT_MASTER,
     );
     // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
     let rp_filter = ctx.field(
@@ -393,14 +403,15 @@ fn build_member(
         // A file may mention TEQL_ in a comment only; it is then simply not a member.
         if let Ok(Some(_)) = rp_filter {
             ctx.inconsistent(format!(
-                "TEQL_RP_FILTER={:?} is set but TEQL_MASTER is not: add TEQL_MASTER=teqlN \
+                "TEQL_RP_FILTER={} is set but TEQL_MASTER is not: add TEQL_MASTER=teqlN \
                  or remove TEQL_RP_FILTER",
-                vars.get("TEQL_RP_FILTER").unwrap_or_default()
+                quoted(vars.get("TEQL_RP_FILTER").unwrap_or_default())
             ));
         } else if let Some((key, value)) = probe_values.first_set(&PROBE_KEYS) {
             ctx.inconsistent(format!(
-                "{key}={value:?} is set but TEQL_MASTER is not: the probe keys belong to a \
-                 line of a bundle; add TEQL_MASTER=teqlN or remove {key}"
+                "{key}={} is set but TEQL_MASTER is not: the probe keys belong to a \
+                 line of a bundle; add TEQL_MASTER=teqlN or remove {key}",
+                quoted(value)
             ));
         }
         return None;
@@ -428,21 +439,27 @@ fn build_member(
                 )
             }
             _ => ctx.inconsistent(format!(
-                "the file name gives the device name {device:?}, which is not a kernel \
-                 interface name: add DEVICE= with the line's interface name"
+                "the file name gives the device name {}, which is not a kernel \
+                 interface name: add DEVICE= with the line's interface name",
+                quoted(device)
             )),
         }
     }
     if let Some(bond) = vars.get("MASTER").filter(|v| !v.is_empty()) {
         ctx.inconsistent(format!(
-            "MASTER={bond:?} and TEQL_MASTER={master:?} are both set: MASTER= makes \
-             network-scripts enslave {device} to a bond and skip the teql hooks; remove MASTER="
+            "MASTER={} and TEQL_MASTER={} are both set: MASTER= makes \
+             network-scripts enslave {} to a bond and skip the teql hooks; remove MASTER=",
+            quoted(bond),
+            quoted(&master),
+            shown(device)
         ));
     }
     if let Some(other) = unrelated.get(device) {
         ctx.inconsistent(format!(
-            "{device} is also configured by {other} (which has no TEQL_MASTER); network-scripts \
-             would bring up both files: remove or merge one"
+            "{} is also configured by {} (which has no TEQL_MASTER); network-scripts \
+             would bring up both files: remove or merge one",
+            shown(device),
+            shown(other)
         ));
     }
     Some(Member {
@@ -462,22 +479,33 @@ fn build_master(
     defaults: &Defaults,
 ) -> Option<Master> {
     check_teql_keys(ctx, vars);
+    // The name is teqlN (else this is not a master's file), but N may be past the cap.
+    if !is_usable_master(device) {
+        ctx.inconsistent(format!(
+            "{} is past the last master teqlctl configures: masters are teql0..teql63; \
+             rename the master",
+            shown(device)
+        ));
+    }
     if let Some(m) = vars.get("TEQL_MASTER").filter(|v| !v.is_empty()) {
         ctx.inconsistent(format!(
-            "TEQL_MASTER={m:?} is set, but {device} is a teql master itself: TEQL_MASTER \
-             belongs in the files of its member lines"
+            "TEQL_MASTER={} is set, but {device} is a teql master itself: TEQL_MASTER \
+             belongs in the files of its member lines",
+            quoted(m)
         ));
     }
     if let Some(v) = vars.get("TEQL_RP_FILTER").filter(|v| !v.is_empty()) {
         ctx.inconsistent(format!(
-            "TEQL_RP_FILTER={v:?} is set on the master {device}: it applies to member lines; \
-             set it in their files"
+            "TEQL_RP_FILTER={} is set on the master {device}: it applies to member lines; \
+             set it in their files",
+            quoted(v)
         ));
     }
     if let Some((key, v)) = probe_values(vars).first_set(&PROBE_KEYS) {
         ctx.inconsistent(format!(
-            "{key}={v:?} is set on the master {device}: the probe keys apply to member lines \
-             (each line is probed on its own); set them in their files"
+            "{key}={} is set on the master {device}: the probe keys apply to member lines \
+             (each line is probed on its own); set them in their files",
+            quoted(v)
         ));
     }
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
@@ -622,6 +650,19 @@ enum BrokenKind {
 }
 
 impl BrokenDefaults {
+    /// The file on its own, when no master depends on it but it cannot be read at all.
+    fn error_for_none(&self) -> ConfigError {
+        let reason = match &self.kind {
+            BrokenKind::Io(r) => r.clone(),
+            BrokenKind::Syntax(e) => e.to_string(),
+        };
+        ConfigError::Io {
+            path: self.path.clone(),
+            reason: format!("{reason} (network-scripts reads this file before every ifcfg file)"),
+            device: None,
+        }
+    }
+
     /// The file is not about any one master, so each master that depends on it gets the
     /// error under its own name: hooks refuse exactly the bundles whose route is unknown.
     fn error_for(&self, master: &str) -> ConfigError {
@@ -637,6 +678,7 @@ impl BrokenDefaults {
                 path: self.path.clone(),
                 line: e.line,
                 col: e.col,
+                key: e.key.clone(),
                 msg: format!("{} ({why})", e.msg),
                 device: Some(master.to_string()),
             },
@@ -652,7 +694,8 @@ impl Defaults {
                 kind,
             })
         };
-        match fs::read(path) {
+        // Never a plain fs::read: a FIFO here would block every hook at boot.
+        match read_config_file(path, MAX_FILE_BYTES) {
             Ok(bytes) => match shell::parse(&String::from_utf8_lossy(&bytes)) {
                 Ok(vars) => Defaults::Parsed(ParsedDefaults {
                     path: path.to_path_buf(),
@@ -660,8 +703,8 @@ impl Defaults {
                 }),
                 Err(e) => broken(BrokenKind::Syntax(e)),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Defaults::Absent,
-            Err(e) => broken(BrokenKind::Io(io_reason(&e))),
+            Err(ReadProblem::NotFound) => Defaults::Absent,
+            Err(e) => broken(BrokenKind::Io(e.to_string())),
         }
     }
 
@@ -1252,7 +1295,7 @@ mod tests {
             "eth2",
             "TEQL_MASTER",
             "eth9",
-            "teql master name such as teql0",
+            "a teql master name teql0..teql63",
         );
         assert!(c.members.is_empty());
         assert!(c.masters.is_empty());
@@ -1418,7 +1461,7 @@ mod tests {
         let text = e.to_string();
         assert!(
             text.starts_with(&format!(
-                "{}:3:6: unterminated",
+                "{}:3:6: NAME: unterminated",
                 root.file("ifcfg-uplink").display()
             )),
             "{text}"
@@ -1542,7 +1585,6 @@ mod tests {
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\n");
         // A dangling symlink fails to read even as root, unlike a chmod 000 file.
         symlink("/nonexistent/teql0", root.file("ifcfg-teql0")).unwrap();
-        symlink("/nonexistent/eth3", root.file("ifcfg-eth3")).unwrap();
         let c = root.load();
         let e = only_problem(&c);
         assert!(matches!(e, ConfigError::Io { .. }), "{e:?}");
@@ -1555,15 +1597,196 @@ mod tests {
         assert_eq!(c.problems_for("eth2").len(), 1);
     }
 
-    #[cfg(unix)]
+    /// Issue 11, point 1: an unreadable ifcfg file of any name is a problem, since nothing
+    /// says it does not configure a line of a bundle.
+    #[test]
+    fn unreadable_line_file() {
+        use std::os::unix::fs::symlink;
+        let root = issue_example();
+        symlink("/nonexistent/eth1", root.file("ifcfg-eth1")).unwrap();
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(matches!(e, ConfigError::Io { .. }), "{e:?}");
+        assert_eq!(e.device(), Some("eth1"));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: cannot read: no such file (a symbolic link to a missing file?)", root.file("ifcfg-eth1").display())
+        );
+        // The other lines are not affected.
+        assert_eq!(c.members.len(), 4);
+        assert!(c.problems_for("eth2").is_empty());
+    }
+
+    /// Issue 11, point 7: a FIFO is refused at once, with a problem naming it; reading it
+    /// would block every hook at boot.
     #[test]
     fn fifo_is_not_read() {
         let root = issue_example();
         nix::unistd::mkfifo(&root.file("ifcfg-teql1"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        // Reaching the assertion at all is the point: reading the FIFO would block.
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+        let e = only_problem(&c);
+        assert_eq!(e.device(), Some("teql1"));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: cannot read: not a regular file (a FIFO); teqlctl reads only regular files",
+                root.file("ifcfg-teql1").display()
+            )
+        );
+        assert!(!c.masters.contains_key("teql1"));
+        assert_eq!(c.members.len(), 4);
+    }
+
+    #[test]
+    fn fifo_as_network_file() {
+        let root = issue_example();
+        nix::unistd::mkfifo(&network_file(root.path()), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+        // teql0 takes GATEWAYDEV and DEFROUTE from it: filed under teql0.
+        let e = only_problem(&c);
+        assert_eq!(e.device(), Some("teql0"));
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("{}: cannot read: not a regular file (a FIFO)", network_file(root.path()).display())), "{text}");
+
+        // With lines only, nothing depends on it, but it is still reported (once).
+        fs::remove_file(root.file("ifcfg-teql0")).unwrap();
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_eq!(e.device(), None);
+        assert!(e.to_string().contains("not a regular file (a FIFO)"), "{e}");
+        assert_eq!(c.members.len(), 4);
+
+        // Without any teql file it concerns nobody here.
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth0", "DEVICE=eth0\n");
+        nix::unistd::mkfifo(&network_file(root.path()), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(root.load().problems.is_empty());
+    }
+
+    #[test]
+    fn directory_as_ifcfg_is_skipped_but_device_nodes_are_not() {
+        let root = issue_example();
+        fs::create_dir(root.file("ifcfg-teql7")).unwrap();
+        assert!(root.load().problems.is_empty());
+        std::os::unix::fs::symlink("/dev/zero", root.file("ifcfg-eth9")).unwrap();
+        let e = root.load().problems.pop().unwrap();
+        assert!(e.to_string().ends_with("not a regular file (a character device); teqlctl reads only regular files"), "{e}");
+    }
+
+    #[test]
+    fn unterminated_quote_in_teql_master() {
+        let root = issue_example();
+        root.ifcfg("ifcfg-eth6", "DEVICE=eth6\nTEQL_MASTER=\"teql0\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert!(matches!(e, ConfigError::Syntax { line: 2, col: 13, .. }), "{e:?}");
+        assert_eq!(e.device(), Some("eth6"));
+        assert_eq!(
+            e.to_string(),
+            format!("{}:2:13: TEQL_MASTER: unterminated double quote", root.file("ifcfg-eth6").display())
+        );
+        // Any syntax error in a file that mentions TEQL_ anywhere, even when the error is
+        // elsewhere.
+        root.ifcfg("ifcfg-eth6", "IPADDR=$(hostname -i)\nTEQL_MASTER=teql0\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.ends_with(":1:8: IPADDR: $(...) is command substitution, which teqlctl never runs; put the value in single quotes if the characters are meant literally"), "{e}");
+    }
+
+    #[test]
+    fn unknown_rp_filter_values() {
+        for text in ["TEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n", "TEQL_RP_FILTER=bogus\n"] {
+            let root = Root::new();
+            root.ifcfg("ifcfg-eth2", text);
+            let c = root.load();
+            assert_invalid(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", "TEQL_RP_FILTER", "bogus", "loose, strict, off or keep");
+            assert!(c.members.is_empty());
+        }
+    }
+
+    #[test]
+    fn teql_master_message() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
+        let e = only_problem(&root.load()).to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63",
+                root.file("ifcfg-eth2").display()
+            )
+        );
+    }
+
+    /// Issue 11, point 6: master numbers are capped at MAX_MASTERS.
+    #[test]
+    fn master_numbers_are_capped() {
+        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
+            let root = Root::new();
+            root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER={name}\n"));
+            let c = root.load();
+            assert_invalid(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", "TEQL_MASTER", name, "teql0..teql63");
+            assert!(c.masters_needed() <= crate::config::MAX_MASTERS);
+            assert!(c.members.is_empty() && c.masters.is_empty());
+        }
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql63\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
-        assert!(!c.masters.contains_key("teql1"));
+        assert_eq!(c.masters_needed(), 64);
+        // A master's own file past the cap is refused too.
+        root.ifcfg("ifcfg-teql64", "IPADDR=203.0.113.2\nPREFIX=28\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_eq!(e.device(), Some("teql64"));
+        assert!(e.to_string().contains("teql0..teql63"), "{e}");
+        assert_eq!(c.masters_needed(), 64);
+    }
+
+    /// Issue 11, point 12: absurd files get one error naming the file, quickly.
+    #[test]
+    fn huge_files_are_refused() {
+        // 200,000 keys: over MAX_FILE_BYTES, so refused before it is parsed.
+        let root = Root::new();
+        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string()).chain((0..200_000).map(|i| format!("K{i}=v\n"))).collect();
+        root.ifcfg("ifcfg-eth2", &text);
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        let e = only_problem(&c);
+        assert_eq!(e.device(), Some("eth2"));
+        assert!(e.to_string().contains("cannot read: larger than 1048576 bytes"), "{e}");
+
+        // Under the size limit but over the assignment limit.
+        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string()).chain((0..20_000).map(|i| format!("K{i}=v\n"))).collect();
+        root.ifcfg("ifcfg-eth2", &text);
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains(":10001:1: more than 10000 assignments"), "{e}");
+
+        // A line over MAX_LINE_CHARS.
+        root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nNAME={}\n", "x".repeat(5000)));
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains(":2:4097: line longer than 4096 characters"), "{e}");
+    }
+
+    /// Issue 11, point 3: what a message quotes from a file is escaped and cut.
+    #[test]
+    fn messages_escape_file_text() {
+        let root = Root::new();
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER='teql0\x1b[2J\u{202e}0'\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.ends_with("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"), "{e}");
+        root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_RP_FILTER='{}\x00'\n", "y".repeat(4000)));
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains(&format!("TEQL_RP_FILTER=\"{}…(+3937 chars)\"", "y".repeat(64))), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e}");
+        root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_MASTR='\x1b]0;{}'\n", "z".repeat(3000)));
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("unknown key TEQL_MASTR=\"\\e]0;zzz"), "{e}");
+        assert!(e.len() < 400, "{e}");
     }
 
     #[test]

@@ -13,18 +13,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, read_probe, valid_iface_name, Config,
-    ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues, RpFilter,
+    is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted,
+    read_config_file, read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys,
+    ProbeValues, ReadProblem, RpFilter, EXPECT_MASTER, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
+    MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
-/// every hook at boot read thousands of files.
-const MAX_FILES: usize = 100;
+/// every hook at boot read thousands of files. Counted with the main file.
+const MAX_FILES: usize = MAX_SOURCED_FILES;
 
 /// The address families ifupdown 0.8 knows on Linux; any other word is a parse error to it.
 const FAMILIES: [&str; 5] = ["inet", "inet6", "ipx", "can", "link"];
@@ -68,7 +69,6 @@ pub fn probe_values_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> ProbeValu
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProbeValuesOwned<'a>(ProbeValues<'a>);
 
-const EXPECT_MASTER: &str = "a teql master name such as teql0";
 const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
 const EXPECT_IPV4: &str = "a dotted IPv4 address";
 
@@ -153,7 +153,23 @@ struct Stanza {
     family: String,
     method: String,
     at: Place,
+    /// Its own options only, and only the ones teqlctl reads (teql options and
+    /// MASTER_OPTIONS). An `inherits` parent is referred to, not copied: copying every
+    /// ancestor's options into every stanza made a 146 KB file of inherits chains take
+    /// 1.2 GB. `resolved` joins them when the stanza is read.
     options: Vec<Opt>,
+    /// Option name to its index in `options`, for the options whose repeats are joined.
+    index: HashMap<String, usize>,
+    /// The stanza it inherits from, always an earlier one (so there are no cycles).
+    parent: Option<usize>,
+    /// How many `inherits` steps lead up from it (0 without a parent).
+    depth: usize,
+    /// Option lines of its ancestors, which count against MAX_OPTIONS with its own.
+    inherited_lines: usize,
+    /// Its own option lines, repeats included.
+    own_lines: usize,
+    /// Already reported for MAX_OPTIONS or an overlong value: its further options are dropped.
+    over_limit: bool,
 }
 
 impl Stanza {
@@ -162,13 +178,61 @@ impl Stanza {
         stanza_text(&self.name, &self.family, &self.method)
     }
 
+    /// An option whose repeats are joined (any but the commands).
     fn get(&self, name: &str) -> Option<&Opt> {
-        self.options.iter().find(|o| o.name == name)
+        self.index.get(name).map(|&j| &self.options[j])
     }
 }
 
 fn stanza_text(name: &str, family: &str, method: &str) -> String {
-    format!("iface {name} {family} {method}")
+    format!("iface {} {} {}", shown(name), shown(family), shown(method))
+}
+
+/// The commands, which ifupdown runs once per line instead of joining repeats.
+fn is_command(name: &str) -> bool {
+    matches!(name, "up" | "down" | "pre-up" | "post-up" | "pre-down" | "post-down")
+}
+
+/// Stanza `i` with its ancestors' options in front of its own, as ifupdown copies them on
+/// `inherits`: a name the stanza repeats gets both values joined with a newline. Bounded by
+/// MAX_OPTIONS lines and MAX_INHERIT_DEPTH, and made for one stanza at a time.
+fn resolved(stanzas: &[Stanza], i: usize) -> Stanza {
+    let mut chain = vec![i];
+    let mut at = i;
+    while let Some(p) = stanzas[at].parent {
+        chain.push(p);
+        at = p;
+    }
+    let own = &stanzas[i];
+    let mut out = Stanza {
+        name: own.name.clone(),
+        family: own.family.clone(),
+        method: own.method.clone(),
+        at: own.at.clone(),
+        options: Vec::new(),
+        index: HashMap::new(),
+        parent: None,
+        depth: 0,
+        inherited_lines: 0,
+        own_lines: 0,
+        over_limit: own.over_limit,
+    };
+    for &s in chain.iter().rev() {
+        for o in &stanzas[s].options {
+            match out.index.get(&o.name) {
+                Some(&j) if !is_command(&o.name) => {
+                    let v = &mut out.options[j].value;
+                    v.push('\n');
+                    v.push_str(&o.value);
+                }
+                _ => {
+                    out.index.insert(o.name.clone(), out.options.len());
+                    out.options.push(Opt { name: o.name.clone(), value: o.value.clone(), line: o.line });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What the option lines that follow belong to.
@@ -195,6 +259,9 @@ struct Reader<'a> {
     /// line would otherwise give one error per file in it.
     repeats_reported: BTreeSet<(PathBuf, usize)>,
     limit_reported: bool,
+    stanza_limit_reported: bool,
+    /// Stanza indexes by name, in file order, for `inherits`.
+    by_name: HashMap<String, Vec<usize>>,
     problems: Vec<ConfigError>,
 }
 
@@ -208,24 +275,13 @@ impl<'a> Reader<'a> {
             seen: HashMap::new(),
             repeats_reported: BTreeSet::new(),
             limit_reported: false,
+            stanza_limit_reported: false,
+            by_name: HashMap::new(),
             problems: Vec::new(),
         }
     }
 
     fn read_main(&mut self, path: &Path) {
-        match fs::metadata(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-            // Reading a FIFO would block every hook at boot.
-            Ok(m) if !m.is_file() => {
-                self.problems.push(ConfigError::Io {
-                    path: path.to_path_buf(),
-                    reason: "not a regular file".into(),
-                    device: None,
-                });
-                return;
-            }
-            _ => {}
-        }
         self.read_file(path, None, "");
     }
 
@@ -259,9 +315,10 @@ impl<'a> Reader<'a> {
                     self.problems.push(ConfigError::Inconsistent {
                         path: from.path.clone(),
                         msg: format!(
-                            "line {}: {keyword} makes teqlctl read more than {MAX_FILES} files; \
+                            "line {}: {} makes teqlctl read more than {MAX_FILES} files; \
                              it reads no further ones: does it name the right directory?",
-                            from.line
+                            from.line,
+                            shown(keyword)
                         ),
                         device: None,
                     });
@@ -269,10 +326,14 @@ impl<'a> Reader<'a> {
                 return;
             }
         }
-        let text = match fs::read(path) {
+        // Never a plain fs::read: a FIFO would block every hook at boot, a device could be
+        // read without end.
+        let text = match read_config_file(path, MAX_FILE_BYTES) {
             // Lossy: a Latin-1 comment must not make the file unreadable; a mangled character
             // in a value still fails validation of that value.
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            // The main file may be absent (a box without ifupdown).
+            Err(ReadProblem::NotFound) if from.is_none() => return,
             Err(e) => {
                 self.problems.push(ConfigError::Io {
                     path: path.to_path_buf(),
@@ -290,14 +351,33 @@ impl<'a> Reader<'a> {
         // Per file, as in ifupdown: a sourced file never continues the stanza that sourced it.
         let mut state = State::None;
         for line in logical_lines(text) {
-            let (first, rest) = split_word(&line.text);
-            if first.is_empty() {
-                continue;
-            }
             let place = Place {
                 path: path.to_path_buf(),
                 line: line.number,
             };
+            if line.text.chars().nth(MAX_LINE_CHARS).is_some() {
+                let device = match state {
+                    State::Iface(i) => self.stanzas.get(i).map(|s| s.name.clone()),
+                    _ => None,
+                };
+                self.syntax(
+                    &place,
+                    line.col,
+                    None,
+                    format!(
+                        "line longer than {MAX_LINE_CHARS} characters (continuation lines \
+                         joined), the most teqlctl reads; no option value is that long"
+                    ),
+                    device.as_deref(),
+                );
+                // What follows would land in the wrong stanza or none.
+                state = State::Broken;
+                continue;
+            }
+            let (first, rest) = split_word(&line.text);
+            if first.is_empty() {
+                continue;
+            }
             state = match first {
                 "mapping" => State::Mapping,
                 "source" => {
@@ -330,10 +410,10 @@ impl<'a> Reader<'a> {
                             path: place.path,
                             line: place.line,
                             col: line.col,
-                            msg: format!(
-                                "option {first} outside an iface stanza (misplaced option: \
-                                 ifupdown rejects the file); put it below its iface line"
-                            ),
+                            key: Some(first.to_string()),
+                            msg: "option outside an iface stanza (misplaced option: \
+                                  ifupdown rejects the file); put it below its iface line"
+                                .to_string(),
                             device: None,
                         }),
                     }
@@ -343,11 +423,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn syntax(&mut self, place: &Place, col: usize, msg: String, device: Option<&str>) {
+    /// `key`: the option the error is about, when there is one.
+    fn syntax(&mut self, place: &Place, col: usize, key: Option<&str>, msg: String, device: Option<&str>) {
         self.problems.push(ConfigError::Syntax {
             path: place.path.clone(),
             line: place.line,
             col,
+            key: key.map(str::to_string),
             msg,
             device: device.map(str::to_string),
         });
@@ -359,6 +441,7 @@ impl<'a> Reader<'a> {
             self.syntax(
                 &at,
                 col,
+                None,
                 "iface needs an interface name, an address family and a method \
                  (such as iface eth2 inet static)"
                     .into(),
@@ -367,10 +450,23 @@ impl<'a> Reader<'a> {
             return State::Broken;
         };
         let broken = |r: &mut Self, msg: String| {
-            r.syntax(&at, col, format!("iface {name}: {msg}"), Some(name));
+            r.syntax(&at, col, None, format!("iface {}: {msg}", shown(name)), Some(name));
             r.broken.insert(name.to_string());
             State::Broken
         };
+        if self.stanzas.len() >= MAX_STANZAS {
+            self.broken.insert(name.to_string());
+            if std::mem::replace(&mut self.stanza_limit_reported, true) {
+                return State::Broken;
+            }
+            return broken(
+                self,
+                format!(
+                    "more than {MAX_STANZAS} iface stanzas, the most teqlctl reads; \
+                     it reads no further ones"
+                ),
+            );
+        }
         // Where the parent's name is, if the line says `inherits`.
         let (family, method, parent_at) = match (w.get(1), w.get(2)) {
             (None, _) => {
@@ -384,7 +480,8 @@ impl<'a> Reader<'a> {
                 return broken(
                     self,
                     format!(
-                        "unknown address family {f:?}: expected one of {}",
+                        "unknown address family {}: expected one of {}",
+                        quoted(f),
                         FAMILIES.join(", ")
                     ),
                 )
@@ -392,7 +489,7 @@ impl<'a> Reader<'a> {
             (Some(f), None) => {
                 return broken(
                     self,
-                    format!("no method after {f} (such as static, dhcp or manual)"),
+                    format!("no method after {} (such as static, dhcp or manual)", shown(f)),
                 )
             }
             (Some(f), Some(&"inherits")) => (Some(*f), None, 3),
@@ -406,41 +503,64 @@ impl<'a> Reader<'a> {
             method: method.unwrap_or_default().to_string(),
             at: at.clone(),
             options: Vec::new(),
+            index: HashMap::new(),
+            parent: None,
+            depth: 0,
+            inherited_lines: 0,
+            own_lines: 0,
+            over_limit: false,
         };
         if parent_at > 0 {
             let Some(&parent) = w.get(parent_at) else {
                 return broken(self, "inherits needs the name of the stanza to copy".into());
             };
-            // ifupdown takes the first stanza of that name (and family, if one is given).
-            let Some(p) = self
-                .stanzas
-                .iter()
-                .find(|s| s.name == parent && family.is_none_or(|f| f == s.family))
-            else {
+            // ifupdown takes the first stanza of that name (and family, if one is given). It
+            // is always an earlier stanza, so inheritance can never loop.
+            let found = self.by_name.get(parent).and_then(|list| {
+                list.iter().copied().find(|&j| family.is_none_or(|f| f == self.stanzas[j].family))
+            });
+            let Some(pi) = found else {
+                if self.broken.contains(parent) {
+                    return broken(
+                        self,
+                        format!(
+                            "inherits {}, whose iface line is refused above: fix that one first",
+                            shown(parent)
+                        ),
+                    );
+                }
                 return broken(
                     self,
                     format!(
-                        "inherits {parent}, but no {parent} {}stanza is defined above",
+                        "inherits {}, but no {} {}stanza is defined above",
+                        shown(parent),
+                        shown(parent),
                         family.map(|f| format!("{f} ")).unwrap_or_default()
                     ),
                 );
             };
+            let p = &self.stanzas[pi];
+            if p.depth + 1 > MAX_INHERIT_DEPTH {
+                return broken(
+                    self,
+                    format!(
+                        "inherits {}, which is already {MAX_INHERIT_DEPTH} inherits deep, the \
+                         most teqlctl follows: inherit from a stanza higher up the chain",
+                        shown(parent)
+                    ),
+                );
+            }
             if stanza.family.is_empty() {
                 stanza.family = p.family.clone();
             }
             if stanza.method.is_empty() {
                 stanza.method = p.method.clone();
             }
-            stanza.options = p
-                .options
-                .iter()
-                .map(|o| Opt {
-                    name: o.name.clone(),
-                    value: o.value.clone(),
-                    line: o.line,
-                })
-                .collect();
+            stanza.depth = p.depth + 1;
+            stanza.inherited_lines = p.inherited_lines + p.own_lines;
+            stanza.parent = Some(pi);
         }
+        self.by_name.entry(stanza.name.clone()).or_default().push(self.stanzas.len());
         self.stanzas.push(stanza);
         State::Iface(self.stanzas.len() - 1)
     }
@@ -454,23 +574,48 @@ impl<'a> Reader<'a> {
             self.syntax(
                 &at,
                 col,
-                format!("option {name} has no value (ifupdown rejects the file)"),
+                Some(name),
+                "option has no value (ifupdown rejects the file)".to_string(),
                 Some(&device),
             );
             return;
         }
+        if stanza.over_limit {
+            return;
+        }
+        stanza.own_lines += 1;
+        if stanza.inherited_lines + stanza.own_lines > MAX_OPTIONS {
+            stanza.over_limit = true;
+            let device = stanza.name.clone();
+            self.syntax(
+                &at,
+                col,
+                Some(name),
+                format!(
+                    "iface {} has more than {MAX_OPTIONS} option lines (inherited ones \
+                     included), the most teqlctl reads",
+                    shown(&device)
+                ),
+                Some(&device),
+            );
+            return;
+        }
+        // Only options teqlctl reads are kept: the others (up commands, bridge ports...) are
+        // counted against MAX_OPTIONS but would only cost memory and time, once per stanza
+        // that inherits them.
+        if !(is_teql_option(name) || MASTER_OPTIONS.contains(&name)) {
+            return;
+        }
         // Commands may be given many times; any other repeated option is one value with
         // several lines, which is what the hook then sees.
-        let command = matches!(
-            name,
-            "up" | "down" | "pre-up" | "post-up" | "pre-down" | "post-down"
-        );
-        if !command {
-            if let Some(o) = stanza.options.iter_mut().find(|o| o.name == name) {
+        if !is_command(name) {
+            if let Some(&j) = stanza.index.get(name) {
+                let o = &mut stanza.options[j];
                 o.value.push('\n');
                 o.value.push_str(value);
                 return;
             }
+            stanza.index.insert(name.to_string(), stanza.options.len());
         }
         stanza.options.push(Opt {
             name: name.to_string(),
@@ -505,19 +650,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Every path a source line names is read or reported: a dangling symlink, a FIFO or a
+    /// device may have been meant to hold a line of a bundle, and nothing says it did not.
+    /// Directories that a pattern matches say nothing to ifupdown either, and are skipped
+    /// (stat() on a FIFO does not block; the read itself checks the type again).
     fn source_file(&mut self, path: &Path, at: &Place, keyword: &str) {
-        match fs::metadata(path) {
-            // A dangling symlink, as ifupdown skips it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => self.problems.push(ConfigError::Io {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-                device: None,
-            }),
-            // Directories say nothing to ifupdown either; FIFOs would block.
-            Ok(m) if !m.is_file() => {}
-            Ok(_) => self.read_file(path, Some(at.clone()), keyword),
+        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return;
         }
+        self.read_file(path, Some(at.clone()), keyword);
     }
 }
 
@@ -745,13 +886,16 @@ fn build(reader: Reader) -> Config {
         .filter(|n| master_index(n).is_some())
         .cloned()
         .collect();
-    let mut first_stanza: BTreeMap<&str, &Place> = BTreeMap::new();
+    let mut first_stanza: BTreeMap<String, Place> = BTreeMap::new();
 
-    for stanza in &reader.stanzas {
+    for (idx, raw) in reader.stanzas.iter().enumerate() {
         // The hook exits at once for other families, so their teql options do nothing.
-        if stanza.family != "inet" {
+        if raw.family != "inet" {
             continue;
         }
+        // With its inherited options, made for this stanza alone and dropped after it.
+        let resolved = resolved(&reader.stanzas, idx);
+        let stanza = &resolved;
         let is_master = master_index(&stanza.name).is_some();
         if is_master {
             master_stanzas.insert(stanza.name.clone());
@@ -774,14 +918,14 @@ fn build(reader: Reader) -> Config {
                          options; {what}",
                         stanza.text(),
                         stanza.at,
-                        stanza.name
+                        shown(&stanza.name)
                     ),
                     device: Some(stanza.name.clone()),
                 });
             }
             continue;
         }
-        first_stanza.insert(&stanza.name, &stanza.at);
+        first_stanza.insert(stanza.name.clone(), stanza.at.clone());
 
         let text = stanza.text();
         let mut ctx = Ctx {
@@ -869,31 +1013,44 @@ impl Ctx<'_> {
 
 /// The teql options of a stanza by exported name; reports the ones teqlctl does not know and
 /// options given under two spellings (the hook would see both, in an unspecified order).
+/// Only the first unknown option of a stanza is reported, with a count of the others: a
+/// stanza (or its inherits parent) full of them must not make thousands of problems.
 fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s Opt> {
     let mut found: BTreeMap<String, &Opt> = BTreeMap::new();
+    let mut unknown: Vec<&Opt> = Vec::new();
     for o in &stanza.options {
         let key = env_name(&o.name);
         if !key.starts_with("TEQL") {
             continue;
         }
         if !TEQL_OPTIONS.iter().any(|(k, _)| *k == key) {
-            let known: Vec<&str> = TEQL_OPTIONS.iter().map(|(_, n)| *n).collect();
-            ctx.inconsistent(format!(
-                "unknown option {} {:?} (line {}): teqlctl reads only {}",
-                o.name,
-                o.value,
-                o.line,
-                known.join(", ")
-            ));
+            unknown.push(o);
         } else if let Some(prev) = found.get(&key) {
             ctx.inconsistent(format!(
                 "{} (line {}) and {} (line {}) are the same option to the hooks (both are \
                  exported as IF_{key}): keep one",
-                prev.name, prev.line, o.name, o.line
+                shown(&prev.name),
+                prev.line,
+                shown(&o.name),
+                o.line
             ));
         } else {
             found.insert(key, o);
         }
+    }
+    if let Some(o) = unknown.first() {
+        let known: Vec<&str> = TEQL_OPTIONS.iter().map(|(_, n)| *n).collect();
+        let more = match unknown.len() {
+            1 => String::new(),
+            n => format!(" and {} more unknown teql options", n - 1),
+        };
+        ctx.inconsistent(format!(
+            "unknown option {} {} (line {}){more}: teqlctl reads only {}",
+            shown(&o.name),
+            quoted(&o.value),
+            o.line,
+            known.join(", ")
+        ));
     }
     found
 }
@@ -919,20 +1076,23 @@ fn check_member(
     if master_index(device).is_some() {
         if let Some(m) = master {
             ctx.inconsistent(format!(
-                "teql-master {m:?} is set, but {device} is a teql master itself: teql-master \
-                 belongs in the stanzas of its member lines"
+                "teql-master {} is set, but {device} is a teql master itself: teql-master \
+                 belongs in the stanzas of its member lines",
+                quoted(m)
             ));
         }
         if let Some(v) = rp_filter {
             ctx.inconsistent(format!(
-                "teql-rp-filter {v:?} is set on the master {device}: it applies to member \
-                 lines; set it in their stanzas"
+                "teql-rp-filter {} is set on the master {device}: it applies to member \
+                 lines; set it in their stanzas",
+                quoted(v)
             ));
         }
         if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
             ctx.inconsistent(format!(
-                "{key} {v:?} is set on the master {device}: the probe options apply to member \
-                 lines (each line is probed on its own); set them in their stanzas"
+                "{key} {} is set on the master {device}: the probe options apply to member \
+                 lines (each line is probed on its own); set them in their stanzas",
+                quoted(v)
             ));
         }
         return None;
@@ -940,7 +1100,7 @@ fn check_member(
     let master_ok = ctx.field(
         "teql-master",
         master,
-        |v| master_index(v).map(|_| v.to_string()),
+        |v| is_usable_master(v).then(|| v.to_string()),
         EXPECT_MASTER,
     );
     // Read before bailing out on teql-master so that one load reports both mistakes.
@@ -953,13 +1113,15 @@ fn check_member(
     let Some(master) = master_ok.ok()? else {
         if let (Ok(Some(_)), Some(v)) = (&rp_ok, rp_filter) {
             ctx.inconsistent(format!(
-                "teql-rp-filter {v:?} is set but teql-master is not: add teql-master teqlN \
-                 or remove teql-rp-filter"
+                "teql-rp-filter {} is set but teql-master is not: add teql-master teqlN \
+                 or remove teql-rp-filter",
+                quoted(v)
             ));
         } else if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
             ctx.inconsistent(format!(
-                "{key} {v:?} is set but teql-master is not: the probe options belong to a \
-                 line of a bundle; add teql-master teqlN or remove {key}"
+                "{key} {} is set but teql-master is not: the probe options belong to a \
+                 line of a bundle; add teql-master teqlN or remove {key}",
+                quoted(v)
             ));
         }
         return None;
@@ -976,8 +1138,9 @@ fn check_member(
     let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
     if !valid_iface_name(device) {
         ctx.inconsistent(format!(
-            "{device:?} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
-             whitespace), so it cannot be a line of {master}"
+            "{} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
+             whitespace), so it cannot be a line of {master}",
+            quoted(device)
         ));
         return None;
     }
@@ -992,6 +1155,14 @@ fn check_member(
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
+    // The name is teqlN (else this is not a master's stanza), but N may be past the cap.
+    if !is_usable_master(&stanza.name) {
+        ctx.inconsistent(format!(
+            "{} is past the last master teqlctl configures: masters are teql0..teql63; \
+             rename the master",
+            shown(&stanza.name)
+        ));
+    }
     let options = teql_options(ctx, stanza);
     check_member(
         ctx,
@@ -1231,8 +1402,10 @@ mod tests {
             } => {
                 assert_eq!((p.as_path(), *l), (path, line), "{e:?}");
                 assert_eq!(d.as_deref(), device, "{e:?}");
+                // The option's name is in the key part of the line, not in msg.
+                let text = e.to_string();
                 for w in words {
-                    assert!(msg.contains(w), "{w:?} not in {msg:?}");
+                    assert!(text.contains(w), "{w:?} not in {text:?} ({msg:?})");
                 }
             }
             _ => panic!("not Syntax: {e:?}"),
@@ -1659,7 +1832,7 @@ mod tests {
             "eth2",
             "teql-master",
             "eth9",
-            "a teql master name such as teql0",
+            "a teql master name teql0..teql63",
         );
         assert!(
             e.to_string().contains("teql-master=\"eth9\" is not valid"),
@@ -1927,7 +2100,7 @@ mod tests {
             (
                 "iface eth2 inet static\n address\n",
                 Some("eth2"),
-                &["address has no value"][..],
+                &["address: option has no value"][..],
             ),
             ("auto eth2\n teql-master teql0\n", None, &["misplaced"][..]),
         ] {
@@ -2067,6 +2240,234 @@ mod tests {
             Some("eth2"),
             &["iface eth2 inet static: no teql-master"],
         );
+    }
+
+    /// Issue 11, point 1: unreadable files are problems, whether main or sourced.
+    #[test]
+    fn unreadable_sourced_files() {
+        use std::os::unix::fs::symlink;
+        let root = issue_example();
+        let mut text = issue_text();
+        text.push_str("source-directory interfaces.d\nsource extra\n");
+        root.interfaces(&text);
+        fs::create_dir_all(root.file("interfaces.d")).unwrap();
+        symlink("/nonexistent/eth6", root.file("interfaces.d/eth6")).unwrap();
+        symlink("/nonexistent/extra", root.file("extra")).unwrap();
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        for (e, name) in c.problems.iter().zip(["interfaces.d/eth6", "extra"]) {
+            assert_eq!(
+                e.to_string(),
+                format!("{}: cannot read: no such file (a symbolic link to a missing file?)", root.file(name).display())
+            );
+        }
+        assert_eq!(c.members.len(), 4);
+    }
+
+    /// Issue 11, point 7: a FIFO never blocks the read, wherever it is.
+    #[test]
+    fn fifos_are_refused() {
+        let root = issue_example();
+        let mut text = issue_text();
+        text.push_str("source-directory interfaces.d\n");
+        root.interfaces(&text);
+        fs::create_dir_all(root.file("interfaces.d")).unwrap();
+        nix::unistd::mkfifo(&root.file("interfaces.d/fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(
+            only_problem(&c).to_string(),
+            format!(
+                "{}: cannot read: not a regular file (a FIFO); teqlctl reads only regular files",
+                root.file("interfaces.d/fifo").display()
+            )
+        );
+        assert_eq!(c.members.len(), 4);
+
+        let root = Root::new();
+        nix::unistd::mkfifo(&root.main(), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let c = root.load();
+        assert!(only_problem(&c).to_string().ends_with("not a regular file (a FIFO); teqlctl reads only regular files"));
+    }
+
+    #[test]
+    fn teql_master_message() {
+        let root = Root::new();
+        root.interfaces("iface eth2 inet manual\n teql-master eth9\n teql-rp-filter bogus\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_eq!(
+            c.problems[0].to_string(),
+            format!("{}: teql-master=\"eth9\" is not valid: expected a teql master name teql0..teql63", root.main().display())
+        );
+        assert_invalid(&c.problems[1], &root.main(), "eth2", "teql-rp-filter", "bogus", "loose, strict, off or keep");
+    }
+
+    /// Issue 11, point 6.
+    #[test]
+    fn master_numbers_are_capped() {
+        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
+            let root = Root::new();
+            root.interfaces(&format!("iface eth2 inet manual\n teql-master {name}\n"));
+            let c = root.load();
+            assert_invalid(only_problem(&c), &root.main(), "eth2", "teql-master", name, "teql0..teql63");
+            assert!(c.masters.is_empty() && c.members.is_empty());
+            // The hook reads the same value from IF_TEQL_MASTER and says the same.
+            let hook = member_from_options("eth2", Some(name), None, Default::default(), &root.main(), "iface eth2 inet manual")
+                .unwrap_err();
+            assert_eq!(&hook, only_problem(&c));
+        }
+        let root = Root::new();
+        root.interfaces("iface eth2 inet manual\n teql-master teql63\niface teql64 inet manual\n");
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_eq!(e.device(), Some("teql64"));
+        assert!(e.to_string().contains("masters are teql0..teql63"), "{e}");
+        assert_eq!(c.masters_needed(), 64);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_option() {
+        let root = Root::new();
+        root.interfaces("teql-master teql0\niface eth2 inet manual\n  teql-rp-filter\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_eq!(
+            c.problems[0].to_string(),
+            format!(
+                "{}:1:1: teql-master: option outside an iface stanza (misplaced option: ifupdown \
+                 rejects the file); put it below its iface line",
+                root.main().display()
+            )
+        );
+        assert_eq!(
+            c.problems[1].to_string(),
+            format!("{}:3:3: teql-rp-filter: option has no value (ifupdown rejects the file)", root.main().display())
+        );
+    }
+
+    /// Issue 11, point 12: inherits chains are resolved per stanza, not copied into every
+    /// stanza; the file that took 1.2 GB is read in bounded memory.
+    #[test]
+    fn long_inherits_chains() {
+        // Each stanza inherits from the one before and adds one option: copying made the
+        // options grow with the square of the number of stanzas.
+        let mut text = String::from("iface s0 inet manual\n teql-probe-down 2\n");
+        for i in 1..3000 {
+            text.push_str(&format!("iface s{i} inet manual inherits s{}\n up true {i}\n", i - 1));
+        }
+        assert!(text.len() > 60_000);
+        let root = Root::new();
+        root.interfaces(&text);
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        // Stanza s17 is the first one more than 16 inherits deep; the later ones inherit
+        // from a stanza that was refused, so they cannot find their parent.
+        let deep = c.problems.iter().find(|p| p.device() == Some("s17")).unwrap();
+        assert_syntax(deep, &root.main(), 35, Some("s17"), &["iface s17: inherits s16, which is already 16 inherits deep"]);
+        let next = c.problems.iter().find(|p| p.device() == Some("s18")).unwrap();
+        assert_syntax(next, &root.main(), 37, Some("s18"), &["iface s18: inherits s17, whose iface line is refused above"]);
+        // One problem per stanza at most: s0..s16 for teql-probe-down without teql-master,
+        // the rest for their parents.
+        assert_eq!(c.problems.len(), 3000, "{:#?}", &c.problems[..5]);
+        assert!(c.problems.iter().all(|p| p.to_string().len() < 400));
+
+        // A wide tree: many stanzas inheriting from one base with many options.
+        let mut text = String::from("iface base inet manual\n teql-master teql0\n");
+        for i in 0..1000 {
+            text.push_str(&format!(" up echo {i}\n"));
+        }
+        for i in 0..4000 {
+            text.push_str(&format!("iface l{i} inet manual inherits base\n"));
+        }
+        root.interfaces(&text);
+        let t = std::time::Instant::now();
+        let c = root.load();
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+        no_problems(&c);
+        assert_eq!(c.members.len(), 4001);
+        assert_eq!(c.members["l3999"].master, "teql0");
+    }
+
+    #[test]
+    fn inherited_values_join_along_the_chain() {
+        let root = Root::new();
+        root.interfaces(
+            "iface a inet manual\n teql-master teql0\n\
+             iface b inherits a\n teql-rp-filter keep\n\
+             iface c inherits b\n teql-master teql1\n",
+        );
+        let c = root.load();
+        assert_eq!(c.members["b"].rp_filter, RpFilter::Keep);
+        assert_invalid(only_problem(&c), &root.main(), "c", "teql-master", "teql0\nteql1", "teql master");
+    }
+
+    #[test]
+    fn limits() {
+        let root = Root::new();
+        // Too many stanzas: one error, at the first one past the limit.
+        let text: String = (0..5000).map(|i| format!("iface x{i} inet manual\n")).collect();
+        root.interfaces(&text);
+        let c = root.load();
+        let e = only_problem(&c).to_string();
+        assert!(e.contains(":4097:1: iface x4096: more than 4096 iface stanzas"), "{e}");
+
+        // Too many options in one stanza, counting the inherited ones.
+        let mut text = String::from("iface a inet manual\n");
+        text.push_str(&" up true\n".repeat(1000));
+        text.push_str("iface b inherits a\n");
+        text.push_str(&" up true\n".repeat(30));
+        root.interfaces(&text);
+        let c = root.load();
+        assert_syntax(only_problem(&c), &root.main(), 1027, Some("b"), &["iface b has more than 1024 option lines"]);
+
+        // A long line, even one made of continuations.
+        let long = format!("iface eth2 inet manual\n teql-master teql0\n description {}\\\n{}\n", "d".repeat(3000), "e".repeat(3000));
+        root.interfaces(&long);
+        let c = root.load();
+        assert_syntax(only_problem(&c), &root.main(), 3, Some("eth2"), &["line longer than 4096 characters"]);
+
+        // A file over MAX_FILE_BYTES.
+        let mut big = issue_text();
+        big.push_str(&"# padding padding padding padding padding padding padding\n".repeat(20_000));
+        root.interfaces(&big);
+        let c = root.load();
+        assert!(only_problem(&c).to_string().contains("cannot read: larger than 1048576 bytes"));
+        assert!(c.members.is_empty());
+    }
+
+    #[test]
+    fn unknown_options_are_reported_once_per_stanza() {
+        let root = Root::new();
+        let mut text = String::from("iface eth2 inet manual\n teql-master teql0\n");
+        for i in 0..500 {
+            text.push_str(&format!(" teql-x{i} 1\n"));
+        }
+        root.interfaces(&text);
+        let e = only_problem(&root.load()).to_string();
+        assert!(e.contains("unknown option teql-x0 \"1\" (line 3) and 499 more unknown teql options"), "{e}");
+    }
+
+    /// Issue 11, point 3.
+    #[test]
+    fn messages_escape_file_text() {
+        let root = Root::new();
+        root.interfaces(&format!(
+            "iface eth2 inet manual\n teql-master teql0\x1b[31m{}\n teql-rp-filter {}\n",
+            '\u{202e}',
+            "r".repeat(3000)
+        ));
+        let c = root.load();
+        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        let a = c.problems[0].to_string();
+        assert!(a.ends_with("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"), "{a}");
+        let b = c.problems[1].to_string();
+        assert!(b.contains(&format!("\"{}…(+2936 chars)\"", "r".repeat(64))), "{b}");
+        root.interfaces("iface eth2\x07\x1b[1A inet manual\n teql-master eth9\n");
+        let e = only_problem(&root.load()).to_string();
+        assert!(!e.chars().any(char::is_control), "{e}");
     }
 
     #[test]

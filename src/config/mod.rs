@@ -6,7 +6,10 @@
 
 pub mod ifcfg;
 pub mod interfaces;
+pub mod read;
 pub mod shell;
+
+pub use read::{read_config_file, ReadProblem};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -289,11 +292,14 @@ impl Config {
     }
 
     /// How many masters sch_teql must create (max_equalizers) for every teqlN named here.
+    /// Never more than MAX_MASTERS: the readers refuse higher names, and any that reached a
+    /// Config some other way are not counted.
     pub fn masters_needed(&self) -> u32 {
         self.masters
             .keys()
             .chain(self.members.values().map(|m| &m.master))
             .filter_map(|n| master_index(n))
+            .filter(|&i| i < MAX_MASTERS)
             .map(|i| i + 1)
             .max()
             .unwrap_or(0)
@@ -349,7 +355,69 @@ pub(crate) fn parse_netmask(v: &str) -> Option<u8> {
     u8::try_from(ones).ok()
 }
 
+/// How many masters teqlctl configures at most: teql0..teql63. sch_teql takes any
+/// max_equalizers, but each master is a net device created at module load; a typo such as
+/// `teql99999999` must not ask the kernel for a hundred million of them.
+pub const MAX_MASTERS: u32 = 64;
+
+/// What a master name must look like, for InvalidValue messages.
+pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
+
+/// A name `master_index` accepts and that is below MAX_MASTERS: a master teqlctl configures.
+pub fn is_usable_master(name: &str) -> bool {
+    master_index(name).is_some_and(|i| i < MAX_MASTERS)
+}
+
+/// Limits on what the readers accept (teqlctl-config(5), LIMITS). Real files are far below
+/// them; each one is there so that a broken or hostile file costs a bounded amount of time
+/// and memory in a hook that runs at every boot, and gets one clear error instead.
+///
+/// The largest configuration file read (ifcfg, /etc/sysconfig/network, interfaces, sourced).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// The longest line, in characters (an interfaces line after joining continuations).
+pub const MAX_LINE_CHARS: usize = 4096;
+/// Assignments in one ifcfg file (or /etc/sysconfig/network).
+pub const MAX_ASSIGNMENTS: usize = 10_000;
+/// iface stanzas in /etc/network/interfaces and everything it sources.
+pub const MAX_STANZAS: usize = 4096;
+/// Option lines of one iface stanza (its own, inherited ones not counted).
+pub const MAX_OPTIONS: usize = 1024;
+/// How deep `inherits` chains go: a stanza, its parent, ... at most this many parents.
+pub const MAX_INHERIT_DEPTH: usize = 16;
+/// Files read through source and source-directory, besides the main interfaces file.
+pub const MAX_SOURCED_FILES: usize = 100;
+
+/// How much of a value from a file a message quotes.
+pub const MESSAGE_VALUE_CHARS: usize = 64;
+/// How much of a path a message shows (paths can come from `source` lines).
+const MESSAGE_PATH_CHARS: usize = 512;
+/// A whole free-text message; its embedded values are already cut to MESSAGE_VALUE_CHARS.
+const MESSAGE_TEXT_CHARS: usize = 2048;
+
+/// A value from a file as messages quote it: in double quotes, escaped and cut.
+pub(crate) fn quoted(value: &str) -> String {
+    format!("\"{}\"", crate::text::escape_for_message(value, MESSAGE_VALUE_CHARS).replace('"', "\\\""))
+}
+
+/// A short piece of file text (a key, an option or device name) shown without quotes.
+pub(crate) fn shown(text: &str) -> String {
+    crate::text::escape_for_message(text, MESSAGE_VALUE_CHARS)
+}
+
+fn shown_path(p: &std::path::Path) -> String {
+    crate::text::escape_for_message(&p.to_string_lossy(), MESSAGE_PATH_CHARS)
+}
+
+fn shown_text(t: &str) -> String {
+    crate::text::escape_for_message(t, MESSAGE_TEXT_CHARS)
+}
+
+fn shown_key(key: &Option<String>) -> String {
+    key.as_deref().map(|k| format!("{}: ", shown(k))).unwrap_or_default()
+}
+
 /// `teql12` -> Some(12); anything else -> None. The kernel names masters teql0..teqlN-1.
+/// Readers also check the index against MAX_MASTERS (`is_usable_master`).
 pub fn master_index(name: &str) -> Option<u32> {
     let digits = name.strip_prefix("teql")?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -363,19 +431,22 @@ pub fn master_index(name: &str) -> Option<u32> {
 }
 
 /// A configuration error. Every variant names the file; the Display text is the one line the
-/// admin sees.
+/// admin sees. Fields hold the text as read; Display escapes control and bidi characters and
+/// cuts long values (`crate::text::escape_for_message`), since all of it may come from a file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {reason}")]
+    #[error("{}: cannot read: {}", shown_path(.path), shown_text(.reason))]
     Io { path: PathBuf, reason: String, device: Option<String> },
 
-    #[error("{path}:{line}:{col}: {msg}")]
-    Syntax { path: PathBuf, line: usize, col: usize, msg: String, device: Option<String> },
+    /// `key`: the variable (ifcfg) or option (interfaces) whose value broke the syntax, when
+    /// the reader knows it.
+    #[error("{}:{line}:{col}: {}{}", shown_path(.path), shown_key(.key), shown_text(.msg))]
+    Syntax { path: PathBuf, line: usize, col: usize, key: Option<String>, msg: String, device: Option<String> },
 
-    #[error("{path}: {key}={value:?} is not valid: expected {expected}")]
+    #[error("{}: {}={} is not valid: expected {}", shown_path(.path), shown(.key), quoted(.value), shown_text(.expected))]
     InvalidValue { path: PathBuf, key: String, value: String, expected: String, device: Option<String> },
 
-    #[error("{path}: {msg}")]
+    #[error("{}: {}", shown_path(.path), shown_text(.msg))]
     Inconsistent { path: PathBuf, msg: String, device: Option<String> },
 }
 
