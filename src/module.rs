@@ -22,6 +22,10 @@ pub fn masters_present() -> u32 {
 /// the configuration names (asked for only when teqlctl loads the module itself, so that a
 /// later bundle does not need a reload). A broken line naming teql7 must not stop teql0's lines
 /// when the module is already loaded with one master.
+///
+/// `all` comes from `Config::masters_needed`, which is at most `config::MAX_MASTERS` (64):
+/// the readers refuse master names past teql63, so a typo never asks the kernel for millions
+/// of net devices. `now` is only as bounded as the names its caller passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Need {
     pub now: u32,
