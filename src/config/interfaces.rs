@@ -170,6 +170,9 @@ struct Stanza {
     own_lines: usize,
     /// Already reported for MAX_OPTIONS or an overlong value: its further options are dropped.
     over_limit: bool,
+    /// Set by `resolved` on the first option whose value, joined with its inherited values,
+    /// would be longer than MAX_LINE_CHARS; the rest of it is dropped and this is reported.
+    overlong: Option<String>,
 }
 
 impl Stanza {
@@ -216,12 +219,19 @@ fn resolved(stanzas: &[Stanza], i: usize) -> Stanza {
         inherited_lines: 0,
         own_lines: 0,
         over_limit: own.over_limit,
+        overlong: None,
     };
     for &s in chain.iter().rev() {
         for o in &stanzas[s].options {
             match out.index.get(&o.name) {
                 Some(&j) if !is_command(&o.name) => {
                     let v = &mut out.options[j].value;
+                    // Every stanza of a wide tree would otherwise carry (and a bad value
+                    // would put into its error) a copy of a long inherited value.
+                    if v.len() + 1 + o.value.len() > MAX_LINE_CHARS {
+                        out.overlong.get_or_insert_with(|| o.name.clone());
+                        continue;
+                    }
                     v.push('\n');
                     v.push_str(&o.value);
                 }
@@ -509,6 +519,7 @@ impl<'a> Reader<'a> {
             inherited_lines: 0,
             own_lines: 0,
             over_limit: false,
+            overlong: None,
         };
         if parent_at > 0 {
             let Some(&parent) = w.get(parent_at) else {
@@ -610,6 +621,23 @@ impl<'a> Reader<'a> {
         // several lines, which is what the hook then sees.
         if !is_command(name) {
             if let Some(&j) = stanza.index.get(name) {
+                if stanza.options[j].value.len() + 1 + value.len() > MAX_LINE_CHARS {
+                    stanza.over_limit = true;
+                    let device = stanza.name.clone();
+                    self.syntax(
+                        &at,
+                        col,
+                        Some(name),
+                        format!(
+                            "repeated until its value (the lines joined) is longer than \
+                             {MAX_LINE_CHARS} characters, the most teqlctl reads; teqlctl \
+                             reads no further options of iface {}",
+                            shown(&device)
+                        ),
+                        Some(&device),
+                    );
+                    return;
+                }
                 let o = &mut stanza.options[j];
                 o.value.push('\n');
                 o.value.push_str(value);
@@ -896,9 +924,28 @@ fn build(reader: Reader) -> Config {
         // With its inherited options, made for this stanza alone and dropped after it.
         let resolved = resolved(&reader.stanzas, idx);
         let stanza = &resolved;
+        if let Some(name) = &stanza.overlong {
+            config.problems.push(ConfigError::Inconsistent {
+                path: stanza.at.path.clone(),
+                msg: format!(
+                    "{} at {}: option {} with the values it inherits is longer than \
+                     {MAX_LINE_CHARS} characters, the most teqlctl reads",
+                    stanza.text(),
+                    stanza.at,
+                    shown(name)
+                ),
+                device: Some(stanza.name.clone()),
+            });
+            continue;
+        }
         let is_master = master_index(&stanza.name).is_some();
         if is_master {
             master_stanzas.insert(stanza.name.clone());
+        }
+        // Its options were cut short at a limit, which is reported: checking what is left
+        // would only add errors about a stanza teqlctl did not read whole.
+        if raw.over_limit {
+            continue;
         }
         if let Some(first) = first_stanza.get(stanza.name.as_str()) {
             let ours = stanza.options.iter().any(|o| {
@@ -2436,6 +2483,28 @@ mod tests {
         let c = root.load();
         assert!(only_problem(&c).to_string().contains("cannot read: larger than 1048576 bytes"));
         assert!(c.members.is_empty());
+    }
+
+    #[test]
+    fn long_joined_values() {
+        let root = Root::new();
+        // Repeats in one stanza.
+        let mut text = String::from("iface eth2 inet manual\n teql-master teql0\n");
+        text.push_str(&format!(" teql-probe {}\n", "1".repeat(3000)).repeat(3));
+        root.interfaces(&text);
+        let c = root.load();
+        assert_syntax(only_problem(&c), &root.main(), 4, Some("eth2"), &["teql-probe: repeated until its value"]);
+
+        // Inherited: each of 200 children would carry 8 KB.
+        let mut text = format!("iface base inet manual\n teql-master teql0\n teql-probe {}\n", "1".repeat(4000));
+        for i in 0..200 {
+            text.push_str(&format!("iface c{i} inherits base\n teql-probe {}\n", "2".repeat(4000)));
+        }
+        root.interfaces(&text);
+        let c = root.load();
+        assert_eq!(c.problems.len(), 201, "{:#?}", &c.problems[..3]);
+        assert!(c.problems[1].to_string().contains("option teql-probe with the values it inherits is longer than 4096"), "{}", c.problems[1]);
+        assert_eq!(c.problems[1].device(), Some("c0"));
     }
 
     #[test]
