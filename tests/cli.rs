@@ -46,6 +46,33 @@ fn hook(dir: &Path, name: &str) -> Command {
     c
 }
 
+/// A hook run against a test tree: `teqlctl --root ROOT hook NAME`, the documented way (a hook
+/// linked under its own name ignores TEQLCTL_ROOT), with network-scripts' environment.
+fn hook_at(root: &TempDir, name: &str) -> Command {
+    let mut c = Command::cargo_bin("teqlctl").unwrap();
+    c.env_clear().env("PATH", "/sbin:/usr/sbin:/bin:/usr/bin").arg("--root").arg(root.path()).args(["hook", name]);
+    c
+}
+
+#[test]
+fn linked_hooks_ignore_redirecting_variables() {
+    // With TEQLCTL_ROOT honoured, this hook would read the broken eth3 and exit 3; a hook reads
+    // the real /etc instead, where this test's eth3 is not configured: silent success.
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let bin = TempDir::new().unwrap();
+    hook_at(&root, "ifup-local").arg("eth3").assert().code(3);
+    if !std::path::Path::new("/etc/sysconfig/network-scripts/ifcfg-eth3").exists() {
+        hook(bin.path(), "ifup-local")
+            .env("TEQLCTL_ROOT", root.path())
+            .env("TEQLCTL_LOCK", root.path().join("lock"))
+            .arg("eth3")
+            .assert()
+            .code(0)
+            .stderr("");
+    }
+}
+
 #[test]
 fn help_lists_every_command() {
     let out = teqlctl().arg("--help").assert().success().get_output().stdout.clone();
@@ -97,10 +124,8 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name such as teql0", file.display());
     teqlctl().arg("--root").arg(root.path()).args(["-n", "up"]).assert().code(3).stderr(predicate::str::contains(expected.clone()));
     // The hook for that line says the same, to stderr and syslog, and exits 3.
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-pre-local")
+    hook_at(&root, "ifup-pre-local")
         .current_dir(scripts(&root))
-        .env("TEQLCTL_ROOT", root.path())
         .arg("ifcfg-eth3")
         .assert()
         .code(3)
@@ -123,7 +148,6 @@ fn syntax_error_gives_line_and_column() {
 #[test]
 fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
     let root = office();
-    let bin = TempDir::new().unwrap();
     for (name, arg) in [
         ("ifup-pre-local", "ifcfg-eth0"),
         ("ifup-pre-local", "ifcfg-nonexistent"),
@@ -132,9 +156,8 @@ fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
         ("ifdown-pre-local", "eth0"),
         ("ifdown-local", "eth0"),
     ] {
-        hook(bin.path(), name)
+        hook_at(&root, name)
             .current_dir(scripts(&root))
-            .env("TEQLCTL_ROOT", root.path())
             .args([arg, "boot"])
             .assert()
             .code(0)
@@ -150,10 +173,8 @@ fn a_broken_unrelated_file_does_not_stop_other_lines() {
     fs::write(scripts(&root).join("ifcfg-eth1"), "DEVICE=eth1\nIPADDR=$(hostname -i)\n").unwrap();
     // Ours and broken: only its own interface refuses.
     fs::write(scripts(&root).join("ifcfg-eth5"), "DEVICE=eth5\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n").unwrap();
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-local").env("TEQLCTL_ROOT", root.path()).arg("eth1").assert().code(0).stderr("");
-    hook(bin.path(), "ifup-local")
-        .env("TEQLCTL_ROOT", root.path())
+    hook_at(&root, "ifup-local").arg("eth1").assert().code(0).stderr("");
+    hook_at(&root, "ifup-local")
         .arg("eth5")
         .assert()
         .code(3)
@@ -169,10 +190,8 @@ fn unknown_program_name_is_refused() {
 #[test]
 fn ifup_teql_refuses_a_config_that_is_not_a_master() {
     let root = office();
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-teql")
+    hook_at(&root, "ifup-teql")
         .current_dir(scripts(&root))
-        .env("TEQLCTL_ROOT", root.path())
         .arg("ifcfg-eth2")
         .assert()
         .code(2)
