@@ -136,6 +136,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         }
         return Ok(Report { skipped: true, ..Report::default() });
     };
+    // A run killed between writing its temporary state file and renaming it leaves one
+    // behind; under check.lock nobody else is writing one.
+    crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let state = State::read_netlink(&mut nl)?;

@@ -145,6 +145,19 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
     })
 }
 
+/// Removes temporary files that write_atomic left for `path` in runs killed half-way. Only
+/// for a caller that holds the lock of every writer of `path`.
+pub fn remove_temporaries(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn temp_name(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{}", std::process::id()))
@@ -186,6 +199,9 @@ mod tests {
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(fs::read_to_string(&link).unwrap(), "{}");
         assert_eq!(fs::metadata(&link).unwrap().permissions().mode() & 0o777, 0o644);
+        fs::write(t.path().join(".health.json.999999"), "half").unwrap();
+        remove_temporaries(&link);
+        assert!(!t.path().join(".health.json.999999").exists() && link.exists());
         let fifo = t.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         // Returns at once instead of waiting for a writer.

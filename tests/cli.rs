@@ -287,3 +287,54 @@ fn check_reports_a_line_with_a_bad_probe_key_and_checks_the_others() {
         .success()
         .stderr(predicate::str::contains("TEQL_PROBE_TIMEOUT=\"fast\" is not valid: expected a time in milliseconds from 50 to 5000"));
 }
+
+/// The ways a line's file was found broken without a word (issue 11, point 1).
+fn break_eth3(root: &TempDir, how: &str) {
+    let f = scripts(root).join("ifcfg-eth3");
+    let _ = fs::remove_file(&f);
+    match how {
+        "rp" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap(),
+        "master" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap(),
+        "quote" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=\"teql0\n").unwrap(),
+        _ => std::os::unix::fs::symlink("/nonexistent/ifcfg-eth3", &f).unwrap(),
+    }
+}
+
+#[test]
+fn manual_commands_refuse_a_broken_line_file_of_any_bundle() {
+    for how in ["rp", "master", "quote", "dangling"] {
+        let root = office();
+        break_eth3(&root, how);
+        for args in [&["up"][..], &["up", "teql0"], &["attach", "eth2"], &["down", "teql0"]] {
+            let out = teqlctl().arg("--root").arg(root.path()).arg("-n").args(args).assert().code(3).get_output().stderr.clone();
+            let err = String::from_utf8_lossy(&out);
+            assert!(err.contains("ifcfg-eth3") && err.lines().count() == 1, "{how} {args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_fifo_where_a_file_should_be_never_blocks() {
+    for at in ["etc/sysconfig/network", "etc/sysconfig/network-scripts/ifcfg-eth3"] {
+        let root = office();
+        let fifo = root.path().join(at);
+        let _ = fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let started = std::time::Instant::now();
+        teqlctl()
+            .arg("--root")
+            .arg(root.path())
+            .args(["-n", "up"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("not a regular file"));
+        hook_at(&root, "ifup-pre-local")
+            .current_dir(scripts(&root))
+            .args(["ifcfg-eth2", "boot"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .stderr(predicate::str::contains("not a regular file"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{at}: took {:?}", started.elapsed());
+    }
+}
