@@ -4,15 +4,14 @@
 //! memory under /run for the next run. No daemon: a systemd timer (or cron) runs it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::config::{Config, Member};
+use crate::config::{Config, Member, RpFilter};
 use crate::error::{Error, Result};
 use crate::health::{self, Change, Health, Level, Observation, Outcome};
 use crate::log;
@@ -104,15 +103,9 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
 /// Takes the state lock without waiting: a second check started while one runs has nothing to
 /// add (the first one's round is this one's too) and must not count a round twice.
 fn try_lock(dir: &Path) -> Result<Option<Flock<fs::File>>> {
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| Error::Io(format!("cannot create {}", dir.display()), e))?;
+    crate::statefile::private_dir(dir)?;
     let path = dir.join("check.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::Io(format!("cannot open {}", path.display()), e))?;
+    let file = crate::statefile::open_lock(&path)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(Some(l)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
@@ -134,7 +127,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
     // the lock waits of the changes. SIGALRM's default action ends the process.
     let configured = started.elapsed();
     let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
-    nix::unistd::alarm::set(longest.div_ceil(1000) + 20);
+    crate::dispatch::arm_watchdog(longest.div_ceil(1000) + 20);
 
     let dir = health::state_dir();
     let Some(_lock) = try_lock(&dir)? else {
@@ -143,6 +136,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         }
         return Ok(Report { skipped: true, ..Report::default() });
     };
+    // A run killed between writing its temporary state file and renaming it leaves one
+    // behind; under check.lock nobody else is writing one.
+    crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let state = State::read_netlink(&mut nl)?;
@@ -201,36 +197,73 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
     let probed = started.elapsed();
     let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
     next.problems = problems;
-    for e in &events {
+    let rp: BTreeMap<&str, RpFilter> = lines.iter().map(|l| (l.0.device.as_str(), l.0.rp_filter)).collect();
+    // From the intent to the final save, a SIGTERM or SIGINT waits (then ends the run): the
+    // state file never disagrees with the kernel because a run stopped between the two.
+    let held = ops::HeldSignals::hold();
+    let applied = if changes.is_empty() {
+        Vec::new()
+    } else {
+        if !ctx.dry_run {
+            // The intent first: a run killed after this save (SIGKILL, the watchdog) leaves a
+            // line it meant to take out marked as taken out by check, so a later round finishes
+            // the job or puts it back; never a line out that looks taken out by the admin.
+            health::save(&dir, &intent(&next, &changes))?;
+        }
+        ops::health_changes(ctx, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
+    };
+    let mut report = Report::default();
+    for (c, a) in changes.iter().zip(applied) {
+        let (line, master, taking_out) = match c {
+            Change::Detach { line, master } => (line, master, true),
+            Change::Attach { line, master } => (line, master, false),
+        };
+        let h = next.lines.get_mut(line);
+        match a {
+            ops::Applied::Done => {
+                report.changes.push(c.clone());
+                continue;
+            }
+            ops::Applied::Kept => {
+                log::warn(&format!(
+                    "{line} ({master}): dead, but kept attached: it is the last line of {master} now (its \
+                     other lines left while it was being probed)"
+                ));
+                if let Some(h) = h {
+                    h.detached = false;
+                    h.kept = true;
+                }
+            }
+            ops::Applied::Gone(why) => {
+                let what = if taking_out { "not taken out" } else { "not put back" };
+                log::info(&format!("{line} ({master}): {what}: {why}"));
+                if let Some(h) = h {
+                    // Taken out meanwhile by someone else: not ours to put back. Not put back:
+                    // still out, and ours to put back when it can be.
+                    h.detached = !taking_out;
+                }
+            }
+            ops::Applied::Failed(e) => {
+                report.failed += 1;
+                log::error(&e.to_string());
+                if let Some(h) = h {
+                    // A line that could not be put back is still out: the next round tries again.
+                    h.detached = !taking_out;
+                }
+            }
+        }
+    }
+    // Announce only what was done: a change refused under the lock has its own message above.
+    for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
         match e.level {
             Level::Warning => log::warn(&e.msg),
             Level::Notice => log::notice(&e.msg),
         }
     }
-    let mut report = Report { changes: changes.clone(), ..Report::default() };
-    let rp: BTreeMap<&str, _> = lines.iter().map(|l| (l.0.device.as_str(), l.0.rp_filter)).collect();
-    for c in &changes {
-        let result = match c {
-            Change::Detach { line, .. } => ops::detach_lines(ctx, std::slice::from_ref(line), true, false).map(|_| ()),
-            Change::Attach { line, master } => {
-                let rp = rp.get(line.as_str()).copied().unwrap_or(crate::config::RpFilter::Loose);
-                ops::attach_lines(ctx, cfg, &[(line.clone(), master.clone(), rp)], false).map(|_| ())
-            }
-        };
-        if let Err(e) = result {
-            report.failed += 1;
-            log::error(&e.to_string());
-            // A line that could not be put back is still out: the next round tries again.
-            if let Change::Attach { line, .. } = c {
-                if let Some(h) = next.lines.get_mut(line) {
-                    h.detached = true;
-                }
-            }
-        }
-    }
     if !ctx.dry_run {
-        health::save(&dir, &next).map_err(|e| Error::Io(format!("cannot write {}", health::state_file(&dir).display()), e))?;
+        health::save(&dir, &next)?;
     }
+    drop(held);
     if log::verbose() {
         print!("{}", summary(&next));
         let ms = |d: Duration| d.as_millis();
@@ -245,6 +278,20 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         );
     }
     Ok(report)
+}
+
+/// The state to save before making `changes`: lines about to be put back still count as taken
+/// out by check (they are, until the attach is made).
+fn intent(next: &Health, changes: &[Change]) -> Health {
+    let mut h = next.clone();
+    for c in changes {
+        if let Change::Attach { line, .. } = c {
+            if let Some(l) = h.lines.get_mut(line) {
+                l.detached = true;
+            }
+        }
+    }
+    h
 }
 
 /// One line per checked line, for `--verbose`.

@@ -224,6 +224,11 @@ fn run(cli: Cli) -> Result<i32> {
         }
         command => {
             let cfg = crate::config::load(&ctx.root);
+            // A broken file that concerns teql stops every manual change, whichever bundle it
+            // belongs to (detach needs no configuration and is always allowed).
+            if !matches!(command, Command::Detach { .. }) {
+                ops::check_whole_config(&cfg)?;
+            }
             match command {
                 Command::Attach { master, force, ifaces } => {
                     ctx.force = force;

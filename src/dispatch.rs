@@ -22,15 +22,43 @@ pub fn entry(argv0: &str) -> Option<Entry> {
     Hook::from_name(name).map(Entry::Hook)
 }
 
-/// Hooks take no flags (network-scripts passes none); their configuration root comes from the
-/// environment so tests and chroots can point it elsewhere.
+/// Hooks take no flags (network-scripts passes none) and read the real configuration under /:
+/// their environment is their caller's, so it may not redirect them (see `env`).
+/// `teqlctl --root DIR hook NAME ARGS` runs a hook against another tree.
 fn hook_ctx() -> Ctx {
-    Ctx {
-        root: std::env::var_os("TEQLCTL_ROOT").map(Into::into).unwrap_or_else(|| "/".into()),
-        // `teqlctl --dry-run hook NAME ARGS` is the way to see what a hook would do.
-        dry_run: false,
-        force: false,
+    // `teqlctl --dry-run hook NAME ARGS` is the way to see what a hook would do.
+    Ctx { root: "/".into(), dry_run: false, force: false }
+}
+
+/// Time bounds from the very start of a run, before any file is read: a FIFO where a
+/// configuration file should be, a stuck modprobe or a kernel that never answers must not hold
+/// boot or a shell. Each is the longest a healthy run of that kind can take with room to spare
+/// (a hook: one modprobe bounded at 15 s and the lock wait of 10 s; the manual tool: up to
+/// three modprobe runs for a reload with more masters). `check` sets a tighter one of its own.
+pub const HOOK_BOUND_SECS: u32 = 30;
+pub const IFUPDOWN_BOUND_SECS: u32 = 120;
+pub const CLI_BOUND_SECS: u32 = 120;
+
+/// What the watchdog prints: async-signal-safe, so a fixed text written with write(2).
+const WATCHDOG_MSG: &[u8] = b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; nothing else is touched.
+    unsafe {
+        libc::write(2, WATCHDOG_MSG.as_ptr().cast(), WATCHDOG_MSG.len());
+        libc::_exit(crate::error::exit::TIMEOUT);
     }
+}
+
+/// Arms the watchdog: SIGALRM after `secs` says so on stderr and ends the process.
+pub fn arm_watchdog(secs: u32) {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_alarm), SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handler only calls async-signal-safe functions.
+    if unsafe { sigaction(Signal::SIGALRM, &action) }.is_err() {
+        // The default action of SIGALRM still ends the process, only without the message.
+    }
+    nix::unistd::alarm::set(secs);
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
@@ -39,13 +67,23 @@ pub fn main(args: Vec<OsString>) -> i32 {
         // run-parts starts the ifupdown hooks with no arguments and ifupdown's environment.
         Some(Entry::Cli) if args.len() == 1 => match crate::ifupdown::HookEnv::from_env(std::env::vars()) {
             Some(env) => {
+                crate::env::set_hook_mode();
+                arm_watchdog(IFUPDOWN_BOUND_SECS);
                 let code = crate::ifupdown::run(&env, &hook_ctx());
                 chain(&argv0, &args, code)
             }
-            None => crate::cli::main(args),
+            None => {
+                arm_watchdog(CLI_BOUND_SECS);
+                crate::cli::main(args)
+            }
         },
-        Some(Entry::Cli) => crate::cli::main(args),
+        Some(Entry::Cli) => {
+            arm_watchdog(CLI_BOUND_SECS);
+            crate::cli::main(args)
+        }
         Some(Entry::Hook(h)) => {
+            crate::env::set_hook_mode();
+            arm_watchdog(HOOK_BOUND_SECS);
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
             let code = hooks::run(h, &rest, &hook_ctx());
             chain(&argv0, &args, code)

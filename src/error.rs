@@ -23,6 +23,8 @@ pub mod exit {
     pub const NO_SUCH_INTERFACE: i32 = 6;
     /// Another teqlctl held the lock for longer than the wait bound.
     pub const BUSY: i32 = 7;
+    /// The run took longer than its time bound and the watchdog stopped it.
+    pub const TIMEOUT: i32 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,6 @@
 //!   one that looks least dead stays, so teqlN stays up with its address and default route.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,6 +108,9 @@ pub enum Level {
 pub struct Event {
     pub level: Level,
     pub msg: String,
+    /// The change this event announces: logged only once the change has been made (the kernel
+    /// state under the lock may forbid it, see `ops::health_changes`).
+    pub change: Option<Change>,
 }
 
 /// The verdict of one round on one line: Some(good) or None (counts neither way).
@@ -234,7 +235,7 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
         h.checked = now;
         for w in &v.warnings {
             if !h.warnings.contains(w) {
-                events.push(Event { level: Level::Warning, msg: w.clone() });
+                events.push(Event { level: Level::Warning, msg: w.clone(), change: None });
             }
         }
         h.warnings = v.warnings;
@@ -295,6 +296,7 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                              last line would take {m} down with its address and default route",
                             o.line, h.last
                         ),
+                        change: None,
                     });
                 }
                 continue;
@@ -306,24 +308,30 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                 events.push(Event {
                     level: Level::Warning,
                     msg: format!("{} ({m}): taken out after {} failed rounds: {}", o.line, h.fails, h.last),
+                    change: changes.last().cloned(),
                 });
             } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
                 h.detached = false;
                 events.push(Event {
                     level: Level::Notice,
                     msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
+                    change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
                 });
             } else if was_kept && h.healthy {
-                events.push(Event { level: Level::Notice, msg: format!("{} ({m}): answers again: {}", o.line, h.last) });
+                events.push(Event {
+                    level: Level::Notice,
+                    msg: format!("{} ({m}): answers again: {}", o.line, h.last),
+                    change: None,
+                });
             }
         }
     }
     (next, changes, events)
 }
 
-/// Where the state lives: TEQLCTL_STATE_DIR, else /run/teqlctl.
+/// Where the state lives: TEQLCTL_STATE_DIR (manual runs only, see `env`), else /run/teqlctl.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
+    crate::env::redirect("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
 }
 
 pub fn state_file(dir: &Path) -> PathBuf {
@@ -331,31 +339,30 @@ pub fn state_file(dir: &Path) -> PathBuf {
 }
 
 /// The last state, or an empty one when there is none (first run, reboot) or it cannot be read
-/// (a broken file in /run must not stop health checks; the next save replaces it).
+/// (a broken file in /run must not stop health checks; the next save replaces it). Never read
+/// through a symlink (statefile).
 pub fn load(dir: &Path) -> Health {
-    fs::read(state_file(dir))
+    crate::statefile::read(&state_file(dir))
         .ok()
+        .flatten()
         .and_then(|b| serde_json::from_slice::<Health>(&b).ok())
         .filter(|h| h.version == VERSION)
         .unwrap_or_default()
 }
 
-/// Writes the state atomically (a reader never sees half a file). No fsync: the file lives in
-/// /run, which a crash or reboot empties anyway, and a round a second must stay cheap.
-pub fn save(dir: &Path, h: &Health) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".health.json.{}", std::process::id()));
-    let body = serde_json::to_vec_pretty(h).map_err(std::io::Error::other)?;
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(&body)?;
-    drop(f);
-    fs::rename(&tmp, state_file(dir)).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+/// Writes the state atomically (a reader, or a run killed half-way, never sees half a file).
+/// No fsync: the file lives in /run, which a crash or reboot empties anyway, and a round a
+/// second must stay cheap.
+pub fn save(dir: &Path, h: &Health) -> crate::error::Result<()> {
+    let body = serde_json::to_vec_pretty(h)
+        .map_err(|e| crate::error::Error::Io(format!("cannot encode {}", state_file(dir).display()), std::io::Error::other(e)))?;
+    crate::statefile::write_atomic(&state_file(dir), &body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
     const HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);

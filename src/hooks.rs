@@ -44,15 +44,11 @@ impl Hook {
     }
 }
 
-/// Upper bound of one hook run. Generous against a slow modprobe under load, far below the
-/// minutes that would stall boot.
-const WATCHDOG_SECS: u32 = 30;
-
 /// Runs a hook and returns the exit status.
 pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
-    // SIGALRM's default action ends the process: the bound holds even if the kernel or
-    // modprobe never answers.
-    nix::unistd::alarm::set(WATCHDOG_SECS);
+    // Bounded from here when run as `teqlctl hook NAME` (a linked hook was bounded by dispatch
+    // before it read anything): the bound holds even if the kernel or modprobe never answers.
+    crate::dispatch::arm_watchdog(crate::dispatch::HOOK_BOUND_SECS);
     match dispatch(hook, args, ctx) {
         Ok(()) => exit::OK,
         Err(e) => {
@@ -77,6 +73,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             let cfg = ifcfg::load(&ctx.root);
             let Some(device) = cfg.files.get(&basename).cloned() else { return Ok(()) };
             ops::check_config(&cfg, &[&device])?;
+            ops::report_problems(&cfg, &device);
             ops::load_module(ctx, &cfg, &device)
         }
         Hook::IfupLocal => {
@@ -101,12 +98,14 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             for p in cfg.problems_for(first) {
                 log::warn(&p.to_string());
             }
+            ops::report_problems(&cfg, first);
             // The interface may already be gone (a USB modem unplugged): nothing to undo.
             ops::detach(ctx, std::slice::from_ref(first), true).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
             let master = master_of_config(&cfg, first)?;
+            ops::report_problems(&cfg, &master);
             if hook == Hook::IfupTeql {
                 // At boot teqlN may come before its lines; their ifup-local brings it up then.
                 ops::up(ctx, &cfg, Some(&master), false)?;
@@ -136,6 +135,7 @@ fn ours(ctx: &Ctx, device: &str) -> Result<Option<(Config, Owned)>> {
         Some(Role::Master(_)) => Owned::Master,
         None => return Ok(None),
     };
+    ops::report_problems(&cfg, device);
     Ok(Some((cfg, role)))
 }
 

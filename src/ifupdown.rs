@@ -141,8 +141,8 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
         return exit::OK;
     }
     log::set_verbose(env.verbose);
-    // Nested ifup of lines can take a DHCP round or two; still bounded.
-    nix::unistd::alarm::set(120);
+    // Nested ifup of lines can take a DHCP round or two: dispatch bounded the run at
+    // IFUPDOWN_BOUND_SECS from its start.
     let result = if is_master { master_hook(env, ctx) } else { line_hook(env, ctx) };
     match result {
         Ok(()) => exit::OK,
@@ -159,8 +159,12 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
     }
 }
 
-fn load_config(ctx: &Ctx) -> Config {
-    config::load(&ctx.root)
+/// The configuration, with every problem in it logged (the hook stays lenient: other lines
+/// come up, but nothing broken passes in silence).
+fn load_config(ctx: &Ctx, iface: &str) -> Config {
+    let cfg = config::load(&ctx.root);
+    ops::report_problems(&cfg, iface);
+    cfg
 }
 
 /// The line as this stanza describes it; ifupdown's environment is authoritative for the
@@ -175,7 +179,7 @@ fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
 
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let member = line_member(env, ctx)?;
-    let cfg = load_config(ctx);
+    let cfg = load_config(ctx, &member.device);
     match env.phase {
         Phase::PreUp => {
             ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into()))
@@ -205,7 +209,7 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 
 fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let master = env.iface.clone();
-    let cfg = load_config(ctx);
+    let cfg = load_config(ctx, &master);
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
         // down is over.
@@ -357,8 +361,8 @@ fn set_master_down_i2(ctx: &Ctx, master: &str) -> Result<()> {
         return Ok(());
     }
     ops::set_down_if_empty(ctx, master)?;
-    if let Err(e) = std::fs::write(emptied_marker(master), "set down by teqlctl: its last line left\n") {
-        log::warn(&format!("{master}: cannot record that it was set down ({}): {e}", emptied_marker(master).display()));
+    if let Err(e) = crate::statefile::write_atomic(&emptied_marker(master), b"set down by teqlctl: its last line left\n") {
+        log::warn(&format!("{master}: cannot record that it was set down: {e}"));
     }
     Ok(())
 }

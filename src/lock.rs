@@ -2,8 +2,7 @@
 //! bring several lines of one bundle up at the same moment, and "is teql0 up yet?" followed by
 //! "bring it up" must not interleave.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,28 +15,19 @@ pub struct Lock {
 }
 
 pub fn lock_path() -> PathBuf {
-    std::env::var_os("TEQLCTL_LOCK").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl.lock"))
+    crate::env::redirect("TEQLCTL_LOCK").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl.lock"))
 }
 
 /// How long to wait for the lock. Bounded so a stuck run cannot hang boot; a normal run holds
 /// it for milliseconds.
 fn wait_bound() -> Duration {
-    let secs = std::env::var("TEQLCTL_LOCK_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let secs = crate::env::redirect("TEQLCTL_LOCK_TIMEOUT").and_then(|s| s.to_str()?.parse().ok()).unwrap_or(10);
     Duration::from_secs(secs)
 }
 
 pub fn acquire() -> Result<Lock> {
     let path = lock_path();
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => Error::Permission(format!("lock file {}", path.display())),
-            _ => Error::Io(format!("cannot open lock file {}", path.display()), e),
-        })?;
+    let file = crate::statefile::open_lock(&path)?;
     let bound = wait_bound();
     let start = Instant::now();
     let mut file = file;

@@ -45,11 +45,23 @@ fn check_iface_exists(iface: &str) -> Result<()> {
     Ok(())
 }
 
-/// Commands that act on every bundle refuse a configuration with any problem at all.
+/// The manual commands that change bundles (attach, up, down, and up/down of all of them)
+/// refuse a configuration with any problem in a file that concerns teql: the broken file may
+/// be a line of the bundle at hand that would otherwise be left out without a word. Every
+/// problem is reported (the others as warnings before the refusal), and nothing changes.
 pub fn check_whole_config(cfg: &Config) -> Result<()> {
-    match cfg.problems.first() {
-        Some(p) => Err(Error::Config(p.clone())),
-        None => Ok(()),
+    let Some((first, rest)) = cfg.problems.split_first() else { return Ok(()) };
+    for p in rest {
+        log::warn(&p.to_string());
+    }
+    Err(Error::Config(first.clone()))
+}
+
+/// Hooks stay lenient (at boot the other lines must come up) but never silent: every problem
+/// in a file that concerns teql is logged, except those of `own` (its hook refuses with them).
+pub fn report_problems(cfg: &Config, own: &str) {
+    for p in cfg.problems.iter().filter(|p| !cfg.problems_for(own).contains(p)) {
+        log::warn(&p.to_string());
     }
 }
 
@@ -90,12 +102,20 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
     result
 }
 
+fn open_netlink() -> Result<Netlink> {
+    Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))
+}
+
+fn read_state(nl: &mut Netlink, reads: Reads) -> Result<State> {
+    match reads {
+        Reads::WithRpFilter => State::read(nl),
+        Reads::NetlinkOnly => State::read_netlink(nl),
+    }
+}
+
 fn plan_and_apply(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
-    let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let state = match reads {
-        Reads::WithRpFilter => State::read(&mut nl)?,
-        Reads::NetlinkOnly => State::read_netlink(&mut nl)?,
-    };
+    let mut nl = open_netlink()?;
+    let state = read_state(&mut nl, reads)?;
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();
@@ -104,6 +124,14 @@ fn plan_and_apply(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut
         print!("{plan}");
         return Ok(plan);
     }
+    apply_plan(&plan, &mut nl)?;
+    Ok(plan)
+}
+
+/// Logs a plan's warnings and applies it, with SIGTERM, SIGINT, SIGHUP and SIGQUIT held until
+/// it has finished or been rolled back: a run stopped by one of them never leaves half a
+/// bundle (the signal then takes effect).
+fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
     for w in &plan.warnings {
         log::warn(w);
     }
@@ -112,8 +140,91 @@ fn plan_and_apply(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut
             eprintln!("teqlctl: {n}");
         }
     }
-    apply::apply(&plan, &mut nl)?;
-    Ok(plan)
+    let _held = HeldSignals::hold();
+    apply::apply(plan, nl).map(drop)
+}
+
+/// The signals that ask a run to stop, blocked while a guard lives. Dropping it restores the
+/// mask, and a signal that arrived meanwhile is delivered then: the run stops right after the
+/// change it was making, not in its middle. SIGKILL and the watchdog's SIGALRM cannot be held;
+/// `check` records its intent before changing anything for them.
+pub struct HeldSignals {
+    previous: Option<nix::sys::signal::SigSet>,
+}
+
+impl HeldSignals {
+    pub fn hold() -> HeldSignals {
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+            set.add(s);
+        }
+        let mut previous = SigSet::empty();
+        let ok = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut previous)).is_ok();
+        HeldSignals { previous: ok.then_some(previous) }
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+        }
+    }
+}
+
+/// What became of one change `teqlctl check` asked for.
+#[derive(Debug)]
+pub enum Applied {
+    /// Made (or, in a dry run, printed).
+    Done,
+    /// Not taken out: the kernel showed it as the last line of its bundle under the lock.
+    Kept,
+    /// Nothing to do any more (why): the kernel's state moved on while the round probed.
+    Gone(String),
+    /// The kernel (or the planner) refused; the line stays as it is.
+    Failed(Error),
+}
+
+/// The changes a round of `teqlctl check` decided, each planned against the kernel state read
+/// under the lock (not the state the round read before probing, which may be seconds old),
+/// with the same rules: never the last line of a bundle, only put back a line that is still
+/// up and free. One lock for the whole list; each change is its own plan, so that one the
+/// kernel refuses does not undo the others.
+pub fn health_changes(ctx: &Ctx, changes: &[crate::health::Change], rp: &dyn Fn(&str) -> RpFilter) -> Result<Vec<Applied>> {
+    use crate::health::Change;
+    use crate::plan::HealthStep;
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let mut nl = open_netlink()?;
+    let mut out = Vec::new();
+    for c in changes {
+        let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
+        let state = read_state(&mut nl, reads)?;
+        let mut p = Planner::new(&state);
+        let step = match c {
+            Change::Detach { line, master } => Ok(p.take_out_dead(line, master)),
+            Change::Attach { line, master } => p.put_back(line, master, rp(line)),
+        };
+        let applied = match step {
+            Ok(HealthStep::Kept) => Applied::Kept,
+            Ok(HealthStep::Gone(why)) => Applied::Gone(why),
+            Err(e) => Applied::Failed(e),
+            Ok(HealthStep::Planned) => {
+                let plan = p.finish();
+                if ctx.dry_run {
+                    print!("{plan}");
+                    Applied::Done
+                } else {
+                    match apply_plan(&plan, &mut nl) {
+                        Ok(()) => Applied::Done,
+                        Err(e) => Applied::Failed(e),
+                    }
+                }
+            }
+        };
+        out.push(applied);
+    }
+    Ok(out)
 }
 
 /// `teqlctl attach`, and ifup-local for a member: lines join their master, which comes up

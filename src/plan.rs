@@ -117,6 +117,17 @@ impl fmt::Display for Plan {
 const TUNNEL_KINDS: &[&str] =
     &["gre", "gretap", "erspan", "ipip", "sit", "ip6tnl", "ip6gre", "ip6gretap", "ip6erspan", "vti", "vti6"];
 
+/// What the planner made of one change `teqlctl check` asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthStep {
+    /// The change is in the plan.
+    Planned,
+    /// Not taken out: it is the last line of its bundle now.
+    Kept,
+    /// Nothing to do any more: the kernel's state moved on since the round began (why).
+    Gone(String),
+}
+
 /// Builds a plan step by step while tracking what the earlier steps will have changed, so that
 /// "is teql0 up?" and "how many lines does it have?" are answered for the state after them.
 pub struct Planner<'a> {
@@ -311,6 +322,42 @@ impl<'a> Planner<'a> {
                 Ok(None)
             }
         }
+    }
+
+    /// `teqlctl check` takes a dead line out: planned against the state read under the lock,
+    /// so the rule "never the last line" holds even if the bundle's other lines left while the
+    /// round was probing (an `ifdown` of the last other live line then keeps this one in).
+    pub fn take_out_dead(&mut self, iface: &str, master: &str) -> HealthStep {
+        let Some(link) = self.state.link(iface) else { return HealthStep::Gone(format!("{iface} no longer exists")) };
+        if self.kind_now(link.index) != Some(master) {
+            return HealthStep::Gone(format!("{iface} is no longer a line of {master}"));
+        }
+        if self.lines_of(master) <= 1 {
+            return HealthStep::Kept;
+        }
+        self.plan.actions.push(Action::Detach { iface: iface.to_string(), index: link.index, master: master.to_string() });
+        self.qdisc.insert(link.index, None);
+        HealthStep::Planned
+    }
+
+    /// `teqlctl check` puts a recovered line back: only while the line is still up and free,
+    /// and its master is still up (a bundle the admin took down stays down).
+    pub fn put_back(&mut self, iface: &str, master: &str, rp: RpFilter) -> Result<HealthStep> {
+        let Some(link) = self.state.link(iface) else { return Ok(HealthStep::Gone(format!("{iface} no longer exists"))) };
+        if !self.up_now(link) {
+            return Ok(HealthStep::Gone(format!("{iface} has been set down")));
+        }
+        match self.kind_now(link.index) {
+            Some(k) if k == master => return Ok(HealthStep::Gone(format!("{iface} is a line of {master} again"))),
+            Some(k) if master_index(k).is_some() => return Ok(HealthStep::Gone(format!("{iface} is now a line of {k}"))),
+            _ => {}
+        }
+        match self.state.link(master) {
+            Some(m) if self.up_now(m) => {}
+            _ => return Ok(HealthStep::Gone(format!("{master} is down"))),
+        }
+        self.attach(iface, master, rp, false)?;
+        Ok(HealthStep::Planned)
     }
 
     /// A master left without lines would stay up and drop everything sent to it: set it down
@@ -684,6 +731,44 @@ mod tests {
         assert_eq!(shell(&plan), ["tc qdisc del dev eth2 root", "tc qdisc del dev eth3 root", "ip link set dev teql0 down"]);
         let Some(Action::LinkDown { routes, .. }) = plan.actions.last() else { panic!() };
         assert_eq!(routes.len(), 1, "the route is kept for a rollback");
+    }
+
+    #[test]
+    fn check_never_takes_out_the_last_line_as_the_kernel_has_it_now() {
+        // The round decided to take eth3 out while eth2 was live; eth2 left before the lock.
+        let s = bonded(&["eth3"]);
+        let mut p = Planner::new(&s);
+        assert_eq!(p.take_out_dead("eth3", "teql0"), HealthStep::Kept);
+        assert!(p.finish().actions.is_empty());
+        // Two dead lines and one of them the last: the first goes, the second stays.
+        let s = bonded(&["eth3", "eth4"]);
+        let mut p = Planner::new(&s);
+        assert_eq!(p.take_out_dead("eth3", "teql0"), HealthStep::Planned);
+        assert_eq!(p.take_out_dead("eth4", "teql0"), HealthStep::Kept);
+        assert_eq!(shell(&p.finish()), ["tc qdisc del dev eth3 root"]);
+        // Detached by the admin meanwhile, or gone.
+        let s = bonded(&["eth2", "eth4"]);
+        let mut p = Planner::new(&s);
+        assert!(matches!(p.take_out_dead("eth3", "teql0"), HealthStep::Gone(_)));
+        assert!(matches!(p.take_out_dead("eth9", "teql0"), HealthStep::Gone(_)));
+    }
+
+    #[test]
+    fn check_puts_back_only_a_line_that_is_still_up_and_free() {
+        let s = bonded(&["eth2"]);
+        let mut p = Planner::new(&s);
+        assert_eq!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Planned);
+        assert_eq!(shell(&p.finish()), ["tc qdisc add dev eth3 root teql0"]);
+        let mut s = bonded(&["eth2"]);
+        if let Some(l) = s.links.iter_mut().find(|l| l.name == "eth3") {
+            l.flags &= !netlink::IFF_UP;
+        }
+        let mut p = Planner::new(&s);
+        assert!(matches!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Gone(_)));
+        let s = bonded(&["eth2", "eth3"]);
+        let mut p = Planner::new(&s);
+        assert!(matches!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Gone(_)));
+        assert!(p.finish().actions.is_empty());
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::state::State;
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub masters: Vec<MasterStatus>,
+    /// Every problem in a configuration file that concerns teql (one line each, naming the
+    /// file and key): the lines they concern are left alone by hooks and check, and the manual
+    /// commands that change bundles refuse to run until they are fixed.
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +85,7 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
     let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
     names.sort_by_key(|n| master_index(n));
     let masters = names.iter().map(|n| master_status(cfg, state, health, n)).collect();
-    Status { masters }
+    Status { masters, problems: cfg.problems.iter().map(ToString::to_string).collect() }
 }
 
 fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
@@ -219,6 +223,12 @@ impl Status {
                         let _ = writeln!(out, "  {:<12} warning: {w}", "");
                     }
                 }
+            }
+        }
+        if !self.problems.is_empty() {
+            let _ = writeln!(out, "configuration problems: {}", self.problems.len());
+            for p in &self.problems {
+                let _ = writeln!(out, "  {p}");
             }
         }
         out

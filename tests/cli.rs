@@ -46,6 +46,33 @@ fn hook(dir: &Path, name: &str) -> Command {
     c
 }
 
+/// A hook run against a test tree: `teqlctl --root ROOT hook NAME`, the documented way (a hook
+/// linked under its own name ignores TEQLCTL_ROOT), with network-scripts' environment.
+fn hook_at(root: &TempDir, name: &str) -> Command {
+    let mut c = Command::cargo_bin("teqlctl").unwrap();
+    c.env_clear().env("PATH", "/sbin:/usr/sbin:/bin:/usr/bin").arg("--root").arg(root.path()).args(["hook", name]);
+    c
+}
+
+#[test]
+fn linked_hooks_ignore_redirecting_variables() {
+    // With TEQLCTL_ROOT honoured, this hook would read the broken eth3 and exit 3; a hook reads
+    // the real /etc instead, where this test's eth3 is not configured: silent success.
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let bin = TempDir::new().unwrap();
+    hook_at(&root, "ifup-local").arg("eth3").assert().code(3);
+    if !std::path::Path::new("/etc/sysconfig/network-scripts/ifcfg-eth3").exists() {
+        hook(bin.path(), "ifup-local")
+            .env("TEQLCTL_ROOT", root.path())
+            .env("TEQLCTL_LOCK", root.path().join("lock"))
+            .arg("eth3")
+            .assert()
+            .code(0)
+            .stderr("");
+    }
+}
+
 #[test]
 fn help_lists_every_command() {
     let out = teqlctl().arg("--help").assert().success().get_output().stdout.clone();
@@ -97,10 +124,8 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
     teqlctl().arg("--root").arg(root.path()).args(["-n", "up"]).assert().code(3).stderr(predicate::str::contains(expected.clone()));
     // The hook for that line says the same, to stderr and syslog, and exits 3.
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-pre-local")
+    hook_at(&root, "ifup-pre-local")
         .current_dir(scripts(&root))
-        .env("TEQLCTL_ROOT", root.path())
         .arg("ifcfg-eth3")
         .assert()
         .code(3)
@@ -123,7 +148,6 @@ fn syntax_error_gives_line_and_column() {
 #[test]
 fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
     let root = office();
-    let bin = TempDir::new().unwrap();
     for (name, arg) in [
         ("ifup-pre-local", "ifcfg-eth0"),
         ("ifup-pre-local", "ifcfg-nonexistent"),
@@ -132,9 +156,8 @@ fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
         ("ifdown-pre-local", "eth0"),
         ("ifdown-local", "eth0"),
     ] {
-        hook(bin.path(), name)
+        hook_at(&root, name)
             .current_dir(scripts(&root))
-            .env("TEQLCTL_ROOT", root.path())
             .args([arg, "boot"])
             .assert()
             .code(0)
@@ -150,10 +173,8 @@ fn a_broken_unrelated_file_does_not_stop_other_lines() {
     fs::write(scripts(&root).join("ifcfg-eth1"), "DEVICE=eth1\nIPADDR=$(hostname -i)\n").unwrap();
     // Ours and broken: only its own interface refuses.
     fs::write(scripts(&root).join("ifcfg-eth5"), "DEVICE=eth5\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n").unwrap();
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-local").env("TEQLCTL_ROOT", root.path()).arg("eth1").assert().code(0).stderr("");
-    hook(bin.path(), "ifup-local")
-        .env("TEQLCTL_ROOT", root.path())
+    hook_at(&root, "ifup-local").arg("eth1").assert().code(0).stderr("");
+    hook_at(&root, "ifup-local")
         .arg("eth5")
         .assert()
         .code(3)
@@ -169,10 +190,8 @@ fn unknown_program_name_is_refused() {
 #[test]
 fn ifup_teql_refuses_a_config_that_is_not_a_master() {
     let root = office();
-    let bin = TempDir::new().unwrap();
-    hook(bin.path(), "ifup-teql")
+    hook_at(&root, "ifup-teql")
         .current_dir(scripts(&root))
-        .env("TEQLCTL_ROOT", root.path())
         .arg("ifcfg-eth2")
         .assert()
         .code(2)
@@ -267,4 +286,55 @@ fn check_reports_a_line_with_a_bad_probe_key_and_checks_the_others() {
         .assert()
         .success()
         .stderr(predicate::str::contains("TEQL_PROBE_TIMEOUT=\"fast\" is not valid: expected a time in milliseconds from 50 to 5000"));
+}
+
+/// The ways a line's file was found broken without a word (issue 11, point 1).
+fn break_eth3(root: &TempDir, how: &str) {
+    let f = scripts(root).join("ifcfg-eth3");
+    let _ = fs::remove_file(&f);
+    match how {
+        "rp" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap(),
+        "master" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap(),
+        "quote" => fs::write(&f, "DEVICE=eth3\nTEQL_MASTER=\"teql0\n").unwrap(),
+        _ => std::os::unix::fs::symlink("/nonexistent/ifcfg-eth3", &f).unwrap(),
+    }
+}
+
+#[test]
+fn manual_commands_refuse_a_broken_line_file_of_any_bundle() {
+    for how in ["rp", "master", "quote", "dangling"] {
+        let root = office();
+        break_eth3(&root, how);
+        for args in [&["up"][..], &["up", "teql0"], &["attach", "eth2"], &["down", "teql0"]] {
+            let out = teqlctl().arg("--root").arg(root.path()).arg("-n").args(args).assert().code(3).get_output().stderr.clone();
+            let err = String::from_utf8_lossy(&out);
+            assert!(err.contains("ifcfg-eth3") && err.lines().count() == 1, "{how} {args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_fifo_where_a_file_should_be_never_blocks() {
+    for at in ["etc/sysconfig/network", "etc/sysconfig/network-scripts/ifcfg-eth3"] {
+        let root = office();
+        let fifo = root.path().join(at);
+        let _ = fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let started = std::time::Instant::now();
+        teqlctl()
+            .arg("--root")
+            .arg(root.path())
+            .args(["-n", "up"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains("not a regular file"));
+        hook_at(&root, "ifup-pre-local")
+            .current_dir(scripts(&root))
+            .args(["ifcfg-eth2", "boot"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .stderr(predicate::str::contains("not a regular file"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "{at}: took {:?}", started.elapsed());
+    }
 }

@@ -128,5 +128,66 @@ printf 'DEVICE=eth2\nTEQL_MASTER=teql0\nIPADDR="198.18.2.1\n' >"$NS_DIR/ifcfg-et
 check "ifdown-pre-local of a bonded line whose file is now broken exits 0" ns_hook ifdown-pre-local eth2
 check_eq "... and still detaches it" noqueue "$(root_qdisc_kind eth2)"
 
+# --- a broken file of one line stops every manual change (issue 11, point 1) ---------------
+# The four ways the hostile tests found to break a line's file silently. Each time: `up`,
+# `up teql0`, `attach eth2` and `down teql0` refuse with exit 3 and one line naming the file;
+# nothing changes; the hook of the good line still bonds it but says what is broken; status
+# lists the problem.
+ns_write_office 2
+broken_eth3() {
+    rm -f "$NS_DIR/ifcfg-eth3"
+    case $1 in
+    rp) printf 'DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n' >"$NS_DIR/ifcfg-eth3" ;;
+    master) printf 'DEVICE=eth3\nTEQL_MASTER=eth9\n' >"$NS_DIR/ifcfg-eth3" ;;
+    quote) printf 'DEVICE=eth3\nTEQL_MASTER="teql0\n' >"$NS_DIR/ifcfg-eth3" ;;
+    dangling) ln -s /nonexistent/ifcfg-eth3 "$NS_DIR/ifcfg-eth3" ;;
+    esac
+}
+for how in rp master quote dangling; do
+    broken_eth3 "$how"
+    snap=$(kernel_snapshot)
+    expect 3 "ifcfg-eth3" "$how: up" "$TEQLCTL" up
+    expect 3 "ifcfg-eth3" "$how: up teql0" "$TEQLCTL" up teql0
+    expect 3 "ifcfg-eth3" "$how: attach eth2" "$TEQLCTL" attach eth2
+    expect 3 "ifcfg-eth3" "$how: down teql0" "$TEQLCTL" down teql0
+    check_eq "$how: ... nothing changed" "$snap" "$(kernel_snapshot)"
+    err=$(ns_hook ifup-local eth2 2>&1 >/dev/null)
+    rc=$?
+    check_eq "$how: ifup-local eth2 at boot still bonds eth2 (exit 0)" "0/teql0" "$rc/$(root_qdisc_kind eth2)"
+    check "$how: ... and says what is broken in ifcfg-eth3" grep -q "warning: .*ifcfg-eth3" <<<"$err"
+    json=$("$TEQLCTL" status --json 2>/dev/null)
+    check_json "$how: status --json lists the problem" '[.problems[] | select(contains("ifcfg-eth3"))] | length == 1' "$json"
+    check "$how: status text lists it" sh -c "'$TEQLCTL' status 2>/dev/null | grep -A1 '^configuration problems: 1' | grep -q ifcfg-eth3"
+    check "$how: detach needs no configuration" "$TEQLCTL" detach eth2
+    modprobe -r sch_teql
+done
+ns_write_office 2
+
+# --- a FIFO where a file should be never blocks (issue 11, point 7) ------------------------
+# Every command returns within its bound with a line naming the file: status and check go on
+# (the lines they concern are left alone), up refuses, a hook of a line stays lenient.
+took_ms() { echo $(((${EPOCHREALTIME/./} - $1) / 1000)); }
+for fifo in /etc/sysconfig/network "$NS_DIR/ifcfg-eth3"; do
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    for cmd in "status" "check" "up" "hook-ifup-local" "hook-ifup-pre-local"; do
+        t0=${EPOCHREALTIME/./}
+        case $cmd in
+        hook-ifup-local) err=$(timeout 60 bash -c "$(declare -f ns_hook); NS_DIR=$NS_DIR NS_SBIN=$NS_SBIN ns_hook ifup-local eth2" 2>&1 >/dev/null) ;;
+        hook-ifup-pre-local) err=$(timeout 60 bash -c "$(declare -f ns_hook); NS_DIR=$NS_DIR NS_SBIN=$NS_SBIN ns_hook ifup-pre-local ifcfg-eth2 boot" 2>&1 >/dev/null) ;;
+        *) err=$(TEQLCTL_STATE_DIR=$VM_STATE/fifo-check timeout 60 "$TEQLCTL" $cmd 2>&1 >/dev/null) ;;
+        esac
+        rc=$?
+        ms=$(took_ms "$t0")
+        info "FIFO at $fifo, $cmd: exit $rc after $ms ms: $err"
+        check "FIFO at $fifo: $cmd returns at once (no hang: not 124)" test "$rc" -ne 124 -a "$ms" -lt 10000
+        check "FIFO at $fifo: $cmd names the file as not a regular file" grep -q "$fifo.*not a regular file" <<<"$err"
+    done
+    rm -f "$fifo"
+    "$TEQLCTL" down >/dev/null 2>&1
+    modprobe -r sch_teql 2>/dev/null
+done
+ns_write_office 2
+
 check "lab_down" lab_down
 finish
