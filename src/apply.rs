@@ -36,6 +36,9 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::AddAddress { index, addr, .. } => nl.add_address(*index, addr.addr, addr.prefix_len),
         Action::DelAddress { index, addr, .. } => nl.del_address(*index, addr.addr, addr.prefix_len),
         Action::DefaultRoute { index, via, metric, .. } => nl.replace_default_route(*index, *via, *metric),
+        // Multipath bundles are planned (`--dry-run`) but not applied yet: their netlink
+        // requests land with the multipath mode's kernel side.
+        _ => return Err(Error::Refused(format!("`{action}`: multipath bundles cannot be applied by this build yet"))),
     };
     r.map_err(|e| Error::from_netlink(&action.to_string(), action.iface(), e))
 }
@@ -70,6 +73,8 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
                     replaced.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string())
                 }
             }
+            // Never applied yet (see execute), so never undone.
+            _ => None,
         };
         match r {
             None => log::warn(&format!("rolled back: {action}")),

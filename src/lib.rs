@@ -16,6 +16,8 @@ pub mod module;
 pub mod ops;
 pub mod plan;
 pub mod probe;
+pub mod route;
+pub mod multipath;
 pub mod state;
 pub mod statefile;
 pub mod sysctl;

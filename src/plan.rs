@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use crate::config::{master_index, ConfigError, Ipv4Prefix, Master, RpFilter};
 use crate::error::{Error, Result};
 use crate::netlink::{self, Link, Route};
+use crate::route::{Nexthop, Rule, TableRoute};
 use crate::state::State;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,16 @@ pub enum Action {
     /// `ip route replace default`: `replaced` holds the default routes with the same metric
     /// that the kernel overwrites, for a rollback.
     DefaultRoute { iface: String, index: u32, via: Ipv4Addr, metric: u32, replaced: Vec<Route> },
+    // Multipath bundles (`multipath`): rules, routes in any table, nexthop objects. `shown` is
+    // the object as `ip` prints it, with interface names (the planner knows them, apply not).
+    AddRule { bundle: String, rule: Rule, shown: String },
+    DelRule { bundle: String, rule: Rule, shown: String },
+    /// `previous`: the route with the same key the kernel had (restored by a rollback).
+    ReplaceRoute { bundle: String, route: TableRoute, previous: Option<TableRoute>, shown: String },
+    DelRoute { bundle: String, route: TableRoute, shown: String },
+    ReplaceNexthop { bundle: String, nh: Nexthop, previous: Option<Nexthop>, shown: String },
+    DelNexthop { bundle: String, nh: Nexthop, shown: String },
+    SetHashPolicy { bundle: String, value: u8, previous: Option<u8> },
 }
 
 impl Action {
@@ -44,6 +55,13 @@ impl Action {
             | Action::AddAddress { iface, .. }
             | Action::DelAddress { iface, .. }
             | Action::DefaultRoute { iface, .. } => iface,
+            Action::AddRule { bundle, .. }
+            | Action::DelRule { bundle, .. }
+            | Action::ReplaceRoute { bundle, .. }
+            | Action::DelRoute { bundle, .. }
+            | Action::ReplaceNexthop { bundle, .. }
+            | Action::DelNexthop { bundle, .. }
+            | Action::SetHashPolicy { bundle, .. } => bundle,
         }
     }
 }
@@ -69,6 +87,13 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
+            Action::AddRule { shown, .. } => write!(f, "ip rule add {shown}"),
+            Action::DelRule { shown, .. } => write!(f, "ip rule del {shown}"),
+            Action::ReplaceRoute { shown, .. } => write!(f, "ip route replace {shown}"),
+            Action::DelRoute { shown, .. } => write!(f, "ip route del {shown}"),
+            Action::ReplaceNexthop { shown, .. } => write!(f, "ip nexthop replace {shown}"),
+            Action::DelNexthop { nh, .. } => write!(f, "ip nexthop del id {}", nh.id),
+            Action::SetHashPolicy { value, .. } => write!(f, "sysctl -w net.ipv4.fib_multipath_hash_policy={value}"),
         }
     }
 }
@@ -544,6 +569,8 @@ mod tests {
                     s.default_routes.retain(|r| r.metric != *metric);
                     s.default_routes.push(route(Some(*via), *index, *metric));
                 }
+                // Multipath actions: see multipath's own tests.
+                _ => {}
             }
         }
         s

@@ -17,6 +17,13 @@ pub struct State {
     pub rp_filter: BTreeMap<String, u8>,
     /// sch_teql is loaded (in a dry run it may not be yet: masters are then assumed to appear).
     pub teql_loaded: bool,
+    /// Multipath bundles only (empty otherwise: a TEQL run reads none of it): IPv4 policy
+    /// rules, the routes of the lines' tables and the main table's default routes, nexthop
+    /// objects, and net.ipv4.fib_multipath_hash_policy.
+    pub rules: Vec<crate::route::Rule>,
+    pub routes: Vec<crate::route::TableRoute>,
+    pub nexthops: Vec<crate::route::Nexthop>,
+    pub hash_policy: Option<u8>,
 }
 
 impl State {
@@ -45,7 +52,15 @@ impl State {
             .collect();
         let addresses = nl.addresses().map_err(|e| dump("ip -4 address show", e))?;
         let default_routes = nl.default_routes().map_err(|e| dump("ip route show default", e))?;
-        Ok(State { links, qdiscs, addresses, default_routes, rp_filter: BTreeMap::new(), teql_loaded: crate::module::loaded() })
+        Ok(State {
+            links,
+            qdiscs,
+            addresses,
+            default_routes,
+            rp_filter: BTreeMap::new(),
+            teql_loaded: crate::module::loaded(),
+            ..State::default()
+        })
     }
 
     pub fn link(&self, name: &str) -> Option<&Link> {

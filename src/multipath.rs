@@ -1,0 +1,616 @@
+//! Planning a per-flow multipath bundle (TEQL_MODE=multipath): independent ISPs, each line
+//! with its own address and gateway. Pure: the kernel state and the lines come in, the
+//! actions that make the kernel match come out, so every rule is tested on the host.
+//!
+//! What a bundle looks like in the kernel (the LARTC "split access" recipe, with nexthop
+//! objects instead of a route cache that no longer exists):
+//! - per line with an address, its own table T: the line's subnet `src` its address, and a
+//!   default route through its gateway (or through the device, for point-to-point lines);
+//! - a rule `from ADDR lookup T`, so that whatever leaves with a line's address leaves by it
+//!   (ISPs drop foreign sources);
+//! - per line a nexthop object (id T), and one group of the live lines with their weights:
+//!   resilient where the kernel has it (5.13+), so that a line leaving moves only its own
+//!   flows; the main table's default route uses the group (`nhid G`);
+//! - without resilient groups, one plain multipath default route instead.
+//!
+//! The plan converges on that picture from whatever the kernel has, touching only objects
+//! marked with teqlctl's protocol number and rules at teqlctl's priority for its tables.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use crate::netlink::{Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
+use crate::plan::Action;
+use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+use crate::state::State;
+
+/// Priority of the `from ADDR lookup T` rules: before the main table's rule (32766), after
+/// the priorities distributions use for their own policy rules (documented).
+pub const RULE_PRIORITY: u32 = 30100;
+/// Default tables (and single-hop nexthop ids) are TABLE_BASE + a hash of the line's name mod
+/// TABLE_SPAN: stable across reboots and renumbering, readable in `ip route show table`.
+pub const TABLE_BASE: u32 = 20_000;
+pub const TABLE_SPAN: u32 = 10_000;
+/// A bundle's group id: GROUP_BASE + a hash of its name mod TABLE_SPAN (a range of its own).
+pub const GROUP_BASE: u32 = 30_000;
+/// Buckets of a resilient group: enough for weights to be honoured to about 1% with up to a
+/// dozen lines, few enough to dump cheaply.
+pub const BUCKETS: u16 = 128;
+
+/// net.ipv4.fib_multipath_hash_policy as TEQL_HASH / teql-hash spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// 0: source and destination address.
+    L3,
+    /// 1: the 5-tuple, so that connections to one host spread too (the default).
+    L4,
+    /// Leave whatever the system has.
+    Keep,
+}
+
+impl HashPolicy {
+    pub fn sysctl_value(self) -> Option<u8> {
+        match self {
+            HashPolicy::L3 => Some(0),
+            HashPolicy::L4 => Some(1),
+            HashPolicy::Keep => None,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HashPolicy> {
+        match s.to_ascii_lowercase().as_str() {
+            "l3" => Some(HashPolicy::L3),
+            "l4" => Some(HashPolicy::L4),
+            "keep" => Some(HashPolicy::Keep),
+            _ => None,
+        }
+    }
+}
+
+/// The bundle's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub name: String,
+    pub hash: HashPolicy,
+    /// Install the main table's default route over the group (TEQL_DEFROUTE, default yes).
+    pub defroute: bool,
+    pub metric: u32,
+}
+
+/// A line of a multipath bundle as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub device: String,
+    /// 1..=256
+    pub weight: u16,
+    /// TEQL_GATEWAY / GATEWAY; None: learned from the kernel (a DHCP client's default route
+    /// on the line), or none needed (point-to-point).
+    pub gateway: Option<Ipv4Addr>,
+    pub table: u32,
+}
+
+/// FNV-1a: a hash that is the same on every build and every boot.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// The table (and nexthop id) of a line without TEQL_TABLE.
+pub fn default_table(device: &str) -> u32 {
+    TABLE_BASE + fnv1a(device) % TABLE_SPAN
+}
+
+pub fn group_id(bundle: &str) -> u32 {
+    GROUP_BASE + fnv1a(bundle) % TABLE_SPAN
+}
+
+/// What the caller asks for. Callers only say what happened; the planner decides.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The bundle is up (its default route wanted); false: take all of it down.
+    pub bundle_up: bool,
+    /// Lines on their way down (ifdown): out of the group, table and rule gone.
+    pub leaving: BTreeSet<String>,
+    /// Lines `teqlctl check` found dead: out of the group only (their table and rule stay,
+    /// so replies from their address still leave by them), never the last live one.
+    pub dead: BTreeSet<String>,
+    /// The kernel has resilient nexthop groups.
+    pub resilient: bool,
+}
+
+/// A line as the kernel has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineNow {
+    pub device: String,
+    pub index: u32,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub pointopoint: bool,
+    pub carrier: bool,
+    pub weight: u16,
+    pub table: u32,
+}
+
+/// The plan of one multipath bundle, and what the caller should say about it.
+#[derive(Debug, Default)]
+pub struct MpPlan {
+    pub actions: Vec<Action>,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The lines in the group once the plan has run.
+    pub members: Vec<String>,
+}
+
+fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    Ipv4Addr::from(u32::from(addr) & mask)
+}
+
+/// The gateway of a line: configured, else the one the kernel has for it (a DHCP client's
+/// default route through the line, or the nexthop of ours from an earlier run).
+fn gateway_of(line: &Line, link: &Link, st: &State) -> Option<Ipv4Addr> {
+    line.gateway
+        .or_else(|| st.default_routes.iter().filter(|r| r.oif == Some(link.index)).find_map(|r| r.gateway))
+        .or_else(|| st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway))
+}
+
+/// Each configured line as the kernel has it, if it is up with an IPv4 address; the others
+/// with why not, for the notes.
+pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
+    let mut now = Vec::new();
+    let mut notes = Vec::new();
+    for l in lines {
+        let Some(link) = st.link(&l.device) else {
+            notes.push(format!("{}: no such interface", l.device));
+            continue;
+        };
+        if link.flags & IFF_UP == 0 {
+            notes.push(format!("{} is down", l.device));
+            continue;
+        }
+        let Some(a) = st.addresses_of(link.index).next() else {
+            notes.push(format!("{} has no IPv4 address (yet)", l.device));
+            continue;
+        };
+        now.push(LineNow {
+            device: l.device.clone(),
+            index: link.index,
+            addr: a.addr,
+            prefix_len: a.prefix_len,
+            gateway: gateway_of(l, link, st),
+            pointopoint: link.flags & IFF_POINTOPOINT != 0,
+            carrier: link.flags & IFF_LOWER_UP != 0,
+            weight: l.weight,
+            table: l.table,
+        });
+    }
+    (now, notes)
+}
+
+/// The objects of one line's own table: its subnet with `src`, and its default route.
+fn table_routes(l: &LineNow) -> Vec<TableRoute> {
+    let mut out = Vec::new();
+    if l.prefix_len < 32 {
+        out.push(TableRoute {
+            table: l.table,
+            dst: network(l.addr, l.prefix_len),
+            dst_len: l.prefix_len,
+            oif: Some(l.index),
+            prefsrc: Some(l.addr),
+            scope_link: true,
+            protocol: RTPROT_TEQLCTL,
+            ..TableRoute::default()
+        });
+    }
+    if let Some(route) = default_via(l, l.table) {
+        out.push(route);
+    }
+    out
+}
+
+/// `default via GW dev L` (or `default dev L` on a point-to-point line) in `table`; None when
+/// an Ethernet-like line has no known gateway.
+fn default_via(l: &LineNow, table: u32) -> Option<TableRoute> {
+    let gateway = if l.pointopoint { None } else { Some(l.gateway?) };
+    Some(TableRoute { table, gateway, oif: Some(l.index), protocol: RTPROT_TEQLCTL, ..TableRoute::default() })
+}
+
+fn hop(l: &LineNow) -> Option<Nexthop> {
+    let gateway = if l.pointopoint { None } else { Some(l.gateway?) };
+    Some(Nexthop { id: l.table, gateway, oif: Some(l.index), protocol: RTPROT_TEQLCTL, ..Nexthop::default() })
+}
+
+/// Whether the kernel's route is the one we want (the kernel fills in fields we leave unset,
+/// such as the connected route's scope, so compare what we set).
+fn same_route(have: &TableRoute, want: &TableRoute) -> bool {
+    have.same_key(want)
+        && have.gateway == want.gateway
+        && have.oif == want.oif
+        && have.prefsrc == want.prefsrc
+        && have.nhid == want.nhid
+        && have.multipath == want.multipath
+        && have.protocol == want.protocol
+}
+
+fn same_nexthop(have: &Nexthop, want: &Nexthop) -> bool {
+    have.id == want.id
+        && have.gateway == want.gateway
+        && have.oif == want.oif
+        && have.group == want.group
+        && have.resilient == want.resilient
+}
+
+struct Builder<'a> {
+    bundle: &'a Bundle,
+    st: &'a State,
+    out: MpPlan,
+}
+
+impl Builder<'_> {
+    fn name_of(&self) -> impl Fn(u32) -> String + '_ {
+        |i| self.st.link_by_index(i).map(|l| l.name.clone()).unwrap_or_else(|| format!("if{i}"))
+    }
+
+    fn shown_route(&self, r: &TableRoute) -> String {
+        Named { item: r, name_of: &self.name_of() }.to_string()
+    }
+
+    fn shown_rule(&self, r: &Rule) -> String {
+        Named { item: r, name_of: &self.name_of() }.to_string()
+    }
+
+    fn shown_nh(&self, n: &Nexthop) -> String {
+        Named { item: n, name_of: &self.name_of() }.to_string()
+    }
+
+    fn ensure_route(&mut self, want: TableRoute) {
+        let previous = self.st.routes.iter().find(|r| r.same_key(&want)).cloned();
+        if previous.as_ref().is_some_and(|p| same_route(p, &want)) {
+            return;
+        }
+        let shown = self.shown_route(&want);
+        self.out.actions.push(Action::ReplaceRoute { bundle: self.bundle.name.clone(), route: want, previous, shown });
+    }
+
+    fn remove_route(&mut self, r: &TableRoute) {
+        let shown = self.shown_route(r);
+        self.out.actions.push(Action::DelRoute { bundle: self.bundle.name.clone(), route: r.clone(), shown });
+    }
+
+    fn ensure_nexthop(&mut self, want: Nexthop) {
+        let previous = self.st.nexthops.iter().find(|n| n.id == want.id).cloned();
+        if previous.as_ref().is_some_and(|p| same_nexthop(p, &want)) {
+            return;
+        }
+        let shown = self.shown_nh(&want);
+        self.out.actions.push(Action::ReplaceNexthop { bundle: self.bundle.name.clone(), nh: want, previous, shown });
+    }
+
+    fn remove_nexthop(&mut self, id: u32) {
+        if let Some(n) = self.st.nexthops.iter().find(|n| n.id == id && n.protocol == RTPROT_TEQLCTL) {
+            let shown = self.shown_nh(n);
+            self.out.actions.push(Action::DelNexthop { bundle: self.bundle.name.clone(), nh: n.clone(), shown });
+        }
+    }
+}
+
+/// Our default route of the main table (protocol teqlctl, the bundle's metric).
+fn our_default<'a>(st: &'a State, metric: u32) -> Option<&'a TableRoute> {
+    st.routes.iter().find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL)
+}
+
+/// Plans bundle `b` with its configured `lines` against the kernel state `st`.
+pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
+    let mut bd = Builder { bundle: b, st, out: MpPlan::default() };
+    let (now, notes) = lines_now(lines, st);
+    bd.out.notes.extend(notes);
+    let staying: Vec<&LineNow> = if req.bundle_up { now.iter().filter(|l| !req.leaving.contains(&l.device)).collect() } else { Vec::new() };
+
+    // Who is in the group: lines with a carrier and a way out, minus the dead ones, but never
+    // all of them for being dead (the last live lines stay, as in a TEQL bundle).
+    let usable: Vec<&LineNow> = staying.iter().copied().filter(|l| l.carrier && (l.pointopoint || l.gateway.is_some())).collect();
+    for l in staying.iter().filter(|l| !l.pointopoint && l.gateway.is_none()) {
+        bd.out.warnings.push(format!(
+            "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
+            l.device, b.name
+        ));
+    }
+    let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(&l.device)).collect();
+    if members.is_empty() && !usable.is_empty() {
+        members = usable.clone();
+        bd.out.warnings.push(format!(
+            "every line of {} looks dead; keeping {} in its default route: taking out the last line \
+             would leave the box without one",
+            b.name,
+            members.iter().map(|l| l.device.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    bd.out.members = members.iter().map(|l| l.device.clone()).collect();
+
+    // 1. The hash policy, then each staying line's table and rule.
+    if let (true, Some(v)) = (req.bundle_up && !members.is_empty(), b.hash.sysctl_value()) {
+        if st.hash_policy != Some(v) {
+            bd.out.actions.push(Action::SetHashPolicy { bundle: b.name.clone(), value: v, previous: st.hash_policy });
+        }
+    }
+    for l in &staying {
+        for r in table_routes(l) {
+            bd.ensure_route(r);
+        }
+        let want = Rule { priority: RULE_PRIORITY, src: Some((l.addr, 32)), fwmark: None, table: l.table };
+        if !st.rules.contains(&want) {
+            let shown = bd.shown_rule(&want);
+            bd.out.actions.push(Action::AddRule { bundle: b.name.clone(), rule: want, shown });
+        }
+    }
+
+    // 2. Nexthops and the group, then the default route that uses them.
+    let gid = group_id(&b.name);
+    let mut want_default = None;
+    if req.resilient {
+        for l in &usable {
+            if let Some(n) = hop(l) {
+                bd.ensure_nexthop(n);
+            }
+        }
+        if !members.is_empty() {
+            let group = Nexthop {
+                id: gid,
+                group: members.iter().map(|l| (l.table, l.weight)).collect(),
+                resilient: Some(BUCKETS),
+                protocol: RTPROT_TEQLCTL,
+                ..Nexthop::default()
+            };
+            bd.ensure_nexthop(group);
+            want_default = Some(TableRoute { nhid: Some(gid), metric: b.metric, protocol: RTPROT_TEQLCTL, ..TableRoute::default() });
+        }
+    } else if !members.is_empty() {
+        want_default = Some(TableRoute {
+            multipath: members.iter().map(|l| (if l.pointopoint { None } else { l.gateway }, l.index, l.weight)).collect(),
+            metric: b.metric,
+            protocol: RTPROT_TEQLCTL,
+            ..TableRoute::default()
+        });
+    }
+    let want_default = want_default.filter(|_| b.defroute);
+    if let Some(d) = want_default.clone() {
+        bd.ensure_route(d);
+    }
+
+    // 3. Removals, in the reverse order of the dependencies: the default route of ours that
+    // is not wanted, the group, single hops no longer usable, then rules and table routes of
+    // lines that do not stay.
+    if want_default.is_none() {
+        if let Some(d) = our_default(st, b.metric) {
+            bd.remove_route(&d.clone());
+        }
+    }
+    if members.is_empty() || !req.resilient {
+        bd.remove_nexthop(gid);
+    }
+    for l in lines {
+        let keeps_hop = req.resilient && usable.iter().any(|u| u.table == l.table);
+        if !keeps_hop {
+            bd.remove_nexthop(l.table);
+        }
+        let stay = staying.iter().find(|s| s.device == l.device);
+        let stale_rules: Vec<Rule> = st
+            .rules
+            .iter()
+            .filter(|r| r.priority == RULE_PRIORITY && r.table == l.table && r.fwmark.is_none())
+            .filter(|r| stay.is_none_or(|s| r.src != Some((s.addr, 32))))
+            .cloned()
+            .collect();
+        for r in stale_rules {
+            let shown = bd.shown_rule(&r);
+            bd.out.actions.push(Action::DelRule { bundle: b.name.clone(), rule: r, shown });
+        }
+        let wanted: Vec<TableRoute> = stay.map(|s| table_routes(s)).unwrap_or_default();
+        let stale_routes: Vec<TableRoute> = st
+            .routes
+            .iter()
+            .filter(|r| r.table == l.table && r.protocol == RTPROT_TEQLCTL && !wanted.iter().any(|w| w.same_key(r)))
+            .cloned()
+            .collect();
+        for r in stale_routes {
+            bd.remove_route(&r);
+        }
+    }
+    bd.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::{Address, Route, IFF_BROADCAST, IFF_RUNNING};
+
+    const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_BROADCAST;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn bundle() -> Bundle {
+        Bundle { name: "wan".into(), hash: HashPolicy::L4, defroute: true, metric: 0 }
+    }
+
+    /// The issue's office: eth1..eth3 to three ISPs, weights 2:1:1.
+    fn lines() -> Vec<Line> {
+        vec![
+            Line { device: "eth1".into(), weight: 2, gateway: Some(ip("198.51.100.9")), table: 4201 },
+            Line { device: "eth2".into(), weight: 1, gateway: Some(ip("192.0.2.1")), table: 4202 },
+            Line { device: "eth3".into(), weight: 1, gateway: None, table: 4203 },
+        ]
+    }
+
+    fn office() -> State {
+        let mut s = State::default();
+        for (i, name, addr, len) in [(11, "eth1", "198.51.100.10", 29), (12, "eth2", "192.0.2.10", 24), (13, "eth3", "203.0.113.10", 24)] {
+            s.links.push(Link { index: i, name: name.into(), flags: UP, mtu: 1500, ..Link::default() });
+            s.addresses.push(Address { ifindex: i, addr: ip(addr), prefix_len: len });
+        }
+        // eth3 has a DHCP lease: its client installed a default route through it.
+        s.default_routes.push(Route {
+            gateway: Some(ip("203.0.113.1")),
+            oif: Some(13),
+            metric: 100,
+            onlink: false,
+            multipath: false,
+            raw: Default::default(),
+        });
+        s.hash_policy = Some(0);
+        s
+    }
+
+    fn up() -> Request {
+        Request { bundle_up: true, resilient: true, ..Request::default() }
+    }
+
+    fn shell(p: &MpPlan) -> Vec<String> {
+        p.actions.iter().map(ToString::to_string).collect()
+    }
+
+    /// The state after `p` ran, as far as multipath objects go.
+    fn after(mut s: State, p: &MpPlan) -> State {
+        for a in &p.actions {
+            match a {
+                Action::AddRule { rule, .. } => s.rules.push(rule.clone()),
+                Action::DelRule { rule, .. } => s.rules.retain(|r| r != rule),
+                Action::ReplaceRoute { route, .. } => {
+                    s.routes.retain(|r| !r.same_key(route));
+                    s.routes.push(route.clone());
+                }
+                Action::DelRoute { route, .. } => s.routes.retain(|r| !r.same_key(route)),
+                Action::ReplaceNexthop { nh, .. } => {
+                    s.nexthops.retain(|n| n.id != nh.id);
+                    s.nexthops.push(nh.clone());
+                }
+                Action::DelNexthop { nh, .. } => s.nexthops.retain(|n| n.id != nh.id),
+                Action::SetHashPolicy { value, .. } => s.hash_policy = Some(*value),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn bundle_up_builds_split_access_and_a_weighted_resilient_group() {
+        let p = plan(&bundle(), &lines(), &up(), &office());
+        let g = group_id("wan");
+        assert_eq!(
+            shell(&p),
+            [
+                "sysctl -w net.ipv4.fib_multipath_hash_policy=1".to_string(),
+                "ip route replace 198.51.100.8/29 dev eth1 src 198.51.100.10 scope link proto 200 table 4201".into(),
+                "ip route replace default via 198.51.100.9 dev eth1 proto 200 table 4201".into(),
+                "ip rule add priority 30100 from 198.51.100.10/32 lookup 4201".into(),
+                "ip route replace 192.0.2.0/24 dev eth2 src 192.0.2.10 scope link proto 200 table 4202".into(),
+                "ip route replace default via 192.0.2.1 dev eth2 proto 200 table 4202".into(),
+                "ip rule add priority 30100 from 192.0.2.10/32 lookup 4202".into(),
+                "ip route replace 203.0.113.0/24 dev eth3 src 203.0.113.10 scope link proto 200 table 4203".into(),
+                "ip route replace default via 203.0.113.1 dev eth3 proto 200 table 4203".into(),
+                "ip rule add priority 30100 from 203.0.113.10/32 lookup 4203".into(),
+                "ip nexthop replace id 4201 via 198.51.100.9 dev eth1 proto 200".into(),
+                "ip nexthop replace id 4202 via 192.0.2.1 dev eth2 proto 200".into(),
+                "ip nexthop replace id 4203 via 203.0.113.1 dev eth3 proto 200".into(),
+                format!("ip nexthop replace id {g} group 4201,2/4202,1/4203,1 type resilient buckets 128 proto 200"),
+                format!("ip route replace default nhid {g} proto 200 table main"),
+            ]
+        );
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        // A second run changes nothing.
+        let s = after(office(), &p);
+        assert!(plan(&bundle(), &lines(), &up(), &s).actions.is_empty());
+    }
+
+    #[test]
+    fn a_dead_line_leaves_the_group_only_and_never_the_last() {
+        let s = after(office(), &plan(&bundle(), &lines(), &up(), &office()));
+        let g = group_id("wan");
+        let dead = Request { dead: ["eth2".to_string()].into(), ..up() };
+        let p = plan(&bundle(), &lines(), &dead, &s);
+        // One change: the group without eth2; eth2's table, rule and nexthop stay.
+        assert_eq!(shell(&p), [format!("ip nexthop replace id {g} group 4201,2/4203,1 type resilient buckets 128 proto 200")]);
+        let all = Request { dead: ["eth1", "eth2", "eth3"].iter().map(|s| s.to_string()).collect(), ..up() };
+        let p = plan(&bundle(), &lines(), &all, &s);
+        assert!(p.actions.is_empty(), "{:?}", shell(&p));
+        assert!(p.warnings.iter().any(|w| w.contains("every line of wan looks dead")));
+    }
+
+    #[test]
+    fn a_leaving_line_takes_its_table_rule_and_hop_and_the_bundle_down_takes_everything() {
+        let s = after(office(), &plan(&bundle(), &lines(), &up(), &office()));
+        let g = group_id("wan");
+        let leaving = Request { leaving: ["eth3".to_string()].into(), ..up() };
+        assert_eq!(
+            shell(&plan(&bundle(), &lines(), &leaving, &s)),
+            [
+                format!("ip nexthop replace id {g} group 4201,2/4202,1 type resilient buckets 128 proto 200"),
+                "ip nexthop del id 4203".to_string(),
+                "ip rule del priority 30100 from 203.0.113.10/32 lookup 4203".into(),
+                "ip route del 203.0.113.0/24 dev eth3 src 203.0.113.10 scope link proto 200 table 4203".into(),
+                "ip route del default via 203.0.113.1 dev eth3 proto 200 table 4203".into(),
+            ]
+        );
+        let down = Request { bundle_up: false, resilient: true, ..Request::default() };
+        let p = plan(&bundle(), &lines(), &down, &s);
+        let cmds = shell(&p);
+        assert_eq!(cmds[0], format!("ip route del default nhid {g} proto 200 table main"));
+        assert_eq!(cmds[1], format!("ip nexthop del id {g}"));
+        let gone = after(s.clone(), &p);
+        assert!(gone.rules.is_empty() && gone.nexthops.is_empty() && gone.routes.is_empty(), "{cmds:?}");
+        // The admin's own objects are never touched: a rule at our priority for another
+        // table, a route of another protocol in our table.
+        let mut admin = s;
+        admin.rules.push(Rule { priority: RULE_PRIORITY, src: Some((ip("192.0.2.99"), 32)), fwmark: None, table: 100 });
+        admin.routes.push(TableRoute { table: 4201, dst: ip("192.0.2.0"), dst_len: 25, oif: Some(11), protocol: 4, ..TableRoute::default() });
+        let p = plan(&bundle(), &lines(), &down, &admin);
+        let gone = after(admin, &p);
+        assert_eq!(gone.rules.len(), 1);
+        assert_eq!(gone.routes.len(), 1);
+    }
+
+    #[test]
+    fn older_kernels_get_a_plain_multipath_route_and_point_to_point_lines_need_no_gateway() {
+        let mut s = office();
+        s.links.push(Link { index: 14, name: "ppp0".into(), flags: UP | IFF_POINTOPOINT, mtu: 1492, ..Link::default() });
+        s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32 });
+        let mut ls = lines();
+        ls.truncate(1);
+        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, table: 4204 });
+        let old = Request { bundle_up: true, resilient: false, ..Request::default() };
+        let cmds = shell(&plan(&bundle(), &ls, &old, &s));
+        assert!(cmds.contains(&"ip route replace default dev ppp0 proto 200 table 4204".to_string()), "{cmds:?}");
+        assert!(!cmds.iter().any(|c| c.contains("nexthop replace")), "{cmds:?}");
+        assert_eq!(
+            cmds.last().unwrap(),
+            "ip route replace default nexthop via 198.51.100.9 dev eth1 weight 2 nexthop dev ppp0 weight 1 proto 200 table main"
+        );
+    }
+
+    #[test]
+    fn a_line_without_a_gateway_or_carrier_stays_out_of_the_group() {
+        let mut s = office();
+        s.default_routes.clear();
+        if let Some(l) = s.links.iter_mut().find(|l| l.name == "eth1") {
+            l.flags &= !IFF_LOWER_UP;
+        }
+        let p = plan(&bundle(), &lines(), &up(), &s);
+        assert_eq!(p.members, ["eth2"]);
+        assert!(p.warnings.iter().any(|w| w.starts_with("eth3: no gateway known")));
+        // eth1 keeps its table and rule (replies from its address), just no traffic share.
+        assert!(shell(&p).iter().any(|c| c == "ip rule add priority 30100 from 198.51.100.10/32 lookup 4201"));
+    }
+
+    #[test]
+    fn default_tables_are_stable_and_in_range() {
+        assert_eq!(default_table("eth1"), default_table("eth1"));
+        assert_ne!(default_table("eth1"), default_table("eth2"));
+        for n in ["eth0", "ppp0", "wwan0", "enp3s0f1"] {
+            assert!((TABLE_BASE..TABLE_BASE + TABLE_SPAN).contains(&default_table(n)));
+        }
+        assert!((GROUP_BASE..GROUP_BASE + TABLE_SPAN).contains(&group_id("wan")));
+        assert_eq!(HashPolicy::parse("L4"), Some(HashPolicy::L4));
+        assert_eq!(HashPolicy::parse("l5"), None);
+    }
+}
