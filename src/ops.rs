@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::apply;
-use crate::config::{master_index, valid_iface_name, Config, Master, RpFilter};
+use crate::config::{is_usable_master, master_index, valid_iface_name, Config, Master, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
@@ -231,8 +231,8 @@ pub fn health_changes(ctx: &Ctx, changes: &[crate::health::Change], rp: &dyn Fn(
 /// with its address and route if it was not up yet.
 pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Option<&str>) -> Result<Plan> {
     if let Some(m) = master_override {
-        if master_index(m).is_none() {
-            return Err(Error::Usage(format!("--master {m}: not a teql master name (teql0, teql1, ...)")));
+        if !is_usable_master(m) {
+            return Err(Error::Usage(format!("--master {m}: not {EXPECT_MASTER}")));
         }
     }
     let mut joins: Vec<(String, String, RpFilter)> = Vec::new();
@@ -308,9 +308,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empt
 
 fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> {
     match master {
-        Some(m) if master_index(m).is_none() => {
-            Err(Error::Usage(format!("{m}: not a teql master name (teql0, teql1, ...)")))
-        }
+        Some(m) if !is_usable_master(m) => Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}"))),
         Some(m) => {
             check_config(cfg, &[m])?;
             Ok(vec![master_cfg(cfg, m)])

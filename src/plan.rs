@@ -204,8 +204,8 @@ impl<'a> Planner<'a> {
     /// The master's link. Before sch_teql is loaded (a dry run), masters do not exist yet and
     /// are assumed to appear down with teql's defaults.
     fn master_link(&self, name: &str) -> Result<Link> {
-        if master_index(name).is_none() {
-            return Err(Error::Usage(format!("{name}: not a teql master name (teql0, teql1, ...)")));
+        if !crate::config::is_usable_master(name) {
+            return Err(Error::Usage(format!("{name}: not {}", crate::config::EXPECT_MASTER)));
         }
         match self.state.link(name) {
             Some(l) if l.link_type == netlink::ARPHRD_VOID => Ok(l.clone()),

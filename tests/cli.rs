@@ -338,3 +338,24 @@ fn a_fifo_where_a_file_should_be_never_blocks() {
         assert!(started.elapsed() < std::time::Duration::from_secs(15), "{at}: took {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn messages_never_carry_raw_control_or_bidi_characters() {
+    // An interface name is user input that reaches stderr and syslog.
+    let out = teqlctl().args(["attach", "eth\u{1b}[2J\u{202e}x"]).assert().code(6).get_output().stderr.clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{202e}'), "{err:?}");
+    assert!(err.contains("\\e[2J") && err.lines().count() == 1, "{err:?}");
+}
+
+#[test]
+fn master_numbers_are_capped_on_the_command_line_too() {
+    for m in ["teql64", "teql99999999", "teql4294967295"] {
+        teqlctl()
+            .args(["--dry-run", "attach", "--master", m, "lo"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("teql0..teql63"));
+        teqlctl().args(["--dry-run", "up", m]).assert().code(2).stderr(predicate::str::contains("teql0..teql63"));
+    }
+}
