@@ -534,6 +534,7 @@ mod tests {
             metric: 0,
             onboot: true,
             source: Some("/etc/sysconfig/network-scripts/ifcfg-teql0".into()),
+            mode: Default::default(),
         }
     }
 

@@ -15,7 +15,8 @@ use super::shell::{self, ShellVars};
 use super::{
     is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file,
     read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues,
-    ReadProblem, RpFilter, EXPECT_MASTER, MAX_FILE_BYTES,
+    ReadProblem, RpFilter, MAX_FILE_BYTES, check_bundles, parse_master_name, read_line_path, read_mode,
+    LinePath, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -25,7 +26,7 @@ const IGNORED_SUFFIXES: [&str; 7] = [
 
 /// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
 /// silently leave a line out of its bundle.
-const TEQL_KEYS: [&str; 7] = [
+const TEQL_KEYS: [&str; 13] = [
     "TEQL_MASTER",
     "TEQL_RP_FILTER",
     "TEQL_PROBE",
@@ -33,7 +34,31 @@ const TEQL_KEYS: [&str; 7] = [
     "TEQL_PROBE_TIMEOUT",
     "TEQL_PROBE_DOWN",
     "TEQL_PROBE_UP",
+    "TEQL_MODE",
+    "TEQL_HASH",
+    "TEQL_DEFROUTE",
+    "TEQL_WEIGHT",
+    "TEQL_GATEWAY",
+    "TEQL_TABLE",
 ];
+
+/// The multipath keys of a line and of a bundle.
+const PATH_KEYS: PathKeys = PathKeys { weight: "TEQL_WEIGHT", gateway: "TEQL_GATEWAY", table: "TEQL_TABLE" };
+const MODE_KEYS: ModeKeys = ModeKeys { mode: "TEQL_MODE", hash: "TEQL_HASH", defroute: "TEQL_DEFROUTE" };
+const SPELLING: Spelling = Spelling {
+    master: "TEQL_MASTER",
+    multipath: "TEQL_MODE=multipath",
+    path: PATH_KEYS,
+    bundle_file: |name| format!("ifcfg-{name} with DEVICETYPE=teql and TEQL_MODE=multipath"),
+};
+
+/// A bundle's own file: teqlN, or any file that says it is one (TEQL_MODE, or network-scripts'
+/// DEVICETYPE=teql that makes `ifup NAME` run ifup-teql).
+fn is_bundle_file(device: &str, vars: &ShellVars) -> bool {
+    master_index(device).is_some()
+        || vars.get("TEQL_MODE").is_some_and(|v| !v.is_empty())
+        || vars.get("DEVICETYPE").is_some_and(|v| v.eq_ignore_ascii_case("teql"))
+}
 
 /// The health-check keys of a line (teqlctl check).
 const PROBE_KEYS: ProbeKeys = ProbeKeys {
@@ -156,7 +181,8 @@ pub fn load(root: &Path) -> Config {
             }
             Content::Parsed(vars) => vars,
         };
-        let entry = if master_index(&device).is_some() {
+        let entry = if is_bundle_file(&device, &vars) {
+            master_files.insert(device.clone());
             build_master(&mut ctx, &vars, &device, &defaults).map(Entry::Master)
         } else {
             build_member(&mut ctx, &vars, &device, &unrelated).map(Entry::Member)
@@ -186,7 +212,9 @@ pub fn load(root: &Path) -> Config {
         }
     }
 
-    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).collect();
+    // A teqlN named by lines needs no file (it is brought up bare); a multipath bundle does
+    // (check_bundles says so).
+    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
     for master in named {
         if !master_files.contains(&master) {
             config
@@ -195,6 +223,7 @@ pub fn load(root: &Path) -> Config {
                 .or_insert_with(|| Master::bare(&master));
         }
     }
+    check_bundles(&mut config, &SPELLING);
     config
 }
 
@@ -260,7 +289,7 @@ fn read_ifcfg(dir: &Path, name: String) -> Read {
                 Some(d) if !d.is_empty() => d.to_string(),
                 _ => name_device,
             };
-            if mentions_teql || master_index(&device).is_some() {
+            if mentions_teql || is_bundle_file(&device, &vars) {
                 Read::Related(RelatedFile {
                     name,
                     path,
@@ -388,8 +417,8 @@ fn build_member(
     let master = ctx.field(
         vars,
         "TEQL_MASTER",
-        |v| is_usable_master(v).then(|| v.to_string()),
-        EXPECT_MASTER,
+        parse_master_name,
+        EXPECT_MASTER_OR_BUNDLE,
     );
     // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
     let rp_filter = ctx.field(
@@ -427,6 +456,19 @@ fn build_member(
         }
     };
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    let path = match read_line_path(get("TEQL_WEIGHT"), get("TEQL_GATEWAY").map(|v| ("TEQL_GATEWAY", v)), get("TEQL_TABLE"), &PATH_KEYS) {
+        // GATEWAY= is network-scripts' own key: a multipath line uses it unless TEQL_GATEWAY is
+        // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
+        Ok(p) => Some(LinePath { plain_gateway: get("GATEWAY").and_then(|g| g.parse().ok()), ..p }),
+        Err(bad) => {
+            let path = ctx.path;
+            for b in bad {
+                ctx.invalid(path, b.key, &b.value, b.expected);
+            }
+            None
+        }
+    };
     if !valid_iface_name(device) {
         match vars.get("DEVICE") {
             Some(d) if !d.is_empty() => {
@@ -468,6 +510,7 @@ fn build_member(
         rp_filter: rp_filter.ok()?.unwrap_or(RpFilter::Loose),
         onboot: onboot.ok()?.unwrap_or(true),
         probe: probe?,
+        path: path?,
         source: ctx.path.to_path_buf(),
     })
 }
@@ -479,8 +522,9 @@ fn build_master(
     defaults: &Defaults,
 ) -> Option<Master> {
     check_teql_keys(ctx, vars);
-    // The name is teqlN (else this is not a master's file), but N may be past the cap.
-    if !is_usable_master(device) {
+    // A teqlN name may be past the cap; another name is a multipath bundle's (check_bundles
+    // checks that its mode fits its name once every file is read).
+    if master_index(device).is_some() && !is_usable_master(device) {
         ctx.inconsistent(format!(
             "{} is past the last master teqlctl configures: masters are teql0..teql63; \
              rename the master",
@@ -507,6 +551,39 @@ fn build_master(
              (each line is probed on its own); set them in their files",
             quoted(v)
         ));
+    }
+    if let Some(k) = ["TEQL_WEIGHT", "TEQL_GATEWAY", "TEQL_TABLE"].into_iter().find(|k| vars.get(k).is_some_and(|v| !v.is_empty())) {
+        ctx.inconsistent(format!("{k} is set on the bundle {}: it belongs in the files of its lines", shown(device)));
+    }
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    let mode = match read_mode(get("TEQL_MODE"), get("TEQL_HASH"), get("TEQL_DEFROUTE"), &MODE_KEYS, parse_bool) {
+        Ok(m) => m.unwrap_or_default(),
+        Err(bad) => {
+            let path = ctx.path;
+            for b in bad {
+                ctx.invalid(path, b.key, &b.value, b.expected);
+            }
+            return None;
+        }
+    };
+    if let Mode::Multipath(_) = mode {
+        // The bundle is no device: network-scripts' own keys for one would do nothing.
+        if let Some(k) = ["IPADDR", "PREFIX", "NETMASK", "GATEWAY", "MTU"].into_iter().find(|k| get(k).is_some()) {
+            ctx.inconsistent(format!(
+                "{k} is set on the multipath bundle {}, which has no device of its own: each line \
+                 keeps its own address and gateway (TEQL_GATEWAY in the line's file); remove {k}",
+                shown(device)
+            ));
+            return None;
+        }
+        let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
+        let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 4294967295");
+        let mut m = Master::bare(device);
+        m.mode = mode;
+        m.onboot = onboot.ok()?.unwrap_or(true);
+        m.metric = metric.ok()?.unwrap_or(0);
+        m.source = Some(ctx.path.to_path_buf());
+        return Some(m);
     }
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
     let mtu = ctx.field(vars, "MTU", parse_mtu, "a number from 68 to 65535");
@@ -546,6 +623,7 @@ fn build_master(
         mtu: mtu.ok()?,
         metric: metric.ok()?.unwrap_or(0),
         onboot: onboot.ok()?.unwrap_or(true),
+        mode,
         source: Some(ctx.path.to_path_buf()),
     })
 }
@@ -884,6 +962,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: root.file("ifcfg-eth3"),
+                path: Default::default(),
             }
         );
         assert_eq!(
@@ -900,6 +979,7 @@ mod tests {
                 metric: 0,
                 onboot: true,
                 source: Some(root.file("ifcfg-teql0")),
+                mode: Default::default(),
             }
         );
         assert_eq!(c.files.len(), 5);
@@ -1715,7 +1795,10 @@ mod tests {
         assert_eq!(
             e,
             format!(
-                "{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63",
+                "{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
+                 name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
+                 teqlN names are TEQL bundles, any other name needs ifcfg-eth9 with DEVICETYPE=teql and \
+                 TEQL_MODE=multipath",
                 root.file("ifcfg-eth2").display()
             )
         );
@@ -1778,7 +1861,7 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER='teql0\x1b[2J\u{202e}0'\n");
         let e = only_problem(&root.load()).to_string();
-        assert!(e.ends_with("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"), "{e}");
+        assert!(e.contains("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"), "{e}");
         root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_RP_FILTER='{}\x00'\n", "y".repeat(4000)));
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains(&format!("TEQL_RP_FILTER=\"{}…(+3937 chars)\"", "y".repeat(64))), "{e}");

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use super::{
     is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted,
     read_config_file, read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys,
-    ProbeValues, ReadProblem, RpFilter, EXPECT_MASTER, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
+    ProbeValues, ReadProblem, RpFilter, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
+    check_bundles, parse_master_name, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
     MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
@@ -44,7 +45,7 @@ const PROBE_KEYS: ProbeKeys = ProbeKeys {
 };
 
 /// Every option teqlctl reads, as ifupdown exports them, with the spelling messages use.
-const TEQL_OPTIONS: [(&str, &str); 7] = [
+const TEQL_OPTIONS: [(&str, &str); 13] = [
     (TEQL_MASTER, "teql-master"),
     (TEQL_RP_FILTER, "teql-rp-filter"),
     ("TEQL_PROBE", "teql-probe"),
@@ -52,22 +53,44 @@ const TEQL_OPTIONS: [(&str, &str); 7] = [
     ("TEQL_PROBE_TIMEOUT", "teql-probe-timeout"),
     ("TEQL_PROBE_DOWN", "teql-probe-down"),
     ("TEQL_PROBE_UP", "teql-probe-up"),
+    ("TEQL_MODE", "teql-mode"),
+    ("TEQL_HASH", "teql-hash"),
+    ("TEQL_DEFROUTE", "teql-defroute"),
+    ("TEQL_WEIGHT", "teql-weight"),
+    ("TEQL_GATEWAY", "teql-gateway"),
+    ("TEQL_TABLE", "teql-table"),
 ];
 
-/// The probe options' values from a map of exported names (TEQL_PROBE...) to values.
+/// The multipath options of a line and of a bundle, by the names written in the file.
+const PATH_KEYS: PathKeys = PathKeys { weight: "teql-weight", gateway: "teql-gateway", table: "teql-table" };
+const MODE_KEYS: ModeKeys = ModeKeys { mode: "teql-mode", hash: "teql-hash", defroute: "teql-defroute" };
+const SPELLING: Spelling = Spelling {
+    master: "teql-master",
+    multipath: "`teql-mode multipath`",
+    path: PATH_KEYS,
+    bundle_file: |name| format!("a stanza `iface {name} inet manual` with `teql-mode multipath`"),
+};
+
+/// The line options' values (probe and multipath) from a map of exported names (TEQL_PROBE...)
+/// to values.
 pub fn probe_values_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> ProbeValuesOwned<'a> {
-    ProbeValuesOwned(ProbeValues {
-        targets: get("TEQL_PROBE").filter(|v| !v.is_empty()),
-        via: get("TEQL_PROBE_VIA").filter(|v| !v.is_empty()),
-        timeout: get("TEQL_PROBE_TIMEOUT").filter(|v| !v.is_empty()),
-        down: get("TEQL_PROBE_DOWN").filter(|v| !v.is_empty()),
-        up: get("TEQL_PROBE_UP").filter(|v| !v.is_empty()),
-    })
+    let get = |k: &str| get(k).filter(|v| !v.is_empty());
+    ProbeValuesOwned(
+        ProbeValues {
+            targets: get("TEQL_PROBE"),
+            via: get("TEQL_PROBE_VIA"),
+            timeout: get("TEQL_PROBE_TIMEOUT"),
+            down: get("TEQL_PROBE_DOWN"),
+            up: get("TEQL_PROBE_UP"),
+        },
+        [get("TEQL_WEIGHT"), get("TEQL_GATEWAY"), get("TEQL_TABLE")],
+    )
 }
 
-/// The probe options of a stanza, for `member_from_options` (opaque outside the readers).
+/// The probe and multipath options of a stanza, for `member_from_options` (opaque outside the
+/// readers).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ProbeValuesOwned<'a>(ProbeValues<'a>);
+pub struct ProbeValuesOwned<'a>(ProbeValues<'a>, [Option<&'a str>; 3]);
 
 const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
 const EXPECT_IPV4: &str = "a dotted IPv4 address";
@@ -110,9 +133,10 @@ pub fn member_from_options(
         path: source,
         device,
         stanza,
+        bundle: false,
         problems: Vec::new(),
     };
-    let member = check_member(&mut ctx, master, rp_filter, probe.0, true);
+    let member = check_member(&mut ctx, master, rp_filter, probe, true);
     let mut problems = ctx.problems.into_iter();
     match (member, problems.next()) {
         (_, Some(e)) => Err(e),
@@ -938,7 +962,7 @@ fn build(reader: Reader) -> Config {
             });
             continue;
         }
-        let is_master = master_index(&stanza.name).is_some();
+        let is_master = master_index(&stanza.name).is_some() || stanza.options.iter().any(|o| env_name(&o.name) == "TEQL_MODE");
         if is_master {
             master_stanzas.insert(stanza.name.clone());
         }
@@ -979,6 +1003,7 @@ fn build(reader: Reader) -> Config {
             path: &stanza.at.path,
             device: &stanza.name,
             stanza: &text,
+            bundle: is_master,
             problems: Vec::new(),
         };
         let onboot = reader.onboot.contains(&stanza.name);
@@ -997,7 +1022,9 @@ fn build(reader: Reader) -> Config {
         config.problems.append(&mut ctx.problems);
     }
 
-    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).collect();
+    // A teqlN named by lines needs no stanza (it is brought up bare); a multipath bundle does
+    // (check_bundles says so).
+    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
     for master in named {
         if !master_stanzas.contains(&master) {
             config
@@ -1006,6 +1033,7 @@ fn build(reader: Reader) -> Config {
                 .or_insert_with(|| Master::bare(&master));
         }
     }
+    check_bundles(&mut config, &SPELLING);
     config
 }
 
@@ -1014,6 +1042,8 @@ struct Ctx<'a> {
     path: &'a Path,
     device: &'a str,
     stanza: &'a str,
+    /// The stanza is a bundle's (teqlN, or one with teql-mode): line options are misplaced.
+    bundle: bool,
     problems: Vec<ConfigError>,
 }
 
@@ -1107,7 +1137,7 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
     let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
     let probe = probe_values_from(|k| options.get(k).map(|o| o.value.as_str()));
-    check_member(ctx, master, rp_filter, probe.0, false)
+    check_member(ctx, master, rp_filter, probe, false)
 }
 
 /// The checks shared by the file reader and the hook, so that both report the same errors.
@@ -1116,11 +1146,12 @@ fn check_member(
     ctx: &mut Ctx,
     master: Option<&str>,
     rp_filter: Option<&str>,
-    probe: ProbeValues,
+    line_options: ProbeValuesOwned,
     onboot: bool,
 ) -> Option<Member> {
+    let ProbeValuesOwned(probe, [weight, gateway, table]) = line_options;
     let device = ctx.device;
-    if master_index(device).is_some() {
+    if master_index(device).is_some() || ctx.bundle {
         if let Some(m) = master {
             ctx.inconsistent(format!(
                 "teql-master {} is set, but {device} is a teql master itself: teql-master \
@@ -1142,13 +1173,22 @@ fn check_member(
                 quoted(v)
             ));
         }
+        if let Some((key, v)) = [(PATH_KEYS.weight, weight), (PATH_KEYS.gateway, gateway), (PATH_KEYS.table, table)]
+            .into_iter()
+            .find_map(|(k, v)| v.map(|v| (k, v)))
+        {
+            ctx.inconsistent(format!(
+                "{key} {} is set on the bundle {device}: it belongs in the stanzas of its lines",
+                quoted(v)
+            ));
+        }
         return None;
     }
     let master_ok = ctx.field(
         "teql-master",
         master,
-        |v| is_usable_master(v).then(|| v.to_string()),
-        EXPECT_MASTER,
+        parse_master_name,
+        EXPECT_MASTER_OR_BUNDLE,
     );
     // Read before bailing out on teql-master so that one load reports both mistakes.
     let rp_ok = ctx.field(
@@ -1183,6 +1223,15 @@ fn check_member(
         }
     };
     let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
+    let path = match read_line_path(weight, gateway.map(|g| (PATH_KEYS.gateway, g)), table, &PATH_KEYS) {
+        Ok(p) => p,
+        Err(bad) => {
+            for b in bad {
+                ctx.invalid(b.key, &b.value, b.expected);
+            }
+            return None;
+        }
+    };
     if !valid_iface_name(device) {
         ctx.inconsistent(format!(
             "{} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
@@ -1197,13 +1246,15 @@ fn check_member(
         rp_filter,
         onboot,
         probe,
+        path,
         source: ctx.path.to_path_buf(),
     })
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
-    // The name is teqlN (else this is not a master's stanza), but N may be past the cap.
-    if !is_usable_master(&stanza.name) {
+    // A teqlN name may be past the cap; another name is a multipath bundle's (check_bundles
+    // checks that its mode fits its name once every stanza is read).
+    if master_index(&stanza.name).is_some() && !is_usable_master(&stanza.name) {
         ctx.inconsistent(format!(
             "{} is past the last master teqlctl configures: masters are teql0..teql63; \
              rename the master",
@@ -1215,10 +1266,38 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         ctx,
         options.get(TEQL_MASTER).map(|o| o.value.as_str()),
         options.get(TEQL_RP_FILTER).map(|o| o.value.as_str()),
-        probe_values_from(|k| options.get(k).map(|o| o.value.as_str())).0,
+        probe_values_from(|k| options.get(k).map(|o| o.value.as_str())),
         false,
     );
+    let opt = |k: &str| options.get(k).map(|o| o.value.as_str());
+    let mode = match read_mode(opt("TEQL_MODE"), opt("TEQL_HASH"), opt("TEQL_DEFROUTE"), &MODE_KEYS, parse_yes_no) {
+        Ok(m) => m.unwrap_or_default(),
+        Err(bad) => {
+            for b in bad {
+                ctx.invalid(b.key, &b.value, b.expected);
+            }
+            return None;
+        }
+    };
     let value = |name: &str| stanza.get(name).map(|o| o.value.as_str());
+    if let Mode::Multipath(_) = mode {
+        // The bundle is no device: ifupdown's own options for one would configure nothing.
+        if let Some(k) = ["address", "netmask", "gateway", "mtu"].into_iter().find(|k| value(k).is_some()) {
+            ctx.inconsistent(format!(
+                "{k} is set on the multipath bundle {}, which has no device of its own: each line \
+                 keeps its own address, and its gateway goes in teql-gateway; remove {k}",
+                shown(&stanza.name)
+            ));
+            return None;
+        }
+        let metric = ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
+        let mut m = Master::bare(&stanza.name);
+        m.mode = mode;
+        m.onboot = onboot;
+        m.metric = metric.ok()?.unwrap_or(0);
+        m.source = Some(stanza.at.path.clone());
+        return Some(m);
+    }
     let mtu = ctx.field("mtu", value("mtu"), parse_mtu, "a number from 68 to 65535");
     let metric = ctx.field(
         "metric",
@@ -1268,12 +1347,22 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         mtu: mtu.ok()?,
         metric: metric.ok()?.unwrap_or(0),
         onboot,
+        mode,
         source: Some(stanza.at.path.clone()),
     })
 }
 
 fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
     v.parse().ok()
+}
+
+/// ifupdown's own options take yes/no (and true/false, on/off, 1/0 in the wild).
+fn parse_yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 
@@ -1519,6 +1608,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: root.main(),
+                path: Default::default(),
             }
         );
         assert_eq!(
@@ -1532,6 +1622,7 @@ mod tests {
                 metric: 0,
                 onboot: true,
                 source: Some(root.main()),
+                mode: Default::default(),
             }
         );
         assert_eq!(c.masters.len(), 1);
@@ -2226,8 +2317,10 @@ mod tests {
     fn member_from_options_matches_load() {
         let root = Root::new();
         let path = root.main();
+        // (`teql-master eth9` is checked against the other stanzas, which the hook does with the
+        // loaded configuration: see teql_master_message.)
         for (device, master, rp) in [
-            ("eth2", Some("eth9"), None),
+            ("eth2", Some("teql64"), None),
             ("eth2", Some("teql0"), Some("sometimes")),
             ("eth2", Some("teql01"), Some("off")),
             ("eth2", None, Some("strict")),
@@ -2267,6 +2360,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: path.clone(),
+                path: Default::default(),
             }
         );
         let m = member_from_options(
@@ -2341,14 +2435,25 @@ mod tests {
     #[test]
     fn teql_master_message() {
         let root = Root::new();
+        // A bad value and a master that needs the other stanzas: the value first (the stanza is
+        // not a line until it reads), then the missing bundle.
         root.interfaces("iface eth2 inet manual\n teql-master eth9\n teql-rp-filter bogus\n");
         let c = root.load();
-        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
+        assert_invalid(only_problem(&c), &root.main(), "eth2", "teql-rp-filter", "bogus", "loose, strict, off or keep");
+        root.interfaces("iface eth2 inet manual\n teql-master eth9\n");
+        let c = root.load();
+        assert_eq!(c.problems.len(), 1, "{:#?}", c.problems);
         assert_eq!(
             c.problems[0].to_string(),
-            format!("{}: teql-master=\"eth9\" is not valid: expected a teql master name teql0..teql63", root.main().display())
+            format!(
+                "{}: teql-master=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
+                 name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
+                 teqlN names are TEQL bundles, any other name needs a stanza `iface eth9 inet manual` with \
+                 `teql-mode multipath`",
+                root.main().display()
+            )
         );
-        assert_invalid(&c.problems[1], &root.main(), "eth2", "teql-rp-filter", "bogus", "loose, strict, off or keep");
+        
     }
 
     /// Issue 11, point 6.
@@ -2531,7 +2636,7 @@ mod tests {
         let c = root.load();
         assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
         let a = c.problems[0].to_string();
-        assert!(a.ends_with("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"), "{a}");
+        assert!(a.contains("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"), "{a}");
         let b = c.problems[1].to_string();
         assert!(b.contains(&format!("\"{}…(+2936 chars)\"", "r".repeat(64))), "{b}");
         root.interfaces("iface eth2\x07\x1b[1A inet manual\n teql-master eth9\n");

@@ -98,8 +98,178 @@ pub struct Member {
     pub onboot: bool,
     /// How `teqlctl check` judges the line's health.
     pub probe: Probe,
+    /// Its weight, gateway and table in a multipath bundle (all unset for TEQL lines).
+    pub path: LinePath,
     /// The file it was read from, for messages.
     pub source: PathBuf,
+}
+
+/// How a bundle balances (TEQL_MODE / teql-mode in the bundle's own file or stanza).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Per packet over sch_teql: the bundle is a teqlN device (the default, and the only mode
+    /// of teqlN names).
+    #[default]
+    Teql,
+    /// Per flow over independent ISPs: split access and a weighted nexthop group
+    /// (`multipath`); the bundle is a name with no kernel device.
+    Multipath(MultipathOptions),
+}
+
+/// The options of a multipath bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipathOptions {
+    /// TEQL_HASH / teql-hash: l4 (default), l3 or keep.
+    pub hash: crate::multipath::HashPolicy,
+    /// TEQL_DEFROUTE / teql-defroute: install the default route over the lines (default yes).
+    pub defroute: bool,
+}
+
+impl Default for MultipathOptions {
+    fn default() -> MultipathOptions {
+        MultipathOptions { hash: crate::multipath::HashPolicy::L4, defroute: true }
+    }
+}
+
+/// A line's multipath settings as written; None where the key is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinePath {
+    /// TEQL_WEIGHT / teql-weight: 1 to 256 (default 1).
+    pub weight: Option<u16>,
+    /// TEQL_GATEWAY / teql-gateway (ifcfg: else GATEWAY): the line's ISP router. None: learned
+    /// from the kernel (DHCP) or not needed (point-to-point).
+    pub gateway: Option<Ipv4Addr>,
+    /// TEQL_TABLE / teql-table: the line's routing table (default: see multipath::default_table).
+    pub table: Option<u32>,
+    /// ifcfg's own GATEWAY= of the line: the gateway when TEQL_GATEWAY is not set. Not a
+    /// multipath key (a TEQL line may have one too).
+    pub plain_gateway: Option<Ipv4Addr>,
+}
+
+impl LinePath {
+    /// The line's gateway: TEQL_GATEWAY, else GATEWAY.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.gateway.or(self.plain_gateway)
+    }
+}
+
+impl LinePath {
+    /// The first key of `keys` that is set, for "only for multipath bundles" messages.
+    pub fn first_set(&self, keys: &PathKeys) -> Option<&'static str> {
+        [(self.weight.is_some(), keys.weight), (self.gateway.is_some(), keys.gateway), (self.table.is_some(), keys.table)]
+            .into_iter()
+            .find_map(|(set, k)| set.then_some(k))
+    }
+}
+
+/// The multipath keys of a line as one format spells them.
+pub struct PathKeys {
+    pub weight: &'static str,
+    pub gateway: &'static str,
+    pub table: &'static str,
+}
+
+/// The multipath keys of a bundle as one format spells them.
+pub struct ModeKeys {
+    pub mode: &'static str,
+    pub hash: &'static str,
+    pub defroute: &'static str,
+}
+
+pub(crate) const EXPECT_MODE: &str = "teql or multipath";
+pub(crate) const EXPECT_WEIGHT: &str = "a weight from 1 to 256";
+pub(crate) const EXPECT_TABLE: &str = "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
+pub(crate) const EXPECT_HASH: &str = "l4, l3 or keep";
+pub(crate) const EXPECT_GATEWAY: &str = "a dotted unicast IPv4 address";
+pub(crate) const EXPECT_YES_NO: &str = "yes or no";
+
+/// Parses a line's multipath keys (`gateway` already resolved by the caller: TEQL_GATEWAY over
+/// GATEWAY); every bad value is reported.
+pub(crate) fn read_line_path(
+    weight: Option<&str>,
+    gateway: Option<(&'static str, &str)>,
+    table: Option<&str>,
+    keys: &PathKeys,
+) -> std::result::Result<LinePath, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    let mut out = LinePath::default();
+    if let Some(v) = weight {
+        match parse_decimal(v).filter(|w| (1..=256).contains(w)).and_then(|w| u16::try_from(w).ok()) {
+            Some(w) => out.weight = Some(w),
+            None => bad.push(BadValue { key: keys.weight, value: v.to_string(), expected: EXPECT_WEIGHT }),
+        }
+    }
+    if let Some((key, v)) = gateway {
+        match v.parse::<Ipv4Addr>().ok().filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())) {
+            Some(a) => out.gateway = Some(a),
+            None => bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_GATEWAY }),
+        }
+    }
+    if let Some(v) = table {
+        match parse_decimal(v).filter(|t| *t != 0 && !(253..=255).contains(t)) {
+            Some(t) => out.table = Some(t),
+            None => bad.push(BadValue { key: keys.table, value: v.to_string(), expected: EXPECT_TABLE }),
+        }
+    }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(bad)
+    }
+}
+
+/// Parses a bundle's mode keys: None when none is set (a TEQL bundle). `yes_no` is the
+/// format's boolean parser.
+pub(crate) fn read_mode(
+    mode: Option<&str>,
+    hash: Option<&str>,
+    defroute: Option<&str>,
+    keys: &ModeKeys,
+    yes_no: fn(&str) -> Option<bool>,
+) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    let m = mode.map(|v| (v, v.to_ascii_lowercase()));
+    let multipath = match &m {
+        None => false,
+        Some((_, l)) if l == "teql" => false,
+        Some((_, l)) if l == "multipath" => true,
+        Some((v, _)) => {
+            bad.push(BadValue { key: keys.mode, value: v.to_string(), expected: EXPECT_MODE });
+            false
+        }
+    };
+    let mut options = MultipathOptions::default();
+    if let Some(v) = hash {
+        match crate::multipath::HashPolicy::parse(v) {
+            Some(h) => options.hash = h,
+            None => bad.push(BadValue { key: keys.hash, value: v.to_string(), expected: EXPECT_HASH }),
+        }
+    }
+    if let Some(v) = defroute {
+        match yes_no(v) {
+            Some(d) => options.defroute = d,
+            None => bad.push(BadValue { key: keys.defroute, value: v.to_string(), expected: EXPECT_YES_NO }),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    Ok(match (m, multipath) {
+        (None, _) => None,
+        (Some(_), false) => Some(Mode::Teql),
+        (Some(_), true) => Some(Mode::Multipath(options)),
+    })
+}
+
+/// A bundle name that is not teqlN: a multipath bundle's (it has no kernel device, but it is
+/// named like one in messages and files).
+pub fn is_bundle_name(name: &str) -> bool {
+    valid_iface_name(name) && !name.starts_with("teql")
+}
+
+/// What TEQL_MASTER / teql-master may name: teql0..teql63, or a multipath bundle.
+pub fn parse_master_name(v: &str) -> Option<String> {
+    (is_usable_master(v) || is_bundle_name(v)).then(|| v.to_string())
 }
 
 /// The health-check settings of a line (`teqlctl check`), from its own keys: TEQL_PROBE* in
@@ -237,6 +407,7 @@ pub struct Master {
     /// METRIC: the default route's metric (0 unless set), as network-scripts uses it.
     pub metric: u32,
     pub onboot: bool,
+    pub mode: Mode,
     /// None when only members name this master and it has no file of its own.
     pub source: Option<PathBuf>,
 }
@@ -253,6 +424,7 @@ impl Master {
             mtu: None,
             metric: 0,
             onboot: true,
+            mode: Mode::Teql,
             source: None,
         }
     }
@@ -362,6 +534,95 @@ pub const MAX_MASTERS: u32 = 64;
 
 /// What a master name must look like, for InvalidValue messages.
 pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
+
+/// TEQL_MASTER / teql-master's values.
+pub const EXPECT_MASTER_OR_BUNDLE: &str =
+    "a teql master name teql0..teql63, or the name of a multipath bundle (a bundle with a file of its own)";
+
+/// How one format spells the keys that tie lines to bundles, for the cross-file checks.
+pub(crate) struct Spelling {
+    pub master: &'static str,
+    /// The setting that makes a bundle multipath, as written.
+    pub multipath: &'static str,
+    pub path: PathKeys,
+    /// What a multipath bundle named NAME needs, for "create it" hints.
+    pub bundle_file: fn(&str) -> String,
+}
+
+/// The checks that need every file: a line's bundle must exist with a mode that fits the line's
+/// keys, and a bundle's name must fit its mode. Lines and bundles that fail are taken out of
+/// the configuration and their problem filed under their own name (their hooks refuse, the
+/// others go on).
+pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
+    let mut bad_masters = Vec::new();
+    for (name, m) in &cfg.masters {
+        let multipath = matches!(m.mode, Mode::Multipath(_));
+        let Some(path) = m.source.clone() else { continue };
+        let msg = if master_index(name).is_some() && multipath {
+            format!(
+                "{} on {}: teqlN names are TEQL bundles (sch_teql devices); give the \
+                 multipath bundle a name of its own, such as wan",
+                sp.multipath,
+                shown(name)
+            )
+        } else if master_index(name).is_none() && !multipath {
+            format!(
+                "{} is a bundle that is not named teqlN, so it must be a multipath bundle: add \
+                 {} (TEQL bundles are teql0..teql63)",
+                shown(name),
+                sp.multipath
+            )
+        } else {
+            continue;
+        };
+        bad_masters.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+    }
+    for (name, e) in bad_masters {
+        cfg.masters.remove(&name);
+        cfg.problems.push(e);
+    }
+    let mut bad_members = Vec::new();
+    for (device, m) in &cfg.members {
+        // A bundle whose own file is broken is reported under its name, and problems_for
+        // gives that to its lines too.
+        if cfg.problems.iter().any(|p| p.device() == Some(m.master.as_str())) {
+            continue;
+        }
+        let mode = cfg.masters.get(&m.master).map(|x| &x.mode);
+        let e = match mode {
+            _ if is_bundle_name(&m.master) && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
+                path: m.source.clone(),
+                key: sp.master.to_string(),
+                value: m.master.clone(),
+                expected: format!(
+                    "{EXPECT_MASTER_OR_BUNDLE}; no bundle {} is configured: teqlN names are TEQL \
+                     bundles, any other name needs {}",
+                    shown(&m.master),
+                    (sp.bundle_file)(&m.master)
+                ),
+                device: Some(device.clone()),
+            },
+            Some(Mode::Teql) | None => match m.path.first_set(&sp.path) {
+                Some(k) => ConfigError::Inconsistent {
+                    path: m.source.clone(),
+                    msg: format!(
+                        "{k} is set but {} is a TEQL bundle: weights, gateways and tables belong to \
+                         lines of multipath bundles; remove {k}",
+                        shown(&m.master)
+                    ),
+                    device: Some(device.clone()),
+                },
+                None => continue,
+            },
+            Some(Mode::Multipath(_)) => continue,
+        };
+        bad_members.push((device.clone(), e));
+    }
+    for (device, e) in bad_members {
+        cfg.members.remove(&device);
+        cfg.problems.push(e);
+    }
+}
 
 /// A name `master_index` accepts and that is below MAX_MASTERS: a master teqlctl configures.
 pub fn is_usable_master(name: &str) -> bool {
@@ -525,6 +786,7 @@ mod tests {
                 onboot: true,
                 probe: Probe::default(),
                 source: "x".into(),
+                path: Default::default(),
             },
         );
         assert_eq!(c.masters_needed(), 3);
