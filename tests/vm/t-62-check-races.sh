@@ -61,6 +61,9 @@ check_eq "health.json: eth3 kept, not taken out" "true false" "$(health eth3 kep
 check "the admin puts eth2 back" "$TEQLCTL" attach eth2
 uplink 3 up
 lab_sync_return
+# Three good rounds (TEQL_PROBE_UP) make the kept eth3 healthy again.
+for i in 1 2 3; do "$TEQLCTL" check 2>>"$LOG"; done
+check_eq "eth3 healthy again, attached" "true teql0" "$(health eth3 healthy) $(root_qdisc_kind eth3)"
 
 # --- point 5: runs killed at chosen and at random points -------------------------------------
 # invariant: after a killed run, every line that is out of teql0 is recorded as taken out by
