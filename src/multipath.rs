@@ -362,10 +362,12 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                 ..Nexthop::default()
             };
             bd.ensure_nexthop(group);
-            want_default = Some(TableRoute { nhid: Some(gid), metric: b.metric, protocol: RTPROT_TEQLCTL, ..TableRoute::default() });
+            want_default =
+                Some(TableRoute { table: MAIN_TABLE, nhid: Some(gid), metric: b.metric, protocol: RTPROT_TEQLCTL, ..TableRoute::default() });
         }
     } else if !members.is_empty() {
         want_default = Some(TableRoute {
+            table: MAIN_TABLE,
             multipath: members.iter().map(|l| (if l.pointopoint { None } else { l.gateway }, l.index, l.weight)).collect(),
             metric: b.metric,
             protocol: RTPROT_TEQLCTL,

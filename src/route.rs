@@ -59,10 +59,10 @@ pub struct Nexthop {
 }
 
 impl Default for TableRoute {
-    /// The main table's default route, with nothing set yet.
+    /// Table 0, dst 0.0.0.0/0, everything else empty (Ipv4Addr has no Default).
     fn default() -> TableRoute {
         TableRoute {
-            table: MAIN_TABLE,
+            table: 0,
             dst: Ipv4Addr::UNSPECIFIED,
             dst_len: 0,
             gateway: None,
