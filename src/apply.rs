@@ -36,9 +36,13 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::AddAddress { index, addr, .. } => nl.add_address(*index, addr.addr, addr.prefix_len),
         Action::DelAddress { index, addr, .. } => nl.del_address(*index, addr.addr, addr.prefix_len),
         Action::DefaultRoute { index, via, metric, .. } => nl.replace_default_route(*index, *via, *metric),
-        // Multipath bundles are planned (`--dry-run`) but not applied yet: their netlink
-        // requests land with the multipath mode's kernel side.
-        _ => return Err(Error::Refused(format!("`{action}`: multipath bundles cannot be applied by this build yet"))),
+        Action::AddRule { rule, .. } => nl.add_rule(rule),
+        Action::DelRule { rule, .. } => nl.del_rule(rule),
+        Action::ReplaceRoute { route, .. } => nl.replace_route(route),
+        Action::DelRoute { route, .. } => nl.del_route(route),
+        Action::ReplaceNexthop { nh, .. } => nl.replace_nexthop(nh),
+        Action::DelNexthop { nh, .. } => nl.del_nexthop(nh.id),
+        Action::SetHashPolicy { value, .. } => return sysctl::set_multipath_hash_policy(*value),
     };
     r.map_err(|e| Error::from_netlink(&action.to_string(), action.iface(), e))
 }
@@ -73,8 +77,17 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
                     replaced.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string())
                 }
             }
-            // Never applied yet (see execute), so never undone.
-            _ => None,
+            Action::AddRule { rule, .. } => nl.del_rule(rule).err().map(|e| e.to_string()),
+            Action::DelRule { rule, .. } => nl.add_rule(rule).err().map(|e| e.to_string()),
+            // What was there comes back as it was dumped (a DHCP client's protocol included).
+            Action::ReplaceRoute { previous: Some(p), .. } => nl.replace_route(p).err().map(|e| e.to_string()),
+            Action::ReplaceRoute { route, previous: None, .. } => nl.del_route(route).err().map(|e| e.to_string()),
+            Action::DelRoute { route, .. } => nl.replace_route(route).err().map(|e| e.to_string()),
+            Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
+            Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
+            Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
+            Action::SetHashPolicy { previous: Some(p), .. } => sysctl::set_multipath_hash_policy(*p).err().map(|e| e.to_string()),
+            Action::SetHashPolicy { previous: None, .. } => None,
         };
         match r {
             None => log::warn(&format!("rolled back: {action}")),

@@ -3,80 +3,11 @@
 //! dumps them, and each prints as the `ip` command an admin would type (--dry-run).
 
 use std::fmt;
-use std::net::Ipv4Addr;
 
-/// The routing protocol number teqlctl marks its routes and nexthops with (`proto 200` in
-/// `ip route`), so it tells what it installed from what the admin did. Unassigned in the
-/// kernel's list and in iproute2's rt_protos.
-pub const RTPROT_TEQLCTL: u8 = 200;
+pub use crate::netlink::{Nexthop, Rule, TableRoute, RTPROT_TEQLCTL};
 
 /// The main routing table.
 pub const MAIN_TABLE: u32 = 254;
-
-/// An IPv4 policy rule (ip rule). Only the selectors teqlctl uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
-    pub priority: u32,
-    pub src: Option<(Ipv4Addr, u8)>,
-    /// (mark, mask)
-    pub fwmark: Option<(u32, u32)>,
-    pub table: u32,
-}
-
-/// A route in any table (ip route ... table T).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableRoute {
-    pub table: u32,
-    pub dst: Ipv4Addr,
-    pub dst_len: u8,
-    pub gateway: Option<Ipv4Addr>,
-    pub oif: Option<u32>,
-    pub prefsrc: Option<Ipv4Addr>,
-    /// scope link (a connected subnet) rather than universe
-    pub scope_link: bool,
-    pub onlink: bool,
-    pub metric: u32,
-    /// a nexthop object (ip route ... nhid N)
-    pub nhid: Option<u32>,
-    /// RTA_MULTIPATH: (gateway, oif, weight 1..=256) per hop, the fallback without nexthop
-    /// objects
-    pub multipath: Vec<(Option<Ipv4Addr>, u32, u16)>,
-    pub protocol: u8,
-}
-
-/// A nexthop object (ip nexthop): a single hop or a group.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Nexthop {
-    pub id: u32,
-    pub gateway: Option<Ipv4Addr>,
-    pub oif: Option<u32>,
-    pub onlink: bool,
-    /// group members (id, weight 1..=256); empty for a single hop
-    pub group: Vec<(u32, u16)>,
-    /// Some(buckets) for a resilient group, None for a plain (mpath) group
-    pub resilient: Option<u16>,
-    pub protocol: u8,
-}
-
-impl Default for TableRoute {
-    /// Table 0, dst 0.0.0.0/0, everything else empty (Ipv4Addr has no Default).
-    fn default() -> TableRoute {
-        TableRoute {
-            table: 0,
-            dst: Ipv4Addr::UNSPECIFIED,
-            dst_len: 0,
-            gateway: None,
-            oif: None,
-            prefsrc: None,
-            scope_link: false,
-            onlink: false,
-            metric: 0,
-            nhid: None,
-            multipath: Vec::new(),
-            protocol: 0,
-        }
-    }
-}
 
 impl TableRoute {
     pub fn is_default(&self) -> bool {
@@ -191,6 +122,7 @@ impl fmt::Display for Named<'_, Nexthop> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn name(i: u32) -> String {
         format!("eth{i}")
