@@ -235,7 +235,7 @@ fn run(cli: Cli) -> Result<i32> {
                     ops::attach(&ctx, &cfg, &ifaces, master.as_deref())?;
                 }
                 Command::Detach { ifaces } => {
-                    ops::detach(&ctx, &ifaces, false)?;
+                    ops::detach_configured(&ctx, &cfg, &ifaces, false)?;
                 }
                 Command::Up { master } => {
                     ops::up(&ctx, &cfg, master.as_deref(), true)?;

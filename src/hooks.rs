@@ -100,7 +100,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             ops::report_problems(&cfg, first);
             // The interface may already be gone (a USB modem unplugged): nothing to undo.
-            ops::detach(ctx, std::slice::from_ref(first), true).map(drop)
+            ops::detach_configured(ctx, &cfg, std::slice::from_ref(first), true).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
@@ -150,9 +150,11 @@ fn master_of_config(cfg: &Config, arg: &str) -> Result<String> {
     let basename = config_basename(arg).unwrap_or_else(|| format!("ifcfg-{arg}"));
     let device = cfg.files.get(&basename).cloned().unwrap_or_else(|| basename["ifcfg-".len()..].to_string());
     ops::check_config(cfg, &[&device])?;
-    if master_index(&device).is_none() || !cfg.masters.contains_key(&device) {
+    let teql = master_index(&device).is_some() && cfg.masters.contains_key(&device);
+    if !teql && ops::multipath_bundle(cfg, &device).is_none() {
         return Err(Error::Usage(format!(
-            "{basename} does not configure a teql master (DEVICE=teqlN); ifup-teql only handles those"
+            "{basename} does not configure a teql master (DEVICE=teqlN) or a multipath bundle \
+             (TEQL_MODE=multipath); ifup-teql only handles those"
         )));
     }
     Ok(device)

@@ -135,7 +135,8 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
         return exit::OK;
     }
     let master_opt = env.options.get("TEQL_MASTER").filter(|v| !v.is_empty());
-    let is_master = master_index(&env.iface).is_some();
+    // A bundle's stanza: teqlN, or one with teql-mode (a multipath bundle: `iface wan inet manual`).
+    let is_master = master_index(&env.iface).is_some() || env.options.contains_key("TEQL_MODE");
     // A stanza with teql options but no teql-master is a mistake the hook reports.
     if master_opt.is_none() && !is_master && !env.options.keys().any(|k| k.starts_with("TEQL_")) {
         return exit::OK;
@@ -180,6 +181,18 @@ fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let member = line_member(env, ctx)?;
     let cfg = load_config(ctx, &member.device);
+    if master_index(&member.master).is_none() {
+        // A multipath bundle's line: whether that bundle exists is a question for the whole
+        // file (check_bundles), whose answer is among this line's problems.
+        ops::check_config(&cfg, &[&member.device])?;
+        return match env.phase {
+            Phase::PreUp => Ok(()),
+            Phase::Up => ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Up).map(drop),
+            Phase::Down | Phase::PostDown => {
+                ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Leaving(vec![member.device.clone()])).map(drop)
+            }
+        };
+    }
     match env.phase {
         Phase::PreUp => {
             ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into()))
@@ -210,6 +223,17 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let master = env.iface.clone();
     let cfg = load_config(ctx, &master);
+    if master_index(&master).is_none() {
+        // `iface wan inet manual` with teql-mode: ifupdown configures nothing for it; its
+        // pre-up brings the bundle up with the lines that are up (the others join as they
+        // come up), its post-down takes it down.
+        ops::check_config(&cfg, &[&master])?;
+        return match env.phase {
+            Phase::PreUp => ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Up).map(drop),
+            Phase::Up | Phase::Down => Ok(()),
+            Phase::PostDown => ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Down).map(drop),
+        };
+    }
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
         // down is over.

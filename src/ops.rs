@@ -232,9 +232,29 @@ pub fn health_changes(ctx: &Ctx, changes: &[crate::health::Change], rp: &dyn Fn(
 pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Option<&str>) -> Result<Plan> {
     if let Some(m) = master_override {
         if !is_usable_master(m) {
-            return Err(Error::Usage(format!("--master {m}: not {EXPECT_MASTER}")));
+            return Err(Error::Usage(format!(
+                "--master {m}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)"
+            )));
         }
     }
+    // Configured lines of multipath bundles join their bundle: one run per bundle.
+    let (mp, teql): (Vec<String>, Vec<String>) =
+        ifaces.iter().cloned().partition(|i| master_override.is_none() && multipath_of(cfg, i).is_some());
+    if !mp.is_empty() {
+        for i in &mp {
+            check_iface_exists(i)?;
+            check_config(cfg, &[i])?;
+        }
+        let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
+        let mut last = Plan::default();
+        for b in bundles {
+            last = multipath(ctx, cfg, b, &MpEvent::Up)?;
+        }
+        if teql.is_empty() {
+            return Ok(last);
+        }
+    }
+    let ifaces = &teql[..];
     let mut joins: Vec<(String, String, RpFilter)> = Vec::new();
     for iface in ifaces {
         // Before anything is loaded or locked: a typo must cost nothing and say so.
@@ -284,6 +304,23 @@ pub fn detach(ctx: &Ctx, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
     detach_lines(ctx, ifaces, missing_ok, true)
 }
 
+/// As `detach`, for lines that may belong to multipath bundles (per the configuration): those
+/// leave their bundle (out of its group, their table and rule removed), the others are
+/// detached from their teql master.
+pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
+    let (mp, teql): (Vec<String>, Vec<String>) = ifaces.iter().cloned().partition(|i| multipath_of(cfg, i).is_some());
+    let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
+    let mut last = Plan::default();
+    for b in bundles {
+        let leaving: Vec<String> = mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).cloned().collect();
+        last = multipath(ctx, cfg, b, &MpEvent::Leaving(leaving))?;
+    }
+    if teql.is_empty() {
+        return Ok(last);
+    }
+    detach(ctx, &teql, missing_ok)
+}
+
 /// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
 /// take it down itself or its state would say it is still configured).
 pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
@@ -306,9 +343,18 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empt
     })
 }
 
+/// TEQL masters and the names of multipath bundles.
+fn split_modes(masters: Vec<Master>) -> (Vec<Master>, Vec<String>) {
+    let (mp, teql): (Vec<Master>, Vec<Master>) =
+        masters.into_iter().partition(|m| matches!(m.mode, crate::config::Mode::Multipath(_)));
+    (teql, mp.into_iter().map(|m| m.device).collect())
+}
+
 fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> {
     match master {
-        Some(m) if !is_usable_master(m) => Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}"))),
+        Some(m) if !is_usable_master(m) && multipath_bundle(cfg, m).is_none() => {
+            Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
+        }
         Some(m) => {
             check_config(cfg, &[m])?;
             Ok(vec![master_cfg(cfg, m)])
@@ -329,7 +375,14 @@ fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> 
 /// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
 /// instead leaves it to the lines' own ifup-local.
 pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> Result<Plan> {
-    let masters = masters_to_act_on(cfg, master)?;
+    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let mut last = Plan::default();
+    for b in &bundles {
+        last = multipath(ctx, cfg, b, &MpEvent::Up)?;
+    }
+    if masters.is_empty() {
+        return Ok(last);
+    }
     let names: BTreeSet<String> = masters.iter().map(|m| m.device.clone()).collect();
     run(ctx, needed_for(cfg, &names), Reads::WithRpFilter, |p| {
         for m in &masters {
@@ -365,7 +418,14 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> R
 
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
-    let masters = masters_to_act_on(cfg, master)?;
+    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let mut last = Plan::default();
+    for b in &bundles {
+        last = multipath(ctx, cfg, b, &MpEvent::Down)?;
+    }
+    if masters.is_empty() {
+        return Ok(last);
+    }
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         for m in &masters {
             p.master_down(m)?;
@@ -386,6 +446,9 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
 /// ifup-local for a master: its lines are already attached; make sure it has its address and
 /// default route (network-scripts' own ifup-post may have flushed or replaced them).
 pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+    if multipath_bundle(cfg, master).is_some() {
+        return multipath(ctx, cfg, master, &MpEvent::Up);
+    }
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
     run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::NetlinkOnly, |p| p.master_up(&m))
@@ -412,4 +475,75 @@ pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
         log::info(&what);
     }
     Ok(())
+}
+
+/// The bundle `name` if it is a configured multipath bundle.
+pub fn multipath_bundle<'a>(cfg: &'a Config, name: &str) -> Option<(&'a Master, &'a crate::config::MultipathOptions)> {
+    match cfg.masters.get(name) {
+        Some(m @ Master { mode: crate::config::Mode::Multipath(o), .. }) => Some((m, o)),
+        _ => None,
+    }
+}
+
+/// The multipath bundle a configured line belongs to, if any.
+pub fn multipath_of<'a>(cfg: &'a Config, line: &str) -> Option<&'a str> {
+    let m = cfg.members.get(line)?;
+    multipath_bundle(cfg, &m.master).map(|_| m.master.as_str())
+}
+
+/// What happened to a multipath bundle: every caller (CLI, network-scripts and ifupdown hooks)
+/// says only this, and `multipath::plan` decides.
+#[derive(Debug, Clone)]
+pub enum MpEvent {
+    /// The bundle comes up, or a line of it came up: every configured line that is up with
+    /// an address joins.
+    Up,
+    /// These lines go down (ifdown, detach): out of the group, their tables and rules gone.
+    Leaving(Vec<String>),
+    /// The bundle goes down: every object of its own removed.
+    Down,
+}
+
+/// One planned run for multipath bundle `name`: configuration and kernel state (read under
+/// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
+/// `teqlctl check` took out stay out of the group.
+pub fn multipath(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent) -> Result<Plan> {
+    use crate::multipath::{self as mp, Request};
+    let Some((master, options)) = multipath_bundle(cfg, name) else {
+        return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
+    };
+    check_config(cfg, &[name])?;
+    let bundle = mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
+    let lines: Vec<mp::Line> = cfg
+        .members_of(name)
+        .map(|m| mp::Line {
+            device: m.device.clone(),
+            weight: m.path.weight.unwrap_or(1),
+            gateway: m.path.gateway(),
+            table: m.path.table.unwrap_or_else(|| mp::default_table(&m.device)),
+        })
+        .collect();
+    let health = crate::health::load(&crate::health::state_dir());
+    let mut req = Request {
+        bundle_up: !matches!(event, MpEvent::Down),
+        resilient: crate::netlink::kernel_has_resilient_groups(),
+        dead: health.lines.iter().filter(|(_, h)| h.master == name && h.detached).map(|(l, _)| l.clone()).collect(),
+        ..Request::default()
+    };
+    if let MpEvent::Leaving(l) = event {
+        req.leaving = l.iter().cloned().collect();
+    }
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let mut nl = open_netlink()?;
+    let mut state = State::read_netlink(&mut nl)?;
+    let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
+    state.read_multipath(&mut nl, &tables)?;
+    let mp = mp::plan(&bundle, &lines, &req, &state);
+    let plan = Plan { module: None, actions: mp.actions, notes: mp.notes, warnings: mp.warnings };
+    if ctx.dry_run {
+        print!("{plan}");
+        return Ok(plan);
+    }
+    apply_plan(&plan, &mut nl)?;
+    Ok(plan)
 }

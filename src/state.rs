@@ -63,6 +63,24 @@ impl State {
         })
     }
 
+    /// Adds what a multipath bundle needs: IPv4 rules, the routes of `tables` and of the main
+    /// table, nexthop objects and the multipath hash policy. Only runs for such bundles, so a
+    /// TEQL run pays nothing for them.
+    pub fn read_multipath(&mut self, nl: &mut Netlink, tables: &[u32]) -> Result<()> {
+        let dump = |what: &str, e| Error::from_netlink(what, "", e);
+        self.rules = nl.rules().map_err(|e| dump("ip rule show", e))?;
+        let mut wanted: Vec<u32> = tables.iter().copied().chain([crate::route::MAIN_TABLE]).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        self.routes.clear();
+        for t in wanted {
+            self.routes.extend(nl.table_routes(t).map_err(|e| dump(&format!("ip route show table {t}"), e))?);
+        }
+        self.nexthops = nl.nexthops().map_err(|e| dump("ip nexthop show", e))?;
+        self.hash_policy = crate::sysctl::multipath_hash_policy();
+        Ok(())
+    }
+
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)
     }
