@@ -29,6 +29,12 @@ IPADDR=203.0.113.2
 PREFIX=28
 GATEWAY=203.0.113.1
 EOT
+    ns_link_hooks
+}
+
+# ns_link_hooks: the binary linked under every hook name, as the admin installs it.
+ns_link_hooks() {
+    mkdir -p "$NS_DIR" "$NS_SBIN" || return 1
     # The documented list of hook paths; /sbin maps to NS_SBIN (the guest's /sbin is read-only).
     local path
     while read -r path; do

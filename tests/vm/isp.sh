@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# Sourced by scenarios after lib.sh: a lab of independent ISPs for multipath bundles.
+#
+#   lan ns 198.18.100.2/24 ==veth== lan0 198.18.100.1/24  box (root ns)
+#   box eth1 198.51.100.10/29 ==veth== lan r1 198.51.100.9/29  wan 198.19.1.2/30 ==veth== r1 inet
+#   box eth2 192.0.2.10/24    ==veth== lan r2 192.0.2.1/24     wan 198.19.2.2/30 ==veth== r2 inet
+#   box eth3 203.0.113.10/24  ==veth== lan r3 203.0.113.1/24   wan 198.19.3.2/30 ==veth== r3 inet
+#   inet: the internet host 198.18.0.1/32 on lo, each line's subnet routed back via its ISP.
+#
+# Each ISP drops packets whose source is not its own customer's (strict rp_filter on its lan
+# side: anti-spoofing), and shapes the line both ways (ISP_RATES, default 10/5/5 Mbit/s).
+# The box forwards the LAN and masquerades it per line, as the admin's own nftables table
+# `ip adminnat` does (teqlctl never touches it).
+
+ISP_HOST=198.18.0.1
+ISP_RATES=${ISP_RATES:-"10mbit 5mbit 5mbit"}
+ISP_ADDR=(x 198.51.100.10 192.0.2.10 203.0.113.10)
+ISP_GW=(x 198.51.100.9 192.0.2.1 203.0.113.1)
+ISP_NET=(x 198.51.100.8/29 192.0.2.0/24 203.0.113.0/24)
+ISP_LEN=(x 29 24 24)
+
+# isp_up: the lab with three lines (eth1..eth3) up and addressed, no routing of the box's own.
+isp_up() {
+    _vm_require_guest || return 1
+    local k rates rate
+    read -r -a rates <<<"$ISP_RATES"
+    ip netns add inet || return 1
+    ip -n inet link set lo up
+    ip -n inet addr add "$ISP_HOST/32" dev lo
+    for k in 1 2 3; do
+        rate=${rates[$((k - 1))]:-10mbit}
+        ip netns add "r$k" || return 1
+        ip -n "r$k" link set lo up
+        ip link add "eth$k" type veth peer name lan netns "r$k" || return 1
+        ip link add "inet$k" type veth peer name wan netns "r$k" || return 1
+        ip link set "inet$k" netns inet
+        ip -n inet link set "inet$k" name "r$k"
+        ip -n "r$k" addr add "${ISP_GW[$k]}/${ISP_LEN[$k]}" dev lan
+        ip -n "r$k" addr add "198.19.$k.2/30" dev wan
+        ip -n inet addr add "198.19.$k.1/30" dev "r$k"
+        ip -n "r$k" link set lan up
+        ip -n "r$k" link set wan up
+        ip -n inet link set "r$k" up
+        ip -n "r$k" route add default via "198.19.$k.1"
+        ip -n inet route add "${ISP_NET[$k]}" via "198.19.$k.2"
+        ip netns exec "r$k" sysctl -q -w net.ipv4.ip_forward=1
+        ip netns exec "r$k" sysctl -q -w net.ipv4.conf.all.rp_filter=0
+        ip netns exec "r$k" sysctl -q -w net.ipv4.conf.lan.rp_filter=1
+        tc -n "r$k" qdisc add dev wan root tbf rate "$rate" burst "$LAB_BURST" latency 100ms
+        tc -n "r$k" qdisc add dev lan root tbf rate "$rate" burst "$LAB_BURST" latency 100ms
+        # The box's side, as ifup-eth leaves it: address and link up, no default route.
+        ip link set "eth$k" up
+        ip addr add "${ISP_ADDR[$k]}/${ISP_LEN[$k]}" dev "eth$k"
+    done
+    ip netns add lan
+    ip -n lan link set lo up
+    ip link add lan0 type veth peer name eth0 netns lan
+    ip addr add 198.18.100.1/24 dev lan0
+    ip link set lan0 up
+    ip -n lan addr add 198.18.100.2/24 dev eth0
+    ip -n lan link set eth0 up
+    ip -n lan route add default via 198.18.100.1
+    sysctl -q -w net.ipv4.ip_forward=1
+    nft -f - <<'EOT'
+table ip adminnat {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname { "eth1", "eth2", "eth3" } masquerade
+    }
+}
+EOT
+    for k in 1 2 3; do wait_for _vm_link_up "eth$k" || return 1; done
+}
+
+# isp_down: everything isp_up made, and whatever teqlctl left in the kernel.
+isp_down() {
+    local k
+    for ns in inet r1 r2 r3 lan; do ip netns del "$ns" 2>/dev/null; done
+    nft delete table ip adminnat 2>/dev/null
+    for k in 1 2 3; do ip link del "eth$k" 2>/dev/null; done
+    ip link del lan0 2>/dev/null
+    ip route del default 2>/dev/null
+    ip nexthop flush 2>/dev/null
+    sysctl -q -w net.ipv4.ip_forward=0
+    # Rules, config files and the rest: lab_down (guest.sh runs it after every scenario).
+    lab_down
+}
+
+# isp_tx K: packets sent by line ethK so far.
+isp_tx() {
+    cat "/sys/class/net/eth$1/statistics/tx_packets"
+}
+
+# isp_members: the lines in the bundle's nexthop group, by name, in order ("eth1 eth3").
+isp_members() {
+    local g ids id out=()
+    g=$(ip -j nexthop show | jq -r '[.[] | select(.group != null)][0].id // empty')
+    [ -n "$g" ] || { echo; return; }
+    ids=$(ip -j nexthop show id "$g" | jq -r '.[0].group[].id')
+    for id in $ids; do out+=("$(ip -j nexthop show id "$id" | jq -r '.[0].dev')"); done
+    echo "${out[*]}"
+}

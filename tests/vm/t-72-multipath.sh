@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# A multipath bundle over three independent ISPs (issue 12), driven the way network-scripts
+# drives its hooks: split access (each line's table and rule), the weighted resilient nexthop
+# group as the default route, `ping -I` from each line's address, the internet reaching each
+# line, LAN connections spread over every line, ifdown/ifup of a line, the bundle down and up
+# (ifdown-teql/ifup-teql of DEVICETYPE=teql), nothing of the admin's touched.
+# vm-timeout: 420
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+
+check "isp_up" isp_up
+WEIGHTS=(x 2 1 1)
+write_files() {
+    local k
+    mkdir -p "$NS_DIR"
+    for k in 1 2 3; do
+        cat >"$NS_DIR/ifcfg-eth$k" <<EOT
+DEVICE=eth$k
+ONBOOT=yes
+BOOTPROTO=static
+IPADDR=${ISP_ADDR[$k]}
+PREFIX=${ISP_LEN[$k]}
+GATEWAY=${ISP_GW[$k]}
+TEQL_MASTER=wan
+TEQL_WEIGHT=${WEIGHTS[$k]}
+TEQL_TABLE=420$k
+EOT
+    done
+    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
+}
+check "write the office's files" write_files
+check "link the hooks" ns_link_hooks
+admin_nft=$(nft list table ip adminnat)
+
+# --- dry run: the plan as ip commands, nothing changed ------------------------------------
+plan=$("$TEQLCTL" --dry-run up wan 2>&1)
+info "$plan"
+check "dry run prints the group with its weights" grep -q "ip nexthop replace id [0-9]* group 4201,2/4202,1/4203,1 type resilient buckets 128" <<<"$plan"
+check "dry run prints each line's rule" grep -q "ip rule add priority 30100 from 192.0.2.10/32 lookup 4202" <<<"$plan"
+check_eq "... and changes nothing" "" "$(ip nexthop show)"
+
+# --- each line comes up as network-scripts brings it up (ifup-local DEVICE) --------------
+for k in 1 2 3; do
+    check "ifup-local eth$k" ns_hook ifup-local "eth$k"
+done
+check_eq "the group holds every line" "eth1 eth2 eth3" "$(isp_members)"
+g=$(ip -j route show default | jq -r '.[0].nhid // empty')
+check "the default route uses the group (nhid $g)" test -n "$g"
+check_eq "... a resilient group" resilient "$(ip -j -d nexthop show id "$g" | jq -r '.[0].type')"
+check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[].weight // 1] | map(tostring) | join(" ")')"
+check_eq "the hash policy is L4" 1 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
+for k in 1 2 3; do
+    check_eq "rule: from eth$k's address to table 420$k" "420$k" \
+        "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
+    check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
+done
+snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
+check "a second ifup-local changes nothing" ns_hook ifup-local eth2
+check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
+
+# --- split access: each line's address leaves by its own ISP (the others drop it) --------
+for k in 1 2 3; do
+    check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
+    check "the internet reaches eth$k's address" ip netns exec inet ping -c 2 -W 2 "${ISP_ADDR[$k]}"
+done
+
+# --- LAN connections spread over every line ---------------------------------------------
+ip netns exec inet iperf3 -s -D -1 >/dev/null 2>&1
+wait_for ip netns exec inet ss -ltn 'sport = :5201'
+declare -A before
+for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
+out=$(ip netns exec lan iperf3 -c "$ISP_HOST" -P 24 -t 6 -J 2>&1)
+rc=$?
+check_eq "iperf3 with 24 LAN connections exits 0" 0 "$rc"
+mbit=$(jq -r '.end.sum_received.bits_per_second / 1e6 | floor' <<<"$out" 2>/dev/null)
+info "24 LAN connections over 10+5+5 Mbit/s: $mbit Mbit/s"
+for k in 1 2 3; do
+    d=$(($(isp_tx "$k") - before[$k]))
+    info "eth$k sent $d packets"
+    check "eth$k carried LAN connections ($d packets)" test "$d" -gt 300
+done
+
+# --- ifdown of a line: out of the group, its table and rule gone; the others stay --------
+check "ifdown-pre-local eth2" ns_hook ifdown-pre-local eth2
+ip addr flush dev eth2
+ip link set eth2 down
+check "ifdown-local eth2" ns_hook ifdown-local eth2
+check_eq "the group holds eth1 and eth3" "eth1 eth3" "$(isp_members)"
+check_eq "eth2's rule is gone" "" "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
+check_eq "table 4202 is empty" "" "$(ip -j route show table 4202 | jq -r '.[].dst')"
+check "traffic still flows from the LAN" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+ip link set eth2 up
+ip addr add 192.0.2.10/24 dev eth2
+wait_for _vm_link_up eth2
+check "ifup-local eth2 again" ns_hook ifup-local eth2
+check_eq "eth2 is back in the group" "eth1 eth2 eth3" "$(isp_members)"
+
+# --- the bundle down and up, as `ifdown wan` / `ifup wan` run them --------------------------
+check "ifdown-teql ifcfg-wan" ns_hook ifdown-teql ifcfg-wan
+check_eq "no default route left" "" "$(ip -j route show default | jq -r '.[].dst')"
+check_eq "no nexthop left" "" "$(ip nexthop show)"
+check_eq "no rule of ours left" "" "$(ip -j rule show | jq -r '.[] | select(.priority == 30100) | .table')"
+check_eq "no table of ours left" "" "$(for k in 1 2 3; do ip -j route show table "420$k" | jq -r '.[].dst'; done)"
+check_eq "the admin's nftables table is untouched" "$admin_nft" "$(nft list table ip adminnat)"
+check "ifup-teql ifcfg-wan" ns_hook ifup-teql ifcfg-wan
+check_eq "the bundle is back with every line" "eth1 eth2 eth3" "$(isp_members)"
+check "teqlctl down wan" "$TEQLCTL" down wan
+check_eq "... nothing of ours left" "" "$(ip nexthop show; ip -j rule show | jq -r '.[] | select(.priority == 30100) | .table')"
+check "teqlctl up wan" "$TEQLCTL" up wan
+check_eq "... every line back" "eth1 eth2 eth3" "$(isp_members)"
+
+# --- a broken line file: the manual tool refuses, nothing changes -------------------------
+snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
+printf 'DEVICE=eth3\nTEQL_MASTER=wan\nTEQL_WEIGHT=0\n' >"$NS_DIR/ifcfg-eth3"
+out=$("$TEQLCTL" up wan 2>&1)
+check_eq "up wan with a bad TEQL_WEIGHT exits 3" 3 "$?"
+check "... naming the file and key" grep -q 'ifcfg-eth3: TEQL_WEIGHT="0" is not valid' <<<"$out"
+check_eq "... and changes nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
+
+check "isp_down" isp_down
+finish
