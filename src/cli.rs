@@ -204,7 +204,17 @@ fn run(cli: Cli) -> Result<i32> {
                 log::warn(&p.to_string());
             }
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-            let state = State::read(&mut nl)?;
+            let mut state = State::read(&mut nl)?;
+            // Multipath bundles' rules, tables and nexthops, only when there are any.
+            let tables: Vec<u32> = cfg
+                .members
+                .values()
+                .filter(|m| ops::multipath_bundle(&cfg, &m.master).is_some())
+                .map(|m| m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)))
+                .collect();
+            if !tables.is_empty() {
+                state.read_multipath(&mut nl, &tables)?;
+            }
             let health = crate::health::load(&crate::health::state_dir());
             let st = status::collect(&cfg, &state, &health, master.as_deref());
             if let Some(m) = master.as_deref() {

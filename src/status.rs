@@ -22,6 +22,12 @@ pub struct Status {
 #[derive(Debug, Serialize)]
 pub struct MasterStatus {
     pub name: String,
+    /// "teql" or "multipath".
+    pub mode: &'static str,
+    /// Multipath bundles: whether the default route uses a resilient nexthop group (false: a
+    /// plain multipath route, on kernels before 5.13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resilient: Option<bool>,
     /// The device exists (sch_teql is loaded with enough masters).
     pub exists: bool,
     pub configured: bool,
@@ -54,6 +60,22 @@ pub struct SlaveStatus {
     pub tx_bytes: u64,
     /// What `teqlctl check` found, if it has checked this line.
     pub health: Option<HealthStatus>,
+    /// A line of a multipath bundle: its address, gateway, weight, table, and whether it
+    /// carries new flows now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipath: Option<PathStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathStatus {
+    pub address: Option<String>,
+    pub gateway: Option<String>,
+    pub weight: u16,
+    pub table: u32,
+    /// In the bundle's nexthop group (or multipath route): it gets new flows.
+    pub live: bool,
+    /// Why not, when not live.
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,7 +106,18 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
     }
     let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
     names.sort_by_key(|n| master_index(n));
-    let masters = names.iter().map(|n| master_status(cfg, state, health, n)).collect();
+    for (name, m) in &cfg.masters {
+        if matches!(m.mode, crate::config::Mode::Multipath(_)) && only.is_none_or(|o| o == name) && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let masters = names
+        .iter()
+        .map(|n| match crate::ops::multipath_bundle(cfg, n) {
+            Some(_) => multipath_status(cfg, state, health, n),
+            None => master_status(cfg, state, health, n),
+        })
+        .collect();
     Status { masters, problems: cfg.problems.iter().map(ToString::to_string).collect() }
 }
 
@@ -110,6 +143,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 rp_filter: state.rp_filter.get(s).copied(),
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                multipath: None,
                 health: health.lines.get(s).filter(|h| h.master == name).map(|h| HealthStatus {
                     state: match (h.healthy, h.kept) {
                         (true, _) => "healthy",
@@ -130,6 +164,8 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
         .collect();
     MasterStatus {
         name: name.to_string(),
+        mode: "teql",
+        resilient: None,
         exists: link.is_some(),
         configured: cfg.masters.get(name).is_some_and(|m| m.source.is_some()),
         up: link.is_some_and(State::is_up),
@@ -143,6 +179,97 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 .min_by_key(|r| r.metric)
                 .map(|r| RouteStatus { via: r.gateway.map(|g| g.to_string()), metric: r.metric })
         }),
+        slaves,
+    }
+}
+
+fn health_status(health: &Health, line: &str, master: &str) -> Option<HealthStatus> {
+    health.lines.get(line).filter(|h| h.master == master).map(|h| HealthStatus {
+        state: match (h.healthy, h.kept) {
+            (true, _) => "healthy",
+            (false, true) => "kept",
+            (false, false) => "dead",
+        },
+        last: h.last.clone(),
+        rtt_ms: h.rtt_ms,
+        consecutive_failures: h.fails,
+        consecutive_successes: h.oks,
+        since: h.since,
+        checked: h.checked,
+        taken_out: h.detached,
+        warnings: h.warnings.clone(),
+    })
+}
+
+/// A multipath bundle: no device of its own; it is up while its default route (or, without
+/// one, its group) is in the kernel.
+fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
+    use crate::multipath::{default_table, group_id};
+    use crate::route::{MAIN_TABLE, RTPROT_TEQLCTL};
+    let gid = group_id(name);
+    let group = state.nexthops.iter().find(|n| n.id == gid);
+    let metric = cfg.masters.get(name).map_or(0, |m| m.metric);
+    let route = state
+        .routes
+        .iter()
+        .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL);
+    let in_route = |index: u32, table: u32| {
+        group.is_some_and(|g| g.group.iter().any(|(id, _)| *id == table))
+            || route.is_some_and(|r| r.multipath.iter().any(|(_, oif, _)| *oif == index))
+    };
+    let slaves = cfg
+        .members_of(name)
+        .map(|m| {
+            let l = state.link(&m.device);
+            let table = m.path.table.unwrap_or_else(|| default_table(&m.device));
+            let addr = l.and_then(|l| state.addresses_of(l.index).next());
+            let live = l.is_some_and(|l| in_route(l.index, table));
+            let gateway = m.path.gateway().or_else(|| {
+                state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway)
+            });
+            let taken_out = health.lines.get(&m.device).is_some_and(|h| h.master == name && h.detached);
+            let why = match () {
+                _ if live => None,
+                _ if l.is_none() => Some("no such interface".to_string()),
+                _ if l.is_some_and(|l| l.flags & IFF_UP == 0) => Some("down".to_string()),
+                _ if addr.is_none() => Some("no IPv4 address".to_string()),
+                _ if l.is_some_and(|l| l.flags & IFF_LOWER_UP == 0) => Some("no carrier".to_string()),
+                _ if taken_out => Some("taken out by teqlctl check".to_string()),
+                _ if gateway.is_none() => Some("no gateway known".to_string()),
+                _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
+            };
+            SlaveStatus {
+                name: m.device.clone(),
+                exists: l.is_some(),
+                configured: true,
+                attached: live,
+                up: l.is_some_and(|l| l.flags & IFF_UP != 0),
+                carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
+                rp_filter: state.rp_filter.get(&m.device).copied(),
+                tx_packets: l.map_or(0, |l| l.tx_packets),
+                tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                health: health_status(health, &m.device, name),
+                multipath: Some(PathStatus {
+                    address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
+                    gateway: gateway.map(|g| g.to_string()),
+                    weight: m.path.weight.unwrap_or(1),
+                    table,
+                    live,
+                    why,
+                }),
+            }
+        })
+        .collect();
+    MasterStatus {
+        name: name.to_string(),
+        mode: "multipath",
+        resilient: route.map(|r| r.nhid.is_some()),
+        exists: true,
+        configured: true,
+        up: route.is_some() || group.is_some(),
+        mtu: None,
+        addresses: Vec::new(),
+        default_route: route.map(|r| RouteStatus { via: r.nhid.map(|g| format!("nhid {g}")), metric: r.metric }),
         slaves,
     }
 }
@@ -166,6 +293,12 @@ impl Status {
                 (true, false) => "down",
             };
             let _ = write!(out, "{}: {state}", m.name);
+            if m.mode == "multipath" {
+                out.push_str(match m.resilient {
+                    Some(false) => " (multipath: a plain multipath route; this kernel has no resilient nexthop groups)",
+                    _ => " (multipath)",
+                });
+            }
             if let (true, Some(mtu)) = (m.exists, m.mtu) {
                 let _ = write!(out, ", mtu {mtu}");
             }
@@ -185,10 +318,12 @@ impl Status {
             let attached = m.slaves.iter().filter(|s| s.attached).count();
             let _ = writeln!(out, "  lines: {attached} of {} attached", m.slaves.len());
             for s in &m.slaves {
-                let what = match (s.exists, s.attached) {
-                    (false, _) => "missing",
-                    (true, true) => "attached",
-                    (true, false) => "not attached",
+                let what = match (s.exists, s.attached, &s.multipath) {
+                    (false, _, _) => "missing",
+                    (true, true, Some(_)) => "live",
+                    (true, false, Some(_)) => "out",
+                    (true, true, None) => "attached",
+                    (true, false, None) => "not attached",
                 };
                 let _ = write!(out, "  {:<12} {what:<12}", s.name);
                 if s.exists {
@@ -206,6 +341,21 @@ impl Status {
                     out.push_str(" (not in configuration)");
                 }
                 out.push('\n');
+                if let Some(p) = &s.multipath {
+                    let _ = write!(
+                        out,
+                        "  {:<12} {} via {}, weight {}, table {}",
+                        "",
+                        p.address.as_deref().unwrap_or("no address"),
+                        p.gateway.as_deref().unwrap_or("-"),
+                        p.weight,
+                        p.table
+                    );
+                    if let Some(w) = &p.why {
+                        let _ = write!(out, ", out: {w}");
+                    }
+                    out.push('\n');
+                }
                 if let Some(h) = &s.health {
                     let _ = write!(out, "  {:<12} health: {}", "", h.state);
                     if h.state != "healthy" {

@@ -359,3 +359,26 @@ fn master_numbers_are_capped_on_the_command_line_too() {
         teqlctl().args(["--dry-run", "up", m]).assert().code(2).stderr(predicate::str::contains("teql0..teql63"));
     }
 }
+
+#[test]
+fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_WEIGHT=3\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=4301\n").unwrap();
+    let out = teqlctl().arg("--root").arg(root.path()).args(["status", "--json", "wan"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let m = &v["masters"][0];
+    assert_eq!((m["name"].as_str(), m["mode"].as_str(), m["up"].as_bool()), (Some("wan"), Some("multipath"), Some(false)), "{v}");
+    let line = &m["slaves"][0];
+    assert_eq!(line["name"], "mpx1");
+    let p = &line["multipath"];
+    assert_eq!((p["weight"].as_u64(), p["table"].as_u64(), p["gateway"].as_str()), (Some(3), Some(4301), Some("192.0.2.1")), "{v}");
+    assert_eq!((p["live"].as_bool(), p["why"].as_str()), (Some(false), Some("no such interface")), "{v}");
+    let text = teqlctl().arg("--root").arg(root.path()).args(["status", "wan"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("wan: down (multipath)") && text.contains("weight 3, table 4301, out: no such interface"), "{text}");
+    // The line is not on this machine: nothing to plan but a note, and nothing to refuse.
+    teqlctl().arg("--root").arg(root.path()).args(["--dry-run", "up", "wan"]).assert().success().stdout(predicate::str::contains("# mpx1: no such interface"));
+}

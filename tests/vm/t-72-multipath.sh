@@ -58,6 +58,12 @@ for k in 1 2 3; do
         "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
     check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
 done
+json=$("$TEQLCTL" status --json wan)
+check_json "status --json: wan is an up multipath bundle on a resilient group" \
+    '.masters[0] | .mode == "multipath" and .up and .resilient' "$json"
+check_json "status --json: every line live with its address, gateway, weight and table" \
+    '[.masters[0].slaves[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight) \(.table)"] == ["true 198.51.100.10/29 198.51.100.9 2 4201", "true 192.0.2.10/24 192.0.2.1 1 4202", "true 203.0.113.10/24 203.0.113.1 1 4203"]' "$json"
+check "status text names the mode" sh -c "'$TEQLCTL' status wan | grep -q '^wan: up (multipath)'"
 snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
 check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
@@ -90,6 +96,8 @@ ip addr flush dev eth2
 ip link set eth2 down
 check "ifdown-local eth2" ns_hook ifdown-local eth2
 check_eq "the group holds eth1 and eth3" "eth1 eth3" "$(isp_members)"
+check_json "status: eth2 out, and why" '.masters[0].slaves[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
+    "$("$TEQLCTL" status --json wan)"
 check_eq "eth2's rule is gone" "" "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
 check_eq "table 4202 is empty" "" "$(ip -j route show table 4202 | jq -r '.[].dst')"
 check "traffic still flows from the LAN" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
