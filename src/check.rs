@@ -45,6 +45,46 @@ enum Plan {
     Known(Outcome),
 }
 
+/// The next hop towards probe targets off a line's subnet when the line sets none
+/// (TEQL_PROBE_VIA): a TEQL line's is its master's gateway (configured, else the one of its
+/// default route), which every router of the bundle answers on its own line; a multipath
+/// line's is its own ISP's router (TEQL_GATEWAY or GATEWAY, else the one its nexthop or its
+/// DHCP client's default route has).
+fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Option<Ipv4Addr> {
+    if ops::multipath_bundle(cfg, &m.master).is_some() {
+        let table = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
+        return m.path.gateway().or_else(|| {
+            state
+                .nexthops
+                .iter()
+                .find(|n| n.id == table && n.oif == Some(link.index))
+                .and_then(|n| n.gateway)
+                .or_else(|| state.default_routes_via(link.index).find_map(|r| r.gateway))
+        });
+    }
+    let master_link = state.link(&m.master);
+    cfg.masters.get(&m.master).and_then(|c| c.gateway).or_else(|| {
+        master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next())
+    })
+}
+
+/// Whether line `m` is in its bundle now: a TEQL line's root qdisc is its master; a multipath
+/// line is in its bundle's nexthop group (or its plain multipath route).
+fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
+    if ops::multipath_bundle(cfg, &m.master).is_none() {
+        return state.root_qdisc(link.index).is_some_and(|q| q.kind == m.master);
+    }
+    let table = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
+    let gid = crate::multipath::group_id(&m.master);
+    state.nexthops.iter().any(|n| n.id == gid && n.group.iter().any(|(id, _)| *id == table))
+        || state.routes.iter().any(|r| {
+            r.table == crate::route::MAIN_TABLE
+                && r.is_default()
+                && r.protocol == crate::route::RTPROT_TEQLCTL
+                && r.multipath.iter().any(|(_, oif, _)| *oif == link.index)
+        })
+}
+
 /// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
 /// through the next hop, and from which address.
 fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
@@ -64,11 +104,8 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
             None => icmp.push(t),
         }
     }
-    // The next hop: the line's own setting, else the master's gateway (configured, else the
-    // one of its default route), which every router of the bundle answers on its line.
-    let via = m.probe.via.or_else(|| cfg.masters.get(&m.master).and_then(|c| c.gateway)).or_else(|| {
-        master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next())
-    });
+    // The next hop: the line's own setting, else its bundle's (default_next_hop).
+    let via = m.probe.via.or_else(|| default_next_hop(m, link, state, cfg));
     let mut source = line_addrs.first().map(|a| a.addr).or(master_addr);
     if !icmp.is_empty() && uses_arp {
         let Some(gw) = via else {
@@ -141,7 +178,18 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
     crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let state = State::read_netlink(&mut nl)?;
+    let mut state = State::read_netlink(&mut nl)?;
+    // Multipath lines are in their bundle when they are in its nexthop group: read the groups
+    // (and the lines' tables) only when such bundles exist.
+    let mp_tables: Vec<u32> = cfg
+        .members
+        .values()
+        .filter(|m| ops::multipath_bundle(cfg, &m.master).is_some())
+        .map(|m| m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)))
+        .collect();
+    if !mp_tables.is_empty() {
+        state.read_multipath(&mut nl, &mp_tables)?;
+    }
 
     // The lines of this round: configured, present, administratively up, and either in their
     // bundle now or taken out by an earlier check. Lines the admin took out stay out.
@@ -165,7 +213,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         if link.flags & IFF_UP == 0 {
             continue;
         }
-        let attached = state.root_qdisc(link.index).is_some_and(|q| q.kind == m.master);
+        let attached = in_bundle(m, link, &state, cfg);
         let taken_out = prev.lines.get(&m.device).is_some_and(|h| h.detached && h.master == m.master);
         if attached || taken_out {
             lines.push((m, link, attached, plan_line(m, link, &state, cfg)));
@@ -210,7 +258,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
             // the job or puts it back; never a line out that looks taken out by the admin.
             health::save(&dir, &intent(&next, &changes))?;
         }
-        ops::health_changes(ctx, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
+        ops::health_changes(ctx, cfg, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
     };
     let mut report = Report::default();
     for (c, a) in changes.iter().zip(applied) {

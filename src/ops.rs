@@ -1,7 +1,7 @@
 //! The operations behind both the manual commands and the hooks: each reads the kernel's state,
 //! asks the planner for the changes, and prints them (--dry-run) or applies them under the lock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::apply;
@@ -191,13 +191,57 @@ pub enum Applied {
 /// with the same rules: never the last line of a bundle, only put back a line that is still
 /// up and free. One lock for the whole list; each change is its own plan, so that one the
 /// kernel refuses does not undo the others.
-pub fn health_changes(ctx: &Ctx, changes: &[crate::health::Change], rp: &dyn Fn(&str) -> RpFilter) -> Result<Vec<Applied>> {
+pub fn health_changes(
+    ctx: &Ctx,
+    cfg: &Config,
+    changes: &[crate::health::Change],
+    rp: &dyn Fn(&str) -> RpFilter,
+) -> Result<Vec<Applied>> {
     use crate::health::Change;
     use crate::plan::HealthStep;
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     let mut nl = open_netlink()?;
     let mut out = Vec::new();
+    let line_and_master = |c: &Change| match c {
+        Change::Detach { line, master } | Change::Attach { line, master } => (line.clone(), master.clone()),
+    };
+    // Multipath bundles: one planned run per bundle with its dead lines as they are after
+    // this round, and each change judged by the group the plan leaves (never empty: the
+    // planner keeps the last live lines).
+    let mut multipath_outcome: BTreeMap<String, Applied> = BTreeMap::new();
+    let bundles: BTreeSet<String> =
+        changes.iter().map(|c| line_and_master(c).1).filter(|m| multipath_bundle(cfg, m).is_some()).collect();
+    for b in &bundles {
+        let mut dead = taken_out_by_check(b);
+        for c in changes {
+            match c {
+                Change::Detach { line, master } if master == b => {
+                    dead.insert(line.clone());
+                }
+                Change::Attach { line, master } if master == b => {
+                    dead.remove(line);
+                }
+                _ => {}
+            }
+        }
+        let result = multipath_locked(ctx, cfg, b, &MpEvent::Up, &dead, &mut nl);
+        for c in changes.iter().filter(|c| &line_and_master(c).1 == b) {
+            let applied = match (&result, c) {
+                (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
+                (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
+                (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => {
+                    Applied::Gone(format!("{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"))
+                }
+                (Ok(_), _) => Applied::Done,
+            };
+            multipath_outcome.insert(line_and_master(c).0, applied);
+        }
+    }
     for c in changes {
+        if let Some(a) = multipath_outcome.remove(&line_and_master(c).0) {
+            out.push(a);
+            continue;
+        }
         let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
         let state = read_state(&mut nl, reads)?;
         let mut p = Planner::new(&state);
@@ -508,42 +552,65 @@ pub enum MpEvent {
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
 pub fn multipath(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent) -> Result<Plan> {
+    let dead = taken_out_by_check(name);
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let mut nl = open_netlink()?;
+    multipath_locked(ctx, cfg, name, event, &dead, &mut nl).map(|(plan, _)| plan)
+}
+
+/// The lines of `bundle` that `teqlctl check` has taken out (health.json).
+fn taken_out_by_check(bundle: &str) -> BTreeSet<String> {
+    let health = crate::health::load(&crate::health::state_dir());
+    health.lines.iter().filter(|(_, h)| h.master == bundle && h.detached).map(|(l, _)| l.clone()).collect()
+}
+
+/// The lines of a multipath bundle as the planner takes them.
+pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> {
+    cfg.members_of(name)
+        .map(|m| crate::multipath::Line {
+            device: m.device.clone(),
+            weight: m.path.weight.unwrap_or(1),
+            gateway: m.path.gateway(),
+            table: m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)),
+        })
+        .collect()
+}
+
+/// As `multipath`, for a caller that holds the lock and a netlink socket, with the lines that
+/// must stay out of the group (`dead`). Returns the plan and the lines in the group after it.
+fn multipath_locked(
+    ctx: &Ctx,
+    cfg: &Config,
+    name: &str,
+    event: &MpEvent,
+    dead: &BTreeSet<String>,
+    nl: &mut Netlink,
+) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let Some((master, options)) = multipath_bundle(cfg, name) else {
         return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
     };
     check_config(cfg, &[name])?;
     let bundle = mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
-    let lines: Vec<mp::Line> = cfg
-        .members_of(name)
-        .map(|m| mp::Line {
-            device: m.device.clone(),
-            weight: m.path.weight.unwrap_or(1),
-            gateway: m.path.gateway(),
-            table: m.path.table.unwrap_or_else(|| mp::default_table(&m.device)),
-        })
-        .collect();
-    let health = crate::health::load(&crate::health::state_dir());
+    let lines = multipath_lines(cfg, name);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: crate::netlink::kernel_has_resilient_groups(),
-        dead: health.lines.iter().filter(|(_, h)| h.master == name && h.detached).map(|(l, _)| l.clone()).collect(),
+        dead: dead.clone(),
         ..Request::default()
     };
     if let MpEvent::Leaving(l) = event {
         req.leaving = l.iter().cloned().collect();
     }
-    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
-    let mut nl = open_netlink()?;
-    let mut state = State::read_netlink(&mut nl)?;
+    let mut state = State::read_netlink(nl)?;
     let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
-    state.read_multipath(&mut nl, &tables)?;
+    state.read_multipath(nl, &tables)?;
     let mp = mp::plan(&bundle, &lines, &req, &state);
     let plan = Plan { module: None, actions: mp.actions, notes: mp.notes, warnings: mp.warnings };
     if ctx.dry_run {
         print!("{plan}");
-        return Ok(plan);
+    } else {
+        apply_plan(&plan, nl)?;
     }
-    apply_plan(&plan, &mut nl)?;
-    Ok(plan)
+    Ok((plan, mp.members))
 }

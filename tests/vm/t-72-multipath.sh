@@ -121,6 +121,45 @@ check_eq "... nothing of ours left" "" "$(ip nexthop show; ip -j rule show | jq 
 check "teqlctl up wan" "$TEQLCTL" up wan
 check_eq "... every line back" "eth1 eth2 eth3" "$(isp_members)"
 
+# --- teqlctl check: a dead ISP (its line keeps its carrier) leaves the group, and returns --
+export TEQLCTL_STATE_DIR=$VM_STATE/mp-check
+rm -rf "$TEQLCTL_STATE_DIR"
+# A longer timeout than the default: a TCG guest on a busy host can be slow to answer; what
+# is checked counts rounds, not milliseconds.
+for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
+check "a healthy round" "$TEQLCTL" check
+check_json "every line healthy" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' "$("$TEQLCTL" status --json wan)"
+ip -n r2 link set wan down
+out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+info "$out"
+check_eq "ISP 2 dead: eth2 out of the group after 2 rounds" "eth1 eth3" "$(isp_members)"
+check "... said with the reason" grep -q "eth2 (wan): taken out after 2 failed rounds: no answer from $ISP_HOST via 192.0.2.1" <<<"$out"
+check_eq "... its rule stays (replies from its address still leave by it)" 4202 \
+    "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
+check "... and its own router still answers it" ping -c 2 -W 2 -I 192.0.2.10 192.0.2.1
+check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+check "an ifup-local of another line keeps eth2 out" ns_hook ifup-local eth1
+check_eq "... still out" "eth1 eth3" "$(isp_members)"
+check_json "status: eth2 dead, taken out" '.masters[0].slaves[] | select(.name == "eth2") | .health.taken_out and .multipath.why == "taken out by teqlctl check"' \
+    "$("$TEQLCTL" status --json wan)"
+ip -n r2 link set wan up
+ip -n r2 route replace default via 198.19.2.1
+wait_for ip netns exec r2 ping -c 1 -W 1 "$ISP_HOST"
+for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+check_eq "ISP 2 back: eth2 in the group after 3 good rounds" "eth1 eth2 eth3" "$(isp_members)"
+# Every line dead: none is taken out (the bundle keeps its default route).
+for k in 1 2 3; do ip -n "r$k" link set wan down; done
+for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+check "every line dead: the group is never emptied" test -n "$(isp_members)"
+check "... and the default route stays" test -n "$(ip -j route show default | jq -r '.[0].nhid // empty')"
+for k in 1 2 3; do
+    ip -n "r$k" link set wan up
+    ip -n "r$k" route replace default via "198.19.$k.1"
+done
+for i in 1 2 3 4; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+check_eq "all back" "eth1 eth2 eth3" "$(isp_members)"
+unset TEQLCTL_STATE_DIR
+
 # --- a broken line file: the manual tool refuses, nothing changes -------------------------
 snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
 printf 'DEVICE=eth3\nTEQL_MASTER=wan\nTEQL_WEIGHT=0\n' >"$NS_DIR/ifcfg-eth3"
