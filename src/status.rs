@@ -144,21 +144,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
                 multipath: None,
-                health: health.lines.get(s).filter(|h| h.master == name).map(|h| HealthStatus {
-                    state: match (h.healthy, h.kept) {
-                        (true, _) => "healthy",
-                        (false, true) => "kept",
-                        (false, false) => "dead",
-                    },
-                    last: h.last.clone(),
-                    rtt_ms: h.rtt_ms,
-                    consecutive_failures: h.fails,
-                    consecutive_successes: h.oks,
-                    since: h.since,
-                    checked: h.checked,
-                    taken_out: h.detached,
-                    warnings: h.warnings.clone(),
-                }),
+                health: health_status(health, s, name),
             }
         })
         .collect();
