@@ -295,7 +295,7 @@ impl Builder<'_> {
 }
 
 /// Our default route of the main table (protocol teqlctl, the bundle's metric).
-fn our_default<'a>(st: &'a State, metric: u32) -> Option<&'a TableRoute> {
+fn our_default(st: &State, metric: u32) -> Option<&TableRoute> {
     st.routes.iter().find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL)
 }
 
