@@ -51,7 +51,7 @@ check_eq "the group holds every line" "eth1 eth2 eth3" "$(isp_members)"
 g=$(ip -j route show default | jq -r '.[0].nhid // empty')
 check "the default route uses the group (nhid $g)" test -n "$g"
 check_eq "... a resilient group" resilient "$(ip -j -d nexthop show id "$g" | jq -r '.[0].type')"
-check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[].weight // 1] | map(tostring) | join(" ")')"
+check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[] | .weight // 1] | map(tostring) | join(" ")')"
 check_eq "the hash policy is L4" 1 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
 for k in 1 2 3; do
     check_eq "rule: from eth$k's address to table 420$k" "420$k" \
