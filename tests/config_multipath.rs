@@ -165,3 +165,24 @@ fn a_teql_bundle_is_unchanged() {
     // GATEWAY= on a TEQL line is network-scripts' business, not a multipath key.
     assert_eq!(c.members["eth2"].path, LinePath { plain_gateway: Some(ip("198.18.2.2")), ..LinePath::default() });
 }
+
+#[test]
+fn tables_never_clash_with_each_other_or_with_rt_tables() {
+    // Two lines given the same table: the second one is the problem.
+    let t = redhat();
+    ifcfg(t.path(), "eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_TABLE=4200\n");
+    ifcfg(t.path(), "eth2", "DEVICE=eth2\nTEQL_MASTER=wan\nTEQL_TABLE=4200\n");
+    assert_one_problem(&config::load(t.path()), "ifcfg-eth2", &["eth2: its routing table 4200 is also eth1's", "set TEQL_TABLE"]);
+    // A default table that iproute2 names for something else; a chosen one may be named.
+    let t = redhat();
+    let default = teqlctl::multipath::default_table("eth3");
+    fs::create_dir_all(t.path().join("etc/iproute2/rt_tables.d")).unwrap();
+    fs::write(t.path().join("etc/iproute2/rt_tables.d/vpn.conf"), format!("# the admin's\n{default}\tvpn\n4201 isp1\n")).unwrap();
+    ifcfg(t.path(), "eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_TABLE=4201\n");
+    assert_one_problem(&config::load(t.path()), "ifcfg-eth3", &[&format!("its default routing table {default} is vpn in"), "vpn.conf"]);
+    // The Debian reader says the same with its own spelling.
+    let d = debian();
+    fs::create_dir_all(d.path().join("etc/iproute2")).unwrap();
+    fs::write(d.path().join("etc/iproute2/rt_tables"), format!("{default} vpn\n")).unwrap();
+    assert_one_problem(&config::load(d.path()), "interfaces", &["set teql-table to a free table number"]);
+}

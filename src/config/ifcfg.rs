@@ -15,7 +15,7 @@ use super::shell::{self, ShellVars};
 use super::{
     is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file,
     read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues,
-    ReadProblem, RpFilter, MAX_FILE_BYTES, check_bundles, parse_master_name, read_line_path, read_mode,
+    ReadProblem, RpFilter, MAX_FILE_BYTES, check_bundles, check_tables, parse_master_name, read_line_path, read_mode,
     LinePath, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
 };
 
@@ -224,6 +224,7 @@ pub fn load(root: &Path) -> Config {
         }
     }
     check_bundles(&mut config, &SPELLING);
+    check_tables(&mut config, root, &SPELLING);
     config
 }
 

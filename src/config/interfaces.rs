@@ -20,7 +20,7 @@ use super::{
     is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted,
     read_config_file, read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys,
     ProbeValues, ReadProblem, RpFilter, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
-    check_bundles, parse_master_name, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
+    check_bundles, check_tables, parse_master_name, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
     MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
@@ -926,6 +926,7 @@ fn is_teql_option(option: &str) -> bool {
 }
 
 fn build(reader: Reader) -> Config {
+    let root = reader.root;
     let mut config = Config {
         problems: reader.problems,
         ..Config::default()
@@ -1034,6 +1035,7 @@ fn build(reader: Reader) -> Config {
         }
     }
     check_bundles(&mut config, &SPELLING);
+    check_tables(&mut config, root, &SPELLING);
     config
 }
 

@@ -624,6 +624,76 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
     }
 }
 
+/// The routing tables iproute2 names (`NUMBER NAME` lines) below `root`: /etc/iproute2/rt_tables,
+/// /etc/iproute2/rt_tables.d/*.conf, and the distribution's defaults under /usr/share/iproute2
+/// and /usr/lib/iproute2. Unreadable files are skipped: they are iproute2's, not ours.
+fn named_tables(root: &std::path::Path) -> BTreeMap<u32, (String, PathBuf)> {
+    let mut files = Vec::new();
+    for dir in ["etc/iproute2", "usr/share/iproute2", "usr/lib/iproute2"] {
+        let dir = root.join(dir);
+        files.push(dir.join("rt_tables"));
+        if let Ok(entries) = std::fs::read_dir(dir.join("rt_tables.d")) {
+            let mut conf: Vec<PathBuf> =
+                entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect();
+            conf.sort();
+            files.extend(conf);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for f in files {
+        let Ok(bytes) = read_config_file(&f, MAX_FILE_BYTES) else { continue };
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+            if let (Some(n), Some(name)) = (words.next(), words.next()) {
+                let n = n.strip_prefix("0x").map_or_else(|| n.parse().ok(), |h| u32::from_str_radix(h, 16).ok());
+                if let Some(n) = n {
+                    out.entry(n).or_insert_with(|| (name.to_string(), f.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The tables of multipath lines: two lines never share one, and a default table (no
+/// TEQL_TABLE) never is one that iproute2's rt_tables names for something else. A table the
+/// admin chose with TEQL_TABLE may be named there (that is how one gives it a name).
+pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelling) {
+    let lines: Vec<(String, u32, bool, PathBuf)> = cfg
+        .members
+        .values()
+        .filter(|m| matches!(cfg.masters.get(&m.master).map(|x| &x.mode), Some(Mode::Multipath(_))))
+        .map(|m| {
+            let t = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
+            (m.device.clone(), t, m.path.table.is_none(), m.source.clone())
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let named = named_tables(root);
+    let mut seen: BTreeMap<u32, String> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (device, table, default, source) in lines {
+        let clash = if let Some(other) = seen.get(&table) {
+            Some(format!("its routing table {table} is also {}'s", shown(other)))
+        } else if let (true, Some((name, file))) = (default, named.get(&table)) {
+            Some(format!("its default routing table {table} is {} in {}", shown(name), shown_path(file)))
+        } else {
+            None
+        };
+        seen.entry(table).or_insert_with(|| device.clone());
+        if let Some(why) = clash {
+            let msg = format!("{}: {why}: set {} to a free table number", shown(&device), sp.path.table);
+            bad.push((device.clone(), ConfigError::Inconsistent { path: source, msg, device: Some(device) }));
+        }
+    }
+    for (device, e) in bad {
+        cfg.members.remove(&device);
+        cfg.problems.push(e);
+    }
+}
+
 /// A name `master_index` accepts and that is below MAX_MASTERS: a master teqlctl configures.
 pub fn is_usable_master(name: &str) -> bool {
     master_index(name).is_some_and(|i| i < MAX_MASTERS)
