@@ -87,6 +87,9 @@ pub struct Line {
     /// on the line), or none needed (point-to-point).
     pub gateway: Option<Ipv4Addr>,
     pub table: u32,
+    /// TEQL_RP_FILTER when set: otherwise the line keeps the admin's rp_filter (strict
+    /// filtering works with split access).
+    pub rp_filter: Option<crate::config::RpFilter>,
 }
 
 /// FNV-1a: a hash that is the same on every build and every boot.
@@ -334,6 +337,13 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
         }
     }
     for l in &staying {
+        let want_rp = lines.iter().find(|c| c.device == l.device).and_then(|c| c.rp_filter).and_then(|r| r.sysctl_value());
+        if let Some(value) = want_rp {
+            let previous = st.rp_filter.get(&l.device).copied();
+            if previous != Some(value) {
+                bd.out.actions.push(Action::SetRpFilter { iface: l.device.clone(), value, previous });
+            }
+        }
         for r in table_routes(l) {
             bd.ensure_route(r);
         }
@@ -439,9 +449,9 @@ mod tests {
     /// The office: eth1..eth3 to three ISPs, weights 2:1:1.
     fn lines() -> Vec<Line> {
         vec![
-            Line { device: "eth1".into(), weight: 2, gateway: Some(ip("198.51.100.9")), table: 4201 },
-            Line { device: "eth2".into(), weight: 1, gateway: Some(ip("192.0.2.1")), table: 4202 },
-            Line { device: "eth3".into(), weight: 1, gateway: None, table: 4203 },
+            Line { device: "eth1".into(), weight: 2, gateway: Some(ip("198.51.100.9")), table: 4201, rp_filter: None },
+            Line { device: "eth2".into(), weight: 1, gateway: Some(ip("192.0.2.1")), table: 4202, rp_filter: None },
+            Line { device: "eth3".into(), weight: 1, gateway: None, table: 4203, rp_filter: None },
         ]
     }
 
@@ -579,7 +589,7 @@ mod tests {
         s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32 });
         let mut ls = lines();
         ls.truncate(1);
-        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, table: 4204 });
+        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, table: 4204, rp_filter: None });
         let old = Request { bundle_up: true, resilient: false, ..Request::default() };
         let cmds = shell(&plan(&bundle(), &ls, &old, &s));
         assert!(cmds.contains(&"ip route replace default dev ppp0 proto 200 table 4204".to_string()), "{cmds:?}");
@@ -602,6 +612,18 @@ mod tests {
         assert!(p.warnings.iter().any(|w| w.starts_with("eth3: no gateway known")));
         // eth1 keeps its table and rule (replies from its address), just no traffic share.
         assert!(shell(&p).iter().any(|c| c == "ip rule add priority 30100 from 198.51.100.10/32 lookup 4201"));
+    }
+
+    #[test]
+    fn rp_filter_is_the_admins_unless_the_line_sets_it() {
+        let mut s = office();
+        s.rp_filter.insert("eth1".into(), 1);
+        s.rp_filter.insert("eth2".into(), 1);
+        let mut ls = lines();
+        ls[1].rp_filter = Some(crate::config::RpFilter::Loose);
+        let cmds = shell(&plan(&bundle(), &ls, &up(), &s));
+        assert!(cmds.contains(&"sysctl -w net.ipv4.conf.eth2.rp_filter=2".to_string()), "{cmds:?}");
+        assert!(!cmds.iter().any(|c| c.contains("eth1.rp_filter") || c.contains("eth3.rp_filter")), "{cmds:?}");
     }
 
     #[test]

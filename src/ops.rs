@@ -572,6 +572,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
             weight: m.path.weight.unwrap_or(1),
             gateway: m.path.gateway(),
             table: m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)),
+            rp_filter: m.path.rp_filter,
         })
         .collect()
 }
@@ -605,6 +606,12 @@ fn multipath_locked(
     let mut state = State::read_netlink(nl)?;
     let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
     state.read_multipath(nl, &tables)?;
+    // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
+    for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
+        if let Some(v) = crate::sysctl::rp_filter(&l.device) {
+            state.rp_filter.insert(l.device.clone(), v);
+        }
+    }
     let mp = mp::plan(&bundle, &lines, &req, &state);
     let plan = Plan { module: None, actions: mp.actions, notes: mp.notes, warnings: mp.warnings };
     if ctx.dry_run {

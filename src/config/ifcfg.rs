@@ -461,7 +461,11 @@ fn build_member(
     let path = match read_line_path(get("TEQL_WEIGHT"), get("TEQL_GATEWAY").map(|v| ("TEQL_GATEWAY", v)), get("TEQL_TABLE"), &PATH_KEYS) {
         // GATEWAY= is network-scripts' own key: a multipath line uses it unless TEQL_GATEWAY is
         // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
-        Ok(p) => Some(LinePath { plain_gateway: get("GATEWAY").and_then(|g| g.parse().ok()), ..p }),
+        Ok(p) => Some(LinePath {
+            plain_gateway: get("GATEWAY").and_then(|g| g.parse().ok()),
+            rp_filter: rp_filter.clone().ok().flatten(),
+            ..p
+        }),
         Err(bad) => {
             let path = ctx.path;
             for b in bad {

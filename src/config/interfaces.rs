@@ -20,7 +20,7 @@ use super::{
     is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted,
     read_config_file, read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys,
     ProbeValues, ReadProblem, RpFilter, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
-    check_bundles, check_tables, parse_master_name, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
+    check_bundles, check_tables, parse_master_name, LinePath, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
     MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
@@ -1224,9 +1224,10 @@ fn check_member(
             return None;
         }
     };
-    let rp_filter = rp_ok.ok()?.unwrap_or(RpFilter::Loose);
+    let rp_written = rp_ok.ok()?;
+    let rp_filter = rp_written.unwrap_or(RpFilter::Loose);
     let path = match read_line_path(weight, gateway.map(|g| (PATH_KEYS.gateway, g)), table, &PATH_KEYS) {
-        Ok(p) => p,
+        Ok(p) => LinePath { rp_filter: rp_written, ..p },
         Err(bad) => {
             for b in bad {
                 ctx.invalid(b.key, &b.value, b.expected);
@@ -2362,7 +2363,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: path.clone(),
-                path: Default::default(),
+                path: LinePath { rp_filter: Some(RpFilter::Strict), ..Default::default() },
             }
         );
         let m = member_from_options(

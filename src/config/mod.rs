@@ -144,6 +144,9 @@ pub struct LinePath {
     /// ifcfg's own GATEWAY= of the line: the gateway when TEQL_GATEWAY is not set. Not a
     /// multipath key (a TEQL line may have one too).
     pub plain_gateway: Option<Ipv4Addr>,
+    /// TEQL_RP_FILTER as written: a multipath line keeps the admin's rp_filter unless it is
+    /// set (strict filtering works with split access), where a TEQL line defaults to loose.
+    pub rp_filter: Option<RpFilter>,
 }
 
 impl LinePath {

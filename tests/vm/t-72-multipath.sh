@@ -35,6 +35,9 @@ EOT
 check "write the office's files" write_files
 check "link the hooks" ns_link_hooks
 admin_nft=$(nft list table ip adminnat)
+# The admin's strict filtering on eth1 (split access works with it) stays as it is.
+sysctl -q -w net.ipv4.conf.eth1.rp_filter=1
+rp_before=$(cat /proc/sys/net/ipv4/conf/eth{1,2,3}/rp_filter)
 
 # --- dry run: the plan as ip commands, nothing changed ------------------------------------
 plan=$("$TEQLCTL" --dry-run up wan 2>&1)
@@ -53,6 +56,7 @@ check "the default route uses the group (nhid $g)" test -n "$g"
 check_eq "... a resilient group" resilient "$(ip -j -d nexthop show id "$g" | jq -r '.[0].type')"
 check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[] | .weight // 1] | map(tostring) | join(" ")')"
 check_eq "the hash policy is L4" 1 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
+check_eq "the lines' rp_filter is the admin's (no TEQL_RP_FILTER)" "$rp_before" "$(cat /proc/sys/net/ipv4/conf/eth{1,2,3}/rp_filter)"
 for k in 1 2 3; do
     check_eq "rule: from eth$k's address to table 420$k" "420$k" \
         "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
