@@ -24,12 +24,15 @@ use rtnetlink::packet_core::{
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
+    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
 };
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{AsyncSocket, Socket, SocketAddr};
+
+mod nexthop;
 
 /// A failed netlink exchange: the kernel's errno, or a transport failure (errno 0).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +45,9 @@ pub struct NlError {
 fn describe(errno: i32) -> String {
     if errno == 0 {
         "netlink connection failed".to_string()
+    } else if errno == libc::ETIMEDOUT {
+        // rtnetlink itself never answers ETIMEDOUT: it is our own time bound (nexthop requests).
+        format!("no answer from the kernel within {} s", nexthop::TIMEOUT.as_secs())
     } else {
         std::io::Error::from_raw_os_error(errno).to_string()
     }
@@ -171,16 +177,109 @@ pub struct Route {
     pub raw: RouteMessage,
 }
 
+/// The routing protocol number (RTPROT_*, `ip route ... proto 200`) that marks the routes and
+/// nexthop objects teqlctl installs, so that it can tell them from the admin's and from a DHCP
+/// client's. 200 is in no list: the kernel's rtnetlink.h stops at 192 (EIGRP) below 252,
+/// iproute2's rt_protos names 0-18, 42, 99, 186-189 and 192, and FRR's own numbers are 193-198.
+/// Values >= RTPROT_STATIC (4) are not interpreted by the kernel.
+pub const RTPROT_TEQLCTL: u8 = 200;
+
+/// An IPv4 policy rule (ip rule). Only the selectors teqlctl uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub priority: u32,
+    pub src: Option<(Ipv4Addr, u8)>,
+    /// (mark, mask)
+    pub fwmark: Option<(u32, u32)>,
+    pub table: u32,
+}
+
+/// A route in any table (ip route ... table T). Its Default is written out below (Ipv4Addr has
+/// none): table 0, dst 0.0.0.0/0, everything else empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRoute {
+    pub table: u32,
+    pub dst: Ipv4Addr,
+    pub dst_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub oif: Option<u32>,
+    pub prefsrc: Option<Ipv4Addr>,
+    /// scope link (a connected subnet) rather than universe
+    pub scope_link: bool,
+    pub onlink: bool,
+    pub metric: u32,
+    /// a nexthop object (ip route ... nhid N). A dumped route with one has gateway, oif, onlink
+    /// and multipath left empty: the kernel repeats the object's hops there (nexthop_compat_mode),
+    /// and they are the object's, not the route's.
+    pub nhid: Option<u32>,
+    /// RTA_MULTIPATH: (gateway, oif, weight 1..=256) per hop (the fallback without nexthop
+    /// objects). `onlink` applies to every hop; a dumped route is onlink if every hop is.
+    pub multipath: Vec<(Option<Ipv4Addr>, u32, u16)>,
+    /// RTPROT_*: [`RTPROT_TEQLCTL`] for teqlctl's own; sent as is (0 is RTPROT_UNSPEC). In
+    /// `del_route`, 0 deletes whatever protocol installed the route, any other value only a
+    /// route of that protocol.
+    pub protocol: u8,
+}
+
+impl Default for TableRoute {
+    fn default() -> Self {
+        TableRoute {
+            table: 0,
+            dst: Ipv4Addr::UNSPECIFIED,
+            dst_len: 0,
+            gateway: None,
+            oif: None,
+            prefsrc: None,
+            scope_link: false,
+            onlink: false,
+            metric: 0,
+            nhid: None,
+            multipath: Vec::new(),
+            protocol: 0,
+        }
+    }
+}
+
+/// A nexthop object (ip nexthop): a single hop or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nexthop {
+    pub id: u32,
+    pub gateway: Option<Ipv4Addr>,
+    pub oif: Option<u32>,
+    pub onlink: bool,
+    /// group members (id, weight 1..=256); empty for a single hop
+    pub group: Vec<(u32, u16)>,
+    /// Some(buckets) for a resilient group (type resilient buckets N), None for a plain (mpath) group
+    pub resilient: Option<u16>,
+    pub protocol: u8,
+}
+
+/// Whether this kernel has resilient nexthop groups: they came with Linux 5.13 (kernel doc
+/// "nexthop-group-resilient"), so this is uname's release >= 5.13. A distribution kernel that
+/// backported them answers false, and teqlctl then uses plain groups.
+pub fn kernel_has_resilient_groups() -> bool {
+    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    // SAFETY: release is NUL-terminated by uname (and zeroed before).
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+    nexthop::release_at_least(&release.to_string_lossy(), 5, 13)
+}
+
 pub struct Netlink {
     conn: Pin<Box<dyn Future<Output = ()>>>,
     handle: rtnetlink::Handle,
+    /// The socket for nexthop objects, which rtnetlink cannot express; opened on first use.
+    raw: Option<nexthop::RawSocket>,
 }
 
 impl Netlink {
     pub fn open() -> Result<Netlink, NlError> {
         let (conn, handle, _) = rtnetlink::new_connection_with_socket::<PlainSocket>()
             .map_err(|e| NlError { errno: e.raw_os_error().unwrap_or(0) })?;
-        Ok(Netlink { conn: Box::pin(conn), handle })
+        Ok(Netlink { conn: Box::pin(conn), handle, raw: None })
     }
 
     /// Runs `fut` to completion while polling the connection, on this thread.
@@ -354,6 +453,250 @@ impl Netlink {
         m.attributes.retain(|a| !matches!(a, RouteAttribute::CacheInfo(_) | RouteAttribute::Expires(_)));
         self.change(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE)
     }
+    /// Every IPv4 policy rule that [`Rule`] can express: action `lookup` (to a table), with no
+    /// selector but `from`, `fwmark` and the priority. Others (iif, oif, to, not, goto,
+    /// blackhole, uidrange, ...) are left out.
+    pub fn rules(&mut self) -> Result<Vec<Rule>, NlError> {
+        let mut req = RuleMessage::default();
+        req.header.family = AddressFamily::Inet;
+        let msgs = self.request(RouteNetlinkMessage::GetRule(req), NLM_F_DUMP)?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRule(r) => rule_from(&r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `ip rule add [from A/N] [fwmark M/K] lookup T priority P`; EEXIST if the same rule is there.
+    pub fn add_rule(&mut self, r: &Rule) -> Result<(), NlError> {
+        self.change(RouteNetlinkMessage::NewRule(rule_msg(r)), NLM_F_CREATE | NLM_F_EXCL)
+    }
+
+    /// `ip rule del ...` of exactly that rule; ENOENT if there is none.
+    pub fn del_rule(&mut self, r: &Rule) -> Result<(), NlError> {
+        self.change(RouteNetlinkMessage::DelRule(rule_msg(r)), 0)
+    }
+
+    /// Every IPv4 unicast route of `table` (`ip route show table T`; other route types, such as
+    /// blackhole or the local table's local and broadcast, are left out).
+    pub fn table_routes(&mut self, table: u32) -> Result<Vec<TableRoute>, NlError> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        let msgs = self.request(RouteNetlinkMessage::GetRoute(req), NLM_F_DUMP)?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => table_route_from(&r).filter(|t| t.table == table),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// `ip route replace ...`: creates the route or replaces the one with the same table,
+    /// destination and metric.
+    pub fn replace_route(&mut self, r: &TableRoute) -> Result<(), NlError> {
+        let m = table_route_msg(r, false)?;
+        self.change(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE)
+    }
+
+    /// `ip route del ...`: the route with that table, destination, metric and, when given,
+    /// gateway, device, nexthop object, source and protocol; ESRCH if there is none.
+    pub fn del_route(&mut self, r: &TableRoute) -> Result<(), NlError> {
+        let m = table_route_msg(r, true)?;
+        self.change(RouteNetlinkMessage::DelRoute(m), 0)
+    }
+
+    fn raw(&mut self) -> Result<&mut nexthop::RawSocket, NlError> {
+        if self.raw.is_none() {
+            self.raw = Some(nexthop::RawSocket::open()?);
+        }
+        // Just set if it was not.
+        self.raw.as_mut().ok_or(NlError { errno: 0 })
+    }
+
+    /// Every nexthop object (`ip nexthop show`), IPv4 hops and groups; empty on a kernel
+    /// without nexthop objects (before 5.3: EOPNOTSUPP).
+    pub fn nexthops(&mut self) -> Result<Vec<Nexthop>, NlError> {
+        match self.raw()?.dump() {
+            Err(NlError { errno: libc::EOPNOTSUPP }) => Ok(Vec::new()),
+            r => r,
+        }
+    }
+
+    /// `ip nexthop replace id N ...`: creates the object or replaces it (a group's members may
+    /// change; a resilient group keeps its bucket count, the kernel refuses another one).
+    pub fn replace_nexthop(&mut self, n: &Nexthop) -> Result<(), NlError> {
+        self.raw()?.change(|seq| nexthop::encode_new(n, nexthop::NLM_F_CREATE | nexthop::NLM_F_REPLACE, seq))
+    }
+
+    /// `ip nexthop del id N`; ENOENT if there is none, EBUSY-free: routes using it go with it.
+    pub fn del_nexthop(&mut self, id: u32) -> Result<(), NlError> {
+        self.raw()?.change(|seq| Ok(nexthop::encode_del(id, seq)))
+    }}
+
+/// The table of a rule or route header: the 8-bit field, or the 32-bit attribute when the
+/// table is above 255 (the header then says RT_TABLE_COMPAT, 252) or when given anyway.
+fn header_table(table: u32) -> u8 {
+    u8::try_from(table).unwrap_or(RT_TABLE_COMPAT)
+}
+
+const RT_TABLE_COMPAT: u8 = 252;
+
+fn rule_msg(r: &Rule) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.table = header_table(r.table);
+    m.header.action = RuleAction::ToTable;
+    m.attributes.push(RuleAttribute::Table(r.table));
+    m.attributes.push(RuleAttribute::Priority(r.priority));
+    if let Some((addr, len)) = r.src {
+        m.header.src_len = len;
+        m.attributes.push(RuleAttribute::Source(IpAddr::V4(addr)));
+    }
+    if let Some((mark, mask)) = r.fwmark {
+        m.attributes.push(RuleAttribute::FwMark(mark));
+        m.attributes.push(RuleAttribute::FwMask(mask));
+    }
+    m
+}
+
+fn rule_from(m: &RuleMessage) -> Option<Rule> {
+    let h = &m.header;
+    if h.family != AddressFamily::Inet || h.action != RuleAction::ToTable || h.dst_len != 0 || h.tos != 0 || !h.flags.is_empty() {
+        return None;
+    }
+    let mut rule = Rule { priority: 0, src: None, fwmark: None, table: u32::from(h.table) };
+    let (mut mark, mut mask) = (None, None);
+    for a in &m.attributes {
+        match a {
+            RuleAttribute::Priority(p) => rule.priority = *p,
+            RuleAttribute::Table(t) => rule.table = *t,
+            RuleAttribute::Source(IpAddr::V4(s)) if h.src_len > 0 => rule.src = Some((*s, h.src_len)),
+            RuleAttribute::FwMark(v) => mark = Some(*v),
+            RuleAttribute::FwMask(v) => mask = Some(*v),
+            // Kernel-reported details that select nothing.
+            RuleAttribute::Protocol(_) | RuleAttribute::SuppressPrefixLen(_) | RuleAttribute::SuppressIfGroup(_) => {}
+            RuleAttribute::Other(_) => {}
+            // Any other selector: not a rule teqlctl can express.
+            _ => return None,
+        }
+    }
+    // The kernel reports the mask whenever mark or mask is set, and the mark only when non-zero.
+    if mark.is_some() || mask.is_some() {
+        rule.fwmark = Some((mark.unwrap_or(0), mask.unwrap_or(u32::MAX)));
+    }
+    Some(rule)
+}
+
+fn table_route_msg(r: &TableRoute, delete: bool) -> Result<RouteMessage, NlError> {
+    let mut m = RouteMessage::default();
+    m.header = RouteHeader {
+        address_family: AddressFamily::Inet,
+        destination_prefix_length: r.dst_len,
+        table: header_table(r.table),
+        protocol: RouteProtocol::from(r.protocol),
+        ..RouteHeader::default()
+    };
+    if delete {
+        // As iproute2: any scope and type; the protocol only if given.
+        m.header.scope = RouteScope::NoWhere;
+        m.header.kind = RouteType::Unspec;
+    } else {
+        m.header.scope = if r.scope_link { RouteScope::Link } else { RouteScope::Universe };
+        m.header.kind = RouteType::Unicast;
+    }
+    if r.onlink {
+        m.header.flags = RouteFlags::Onlink;
+    }
+    m.attributes.push(RouteAttribute::Table(r.table));
+    if r.dst_len > 0 {
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(r.dst)));
+    }
+    if let Some(g) = r.gateway {
+        m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(g)));
+    }
+    if let Some(o) = r.oif {
+        m.attributes.push(RouteAttribute::Oif(o));
+    }
+    if let Some(s) = r.prefsrc {
+        m.attributes.push(RouteAttribute::PrefSource(RouteAddress::Inet(s)));
+    }
+    if r.metric != 0 {
+        m.attributes.push(RouteAttribute::Priority(r.metric));
+    }
+    if let Some(id) = r.nhid {
+        m.attributes.push(RouteAttribute::NhId(id));
+    }
+    if !r.multipath.is_empty() {
+        let mut hops = Vec::with_capacity(r.multipath.len());
+        for &(gw, oif, weight) in &r.multipath {
+            if !(1..=256).contains(&weight) {
+                return Err(NlError { errno: libc::EINVAL });
+            }
+            let mut hop = RouteNextHop::default();
+            hop.flags = if r.onlink { RouteNextHopFlags::Onlink } else { RouteNextHopFlags::empty() };
+            hop.hops = (weight - 1) as u8;
+            hop.interface_index = oif;
+            if let Some(g) = gw {
+                hop.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(g)));
+            }
+            hops.push(hop);
+        }
+        m.attributes.push(RouteAttribute::MultiPath(hops));
+    }
+    Ok(m)
+}
+
+fn table_route_from(m: &RouteMessage) -> Option<TableRoute> {
+    let h = &m.header;
+    if h.address_family != AddressFamily::Inet || h.kind != RouteType::Unicast {
+        return None;
+    }
+    let mut r = TableRoute {
+        table: u32::from(h.table),
+        dst_len: h.destination_prefix_length,
+        dst: Ipv4Addr::UNSPECIFIED,
+        scope_link: h.scope == RouteScope::Link,
+        onlink: h.flags.contains(RouteFlags::Onlink),
+        protocol: u8::from(h.protocol),
+        ..TableRoute::default()
+    };
+    let mut all_hops_onlink = true;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Table(t) => r.table = *t,
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => r.dst = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.gateway = Some(*g),
+            RouteAttribute::Oif(o) => r.oif = Some(*o),
+            RouteAttribute::PrefSource(RouteAddress::Inet(s)) => r.prefsrc = Some(*s),
+            RouteAttribute::Priority(p) => r.metric = *p,
+            RouteAttribute::NhId(id) => r.nhid = Some(*id),
+            RouteAttribute::MultiPath(hops) => {
+                for hop in hops {
+                    let gw = hop.attributes.iter().find_map(|a| match a {
+                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+                        _ => None,
+                    });
+                    all_hops_onlink &= hop.flags.contains(RouteNextHopFlags::Onlink);
+                    r.multipath.push((gw, hop.interface_index, u16::from(hop.hops) + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !r.multipath.is_empty() {
+        r.onlink = all_hops_onlink;
+    }
+    if r.nhid.is_some() {
+        // The object's hops, repeated by the kernel in compat mode: not the route's own.
+        r.gateway = None;
+        r.oif = None;
+        r.onlink = false;
+        r.multipath.clear();
+    }
+    Some(r)
 }
 
 fn default_route_msg(oif: u32, via: Ipv4Addr, metric: u32) -> RouteMessage {
@@ -435,4 +778,69 @@ fn route_from(r: RouteMessage) -> Option<Route> {
         }
     }
     (table == u32::from(RouteHeader::RT_TABLE_MAIN)).then_some(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_round_trip(r: &TableRoute) -> Option<TableRoute> {
+        let m = table_route_msg(r, false).unwrap();
+        table_route_from(&m)
+    }
+
+    #[test]
+    fn table_routes_round_trip_through_messages() {
+        let connected = TableRoute {
+            table: 4200,
+            dst: Ipv4Addr::new(198, 51, 100, 0),
+            dst_len: 24,
+            oif: Some(3),
+            prefsrc: Some(Ipv4Addr::new(198, 51, 100, 10)),
+            scope_link: true,
+            protocol: RTPROT_TEQLCTL,
+            ..TableRoute::default()
+        };
+        let m = table_route_msg(&connected, false).unwrap();
+        // Tables above 255 only fit the attribute; the header says RT_TABLE_COMPAT.
+        assert_eq!(m.header.table, RT_TABLE_COMPAT);
+        assert_eq!(route_round_trip(&connected), Some(connected));
+        let multipath = TableRoute {
+            table: 100,
+            multipath: vec![(Some(Ipv4Addr::new(192, 0, 2, 1)), 3, 2), (None, 4, 256)],
+            onlink: true,
+            metric: 10,
+            ..TableRoute::default()
+        };
+        assert_eq!(table_route_msg(&multipath, false).unwrap().header.table, 100);
+        assert_eq!(route_round_trip(&multipath), Some(multipath));
+        let bad = TableRoute { multipath: vec![(None, 4, 0)], ..TableRoute::default() };
+        assert_eq!(table_route_msg(&bad, false).err(), Some(NlError { errno: libc::EINVAL }));
+    }
+
+    #[test]
+    fn a_route_with_a_nexthop_object_hides_the_objects_hops() {
+        let mut m = table_route_msg(&TableRoute { table: 254, nhid: Some(10), ..TableRoute::default() }, false).unwrap();
+        m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(192, 0, 2, 1))));
+        m.attributes.push(RouteAttribute::Oif(3));
+        assert_eq!(table_route_from(&m), Some(TableRoute { table: 254, nhid: Some(10), ..TableRoute::default() }));
+    }
+
+    #[test]
+    fn rules_round_trip_and_unknown_selectors_are_left_out() {
+        let r = Rule { priority: 30100, src: Some((Ipv4Addr::new(198, 51, 100, 10), 32)), fwmark: None, table: 4200 };
+        let m = rule_msg(&r);
+        assert_eq!(m.header.action, RuleAction::ToTable);
+        assert_eq!(m.header.table, RT_TABLE_COMPAT);
+        assert_eq!(rule_from(&m), Some(r.clone()));
+        let f = Rule { priority: 30200, src: None, fwmark: Some((0x2, 0xff)), table: 201 };
+        assert_eq!(rule_from(&rule_msg(&f)), Some(f));
+        let mut iif = rule_msg(&r);
+        iif.attributes.push(RuleAttribute::Iifname("eth0".into()));
+        assert_eq!(rule_from(&iif), None);
+        // The kernel reports a zero mark by its mask only.
+        let mut zero = rule_msg(&Rule { fwmark: Some((0, 0xff)), ..r.clone() });
+        zero.attributes.retain(|a| !matches!(a, RuleAttribute::FwMark(_)));
+        assert_eq!(rule_from(&zero).and_then(|x| x.fwmark), Some((0, 0xff)));
+    }
 }

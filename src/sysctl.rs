@@ -1,4 +1,5 @@
-//! net.ipv4.conf.IFACE.rp_filter through /proc/sys (no sysctl exec).
+//! net.ipv4.conf.IFACE.rp_filter and net.ipv4.fib_multipath_hash_policy through /proc/sys
+//! (no sysctl exec).
 
 use std::path::PathBuf;
 
@@ -20,5 +21,27 @@ pub fn set_rp_filter(iface: &str, value: u8) -> Result<()> {
         std::io::ErrorKind::PermissionDenied => Error::Permission(format!("sysctl -w net.ipv4.conf.{iface}.rp_filter={value}")),
         std::io::ErrorKind::NotFound => Error::NoSuchInterface(iface.to_string()),
         _ => Error::Io(format!("cannot write {}", p.display()), e),
+    })
+}
+
+const HASH_POLICY: &str = "/proc/sys/net/ipv4/fib_multipath_hash_policy";
+
+/// net.ipv4.fib_multipath_hash_policy of this network namespace: 0 L3 (the default), 1 L4
+/// (5-tuple), 2 L3 or inner L3, 3 custom fields (5.12+). None if the kernel has no multipath
+/// routing (CONFIG_IP_ROUTE_MULTIPATH unset) or the file cannot be read.
+pub fn multipath_hash_policy() -> Option<u8> {
+    std::fs::read_to_string(HASH_POLICY).ok()?.trim().parse().ok()
+}
+
+pub fn set_multipath_hash_policy(value: u8) -> Result<()> {
+    let what = || format!("sysctl -w net.ipv4.fib_multipath_hash_policy={value}");
+    std::fs::write(HASH_POLICY, format!("{value}\n")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Error::Permission(what()),
+        std::io::ErrorKind::NotFound => Error::Refused(format!("{}: this kernel has no multipath routing (CONFIG_IP_ROUTE_MULTIPATH)", what())),
+        // A value the kernel does not know (3 before 5.12, anything above 3).
+        _ if e.raw_os_error() == Some(libc::EINVAL) => {
+            Error::Refused(format!("{}: this kernel does not know hash policy {value}", what()))
+        }
+        _ => Error::Io(format!("cannot write {HASH_POLICY}"), e),
     })
 }
