@@ -153,6 +153,11 @@ fn routes_of_a_table_above_255() {
     let got = nl.table_routes(4200).expect("table 4200");
     assert!(got.contains(&moved) && !got.contains(&default), "{got:?}");
 
+    // A protocol in del_route deletes only a route of that protocol (teqlctl's own).
+    let as_static = TableRoute { protocol: 4, ..moved.clone() };
+    assert_eq!(errno(nl.del_route(&as_static)), libc::ESRCH);
+    assert!(nl.table_routes(4200).expect("table 4200").contains(&moved));
+
     for r in [&connected, &moved, &p2p, &alias] {
         nl.del_route(r).unwrap_or_else(|e| panic!("ip route del {r:?}: {e}"));
     }
@@ -248,6 +253,31 @@ fn nexthop_errors_keep_their_errno() {
     let shown = ip_json(&["nexthop", "show", "id", "4296"]);
     assert_eq!(shown[0]["flags"], serde_json::json!(["onlink"]), "{shown}");
     nl.del_nexthop(4296).expect("ip nexthop del id 4296");
+}
+
+#[test]
+#[ignore]
+fn a_dump_of_many_nexthops_spans_several_datagrams() {
+    if !in_lab() {
+        return;
+    }
+    let mut nl = nl();
+    let nl1 = ifindex(&mut nl, "nl1");
+    // About 48 bytes each: 1000 take more than one 32 KiB dump part.
+    let ids = 5000..6000u32;
+    for id in ids.clone() {
+        let n = Nexthop { id, gateway: Some(ip4([198, 51, 100, 1])), oif: Some(nl1), protocol: RTPROT_TEQLCTL, ..Nexthop::default() };
+        nl.replace_nexthop(&n).unwrap_or_else(|e| panic!("ip nexthop replace id {id}: {e}"));
+    }
+    let got: Vec<u32> = nl.nexthops().expect("ip nexthop show").iter().map(|n| n.id).collect();
+    assert_eq!(got, ids.clone().collect::<Vec<_>>());
+    let out = Command::new("ip").args(["-j", "nexthop", "show"]).output().expect("ip");
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("ip's JSON");
+    assert_eq!(shown.as_array().map(Vec::len), Some(1000));
+    for id in ids {
+        nl.del_nexthop(id).unwrap_or_else(|e| panic!("ip nexthop del id {id}: {e}"));
+    }
+    assert!(nl.nexthops().expect("ip nexthop show").is_empty());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 # The kernel primitives of the multipath mode (src/netlink.rs: rules, routes of tables above
 # 255, nexthop objects and resilient groups, multipath routes, the hash-policy sysctl), run by
 # the integration test tests/netlink_vm.rs inside a fresh network namespace. tests/vm/run builds
-# that test (cargo test --release --no-run) and leaves it at target/vm-bin/netlink_vm.
+# that test (cargo test --no-run) and leaves it at target/vm-bin/netlink_vm.
 # vm-timeout: 180
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -48,9 +48,10 @@ printf '%s\n' "$out" | grep -E '^(test |running |test result)' | sed 's/^/# /'
 check_eq "netlink primitives: the test binary exits 0" 0 "$rc"
 [ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 80 | sed 's/^/    | /'
 ran=$(printf '%s\n' "$out" | sed -n 's/^running \([0-9]*\) tests*$/\1/p' | head -n 1)
-check "netlink primitives: tests ran (${ran:-none})" test "${ran:-0}" -ge 6
+check "netlink primitives: tests ran (${ran:-none})" test "${ran:-0}" -ge 7
 for t in rules_add_dump_delete routes_of_a_table_above_255 nexthop_objects_and_a_resilient_group \
-    nexthop_errors_keep_their_errno plain_multipath_route_with_weights multipath_hash_policy_sysctl; do
+    nexthop_errors_keep_their_errno a_dump_of_many_nexthops_spans_several_datagrams \
+    plain_multipath_route_with_weights multipath_hash_policy_sysctl; do
     check_eq "netlink: $t" "test $t ... ok" "$(printf '%s\n' "$out" | grep -E "^test $t \.\.\. ")"
 done
 
