@@ -532,7 +532,8 @@ impl Netlink {
         self.raw()?.change(|seq| nexthop::encode_new(n, nexthop::NLM_F_CREATE | nexthop::NLM_F_REPLACE, seq))
     }
 
-    /// `ip nexthop del id N`; ENOENT if there is none, EBUSY-free: routes using it go with it.
+    /// `ip nexthop del id N`; ENOENT if there is none. The kernel never refuses it as busy: the
+    /// routes that use the object are deleted with it, and a group member leaves its groups.
     pub fn del_nexthop(&mut self, id: u32) -> Result<(), NlError> {
         self.raw()?.change(|seq| Ok(nexthop::encode_del(id, seq)))
     }}
