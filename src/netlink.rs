@@ -179,9 +179,10 @@ pub struct Route {
 
 /// The routing protocol number (RTPROT_*, `ip route ... proto 200`) that marks the routes and
 /// nexthop objects teqlctl installs, so that it can tell them from the admin's and from a DHCP
-/// client's. 200 is in no list: the kernel's rtnetlink.h stops at 192 (EIGRP) below 252,
-/// iproute2's rt_protos names 0-18, 42, 99, 186-189 and 192, and FRR's own numbers are 193-198.
-/// Values >= RTPROT_STATIC (4) are not interpreted by the kernel.
+/// client's (`ip route show proto 200`). 200 is in no list checked: the kernel's rtnetlink.h
+/// (0-4, 8-18, 42, 84 OVN since 6.15, 99, 186-189, 192), iproute2 6.1's rt_protos (the same
+/// without 84), FRR's zebra (adds 190, 191, 193-198). The kernel does not interpret values
+/// >= RTPROT_STATIC (4). Routes and nexthops only: rules carry no protocol here (see `Rule`).
 pub const RTPROT_TEQLCTL: u8 = 200;
 
 /// An IPv4 policy rule (ip rule). Only the selectors teqlctl uses.
@@ -531,7 +532,8 @@ impl Netlink {
         self.raw()?.change(|seq| nexthop::encode_new(n, nexthop::NLM_F_CREATE | nexthop::NLM_F_REPLACE, seq))
     }
 
-    /// `ip nexthop del id N`; ENOENT if there is none, EBUSY-free: routes using it go with it.
+    /// `ip nexthop del id N`; ENOENT if there is none. The kernel never refuses it as busy: the
+    /// routes that use the object are deleted with it, and a group member leaves its groups.
     pub fn del_nexthop(&mut self, id: u32) -> Result<(), NlError> {
         self.raw()?.change(|seq| Ok(nexthop::encode_del(id, seq)))
     }}

@@ -337,8 +337,8 @@ impl RawSocket {
 
     /// Sends `req` (built with `seq`) and reads answers until the ACK/error (`dump` false) or
     /// NLMSG_DONE (`dump` true). Returns the nexthops of a dump and whether it was interrupted.
-    fn exchange(&mut self, req: &[u8], seq: u32, dump: bool) -> Result<(Vec<Nexthop>, bool), NlError> {
-        let deadline = Instant::now() + TIMEOUT;
+    fn exchange(&mut self, req: &[u8], seq: u32, dump: bool, timeout: Duration) -> Result<(Vec<Nexthop>, bool), NlError> {
+        let deadline = Instant::now() + timeout;
         self.sock.send(req, 0).map_err(io_err)?;
         let mut out = Vec::new();
         let mut interrupted = false;
@@ -380,14 +380,14 @@ impl RawSocket {
     pub fn change(&mut self, build: impl FnOnce(u32) -> Result<Vec<u8>, NlError>) -> Result<(), NlError> {
         let seq = self.next_seq();
         let req = build(seq)?;
-        self.exchange(&req, seq, false).map(|_| ())
+        self.exchange(&req, seq, false, TIMEOUT).map(|_| ())
     }
 
     /// Every nexthop object; a dump the kernel marks interrupted is retried (3 tries, then EINTR).
     pub fn dump(&mut self) -> Result<Vec<Nexthop>, NlError> {
         for _ in 0..3 {
             let seq = self.next_seq();
-            let (out, interrupted) = self.exchange(&encode_dump(seq), seq, true)?;
+            let (out, interrupted) = self.exchange(&encode_dump(seq), seq, true, TIMEOUT)?;
             if !interrupted {
                 return Ok(out);
             }
@@ -551,6 +551,20 @@ mod tests {
         assert_eq!(parse_replies(&dump[..0x30 + 7]).unwrap().len(), 1);
         // IPv6 single hops are left out.
         assert_eq!(parse_nexthop(&hex("0a 00 00 00 00 00 00 00 08 00 01 00 01 00 00 00")), None);
+    }
+
+    #[test]
+    fn a_request_without_an_answer_times_out() {
+        // A real kernel socket (no privilege needed): a message without NLM_F_REQUEST|NLM_F_ACK
+        // is one the kernel never answers.
+        let Ok(mut sock) = RawSocket::open() else { return };
+        let mut req = encode_dump(42);
+        req[6..8].copy_from_slice(&0u16.to_ne_bytes());
+        let started = Instant::now();
+        let r = sock.exchange(&req, 42, true, Duration::from_millis(200));
+        assert_eq!(r, Err(NlError { errno: libc::ETIMEDOUT }));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(NlError { errno: libc::ETIMEDOUT }.to_string(), "no answer from the kernel within 2 s");
     }
 
     #[test]
