@@ -463,7 +463,7 @@ fn build_member(
         // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
         Ok(p) => Some(LinePath {
             plain_gateway: get("GATEWAY").and_then(|g| g.parse().ok()),
-            rp_filter: rp_filter.clone().ok().flatten(),
+            rp_filter: rp_filter.ok().flatten(),
             ..p
         }),
         Err(bad) => {
