@@ -79,12 +79,17 @@ for k in 1 2 3; do
 done
 
 # --- LAN connections spread over every line ---------------------------------------------
-ip netns exec inet iperf3 -s -D -1 >/dev/null 2>&1
+ip netns exec inet iperf3 -s -D >/dev/null 2>&1
 wait_for ip netns exec inet ss -ltn 'sport = :5201'
 declare -A before
 for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
-out=$(ip netns exec lan iperf3 -c "$ISP_HOST" -P 24 -t 6 -J 2>&1)
-rc=$?
+# One retry: under emulation a burst of 24 connections can lose the test's control exchange.
+for try in 1 2; do
+    out=$(ip netns exec lan iperf3 -c "$ISP_HOST" -P 24 -t 6 -J 2>&1)
+    rc=$?
+    jq -e '.end.sum_received.bits_per_second' <<<"$out" >/dev/null 2>&1 && break
+    info "iperf3 try $try: exit $rc, $(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || head -c 300 <<<"$out")"
+done
 check_eq "iperf3 with 24 LAN connections exits 0" 0 "$rc"
 mbit=$(jq -r '.end.sum_received.bits_per_second / 1e6 | floor' <<<"$out" 2>/dev/null)
 info "24 LAN connections over 10+5+5 Mbit/s: $mbit Mbit/s"
@@ -126,8 +131,9 @@ check "teqlctl up wan" "$TEQLCTL" up wan
 check_eq "... every line back" "eth1 eth2 eth3" "$(isp_members)"
 
 # --- teqlctl check: a dead ISP (its line keeps its carrier) leaves the group, and returns --
-export TEQLCTL_STATE_DIR=$VM_STATE/mp-check
-rm -rf "$TEQLCTL_STATE_DIR"
+# The default state directory: the hooks (which ignore TEQLCTL_STATE_DIR) must see what check
+# took out.
+rm -rf /run/teqlctl
 # A longer timeout than the default: a TCG guest on a busy host can be slow to answer; what
 # is checked counts rounds, not milliseconds.
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
@@ -162,7 +168,6 @@ for k in 1 2 3; do
 done
 for i in 1 2 3 4; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check_eq "all back" "eth1 eth2 eth3" "$(isp_members)"
-unset TEQLCTL_STATE_DIR
 
 # --- a broken line file: the manual tool refuses, nothing changes -------------------------
 snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
