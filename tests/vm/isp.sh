@@ -74,8 +74,12 @@ EOT
 
 # isp_down: everything isp_up made, and whatever teqlctl left in the kernel.
 isp_down() {
-    local k
-    for ns in inet r1 r2 r3 lan; do ip netns del "$ns" 2>/dev/null; done
+    local k ns pid
+    for ns in inet r1 r2 r3 lan; do
+        # A namespace lives on while a process (the iperf3 server) holds it.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
     nft delete table ip adminnat 2>/dev/null
     for k in 1 2 3; do ip link del "eth$k" 2>/dev/null; done
     ip link del lan0 2>/dev/null
