@@ -10,7 +10,7 @@
 # Each ISP drops packets whose source is not its own customer's (strict rp_filter on its lan
 # side: anti-spoofing), and shapes the line both ways (ISP_RATES, default 10/5/5 Mbit/s).
 # The box forwards the LAN and masquerades it per line, as the admin's own nftables table
-# `ip adminnat` does (teqlctl never touches it).
+# `ip adminnat` does (teqlctl never touches it), and drops what conntrack finds invalid.
 
 ISP_HOST=198.18.0.1
 ISP_RATES=${ISP_RATES:-"10mbit 5mbit 5mbit"}
@@ -66,6 +66,17 @@ table ip adminnat {
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
         oifname { "eth1", "eth2", "eth3" } masquerade
+    }
+    # As any router's firewall does: a reply conntrack calls invalid (out of its window under
+    # heavy loss) is not de-NATed, and would reach the box's own stack, which answers with a
+    # reset that kills the LAN connection.
+    chain in {
+        type filter hook input priority filter; policy accept;
+        ct state invalid drop
+    }
+    chain fwd {
+        type filter hook forward priority filter; policy accept;
+        ct state invalid drop
     }
 }
 EOT
