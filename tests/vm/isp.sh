@@ -70,11 +70,11 @@ table ip adminnat {
     # As any router's firewall does: a reply conntrack calls invalid (out of its window under
     # heavy loss) is not de-NATed, and would reach the box's own stack, which answers with a
     # reset that kills the LAN connection.
-    chain in {
+    chain inbound {
         type filter hook input priority filter; policy accept;
         ct state invalid drop
     }
-    chain fwd {
+    chain forwarded {
         type filter hook forward priority filter; policy accept;
         ct state invalid drop
     }
