@@ -1,12 +1,30 @@
 //! `teqlctl hooks install|uninstall|status`: the hook links that fit the system.
 //!
 //! An admin's own hook at one of those paths (a hand-written /sbin/ifup-local, typically) is
-//! kept working: it is renamed to PATH.teqlctl-chained and teqlctl runs it, with the same
+//! kept working: it is kept as PATH.teqlctl-chained and teqlctl runs it, with the same
 //! arguments, after its own work (see `chained_hook`). Uninstall renames it back, so it is
 //! restored exactly (contents, mode, owner, even a symlink). The `.` in the suffix keeps
 //! run-parts from running the renamed file itself in /etc/network/if-*.d.
+//!
+//! Crash safety: every step is one atomic system call (mkdir, symlink, link, rename, unlink),
+//! ordered so that a run killed between any two of them leaves the hook path either the
+//! admin's hook or our link, never nothing, and leaves only states that `status` names and
+//! that both `uninstall` and a second `install` finish from. Install, per hook path P:
+//!
+//! 1. `ln -sfn BINARY P.teqlctl-new`: our link under a temporary name (run-parts skips it);
+//! 2. `ln -P P P.teqlctl-chained`: a hard link, a second name of the admin's very file (same
+//!    inode: content, mode, owner and a symlink's target are kept by construction), while P
+//!    still runs it;
+//! 3. `mv -T P.teqlctl-new P`: rename(2) replaces the admin's name with our link atomically.
+//!
+//! Uninstall is one step per path: `mv -T P.teqlctl-chained P` (rename over our link: the
+//! admin's file is back under its name in the same instant our link goes), or `rm P` when
+//! nothing is chained; after an interrupted install, `rm P.teqlctl-chained` when it is a
+//! second name of the file at P, or `rm P.teqlctl-new`. An admin's hook renamed away with
+//! nothing at P (an interrupted install of teqlctl before this order) is renamed back too.
 
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -18,6 +36,8 @@ const NETWORK_SCRIPTS_LINKS: &str = include_str!("../hooks/network-scripts.links
 const IFUPDOWN_DIRS: [&str; 4] = ["if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"];
 
 pub const CHAINED_SUFFIX: &str = ".teqlctl-chained";
+/// Our link's name while it is made (run-parts skips it too, for the dot).
+pub const TMP_SUFFIX: &str = ".teqlctl-new";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum System {
@@ -64,126 +84,270 @@ fn under(root: &Path, path: &Path) -> PathBuf {
 }
 
 fn chained_path(path: &Path) -> PathBuf {
+    with_suffix(path, CHAINED_SUFFIX)
+}
+
+/// Where our link is made before it is renamed over the hook path.
+fn tmp_path(path: &Path) -> PathBuf {
+    with_suffix(path, TMP_SUFFIX)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
-    s.push(CHAINED_SUFFIX);
+    s.push(suffix);
     PathBuf::from(s)
 }
 
-/// A link of ours: a symlink whose target is named teqlctl.
-fn is_ours(path: &Path) -> bool {
-    std::fs::read_link(path).is_ok_and(|t| t.file_name().is_some_and(|n| n == "teqlctl"))
+/// The target of a link of ours: a symlink whose target is named teqlctl.
+fn our_target(path: &Path) -> Option<PathBuf> {
+    std::fs::read_link(path).ok().filter(|t| t.file_name().is_some_and(|n| n == "teqlctl"))
+}
+
+fn exists(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
+/// Both names are one file (hard links), without following symlinks.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.symlink_metadata(), b.symlink_metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// What is at one hook path P and its two companion names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    path: PathBuf,
+    chained: PathBuf,
+    tmp: PathBuf,
+    at_path: AtPath,
+    at_chained: AtChained,
+    /// Our temporary link, left by an interrupted run.
+    tmp_left: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AtPath {
+    Nothing,
+    /// Our link, to this binary path.
+    Ours(PathBuf),
+    /// Someone else's hook.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtChained {
+    Nothing,
+    /// A second name of the file at P: an install interrupted after step 2.
+    SameAsPath,
+    /// A file of its own: the admin's hook, kept by a complete install (P is ours) or orphaned
+    /// (P is empty); next to someone else's hook, not ours to touch.
+    Own,
+}
+
+fn inspect(path: PathBuf) -> Found {
+    let chained = chained_path(&path);
+    let tmp = tmp_path(&path);
+    let at_path = match our_target(&path) {
+        Some(t) => AtPath::Ours(t),
+        None if exists(&path) => AtPath::Other,
+        None => AtPath::Nothing,
+    };
+    let at_chained = if !exists(&chained) {
+        AtChained::Nothing
+    } else if at_path == AtPath::Other && same_file(&path, &chained) {
+        AtChained::SameAsPath
+    } else {
+        AtChained::Own
+    };
+    // Only a symlink is ours to remove there; anything else makes our symlink(2) fail loudly.
+    let tmp_left = tmp.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+    Found { path, chained, tmp, at_path, at_chained, tmp_left }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Rename the admin's hook out of the way; it stays in use through the chain.
-    Keep { path: PathBuf, to: PathBuf },
-    Link { path: PathBuf, target: PathBuf },
-    /// `target` is kept so a failed uninstall can put the link back.
-    Unlink { path: PathBuf, target: PathBuf },
-    Restore { from: PathBuf, path: PathBuf },
     MkDir { path: PathBuf },
+    /// Our link under its temporary name `path` (replacing a leftover temporary link).
+    Symlink { path: PathBuf, target: PathBuf },
+    /// A second name (hard link) `to` for the admin's hook at `path`; it stays in use at `path`.
+    Keep { path: PathBuf, to: PathBuf },
+    /// Rename our link `from` over the hook path. `before` is what the path held, for undo.
+    Replace { from: PathBuf, path: PathBuf, before: Before },
+    /// Rename the admin's hook `from` back over the hook path; `ours` is the link it replaces
+    /// (None: the path was empty), for undo.
+    Restore { from: PathBuf, path: PathBuf, ours: Option<PathBuf> },
+    /// Remove our link; `target` is kept so a failed uninstall can put it back.
+    Unlink { path: PathBuf, target: PathBuf },
+    /// Remove `path`, a second name of the admin's hook at `of` (an interrupted install's).
+    Forget { path: PathBuf, of: PathBuf },
+    /// Remove a temporary link of ours left by an interrupted run.
+    Discard { path: PathBuf, target: PathBuf },
+}
+
+/// What a hook path held before `Step::Replace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Before {
+    Nothing,
+    /// Our link to another binary path.
+    Ours(PathBuf),
+    /// The admin's hook, also reachable as PATH.teqlctl-chained (made by `Step::Keep`).
+    Kept,
 }
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Keep { path, to } => write!(f, "mv {} {}", path.display(), to.display()),
-            Step::Link { path, target } => write!(f, "ln -sfn {} {}", target.display(), path.display()),
-            Step::Unlink { path, .. } => write!(f, "rm {}", path.display()),
-            Step::Restore { from, path } => write!(f, "mv {} {}", from.display(), path.display()),
             Step::MkDir { path } => write!(f, "mkdir -p {}", path.display()),
+            Step::Symlink { path, target } => write!(f, "ln -sfn {} {}", target.display(), path.display()),
+            Step::Keep { path, to } => write!(f, "ln -P {} {}", path.display(), to.display()),
+            Step::Replace { from, path, .. } | Step::Restore { from, path, .. } => {
+                write!(f, "mv -T {} {}", from.display(), path.display())
+            }
+            Step::Unlink { path, .. } | Step::Forget { path, .. } | Step::Discard { path, .. } => {
+                write!(f, "rm {}", path.display())
+            }
         }
     }
 }
 
 /// What `install` must do below `root` so every hook path of `systems` is our link to `binary`.
+/// From any state an interrupted install or uninstall leaves, this completes the install.
 pub fn plan_install(root: &Path, systems: &[System], binary: &Path) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     for &system in systems {
         for hook in hook_paths(system) {
-            let path = under(root, &hook);
-            if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+            let f = inspect(under(root, &hook));
+            if let Some(dir) = f.path.parent().filter(|d| !d.is_dir()) {
                 if !steps.contains(&Step::MkDir { path: dir.to_path_buf() }) {
                     steps.push(Step::MkDir { path: dir.to_path_buf() });
                 }
             }
-            if is_ours(&path) {
-                if std::fs::read_link(&path).is_ok_and(|t| t == binary) {
-                    continue;
+            if f.at_path == AtPath::Ours(binary.to_path_buf()) {
+                if f.tmp_left {
+                    steps.push(discard(&f));
                 }
-            } else if path.symlink_metadata().is_ok() {
-                let to = chained_path(&path);
-                if to.symlink_metadata().is_ok() {
-                    return Err(Error::Refused(format!(
-                        "{} is not teqlctl's and {} exists too: move one of them away by hand",
-                        path.display(),
-                        to.display()
-                    )));
-                }
-                steps.push(Step::Keep { path: path.clone(), to });
+                continue;
             }
-            steps.push(Step::Link { path, target: binary.to_path_buf() });
+            if f.at_path == AtPath::Other && f.at_chained == AtChained::Own {
+                return Err(Error::Refused(format!(
+                    "{} is not teqlctl's and {} exists too: move one of them away by hand",
+                    f.path.display(),
+                    f.chained.display()
+                )));
+            }
+            steps.push(Step::Symlink { path: f.tmp.clone(), target: binary.to_path_buf() });
+            let before = match &f.at_path {
+                AtPath::Nothing => Before::Nothing,
+                AtPath::Ours(t) => Before::Ours(t.clone()),
+                AtPath::Other => {
+                    if f.at_chained == AtChained::Nothing {
+                        steps.push(Step::Keep { path: f.path.clone(), to: f.chained.clone() });
+                    }
+                    Before::Kept
+                }
+            };
+            steps.push(Step::Replace { from: f.tmp, path: f.path, before });
         }
     }
     Ok(steps)
 }
 
-/// What `uninstall` must do: remove our links, put chained hooks back.
+fn discard(f: &Found) -> Step {
+    Step::Discard { path: f.tmp.clone(), target: std::fs::read_link(&f.tmp).unwrap_or_default() }
+}
+
+/// What `uninstall` must do: remove our links, put the admin's hooks back under their names,
+/// from a complete install or from any state an interrupted install or uninstall leaves.
 pub fn plan_uninstall(root: &Path, systems: &[System]) -> Vec<Step> {
     let mut steps = Vec::new();
     for &system in systems {
         for hook in hook_paths(system) {
-            let path = under(root, &hook);
-            let chained = chained_path(&path);
-            if let Some(target) = std::fs::read_link(&path).ok().filter(|_| is_ours(&path)) {
-                steps.push(Step::Unlink { path: path.clone(), target });
-                if chained.symlink_metadata().is_ok() {
-                    steps.push(Step::Restore { from: chained, path });
+            let f = inspect(under(root, &hook));
+            if f.tmp_left {
+                steps.push(discard(&f));
+            }
+            match (&f.at_path, f.at_chained) {
+                (AtPath::Ours(t), AtChained::Own) => {
+                    steps.push(Step::Restore { from: f.chained, path: f.path, ours: Some(t.clone()) })
                 }
+                (AtPath::Ours(t), _) => steps.push(Step::Unlink { path: f.path, target: t.clone() }),
+                (AtPath::Nothing, AtChained::Own) => steps.push(Step::Restore { from: f.chained, path: f.path, ours: None }),
+                (AtPath::Other, AtChained::SameAsPath) => steps.push(Step::Forget { path: f.chained, of: f.path }),
+                // Someone else's hook with a file of its own at PATH.teqlctl-chained is not
+                // a state teqlctl makes; `status` says so and both are left alone.
+                (AtPath::Other, _) | (AtPath::Nothing, _) => {}
             }
         }
     }
     steps
 }
 
-/// Carries out `steps`; if one fails, undoes the ones done (newest first) so a failed install
-/// leaves no half-installed hooks behind.
+/// Carries out `steps`; if one fails, undoes the ones done (newest first) so a failed run
+/// leaves things as they were.
 pub fn apply(steps: &[Step]) -> Result<()> {
-    let mut done: Vec<&Step> = Vec::new();
-    for s in steps {
+    for (i, s) in steps.iter().enumerate() {
         if let Err(e) = apply_one(s) {
-            for d in done.iter().rev() {
-                let undo = match d {
-                    Step::Keep { path, to } => std::fs::rename(to, path),
-                    Step::Link { path, .. } => std::fs::remove_file(path),
-                    Step::Unlink { path, target } => std::os::unix::fs::symlink(target, path),
-                    Step::Restore { from, path } => std::fs::rename(path, from),
-                    Step::MkDir { path } => std::fs::remove_dir(path),
-                };
-                if let Err(u) = undo {
+            for d in steps[..i].iter().rev() {
+                if let Err(u) = undo(d) {
                     crate::log::error(&format!("undo `{d}` failed: {u}; check this by hand"));
                 }
             }
             return Err(e);
         }
-        done.push(s);
     }
     Ok(())
 }
 
+/// Our link at `path`, made beside it and renamed over it so `path` is never missing.
+fn link_atomically(path: &Path, target: &Path) -> std::io::Result<()> {
+    let tmp = tmp_path(path);
+    remove_leftover_link(&tmp)?;
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Removes `path` if it is a symlink (a temporary link of ours); anything else is left for
+/// symlink(2) to fail on, loudly.
+fn remove_leftover_link(path: &Path) -> std::io::Result<()> {
+    if path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+fn undo(s: &Step) -> std::io::Result<()> {
+    match s {
+        Step::MkDir { path } => std::fs::remove_dir(path),
+        Step::Symlink { path, .. } => remove_leftover_link(path),
+        // Only while it is still a second name: `Replace`'s undo may have renamed it back.
+        Step::Keep { path, to } if same_file(path, to) => std::fs::remove_file(to),
+        Step::Keep { .. } => Ok(()),
+        Step::Replace { path, before, .. } => match before {
+            Before::Nothing => std::fs::remove_file(path),
+            Before::Ours(t) => link_atomically(path, t),
+            Before::Kept => std::fs::rename(chained_path(path), path),
+        },
+        Step::Restore { from, path, ours } => match ours {
+            Some(t) => std::fs::hard_link(path, from).and_then(|()| link_atomically(path, t)),
+            None => std::fs::rename(path, from),
+        },
+        Step::Unlink { path, target } => link_atomically(path, target),
+        Step::Forget { path, of } => std::fs::hard_link(of, path),
+        Step::Discard { path, target } => std::os::unix::fs::symlink(target, path),
+    }
+}
+
 fn apply_one(s: &Step) -> Result<()> {
     let r = match s {
-        Step::Keep { path, to } => std::fs::rename(path, to),
-        Step::Link { path, target } => {
-            // Replace an older link of ours atomically: link beside it, then rename over.
-            let tmp = chained_path(path).with_extension("teqlctl-new");
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(target, &tmp).and_then(|()| std::fs::rename(&tmp, path))
-        }
-        Step::Unlink { path, .. } => std::fs::remove_file(path),
-        Step::Restore { from, path } => std::fs::rename(from, path),
         Step::MkDir { path } => std::fs::create_dir_all(path),
+        Step::Symlink { path, target } => remove_leftover_link(path).and_then(|()| std::os::unix::fs::symlink(target, path)),
+        // link(2) does not follow a symlink: an admin's hook that is a symlink gets a second
+        // name of the symlink itself, its target unchanged.
+        Step::Keep { path, to } => std::fs::hard_link(path, to),
+        Step::Replace { from, path, .. } | Step::Restore { from, path, .. } => std::fs::rename(from, path),
+        Step::Unlink { path, .. } | Step::Forget { path, .. } | Step::Discard { path, .. } => std::fs::remove_file(path),
     };
     r.map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => Error::Permission(s.to_string()),
@@ -193,26 +357,36 @@ fn apply_one(s: &Step) -> Result<()> {
     Ok(())
 }
 
-/// One line per hook path: what is there.
+/// One line per hook path: what is there, including what an interrupted run left and how to
+/// finish from it.
 pub fn status(root: &Path, systems: &[System]) -> String {
     let mut out = String::new();
     for &system in systems {
         out.push_str(&format!("{system}:\n"));
         for hook in hook_paths(system) {
-            let path = under(root, &hook);
-            let chained = chained_path(&path);
-            let what = if is_ours(&path) {
-                let target = std::fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
-                if chained.symlink_metadata().is_ok() {
-                    format!("installed -> {target}, chaining to {}", chained.display())
-                } else {
-                    format!("installed -> {target}")
-                }
-            } else if path.symlink_metadata().is_ok() {
-                "not installed (someone else's hook is there)".to_string()
-            } else {
-                "not installed".to_string()
+            let f = inspect(under(root, &hook));
+            let chained = f.chained.display();
+            let mut what = match (&f.at_path, f.at_chained) {
+                (AtPath::Ours(t), AtChained::Own) => format!("installed -> {}, chaining to {chained}", t.display()),
+                (AtPath::Ours(t), _) => format!("installed -> {}", t.display()),
+                (AtPath::Other, AtChained::SameAsPath) => format!(
+                    "not installed: an interrupted install left {chained}, a second name of the admin's hook \
+                     here (`hooks install` completes the install, `hooks uninstall` removes that name)"
+                ),
+                (AtPath::Other, AtChained::Own) => format!(
+                    "not installed (someone else's hook is there), and {chained} is another file: not \
+                     teqlctl's to touch; move one of them away by hand"
+                ),
+                (AtPath::Other, AtChained::Nothing) => "not installed (someone else's hook is there)".to_string(),
+                (AtPath::Nothing, AtChained::Own) => format!(
+                    "not installed, and the admin's hook is orphaned at {chained} by an interrupted run \
+                     (`hooks uninstall` puts it back here, `hooks install` chains it)"
+                ),
+                (AtPath::Nothing, _) => "not installed".to_string(),
             };
+            if f.tmp_left {
+                what.push_str(&format!("; {} is left from an interrupted run (install or uninstall removes it)", f.tmp.display()));
+            }
             out.push_str(&format!("  {}: {what}\n", hook.display()));
         }
     }

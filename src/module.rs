@@ -1,8 +1,14 @@
 //! Loading sch_teql. The kernel never autoloads it for `tc qdisc add ... root teql0`, and its
 //! masters (teql0..teqlN-1) exist only once it is loaded with max_equalizers >= N. modprobe is
 //! the one external command teqlctl runs, because it honours the admin's modprobe.d.
+//!
+//! It runs as root from hooks, timers and sudo, so it is never looked up in the caller's PATH
+//! (a writable directory early in PATH would otherwise run anything as root): it is the first
+//! of `MODPROBE_PATHS` that is a root-owned regular file no one else may write, or a symlink
+//! to one (kmod's), and it gets a fixed environment.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -92,16 +98,52 @@ fn too_few(have: u32, needed: u32) -> Error {
     ))
 }
 
+/// Where modprobe may be, in order of preference (kmod installs it in sbin; merged-/usr systems
+/// have both sbin paths, some distributions only a bin one).
+pub const MODPROBE_PATHS: [&str; 4] = ["/usr/sbin/modprobe", "/sbin/modprobe", "/usr/bin/modprobe", "/bin/modprobe"];
+
+/// modprobe's whole environment. Nothing is inherited: not the caller's PATH, nor
+/// MODPROBE_OPTIONS (which adds options to every modprobe run, -C another config directory
+/// among them). An admin who sets MODPROBE_OPTIONS deliberately loses it here on purpose: the
+/// place for sch_teql's options is /etc/modprobe.d, which modprobe still reads.
+const MODPROBE_ENV: [(&str, &str); 1] = [("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")];
+
+/// The first of `candidates` that is a regular file owned by `owner` (root, outside tests) and
+/// not writable by group or others, after following symlinks; the error names every
+/// candidate, and why an existing one was passed over.
+pub fn find_modprobe(candidates: &[&Path], owner: u32) -> Result<PathBuf> {
+    let mut passed_over = Vec::new();
+    for &c in candidates {
+        // metadata follows symlinks: /usr/sbin/modprobe -> /bin/kmod is judged by kmod itself.
+        let Ok(m) = std::fs::metadata(c) else { continue };
+        if !m.is_file() {
+            passed_over.push(format!("{} is not a regular file", c.display()));
+        } else if m.uid() != owner {
+            passed_over.push(format!("{} is owned by uid {}, not root", c.display(), m.uid()));
+        } else if m.mode() & 0o022 != 0 {
+            passed_over.push(format!("{} is writable by group or others", c.display()));
+        } else {
+            return Ok(c.to_path_buf());
+        }
+    }
+    let names: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    let why = if passed_over.is_empty() { String::new() } else { format!(" ({})", passed_over.join("; ")) };
+    Err(Error::Module(format!(
+        "no trusted modprobe: none of {} is a root-owned regular file (or a link to one){why}; install kmod",
+        names.join(", ")
+    )))
+}
+
 /// Runs modprobe with a time bound: a hook must never hang boot.
 fn modprobe(args: &[&str]) -> Result<()> {
     let shown = format!("modprobe {}", args.join(" "));
-    let mut cmd = Command::new("modprobe");
-    cmd.args(args).env("PATH", path_with_sbin()).stdout(Stdio::null());
+    let candidates = MODPROBE_PATHS.map(Path::new);
+    let path = find_modprobe(&candidates, 0)?;
+    let mut cmd = Command::new(&path);
+    cmd.args(args).env_clear().envs(MODPROBE_ENV).stdout(Stdio::null());
     // stderr is captured for the message; modprobe itself starts no daemon.
-    let outcome = exec::run_bounded(cmd.stderr(Stdio::piped()), Duration::from_secs(15), true).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Module(format!("{shown}: modprobe not found; install kmod")),
-        _ => Error::Io(shown.clone(), e),
-    })?;
+    let outcome = exec::run_bounded(cmd.stderr(Stdio::piped()), Duration::from_secs(15), true)
+        .map_err(|e| Error::Io(format!("{shown} ({})", path.display()), e))?;
     let (code, stderr) = match outcome {
         Outcome::TimedOut => return Err(Error::Module(format!("{shown}: no answer in 15 s; killed"))),
         Outcome::Exited { ok: true, .. } => return Ok(()),
@@ -118,15 +160,49 @@ fn modprobe(args: &[&str]) -> Result<()> {
     )))
 }
 
-/// network-scripts gives hooks PATH=/sbin:/usr/sbin:/bin:/usr/bin, Debian's ifupdown a sane
-/// PATH too, but a manual run under sudo or cron may lack sbin.
-fn path_with_sbin() -> String {
-    let p = std::env::var("PATH").unwrap_or_default();
-    let mut parts: Vec<&str> = p.split(':').filter(|s| !s.is_empty()).collect();
-    for extra in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        if !parts.contains(&extra) {
-            parts.push(extra);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn me() -> u32 {
+        nix::unistd::geteuid().as_raw()
     }
-    parts.join(":")
+
+    #[test]
+    fn the_first_trusted_candidate_wins() {
+        let d = tempfile::TempDir::new().unwrap();
+        let p = |n: &str| d.path().join(n);
+        std::fs::write(p("kmod"), "").unwrap();
+        std::fs::set_permissions(p("kmod"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(p("kmod"), p("sbin-modprobe")).unwrap();
+        std::fs::write(p("bin-modprobe"), "").unwrap();
+        std::fs::set_permissions(p("bin-modprobe"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (missing, link, file) = (p("missing"), p("sbin-modprobe"), p("bin-modprobe"));
+        assert_eq!(find_modprobe(&[&missing, &link, &file], me()).unwrap(), link, "a symlink to a trusted file");
+        assert_eq!(find_modprobe(&[&missing, &file, &link], me()).unwrap(), file, "order decides");
+    }
+
+    #[test]
+    fn untrusted_candidates_are_passed_over_and_named() {
+        let d = tempfile::TempDir::new().unwrap();
+        let p = |n: &str| d.path().join(n);
+        std::fs::write(p("writable"), "").unwrap();
+        std::fs::set_permissions(p("writable"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::create_dir(p("dir")).unwrap();
+        symlink(p("nowhere"), p("dangling")).unwrap();
+        std::fs::write(p("good"), "").unwrap();
+        std::fs::set_permissions(p("good"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (w, dir, dangling, good) = (p("writable"), p("dir"), p("dangling"), p("good"));
+        assert_eq!(find_modprobe(&[&w, &dir, &dangling, &good], me()).unwrap(), good);
+        let e = find_modprobe(&[&w, &dir, &dangling], me()).unwrap_err().to_string();
+        assert!(e.starts_with("no trusted modprobe: none of "), "{e}");
+        assert!(e.contains(&format!("{} is writable by group or others", w.display())), "{e}");
+        assert!(e.contains(&format!("{} is not a regular file", dir.display())), "{e}");
+        assert!(e.contains(&dangling.display().to_string()) && e.ends_with("install kmod"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        // Owned by someone else than the owner asked for (root in real runs).
+        let e = find_modprobe(&[&good], me() + 1).unwrap_err().to_string();
+        assert!(e.contains(&format!("is owned by uid {}, not root", me())), "{e}");
+    }
 }

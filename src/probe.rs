@@ -7,7 +7,16 @@
 //! is built here and addressed to the next hop's hardware address, learned by ARP on that
 //! same line (every router of a teql bundle answers for the shared gateway on its own line).
 //! Replies may come back on any line (the far end routes them), so they are read from a raw
-//! ICMP socket and matched by identifier and sequence number.
+//! ICMP socket, which sees every echo reply this host gets.
+//!
+//! Hence a forged reply must not keep a dead line in: each round draws a fresh ICMP identifier,
+//! first sequence number and payload cookie from getrandom(2), and a reply counts only if its
+//! identifier, sequence number, payload, source (the target asked) and destination (the address
+//! the request was sent from) all match one request of this round (`match_echo_reply`). Before,
+//! the identifier was the pid and sequences counted from 1: anyone on the path, or anywhere
+//! with a route to us, could answer for a dead line. ARP answers likewise count only as the
+//! reply of the address asked to our own request: to this line's hardware address and the
+//! address we asked from (`arp_answer`), never a gratuitous ARP or someone else's reply.
 //!
 //! Everything runs in one thread around poll(2): a round takes about one timeout, not one per
 //! line, and it never takes longer than the longest timeout.
@@ -65,8 +74,60 @@ const ICMP_FILTER: libc::c_int = 1;
 const ICMP_ECHOREPLY: u8 = 0;
 const ICMP_ECHO: u8 = 8;
 const BROADCAST: [u8; 6] = [0xff; 6];
-/// Echo payload: recognisable in a capture.
-const PAYLOAD: &[u8; 16] = b"teqlctl probe\0\0\0";
+/// Start of the echo payload: recognisable in a capture. The round's cookie follows.
+const TAG: &[u8; 8] = b"teqlctl\0";
+pub const COOKIE_LEN: usize = 16;
+const PAYLOAD_LEN: usize = TAG.len() + COOKIE_LEN;
+
+/// What one round's echo requests carry and a reply must give back: drawn afresh every round,
+/// so a reply cannot be forged without seeing this round's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub id: u16,
+    /// The sequence number before the round's first request (each request takes the next one).
+    pub seq: u16,
+    pub cookie: [u8; COOKIE_LEN],
+}
+
+impl Round {
+    pub fn random() -> Result<Round, ProbeError> {
+        let mut b = [0u8; 4 + COOKIE_LEN];
+        // (ProbeError::Io: check.rs maps each variant to an exit code; an I/O failure it is.)
+        fill_random(&mut b).map_err(|e| ProbeError::Io("getrandom (the probes' identifier and cookie)".to_string(), e))?;
+        let mut cookie = [0u8; COOKIE_LEN];
+        cookie.copy_from_slice(&b[4..]);
+        Ok(Round { id: u16::from_be_bytes([b[0], b[1]]), seq: u16::from_be_bytes([b[2], b[3]]), cookie })
+    }
+
+    fn payload(&self) -> [u8; PAYLOAD_LEN] {
+        let mut p = [0u8; PAYLOAD_LEN];
+        p[..TAG.len()].copy_from_slice(TAG);
+        p[TAG.len()..].copy_from_slice(&self.cookie);
+        p
+    }
+}
+
+/// Fills `buf` from getrandom(2) (the libc crate has it: no crate needed for 20 bytes a round).
+/// Flags 0: it blocks only until the kernel's random pool is first initialised, early in boot;
+/// a cookie read before that would be guessable, which is the one thing it must not be.
+fn fill_random(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: the pointer and length describe `rest`, which is valid for writes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr() as *mut libc::c_void, rest.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => done += n,
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 fn last_error(what: &str) -> ProbeError {
     let e = io::Error::last_os_error();
@@ -174,18 +235,41 @@ pub fn arp_request(mac: &[u8], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     p
 }
 
-/// The sender of an ARP reply: (its IPv4 address, its hardware address).
-pub fn parse_arp_reply(p: &[u8]) -> Option<(Ipv4Addr, [u8; 6])> {
+/// An ARP reply (the payload of an ETH_P_ARP frame) for Ethernet and IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpReply {
+    pub sender_ip: Ipv4Addr,
+    pub sender_mac: [u8; 6],
+    pub target_ip: Ipv4Addr,
+    pub target_mac: [u8; 6],
+}
+
+pub fn parse_arp_reply(p: &[u8]) -> Option<ArpReply> {
     if p.len() < 28 || p[..8] != [0, 1, 0x08, 0x00, 6, 4, 0, 2] {
         return None;
     }
-    let mac: [u8; 6] = p[8..14].try_into().ok()?;
-    Some((Ipv4Addr::new(p[14], p[15], p[16], p[17]), mac))
+    let ip = |o: usize| Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3]);
+    Some(ArpReply {
+        sender_mac: p[8..14].try_into().ok()?,
+        sender_ip: ip(14),
+        target_mac: p[18..24].try_into().ok()?,
+        target_ip: ip(24),
+    })
 }
 
-/// An IPv4 packet holding an ICMP echo request.
-pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> {
-    let total = 20 + 8 + PAYLOAD.len();
+/// The hardware address of `asked` if `p` is its reply to our request: from `asked`, to our
+/// line's `mac` and the address `from` we asked from. A gratuitous ARP, a reply to another
+/// host's request, or one naming a broadcast, multicast or zero address (which would become
+/// the next hop of our echo requests) says nothing about this line's way to `asked`.
+pub fn arp_answer(p: &[u8], mac: &[u8], asked: Ipv4Addr, from: Ipv4Addr) -> Option<[u8; 6]> {
+    let r = parse_arp_reply(p)?;
+    let unicast = r.sender_mac[0] & 1 == 0 && r.sender_mac != [0; 6];
+    (r.sender_ip == asked && r.target_ip == from && r.target_mac[..] == *mac && unicast).then_some(r.sender_mac)
+}
+
+/// An IPv4 packet holding an ICMP echo request carrying the round's payload.
+pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16, round: &Round) -> Vec<u8> {
+    let total = 20 + 8 + PAYLOAD_LEN;
     let mut p = vec![0u8; total];
     p[0] = 0x45;
     p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
@@ -198,26 +282,66 @@ pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> 
     let c = checksum(&p[..20]);
     p[10..12].copy_from_slice(&c.to_be_bytes());
     p[20] = ICMP_ECHO;
-    p[24..26].copy_from_slice(&id.to_be_bytes());
+    p[24..26].copy_from_slice(&round.id.to_be_bytes());
     p[26..28].copy_from_slice(&seq.to_be_bytes());
-    p[28..].copy_from_slice(PAYLOAD);
+    p[28..].copy_from_slice(&round.payload());
     let c = checksum(&p[20..]);
     p[22..24].copy_from_slice(&c.to_be_bytes());
     p
 }
 
-/// An echo reply as a raw ICMP socket delivers it (IP header included): (source, id, seq).
-pub fn parse_echo_reply(p: &[u8]) -> Option<(Ipv4Addr, u16, u16)> {
+/// An echo reply as a raw ICMP socket delivers it (IP header included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply<'a> {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub id: u16,
+    pub seq: u16,
+    pub payload: &'a [u8],
+}
+
+/// None for anything but a well-formed echo reply. The ICMP checksum is checked here: a raw
+/// socket gets packets before the kernel's ICMP code would have dropped a corrupt one.
+pub fn parse_echo_reply(p: &[u8]) -> Option<EchoReply<'_>> {
     let ihl = usize::from(*p.first()? & 0x0f) * 4;
-    let icmp = p.get(ihl..ihl + 8)?;
-    if p.len() < 20 || icmp[0] != ICMP_ECHOREPLY || icmp[1] != 0 {
+    let total = usize::from(u16::from_be_bytes([*p.get(2)?, *p.get(3)?]));
+    if ihl < 20 || total > p.len() || total < ihl + 8 || p[9] != libc::IPPROTO_ICMP as u8 {
         return None;
     }
-    Some((
-        Ipv4Addr::new(p[12], p[13], p[14], p[15]),
-        u16::from_be_bytes([icmp[4], icmp[5]]),
-        u16::from_be_bytes([icmp[6], icmp[7]]),
-    ))
+    let icmp = &p[ihl..total];
+    if icmp[0] != ICMP_ECHOREPLY || icmp[1] != 0 || checksum(icmp) != 0 {
+        return None;
+    }
+    Some(EchoReply {
+        src: Ipv4Addr::new(p[12], p[13], p[14], p[15]),
+        dst: Ipv4Addr::new(p[16], p[17], p[18], p[19]),
+        id: u16::from_be_bytes([icmp[4], icmp[5]]),
+        seq: u16::from_be_bytes([icmp[6], icmp[7]]),
+        payload: &icmp[8..],
+    })
+}
+
+/// An echo request of this round in flight, by its sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Index of the job, and of the target in its `icmp`.
+    pub job: usize,
+    pub target: usize,
+    /// The target asked, and the address the request was sent from.
+    pub to: Ipv4Addr,
+    pub from: Ipv4Addr,
+    pub at: Instant,
+}
+
+/// The request `p` answers, if it is the reply to one of this round's: the identifier,
+/// sequence number and payload (tag and cookie) it echoes, its source (the target) and its
+/// destination (our source on that line) must all match.
+pub fn match_echo_reply<'a>(p: &[u8], round: &Round, in_flight: &'a HashMap<u16, Sent>) -> Option<&'a Sent> {
+    let r = parse_echo_reply(p)?;
+    if r.id != round.id || r.payload != round.payload() {
+        return None;
+    }
+    in_flight.get(&r.seq).filter(|s| s.to == r.src && s.from == r.dst)
 }
 
 struct Run<'a> {
@@ -240,10 +364,10 @@ impl Run<'_> {
 /// cannot be opened (no permission), never because a line is dead.
 pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
     let start = Instant::now();
-    let id = (std::process::id() & 0xffff) as u16;
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let round = Round::random()?;
     let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(icmp_socket()?) } else { None };
     let packet = packet_socket()?;
     let fd = packet.as_raw_fd();
@@ -259,9 +383,8 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
             deadline: start + job.timeout,
         });
     }
-    // Echoes in flight: seq -> (job, target, sent at).
-    let mut echoes: HashMap<u16, (usize, usize, Instant)> = HashMap::new();
-    let mut seq: u16 = 0;
+    let mut echoes: HashMap<u16, Sent> = HashMap::new();
+    let mut seq = round.seq;
     let mut buf = [0u8; 2048];
     loop {
         let now = Instant::now();
@@ -286,8 +409,8 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
                 for (k, target) in job.icmp.iter().enumerate() {
                     if r.icmp_rtt[k].is_none() {
                         seq = seq.wrapping_add(1);
-                        echoes.insert(seq, (i, k, now));
-                        send(fd, job.ifindex, ETH_P_IP, mac, &echo_request(job.source, *target, id, seq));
+                        echoes.insert(seq, Sent { job: i, target: k, to: *target, from: job.source, at: now });
+                        send(fd, job.ifindex, ETH_P_IP, mac, &echo_request(job.source, *target, seq, &round));
                     }
                 }
             }
@@ -311,16 +434,19 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         if fds[0].revents & libc::POLLIN != 0 {
             while let Some((len, ifindex)) = recv_frame(fd, &mut buf) {
                 let Some(ifindex) = ifindex else { continue };
-                let Some((sender, mac)) = parse_arp_reply(&buf[..len]) else { continue };
+                let frame = &buf[..len];
                 // The line it came in on: an answer on another line says nothing of this one.
                 for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
-                    if r.via_mac.is_none() && r.job.via == Some(sender) {
-                        r.via_mac = Some(mac.to_vec());
-                        // Send the echoes now rather than at the next resend.
-                        r.next_send = now;
+                    let job = r.job;
+                    if let (None, Some(via)) = (&r.via_mac, job.via) {
+                        if let Some(mac) = arp_answer(frame, &job.mac, via, job.source) {
+                            r.via_mac = Some(mac.to_vec());
+                            // Send the echoes now rather than at the next resend.
+                            r.next_send = now;
+                        }
                     }
-                    for (k, (target, _)) in r.job.arp.iter().enumerate() {
-                        if *target == sender && r.arp_rtt[k].is_none() {
+                    for (k, (target, from)) in job.arp.iter().enumerate() {
+                        if r.arp_rtt[k].is_none() && arp_answer(frame, &job.mac, *target, *from).is_some() {
                             r.arp_rtt[k] = Some(now.saturating_duration_since(start));
                         }
                     }
@@ -329,14 +455,10 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         }
         if let Some(pfd) = fds.get(1).filter(|p| p.revents & libc::POLLIN != 0) {
             while let Some(len) = recv(pfd.fd, &mut buf) {
-                let Some((src, rid, rseq)) = parse_echo_reply(&buf[..len]) else { continue };
-                if rid != id {
-                    continue;
-                }
-                if let Some(&(j, k, sent)) = echoes.get(&rseq) {
-                    if runs[j].job.icmp[k] == src && runs[j].icmp_rtt[k].is_none() {
-                        runs[j].icmp_rtt[k] = Some(now.saturating_duration_since(sent));
-                    }
+                let Some(&s) = match_echo_reply(&buf[..len], &round, &echoes) else { continue };
+                let rtt = &mut runs[s.job].icmp_rtt[s.target];
+                if rtt.is_none() {
+                    *rtt = Some(now.saturating_duration_since(s.at));
                 }
             }
         }
@@ -364,21 +486,91 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
 mod tests {
     use super::*;
 
+    const US: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+    const TARGET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+    const ROUND: Round = Round { id: 0x1234, seq: 0xfffe, cookie: *b"0123456789abcdef" };
+
+    /// The reply a host would send to `request`: addresses swapped, type 0, checksums redone.
+    fn reply_to(request: &[u8]) -> Vec<u8> {
+        let mut r = request.to_vec();
+        r[12..16].copy_from_slice(&request[16..20]);
+        r[16..20].copy_from_slice(&request[12..16]);
+        r[20] = ICMP_ECHOREPLY;
+        fix_checksums(&mut r);
+        r
+    }
+
+    fn fix_checksums(r: &mut [u8]) {
+        r[10..12].fill(0);
+        let c = checksum(&r[..20]);
+        r[10..12].copy_from_slice(&c.to_be_bytes());
+        r[22..24].fill(0);
+        let c = checksum(&r[20..]);
+        r[22..24].copy_from_slice(&c.to_be_bytes());
+    }
+
     #[test]
     fn echo_request_is_a_valid_ipv4_icmp_packet() {
-        let p = echo_request(Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(198, 51, 100, 10), 0x1234, 7);
-        assert_eq!(p.len(), 44);
+        let p = echo_request(US, TARGET, 7, &ROUND);
+        assert_eq!(p.len(), 20 + 8 + 24);
         assert_eq!(checksum(&p[..20]), 0, "IP header checksum");
         assert_eq!(checksum(&p[20..]), 0, "ICMP checksum");
         assert_eq!((p[0], p[8], p[9], p[20]), (0x45, 64, 1, 8));
-        // The reply the host would get: same packet, addresses swapped, type 0.
-        let mut r = p.clone();
-        r[12..16].copy_from_slice(&p[16..20]);
-        r[16..20].copy_from_slice(&p[12..16]);
-        r[20] = 0;
-        assert_eq!(parse_echo_reply(&r), Some((Ipv4Addr::new(198, 51, 100, 10), 0x1234, 7)));
+        assert_eq!(&p[24..28], &[0x12, 0x34, 0, 7]);
+        assert_eq!(&p[28..36], b"teqlctl\0");
+        assert_eq!(&p[36..], b"0123456789abcdef");
+        let r = reply_to(&p);
+        let e = parse_echo_reply(&r).unwrap();
+        assert_eq!((e.src, e.dst, e.id, e.seq, e.payload), (TARGET, US, 0x1234, 7, &p[28..]));
         assert_eq!(parse_echo_reply(&p), None, "a request is not a reply");
         assert_eq!(parse_echo_reply(&r[..25]), None);
+        assert_eq!(parse_echo_reply(&r[..40]), None, "shorter than its IP total length");
+        let mut bad = r.clone();
+        bad[40] ^= 1;
+        assert_eq!(parse_echo_reply(&bad), None, "a corrupt ICMP checksum");
+    }
+
+    /// Only the reply to a request of this round counts: a forger who knows the pid, or
+    /// guesses sequence numbers from 1, or replays an older round, gets nothing.
+    #[test]
+    fn an_echo_reply_counts_only_if_everything_matches() {
+        let at = Instant::now();
+        let seq = ROUND.seq.wrapping_add(1); // 0xffff: the round's first request
+        let sent = Sent { job: 3, target: 1, to: TARGET, from: US, at };
+        let in_flight = HashMap::from([(seq, sent), (0, Sent { job: 4, target: 0, to: TARGET, from: US, at })]);
+        let right = reply_to(&echo_request(US, TARGET, seq, &ROUND));
+        assert_eq!(match_echo_reply(&right, &ROUND, &in_flight), Some(&sent), "the genuine reply");
+
+        let forged = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut r = right.clone();
+            edit(&mut r);
+            fix_checksums(&mut r);
+            match_echo_reply(&r, &ROUND, &in_flight)
+        };
+        assert_eq!(forged(&|r| r[24..26].copy_from_slice(&(std::process::id() as u16).to_be_bytes())), None, "forged id (the pid)");
+        assert_eq!(forged(&|r| r[26..28].copy_from_slice(&1u16.to_be_bytes())), None, "a sequence not in flight");
+        assert_eq!(forged(&|r| r[36] ^= 0x20), None, "wrong cookie");
+        assert_eq!(forged(&|r| r.truncate(36)), None, "no cookie at all");
+        assert_eq!(forged(&|r| r[16..20].copy_from_slice(&[198, 18, 2, 1])), None, "wrong destination");
+        assert_eq!(forged(&|r| r[12..16].copy_from_slice(&[198, 51, 100, 11])), None, "from another host than the target");
+        assert_eq!(forged(&|_| ()), Some(&sent), "the edits above are all that made the difference");
+        let truncated_fixup = {
+            let mut r = right.clone();
+            r.truncate(36);
+            r[2..4].copy_from_slice(&36u16.to_be_bytes());
+            fix_checksums(&mut r);
+            match_echo_reply(&r, &ROUND, &in_flight)
+        };
+        assert_eq!(truncated_fixup, None, "a well-formed reply without the cookie");
+        let older = Round { cookie: *b"fedcba9876543210", ..ROUND };
+        assert_eq!(match_echo_reply(&reply_to(&echo_request(US, TARGET, seq, &older)), &ROUND, &in_flight), None, "a reply from an older round");
+    }
+
+    #[test]
+    fn rounds_differ() {
+        let (a, b) = (Round::random().unwrap(), Round::random().unwrap());
+        assert_ne!(a, b);
+        assert_ne!(a.cookie, [0; COOKIE_LEN]);
     }
 
     #[test]
@@ -388,11 +580,42 @@ mod tests {
         assert_eq!(q.len(), 28);
         assert_eq!(&q[..8], &[0, 1, 8, 0, 6, 4, 0, 1]);
         assert_eq!(parse_arp_reply(&q), None, "a request is not a reply");
-        let mut a = q.clone();
-        a[7] = 2;
-        a[8..14].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
-        a[14..18].copy_from_slice(&[203, 0, 113, 1]);
-        assert_eq!(parse_arp_reply(&a), Some((Ipv4Addr::new(203, 0, 113, 1), [2, 0, 0, 0, 0, 9])));
+        let a = arp_reply([2, 0, 0, 0, 0, 9], [203, 0, 113, 1], mac, [203, 0, 113, 2]);
+        assert_eq!(
+            parse_arp_reply(&a),
+            Some(ArpReply {
+                sender_ip: Ipv4Addr::new(203, 0, 113, 1),
+                sender_mac: [2, 0, 0, 0, 0, 9],
+                target_ip: Ipv4Addr::new(203, 0, 113, 2),
+                target_mac: mac,
+            })
+        );
+    }
+
+    fn arp_reply(sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+        let mut a = vec![0, 1, 8, 0, 6, 4, 0, 2];
+        a.extend_from_slice(&sha);
+        a.extend_from_slice(&spa);
+        a.extend_from_slice(&tha);
+        a.extend_from_slice(&tpa);
+        a
+    }
+
+    #[test]
+    fn an_arp_reply_counts_only_from_the_address_asked_to_us() {
+        let us = [2, 0, 0, 0, 0, 2];
+        let gw = Ipv4Addr::new(203, 0, 113, 1);
+        let from = Ipv4Addr::new(203, 0, 113, 2);
+        let router = [2, 0, 0, 0, 0, 9];
+        let answer = |p: &[u8]| arp_answer(p, &us, gw, from);
+        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], us, [203, 0, 113, 2])), Some(router), "the genuine reply");
+        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], [0xff; 6], [203, 0, 113, 1])), None, "gratuitous ARP");
+        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], [2, 0, 0, 0, 0, 3], [203, 0, 113, 2])), None, "to another MAC");
+        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], us, [203, 0, 113, 3])), None, "to another address");
+        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 4], us, [203, 0, 113, 2])), None, "from another address");
+        assert_eq!(answer(&arp_reply([0xff; 6], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a broadcast next hop");
+        assert_eq!(answer(&arp_reply([1, 0, 0x5e, 0, 0, 1], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a multicast next hop");
+        assert_eq!(answer(&arp_reply([0; 6], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a zero next hop");
     }
 
     #[test]

@@ -106,3 +106,12 @@ fn every_configuration_key_is_documented() {
     let missing: Vec<&String> = ifcfg.iter().chain(&deb).chain(&master_options).filter(|k| !has_key_entry(&man, k)).collect();
     assert!(missing.is_empty(), "teqlctl-config(5) has no entry for the keys {missing:?}");
 }
+
+#[test]
+fn the_trusted_modprobe_paths_are_documented() {
+    let man = man();
+    for p in teqlctl::module::MODPROBE_PATHS {
+        assert!(contains_word(&man, p), "teqlctl(8) does not name {p}");
+    }
+    assert!(man.contains("PATH=/usr/sbin:/sbin:/usr/bin:/bin") && man.contains("MODPROBE_OPTIONS"));
+}

@@ -165,3 +165,217 @@ fn a_failed_install_leaves_nothing_behind() {
     teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().code(1).stderr(predicate::str::contains("ifdown-teql"));
     assert_eq!(before, tree(r));
 }
+
+// ------------------------------------------------------------------ interrupted runs
+//
+// An install or uninstall killed between any two of its steps (each one system call) must
+// leave a state that `hooks status` describes truthfully, from which `hooks uninstall` puts
+// the admin's hooks back exactly (same inode, so content, mode, owner, symlink target) and a
+// second `hooks install` completes the install. The plans are cut after every step.
+
+use std::os::unix::fs::MetadataExt;
+use teqlctl::install::{self, System};
+
+const BOTH: [System; 2] = [System::NetworkScripts, System::Ifupdown];
+/// The admin's own hooks in `admin_root`.
+const ADMIN_HOOKS: [&str; 3] = ["sbin/ifup-local", "sbin/ifdown-local", "etc/network/if-up.d/teqlctl"];
+
+/// Both systems, with three hooks of the admin's: a script owned by someone else than root
+/// (when the tests run as root) with mode 0750, a symlink, and a file in an ifupdown directory.
+/// /etc/network/if-post-down.d is missing, so installs make a directory too.
+fn admin_root() -> TempDir {
+    let root = redhat_root();
+    let r = root.path();
+    let script = r.join("sbin/ifup-local");
+    // The same bytes in every root: trees of different roots are compared.
+    fs::write(&script, "#!/bin/sh\nlogger -t admin \"ifup-local $*\"\n").unwrap();
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&script, Some(1234), Some(4321)).unwrap();
+    }
+    std::os::unix::fs::symlink("/usr/local/lib/admin-ifdown", r.join("sbin/ifdown-local")).unwrap();
+    for d in ["if-pre-up.d", "if-up.d", "if-down.d"] {
+        fs::create_dir_all(r.join("etc/network").join(d)).unwrap();
+    }
+    fs::write(r.join("etc/network/if-up.d/teqlctl"), "#!/bin/sh\n# the admin's\n").unwrap();
+    root
+}
+
+/// Every file and link below `root` (directories left out: uninstall leaves the ones install
+/// made) with owner, mode, size, content or target, and inode (`with_inodes`).
+fn files(root: &Path, with_inodes: bool) -> Vec<String> {
+    tree(root)
+        .into_iter()
+        .filter(|l| !l.ends_with('/'))
+        .map(|l| {
+            let rel = l.split(' ').next().unwrap().to_string();
+            let m = root.join(&rel).symlink_metadata().unwrap();
+            let ino = if with_inodes { format!(" inode {}", m.ino()) } else { String::new() };
+            format!("{l} owner {}:{}{ino}", m.uid(), m.gid())
+        })
+        .collect()
+}
+
+fn status_of(r: &Path) -> String {
+    let out = teqlctl(r).args(["hooks", "status"]).assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
+/// `hooks status` says what is on disk, for every hook path: checked against the file system.
+fn assert_status_is_true(r: &Path, when: &str) {
+    let status = status_of(r);
+    for system in BOTH {
+        for hook in install::hook_paths(system) {
+            let p = r.join(hook.strip_prefix("/").unwrap());
+            let name = |suffix: &str| {
+                let mut s = p.clone().into_os_string();
+                s.push(suffix);
+                PathBuf::from(s)
+            };
+            let (chained, tmp) = (name(".teqlctl-chained"), name(".teqlctl-new"));
+            let line = status
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{}:", hook.display())))
+                .unwrap_or_else(|| panic!("{when}: no status line for {}:\n{status}", hook.display()));
+            let ours = fs::read_link(&p).is_ok_and(|t| t == bin());
+            if ours {
+                assert!(line.contains(&format!("installed -> {}", bin().display())), "{when}: {line}");
+            } else {
+                assert!(line.contains("not installed"), "{when}: {line}");
+            }
+            if chained.symlink_metadata().is_ok() {
+                assert!(line.contains(&chained.display().to_string()), "{when}: status must name {}: {line}", chained.display());
+                if !ours {
+                    assert!(line.contains("interrupted"), "{when}: {line}");
+                }
+            } else {
+                assert!(!line.contains("chain") && !line.contains("orphan"), "{when}: {line}");
+            }
+            assert_eq!(tmp.symlink_metadata().is_ok(), line.contains(&tmp.display().to_string()), "{when}: {line}");
+        }
+    }
+}
+
+/// The admin's hooks never disappear from their paths: at every point each one is there,
+/// either itself or as our link chaining to it.
+fn assert_admin_hooks_in_use(r: &Path, when: &str) {
+    for h in ADMIN_HOOKS {
+        let p = r.join(h);
+        assert!(p.symlink_metadata().is_ok(), "{when}: {h} is missing");
+        if fs::read_link(&p).is_ok_and(|t| t == bin()) {
+            assert!(r.join(format!("{h}.teqlctl-chained")).symlink_metadata().is_ok(), "{when}: {h} is ours but chains nothing");
+        }
+    }
+}
+
+fn installed_files() -> Vec<String> {
+    let root = admin_root();
+    teqlctl(root.path()).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
+    files(root.path(), false)
+}
+
+fn install_completes(r: &Path, installed: &[String], when: &str) {
+    teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
+    assert_eq!(installed, files(r, false), "{when}: a second install completes it");
+    teqlctl(r).args(["--dry-run", "hooks", "install", "--binary"]).arg(bin()).assert().success().stdout("# nothing to change\n");
+    assert_status_is_true(r, when);
+}
+
+#[test]
+fn an_install_killed_after_any_step_is_reported_and_uninstall_or_install_finishes_it() {
+    let installed = installed_files();
+    let n = install::plan_install(admin_root().path(), &BOTH, &bin()).unwrap().len();
+    assert!(n > 20, "{n} steps");
+    for k in 0..=n {
+        let when = format!("install cut after step {k} of {n}");
+        // Uninstall from the cut.
+        let root = admin_root();
+        let r = root.path();
+        let before = files(r, true);
+        let steps = install::plan_install(r, &BOTH, &bin()).unwrap();
+        install::apply(&steps[..k]).unwrap();
+        assert_admin_hooks_in_use(r, &when);
+        assert_status_is_true(r, &when);
+        teqlctl(r).args(["hooks", "uninstall"]).assert().success();
+        assert_eq!(before, files(r, true), "{when}: uninstall restores every admin hook exactly");
+        assert_status_is_true(r, &when);
+
+        // Install again from the same cut.
+        let root = admin_root();
+        let r = root.path();
+        let inode = r.join("sbin/ifup-local").symlink_metadata().unwrap().ino();
+        let steps = install::plan_install(r, &BOTH, &bin()).unwrap();
+        install::apply(&steps[..k]).unwrap();
+        install_completes(r, &installed, &when);
+        assert_eq!(inode, r.join("sbin/ifup-local.teqlctl-chained").symlink_metadata().unwrap().ino(), "{when}");
+    }
+}
+
+#[test]
+fn an_uninstall_killed_after_any_step_is_reported_and_uninstall_or_install_finishes_it() {
+    let installed = installed_files();
+    let n = {
+        let root = admin_root();
+        teqlctl(root.path()).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
+        install::plan_uninstall(root.path(), &BOTH).len()
+    };
+    assert_eq!(n, 10, "one step per hook path: 3 renames back, 7 unlinks");
+    for k in 0..=n {
+        let when = format!("uninstall cut after step {k} of {n}");
+        for finish_with_install in [false, true] {
+            let root = admin_root();
+            let r = root.path();
+            let before = files(r, true);
+            teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
+            let steps = install::plan_uninstall(r, &BOTH);
+            install::apply(&steps[..k]).unwrap();
+            assert_admin_hooks_in_use(r, &when);
+            assert_status_is_true(r, &when);
+            if finish_with_install {
+                install_completes(r, &installed, &when);
+            } else {
+                teqlctl(r).args(["hooks", "uninstall"]).assert().success();
+                assert_eq!(before, files(r, true), "{when}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_admin_hook_orphaned_by_an_older_install_is_named_and_put_back() {
+    // An earlier teqlctl renamed the admin's hook away before linking: killed in between, it
+    // left nothing at the hook path.
+    let root = admin_root();
+    let r = root.path();
+    let before = files(r, true);
+    fs::rename(r.join("sbin/ifup-local"), r.join("sbin/ifup-local.teqlctl-chained")).unwrap();
+    teqlctl(r).args(["hooks", "status"]).assert().success().stdout(predicate::str::contains(format!(
+        "/sbin/ifup-local: not installed, and the admin's hook is orphaned at {}",
+        r.join("sbin/ifup-local.teqlctl-chained").display()
+    )));
+    assert_status_is_true(r, "orphaned");
+    teqlctl(r).args(["--dry-run", "hooks", "uninstall"]).assert().success().stdout(format!(
+        "mv -T {0}.teqlctl-chained {0}\n",
+        r.join("sbin/ifup-local").display()
+    ));
+    teqlctl(r).args(["hooks", "uninstall"]).assert().success();
+    assert_eq!(before, files(r, true));
+
+    fs::rename(r.join("sbin/ifup-local"), r.join("sbin/ifup-local.teqlctl-chained")).unwrap();
+    teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
+    assert_eq!(installed_files(), files(r, false), "install chains the orphan");
+}
+
+#[test]
+fn install_plan_keeps_the_admins_hook_by_a_hard_link_before_replacing_it() {
+    let root = admin_root();
+    let r = root.path();
+    let p = r.join("sbin/ifup-local");
+    let out = teqlctl(r).args(["--dry-run", "hooks", "install", "--binary"]).arg(bin()).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8(out).unwrap();
+    let expected = format!(
+        "ln -sfn {b} {p}.teqlctl-new\nln -P {p} {p}.teqlctl-chained\nmv -T {p}.teqlctl-new {p}\n",
+        b = bin().display(),
+        p = p.display()
+    );
+    assert!(out.contains(&expected), "{out}");
+}
