@@ -53,7 +53,9 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
     for action in done.iter().rev() {
         let what = format!("undo `{action}`");
         let r = match action {
-            Action::SetRpFilter { iface, previous: Some(p), .. } => sysctl::set_rp_filter(iface, *p).err().map(|e| e.to_string()),
+            Action::SetRpFilter { iface, previous: Some(p), .. } => {
+                sysctl::set_rp_filter(iface, *p).err().map(|e| e.to_string())
+            }
             Action::SetRpFilter { previous: None, .. } => None,
             Action::Attach { index, replacing, iface, .. } => {
                 if let Some(k) = replacing {
@@ -61,15 +63,21 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
                 }
                 nl.delete_root_qdisc(*index).err().map(|e| e.to_string())
             }
-            Action::Detach { index, master, .. } => nl.attach_root_qdisc(*index, master, false).err().map(|e| e.to_string()),
+            Action::Detach { index, master, .. } => {
+                nl.attach_root_qdisc(*index, master, false).err().map(|e| e.to_string())
+            }
             Action::LinkUp { index, .. } => nl.set_up(*index, false).err().map(|e| e.to_string()),
             Action::LinkDown { index, routes, .. } => match nl.set_up(*index, true) {
                 Err(e) => Some(e.to_string()),
                 Ok(()) => routes.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string()),
             },
             Action::SetMtu { index, previous, .. } => nl.set_mtu(*index, *previous).err().map(|e| e.to_string()),
-            Action::AddAddress { index, addr, .. } => nl.del_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string()),
-            Action::DelAddress { index, addr, .. } => nl.add_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string()),
+            Action::AddAddress { index, addr, .. } => {
+                nl.del_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string())
+            }
+            Action::DelAddress { index, addr, .. } => {
+                nl.add_address(*index, addr.addr, addr.prefix_len).err().map(|e| e.to_string())
+            }
             Action::DefaultRoute { index, via, metric, replaced, .. } => {
                 if replaced.is_empty() {
                     nl.delete_default_route(*index, *via, *metric).err().map(|e| e.to_string())
@@ -86,7 +94,9 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
             Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
             Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
-            Action::SetHashPolicy { previous: Some(p), .. } => sysctl::set_multipath_hash_policy(*p).err().map(|e| e.to_string()),
+            Action::SetHashPolicy { previous: Some(p), .. } => {
+                sysctl::set_multipath_hash_policy(*p).err().map(|e| e.to_string())
+            }
             Action::SetHashPolicy { previous: None, .. } => None,
         };
         match r {

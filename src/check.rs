@@ -63,9 +63,10 @@ fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Opt
         });
     }
     let master_link = state.link(&m.master);
-    cfg.masters.get(&m.master).and_then(|c| c.gateway).or_else(|| {
-        master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next())
-    })
+    cfg.masters
+        .get(&m.master)
+        .and_then(|c| c.gateway)
+        .or_else(|| master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next()))
 }
 
 /// Whether line `m` is in its bundle now: a TEQL line's root qdisc is its master; a multipath
@@ -220,7 +221,8 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         }
     }
     let read = started.elapsed();
-    let jobs: Vec<Job> = lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
+    let jobs: Vec<Job> =
+        lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
     let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
     let observations: Vec<Observation> = lines
         .iter()

@@ -14,7 +14,11 @@ use crate::state::State;
 use crate::status;
 
 #[derive(Debug, Parser)]
-#[command(name = "teqlctl", version, about = "Bond lines with Linux TEQL from the distribution's network configuration")]
+#[command(
+    name = "teqlctl",
+    version,
+    about = "Bond lines with Linux TEQL from the distribution's network configuration"
+)]
 pub struct Cli {
     /// Read configuration below DIR instead of / (for chroots, images and tests)
     #[arg(long, global = true, value_name = "DIR", env = "TEQLCTL_ROOT", default_value = "/")]
@@ -194,7 +198,9 @@ fn run(cli: Cli) -> Result<i32> {
                     let steps = install::plan_uninstall(&ctx.root, &systems(&ctx.root, &s)?);
                     finish_steps(&ctx, &steps)?;
                 }
-                HooksAction::Status { systems: s } => print!("{}", install::status(&ctx.root, &systems(&ctx.root, &s)?)),
+                HooksAction::Status { systems: s } => {
+                    print!("{}", install::status(&ctx.root, &systems(&ctx.root, &s)?))
+                }
             }
             Ok(exit::OK)
         }

@@ -40,7 +40,8 @@ pub const IFUPDOWN_BOUND_SECS: u32 = 120;
 pub const CLI_BOUND_SECS: u32 = 120;
 
 /// What the watchdog prints: async-signal-safe, so a fixed text written with write(2).
-const WATCHDOG_MSG: &[u8] = b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
+const WATCHDOG_MSG: &[u8] =
+    b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
 
 extern "C" fn on_alarm(_: libc::c_int) {
     // SAFETY: write(2) and _exit(2) are async-signal-safe; nothing else is touched.

@@ -354,8 +354,9 @@ pub fn load(dir: &Path) -> Health {
 /// No fsync: the file lives in /run, which a crash or reboot empties anyway, and a round a
 /// second must stay cheap.
 pub fn save(dir: &Path, h: &Health) -> crate::error::Result<()> {
-    let body = serde_json::to_vec_pretty(h)
-        .map_err(|e| crate::error::Error::Io(format!("cannot encode {}", state_file(dir).display()), std::io::Error::other(e)))?;
+    let body = serde_json::to_vec_pretty(h).map_err(|e| {
+        crate::error::Error::Io(format!("cannot encode {}", state_file(dir).display()), std::io::Error::other(e))
+    })?;
     crate::statefile::write_atomic(&state_file(dir), &body)
 }
 
@@ -386,11 +387,15 @@ mod tests {
     }
 
     /// Four attached lines, eth3 failing from round `from` on; returns the changes of each round.
-    fn run(rounds: usize, mut outcome_of: impl FnMut(usize, &str) -> Outcome) -> (Health, Vec<Vec<Change>>, Vec<Event>) {
+    fn run(
+        rounds: usize,
+        mut outcome_of: impl FnMut(usize, &str) -> Outcome,
+    ) -> (Health, Vec<Vec<Change>>, Vec<Event>) {
         let mut h = Health::default();
         let mut all = Vec::new();
         let mut events = Vec::new();
-        let mut attached: BTreeMap<String, bool> = ["eth2", "eth3", "eth4", "eth5"].iter().map(|l| (l.to_string(), true)).collect();
+        let mut attached: BTreeMap<String, bool> =
+            ["eth2", "eth3", "eth4", "eth5"].iter().map(|l| (l.to_string(), true)).collect();
         for r in 0..rounds {
             let o: Vec<Observation> = attached.iter().map(|(l, a)| obs(l, *a, outcome_of(r, l))).collect();
             let (next, changes, ev) = round(&h, &o, r as u64);
@@ -418,7 +423,8 @@ mod tests {
     #[test]
     fn dead_line_leaves_after_down_rounds_and_returns_after_up() {
         // eth3 silent in rounds 1..=3, answering from round 4 on.
-        let (h, changes, events) = run(9, |r, l| answers(if l == "eth3" && (1..=3).contains(&r) { None } else { Some(5) }));
+        let (h, changes, events) =
+            run(9, |r, l| answers(if l == "eth3" && (1..=3).contains(&r) { None } else { Some(5) }));
         assert_eq!(changes[1], []);
         assert_eq!(changes[2], [detach("eth3")], "down after 2 failed rounds");
         assert_eq!(changes[3], []);
@@ -428,7 +434,12 @@ mod tests {
         assert_eq!(changes[7], []);
         assert!(h.lines["eth3"].healthy && !h.lines["eth3"].detached);
         assert_eq!(h.round, 9);
-        assert!(events[0].msg.starts_with("eth3 (teql0): taken out after 2 failed rounds: no answer from 198.51.100.10 via 203.0.113.1"), "{events:?}");
+        assert!(
+            events[0].msg.starts_with(
+                "eth3 (teql0): taken out after 2 failed rounds: no answer from 198.51.100.10 via 203.0.113.1"
+            ),
+            "{events:?}"
+        );
         assert!(events[1].msg.starts_with("eth3 (teql0): put back after 3 good rounds"), "{events:?}");
         assert_eq!(events.len(), 2);
     }
@@ -454,7 +465,8 @@ mod tests {
 
     #[test]
     fn a_target_that_never_answered_is_a_warning_not_a_dead_line() {
-        let (h, changes, events) = run(6, |_, _| Outcome::Probed { via: Some((GW, true)), targets: vec![(WRONG, None)] });
+        let (h, changes, events) =
+            run(6, |_, _| Outcome::Probed { via: Some((GW, true)), targets: vec![(WRONG, None)] });
         assert!(changes.iter().all(Vec::is_empty), "{changes:?}");
         assert!(h.lines.values().all(|l| l.healthy && l.fails == 0), "{h:#?}");
         // One warning per line, once, not every round.
@@ -468,7 +480,10 @@ mod tests {
     fn a_wrong_target_next_to_a_right_one_warns_and_the_right_one_decides() {
         let (h, changes, events) = run(5, |r, l| Outcome::Probed {
             via: Some((GW, true)),
-            targets: vec![(HOST, if l == "eth4" && r >= 2 { None } else { Some(Duration::from_millis(3)) }), (WRONG, None)],
+            targets: vec![
+                (HOST, if l == "eth4" && r >= 2 { None } else { Some(Duration::from_millis(3)) }),
+                (WRONG, None),
+            ],
         });
         assert_eq!(changes[3], [detach("eth4")]);
         assert!(!h.lines["eth4"].healthy);
@@ -523,7 +538,10 @@ mod tests {
     #[test]
     fn an_unprobeable_line_counts_neither_way() {
         let prev = run(1, |_, _| answers(Some(5))).0;
-        let o: Vec<Observation> = ["eth2", "eth3"].iter().map(|l| obs(l, true, Outcome::Unknown("teql0 has no IPv4 address".into()))).collect();
+        let o: Vec<Observation> = ["eth2", "eth3"]
+            .iter()
+            .map(|l| obs(l, true, Outcome::Unknown("teql0 has no IPv4 address".into())))
+            .collect();
         let (h, changes, events) = round(&prev, &o, 9);
         assert_eq!(changes, []);
         assert_eq!((h.lines["eth2"].oks, h.lines["eth2"].fails), (1, 0));

@@ -63,7 +63,11 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
         return Err(Error::Usage(format!(
             "{} expects {} as network-scripts passes it",
             hook.name(),
-            if matches!(hook, Hook::IfupPreLocal | Hook::IfupTeql | Hook::IfdownTeql) { "CONFIG [boot]" } else { "DEVICE" }
+            if matches!(hook, Hook::IfupPreLocal | Hook::IfupTeql | Hook::IfdownTeql) {
+                "CONFIG [boot]"
+            } else {
+                "DEVICE"
+            }
         )));
     };
     match hook {

@@ -88,10 +88,8 @@ impl HookEnv {
             "post-down" => Phase::PostDown,
             _ => return None,
         };
-        let options = vars
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("IF_").map(|o| (o.to_string(), v.clone())))
-            .collect();
+        let options =
+            vars.iter().filter_map(|(k, v)| k.strip_prefix("IF_").map(|o| (o.to_string(), v.clone()))).collect();
         Some(HookEnv {
             iface: vars.get("IFACE")?.clone(),
             logical: vars.get("LOGICAL").or(vars.get("IFACE"))?.clone(),
@@ -174,8 +172,15 @@ fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
     let master = env.options.get("TEQL_MASTER").map(String::as_str);
     let rp = env.options.get("TEQL_RP_FILTER").map(String::as_str);
     let probe = interfaces::probe_values_from(|k| env.options.get(k).map(String::as_str));
-    interfaces::member_from_options(&env.iface, master, rp, probe, &interfaces::interfaces_file(&ctx.root), &env.stanza())
-        .map_err(Error::Config)
+    interfaces::member_from_options(
+        &env.iface,
+        master,
+        rp,
+        probe,
+        &interfaces::interfaces_file(&ctx.root),
+        &env.stanza(),
+    )
+    .map_err(Error::Config)
 }
 
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
@@ -194,9 +199,7 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         };
     }
     match env.phase {
-        Phase::PreUp => {
-            ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into()))
-        }
+        Phase::PreUp => ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into())),
         Phase::Up => {
             let joins = [(member.device.clone(), member.master.clone(), member.rp_filter)];
             ops::attach_lines(ctx, &cfg, &joins, false)?;
@@ -318,7 +321,10 @@ fn give_master_a_line(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
     Err(Error::Refused(if names.is_empty() {
         format!("{master} has no line: no stanza has `teql-master {master}`; teql cannot go up without one")
     } else {
-        format!("{master}: none of its lines ({}) is up or could be brought up; teql cannot go up without one", names.join(", "))
+        format!(
+            "{master}: none of its lines ({}) is up or could be brought up; teql cannot go up without one",
+            names.join(", ")
+        )
     }))
 }
 
@@ -385,7 +391,9 @@ fn set_master_down_i2(ctx: &Ctx, master: &str) -> Result<()> {
         return Ok(());
     }
     ops::set_down_if_empty(ctx, master)?;
-    if let Err(e) = crate::statefile::write_atomic(&emptied_marker(master), b"set down by teqlctl: its last line left\n") {
+    if let Err(e) =
+        crate::statefile::write_atomic(&emptied_marker(master), b"set down by teqlctl: its last line left\n")
+    {
         log::warn(&format!("{master}: cannot record that it was set down: {e}"));
     }
     Ok(())
@@ -473,18 +481,29 @@ mod tests {
 
     #[test]
     fn ifupdown2_phases_map_to_ours() {
-        for (p, want) in [("pre-up", Phase::PreUp), ("up", Phase::Up), ("down", Phase::Down), ("post-down", Phase::PostDown)] {
+        for (p, want) in
+            [("pre-up", Phase::PreUp), ("up", Phase::Up), ("down", Phase::Down), ("post-down", Phase::PostDown)]
+        {
             assert_eq!(env(&[("IFACE", "eth2"), ("PHASE", p)]).unwrap().phase, want);
         }
     }
 
     #[test]
     fn tells_ifupdown2_from_ifupdown() {
-        let classic = env(&[("IFACE", "eth2"), ("PHASE", "post-up"), ("ADDRFAM", "inet"), ("METHOD", "static"), ("VERBOSITY", "0")]).unwrap();
+        let classic = env(&[
+            ("IFACE", "eth2"),
+            ("PHASE", "post-up"),
+            ("ADDRFAM", "inet"),
+            ("METHOD", "static"),
+            ("VERBOSITY", "0"),
+        ])
+        .unwrap();
         assert!(!classic.ifupdown2);
         assert_eq!(classic.stanza(), "iface eth2 inet static");
         // ifupdown2 never sets VERBOSITY; its ADDRFAM/METHOD are the previous call's.
-        let i2 = env(&[("IFACE", "eth2"), ("LOGICAL", "teql0"), ("PHASE", "up"), ("ADDRFAM", "inet6"), ("METHOD", "dhcp")]).unwrap();
+        let i2 =
+            env(&[("IFACE", "eth2"), ("LOGICAL", "teql0"), ("PHASE", "up"), ("ADDRFAM", "inet6"), ("METHOD", "dhcp")])
+                .unwrap();
         assert!(i2.ifupdown2);
         assert_eq!(i2.stanza(), "iface eth2");
     }
@@ -501,7 +520,13 @@ mod tests {
         let ctx = Ctx { root: "/nonexistent".into(), ..Ctx::default() };
         for vars in [
             vec![("IFACE", "--all"), ("PHASE", "pre-up"), ("ADDRFAM", "meta"), ("VERBOSITY", "0")],
-            vec![("IFACE", "eth2"), ("PHASE", "pre-up"), ("ADDRFAM", "inet6"), ("IF_TEQL_MASTER", "teql0"), ("VERBOSITY", "0")],
+            vec![
+                ("IFACE", "eth2"),
+                ("PHASE", "pre-up"),
+                ("ADDRFAM", "inet6"),
+                ("IF_TEQL_MASTER", "teql0"),
+                ("VERBOSITY", "0"),
+            ],
             vec![("IFACE", "eth0"), ("PHASE", "post-up"), ("ADDRFAM", "inet"), ("VERBOSITY", "0")],
             // ifupdown2: no VERBOSITY, and ADDRFAM left over from another interface's call.
             vec![("IFACE", "eth0"), ("PHASE", "up"), ("ADDRFAM", "inet")],

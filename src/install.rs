@@ -168,22 +168,47 @@ fn inspect(path: PathBuf) -> Found {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    MkDir { path: PathBuf },
+    MkDir {
+        path: PathBuf,
+    },
     /// Our link under its temporary name `path` (replacing a leftover temporary link).
-    Symlink { path: PathBuf, target: PathBuf },
+    Symlink {
+        path: PathBuf,
+        target: PathBuf,
+    },
     /// A second name (hard link) `to` for the admin's hook at `path`; it stays in use at `path`.
-    Keep { path: PathBuf, to: PathBuf },
+    Keep {
+        path: PathBuf,
+        to: PathBuf,
+    },
     /// Rename our link `from` over the hook path. `before` is what the path held, for undo.
-    Replace { from: PathBuf, path: PathBuf, before: Before },
+    Replace {
+        from: PathBuf,
+        path: PathBuf,
+        before: Before,
+    },
     /// Rename the admin's hook `from` back over the hook path; `ours` is the link it replaces
     /// (None: the path was empty), for undo.
-    Restore { from: PathBuf, path: PathBuf, ours: Option<PathBuf> },
+    Restore {
+        from: PathBuf,
+        path: PathBuf,
+        ours: Option<PathBuf>,
+    },
     /// Remove our link; `target` is kept so a failed uninstall can put it back.
-    Unlink { path: PathBuf, target: PathBuf },
+    Unlink {
+        path: PathBuf,
+        target: PathBuf,
+    },
     /// Remove `path`, a second name of the admin's hook at `of` (an interrupted install's).
-    Forget { path: PathBuf, of: PathBuf },
+    Forget {
+        path: PathBuf,
+        of: PathBuf,
+    },
     /// Remove a temporary link of ours left by an interrupted run.
-    Discard { path: PathBuf, target: PathBuf },
+    Discard {
+        path: PathBuf,
+        target: PathBuf,
+    },
 }
 
 /// What a hook path held before `Step::Replace`.
@@ -273,7 +298,9 @@ pub fn plan_uninstall(root: &Path, systems: &[System]) -> Vec<Step> {
                     steps.push(Step::Restore { from: f.chained, path: f.path, ours: Some(t.clone()) })
                 }
                 (AtPath::Ours(t), _) => steps.push(Step::Unlink { path: f.path, target: t.clone() }),
-                (AtPath::Nothing, AtChained::Own) => steps.push(Step::Restore { from: f.chained, path: f.path, ours: None }),
+                (AtPath::Nothing, AtChained::Own) => {
+                    steps.push(Step::Restore { from: f.chained, path: f.path, ours: None })
+                }
                 (AtPath::Other, AtChained::SameAsPath) => steps.push(Step::Forget { path: f.chained, of: f.path }),
                 // Someone else's hook with a file of its own at PATH.teqlctl-chained is not
                 // a state teqlctl makes; `status` says so and both are left alone.
@@ -342,12 +369,16 @@ fn undo(s: &Step) -> std::io::Result<()> {
 fn apply_one(s: &Step) -> Result<()> {
     let r = match s {
         Step::MkDir { path } => std::fs::create_dir_all(path),
-        Step::Symlink { path, target } => remove_leftover_link(path).and_then(|()| std::os::unix::fs::symlink(target, path)),
+        Step::Symlink { path, target } => {
+            remove_leftover_link(path).and_then(|()| std::os::unix::fs::symlink(target, path))
+        }
         // link(2) does not follow a symlink: an admin's hook that is a symlink gets a second
         // name of the symlink itself, its target unchanged.
         Step::Keep { path, to } => std::fs::hard_link(path, to),
         Step::Replace { from, path, .. } | Step::Restore { from, path, .. } => std::fs::rename(from, path),
-        Step::Unlink { path, .. } | Step::Forget { path, .. } | Step::Discard { path, .. } => std::fs::remove_file(path),
+        Step::Unlink { path, .. } | Step::Forget { path, .. } | Step::Discard { path, .. } => {
+            std::fs::remove_file(path)
+        }
     };
     r.map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => Error::Permission(s.to_string()),
@@ -385,7 +416,10 @@ pub fn status(root: &Path, systems: &[System]) -> String {
                 (AtPath::Nothing, _) => "not installed".to_string(),
             };
             if f.tmp_left {
-                what.push_str(&format!("; {} is left from an interrupted run (install or uninstall removes it)", f.tmp.display()));
+                what.push_str(&format!(
+                    "; {} is left from an interrupted run (install or uninstall removes it)",
+                    f.tmp.display()
+                ));
             }
             out.push_str(&format!("  {}: {what}\n", hook.display()));
         }

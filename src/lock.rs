@@ -39,9 +39,7 @@ pub fn acquire() -> Result<Lock> {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Err(Error::Busy(path, bound.as_secs())),
-            Err((_, e)) => {
-                return Err(Error::Io(format!("cannot lock {}", path.display()), std::io::Error::from(e)))
-            }
+            Err((_, e)) => return Err(Error::Io(format!("cannot lock {}", path.display()), std::io::Error::from(e))),
         }
     }
 }

@@ -154,7 +154,9 @@ fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
 fn gateway_of(line: &Line, link: &Link, st: &State) -> Option<Ipv4Addr> {
     line.gateway
         .or_else(|| st.default_routes.iter().filter(|r| r.oif == Some(link.index)).find_map(|r| r.gateway))
-        .or_else(|| st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway))
+        .or_else(|| {
+            st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway)
+        })
 }
 
 /// Each configured line as the kernel has it, if it is up with an IPv4 address; the others
@@ -299,7 +301,9 @@ impl Builder<'_> {
 
 /// Our default route of the main table (protocol teqlctl, the bundle's metric).
 fn our_default(st: &State, metric: u32) -> Option<&TableRoute> {
-    st.routes.iter().find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL)
+    st.routes
+        .iter()
+        .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL)
 }
 
 /// Plans bundle `b` with its configured `lines` against the kernel state `st`.
@@ -307,11 +311,13 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     let mut bd = Builder { bundle: b, st, out: MpPlan::default() };
     let (now, notes) = lines_now(lines, st);
     bd.out.notes.extend(notes);
-    let staying: Vec<&LineNow> = if req.bundle_up { now.iter().filter(|l| !req.leaving.contains(&l.device)).collect() } else { Vec::new() };
+    let staying: Vec<&LineNow> =
+        if req.bundle_up { now.iter().filter(|l| !req.leaving.contains(&l.device)).collect() } else { Vec::new() };
 
     // Who is in the group: lines with a carrier and a way out, minus the dead ones, but never
     // all of them for being dead (the last live lines stay, as in a TEQL bundle).
-    let usable: Vec<&LineNow> = staying.iter().copied().filter(|l| l.carrier && (l.pointopoint || l.gateway.is_some())).collect();
+    let usable: Vec<&LineNow> =
+        staying.iter().copied().filter(|l| l.carrier && (l.pointopoint || l.gateway.is_some())).collect();
     for l in staying.iter().filter(|l| !l.pointopoint && l.gateway.is_none()) {
         bd.out.warnings.push(format!(
             "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
@@ -337,7 +343,8 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
         }
     }
     for l in &staying {
-        let want_rp = lines.iter().find(|c| c.device == l.device).and_then(|c| c.rp_filter).and_then(|r| r.sysctl_value());
+        let want_rp =
+            lines.iter().find(|c| c.device == l.device).and_then(|c| c.rp_filter).and_then(|r| r.sysctl_value());
         if let Some(value) = want_rp {
             let previous = st.rp_filter.get(&l.device).copied();
             if previous != Some(value) {
@@ -372,13 +379,21 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                 ..Nexthop::default()
             };
             bd.ensure_nexthop(group);
-            want_default =
-                Some(TableRoute { table: MAIN_TABLE, nhid: Some(gid), metric: b.metric, protocol: RTPROT_TEQLCTL, ..TableRoute::default() });
+            want_default = Some(TableRoute {
+                table: MAIN_TABLE,
+                nhid: Some(gid),
+                metric: b.metric,
+                protocol: RTPROT_TEQLCTL,
+                ..TableRoute::default()
+            });
         }
     } else if !members.is_empty() {
         want_default = Some(TableRoute {
             table: MAIN_TABLE,
-            multipath: members.iter().map(|l| (if l.pointopoint { None } else { l.gateway }, l.index, l.weight)).collect(),
+            multipath: members
+                .iter()
+                .map(|l| (if l.pointopoint { None } else { l.gateway }, l.index, l.weight))
+                .collect(),
             metric: b.metric,
             protocol: RTPROT_TEQLCTL,
             ..TableRoute::default()
@@ -457,7 +472,9 @@ mod tests {
 
     fn office() -> State {
         let mut s = State::default();
-        for (i, name, addr, len) in [(11, "eth1", "198.51.100.10", 29), (12, "eth2", "192.0.2.10", 24), (13, "eth3", "203.0.113.10", 24)] {
+        for (i, name, addr, len) in
+            [(11, "eth1", "198.51.100.10", 29), (12, "eth2", "192.0.2.10", 24), (13, "eth3", "203.0.113.10", 24)]
+        {
             s.links.push(Link { index: i, name: name.into(), flags: UP, mtu: 1500, ..Link::default() });
             s.addresses.push(Address { ifindex: i, addr: ip(addr), prefix_len: len });
         }
@@ -542,7 +559,10 @@ mod tests {
         let dead = Request { dead: ["eth2".to_string()].into(), ..up() };
         let p = plan(&bundle(), &lines(), &dead, &s);
         // One change: the group without eth2; eth2's table, rule and nexthop stay.
-        assert_eq!(shell(&p), [format!("ip nexthop replace id {g} group 4201,2/4203,1 type resilient buckets 128 proto 200")]);
+        assert_eq!(
+            shell(&p),
+            [format!("ip nexthop replace id {g} group 4201,2/4203,1 type resilient buckets 128 proto 200")]
+        );
         let all = Request { dead: ["eth1", "eth2", "eth3"].iter().map(|s| s.to_string()).collect(), ..up() };
         let p = plan(&bundle(), &lines(), &all, &s);
         assert!(p.actions.is_empty(), "{:?}", shell(&p));
@@ -575,7 +595,14 @@ mod tests {
         // table, a route of another protocol in our table.
         let mut admin = s;
         admin.rules.push(Rule { priority: RULE_PRIORITY, src: Some((ip("192.0.2.99"), 32)), fwmark: None, table: 100 });
-        admin.routes.push(TableRoute { table: 4201, dst: ip("192.0.2.0"), dst_len: 25, oif: Some(11), protocol: 4, ..TableRoute::default() });
+        admin.routes.push(TableRoute {
+            table: 4201,
+            dst: ip("192.0.2.0"),
+            dst_len: 25,
+            oif: Some(11),
+            protocol: 4,
+            ..TableRoute::default()
+        });
         let p = plan(&bundle(), &lines(), &down, &admin);
         let gone = after(admin, &p);
         assert_eq!(gone.rules.len(), 1);
@@ -585,7 +612,13 @@ mod tests {
     #[test]
     fn older_kernels_get_a_plain_multipath_route_and_point_to_point_lines_need_no_gateway() {
         let mut s = office();
-        s.links.push(Link { index: 14, name: "ppp0".into(), flags: UP | IFF_POINTOPOINT, mtu: 1492, ..Link::default() });
+        s.links.push(Link {
+            index: 14,
+            name: "ppp0".into(),
+            flags: UP | IFF_POINTOPOINT,
+            mtu: 1492,
+            ..Link::default()
+        });
         s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32 });
         let mut ls = lines();
         ls.truncate(1);

@@ -18,14 +18,13 @@ use std::pin::{pin, Pin};
 use futures::future::{select, Either};
 use futures::StreamExt;
 use rtnetlink::packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
-    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop, RouteNextHopFlags,
+    RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
@@ -102,7 +101,11 @@ impl AsyncSocket for PlainSocket {
         Self::ready(cx, self.0.send_to(buf, addr, 0))
     }
 
-    fn poll_recv<B: bytes::BufMut>(&self, cx: &mut std::task::Context<'_>, buf: &mut B) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_recv<B: bytes::BufMut>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut B,
+    ) -> std::task::Poll<std::io::Result<()>> {
         Self::ready(cx, self.0.recv(buf, 0).map(|_| ()))
     }
 
@@ -114,7 +117,10 @@ impl AsyncSocket for PlainSocket {
         Self::ready(cx, self.0.recv_from(buf, 0).map(|(_, a)| a))
     }
 
-    fn poll_recv_from_full(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
+    fn poll_recv_from_full(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
         Self::ready(cx, self.0.recv_from_full())
     }
 }
@@ -536,7 +542,8 @@ impl Netlink {
     /// routes that use the object are deleted with it, and a group member leaves its groups.
     pub fn del_nexthop(&mut self, id: u32) -> Result<(), NlError> {
         self.raw()?.change(|seq| Ok(nexthop::encode_del(id, seq)))
-    }}
+    }
+}
 
 /// The table of a rule or route header: the 8-bit field, or the 32-bit attribute when the
 /// table is above 255 (the header then says RT_TABLE_COMPAT, 252) or when given anyway.
@@ -566,7 +573,12 @@ fn rule_msg(r: &Rule) -> RuleMessage {
 
 fn rule_from(m: &RuleMessage) -> Option<Rule> {
     let h = &m.header;
-    if h.family != AddressFamily::Inet || h.action != RuleAction::ToTable || h.dst_len != 0 || h.tos != 0 || !h.flags.is_empty() {
+    if h.family != AddressFamily::Inet
+        || h.action != RuleAction::ToTable
+        || h.dst_len != 0
+        || h.tos != 0
+        || !h.flags.is_empty()
+    {
         return None;
     }
     let mut rule = Rule { priority: 0, src: None, fwmark: None, table: u32::from(h.table) };
@@ -822,7 +834,8 @@ mod tests {
 
     #[test]
     fn a_route_with_a_nexthop_object_hides_the_objects_hops() {
-        let mut m = table_route_msg(&TableRoute { table: 254, nhid: Some(10), ..TableRoute::default() }, false).unwrap();
+        let mut m =
+            table_route_msg(&TableRoute { table: 254, nhid: Some(10), ..TableRoute::default() }, false).unwrap();
         m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(192, 0, 2, 1))));
         m.attributes.push(RouteAttribute::Oif(3));
         assert_eq!(table_route_from(&m), Some(TableRoute { table: 254, nhid: Some(10), ..TableRoute::default() }));

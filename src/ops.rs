@@ -34,7 +34,6 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-
 fn check_iface_exists(iface: &str) -> Result<()> {
     if !valid_iface_name(iface) {
         return Err(Error::Usage(format!("{iface:?}: not a valid interface name")));
@@ -113,7 +112,12 @@ fn read_state(nl: &mut Netlink, reads: Reads) -> Result<State> {
     }
 }
 
-fn plan_and_apply(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+fn plan_and_apply(
+    ctx: &Ctx,
+    needed: Need,
+    reads: Reads,
+    build: impl FnOnce(&mut Planner) -> Result<()>,
+) -> Result<Plan> {
     let mut nl = open_netlink()?;
     let state = read_state(&mut nl, reads)?;
     let mut planner = Planner::new(&state);
@@ -229,9 +233,9 @@ pub fn health_changes(
             let applied = match (&result, c) {
                 (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
                 (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
-                (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => {
-                    Applied::Gone(format!("{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"))
-                }
+                (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => Applied::Gone(format!(
+                    "{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"
+                )),
                 (Ok(_), _) => Applied::Done,
             };
             multipath_outcome.insert(line_and_master(c).0, applied);
@@ -318,7 +322,12 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
 /// Attaches (line, master, rp_filter) triples. `bring_masters_up`: also bring each master up
 /// with its address and route (network-scripts and the CLI); ifupdown configures masters
 /// itself, so its hooks pass false.
-pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[(String, String, RpFilter)], bring_masters_up: bool) -> Result<Plan> {
+pub fn attach_lines(
+    ctx: &Ctx,
+    cfg: &Config,
+    joins: &[(String, String, RpFilter)],
+    bring_masters_up: bool,
+) -> Result<Plan> {
     let masters: BTreeSet<String> = joins.iter().map(|j| j.1.clone()).collect();
     let needed = needed_for(cfg, &masters);
     run(ctx, needed, Reads::WithRpFilter, |p| {
@@ -407,7 +416,8 @@ fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> 
             check_whole_config(cfg)?;
             if cfg.masters.is_empty() {
                 return Err(Error::Usage(
-                    "no teql master is configured (no TEQL_MASTER= in any ifcfg file); name one, or see teqlctl(8)".into(),
+                    "no teql master is configured (no TEQL_MASTER= in any ifcfg file); name one, or see teqlctl(8)"
+                        .into(),
                 ));
             }
             Ok(cfg.masters.values().cloned().collect())
@@ -445,7 +455,10 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> R
             if p.lines_of(&m.device) == 0 {
                 let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
                 let msg = if names.is_empty() {
-                    format!("{}: no line is configured for it (TEQL_MASTER={} in a line's ifcfg file)", m.device, m.device)
+                    format!(
+                        "{}: no line is configured for it (TEQL_MASTER={} in a line's ifcfg file)",
+                        m.device, m.device
+                    )
                 } else {
                     format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "))
                 };
@@ -592,7 +605,8 @@ fn multipath_locked(
         return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
     };
     check_config(cfg, &[name])?;
-    let bundle = mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
+    let bundle =
+        mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
     let lines = multipath_lines(cfg, name);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),

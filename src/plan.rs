@@ -16,30 +16,99 @@ use crate::state::State;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    SetRpFilter { iface: String, value: u8, previous: Option<u8> },
+    SetRpFilter {
+        iface: String,
+        value: u8,
+        previous: Option<u8>,
+    },
     /// Root qdisc teqlN on a line. `replacing` names a qdisc the admin configured that --force
     /// lets us replace (it cannot be restored by a rollback).
-    Attach { iface: String, index: u32, master: String, replacing: Option<String> },
-    Detach { iface: String, index: u32, master: String },
-    LinkUp { iface: String, index: u32 },
+    Attach {
+        iface: String,
+        index: u32,
+        master: String,
+        replacing: Option<String>,
+    },
+    Detach {
+        iface: String,
+        index: u32,
+        master: String,
+    },
+    LinkUp {
+        iface: String,
+        index: u32,
+    },
     /// Setting a link down makes the kernel drop its routes; they are kept for a rollback.
-    LinkDown { iface: String, index: u32, routes: Vec<Route> },
-    SetMtu { iface: String, index: u32, mtu: u32, previous: u32 },
-    AddAddress { iface: String, index: u32, addr: Ipv4Prefix },
-    DelAddress { iface: String, index: u32, addr: Ipv4Prefix },
+    LinkDown {
+        iface: String,
+        index: u32,
+        routes: Vec<Route>,
+    },
+    SetMtu {
+        iface: String,
+        index: u32,
+        mtu: u32,
+        previous: u32,
+    },
+    AddAddress {
+        iface: String,
+        index: u32,
+        addr: Ipv4Prefix,
+    },
+    DelAddress {
+        iface: String,
+        index: u32,
+        addr: Ipv4Prefix,
+    },
     /// `ip route replace default`: `replaced` holds the default routes with the same metric
     /// that the kernel overwrites, for a rollback.
-    DefaultRoute { iface: String, index: u32, via: Ipv4Addr, metric: u32, replaced: Vec<Route> },
+    DefaultRoute {
+        iface: String,
+        index: u32,
+        via: Ipv4Addr,
+        metric: u32,
+        replaced: Vec<Route>,
+    },
     // Multipath bundles (`multipath`): rules, routes in any table, nexthop objects. `shown` is
     // the object as `ip` prints it, with interface names (the planner knows them, apply not).
-    AddRule { bundle: String, rule: Rule, shown: String },
-    DelRule { bundle: String, rule: Rule, shown: String },
+    AddRule {
+        bundle: String,
+        rule: Rule,
+        shown: String,
+    },
+    DelRule {
+        bundle: String,
+        rule: Rule,
+        shown: String,
+    },
     /// `previous`: the route with the same key the kernel had (restored by a rollback).
-    ReplaceRoute { bundle: String, route: TableRoute, previous: Option<TableRoute>, shown: String },
-    DelRoute { bundle: String, route: TableRoute, shown: String },
-    ReplaceNexthop { bundle: String, nh: Nexthop, previous: Option<Nexthop>, shown: String },
-    DelNexthop { bundle: String, nh: Nexthop, shown: String },
-    SetHashPolicy { bundle: String, value: u8, previous: Option<u8> },
+    ReplaceRoute {
+        bundle: String,
+        route: TableRoute,
+        previous: Option<TableRoute>,
+        shown: String,
+    },
+    DelRoute {
+        bundle: String,
+        route: TableRoute,
+        shown: String,
+    },
+    ReplaceNexthop {
+        bundle: String,
+        nh: Nexthop,
+        previous: Option<Nexthop>,
+        shown: String,
+    },
+    DelNexthop {
+        bundle: String,
+        nh: Nexthop,
+        shown: String,
+    },
+    SetHashPolicy {
+        bundle: String,
+        value: u8,
+        previous: Option<u8>,
+    },
 }
 
 impl Action {
@@ -70,7 +139,9 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::SetRpFilter { iface, value, .. } => write!(f, "sysctl -w net.ipv4.conf.{iface}.rp_filter={value}"),
-            Action::Attach { iface, master, replacing: None, .. } => write!(f, "tc qdisc add dev {iface} root {master}"),
+            Action::Attach { iface, master, replacing: None, .. } => {
+                write!(f, "tc qdisc add dev {iface} root {master}")
+            }
             Action::Attach { iface, master, replacing: Some(_), .. } => {
                 write!(f, "tc qdisc replace dev {iface} root {master}")
             }
@@ -250,7 +321,10 @@ impl<'a> Planner<'a> {
         }
 
         let current = self.kind_now(link.index).map(str::to_string);
-        let admin_qdisc = self.state.root_qdisc(link.index).filter(|q| q.handle >> 16 != 0 && q.kind == current.clone().unwrap_or_default());
+        let admin_qdisc = self
+            .state
+            .root_qdisc(link.index)
+            .filter(|q| q.handle >> 16 != 0 && q.kind == current.clone().unwrap_or_default());
         let replacing = match current.as_deref() {
             Some(k) if k == master => None,
             Some(k) if master_index(k).is_some() => {
@@ -338,7 +412,11 @@ impl<'a> Planner<'a> {
         };
         match self.kind_now(link.index).filter(|k| master_index(k).is_some()).map(str::to_string) {
             Some(master) => {
-                self.plan.actions.push(Action::Detach { iface: iface.to_string(), index: link.index, master: master.clone() });
+                self.plan.actions.push(Action::Detach {
+                    iface: iface.to_string(),
+                    index: link.index,
+                    master: master.clone(),
+                });
                 self.qdisc.insert(link.index, None);
                 Ok(Some(master))
             }
@@ -360,7 +438,11 @@ impl<'a> Planner<'a> {
         if self.lines_of(master) <= 1 {
             return HealthStep::Kept;
         }
-        self.plan.actions.push(Action::Detach { iface: iface.to_string(), index: link.index, master: master.to_string() });
+        self.plan.actions.push(Action::Detach {
+            iface: iface.to_string(),
+            index: link.index,
+            master: master.to_string(),
+        });
         self.qdisc.insert(link.index, None);
         HealthStep::Planned
     }
@@ -368,13 +450,17 @@ impl<'a> Planner<'a> {
     /// `teqlctl check` puts a recovered line back: only while the line is still up and free,
     /// and its master is still up (a bundle the admin took down stays down).
     pub fn put_back(&mut self, iface: &str, master: &str, rp: RpFilter) -> Result<HealthStep> {
-        let Some(link) = self.state.link(iface) else { return Ok(HealthStep::Gone(format!("{iface} no longer exists"))) };
+        let Some(link) = self.state.link(iface) else {
+            return Ok(HealthStep::Gone(format!("{iface} no longer exists")));
+        };
         if !self.up_now(link) {
             return Ok(HealthStep::Gone(format!("{iface} has been set down")));
         }
         match self.kind_now(link.index) {
             Some(k) if k == master => return Ok(HealthStep::Gone(format!("{iface} is a line of {master} again"))),
-            Some(k) if master_index(k).is_some() => return Ok(HealthStep::Gone(format!("{iface} is now a line of {k}"))),
+            Some(k) if master_index(k).is_some() => {
+                return Ok(HealthStep::Gone(format!("{iface} is now a line of {k}")))
+            }
             _ => {}
         }
         match self.state.link(master) {
@@ -426,10 +512,16 @@ impl<'a> Planner<'a> {
             self.up.insert(link.index, true);
         }
         if let Some(mtu) = m.mtu.filter(|&mtu| mtu != effective) {
-            self.plan.actions.push(Action::SetMtu { iface: m.device.clone(), index: link.index, mtu, previous: effective });
+            self.plan.actions.push(Action::SetMtu {
+                iface: m.device.clone(),
+                index: link.index,
+                mtu,
+                previous: effective,
+            });
         }
         if let Some(addr) = m.address {
-            let present = self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len);
+            let present =
+                self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len);
             if !present {
                 self.plan.actions.push(Action::AddAddress { iface: m.device.clone(), index: link.index, addr });
             }
@@ -437,10 +529,11 @@ impl<'a> Planner<'a> {
         if let (true, Some(via)) = (m.default_route, m.gateway) {
             let metric = m.metric;
             // A master that was down has lost its routes, whatever the dump says.
-            let present = was_up
-                && self.state.default_routes.iter().any(|r| {
-                    r.oif == Some(link.index) && r.gateway == Some(via) && r.metric == metric && !r.multipath
-                });
+            let present =
+                was_up
+                    && self.state.default_routes.iter().any(|r| {
+                        r.oif == Some(link.index) && r.gateway == Some(via) && r.metric == metric && !r.multipath
+                    });
             if !present {
                 let replaced: Vec<Route> = self
                     .state
@@ -501,7 +594,9 @@ impl<'a> Planner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::{Address, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_NOARP, IFF_RUNNING, IFF_UP};
+    use crate::netlink::{
+        Address, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_NOARP, IFF_RUNNING, IFF_UP,
+    };
     use rtnetlink::packet_route::route::RouteMessage;
 
     const ETHER: u32 = IFF_BROADCAST | IFF_MULTICAST;
@@ -552,7 +647,13 @@ mod tests {
                     s.rp_filter.insert(iface.clone(), *value);
                 }
                 Action::LinkUp { index, .. } => {
-                    let min = s.links.iter().filter(|l| s.qdiscs.get(&l.index).is_some_and(|q| q.kind == "teql0")).map(|l| l.mtu).min().unwrap();
+                    let min = s
+                        .links
+                        .iter()
+                        .filter(|l| s.qdiscs.get(&l.index).is_some_and(|q| q.kind == "teql0"))
+                        .map(|l| l.mtu)
+                        .min()
+                        .unwrap();
                     let l = s.links.iter_mut().find(|l| l.index == *index).unwrap();
                     l.flags |= IFF_UP;
                     l.mtu = min;
@@ -565,7 +666,9 @@ mod tests {
                 Action::AddAddress { index, addr, .. } => {
                     s.addresses.push(Address { ifindex: *index, addr: addr.addr, prefix_len: addr.prefix_len })
                 }
-                Action::DelAddress { index, addr, .. } => s.addresses.retain(|a| !(a.ifindex == *index && a.addr == addr.addr)),
+                Action::DelAddress { index, addr, .. } => {
+                    s.addresses.retain(|a| !(a.ifindex == *index && a.addr == addr.addr))
+                }
                 Action::DefaultRoute { index, via, metric, .. } => {
                     s.default_routes.retain(|r| r.metric != *metric);
                     s.default_routes.push(route(Some(*via), *index, *metric));
@@ -672,7 +775,11 @@ mod tests {
         }
         assert_eq!(
             shell(&p.finish()),
-            ["tc qdisc add dev eth3 root teql0", "tc qdisc add dev eth4 root teql0", "tc qdisc add dev eth5 root teql0"]
+            [
+                "tc qdisc add dev eth3 root teql0",
+                "tc qdisc add dev eth4 root teql0",
+                "tc qdisc add dev eth5 root teql0"
+            ]
         );
     }
 
@@ -725,7 +832,11 @@ mod tests {
         p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
         let e = p.master_up(&m).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::CONFIG);
-        assert!(e.to_string().contains("ifcfg-teql0: MTU=\"9000\" is not valid: expected at most 1500, the MTU of its line eth2"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("ifcfg-teql0: MTU=\"9000\" is not valid: expected at most 1500, the MTU of its line eth2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -756,7 +867,10 @@ mod tests {
         p.detach("eth3", false).unwrap();
         p.down_if_empty("teql0");
         let plan = p.finish();
-        assert_eq!(shell(&plan), ["tc qdisc del dev eth2 root", "tc qdisc del dev eth3 root", "ip link set dev teql0 down"]);
+        assert_eq!(
+            shell(&plan),
+            ["tc qdisc del dev eth2 root", "tc qdisc del dev eth3 root", "ip link set dev teql0 down"]
+        );
         let Some(Action::LinkDown { routes, .. }) = plan.actions.last() else { panic!() };
         assert_eq!(routes.len(), 1, "the route is kept for a rollback");
     }

@@ -93,7 +93,8 @@ impl Round {
     pub fn random() -> Result<Round, ProbeError> {
         let mut b = [0u8; 4 + COOKIE_LEN];
         // (ProbeError::Io: check.rs maps each variant to an exit code; an I/O failure it is.)
-        fill_random(&mut b).map_err(|e| ProbeError::Io("getrandom (the probes' identifier and cookie)".to_string(), e))?;
+        fill_random(&mut b)
+            .map_err(|e| ProbeError::Io("getrandom (the probes' identifier and cookie)".to_string(), e))?;
         let mut cookie = [0u8; COOKIE_LEN];
         cookie.copy_from_slice(&b[4..]);
         Ok(Round { id: u16::from_be_bytes([b[0], b[1]]), seq: u16::from_be_bytes([b[2], b[3]]), cookie })
@@ -208,7 +209,14 @@ fn recv_frame(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<u32>)> {
     let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: buf and sa are valid for writes of the lengths given.
     let n = unsafe {
-        libc::recvfrom(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0, &mut sa as *mut _ as *mut libc::sockaddr, &mut len)
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            0,
+            &mut sa as *mut _ as *mut libc::sockaddr,
+            &mut len,
+        )
     };
     let n = usize::try_from(n).ok()?;
     let incoming = sa.sll_pkttype != libc::PACKET_OUTGOING;
@@ -376,7 +384,11 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         runs.push(Run {
             job,
             // Without ARP, or with nothing to send through the next hop, it is never asked.
-            via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() { Some(Vec::new()) } else { None },
+            via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            },
             arp_rtt: vec![None; job.arp.len()],
             icmp_rtt: vec![None; job.icmp.len()],
             next_send: start,
@@ -547,12 +559,20 @@ mod tests {
             fix_checksums(&mut r);
             match_echo_reply(&r, &ROUND, &in_flight)
         };
-        assert_eq!(forged(&|r| r[24..26].copy_from_slice(&(std::process::id() as u16).to_be_bytes())), None, "forged id (the pid)");
+        assert_eq!(
+            forged(&|r| r[24..26].copy_from_slice(&(std::process::id() as u16).to_be_bytes())),
+            None,
+            "forged id (the pid)"
+        );
         assert_eq!(forged(&|r| r[26..28].copy_from_slice(&1u16.to_be_bytes())), None, "a sequence not in flight");
         assert_eq!(forged(&|r| r[36] ^= 0x20), None, "wrong cookie");
         assert_eq!(forged(&|r| r.truncate(36)), None, "no cookie at all");
         assert_eq!(forged(&|r| r[16..20].copy_from_slice(&[198, 18, 2, 1])), None, "wrong destination");
-        assert_eq!(forged(&|r| r[12..16].copy_from_slice(&[198, 51, 100, 11])), None, "from another host than the target");
+        assert_eq!(
+            forged(&|r| r[12..16].copy_from_slice(&[198, 51, 100, 11])),
+            None,
+            "from another host than the target"
+        );
         assert_eq!(forged(&|_| ()), Some(&sent), "the edits above are all that made the difference");
         let truncated_fixup = {
             let mut r = right.clone();
@@ -563,7 +583,11 @@ mod tests {
         };
         assert_eq!(truncated_fixup, None, "a well-formed reply without the cookie");
         let older = Round { cookie: *b"fedcba9876543210", ..ROUND };
-        assert_eq!(match_echo_reply(&reply_to(&echo_request(US, TARGET, seq, &older)), &ROUND, &in_flight), None, "a reply from an older round");
+        assert_eq!(
+            match_echo_reply(&reply_to(&echo_request(US, TARGET, seq, &older)), &ROUND, &in_flight),
+            None,
+            "a reply from an older round"
+        );
     }
 
     #[test]
@@ -608,13 +632,25 @@ mod tests {
         let from = Ipv4Addr::new(203, 0, 113, 2);
         let router = [2, 0, 0, 0, 0, 9];
         let answer = |p: &[u8]| arp_answer(p, &us, gw, from);
-        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], us, [203, 0, 113, 2])), Some(router), "the genuine reply");
+        assert_eq!(
+            answer(&arp_reply(router, [203, 0, 113, 1], us, [203, 0, 113, 2])),
+            Some(router),
+            "the genuine reply"
+        );
         assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], [0xff; 6], [203, 0, 113, 1])), None, "gratuitous ARP");
-        assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], [2, 0, 0, 0, 0, 3], [203, 0, 113, 2])), None, "to another MAC");
+        assert_eq!(
+            answer(&arp_reply(router, [203, 0, 113, 1], [2, 0, 0, 0, 0, 3], [203, 0, 113, 2])),
+            None,
+            "to another MAC"
+        );
         assert_eq!(answer(&arp_reply(router, [203, 0, 113, 1], us, [203, 0, 113, 3])), None, "to another address");
         assert_eq!(answer(&arp_reply(router, [203, 0, 113, 4], us, [203, 0, 113, 2])), None, "from another address");
         assert_eq!(answer(&arp_reply([0xff; 6], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a broadcast next hop");
-        assert_eq!(answer(&arp_reply([1, 0, 0x5e, 0, 0, 1], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a multicast next hop");
+        assert_eq!(
+            answer(&arp_reply([1, 0, 0x5e, 0, 0, 1], [203, 0, 113, 1], us, [203, 0, 113, 2])),
+            None,
+            "a multicast next hop"
+        );
         assert_eq!(answer(&arp_reply([0; 6], [203, 0, 113, 1], us, [203, 0, 113, 2])), None, "a zero next hop");
     }
 

@@ -17,7 +17,10 @@ impl TableRoute {
     /// Whether `other` is the same route for the kernel (the key `ip route replace` matches
     /// on: table, destination, metric).
     pub fn same_key(&self, other: &TableRoute) -> bool {
-        self.table == other.table && self.dst == other.dst && self.dst_len == other.dst_len && self.metric == other.metric
+        self.table == other.table
+            && self.dst == other.dst
+            && self.dst_len == other.dst_len
+            && self.metric == other.metric
     }
 }
 
@@ -148,7 +151,16 @@ mod tests {
         );
         let d = TableRoute { table: MAIN_TABLE, nhid: Some(7), protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
         assert_eq!(Named { item: &d, name_of: &name }.to_string(), "default nhid 7 proto 200 table main");
-        let g = Nexthop { id: 7, group: vec![(1, 2), (2, 1)], resilient: Some(64), protocol: RTPROT_TEQLCTL, ..Nexthop::default() };
-        assert_eq!(Named { item: &g, name_of: &name }.to_string(), "id 7 group 1,2/2,1 type resilient buckets 64 proto 200");
+        let g = Nexthop {
+            id: 7,
+            group: vec![(1, 2), (2, 1)],
+            resilient: Some(64),
+            protocol: RTPROT_TEQLCTL,
+            ..Nexthop::default()
+        };
+        assert_eq!(
+            Named { item: &g, name_of: &name }.to_string(),
+            "id 7 group 1,2/2,1 type resilient buckets 64 proto 200"
+        );
     }
 }

@@ -44,12 +44,8 @@ impl State {
     pub fn read_netlink(nl: &mut Netlink) -> Result<State> {
         let dump = |what: &str, e| Error::from_netlink(what, "", e);
         let links = nl.links().map_err(|e| dump("ip link show", e))?;
-        let qdiscs = nl
-            .root_qdiscs()
-            .map_err(|e| dump("tc qdisc show", e))?
-            .into_iter()
-            .map(|q| (q.ifindex, q))
-            .collect();
+        let qdiscs =
+            nl.root_qdiscs().map_err(|e| dump("tc qdisc show", e))?.into_iter().map(|q| (q.ifindex, q)).collect();
         let addresses = nl.addresses().map_err(|e| dump("ip -4 address show", e))?;
         let default_routes = nl.default_routes().map_err(|e| dump("ip route show default", e))?;
         Ok(State {

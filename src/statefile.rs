@@ -69,7 +69,12 @@ fn check_file(path: &Path, f: &File) -> Result<()> {
         return Err(Error::Refused(format!("{}: not a regular file; remove it", path.display())));
     }
     if md.uid() != euid() {
-        return Err(Error::Refused(format!("{}: owned by uid {}, not {}; remove it", path.display(), md.uid(), euid())));
+        return Err(Error::Refused(format!(
+            "{}: owned by uid {}, not {}; remove it",
+            path.display(),
+            md.uid(),
+            euid()
+        )));
     }
     Ok(())
 }
@@ -80,7 +85,9 @@ fn open_error(what: &str, path: &Path, e: std::io::Error) -> Error {
         Some(libc::ELOOP) => Error::Refused(format!("{}: is a symbolic link; remove it", path.display())),
         // O_NONBLOCK|O_WRONLY on a FIFO nobody reads, or a device without one.
         Some(libc::ENXIO) => Error::Refused(format!("{}: not a regular file; remove it", path.display())),
-        _ if e.kind() == std::io::ErrorKind::PermissionDenied => Error::Permission(format!("{what} {}", path.display())),
+        _ if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Error::Permission(format!("{what} {}", path.display()))
+        }
         _ => Error::Io(format!("cannot open {what} {}", path.display()), e),
     }
 }
@@ -103,7 +110,11 @@ pub fn open_lock(path: &Path) -> Result<File> {
 /// Reads a state file of ours: Ok(None) when it does not exist. Never through a symlink, never
 /// blocks on a FIFO, never more than MAX_STATE_BYTES.
 pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
-    let f = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path) {
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(open_error("state file", path, e)),
@@ -113,9 +124,14 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
         return Err(Error::Refused(format!("{}: not a regular file; remove it", path.display())));
     }
     let mut buf = Vec::new();
-    f.take(MAX_STATE_BYTES + 1).read_to_end(&mut buf).map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
+    f.take(MAX_STATE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
     if buf.len() as u64 > MAX_STATE_BYTES {
-        return Err(Error::Refused(format!("{}: larger than {MAX_STATE_BYTES} bytes; not a file of teqlctl's", path.display())));
+        return Err(Error::Refused(format!(
+            "{}: larger than {MAX_STATE_BYTES} bytes; not a file of teqlctl's",
+            path.display()
+        )));
     }
     Ok(Some(buf))
 }

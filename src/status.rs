@@ -107,7 +107,10 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
     let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
     names.sort_by_key(|n| master_index(n));
     for (name, m) in &cfg.masters {
-        if matches!(m.mode, crate::config::Mode::Multipath(_)) && only.is_none_or(|o| o == name) && !names.contains(name) {
+        if matches!(m.mode, crate::config::Mode::Multipath(_))
+            && only.is_none_or(|o| o == name)
+            && !names.contains(name)
+        {
             names.push(name.clone());
         }
     }
@@ -210,9 +213,8 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             let table = m.path.table.unwrap_or_else(|| default_table(&m.device));
             let addr = l.and_then(|l| state.addresses_of(l.index).next());
             let live = l.is_some_and(|l| in_route(l.index, table));
-            let gateway = m.path.gateway().or_else(|| {
-                state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway)
-            });
+            let gateway =
+                m.path.gateway().or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
             let taken_out = health.lines.get(&m.device).is_some_and(|h| h.master == name && h.detached);
             let why = match () {
                 _ if live => None,

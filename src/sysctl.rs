@@ -18,7 +18,9 @@ pub fn rp_filter(iface: &str) -> Option<u8> {
 pub fn set_rp_filter(iface: &str, value: u8) -> Result<()> {
     let p = path(iface);
     std::fs::write(&p, format!("{value}\n")).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => Error::Permission(format!("sysctl -w net.ipv4.conf.{iface}.rp_filter={value}")),
+        std::io::ErrorKind::PermissionDenied => {
+            Error::Permission(format!("sysctl -w net.ipv4.conf.{iface}.rp_filter={value}"))
+        }
         std::io::ErrorKind::NotFound => Error::NoSuchInterface(iface.to_string()),
         _ => Error::Io(format!("cannot write {}", p.display()), e),
     })
@@ -37,7 +39,9 @@ pub fn set_multipath_hash_policy(value: u8) -> Result<()> {
     let what = || format!("sysctl -w net.ipv4.fib_multipath_hash_policy={value}");
     std::fs::write(HASH_POLICY, format!("{value}\n")).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => Error::Permission(what()),
-        std::io::ErrorKind::NotFound => Error::Refused(format!("{}: this kernel has no multipath routing (CONFIG_IP_ROUTE_MULTIPATH)", what())),
+        std::io::ErrorKind::NotFound => {
+            Error::Refused(format!("{}: this kernel has no multipath routing (CONFIG_IP_ROUTE_MULTIPATH)", what()))
+        }
         // A value the kernel does not know (3 before 5.12, anything above 3).
         _ if e.raw_os_error() == Some(libc::EINVAL) => {
             Error::Refused(format!("{}: this kernel does not know hash policy {value}", what()))

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn bidi_and_invisible() {
         assert_eq!(escape_for_message("teql\u{202e}0", 64), "teql\\u{202E}0");
-        for c in ['\u{200e}', '\u{200f}', '\u{202a}', '\u{202d}', '\u{2066}', '\u{2069}', '\u{61c}', '\u{200b}', '\u{200d}', '\u{feff}'] {
+        for c in [
+            '\u{200e}', '\u{200f}', '\u{202a}', '\u{202d}', '\u{2066}', '\u{2069}', '\u{61c}', '\u{200b}', '\u{200d}',
+            '\u{feff}',
+        ] {
             let s = escape_for_message(&c.to_string(), 64);
             assert_eq!(s, format!("\\u{{{:04X}}}", u32::from(c)));
         }

@@ -26,7 +26,11 @@ fn office() -> TempDir {
         )
         .unwrap();
     }
-    fs::write(dir.join("ifcfg-teql0"), "DEVICE=teql0\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n").unwrap();
+    fs::write(
+        dir.join("ifcfg-teql0"),
+        "DEVICE=teql0\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
+    )
+    .unwrap();
     fs::write(dir.join("ifcfg-eth0"), "DEVICE=eth0\nBOOTPROTO=dhcp\nONBOOT=yes\n").unwrap();
     root
 }
@@ -92,7 +96,11 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--master eth0: not a teql master name"));
-    teqlctl().args(["-n", "detach", "../etc"]).assert().code(2).stderr(predicate::str::contains("not a valid interface name"));
+    teqlctl()
+        .args(["-n", "detach", "../etc"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a valid interface name"));
 }
 
 #[test]
@@ -121,8 +129,15 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let root = office();
     fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap();
     let file = scripts(&root).join("ifcfg-eth3");
-    let expected = format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
-    teqlctl().arg("--root").arg(root.path()).args(["-n", "up"]).assert().code(3).stderr(predicate::str::contains(expected.clone()));
+    let expected =
+        format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["-n", "up"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(expected.clone()));
     // The hook for that line says the same, to stderr and syslog, and exits 3.
     hook_at(&root, "ifup-pre-local")
         .current_dir(scripts(&root))
@@ -156,13 +171,7 @@ fn hooks_are_silent_and_succeed_for_interfaces_that_are_not_ours() {
         ("ifdown-pre-local", "eth0"),
         ("ifdown-local", "eth0"),
     ] {
-        hook_at(&root, name)
-            .current_dir(scripts(&root))
-            .args([arg, "boot"])
-            .assert()
-            .code(0)
-            .stdout("")
-            .stderr("");
+        hook_at(&root, name).current_dir(scripts(&root)).args([arg, "boot"]).assert().code(0).stdout("").stderr("");
     }
 }
 
@@ -201,7 +210,15 @@ fn ifup_teql_refuses_a_config_that_is_not_a_master() {
 #[test]
 fn status_json_has_the_documented_shape() {
     let root = office();
-    let out = teqlctl().arg("--root").arg(root.path()).args(["status", "--json"]).assert().success().get_output().stdout.clone();
+    let out = teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["status", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
@@ -285,7 +302,9 @@ fn check_reports_a_line_with_a_bad_probe_key_and_checks_the_others() {
         .env("TEQLCTL_STATE_DIR", state.path())
         .assert()
         .success()
-        .stderr(predicate::str::contains("TEQL_PROBE_TIMEOUT=\"fast\" is not valid: expected a time in milliseconds from 50 to 5000"));
+        .stderr(predicate::str::contains(
+            "TEQL_PROBE_TIMEOUT=\"fast\" is not valid: expected a time in milliseconds from 50 to 5000",
+        ));
 }
 
 /// The ways a line's file was found broken without a word (issue 11, point 1).
@@ -306,7 +325,16 @@ fn manual_commands_refuse_a_broken_line_file_of_any_bundle() {
         let root = office();
         break_eth3(&root, how);
         for args in [&["up"][..], &["up", "teql0"], &["attach", "eth2"], &["down", "teql0"]] {
-            let out = teqlctl().arg("--root").arg(root.path()).arg("-n").args(args).assert().code(3).get_output().stderr.clone();
+            let out = teqlctl()
+                .arg("--root")
+                .arg(root.path())
+                .arg("-n")
+                .args(args)
+                .assert()
+                .code(3)
+                .get_output()
+                .stderr
+                .clone();
             let err = String::from_utf8_lossy(&out);
             assert!(err.contains("ifcfg-eth3") && err.lines().count() == 1, "{how} {args:?}: {err}");
         }
@@ -366,19 +394,49 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
     let dir = root.path().join("etc/sysconfig/network-scripts");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
-    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_WEIGHT=3\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=4301\n").unwrap();
-    let out = teqlctl().arg("--root").arg(root.path()).args(["status", "--json", "wan"]).assert().success().get_output().stdout.clone();
+    fs::write(
+        dir.join("ifcfg-mpx1"),
+        "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_WEIGHT=3\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=4301\n",
+    )
+    .unwrap();
+    let out = teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["status", "--json", "wan"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let m = &v["masters"][0];
-    assert_eq!((m["name"].as_str(), m["mode"].as_str(), m["up"].as_bool()), (Some("wan"), Some("multipath"), Some(false)), "{v}");
+    assert_eq!(
+        (m["name"].as_str(), m["mode"].as_str(), m["up"].as_bool()),
+        (Some("wan"), Some("multipath"), Some(false)),
+        "{v}"
+    );
     let line = &m["slaves"][0];
     assert_eq!(line["name"], "mpx1");
     let p = &line["multipath"];
-    assert_eq!((p["weight"].as_u64(), p["table"].as_u64(), p["gateway"].as_str()), (Some(3), Some(4301), Some("192.0.2.1")), "{v}");
+    assert_eq!(
+        (p["weight"].as_u64(), p["table"].as_u64(), p["gateway"].as_str()),
+        (Some(3), Some(4301), Some("192.0.2.1")),
+        "{v}"
+    );
     assert_eq!((p["live"].as_bool(), p["why"].as_str()), (Some(false), Some("no such interface")), "{v}");
-    let text = teqlctl().arg("--root").arg(root.path()).args(["status", "wan"]).assert().success().get_output().stdout.clone();
+    let text =
+        teqlctl().arg("--root").arg(root.path()).args(["status", "wan"]).assert().success().get_output().stdout.clone();
     let text = String::from_utf8(text).unwrap();
-    assert!(text.contains("wan: down (multipath)") && text.contains("weight 3, table 4301, out: no such interface"), "{text}");
+    assert!(
+        text.contains("wan: down (multipath)") && text.contains("weight 3, table 4301, out: no such interface"),
+        "{text}"
+    );
     // The line is not on this machine: nothing to plan but a note, and nothing to refuse.
-    teqlctl().arg("--root").arg(root.path()).args(["--dry-run", "up", "wan"]).assert().success().stdout(predicate::str::contains("# mpx1: no such interface"));
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["--dry-run", "up", "wan"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("# mpx1: no such interface"));
 }

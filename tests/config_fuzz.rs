@@ -39,15 +39,64 @@ fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
 /// characters, names past the master cap, inherits loops, sources, huge values.
 fn fragments() -> Vec<Vec<u8>> {
     let mut f: Vec<Vec<u8>> = [
-        "$(reboot)", "`id`", "${HOME}", "$((1+1))", "$X", "$", "\"", "'", "\\", "\\\n", "\r\n", "\n", " ", "\t",
-        "#", "=", "~", ";", "|", "&", "(", ")", "TEQL_MASTER=", "TEQL_RP_FILTER=bogus\n", "TEQL_MASTER=teql0\n",
-        "TEQL_MASTER=eth9\n", "TEQL_MASTER=teql99999999\n", "TEQL_MASTER=teql18446744073709551616\n", "DEVICE=",
-        "export ", "\u{1b}[2J", "\u{1b}]0;title\u{7}", "\u{202e}", "\u{2066}", "\u{200b}", "\u{feff}", "\u{85}",
-        "\u{9b}31m", "\0", "\u{7f}", "iface ", "iface eth2 inet manual\n", "iface teql0 inet static\n",
-        "iface teql64 inet manual\n", " teql-master teql0\n", " teql-master teql4294967295\n", " teql-rp-filter x\n",
-        " teql-probe 1.2.3.4\n", "inherits ", "iface a inet manual inherits a\n", "iface b inherits b\n",
-        "source *\n", "source-directory .\n", "source ../../../../dev/zero\n", "mapping eth*\n", "auto eth2\n",
-        " address 203.0.113.2/28\n", " gateway 203.0.113.1\n",
+        "$(reboot)",
+        "`id`",
+        "${HOME}",
+        "$((1+1))",
+        "$X",
+        "$",
+        "\"",
+        "'",
+        "\\",
+        "\\\n",
+        "\r\n",
+        "\n",
+        " ",
+        "\t",
+        "#",
+        "=",
+        "~",
+        ";",
+        "|",
+        "&",
+        "(",
+        ")",
+        "TEQL_MASTER=",
+        "TEQL_RP_FILTER=bogus\n",
+        "TEQL_MASTER=teql0\n",
+        "TEQL_MASTER=eth9\n",
+        "TEQL_MASTER=teql99999999\n",
+        "TEQL_MASTER=teql18446744073709551616\n",
+        "DEVICE=",
+        "export ",
+        "\u{1b}[2J",
+        "\u{1b}]0;title\u{7}",
+        "\u{202e}",
+        "\u{2066}",
+        "\u{200b}",
+        "\u{feff}",
+        "\u{85}",
+        "\u{9b}31m",
+        "\0",
+        "\u{7f}",
+        "iface ",
+        "iface eth2 inet manual\n",
+        "iface teql0 inet static\n",
+        "iface teql64 inet manual\n",
+        " teql-master teql0\n",
+        " teql-master teql4294967295\n",
+        " teql-rp-filter x\n",
+        " teql-probe 1.2.3.4\n",
+        "inherits ",
+        "iface a inet manual inherits a\n",
+        "iface b inherits b\n",
+        "source *\n",
+        "source-directory .\n",
+        "source ../../../../dev/zero\n",
+        "mapping eth*\n",
+        "auto eth2\n",
+        " address 203.0.113.2/28\n",
+        " gateway 203.0.113.1\n",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
@@ -183,7 +232,11 @@ fn random(seed: u64, len: usize) -> Vec<u8> {
             state ^= state >> 7;
             state ^= state << 17;
             let b = (state >> 24) as u8;
-            if state % 4 == 0 { SPECIAL[usize::from(b) % SPECIAL.len()] } else { b }
+            if state % 4 == 0 {
+                SPECIAL[usize::from(b) % SPECIAL.len()]
+            } else {
+                b
+            }
         })
         .collect()
 }
@@ -196,7 +249,8 @@ fn corpus_replays() {
         // The files that are broken on purpose say so.
         // (unrelated-broken has no TEQL_ key: it is not ours, and ignored.)
         let ours = text.contains("TEQL_");
-        if ours && (text.contains("eth9") || text.contains("bogus") || text.contains("teql9999") || text.contains("$(")) {
+        if ours && (text.contains("eth9") || text.contains("bogus") || text.contains("teql9999") || text.contains("$("))
+        {
             assert!(!c.problems.is_empty(), "ifcfg/{name}: no problem");
         }
     }
@@ -223,7 +277,10 @@ fn clean_corpus_files_load_without_problems() {
     assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3"]);
     assert!(c.masters.contains_key("teql0"));
 
-    let c = load_interfaces(&fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/interfaces/office")).unwrap(), "office");
+    let c = load_interfaces(
+        &fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/interfaces/office")).unwrap(),
+        "office",
+    );
     assert!(c.problems.is_empty(), "{:#?}", c.problems);
     assert_eq!(c.members.len(), 2);
 }

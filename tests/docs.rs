@@ -18,7 +18,8 @@ fn man() -> String {
 fn contains_word(text: &str, word: &str) -> bool {
     let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     text.match_indices(word).any(|(i, _)| {
-        !text[..i].chars().next_back().is_some_and(is_name) && !text[i + word.len()..].chars().next().is_some_and(is_name)
+        !text[..i].chars().next_back().is_some_and(is_name)
+            && !text[i + word.len()..].chars().next().is_some_and(is_name)
     })
 }
 
@@ -93,8 +94,12 @@ fn has_key_entry(man: &str, key: &str) -> bool {
 fn every_configuration_key_is_documented() {
     // The keys the ifcfg reader looks up are its upper-case literals; the interfaces reader's
     // own options are its teql-* literals, and a master's stanza is read for MASTER_OPTIONS.
-    let ifcfg = literals("ifcfg.rs", |s| s.len() > 2 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') && !s.ends_with('_'));
-    let deb = literals("interfaces.rs", |s| s.starts_with("teql-") && s.len() > 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'));
+    let ifcfg = literals("ifcfg.rs", |s| {
+        s.len() > 2 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') && !s.ends_with('_')
+    });
+    let deb = literals("interfaces.rs", |s| {
+        s.starts_with("teql-") && s.len() > 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+    });
     let master_options = constant("interfaces.rs", "MASTER_OPTIONS");
     assert!(
         ifcfg.contains(&"TEQL_MASTER".to_string())
@@ -103,7 +108,8 @@ fn every_configuration_key_is_documented() {
         "{ifcfg:?} {deb:?} {master_options:?}"
     );
     let man = page("teqlctl-config.5");
-    let missing: Vec<&String> = ifcfg.iter().chain(&deb).chain(&master_options).filter(|k| !has_key_entry(&man, k)).collect();
+    let missing: Vec<&String> =
+        ifcfg.iter().chain(&deb).chain(&master_options).filter(|k| !has_key_entry(&man, k)).collect();
     assert!(missing.is_empty(), "teqlctl-config(5) has no entry for the keys {missing:?}");
 }
 

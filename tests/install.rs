@@ -46,7 +46,12 @@ fn tree(root: &Path) -> Vec<String> {
                 out.push(format!("{rel}/"));
                 stack.push(p);
             } else {
-                out.push(format!("{rel} {:o} {} {}", m.permissions().mode(), m.len(), fs::read_to_string(&p).unwrap_or_default()));
+                out.push(format!(
+                    "{rel} {:o} {} {}",
+                    m.permissions().mode(),
+                    m.len(),
+                    fs::read_to_string(&p).unwrap_or_default()
+                ));
             }
         }
     }
@@ -78,9 +83,14 @@ fn install_chains_the_admins_hook_and_uninstall_restores_it_exactly() {
     assert_eq!(before, before_with_marker_gone);
 
     teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
-    for hook in ["sbin/ifup-pre-local", "sbin/ifup-local", "sbin/ifdown-pre-local", "sbin/ifdown-local",
-        "etc/sysconfig/network-scripts/ifup-teql", "etc/sysconfig/network-scripts/ifdown-teql"]
-    {
+    for hook in [
+        "sbin/ifup-pre-local",
+        "sbin/ifup-local",
+        "sbin/ifdown-pre-local",
+        "sbin/ifdown-local",
+        "etc/sysconfig/network-scripts/ifup-teql",
+        "etc/sysconfig/network-scripts/ifdown-teql",
+    ] {
         assert_eq!(fs::read_link(r.join(hook)).unwrap(), bin(), "{hook} links to the binary");
     }
     let chained = r.join("sbin/ifup-local.teqlctl-chained");
@@ -95,12 +105,19 @@ fn install_chains_the_admins_hook_and_uninstall_restores_it_exactly() {
         .args(["hooks", "status"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("/sbin/ifup-local: installed -> ").and(predicate::str::contains("chaining to")))
+        .stdout(
+            predicate::str::contains("/sbin/ifup-local: installed -> ").and(predicate::str::contains("chaining to")),
+        )
         .stdout(predicate::str::contains("/sbin/ifdown-local: installed -> "));
 
     // A second install changes nothing.
     let installed = tree(r);
-    teqlctl(r).args(["--dry-run", "hooks", "install", "--binary"]).arg(bin()).assert().success().stdout("# nothing to change\n");
+    teqlctl(r)
+        .args(["--dry-run", "hooks", "install", "--binary"])
+        .arg(bin())
+        .assert()
+        .success()
+        .stdout("# nothing to change\n");
     teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
     assert_eq!(installed, tree(r));
 
@@ -118,13 +135,18 @@ fn ifupdown_directories_get_one_link_each() {
     let root = TempDir::new().unwrap();
     let r = root.path();
     fs::create_dir_all(r.join("etc/network")).unwrap();
-    teqlctl(r).args(["--dry-run", "hooks", "install"]).assert().success().stdout(predicate::str::contains(
-        "ln -sfn /usr/sbin/teqlctl",
-    ));
+    teqlctl(r)
+        .args(["--dry-run", "hooks", "install"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ln -sfn /usr/sbin/teqlctl"));
     assert!(!r.join("etc/network/if-up.d").exists(), "dry run changed nothing");
     teqlctl(r).args(["hooks", "install"]).assert().success();
     for d in ["if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"] {
-        assert_eq!(fs::read_link(r.join("etc/network").join(d).join("teqlctl")).unwrap(), Path::new("/usr/sbin/teqlctl"));
+        assert_eq!(
+            fs::read_link(r.join("etc/network").join(d).join("teqlctl")).unwrap(),
+            Path::new("/usr/sbin/teqlctl")
+        );
     }
     assert!(!r.join("sbin").exists(), "no network-scripts hooks on a Debian root");
     teqlctl(r).args(["hooks", "uninstall"]).assert().success();
@@ -139,18 +161,20 @@ fn refuses_when_it_cannot_keep_the_admins_hook() {
     let r = root.path();
     fs::write(r.join("sbin/ifup-local.teqlctl-chained"), "#!/bin/sh\n").unwrap();
     let before = tree(r);
-    teqlctl(r)
-        .args(["hooks", "install"])
-        .assert()
-        .code(4)
-        .stderr(predicate::str::contains("ifup-local is not teqlctl's and").and(predicate::str::contains("exists too")));
+    teqlctl(r).args(["hooks", "install"]).assert().code(4).stderr(
+        predicate::str::contains("ifup-local is not teqlctl's and").and(predicate::str::contains("exists too")),
+    );
     assert_eq!(before, tree(r));
 }
 
 #[test]
 fn no_known_system_is_a_usage_error() {
     let root = TempDir::new().unwrap();
-    teqlctl(root.path()).args(["hooks", "install"]).assert().code(2).stderr(predicate::str::contains("--network-scripts or --ifupdown"));
+    teqlctl(root.path())
+        .args(["hooks", "install"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--network-scripts or --ifupdown"));
     teqlctl(root.path()).args(["hooks", "install", "--binary", "teqlctl"]).assert().code(2);
 }
 
@@ -162,7 +186,12 @@ fn a_failed_install_leaves_nothing_behind() {
     // links made before it, and the renamed admin hook, must all be undone.
     fs::create_dir_all(r.join("etc/sysconfig/network-scripts/ifdown-teql.teqlctl-new")).unwrap();
     let before = tree(r);
-    teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().code(1).stderr(predicate::str::contains("ifdown-teql"));
+    teqlctl(r)
+        .args(["hooks", "install", "--binary"])
+        .arg(bin())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ifdown-teql"));
     assert_eq!(before, tree(r));
 }
 
@@ -243,7 +272,11 @@ fn assert_status_is_true(r: &Path, when: &str) {
                 assert!(line.contains("not installed"), "{when}: {line}");
             }
             if chained.symlink_metadata().is_ok() {
-                assert!(line.contains(&chained.display().to_string()), "{when}: status must name {}: {line}", chained.display());
+                assert!(
+                    line.contains(&chained.display().to_string()),
+                    "{when}: status must name {}: {line}",
+                    chained.display()
+                );
                 if !ours {
                     assert!(line.contains("interrupted"), "{when}: {line}");
                 }
@@ -262,7 +295,10 @@ fn assert_admin_hooks_in_use(r: &Path, when: &str) {
         let p = r.join(h);
         assert!(p.symlink_metadata().is_ok(), "{when}: {h} is missing");
         if fs::read_link(&p).is_ok_and(|t| t == bin()) {
-            assert!(r.join(format!("{h}.teqlctl-chained")).symlink_metadata().is_ok(), "{when}: {h} is ours but chains nothing");
+            assert!(
+                r.join(format!("{h}.teqlctl-chained")).symlink_metadata().is_ok(),
+                "{when}: {h} is ours but chains nothing"
+            );
         }
     }
 }
@@ -276,7 +312,12 @@ fn installed_files() -> Vec<String> {
 fn install_completes(r: &Path, installed: &[String], when: &str) {
     teqlctl(r).args(["hooks", "install", "--binary"]).arg(bin()).assert().success();
     assert_eq!(installed, files(r, false), "{when}: a second install completes it");
-    teqlctl(r).args(["--dry-run", "hooks", "install", "--binary"]).arg(bin()).assert().success().stdout("# nothing to change\n");
+    teqlctl(r)
+        .args(["--dry-run", "hooks", "install", "--binary"])
+        .arg(bin())
+        .assert()
+        .success()
+        .stdout("# nothing to change\n");
     assert_status_is_true(r, when);
 }
 
@@ -353,10 +394,11 @@ fn an_admin_hook_orphaned_by_an_older_install_is_named_and_put_back() {
         r.join("sbin/ifup-local.teqlctl-chained").display()
     )));
     assert_status_is_true(r, "orphaned");
-    teqlctl(r).args(["--dry-run", "hooks", "uninstall"]).assert().success().stdout(format!(
-        "mv -T {0}.teqlctl-chained {0}\n",
-        r.join("sbin/ifup-local").display()
-    ));
+    teqlctl(r)
+        .args(["--dry-run", "hooks", "uninstall"])
+        .assert()
+        .success()
+        .stdout(format!("mv -T {0}.teqlctl-chained {0}\n", r.join("sbin/ifup-local").display()));
     teqlctl(r).args(["hooks", "uninstall"]).assert().success();
     assert_eq!(before, files(r, true));
 
@@ -370,7 +412,14 @@ fn install_plan_keeps_the_admins_hook_by_a_hard_link_before_replacing_it() {
     let root = admin_root();
     let r = root.path();
     let p = r.join("sbin/ifup-local");
-    let out = teqlctl(r).args(["--dry-run", "hooks", "install", "--binary"]).arg(bin()).assert().success().get_output().stdout.clone();
+    let out = teqlctl(r)
+        .args(["--dry-run", "hooks", "install", "--binary"])
+        .arg(bin())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let out = String::from_utf8(out).unwrap();
     let expected = format!(
         "ln -sfn {b} {p}.teqlctl-new\nln -P {p} {p}.teqlctl-chained\nmv -T {p}.teqlctl-new {p}\n",

@@ -76,11 +76,16 @@ fn rules_add_dump_delete() {
     assert!(rules.contains(&Rule { priority: 32766, src: None, fwmark: None, table: 254 }), "{rules:?}");
 
     let shown = ip_json(&["rule", "show"]);
-    let by_prio = |p: u64| shown.as_array().unwrap().iter().find(|r| r["priority"] == p).cloned().unwrap_or(Value::Null);
+    let by_prio =
+        |p: u64| shown.as_array().unwrap().iter().find(|r| r["priority"] == p).cloned().unwrap_or(Value::Null);
     let r = by_prio(30100);
     assert_eq!((r["src"].as_str(), r["table"].as_str()), (Some("198.51.100.10"), Some("4200")), "{r}");
     let r = by_prio(30200);
-    assert_eq!((r["fwmark"].as_str(), r["fwmask"].as_str(), r["table"].as_str()), (Some("0x2"), Some("0xff"), Some("4201")), "{r}");
+    assert_eq!(
+        (r["fwmark"].as_str(), r["fwmask"].as_str(), r["table"].as_str()),
+        (Some("0x2"), Some("0xff"), Some("4201")),
+        "{r}"
+    );
 
     // errno kept: the same rule twice.
     assert_eq!(errno(nl.add_rule(&from)), libc::EEXIST);
@@ -122,9 +127,17 @@ fn routes_of_a_table_above_255() {
         ..TableRoute::default()
     };
     // A point-to-point line needs no gateway.
-    let p2p = TableRoute { table: 4201, oif: Some(nlp), scope_link: true, metric: 10, protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
+    let p2p = TableRoute {
+        table: 4201,
+        oif: Some(nlp),
+        scope_link: true,
+        metric: 10,
+        protocol: RTPROT_TEQLCTL,
+        ..TableRoute::default()
+    };
     // 4200 & 0xff = 104: a table whose low byte is 4200's must not be mistaken for it.
-    let alias = TableRoute { table: 104, oif: Some(nlp), scope_link: true, protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
+    let alias =
+        TableRoute { table: 104, oif: Some(nlp), scope_link: true, protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
     for r in [&connected, &default, &p2p, &alias] {
         nl.replace_route(r).unwrap_or_else(|e| panic!("ip route replace {r:?}: {e}"));
     }
@@ -141,11 +154,23 @@ fn routes_of_a_table_above_255() {
     let arr = shown.as_array().unwrap();
     assert_eq!(arr.len(), 2, "{shown}");
     let d = arr.iter().find(|r| r["dst"] == "default").expect("default in table 4200");
-    assert_eq!((d["gateway"].as_str(), d["dev"].as_str(), d["protocol"].as_str()), (Some("198.51.100.1"), Some("nl1"), Some("200")), "{d}");
+    assert_eq!(
+        (d["gateway"].as_str(), d["dev"].as_str(), d["protocol"].as_str()),
+        (Some("198.51.100.1"), Some("nl1"), Some("200")),
+        "{d}"
+    );
     let c = arr.iter().find(|r| r["dst"] == "198.51.100.0/24").expect("subnet in table 4200");
-    assert_eq!((c["prefsrc"].as_str(), c["scope"].as_str(), c["dev"].as_str()), (Some("198.51.100.10"), Some("link"), Some("nl1")), "{c}");
+    assert_eq!(
+        (c["prefsrc"].as_str(), c["scope"].as_str(), c["dev"].as_str()),
+        (Some("198.51.100.10"), Some("link"), Some("nl1")),
+        "{c}"
+    );
     let shown = ip_json(&["route", "show", "table", "4201"]);
-    assert_eq!((shown[0]["dst"].as_str(), shown[0]["dev"].as_str(), shown[0]["metric"].as_u64()), (Some("default"), Some("nlp"), Some(10)), "{shown}");
+    assert_eq!(
+        (shown[0]["dst"].as_str(), shown[0]["dev"].as_str(), shown[0]["metric"].as_u64()),
+        (Some("default"), Some("nlp"), Some(10)),
+        "{shown}"
+    );
 
     // Replace changes the gateway in place.
     let moved = TableRoute { gateway: Some(ip4([198, 51, 100, 2])), ..default.clone() };
@@ -178,8 +203,20 @@ fn nexthop_objects_and_a_resilient_group() {
     eprintln!("kernel_has_resilient_groups: {resilient}");
     assert!(nl.nexthops().expect("ip nexthop show").is_empty(), "a fresh namespace has no nexthop objects");
 
-    let hop1 = Nexthop { id: 4201, gateway: Some(ip4([198, 51, 100, 1])), oif: Some(nl1), protocol: RTPROT_TEQLCTL, ..Nexthop::default() };
-    let hop2 = Nexthop { id: 4202, gateway: Some(ip4([192, 0, 2, 1])), oif: Some(nl2), protocol: RTPROT_TEQLCTL, ..Nexthop::default() };
+    let hop1 = Nexthop {
+        id: 4201,
+        gateway: Some(ip4([198, 51, 100, 1])),
+        oif: Some(nl1),
+        protocol: RTPROT_TEQLCTL,
+        ..Nexthop::default()
+    };
+    let hop2 = Nexthop {
+        id: 4202,
+        gateway: Some(ip4([192, 0, 2, 1])),
+        oif: Some(nl2),
+        protocol: RTPROT_TEQLCTL,
+        ..Nexthop::default()
+    };
     let group = Nexthop {
         id: 4200,
         group: vec![(4201, 2), (4202, 1)],
@@ -190,7 +227,8 @@ fn nexthop_objects_and_a_resilient_group() {
     for n in [&hop1, &hop2, &group] {
         nl.replace_nexthop(n).unwrap_or_else(|e| panic!("ip nexthop replace {n:?}: {e}"));
     }
-    let route = TableRoute { table: 254, nhid: Some(4200), metric: 4200, protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
+    let route =
+        TableRoute { table: 254, nhid: Some(4200), metric: 4200, protocol: RTPROT_TEQLCTL, ..TableRoute::default() };
     nl.replace_route(&route).expect("ip route replace default nhid 4200 metric 4200");
 
     let mut got = nl.nexthops().expect("ip nexthop show");
@@ -200,14 +238,19 @@ fn nexthop_objects_and_a_resilient_group() {
     assert!(main.contains(&route), "{main:?}");
 
     let shown = ip_json(&["-d", "nexthop", "show"]);
-    let by_id = |v: &Value, id: u64| v.as_array().unwrap().iter().find(|n| n["id"] == id).cloned().unwrap_or(Value::Null);
+    let by_id =
+        |v: &Value, id: u64| v.as_array().unwrap().iter().find(|n| n["id"] == id).cloned().unwrap_or(Value::Null);
     let g = by_id(&shown, 4200);
     assert_eq!(g["group"], serde_json::json!([{"id": 4201, "weight": 2}, {"id": 4202}]), "{g}");
     if resilient {
         assert_eq!((g["type"].as_str(), g["resilient_args"]["buckets"].as_u64()), (Some("resilient"), Some(64)), "{g}");
     }
     let h = by_id(&shown, 4202);
-    assert_eq!((h["gateway"].as_str(), h["dev"].as_str(), h["protocol"].as_str()), (Some("192.0.2.1"), Some("nl2"), Some("200")), "{h}");
+    assert_eq!(
+        (h["gateway"].as_str(), h["dev"].as_str(), h["protocol"].as_str()),
+        (Some("192.0.2.1"), Some("nl2"), Some("200")),
+        "{h}"
+    );
     let shown = ip_json(&["route", "show", "default"]);
     assert!(shown.as_array().unwrap().iter().any(|r| r["nhid"] == 4200 && r["metric"] == 4200), "{shown}");
 
@@ -266,7 +309,13 @@ fn a_dump_of_many_nexthops_spans_several_datagrams() {
     // About 48 bytes each: 1000 take more than one 32 KiB dump part.
     let ids = 5000..6000u32;
     for id in ids.clone() {
-        let n = Nexthop { id, gateway: Some(ip4([198, 51, 100, 1])), oif: Some(nl1), protocol: RTPROT_TEQLCTL, ..Nexthop::default() };
+        let n = Nexthop {
+            id,
+            gateway: Some(ip4([198, 51, 100, 1])),
+            oif: Some(nl1),
+            protocol: RTPROT_TEQLCTL,
+            ..Nexthop::default()
+        };
         nl.replace_nexthop(&n).unwrap_or_else(|e| panic!("ip nexthop replace id {id}: {e}"));
     }
     let got: Vec<u32> = nl.nexthops().expect("ip nexthop show").iter().map(|n| n.id).collect();
@@ -303,7 +352,11 @@ fn plain_multipath_route_with_weights() {
         (Some("198.51.100.1"), Some("nl1"), Some(2)),
         "{shown}"
     );
-    assert_eq!((hops[1]["gateway"].as_str(), hops[1]["dev"].as_str(), hops[1]["weight"].as_u64()), (Some("192.0.2.1"), Some("nl2"), Some(1)), "{shown}");
+    assert_eq!(
+        (hops[1]["gateway"].as_str(), hops[1]["dev"].as_str(), hops[1]["weight"].as_u64()),
+        (Some("192.0.2.1"), Some("nl2"), Some(1)),
+        "{shown}"
+    );
     nl.del_route(&route).expect("ip route del table 4202 default");
     assert!(nl.table_routes(4202).expect("table 4202").is_empty());
 }

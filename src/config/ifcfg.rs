@@ -13,16 +13,14 @@ use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
 use super::{
-    is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file,
-    read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys, ProbeValues,
-    ReadProblem, RpFilter, MAX_FILE_BYTES, check_bundles, check_tables, parse_master_name, read_line_path, read_mode,
-    LinePath, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
+    check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
+    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
+    valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys,
+    ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
-const IGNORED_SUFFIXES: [&str; 7] = [
-    "~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave",
-];
+const IGNORED_SUFFIXES: [&str; 7] = ["~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave"];
 
 /// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
 /// silently leave a line out of its bundle.
@@ -152,18 +150,11 @@ pub fn load(root: &Path) -> Config {
         if master_index(&device).is_some() {
             master_files.insert(device.clone());
         }
-        let mut ctx = Ctx {
-            path: &file.path,
-            device: Some(device.as_str()).filter(|d| !d.is_empty()),
-            problems: Vec::new(),
-        };
+        let mut ctx =
+            Ctx { path: &file.path, device: Some(device.as_str()).filter(|d| !d.is_empty()), problems: Vec::new() };
         let vars = match file.content {
             Content::Unreadable(reason) => {
-                ctx.problems.push(ConfigError::Io {
-                    path: file.path.clone(),
-                    reason,
-                    device: ctx.device(),
-                });
+                ctx.problems.push(ConfigError::Io { path: file.path.clone(), reason, device: ctx.device() });
                 config.problems.append(&mut ctx.problems);
                 continue;
             }
@@ -207,20 +198,20 @@ pub fn load(root: &Path) -> Config {
     // a directory, a file of gigabytes) is a broken system file whatever it holds: report it
     // once when teql is configured here, even if no master reported it.
     if let Defaults::Broken(b @ BrokenDefaults { kind: BrokenKind::Io(_), .. }) = &defaults {
-        if has_teql_files && !config.problems.iter().any(|p| matches!(p, ConfigError::Io { path, .. } if path == &b.path)) {
+        if has_teql_files
+            && !config.problems.iter().any(|p| matches!(p, ConfigError::Io { path, .. } if path == &b.path))
+        {
             config.problems.push(b.error_for_none());
         }
     }
 
     // A teqlN named by lines needs no file (it is brought up bare); a multipath bundle does
     // (check_bundles says so).
-    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
+    let named: BTreeSet<String> =
+        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
     for master in named {
         if !master_files.contains(&master) {
-            config
-                .masters
-                .entry(master.clone())
-                .or_insert_with(|| Master::bare(&master));
+            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
         }
     }
     check_bundles(&mut config, &SPELLING);
@@ -291,12 +282,7 @@ fn read_ifcfg(dir: &Path, name: String) -> Read {
                 _ => name_device,
             };
             if mentions_teql || is_bundle_file(&device, &vars) {
-                Read::Related(RelatedFile {
-                    name,
-                    path,
-                    device,
-                    content: Content::Parsed(vars),
-                })
+                Read::Related(RelatedFile { name, path, device, content: Content::Parsed(vars) })
             } else {
                 Read::Unrelated { name, device }
             }
@@ -304,12 +290,7 @@ fn read_ifcfg(dir: &Path, name: String) -> Read {
         Err(e) => {
             let device = lenient_device(&text).unwrap_or(name_device);
             if mentions_teql || master_index(&device).is_some() {
-                Read::Related(RelatedFile {
-                    name,
-                    path,
-                    device,
-                    content: Content::Broken(e),
-                })
+                Read::Related(RelatedFile { name, path, device, content: Content::Broken(e) })
             } else {
                 Read::Skip
             }
@@ -322,9 +303,7 @@ fn read_ifcfg(dir: &Path, name: String) -> Read {
 fn lenient_device(text: &str) -> Option<String> {
     text.split('\n').rev().find_map(|line| {
         let vars = shell::parse(line).ok()?;
-        vars.get("DEVICE")
-            .filter(|d| !d.is_empty())
-            .map(str::to_string)
+        vars.get("DEVICE").filter(|d| !d.is_empty()).map(str::to_string)
     })
 }
 
@@ -351,11 +330,7 @@ impl Ctx<'_> {
     }
 
     fn inconsistent(&mut self, msg: String) {
-        self.problems.push(ConfigError::Inconsistent {
-            path: self.path.to_path_buf(),
-            msg,
-            device: self.device(),
-        });
+        self.problems.push(ConfigError::Inconsistent { path: self.path.to_path_buf(), msg, device: self.device() });
     }
 
     /// Ok(None) when KEY is unset or empty (network-scripts treats both alike); Err(()) when
@@ -393,11 +368,8 @@ impl Ctx<'_> {
 }
 
 fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
-    let unknown: Vec<String> = vars
-        .keys()
-        .filter(|k| k.starts_with("TEQL_") && !TEQL_KEYS.contains(k))
-        .map(str::to_string)
-        .collect();
+    let unknown: Vec<String> =
+        vars.keys().filter(|k| k.starts_with("TEQL_") && !TEQL_KEYS.contains(k)).map(str::to_string).collect();
     for key in unknown {
         ctx.inconsistent(format!(
             "unknown key {}={}: teqlctl reads only {}",
@@ -408,26 +380,11 @@ fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
     }
 }
 
-fn build_member(
-    ctx: &mut Ctx,
-    vars: &ShellVars,
-    device: &str,
-    unrelated: &BTreeMap<String, String>,
-) -> Option<Member> {
+fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTreeMap<String, String>) -> Option<Member> {
     check_teql_keys(ctx, vars);
-    let master = ctx.field(
-        vars,
-        "TEQL_MASTER",
-        parse_master_name,
-        EXPECT_MASTER_OR_BUNDLE,
-    );
+    let master = ctx.field(vars, "TEQL_MASTER", parse_master_name, EXPECT_MASTER_OR_BUNDLE);
     // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
-    let rp_filter = ctx.field(
-        vars,
-        "TEQL_RP_FILTER",
-        RpFilter::parse,
-        "loose, strict, off or keep",
-    );
+    let rp_filter = ctx.field(vars, "TEQL_RP_FILTER", RpFilter::parse, "loose, strict, off or keep");
     let probe_values = probe_values(vars);
     let Some(master) = master.ok()? else {
         // A file may mention TEQL_ in a comment only; it is then simply not a member.
@@ -458,7 +415,12 @@ fn build_member(
     };
     let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let path = match read_line_path(get("TEQL_WEIGHT"), get("TEQL_GATEWAY").map(|v| ("TEQL_GATEWAY", v)), get("TEQL_TABLE"), &PATH_KEYS) {
+    let path = match read_line_path(
+        get("TEQL_WEIGHT"),
+        get("TEQL_GATEWAY").map(|v| ("TEQL_GATEWAY", v)),
+        get("TEQL_TABLE"),
+        &PATH_KEYS,
+    ) {
         // GATEWAY= is network-scripts' own key: a multipath line uses it unless TEQL_GATEWAY is
         // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
         Ok(p) => Some(LinePath {
@@ -520,12 +482,7 @@ fn build_member(
     })
 }
 
-fn build_master(
-    ctx: &mut Ctx,
-    vars: &ShellVars,
-    device: &str,
-    defaults: &Defaults,
-) -> Option<Master> {
+fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaults) -> Option<Master> {
     check_teql_keys(ctx, vars);
     // A teqlN name may be past the cap; another name is a multipath bundle's (check_bundles
     // checks that its mode fits its name once every file is read).
@@ -557,7 +514,9 @@ fn build_master(
             quoted(v)
         ));
     }
-    if let Some(k) = ["TEQL_WEIGHT", "TEQL_GATEWAY", "TEQL_TABLE"].into_iter().find(|k| vars.get(k).is_some_and(|v| !v.is_empty())) {
+    if let Some(k) =
+        ["TEQL_WEIGHT", "TEQL_GATEWAY", "TEQL_TABLE"].into_iter().find(|k| vars.get(k).is_some_and(|v| !v.is_empty()))
+    {
         ctx.inconsistent(format!("{k} is set on the bundle {}: it belongs in the files of its lines", shown(device)));
     }
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
@@ -599,12 +558,7 @@ fn build_master(
     // network-scripts derives NETMASK from PREFIX when both are set, so NETMASK is only read
     // without PREFIX.
     let prefix = match prefix {
-        Ok(None) => ctx.field(
-            vars,
-            "NETMASK",
-            parse_netmask,
-            "a contiguous dotted netmask such as 255.255.255.252",
-        ),
+        Ok(None) => ctx.field(vars, "NETMASK", parse_netmask, "a contiguous dotted netmask such as 255.255.255.252"),
         other => other,
     };
     let address = match (addr, prefix) {
@@ -665,25 +619,11 @@ fn resolve_default_route(
     };
 
     let (gw_value, gw_inherited_from) = lookup("GATEWAY");
-    let gw_path = gw_inherited_from
-        .clone()
-        .unwrap_or_else(|| ctx.path.to_path_buf());
-    let gateway = ctx.field_from(
-        &gw_path,
-        gw_value.as_deref(),
-        "GATEWAY",
-        parse_ipv4,
-        EXPECT_IPV4,
-    );
+    let gw_path = gw_inherited_from.clone().unwrap_or_else(|| ctx.path.to_path_buf());
+    let gateway = ctx.field_from(&gw_path, gw_value.as_deref(), "GATEWAY", parse_ipv4, EXPECT_IPV4);
     let (dr_value, dr_from) = lookup("DEFROUTE");
     let dr_path = dr_from.unwrap_or_else(|| ctx.path.to_path_buf());
-    let defroute = ctx.field_from(
-        &dr_path,
-        dr_value.as_deref(),
-        "DEFROUTE",
-        parse_bool,
-        EXPECT_BOOL,
-    );
+    let defroute = ctx.field_from(&dr_path, dr_value.as_deref(), "DEFROUTE", parse_bool, EXPECT_BOOL);
     let (gatewaydev, _) = lookup("GATEWAYDEV");
     let gatewaydev = gatewaydev.filter(|d| !d.is_empty());
 
@@ -699,8 +639,7 @@ fn resolve_default_route(
     {
         return (None, false);
     }
-    let default_route =
-        defroute != Ok(Some(false)) && gatewaydev.as_deref().is_none_or(|d| d == device);
+    let default_route = defroute != Ok(Some(false)) && gatewaydev.as_deref().is_none_or(|d| d == device);
     (Some(gw), default_route)
 }
 
@@ -749,8 +688,7 @@ impl BrokenDefaults {
     /// The file is not about any one master, so each master that depends on it gets the
     /// error under its own name: hooks refuse exactly the bundles whose route is unknown.
     fn error_for(&self, master: &str) -> ConfigError {
-        let why =
-            format!("{master} takes its GATEWAY, GATEWAYDEV and DEFROUTE defaults from this file");
+        let why = format!("{master} takes its GATEWAY, GATEWAYDEV and DEFROUTE defaults from this file");
         match &self.kind {
             BrokenKind::Io(reason) => ConfigError::Io {
                 path: self.path.clone(),
@@ -771,19 +709,11 @@ impl BrokenDefaults {
 
 impl Defaults {
     fn read(path: &Path) -> Defaults {
-        let broken = |kind| {
-            Defaults::Broken(BrokenDefaults {
-                path: path.to_path_buf(),
-                kind,
-            })
-        };
+        let broken = |kind| Defaults::Broken(BrokenDefaults { path: path.to_path_buf(), kind });
         // Never a plain fs::read: a FIFO here would block every hook at boot.
         match read_config_file(path, MAX_FILE_BYTES) {
             Ok(bytes) => match shell::parse(&String::from_utf8_lossy(&bytes)) {
-                Ok(vars) => Defaults::Parsed(ParsedDefaults {
-                    path: path.to_path_buf(),
-                    vars,
-                }),
+                Ok(vars) => Defaults::Parsed(ParsedDefaults { path: path.to_path_buf(), vars }),
                 Err(e) => broken(BrokenKind::Syntax(e)),
             },
             Err(ReadProblem::NotFound) => Defaults::Absent,
@@ -813,17 +743,10 @@ fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
     v.parse().ok()
 }
 
-
-
-
-
 fn in_subnet(gw: Ipv4Addr, net: Ipv4Prefix) -> bool {
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(net.prefix_len))
-        .unwrap_or(0);
+    let mask = u32::MAX.checked_shl(32 - u32::from(net.prefix_len)).unwrap_or(0);
     u32::from(gw) & mask == u32::from(net.addr) & mask
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -877,10 +800,7 @@ mod tests {
                 ),
             );
         }
-        root.ifcfg(
-            "ifcfg-teql0",
-            "DEVICE=teql0\nONBOOT=yes\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
-        );
+        root.ifcfg("ifcfg-teql0", "DEVICE=teql0\nONBOOT=yes\nIPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n");
         root
     }
 
@@ -890,9 +810,7 @@ mod tests {
     }
 
     fn teql0(c: &Config) -> &Master {
-        c.masters
-            .get("teql0")
-            .unwrap_or_else(|| panic!("no teql0: {c:#?}"))
+        c.masters.get("teql0").unwrap_or_else(|| panic!("no teql0: {c:#?}"))
     }
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -953,10 +871,7 @@ mod tests {
         let root = issue_example();
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
-        assert_eq!(
-            c.members.keys().collect::<Vec<_>>(),
-            ["eth2", "eth3", "eth4", "eth5"]
-        );
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3", "eth4", "eth5"]);
         let eth3 = &c.members["eth3"];
         assert_eq!(
             eth3,
@@ -974,10 +889,7 @@ mod tests {
             teql0(&c),
             &Master {
                 device: "teql0".into(),
-                address: Some(Ipv4Prefix {
-                    addr: ip("203.0.113.2"),
-                    prefix_len: 28
-                }),
+                address: Some(Ipv4Prefix { addr: ip("203.0.113.2"), prefix_len: 28 }),
                 gateway: Some(ip("203.0.113.1")),
                 default_route: true,
                 mtu: None,
@@ -995,17 +907,11 @@ mod tests {
     #[test]
     fn device_inside_the_file_wins() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-uplink",
-            "DEVICE=eth2\nTEQL_MASTER=teql1\nTEQL_RP_FILTER=keep\nONBOOT=no\n",
-        );
+        root.ifcfg("ifcfg-uplink", "DEVICE=eth2\nTEQL_MASTER=teql1\nTEQL_RP_FILTER=keep\nONBOOT=no\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
         let m = &c.members["eth2"];
-        assert_eq!(
-            (m.master.as_str(), m.rp_filter, m.onboot),
-            ("teql1", RpFilter::Keep, false)
-        );
+        assert_eq!((m.master.as_str(), m.rp_filter, m.onboot), ("teql1", RpFilter::Keep, false));
         assert_eq!(m.source, root.file("ifcfg-uplink"));
         assert_eq!(c.files["ifcfg-uplink"], "eth2");
         assert!(!c.members.contains_key("uplink"));
@@ -1017,20 +923,11 @@ mod tests {
     #[test]
     fn master_found_by_device_key() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-bundle",
-            "DEVICE=teql0\nIPADDR=192.0.2.9\nNETMASK=255.255.255.0\nMTU=1400\n",
-        );
+        root.ifcfg("ifcfg-bundle", "DEVICE=teql0\nIPADDR=192.0.2.9\nNETMASK=255.255.255.0\nMTU=1400\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
         let m = teql0(&c);
-        assert_eq!(
-            m.address,
-            Some(Ipv4Prefix {
-                addr: ip("192.0.2.9"),
-                prefix_len: 24
-            })
-        );
+        assert_eq!(m.address, Some(Ipv4Prefix { addr: ip("192.0.2.9"), prefix_len: 24 }));
         assert_eq!(m.mtu, Some(1400));
         assert_eq!((m.gateway, m.default_route), (None, false));
         assert_eq!(c.files["ifcfg-bundle"], "teql0");
@@ -1039,10 +936,7 @@ mod tests {
     #[test]
     fn prefix_wins_over_netmask() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nNETMASK=255.0.255.0\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nNETMASK=255.0.255.0\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
         assert_eq!(teql0(&c).address.map(|a| a.prefix_len), Some(28));
@@ -1072,10 +966,7 @@ mod tests {
     fn master_file_overrides_gatewaydev() {
         let root = issue_example();
         root.network("GATEWAYDEV=eth0\n");
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nGATEWAYDEV=\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nGATEWAYDEV=\n");
         let c = root.load();
         assert!(teql0(&c).default_route);
     }
@@ -1087,10 +978,7 @@ mod tests {
         root.network("GATEWAY=203.0.113.1\n");
         root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\n");
         let m = teql0(&root.load()).clone();
-        assert_eq!(
-            (m.gateway, m.default_route),
-            (Some(ip("203.0.113.1")), true)
-        );
+        assert_eq!((m.gateway, m.default_route), (Some(ip("203.0.113.1")), true));
 
         // Elsewhere: it is another interface's gateway and teql0 must not take it.
         root.network("GATEWAY=192.0.2.1\n");
@@ -1106,66 +994,34 @@ mod tests {
     #[test]
     fn own_gateway_outside_the_subnet_is_fine() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=32\nGATEWAY=198.51.100.1\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=32\nGATEWAY=198.51.100.1\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
         let m = teql0(&c);
-        assert_eq!(
-            (m.gateway, m.default_route),
-            (Some(ip("198.51.100.1")), true)
-        );
+        assert_eq!((m.gateway, m.default_route), (Some(ip("198.51.100.1")), true));
     }
 
     #[test]
     fn defroute_no() {
         let root = issue_example();
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=no\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=no\n");
         let m = teql0(&root.load()).clone();
-        assert_eq!(
-            (m.gateway, m.default_route),
-            (Some(ip("203.0.113.1")), false)
-        );
+        assert_eq!((m.gateway, m.default_route), (Some(ip("203.0.113.1")), false));
 
         // From the network file, and overridden by the master's own DEFROUTE.
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n");
         root.network("DEFROUTE=NO\n");
         assert!(!teql0(&root.load()).default_route);
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=yes\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\nDEFROUTE=yes\n");
         assert!(teql0(&root.load()).default_route);
     }
 
     #[test]
     fn booleans() {
-        for (v, b) in [
-            ("yes", true),
-            ("True", true),
-            ("Y", true),
-            ("1", true),
-            ("on", true),
-            ("t", true),
-        ] {
+        for (v, b) in [("yes", true), ("True", true), ("Y", true), ("1", true), ("on", true), ("t", true)] {
             assert_eq!(parse_bool(v), Some(b), "{v}");
         }
-        for (v, b) in [
-            ("no", false),
-            ("FALSE", false),
-            ("n", false),
-            ("0", false),
-            ("Off", false),
-            ("f", false),
-        ] {
+        for (v, b) in [("no", false), ("FALSE", false), ("n", false), ("0", false), ("Off", false), ("f", false)] {
             assert_eq!(parse_bool(v), Some(b), "{v}");
         }
         for v in ["", "yes ", "2", "nope", "ja"] {
@@ -1186,44 +1042,16 @@ mod tests {
 
     #[test]
     fn subnets() {
-        let net = Ipv4Prefix {
-            addr: ip("203.0.113.2"),
-            prefix_len: 28,
-        };
+        let net = Ipv4Prefix { addr: ip("203.0.113.2"), prefix_len: 28 };
         assert!(in_subnet(ip("203.0.113.1"), net));
         assert!(!in_subnet(ip("203.0.113.17"), net));
-        assert!(in_subnet(
-            ip("198.51.100.1"),
-            Ipv4Prefix {
-                addr: ip("203.0.113.2"),
-                prefix_len: 0
-            }
-        ));
-        assert!(!in_subnet(
-            ip("203.0.113.3"),
-            Ipv4Prefix {
-                addr: ip("203.0.113.2"),
-                prefix_len: 32
-            }
-        ));
+        assert!(in_subnet(ip("198.51.100.1"), Ipv4Prefix { addr: ip("203.0.113.2"), prefix_len: 0 }));
+        assert!(!in_subnet(ip("203.0.113.3"), Ipv4Prefix { addr: ip("203.0.113.2"), prefix_len: 32 }));
     }
 
-    fn assert_invalid(
-        e: &ConfigError,
-        path: &Path,
-        dev: &str,
-        key: &str,
-        value: &str,
-        expected_part: &str,
-    ) {
+    fn assert_invalid(e: &ConfigError, path: &Path, dev: &str, key: &str, value: &str, expected_part: &str) {
         match e {
-            ConfigError::InvalidValue {
-                path: p,
-                key: k,
-                value: v,
-                expected,
-                device,
-            } => {
+            ConfigError::InvalidValue { path: p, key: k, value: v, expected, device } => {
                 assert_eq!((p.as_path(), k.as_str(), v.as_str()), (path, key, value));
                 assert!(expected.contains(expected_part), "{expected}");
                 assert_eq!(device.as_deref(), Some(dev));
@@ -1250,14 +1078,7 @@ mod tests {
         let root = issue_example();
         root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nNETMASK=255.0.255.0\n");
         let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.file("ifcfg-teql0"),
-            "teql0",
-            "NETMASK",
-            "255.0.255.0",
-            "contiguous",
-        );
+        assert_invalid(only_problem(&c), &root.file("ifcfg-teql0"), "teql0", "NETMASK", "255.0.255.0", "contiguous");
         // The broken master is not replaced by a bare one; its members stay, and the problem
         // reaches them through problems_for.
         assert!(!c.masters.contains_key("teql0"));
@@ -1271,12 +1092,7 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nGATEWAY=203.0.113.1\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.file("ifcfg-teql0"),
-            "teql0",
-            &["IPADDR=203.0.113.2", "PREFIX="],
-        );
+        assert_inconsistent(only_problem(&c), &root.file("ifcfg-teql0"), "teql0", &["IPADDR=203.0.113.2", "PREFIX="]);
         assert!(c.masters.is_empty());
     }
 
@@ -1288,12 +1104,7 @@ mod tests {
             ("MTU=20\n", "MTU", "20", "68 to 65535"),
             ("MTU=65536\n", "MTU", "65536", "68 to 65535"),
             ("MTU=+1500\n", "MTU", "+1500", "68 to 65535"),
-            (
-                "IPADDR=203.0.113.256\nPREFIX=28\n",
-                "IPADDR",
-                "203.0.113.256",
-                "IPv4",
-            ),
+            ("IPADDR=203.0.113.256\nPREFIX=28\n", "IPADDR", "203.0.113.256", "IPv4"),
             ("IPADDR=203.0.113.2\nPREFIX=33\n", "PREFIX", "33", "0 to 32"),
             ("GATEWAY=gw.example\n", "GATEWAY", "gw.example", "IPv4"),
             ("DEFROUTE=maybe\n", "DEFROUTE", "maybe", "yes or no"),
@@ -1317,19 +1128,9 @@ mod tests {
         root.network("GATEWAY=192.0.2.300\n");
         root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\n");
         let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &network_file(root.path()),
-            "teql0",
-            "GATEWAY",
-            "192.0.2.300",
-            "IPv4",
-        );
+        assert_invalid(only_problem(&c), &network_file(root.path()), "teql0", "GATEWAY", "192.0.2.300", "IPv4");
         // Its own GATEWAY makes the network file's irrelevant.
-        root.ifcfg(
-            "ifcfg-teql0",
-            "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n",
-        );
+        root.ifcfg("ifcfg-teql0", "IPADDR=203.0.113.2\nPREFIX=28\nGATEWAY=203.0.113.1\n");
         assert!(root.load().problems.is_empty());
     }
 
@@ -1339,29 +1140,14 @@ mod tests {
         root.network("NETWORKING=yes\nHOSTNAME=$(hostname)\n");
         let c = root.load();
         let e = only_problem(&c);
-        assert!(
-            matches!(
-                e,
-                ConfigError::Syntax {
-                    line: 2,
-                    col: 10,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ConfigError::Syntax { line: 2, col: 10, .. }), "{e:?}");
         assert_eq!(e.device(), Some("teql0"));
-        assert!(e
-            .to_string()
-            .starts_with(&format!("{}:2:10: ", network_file(root.path()).display())));
+        assert!(e.to_string().starts_with(&format!("{}:2:10: ", network_file(root.path()).display())));
         assert!(!c.masters.contains_key("teql0"));
 
         // Nothing depends on it when the master sets all three keys, or when there are
         // members only.
-        root.ifcfg(
-            "ifcfg-teql0",
-            "GATEWAY=203.0.113.1\nGATEWAYDEV=\nDEFROUTE=yes\n",
-        );
+        root.ifcfg("ifcfg-teql0", "GATEWAY=203.0.113.1\nGATEWAYDEV=\nDEFROUTE=yes\n");
         assert!(root.load().problems.is_empty());
         fs::remove_file(root.file("ifcfg-teql0")).unwrap();
         let c = root.load();
@@ -1391,10 +1177,7 @@ mod tests {
     #[test]
     fn bad_rp_filter() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-eth2",
-            "TEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n",
-        );
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n");
         let c = root.load();
         assert_invalid(
             only_problem(&c),
@@ -1411,22 +1194,12 @@ mod tests {
     #[test]
     fn member_values() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-eth2",
-            "TEQL_MASTER=teql0\nTEQL_RP_FILTER=STRICT\nONBOOT=n\n",
-        );
+        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=STRICT\nONBOOT=n\n");
         let c = root.load();
         let m = &c.members["eth2"];
         assert_eq!((m.rp_filter, m.onboot), (RpFilter::Strict, false));
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nONBOOT=later\n");
-        assert_invalid(
-            only_problem(&root.load()),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            "ONBOOT",
-            "later",
-            "yes or no",
-        );
+        assert_invalid(only_problem(&root.load()), &root.file("ifcfg-eth2"), "eth2", "ONBOOT", "later", "yes or no");
     }
 
     #[test]
@@ -1434,12 +1207,7 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-teql0", "TEQL_MASTER=teql1\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.file("ifcfg-teql0"),
-            "teql0",
-            &["TEQL_MASTER=\"teql1\"", "teql0"],
-        );
+        assert_inconsistent(only_problem(&c), &root.file("ifcfg-teql0"), "teql0", &["TEQL_MASTER=\"teql1\"", "teql0"]);
         assert!(c.masters.is_empty());
     }
 
@@ -1462,10 +1230,7 @@ mod tests {
             &["TEQL_RP_FILTER=\"off\"", "TEQL_MASTER"],
         );
         // A mention in a comment makes the file ours to read strictly, not a member.
-        root.ifcfg(
-            "ifcfg-eth2",
-            "# TEQL_MASTER=teql0 once the line is delivered\nONBOOT=whenever\n",
-        );
+        root.ifcfg("ifcfg-eth2", "# TEQL_MASTER=teql0 once the line is delivered\nONBOOT=whenever\n");
         let c = root.load();
         assert!(c.problems.is_empty() && c.members.is_empty() && c.masters.is_empty());
         assert_eq!(c.files["ifcfg-eth2"], "eth2");
@@ -1476,12 +1241,7 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-eth2", "MASTER=bond0\nSLAVE=yes\nTEQL_MASTER=teql0\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            &["MASTER=\"bond0\"", "TEQL_MASTER"],
-        );
+        assert_inconsistent(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", &["MASTER=\"bond0\"", "TEQL_MASTER"]);
     }
 
     #[test]
@@ -1509,10 +1269,7 @@ mod tests {
     #[test]
     fn broken_unrelated_file_is_ignored() {
         let root = issue_example();
-        root.ifcfg(
-            "ifcfg-eth0",
-            "DEVICE=eth0\nNAME=\"System eth0\nIPADDR=$(cat /x)\nsource /etc/foo\n",
-        );
+        root.ifcfg("ifcfg-eth0", "DEVICE=eth0\nNAME=\"System eth0\nIPADDR=$(cat /x)\nsource /etc/foo\n");
         root.ifcfg("ifcfg-eth1", "DEVICE=eth1\r\nONBOOT=yes\r\n");
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
@@ -1523,32 +1280,16 @@ mod tests {
     #[test]
     fn broken_related_files_report_syntax() {
         let root = Root::new();
-        root.ifcfg(
-            "ifcfg-uplink",
-            "DEVICE=eth2\nTEQL_MASTER=teql0\nNAME=\"uplink\n",
-        );
+        root.ifcfg("ifcfg-uplink", "DEVICE=eth2\nTEQL_MASTER=teql0\nNAME=\"uplink\n");
         let c = root.load();
         let e = only_problem(&c);
-        assert!(
-            matches!(
-                e,
-                ConfigError::Syntax {
-                    line: 3,
-                    col: 6,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, ConfigError::Syntax { line: 3, col: 6, .. }), "{e:?}");
         // Filed under the device the file configures, found despite the error.
         assert_eq!(e.device(), Some("eth2"));
         assert_eq!(c.files["ifcfg-uplink"], "eth2");
         let text = e.to_string();
         assert!(
-            text.starts_with(&format!(
-                "{}:3:6: NAME: unterminated",
-                root.file("ifcfg-uplink").display()
-            )),
+            text.starts_with(&format!("{}:3:6: NAME: unterminated", root.file("ifcfg-uplink").display())),
             "{text}"
         );
         // A member that is broken names no master, so none is made up.
@@ -1558,14 +1299,7 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-teql0", "IPADDR=`hostname -i`\n");
         let c = root.load();
-        assert!(matches!(
-            only_problem(&c),
-            ConfigError::Syntax {
-                line: 1,
-                col: 8,
-                ..
-            }
-        ));
+        assert!(matches!(only_problem(&c), ConfigError::Syntax { line: 1, col: 8, .. }));
         assert_eq!(c.problems_for("teql0").len(), 1);
     }
 
@@ -1604,12 +1338,7 @@ mod tests {
         let c = root.load();
         let first = root.file("ifcfg-eth2");
         let second = root.file("ifcfg-uplink");
-        assert_inconsistent(
-            only_problem(&c),
-            &second,
-            "eth2",
-            &[&first.display().to_string(), "ifcfg-uplink"],
-        );
+        assert_inconsistent(only_problem(&c), &second, "eth2", &[&first.display().to_string(), "ifcfg-uplink"]);
         assert_eq!(c.members["eth2"].master, "teql0");
         assert_eq!(c.files.len(), 2);
 
@@ -1617,12 +1346,7 @@ mod tests {
         root.ifcfg("ifcfg-teql0", "MTU=1500\n");
         root.ifcfg("ifcfg-wan", "DEVICE=teql0\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.file("ifcfg-wan"),
-            "teql0",
-            &["ifcfg-teql0"],
-        );
+        assert_inconsistent(only_problem(&c), &root.file("ifcfg-wan"), "teql0", &["ifcfg-teql0"]);
     }
 
     #[test]
@@ -1631,12 +1355,7 @@ mod tests {
         root.ifcfg("ifcfg-eth2", "DEVICE=eth2\nBOOTPROTO=dhcp\n");
         root.ifcfg("ifcfg-uplink", "DEVICE=eth2\nTEQL_MASTER=teql0\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.file("ifcfg-uplink"),
-            "eth2",
-            &["ifcfg-eth2"],
-        );
+        assert_inconsistent(only_problem(&c), &root.file("ifcfg-uplink"), "eth2", &["ifcfg-eth2"]);
         assert!(c.members.is_empty());
     }
 
@@ -1644,22 +1363,14 @@ mod tests {
     fn missing_directory_is_empty() {
         let dir = tempfile::tempdir().unwrap();
         let c = load(dir.path());
-        assert!(
-            c.masters.is_empty()
-                && c.members.is_empty()
-                && c.files.is_empty()
-                && c.problems.is_empty()
-        );
+        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
         let c = load(&dir.path().join("nowhere"));
         assert!(c.problems.is_empty());
     }
 
     #[test]
     fn scripts_dir_is_below_root() {
-        assert_eq!(
-            scripts_dir(Path::new("/r")),
-            Path::new("/r/etc/sysconfig/network-scripts")
-        );
+        assert_eq!(scripts_dir(Path::new("/r")), Path::new("/r/etc/sysconfig/network-scripts"));
     }
 
     #[cfg(unix)]
@@ -1674,10 +1385,7 @@ mod tests {
         let e = only_problem(&c);
         assert!(matches!(e, ConfigError::Io { .. }), "{e:?}");
         assert_eq!(e.device(), Some("teql0"));
-        assert!(e.to_string().starts_with(&format!(
-            "{}: cannot read: ",
-            root.file("ifcfg-teql0").display()
-        )));
+        assert!(e.to_string().starts_with(&format!("{}: cannot read: ", root.file("ifcfg-teql0").display())));
         assert!(!c.masters.contains_key("teql0"));
         assert_eq!(c.problems_for("eth2").len(), 1);
     }
@@ -1695,7 +1403,10 @@ mod tests {
         assert_eq!(e.device(), Some("eth1"));
         assert_eq!(
             e.to_string(),
-            format!("{}: cannot read: no such file (a symbolic link to a missing file?)", root.file("ifcfg-eth1").display())
+            format!(
+                "{}: cannot read: no such file (a symbolic link to a missing file?)",
+                root.file("ifcfg-eth1").display()
+            )
         );
         // The other lines are not affected.
         assert_eq!(c.members.len(), 4);
@@ -1735,7 +1446,13 @@ mod tests {
         let e = only_problem(&c);
         assert_eq!(e.device(), Some("teql0"));
         let text = e.to_string();
-        assert!(text.starts_with(&format!("{}: cannot read: not a regular file (a FIFO)", network_file(root.path()).display())), "{text}");
+        assert!(
+            text.starts_with(&format!(
+                "{}: cannot read: not a regular file (a FIFO)",
+                network_file(root.path()).display()
+            )),
+            "{text}"
+        );
 
         // With lines only, nothing depends on it, but it is still reported (once).
         fs::remove_file(root.file("ifcfg-teql0")).unwrap();
@@ -1759,7 +1476,10 @@ mod tests {
         assert!(root.load().problems.is_empty());
         std::os::unix::fs::symlink("/dev/zero", root.file("ifcfg-eth9")).unwrap();
         let e = root.load().problems.pop().unwrap();
-        assert!(e.to_string().ends_with("not a regular file (a character device); teqlctl reads only regular files"), "{e}");
+        assert!(
+            e.to_string().ends_with("not a regular file (a character device); teqlctl reads only regular files"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1787,7 +1507,14 @@ mod tests {
             let root = Root::new();
             root.ifcfg("ifcfg-eth2", text);
             let c = root.load();
-            assert_invalid(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", "TEQL_RP_FILTER", "bogus", "loose, strict, off or keep");
+            assert_invalid(
+                only_problem(&c),
+                &root.file("ifcfg-eth2"),
+                "eth2",
+                "TEQL_RP_FILTER",
+                "bogus",
+                "loose, strict, off or keep",
+            );
             assert!(c.members.is_empty());
         }
     }
@@ -1839,7 +1566,9 @@ mod tests {
     fn huge_files_are_refused() {
         // 200,000 keys: over MAX_FILE_BYTES, so refused before it is parsed.
         let root = Root::new();
-        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string()).chain((0..200_000).map(|i| format!("K{i}=v\n"))).collect();
+        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string())
+            .chain((0..200_000).map(|i| format!("K{i}=v\n")))
+            .collect();
         root.ifcfg("ifcfg-eth2", &text);
         let t = std::time::Instant::now();
         let c = root.load();
@@ -1849,7 +1578,9 @@ mod tests {
         assert!(e.to_string().contains("cannot read: larger than 1048576 bytes"), "{e}");
 
         // Under the size limit but over the assignment limit.
-        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string()).chain((0..20_000).map(|i| format!("K{i}=v\n"))).collect();
+        let text: String = std::iter::once("TEQL_MASTER=teql0\n".to_string())
+            .chain((0..20_000).map(|i| format!("K{i}=v\n")))
+            .collect();
         root.ifcfg("ifcfg-eth2", &text);
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains(":10001:1: more than 10000 assignments"), "{e}");
@@ -1866,7 +1597,10 @@ mod tests {
         let root = Root::new();
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER='teql0\x1b[2J\u{202e}0'\n");
         let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"), "{e}");
+        assert!(
+            e.contains("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"),
+            "{e}"
+        );
         root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_RP_FILTER='{}\x00'\n", "y".repeat(4000)));
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains(&format!("TEQL_RP_FILTER=\"{}…(+3937 chars)\"", "y".repeat(64))), "{e}");

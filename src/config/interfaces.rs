@@ -17,11 +17,11 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    is_usable_master, master_index, parse_decimal, parse_mtu, parse_netmask, parse_prefix_len, quoted,
-    read_config_file, read_probe, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, Master, Member, ProbeKeys,
-    ProbeValues, ReadProblem, RpFilter, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
-    check_bundles, check_tables, parse_master_name, LinePath, read_line_path, read_mode, Mode, ModeKeys, PathKeys, Spelling, EXPECT_MASTER_OR_BUNDLE,
-    MAX_SOURCED_FILES, MAX_STANZAS,
+    check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
+    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
+    valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys,
+    ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES, MAX_INHERIT_DEPTH,
+    MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
@@ -129,13 +129,7 @@ pub fn member_from_options(
 ) -> Result<Member, ConfigError> {
     let master = master.filter(|v| !v.is_empty());
     let rp_filter = rp_filter.filter(|v| !v.is_empty());
-    let mut ctx = Ctx {
-        path: source,
-        device,
-        stanza,
-        bundle: false,
-        problems: Vec::new(),
-    };
+    let mut ctx = Ctx { path: source, device, stanza, bundle: false, problems: Vec::new() };
     let member = check_member(&mut ctx, master, rp_filter, probe, true);
     let mut problems = ctx.problems.into_iter();
     match (member, problems.next()) {
@@ -143,9 +137,7 @@ pub fn member_from_options(
         (Some(m), None) => Ok(m),
         (None, None) => Err(ConfigError::Inconsistent {
             path: source.to_path_buf(),
-            msg: format!(
-                "{stanza}: no teql-master option: {device} is not a line of a teql master"
-            ),
+            msg: format!("{stanza}: no teql-master option: {device} is not a line of a teql master"),
             device: Some(device.to_string()),
         }),
     }
@@ -369,11 +361,7 @@ impl<'a> Reader<'a> {
             // The main file may be absent (a box without ifupdown).
             Err(ReadProblem::NotFound) if from.is_none() => return,
             Err(e) => {
-                self.problems.push(ConfigError::Io {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                    device: None,
-                });
+                self.problems.push(ConfigError::Io { path: path.to_path_buf(), reason: e.to_string(), device: None });
                 return;
             }
         };
@@ -385,10 +373,7 @@ impl<'a> Reader<'a> {
         // Per file, as in ifupdown: a sourced file never continues the stanza that sourced it.
         let mut state = State::None;
         for line in logical_lines(text) {
-            let place = Place {
-                path: path.to_path_buf(),
-                line: line.number,
-            };
+            let place = Place { path: path.to_path_buf(), line: line.number };
             if line.text.chars().nth(MAX_LINE_CHARS).is_some() {
                 let device = match state {
                     State::Iface(i) => self.stanzas.get(i).map(|s| s.name.clone()),
@@ -503,28 +488,16 @@ impl<'a> Reader<'a> {
         }
         // Where the parent's name is, if the line says `inherits`.
         let (family, method, parent_at) = match (w.get(1), w.get(2)) {
-            (None, _) => {
-                return broken(
-                    self,
-                    "no address family and method (such as iface eth2 inet static)".into(),
-                )
-            }
+            (None, _) => return broken(self, "no address family and method (such as iface eth2 inet static)".into()),
             (Some(&"inherits"), _) => (None, None, 2),
             (Some(f), _) if !FAMILIES.contains(f) => {
                 return broken(
                     self,
-                    format!(
-                        "unknown address family {}: expected one of {}",
-                        quoted(f),
-                        FAMILIES.join(", ")
-                    ),
+                    format!("unknown address family {}: expected one of {}", quoted(f), FAMILIES.join(", ")),
                 )
             }
             (Some(f), None) => {
-                return broken(
-                    self,
-                    format!("no method after {} (such as static, dhcp or manual)", shown(f)),
-                )
+                return broken(self, format!("no method after {} (such as static, dhcp or manual)", shown(f)))
             }
             (Some(f), Some(&"inherits")) => (Some(*f), None, 3),
             (Some(f), Some(m)) if w.get(3) == Some(&"inherits") => (Some(*f), Some(*m), 4),
@@ -551,17 +524,15 @@ impl<'a> Reader<'a> {
             };
             // ifupdown takes the first stanza of that name (and family, if one is given). It
             // is always an earlier stanza, so inheritance can never loop.
-            let found = self.by_name.get(parent).and_then(|list| {
-                list.iter().copied().find(|&j| family.is_none_or(|f| f == self.stanzas[j].family))
-            });
+            let found = self
+                .by_name
+                .get(parent)
+                .and_then(|list| list.iter().copied().find(|&j| family.is_none_or(|f| f == self.stanzas[j].family)));
             let Some(pi) = found else {
                 if self.broken.contains(parent) {
                     return broken(
                         self,
-                        format!(
-                            "inherits {}, whose iface line is refused above: fix that one first",
-                            shown(parent)
-                        ),
+                        format!("inherits {}, whose iface line is refused above: fix that one first", shown(parent)),
                     );
                 }
                 return broken(
@@ -669,11 +640,7 @@ impl<'a> Reader<'a> {
             }
             stanza.index.insert(name.to_string(), stanza.options.len());
         }
-        stanza.options.push(Opt {
-            name: name.to_string(),
-            value: value.to_string(),
-            line: at.line,
-        });
+        stanza.options.push(Opt { name: name.to_string(), value: value.to_string(), line: at.line });
     }
 
     fn source(&mut self, rest: &str, at: &Place, keyword: &str, directory: bool) {
@@ -686,11 +653,8 @@ impl<'a> Reader<'a> {
                     let Ok(entries) = fs::read_dir(&found) else {
                         continue;
                     };
-                    let mut names: Vec<OsString> = entries
-                        .filter_map(Result::ok)
-                        .map(|e| e.file_name())
-                        .filter(is_directory_file_name)
-                        .collect();
+                    let mut names: Vec<OsString> =
+                        entries.filter_map(Result::ok).map(|e| e.file_name()).filter(is_directory_file_name).collect();
                     names.sort();
                     for n in names {
                         self.source_file(&found.join(n), at, keyword);
@@ -719,10 +683,7 @@ fn is_directory_file_name(name: &OsString) -> bool {
     let Some(name) = name.to_str() else {
         return false;
     };
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 struct Line {
@@ -778,11 +739,7 @@ fn logical_lines(text: &str) -> Vec<Line> {
         }
         let len = buf.trim_end_matches(is_c_space).len();
         buf.truncate(len);
-        out.push(Line {
-            number,
-            col,
-            text: buf,
-        });
+        out.push(Line { number, col, text: buf });
     }
     out
 }
@@ -927,18 +884,11 @@ fn is_teql_option(option: &str) -> bool {
 
 fn build(reader: Reader) -> Config {
     let root = reader.root;
-    let mut config = Config {
-        problems: reader.problems,
-        ..Config::default()
-    };
+    let mut config = Config { problems: reader.problems, ..Config::default() };
     // Masters with an iface line of their own, valid or not: a broken one must not be replaced
     // by a bare master as if it did not exist.
-    let mut master_stanzas: BTreeSet<String> = reader
-        .broken
-        .iter()
-        .filter(|n| master_index(n).is_some())
-        .cloned()
-        .collect();
+    let mut master_stanzas: BTreeSet<String> =
+        reader.broken.iter().filter(|n| master_index(n).is_some()).cloned().collect();
     let mut first_stanza: BTreeMap<String, Place> = BTreeMap::new();
 
     for (idx, raw) in reader.stanzas.iter().enumerate() {
@@ -963,7 +913,8 @@ fn build(reader: Reader) -> Config {
             });
             continue;
         }
-        let is_master = master_index(&stanza.name).is_some() || stanza.options.iter().any(|o| env_name(&o.name) == "TEQL_MODE");
+        let is_master =
+            master_index(&stanza.name).is_some() || stanza.options.iter().any(|o| env_name(&o.name) == "TEQL_MODE");
         if is_master {
             master_stanzas.insert(stanza.name.clone());
         }
@@ -973,9 +924,10 @@ fn build(reader: Reader) -> Config {
             continue;
         }
         if let Some(first) = first_stanza.get(stanza.name.as_str()) {
-            let ours = stanza.options.iter().any(|o| {
-                is_teql_option(&o.name) || (is_master && MASTER_OPTIONS.contains(&o.name.as_str()))
-            });
+            let ours = stanza
+                .options
+                .iter()
+                .any(|o| is_teql_option(&o.name) || (is_master && MASTER_OPTIONS.contains(&o.name.as_str())));
             if ours {
                 let what = if is_master {
                     "teqlctl reads only the first stanza of a master: merge them"
@@ -1000,13 +952,8 @@ fn build(reader: Reader) -> Config {
         first_stanza.insert(stanza.name.clone(), stanza.at.clone());
 
         let text = stanza.text();
-        let mut ctx = Ctx {
-            path: &stanza.at.path,
-            device: &stanza.name,
-            stanza: &text,
-            bundle: is_master,
-            problems: Vec::new(),
-        };
+        let mut ctx =
+            Ctx { path: &stanza.at.path, device: &stanza.name, stanza: &text, bundle: is_master, problems: Vec::new() };
         let onboot = reader.onboot.contains(&stanza.name);
         if is_master {
             if let Some(m) = build_master(&mut ctx, stanza, onboot) {
@@ -1025,13 +972,11 @@ fn build(reader: Reader) -> Config {
 
     // A teqlN named by lines needs no stanza (it is brought up bare); a multipath bundle does
     // (check_bundles says so).
-    let named: BTreeSet<String> = config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
+    let named: BTreeSet<String> =
+        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
     for master in named {
         if !master_stanzas.contains(&master) {
-            config
-                .masters
-                .entry(master.clone())
-                .or_insert_with(|| Master::bare(&master));
+            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
         }
     }
     check_bundles(&mut config, &SPELLING);
@@ -1186,19 +1131,9 @@ fn check_member(
         }
         return None;
     }
-    let master_ok = ctx.field(
-        "teql-master",
-        master,
-        parse_master_name,
-        EXPECT_MASTER_OR_BUNDLE,
-    );
+    let master_ok = ctx.field("teql-master", master, parse_master_name, EXPECT_MASTER_OR_BUNDLE);
     // Read before bailing out on teql-master so that one load reports both mistakes.
-    let rp_ok = ctx.field(
-        "teql-rp-filter",
-        rp_filter,
-        RpFilter::parse,
-        EXPECT_RP_FILTER,
-    );
+    let rp_ok = ctx.field("teql-rp-filter", rp_filter, RpFilter::parse, EXPECT_RP_FILTER);
     let Some(master) = master_ok.ok()? else {
         if let (Ok(Some(_)), Some(v)) = (&rp_ok, rp_filter) {
             ctx.inconsistent(format!(
@@ -1243,15 +1178,7 @@ fn check_member(
         ));
         return None;
     }
-    Some(Member {
-        device: device.to_string(),
-        master,
-        rp_filter,
-        onboot,
-        probe,
-        path,
-        source: ctx.path.to_path_buf(),
-    })
+    Some(Member { device: device.to_string(), master, rp_filter, onboot, probe, path, source: ctx.path.to_path_buf() })
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
@@ -1293,7 +1220,8 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
             ));
             return None;
         }
-        let metric = ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
+        let metric =
+            ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
         let mut m = Master::bare(&stanza.name);
         m.mode = mode;
         m.onboot = onboot;
@@ -1302,12 +1230,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         return Some(m);
     }
     let mtu = ctx.field("mtu", value("mtu"), parse_mtu, "a number from 68 to 65535");
-    let metric = ctx.field(
-        "metric",
-        value("metric"),
-        parse_decimal,
-        "a route metric, a number from 0 to 4294967295",
-    );
+    let metric = ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
     let gateway = ctx.field("gateway", value("gateway"), parse_ipv4, EXPECT_IPV4);
     let address = ctx.field(
         "address",
@@ -1324,13 +1247,12 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
     let address = match (address, netmask) {
         (Ok(Some((addr, Some(len)))), Ok(Some(mask))) if len != mask => {
             // ifupdown would silently let netmask win; one of the two is a mistake.
-            ctx.inconsistent(format!(
-                "address {addr}/{len} and netmask /{mask} disagree: keep only one of them"
-            ));
+            ctx.inconsistent(format!("address {addr}/{len} and netmask /{mask} disagree: keep only one of them"));
             None
         }
-        (Ok(Some((addr, Some(prefix_len)))), Ok(_))
-        | (Ok(Some((addr, None))), Ok(Some(prefix_len))) => Some(Ipv4Prefix { addr, prefix_len }),
+        (Ok(Some((addr, Some(prefix_len)))), Ok(_)) | (Ok(Some((addr, None))), Ok(Some(prefix_len))) => {
+            Some(Ipv4Prefix { addr, prefix_len })
+        }
         (Ok(Some((addr, None))), Ok(None)) => {
             // ifupdown would guess a classful netmask, which is rarely the line's subnet.
             ctx.inconsistent(format!(
@@ -1368,8 +1290,6 @@ fn parse_yes_no(v: &str) -> Option<bool> {
     }
 }
 
-
-
 /// A prefix length or a contiguous dotted netmask, both of which ifupdown accepts in
 /// `netmask` and after the slash of `address`.
 fn parse_mask(v: &str) -> Option<u8> {
@@ -1385,7 +1305,6 @@ fn parse_address(v: &str) -> Option<(Ipv4Addr, Option<u8>)> {
         None => Some((parse_ipv4(v)?, None)),
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1434,9 +1353,7 @@ mod tests {
     }
 
     fn line_stanza(n: u32) -> String {
-        format!(
-            "auto eth{n}\niface eth{n} inet static\n    address 198.18.{n}.1/30\n    teql-master teql0\n"
-        )
+        format!("auto eth{n}\niface eth{n} inet static\n    address 198.18.{n}.1/30\n    teql-master teql0\n")
     }
 
     const TEQL0: &str = "auto teql0\niface teql0 inet static\n    address 203.0.113.2/28\n    \
@@ -1465,9 +1382,7 @@ mod tests {
     }
 
     fn teql0(c: &Config) -> &Master {
-        c.masters
-            .get("teql0")
-            .unwrap_or_else(|| panic!("no teql0: {c:#?}"))
+        c.masters.get("teql0").unwrap_or_else(|| panic!("no teql0: {c:#?}"))
     }
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -1475,28 +1390,12 @@ mod tests {
     }
 
     fn prefix(s: &str, len: u8) -> Option<Ipv4Prefix> {
-        Some(Ipv4Prefix {
-            addr: ip(s),
-            prefix_len: len,
-        })
+        Some(Ipv4Prefix { addr: ip(s), prefix_len: len })
     }
 
-    fn assert_invalid(
-        e: &ConfigError,
-        path: &Path,
-        device: &str,
-        key: &str,
-        value: &str,
-        expected: &str,
-    ) {
+    fn assert_invalid(e: &ConfigError, path: &Path, device: &str, key: &str, value: &str, expected: &str) {
         match e {
-            ConfigError::InvalidValue {
-                path: p,
-                key: k,
-                value: v,
-                expected: x,
-                device: d,
-            } => {
+            ConfigError::InvalidValue { path: p, key: k, value: v, expected: x, device: d } => {
                 assert_eq!(p, path, "{e:?}");
                 assert_eq!(k, key, "{e:?}");
                 assert_eq!(v, value, "{e:?}");
@@ -1509,11 +1408,7 @@ mod tests {
 
     fn assert_inconsistent(e: &ConfigError, path: &Path, device: Option<&str>, words: &[&str]) {
         match e {
-            ConfigError::Inconsistent {
-                path: p,
-                msg,
-                device: d,
-            } => {
+            ConfigError::Inconsistent { path: p, msg, device: d } => {
                 assert_eq!(p, path, "{e:?}");
                 assert_eq!(d.as_deref(), device, "{e:?}");
                 for w in words {
@@ -1524,21 +1419,9 @@ mod tests {
         }
     }
 
-    fn assert_syntax(
-        e: &ConfigError,
-        path: &Path,
-        line: usize,
-        device: Option<&str>,
-        words: &[&str],
-    ) {
+    fn assert_syntax(e: &ConfigError, path: &Path, line: usize, device: Option<&str>, words: &[&str]) {
         match e {
-            ConfigError::Syntax {
-                path: p,
-                line: l,
-                msg,
-                device: d,
-                ..
-            } => {
+            ConfigError::Syntax { path: p, line: l, msg, device: d, .. } => {
                 assert_eq!((p.as_path(), *l), (path, line), "{e:?}");
                 assert_eq!(d.as_deref(), device, "{e:?}");
                 // The option's name is in the key part of the line, not in msg.
@@ -1572,17 +1455,22 @@ mod tests {
     #[test]
     fn probe_options_bad_values_and_misplaced() {
         let root = Root::new();
-        root.interfaces(&issue_text().replace(
-            "iface eth3 inet static\n",
-            "iface eth3 inet static\n    teql-probe-timeout 2s\n",
-        ));
+        root.interfaces(
+            &issue_text().replace("iface eth3 inet static\n", "iface eth3 inet static\n    teql-probe-timeout 2s\n"),
+        );
         let c = root.load();
         let e = only_problem(&c).to_string();
-        assert!(e.ends_with("teql-probe-timeout=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000"), "{e}");
+        assert!(
+            e.ends_with("teql-probe-timeout=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000"),
+            "{e}"
+        );
         assert!(!c.members.contains_key("eth3"));
 
         let root = Root::new();
-        root.interfaces(&issue_text().replace("    gateway 203.0.113.1\n", "    gateway 203.0.113.1\n    teql-probe 198.51.100.10\n"));
+        root.interfaces(
+            &issue_text()
+                .replace("    gateway 203.0.113.1\n", "    gateway 203.0.113.1\n    teql-probe 198.51.100.10\n"),
+        );
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains("teql-probe \"198.51.100.10\" is set on the master teql0"), "{e}");
 
@@ -1590,7 +1478,10 @@ mod tests {
         let path = root.main();
         let probe = probe_values_from(|k| (k == "TEQL_PROBE_UP").then_some("0"));
         let e = member_from_options("eth2", Some("teql0"), None, probe, &path, "iface eth2 inet static").unwrap_err();
-        assert!(e.to_string().ends_with("teql-probe-up=\"0\" is not valid: expected a number of rounds from 1 to 100"), "{e}");
+        assert!(
+            e.to_string().ends_with("teql-probe-up=\"0\" is not valid: expected a number of rounds from 1 to 100"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1598,10 +1489,7 @@ mod tests {
         let root = issue_example();
         let c = root.load();
         no_problems(&c);
-        assert_eq!(
-            c.members.keys().collect::<Vec<_>>(),
-            ["eth2", "eth3", "eth4", "eth5"]
-        );
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3", "eth4", "eth5"]);
         assert_eq!(
             c.members["eth3"],
             Member {
@@ -1644,19 +1532,9 @@ mod tests {
         no_problems(&first);
         // Paths differ between the two roots; compare everything else.
         let strip = |c: &Config| {
-            let members: Vec<_> = c
-                .members
-                .values()
-                .map(|m| (m.device.clone(), m.master.clone(), m.rp_filter, m.onboot))
-                .collect();
-            let masters: Vec<_> = c
-                .masters
-                .values()
-                .map(|m| Master {
-                    source: None,
-                    ..m.clone()
-                })
-                .collect();
+            let members: Vec<_> =
+                c.members.values().map(|m| (m.device.clone(), m.master.clone(), m.rp_filter, m.onboot)).collect();
+            let masters: Vec<_> = c.masters.values().map(|m| Master { source: None, ..m.clone() }).collect();
             (members, masters)
         };
         assert_eq!(strip(&first), strip(&last));
@@ -1699,67 +1577,33 @@ mod tests {
         let c = root.load();
         no_problems(&c);
         let m = teql0(&c);
-        assert_eq!(
-            (m.address, m.mtu, m.metric, m.onboot),
-            (None, Some(1500), 7, true)
-        );
+        assert_eq!((m.address, m.mtu, m.metric, m.onboot), (None, Some(1500), 7, true));
     }
 
     #[test]
     fn invalid_master_values() {
         let root = Root::new();
         for (opts, key, value, expected) in [
-            (
-                "address 203.0.113.256/28",
-                "address",
-                "203.0.113.256/28",
-                "IPv4",
-            ),
-            (
-                "address 203.0.113.2/33",
-                "address",
-                "203.0.113.2/33",
-                "prefix length",
-            ),
-            (
-                "address 203.0.113.2\n netmask 255.0.255.0",
-                "netmask",
-                "255.0.255.0",
-                "contiguous",
-            ),
+            ("address 203.0.113.256/28", "address", "203.0.113.256/28", "IPv4"),
+            ("address 203.0.113.2/33", "address", "203.0.113.2/33", "prefix length"),
+            ("address 203.0.113.2\n netmask 255.0.255.0", "netmask", "255.0.255.0", "contiguous"),
             ("gateway gw.example", "gateway", "gw.example", "IPv4"),
             ("mtu 67", "mtu", "67", "68 to 65535"),
             ("mtu 65536", "mtu", "65536", "68 to 65535"),
             ("metric -1", "metric", "-1", "route metric"),
             ("metric 4294967296", "metric", "4294967296", "route metric"),
             // Repeated options reach ifupdown as one value with two lines.
-            (
-                "address 203.0.113.2/28\n address 192.0.2.1/24",
-                "address",
-                "203.0.113.2/28\n192.0.2.1/24",
-                "IPv4",
-            ),
+            ("address 203.0.113.2/28\n address 192.0.2.1/24", "address", "203.0.113.2/28\n192.0.2.1/24", "IPv4"),
         ] {
-            root.interfaces(&format!(
-                "iface eth2 inet manual\n teql-master teql0\niface teql0 inet static\n {opts}\n"
-            ));
+            root.interfaces(&format!("iface eth2 inet manual\n teql-master teql0\niface teql0 inet static\n {opts}\n"));
             let c = root.load();
-            assert_invalid(
-                only_problem(&c),
-                &root.main(),
-                "teql0",
-                key,
-                value,
-                expected,
-            );
+            assert_invalid(only_problem(&c), &root.main(), "teql0", key, value, expected);
             // A broken master is not replaced by a bare one.
             assert!(c.masters.is_empty(), "{opts}");
             assert_eq!(c.members.len(), 1);
             assert_eq!(c.problems_for("eth2").len(), 1);
         }
-        root.interfaces(
-            "iface teql0 inet static\n address 203.0.113.2/28\n mtu 68\n metric 4294967295\n",
-        );
+        root.interfaces("iface teql0 inet static\n address 203.0.113.2/28\n mtu 68\n metric 4294967295\n");
         let c = root.load();
         no_problems(&c);
         assert_eq!((teql0(&c).mtu, teql0(&c).metric), (Some(68), u32::MAX));
@@ -1801,13 +1645,7 @@ mod tests {
         // A backslash followed by a blank continues nothing; the error is on the right line.
         root.interfaces("iface eth2 \\ \ninet manual\n");
         let c = root.load();
-        assert_syntax(
-            only_problem(&c),
-            &root.main(),
-            1,
-            Some("eth2"),
-            &["iface eth2"],
-        );
+        assert_syntax(only_problem(&c), &root.main(), 1, Some("eth2"), &["iface eth2"]);
     }
 
     #[test]
@@ -1828,16 +1666,10 @@ mod tests {
         for n in [3, 2] {
             root.write(&format!("lines/eth{n}"), &line_stanza(n));
         }
-        root.write(
-            "lines/.eth9",
-            "iface eth9 inet manual\n teql-master broken\n",
-        );
+        root.write("lines/.eth9", "iface eth9 inet manual\n teql-master broken\n");
         root.write("lines/eth4~/x", "not a file the glob reads\n");
         root.write("teql.d/teql0.cfg", TEQL0);
-        root.write(
-            "teql.d/xteql1.cfg",
-            "iface teql1 inet static\n address nonsense\n",
-        );
+        root.write("teql.d/xteql1.cfg", "iface teql1 inet static\n address nonsense\n");
         let c = root.load();
         no_problems(&c);
         assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3"]);
@@ -1848,10 +1680,7 @@ mod tests {
         // Absolute paths are below the root; a relative one in a sourced file is relative to
         // that file's directory.
         root.interfaces("source /etc/network/lines/eth2\n");
-        root.write(
-            "lines/eth2",
-            "source ../teql.d/teql0.cfg\niface eth2 inet manual\n teql-master teql0\n",
-        );
+        root.write("lines/eth2", "source ../teql.d/teql0.cfg\niface eth2 inet manual\n teql-master teql0\n");
         let c = root.load();
         no_problems(&c);
         assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2"]);
@@ -1865,20 +1694,8 @@ mod tests {
         root.write("more", " teql-rp-filter strict\n");
         let c = root.load();
         assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
-        assert_syntax(
-            &c.problems[0],
-            &root.file("more"),
-            1,
-            None,
-            &["teql-rp-filter", "misplaced"],
-        );
-        assert_syntax(
-            &c.problems[1],
-            &root.main(),
-            3,
-            None,
-            &["teql-master", "misplaced"],
-        );
+        assert_syntax(&c.problems[0], &root.file("more"), 1, None, &["teql-rp-filter", "misplaced"]);
+        assert_syntax(&c.problems[1], &root.main(), 3, None, &["teql-master", "misplaced"]);
         assert!(matches!(c.problems[1], ConfigError::Syntax { col: 2, .. }));
         assert!(c.members.is_empty());
     }
@@ -1891,10 +1708,7 @@ mod tests {
         root.write("interfaces.d/line_3-b", &line_stanza(3));
         root.write("interfaces.d/teql0", TEQL0);
         for skipped in ["eth4.cfg", "eth5~", ".eth6", "eth7.dpkg-old"] {
-            root.write(
-                &format!("interfaces.d/{skipped}"),
-                "iface x inet static\n teql-master eth0\n",
-            );
+            root.write(&format!("interfaces.d/{skipped}"), "iface x inet static\n teql-master eth0\n");
         }
         fs::create_dir(root.file("interfaces.d/subdir")).unwrap();
         let c = root.load();
@@ -1916,18 +1730,9 @@ mod tests {
             &c.problems[0],
             &root.file("b"),
             None,
-            &[
-                "line 1: source reads ",
-                "already read through",
-                "interfaces:1",
-            ],
+            &["line 1: source reads ", "already read through", "interfaces:1"],
         );
-        assert_inconsistent(
-            &c.problems[1],
-            &root.file("b"),
-            None,
-            &["line 2", "main interfaces file"],
-        );
+        assert_inconsistent(&c.problems[1], &root.file("b"), None, &["line 2", "main interfaces file"]);
         // Everything was still read once.
         assert_eq!(c.members.len(), 1);
         assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
@@ -1942,23 +1747,13 @@ mod tests {
         }
         let c = root.load();
         let e = only_problem(&c);
-        assert_inconsistent(
-            e,
-            &root.main(),
-            None,
-            &["line 1: source-directory", "more than 100 files"],
-        );
+        assert_inconsistent(e, &root.main(), None, &["line 1: source-directory", "more than 100 files"]);
 
         // A repeated directory is one mistake, reported once.
         root.interfaces("source-directory many\nsource-directory many\n");
         let c = root.load();
         assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
-        assert_inconsistent(
-            &c.problems[1],
-            &root.main(),
-            None,
-            &["line 2: source-directory", "f000 again"],
-        );
+        assert_inconsistent(&c.problems[1], &root.main(), None, &["line 2: source-directory", "f000 again"]);
     }
 
     #[test]
@@ -1967,18 +1762,8 @@ mod tests {
         root.interfaces("auto eth2\niface eth2 inet dhcp\n teql-master eth9\n");
         let c = root.load();
         let e = only_problem(&c);
-        assert_invalid(
-            e,
-            &root.main(),
-            "eth2",
-            "teql-master",
-            "eth9",
-            "a teql master name teql0..teql63",
-        );
-        assert!(
-            e.to_string().contains("teql-master=\"eth9\" is not valid"),
-            "{e}"
-        );
+        assert_invalid(e, &root.main(), "eth2", "teql-master", "eth9", "a teql master name teql0..teql63");
+        assert!(e.to_string().contains("teql-master=\"eth9\" is not valid"), "{e}");
         assert!(c.members.is_empty() && c.masters.is_empty());
         assert_eq!(c.problems_for("eth2").len(), 1);
     }
@@ -2014,23 +1799,13 @@ mod tests {
             only_problem(&c),
             &root.main(),
             Some("eth2"),
-            &[
-                "iface eth2 inet manual: ",
-                "teql-mastr \"teql0\"",
-                "line 2",
-                "teql-master",
-            ],
+            &["iface eth2 inet manual: ", "teql-mastr \"teql0\"", "line 2", "teql-master"],
         );
         assert!(c.members.is_empty());
 
         root.interfaces("iface eth2 inet manual\n teqlmaster teql0\n teql-master teql0\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.main(),
-            Some("eth2"),
-            &["teqlmaster"],
-        );
+        assert_inconsistent(only_problem(&c), &root.main(), Some("eth2"), &["teqlmaster"]);
         assert!(c.members.is_empty());
 
         root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql_master teql1\n");
@@ -2038,11 +1813,7 @@ mod tests {
             only_problem(&root.load()),
             &root.main(),
             Some("eth2"),
-            &[
-                "teql-master (line 2)",
-                "teql_master (line 3)",
-                "IF_TEQL_MASTER",
-            ],
+            &["teql-master (line 2)", "teql_master (line 3)", "IF_TEQL_MASTER"],
         );
 
         root.interfaces("iface eth2 inet manual\n teql-rp-filter off\n");
@@ -2055,14 +1826,7 @@ mod tests {
 
         // A repeated option is one value of two lines to ifupdown, and to the hook.
         root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql-master teql0\n");
-        assert_invalid(
-            only_problem(&root.load()),
-            &root.main(),
-            "eth2",
-            "teql-master",
-            "teql0\nteql0",
-            "teql master",
-        );
+        assert_invalid(only_problem(&root.load()), &root.main(), "eth2", "teql-master", "teql0\nteql0", "teql master");
     }
 
     #[test]
@@ -2071,18 +1835,8 @@ mod tests {
         root.interfaces("iface teql0 inet static\n address 203.0.113.2/28\n teql-master teql1\n teql-rp-filter off\n");
         let c = root.load();
         assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
-        assert_inconsistent(
-            &c.problems[0],
-            &root.main(),
-            Some("teql0"),
-            &["teql-master \"teql1\"", "master itself"],
-        );
-        assert_inconsistent(
-            &c.problems[1],
-            &root.main(),
-            Some("teql0"),
-            &["teql-rp-filter \"off\"", "member lines"],
-        );
+        assert_inconsistent(&c.problems[0], &root.main(), Some("teql0"), &["teql-master \"teql1\"", "master itself"]);
+        assert_inconsistent(&c.problems[1], &root.main(), Some("teql0"), &["teql-rp-filter \"off\"", "member lines"]);
         assert!(c.masters.is_empty());
     }
 
@@ -2091,12 +1845,7 @@ mod tests {
         let root = Root::new();
         root.interfaces("iface eth2:1 inet static\n address 198.18.2.5/30\n teql-master teql0\n");
         let c = root.load();
-        assert_inconsistent(
-            only_problem(&c),
-            &root.main(),
-            Some("eth2:1"),
-            &["kernel interface name"],
-        );
+        assert_inconsistent(only_problem(&c), &root.main(), Some("eth2:1"), &["kernel interface name"]);
         assert!(c.members.is_empty() && c.masters.is_empty());
     }
 
@@ -2115,7 +1864,9 @@ mod tests {
         assert_eq!(c.masters.keys().collect::<Vec<_>>(), ["teql0"]);
 
         // A master with only an inet6 stanza is bare for IPv4.
-        root.interfaces("iface eth2 inet manual\n teql-master teql1\niface teql1 inet6 static\n address 2001:db8::1/64\n");
+        root.interfaces(
+            "iface eth2 inet manual\n teql-master teql1\niface teql1 inet6 static\n address 2001:db8::1/64\n",
+        );
         let c = root.load();
         no_problems(&c);
         assert_eq!(c.masters["teql1"], Master::bare("teql1"));
@@ -2181,18 +1932,12 @@ mod tests {
             only_problem(&c),
             &root.file("more"),
             Some("teql0"),
-            &[
-                &format!("{}:1", root.file("more").display()),
-                &format!("{}:2", root.main().display()),
-            ],
+            &[&format!("{}:1", root.file("more").display()), &format!("{}:2", root.main().display())],
         );
         assert_eq!(teql0(&c).address, prefix("203.0.113.2", 28));
 
         // A second stanza without teql options is an ordinary second address.
-        root.interfaces(&format!(
-            "{}iface eth2 inet static\n address 192.0.2.9/24\n",
-            line_stanza(2)
-        ));
+        root.interfaces(&format!("{}iface eth2 inet static\n address 192.0.2.9/24\n", line_stanza(2)));
         no_problems(&root.load());
     }
 
@@ -2202,19 +1947,9 @@ mod tests {
         root.interfaces("iface eth2 inet static\n teql-master teql0\n  iface teql0 inet\n address 203.0.113.2/28\n gateway nonsense\n");
         let c = root.load();
         let e = only_problem(&c);
-        assert_syntax(
-            e,
-            &root.main(),
-            3,
-            Some("teql0"),
-            &["iface teql0", "no method"],
-        );
+        assert_syntax(e, &root.main(), 3, Some("teql0"), &["iface teql0", "no method"]);
         assert!(matches!(e, ConfigError::Syntax { col: 3, .. }));
-        assert!(
-            e.to_string()
-                .starts_with(&format!("{}:3:3: ", root.main().display())),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with(&format!("{}:3:3: ", root.main().display())), "{e}");
         // Its member is still read, but no bare master stands in for the broken one.
         assert_eq!(c.members.len(), 1);
         assert!(c.masters.is_empty());
@@ -2223,26 +1958,10 @@ mod tests {
         for (text, device, words) in [
             ("iface\n", None, &["interface name"][..]),
             ("iface eth2\n", Some("eth2"), &["address family"][..]),
-            (
-                "iface eth2 static\n",
-                Some("eth2"),
-                &["unknown address family \"static\""][..],
-            ),
-            (
-                "iface eth2 inet static inherits\n",
-                Some("eth2"),
-                &["inherits"][..],
-            ),
-            (
-                "iface eth2 inherits base\n",
-                Some("eth2"),
-                &["no base stanza"][..],
-            ),
-            (
-                "iface eth2 inet static\n address\n",
-                Some("eth2"),
-                &["address: option has no value"][..],
-            ),
+            ("iface eth2 static\n", Some("eth2"), &["unknown address family \"static\""][..]),
+            ("iface eth2 inet static inherits\n", Some("eth2"), &["inherits"][..]),
+            ("iface eth2 inherits base\n", Some("eth2"), &["no base stanza"][..]),
+            ("iface eth2 inet static\n address\n", Some("eth2"), &["address: option has no value"][..]),
             ("auto eth2\n teql-master teql0\n", None, &["misplaced"][..]),
         ] {
             root.interfaces(text);
@@ -2267,31 +1986,16 @@ mod tests {
         );
         let c = root.load();
         // The template is a stanza too: its name is a valid interface name.
-        assert_eq!(
-            c.members.keys().collect::<Vec<_>>(),
-            ["eth2", "eth3", "line"]
-        );
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), ["eth2", "eth3", "line"]);
         assert_eq!(c.members["eth3"].rp_filter, RpFilter::Keep);
-        assert_invalid(
-            only_problem(&c),
-            &root.main(),
-            "eth4",
-            "teql-master",
-            "teql0\nteql1",
-            "teql master",
-        );
+        assert_invalid(only_problem(&c), &root.main(), "eth4", "teql-master", "teql0\nteql1", "teql master");
     }
 
     #[test]
     fn missing_file_is_empty() {
         let dir = tempfile::tempdir().unwrap();
         let c = load(dir.path());
-        assert!(
-            c.masters.is_empty()
-                && c.members.is_empty()
-                && c.files.is_empty()
-                && c.problems.is_empty()
-        );
+        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
         let c = load(&dir.path().join("nowhere"));
         assert!(c.problems.is_empty());
     }
@@ -2303,17 +2007,12 @@ mod tests {
         let c = root.load();
         let e = only_problem(&c);
         assert!(matches!(e, ConfigError::Io { device: None, .. }), "{e:?}");
-        assert!(e
-            .to_string()
-            .starts_with(&format!("{}: cannot read: ", root.main().display())));
+        assert!(e.to_string().starts_with(&format!("{}: cannot read: ", root.main().display())));
     }
 
     #[test]
     fn interfaces_file_is_below_root() {
-        assert_eq!(
-            interfaces_file(Path::new("/r")),
-            Path::new("/r/etc/network/interfaces")
-        );
+        assert_eq!(interfaces_file(Path::new("/r")), Path::new("/r/etc/network/interfaces"));
     }
 
     #[test]
@@ -2366,24 +2065,13 @@ mod tests {
                 path: LinePath { rp_filter: Some(RpFilter::Strict), ..Default::default() },
             }
         );
-        let m = member_from_options(
-            "eth2",
-            Some("teql0"),
-            Some(""),
-            Default::default(),
-            &path,
-            "iface eth2 inet static",
-        )
-        .unwrap();
+        let m =
+            member_from_options("eth2", Some("teql0"), Some(""), Default::default(), &path, "iface eth2 inet static")
+                .unwrap();
         assert_eq!(m.rp_filter, RpFilter::Loose);
         let e =
             member_from_options("eth2", None, None, Default::default(), &path, "iface eth2 inet static").unwrap_err();
-        assert_inconsistent(
-            &e,
-            &path,
-            Some("eth2"),
-            &["iface eth2 inet static: no teql-master"],
-        );
+        assert_inconsistent(&e, &path, Some("eth2"), &["iface eth2 inet static: no teql-master"]);
     }
 
     /// Issue 11, point 1: unreadable files are problems, whether main or sourced.
@@ -2402,7 +2090,10 @@ mod tests {
         for (e, name) in c.problems.iter().zip(["interfaces.d/eth6", "extra"]) {
             assert_eq!(
                 e.to_string(),
-                format!("{}: cannot read: no such file (a symbolic link to a missing file?)", root.file(name).display())
+                format!(
+                    "{}: cannot read: no such file (a symbolic link to a missing file?)",
+                    root.file(name).display()
+                )
             );
         }
         assert_eq!(c.members.len(), 4);
@@ -2432,7 +2123,9 @@ mod tests {
         let root = Root::new();
         nix::unistd::mkfifo(&root.main(), nix::sys::stat::Mode::S_IRWXU).unwrap();
         let c = root.load();
-        assert!(only_problem(&c).to_string().ends_with("not a regular file (a FIFO); teqlctl reads only regular files"));
+        assert!(only_problem(&c)
+            .to_string()
+            .ends_with("not a regular file (a FIFO); teqlctl reads only regular files"));
     }
 
     #[test]
@@ -2456,7 +2149,6 @@ mod tests {
                 root.main().display()
             )
         );
-        
     }
 
     /// Issue 11, point 6.
@@ -2469,8 +2161,15 @@ mod tests {
             assert_invalid(only_problem(&c), &root.main(), "eth2", "teql-master", name, "teql0..teql63");
             assert!(c.masters.is_empty() && c.members.is_empty());
             // The hook reads the same value from IF_TEQL_MASTER and says the same.
-            let hook = member_from_options("eth2", Some(name), None, Default::default(), &root.main(), "iface eth2 inet manual")
-                .unwrap_err();
+            let hook = member_from_options(
+                "eth2",
+                Some(name),
+                None,
+                Default::default(),
+                &root.main(),
+                "iface eth2 inet manual",
+            )
+            .unwrap_err();
             assert_eq!(&hook, only_problem(&c));
         }
         let root = Root::new();
@@ -2521,9 +2220,21 @@ mod tests {
         // Stanza s17 is the first one more than 16 inherits deep; the later ones inherit
         // from a stanza that was refused, so they cannot find their parent.
         let deep = c.problems.iter().find(|p| p.device() == Some("s17")).unwrap();
-        assert_syntax(deep, &root.main(), 35, Some("s17"), &["iface s17: inherits s16, which is already 16 inherits deep"]);
+        assert_syntax(
+            deep,
+            &root.main(),
+            35,
+            Some("s17"),
+            &["iface s17: inherits s16, which is already 16 inherits deep"],
+        );
         let next = c.problems.iter().find(|p| p.device() == Some("s18")).unwrap();
-        assert_syntax(next, &root.main(), 37, Some("s18"), &["iface s18: inherits s17, whose iface line is refused above"]);
+        assert_syntax(
+            next,
+            &root.main(),
+            37,
+            Some("s18"),
+            &["iface s18: inherits s17, whose iface line is refused above"],
+        );
         // One problem per stanza at most: s0..s16 for teql-probe-down without teql-master,
         // the rest for their parents.
         assert_eq!(c.problems.len(), 3000, "{:#?}", &c.problems[..5]);
@@ -2579,7 +2290,11 @@ mod tests {
         assert_syntax(only_problem(&c), &root.main(), 1027, Some("b"), &["iface b has more than 1024 option lines"]);
 
         // A long line, even one made of continuations.
-        let long = format!("iface eth2 inet manual\n teql-master teql0\n description {}\\\n{}\n", "d".repeat(3000), "e".repeat(3000));
+        let long = format!(
+            "iface eth2 inet manual\n teql-master teql0\n description {}\\\n{}\n",
+            "d".repeat(3000),
+            "e".repeat(3000)
+        );
         root.interfaces(&long);
         let c = root.load();
         assert_syntax(only_problem(&c), &root.main(), 3, Some("eth2"), &["line longer than 4096 characters"]);
@@ -2611,7 +2326,11 @@ mod tests {
         root.interfaces(&text);
         let c = root.load();
         assert_eq!(c.problems.len(), 201, "{:#?}", &c.problems[..3]);
-        assert!(c.problems[1].to_string().contains("option teql-probe with the values it inherits is longer than 4096"), "{}", c.problems[1]);
+        assert!(
+            c.problems[1].to_string().contains("option teql-probe with the values it inherits is longer than 4096"),
+            "{}",
+            c.problems[1]
+        );
         assert_eq!(c.problems[1].device(), Some("c0"));
     }
 
@@ -2639,7 +2358,10 @@ mod tests {
         let c = root.load();
         assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
         let a = c.problems[0].to_string();
-        assert!(a.contains("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"), "{a}");
+        assert!(
+            a.contains("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"),
+            "{a}"
+        );
         let b = c.problems[1].to_string();
         assert!(b.contains(&format!("\"{}…(+2936 chars)\"", "r".repeat(64))), "{b}");
         root.interfaces("iface eth2\x07\x1b[1A inet manual\n teql-master eth9\n");

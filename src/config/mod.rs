@@ -159,9 +159,13 @@ impl LinePath {
 impl LinePath {
     /// The first key of `keys` that is set, for "only for multipath bundles" messages.
     pub fn first_set(&self, keys: &PathKeys) -> Option<&'static str> {
-        [(self.weight.is_some(), keys.weight), (self.gateway.is_some(), keys.gateway), (self.table.is_some(), keys.table)]
-            .into_iter()
-            .find_map(|(set, k)| set.then_some(k))
+        [
+            (self.weight.is_some(), keys.weight),
+            (self.gateway.is_some(), keys.gateway),
+            (self.table.is_some(), keys.table),
+        ]
+        .into_iter()
+        .find_map(|(set, k)| set.then_some(k))
     }
 }
 
@@ -181,7 +185,8 @@ pub struct ModeKeys {
 
 pub(crate) const EXPECT_MODE: &str = "teql or multipath";
 pub(crate) const EXPECT_WEIGHT: &str = "a weight from 1 to 256";
-pub(crate) const EXPECT_TABLE: &str = "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
+pub(crate) const EXPECT_TABLE: &str =
+    "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
 pub(crate) const EXPECT_HASH: &str = "l4, l3 or keep";
 pub(crate) const EXPECT_GATEWAY: &str = "a dotted unicast IPv4 address";
 pub(crate) const EXPECT_YES_NO: &str = "yes or no";
@@ -203,7 +208,11 @@ pub(crate) fn read_line_path(
         }
     }
     if let Some((key, v)) = gateway {
-        match v.parse::<Ipv4Addr>().ok().filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())) {
+        match v
+            .parse::<Ipv4Addr>()
+            .ok()
+            .filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback()))
+        {
             Some(a) => out.gateway = Some(a),
             None => bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_GATEWAY }),
         }
@@ -332,7 +341,10 @@ pub(crate) struct ProbeValues<'a> {
 impl<'a> ProbeValues<'a> {
     /// The first key that is set, with its value, for "set on a master" style messages.
     pub fn first_set(&self, keys: &ProbeKeys) -> Option<(&'static str, &'a str)> {
-        keys.all().into_iter().zip([self.targets, self.via, self.timeout, self.down, self.up]).find_map(|(k, v)| v.map(|v| (k, v)))
+        keys.all()
+            .into_iter()
+            .zip([self.targets, self.via, self.timeout, self.down, self.up])
+            .find_map(|(k, v)| v.map(|v| (k, v)))
     }
 }
 
@@ -813,7 +825,10 @@ mod tests {
             up: Some("100"),
         };
         let p = read_probe(&v, &KEYS).ok().unwrap();
-        assert_eq!(p.targets, vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]);
+        assert_eq!(
+            p.targets,
+            vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]
+        );
         assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(Ipv4Addr::new(198, 18, 2, 2)), 250, 1, 100));
     }
 
@@ -828,7 +843,14 @@ mod tests {
         };
         let bad = read_probe(&v, &KEYS).err().unwrap();
         assert_eq!(bad.iter().map(|b| b.key).collect::<Vec<_>>(), ["P", "V", "T", "D", "U"]);
-        for t in ["", "1.2.3", "224.0.0.1", "127.0.0.1", "0.0.0.0", "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9"] {
+        for t in [
+            "",
+            "1.2.3",
+            "224.0.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9",
+        ] {
             assert!(parse_probe_targets(t).is_none(), "{t}");
         }
         assert!(read_probe(&ProbeValues { timeout: Some("49"), ..Default::default() }, &KEYS).is_err());

@@ -104,7 +104,9 @@ pub(crate) fn parse_with_limit(text: &str, max_assignments: usize) -> Result<She
             return Err(at(
                 MAX_LINE_CHARS + 1,
                 None,
-                format!("line longer than {MAX_LINE_CHARS} characters, the most teqlctl reads; no ifcfg value is that long"),
+                format!(
+                    "line longer than {MAX_LINE_CHARS} characters, the most teqlctl reads; no ifcfg value is that long"
+                ),
             ));
         }
         let chars: Vec<char> = line.chars().collect();
@@ -160,22 +162,14 @@ fn parse_line(chars: &[char]) -> Result<Option<(String, String)>, LineError> {
         return Ok(None);
     }
     let mut i = start;
-    if chars[i..].starts_with(&['e', 'x', 'p', 'o', 'r', 't'])
-        && chars.get(i + 6).copied().is_some_and(is_blank)
-    {
+    if chars[i..].starts_with(&['e', 'x', 'p', 'o', 'r', 't']) && chars.get(i + 6).copied().is_some_and(is_blank) {
         i = skip_blanks(chars, i + 6);
     }
     let key_start = i;
-    if !chars
-        .get(i)
-        .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_')
-    {
+    if !chars.get(i).is_some_and(|c| c.is_ascii_alphabetic() || *c == '_') {
         return Err(not_assignment(start));
     }
-    while chars
-        .get(i)
-        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
-    {
+    while chars.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_') {
         i += 1;
     }
     if chars.get(i) != Some(&'=') {
@@ -213,11 +207,8 @@ fn expansion_error(chars: &[char], i: usize) -> LineError {
             Some('"') => format!("$\"...\" is locale translation, which teqlctl does not do; {LITERALLY}"),
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 // Only identifier characters, so nothing to escape; cut for long names.
-                let name: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                    .take(32)
-                    .collect();
+                let name: String =
+                    chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').take(32).collect();
                 format!("${name} is parameter expansion, which teqlctl never does; {LITERALLY}")
             }
             Some(c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => {
@@ -312,11 +303,7 @@ fn parse_value(chars: &[char], mut i: usize) -> Result<String, LineError> {
 
 /// Reads a double-quoted string whose opening quote is at `open`; returns the index after
 /// the closing quote.
-fn parse_double_quoted(
-    chars: &[char],
-    open: usize,
-    value: &mut String,
-) -> Result<usize, LineError> {
+fn parse_double_quoted(chars: &[char], open: usize, value: &mut String) -> Result<usize, LineError> {
     let mut i = open + 1;
     while i < chars.len() {
         let c = chars[i];
@@ -352,9 +339,7 @@ mod tests {
 
     fn one(text: &str) -> String {
         let vars = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-        vars.get("K")
-            .unwrap_or_else(|| panic!("{text:?}: no K"))
-            .to_string()
+        vars.get("K").unwrap_or_else(|| panic!("{text:?}: no K")).to_string()
     }
 
     fn err(text: &str) -> ShellError {
@@ -399,8 +384,7 @@ mod tests {
 
     #[test]
     fn comments_and_blanks() {
-        let v = parse("# head\n\n   \n\t# indented\nA=1 # note\nB=2\t#tab\nC=x#y\nD=\"q\"#z\n")
-            .unwrap();
+        let v = parse("# head\n\n   \n\t# indented\nA=1 # note\nB=2\t#tab\nC=x#y\nD=\"q\"#z\n").unwrap();
         assert_eq!(v.get("A"), Some("1"));
         assert_eq!(v.get("B"), Some("2"));
         assert_eq!(v.get("C"), Some("x#y"));
@@ -551,10 +535,7 @@ mod tests {
 
     #[test]
     fn unterminated_quotes_point_at_the_opening_quote() {
-        assert_eq!(
-            at("A=1\nK=\"abc\nB=2\"\n", 2, 3),
-            "unterminated double quote"
-        );
+        assert_eq!(at("A=1\nK=\"abc\nB=2\"\n", 2, 3), "unterminated double quote");
         assert_eq!(at("K=ab'c", 1, 5), "unterminated single quote");
         assert_eq!(at("  K=\"a\"\"", 1, 8), "unterminated double quote");
         assert_eq!(at("K=\"a\\\"", 1, 3), "unterminated double quote");
@@ -569,13 +550,7 @@ mod tests {
 
     #[test]
     fn shell_operators_are_refused() {
-        for (text, col) in [
-            ("K=a;b", 4),
-            ("K=a&", 4),
-            ("K=a|b", 4),
-            ("K=a>b", 4),
-            ("K=(a b)", 3),
-        ] {
+        for (text, col) in [("K=a;b", 4), ("K=a&", 4), ("K=a|b", 4), ("K=a>b", 4), ("K=(a b)", 3)] {
             let msg = at(text, 1, col);
             assert!(msg.contains("shell syntax"), "{text:?}: {msg}");
         }
@@ -621,10 +596,7 @@ mod tests {
             }
             Err(e) => {
                 assert!((1..=lines).contains(&e.line), "{text:?}: {e}");
-                let width = text
-                    .split('\n')
-                    .nth(e.line - 1)
-                    .map_or(0, |l| l.chars().count());
+                let width = text.split('\n').nth(e.line - 1).map_or(0, |l| l.chars().count());
                 assert!(e.col >= 1 && e.col <= width + 1, "{text:?}: {e}");
                 assert!(!e.msg.is_empty());
             }
@@ -633,11 +605,7 @@ mod tests {
 
     #[test]
     fn every_prefix_and_suffix_of_a_tricky_file() {
-        let bounds: Vec<usize> = TRICKY
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([TRICKY.len()])
-            .collect();
+        let bounds: Vec<usize> = TRICKY.char_indices().map(|(i, _)| i).chain([TRICKY.len()]).collect();
         for &b in &bounds {
             check_no_panic(&TRICKY[..b]);
             check_no_panic(&TRICKY[b..]);
@@ -647,8 +615,8 @@ mod tests {
     #[test]
     fn pseudo_random_strings() {
         const ALPHABET: &[char] = &[
-            'A', 'b', '_', '1', '=', ' ', '\t', '\n', '\r', '#', '"', '\'', '\\', '$', '`', '~',
-            ':', ';', '(', ')', '|', '&', '<', '>', 'é', '{', '}', '[', ']',
+            'A', 'b', '_', '1', '=', ' ', '\t', '\n', '\r', '#', '"', '\'', '\\', '$', '`', '~', ':', ';', '(', ')',
+            '|', '&', '<', '>', 'é', '{', '}', '[', ']',
         ];
         // A fixed xorshift so failures reproduce without a dev-dependency.
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -299,10 +299,8 @@ impl RawSocket {
         sock.connect(&SocketAddr::new(0, 0)).map_err(io_err)?;
         sock.set_non_blocking(true).map_err(io_err)?;
         // A sequence number unlike the last run's, so that nothing stale can pass for an answer.
-        let seq = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(1);
+        let seq =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(1);
         Ok(RawSocket { sock, seq })
     }
 
@@ -337,7 +335,13 @@ impl RawSocket {
 
     /// Sends `req` (built with `seq`) and reads answers until the ACK/error (`dump` false) or
     /// NLMSG_DONE (`dump` true). Returns the nexthops of a dump and whether it was interrupted.
-    fn exchange(&mut self, req: &[u8], seq: u32, dump: bool, timeout: Duration) -> Result<(Vec<Nexthop>, bool), NlError> {
+    fn exchange(
+        &mut self,
+        req: &[u8],
+        seq: u32,
+        dump: bool,
+        timeout: Duration,
+    ) -> Result<(Vec<Nexthop>, bool), NlError> {
         let deadline = Instant::now() + timeout;
         self.sock.send(req, 0).map_err(io_err)?;
         let mut out = Vec::new();
@@ -348,7 +352,12 @@ impl RawSocket {
             self.wait(deadline)?;
             // SAFETY: buf is valid for buf.len() bytes.
             let n = unsafe {
-                libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_TRUNC)
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                )
             };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
@@ -490,9 +499,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let cases = [hop(1, [198, 51, 100, 1], 7), Nexthop { onlink: true, protocol: 200, ..hop(2, [203, 0, 113, 9], 8) }, resilient(), {
-            Nexthop { id: 11, group: vec![(1, 1), (2, 3)], protocol: 200, ..Nexthop::default() }
-        }];
+        let cases = [
+            hop(1, [198, 51, 100, 1], 7),
+            Nexthop { onlink: true, protocol: 200, ..hop(2, [203, 0, 113, 9], 8) },
+            resilient(),
+            { Nexthop { id: 11, group: vec![(1, 1), (2, 3)], protocol: 200, ..Nexthop::default() } },
+        ];
         for n in cases {
             let parsed = parse_replies(&encode_new(&n, NLM_F_CREATE | NLM_F_REPLACE, 3).unwrap()).unwrap();
             assert_eq!(parsed, vec![Parsed { seq: 3, interrupted: false, reply: Reply::Nexthop(Some(n)) }]);
@@ -508,7 +520,11 @@ mod tests {
         let onlink = Nexthop { onlink: true, protocol: 200, ..hop(2, [192, 0, 2, 3], 3) };
         assert_eq!(
             got,
-            vec![Reply::Nexthop(Some(hop(1, [192, 0, 2, 1], 3))), Reply::Nexthop(Some(onlink)), Reply::Nexthop(Some(resilient()))]
+            vec![
+                Reply::Nexthop(Some(hop(1, [192, 0, 2, 1], 3))),
+                Reply::Nexthop(Some(onlink)),
+                Reply::Nexthop(Some(resilient()))
+            ]
         );
         assert_eq!(parse_replies(&hex(DONE)).unwrap()[0].reply, Reply::Done);
     }
