@@ -207,19 +207,25 @@ fn ifup_teql_refuses_a_config_that_is_not_a_master() {
         .stderr(predicate::str::contains("ifcfg-eth2 does not configure a teql master"));
 }
 
-#[test]
-fn status_json_has_the_documented_shape() {
-    let root = office();
+/// `teqlctl --root ROOT status --json ARGS`, parsed.
+fn status_json(root: &Path, args: &[&str]) -> serde_json::Value {
     let out = teqlctl()
         .arg("--root")
-        .arg(root.path())
+        .arg(root)
         .args(["status", "--json"])
+        .args(args)
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn status_json_has_the_documented_shape() {
+    let root = office();
+    let v = status_json(root.path(), &[]);
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
     for key in ["up", "mtu", "addresses", "slaves", "default_route", "exists", "configured"] {
@@ -399,16 +405,7 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
         "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_WEIGHT=3\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=4301\n",
     )
     .unwrap();
-    let out = teqlctl()
-        .arg("--root")
-        .arg(root.path())
-        .args(["status", "--json", "wan"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = status_json(root.path(), &["wan"]);
     let m = &v["masters"][0];
     assert_eq!(
         (m["name"].as_str(), m["mode"].as_str(), m["up"].as_bool()),
