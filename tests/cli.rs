@@ -437,3 +437,33 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
         .success()
         .stdout(predicate::str::contains("# mpx1: no such interface"));
 }
+
+#[test]
+fn a_run_that_blocks_is_stopped_by_its_watchdog() {
+    // A line's hook must wait for a lock that someone holds for good: the lock wait is
+    // made longer than the hook's bound, which the watchdog then enforces (30 s for a hook).
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ifcfg-eth2"), "DEVICE=eth2\nTEQL_MASTER=teql0\n").unwrap();
+    let lock = root.path().join("held.lock");
+    let held = nix::fcntl::Flock::lock(fs::File::create(&lock).unwrap(), nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let started = std::time::Instant::now();
+    // ifup-pre-local takes the lock to load sch_teql.
+    let out = hook_at(&root, "ifup-pre-local")
+        .current_dir(&dir)
+        .env("TEQLCTL_LOCK", &lock)
+        .env("TEQLCTL_LOCK_TIMEOUT", "600")
+        .arg("ifcfg-eth2")
+        .timeout(std::time::Duration::from_secs(90))
+        .assert()
+        .code(8)
+        .get_output()
+        .stderr
+        .clone();
+    let took = started.elapsed();
+    drop(held);
+    let err = String::from_utf8_lossy(&out);
+    assert!(err.contains("watchdog: this run took longer than its time bound"), "{err}");
+    assert!(took >= std::time::Duration::from_secs(29) && took < std::time::Duration::from_secs(60), "{took:?}");
+}
