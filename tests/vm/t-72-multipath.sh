@@ -79,20 +79,36 @@ for k in 1 2 3; do
 done
 
 # --- LAN flows spread over every line ----------------------------------------------------
-# 24 UDP flows from the LAN (distinct ports: the L4 hash spreads them) through the admin's NAT.
-ip netns exec inet iperf3 -s -D >/dev/null 2>&1
-wait_for ip netns exec inet ss -ltn 'sport = :5201'
+# 64 UDP flows from the LAN (each its own socket, so its own source port: the L4 hash spreads
+# them), 5 datagrams each, through the admin's NAT. (iperf3 is not used here: in this lab its
+# control exchange gets cut; see the session notes.)
+# A sink on the internet host: without one, its port-unreachable answers would make the
+# flows' connected sockets refuse their next datagrams.
+ip netns exec inet python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.0.1", 9))
+while True:
+    s.recv(2048)' &
+sink=$!
+wait_for ip netns exec inet ss -lun 'sport = :9'
 declare -A before
 for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
-out=$(ip netns exec lan iperf3 -c "$ISP_HOST" -u -b 1M -l 1200 -P 24 -t 5 -J 2>&1)
-rc=$?
-check_eq "iperf3 with 24 LAN flows exits 0" 0 "$rc"
-info "iperf3: $(jq -r '.error // "\(.end.sum.bits_per_second / 1e6 | floor) Mbit/s offered, \(.end.sum.lost_percent | floor)% lost"' <<<"$out" 2>/dev/null)"
+# shellcheck disable=SC2016  # expanded by the inner bash
+ip netns exec lan bash -c 'for f in $(seq 64); do
+    exec 3>/dev/udp/198.18.0.1/9 || exit 1
+    for i in 1 2 3 4 5; do echo "flow $f datagram $i" >&3; done
+    exec 3>&-
+done'
+check_eq "64 LAN flows sent" 0 "$?"
+total=0
 for k in 1 2 3; do
     d=$(($(isp_tx "$k") - before[$k]))
+    total=$((total + d))
     info "eth$k sent $d packets"
-    check "eth$k carried LAN flows ($d packets)" test "$d" -gt 300
+    check "eth$k carried LAN flows ($d packets: at least one flow of 5)" test "$d" -ge 5
 done
+check "every datagram left by some line ($total >= 320)" test "$total" -ge 320
+kill "$sink" 2>/dev/null
 
 # --- ifdown of a line: out of the group, its table and rule gone; the others stay --------
 check "ifdown-pre-local eth2" ns_hook ifdown-pre-local eth2
