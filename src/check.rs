@@ -52,7 +52,7 @@ enum Plan {
 /// DHCP client's default route has).
 fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Option<Ipv4Addr> {
     if ops::multipath_bundle(cfg, &m.master).is_some() {
-        let table = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
+        let table = m.table();
         return m.path.gateway().or_else(|| {
             state
                 .nexthops
@@ -75,15 +75,7 @@ fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
     if ops::multipath_bundle(cfg, &m.master).is_none() {
         return state.root_qdisc(link.index).is_some_and(|q| q.kind == m.master);
     }
-    let table = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
-    let gid = crate::multipath::group_id(&m.master);
-    state.nexthops.iter().any(|n| n.id == gid && n.group.iter().any(|(id, _)| *id == table))
-        || state.routes.iter().any(|r| {
-            r.table == crate::route::MAIN_TABLE
-                && r.is_default()
-                && r.protocol == crate::route::RTPROT_TEQLCTL
-                && r.multipath.iter().any(|(_, oif, _)| *oif == link.index)
-        })
+    crate::multipath::in_bundle(state, &m.master, link.index, m.table())
 }
 
 /// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
@@ -182,12 +174,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
     let mut state = State::read_netlink(&mut nl)?;
     // Multipath lines are in their bundle when they are in its nexthop group: read the groups
     // (and the lines' tables) only when such bundles exist.
-    let mp_tables: Vec<u32> = cfg
-        .members
-        .values()
-        .filter(|m| ops::multipath_bundle(cfg, &m.master).is_some())
-        .map(|m| m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)))
-        .collect();
+    let mp_tables = ops::multipath_tables(cfg);
     if !mp_tables.is_empty() {
         state.read_multipath(&mut nl, &mp_tables)?;
     }

@@ -212,12 +212,7 @@ fn run(cli: Cli) -> Result<i32> {
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let mut state = State::read(&mut nl)?;
             // Multipath bundles' rules, tables and nexthops, only when there are any.
-            let tables: Vec<u32> = cfg
-                .members
-                .values()
-                .filter(|m| ops::multipath_bundle(&cfg, &m.master).is_some())
-                .map(|m| m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)))
-                .collect();
+            let tables = ops::multipath_tables(&cfg);
             if !tables.is_empty() {
                 state.read_multipath(&mut nl, &tables)?;
             }

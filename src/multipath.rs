@@ -299,6 +299,19 @@ impl Builder<'_> {
     }
 }
 
+/// Whether the line with ifindex `index` and table `table` carries new flows of `bundle` now:
+/// a member of its nexthop group, or a hop of the plain multipath route of ours.
+pub fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
+    let gid = group_id(bundle);
+    st.nexthops.iter().any(|n| n.id == gid && n.group.iter().any(|(id, _)| *id == table))
+        || st.routes.iter().any(|r| {
+            r.table == MAIN_TABLE
+                && r.is_default()
+                && r.protocol == RTPROT_TEQLCTL
+                && r.multipath.iter().any(|(_, oif, _)| *oif == index)
+        })
+}
+
 /// Our default route of the main table (protocol teqlctl, the bundle's metric).
 fn our_default(st: &State, metric: u32) -> Option<&TableRoute> {
     st.routes

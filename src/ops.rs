@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::apply;
-use crate::config::{is_usable_master, master_index, valid_iface_name, Config, Master, RpFilter, EXPECT_MASTER};
+use crate::config::{
+    is_usable_master, master_index, valid_iface_name, Config, Master, Member, RpFilter, EXPECT_MASTER,
+};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
@@ -577,6 +579,12 @@ fn taken_out_by_check(bundle: &str) -> BTreeSet<String> {
     health.lines.iter().filter(|(_, h)| h.master == bundle && h.detached).map(|(l, _)| l.clone()).collect()
 }
 
+/// The tables of every line of a multipath bundle: what a run must read of the kernel for them
+/// (empty when there is no such bundle, and nothing more is read).
+pub fn multipath_tables(cfg: &Config) -> Vec<u32> {
+    cfg.members.values().filter(|m| multipath_bundle(cfg, &m.master).is_some()).map(Member::table).collect()
+}
+
 /// The lines of a multipath bundle as the planner takes them.
 pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> {
     cfg.members_of(name)
@@ -584,7 +592,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
             device: m.device.clone(),
             weight: m.path.weight.unwrap_or(1),
             gateway: m.path.gateway(),
-            table: m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device)),
+            table: m.table(),
             rp_filter: m.path.rp_filter,
         })
         .collect()

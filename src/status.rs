@@ -193,7 +193,7 @@ fn health_status(health: &Health, line: &str, master: &str) -> Option<HealthStat
 /// A multipath bundle: no device of its own; it is up while its default route (or, without
 /// one, its group) is in the kernel.
 fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
-    use crate::multipath::{default_table, group_id};
+    use crate::multipath::group_id;
     use crate::route::{MAIN_TABLE, RTPROT_TEQLCTL};
     let gid = group_id(name);
     let group = state.nexthops.iter().find(|n| n.id == gid);
@@ -202,17 +202,13 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         .routes
         .iter()
         .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL);
-    let in_route = |index: u32, table: u32| {
-        group.is_some_and(|g| g.group.iter().any(|(id, _)| *id == table))
-            || route.is_some_and(|r| r.multipath.iter().any(|(_, oif, _)| *oif == index))
-    };
     let slaves = cfg
         .members_of(name)
         .map(|m| {
             let l = state.link(&m.device);
-            let table = m.path.table.unwrap_or_else(|| default_table(&m.device));
+            let table = m.table();
             let addr = l.and_then(|l| state.addresses_of(l.index).next());
-            let live = l.is_some_and(|l| in_route(l.index, table));
+            let live = l.is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, table));
             let gateway =
                 m.path.gateway().or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
             let taken_out = health.lines.get(&m.device).is_some_and(|h| h.master == name && h.detached);

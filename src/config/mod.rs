@@ -104,6 +104,14 @@ pub struct Member {
     pub source: PathBuf,
 }
 
+impl Member {
+    /// The routing table of a multipath line: TEQL_TABLE, else its default (see
+    /// multipath::default_table).
+    pub fn table(&self) -> u32 {
+        self.path.table.unwrap_or_else(|| crate::multipath::default_table(&self.device))
+    }
+}
+
 /// How a bundle balances (TEQL_MODE / teql-mode in the bundle's own file or stanza).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -679,7 +687,7 @@ pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelli
         .values()
         .filter(|m| matches!(cfg.masters.get(&m.master).map(|x| &x.mode), Some(Mode::Multipath(_))))
         .map(|m| {
-            let t = m.path.table.unwrap_or_else(|| crate::multipath::default_table(&m.device));
+            let t = m.table();
             (m.device.clone(), t, m.path.table.is_none(), m.source.clone())
         })
         .collect();
