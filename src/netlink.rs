@@ -138,8 +138,11 @@ pub struct Link {
     pub link_type: u16,
     /// IFLA_QDISC: the kind of the root qdisc (noqueue, teql0, htb, ...).
     pub qdisc: Option<String>,
+    /// IFLA_STATS64: what the link has sent and received since it was created.
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
     /// IFLA_ADDRESS: the hardware address (empty for point-to-point links and teqlN).
     pub mac: Vec<u8>,
 }
@@ -753,6 +756,8 @@ fn link_from(l: LinkMessage) -> Link {
             LinkAttribute::Stats64(s) => {
                 link.tx_packets = s.tx_packets;
                 link.tx_bytes = s.tx_bytes;
+                link.rx_packets = s.rx_packets;
+                link.rx_bytes = s.rx_bytes;
             }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {

@@ -56,8 +56,11 @@ pub struct SlaveStatus {
     pub up: bool,
     pub carrier: bool,
     pub rp_filter: Option<u8>,
+    /// The line's own counters (IFLA_STATS64) since its device was created.
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
     /// What `teqlctl check` found, if it has checked this line.
     pub health: Option<HealthStatus>,
     /// A line of a multipath bundle: its address, gateway, weight, table, and whether it
@@ -146,6 +149,8 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 rp_filter: state.rp_filter.get(s).copied(),
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                rx_packets: l.map_or(0, |l| l.rx_packets),
+                rx_bytes: l.map_or(0, |l| l.rx_bytes),
                 multipath: None,
                 health: health_status(health, s, name),
             }
@@ -232,6 +237,8 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                 rp_filter: state.rp_filter.get(&m.device).copied(),
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                rx_packets: l.map_or(0, |l| l.rx_packets),
+                rx_bytes: l.map_or(0, |l| l.rx_bytes),
                 health: health_status(health, &m.device, name),
                 multipath: Some(PathStatus {
                     address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
@@ -313,12 +320,14 @@ impl Status {
                 if s.exists {
                     let _ = write!(
                         out,
-                        " {:<4} {:<10} rp_filter {} tx {} pkts {} bytes",
+                        " {:<4} {:<10} rp_filter {} tx {} pkts {} bytes, rx {} pkts {} bytes",
                         if s.up { "up" } else { "down" },
                         if s.carrier { "carrier" } else { "no-carrier" },
                         s.rp_filter.map_or("-".to_string(), |v| v.to_string()),
                         s.tx_packets,
-                        s.tx_bytes
+                        s.tx_bytes,
+                        s.rx_packets,
+                        s.rx_bytes
                     );
                 }
                 if !s.configured {

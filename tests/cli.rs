@@ -233,7 +233,7 @@ fn status_json_has_the_documented_shape() {
     }
     let names: Vec<&str> = m["slaves"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["eth2", "eth3", "eth4", "eth5"]);
-    for key in ["name", "attached", "carrier", "rp_filter", "tx_packets", "tx_bytes"] {
+    for key in ["name", "attached", "carrier", "rp_filter", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {
         assert!(m["slaves"][0].get(key).is_some(), "slave lacks {key}");
     }
 }
@@ -414,6 +414,10 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
     );
     let line = &m["slaves"][0];
     assert_eq!(line["name"], "mpx1");
+    // A line of a multipath bundle has the counters of a TEQL line (none for a missing device).
+    for key in ["tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {
+        assert_eq!(line[key].as_u64(), Some(0), "{key}: {v}");
+    }
     let p = &line["multipath"];
     assert_eq!(
         (p["weight"].as_u64(), p["table"].as_u64(), p["gateway"].as_str()),
