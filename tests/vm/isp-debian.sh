@@ -47,10 +47,11 @@ isp_ours() {
     ip -j nexthop show | jq -r '.[] | "nexthop \(.id)"'
 }
 
-# isp_snapshot: what a second run must leave exactly as it was.
+# isp_snapshot: what a second run must leave exactly as it was (IPv4: a dummy wan brings
+# IPv6 link-local routes of its own).
 isp_snapshot() {
     ip -j rule show
-    ip -j route show table all
+    ip -4 -j route show table all
     ip -j nexthop show
     cat /proc/sys/net/ipv4/fib_multipath_hash_policy
 }
