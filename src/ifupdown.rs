@@ -232,7 +232,14 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         // come up), its post-down takes it down.
         ops::check_config(&cfg, &[&master])?;
         return match env.phase {
-            Phase::PreUp => ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Up).map(drop),
+            Phase::PreUp => {
+                let exists =
+                    config::valid_iface_name(&master) && PathBuf::from("/sys/class/net").join(&master).exists();
+                if let Some(w) = bundle_without_device_i2(&master, env.ifupdown2, exists) {
+                    log::warn(&w);
+                }
+                ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Up).map(drop)
+            }
             Phase::Up | Phase::Down => Ok(()),
             Phase::PostDown => ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Down).map(drop),
         };
@@ -257,6 +264,19 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
         Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&master)).map(drop),
     }
+}
+
+/// Under ifupdown2, a multipath bundle without a device of its name: ifupdown2 skips every step
+/// of `ifdown` for an interface that has none, the if-*.d scripts included, so the bundle would
+/// stay up. (`link-type dummy` in its stanza makes ifupdown2 create one; ifupdown needs none.)
+fn bundle_without_device_i2(bundle: &str, ifupdown2: bool, exists: bool) -> Option<String> {
+    (ifupdown2 && !exists).then(|| {
+        format!(
+            "{bundle} has no device, and ifupdown2 runs no hook on `ifdown {bundle}` of an interface without one \
+             (the bundle would stay up): add `link-type dummy` to its stanza (teqlctl-config(5)), or take it \
+             down with `teqlctl down {bundle}`"
+        )
+    })
 }
 
 /// ifupdown has already removed the master's address; only the lines are left to detach.
@@ -506,6 +526,14 @@ mod tests {
                 .unwrap();
         assert!(i2.ifupdown2);
         assert_eq!(i2.stanza(), "iface eth2");
+    }
+
+    #[test]
+    fn a_bundle_without_a_device_is_a_warning_under_ifupdown2_only() {
+        let w = bundle_without_device_i2("wan", true, false).unwrap();
+        assert!(w.contains("`ifdown wan`") && w.contains("link-type dummy") && w.contains("teqlctl down wan"), "{w}");
+        assert_eq!(bundle_without_device_i2("wan", true, true), None);
+        assert_eq!(bundle_without_device_i2("wan", false, false), None);
     }
 
     #[test]
