@@ -690,6 +690,16 @@ write_plot() {
                 "$(calc '%.1f' "$hm / 1000")" "$(ratio "$um" "$sm")" "$(ratio "$hm" "$sm")"
         done
     } >"$d/bringup.dat"
+    {
+        echo "# flows mp_equal teql_equal mp_unequal teql_unequal (Mbit/s)"
+        local p
+        for p in 1 4 16; do
+            printf '%s %s %s %s %s\n' "$p" "$(calc '%.2f' "${R[multipath.equal.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[goodput.teql3eq.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[multipath.unequal.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[goodput.teql3un.p$p.bps]:--} / 1000000")"
+        done
+    } >"$d/multipath.dat"
     local title
     title="teqlctl ${R[host.version]:-} (${R[host.commit]:-}), kernel ${R[env.kernel]:-} under TCG, ${R[host.date]:-}"
     # gnuplot warns about every series a smoke run has no points for: shown only on failure.
