@@ -76,7 +76,9 @@ check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show tabl
 # --- split access: each line's address leaves by its own ISP (the others drop it) --------
 for k in 1 2 3; do
     check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
-    check "the internet reaches eth$k's address" ip netns exec inet ping -c 2 -W 2 "${ISP_ADDR[$k]}"
+    tx=$(isp_tx "$k")
+    check "the internet reaches eth$k's address" ip netns exec inet ping -c 4 -W 2 "${ISP_ADDR[$k]}"
+    check "... and the 4 replies leave by eth$k (its ISP)" test $(($(isp_tx "$k") - tx)) -ge 4
 done
 
 # --- LAN flows spread over every line ----------------------------------------------------
