@@ -152,7 +152,20 @@ rm -rf /run/teqlctl
 # A longer timeout than the default: a TCG guest on a busy host can be slow to answer; what
 # is checked counts rounds, not milliseconds.
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
+# The admin's firewall drops what conntrack calls invalid in INPUT, as firewalld does. The
+# probes leave by a packet socket that conntrack never sees, so their replies are invalid:
+# check must read them before netfilter.
+nft -f - <<'EOT'
+table inet adminfw {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        ct state invalid counter drop
+    }
+}
+EOT
 check "a healthy round" "$TEQLCTL" check
+check "... though the admin's firewall dropped the replies in INPUT" \
+    sh -c "nft list chain inet adminfw input | grep -q 'counter packets [1-9]'"
 check_json "every line healthy" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' "$("$TEQLCTL" status --json wan)"
 ip -n r2 link set wan down
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
@@ -192,5 +205,6 @@ check_eq "up wan with a bad TEQL_WEIGHT exits 3" 3 "$?"
 check "... naming the file and key" grep -q 'ifcfg-eth3: TEQL_WEIGHT="0" is not valid' <<<"$out"
 check_eq "... and changes nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
 
+nft delete table inet adminfw
 check "isp_down" isp_down
 finish
