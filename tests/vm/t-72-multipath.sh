@@ -93,7 +93,7 @@ s.bind(("198.18.0.1", 9))
 while True:
     s.recv(2048)' &
 sink=$!
-wait_for ip netns exec inet ss -lun 'sport = :9'
+wait_for ip netns exec inet sh -c "ss -Hlun 'sport = :9' | grep -q ."
 declare -A before
 for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
 # shellcheck disable=SC2016  # expanded by the inner bash
