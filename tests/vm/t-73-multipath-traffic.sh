@@ -90,15 +90,14 @@ check "16 LAN flows up: at least 0.85 of the sum" goodput U "upload"
 
 # --- a dead ISP: out after two failed rounds, the other lines' LAN flows keep going --------
 # The shipped timer (distro/systemd/teqlctl-check.timer) runs check every second; so does
-# this loop, from a copy of the binary on tmpfs as an installed one would run. The default
+# this loop ($TEQLCTL is guest.sh's copy on tmpfs, as an installed binary runs). The default
 # state directory: the hooks (which ignore TEQLCTL_STATE_DIR) must see what check took out.
 rm -rf /run/teqlctl
-install -m 0755 "$TEQLCTL" /run/teqlctl-check-bin
 : >"$VM_STATE/rounds.log"
 check_loop() {
     while [ ! -e "$VM_STATE/rounds.stop" ]; do
         echo "round $EPOCHREALTIME" >>"$VM_STATE/rounds.log"
-        /run/teqlctl-check-bin check >>"$VM_STATE/rounds.log" 2>&1
+        "$TEQLCTL" check >>"$VM_STATE/rounds.log" 2>&1
         sleep 1
     done
 }
@@ -185,6 +184,5 @@ touch "$VM_STATE/rounds.stop"
 wait "$loop"
 check "new LAN flows use eth2 again" goodput B "download after the return" -R
 
-rm -f /run/teqlctl-check-bin
 check "isp_down" isp_down
 finish
