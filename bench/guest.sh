@@ -4,7 +4,7 @@
 # bench/lib.sh). Prints figures; asserts nothing: a measurement fails only when it cannot run.
 #
 # Usage: guest.sh REPO_ROOT RESULTS_DIR full|smoke [SECTIONS]
-#   SECTIONS: comma-separated bringup,goodput,scale,failover (default: all); the clock probe
+#   SECTIONS: comma-separated bringup,goodput,scale,failover,multipath (default: all); the clock probe
 #   always runs.
 #
 #   0. the clock: clocksource, clock_getres, smallest step of the timer (bench/lib.sh).
@@ -17,6 +17,9 @@
 #   4. failover: a router's uplink dies while `teqlctl check` runs at the shipped timer's
 #      interval; time from the cut to the detach, pings lost before and after (bench/failover.sh).
 #   5. peak RSS of hooks and of status at each scale.
+#   6. multipath bundles on the lab of independent ISPs: LAN goodput for 1, 4, 16 flows on
+#      equal and unequal lines next to TEQL on lines of the same rates; failover under 16 LAN
+#      flows (bench/multipath.sh).
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -31,7 +34,7 @@ fi
 repo=$1
 export BENCH_OUT=$2
 mode=$3
-sections=,${4:-bringup,goodput,scale,failover},
+sections=,${4:-bringup,goodput,scale,failover,multipath},
 # section NAME: true if this run measures section NAME.
 section() {
     [[ "$sections" == *",$1,"* ]]
@@ -59,6 +62,10 @@ VM_LIB_ROLE=runner
 . "$repo/bench/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=failover.sh
 . "$repo/bench/failover.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/vm/isp.sh
+. "$repo/tests/vm/isp.sh"
+# shellcheck source-path=SCRIPTDIR source=multipath.sh
+. "$repo/bench/multipath.sh"
 
 mkdir -p "$BENCH_OUT"
 : >"$BENCH_OUT/results.tsv"
@@ -82,6 +89,11 @@ if [ "$mode" = full ]; then
     SCALE_REPS=7       # the 8->64 step is ~30 ms: a median of 3 left the growth verdict to noise
     FAILOVER_SECS=10  # seconds of pings (100 a second) around each cut
     FAILOVER_CUTS=5   # cuts: each falls at a random point of the timer's interval
+    MP_CASES=("equal:10 10 10:1 1 1" "unequal:10 5 5:2 1 1")
+    MP_FLOWS_LIST=(1 4 16)
+    MP_TEQL_CASES=("teql3eq:10 10 10" "teql3un:10 5 5")
+    MP_CUTS=5
+    MP_FAILOVER_SECS=12
 else
     ROUNDS=1
     SETTLE=0.2
@@ -96,6 +108,12 @@ else
     SCALE_REPS=1
     FAILOVER_SECS=8
     FAILOVER_CUTS=2
+    # The acceptance case only, and one cut.
+    MP_CASES=("unequal:10 5 5:2 1 1")
+    MP_FLOWS_LIST=(16)
+    MP_TEQL_CASES=()
+    MP_CUTS=1
+    MP_FAILOVER_SECS=10
 fi
 STREAMS=(1 4)
 
@@ -131,6 +149,15 @@ if section scale; then
     for n in "${SCALES[@]}"; do plan+=("scale.$n" "rss.$n"); done
 fi
 section failover && plan+=(failover.n4)
+if section multipath; then
+    for c in "${MP_CASES[@]}"; do
+        for p in "${MP_FLOWS_LIST[@]}"; do plan+=("multipath.${c%%:*}.p$p"); done
+    done
+    for c in "${MP_TEQL_CASES[@]}"; do
+        for p in "${MP_FLOWS_LIST[@]}"; do plan+=("goodput.${c%%:*}.p$p"); done
+    done
+    plan+=(multipath.failover)
+fi
 planned "${plan[@]}"
 echo "guest: kernel $(uname -r), $mode run, measurements: ${plan[*]}"
 
@@ -619,6 +646,26 @@ if section scale; then
     ip netns del scale 2>/dev/null
     lab_down >/dev/null 2>&1
     TEQLCTL=$TEQLCTL_BUILD
+fi
+
+# ================================================================ 6. multipath
+
+if section multipath; then
+    echo "=== [guest ${SECONDS} s] 6. multipath"
+    lab_down >/dev/null 2>&1
+    for c in "${MP_CASES[@]}"; do
+        IFS=: read -r name rates weights <<<"$c"
+        mp_goodput_case "$name" "$rates" "$weights"
+    done
+    # TEQL on lines of the same rates, as section 2 measures it.
+    saved_streams=("${STREAMS[@]}")
+    STREAMS=("${MP_FLOWS_LIST[@]}")
+    for c in "${MP_TEQL_CASES[@]}"; do
+        goodput_case "${c%%:*}" "${c#*:}"
+    done
+    STREAMS=("${saved_streams[@]}")
+    echo "=== [guest ${SECONDS} s] 6. multipath failover"
+    measure multipath.failover mp_failover "$MP_CUTS"
 fi
 
 echo "guest: $_bench_ok ran, $_bench_failed failed"

@@ -375,6 +375,39 @@ table_failover() {
         "$(ratio "${R[$c.lost_during]:--}" "${R[$c.sent_during]:--}")" "${R[$c.lost_after]:--}" "${R[$c.sent_after]:--}"
 }
 
+# mp_cases: the multipath goodput cases this run measured.
+mp_cases() {
+    local c
+    for c in equal unequal; do [ -n "${R[multipath.$c.rates_mbit]:-}" ] && echo "$c"; done
+}
+
+# table_multipath: multipath goodput next to TEQL's on lines of the same rates.
+table_multipath() {
+    local c p sum t teql
+    printf 'lines Mbit/s\tweights\tflows\tmultipath Mbit/s\tof sum\tlines used\tTEQL Mbit/s (same rates)\tof sum\n'
+    for c in $(mp_cases); do
+        sum=$(awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s }' <<<"${R[multipath.$c.rates_mbit]}")
+        t=teql3eq
+        [ "$c" = unequal ] && t=teql3un
+        for p in 1 4 16; do
+            [ -n "${R[multipath.$c.p$p.bps]:-}${R[goodput.$t.p$p.bps]:-}" ] || continue
+            teql=${R[goodput.$t.p$p.bps]:--}
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${R[multipath.$c.rates_mbit]}" "${R[multipath.$c.weights]:--}" "$p" \
+                "$(calc '%.1f' "${R[multipath.$c.p$p.bps]:--} / 1000000")" "$(ratio "${R[multipath.$c.p$p.bps]:--}" "$sum * 1000000")" \
+                "${R[multipath.$c.p$p.lines_used]:--} of 3" "$(calc '%.1f' "$teql / 1000000")" "$(ratio "$teql" "$sum * 1000000")"
+        done
+    done
+}
+
+# table_mp_failover: the multipath failover figures.
+table_mp_failover() {
+    local c=multipath.failover m=- lo=- hi=- n=-
+    read -r m lo hi n <<<"$(stats "$c.out_ms" || echo - - - -)"
+    printf 'lines\ttimer interval\tcut -> out of the group: median (min-max, cuts)\tLAN flows on the other lines\tof them stalled (a whole second without a byte)\tflows on the dead line\n'
+    printf '%s\t%s s\t%s ms (%s-%s, n=%s)\t%s\t%s\t%s\n' "3 (10/5/5, 2:1:1)" "${R[$c.interval_s]:--}" "$m" "$lo" "$hi" "$n" \
+        "${R[$c.flows_others]:--}" "${R[$c.stalled_others]:--}" "${R[$c.flows_dead]:--}"
+}
+
 table_targets() {
     local st v r shell_m m frac dev s1 s2 sr st256 cmd
     printf 'target\tfigure\tverdict\n'
@@ -413,6 +446,15 @@ table_targets() {
     d=$dhi
     printf '%s\t%s\t%s\n' "4. a dead line of 4 detached within 3 s of the cut (shipped timer; the worst of $dn cuts)" "$d ms (median $dm ms)" "$(verdict "$d <= 3000")"
     printf '%s\t%s\t%s\n' "4. not one packet lost after the detach" "$la of ${R[failover.n4.sent_after]:--} pings" "$(verdict "$la == 0")"
+    frac=$(ratio "${R[multipath.unequal.p16.bps]:--}" 20000000)
+    printf '%s\t%s\t%s\n' "6. multipath: 16 LAN flows over 10+5+5 Mbit/s (2:1:1) >= 0.85 of the sum" \
+        "$frac ($(calc '%.1f' "${R[multipath.unequal.p16.bps]:--} / 1000000") of 20 Mbit/s)" "$(verdict "$frac >= 0.85")"
+    read -r dm _ dhi dn <<<"$(stats multipath.failover.out_ms || echo - - - -)"
+    printf '%s\t%s\t%s\n' "6. multipath: a dead ISP out of the group within 3 s (shipped timer; the worst of $dn cuts)" \
+        "$dhi ms (median $dm ms)" "$(verdict "$dhi <= 3000")"
+    local st=${R[multipath.failover.stalled_others]:--}
+    printf '%s\t%s\t%s\n' "6. multipath: no LAN flow on the other lines stalls" \
+        "$st of ${R[multipath.failover.flows_others]:--} flows" "$(verdict "$st == 0")"
 }
 
 # ---------------------------------------------------------------- sanity
@@ -518,6 +560,25 @@ sane() {
             [ "${R[rss.$n.$c.kb]}" -lt 1048576 ] || _insane "rss.$n.$c.kb = ${R[rss.$n.$c.kb]} kB" || return 1
         done
         ;;
+    multipath.failover)
+        for k in cuts interval_s flows_others; do pos_int "$m.$k" || return 1; done
+        [[ "${R[$m.out_ms]:-}" =~ ^[1-9][0-9]*(\ [1-9][0-9]*)*$ ]] \
+            && [ "$(wc -w <<<"${R[$m.out_ms]}")" -eq "${R[$m.cuts]}" ] \
+            || _insane "$m.out_ms = '${R[$m.out_ms]:-}' is not one time above 0 per cut" || return 1
+        for k in stalled_others flows_dead; do
+            [[ "${R[$m.$k]:-}" =~ ^[0-9]+$ ]] || _insane "$m.$k = '${R[$m.$k]:-}' is not a count" || return 1
+        done
+        [ "${R[$m.stalled_others]}" -le "${R[$m.flows_others]}" ] || _insane "$m: more flows stalled than ran" || return 1
+        ;;
+    multipath.*)
+        k=${m%.*}
+        rates=${R[$k.rates_mbit]:-}
+        [ -n "$rates" ] || _insane "$k.rates_mbit is missing" || return 1
+        sum=$(awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s * 1000000 }' <<<"$rates")
+        pos_int "$m.bps" || return 1
+        [ "${R[$m.bps]}" -le $((sum * 105 / 100)) ] || _insane "$m.bps = ${R[$m.bps]} exceeds the lines' $sum bit/s" || return 1
+        [[ "${R[$m.lines_used]:-}" =~ ^[1-3]$ ]] || _insane "$m.lines_used = '${R[$m.lines_used]:-}'" || return 1
+        ;;
     failover.*)
         for k in cuts round_ms round_inner_ms round_9p_ms sent_during sent_after interval_s; do
             pos_int "$m.$k" || return 1
@@ -585,6 +646,11 @@ print_report() {
     echo "5. Peak RSS, kB (${R[env.rss_tool]:-?}; /bin/true measured the same way: ${R[rss.floor.true.kb]:--} kB)"
     table_rss | render_text
     echo
+    echo "6. Multipath bundles: LAN goodput through the admin's masquerade (iperf3 upload), TEQL on lines of the same rates"
+    table_multipath | render_text
+    echo "   Failover: teqlctl check every ${R[multipath.failover.interval_s]:-?} s, default probe keys, 16 long-lived LAN flows"
+    table_mp_failover | render_text
+    echo
     echo "Targets (reported, not asserted)"
     table_targets | render_text
 }
@@ -624,6 +690,16 @@ write_plot() {
                 "$(calc '%.1f' "$hm / 1000")" "$(ratio "$um" "$sm")" "$(ratio "$hm" "$sm")"
         done
     } >"$d/bringup.dat"
+    {
+        echo "# flows mp_equal teql_equal mp_unequal teql_unequal (Mbit/s)"
+        local p
+        for p in 1 4 16; do
+            printf '%s %s %s %s %s\n' "$p" "$(calc '%.2f' "${R[multipath.equal.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[goodput.teql3eq.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[multipath.unequal.p$p.bps]:--} / 1000000")" \
+                "$(calc '%.2f' "${R[goodput.teql3un.p$p.bps]:--} / 1000000")"
+        done
+    } >"$d/multipath.dat"
     local title
     title="teqlctl ${R[host.version]:-} (${R[host.commit]:-}), kernel ${R[env.kernel]:-} under TCG, ${R[host.date]:-}"
     # gnuplot warns about every series a smoke run has no points for: shown only on failure.
@@ -803,6 +879,31 @@ Peak resident set size in kB (${R[env.rss_tool]:-?}), one run of each command at
 wrapper's own share is small: /bin/true measured the same way peaks at ${R[rss.floor.true.kb]:--} kB.
 
 $(table_rss | render_md)
+
+## 6. Multipath bundles
+
+The lab of independent ISPs (tests/vm/isp.sh): three routers, each with its own subnet,
+anti-spoofing (strict rp_filter on its customer side) and tbf both ways (latency 100 ms); a
+LAN host behind the box, masqueraded per line by the admin's own nftables table; a bundle
+\`wan\` with \`TEQL_MODE=multipath\`, \`teqlctl up wan\`. Goodput: iperf3 from the LAN host to
+the internet host (an upload, as in section 2), 1, 4 and 16 flows, ${R[env.iperf_secs]:-?} s after
+${R[env.iperf_omit]:-?} s left out; "lines used" counts the masquerade addresses the server saw.
+One flow gets one line (which one is the hash's choice); many flows get the sum. The TEQL
+column is section 2's measurement (\`lab_up 3\`, upload from the box, tbf on the routers'
+uplinks, latency 50 ms) on lines of the same rates: TEQL needs an ISP that balances the
+return traffic to one shared address, so it cannot run on the lab of independent ISPs.
+
+$(table_multipath | render_md)
+
+Failover: lines 10/5/5 Mbit/s with weights 2:1:1, \`TEQL_PROBE\` (the internet host) and no other
+probe key on every line, \`teqlctl check\` at the shipped timer's interval from a copy on tmpfs.
+${R[multipath.failover.cuts]:-?} cuts: 16 LAN flows (tests/vm/flows.py: the internet host sends to each as fast as it
+takes) run, and 3 to 4 s into them ISP 2 loses its uplink (its line keeps its carrier). "cut
+-> out" is the time until the kernel reports the group without eth2 (\`ip -ts monitor
+nexthop\`). A flow on another line "stalled" if a whole second from the cut on brought it no
+byte; the flows on the dead line keep its masquerade address and wait for it.
+
+$(table_mp_failover | render_md)
 
 ## Running it
 

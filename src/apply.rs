@@ -42,7 +42,13 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::DelRoute { route, .. } => nl.del_route(route),
         Action::ReplaceNexthop { nh, .. } => nl.replace_nexthop(nh),
         Action::DelNexthop { nh, .. } => nl.del_nexthop(nh.id),
-        Action::SetHashPolicy { value, .. } => return sysctl::set_multipath_hash_policy(*value),
+        Action::SetHashPolicy { value, fields, .. } => {
+            // The fields first: policy 3 hashes whatever they hold from the moment it is set.
+            if let Some(h) = fields {
+                sysctl::set_multipath_hash_fields(*h)?;
+            }
+            return sysctl::set_multipath_hash_policy(*value);
+        }
     };
     r.map_err(|e| Error::from_netlink(&action.to_string(), action.iface(), e))
 }
@@ -94,10 +100,11 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
             Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
             Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
-            Action::SetHashPolicy { previous: Some(p), .. } => {
-                sysctl::set_multipath_hash_policy(*p).err().map(|e| e.to_string())
+            Action::SetHashPolicy { previous, previous_fields, .. } => {
+                let p = previous.map(sysctl::set_multipath_hash_policy).and_then(|r| r.err());
+                let h = previous_fields.map(sysctl::set_multipath_hash_fields).and_then(|r| r.err());
+                p.or(h).map(|e| e.to_string())
             }
-            Action::SetHashPolicy { previous: None, .. } => None,
         };
         match r {
             None => log::warn(&format!("rolled back: {action}")),

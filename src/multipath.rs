@@ -48,11 +48,28 @@ pub enum HashPolicy {
     Keep,
 }
 
+/// What a hash policy is set to: net.ipv4.fib_multipath_hash_policy and, for the custom
+/// policy 3, net.ipv4.fib_multipath_hash_fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashSetting {
+    pub policy: u8,
+    pub fields: Option<u32>,
+}
+
 impl HashPolicy {
-    pub fn sysctl_value(self) -> Option<u8> {
+    /// The sysctls for this policy on a kernel that has (`custom`) or lacks the custom policy.
+    ///
+    /// L4 is policy 3 over the 5-tuple where the kernel has it, not policy 1: for a forwarded
+    /// packet policy 1 takes the hash the packet already carries when there is one, and a LAN
+    /// host behind a veth (a container, a VM) or a NIC without RSS hands over its socket's
+    /// hash, which TCP picks anew at every retransmission timeout. The flow would then move
+    /// to another line while the admin's masquerade keeps its old source address, and that
+    /// ISP drops it. Policy 3 hashes the headers themselves, so a flow keeps its line.
+    pub fn setting(self, custom: bool) -> Option<HashSetting> {
         match self {
-            HashPolicy::L3 => Some(0),
-            HashPolicy::L4 => Some(1),
+            HashPolicy::L3 => Some(HashSetting { policy: 0, fields: None }),
+            HashPolicy::L4 if custom => Some(HashSetting { policy: 3, fields: Some(crate::sysctl::L4_HASH_FIELDS) }),
+            HashPolicy::L4 => Some(HashSetting { policy: 1, fields: None }),
             HashPolicy::Keep => None,
         }
     }
@@ -350,9 +367,16 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     bd.out.members = members.iter().map(|l| l.device.clone()).collect();
 
     // 1. The hash policy, then each staying line's table and rule.
-    if let (true, Some(v)) = (req.bundle_up && !members.is_empty(), b.hash.sysctl_value()) {
-        if st.hash_policy != Some(v) {
-            bd.out.actions.push(Action::SetHashPolicy { bundle: b.name.clone(), value: v, previous: st.hash_policy });
+    if let (true, Some(want)) = (req.bundle_up && !members.is_empty(), b.hash.setting(st.hash_fields.is_some())) {
+        let fields_differ = want.fields.is_some() && st.hash_fields != want.fields;
+        if st.hash_policy != Some(want.policy) || fields_differ {
+            bd.out.actions.push(Action::SetHashPolicy {
+                bundle: b.name.clone(),
+                value: want.policy,
+                fields: want.fields,
+                previous: st.hash_policy,
+                previous_fields: if want.fields.is_some() { st.hash_fields } else { None },
+            });
         }
     }
     for l in &staying {
@@ -528,7 +552,10 @@ mod tests {
                     s.nexthops.push(nh.clone());
                 }
                 Action::DelNexthop { nh, .. } => s.nexthops.retain(|n| n.id != nh.id),
-                Action::SetHashPolicy { value, .. } => s.hash_policy = Some(*value),
+                Action::SetHashPolicy { value, fields, .. } => {
+                    s.hash_policy = Some(*value);
+                    s.hash_fields = fields.or(s.hash_fields);
+                }
                 _ => {}
             }
         }
@@ -620,6 +647,33 @@ mod tests {
         let gone = after(admin, &p);
         assert_eq!(gone.rules.len(), 1);
         assert_eq!(gone.routes.len(), 1);
+    }
+
+    #[test]
+    fn l4_is_the_custom_5_tuple_hash_where_the_kernel_has_it_and_rolls_back_both_sysctls() {
+        let mut s = office();
+        s.hash_fields = Some(0x0007);
+        let p = plan(&bundle(), &lines(), &up(), &s);
+        assert_eq!(
+            shell(&p)[0],
+            "sysctl -w net.ipv4.fib_multipath_hash_fields=0x0037 net.ipv4.fib_multipath_hash_policy=3"
+        );
+        assert!(p.actions.iter().any(|a| matches!(
+            a,
+            Action::SetHashPolicy { value: 3, fields: Some(0x37), previous: Some(0), previous_fields: Some(0x07), .. }
+        )));
+        // Once set, nothing more to do.
+        assert!(shell(&plan(&bundle(), &lines(), &up(), &after(s.clone(), &p))).is_empty());
+        // Policy 3 with other fields is set again.
+        let mut other = after(s, &p);
+        other.hash_fields = Some(0x0003);
+        assert!(shell(&plan(&bundle(), &lines(), &up(), &other))[0]
+            .starts_with("sysctl -w net.ipv4.fib_multipath_hash_fields=0x0037"));
+        // l3 leaves the fields alone; keep leaves both.
+        let l3 = Bundle { hash: HashPolicy::L3, ..bundle() };
+        assert_eq!(shell(&plan(&l3, &lines(), &up(), &other))[0], "sysctl -w net.ipv4.fib_multipath_hash_policy=0");
+        let keep = Bundle { hash: HashPolicy::Keep, ..bundle() };
+        assert!(!shell(&plan(&keep, &lines(), &up(), &other)).iter().any(|a| a.starts_with("sysctl")));
     }
 
     #[test]

@@ -104,10 +104,13 @@ pub enum Action {
         nh: Nexthop,
         shown: String,
     },
+    /// net.ipv4.fib_multipath_hash_policy, and hash_fields with it when `fields` is set.
     SetHashPolicy {
         bundle: String,
         value: u8,
+        fields: Option<u32>,
         previous: Option<u8>,
+        previous_fields: Option<u32>,
     },
 }
 
@@ -164,7 +167,15 @@ impl fmt::Display for Action {
             Action::DelRoute { shown, .. } => write!(f, "ip route del {shown}"),
             Action::ReplaceNexthop { shown, .. } => write!(f, "ip nexthop replace {shown}"),
             Action::DelNexthop { nh, .. } => write!(f, "ip nexthop del id {}", nh.id),
-            Action::SetHashPolicy { value, .. } => write!(f, "sysctl -w net.ipv4.fib_multipath_hash_policy={value}"),
+            Action::SetHashPolicy { value, fields: Some(h), .. } => {
+                write!(
+                    f,
+                    "sysctl -w net.ipv4.fib_multipath_hash_fields={h:#06x} net.ipv4.fib_multipath_hash_policy={value}"
+                )
+            }
+            Action::SetHashPolicy { value, fields: None, .. } => {
+                write!(f, "sysctl -w net.ipv4.fib_multipath_hash_policy={value}")
+            }
         }
     }
 }

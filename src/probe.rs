@@ -6,8 +6,12 @@
 //! A packet socket bound to the line sends the frame on that line and no other. The IP packet
 //! is built here and addressed to the next hop's hardware address, learned by ARP on that
 //! same line (every router of a teql bundle answers for the shared gateway on its own line).
-//! Replies may come back on any line (the far end routes them), so they are read from a raw
-//! ICMP socket, which sees every echo reply this host gets.
+//! Replies may come back on any line (the far end routes them), so they are read from a second
+//! packet socket on every line, filtered in the kernel (`ECHO_REPLY_FILTER`) to incoming ICMP
+//! echo replies. Not from a raw ICMP socket: that one only gets what netfilter lets through,
+//! and since our requests left by a packet socket conntrack never saw them, so their replies
+//! are `ct state invalid`, which firewalld and most admins' rulesets drop in INPUT: every
+//! line would have looked dead.
 //!
 //! Hence a forged reply must not keep a dead line in: each round draws a fresh ICMP identifier,
 //! first sequence number and payload cookie from getrandom(2), and a reply counts only if its
@@ -69,8 +73,6 @@ pub enum ProbeError {
 
 const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
 const ETH_P_IP: u16 = libc::ETH_P_IP as u16;
-/// linux/icmp.h: a raw ICMP socket's filter of types to drop (not in the libc crate).
-const ICMP_FILTER: libc::c_int = 1;
 const ICMP_ECHOREPLY: u8 = 0;
 const ICMP_ECHO: u8 = 8;
 const BROADCAST: [u8; 6] = [0xff; 6];
@@ -166,14 +168,40 @@ fn packet_socket() -> Result<OwnedFd, ProbeError> {
     socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(ETH_P_ARP.to_be()), "packet socket")
 }
 
-/// A raw socket that sees every ICMP echo reply delivered to this host.
-fn icmp_socket() -> Result<OwnedFd, ProbeError> {
-    let fd = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP, "raw ICMP socket")?;
-    // Only echo replies: the kernel drops the rest before they reach us.
-    let filter: u32 = !(1u32 << ICMP_ECHOREPLY);
-    // SAFETY: the option value is a u32 as linux/icmp.h defines it.
-    unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_RAW, ICMP_FILTER, &filter as *const u32 as *const libc::c_void, 4);
+/// Classic BPF over an IPv4 packet (a datagram packet socket hands over the network header
+/// on): keep ICMP echo replies that are not a later fragment, drop everything else, so that
+/// the socket copies nothing of the box's other traffic.
+pub const ECHO_REPLY_FILTER: [(u16, u8, u8, u32); 9] = [
+    (0x30, 0, 0, 9),                     // ldb [9]: the protocol
+    (0x15, 0, 6, 1),                     // jeq #1 (ICMP), else drop
+    (0x28, 0, 0, 6),                     // ldh [6]: flags and fragment offset
+    (0x45, 4, 0, 0x1fff),                // jset #0x1fff: a later fragment, drop
+    (0xb1, 0, 0, 0),                     // ldxb 4*([0]&0xf): the header's length
+    (0x50, 0, 0, 0),                     // ldb [x+0]: the ICMP type
+    (0x15, 0, 1, ICMP_ECHOREPLY as u32), // jeq #0 (echo reply), else drop
+    (0x06, 0, 0, 0xffff),                // ret: keep (up to 64 KiB)
+    (0x06, 0, 0, 0),                     // ret: drop
+];
+
+/// A datagram packet socket that gets every ICMP echo reply arriving on any line, before
+/// netfilter: replies count whatever the admin's firewall does with them afterwards.
+fn echo_reply_socket() -> Result<OwnedFd, ProbeError> {
+    let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(ETH_P_IP.to_be()), "packet socket for echo replies")?;
+    let mut code: Vec<libc::sock_filter> =
+        ECHO_REPLY_FILTER.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
+    let prog = libc::sock_fprog { len: code.len() as u16, filter: code.as_mut_ptr() };
+    // SAFETY: prog points to `code`, which outlives the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &prog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error("packet socket for echo replies: attaching its filter"));
     }
     Ok(fd)
 }
@@ -192,13 +220,6 @@ fn send(fd: RawFd, ifindex: u32, proto: u16, dst: &[u8], payload: &[u8]) {
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         );
     }
-}
-
-/// One datagram, or None when there is nothing more to read.
-fn recv(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: buf is valid for writes of its length.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-    usize::try_from(n).ok()
 }
 
 /// One frame from the packet socket with the line it came in on, or None when there is
@@ -298,7 +319,7 @@ pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16, round: &Round) -> Ve
     p
 }
 
-/// An echo reply as a raw ICMP socket delivers it (IP header included).
+/// An echo reply as the packet socket delivers it (IP header included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EchoReply<'a> {
     pub src: Ipv4Addr,
@@ -376,7 +397,7 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         return Ok(Vec::new());
     }
     let round = Round::random()?;
-    let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(icmp_socket()?) } else { None };
+    let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(echo_reply_socket()?) } else { None };
     let packet = packet_socket()?;
     let fd = packet.as_raw_fd();
     let mut runs = Vec::with_capacity(jobs.len());
@@ -466,7 +487,12 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
             }
         }
         if let Some(pfd) = fds.get(1).filter(|p| p.revents & libc::POLLIN != 0) {
-            while let Some(len) = recv(pfd.fd, &mut buf) {
+            while let Some((len, ifindex)) = recv_frame(pfd.fd, &mut buf) {
+                // Our own requests pass the filter's type test only if someone echoes them;
+                // what this host sends is never a reply to it.
+                if ifindex.is_none() {
+                    continue;
+                }
                 let Some(&s) = match_echo_reply(&buf[..len], &round, &echoes) else { continue };
                 let rtt = &mut runs[s.job].icmp_rtt[s.target];
                 if rtt.is_none() {
@@ -588,6 +614,66 @@ mod tests {
             None,
             "a reply from an older round"
         );
+    }
+
+    /// Runs ECHO_REPLY_FILTER as the kernel would (only the instructions it uses): true if the
+    /// packet is kept.
+    fn filter_keeps(p: &[u8]) -> bool {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let byte = |i: usize| p.get(i).map(|&b| u32::from(b));
+        loop {
+            let (code, jt, jf, k) = ECHO_REPLY_FILTER[pc];
+            pc += 1;
+            match code {
+                0x30 => match byte(k as usize) {
+                    Some(v) => a = v,
+                    None => return false,
+                },
+                0x28 => match (byte(k as usize), byte(k as usize + 1)) {
+                    (Some(h), Some(l)) => a = h << 8 | l,
+                    _ => return false,
+                },
+                0xb1 => match byte(k as usize) {
+                    Some(v) => x = 4 * (v & 0xf),
+                    None => return false,
+                },
+                0x50 => match byte((x + k) as usize) {
+                    Some(v) => a = v,
+                    None => return false,
+                },
+                0x15 => pc += usize::from(if a == k { jt } else { jf }),
+                0x45 => pc += usize::from(if a & k != 0 { jt } else { jf }),
+                0x06 => return k != 0,
+                other => panic!("instruction {other:#x} not modelled"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_kernel_filter_keeps_echo_replies_only() {
+        let round = Round::random().expect("getrandom");
+        let request = echo_request(Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(198, 18, 0, 1), 7, &round);
+        let reply = reply_to(&request);
+        assert!(filter_keeps(&reply));
+        assert!(!filter_keeps(&request), "our own echo requests");
+        let mut udp = reply.clone();
+        udp[9] = 17;
+        assert!(!filter_keeps(&udp), "another protocol");
+        let mut later_fragment = reply.clone();
+        later_fragment[7] = 0x10;
+        assert!(!filter_keeps(&later_fragment), "a later fragment");
+        let mut first_fragment = reply.clone();
+        first_fragment[6] = 0x20; // more fragments, offset 0: its ICMP header is there
+        assert!(filter_keeps(&first_fragment));
+        // A header with options: the ICMP type is found after them.
+        let mut with_options = reply[..20].to_vec();
+        with_options[0] = 0x46;
+        with_options.extend_from_slice(&[1, 1, 1, 0]);
+        with_options.extend_from_slice(&reply[20..]);
+        assert!(filter_keeps(&with_options));
+        with_options[24] = 3; // destination unreachable
+        assert!(!filter_keeps(&with_options));
+        assert!(!filter_keeps(&reply[..15]), "a truncated packet");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct State {
     pub routes: Vec<crate::route::TableRoute>,
     pub nexthops: Vec<crate::route::Nexthop>,
     pub hash_policy: Option<u8>,
+    /// net.ipv4.fib_multipath_hash_fields; None on kernels without it (before 5.12).
+    pub hash_fields: Option<u32>,
 }
 
 impl State {
@@ -74,6 +76,7 @@ impl State {
         }
         self.nexthops = nl.nexthops().map_err(|e| dump("ip nexthop show", e))?;
         self.hash_policy = crate::sysctl::multipath_hash_policy();
+        self.hash_fields = crate::sysctl::multipath_hash_fields();
         Ok(())
     }
 

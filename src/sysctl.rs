@@ -35,6 +35,34 @@ pub fn multipath_hash_policy() -> Option<u8> {
     std::fs::read_to_string(HASH_POLICY).ok()?.trim().parse().ok()
 }
 
+const HASH_FIELDS: &str = "/proc/sys/net/ipv4/fib_multipath_hash_fields";
+
+/// The fields hashed under policy 3: source and destination address, protocol, source and
+/// destination port (the kernel's FIB_MULTIPATH_HASH_FIELD_* bits 0, 1, 2, 4, 5).
+pub const L4_HASH_FIELDS: u32 = 0x0037;
+
+/// net.ipv4.fib_multipath_hash_fields (5.12+; the kernel prints it as `0x0037`). None when the
+/// kernel has no such sysctl, and so no custom hash policy.
+pub fn multipath_hash_fields() -> Option<u32> {
+    let s = std::fs::read_to_string(HASH_FIELDS).ok()?;
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+pub fn set_multipath_hash_fields(value: u32) -> Result<()> {
+    let what = || format!("sysctl -w net.ipv4.fib_multipath_hash_fields={value:#06x}");
+    std::fs::write(HASH_FIELDS, format!("{value}\n")).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Error::Permission(what()),
+        std::io::ErrorKind::NotFound => {
+            Error::Refused(format!("{}: this kernel has no custom multipath hash (5.12+)", what()))
+        }
+        _ => Error::Io(format!("cannot write {HASH_FIELDS}"), e),
+    })
+}
+
 pub fn set_multipath_hash_policy(value: u8) -> Result<()> {
     let what = || format!("sysctl -w net.ipv4.fib_multipath_hash_policy={value}");
     std::fs::write(HASH_POLICY, format!("{value}\n")).map_err(|e| match e.kind() {

@@ -71,9 +71,8 @@ table ip adminnat {
 EOT
     # Under heavy loss conntrack calls some replies out of its TCP window (invalid); those are
     # not de-NATed, reach the box's own stack and are answered with a reset that kills the LAN
-    # connection. Being liberal about the window is the usual cure on a NAT router. (Dropping
-    # invalid packets in INPUT would also drop the replies to teqlctl check's probes, which
-    # leave by a packet socket that conntrack never sees.)
+    # connection. Being liberal about the window is the usual cure on a NAT router. (t-72 also
+    # drops invalid packets in INPUT, as firewalld does, which teqlctl check's probes survive.)
     sysctl -q -w net.netfilter.nf_conntrack_tcp_be_liberal=1
     for k in 1 2 3; do wait_for _vm_link_up "eth$k" || return 1; done
 }

@@ -1,0 +1,205 @@
+# shellcheck shell=bash
+# Sourced by bench/guest.sh: 6. multipath bundles (issue 12) on the lab of independent ISPs
+# (tests/vm/isp.sh): goodput of LAN flows through the admin's masquerade against the sum of
+# the lines, for 1, 4 and 16 flows, equal and unequal lines (bench/guest.sh measures TEQL on
+# lines of the same rates next to it); and failover: an ISP dies (its line keeps its carrier)
+# under 16 long-lived LAN flows while `teqlctl check` runs at the shipped timer's interval
+# with the default probe keys: the time from the cut to the line's removal from the group,
+# and how many flows on the other lines stall (a whole second without a byte).
+#
+# Needs tests/vm/lib.sh, netscripts.sh, isp.sh, bench/lib.sh and bench/failover.sh (nap).
+
+MP_FLOWS="$repo/tests/vm/flows.py"
+
+# mp_office "WEIGHT..." [EXTRA_LINE_KEY...]: ifcfg files of a multipath bundle wan over eth1..eth3.
+mp_office() {
+    local k w
+    local -a weights
+    read -r -a weights <<<"$1"
+    shift
+    mkdir -p "$NS_DIR" || return 1
+    for k in 1 2 3; do
+        w=${weights[$((k - 1))]}
+        {
+            printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\n' "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}"
+            printf 'GATEWAY=%s\nTEQL_MASTER=wan\nTEQL_WEIGHT=%s\n' "${ISP_GW[$k]}" "$w"
+            local extra
+            for extra in "$@"; do echo "$extra"; done
+        } >"$NS_DIR/ifcfg-eth$k" || return 1
+    done
+    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
+}
+
+# mp_iperf KEY FLOWS: one iperf3 upload from the LAN host to the internet host through the
+# bundle; figures under KEY (bps, the lines the server saw the flows come from).
+mp_iperf() {
+    local key=$1 flows=$2 server json srv bps
+    ip netns exec inet timeout $((IPERF_SECS + IPERF_OMIT + 40)) iperf3 -s -1 -J -B "$ISP_HOST" \
+        >"$BENCH_TMP/mp-srv.json" 2>&1 &
+    server=$!
+    wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5201' | grep -q ." || bench_fail "iperf3 server did not listen" || return 1
+    json=$(ip netns exec lan timeout $((IPERF_SECS + IPERF_OMIT + 30)) iperf3 -c "$ISP_HOST" -t "$IPERF_SECS" \
+        -O "$IPERF_OMIT" -P "$flows" -J 2>&1)
+    wait "$server" 2>/dev/null
+    printf '%s\n' "$json" >"$BENCH_TMP/iperf.json"
+    bps=$(jq -re '.end.sum_received.bits_per_second | select(. > 0) | floor' <<<"$json" 2>/dev/null) \
+        || bench_fail "iperf3 gave no result" "$BENCH_TMP/iperf.json" || return 1
+    srv=$(jq -r '[.start.connected[].remote_host] | unique | length' "$BENCH_TMP/mp-srv.json" 2>/dev/null)
+    put "$key.bps" "$bps"
+    put "$key.retransmits" "$(jq -r '.end.sum_sent.retransmits // 0' <<<"$json" 2>/dev/null)"
+    put "$key.lines_used" "${srv:-0}"
+    echo "    $((bps / 1000)) kbit/s over ${srv:-?} lines"
+}
+
+# mp_goodput_case NAME "RATE..." "WEIGHT...": the ISP lab with these rates (Mbit/s of eth1..3),
+# the bundle up with these weights, measured with each of MP_FLOWS_LIST.
+mp_goodput_case() {
+    local name=$1 rates=$2 weights=$3 r names=()
+    for r in "${MP_FLOWS_LIST[@]}"; do names+=("multipath.$name.p$r"); done
+    echo "=== [guest ${SECONDS} s] 6. multipath goodput: $name, lines $rates Mbit/s, weights $weights"
+    put "multipath.$name.rates_mbit" "$rates"
+    put "multipath.$name.weights" "$weights"
+    ISP_RATES=$(for r in $rates; do printf '%smbit ' "$r"; done)
+    if ! isp_up >/dev/null 2>"$BENCH_TMP/isp.err" || ! mp_office "$weights" \
+        || ! "$TEQLCTL" up wan >/dev/null 2>"$BENCH_TMP/up.err" || ! ip netns exec lan ping -c 2 -W 2 "$ISP_HOST" >/dev/null 2>&1; then
+        head -n 5 "$BENCH_TMP/isp.err" "$BENCH_TMP/up.err" 2>/dev/null | sed 's/^/    | /'
+        not_measured "${names[@]}" "the ISP lab or teqlctl up wan failed"
+        isp_down >/dev/null 2>&1
+        return
+    fi
+    put "multipath.$name.hash" "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy) $(cat /proc/sys/net/ipv4/fib_multipath_hash_fields 2>/dev/null)"
+    for r in "${MP_FLOWS_LIST[@]}"; do
+        measure "multipath.$name.p$r" mp_iperf "multipath.$name.p$r" "$r"
+    done
+    isp_down >/dev/null 2>&1
+    ISP_RATES=
+}
+
+# mp_nh_time LOG T_CUT NHID: the time (us) of the first group change after T_CUT in an
+# `ip -ts monitor nexthop` log that no longer holds nexthop NHID, or nothing. Lines look like
+# "[2026-11-30T10:20:01.123456]id 31234 group 20011,2/20013,1 type resilient buckets 128 ...".
+mp_nh_time() {
+    local line ts t
+    while IFS= read -r line; do
+        [[ "$line" =~ ^\[([0-9T:.-]+)\]\ ?(.*)$ ]] || continue
+        ts=${BASH_REMATCH[1]}
+        [[ "${BASH_REMATCH[2]}" == *" group "* ]] || continue
+        [[ "${BASH_REMATCH[2]}" =~ [\ /]$3, ]] && continue
+        t=$(date -d "$ts" +%s%6N) || continue
+        if [ "$t" -ge "$2" ]; then
+            echo "$t"
+            return
+        fi
+    done <"$1"
+}
+
+# mp_stalls RUN_JSON PEERS SINCE_US DEAD_ADDR: "FLOWS_ON_OTHERS STALLED_ON_OTHERS FLOWS_ON_DEAD"
+# for a tests/vm/flows.py run: a flow on another line stalled when a whole second from the
+# cut on saw no byte.
+mp_stalls() {
+    python3 - "$1" "$2" "$3" "$4" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))
+line = {}
+for l in open(sys.argv[2]):
+    a, p = l.split()
+    line[int(p)] = a
+since, dead = int(sys.argv[3]) / 1e6, sys.argv[4]
+others = stalled = on_dead = 0
+for i, port in enumerate(run["ports"]):
+    if line.get(port) == dead:
+        on_dead += 1
+        continue
+    others += 1
+    secs = [s[i] for k, s in enumerate(run["seconds"]) if run["t0"] + k >= since]
+    if any(b == 0 for b in secs):
+        stalled += 1
+print(others, stalled, on_dead)
+PY
+}
+
+# mp_failover CUTS: CUTS cuts of ISP 2's uplink (lines 10/5/5 Mbit/s, weights 2:1:1), each
+# under 16 LAN flows and at a random point of the timer's interval; between cuts the uplink
+# comes back and check puts eth2 back.
+mp_failover() {
+    local cuts=$1 cut interval timer mon server flows t_cut t_out t_mon nhid i figs
+    local bin=$VM_STATE/failover-sbin/teqlctl state=/run/teqlctl
+    local out=() cut_at=() others=0 stalled=0 on_dead=0
+    ISP_RATES="10mbit 5mbit 5mbit"
+    isp_up >/dev/null || return 1
+    # The default probe keys: only the target.
+    mp_office "2 1 1" "TEQL_PROBE=$ISP_HOST" || return 1
+    mkdir -p "${bin%/*}" && cp "$TEQLCTL" "$bin" || return 1
+    failover_nap_init || return 1
+    "$bin" up wan >/dev/null || return 1
+    nhid=$(ip -j nexthop show dev eth2 | jq -r '.[0].id // empty')
+    [ -n "$nhid" ] || bench_fail "eth2 has no nexthop after teqlctl up wan" || return 1
+    # The hooks' state directory, which check shares with them.
+    rm -rf "$state"
+    interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
+    put "multipath.failover.interval_s" "$interval"
+    (
+        while :; do
+            t0=${EPOCHREALTIME/./}
+            "$bin" check 2>/dev/null
+            left=$((interval * 1000000 - (${EPOCHREALTIME/./} - t0)))
+            [ "$left" -gt 0 ] && nap "$(printf '0.%06d' "$left")"
+        done
+    ) &
+    timer=$!
+    local mon_log=$BENCH_OUT/multipath.failover.nhmon
+    stdbuf -oL ip -ts monitor nexthop >"$mon_log" 2>&1 &
+    mon=$!
+    : >"$BENCH_TMP/peers"
+    ip netns exec inet python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
+    server=$!
+    wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
+    sleep 3
+    for ((cut = 1; cut <= cuts; cut++)); do
+        ip netns exec lan python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/flows.$cut.json" &
+        flows=$!
+        # A random point of the timer's interval, after 3 s of flows.
+        nap "3.$(printf '%03d' $((RANDOM % 1000)))"
+        t_cut=${EPOCHREALTIME/./}
+        ip -n r2 link set wan down
+        t_out=
+        for ((i = 0; i < 300; i++)); do
+            if ! ip -j nexthop show | jq -e --argjson id "$nhid" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null; then
+                t_out=${EPOCHREALTIME/./}
+                break
+            fi
+            nap 0.05
+        done
+        wait "$flows"
+        if [ -z "$t_out" ]; then
+            echo "multipath failover: cut $cut: eth2 was not taken out" >&2
+            break
+        fi
+        t_mon=$(mp_nh_time "$mon_log" "$t_cut" "$nhid")
+        [ -n "$t_mon" ] && [ "$t_mon" -le "$t_out" ] && t_out=$t_mon
+        out+=($(((t_out - t_cut) / 1000)))
+        cut_at+=("$t_cut")
+        read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" 192.0.2.10)"
+        others=$((others + figs[0])) stalled=$((stalled + figs[1])) on_dead=$((on_dead + figs[2]))
+        echo "    cut $cut: out of the group ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, stalled ${figs[1]}; on eth2 ${figs[2]}"
+        ip -n r2 link set wan up
+        ip -n r2 route replace default via 198.19.2.1
+        [ "$cut" -lt "$cuts" ] || break
+        for ((i = 0; i < 300; i++)); do
+            ip -j nexthop show | jq -e --argjson id "$nhid" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null && break
+            nap 0.1
+        done
+        sleep 1
+    done
+    kill "$timer" "$mon" "$server" 2>/dev/null
+    wait "$timer" "$mon" "$server" 2>/dev/null
+    isp_down >/dev/null 2>&1
+    ISP_RATES=
+    [ "${#out[@]}" -eq "$cuts" ] || return 1
+    put "multipath.failover.cuts" "$cuts"
+    put "multipath.failover.out_ms" "${out[@]}"
+    put "multipath.failover.cut_us" "${cut_at[@]}"
+    put "multipath.failover.flows_others" "$others"
+    put "multipath.failover.stalled_others" "$stalled"
+    put "multipath.failover.flows_dead" "$on_dead"
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# A multipath bundle under real LAN traffic (issue 12, point 7): 16 LAN TCP flows through the
+# admin's masquerade over 10+5+5 Mbit/s lines with weights 2:1:1 reach at least 0.85 of the
+# lines' sum, both ways; a dead ISP (its line keeps its carrier) leaves the group after two
+# failed rounds of `teqlctl check` run at the shipped timer's interval, while the LAN flows on
+# the other lines keep going (none stalls for a whole second); it comes back when the ISP
+# recovers, and new flows use it again. Times are printed, not asserted: bench/run measures
+# them (section multipath).
+# vm-timeout: 540
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+
+check "isp_up" isp_up
+WEIGHTS=(x 2 1 1)
+SUM_BPS=20000000 # ISP_RATES: 10 + 5 + 5 Mbit/s
+write_files() {
+    local k
+    mkdir -p "$NS_DIR"
+    for k in 1 2 3; do
+        cat >"$NS_DIR/ifcfg-eth$k" <<EOT
+DEVICE=eth$k
+ONBOOT=yes
+BOOTPROTO=static
+IPADDR=${ISP_ADDR[$k]}
+PREFIX=${ISP_LEN[$k]}
+GATEWAY=${ISP_GW[$k]}
+TEQL_MASTER=wan
+TEQL_WEIGHT=${WEIGHTS[$k]}
+TEQL_PROBE=$ISP_HOST
+TEQL_PROBE_TIMEOUT=1000
+EOT
+    done
+    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
+}
+check "write the office's files" write_files
+check "link the hooks" ns_link_hooks
+for k in 1 2 3; do check "ifup-local eth$k" ns_hook ifup-local "eth$k"; done
+check_eq "the group holds every line" "eth1 eth2 eth3" "$(isp_members)"
+
+# iperf_lan NAME SECS INTERVAL ARGS...: one iperf3 test from the LAN host to the internet host,
+# with a one-shot server; leaves the client's JSON in $VM_STATE/NAME.json and the server's in
+# $VM_STATE/NAME.srv.json.
+iperf_lan() {
+    local name=$1 secs=$2 interval=$3 srv rc
+    shift 3
+    ip netns exec inet timeout $((secs + 60)) iperf3 -s -1 -J -B "$ISP_HOST" >"$VM_STATE/$name.srv.json" 2>&1 &
+    srv=$!
+    wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5201' | grep -q ." || return 1
+    ip netns exec lan timeout $((secs + 50)) iperf3 -c "$ISP_HOST" -t "$secs" -i "$interval" -J "$@" \
+        >"$VM_STATE/$name.json" 2>&1
+    rc=$?
+    wait "$srv"
+    return $rc
+}
+
+# lines_used NAME: the lines' addresses the server saw the test's streams come from (the
+# admin's masquerade gives each stream its line's address), sorted.
+lines_used() {
+    jq -r '[.start.connected[].remote_host] | unique | join(" ")' "$VM_STATE/$1.srv.json"
+}
+
+# --- 16 LAN flows reach at least 0.85 of the sum ----------------------------------------
+# Which line a flow takes is a hash of its ports: 16 flows leave one of the 5 Mbit/s lines
+# without a flow about once in 50 runs, and the goodput is then that of two lines whatever
+# teqlctl does. Such a run is repeated (at most twice), said, and never counted.
+goodput() {
+    local dir=$1 label=$2 try used bps
+    shift 2
+    for try in 1 2 3; do
+        if ! iperf_lan "gp$dir$try" 10 1 -O 2 -P 16 "$@"; then
+            info "$label: iperf3 failed: $(jq -r '.error // empty' "$VM_STATE/gp$dir$try.json" 2>/dev/null)"
+            echo "iperf3 failed"
+            return 1
+        fi
+        used=$(lines_used "gp$dir$try")
+        bps=$(jq -r '.end.sum_received.bits_per_second' "$VM_STATE/gp$dir$try.json")
+        info "$label, run $try: $(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e6 }') Mbit/s over lines $used"
+        [ "$(wc -w <<<"$used")" = 3 ] && break
+        info "$label: the hash left a line without a flow; once more"
+    done
+    [ "$(wc -w <<<"$used")" = 3 ] || { echo "3 runs in a row left a line without a flow"; return 1; }
+    awk -v b="$bps" -v s="$SUM_BPS" 'BEGIN { printf "%.3f of the sum\n", b / s; exit !(b >= 0.85 * s) }'
+}
+check "16 LAN flows down (10+5+5 Mbit/s, weights 2:1:1): at least 0.85 of the sum" goodput R "download" -R
+check "16 LAN flows up: at least 0.85 of the sum" goodput U "upload"
+
+# --- a dead ISP: out after two failed rounds, the other lines' LAN flows keep going --------
+# The shipped timer (distro/systemd/teqlctl-check.timer) runs check every second; so does
+# this loop ($TEQLCTL is guest.sh's copy on tmpfs, as an installed binary runs). The default
+# state directory: the hooks (which ignore TEQLCTL_STATE_DIR) must see what check took out.
+rm -rf /run/teqlctl
+: >"$VM_STATE/rounds.log"
+check_loop() {
+    while [ ! -e "$VM_STATE/rounds.stop" ]; do
+        echo "round $EPOCHREALTIME" >>"$VM_STATE/rounds.log"
+        "$TEQLCTL" check >>"$VM_STATE/rounds.log" 2>&1
+        sleep 1
+    done
+}
+rm -f "$VM_STATE/rounds.stop"
+check_loop &
+loop=$!
+wait_for -t 20 grep -q "^round" "$VM_STATE/rounds.log"
+sleep 3
+check_json "every line healthy under the timer" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' \
+    "$("$TEQLCTL" status --json wan)"
+
+# Long-lived LAN flows (tests/vm/flows.py: the internet host sends to each as fast as it
+# takes; iperf3's own control connection would be one more hashed flow, lost with the line).
+FLOWS="$(dirname "${BASH_SOURCE[0]}")/flows.py"
+: >"$VM_STATE/peers"
+ip netns exec inet python3 "$FLOWS" serve "$ISP_HOST" 5300 "$VM_STATE/peers" &
+server=$!
+wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ."
+# flows_report NAME SINCE: per flow of run NAME, "LINE_ADDRESS PORT SECONDS_WITHOUT_A_BYTE"
+# over the whole seconds that start at or after epoch SINCE. The line is the masquerade
+# address the server saw (the masquerade keeps a LAN source port that is free).
+flows_report() {
+    python3 - "$VM_STATE/$1.json" "$VM_STATE/peers" "$2" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))
+line = {}
+for l in open(sys.argv[2]):
+    a, p = l.split()
+    line[int(p)] = a
+since = float(sys.argv[3])
+for i, port in enumerate(run["ports"]):
+    secs = [s[i] for k, s in enumerate(run["seconds"]) if run["t0"] + k >= since]
+    print(line.get(port, "?"), port, sum(1 for b in secs if b == 0))
+PY
+}
+
+# 16 LAN flows down for 30 s, the cut at about 10 s.
+ip netns exec lan python3 "$FLOWS" run "$ISP_HOST" 5300 16 30 "$VM_STATE/failover.json" &
+flows=$!
+sleep 10
+t_cut=$EPOCHREALTIME
+ip -n r2 link set wan down
+while [ "$(isp_members)" != "eth1 eth3" ]; do
+    (($(date +%s) - ${t_cut%.*} < 20)) || break
+    sleep 0.1
+done
+t_out=$EPOCHREALTIME
+check_eq "ISP 2 dead: eth2 leaves the group" "eth1 eth3" "$(isp_members)"
+info "cut -> out of the group: $(awk -v a="$t_cut" -v b="$t_out" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }') (the default probe keys, a check every second)"
+rounds=$(awk -v a="$t_cut" -v b="$t_out" '/^round / { if ($2 > a && $2 < b) n++ } END { print n + 0 }' "$VM_STATE/rounds.log")
+check "... after two failed rounds (and the one under way at the cut): $rounds started" test "$rounds" -le 3
+check "... said with the reason" grep -q "eth2 (wan): taken out after 2 failed rounds" "$VM_STATE/rounds.log"
+wait "$flows"
+check_eq "the LAN flows' run ended" 0 "$?"
+report=$(flows_report failover "$t_cut")
+info "per flow after the cut (line, port, whole seconds without a byte):"
+info "$report"
+check "flows on eth1 and eth3 were there" test -n "$(awk '$1 != "192.0.2.10"' <<<"$report")"
+check_eq "every flow's line is known" "" "$(awk '$1 == "?"' <<<"$report")"
+check_eq "no flow on eth1 or eth3 stalled for a whole second after the cut" "" \
+    "$(awk '$1 != "192.0.2.10" && $3 > 0' <<<"$report")"
+info "flows on eth2 when it died: $(awk '$1 == "192.0.2.10"' <<<"$report" | wc -l) (their masquerade address is eth2's: they wait for it)"
+
+# --- ISP 2 recovers: back after 3 good rounds, new flows use it, the others keep going -----
+ip netns exec lan python3 "$FLOWS" run "$ISP_HOST" 5300 16 20 "$VM_STATE/recover.json" &
+flows=$!
+sleep 4
+t_back=$EPOCHREALTIME
+ip -n r2 link set wan up
+ip -n r2 route replace default via 198.19.2.1
+while [ "$(isp_members)" != "eth1 eth2 eth3" ]; do
+    (($(date +%s) - ${t_back%.*} < 30)) || break
+    sleep 0.1
+done
+info "recovery -> back in the group: $(awk -v a="$t_back" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
+check_eq "ISP 2 back: eth2 in the group again" "eth1 eth2 eth3" "$(isp_members)"
+wait "$flows"
+check_eq "the LAN flows' run through the return ended" 0 "$?"
+report=$(flows_report recover "$t_back")
+info "$report"
+check_eq "no flow on eth1 or eth3 stalled when eth2 came back" "" "$(awk '$1 != "192.0.2.10" && $3 > 0' <<<"$report")"
+kill "$server" 2>/dev/null
+touch "$VM_STATE/rounds.stop"
+wait "$loop"
+check "new LAN flows use eth2 again" goodput B "download after the return" -R
+
+check "isp_down" isp_down
+finish
