@@ -53,7 +53,7 @@ isp_snapshot() {
     ip -j rule show
     ip -4 -j route show table all
     ip -j nexthop show
-    cat /proc/sys/net/ipv4/fib_multipath_hash_policy
+    cat /proc/sys/net/ipv4/fib_multipath_hash_policy /proc/sys/net/ipv4/fib_multipath_hash_fields
 }
 
 # isp_check_bundle LINES...: the bundle as it must be with exactly LINES (e.g. eth1 eth3) in
