@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn subnets() {
-        let net = Address { ifindex: 1, addr: Ipv4Addr::new(198, 18, 2, 1), prefix_len: 30 };
+        let net = Address { ifindex: 1, addr: Ipv4Addr::new(198, 18, 2, 1), prefix_len: 30, peer: None };
         assert!(in_subnet(Ipv4Addr::new(198, 18, 2, 2), &net));
         assert!(!in_subnet(Ipv4Addr::new(198, 18, 2, 4), &net));
         let all = Address { prefix_len: 0, ..net };
