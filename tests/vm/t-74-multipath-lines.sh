@@ -14,6 +14,8 @@
 # shellcheck source-path=SCRIPTDIR source=isp.sh
 . "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
 
+# check's memory of an earlier scenario in this boot must not take a line out here.
+rm -f /run/teqlctl/health.json
 check "isp_up" isp_up
 # eth2's address comes from DHCP; eth3 is a /32 with a peer on both ends.
 ip addr flush dev eth2
@@ -107,6 +109,13 @@ for k in 1 2 3; do
     check "the internet reaches eth$k's address" ip netns exec inet ping -c 2 -W 2 "${ISP_ADDR[$k]}"
 done
 check "the LAN reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+
+# --- teqlctl check probes each kind of line through its own next hop (eth2: the lease's
+# router, from its nexthop; eth3: its peer)
+for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
+check "a check round" "$TEQLCTL" check
+check_json "every line healthy" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' \
+    "$("$TEQLCTL" status --json wan)"
 
 # --- the lease renewed with another router (r2 has that address too)
 ip -n r2 addr add 192.0.2.254/24 dev lan
