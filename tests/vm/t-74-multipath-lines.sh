@@ -83,7 +83,7 @@ check_eq "the lease's router is recorded" 192.0.2.1 "$(lease_router)"
 check_eq "the group holds every line" "eth1 eth2 eth3" "$(isp_members)"
 json=$(ip -j route show default)
 check_json "one default route: the bundle's (dhclient's own, metric 0, replaced)" \
-    'length == 1 and .[0].nhid != null and .[0].protocol == "200"' "$json"
+    'length == 1 and .[0].nhid != null and (.[0].protocol | tostring) == "200"' "$json"
 g=$(jq -r '.[0].nhid' <<<"$json")
 check_eq "eth2's nexthop goes via the DHCP router" "192.0.2.1 eth2" "$(nexthop_of 4202)"
 check_eq "table 4202: default via the DHCP router" 192.0.2.1 "$(table_default 4202)"
