@@ -165,4 +165,9 @@ check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$IS
 info "dhclient-script calls: $(tr '\n' ';' <"$VM_DHCP_DIR/events")"
 
 check "isp_down" isp_down
+# lab_down (from isp_down, and after every scenario) leaves nothing of the DHCP lab behind.
+check "no dhclient left" sh -c '! pgrep -x dhclient'
+check "no exit hook or test binary left" \
+    sh -c '! ls /etc/dhcp/dhclient-exit-hooks.d/teqlctl /etc/dhcp/dhclient-exit-hooks.d/zz-teqlctl-vm-events /usr/share/teqlctl /usr/sbin/teqlctl 2>/dev/null | grep -q .'
+check "no lease record left" sh -c '! ls /run/teqlctl/dhcp-* 2>/dev/null | grep -q .'
 finish
