@@ -49,7 +49,7 @@ enum Plan {
 /// (TEQL_PROBE_VIA): a TEQL line's is its master's gateway (configured, else the one of its
 /// default route), which every router of the bundle answers on its own line; a multipath
 /// line's is its own ISP's router (TEQL_GATEWAY or GATEWAY, else the one its nexthop or its
-/// DHCP client's default route has).
+/// DHCP client's default route has, else the peer of a point-to-point address).
 fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Option<Ipv4Addr> {
     if ops::multipath_bundle(cfg, &m.master).is_some() {
         let table = m.table();
@@ -60,6 +60,7 @@ fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Opt
                 .find(|n| n.id == table && n.oif == Some(link.index))
                 .and_then(|n| n.gateway)
                 .or_else(|| state.default_routes_via(link.index).find_map(|r| r.gateway))
+                .or_else(|| state.addresses_of(link.index).find_map(|a| a.peer))
         });
     }
     let master_link = state.link(&m.master);
@@ -110,7 +111,7 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
         };
         // From the line's address when the next hop is on the line's subnet, else from the
         // master's address (the routers know the way back to it).
-        source = line_addrs.iter().find(|a| in_subnet(gw, a)).map(|a| a.addr).or(master_addr);
+        source = line_addrs.iter().find(|a| in_subnet(gw, a) || a.peer == Some(gw)).map(|a| a.addr).or(master_addr);
     }
     let Some(source) = source else {
         return Plan::Known(Outcome::Unknown(format!(
@@ -358,7 +359,7 @@ mod tests {
 
     #[test]
     fn subnets() {
-        let net = Address { ifindex: 1, addr: Ipv4Addr::new(198, 18, 2, 1), prefix_len: 30 };
+        let net = Address { ifindex: 1, addr: Ipv4Addr::new(198, 18, 2, 1), prefix_len: 30, peer: None };
         assert!(in_subnet(Ipv4Addr::new(198, 18, 2, 2), &net));
         assert!(!in_subnet(Ipv4Addr::new(198, 18, 2, 4), &net));
         let all = Address { prefix_len: 0, ..net };

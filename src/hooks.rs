@@ -22,6 +22,9 @@ pub enum Hook {
     IfdownLocal,
     IfupTeql,
     IfdownTeql,
+    /// Not network-scripts': the DHCP client's (src/dhcp.rs), run by the shipped dhclient
+    /// snippets as `teqlctl hook dhclient reason=... interface=...`.
+    Dhclient,
 }
 
 /// Every name the binary answers to as a hook.
@@ -32,6 +35,7 @@ pub const HOOKS: &[(&str, Hook)] = &[
     ("ifdown-local", Hook::IfdownLocal),
     ("ifup-teql", Hook::IfupTeql),
     ("ifdown-teql", Hook::IfdownTeql),
+    ("dhclient", Hook::Dhclient),
 ];
 
 impl Hook {
@@ -59,6 +63,9 @@ pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
 }
 
 fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
+    if hook == Hook::Dhclient {
+        return crate::dhcp::hook(ctx, args);
+    }
     let Some(first) = args.first() else {
         return Err(Error::Usage(format!(
             "{} expects {} as network-scripts passes it",
@@ -118,6 +125,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             chain_post_script(ctx, hook, args)
         }
+        Hook::Dhclient => unreachable!("handled above"),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod dhcp;
 pub mod dispatch;
 pub mod env;
 pub mod error;

@@ -100,13 +100,23 @@ pub struct Line {
     pub device: String,
     /// 1..=256
     pub weight: u16,
-    /// TEQL_GATEWAY / GATEWAY; None: learned from the kernel (a DHCP client's default route
-    /// on the line), or none needed (point-to-point).
+    /// TEQL_GATEWAY / GATEWAY; None: the DHCP lease's, else learned from the kernel (a DHCP
+    /// client's default route on the line), or none needed (point-to-point).
     pub gateway: Option<Ipv4Addr>,
+    /// The lease the DHCP client last reported for the line (its dhclient hook records it):
+    /// its router is the line's gateway while the line has the lease's address.
+    pub dhcp: Option<Lease>,
     pub table: u32,
     /// TEQL_RP_FILTER when set: otherwise the line keeps the admin's rp_filter (strict
     /// filtering works with split access).
     pub rp_filter: Option<crate::config::RpFilter>,
+}
+
+/// What a DHCP client learned on a line: its address and the first of its routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub address: Ipv4Addr,
+    pub router: Ipv4Addr,
 }
 
 /// FNV-1a: a hash that is the same on every build and every boot.
@@ -144,7 +154,10 @@ pub struct LineNow {
     pub index: u32,
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
+    /// The other end of a point-to-point address (`peer`).
+    pub peer: Option<Ipv4Addr>,
     pub gateway: Option<Ipv4Addr>,
+    /// A ppp-like device, or an address with a peer: routed by the device, no gateway.
     pub pointopoint: bool,
     pub carrier: bool,
     pub weight: u16,
@@ -166,10 +179,13 @@ fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) & mask)
 }
 
-/// The gateway of a line: configured, else the one the kernel has for it (a DHCP client's
-/// default route through the line, or the nexthop of ours from an earlier run).
-fn gateway_of(line: &Line, link: &Link, st: &State) -> Option<Ipv4Addr> {
+/// The gateway of a line whose address is `addr`: configured, else the router of its DHCP
+/// lease (while the line has the lease's address: a lease of an address the line no longer
+/// has is stale), else the one the kernel has for it (a DHCP client's default route through
+/// the line, or the nexthop of ours from an earlier run).
+pub fn gateway_of(line: &Line, link: &Link, addr: Ipv4Addr, st: &State) -> Option<Ipv4Addr> {
     line.gateway
+        .or_else(|| line.dhcp.filter(|l| l.address == addr).map(|l| l.router))
         .or_else(|| st.default_routes.iter().filter(|r| r.oif == Some(link.index)).find_map(|r| r.gateway))
         .or_else(|| {
             st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway)
@@ -199,8 +215,9 @@ pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
             index: link.index,
             addr: a.addr,
             prefix_len: a.prefix_len,
-            gateway: gateway_of(l, link, st),
-            pointopoint: link.flags & IFF_POINTOPOINT != 0,
+            peer: a.peer,
+            gateway: gateway_of(l, link, a.addr, st),
+            pointopoint: link.flags & IFF_POINTOPOINT != 0 || a.peer.is_some(),
             carrier: link.flags & IFF_LOWER_UP != 0,
             weight: l.weight,
             table: l.table,
@@ -209,13 +226,21 @@ pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
     (now, notes)
 }
 
-/// The objects of one line's own table: its subnet with `src`, and its default route.
+/// The objects of one line's own table: its subnet (or its peer) with `src`, and its default
+/// route.
 fn table_routes(l: &LineNow) -> Vec<TableRoute> {
     let mut out = Vec::new();
-    if l.prefix_len < 32 {
+    // The kernel's connected route, copied: the subnet, or the peer's prefix of a
+    // point-to-point address (`peer 198.51.100.9/32`); a lone /32 without a peer has none.
+    let connected = match l.peer {
+        Some(p) => Some(p),
+        None if l.prefix_len < 32 => Some(l.addr),
+        None => None,
+    };
+    if let Some(base) = connected {
         out.push(TableRoute {
             table: l.table,
-            dst: network(l.addr, l.prefix_len),
+            dst: network(base, l.prefix_len),
             dst_len: l.prefix_len,
             oif: Some(l.index),
             prefsrc: Some(l.addr),
@@ -230,11 +255,12 @@ fn table_routes(l: &LineNow) -> Vec<TableRoute> {
     out
 }
 
-/// `default via GW dev L` (or `default dev L` on a point-to-point line) in `table`; None when
-/// an Ethernet-like line has no known gateway.
+/// `default via GW dev L` (or `default dev L src ADDR` on a point-to-point line, where no
+/// connected subnet names the source) in `table`; None when an Ethernet-like line has no known
+/// gateway.
 fn default_via(l: &LineNow, table: u32) -> Option<TableRoute> {
-    let gateway = if l.pointopoint { None } else { Some(l.gateway?) };
-    Some(TableRoute { table, gateway, oif: Some(l.index), protocol: RTPROT_TEQLCTL, ..TableRoute::default() })
+    let (gateway, prefsrc) = if l.pointopoint { (None, Some(l.addr)) } else { (Some(l.gateway?), None) };
+    Some(TableRoute { table, gateway, oif: Some(l.index), prefsrc, protocol: RTPROT_TEQLCTL, ..TableRoute::default() })
 }
 
 fn hop(l: &LineNow) -> Option<Nexthop> {
@@ -501,9 +527,23 @@ mod tests {
     /// The office: eth1..eth3 to three ISPs, weights 2:1:1.
     fn lines() -> Vec<Line> {
         vec![
-            Line { device: "eth1".into(), weight: 2, gateway: Some(ip("198.51.100.9")), table: 4201, rp_filter: None },
-            Line { device: "eth2".into(), weight: 1, gateway: Some(ip("192.0.2.1")), table: 4202, rp_filter: None },
-            Line { device: "eth3".into(), weight: 1, gateway: None, table: 4203, rp_filter: None },
+            Line {
+                device: "eth1".into(),
+                weight: 2,
+                gateway: Some(ip("198.51.100.9")),
+                dhcp: None,
+                table: 4201,
+                rp_filter: None,
+            },
+            Line {
+                device: "eth2".into(),
+                weight: 1,
+                gateway: Some(ip("192.0.2.1")),
+                dhcp: None,
+                table: 4202,
+                rp_filter: None,
+            },
+            Line { device: "eth3".into(), weight: 1, gateway: None, dhcp: None, table: 4203, rp_filter: None },
         ]
     }
 
@@ -513,7 +553,7 @@ mod tests {
             [(11, "eth1", "198.51.100.10", 29), (12, "eth2", "192.0.2.10", 24), (13, "eth3", "203.0.113.10", 24)]
         {
             s.links.push(Link { index: i, name: name.into(), flags: UP, mtu: 1500, ..Link::default() });
-            s.addresses.push(Address { ifindex: i, addr: ip(addr), prefix_len: len });
+            s.addresses.push(Address { ifindex: i, addr: ip(addr), prefix_len: len, peer: None });
         }
         // eth3 has a DHCP lease: its client installed a default route through it.
         s.default_routes.push(Route {
@@ -686,13 +726,16 @@ mod tests {
             mtu: 1492,
             ..Link::default()
         });
-        s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32 });
+        s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32, peer: None });
         let mut ls = lines();
         ls.truncate(1);
-        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, table: 4204, rp_filter: None });
+        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, dhcp: None, table: 4204, rp_filter: None });
         let old = Request { bundle_up: true, resilient: false, ..Request::default() };
         let cmds = shell(&plan(&bundle(), &ls, &old, &s));
-        assert!(cmds.contains(&"ip route replace default dev ppp0 proto 200 table 4204".to_string()), "{cmds:?}");
+        assert!(
+            cmds.contains(&"ip route replace default dev ppp0 src 198.18.0.2 proto 200 table 4204".to_string()),
+            "{cmds:?}"
+        );
         assert!(!cmds.iter().any(|c| c.contains("nexthop replace")), "{cmds:?}");
         assert_eq!(
             cmds.last().unwrap(),
@@ -724,6 +767,80 @@ mod tests {
         let cmds = shell(&plan(&bundle(), &ls, &up(), &s));
         assert!(cmds.contains(&"sysctl -w net.ipv4.conf.eth2.rp_filter=2".to_string()), "{cmds:?}");
         assert!(!cmds.iter().any(|c| c.contains("eth1.rp_filter") || c.contains("eth3.rp_filter")), "{cmds:?}");
+    }
+
+    #[test]
+    fn the_gateway_is_the_configured_one_then_the_dhcp_lease_then_the_kernels() {
+        let lease = |a: &str, r: &str| Some(Lease { address: ip(a), router: ip(r) });
+        let mut s = office();
+        // Ours from an earlier run: eth3's nexthop via its old router.
+        s.nexthops.push(Nexthop { id: 4203, gateway: Some(ip("203.0.113.7")), oif: Some(13), ..Nexthop::default() });
+        let gw = |ls: &[Line], s: &State| {
+            let (now, _) = lines_now(ls, s);
+            now.iter().map(|l| l.gateway.map(|g| g.to_string()).unwrap_or_default()).collect::<Vec<_>>()
+        };
+        let mut ls = lines();
+        // Configured (eth1, eth2) wins over a lease; eth3 has none: the DHCP client's route.
+        ls[0].dhcp = lease("198.51.100.10", "198.51.100.14");
+        assert_eq!(gw(&ls, &s), ["198.51.100.9", "192.0.2.1", "203.0.113.1"]);
+        // The lease of eth3's address wins over the kernel's routes.
+        ls[2].dhcp = lease("203.0.113.10", "203.0.113.254");
+        assert_eq!(gw(&ls, &s)[2], "203.0.113.254");
+        // A lease of another address is stale: the kernel's guess again.
+        ls[2].dhcp = lease("203.0.113.99", "203.0.113.254");
+        assert_eq!(gw(&ls, &s)[2], "203.0.113.1");
+        // Without the client's default route (ours replaced it): our nexthop from before.
+        s.default_routes.clear();
+        assert_eq!(gw(&ls, &s)[2], "203.0.113.7");
+        ls[2].dhcp = None;
+        assert_eq!(gw(&ls, &s)[2], "203.0.113.7");
+        s.nexthops.clear();
+        assert_eq!(gw(&ls, &s)[2], "");
+        // A renewed lease with a new router moves the line's table and its nexthop, and only
+        // those: the group keeps its members and weights.
+        let s = after(office(), &plan(&bundle(), &lines(), &up(), &office()));
+        let mut ls = lines();
+        ls[2].dhcp = lease("203.0.113.10", "203.0.113.254");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert_eq!(
+            shell(&p),
+            [
+                "ip route replace default via 203.0.113.254 dev eth3 proto 200 table 4203".to_string(),
+                "ip nexthop replace id 4203 via 203.0.113.254 dev eth3 proto 200".into(),
+            ]
+        );
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+    }
+
+    #[test]
+    fn an_address_with_a_peer_on_an_ethernet_line_is_routed_by_the_device() {
+        // `ip addr add 203.0.113.10/32 peer 203.0.113.1/32 dev eth3` on a veth: no
+        // IFF_POINTOPOINT, no gateway, no connected subnet of its own.
+        let mut s = office();
+        s.default_routes.clear();
+        s.addresses.retain(|a| a.ifindex != 13);
+        s.addresses.push(Address {
+            ifindex: 13,
+            addr: ip("203.0.113.10"),
+            prefix_len: 32,
+            peer: Some(ip("203.0.113.1")),
+        });
+        let p = plan(&bundle(), &lines(), &up(), &s);
+        let cmds = shell(&p);
+        let g = group_id("wan");
+        for c in [
+            "ip route replace 203.0.113.1/32 dev eth3 src 203.0.113.10 scope link proto 200 table 4203",
+            "ip route replace default dev eth3 src 203.0.113.10 proto 200 table 4203",
+            "ip rule add priority 30100 from 203.0.113.10/32 lookup 4203",
+            "ip nexthop replace id 4203 dev eth3 proto 200",
+        ] {
+            assert!(cmds.contains(&c.to_string()), "{c} not in {cmds:?}");
+        }
+        assert!(cmds.contains(&format!(
+            "ip nexthop replace id {g} group 4201,2/4202,1/4203,1 type resilient buckets 128 proto 200"
+        )));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert!(plan(&bundle(), &lines(), &up(), &after(s, &p)).actions.is_empty());
     }
 
     #[test]

@@ -170,7 +170,11 @@ pub struct Qdisc {
 pub struct Address {
     pub ifindex: u32,
     pub addr: Ipv4Addr,
+    /// The prefix length of the subnet, or of the peer on a point-to-point address.
     pub prefix_len: u8,
+    /// The other end of a point-to-point address (`ip addr add A peer P`: IFA_ADDRESS differs
+    /// from IFA_LOCAL), on a ppp device or on an Ethernet-like one alike.
+    pub peer: Option<Ipv4Addr>,
 }
 
 /// An IPv4 default route of the main table.
@@ -369,7 +373,15 @@ impl Netlink {
                         AddressAttribute::Local(IpAddr::V4(v)) => Some(*v),
                         _ => None,
                     })?;
-                    Some(Address { ifindex: a.header.index, addr, prefix_len: a.header.prefix_len })
+                    let peer = a
+                        .attributes
+                        .iter()
+                        .find_map(|x| match x {
+                            AddressAttribute::Address(IpAddr::V4(v)) => Some(*v),
+                            _ => None,
+                        })
+                        .filter(|p| *p != addr);
+                    Some(Address { ifindex: a.header.index, addr, prefix_len: a.header.prefix_len, peer })
                 }
                 _ => None,
             })

@@ -585,17 +585,56 @@ pub fn multipath_tables(cfg: &Config) -> Vec<u32> {
     cfg.members.values().filter(|m| multipath_bundle(cfg, &m.master).is_some()).map(Member::table).collect()
 }
 
-/// The lines of a multipath bundle as the planner takes them.
+/// The lines of a multipath bundle as the planner takes them, with the DHCP lease each line
+/// without a configured gateway last had (recorded by the dhclient hook).
 pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> {
+    let dir = crate::health::state_dir();
     cfg.members_of(name)
-        .map(|m| crate::multipath::Line {
-            device: m.device.clone(),
-            weight: m.path.weight.unwrap_or(1),
-            gateway: m.path.gateway(),
-            table: m.table(),
-            rp_filter: m.path.rp_filter,
+        .map(|m| {
+            let gateway = m.path.gateway();
+            crate::multipath::Line {
+                device: m.device.clone(),
+                weight: m.path.weight.unwrap_or(1),
+                gateway,
+                dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
+                table: m.table(),
+                rp_filter: m.path.rp_filter,
+            }
         })
         .collect()
+}
+
+/// The dhclient hook for `ev.interface`, a line of multipath bundle `bundle`: under the lock,
+/// records its lease (or removes the record of a lost one), then plans the bundle as a line
+/// coming up does; a line that lost its lease stays out of the group (never the last live
+/// line). A dry run records nothing and plans with the new lease.
+pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event) -> Result<Plan> {
+    let line = ev.interface.as_str();
+    let mut dead = taken_out_by_check(bundle);
+    if ev.reason == crate::dhcp::Reason::Lost {
+        dead.insert(line.to_string());
+    }
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let dir = crate::health::state_dir();
+    let before = crate::dhcp::load(&dir, line);
+    if !ctx.dry_run && before != ev.lease {
+        crate::dhcp::save(&dir, line, ev.lease)?;
+        let what = match (ev.lease, before) {
+            (Some(l), Some(b)) => {
+                format!("lease of {} via {} (was {} via {})", l.address, l.router, b.address, b.router)
+            }
+            (Some(l), None) => format!("lease of {} via {}", l.address, l.router),
+            (None, _) if ev.reason == crate::dhcp::Reason::Lost => "lease lost".to_string(),
+            (None, _) => "no router in the lease: the gateway is the kernel's".to_string(),
+        };
+        log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
+    }
+    let mut lines = multipath_lines(cfg, bundle);
+    for l in lines.iter_mut().filter(|l| l.device == line && l.gateway.is_none()) {
+        l.dhcp = ev.lease;
+    }
+    let mut nl = open_netlink()?;
+    multipath_with_lines(ctx, cfg, bundle, &MpEvent::Up, &dead, lines, &mut nl).map(|(plan, _)| plan)
 }
 
 /// As `multipath`, for a caller that holds the lock and a netlink socket, with the lines that
@@ -608,6 +647,19 @@ fn multipath_locked(
     dead: &BTreeSet<String>,
     nl: &mut Netlink,
 ) -> Result<(Plan, Vec<String>)> {
+    multipath_with_lines(ctx, cfg, name, event, dead, multipath_lines(cfg, name), nl)
+}
+
+/// As `multipath_locked`, with the bundle's lines as the planner takes them.
+fn multipath_with_lines(
+    ctx: &Ctx,
+    cfg: &Config,
+    name: &str,
+    event: &MpEvent,
+    dead: &BTreeSet<String>,
+    lines: Vec<crate::multipath::Line>,
+    nl: &mut Netlink,
+) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let Some((master, options)) = multipath_bundle(cfg, name) else {
         return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
@@ -615,7 +667,6 @@ fn multipath_locked(
     check_config(cfg, &[name])?;
     let bundle =
         mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
-    let lines = multipath_lines(cfg, name);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: crate::netlink::kernel_has_resilient_groups(),

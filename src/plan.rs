@@ -674,9 +674,12 @@ mod tests {
                     s.default_routes.retain(|r| r.oif != Some(*index));
                 }
                 Action::SetMtu { index, mtu, .. } => s.links.iter_mut().find(|l| l.index == *index).unwrap().mtu = *mtu,
-                Action::AddAddress { index, addr, .. } => {
-                    s.addresses.push(Address { ifindex: *index, addr: addr.addr, prefix_len: addr.prefix_len })
-                }
+                Action::AddAddress { index, addr, .. } => s.addresses.push(Address {
+                    ifindex: *index,
+                    addr: addr.addr,
+                    prefix_len: addr.prefix_len,
+                    peer: None,
+                }),
                 Action::DelAddress { index, addr, .. } => {
                     s.addresses.retain(|a| !(a.ifindex == *index && a.addr == addr.addr))
                 }

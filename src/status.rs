@@ -214,8 +214,15 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             let table = m.table();
             let addr = l.and_then(|l| state.addresses_of(l.index).next());
             let live = l.is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, table));
-            let gateway =
-                m.path.gateway().or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
+            // Configured, else the DHCP lease's (for the line's address), else our nexthop's.
+            let lease = crate::dhcp::load(&crate::health::state_dir(), &m.device)
+                .filter(|l| addr.is_some_and(|a| a.addr == l.address))
+                .map(|l| l.router);
+            let gateway = m
+                .path
+                .gateway()
+                .or(lease)
+                .or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
             let taken_out = health.lines.get(&m.device).is_some_and(|h| h.master == name && h.detached);
             let why = match () {
                 _ if live => None,

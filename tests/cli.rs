@@ -471,3 +471,70 @@ fn a_run_that_blocks_is_stopped_by_its_watchdog() {
     assert!(err.contains("watchdog: this run took longer than its time bound"), "{err}");
     assert!(took >= std::time::Duration::from_secs(29) && took < std::time::Duration::from_secs(60), "{took:?}");
 }
+
+#[test]
+fn the_dhclient_hook_is_silent_for_what_is_not_ours_and_names_bad_calls() {
+    let root = office();
+    // eth0 is a DHCP interface but no line; eth2 a TEQL line (no DHCP business); reasons of
+    // no lease (PREINIT, DHCPv6) are never ours.
+    for args in [
+        &["reason=BOUND", "interface=eth0", "new_ip_address=192.0.2.10", "new_routers=192.0.2.1"][..],
+        &["reason=RENEW", "interface=eth2", "new_ip_address=198.18.2.1", "new_routers=198.18.2.2"],
+        &["reason=EXPIRE", "interface=eth0"],
+        &["reason=PREINIT", "interface=wan"],
+        &["reason=BOUND6", "interface=eth2"],
+        &["reason=BOUND", "interface=../../etc"],
+    ] {
+        hook_at(&root, "dhclient").args(args).assert().code(0).stdout("").stderr("");
+    }
+    hook_at(&root, "dhclient")
+        .args(["BOUND", "eth0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("\"BOUND\" is not KEY=VALUE"));
+    hook_at(&root, "dhclient").assert().code(2).stderr(predicate::str::contains("expects reason="));
+}
+
+#[test]
+fn the_dhclient_hook_plans_a_multipath_line_with_its_lease() {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx2"), "DEVICE=mpx2\nBOOTPROTO=dhcp\nTEQL_MASTER=wan\nTEQL_TABLE=4302\n").unwrap();
+    // A dry run records nothing (no lock, no state file) and plans: the line is not on this
+    // machine, which the plan says.
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["--dry-run", "hook", "dhclient", "reason=BOUND", "interface=mpx2"])
+        .args(["new_ip_address=192.0.2.10", "new_routers=192.0.2.1 192.0.2.2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("# mpx2: no such interface"));
+}
+
+#[test]
+fn the_dhclient_snippets_are_sourced_with_status_0_and_leave_nothing_behind() {
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).join("distro/dhclient");
+    // As dhclient-script sources them (the binary is not installed on the test host, or it
+    // is: either way the status is 0).
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "reason=BOUND interface=nonexistent0; set -u; . '{}'; echo \"status $?\"; set | grep -c '^teqlctl' || :",
+            top.join("exit-hook.debian").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "status 0\n0\n", "{out:?}");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "reason=EXPIRE interface=nonexistent0; . '{}'; teqlctl_config; a=$?; teqlctl_restore; echo \"$a $?\"",
+            top.join("dhclient.d.redhat").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0 0\n", "{out:?}");
+}

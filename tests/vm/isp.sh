@@ -80,6 +80,8 @@ EOT
 # isp_down: everything isp_up made, and whatever teqlctl left in the kernel.
 isp_down() {
     local k ns pid
+    # A DHCP client on a line (t-74) first: it would react to its line vanishing.
+    lab_dhcp_cleanup
     for ns in inet r1 r2 r3 lan; do
         # A namespace lives on while a process (the iperf3 server) holds it.
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
@@ -109,4 +111,85 @@ isp_members() {
     ids=$(ip -j nexthop show id "$g" | jq -r '.[0].group[].id')
     for id in $ids; do out+=("$(ip -j nexthop show id "$id" | jq -r '.[0].dev')"); done
     echo "${out[*]}"
+}
+
+# ---------------------------------------------------------------- lines of other kinds (t-74)
+# Line 2 by DHCP: busybox udhcpd in r2's namespace, the real dhclient with Debian's
+# /sbin/dhclient-script on the box, and teqlctl's exit hook installed as the .deb installs it.
+# Line K point-to-point: a /32 with a peer on both ends of the veth (isp_p2p). lab_down
+# (lab_dhcp_cleanup) stops the client and removes what isp_dhcp_install_hook installed,
+# whatever the scenario did.
+ISP_DHCP_DIR=$VM_DHCP_DIR
+
+# isp_dhcp_server ROUTER: (re)starts the DHCP server on r2's lan. It leases eth2 ISP_ADDR[2]
+# (a static lease by eth2's MAC, so that a restarted server still answers the renewals of a
+# lease it did not hand out itself) with ROUTER as the router option, for 20 s: dhclient
+# renews every ~10 s.
+isp_dhcp_server() {
+    local router=$1 mac
+    mkdir -p "$ISP_DHCP_DIR" || return 1
+    isp_dhcp_server_stop
+    mac=$(cat /sys/class/net/eth2/address) || return 1
+    cat >"$ISP_DHCP_DIR/udhcpd.conf" <<EOT
+interface lan
+start 192.0.2.100
+end 192.0.2.110
+max_leases 10
+lease_file $ISP_DHCP_DIR/udhcpd.leases
+pidfile $ISP_DHCP_DIR/udhcpd.pid
+static_lease $mac ${ISP_ADDR[2]}
+option subnet 255.255.255.0
+option router $router
+option lease 20
+min_lease 20
+EOT
+    : >>"$ISP_DHCP_DIR/udhcpd.leases"
+    ip netns exec r2 busybox udhcpd -f "$ISP_DHCP_DIR/udhcpd.conf" </dev/null >>"$ISP_DHCP_DIR/udhcpd.log" 2>&1 &
+    wait_for ip netns exec r2 sh -c "ss -Hlun 'sport = :67' | grep -q ."
+}
+
+# isp_dhcp_server_stop: the DHCP server gone (its leases stay in its lease file).
+isp_dhcp_server_stop() {
+    local pid
+    pid=$(cat "$ISP_DHCP_DIR/udhcpd.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null
+    wait_for sh -c "! kill -0 $pid 2>/dev/null"
+    rm -f "$ISP_DHCP_DIR/udhcpd.pid"
+}
+
+# isp_dhclient [ARGS...]: the real dhclient on eth2 (-1: one try; it then stays in the
+# background and renews), or `isp_dhclient -r`: release the lease and stop it. Its own state
+# and output stay in ISP_DHCP_DIR.
+isp_dhclient() {
+    mkdir -p "$ISP_DHCP_DIR" || return 1
+    timeout 90 dhclient -4 -v -1 -lf "$ISP_DHCP_DIR/dhclient.leases" -pf "$ISP_DHCP_DIR/dhclient.pid" "$@" eth2 \
+        </dev/null >>"$ISP_DHCP_DIR/dhclient.log" 2>&1
+}
+
+# isp_dhcp_install_hook: what the .deb installs for dhclient (distro/debian/teqlctl.links):
+# the snippet in /usr/share/teqlctl, linked into /etc/dhcp/dhclient-exit-hooks.d, and the
+# binary as /usr/sbin/teqlctl (here a link to the test binary; the guest's /usr is a
+# throwaway overlay). Plus an observer of ours after it, which records each call's reason and
+# routers in ISP_DHCP_DIR/events.
+isp_dhcp_install_hook() {
+    mkdir -p "$ISP_DHCP_DIR" /etc/dhcp/dhclient-exit-hooks.d || return 1
+    [ -e /usr/sbin/teqlctl ] && { echo "/usr/sbin/teqlctl exists already" >&2; return 1; }
+    ln -s "$TEQLCTL" /usr/sbin/teqlctl || return 1
+    install -D -m 0644 "$VM_DIR/../../distro/dhclient/exit-hook.debian" /usr/share/teqlctl/dhclient-exit-hook || return 1
+    ln -s /usr/share/teqlctl/dhclient-exit-hook /etc/dhcp/dhclient-exit-hooks.d/teqlctl || return 1
+    # shellcheck disable=SC2016  # expanded by dhclient-script
+    printf 'echo "$reason ${new_routers:-} ${old_routers:-}" >>%s/events\n' "$ISP_DHCP_DIR" \
+        >/etc/dhcp/dhclient-exit-hooks.d/zz-teqlctl-vm-events
+}
+
+# isp_p2p K: line K point-to-point: the box has ISP_ADDR[K]/32 with peer ISP_GW[K], the ISP
+# the reverse, and answers ARP for what it routes elsewhere (proxy_arp), as an ISP's end of a
+# /32 Ethernet line does: the box's routes go by the device, with no gateway.
+isp_p2p() {
+    local k=$1
+    ip addr flush dev "eth$k" || return 1
+    ip addr add "${ISP_ADDR[$k]}/32" peer "${ISP_GW[$k]}/32" dev "eth$k" || return 1
+    ip -n "r$k" addr flush dev lan || return 1
+    ip -n "r$k" addr add "${ISP_GW[$k]}/32" peer "${ISP_ADDR[$k]}/32" dev lan || return 1
+    ip netns exec "r$k" sysctl -q -w net.ipv4.conf.lan.proxy_arp=1
 }

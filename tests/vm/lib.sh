@@ -28,6 +28,8 @@ LAB_BOND_NET=203.0.113.0/28
 LAB_HOST=198.51.100.10
 # Network-config directories that scenarios may write into; lab_down cleans them.
 LAB_CONFIG_DIRS=(/etc/sysconfig/network-scripts /etc/network)
+# The DHCP lab's files (isp.sh, t-74): the client's and server's state and logs.
+VM_DHCP_DIR=$VM_STATE/dhcp
 
 _vm_pass=0
 _vm_fail=0
@@ -319,6 +321,7 @@ lab_down() {
     if [ -d /sys/module/sch_teql ]; then
         wait_for -t 5 modprobe -r sch_teql || echo "lab_down: cannot unload sch_teql" >&2
     fi
+    lab_dhcp_cleanup
     # ifupdown's state (interfaces it believes configured) and its locks.
     rm -f /run/network/ifstate* /run/network/.ifstate*
     # Rules beyond the three a boot has (local, main, default).
@@ -338,6 +341,23 @@ lab_down() {
             rmdir --ignore-fail-on-non-empty "$(dirname "$d")" 2>/dev/null
         fi
     done
+    return 0
+}
+
+# lab_dhcp_cleanup: a dhclient a scenario started (isp.sh) stopped without a release, and
+# what isp_dhcp_install_hook installed removed, with teqlctl's lease records: nothing of the
+# DHCP lab leaks into the next scenario.
+lab_dhcp_cleanup() {
+    local pid
+    pid=$(cat "$VM_DHCP_DIR/dhclient.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+    pid=$(cat "$VM_DHCP_DIR/udhcpd.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+    rm -f /etc/dhcp/dhclient-exit-hooks.d/teqlctl /etc/dhcp/dhclient-exit-hooks.d/zz-teqlctl-vm-events
+    rm -f /usr/share/teqlctl/dhclient-exit-hook
+    rmdir /usr/share/teqlctl 2>/dev/null
+    # Only the test's link: t-50's dpkg installs and removes a real file there.
+    [ -L /usr/sbin/teqlctl ] && rm -f /usr/sbin/teqlctl
+    rm -f /run/teqlctl/dhcp-*.json
+    rm -rf "$VM_DHCP_DIR"
     return 0
 }
 
