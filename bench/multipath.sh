@@ -11,25 +11,6 @@
 
 MP_FLOWS="$repo/tests/vm/flows.py"
 
-# mp_office "WEIGHT..." [EXTRA_LINE_KEY...]: ifcfg files of a multipath bundle wan over eth1..eth3.
-mp_office() {
-    local k w
-    local -a weights
-    read -r -a weights <<<"$1"
-    shift
-    mkdir -p "$NS_DIR" || return 1
-    for k in 1 2 3; do
-        w=${weights[$((k - 1))]}
-        {
-            printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\n' "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}"
-            printf 'GATEWAY=%s\nTEQL_MASTER=wan\nTEQL_WEIGHT=%s\n' "${ISP_GW[$k]}" "$w"
-            local extra
-            for extra in "$@"; do echo "$extra"; done
-        } >"$NS_DIR/ifcfg-eth$k" || return 1
-    done
-    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
-}
-
 # mp_iperf KEY FLOWS: one iperf3 upload from the LAN host to the internet host through the
 # bundle; figures under KEY (bps, the lines the server saw the flows come from).
 mp_iperf() {
@@ -60,7 +41,7 @@ mp_goodput_case() {
     put "multipath.$name.rates_mbit" "$rates"
     put "multipath.$name.weights" "$weights"
     ISP_RATES=$(for r in $rates; do printf '%smbit ' "$r"; done)
-    if ! isp_up >/dev/null 2>"$BENCH_TMP/isp.err" || ! mp_office "$weights" \
+    if ! isp_up >/dev/null 2>"$BENCH_TMP/isp.err" || ! isp_write_office "$weights" \
         || ! "$TEQLCTL" up wan >/dev/null 2>"$BENCH_TMP/up.err" || ! ip netns exec lan ping -c 2 -W 2 "$ISP_HOST" >/dev/null 2>&1; then
         head -n 5 "$BENCH_TMP/isp.err" "$BENCH_TMP/up.err" 2>/dev/null | sed 's/^/    | /'
         not_measured "${names[@]}" "the ISP lab or teqlctl up wan failed"
@@ -128,7 +109,7 @@ mp_failover() {
     ISP_RATES="10mbit 5mbit 5mbit"
     isp_up >/dev/null || return 1
     # The default probe keys: only the target.
-    mp_office "2 1 1" "TEQL_PROBE=$ISP_HOST" || return 1
+    isp_write_office "2 1 1" "TEQL_PROBE=$ISP_HOST" || return 1
     mkdir -p "${bin%/*}" && cp "$TEQLCTL" "$bin" || return 1
     failover_nap_init || return 1
     "$bin" up wan >/dev/null || return 1

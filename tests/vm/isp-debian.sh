@@ -93,40 +93,6 @@ isp_check_paths() {
     done
 }
 
-# isp_check_spread: 64 UDP flows from the LAN (each its own socket, so its own source port:
-# the L4 hash spreads them), 5 datagrams each, through the admin's NAT, into a sink on the
-# internet host; every line carries some, and nearly all leave (as t-72).
-isp_check_spread() {
-    local sink k d total=0
-    declare -A before
-    ip netns exec inet python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("198.18.0.1", 9))
-while True:
-    s.recv(2048)' &
-    sink=$!
-    # (ss exits 0 with no socket listed: wait until it lists the sink's.)
-    wait_for sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
-    for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
-    # shellcheck disable=SC2016  # expanded by the inner bash
-    ip netns exec lan bash -c 'for f in $(seq 64); do
-        exec 3>/dev/udp/198.18.0.1/9 || exit 1
-        for i in 1 2 3 4 5; do echo "flow $f datagram $i" >&3; done
-        exec 3>&-
-    done'
-    check_eq "64 LAN flows sent" 0 "$?"
-    for k in 1 2 3; do
-        d=$(($(isp_tx "$k") - before[$k]))
-        total=$((total + d))
-        info "eth$k sent $d packets"
-        check "eth$k carried LAN flows ($d packets: at least one flow of 5)" test "$d" -ge 5
-    done
-    check "at least 90% of the 320 datagrams left by the lines ($total)" test "$total" -ge 288
-    kill "$sink" 2>/dev/null
-    wait "$sink" 2>/dev/null
-    return 0
-}
-
 # isp_counters: each line's "tx_packets tx_bytes rx_packets rx_bytes" from teqlctl status
 # --json, one line per line of the bundle.
 isp_counters() {

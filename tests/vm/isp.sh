@@ -98,6 +98,60 @@ isp_down() {
     lab_down
 }
 
+# isp_write_office "WEIGHT1 WEIGHT2 WEIGHT3" [KEY=VALUE...]: network-scripts files of a
+# multipath bundle `wan` over eth1..eth3 (static, each line with its ISP's address and
+# gateway); each KEY=VALUE is added to every line's file, with %k standing for the line's
+# number (TEQL_TABLE=420%k).
+isp_write_office() {
+    local k extra
+    local -a weights
+    read -r -a weights <<<"$1"
+    shift
+    mkdir -p "$NS_DIR" || return 1
+    for k in 1 2 3; do
+        {
+            printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\n' "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}"
+            printf 'GATEWAY=%s\nTEQL_MASTER=wan\nTEQL_WEIGHT=%s\n' "${ISP_GW[$k]}" "${weights[$((k - 1))]:-1}"
+            for extra in "$@"; do echo "${extra//%k/$k}"; done
+        } >"$NS_DIR/ifcfg-eth$k" || return 1
+    done
+    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
+}
+
+# isp_check_spread: 64 UDP flows from the LAN (each its own socket, so its own source port:
+# the L4 hash spreads them), 5 datagrams each, through the admin's NAT, into a sink on the
+# internet host; every line carries some, and nearly all leave (as t-72).
+isp_check_spread() {
+    local sink k d total=0
+    declare -A before
+    ip netns exec inet python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.0.1", 9))
+while True:
+    s.recv(2048)' &
+    sink=$!
+    # (ss exits 0 with no socket listed: wait until it lists the sink's.)
+    wait_for sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
+    for k in 1 2 3; do before[$k]=$(isp_tx "$k"); done
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    ip netns exec lan bash -c 'for f in $(seq 64); do
+        exec 3>/dev/udp/198.18.0.1/9 || exit 1
+        for i in 1 2 3 4 5; do echo "flow $f datagram $i" >&3; done
+        exec 3>&-
+    done'
+    check_eq "64 LAN flows sent" 0 "$?"
+    for k in 1 2 3; do
+        d=$(($(isp_tx "$k") - before[$k]))
+        total=$((total + d))
+        info "eth$k sent $d packets"
+        check "eth$k carried LAN flows ($d packets: at least one flow of 5)" test "$d" -ge 5
+    done
+    check "at least 90% of the 320 datagrams left by the lines ($total)" test "$total" -ge 288
+    kill "$sink" 2>/dev/null
+    wait "$sink" 2>/dev/null
+    return 0
+}
+
 # isp_tx K: packets sent by line ethK so far.
 isp_tx() {
     cat "/sys/class/net/eth$1/statistics/tx_packets"

@@ -15,26 +15,9 @@
 . "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
 
 check "isp_up" isp_up
-WEIGHTS=(x 2 1 1)
 SUM_BPS=20000000 # ISP_RATES: 10 + 5 + 5 Mbit/s
 write_files() {
-    local k
-    mkdir -p "$NS_DIR"
-    for k in 1 2 3; do
-        cat >"$NS_DIR/ifcfg-eth$k" <<EOT
-DEVICE=eth$k
-ONBOOT=yes
-BOOTPROTO=static
-IPADDR=${ISP_ADDR[$k]}
-PREFIX=${ISP_LEN[$k]}
-GATEWAY=${ISP_GW[$k]}
-TEQL_MASTER=wan
-TEQL_WEIGHT=${WEIGHTS[$k]}
-TEQL_PROBE=$ISP_HOST
-TEQL_PROBE_TIMEOUT=1000
-EOT
-    done
-    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
+    isp_write_office "2 1 1" "TEQL_PROBE=$ISP_HOST" "TEQL_PROBE_TIMEOUT=1000"
 }
 check "write the office's files" write_files
 check "link the hooks" ns_link_hooks
