@@ -100,6 +100,21 @@ check_eq "... nothing of ours left" "" "$(ip nexthop show; ip -j rule show | jq 
 check "teqlctl up wan" "$TEQLCTL" up wan
 check_eq "... every line back" "eth1 eth2 eth3" "$(isp_members)"
 
+# --- teqlctl detach / attach of one line, as of a TEQL line ------------------------------
+snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
+plan=$("$TEQLCTL" --dry-run detach eth3 2>&1)
+info "$plan"
+check "dry run of detach eth3: the group without it" grep -q "ip nexthop replace id [0-9]* group 4201,2/4202,1 " <<<"$plan"
+check "... and its rule removed" grep -q "ip rule del priority 30100 from 203.0.113.10/32 lookup 4203" <<<"$plan"
+check_eq "... and changes nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
+check "teqlctl detach eth3" "$TEQLCTL" detach eth3
+check_eq "... eth3 leaves the group" "eth1 eth2" "$(isp_members)"
+check_eq "... its rule goes" "" "$(ip -j rule show | jq -r '.[] | select(.src == "203.0.113.10") | .table')"
+check "teqlctl attach eth3" "$TEQLCTL" attach eth3
+check_eq "... back in the group" "eth1 eth2 eth3" "$(isp_members)"
+check_eq "... with its rule" 4203 "$(ip -j rule show | jq -r '.[] | select(.src == "203.0.113.10") | .table')"
+check_eq "... exactly as before" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
+
 # --- teqlctl check: a dead ISP (its line keeps its carrier) leaves the group, and returns --
 # The default state directory: the hooks (which ignore TEQLCTL_STATE_DIR) must see what check
 # took out.
