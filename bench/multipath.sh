@@ -5,7 +5,7 @@
 # lines of the same rates next to it); and failover: an ISP dies (its line keeps its carrier)
 # under 16 long-lived LAN flows while `teqlctl check` runs at the shipped timer's interval
 # with the default probe keys: the time from the cut to the line's removal from the group,
-# and how many flows on the other lines stall (a whole second without a byte).
+# and how many flows on the other lines idle a whole second or break (bench/multipath.sh mp_stalls).
 #
 # Needs tests/vm/lib.sh, netscripts.sh, isp.sh, bench/lib.sh and bench/failover.sh (nap).
 
@@ -74,29 +74,17 @@ mp_nh_time() {
     done <"$1"
 }
 
-# mp_stalls RUN_JSON PEERS SINCE_US DEAD_ADDR: "FLOWS_ON_OTHERS STALLED_ON_OTHERS FLOWS_ON_DEAD"
-# for a tests/vm/flows.py run: a flow on another line stalled when a whole second from the
-# cut on saw no byte.
+# mp_stalls RUN_JSON PEERS SINCE_US DEAD_ADDR: "FLOWS_ON_OTHERS IDLE_ON_OTHERS BROKEN_ON_OTHERS
+# FLOWS_ON_DEAD" for a tests/vm/flows.py run. A flow on another line is idle when a whole
+# second from the cut on brought it no byte (a retransmission timeout does that now and then
+# under full queues); broken when after the cut it got less than a quarter of its rate before,
+# or nothing in the run's last 3 seconds (as t-73 judges it).
 mp_stalls() {
-    python3 - "$1" "$2" "$3" "$4" <<'PY'
-import json, sys
-run = json.load(open(sys.argv[1]))
-line = {}
-for l in open(sys.argv[2]):
-    a, p = l.split()
-    line[int(p)] = a
-since, dead = int(sys.argv[3]) / 1e6, sys.argv[4]
-others = stalled = on_dead = 0
-for i, port in enumerate(run["ports"]):
-    if line.get(port) == dead:
-        on_dead += 1
-        continue
-    others += 1
-    secs = [s[i] for k, s in enumerate(run["seconds"]) if run["t0"] + k >= since]
-    if any(b == 0 for b in secs):
-        stalled += 1
-print(others, stalled, on_dead)
-PY
+    python3 "$MP_FLOWS" report "$1" "$2" "$(awk -v t="$3" 'BEGIN { printf "%.6f", t / 1e6 }')" \
+        | awk -v dead="$4" '
+            $1 == dead { d++; next }
+            { o++; if ($3 > 0) i++; if ($5 < 0.25 * $4 || $6 == 0) b++ }
+            END { print o + 0, i + 0, b + 0, d + 0 }'
 }
 
 # mp_failover CUTS: CUTS cuts of ISP 2's uplink (lines 10/5/5 Mbit/s, weights 2:1:1), each
@@ -105,7 +93,7 @@ PY
 mp_failover() {
     local cuts=$1 cut interval timer mon server flows t_cut t_out t_mon nhid i figs
     local bin=$VM_STATE/failover-sbin/teqlctl state=/run/teqlctl
-    local out=() cut_at=() others=0 stalled=0 on_dead=0
+    local out=() cut_at=() others=0 idle=0 broken=0 on_dead=0
     ISP_RATES="10mbit 5mbit 5mbit"
     isp_up >/dev/null || return 1
     # The default probe keys: only the target.
@@ -161,8 +149,8 @@ mp_failover() {
         out+=($(((t_out - t_cut) / 1000)))
         cut_at+=("$t_cut")
         read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" 192.0.2.10)"
-        others=$((others + figs[0])) stalled=$((stalled + figs[1])) on_dead=$((on_dead + figs[2]))
-        echo "    cut $cut: out of the group ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, stalled ${figs[1]}; on eth2 ${figs[2]}"
+        others=$((others + figs[0])) idle=$((idle + figs[1])) broken=$((broken + figs[2])) on_dead=$((on_dead + figs[3]))
+        echo "    cut $cut: out of the group ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, idle a second ${figs[1]}, broken ${figs[2]}; on eth2 ${figs[3]}"
         ip -n r2 link set wan up
         ip -n r2 route replace default via 198.19.2.1
         [ "$cut" -lt "$cuts" ] || break
@@ -181,6 +169,7 @@ mp_failover() {
     put "multipath.failover.out_ms" "${out[@]}"
     put "multipath.failover.cut_us" "${cut_at[@]}"
     put "multipath.failover.flows_others" "$others"
-    put "multipath.failover.stalled_others" "$stalled"
+    put "multipath.failover.idle_others" "$idle"
+    put "multipath.failover.broken_others" "$broken"
     put "multipath.failover.flows_dead" "$on_dead"
 }

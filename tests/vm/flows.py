@@ -12,6 +12,11 @@ hashed flow, and when it happens to be on the dead line the whole test is lost.
       Opens N connections (each its own source port, so the L4 hash spreads them), reads for
       SECS seconds and writes {"t0": epoch, "ports": [...], "seconds": [[bytes per flow], ...]}:
       bytes each flow received in each whole second from t0.
+  flows.py report RUN_JSON PEERS_FILE SINCE
+      Per flow of a run, one line "LINE PORT IDLE BEFORE AFTER LAST3": the line (the peer
+      address the server saw for the flow's port, "?" if none), the whole seconds from epoch
+      SINCE on without a byte, the mean bytes a second before SINCE (second 0, slow start,
+      left out) and from SINCE on, and the bytes of the last 3 seconds.
 """
 import json
 import selectors
@@ -82,11 +87,31 @@ def run(addr, port, n, secs, out):
         json.dump({"t0": t0, "ports": ports, "closed": sorted(closed), "seconds": seconds}, f)
 
 
+def report(run_json, peers_file, since):
+    with open(run_json) as f:
+        run = json.load(f)
+    line = {}
+    with open(peers_file) as f:
+        for entry in f:
+            addr, port = entry.split()
+            line[int(port)] = addr
+    t0, seconds = run["t0"], run["seconds"]
+    for i, port in enumerate(run["ports"]):
+        before = [s[i] for k, s in enumerate(seconds) if k >= 1 and t0 + k + 1 <= since]
+        after = [s[i] for k, s in enumerate(seconds) if t0 + k >= since]
+        idle = sum(1 for b in after if b == 0)
+        mean = lambda xs: sum(xs) // len(xs) if xs else 0
+        last3 = sum(s[i] for s in seconds[-3:])
+        print(line.get(port, "?"), port, idle, mean(before), mean(after), last3)
+
+
 def main(argv):
     if len(argv) == 5 and argv[1] == "serve":
         serve(argv[2], int(argv[3]), argv[4])
     elif len(argv) == 7 and argv[1] == "run":
         run(argv[2], int(argv[3]), int(argv[4]), int(argv[5]), argv[6])
+    elif len(argv) == 5 and argv[1] == "report":
+        report(argv[2], argv[3], float(argv[4]))
     else:
         sys.stderr.write(__doc__)
         return 2
