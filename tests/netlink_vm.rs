@@ -376,11 +376,12 @@ fn multipath_hash_policy_sysctl() {
     teqlctl::sysctl::set_multipath_hash_policy(before).expect("restore");
     assert_eq!(teqlctl::sysctl::multipath_hash_policy(), Some(before));
 
-    // The custom policy's fields (5.12+; Debian's 6.1 has them), read back as sysctl prints them.
+    // The custom policy's fields (5.12+; Debian's 6.1 has them), read back as the kernel prints
+    // them (in decimal, whatever base they were written in).
     let fields = teqlctl::sysctl::multipath_hash_fields().expect("net.ipv4.fib_multipath_hash_fields");
     teqlctl::sysctl::set_multipath_hash_fields(teqlctl::sysctl::L4_HASH_FIELDS).expect("sysctl -w ..._fields=0x37");
     let out = Command::new("sysctl").args(["-n", "net.ipv4.fib_multipath_hash_fields"]).output().expect("sysctl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0x0037");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "55");
     assert_eq!(teqlctl::sysctl::multipath_hash_fields(), Some(0x37));
     teqlctl::sysctl::set_multipath_hash_fields(fields).expect("restore the fields");
     assert_eq!(teqlctl::sysctl::multipath_hash_fields(), Some(fields));

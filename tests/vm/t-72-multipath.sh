@@ -40,7 +40,7 @@ check "the default route uses the group (nhid $g)" test -n "$g"
 check_eq "... a resilient group" resilient "$(ip -j -d nexthop show id "$g" | jq -r '.[0].type')"
 check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[] | .weight // 1] | map(tostring) | join(" ")')"
 check_eq "the hash policy is the custom one (3)" 3 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
-check_eq "... over the 5-tuple" 0x0037 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_fields)"
+check_eq "... over the 5-tuple (fields 0x37)" 55 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_fields)"
 check_eq "the lines' rp_filter is the admin's (no TEQL_RP_FILTER)" "$rp_before" "$(cat /proc/sys/net/ipv4/conf/eth{1,2,3}/rp_filter)"
 for k in 1 2 3; do
     check_eq "rule: from eth$k's address to table 420$k" "420$k" \

@@ -34,7 +34,7 @@ check_eq "ifupdown configured every line and wan" "eth1=eth1 eth2=eth2 eth3=eth3
     "$(for i in eth1 eth2 eth3 wan; do deb_state "$i"; done | xargs)"
 check_eq "no default route of ifupdown's own (teql-gateway, not gateway)" "" \
     "$(ip -j route show default | jq -r '.[] | select(.nhid == null) | .gateway')"
-check_eq "the hash policy is the custom 5-tuple one" "3 0x0037" "$(cat /proc/sys/net/ipv4/fib_multipath_hash_{policy,fields} | xargs)"
+check_eq "the hash policy is the custom 5-tuple one" "3 55" "$(cat /proc/sys/net/ipv4/fib_multipath_hash_{policy,fields} | xargs)"
 check_eq "eth1 keeps the admin's strict rp_filter" 1 "$(rp_filter eth1)"
 check "eth3's table is its default one (20000-29999)" test "$(isp_table 3)" -ge 20000 -a "$(isp_table 3)" -lt 30000
 json=$("$TEQLCTL" status --json wan)

@@ -52,7 +52,7 @@ check "ifupdown2 warns that wan has no device (and runs its hooks all the same)"
     grep -q "wan: interface not recognized" <<<"$said"
 check_eq "no default route of ifupdown2's own (teql-gateway, not gateway)" "" \
     "$(ip -j route show default | jq -r '.[] | select(.nhid == null) | .gateway')"
-check_eq "the hash policy is the custom 5-tuple one" "3 0x0037" "$(cat /proc/sys/net/ipv4/fib_multipath_hash_{policy,fields} | xargs)"
+check_eq "the hash policy is the custom 5-tuple one" "3 55" "$(cat /proc/sys/net/ipv4/fib_multipath_hash_{policy,fields} | xargs)"
 check_eq "eth1 keeps the admin's strict rp_filter" 1 "$(rp_filter eth1)"
 json=$("$TEQLCTL" status --json wan)
 check_json "status --json: wan is an up multipath bundle on a resilient group" \
