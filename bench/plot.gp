@@ -67,7 +67,7 @@ set logscale x 2
 set xrange [0.8:20]
 set xtics ("1" 1, "4" 4, "16" 16)
 set yrange [0:35]
-set key top left box opaque
+set key inside top left vertical box opaque
 plot 30 with lines dashtype 2 linewidth 2 linecolor rgb "#777777" title "sum, 10/10/10", \
      20 with lines dashtype 2 linewidth 2 linecolor rgb "#bbbbbb" title "sum, 10/5/5", \
      dir."/multipath.dat" using 1:2 with linespoints pointtype 7 pointsize 1.5 linewidth 2 linecolor rgb "#1f77b4" title "multipath 10/10/10", \
