@@ -59,23 +59,28 @@ failover_nap_init() {
     exec {NAP_FD}<>"$fifo"
 }
 
-# mon_time LOG T_CUT: the time (us) of the first change to eth3's root qdisc after T_CUT in
-# a `tc -ts monitor` log, or nothing. Lines look like
-# "[2026-11-22T11:45:12.123456]deleted qdisc teql0 0: dev eth3 root refcnt 2".
-mon_time() {
-    local line ts t
+# monitor_time LOG T_CUT MATCH [ARGS...]: the time (us) of the first event after T_CUT in a
+# `tc -ts monitor` or `ip -ts monitor` log for which `MATCH EVENT ARGS...` succeeds, or
+# nothing. Lines look like "[2026-11-22T11:45:12.123456]deleted qdisc teql0 0: dev eth3 root".
+monitor_time() {
+    local log=$1 cut=$2 match=$3 line ts t
+    shift 3
     while IFS= read -r line; do
         [[ "$line" =~ ^\[([0-9T:.-]+)\]\ ?(.*)$ ]] || continue
         ts=${BASH_REMATCH[1]}
-        [[ "${BASH_REMATCH[2]}" == *"dev eth3 root"* ]] || continue
-        # teql0 coming back (the re-attach after a cut) is not the detach.
-        [[ "${BASH_REMATCH[2]}" == "qdisc teql0 "* ]] && continue
+        "$match" "${BASH_REMATCH[2]}" "$@" || continue
         t=$(date -d "$ts" +%s%6N) || continue
-        if [ "$t" -ge "$2" ]; then
+        if [ "$t" -ge "$cut" ]; then
             echo "$t"
             return
         fi
-    done <"$1"
+    done <"$log"
+}
+
+# eth3_detached EVENT: a change to eth3's root qdisc that is not teql0 coming back (the
+# re-attach after a cut).
+eth3_detached() {
+    [[ "$1" == *"dev eth3 root"* ]] && [[ "$1" != "qdisc teql0 "* ]]
 }
 
 # failover_case NAME SECONDS CUTS: CUTS cuts of eth3's uplink in a 4-line bundle, each inside
@@ -143,7 +148,7 @@ failover_case() {
             echo "failover: cut $cut: eth3 was not taken out" >&2
             break
         fi
-        t_mon=$(mon_time "$mon_log" "$t_cut")
+        t_mon=$(monitor_time "$mon_log" "$t_cut" eth3_detached)
         if [ -n "$t_mon" ] && [ "$t_mon" -le "$t_out" ]; then
             echo "    cut $cut: seen by tc monitor $(((t_out - t_mon) / 1000)) ms before the polling saw it"
             t_out=$t_mon

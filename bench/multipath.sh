@@ -56,22 +56,14 @@ mp_goodput_case() {
     ISP_RATES=
 }
 
-# mp_nh_time LOG T_CUT NHID: the time (us) of the first group change after T_CUT in an
-# `ip -ts monitor nexthop` log that no longer holds nexthop NHID, or nothing. Lines look like
-# "[2026-11-30T10:20:01.123456]id 31234 group 20011,2/20013,1 type resilient buckets 128 ...".
-mp_nh_time() {
-    local line ts t
-    while IFS= read -r line; do
-        [[ "$line" =~ ^\[([0-9T:.-]+)\]\ ?(.*)$ ]] || continue
-        ts=${BASH_REMATCH[1]}
-        [[ "${BASH_REMATCH[2]}" == *" group "* ]] || continue
-        [[ "${BASH_REMATCH[2]}" =~ [\ /]$3, ]] && continue
-        t=$(date -d "$ts" +%s%6N) || continue
-        if [ "$t" -ge "$2" ]; then
-            echo "$t"
-            return
-        fi
-    done <"$1"
+# group_without EVENT NHID: an `ip -ts monitor nexthop` event of a group that does not hold
+# nexthop NHID. `ip` prints a member's weight only when it is not 1:
+# "id 31234 group 20011,2/20012/20013 type resilient buckets 128 ...".
+group_without() {
+    [[ "$1" == *" group "* ]] || return 1
+    local members=${1#* group }
+    members=${members%% *}
+    [[ "/$members/" != *"/$2/"* && "/$members/" != *"/$2,"* ]]
 }
 
 # mp_stalls RUN_JSON PEERS SINCE_US DEAD_ADDR: "FLOWS_ON_OTHERS IDLE_ON_OTHERS BROKEN_ON_OTHERS
@@ -144,7 +136,7 @@ mp_failover() {
             echo "multipath failover: cut $cut: eth2 was not taken out" >&2
             break
         fi
-        t_mon=$(mp_nh_time "$mon_log" "$t_cut" "$nhid")
+        t_mon=$(monitor_time "$mon_log" "$t_cut" group_without "$nhid")
         [ -n "$t_mon" ] && [ "$t_mon" -le "$t_out" ] && t_out=$t_mon
         out+=($(((t_out - t_cut) / 1000)))
         cut_at+=("$t_cut")
