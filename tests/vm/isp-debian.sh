@@ -93,6 +93,15 @@ isp_check_paths() {
     done
 }
 
+# isp_check_status JSON: `status --json wan` shows an up multipath bundle on a resilient group,
+# every line live with its address, gateway and weight.
+isp_check_status() {
+    check_json "status --json: wan is an up multipath bundle on a resilient group" \
+        '.masters[0] | .mode == "multipath" and .up and .resilient' "$1"
+    check_json "status --json: every line live with its address, gateway and weight" \
+        '[.masters[0].slaves[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight)"] == ["true 198.51.100.10/29 198.51.100.9 2", "true 192.0.2.10/24 192.0.2.1 1", "true 203.0.113.10/24 203.0.113.1 1"]' "$1"
+}
+
 # isp_counters: each line's "tx_packets tx_bytes rx_packets rx_bytes" from teqlctl status
 # --json, one line per line of the bundle.
 isp_counters() {
