@@ -42,8 +42,8 @@ const HASH_FIELDS: &str = "/proc/sys/net/ipv4/fib_multipath_hash_fields";
 pub const L4_HASH_FIELDS: u32 = 0x0037;
 
 /// net.ipv4.fib_multipath_hash_fields (5.12+; the kernel prints it in decimal, 55, though the
-/// docs write it in hex; both are read). None when the
-/// kernel has no such sysctl, and so no custom hash policy.
+/// docs write it in hex; both are read). None when the kernel has no such sysctl, and so no
+/// custom hash policy.
 pub fn multipath_hash_fields() -> Option<u32> {
     let s = std::fs::read_to_string(HASH_FIELDS).ok()?;
     let s = s.trim();
