@@ -77,6 +77,19 @@ monitor_time() {
     done <"$log"
 }
 
+# check_timer BIN INTERVAL: `BIN check` start to start every INTERVAL seconds, as the shipped
+# timer's OnUnitActiveSec runs it (a round longer than the interval is followed at once by the
+# next), until killed. Run it in the background.
+check_timer() {
+    local bin=$1 interval=$2 t0 left
+    while :; do
+        t0=${EPOCHREALTIME/./}
+        "$bin" check 2>/dev/null
+        left=$((interval * 1000000 - (${EPOCHREALTIME/./} - t0)))
+        [ "$left" -gt 0 ] && nap "$(printf '0.%06d' "$left")"
+    done
+}
+
 # eth3_detached EVENT: a change to eth3's root qdisc that is not teql0 coming back (the
 # re-attach after a cut).
 eth3_detached() {
@@ -110,15 +123,7 @@ failover_case() {
     rm -rf "$state"
     interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
     put "failover.$name.interval_s" "$interval"
-    (
-        export TEQLCTL_STATE_DIR=$state
-        while :; do
-            t0=${EPOCHREALTIME/./}
-            "$bin" check 2>/dev/null
-            left=$((interval * 1000000 - (${EPOCHREALTIME/./} - t0)))
-            [ "$left" -gt 0 ] && nap "$(printf '0.%06d' "$left")"
-        done
-    ) &
+    TEQLCTL_STATE_DIR=$state check_timer "$bin" "$interval" &
     timer=$!
     # The detach's time comes from the kernel's notification (tc stamps it as it reads it);
     # the polling below only tells when to look.

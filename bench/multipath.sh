@@ -99,14 +99,7 @@ mp_failover() {
     rm -rf "$state"
     interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
     put "multipath.failover.interval_s" "$interval"
-    (
-        while :; do
-            t0=${EPOCHREALTIME/./}
-            "$bin" check 2>/dev/null
-            left=$((interval * 1000000 - (${EPOCHREALTIME/./} - t0)))
-            [ "$left" -gt 0 ] && nap "$(printf '0.%06d' "$left")"
-        done
-    ) &
+    check_timer "$bin" "$interval" &
     timer=$!
     local mon_log=$BENCH_OUT/multipath.failover.nhmon
     stdbuf -oL ip -ts monitor nexthop >"$mon_log" 2>&1 &
