@@ -12,24 +12,36 @@
 MP_FLOWS="$repo/tests/vm/flows.py"
 
 # mp_iperf KEY FLOWS: one iperf3 upload from the LAN host to the internet host through the
-# bundle; figures under KEY (bps, the lines the server saw the flows come from).
+# bundle; figures under KEY (bps, the lines the server saw the flows come from, tries).
+#
+# Which line a flow takes is a hash of its ports. With 16 flows over 3 lines the hash leaves a
+# line without a flow about once in 50 runs (weights 2:1:1: 2 x 0.75^16), and the figure is
+# then that of two lines whatever teqlctl does; such a run is repeated (at most twice) and the
+# runs it took are recorded (KEY.tries), so the report says how often it happened. With 1 or 4
+# flows missing a line is the normal case and the run stands as it came.
 mp_iperf() {
-    local key=$1 flows=$2 server json srv bps
-    ip netns exec inet timeout $((IPERF_SECS + IPERF_OMIT + 40)) iperf3 -s -1 -J -B "$ISP_HOST" \
-        >"$BENCH_TMP/mp-srv.json" 2>&1 &
-    server=$!
-    wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5201' | grep -q ." || bench_fail "iperf3 server did not listen" || return 1
-    json=$(ip netns exec lan timeout $((IPERF_SECS + IPERF_OMIT + 30)) iperf3 -c "$ISP_HOST" -t "$IPERF_SECS" \
-        -O "$IPERF_OMIT" -P "$flows" -J 2>&1)
-    wait "$server" 2>/dev/null
-    printf '%s\n' "$json" >"$BENCH_TMP/iperf.json"
-    bps=$(jq -re '.end.sum_received.bits_per_second | select(. > 0) | floor' <<<"$json" 2>/dev/null) \
-        || bench_fail "iperf3 gave no result" "$BENCH_TMP/iperf.json" || return 1
-    srv=$(jq -r '[.start.connected[].remote_host] | unique | length' "$BENCH_TMP/mp-srv.json" 2>/dev/null)
+    local key=$1 flows=$2 server json srv bps try tries=1
+    [ "$flows" -ge 16 ] && tries=3
+    for ((try = 1; try <= tries; try++)); do
+        ip netns exec inet timeout $((IPERF_SECS + IPERF_OMIT + 40)) iperf3 -s -1 -J -B "$ISP_HOST" \
+            >"$BENCH_TMP/mp-srv.json" 2>&1 &
+        server=$!
+        wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5201' | grep -q ." || bench_fail "iperf3 server did not listen" || return 1
+        json=$(ip netns exec lan timeout $((IPERF_SECS + IPERF_OMIT + 30)) iperf3 -c "$ISP_HOST" -t "$IPERF_SECS" \
+            -O "$IPERF_OMIT" -P "$flows" -J 2>&1)
+        wait "$server" 2>/dev/null
+        printf '%s\n' "$json" >"$BENCH_TMP/iperf.json"
+        bps=$(jq -re '.end.sum_received.bits_per_second | select(. > 0) | floor' <<<"$json" 2>/dev/null) \
+            || bench_fail "iperf3 gave no result" "$BENCH_TMP/iperf.json" || return 1
+        srv=$(jq -r '[.start.connected[].remote_host] | unique | length' "$BENCH_TMP/mp-srv.json" 2>/dev/null)
+        echo "    $((bps / 1000)) kbit/s over ${srv:-?} lines"
+        [ "${srv:-0}" -ge 3 ] && break
+        [ "$try" -lt "$tries" ] && echo "    the hash left a line without a flow: once more"
+    done
     put "$key.bps" "$bps"
     put "$key.retransmits" "$(jq -r '.end.sum_sent.retransmits // 0' <<<"$json" 2>/dev/null)"
     put "$key.lines_used" "${srv:-0}"
-    echo "    $((bps / 1000)) kbit/s over ${srv:-?} lines"
+    put "$key.tries" "$((try > tries ? tries : try))"
 }
 
 # mp_goodput_case NAME "RATE..." "WEIGHT...": the ISP lab with these rates (Mbit/s of eth1..3),
@@ -79,6 +91,43 @@ mp_stalls() {
             END { print o + 0, i + 0, b + 0, d + 0 }'
 }
 
+# mp_in_group NHID: whether nexthop NHID is a member of a group.
+mp_in_group() {
+    ip -j nexthop show | jq -e --argjson id "$1" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null
+}
+
+# mp_round idle|flows BIN NHID: what the round that takes a dead line out costs, the whole
+# process and check's own part (`check -v`), with the guest idle or under 16 LAN flows (the
+# part of the failover time that is not the timer's interval). With the timer stopped: eth2 in
+# the group again, ISP 2 cut, one failing round on a copy of the state, then the timed one,
+# which must take eth2 out; then ISP 2 back and eth2 with it.
+mp_round() {
+    local load=$1 bin=$2 nhid=$3 t0 whole inner flows= i st=/run/teqlctl-timing
+    for ((i = 0; i < 20; i++)); do mp_in_group "$nhid" && break; "$bin" check 2>/dev/null; nap 0.5; done
+    mp_in_group "$nhid" || bench_fail "eth2 did not come back before the $load round" || return 1
+    if [ "$load" = flows ]; then
+        ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 20 "$BENCH_TMP/flows.round.json" &
+        flows=$!
+        sleep 4
+    fi
+    rm -rf "$st" && cp -r /run/teqlctl "$st" || return 1
+    ip -n r2 link set wan down
+    TEQLCTL_STATE_DIR=$st "$bin" check 2>/dev/null
+    t0=${EPOCHREALTIME/./}
+    inner=$(TEQLCTL_STATE_DIR=$st "$bin" -v check 2>/dev/null | sed -n 's/^round [0-9]*: \([0-9]*\) ms.*/\1/p')
+    whole=$(((${EPOCHREALTIME/./} - t0) / 1000))
+    local out=1
+    mp_in_group "$nhid" && out=0
+    ip -n r2 link set wan up
+    ip -n r2 route replace default via 198.19.2.1
+    for ((i = 0; i < 20; i++)); do mp_in_group "$nhid" && break; TEQLCTL_STATE_DIR=$st "$bin" check 2>/dev/null; nap 0.5; done
+    [ -z "$flows" ] || wait "$flows"
+    [ "$out" = 1 ] || bench_fail "the second failing round ($load) did not take eth2 out" || return 1
+    echo "    the round that takes eth2 out, guest $load: $whole ms (check's own part $inner ms)"
+    put "multipath.failover.round_${load}_ms" "$whole"
+    put "multipath.failover.round_${load}_inner_ms" "$inner"
+}
+
 # mp_failover CUTS: CUTS cuts of ISP 2's uplink (lines 10/5/5 Mbit/s, weights 2:1:1), each
 # under 16 LAN flows and at a random point of the timer's interval; between cuts the uplink
 # comes back and check puts eth2 back.
@@ -105,12 +154,16 @@ mp_failover() {
     stdbuf -oL ip -ts monitor nexthop >"$mon_log" 2>&1 &
     mon=$!
     : >"$BENCH_TMP/peers"
-    ip netns exec inet python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
+    # The traffic's two ends (flows.py) stand for other machines, the LAN host and a server on
+    # the internet; here they share the guest's emulated CPUs with the box, and a python
+    # process busy at 20 Mbit/s under TCG takes CPU a real box never gives them. Niced, they
+    # leave the box's own work (forwarding, shaping, check) first in line, as on real hardware.
+    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
     server=$!
     wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
     sleep 3
     for ((cut = 1; cut <= cuts; cut++)); do
-        ip netns exec lan python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/flows.$cut.json" &
+        ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/flows.$cut.json" &
         flows=$!
         # A random point of the timer's interval, after 3 s of flows.
         nap "3.$(printf '%03d' $((RANDOM % 1000)))"
@@ -118,7 +171,7 @@ mp_failover() {
         ip -n r2 link set wan down
         t_out=
         for ((i = 0; i < 300; i++)); do
-            if ! ip -j nexthop show | jq -e --argjson id "$nhid" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null; then
+            if ! mp_in_group "$nhid"; then
                 t_out=${EPOCHREALTIME/./}
                 break
             fi
@@ -140,13 +193,19 @@ mp_failover() {
         ip -n r2 route replace default via 198.19.2.1
         [ "$cut" -lt "$cuts" ] || break
         for ((i = 0; i < 300; i++)); do
-            ip -j nexthop show | jq -e --argjson id "$nhid" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null && break
+            mp_in_group "$nhid" && break
             nap 0.1
         done
         sleep 1
     done
-    kill "$timer" "$mon" "$server" 2>/dev/null
-    wait "$timer" "$mon" "$server" 2>/dev/null
+    kill "$timer" "$mon" 2>/dev/null
+    wait "$timer" "$mon" 2>/dev/null
+    if [ "${#out[@]}" -eq "$cuts" ]; then
+        mp_round idle "$bin" "$nhid" || out=()
+        mp_round flows "$bin" "$nhid" || out=()
+    fi
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
     isp_down >/dev/null 2>&1
     ISP_RATES=
     [ "${#out[@]}" -eq "$cuts" ] || return 1
