@@ -146,6 +146,14 @@ mp_failover() {
     [ -n "$nhid" ] || bench_fail "eth2 has no nexthop after teqlctl up wan" || return 1
     # The hooks' state directory, which check shares with them.
     rm -rf "$state"
+    # The traffic's two ends (flows.py) stand for other machines, the LAN host and a server on
+    # the internet; here they share the guest's emulated CPUs with the box, and a python
+    # process busy at 20 Mbit/s under TCG takes CPU a real box never gives them. Niced, they
+    # leave the box's own work (forwarding, shaping, check) first in line, as on real hardware.
+    : >"$BENCH_TMP/peers"
+    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
+    server=$!
+    wait_for -t 30 ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
     interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
     put "multipath.failover.interval_s" "$interval"
     check_timer "$bin" "$interval" &
@@ -153,14 +161,6 @@ mp_failover() {
     local mon_log=$BENCH_OUT/multipath.failover.nhmon
     stdbuf -oL ip -ts monitor nexthop >"$mon_log" 2>&1 &
     mon=$!
-    : >"$BENCH_TMP/peers"
-    # The traffic's two ends (flows.py) stand for other machines, the LAN host and a server on
-    # the internet; here they share the guest's emulated CPUs with the box, and a python
-    # process busy at 20 Mbit/s under TCG takes CPU a real box never gives them. Niced, they
-    # leave the box's own work (forwarding, shaping, check) first in line, as on real hardware.
-    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
-    server=$!
-    wait_for ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
     sleep 3
     for ((cut = 1; cut <= cuts; cut++)); do
         ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/flows.$cut.json" &

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A multipath bundle on a kernel before 5.12 (issue 12, point 3): Debian 11's 5.10, which has
+# neither resilient nexthop groups (5.13) nor fib_multipath_hash_fields (5.12). teqlctl falls
+# back to one plain weighted multipath default route and the L4 hash policy 1, says so once in
+# `status`, and everything else works as on a new kernel: split access, LAN flows over every
+# line, a line's ifdown, `teqlctl check` taking a dead ISP out and back, the bundle down.
+# Not in the default suite: tests/run-all boots the old kernel for it
+# (VM_KERNEL=$(cat target/kernel-version-old) tests/vm/run k-71-multipath-old-kernel).
+# vm-timeout: 360
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+
+# Every check below is about the fallbacks: on a newer kernel they would not be exercised.
+release=$(uname -r)
+check "the kernel ($release) is older than 5.12" awk -v r="$release" \
+    'BEGIN { split(r, v, /[.-]/); exit !(v[1] < 5 || (v[1] == 5 && v[2] < 12)) }'
+check "... it has no fib_multipath_hash_fields" test ! -e /proc/sys/net/ipv4/fib_multipath_hash_fields
+
+# route_members: the devices of the main table's default route, in order ("eth1 eth3"), and
+# their weights after a colon ("eth1 eth3:2 1").
+route_members() {
+    ip -j route show default | jq -r '.[0] // {} | if .nexthops then
+        "\([.nexthops[].dev] | join(" ")):\([.nexthops[] | .weight // 1 | tostring] | join(" "))"
+        elif .dev then "\(.dev):1" else ":" end'
+}
+
+check "isp_up" isp_up
+check "write the office's files" isp_write_office "2 1 1" "TEQL_TABLE=420%k"
+check "link the hooks" ns_link_hooks
+admin_nft=$(nft list table ip adminnat)
+
+plan=$("$TEQLCTL" --dry-run up wan 2>&1)
+info "$plan"
+check "dry run: one plain multipath default route with the weights" grep -q \
+    "ip route replace default nexthop via 198.51.100.9 dev eth1 weight 2 nexthop via 192.0.2.1 dev eth2 weight 1 nexthop via 203.0.113.1 dev eth3 weight 1 proto 200 table main" <<<"$plan"
+check_eq "... no nexthop group" "" "$(grep 'ip nexthop' <<<"$plan")"
+check "... the hash policy 1, no hash fields" grep -q "fib_multipath_hash_policy=1" <<<"$plan"
+
+for k in 1 2 3; do check "ifup-local eth$k" ns_hook ifup-local "eth$k"; done
+check_eq "the default route: every line, weights 2:1:1" "eth1 eth2 eth3:2 1 1" "$(route_members)"
+check_eq "... no nexthop object" "" "$(ip nexthop show)"
+check_eq "the hash policy is L4 (1)" 1 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
+for k in 1 2 3; do
+    check_eq "rule: from eth$k's address to table 420$k" "420$k" \
+        "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
+    check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
+done
+json=$("$TEQLCTL" status --json wan)
+check_json "status --json: an up multipath bundle, not on a resilient group" \
+    '.masters[0] | .mode == "multipath" and .up and .resilient == false' "$json"
+st=$("$TEQLCTL" status wan)
+info "$st"
+check_eq "status says it once" 1 "$(grep -c 'a plain multipath route; this kernel has no resilient nexthop groups' <<<"$st")"
+snap=$(ip -j rule show; ip -j route show table all)
+check "a second ifup-local changes nothing" ns_hook ifup-local eth2
+check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all)"
+
+for k in 1 2 3; do
+    check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
+done
+isp_check_spread
+
+# --- ifdown of a line: it leaves the route; back with ifup ---------------------------------
+check "ifdown-pre-local eth2" ns_hook ifdown-pre-local eth2
+ip addr flush dev eth2
+ip link set eth2 down
+check "ifdown-local eth2" ns_hook ifdown-local eth2
+check_eq "the route holds eth1 and eth3" "eth1 eth3:2 1" "$(route_members)"
+check "traffic still flows from the LAN" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+ip link set eth2 up
+ip addr add 192.0.2.10/24 dev eth2
+wait_for _vm_link_up eth2
+check "ifup-local eth2 again" ns_hook ifup-local eth2
+check_eq "eth2 is back" "eth1 eth2 eth3:2 1 1" "$(route_members)"
+
+# --- teqlctl check: a dead ISP leaves the route after 2 rounds, and returns ----------------
+rm -rf /run/teqlctl
+for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
+check "a healthy round" "$TEQLCTL" check
+ip -n r2 link set wan down
+out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+info "$out"
+check_eq "ISP 2 dead: eth2 out of the route after 2 rounds" "eth1 eth3:2 1" "$(route_members)"
+check "... its rule stays" test "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')" = 4202
+check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+ip -n r2 link set wan up
+ip -n r2 route replace default via 198.19.2.1
+for _ in 1 2 3; do "$TEQLCTL" check >/dev/null 2>&1; done
+check_eq "ISP 2 back: eth2 back in the route after 3 good rounds" "eth1 eth2 eth3:2 1 1" "$(route_members)"
+# The last live line is never removed.
+ip -n r1 link set wan down
+ip -n r3 link set wan down
+out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+info "$out"
+check_eq "ISPs 1 and 3 dead: eth2 alone in the route" "eth2:1" "$(route_members)"
+ip -n r2 link set wan down
+out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+check_eq "all three dead: the last live line stays" "eth2:1" "$(route_members)"
+for k in 1 2 3; do ip -n "r$k" link set wan up; ip -n "r$k" route replace default via "198.19.$k.1"; done
+
+# --- the bundle down: nothing of ours left, nothing of the admin's touched --------------------
+check "ifdown-teql ifcfg-wan" ns_hook ifdown-teql ifcfg-wan
+check_eq "no default route left" "" "$(ip -j route show default | jq -r '.[].dst')"
+check_eq "no rule of ours left" "" "$(ip -j rule show | jq -r '.[] | select(.priority == 30100) | .table')"
+check_eq "no table of ours left" "" "$(for k in 1 2 3; do ip -j route show table "420$k" | jq -r '.[].dst'; done)"
+check_eq "the admin's nftables table is untouched" "$admin_nft" "$(nft list table ip adminnat)"
+isp_down
+finish
