@@ -47,22 +47,26 @@ pub enum Command {
         /// or attach a tunnel device
         #[arg(long)]
         force: bool,
+        /// The interfaces to make lines (eth2, ...)
         #[arg(required = true, value_name = "IFACE")]
         ifaces: Vec<String>,
     },
     /// Take interfaces out of their bundle (a master left without lines is set down)
     Detach {
+        /// The lines to take out
         #[arg(required = true, value_name = "IFACE")]
         ifaces: Vec<String>,
     },
     /// Bring a bundle up from the configuration: module, every ONBOOT line that is up,
     /// master address and default route (all configured masters if none is named)
     Up {
+        /// The bundle (teqlN, or a multipath bundle's name); default: every configured one
         #[arg(value_name = "MASTER")]
         master: Option<String>,
     },
     /// Take a bundle down: master down, its address removed, every line detached
     Down {
+        /// The bundle; default: every configured one
         #[arg(value_name = "MASTER")]
         master: Option<String>,
     },
@@ -71,6 +75,7 @@ pub enum Command {
         /// Machine-readable output (schema in teqlctl(8))
         #[arg(long)]
         json: bool,
+        /// Only this bundle
         #[arg(value_name = "MASTER")]
         master: Option<String>,
     },
@@ -84,13 +89,16 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
+        /// The shell to print the script for
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
     /// Run a hook explicitly, with the arguments network-scripts would pass
     Hook {
+        /// The hook's name (ifup-local, ..., dhclient)
         #[arg(value_parser = hook_names())]
         name: String,
+        /// Its arguments, as its caller passes them (ifup-local: the device)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

@@ -538,3 +538,26 @@ fn the_dhclient_snippets_are_sourced_with_status_0_and_leave_nothing_behind() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0 0\n", "{out:?}");
 }
+
+/// Every argument of every command, positional ones included, has help text, and so does
+/// every command (`teqlctl attach --help` explains IFACE, not just names it).
+#[test]
+fn every_argument_and_command_has_help() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                missing.push(format!("{path} <{}>", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(p.clone());
+            }
+            walk(sub, &p, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&<teqlctl::cli::Cli as clap::CommandFactory>::command(), "teqlctl", &mut missing);
+    assert!(missing.is_empty(), "no help text: {missing:?}");
+}
