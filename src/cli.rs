@@ -41,33 +41,33 @@ pub enum Command {
     /// Make interfaces lines of a master; bring the master up with its address and route
     Attach {
         /// The master (default: the line's TEQL_MASTER, else teql0)
-        #[arg(long, value_name = "teqlN")]
+        #[arg(long, value_name = "teqlN", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
         /// Replace a root qdisc configured by the admin, move a line from another master,
         /// or attach a tunnel device
         #[arg(long)]
         force: bool,
         /// The interfaces to make lines (eth2, ...)
-        #[arg(required = true, value_name = "IFACE")]
+        #[arg(required = true, value_name = "IFACE", value_hint = clap::ValueHint::Other)]
         ifaces: Vec<String>,
     },
     /// Take interfaces out of their bundle (a master left without lines is set down)
     Detach {
         /// The lines to take out
-        #[arg(required = true, value_name = "IFACE")]
+        #[arg(required = true, value_name = "IFACE", value_hint = clap::ValueHint::Other)]
         ifaces: Vec<String>,
     },
     /// Bring a bundle up from the configuration: module, every ONBOOT line that is up,
     /// master address and default route (all configured masters if none is named)
     Up {
         /// The bundle (teqlN, or a multipath bundle's name); default: every configured one
-        #[arg(value_name = "MASTER")]
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Take a bundle down: master down, its address removed, every line detached
     Down {
         /// The bundle; default: every configured one
-        #[arg(value_name = "MASTER")]
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Show masters, their lines and counters
@@ -76,7 +76,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Only this bundle
-        #[arg(value_name = "MASTER")]
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Probe every line once; take dead lines out and put recovered ones back (run it from
@@ -189,8 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "teqlctl", &mut std::io::stdout());
+            print!("{}", crate::completions::script(shell));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {
