@@ -286,3 +286,34 @@ fn man_pages_render_in_groff_without_warnings() {
         assert!(out.status.success() && err.trim().is_empty(), "groff -man -ww {p}:\n{err}");
     }
 }
+
+/// distro/crate-licenses.txt (shipped in both packages) names every crate of Cargo.lock with
+/// its licence, and no crate that Cargo.lock no longer has: a dependency added or updated
+/// without `distro/crate-licenses` fails here.
+#[test]
+fn crate_licenses_cover_cargo_lock() {
+    let read = |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut lock = std::collections::BTreeSet::new();
+    for package in read("Cargo.lock").split("[[package]]").skip(1) {
+        let field = |k: &str| {
+            package.lines().find_map(|l| l.strip_prefix(&format!("{k} = \""))?.strip_suffix('"').map(str::to_string))
+        };
+        let (name, version) = (field("name").unwrap(), field("version").unwrap());
+        if name != "teqlctl" {
+            lock.insert(format!("{name} {version}"));
+        }
+    }
+    let mut listed = std::collections::BTreeSet::new();
+    for line in read("distro/crate-licenses.txt").lines().filter(|l| !l.starts_with('#')) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(words.len() >= 3, "distro/crate-licenses.txt: no licence in {line:?}");
+        listed.insert(format!("{} {}", words[0], words[1]));
+    }
+    let missing: Vec<_> = lock.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&lock).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "distro/crate-licenses.txt is out of date (run distro/crate-licenses): \
+         missing {missing:?}, not in Cargo.lock {stale:?}"
+    );
+}
