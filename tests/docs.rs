@@ -317,3 +317,19 @@ fn crate_licenses_cover_cargo_lock() {
          missing {missing:?}, not in Cargo.lock {stale:?}"
     );
 }
+
+/// CHANGELOG.md has an Unreleased section on top and a dated section for Cargo.toml's version.
+#[test]
+fn changelog_has_a_released_section_for_the_version() {
+    let log = std::fs::read_to_string(format!("{}/CHANGELOG.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let heads: Vec<&str> = log.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(heads.first(), Some(&"## Unreleased"), "{heads:?}");
+    let version = env!("CARGO_PKG_VERSION");
+    let dated = heads.iter().any(|h| {
+        h.strip_prefix(&format!("## {version} - ")).is_some_and(|d| {
+            d.len() == 10
+                && d.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+        })
+    });
+    assert!(dated, "CHANGELOG.md has no \"## {version} - YYYY-MM-DD\" section: {heads:?}");
+}
