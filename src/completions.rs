@@ -78,7 +78,7 @@ const FISH_EXTRA: &str = r#"
 function __fish_teqlctl_masters
     teqlctl status 2>/dev/null | string replace -rf '^([^ :]+): .*' '$1'
 end
-complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach detach" -f -a "(__fish_print_interfaces)"
+complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach detach" -f -a "(__fish_print_interfaces | string match -v lo)"
 complete -c teqlctl -n "__fish_teqlctl_using_subcommand up down status" -f -a "(__fish_teqlctl_masters)"
 complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach" -l master -r -f -a "(__fish_teqlctl_masters)"
 "#;
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn fish_and_bash_add_their_name_completions() {
-        assert!(script(Shell::Fish).contains("(__fish_print_interfaces)"));
+        assert!(script(Shell::Fish).contains("(__fish_print_interfaces | string match -v lo)"));
         let bash = script(Shell::Bash);
         assert!(bash.contains("_teqlctl() {") && bash.trim_end().ends_with("fi"));
         assert!(bash.contains("complete -F _teqlctl_names"));
