@@ -41,29 +41,33 @@ pub enum Command {
     /// Make interfaces lines of a master; bring the master up with its address and route
     Attach {
         /// The master (default: the line's TEQL_MASTER, else teql0)
-        #[arg(long, value_name = "teqlN")]
+        #[arg(long, value_name = "teqlN", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
         /// Replace a root qdisc configured by the admin, move a line from another master,
         /// or attach a tunnel device
         #[arg(long)]
         force: bool,
-        #[arg(required = true, value_name = "IFACE")]
+        /// The interfaces to make lines (eth2, ...)
+        #[arg(required = true, value_name = "IFACE", value_hint = clap::ValueHint::Other)]
         ifaces: Vec<String>,
     },
     /// Take interfaces out of their bundle (a master left without lines is set down)
     Detach {
-        #[arg(required = true, value_name = "IFACE")]
+        /// The lines to take out
+        #[arg(required = true, value_name = "IFACE", value_hint = clap::ValueHint::Other)]
         ifaces: Vec<String>,
     },
     /// Bring a bundle up from the configuration: module, every ONBOOT line that is up,
     /// master address and default route (all configured masters if none is named)
     Up {
-        #[arg(value_name = "MASTER")]
+        /// The bundle (teqlN, or a multipath bundle's name); default: every configured one
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Take a bundle down: master down, its address removed, every line detached
     Down {
-        #[arg(value_name = "MASTER")]
+        /// The bundle; default: every configured one
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Show masters, their lines and counters
@@ -71,7 +75,8 @@ pub enum Command {
         /// Machine-readable output (schema in teqlctl(8))
         #[arg(long)]
         json: bool,
-        #[arg(value_name = "MASTER")]
+        /// Only this bundle
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
         master: Option<String>,
     },
     /// Probe every line once; take dead lines out and put recovered ones back (run it from
@@ -84,13 +89,16 @@ pub enum Command {
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
+        /// The shell to print the script for
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
     /// Run a hook explicitly, with the arguments network-scripts would pass
     Hook {
+        /// The hook's name (ifup-local, ..., dhclient)
         #[arg(value_parser = hook_names())]
         name: String,
+        /// Its arguments, as its caller passes them (ifup-local: the device)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -181,8 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "teqlctl", &mut std::io::stdout());
+            print!("{}", crate::completions::script(shell));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod dhcp;
 pub mod dispatch;

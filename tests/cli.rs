@@ -538,3 +538,82 @@ fn the_dhclient_snippets_are_sourced_with_status_0_and_leave_nothing_behind() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0 0\n", "{out:?}");
 }
+
+/// Every argument of every command, positional ones included, has help text, and so does
+/// every command (`teqlctl attach --help` explains IFACE, not just names it).
+#[test]
+fn every_argument_and_command_has_help() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                missing.push(format!("{path} <{}>", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(p.clone());
+            }
+            walk(sub, &p, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&<teqlctl::cli::Cli as clap::CommandFactory>::command(), "teqlctl", &mut missing);
+    assert!(missing.is_empty(), "no help text: {missing:?}");
+}
+
+/// The bash completion, sourced in a real bash: IFACE words complete to the host's
+/// /sys/class/net names, MASTER words and --master to the bundles `status` names, options
+/// still to clap's list, and never to file names.
+#[test]
+fn bash_completion_offers_interfaces_and_masters() {
+    let bin = assert_cmd::cargo::cargo_bin("teqlctl");
+    let dir = TempDir::new().unwrap();
+    let script = dir.path().join("teqlctl.bash");
+    let out = teqlctl().args(["completions", "bash"]).output().unwrap();
+    fs::write(&script, &out.stdout).unwrap();
+    let root = office();
+    // Each case: the words after the binary; the last is the word being completed.
+    let complete = |words: &[&str]| -> Vec<String> {
+        let mut cmd = String::from(
+            "set -u; source \"$1\"; complete -p teqlctl | grep -q _teqlctl_names || exit 9; COMP_WORDS=(\"$2\"",
+        );
+        for w in words {
+            cmd.push_str(&format!(" '{w}'"));
+        }
+        cmd.push_str(&format!("); COMP_CWORD={}; _teqlctl_names \"$2\" \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"", words.len()));
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd, "bash"])
+            .arg(&script)
+            .arg(&bin)
+            .current_dir(root.path())
+            .env_remove("TEQLCTL_ROOT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{words:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let mut v: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let mut ifaces: Vec<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lo")
+        .collect();
+    ifaces.sort();
+    assert_eq!(complete(&["attach", ""]), ifaces);
+    assert_eq!(complete(&["detach", "eth2", ""]), ifaces);
+    let first = ifaces.first().cloned().unwrap_or_default();
+    let prefix: String = first.chars().take(1).collect();
+    let with_prefix: Vec<String> = ifaces.iter().filter(|n| n.starts_with(&prefix)).cloned().collect();
+    assert_eq!(complete(&["attach", "--force", &prefix]), with_prefix);
+    // The office's root has teql0 configured (and files named ifcfg-*, which must not show).
+    let r = root.path().to_str().unwrap();
+    assert_eq!(complete(&["--root", r, "up", ""]), ["teql0"]);
+    assert_eq!(complete(&["--root", r, "status", "--json", "t"]), ["teql0"]);
+    assert_eq!(complete(&["--root", r, "attach", "--master", ""]), ["teql0"]);
+    assert_eq!(complete(&["--root", r, "attach", "--master", "=", ""]), ["teql0"]);
+    assert!(complete(&["attach", "--"]).contains(&"--force".to_string()));
+    assert!(complete(&[""]).contains(&"attach".to_string()));
+}

@@ -5,9 +5,15 @@
 
 use clap::CommandFactory;
 
-/// A page of man/, with roff's \- unescaped so "teql\-master" reads as written.
+/// A page of man/, with roff's \- unescaped so "teql\-master" reads as written, and the
+/// font escapes (\fB, \fI, \fR, \fP) removed so that "\fB\-\-force\fR" is a word.
 fn page(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().replace("\\-", "-")
+    let mut text =
+        std::fs::read_to_string(format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().replace("\\-", "-");
+    for font in ["\\fB", "\\fI", "\\fR", "\\fP"] {
+        text = text.replace(font, "");
+    }
+    text
 }
 
 fn man() -> String {
@@ -24,9 +30,11 @@ fn contains_word(text: &str, word: &str) -> bool {
 }
 
 /// `name` has an entry of its own: a roff macro line (.B, .BR, .BI, .RB, .TP ...) whose first
-/// argument is the name, as the COMMANDS section writes them.
+/// argument is the name, or a COMMANDS tag that begins with it (`hooks install ...` for
+/// `install`).
 fn has_entry(man: &str, name: &str) -> bool {
     man.lines().any(|l| l.starts_with('.') && l.split_whitespace().nth(1).map(|w| w.trim_matches('"')) == Some(name))
+        || command_tags(man).iter().any(|t| t.split_whitespace().take(2).any(|w| w == name))
 }
 
 fn walk(cmd: &clap::Command, subs: &mut Vec<String>, flags: &mut Vec<String>) {
@@ -120,4 +128,208 @@ fn the_trusted_modprobe_paths_are_documented() {
         assert!(contains_word(&man, p), "teqlctl(8) does not name {p}");
     }
     assert!(man.contains("PATH=/usr/sbin:/sbin:/usr/bin:/bin") && man.contains("MODPROBE_OPTIONS"));
+}
+
+/// The arguments of a roff macro line, with double quotes grouping words (`.RB up " [" x ]`).
+fn roff_args(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in line.chars() {
+        match c {
+            '"' => (quoted, any) = (!quoted, true),
+            ' ' | '\t' if !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => (cur.push(c), any = true).1,
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// A tag line as the reader sees it: macro arguments joined as the macro does (the two-font
+/// macros .BR, .IR, ... without spaces), font escapes and `\-` removed.
+fn plain_tag(line: &str) -> String {
+    let text = match line.strip_prefix('.') {
+        Some(rest) => {
+            let mut args = roff_args(rest);
+            let mac = args.remove(0);
+            args.join(if mac.len() == 2 && mac != "SM" { "" } else { " " })
+        }
+        None => line.to_string(),
+    };
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('f') => {
+                    chars.next();
+                }
+                Some('-') => out.push('-'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The tags of the COMMANDS section's entries: the line after each .TP or .TQ.
+fn command_tags(man: &str) -> Vec<String> {
+    let section: Vec<&str> = man
+        .lines()
+        .skip_while(|l| !l.starts_with(".SH COMMANDS"))
+        .skip(1)
+        .take_while(|l| !l.starts_with(".SH"))
+        .collect();
+    section.windows(2).filter(|w| w[0].starts_with(".TP") || w[0].starts_with(".TQ")).map(|w| plain_tag(w[1])).collect()
+}
+
+fn synopsis_checks(path: &str, cmd: &clap::Command, tags: &[String], bad: &mut Vec<String>) {
+    if cmd.has_subcommands() {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            synopsis_checks(format!("{path} {}", sub.get_name()).trim_start(), sub, tags, bad);
+        }
+        return;
+    }
+    let Some(tag) = tags.iter().find(|t| t == &path || t.starts_with(&format!("{path} "))) else {
+        bad.push(format!("{path}: no entry whose tag line starts with it"));
+        return;
+    };
+    if tag.matches('[').count() != tag.matches(']').count() {
+        bad.push(format!("{path}: unbalanced brackets in the tag {tag:?} (is the synopsis cut?)"));
+    }
+    for arg in cmd.get_arguments().filter(|a| !a.is_global_set()) {
+        let word = match arg.get_long() {
+            Some(l) => format!("--{l}"),
+            None => arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| arg.get_id().as_str().to_uppercase()),
+        };
+        if !contains_word(tag, &word) {
+            bad.push(format!("{path}: its tag {tag:?} does not show {word}"));
+        }
+    }
+}
+
+/// Each command's entry begins with its whole synopsis on the tag line: a .TP tag is one
+/// input line, so a synopsis written over several macro lines (the `attach` entry was) or a
+/// tag that holds only part of the command (`hooks` alone, `install` in the body) renders
+/// as a cut tag followed by the rest run into the paragraph, in man and mandoc alike,
+/// without a warning from either.
+#[test]
+fn every_command_entry_has_its_whole_synopsis_as_tag() {
+    let tags = command_tags(&page("teqlctl.8"));
+    let mut bad = Vec::new();
+    synopsis_checks("", &teqlctl::cli::Cli::command(), &tags, &mut bad);
+    assert!(bad.is_empty(), "teqlctl(8) COMMANDS: {bad:#?}\n(the tags: {tags:#?})");
+}
+
+/// `tool` is on PATH; in CI (CI=true) a missing tool fails the test instead of skipping it.
+fn have(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(
+            !ci,
+            "{tool} is not installed, and CI is set: the man pages must be checked here (.ci/setup installs it)"
+        );
+        eprintln!("skip: {tool} is not installed (.ci/setup installs it)");
+    }
+    found
+}
+
+const PAGES: [&str; 2] = ["man/teqlctl.8", "man/teqlctl-config.5"];
+
+#[test]
+fn man_pages_pass_mandoc_lint_without_warnings() {
+    if !have("mandoc") {
+        return;
+    }
+    for p in PAGES {
+        let out = std::process::Command::new("mandoc")
+            .args(["-T", "lint", "-W", "warning", p])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.trim().is_empty(), "mandoc -T lint -W warning {p}:\n{text}");
+    }
+}
+
+#[test]
+fn man_pages_render_in_groff_without_warnings() {
+    if !have("groff") {
+        return;
+    }
+    for p in PAGES {
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z", p])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.trim().is_empty(), "groff -man -ww {p}:\n{err}");
+    }
+}
+
+/// distro/crate-licenses.txt (shipped in both packages) names every crate of Cargo.lock with
+/// its licence, and no crate that Cargo.lock no longer has: a dependency added or updated
+/// without `distro/crate-licenses` fails here.
+#[test]
+fn crate_licenses_cover_cargo_lock() {
+    let read = |p: &str| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut lock = std::collections::BTreeSet::new();
+    for package in read("Cargo.lock").split("[[package]]").skip(1) {
+        let field = |k: &str| {
+            package.lines().find_map(|l| l.strip_prefix(&format!("{k} = \""))?.strip_suffix('"').map(str::to_string))
+        };
+        let (name, version) = (field("name").unwrap(), field("version").unwrap());
+        if name != "teqlctl" {
+            lock.insert(format!("{name} {version}"));
+        }
+    }
+    let mut listed = std::collections::BTreeSet::new();
+    for line in read("distro/crate-licenses.txt").lines().filter(|l| !l.starts_with('#')) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(words.len() >= 3, "distro/crate-licenses.txt: no licence in {line:?}");
+        listed.insert(format!("{} {}", words[0], words[1]));
+    }
+    let missing: Vec<_> = lock.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&lock).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "distro/crate-licenses.txt is out of date (run distro/crate-licenses): \
+         missing {missing:?}, not in Cargo.lock {stale:?}"
+    );
+}
+
+/// CHANGELOG.md has an Unreleased section on top and a dated section for Cargo.toml's version.
+#[test]
+fn changelog_has_a_released_section_for_the_version() {
+    let log = std::fs::read_to_string(format!("{}/CHANGELOG.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let heads: Vec<&str> = log.lines().filter(|l| l.starts_with("## ")).collect();
+    assert_eq!(heads.first(), Some(&"## Unreleased"), "{heads:?}");
+    let version = env!("CARGO_PKG_VERSION");
+    let dated = heads.iter().any(|h| {
+        h.strip_prefix(&format!("## {version} - ")).is_some_and(|d| {
+            d.len() == 10
+                && d.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+        })
+    });
+    assert!(dated, "CHANGELOG.md has no \"## {version} - YYYY-MM-DD\" section: {heads:?}");
 }
