@@ -9,11 +9,19 @@ ISP_WEIGHTS=(x 2 1 1)
 # multipath options (teql-gateway, not gateway: ifupdown would add a default route per line);
 # eth1 and eth2 in tables of their own choosing (teql-table), eth3 in its default one; the
 # bundle `iface wan inet manual` with teql-mode multipath and any extra options given.
+# ISP_DEB_DHCP="2": line 2 is `inet dhcp` instead (its gateway is the lease's router).
 isp_deb_write() {
     local k o
     {
         echo "# written by the teqlctl VM tests (multipath)"
         for k in 1 2 3; do
+            if [[ " ${ISP_DEB_DHCP:-} " == *" $k "* ]]; then
+                printf 'auto eth%s\niface eth%s inet dhcp\n    teql-master wan\n    teql-weight %s\n' \
+                    "$k" "$k" "${ISP_WEIGHTS[$k]}"
+                [ "$k" -lt 3 ] && printf '    teql-table 420%s\n' "$k"
+                echo
+                continue
+            fi
             printf 'auto eth%s\niface eth%s inet static\n    address %s/%s\n    teql-master wan\n' \
                 "$k" "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}"
             printf '    teql-weight %s\n    teql-gateway %s\n' "${ISP_WEIGHTS[$k]}" "${ISP_GW[$k]}"

@@ -5,7 +5,9 @@
 # as the default route; ping -I from each line, the internet reaching each line, LAN flows
 # spread over every line, status counters growing; a second ifup changes nothing; `ifdown
 # eth2` / `ifup eth2` take one line out and back; `ifdown wan` / `ifup wan` take the bundle
-# down (nothing of the admin's) and back; `ifdown -a` leaves nothing of ours.
+# down (nothing of the admin's) and back; `ifdown -a` leaves nothing of ours; then eth2 as
+# `inet dhcp`: ifupdown's dhclient and the exit hook put it in with the lease's router, and
+# `ifdown eth2` (a release) takes it out.
 # vm-timeout: 600
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -93,6 +95,35 @@ isp_check_bundle eth3
 check "the LAN reaches the internet over eth3 alone" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
 check "ifdown eth3" ifdown eth3
 check_eq "... nothing of ours left" "" "$(isp_ours)"
+
+# --- a DHCP line under ifupdown (`inet dhcp`): ifupdown's own dhclient, with Debian's
+# dhclient-script, runs the exit hook the .deb installs; the if-up.d hook runs too -----------
+check "install the dhclient exit hook as the .deb does" isp_dhcp_install_hook
+check "DHCP server in ISP 2's namespace, router 192.0.2.1" isp_dhcp_server 192.0.2.1
+check "lines start down with no address" isp_fresh_lines
+ISP_DEB_DHCP=2
+check "eth2 by DHCP in /etc/network/interfaces" isp_deb_write
+ISP_DEB_DHCP=
+info "$(cat "$DEB_FILE")"
+out=$(ifup -a 2>&1)
+check_eq "ifup -a exits 0" 0 "$?"
+[ -n "$out" ] && info "$out"
+check_eq "eth2 has the leased address" "${ISP_ADDR[2]}/24" \
+    "$(ip -j addr show dev eth2 | jq -r '.[0].addr_info[] | select(.family == "inet") | "\(.local)/\(.prefixlen)"')"
+check_eq "teqlctl recorded the lease's router" 192.0.2.1 "$(jq -r '.router' /run/teqlctl/dhcp-eth2.json 2>/dev/null)"
+isp_check_bundle eth1 eth2 eth3
+check_eq "no default route of dhclient-script's own left" "" \
+    "$(ip -j route show default | jq -r '.[] | select(.nhid == null) | .gateway')"
+check "ping -I eth2's leased address" ping -c 2 -W 2 -I "${ISP_ADDR[2]}" "$ISP_HOST"
+check "ifdown eth2 (ifupdown releases the lease)" ifdown eth2
+isp_check_bundle eth1 eth3
+check "the lease record is gone" test ! -e /run/teqlctl/dhcp-eth2.json
+check "ifup eth2 (a new lease)" ifup eth2
+isp_check_bundle eth1 eth2 eth3
+check "ifdown -a" ifdown -a
+check_eq "nothing of ours left" "" "$(isp_ours)"
+check "no dhclient left on eth2" sh -c '! pgrep -f "dhclient.* eth2$" >/dev/null'
+isp_dhcp_server_stop
 
 check "isp_down" isp_down
 finish
