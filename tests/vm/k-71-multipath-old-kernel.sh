@@ -6,7 +6,7 @@
 # line, a line's ifdown, `teqlctl check` taking a dead ISP out and back, the bundle down.
 # Not in the default suite: tests/run-all boots the old kernel for it
 # (VM_KERNEL=$(cat target/kernel-version-old) tests/vm/run k-71-multipath-old-kernel).
-# vm-timeout: 360
+# vm-timeout: 600
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
