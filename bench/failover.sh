@@ -79,9 +79,12 @@ monitor_time() {
 
 # check_timer BIN INTERVAL: `BIN check` start to start every INTERVAL seconds, as the shipped
 # timer's OnUnitActiveSec runs it (a round longer than the interval is followed at once by the
-# next), until killed. Run it in the background.
+# next), at the shipped service's niceness (its Nice=), until killed. Run it in the background:
+# the loop itself takes that niceness (no `nice` exec per round, which systemd does not pay).
 check_timer() {
-    local bin=$1 interval=$2 t0 left
+    local bin=$1 interval=$2 t0 left prio
+    prio=$(sed -n 's/^Nice=\(-\{0,1\}[0-9]*\)$/\1/p' "$repo/distro/systemd/teqlctl-check.service")
+    renice -n "${prio:-0}" -p "$BASHPID" >/dev/null || return 1
     while :; do
         t0=${EPOCHREALTIME/./}
         "$bin" check 2>/dev/null

@@ -871,7 +871,8 @@ $(growth_remark)
 \`lab_up 4\`, the office's ifcfg files with \`TEQL_PROBE=198.51.100.10\` (the internet host) on
 every line and no other probe key (timeout 500 ms, out after 2 failed rounds), \`teqlctl up\`,
 and \`teqlctl check\` run at the shipped timer's interval (distro/systemd/teqlctl-check.timer,
-start to start, as systemd's OnUnitActiveSec does), from a copy of the binary on tmpfs, as an
+start to start, as systemd's OnUnitActiveSec does; at the service's niceness, Nice=-10 in
+distro/systemd/teqlctl-check.service), from a copy of the binary on tmpfs, as an
 installed binary runs from the page cache (the build itself sits on virtme-ng's 9p share,
 whose pages are read from the host again at each exec: see "from 9p" below). Then
 ${R[env.failover_cuts]:-?} cuts: each time 100 pings a second go through teql0 to the internet
@@ -921,7 +922,8 @@ return traffic to one shared address, so it cannot run on the lab of independent
 $(table_multipath | render_md)
 
 Failover: lines 10/5/5 Mbit/s with weights 2:1:1, \`TEQL_PROBE\` (the internet host) and no other
-probe key on every line, \`teqlctl check\` at the shipped timer's interval from a copy on tmpfs.
+probe key on every line, \`teqlctl check\` at the shipped timer's interval and the service's
+niceness from a copy on tmpfs.
 ${R[multipath.failover.cuts]:-?} cuts: 16 LAN flows (tests/vm/flows.py: the internet host sends to each as fast as it
 takes) run, and 3 to 4 s into them ISP 2 loses its uplink (its line keeps its carrier). "cut
 -> out" is the time until the kernel reports the group without eth2 (\`ip -ts monitor
