@@ -226,15 +226,33 @@ fn status_json(root: &Path, args: &[&str]) -> serde_json::Value {
 fn status_json_has_the_documented_shape() {
     let root = office();
     let v = status_json(root.path(), &[]);
+    assert_eq!(v["schema"], 1, "{v}");
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
-    for key in ["up", "mtu", "addresses", "slaves", "default_route", "exists", "configured"] {
+    for key in ["up", "mtu", "addresses", "lines", "default_route", "exists", "configured"] {
         assert!(m.get(key).is_some(), "master lacks {key}: {m}");
     }
-    let names: Vec<&str> = m["slaves"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = m["lines"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["eth2", "eth3", "eth4", "eth5"]);
     for key in ["name", "attached", "carrier", "rp_filter", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {
-        assert!(m["slaves"][0].get(key).is_some(), "slave lacks {key}");
+        assert!(m["lines"][0].get(key).is_some(), "line lacks {key}");
+    }
+}
+
+/// "slaves", the name of "lines" before schema 1, is still there for one release: the same
+/// array, in every master of every mode.
+#[test]
+fn status_json_keeps_slaves_as_an_alias_of_lines() {
+    let root = office();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\n").unwrap();
+    let v = status_json(root.path(), &[]);
+    let masters = v["masters"].as_array().unwrap();
+    assert_eq!(masters.len(), 2, "{v}");
+    for m in masters {
+        assert!(!m["lines"].as_array().unwrap().is_empty(), "{m}");
+        assert_eq!(m["slaves"], m["lines"], "{m}");
     }
 }
 
@@ -412,7 +430,7 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
         (Some("wan"), Some("multipath"), Some(false)),
         "{v}"
     );
-    let line = &m["slaves"][0];
+    let line = &m["lines"][0];
     assert_eq!(line["name"], "mpx1");
     // A line of a multipath bundle has the counters of a TEQL line (none for a missing device).
     for key in ["tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {

@@ -56,7 +56,7 @@ attached_lines() {
     for k in 2 3 4 5; do attached "$k" && out+=("eth$k"); done
     echo "${out[*]}"
 }
-health() { "$TEQLCTL" status --json | jq -r --arg l "$1" ".masters[0].slaves[] | select(.name == \$l) | .health.$2"; }
+health() { "$TEQLCTL" status --json | jq -r --arg l "$1" ".masters[0].lines[] | select(.name == \$l) | .health.$2"; }
 rounds() { jq -r .round "$TEQLCTL_STATE_DIR/health.json"; }
 # check_rounds N: N rounds, one after the other.
 check_rounds() {
@@ -70,7 +70,7 @@ check "check on a healthy bundle exits 0" check_rounds 1
 check_eq "it changed nothing" "$snap" "$(kernel_snapshot)"
 json=$("$TEQLCTL" status --json)
 check_json "status shows every line healthy with an RTT" \
-    '[.masters[0].slaves[].health | .state == "healthy" and .last == "ok" and (.rtt_ms | type) == "number"] == [true, true, true, true]' "$json"
+    '[.masters[0].lines[].health | .state == "healthy" and .last == "ok" and (.rtt_ms | type) == "number"] == [true, true, true, true]' "$json"
 check "status text shows health" sh -c "'$TEQLCTL' status | grep -q 'health: healthy, last round'"
 plan=$("$TEQLCTL" --dry-run check 2>&1)
 check_eq "check --dry-run on a healthy bundle plans nothing" "" "$plan"
@@ -134,7 +134,7 @@ check "100 pings through teql0 after the detach, none lost" grep -q ' 0% packet 
 info "$(grep 'packet loss' <<<"$out")"
 json=$("$TEQLCTL" status --json)
 check_json "status: eth3 dead, taken out, with the reason" \
-    '.masters[0].slaves[] | select(.name == "eth3") | .health | .state == "dead" and .taken_out and (.last | startswith("no answer from"))' "$json"
+    '.masters[0].lines[] | select(.name == "eth3") | .health | .state == "dead" and .taken_out and (.last | startswith("no answer from"))' "$json"
 
 # --- it comes back after TEQL_PROBE_UP (3) good rounds ----------------------------------------
 uplink 3 up
