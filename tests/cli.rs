@@ -302,6 +302,49 @@ fn check_with_no_line_of_ours_present_does_nothing_and_keeps_state() {
     assert_eq!(fs::read_to_string(state.path().join("health.json")).unwrap(), json);
 }
 
+/// `check --metrics-file`: every configured line is in the file (here none exists: each is
+/// down and out, and check does not check it), read back with the text-format parser of
+/// tests/metrics.rs; --dry-run writes nothing.
+#[test]
+fn check_writes_the_metrics_file() {
+    use openmetrics_parser::prometheus::parse_prometheus;
+    let root = office();
+    let state = TempDir::new().unwrap();
+    let out = TempDir::new().unwrap();
+    let prom = out.path().join("teqlctl.prom");
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "--dry-run", "check", "--metrics-file"])
+        .arg(&prom)
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success();
+    assert!(!prom.exists(), "--dry-run writes no metrics file");
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "check", "--metrics-file"])
+        .arg(&prom)
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success()
+        .stderr("");
+    let text = fs::read_to_string(&prom).unwrap();
+    let e = parse_prometheus(&text).unwrap_or_else(|err| panic!("{err:?}\n{text}"));
+    for (family, samples) in [
+        ("teqlctl_bundle_lines_configured", 1),
+        ("teqlctl_bundle_lines_live", 1),
+        ("teqlctl_line_up", 4),
+        ("teqlctl_line_attached", 4),
+        ("teqlctl_line_transmit_bytes_total", 4),
+        ("teqlctl_line_healthy", 0),
+    ] {
+        assert_eq!(e.families[family].iter_samples().count(), samples, "{family}\n{text}");
+    }
+    assert!(text.contains("teqlctl_bundle_lines_configured{bundle=\"teql0\"} 4\n"), "{text}");
+    assert!(text.contains("teqlctl_bundle_lines_live{bundle=\"teql0\"} 0\n"), "{text}");
+    assert!(text.contains("teqlctl_line_up{bundle=\"teql0\",line=\"eth3\"} 0\n"), "{text}");
+    let names: Vec<_> = fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["teqlctl.prom"], "no temporary left");
+}
+
 #[test]
 fn check_names_a_state_directory_it_cannot_create() {
     let root = office();
