@@ -142,9 +142,21 @@ check "round 1 after recovery" check_rounds 1
 check "eth3 still out after 1 good round" bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
 check "round 2" check_rounds 1
 check "eth3 still out after 2 good rounds" bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
-check "round 3" check_rounds 1
+# Round 3 also writes the metrics file (teqlctl(8), METRICS): the round that puts eth3 back.
+prom=$VM_STATE/teqlctl.prom
+check "round 3, with --metrics-file" bash -c '"$1" check --metrics-file "$2" 2>>"$3"' _ "$TEQLCTL" "$prom" "$CHECK_LOG"
 check_eq "eth3 back after 3 good rounds" "eth2 eth3 eth4 eth5" "$(attached_lines)"
 check "logged" grep -q "eth3 (teql0): put back after 3 good rounds" "$CHECK_LOG"
+info "$(grep -v '^#' "$prom" 2>&1 | head -c 3000)"
+for want in 'teqlctl_bundle_lines_configured{bundle="teql0"} 4' 'teqlctl_bundle_lines_live{bundle="teql0"} 4' \
+    'teqlctl_line_attached{bundle="teql0",line="eth3"} 1' 'teqlctl_line_healthy{bundle="teql0",line="eth3"} 1' \
+    'teqlctl_line_taken_out_total{bundle="teql0",line="eth3"} 1' 'teqlctl_line_put_back_total{bundle="teql0",line="eth3"} 1' \
+    'teqlctl_line_probe_loss_ratio{bundle="teql0",line="eth3"} 0'; do
+    check "metrics: $want" grep -qxF "$want" "$prom"
+done
+check "metrics: every line has an RTT in seconds" \
+    test "$(grep -cE '^teqlctl_line_probe_rtt_seconds\{bundle="teql0",line="eth[2-5]"\} [0-9.e-]+$' "$prom")" = 4
+check "metrics: no temporary file left" bash -c '! ls -A "$1" | grep -q "^\.teqlctl\.prom\."' _ "$VM_STATE"
 lab_sync_return
 before=$(tx_counts 2 3 4 5)
 out=$(ping -q -c 40 -i 0.02 -W 2 "$LAB_HOST" 2>&1)
