@@ -569,7 +569,7 @@ scale() {
         t[attach]+="$us "
         if [ "$r" = 1 ]; then
             json=$("$TEQLCTL" status --json)
-            [ "$(jq '[.masters[] | select(.name == "teql0") | .slaves[] | select(.attached)] | length' <<<"$json")" = "$n" ] \
+            [ "$(jq '[.masters[] | select(.name == "teql0") | .lines[] | select(.attached)] | length' <<<"$json")" = "$n" ] \
                 || bench_fail "status --json does not show $n attached lines" || return 1
         fi
         time_us us "$TEQLCTL" status >/dev/null 2>"$BENCH_TMP/cli.err" || bench_fail "status" "$BENCH_TMP/cli.err" || return 1
@@ -587,7 +587,7 @@ scale() {
         t[detach]+="$us "
         if [ "$r" = 1 ]; then
             json=$("$TEQLCTL" status --json)
-            [ "$(jq '[.masters[] | .slaves[] | select(.attached)] | length' <<<"$json")" = 0 ] \
+            [ "$(jq '[.masters[] | .lines[] | select(.attached)] | length' <<<"$json")" = 0 ] \
                 || bench_fail "lines still attached after detach" || return 1
         fi
         local last_a=${t[attach]% } last_s=${t[status]% } last_d=${t[detach]% }

@@ -153,7 +153,9 @@ fn probe_error(e: ProbeError) -> Error {
 
 /// One round. Lines with configuration problems are left alone (and named on stderr).
 /// `started`: when the run began (before the configuration was read), for `-v`'s timings.
-pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Report> {
+/// `metrics`: where to write the round's metrics (node_exporter's textfile collector), if
+/// anywhere.
+pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Option<&Path>) -> Result<Report> {
     // The run is bounded even if the kernel never answers: the longest probe timeout plus
     // the lock waits of the changes. SIGALRM's default action ends the process.
     let configured = started.elapsed();
@@ -259,6 +261,13 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         let h = next.lines.get_mut(line);
         match a {
             ops::Applied::Done => {
+                if let Some(h) = h {
+                    if taking_out {
+                        h.taken_out = h.taken_out.saturating_add(1);
+                    } else {
+                        h.put_back = h.put_back.saturating_add(1);
+                    }
+                }
                 report.changes.push(c.clone());
                 continue;
             }
@@ -302,6 +311,29 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant) -> Result<Rep
         health::save(&dir, &next)?;
     }
     drop(held);
+    if let (Some(path), false) = (metrics, ctx.dry_run) {
+        // The kernel as the round left it: read again after a round that changed it (rare),
+        // so that the lines it took out or put back are shown as they are now.
+        if !report.changes.is_empty() {
+            state = State::read_netlink(&mut nl)?;
+            if !mp_tables.is_empty() {
+                state.read_multipath(&mut nl, &mp_tables)?;
+            }
+        }
+        let probes: BTreeMap<String, (u32, u32)> = observations
+            .iter()
+            .filter_map(|o| match &o.outcome {
+                Outcome::Probed { targets, .. } => Some((
+                    o.line.clone(),
+                    (targets.len() as u32, targets.iter().filter(|t| t.1.is_none()).count() as u32),
+                )),
+                _ => None,
+            })
+            .collect();
+        let st = crate::status::collect(cfg, &state, &next, None);
+        crate::statefile::remove_temporaries(path);
+        crate::metrics::write(path, &crate::metrics::from_status(&st, &next, &probes, now_secs()))?;
+    }
     if log::verbose() {
         print!("{}", summary(&next));
         let ms = |d: Duration| d.as_millis();

@@ -81,7 +81,12 @@ pub enum Command {
     },
     /// Probe every line once; take dead lines out and put recovered ones back (run it from
     /// the shipped systemd timer, or cron)
-    Check,
+    Check {
+        /// Also write each bundle's and line's metrics to this file, for node_exporter's
+        /// textfile collector (replaced atomically every round; teqlctl(8), METRICS)
+        #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
+        metrics_file: Option<std::path::PathBuf>,
+    },
     /// Install, remove or show the hook links (network-scripts and/or ifupdown)
     Hooks {
         #[command(subcommand)]
@@ -233,11 +238,11 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
             Ok(exit::OK)
         }
-        Command::Check => {
+        Command::Check { metrics_file } => {
             // Timed from before the configuration is read: `-v` shows where a round's time goes.
             let started = std::time::Instant::now();
             let cfg = crate::config::load(&ctx.root);
-            let report = crate::check::check(&ctx, &cfg, started)?;
+            let report = crate::check::check(&ctx, &cfg, started, metrics_file.as_deref())?;
             Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { exit::OK })
         }
         command => {
@@ -262,7 +267,7 @@ fn run(cli: Cli) -> Result<i32> {
                     ops::down(&ctx, &cfg, master.as_deref())?;
                 }
                 Command::Status { .. }
-                | Command::Check
+                | Command::Check { .. }
                 | Command::Hook { .. }
                 | Command::Hooks { .. }
                 | Command::Completions { .. } => {

@@ -61,6 +61,12 @@ pub struct LineHealth {
     pub kept: bool,
     /// Configuration warnings of the last round (a target that never answers...).
     pub warnings: Vec<String>,
+    /// Times check took the line out of its bundle, and put it back, since the line was first
+    /// checked (counted by `check` once the kernel change is made; absent from older files).
+    #[serde(default)]
+    pub taken_out: u64,
+    #[serde(default)]
+    pub put_back: u64,
 }
 
 /// What one round found on one line.
@@ -216,6 +222,8 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                 detached: false,
                 kept: false,
                 warnings: Vec::new(),
+                taken_out: 0,
+                put_back: 0,
             },
         };
         match v.good {
@@ -548,6 +556,23 @@ mod tests {
         assert_eq!(events.len(), 2);
         let (_, _, again) = round(&h, &o, 10);
         assert_eq!(again, [], "the same warning is not repeated every round");
+    }
+
+    /// A health.json of the version before the transition counters still loads (they start
+    /// at 0), so an upgrade keeps the hysteresis.
+    #[test]
+    fn a_state_file_without_transition_counters_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (h, _, _) = run(3, |_, l| answers(if l == "eth3" { None } else { Some(2) }));
+        let mut v = serde_json::to_value(&h).unwrap();
+        for l in v["lines"].as_object_mut().unwrap().values_mut() {
+            let l = l.as_object_mut().unwrap();
+            assert!(l.remove("taken_out").is_some() && l.remove("put_back").is_some());
+        }
+        fs::write(state_file(dir.path()), serde_json::to_vec(&v).unwrap()).unwrap();
+        let loaded = load(dir.path());
+        assert_eq!(loaded, h);
+        assert_eq!(loaded.lines["eth3"].taken_out, 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ifupdown;
 pub mod install;
 pub mod lock;
 pub mod log;
+pub mod metrics;
 pub mod module;
 pub mod multipath;
 pub mod netlink;

@@ -140,6 +140,17 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
 /// symlink) next to it, written whole, then renamed over it. The temporary file is removed
 /// if anything fails.
 pub fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
+    write_new(path, body, false)
+}
+
+/// As `write_atomic`, and durable: the file is fsynced before the rename and its directory
+/// after it, so that a crash leaves the old file or the new one, whole (for files outside
+/// /run, such as the metrics file).
+pub fn write_atomic_synced(path: &Path, body: &[u8]) -> Result<()> {
+    write_new(path, body, true)
+}
+
+fn write_new(path: &Path, body: &[u8], sync: bool) -> Result<()> {
     let tmp = temp_name(path);
     // A leftover of a run killed between create and rename (same pid after a reboot of /run is
     // impossible, but a pid can be reused): it is ours to remove.
@@ -152,8 +163,16 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(body)?;
+        if sync {
+            f.sync_all()?;
+        }
         drop(f);
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        if sync {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);

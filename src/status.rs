@@ -10,8 +10,13 @@ use crate::health::Health;
 use crate::netlink::{IFF_LOWER_UP, IFF_UP};
 use crate::state::State;
 
+/// The version of `status --json`'s schema (its top-level "schema"): bumped only when a field
+/// is removed or changes meaning; fields are added without a bump (teqlctl(8), STATUS JSON).
+pub const SCHEMA: u32 = 1;
+
 #[derive(Debug, Serialize)]
 pub struct Status {
+    pub schema: u32,
     pub masters: Vec<MasterStatus>,
     /// Every problem in a configuration file that concerns teql (one line each, naming the
     /// file and key): the lines they concern are left alone by hooks and check, and the manual
@@ -36,7 +41,9 @@ pub struct MasterStatus {
     /// IPv4 addresses as "ADDR/PREFIX".
     pub addresses: Vec<String>,
     pub default_route: Option<RouteStatus>,
-    pub slaves: Vec<SlaveStatus>,
+    /// The bundle's lines. `to_json` also writes them as "slaves", the name before schema 1,
+    /// kept as a deprecated alias for one release.
+    pub lines: Vec<LineStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +53,7 @@ pub struct RouteStatus {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SlaveStatus {
+pub struct LineStatus {
     pub name: String,
     pub exists: bool,
     /// Named by the configuration (TEQL_MASTER), as opposed to attached by hand.
@@ -124,7 +131,7 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
             None => master_status(cfg, state, health, n),
         })
         .collect();
-    Status { masters, problems: cfg.problems.iter().map(ToString::to_string).collect() }
+    Status { schema: SCHEMA, masters, problems: cfg.problems.iter().map(ToString::to_string).collect() }
 }
 
 fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
@@ -135,11 +142,11 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
             slave_names.push(s.name.clone());
         }
     }
-    let slaves = slave_names
+    let lines = slave_names
         .iter()
         .map(|s| {
             let l = state.link(s);
-            SlaveStatus {
+            LineStatus {
                 name: s.clone(),
                 exists: l.is_some(),
                 configured: cfg.members.get(s).is_some_and(|m| m.master == name),
@@ -173,7 +180,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 .min_by_key(|r| r.metric)
                 .map(|r| RouteStatus { via: r.gateway.map(|g| g.to_string()), metric: r.metric })
         }),
-        slaves,
+        lines,
     }
 }
 
@@ -207,7 +214,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         .routes
         .iter()
         .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL);
-    let slaves = cfg
+    let lines = cfg
         .members_of(name)
         .map(|m| {
             let l = state.link(&m.device);
@@ -234,7 +241,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                 _ if gateway.is_none() => Some("no gateway known".to_string()),
                 _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
             };
-            SlaveStatus {
+            LineStatus {
                 name: m.device.clone(),
                 exists: l.is_some(),
                 configured: true,
@@ -268,14 +275,33 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         mtu: None,
         addresses: Vec::new(),
         default_route: route.map(|r| RouteStatus { via: r.nhid.map(|g| format!("nhid {g}")), metric: r.metric }),
-        slaves,
+        lines,
     }
 }
 
 impl Status {
     pub fn to_json(&self) -> String {
+        /// A master as JSON: its fields, then "slaves", the deprecated alias of "lines" (the
+        /// same array), kept for one release.
+        #[derive(Serialize)]
+        struct MasterJson<'a> {
+            #[serde(flatten)]
+            master: &'a MasterStatus,
+            slaves: &'a [LineStatus],
+        }
+        #[derive(Serialize)]
+        struct StatusJson<'a> {
+            schema: u32,
+            masters: Vec<MasterJson<'a>>,
+            problems: &'a [String],
+        }
+        let json = StatusJson {
+            schema: self.schema,
+            masters: self.masters.iter().map(|m| MasterJson { master: m, slaves: &m.lines }).collect(),
+            problems: &self.problems,
+        };
         // Serialising plain strings and numbers cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+        serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_string())
     }
 
     pub fn to_text(&self) -> String {
@@ -313,9 +339,9 @@ impl Status {
                 None => out.push_str(", no default route"),
             }
             out.push('\n');
-            let attached = m.slaves.iter().filter(|s| s.attached).count();
-            let _ = writeln!(out, "  lines: {attached} of {} attached", m.slaves.len());
-            for s in &m.slaves {
+            let attached = m.lines.iter().filter(|s| s.attached).count();
+            let _ = writeln!(out, "  lines: {attached} of {} attached", m.lines.len());
+            for s in &m.lines {
                 let what = match (s.exists, s.attached, &s.multipath) {
                     (false, _, _) => "missing",
                     (true, true, Some(_)) => "live",

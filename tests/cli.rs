@@ -226,15 +226,33 @@ fn status_json(root: &Path, args: &[&str]) -> serde_json::Value {
 fn status_json_has_the_documented_shape() {
     let root = office();
     let v = status_json(root.path(), &[]);
+    assert_eq!(v["schema"], 1, "{v}");
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
-    for key in ["up", "mtu", "addresses", "slaves", "default_route", "exists", "configured"] {
+    for key in ["up", "mtu", "addresses", "lines", "default_route", "exists", "configured"] {
         assert!(m.get(key).is_some(), "master lacks {key}: {m}");
     }
-    let names: Vec<&str> = m["slaves"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = m["lines"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["eth2", "eth3", "eth4", "eth5"]);
     for key in ["name", "attached", "carrier", "rp_filter", "tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {
-        assert!(m["slaves"][0].get(key).is_some(), "slave lacks {key}");
+        assert!(m["lines"][0].get(key).is_some(), "line lacks {key}");
+    }
+}
+
+/// "slaves", the name of "lines" before schema 1, is still there for one release: the same
+/// array, in every master of every mode.
+#[test]
+fn status_json_keeps_slaves_as_an_alias_of_lines() {
+    let root = office();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\n").unwrap();
+    let v = status_json(root.path(), &[]);
+    let masters = v["masters"].as_array().unwrap();
+    assert_eq!(masters.len(), 2, "{v}");
+    for m in masters {
+        assert!(!m["lines"].as_array().unwrap().is_empty(), "{m}");
+        assert_eq!(m["slaves"], m["lines"], "{m}");
     }
 }
 
@@ -282,6 +300,49 @@ fn check_with_no_line_of_ours_present_does_nothing_and_keeps_state() {
         .assert()
         .success();
     assert_eq!(fs::read_to_string(state.path().join("health.json")).unwrap(), json);
+}
+
+/// `check --metrics-file`: every configured line is in the file (here none exists: each is
+/// down and out, and check does not check it), read back with the text-format parser of
+/// tests/metrics.rs; --dry-run writes nothing.
+#[test]
+fn check_writes_the_metrics_file() {
+    use openmetrics_parser::prometheus::parse_prometheus;
+    let root = office();
+    let state = TempDir::new().unwrap();
+    let out = TempDir::new().unwrap();
+    let prom = out.path().join("teqlctl.prom");
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "--dry-run", "check", "--metrics-file"])
+        .arg(&prom)
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success();
+    assert!(!prom.exists(), "--dry-run writes no metrics file");
+    teqlctl()
+        .args(["--root", root.path().to_str().unwrap(), "check", "--metrics-file"])
+        .arg(&prom)
+        .env("TEQLCTL_STATE_DIR", state.path())
+        .assert()
+        .success()
+        .stderr("");
+    let text = fs::read_to_string(&prom).unwrap();
+    let e = parse_prometheus(&text).unwrap_or_else(|err| panic!("{err:?}\n{text}"));
+    for (family, samples) in [
+        ("teqlctl_bundle_lines_configured", 1),
+        ("teqlctl_bundle_lines_live", 1),
+        ("teqlctl_line_up", 4),
+        ("teqlctl_line_attached", 4),
+        ("teqlctl_line_transmit_bytes_total", 4),
+        ("teqlctl_line_healthy", 0),
+    ] {
+        assert_eq!(e.families[family].iter_samples().count(), samples, "{family}\n{text}");
+    }
+    assert!(text.contains("teqlctl_bundle_lines_configured{bundle=\"teql0\"} 4\n"), "{text}");
+    assert!(text.contains("teqlctl_bundle_lines_live{bundle=\"teql0\"} 0\n"), "{text}");
+    assert!(text.contains("teqlctl_line_up{bundle=\"teql0\",line=\"eth3\"} 0\n"), "{text}");
+    let names: Vec<_> = fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["teqlctl.prom"], "no temporary left");
 }
 
 #[test]
@@ -412,7 +473,7 @@ fn status_shows_a_multipath_bundle_and_dry_run_plans_it() {
         (Some("wan"), Some("multipath"), Some(false)),
         "{v}"
     );
-    let line = &m["slaves"][0];
+    let line = &m["lines"][0];
     assert_eq!(line["name"], "mpx1");
     // A line of a multipath bundle has the counters of a TEQL line (none for a missing device).
     for key in ["tx_packets", "tx_bytes", "rx_packets", "rx_bytes"] {

@@ -43,7 +43,7 @@ isp_fresh_lines() {
 
 # isp_table K: the table of line ethK as teqlctl status reports it (eth3 has no teql-table).
 isp_table() {
-    "$TEQLCTL" status --json wan | jq -r --arg l "eth$1" '.masters[0].slaves[] | select(.name == $l) | .multipath.table'
+    "$TEQLCTL" status --json wan | jq -r --arg l "eth$1" '.masters[0].lines[] | select(.name == $l) | .multipath.table'
 }
 
 # isp_ours: every kernel object of the bundle's kind (rules at teqlctl's priority, routes of
@@ -107,13 +107,13 @@ isp_check_status() {
     check_json "status --json: wan is an up multipath bundle on a resilient group" \
         '.masters[0] | .mode == "multipath" and .up and .resilient' "$1"
     check_json "status --json: every line live with its address, gateway and weight" \
-        '[.masters[0].slaves[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight)"] == ["true 198.51.100.10/29 198.51.100.9 2", "true 192.0.2.10/24 192.0.2.1 1", "true 203.0.113.10/24 203.0.113.1 1"]' "$1"
+        '[.masters[0].lines[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight)"] == ["true 198.51.100.10/29 198.51.100.9 2", "true 192.0.2.10/24 192.0.2.1 1", "true 203.0.113.10/24 203.0.113.1 1"]' "$1"
 }
 
 # isp_counters: each line's "tx_packets tx_bytes rx_packets rx_bytes" from teqlctl status
 # --json, one line per line of the bundle.
 isp_counters() {
-    "$TEQLCTL" status --json wan | jq -r '.masters[0].slaves[] | "\(.tx_packets) \(.tx_bytes) \(.rx_packets) \(.rx_bytes)"'
+    "$TEQLCTL" status --json wan | jq -r '.masters[0].lines[] | "\(.tx_packets) \(.tx_bytes) \(.rx_packets) \(.rx_bytes)"'
 }
 
 # isp_check_counters BEFORE: every line's four counters in status grew since BEFORE (an

@@ -26,6 +26,6 @@ echo "iperf3, one TCP stream through teql0 over 4 x 10 Mbit/s lines: $mbit Mbit/
 echo
 check_json "the bundle carries more than 25 Mbit/s" '.end.sum_received.bits_per_second > 25000000' "$json"
 check_json "status: 4 lines attached and carrying traffic" \
-    '[.masters[0].slaves[] | select(.attached and .tx_packets > 1000)] | length == 4' "$("$TEQLCTL" status --json)"
+    '[.masters[0].lines[] | select(.attached and .tx_packets > 1000)] | length == 4' "$("$TEQLCTL" status --json)"
 check "lab_down" lab_down
 finish

@@ -44,7 +44,7 @@ check "syslog got the attach of eth2" grep -q "teqlctl\[[0-9]*\]: tc qdisc add d
 
 json=$("$TEQLCTL" status --json)
 check_json "status --json: teql0 up with 4 attached lines, rp_filter 2, default route" \
-    '.masters[0] | .name == "teql0" and .up and ([.slaves[] | select(.attached and .rp_filter == 2 and .carrier)] | length) == 4
+    '.masters[0] | .name == "teql0" and .up and ([.lines[] | select(.attached and .rp_filter == 2 and .carrier)] | length) == 4
      and .default_route.via == "203.0.113.1" and .addresses == ["203.0.113.2/28"]' "$json"
 info "$("$TEQLCTL" status)"
 

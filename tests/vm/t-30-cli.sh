@@ -48,7 +48,9 @@ check_eq "a second up changes nothing" "$snap" "$(kernel_snapshot)"
 ping -c 20 -i 0.05 -W 2 "$LAB_HOST" >/dev/null
 json=$("$TEQLCTL" status --json)
 check_json "status --json: every line attached, carrier, rp_filter 2, counting packets" \
-    '[.masters[0].slaves[] | select(.attached and .carrier and .up and .rp_filter == 2 and .tx_packets > 0 and .tx_bytes > 0)] | length == 4' "$json"
+    '[.masters[0].lines[] | select(.attached and .carrier and .up and .rp_filter == 2 and .tx_packets > 0 and .tx_bytes > 0)] | length == 4' "$json"
+check_json "status --json: schema 1, and \"slaves\" the same array as \"lines\" (deprecated alias, one release)" \
+    '.schema == 1 and (.masters | length) > 0 and all(.masters[]; .slaves == .lines)' "$json"
 check_json "status --json: master up, mtu 1500, address and route" \
     '.masters[0] | .up and .mtu == 1500 and .addresses == ["203.0.113.2/28"] and .default_route == {"via": "203.0.113.1", "metric": 0}' "$json"
 text=$("$TEQLCTL" status)
@@ -60,7 +62,7 @@ check "teqlctl detach eth2 eth3" "$TEQLCTL" detach eth2 eth3
 check_bundle_up 4 5
 json=$("$TEQLCTL" status --json)
 check_json "status shows eth2 and eth3 configured but not attached" \
-    '[.masters[0].slaves[] | select(.configured and (.attached | not)) | .name] == ["eth2", "eth3"]' "$json"
+    '[.masters[0].lines[] | select(.configured and (.attached | not)) | .name] == ["eth2", "eth3"]' "$json"
 check "detach eth2 again is harmless" "$TEQLCTL" detach eth2
 check "teqlctl attach eth2 eth3" "$TEQLCTL" attach eth2 eth3
 check_bundle_up 2 3 4 5
@@ -102,7 +104,7 @@ check "attach --master teql0 eth4 with no configuration at all" "$TEQLCTL" attac
 check_eq "eth4 is a line of teql0" teql0 "$(root_qdisc_kind eth4)"
 check_eq "teql0 is up (no address: none configured)" true "$(ip -j link show teql0 | jq '.[0].flags | index("UP") != null')"
 json=$("$TEQLCTL" status --json)
-check_json "status lists the unconfigured line" '.masters[0].slaves == [.masters[0].slaves[0]] and .masters[0].slaves[0].name == "eth4" and (.masters[0].slaves[0].configured | not)' "$json"
+check_json "status lists the unconfigured line" '.masters[0].lines == [.masters[0].lines[0]] and .masters[0].lines[0].name == "eth4" and (.masters[0].lines[0].configured | not)' "$json"
 check "detach eth4" "$TEQLCTL" detach eth4
 
 check "lab_down" lab_down

@@ -48,7 +48,7 @@ before=$(tx_counts 2 3 4 5)
 json=$(upload 4)
 check_json "iperf3 through teql0 reaches $LAB_HOST" '.end.sum_received.bits_per_second > 20000000' "$json"
 check_even_shares "$before" "$(tx_counts 2 3 4 5)" 2 3 4 5
-check_json "the installed teqlctl status sees the bundle" '.masters[0].up and ([.masters[0].slaves[] | select(.attached)] | length) == 4' \
+check_json "the installed teqlctl status sees the bundle" '.masters[0].up and ([.masters[0].lines[] | select(.attached)] | length) == 4' \
     "$(/usr/sbin/teqlctl status --json)"
 check "ifdown -a" ifdown -a
 deb_reset

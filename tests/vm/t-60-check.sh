@@ -56,7 +56,7 @@ attached_lines() {
     for k in 2 3 4 5; do attached "$k" && out+=("eth$k"); done
     echo "${out[*]}"
 }
-health() { "$TEQLCTL" status --json | jq -r --arg l "$1" ".masters[0].slaves[] | select(.name == \$l) | .health.$2"; }
+health() { "$TEQLCTL" status --json | jq -r --arg l "$1" ".masters[0].lines[] | select(.name == \$l) | .health.$2"; }
 rounds() { jq -r .round "$TEQLCTL_STATE_DIR/health.json"; }
 # check_rounds N: N rounds, one after the other.
 check_rounds() {
@@ -70,7 +70,7 @@ check "check on a healthy bundle exits 0" check_rounds 1
 check_eq "it changed nothing" "$snap" "$(kernel_snapshot)"
 json=$("$TEQLCTL" status --json)
 check_json "status shows every line healthy with an RTT" \
-    '[.masters[0].slaves[].health | .state == "healthy" and .last == "ok" and (.rtt_ms | type) == "number"] == [true, true, true, true]' "$json"
+    '[.masters[0].lines[].health | .state == "healthy" and .last == "ok" and (.rtt_ms | type) == "number"] == [true, true, true, true]' "$json"
 check "status text shows health" sh -c "'$TEQLCTL' status | grep -q 'health: healthy, last round'"
 plan=$("$TEQLCTL" --dry-run check 2>&1)
 check_eq "check --dry-run on a healthy bundle plans nothing" "" "$plan"
@@ -134,7 +134,7 @@ check "100 pings through teql0 after the detach, none lost" grep -q ' 0% packet 
 info "$(grep 'packet loss' <<<"$out")"
 json=$("$TEQLCTL" status --json)
 check_json "status: eth3 dead, taken out, with the reason" \
-    '.masters[0].slaves[] | select(.name == "eth3") | .health | .state == "dead" and .taken_out and (.last | startswith("no answer from"))' "$json"
+    '.masters[0].lines[] | select(.name == "eth3") | .health | .state == "dead" and .taken_out and (.last | startswith("no answer from"))' "$json"
 
 # --- it comes back after TEQL_PROBE_UP (3) good rounds ----------------------------------------
 uplink 3 up
@@ -142,9 +142,21 @@ check "round 1 after recovery" check_rounds 1
 check "eth3 still out after 1 good round" bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
 check "round 2" check_rounds 1
 check "eth3 still out after 2 good rounds" bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
-check "round 3" check_rounds 1
+# Round 3 also writes the metrics file (teqlctl(8), METRICS): the round that puts eth3 back.
+prom=$VM_STATE/teqlctl.prom
+check "round 3, with --metrics-file" bash -c '"$1" check --metrics-file "$2" 2>>"$3"' _ "$TEQLCTL" "$prom" "$CHECK_LOG"
 check_eq "eth3 back after 3 good rounds" "eth2 eth3 eth4 eth5" "$(attached_lines)"
 check "logged" grep -q "eth3 (teql0): put back after 3 good rounds" "$CHECK_LOG"
+info "$(grep -v '^#' "$prom" 2>&1 | head -c 3000)"
+for want in 'teqlctl_bundle_lines_configured{bundle="teql0"} 4' 'teqlctl_bundle_lines_live{bundle="teql0"} 4' \
+    'teqlctl_line_attached{bundle="teql0",line="eth3"} 1' 'teqlctl_line_healthy{bundle="teql0",line="eth3"} 1' \
+    'teqlctl_line_taken_out_total{bundle="teql0",line="eth3"} 1' 'teqlctl_line_put_back_total{bundle="teql0",line="eth3"} 1' \
+    'teqlctl_line_probe_loss_ratio{bundle="teql0",line="eth3"} 0'; do
+    check "metrics: $want" grep -qxF "$want" "$prom"
+done
+check "metrics: every line has an RTT in seconds" \
+    test "$(grep -cE '^teqlctl_line_probe_rtt_seconds\{bundle="teql0",line="eth[2-5]"\} [0-9.e-]+$' "$prom")" = 4
+check "metrics: no temporary file left" bash -c '! ls -A "$1" | grep -q "^\.teqlctl\.prom\."' _ "$VM_STATE"
 lab_sync_return
 before=$(tx_counts 2 3 4 5)
 out=$(ping -q -c 40 -i 0.02 -W 2 "$LAB_HOST" 2>&1)

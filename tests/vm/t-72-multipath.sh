@@ -51,7 +51,7 @@ json=$("$TEQLCTL" status --json wan)
 check_json "status --json: wan is an up multipath bundle on a resilient group" \
     '.masters[0] | .mode == "multipath" and .up and .resilient' "$json"
 check_json "status --json: every line live with its address, gateway, weight and table" \
-    '[.masters[0].slaves[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight) \(.table)"] == ["true 198.51.100.10/29 198.51.100.9 2 4201", "true 192.0.2.10/24 192.0.2.1 1 4202", "true 203.0.113.10/24 203.0.113.1 1 4203"]' "$json"
+    '[.masters[0].lines[] | .multipath | "\(.live) \(.address) \(.gateway) \(.weight) \(.table)"] == ["true 198.51.100.10/29 198.51.100.9 2 4201", "true 192.0.2.10/24 192.0.2.1 1 4202", "true 203.0.113.10/24 203.0.113.1 1 4203"]' "$json"
 check "status text names the mode" sh -c "'$TEQLCTL' status wan | grep -q '^wan: up (multipath)'"
 snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show)
 check "a second ifup-local changes nothing" ns_hook ifup-local eth2
@@ -75,7 +75,7 @@ ip addr flush dev eth2
 ip link set eth2 down
 check "ifdown-local eth2" ns_hook ifdown-local eth2
 check_eq "the group holds eth1 and eth3" "eth1 eth3" "$(isp_members)"
-check_json "status: eth2 out, and why" '.masters[0].slaves[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
+check_json "status: eth2 out, and why" '.masters[0].lines[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
     "$("$TEQLCTL" status --json wan)"
 check_eq "eth2's rule is gone" "" "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
 check_eq "table 4202 is empty" "" "$(ip -j route show table 4202 | jq -r '.[].dst')"
@@ -138,7 +138,7 @@ EOT
 check "a healthy round" "$TEQLCTL" check
 check "... though the admin's firewall dropped the replies in INPUT" \
     sh -c "nft list chain inet adminfw input | grep -q 'counter packets [1-9]'"
-check_json "every line healthy" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' "$("$TEQLCTL" status --json wan)"
+check_json "every line healthy" '[.masters[0].lines[].health.state] == ["healthy", "healthy", "healthy"]' "$("$TEQLCTL" status --json wan)"
 ip -n r2 link set wan down
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
 info "$out"
@@ -150,7 +150,7 @@ check "... and its own router still answers it" ping -c 2 -W 2 -I 192.0.2.10 192
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
 check "an ifup-local of another line keeps eth2 out" ns_hook ifup-local eth1
 check_eq "... still out" "eth1 eth3" "$(isp_members)"
-check_json "status: eth2 dead, taken out" '.masters[0].slaves[] | select(.name == "eth2") | .health.taken_out and .multipath.why == "taken out by teqlctl check"' \
+check_json "status: eth2 dead, taken out" '.masters[0].lines[] | select(.name == "eth2") | .health.taken_out and .multipath.why == "taken out by teqlctl check"' \
     "$("$TEQLCTL" status --json wan)"
 ip -n r2 link set wan up
 ip -n r2 route replace default via 198.19.2.1

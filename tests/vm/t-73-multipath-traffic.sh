@@ -95,7 +95,7 @@ check_loop &
 loop=$!
 wait_for -t 20 grep -q "^round" "$VM_STATE/rounds.log"
 sleep 3
-check_json "every line healthy under the timer" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' \
+check_json "every line healthy under the timer" '[.masters[0].lines[].health.state] == ["healthy", "healthy", "healthy"]' \
     "$("$TEQLCTL" status --json wan)"
 
 # Long-lived LAN flows (tests/vm/flows.py: the internet host sends to each as fast as it

@@ -101,7 +101,7 @@ check_json "table 4203: the peer route and default dev eth3, both src 203.0.113.
 check_eq "weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[] | .weight // 1] | map(tostring) | join(" ")')"
 json=$("$TEQLCTL" status --json wan)
 check_json "status: every line live; eth2's gateway is the lease's, eth3 has none" \
-    '[.masters[0].slaves[] | .multipath | "\(.live) \(.address) \(.gateway)"] == ["true 198.51.100.10/29 198.51.100.9", "true 192.0.2.10/24 192.0.2.1", "true 203.0.113.10/32 null"]' "$json"
+    '[.masters[0].lines[] | .multipath | "\(.live) \(.address) \(.gateway)"] == ["true 198.51.100.10/29 198.51.100.9", "true 192.0.2.10/24 192.0.2.1", "true 203.0.113.10/32 null"]' "$json"
 
 # --- split access on each kind of line
 for k in 1 2 3; do
@@ -114,7 +114,7 @@ check "the LAN reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST
 # router, from its nexthop; eth3: its peer)
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
 check "a check round" "$TEQLCTL" check
-check_json "every line healthy" '[.masters[0].slaves[].health.state] == ["healthy", "healthy", "healthy"]' \
+check_json "every line healthy" '[.masters[0].lines[].health.state] == ["healthy", "healthy", "healthy"]' \
     "$("$TEQLCTL" status --json wan)"
 
 # --- the lease renewed with another router (r2 has that address too)
@@ -127,7 +127,7 @@ check_eq "table 4202: default via 192.0.2.254" 192.0.2.254 "$(table_default 4202
 check_eq "the recorded lease: 192.0.2.254" 192.0.2.254 "$(lease_router)"
 check_eq "the group still holds every line" "eth1 eth2 eth3" "$(isp_members)"
 check_eq "... the same group behind the same default route" "$g" "$(ip -j route show default | jq -r '.[0].nhid')"
-check_json "status: eth2's gateway 192.0.2.254" '.masters[0].slaves[1].multipath.gateway == "192.0.2.254"' \
+check_json "status: eth2's gateway 192.0.2.254" '.masters[0].lines[1].multipath.gateway == "192.0.2.254"' \
     "$("$TEQLCTL" status --json wan)"
 check "ping -I 192.0.2.10 through the new router" ping -c 2 -W 2 -I 192.0.2.10 "$ISP_HOST"
 check "the internet reaches eth2's address" ip netns exec inet ping -c 2 -W 2 192.0.2.10

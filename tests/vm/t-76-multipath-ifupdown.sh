@@ -42,7 +42,7 @@ check "eth3's table is its default one (20000-29999)" test "$(isp_table 3)" -ge 
 json=$("$TEQLCTL" status --json wan)
 isp_check_status "$json"
 check_json "status --json: every line has tx and rx counters" \
-    '[.masters[0].slaves[] | [.tx_packets, .tx_bytes, .rx_packets, .rx_bytes] | map(type == "number") | all] | all' "$json"
+    '[.masters[0].lines[] | [.tx_packets, .tx_bytes, .rx_packets, .rx_bytes] | map(type == "number") | all] | all' "$json"
 check "isp_admin_add: the admin's own rule and routes" isp_admin_add
 admin=$(isp_admin_objects)
 
@@ -66,7 +66,7 @@ check "ifdown eth2" ifdown eth2
 isp_check_bundle eth1 eth3
 check_eq "ifupdown no longer has eth2" "" "$(deb_state eth2)"
 check_json "status: eth2 out, and why" \
-    '.masters[0].slaves[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
+    '.masters[0].lines[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
     "$("$TEQLCTL" status --json wan)"
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
 check "ifup eth2" ifup eth2

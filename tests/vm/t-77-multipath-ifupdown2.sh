@@ -74,7 +74,7 @@ check_eq "a second ifup -a changes nothing" "$snap" "$(isp_snapshot)"
 i2_check "ifdown eth2" ifdown eth2
 isp_check_bundle eth1 eth3
 check_json "status: eth2 out, and why" \
-    '.masters[0].slaves[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
+    '.masters[0].lines[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
     "$("$TEQLCTL" status --json wan)"
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
 i2_check "ifup eth2" ifup eth2
