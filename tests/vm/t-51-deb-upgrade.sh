@@ -52,14 +52,19 @@ check "fresh install: no enable requested" sh -c "! grep -E '(deb-systemd-helper
 check "fresh install: no start or restart requested" \
     sh -c "! grep -E '(deb-systemd-invoke|systemctl) .*(start|restart) .*teqlctl-check' '$work/install.log'"
 
-# The admin enables the timer (deb-systemd-helper: what `systemctl enable` records, without systemd).
-check "the admin enables the timer" deb-systemd-helper enable teqlctl-check.timer
+# The admin enables the timer: deb-systemd-helper makes the links `systemctl enable` makes and
+# records them, with no systemd to talk to. It only runs as dpkg runs it, with
+# DPKG_MAINTSCRIPT_PACKAGE set ("was not called from dpkg" otherwise).
+dsh() {
+    DPKG_MAINTSCRIPT_PACKAGE=teqlctl deb-systemd-helper "$@"
+}
+check "the admin enables the timer" dsh enable teqlctl-check.timer
 check "it is enabled" test -L /etc/systemd/system/timers.target.wants/teqlctl-check.timer
 
 check "dpkg -i the new build: an upgrade (traced)" traced "$work/upgrade.log" dpkg -i "$deb"
 check_eq "the new version is installed" "$version" "$(dpkg-query -W -f='${Version}' teqlctl)"
 check "after the upgrade the timer is still enabled" test -L /etc/systemd/system/timers.target.wants/teqlctl-check.timer
-check "deb-systemd-helper still records it as enabled" deb-systemd-helper was-enabled teqlctl-check.timer
+check "deb-systemd-helper still records it as enabled" dsh was-enabled teqlctl-check.timer
 check "the upgrade asks systemd to restart the timer (try-restart)" \
     grep -qE '^(deb-systemd-invoke|systemctl) try-restart .*teqlctl-check.timer' "$work/upgrade.log"
 check "the upgrade never asks only to stop it" sh -c "! grep -E ' stop .*teqlctl-check' '$work/upgrade.log'"
