@@ -253,19 +253,32 @@ fn have(tool: &str) -> bool {
     found
 }
 
-const PAGES: [&str; 2] = ["man/teqlctl.8", "man/teqlctl-config.5"];
+/// Runs TOOL ARGS... PAGE from the crate's root for each man page in man/ (every one, so a new
+/// page is checked too): PAGE with its exit status and its stdout and stderr.
+fn on_each_page(tool: &str, args: &[&str]) -> Vec<(String, std::process::Output)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut pages: Vec<String> = std::fs::read_dir(std::path::Path::new(root).join("man"))
+        .unwrap()
+        .map(|e| format!("man/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|p| p.ends_with(".8") || p.ends_with(".5"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() >= 2, "man/ has teqlctl.8 and teqlctl-config.5: {pages:?}");
+    pages
+        .into_iter()
+        .map(|p| {
+            let out = std::process::Command::new(tool).args(args).arg(&p).current_dir(root).output().unwrap();
+            (p, out)
+        })
+        .collect()
+}
 
 #[test]
 fn man_pages_pass_mandoc_lint_without_warnings() {
     if !have("mandoc") {
         return;
     }
-    for p in PAGES {
-        let out = std::process::Command::new("mandoc")
-            .args(["-T", "lint", "-W", "warning", p])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
+    for (p, out) in on_each_page("mandoc", &["-T", "lint", "-W", "warning"]) {
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && text.trim().is_empty(), "mandoc -T lint -W warning {p}:\n{text}");
     }
@@ -276,12 +289,7 @@ fn man_pages_render_in_groff_without_warnings() {
     if !have("groff") {
         return;
     }
-    for p in PAGES {
-        let out = std::process::Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z", p])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
+    for (p, out) in on_each_page("groff", &["-man", "-Tutf8", "-ww", "-z"]) {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && err.trim().is_empty(), "groff -man -ww {p}:\n{err}");
     }
