@@ -96,31 +96,41 @@ mp_in_group() {
     ip -j nexthop show | jq -e --argjson id "$1" '.[] | select(.group != null) | .group[] | select(.id == $id)' >/dev/null
 }
 
+# mp_rejoin NHID BIN [STATE_DIR]: rounds of `BIN check` (on STATE_DIR's health state, else the
+# default one) until nexthop NHID is in a group again, 20 at the most.
+mp_rejoin() {
+    local nhid=$1 bin=$2 st=${3:-} i
+    for ((i = 0; i < 20; i++)); do
+        mp_in_group "$nhid" && return 0
+        TEQLCTL_STATE_DIR=${st:-/run/teqlctl} "$bin" check 2>/dev/null
+        nap 0.5
+    done
+    mp_in_group "$nhid"
+}
+
 # mp_round idle|flows BIN NHID: what the round that takes a dead line out costs, the whole
 # process and check's own part (`check -v`), with the guest idle or under 16 LAN flows (the
 # part of the failover time that is not the timer's interval). With the timer stopped: eth2 in
 # the group again, ISP 2 cut, one failing round on a copy of the state, then the timed one,
 # which must take eth2 out; then ISP 2 back and eth2 with it.
 mp_round() {
-    local load=$1 bin=$2 nhid=$3 t0 whole inner flows= i st=/run/teqlctl-timing
-    for ((i = 0; i < 20; i++)); do mp_in_group "$nhid" && break; "$bin" check 2>/dev/null; nap 0.5; done
-    mp_in_group "$nhid" || bench_fail "eth2 did not come back before the $load round" || return 1
+    local load=$1 bin=$2 nhid=$3 t0 whole inner flows= st=/run/teqlctl-timing
+    mp_rejoin "$nhid" "$bin" || bench_fail "eth2 did not come back before the $load round" || return 1
     if [ "$load" = flows ]; then
         ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 20 "$BENCH_TMP/flows.round.json" &
         flows=$!
         sleep 4
     fi
     rm -rf "$st" && cp -r /run/teqlctl "$st" || return 1
-    ip -n r2 link set wan down
+    isp_cut 2
     TEQLCTL_STATE_DIR=$st "$bin" check 2>/dev/null
     t0=${EPOCHREALTIME/./}
     inner=$(TEQLCTL_STATE_DIR=$st "$bin" -v check 2>/dev/null | sed -n 's/^round [0-9]*: \([0-9]*\) ms.*/\1/p')
     whole=$(((${EPOCHREALTIME/./} - t0) / 1000))
     local out=1
     mp_in_group "$nhid" && out=0
-    ip -n r2 link set wan up
-    ip -n r2 route replace default via 198.19.2.1
-    for ((i = 0; i < 20; i++)); do mp_in_group "$nhid" && break; TEQLCTL_STATE_DIR=$st "$bin" check 2>/dev/null; nap 0.5; done
+    isp_mend 2
+    mp_rejoin "$nhid" "$bin" "$st"
     [ -z "$flows" ] || wait "$flows"
     [ "$out" = 1 ] || bench_fail "the second failing round ($load) did not take eth2 out" || return 1
     echo "    the round that takes eth2 out, guest $load: $whole ms (check's own part $inner ms)"
@@ -168,7 +178,7 @@ mp_failover() {
         # A random point of the timer's interval, after 3 s of flows.
         nap "3.$(printf '%03d' $((RANDOM % 1000)))"
         t_cut=${EPOCHREALTIME/./}
-        ip -n r2 link set wan down
+        isp_cut 2
         t_out=
         for ((i = 0; i < 300; i++)); do
             if ! mp_in_group "$nhid"; then
@@ -189,8 +199,7 @@ mp_failover() {
         read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" 192.0.2.10)"
         others=$((others + figs[0])) idle=$((idle + figs[1])) broken=$((broken + figs[2])) on_dead=$((on_dead + figs[3]))
         echo "    cut $cut: out of the group ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, idle a second ${figs[1]}, broken ${figs[2]}; on eth2 ${figs[3]}"
-        ip -n r2 link set wan up
-        ip -n r2 route replace default via 198.19.2.1
+        isp_mend 2
         [ "$cut" -lt "$cuts" ] || break
         for ((i = 0; i < 300; i++)); do
             mp_in_group "$nhid" && break

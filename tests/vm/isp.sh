@@ -168,6 +168,44 @@ isp_tx() {
     cat "/sys/class/net/eth$1/statistics/tx_packets"
 }
 
+# isp_cut K...: ISP K loses its uplink; its line to the box keeps its carrier (a dead ISP
+# behind a live modem).
+isp_cut() {
+    local k
+    for k in "$@"; do ip -n "r$k" link set wan down || return 1; done
+}
+
+# isp_mend K...: ISP K's uplink back, with the default route that went down with it.
+isp_mend() {
+    local k
+    for k in "$@"; do
+        ip -n "r$k" link set wan up && ip -n "r$k" route replace default via "198.19.$k.1" || return 1
+    done
+}
+
+# isp_check_tables: split access for an office written with TEQL_TABLE=420%k: each line's
+# rule `from ADDR lookup 420K`, and table 420K's default via the line's ISP.
+isp_check_tables() {
+    local k
+    for k in 1 2 3; do
+        check_eq "rule: from eth$k's address to table 420$k" "420$k" \
+            "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
+        check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
+    done
+}
+
+# isp_ns_down K / isp_ns_up K: line K taken down and brought back up as network-scripts'
+# ifdown/ifup of a static line does it, with the hooks it runs (ifdown-pre-local, then the
+# address and link gone, ifdown-local; the link and address back, ifup-local).
+isp_ns_down() {
+    ns_hook ifdown-pre-local "eth$1" && ip addr flush dev "eth$1" && ip link set "eth$1" down \
+        && ns_hook ifdown-local "eth$1"
+}
+isp_ns_up() {
+    ip link set "eth$1" up && ip addr add "${ISP_ADDR[$1]}/${ISP_LEN[$1]}" dev "eth$1" \
+        && wait_for _vm_link_up "eth$1" && ns_hook ifup-local "eth$1"
+}
+
 # isp_members: the lines in the bundle's nexthop group, by name, in order ("eth1 eth3").
 isp_members() {
     local g ids id out=()

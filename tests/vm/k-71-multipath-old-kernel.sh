@@ -44,11 +44,7 @@ for k in 1 2 3; do check "ifup-local eth$k" ns_hook ifup-local "eth$k"; done
 check_eq "the default route: every line, weights 2:1:1" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 check_eq "... no nexthop object" "" "$(ip nexthop show)"
 check_eq "the hash policy is L4 (1)" 1 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
-for k in 1 2 3; do
-    check_eq "rule: from eth$k's address to table 420$k" "420$k" \
-        "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
-    check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
-done
+isp_check_tables
 json=$("$TEQLCTL" status --json wan)
 check_json "status --json: an up multipath bundle, not on a resilient group" \
     '.masters[0] | .mode == "multipath" and .up and .resilient == false' "$json"
@@ -65,42 +61,34 @@ done
 isp_check_spread
 
 # --- ifdown of a line: it leaves the route; back with ifup ---------------------------------
-check "ifdown-pre-local eth2" ns_hook ifdown-pre-local eth2
-ip addr flush dev eth2
-ip link set eth2 down
-check "ifdown-local eth2" ns_hook ifdown-local eth2
+check "ifdown eth2 as network-scripts does (ifdown-pre-local, ifdown-local)" isp_ns_down 2
 check_eq "the route holds eth1 and eth3" "eth1 eth3:2 1" "$(route_members)"
 check "traffic still flows from the LAN" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
-ip link set eth2 up
-ip addr add 192.0.2.10/24 dev eth2
-wait_for _vm_link_up eth2
-check "ifup-local eth2 again" ns_hook ifup-local eth2
+check "ifup eth2 again as network-scripts does (ifup-local)" isp_ns_up 2
 check_eq "eth2 is back" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 
 # --- teqlctl check: a dead ISP leaves the route after 2 rounds, and returns ----------------
 rm -rf /run/teqlctl
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
 check "a healthy round" "$TEQLCTL" check
-ip -n r2 link set wan down
+isp_cut 2
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
 info "$out"
 check_eq "ISP 2 dead: eth2 out of the route after 2 rounds" "eth1 eth3:2 1" "$(route_members)"
 check "... its rule stays" test "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')" = 4202
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
-ip -n r2 link set wan up
-ip -n r2 route replace default via 198.19.2.1
+isp_mend 2
 for _ in 1 2 3; do "$TEQLCTL" check >/dev/null 2>&1; done
 check_eq "ISP 2 back: eth2 back in the route after 3 good rounds" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 # The last live line is never removed.
-ip -n r1 link set wan down
-ip -n r3 link set wan down
+isp_cut 1 3
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
 info "$out"
 check_eq "ISPs 1 and 3 dead: eth2 alone in the route" "eth2:1" "$(route_members)"
-ip -n r2 link set wan down
+isp_cut 2
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
 check_eq "all three dead: the last live line stays" "eth2:1" "$(route_members)"
-for k in 1 2 3; do ip -n "r$k" link set wan up; ip -n "r$k" route replace default via "198.19.$k.1"; done
+isp_mend 1 2 3
 
 # --- the bundle down: nothing of ours left, nothing of the admin's touched --------------------
 check "ifdown-teql ifcfg-wan" ns_hook ifdown-teql ifcfg-wan

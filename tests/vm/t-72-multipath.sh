@@ -42,11 +42,7 @@ check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r 
 check_eq "the hash policy is the custom one (3)" 3 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_policy)"
 check_eq "... over the 5-tuple (fields 0x37)" 55 "$(cat /proc/sys/net/ipv4/fib_multipath_hash_fields)"
 check_eq "the lines' rp_filter is the admin's (no TEQL_RP_FILTER)" "$rp_before" "$(cat /proc/sys/net/ipv4/conf/eth{1,2,3}/rp_filter)"
-for k in 1 2 3; do
-    check_eq "rule: from eth$k's address to table 420$k" "420$k" \
-        "$(ip -j rule show | jq -r --arg a "${ISP_ADDR[$k]}" '.[] | select(.src == $a) | .table')"
-    check_eq "table 420$k: default via ISP $k" "${ISP_GW[$k]}" "$(ip -j route show table "420$k" default | jq -r '.[0].gateway')"
-done
+isp_check_tables
 json=$("$TEQLCTL" status --json wan)
 check_json "status --json: wan is an up multipath bundle on a resilient group" \
     '.masters[0] | .mode == "multipath" and .up and .resilient' "$json"
@@ -70,20 +66,14 @@ done
 isp_check_spread
 
 # --- ifdown of a line: out of the group, its table and rule gone; the others stay --------
-check "ifdown-pre-local eth2" ns_hook ifdown-pre-local eth2
-ip addr flush dev eth2
-ip link set eth2 down
-check "ifdown-local eth2" ns_hook ifdown-local eth2
+check "ifdown eth2 as network-scripts does (ifdown-pre-local, ifdown-local)" isp_ns_down 2
 check_eq "the group holds eth1 and eth3" "eth1 eth3" "$(isp_members)"
 check_json "status: eth2 out, and why" '.masters[0].lines[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
     "$("$TEQLCTL" status --json wan)"
 check_eq "eth2's rule is gone" "" "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
 check_eq "table 4202 is empty" "" "$(ip -j route show table 4202 | jq -r '.[].dst')"
 check "traffic still flows from the LAN" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
-ip link set eth2 up
-ip addr add 192.0.2.10/24 dev eth2
-wait_for _vm_link_up eth2
-check "ifup-local eth2 again" ns_hook ifup-local eth2
+check "ifup eth2 again as network-scripts does (ifup-local)" isp_ns_up 2
 check_eq "eth2 is back in the group" "eth1 eth2 eth3" "$(isp_members)"
 
 # --- the bundle down and up, as `ifdown wan` / `ifup wan` run them --------------------------
@@ -139,7 +129,7 @@ check "a healthy round" "$TEQLCTL" check
 check "... though the admin's firewall dropped the replies in INPUT" \
     sh -c "nft list chain inet adminfw input | grep -q 'counter packets [1-9]'"
 check_json "every line healthy" '[.masters[0].lines[].health.state] == ["healthy", "healthy", "healthy"]' "$("$TEQLCTL" status --json wan)"
-ip -n r2 link set wan down
+isp_cut 2
 out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
 info "$out"
 check_eq "ISP 2 dead: eth2 out of the group after 2 rounds" "eth1 eth3" "$(isp_members)"
@@ -152,20 +142,16 @@ check "an ifup-local of another line keeps eth2 out" ns_hook ifup-local eth1
 check_eq "... still out" "eth1 eth3" "$(isp_members)"
 check_json "status: eth2 dead, taken out" '.masters[0].lines[] | select(.name == "eth2") | .health.taken_out and .multipath.why == "taken out by teqlctl check"' \
     "$("$TEQLCTL" status --json wan)"
-ip -n r2 link set wan up
-ip -n r2 route replace default via 198.19.2.1
+isp_mend 2
 wait_for ip netns exec r2 ping -c 1 -W 1 "$ISP_HOST"
 for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check_eq "ISP 2 back: eth2 in the group after 3 good rounds" "eth1 eth2 eth3" "$(isp_members)"
 # Every line dead: none is taken out (the bundle keeps its default route).
-for k in 1 2 3; do ip -n "r$k" link set wan down; done
+isp_cut 1 2 3
 for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check "every line dead: the group is never emptied" test -n "$(isp_members)"
 check "... and the default route stays" test -n "$(ip -j route show default | jq -r '.[0].nhid // empty')"
-for k in 1 2 3; do
-    ip -n "r$k" link set wan up
-    ip -n "r$k" route replace default via "198.19.$k.1"
-done
+isp_mend 1 2 3
 for i in 1 2 3 4; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check_eq "all back" "eth1 eth2 eth3" "$(isp_members)"
 

@@ -127,7 +127,7 @@ ip netns exec lan python3 "$FLOWS" run "$ISP_HOST" 5300 16 30 "$VM_STATE/failove
 flows=$!
 sleep 10
 t_cut=$EPOCHREALTIME
-ip -n r2 link set wan down
+isp_cut 2
 while [ "$(isp_members)" != "eth1 eth3" ]; do
     (($(date +%s) - ${t_cut%.*} < 20)) || break
     sleep 0.1
@@ -160,8 +160,7 @@ ip netns exec lan python3 "$FLOWS" run "$ISP_HOST" 5300 16 20 "$VM_STATE/recover
 flows=$!
 sleep 4
 t_back=$EPOCHREALTIME
-ip -n r2 link set wan up
-ip -n r2 route replace default via 198.19.2.1
+isp_mend 2
 while [ "$(isp_members)" != "eth1 eth2 eth3" ]; do
     (($(date +%s) - ${t_back%.*} < 30)) || break
     sleep 0.1
