@@ -82,10 +82,14 @@ ip route add "$LAB_HOST/32" via 198.18.2.2 dev eth2
 : >"$CHECK_LOG"
 ROUNDS=$VM_STATE/rounds
 : >"$ROUNDS"
+STOP=$VM_STATE/stop-timer
+rm -f "$STOP"
 (
     # The timer: a run every $interval s, start to start (OnUnitActiveSec); each round is
-    # recorded as: start end eth3's-root-qdisc.
-    while :; do
+    # recorded as: start end eth3's-root-qdisc. It stops when asked, after recording the round
+    # in progress: killed, it could lose the very round that took eth3 out (tc and jq take a
+    # while under TCG).
+    while ! [ -e "$STOP" ]; do
         t0=${EPOCHREALTIME/./}
         "$TEQLCTL" check 2>>"$CHECK_LOG"
         t1=${EPOCHREALTIME/./}
@@ -100,8 +104,8 @@ info "a healthy round, verbose: $("$TEQLCTL" -v check 2>&1 | tail -n 1)"
 t_cut=${EPOCHREALTIME/./}
 uplink 3 down
 wait_for -t 60 bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
-sleep 0.2
-kill "$timer"
+# The round in progress ends, is recorded, and the loop sleeps out its interval at most.
+touch "$STOP"
 wait "$timer" 2>/dev/null
 # Every round that started after the cut failed on eth3: by the end of the DOWN-th of them
 # eth3 must be out (a round that started before the cut may count too, never fewer).
