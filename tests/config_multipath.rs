@@ -74,7 +74,10 @@ fn the_user_story_loads_the_same_from_both_formats() {
     for root in [redhat(), debian()] {
         let c = config::load(root.path());
         assert!(c.problems.is_empty(), "{:?}", problems(&c));
-        assert_eq!(c.masters["wan"].mode, Mode::Multipath(MultipathOptions { hash: HashPolicy::L4, defroute: true }));
+        assert_eq!(
+            c.masters["wan"].mode,
+            Mode::Multipath(MultipathOptions { hash: HashPolicy::L4, defroute: true, connection: None })
+        );
         assert!(c.masters["wan"].onboot);
         let weights: Vec<Option<u16>> = ["eth1", "eth2", "eth3"].iter().map(|l| c.members[*l].path.weight).collect();
         assert_eq!(weights, [Some(2), Some(1), Some(1)]);
@@ -101,7 +104,10 @@ fn teql_gateway_wins_over_gateway_and_options_are_read() {
     assert!(c.problems.is_empty(), "{:?}", problems(&c));
     let p = &c.members["eth1"].path;
     assert_eq!((p.gateway(), p.table, p.weight), (Some(ip("198.51.100.14")), Some(4201), None));
-    assert_eq!(c.masters["wan"].mode, Mode::Multipath(MultipathOptions { hash: HashPolicy::L3, defroute: false }));
+    assert_eq!(
+        c.masters["wan"].mode,
+        Mode::Multipath(MultipathOptions { hash: HashPolicy::L3, defroute: false, connection: None })
+    );
     assert_eq!(c.masters["wan"].metric, 10);
 }
 
@@ -128,7 +134,7 @@ fn bad_values_and_misplaced_keys_in_ifcfg() {
             &["TEQL_MASTER=\"lan\"", "no bundle lan is configured", "ifcfg-lan with DEVICETYPE=teql"],
         ),
         ("eth1", "DEVICE=eth1\nTEQL_MASTER=teql0\nTEQL_WEIGHT=2\n", &["TEQL_WEIGHT is set but teql0 is a TEQL bundle"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=perflow\n", &["TEQL_MODE=\"perflow\"", "teql or multipath"]),
+        ("wan", "DEVICE=wan\nTEQL_MODE=perflow\n", &["TEQL_MODE=\"perflow\"", "teql, multipath or connection"]),
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_HASH=l7\n", &["TEQL_HASH=\"l7\"", "l4, l3 or keep"]),
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_DEFROUTE=maybe\n", &["TEQL_DEFROUTE=\"maybe\""]),
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nIPADDR=192.0.2.1\n", &["IPADDR is set on the multipath bundle wan"]),
@@ -170,7 +176,11 @@ fn bad_values_and_misplaced_options_in_interfaces() {
             "    teql-mode multipath\n    teql-table 100\n",
             &["teql-table \"100\" is set on the bundle wan"],
         ),
-        ("    teql-mode multipath\n", "    teql-mode perflow\n", &["teql-mode=\"perflow\"", "teql or multipath"]),
+        (
+            "    teql-mode multipath\n",
+            "    teql-mode perflow\n",
+            &["teql-mode=\"perflow\"", "teql, multipath or connection"],
+        ),
         (
             "    teql-mode multipath\n",
             "    teql-mode teql\n",

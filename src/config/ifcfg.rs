@@ -15,8 +15,8 @@ use super::shell::{self, ShellVars};
 use super::{
     check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
     parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
-    valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys,
-    ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    valid_iface_name, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
+    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -24,7 +24,7 @@ const IGNORED_SUFFIXES: [&str; 7] = ["~", ".bak", ".old", ".orig", ".rpmnew", ".
 
 /// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
 /// silently leave a line out of its bundle.
-const TEQL_KEYS: [&str; 13] = [
+const TEQL_KEYS: [&str; 16] = [
     "TEQL_MASTER",
     "TEQL_RP_FILTER",
     "TEQL_PROBE",
@@ -38,11 +38,21 @@ const TEQL_KEYS: [&str; 13] = [
     "TEQL_WEIGHT",
     "TEQL_GATEWAY",
     "TEQL_TABLE",
+    "TEQL_NAT",
+    "TEQL_PREFER",
+    "TEQL_PREFER_DST",
 ];
 
 /// The multipath keys of a line and of a bundle.
 const PATH_KEYS: PathKeys = PathKeys { weight: "TEQL_WEIGHT", gateway: "TEQL_GATEWAY", table: "TEQL_TABLE" };
-const MODE_KEYS: ModeKeys = ModeKeys { mode: "TEQL_MODE", hash: "TEQL_HASH", defroute: "TEQL_DEFROUTE" };
+const MODE_KEYS: ModeKeys = ModeKeys {
+    mode: "TEQL_MODE",
+    hash: "TEQL_HASH",
+    defroute: "TEQL_DEFROUTE",
+    nat: "TEQL_NAT",
+    prefer: "TEQL_PREFER",
+    prefer_dst: "TEQL_PREFER_DST",
+};
 const SPELLING: Spelling = Spelling {
     master: "TEQL_MASTER",
     multipath: "TEQL_MODE=multipath",
@@ -372,10 +382,10 @@ fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
         vars.keys().filter(|k| k.starts_with("TEQL_") && !TEQL_KEYS.contains(k)).map(str::to_string).collect();
     for key in unknown {
         ctx.inconsistent(format!(
-            "unknown key {}={}: teqlctl reads only {}",
+            "unknown key {}={}: {}",
             shown(&key),
             quoted(vars.get(&key).unwrap_or_default()),
-            TEQL_KEYS.join(", ")
+            super::unknown_key_hint(&key, &TEQL_KEYS)
         ));
     }
 }
@@ -520,7 +530,9 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         ctx.inconsistent(format!("{k} is set on the bundle {}: it belongs in the files of its lines", shown(device)));
     }
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let mode = match read_mode(get("TEQL_MODE"), get("TEQL_HASH"), get("TEQL_DEFROUTE"), &MODE_KEYS, parse_bool) {
+    let conn =
+        ConnectionValues { nat: get("TEQL_NAT"), prefer: get("TEQL_PREFER"), prefer_dst: get("TEQL_PREFER_DST") };
+    let mode = match read_mode(get("TEQL_MODE"), get("TEQL_HASH"), get("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_bool) {
         Ok(m) => m.unwrap_or_default(),
         Err(bad) => {
             let path = ctx.path;
@@ -863,7 +875,7 @@ mod tests {
         let root = issue_example();
         root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBES=198.51.100.10\n");
         let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("unknown key TEQL_PROBES") && e.contains("TEQL_PROBE_UP"), "{e}");
+        assert!(e.contains("unknown key TEQL_PROBES") && e.contains("did you mean TEQL_PROBE?"), "{e}");
     }
 
     #[test]

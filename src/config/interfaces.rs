@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use super::{
     check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
     parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
-    valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys,
-    ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES, MAX_INHERIT_DEPTH,
-    MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
+    valid_iface_name, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
+    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
@@ -45,7 +45,7 @@ const PROBE_KEYS: ProbeKeys = ProbeKeys {
 };
 
 /// Every option teqlctl reads, as ifupdown exports them, with the spelling messages use.
-const TEQL_OPTIONS: [(&str, &str); 13] = [
+const TEQL_OPTIONS: [(&str, &str); 16] = [
     (TEQL_MASTER, "teql-master"),
     (TEQL_RP_FILTER, "teql-rp-filter"),
     ("TEQL_PROBE", "teql-probe"),
@@ -59,11 +59,21 @@ const TEQL_OPTIONS: [(&str, &str); 13] = [
     ("TEQL_WEIGHT", "teql-weight"),
     ("TEQL_GATEWAY", "teql-gateway"),
     ("TEQL_TABLE", "teql-table"),
+    ("TEQL_NAT", "teql-nat"),
+    ("TEQL_PREFER", "teql-prefer"),
+    ("TEQL_PREFER_DST", "teql-prefer-dst"),
 ];
 
 /// The multipath options of a line and of a bundle, by the names written in the file.
 const PATH_KEYS: PathKeys = PathKeys { weight: "teql-weight", gateway: "teql-gateway", table: "teql-table" };
-const MODE_KEYS: ModeKeys = ModeKeys { mode: "teql-mode", hash: "teql-hash", defroute: "teql-defroute" };
+const MODE_KEYS: ModeKeys = ModeKeys {
+    mode: "teql-mode",
+    hash: "teql-hash",
+    defroute: "teql-defroute",
+    nat: "teql-nat",
+    prefer: "teql-prefer",
+    prefer_dst: "teql-prefer-dst",
+};
 const SPELLING: Spelling = Spelling {
     master: "teql-master",
     multipath: "`teql-mode multipath`",
@@ -1069,11 +1079,11 @@ fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s O
             n => format!(" and {} more unknown teql options", n - 1),
         };
         ctx.inconsistent(format!(
-            "unknown option {} {} (line {}){more}: teqlctl reads only {}",
+            "unknown option {} {} (line {}){more}: {}",
             shown(&o.name),
             quoted(&o.value),
             o.line,
-            known.join(", ")
+            super::unknown_key_hint(&o.name, &known)
         ));
     }
     found
@@ -1200,7 +1210,10 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         false,
     );
     let opt = |k: &str| options.get(k).map(|o| o.value.as_str());
-    let mode = match read_mode(opt("TEQL_MODE"), opt("TEQL_HASH"), opt("TEQL_DEFROUTE"), &MODE_KEYS, parse_yes_no) {
+    let conn =
+        ConnectionValues { nat: opt("TEQL_NAT"), prefer: opt("TEQL_PREFER"), prefer_dst: opt("TEQL_PREFER_DST") };
+    let mode = match read_mode(opt("TEQL_MODE"), opt("TEQL_HASH"), opt("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_yes_no)
+    {
         Ok(m) => m.unwrap_or_default(),
         Err(bad) => {
             for b in bad {

@@ -120,8 +120,21 @@ pub enum Mode {
     #[default]
     Teql,
     /// Per flow over independent ISPs: split access and a weighted nexthop group
-    /// (`multipath`); the bundle is a name with no kernel device.
+    /// (`multipath`); the bundle is a name with no kernel device. A connection bundle
+    /// (`connection`) is one too, with `MultipathOptions::connection` set: it stands on the
+    /// same per-line tables, rules and group, and adds its nftables table.
     Multipath(MultipathOptions),
+}
+
+impl Mode {
+    /// The mode as TEQL_MODE spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Teql => "teql",
+            Mode::Multipath(o) if o.connection.is_some() => "connection",
+            Mode::Multipath(_) => "multipath",
+        }
+    }
 }
 
 /// The options of a multipath bundle.
@@ -131,12 +144,34 @@ pub struct MultipathOptions {
     pub hash: crate::multipath::HashPolicy,
     /// TEQL_DEFROUTE / teql-defroute: install the default route over the lines (default yes).
     pub defroute: bool,
+    /// Set for TEQL_MODE=connection: per-connection balancing with nftables.
+    pub connection: Option<ConnectionOptions>,
 }
 
 impl Default for MultipathOptions {
     fn default() -> MultipathOptions {
-        MultipathOptions { hash: crate::multipath::HashPolicy::L4, defroute: true }
+        MultipathOptions { hash: crate::multipath::HashPolicy::L4, defroute: true, connection: None }
     }
+}
+
+/// The options of a connection bundle (TEQL_MODE=connection).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectionOptions {
+    /// TEQL_NAT / teql-nat: LAN sources masqueraded to the address of the line they leave by.
+    pub nat: Vec<Ipv4Prefix>,
+    /// TEQL_PREFER / teql-prefer: the preferred lines, in the order they fail over.
+    pub prefer: Vec<String>,
+    /// TEQL_PREFER_DST / teql-prefer-dst: destinations that always leave by the first live
+    /// preferred line.
+    pub prefer_dst: Vec<Ipv4Prefix>,
+}
+
+/// The connection keys of a bundle as read (None: absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectionValues<'a> {
+    pub nat: Option<&'a str>,
+    pub prefer: Option<&'a str>,
+    pub prefer_dst: Option<&'a str>,
 }
 
 /// A line's multipath settings as written; None where the key is absent.
@@ -189,9 +224,79 @@ pub struct ModeKeys {
     pub mode: &'static str,
     pub hash: &'static str,
     pub defroute: &'static str,
+    pub nat: &'static str,
+    pub prefer: &'static str,
+    pub prefer_dst: &'static str,
 }
 
-pub(crate) const EXPECT_MODE: &str = "teql or multipath";
+pub(crate) const EXPECT_MODE: &str = "teql, multipath or connection";
+pub(crate) const EXPECT_PREFIXES: &str =
+    "IPv4 networks such as 203.0.113.0/24 or addresses, separated by spaces or commas (at most 64)";
+pub(crate) const EXPECT_PREFER: &str = "interface names of the bundle's lines, separated by spaces or commas";
+pub(crate) const EXPECT_CONNECTION_ONLY: &str = "nothing: it is read only on a connection bundle (mode connection)";
+pub(crate) const EXPECT_PREFER_FIRST: &str = "a preferred line too: set the preferred line(s) first";
+/// More networks than this in one key is a list pasted by mistake (each becomes a set element).
+const MAX_PREFIXES: usize = 64;
+
+/// `203.0.113.0/24 192.0.2.7` (commas or spaces): distinct networks; an address alone is a /32.
+/// Host bits set under the prefix length are refused: `203.0.113.5/24` is most likely a typo of
+/// the network, and nftables would refuse it.
+pub(crate) fn parse_prefixes(v: &str) -> Option<Vec<Ipv4Prefix>> {
+    let mut out: Vec<Ipv4Prefix> = Vec::new();
+    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        let (a, len) = match word.split_once('/') {
+            Some((a, l)) => (a, parse_prefix_len(l)?),
+            None => (word, 32),
+        };
+        let addr: Ipv4Addr = a.parse().ok()?;
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        if u32::from(addr) & !mask != 0 {
+            return None;
+        }
+        let p = Ipv4Prefix { addr, prefix_len: len };
+        if out.contains(&p) {
+            return None;
+        }
+        out.push(p);
+    }
+    (!out.is_empty() && out.len() <= MAX_PREFIXES).then_some(out)
+}
+
+/// What to tell an admin about an unknown key: the known one it most likely misspells (at most
+/// two edits away), else where the keys are listed. The whole list no longer fits one line.
+pub(crate) fn unknown_key_hint(unknown: &str, known: &[&str]) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let best = known.iter().map(|k| (distance(unknown, k), *k)).min();
+    match best {
+        Some((d, k)) if d <= 2 => format!("did you mean {k}? (teqlctl-config(5) lists every key)"),
+        _ => "teqlctl reads only the keys teqlctl-config(5) lists".to_string(),
+    }
+}
+
+/// `eth1 eth2` (commas or spaces): distinct interface names.
+fn parse_iface_list(v: &str) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        if !valid_iface_name(word) || out.iter().any(|w| w == word) {
+            return None;
+        }
+        out.push(word.to_string());
+    }
+    (!out.is_empty()).then_some(out)
+}
 pub(crate) const EXPECT_WEIGHT: &str = "a weight from 1 to 256";
 pub(crate) const EXPECT_TABLE: &str =
     "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
@@ -244,20 +349,46 @@ pub(crate) fn read_mode(
     mode: Option<&str>,
     hash: Option<&str>,
     defroute: Option<&str>,
+    conn: ConnectionValues<'_>,
     keys: &ModeKeys,
     yes_no: fn(&str) -> Option<bool>,
 ) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
     let mut bad = Vec::new();
     let m = mode.map(|v| (v, v.to_ascii_lowercase()));
-    let multipath = match &m {
-        None => false,
-        Some((_, l)) if l == "teql" => false,
-        Some((_, l)) if l == "multipath" => true,
+    let (multipath, connection) = match &m {
+        None => (false, false),
+        Some((_, l)) if l == "teql" => (false, false),
+        Some((_, l)) if l == "multipath" => (true, false),
+        Some((_, l)) if l == "connection" => (true, true),
         Some((v, _)) => {
             bad.push(BadValue { key: keys.mode, value: v.to_string(), expected: EXPECT_MODE });
-            false
+            (false, false)
         }
     };
+    let mut copts = ConnectionOptions::default();
+    for (key, value, field) in
+        [(keys.nat, conn.nat, 0), (keys.prefer, conn.prefer, 1), (keys.prefer_dst, conn.prefer_dst, 2)]
+    {
+        let Some(v) = value else { continue };
+        if !connection {
+            bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_CONNECTION_ONLY });
+            continue;
+        }
+        let ok = match field {
+            0 => parse_prefixes(v).map(|p| copts.nat = p).is_some(),
+            1 => parse_iface_list(v).map(|p| copts.prefer = p).is_some(),
+            _ => parse_prefixes(v).map(|p| copts.prefer_dst = p).is_some(),
+        };
+        if !ok {
+            let expected = if field == 1 { EXPECT_PREFER } else { EXPECT_PREFIXES };
+            bad.push(BadValue { key, value: v.to_string(), expected });
+        }
+    }
+    if connection && conn.prefer.is_none() {
+        if let Some(v) = conn.prefer_dst {
+            bad.push(BadValue { key: keys.prefer_dst, value: v.to_string(), expected: EXPECT_PREFER_FIRST });
+        }
+    }
     let mut options = MultipathOptions::default();
     if let Some(v) = hash {
         match crate::multipath::HashPolicy::parse(v) {
@@ -273,6 +404,9 @@ pub(crate) fn read_mode(
     }
     if !bad.is_empty() {
         return Err(bad);
+    }
+    if connection {
+        options.connection = Some(copts);
     }
     Ok(match (m, multipath) {
         (None, _) => None,
@@ -645,6 +779,45 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
         cfg.members.remove(&device);
         cfg.problems.push(e);
     }
+    check_connection_bundles(cfg, sp);
+}
+
+/// A connection bundle's preferred lines are lines of its own, and a box has one connection
+/// bundle: its nftables table marks every new connection, and two would fight over them.
+fn check_connection_bundles(cfg: &mut Config, sp: &Spelling) {
+    let mut bad = Vec::new();
+    let mut first: Option<String> = None;
+    for (name, m) in &cfg.masters {
+        let Mode::Multipath(MultipathOptions { connection: Some(c), .. }) = &m.mode else { continue };
+        let Some(path) = m.source.clone() else { continue };
+        let msg = if let Some(other) = &first {
+            Some(format!(
+                "{} is a second connection bundle ({} is one): a box balances its connections over \
+                 one bundle; make one of them a multipath bundle",
+                shown(name),
+                shown(other)
+            ))
+        } else {
+            c.prefer.iter().find(|p| cfg.members.get(*p).map(|l| &l.master) != Some(name)).map(|p| {
+                format!(
+                    "{}: the preferred line {} is not a line of {}: name lines whose {} is {}",
+                    shown(name),
+                    shown(p),
+                    shown(name),
+                    sp.master,
+                    shown(name)
+                )
+            })
+        };
+        first.get_or_insert_with(|| name.clone());
+        if let Some(msg) = msg {
+            bad.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+        }
+    }
+    for (name, e) in bad {
+        cfg.masters.remove(&name);
+        cfg.problems.push(e);
+    }
 }
 
 /// The routing tables iproute2 names (`NUMBER NAME` lines) below `root`: /etc/iproute2/rt_tables,
@@ -819,6 +992,20 @@ impl ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_get_the_closest_known_one() {
+        let known = ["TEQL_MASTER", "TEQL_PREFER", "TEQL_PREFER_DST"];
+        assert_eq!(
+            unknown_key_hint("TEQL_MASTR", &known),
+            "did you mean TEQL_MASTER? (teqlctl-config(5) lists every key)"
+        );
+        assert_eq!(
+            unknown_key_hint("TEQL_PREFERDST", &known),
+            "did you mean TEQL_PREFER_DST? (teqlctl-config(5) lists every key)"
+        );
+        assert_eq!(unknown_key_hint("TEQL_BANDWIDTH", &known), "teqlctl reads only the keys teqlctl-config(5) lists");
+    }
 
     const KEYS: ProbeKeys = ProbeKeys { targets: "P", via: "V", timeout: "T", down: "D", up: "U" };
 
