@@ -13,7 +13,10 @@ pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
     for action in &plan.actions {
         match execute(action, nl) {
             Ok(()) => {
-                log::info(&action.to_string());
+                match action {
+                    Action::Nft { what, .. } => log::info(what),
+                    _ => log::info(&action.to_string()),
+                }
                 done.push(action);
             }
             Err(e) => {
@@ -42,6 +45,15 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::DelRoute { route, .. } => nl.del_route(route),
         Action::ReplaceNexthop { nh, .. } => nl.replace_nexthop(nh),
         Action::DelNexthop { nh, .. } => nl.del_nexthop(nh.id),
+        Action::Nft { script, bundle, .. } => return crate::nft::apply(script, bundle),
+        Action::FlushConntrack { line, mark, bundle } => {
+            if let Err(e) = crate::conntrack::delete_by_mark(*mark) {
+                log::warn(&format!(
+                    "{line} ({bundle}): its connections could not be flushed ({e}); they time out on their own"
+                ));
+            }
+            return Ok(());
+        }
         Action::SetHashPolicy { value, fields, .. } => {
             // The fields first: policy 3 hashes whatever they hold from the moment it is set.
             if let Some(h) = fields {
@@ -100,6 +112,9 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
             Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
             Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
+            Action::Nft { undo, bundle, .. } => crate::nft::apply(undo, bundle).err().map(|e| e.to_string()),
+            // Flushed connections are gone; it is the last action, so nothing after it failed.
+            Action::FlushConntrack { .. } => None,
             Action::SetHashPolicy { previous, previous_fields, .. } => {
                 let p = previous.map(sysctl::set_multipath_hash_policy).and_then(|r| r.err());
                 let h = previous_fields.map(sysctl::set_multipath_hash_fields).and_then(|r| r.err());

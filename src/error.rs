@@ -53,6 +53,10 @@ pub enum Error {
     #[error("{0}")]
     Module(String),
 
+    /// nft is missing, too old, or refused a ruleset of ours (the text says which and what to do).
+    #[error("{0}")]
+    Nft(String),
+
     #[error("another teqlctl has held {0} for {1} s; giving up (is one stuck? see `ps -C teqlctl`)")]
     Busy(PathBuf, u64),
 
@@ -66,7 +70,7 @@ impl Error {
             Error::Config(_) => exit::CONFIG,
             Error::Usage(_) => exit::USAGE,
             Error::NoSuchInterface(_) => exit::NO_SUCH_INTERFACE,
-            Error::Refused(_) | Error::Module(_) => exit::KERNEL,
+            Error::Refused(_) | Error::Module(_) | Error::Nft(_) => exit::KERNEL,
             Error::Kernel { err, .. } => match err.errno {
                 0 => exit::FAILURE,
                 _ => exit::KERNEL,

@@ -92,6 +92,9 @@ pub struct Bundle {
     /// Install the main table's default route over the group (TEQL_DEFROUTE, default yes).
     pub defroute: bool,
     pub metric: u32,
+    /// A connection bundle: each staying line also gets `fwmark MARK lookup TABLE`
+    /// (connection::FWMARK_PRIORITY), the way its nftables marks reach the line's table.
+    pub fwmark: bool,
 }
 
 /// A line of a multipath bundle as configured.
@@ -355,6 +358,16 @@ pub fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
         })
 }
 
+/// The rule that takes a connection line's marked packets to its table.
+pub fn fwmark_rule(table: u32) -> Rule {
+    Rule {
+        priority: crate::connection::FWMARK_PRIORITY,
+        src: None,
+        fwmark: Some((crate::connection::mark_of(table), u32::MAX)),
+        table,
+    }
+}
+
 /// Our default route of the main table (protocol teqlctl, the bundle's metric).
 fn our_default(st: &State, metric: u32) -> Option<&TableRoute> {
     st.routes
@@ -422,6 +435,13 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             let shown = bd.shown_rule(&want);
             bd.out.actions.push(Action::AddRule { bundle: b.name.clone(), rule: want, shown });
         }
+        if b.fwmark {
+            let want = fwmark_rule(l.table);
+            if !st.rules.contains(&want) {
+                let shown = bd.shown_rule(&want);
+                bd.out.actions.push(Action::AddRule { bundle: b.name.clone(), rule: want, shown });
+            }
+        }
     }
 
     // 2. Nexthops and the group, then the default route that uses them.
@@ -487,8 +507,15 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
         let stale_rules: Vec<Rule> = st
             .rules
             .iter()
-            .filter(|r| r.priority == RULE_PRIORITY && r.table == l.table && r.fwmark.is_none())
-            .filter(|r| stay.is_none_or(|s| r.src != Some((s.addr, 32))))
+            .filter(|r| {
+                (r.priority == RULE_PRIORITY
+                    && r.table == l.table
+                    && r.fwmark.is_none()
+                    && stay.is_none_or(|s| r.src != Some((s.addr, 32))))
+                    || (r.priority == crate::connection::FWMARK_PRIORITY
+                        && r.table == l.table
+                        && (stay.is_none() || !b.fwmark || **r != fwmark_rule(l.table)))
+            })
             .cloned()
             .collect();
         for r in stale_rules {
@@ -521,7 +548,7 @@ mod tests {
     }
 
     fn bundle() -> Bundle {
-        Bundle { name: "wan".into(), hash: HashPolicy::L4, defroute: true, metric: 0 }
+        Bundle { name: "wan".into(), hash: HashPolicy::L4, defroute: true, metric: 0, fwmark: false }
     }
 
     /// The office: eth1..eth3 to three ISPs, weights 2:1:1.

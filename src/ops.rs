@@ -665,8 +665,17 @@ fn multipath_with_lines(
         return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
     };
     check_config(cfg, &[name])?;
-    let bundle =
-        mp::Bundle { name: name.to_string(), hash: options.hash, defroute: options.defroute, metric: master.metric };
+    let bundle = mp::Bundle {
+        name: name.to_string(),
+        hash: options.hash,
+        defroute: options.defroute,
+        metric: master.metric,
+        fwmark: options.connection.is_some(),
+    };
+    if options.connection.is_some() && !ctx.dry_run {
+        // Before anything changes: a box without a usable nft gets no half of a bundle.
+        crate::nft::check_version(name)?;
+    }
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: crate::netlink::kernel_has_resilient_groups(),
@@ -686,11 +695,155 @@ fn multipath_with_lines(
         }
     }
     let mp = mp::plan(&bundle, &lines, &req, &state);
-    let plan = Plan { module: None, actions: mp.actions, notes: mp.notes, warnings: mp.warnings };
+    let mut actions = mp.actions;
+    let mut notes = mp.notes;
+    let mut saved = None;
+    if let Some(c) = &options.connection {
+        let (now, _) = mp::lines_now(&lines, &state);
+        let step = connection_step(ctx, name, c, &lines, &now, &mp.members, req.bundle_up)?;
+        if let Some(ConnStep { action, saved: wanted, flush }) = step {
+            // Up: the tables and rules the marks lead to exist first. Down: the marks stop
+            // before the tables go.
+            if req.bundle_up {
+                actions.push(action);
+            } else {
+                actions.insert(0, action);
+            }
+            actions.extend(flush);
+            saved = Some(wanted);
+        } else if ctx.dry_run {
+            notes.push(format!("{name}: its nftables table is as it should be"));
+        }
+    }
+    let plan = Plan { module: None, actions, notes, warnings: mp.warnings };
     if ctx.dry_run {
         print!("{plan}");
     } else {
         apply_plan(&plan, nl)?;
+        if let Some(wanted) = saved {
+            save_ruleset(name, wanted.as_deref())?;
+        }
     }
     Ok((plan, mp.members))
+}
+
+/// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
+/// a change of the maps alone (health) from one that needs the table written anew.
+fn ruleset_file(name: &str) -> std::path::PathBuf {
+    crate::health::state_dir().join(format!("connection-{name}.nft"))
+}
+
+fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
+    let path = ruleset_file(name);
+    match ruleset {
+        Some(r) => crate::statefile::write_atomic(&path, r.as_bytes()),
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// What a connection bundle's run does to nftables and conntrack.
+struct ConnStep {
+    /// The nft transaction.
+    action: crate::plan::Action,
+    /// The ruleset to remember once it ran (None: the table is gone).
+    saved: Option<String>,
+    /// Conntrack flushes of lines that stopped taking new connections.
+    flush: Vec<crate::plan::Action>,
+}
+
+/// The nft transaction a connection bundle needs, if any, with the ruleset to remember once it
+/// ran (None: the table is gone). The table is written whole when it is missing or its rules
+/// must change (lines, addresses, NAT); a change of weights or of the preferred line alone
+/// (health) rewrites the two maps and nothing else.
+fn connection_step(
+    ctx: &Ctx,
+    name: &str,
+    c: &crate::config::ConnectionOptions,
+    lines: &[crate::multipath::Line],
+    now: &[crate::multipath::LineNow],
+    members: &[String],
+    bundle_up: bool,
+) -> Result<Option<ConnStep>> {
+    use crate::connection::{self as conn, ConnLine, ConnSettings};
+    use crate::plan::Action;
+    let current = match crate::nft::current(name) {
+        Ok(c) => c,
+        // A dry run shows the plan on a box without nft too, and says so.
+        Err(e) if ctx.dry_run => {
+            eprintln!("teqlctl: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let undo = match &current {
+        Some(cur) => format!("{}{cur}", conn::teardown()),
+        None => conn::teardown(),
+    };
+    let live_any = !members.is_empty();
+    if !bundle_up || !live_any {
+        if current.is_none() {
+            return Ok(None);
+        }
+        let what = format!("{name}: nftables table {} {} removed", conn::NFT_FAMILY, conn::NFT_TABLE);
+        let action = Action::Nft { bundle: name.to_string(), script: conn::teardown(), undo, what };
+        return Ok(Some(ConnStep { action, saved: None, flush: Vec::new() }));
+    }
+    let clines: Vec<ConnLine> = lines
+        .iter()
+        .map(|l| ConnLine {
+            device: l.device.clone(),
+            mark: conn::mark_of(l.table),
+            weight: l.weight,
+            addr: now.iter().find(|n| n.device == l.device).map(|n| n.addr),
+            live: members.contains(&l.device),
+        })
+        .collect();
+    let settings = ConnSettings {
+        bundle: name.to_string(),
+        nat: c.nat.clone(),
+        prefer: c.prefer.clone(),
+        prefer_dst: c.prefer_dst.clone(),
+    };
+    let wanted = conn::ruleset(&clines, &settings);
+    let last = std::fs::read_to_string(ruleset_file(name)).ok();
+    let shares: Vec<String> = conn::slots(&clines)
+        .iter()
+        .filter_map(|(a, b, m)| {
+            clines.iter().find(|l| l.mark == *m).map(|l| format!("{} {}/{}", l.device, b - a + 1, conn::SLOTS))
+        })
+        .collect();
+    // Lines that took new connections before this run and take none after it: their
+    // connections are dead (a line found dead, or gone down), flushed so that retries go to
+    // live lines at once. The others' are never touched.
+    let flush: Vec<Action> = match (&current, last.as_deref()) {
+        (Some(_), Some(l)) => {
+            let weights_before = l.lines().find(|x| x.trim_start().starts_with("map weights ")).unwrap_or("");
+            clines
+                .iter()
+                .filter(|c| !c.live && weights_before.contains(&format!("{:#010x}", c.mark)))
+                .map(|c| Action::FlushConntrack { bundle: name.to_string(), line: c.device.clone(), mark: c.mark })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let (script, what) = match (&current, last.as_deref()) {
+        (Some(_), Some(l)) if l == wanted => return Ok(None),
+        (Some(_), Some(l)) if conn::structure(l) == conn::structure(&wanted) => {
+            (conn::maps_update(&clines, &settings), format!("{name}: new connections now go {}", shares.join(", ")))
+        }
+        _ => (
+            wanted.clone(),
+            format!(
+                "{name}: nftables table {} {} written; new connections go {}",
+                conn::NFT_FAMILY,
+                conn::NFT_TABLE,
+                shares.join(", ")
+            ),
+        ),
+    };
+    let action = Action::Nft { bundle: name.to_string(), script, undo, what };
+    Ok(Some(ConnStep { action, saved: Some(wanted), flush }))
 }

@@ -104,6 +104,23 @@ pub enum Action {
         nh: Nexthop,
         shown: String,
     },
+    /// One `nft -f` transaction (a connection bundle's table). `undo` is the transaction that
+    /// puts back what was there (the table as listed before, or none).
+    Nft {
+        bundle: String,
+        script: String,
+        undo: String,
+        /// One line for the log (the script is many).
+        what: String,
+    },
+    /// The conntrack entries of a connection line that left (its mark): its connections are
+    /// dead, and their retries must open new ones on live lines at once. Cannot be undone, so
+    /// it comes last, and its failure is a warning, not a rollback.
+    FlushConntrack {
+        bundle: String,
+        line: String,
+        mark: u32,
+    },
     /// net.ipv4.fib_multipath_hash_policy, and hash_fields with it when `fields` is set.
     SetHashPolicy {
         bundle: String,
@@ -133,6 +150,8 @@ impl Action {
             | Action::DelRoute { bundle, .. }
             | Action::ReplaceNexthop { bundle, .. }
             | Action::DelNexthop { bundle, .. }
+            | Action::Nft { bundle, .. }
+            | Action::FlushConntrack { bundle, .. }
             | Action::SetHashPolicy { bundle, .. } => bundle,
         }
     }
@@ -167,6 +186,11 @@ impl fmt::Display for Action {
             Action::DelRoute { shown, .. } => write!(f, "ip route del {shown}"),
             Action::ReplaceNexthop { shown, .. } => write!(f, "ip nexthop replace {shown}"),
             Action::DelNexthop { nh, .. } => write!(f, "ip nexthop del id {}", nh.id),
+            // A here-document, so that the dry run is a script an admin can paste.
+            Action::Nft { script, .. } => write!(f, "nft -f - <<'EOF'\n{script}EOF"),
+            Action::FlushConntrack { line, mark, .. } => {
+                write!(f, "conntrack -D --mark {mark:#010x}  # {line}'s connections")
+            }
             Action::SetHashPolicy { value, fields: Some(h), .. } => {
                 write!(
                     f,

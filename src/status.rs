@@ -27,7 +27,7 @@ pub struct Status {
 #[derive(Debug, Serialize)]
 pub struct MasterStatus {
     pub name: String,
-    /// "teql" or "multipath".
+    /// "teql", "multipath" or "connection".
     pub mode: &'static str,
     /// Multipath bundles: whether the default route uses a resilient nexthop group (false: a
     /// plain multipath route, on kernels before 5.13).
@@ -267,7 +267,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         .collect();
     MasterStatus {
         name: name.to_string(),
-        mode: "multipath",
+        mode: cfg.masters.get(name).map_or("multipath", |m| m.mode.name()),
         resilient: route.map(|r| r.nhid.is_some()),
         exists: true,
         configured: true,
@@ -317,11 +317,15 @@ impl Status {
                 (true, false) => "down",
             };
             let _ = write!(out, "{}: {state}", m.name);
-            if m.mode == "multipath" {
-                out.push_str(match m.resilient {
-                    Some(false) => " (multipath: a plain multipath route; this kernel has no resilient nexthop groups)",
-                    _ => " (multipath)",
-                });
+            if m.mode != "teql" {
+                let _ = match m.resilient {
+                    Some(false) => write!(
+                        out,
+                        " ({}: a plain multipath route; this kernel has no resilient nexthop groups)",
+                        m.mode
+                    ),
+                    _ => write!(out, " ({})", m.mode),
+                };
             }
             if let (true, Some(mtu)) = (m.exists, m.mtu) {
                 let _ = write!(out, ", mtu {mtu}");

@@ -1,0 +1,387 @@
+//! Planning the nftables side of a connection bundle (TEQL_MODE=connection): sticky
+//! per-connection balancing over the per-line tables of a multipath bundle. Pure: the lines
+//! come in, the text of one `nft -f` transaction comes out, so every rule is tested on the host.
+//!
+//! The kernel side, beside what `multipath` plans (per-line tables, `from ADDR` rules, the
+//! weighted group for the main table's default route):
+//! - per line a mark, and a rule `fwmark MARK lookup TABLE` just before the `from ADDR` rules;
+//! - one table of teqlctl's own, `inet teqlctl`, never any other:
+//!   - prerouting: a connection's packets carry its connection mark (sticky); a new connection
+//!     that arrives on a line takes that line's mark (its replies leave by it); a new connection
+//!     the main table would send out of a line (not one to the box or to another LAN) takes a
+//!     line chosen by weight (`numgen random` over the `weights` map), or the preferred line for
+//!     a PREFER_DST destination (the `prefer` map);
+//!   - output (a `route` chain, so a changed mark re-routes): the box's own new connections take
+//!     the mark of the line whose address they left with (the main table's weighted group chose
+//!     it, and the source address must match the ISP), or the preferred line's for a PREFER_DST
+//!     destination;
+//!   - postrouting: a new connection's mark becomes the mark of the line it really leaves by,
+//!     so that counters and conntrack flushes see what happened; and NAT: TEQL_NAT sources, and
+//!     the box's own connections sent to a preferred line from another line's address, are
+//!     masqueraded to the address of the line they leave by.
+//!
+//! Health changes only the two maps (`weights`, `prefer`), in one transaction: rules are never
+//! rewritten while connections flow.
+//!
+//! Why `nft -f` and not the nftables crate (JSON through `nft -j`) or netlink: the transaction
+//! is one atomic batch either way, and the text is what --dry-run prints, what an admin reads in
+//! `nft list table inet teqlctl`, and what nft has parsed the same way since 0.9.4, where the
+//! JSON schema changed under its users (containers/netavark pins it since nft 1.1.4); talking
+//! nf_tables netlink directly would mean writing nft's expression compiler again.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use crate::config::Ipv4Prefix;
+
+/// The nftables table of every connection bundle (there is one per box: see
+/// config::check_connection_bundles).
+pub const NFT_TABLE: &str = "teqlctl";
+pub const NFT_FAMILY: &str = "inet";
+/// Marks of connection lines: MARK_BASE | the low 16 bits of the line's table. The high half
+/// says "teqlctl's" so that a mark of the admin's (any other high half) is never restored or
+/// routed by our rules.
+pub const MARK_BASE: u32 = 0x5445_0000;
+pub const MARK_MASK: u32 = 0xffff_0000;
+/// Priority of the `fwmark MARK lookup TABLE` rules: just before the `from ADDR` rules of
+/// multipath::RULE_PRIORITY, so that the box's own connection re-routed to a preferred line
+/// leaves by that line and not by the one whose address it had.
+pub const FWMARK_PRIORITY: u32 = 30_050;
+/// New connections draw a number below SLOTS; each live line owns a range of them in proportion
+/// to its weight (weights 2:1:1 are 500/250/250, three equal lines 334/333/333).
+pub const SLOTS: u32 = 1000;
+
+/// The mark of a line whose routing table is `table`.
+pub fn mark_of(table: u32) -> u32 {
+    MARK_BASE | (table & 0xffff)
+}
+
+/// A line of a connection bundle, as the ruleset needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnLine {
+    pub device: String,
+    pub mark: u32,
+    pub weight: u16,
+    /// Its IPv4 address now, if it has one.
+    pub addr: Option<Ipv4Addr>,
+    /// In the bundle now: up, a way out, and not found dead by `check`.
+    pub live: bool,
+}
+
+/// What the ruleset says besides the lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnSettings {
+    pub bundle: String,
+    pub nat: Vec<Ipv4Prefix>,
+    /// The preferred lines in their fail-over order.
+    pub prefer: Vec<String>,
+    pub prefer_dst: Vec<Ipv4Prefix>,
+}
+
+/// The slots of each live line: (first, last, mark), in the lines' order. Largest remainder,
+/// so the ranges add up to SLOTS exactly. Dead lines get none; with no live line, none at all
+/// (the caller keeps the last line in, as in the other modes).
+pub fn slots(lines: &[ConnLine]) -> Vec<(u32, u32, u32)> {
+    let live: Vec<&ConnLine> = lines.iter().filter(|l| l.live).collect();
+    let total: u32 = live.iter().map(|l| u32::from(l.weight)).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut share: Vec<(u32, u32)> = live
+        .iter()
+        .map(|l| {
+            let exact = SLOTS * u32::from(l.weight);
+            (exact / total, exact % total)
+        })
+        .collect();
+    let mut left = SLOTS - share.iter().map(|s| s.0).sum::<u32>();
+    // The largest remainders get one more slot each; ties go to the earlier line.
+    let mut order: Vec<usize> = (0..share.len()).collect();
+    order.sort_by(|a, b| share[*b].1.cmp(&share[*a].1).then(a.cmp(b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        share[i].0 += 1;
+        left -= 1;
+    }
+    let mut out = Vec::new();
+    let mut first = 0;
+    for (l, (n, _)) in live.iter().zip(share) {
+        if n > 0 {
+            out.push((first, first + n - 1, l.mark));
+            first += n;
+        }
+    }
+    out
+}
+
+/// The line PREFER_DST destinations use now: the first live preferred line, else the first
+/// live line of the bundle (the preferred lines fail over in order, then to the others).
+pub fn preferred<'a>(lines: &'a [ConnLine], s: &ConnSettings) -> Option<&'a ConnLine> {
+    s.prefer
+        .iter()
+        .find_map(|p| lines.iter().find(|l| &l.device == p && l.live))
+        .or_else(|| lines.iter().find(|l| l.live))
+}
+
+fn quoted(name: &str) -> String {
+    // Interface names are checked (valid_iface_name): no quote or backslash can be in them.
+    format!("\"{name}\"")
+}
+
+fn elements(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" elements = {{ {} }};", items.join(", "))
+    }
+}
+
+/// The `weights` and `prefer` elements, as `add element` takes them.
+fn weight_elements(lines: &[ConnLine]) -> Vec<String> {
+    slots(lines)
+        .iter()
+        .map(|(a, b, m)| if a == b { format!("{a} : {m:#010x}") } else { format!("{a}-{b} : {m:#010x}") })
+        .collect()
+}
+
+fn prefer_elements(lines: &[ConnLine], s: &ConnSettings) -> Vec<String> {
+    match preferred(lines, s) {
+        Some(p) => s.prefer_dst.iter().map(|d| format!("{d} : {:#010x}", p.mark)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The whole table: one transaction that creates it if missing, deletes it and writes it anew,
+/// so that a half-written table is never seen and nothing of an older one survives.
+pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
+    let t = format!("{NFT_FAMILY} {NFT_TABLE}");
+    let names: Vec<String> = lines.iter().map(|l| quoted(&l.device)).collect();
+    let line_marks: Vec<String> = lines.iter().map(|l| format!("{} : {:#010x}", quoted(&l.device), l.mark)).collect();
+    let addr_marks: Vec<String> =
+        lines.iter().filter_map(|l| l.addr.map(|a| format!("{a} : {:#010x}", l.mark))).collect();
+    let mut o = String::new();
+    let _ = writeln!(o, "# teqlctl: connection bundle {}; written whole by teqlctl, do not edit", s.bundle);
+    let _ = writeln!(o, "table {t} {{}}");
+    let _ = writeln!(o, "delete table {t}");
+    let _ = writeln!(o, "table {t} {{");
+    let _ = writeln!(o, "\tmap line_mark {{ type ifname : mark;{} }}", elements(&line_marks));
+    let _ = writeln!(o, "\tmap addr_mark {{ type ipv4_addr : mark;{} }}", elements(&addr_marks));
+    let _ = writeln!(
+        o,
+        "\tmap weights {{ typeof numgen random mod {SLOTS} : meta mark; flags interval;{} }}",
+        elements(&weight_elements(lines))
+    );
+    let _ = writeln!(
+        o,
+        "\tmap prefer {{ type ipv4_addr : mark; flags interval;{} }}",
+        elements(&prefer_elements(lines, s))
+    );
+    let ours = format!("ct mark and {MARK_MASK:#010x} == {MARK_BASE:#010x}");
+    let _ = writeln!(o, "\tchain prerouting {{");
+    let _ = writeln!(o, "\t\ttype filter hook prerouting priority mangle; policy accept;");
+    let _ = writeln!(o, "\t\t{ours} meta mark set ct mark return");
+    let _ = writeln!(o, "\t\tct state new ct mark set iifname map @line_mark meta mark set ct mark return");
+    let _ = writeln!(o, "\t\tct state new fib daddr type local return");
+    // An anonymous set: nft gives it the type of `fib daddr oifname` (a named ifname set is
+    // refused there).
+    let _ = writeln!(o, "\t\tct state new fib daddr oifname != {{ {} }} return", names.join(", "));
+    let _ = writeln!(o, "\t\tct state new meta mark set numgen random mod {SLOTS} map @weights");
+    let _ = writeln!(o, "\t\tct state new meta mark set ip daddr map @prefer");
+    let _ = writeln!(o, "\t}}");
+    let _ = writeln!(o, "\tchain output {{");
+    let _ = writeln!(o, "\t\ttype route hook output priority mangle; policy accept;");
+    let _ = writeln!(o, "\t\t{ours} meta mark set ct mark return");
+    let _ = writeln!(o, "\t\tct state new meta mark != 0 return");
+    let _ = writeln!(o, "\t\tct state new meta mark set ip saddr map @addr_mark");
+    let _ = writeln!(
+        o,
+        "\t\tct state new meta mark and {MARK_MASK:#010x} == {MARK_BASE:#010x} meta mark set ip daddr map @prefer"
+    );
+    let _ = writeln!(o, "\t}}");
+    let _ = writeln!(o, "\tchain postrouting {{");
+    let _ = writeln!(o, "\t\ttype filter hook postrouting priority mangle; policy accept;");
+    let _ = writeln!(o, "\t\tct state new ct mark set oifname map @line_mark");
+    for l in lines {
+        let _ = writeln!(o, "\t\tct state new oifname {} counter", quoted(&l.device));
+    }
+    let _ = writeln!(o, "\t}}");
+    let _ = writeln!(o, "\tchain nat {{");
+    let _ = writeln!(o, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
+    for l in lines {
+        if !s.nat.is_empty() {
+            let nets: Vec<String> = s.nat.iter().map(ToString::to_string).collect();
+            let _ = writeln!(o, "\t\toifname {} ip saddr {{ {} }} masquerade", quoted(&l.device), nets.join(", "));
+        }
+        // The box's own connection re-routed to a preferred line kept the address of the line
+        // the main table chose: the preferred line's ISP would drop it.
+        let others: Vec<String> =
+            lines.iter().filter(|o| o.device != l.device).filter_map(|o| o.addr.map(|a| a.to_string())).collect();
+        if !s.prefer_dst.is_empty() && !others.is_empty() {
+            let _ = writeln!(o, "\t\toifname {} ip saddr {{ {} }} masquerade", quoted(&l.device), others.join(", "));
+        }
+    }
+    let _ = writeln!(o, "\t}}");
+    let _ = writeln!(o, "}}");
+    o
+}
+
+/// A change of weights and preferred line only (health): both maps rewritten in one
+/// transaction, the rules untouched.
+pub fn maps_update(lines: &[ConnLine], s: &ConnSettings) -> String {
+    let t = format!("{NFT_FAMILY} {NFT_TABLE}");
+    let mut o = String::new();
+    let _ = writeln!(o, "flush map {t} weights");
+    let w = weight_elements(lines);
+    if !w.is_empty() {
+        let _ = writeln!(o, "add element {t} weights {{ {} }}", w.join(", "));
+    }
+    let _ = writeln!(o, "flush map {t} prefer");
+    let p = prefer_elements(lines, s);
+    if !p.is_empty() {
+        let _ = writeln!(o, "add element {t} prefer {{ {} }}", p.join(", "));
+    }
+    o
+}
+
+/// Removes the table, whether or not it exists (`nft delete` alone fails on a missing one).
+pub fn teardown() -> String {
+    format!("table {NFT_FAMILY} {NFT_TABLE} {{}}\ndelete table {NFT_FAMILY} {NFT_TABLE}\n")
+}
+
+/// The part of a ruleset that only a full rewrite changes: everything but the two maps' elements.
+/// Two rulesets with the same structure differ by `maps_update` alone.
+pub fn structure(ruleset: &str) -> String {
+    ruleset
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("map weights ") || t.starts_with("map prefer ") {
+                l.split(" elements = ").next().unwrap_or(l).to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(d: &str, table: u32, w: u16, addr: &str, live: bool) -> ConnLine {
+        ConnLine { device: d.into(), mark: mark_of(table), weight: w, addr: addr.parse().ok(), live }
+    }
+
+    fn three() -> Vec<ConnLine> {
+        vec![
+            line("eth1", 20001, 2, "198.51.100.10", true),
+            line("eth2", 20002, 1, "203.0.113.10", true),
+            line("eth3", 20003, 1, "198.18.3.10", true),
+        ]
+    }
+
+    fn settings() -> ConnSettings {
+        ConnSettings {
+            bundle: "wan".into(),
+            nat: vec![Ipv4Prefix { addr: "192.0.2.0".parse().unwrap(), prefix_len: 24 }],
+            prefer: vec!["eth2".into()],
+            prefer_dst: vec![Ipv4Prefix { addr: "198.18.64.0".parse().unwrap(), prefix_len: 18 }],
+        }
+    }
+
+    #[test]
+    fn slots_follow_the_weights_and_add_up() {
+        let l = three();
+        let m = |t| mark_of(t);
+        assert_eq!(slots(&l), vec![(0, 499, m(20001)), (500, 749, m(20002)), (750, 999, m(20003))]);
+        let mut equal = three();
+        for x in &mut equal {
+            x.weight = 1;
+        }
+        assert_eq!(slots(&equal), vec![(0, 333, m(20001)), (334, 666, m(20002)), (667, 999, m(20003))]);
+        // A dead line's share goes to the others, in proportion.
+        let mut dead = three();
+        dead[0].live = false;
+        assert_eq!(slots(&dead), vec![(0, 499, m(20002)), (500, 999, m(20003))]);
+        // Uneven weights still cover every slot once.
+        let odd = vec![line("a", 1, 7, "", true), line("b", 2, 256, "", true), line("c", 3, 3, "", true)];
+        let s = slots(&odd);
+        assert_eq!(s.first().map(|x| x.0), Some(0));
+        assert_eq!(s.last().map(|x| x.1), Some(SLOTS - 1));
+        assert!(s.windows(2).all(|w| w[0].1 + 1 == w[1].0));
+        for l in &mut dead {
+            l.live = false;
+        }
+        assert!(slots(&dead).is_empty());
+    }
+
+    #[test]
+    fn the_preferred_line_fails_over_in_order_then_to_the_others() {
+        let s = ConnSettings { prefer: vec!["eth3".into(), "eth2".into()], ..settings() };
+        let mut l = three();
+        assert_eq!(preferred(&l, &s).map(|p| p.device.as_str()), Some("eth3"));
+        l[2].live = false;
+        assert_eq!(preferred(&l, &s).map(|p| p.device.as_str()), Some("eth2"));
+        l[1].live = false;
+        assert_eq!(preferred(&l, &s).map(|p| p.device.as_str()), Some("eth1"));
+        l[2].live = true;
+        assert_eq!(preferred(&l, &s).map(|p| p.device.as_str()), Some("eth3"));
+    }
+
+    #[test]
+    fn marks_are_ours_and_distinct_per_table() {
+        assert_eq!(mark_of(20001), 0x5445_4e21);
+        assert_eq!(mark_of(20001) & MARK_MASK, MARK_BASE);
+        assert_ne!(mark_of(20001), mark_of(20002));
+    }
+
+    #[test]
+    fn the_ruleset_names_every_line_and_setting() {
+        let r = ruleset(&three(), &settings());
+        assert!(r.starts_with("# teqlctl: connection bundle wan;"), "{r}");
+        assert!(r.contains("table inet teqlctl {}\ndelete table inet teqlctl\ntable inet teqlctl {\n"), "{r}");
+        assert!(r.contains("\t\tct state new fib daddr oifname != { \"eth1\", \"eth2\", \"eth3\" } return\n"), "{r}");
+        assert!(r.contains("elements = { 0-499 : 0x54454e21, 500-749 : 0x54454e22, 750-999 : 0x54454e23 };"), "{r}");
+        assert!(r.contains(
+            "map prefer { type ipv4_addr : mark; flags interval; elements = { 198.18.64.0/18 : 0x54454e22 }; }"
+        ));
+        assert!(r.contains("map addr_mark { type ipv4_addr : mark; elements = { 198.51.100.10 : 0x54454e21,"));
+        assert!(r.contains("\t\toifname \"eth3\" ip saddr { 192.0.2.0/24 } masquerade\n"), "{r}");
+        assert!(r.contains("\t\toifname \"eth2\" ip saddr { 198.51.100.10, 198.18.3.10 } masquerade\n"), "{r}");
+        assert!(r.contains("ct state new meta mark set numgen random mod 1000 map @weights"));
+        assert_eq!(r.matches('{').count(), r.matches('}').count());
+    }
+
+    #[test]
+    fn no_nat_and_no_prefer_write_no_nat_rules() {
+        let s = ConnSettings { bundle: "wan".into(), ..ConnSettings::default() };
+        let r = ruleset(&three(), &s);
+        assert!(!r.contains("masquerade"), "{r}");
+        assert!(r.contains("map prefer { type ipv4_addr : mark; flags interval; }"), "{r}");
+    }
+
+    #[test]
+    fn health_changes_only_the_maps() {
+        let s = settings();
+        let mut l = three();
+        let before = ruleset(&l, &s);
+        l[1].live = false;
+        let after = ruleset(&l, &s);
+        assert_ne!(before, after);
+        assert_eq!(structure(&before), structure(&after));
+        let u = maps_update(&l, &s);
+        assert_eq!(
+            u,
+            "flush map inet teqlctl weights\n\
+             add element inet teqlctl weights { 0-666 : 0x54454e21, 667-999 : 0x54454e23 }\n\
+             flush map inet teqlctl prefer\n\
+             add element inet teqlctl prefer { 198.18.64.0/18 : 0x54454e21 }\n"
+        );
+        // A new address is a new structure (addr_mark, NAT rules).
+        l[0].addr = "198.51.100.11".parse().ok();
+        assert_ne!(structure(&before), structure(&ruleset(&l, &s)));
+    }
+}

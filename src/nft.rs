@@ -1,0 +1,125 @@
+//! Running nft for connection bundles: one `nft -f FILE` per change (one atomic transaction),
+//! `nft list table` to read back our own table (for a rollback, and to know whether a change of
+//! weights can be a change of the maps alone), and the version check. Always time-bounded: a
+//! hook must never hang boot.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::connection::{NFT_FAMILY, NFT_TABLE};
+use crate::error::{Error, Result};
+use crate::exec::{run_bounded, Outcome};
+
+/// nft loads nf_tables and its expression modules on first use; under emulation that alone has
+/// taken half a minute, so the bound is generous (on hardware a run takes milliseconds).
+const NFT_LIMIT: Duration = Duration::from_secs(60);
+/// The oldest nft with `typeof` in map declarations (the `weights` map needs it).
+pub const MIN_VERSION: (u32, u32, u32) = (0, 9, 4);
+
+/// The nft binary: $TEQLCTL_NFT for tests that must see a missing or old one, else from PATH.
+fn nft() -> PathBuf {
+    crate::env::redirect("TEQLCTL_NFT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nft"))
+}
+
+fn missing(bundle: &str) -> Error {
+    Error::Nft(format!(
+        "{bundle} is a connection bundle and needs nftables, but nft cannot be run: install the \
+         nftables package (nft {}.{}.{} or newer)",
+        MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
+    ))
+}
+
+fn run(args: &[&str], bundle: &str) -> Result<(bool, String)> {
+    let mut cmd = Command::new(nft());
+    cmd.args(args);
+    match run_bounded(&mut cmd, NFT_LIMIT, true) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(bundle)),
+        Err(e) => Err(Error::Io(format!("nft {}", args.join(" ")), e)),
+        Ok(Outcome::TimedOut) => Err(Error::Nft(format!(
+            "nft {} took longer than {} s and was stopped",
+            args.join(" "),
+            NFT_LIMIT.as_secs()
+        ))),
+        Ok(Outcome::Exited { ok, output, .. }) => Ok((ok, output)),
+    }
+}
+
+/// `nftables v1.0.6 (Lester Gooch #5)` -> (1, 0, 6).
+pub fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
+    let v = s.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    // Each part's leading digits: `9rc1` is 9.
+    let mut parts = v.split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    Some((parts.next()??, parts.next().flatten().unwrap_or(0), parts.next().flatten().unwrap_or(0)))
+}
+
+/// Refuses an nft that is missing or too old for our ruleset, with what to install.
+pub fn check_version(bundle: &str) -> Result<()> {
+    let (ok, out) = run(&["--version"], bundle)?;
+    let v = if ok { parse_version(&out) } else { None };
+    match v {
+        Some(v) if v >= MIN_VERSION => Ok(()),
+        Some((a, b, c)) => Err(Error::Nft(format!(
+            "{bundle} is a connection bundle and needs nft {}.{}.{} or newer; this one is {a}.{b}.{c}: \
+             upgrade the nftables package",
+            MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
+        ))),
+        None => Err(Error::Nft(format!(
+            "{bundle}: `nft --version` did not say which nft this is ({}): is nftables installed right?",
+            crate::text::escape_for_message(out.trim(), 300)
+        ))),
+    }
+}
+
+/// Our table as nft lists it (a script that recreates it), or None when there is none.
+pub fn current(bundle: &str) -> Result<Option<String>> {
+    let (ok, out) = run(&["list", "table", NFT_FAMILY, NFT_TABLE], bundle)?;
+    if ok {
+        Ok(Some(out))
+    } else if out.contains("No such file or directory") {
+        Ok(None)
+    } else {
+        Err(Error::Nft(format!(
+            "nft list table {NFT_FAMILY} {NFT_TABLE}: {}",
+            crate::text::escape_for_message(out.trim(), 300)
+        )))
+    }
+}
+
+/// Runs `script` as one transaction: all of it or nothing.
+pub fn apply(script: &str, bundle: &str) -> Result<()> {
+    let dir = crate::health::state_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}", dir.display()), e))?;
+    let path = dir.join(format!("nft-{}.nft", std::process::id()));
+    std::fs::write(&path, script).map_err(|e| Error::Io(format!("{}", path.display()), e))?;
+    let r = run(&["-f", &path.to_string_lossy()], bundle);
+    let _ = std::fs::remove_file(&path);
+    let (ok, out) = r?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Nft(format!(
+            "nft refused the ruleset of {bundle} (nothing of it was applied): {}",
+            crate::text::escape_for_message(out.trim(), 300)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("nftables v1.0.6 (Lester Gooch #5)"), Some((1, 0, 6)));
+        assert_eq!(parse_version("nftables v0.9.3 (Topsy)"), Some((0, 9, 3)));
+        assert_eq!(parse_version("nftables v1.1"), Some((1, 1, 0)));
+        assert_eq!(parse_version("nftables v1.0.9rc1"), Some((1, 0, 9)));
+        assert_eq!(parse_version("something else"), None);
+        assert!(parse_version("nftables v0.9.3").unwrap() < MIN_VERSION);
+        assert!(parse_version("nftables v0.9.4").unwrap() >= MIN_VERSION);
+    }
+}

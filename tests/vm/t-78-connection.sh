@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# A connection bundle over three independent ISPs (issue 13), driven the way network-scripts
+# drives its hooks: teqlctl's own nftables table `inet teqlctl` and fwmark rules on top of the
+# multipath bundle's per-line tables; new LAN connections and the box's own spread by weight
+# (2:1:1) over 300 connections each; a long-lived connection stays on its line while the
+# weights change (a change of the map only); connections from the internet to a line's
+# address answered by that line; PREFER_DST destinations leave by the preferred line, and by
+# the next one when it is taken out; the bundle down leaves no table, rule or route of ours and
+# the admin's own table byte-identical.
+# vm-timeout: 600
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+
+# A destination preferred to eth3 (a service that ties a login to the client's address).
+PREFERRED_HOST=198.18.64.1
+SINK_LOG=$VM_STATE/sink.log
+
+check "isp_up" isp_up
+# The admin's own firewall: no NAT of theirs (TEQL_NAT does it), a set, and a counter no test
+# traffic touches; it must be byte-identical after everything below.
+nft delete table ip adminnat
+nft -f - <<'EOT'
+table inet admin {
+    set blocked { type ipv4_addr; elements = { 198.18.200.1 } }
+    chain fwd {
+        type filter hook forward priority filter; policy accept;
+        ip daddr @blocked counter drop
+    }
+}
+EOT
+check "the admin's table is in" nft list table inet admin
+admin_nft=$(nft list table inet admin)
+ip -n inet addr add "$PREFERRED_HOST/32" dev lo
+
+write_files() {
+    isp_write_office "2 1 1" "TEQL_TABLE=420%k" || return 1
+    cat >"$NS_DIR/ifcfg-wan" <<'EOT'
+DEVICE=wan
+DEVICETYPE=teql
+ONBOOT=yes
+TEQL_MODE=connection
+TEQL_NAT="198.18.100.0/24"        # the LAN, masqueraded per line
+TEQL_PREFER="eth3 eth1"           # the preferred line, then the next in order
+TEQL_PREFER_DST="198.18.64.0/18"
+EOT
+}
+check "write the office's files (mode connection)" write_files
+check "link the hooks" ns_link_hooks
+
+# sink_start: a UDP sink on the internet host (every address of it) that logs the source
+# address of each datagram; sink_count ADDR: datagrams seen from ADDR since the last reset.
+sink_start() {
+    : >"$SINK_LOG"
+    ip netns exec inet python3 -u -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9))
+while True:
+    data, peer = s.recvfrom(2048)
+    print(peer[0], flush=True)' >>"$SINK_LOG" &
+    SINK=$!
+    wait_for sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
+}
+sink_count() { grep -cx "$1" "$SINK_LOG"; }
+# udp_flows NS DST N: N connections (each its own socket, so its own source port and its own
+# conntrack entry), one datagram each. NS "-" is the box itself.
+udp_flows() {
+    local run=()
+    [ "$1" = - ] || run=(ip netns exec "$1")
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    "${run[@]}" bash -c 'for f in $(seq '"$3"'); do
+        exec 3>/dev/udp/'"$2"'/9 || exit 1
+        echo "flow $f" >&3
+        exec 3>&-
+    done'
+}
+# check_shares WHAT TOTAL: each line's share of the sink's datagrams is within 0.12 of its
+# weight's (2:1:1: 1/2, 1/4, 1/4); 0.12 of 300 is about 4 standard deviations of a fair draw.
+check_shares() {
+    local what=$1 total=$2 k n want got
+    local -a share=(x 500 250 250)
+    for k in 1 2 3; do
+        n=$(sink_count "${ISP_ADDR[$k]}")
+        got=$((n * 1000 / total))
+        want=${share[$k]}
+        info "$what: eth$k carried $n of $total (${got}/1000, weight's ${want}/1000)"
+        check "$what: eth$k's share within 0.12 of its weight's ($got/1000)" test $((got > want ? got - want : want - got)) -le 120
+    done
+}
+
+# --- dry run: the nft transaction and the rules, nothing changed ---------------------------
+plan=$("$TEQLCTL" --dry-run up wan 2>&1)
+info "$plan"
+check "dry run prints the nft transaction" grep -q "^nft -f - <<'EOF'" <<<"$plan"
+check "... with the weights map (500/250/250 slots)" grep -q "0-499 : 0x54451069, 500-749 : 0x5445106a, 750-999 : 0x5445106b" <<<"$plan"
+check "... and each line's fwmark rule" grep -q "ip rule add priority 30050 fwmark 0x5445106a/0xffffffff lookup 4202" <<<"$plan"
+check "... and changes nothing" sh -c "! nft list table inet teqlctl 2>/dev/null"
+
+# --- the lines come up as network-scripts brings them up -----------------------------------
+for k in 1 2 3; do
+    check "ifup-local eth$k" ns_hook ifup-local "eth$k"
+done
+check "the table inet teqlctl is in" nft list table inet teqlctl
+check_eq "the group holds every line (the box's own connections)" "eth1 eth2 eth3" "$(isp_members)"
+for k in 1 2 3; do
+    check_eq "rule: fwmark of eth$k to table 420$k" "420$k" \
+        "$(ip -j rule show | jq -r --arg m "$(printf '0x%x' $((0x54451068 + k)))" '.[] | select(.fwmark == $m) | .table')"
+done
+isp_check_tables
+json=$("$TEQLCTL" status --json wan)
+check_json "status --json: wan is an up connection bundle" '.masters[0] | .mode == "connection" and .up' "$json"
+check "status text names the mode" sh -c "'$TEQLCTL' status wan | grep -q '^wan: up (connection)'"
+snap=$(ip -j rule show; ip -j route show table all; ip -j nexthop show; nft -a list table inet teqlctl)
+check "a second ifup-local changes nothing" ns_hook ifup-local eth2
+check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show; nft -a list table inet teqlctl)"
+
+# --- new connections spread by weight: the LAN's, and the box's own ------------------------
+check "the sink on the internet host" sink_start
+check "300 new LAN connections" udp_flows lan "$ISP_HOST" 300
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
+check "at least 290 of them arrived, masqueraded to a line's address" \
+    test $(($(sink_count "${ISP_ADDR[1]}") + $(sink_count "${ISP_ADDR[2]}") + $(sink_count "${ISP_ADDR[3]}"))) -ge 290
+check_shares "LAN" "$(wc -l <"$SINK_LOG")"
+: >"$SINK_LOG"
+check "300 new connections of the box's own" udp_flows - "$ISP_HOST" 300
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
+check_shares "the box" "$(wc -l <"$SINK_LOG")"
+
+# --- the internet reaches each line's address; the replies leave by that line --------------
+for k in 1 2 3; do
+    tx=$(isp_tx "$k")
+    check "the internet reaches eth$k's address" ip netns exec inet ping -c 4 -W 2 "${ISP_ADDR[$k]}"
+    check "... and the 4 replies leave by eth$k (its ISP)" test $(($(isp_tx "$k") - tx)) -ge 4
+done
+
+# --- PREFER_DST: always the preferred line (eth3) ------------------------------------------
+: >"$SINK_LOG"
+check "40 LAN connections to the preferred destination" udp_flows lan "$PREFERRED_HOST" 40
+check "20 of the box's own" udp_flows - "$PREFERRED_HOST" 20
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 58 ]"
+check_eq "every one left by eth3 (the preferred line)" "$(wc -l <"$SINK_LOG")" "$(sink_count "${ISP_ADDR[3]}")"
+
+# --- a long-lived connection stays on its line while the weights change -------------------
+ip netns exec inet python3 "$VM_DIR/flows.py" serve "$ISP_HOST" 5201 "$VM_STATE/peers" &
+server=$!
+wait_for sh -c "ip netns exec inet ss -Hltn 'sport = :5201' | grep -q ."
+: >"$VM_STATE/peers"
+ip netns exec lan python3 "$VM_DIR/flows.py" run "$ISP_HOST" 5201 4 12 "$VM_STATE/run.json" &
+flows=$!
+sleep 4
+handles=$(nft -a list chain inet teqlctl prerouting | grep -o 'handle [0-9]*')
+sed -i 's/^TEQL_WEIGHT=2$/TEQL_WEIGHT=1/' "$NS_DIR/ifcfg-eth1"
+plan=$("$TEQLCTL" --dry-run up wan 2>&1)
+info "$plan"
+check "a change of weights is a change of the map only" sh -c "grep -q '^flush map inet teqlctl weights' <<<'$plan' && ! grep -q 'delete table' <<<'$plan'"
+t_change=$(date +%s)
+check "teqlctl up wan with the new weights" "$TEQLCTL" up wan
+check "... now 334/333/333" sh -c "nft list map inet teqlctl weights | grep -q '0-333 : 0x54451069'"
+check_eq "the rules were not rewritten (same handles)" "$handles" "$(nft -a list chain inet teqlctl prerouting | grep -o 'handle [0-9]*')"
+wait "$flows"
+check "the 4 flows ran" test -s "$VM_STATE/run.json"
+report=$(python3 "$VM_DIR/flows.py" report "$VM_STATE/run.json" "$VM_STATE/peers" "$t_change")
+info "$report"
+# A flow moved to another line would be dropped there (its masqueraded source is the old
+# line's): it would go silent.
+check "no flow went silent after the change, each kept its line" awk '$1 == "?" || $3 > 1 || $5 == 0 { bad = 1 } END { exit bad }' <<<"$report"
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+
+# --- the preferred line taken out: PREFER_DST fails over to eth1, in order -----------------
+check "detach eth3" "$TEQLCTL" detach eth3
+check "the prefer map now names eth1" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x54451069'"
+: >"$SINK_LOG"
+check "20 LAN connections to the preferred destination" udp_flows lan "$PREFERRED_HOST" 20
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 19 ]"
+check_eq "every one left by eth1, the next preferred line" "$(wc -l <"$SINK_LOG")" "$(sink_count "${ISP_ADDR[1]}")"
+check "attach eth3" "$TEQLCTL" attach eth3
+check "the prefer map names eth3 again" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x5445106b'"
+kill "$SINK" 2>/dev/null
+wait "$SINK" 2>/dev/null
+
+# --- the bundle down: nothing of ours left, the admin's table as it was -------------------
+check "ifdown-teql ifcfg-wan" ns_hook ifdown-teql ifcfg-wan
+check "no table inet teqlctl left" sh -c "! nft list table inet teqlctl 2>/dev/null"
+check_eq "no rule of ours left" "" "$(ip -j rule show | jq -r '.[] | select(.priority == 30100 or .priority == 30050) | .table')"
+check_eq "no default route or nexthop of ours left" "" "$(ip -j route show default | jq -r '.[].dst'; ip nexthop show)"
+check_eq "the admin's nftables table is byte-identical" "$admin_nft" "$(nft list table inet admin)"
+check "ifup-teql ifcfg-wan brings it all back" ns_hook ifup-teql ifcfg-wan
+check "... the table" nft list table inet teqlctl
+check "teqlctl down wan" "$TEQLCTL" down wan
+check "... no table left" sh -c "! nft list table inet teqlctl 2>/dev/null"
+nft delete table inet admin
+isp_down
+finish
