@@ -26,7 +26,7 @@ nft delete table ip adminnat
 nft -f - <<'EOT'
 table inet admin {
     set blocked { type ipv4_addr; elements = { 198.18.200.1 } }
-    chain fwd {
+    chain admin_forward {
         type filter hook forward priority filter; policy accept;
         ip daddr @blocked counter drop
     }
@@ -53,6 +53,7 @@ check "link the hooks" ns_link_hooks
 
 # sink_start: a UDP sink on the internet host (every address of it) that logs the source
 # address of each datagram; sink_count ADDR: datagrams seen from ADDR since the last reset.
+# (Not run under `check`: its command substitution would wait for the sink's end.)
 sink_start() {
     : >"$SINK_LOG"
     ip netns exec inet python3 -u -c 'import socket, sys
@@ -118,7 +119,8 @@ check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show; nft -a list table inet teqlctl)"
 
 # --- new connections spread by weight: the LAN's, and the box's own ------------------------
-check "the sink on the internet host" sink_start
+sink_start
+check "the sink on the internet host listens" sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
 check "300 new LAN connections" udp_flows lan "$ISP_HOST" 300
 wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
 check "at least 290 of them arrived, masqueraded to a line's address" \
