@@ -6,9 +6,10 @@
 //! weighted group for the main table's default route):
 //! - per line a mark, and a rule `fwmark MARK lookup TABLE` just before the `from ADDR` rules;
 //! - one table of teqlctl's own, `inet teqlctl`, never any other:
-//!   - prerouting: a connection's packets carry its connection mark (sticky); a new connection
-//!     that arrives on a line takes that line's mark (its replies leave by it); a new connection
-//!     the main table would send out of a line (not one to the box or to another LAN) takes a
+//!   - prerouting: a new connection that arrives on a line takes that line's connection mark
+//!     (its replies leave by it); packets from a line are never marked (they go to the box or
+//!     the LAN by the main table); other packets of a marked connection carry its mark, so they
+//!     leave by its line (sticky); a new connection the main table would send out of a line (not one to the box or to another LAN) takes a
 //!     line chosen by weight (`numgen random` over the `weights` map), or the preferred line for
 //!     a PREFER_DST destination (the `prefer` map);
 //!   - output (a `route` chain, so a changed mark re-routes): the box's own new connections take
@@ -181,8 +182,12 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
     let ours = format!("ct mark and {MARK_MASK:#010x} == {MARK_BASE:#010x}");
     let _ = writeln!(o, "\tchain prerouting {{");
     let _ = writeln!(o, "\t\ttype filter hook prerouting priority mangle; policy accept;");
+    // In from a line: a new connection takes the line's connection mark (its replies leave by
+    // it), but no packet from a line carries a mark: it goes to the box or to the LAN by the
+    // main table (a mark would send a reply to the LAN back out through the line's table).
+    let _ = writeln!(o, "\t\tct state new ct mark set iifname map @line_mark return");
+    let _ = writeln!(o, "\t\tiifname {{ {} }} return", names.join(", "));
     let _ = writeln!(o, "\t\t{ours} meta mark set ct mark return");
-    let _ = writeln!(o, "\t\tct state new ct mark set iifname map @line_mark meta mark set ct mark return");
     let _ = writeln!(o, "\t\tct state new fib daddr type local return");
     // An anonymous set: nft gives it the type of `fib daddr oifname` (a named ifname set is
     // refused there).
