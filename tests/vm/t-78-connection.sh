@@ -5,8 +5,9 @@
 # (2:1:1) over 300 connections each; a long-lived connection stays on its line while the
 # weights change (a change of the map only); connections from the internet to a line's
 # address answered by that line; PREFER_DST destinations leave by the preferred line, and by
-# the next one when it is taken out; the bundle down leaves no table, rule or route of ours and
-# the admin's own table byte-identical.
+# the next one when it is taken out; a dead ISP's share moved to the others by `check`, with
+# its conntrack entries (and only its) flushed, and back when it recovers; the bundle down
+# leaves no table, rule or route of ours and the admin's own table byte-identical.
 # vm-timeout: 600
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -37,7 +38,7 @@ admin_nft=$(nft list table inet admin)
 ip -n inet addr add "$PREFERRED_HOST/32" dev lo
 
 write_files() {
-    isp_write_office "2 1 1" "TEQL_TABLE=420%k" || return 1
+    isp_write_office "2 1 1" "TEQL_TABLE=420%k" "TEQL_PROBE=$ISP_HOST" || return 1
     cat >"$NS_DIR/ifcfg-wan" <<'EOT'
 DEVICE=wan
 DEVICETYPE=teql
@@ -183,6 +184,47 @@ wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 19 ]"
 check_eq "every one left by eth1, the next preferred line" "$(wc -l <"$SINK_LOG")" "$(sink_count "${ISP_ADDR[1]}")"
 check "attach eth3" "$TEQLCTL" attach eth3
 check "the prefer map names eth3 again" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x5445106b'"
+
+# --- a dead ISP: its share moves to the others, its connections (only its) are flushed ---
+mark2=0x5445106a
+# conn_count MARK: conntrack entries with that mark (conntrack -L prints its summary on stderr).
+conn_count() { conntrack -L --mark "$1" 2>/dev/null | grep -c .; }
+ip netns exec inet python3 "$VM_DIR/flows.py" serve "$ISP_HOST" 5201 "$VM_STATE/peers" &
+server=$!
+wait_for sh -c "ip netns exec inet ss -Hltn 'sport = :5201' | grep -q ."
+: >"$VM_STATE/peers"
+ip netns exec lan python3 "$VM_DIR/flows.py" run "$ISP_HOST" 5201 8 16 "$VM_STATE/run.json" &
+flows=$!
+check "60 more LAN connections (UDP, in conntrack for 30 s)" udp_flows lan "$ISP_HOST" 60
+sleep 3
+before=$(for m in 0x54451069 $mark2 0x5445106b; do conn_count "$m"; done | paste -sd' ')
+info "conntrack entries by line (eth1 eth2 eth3): $before"
+check "every line has connections in conntrack" awk '{ exit !($1 > 0 && $2 > 0 && $3 > 0) }' <<<"$before"
+t_cut=$(date +%s)
+check "ISP 2 loses its uplink (eth2 keeps its carrier)" isp_cut 2
+check "check round 1 (eth2 fails once)" "$TEQLCTL" check
+check "check round 2 takes eth2 out" "$TEQLCTL" check
+check "the weights map has no eth2 any more" sh -c "! nft list map inet teqlctl weights | grep -q $mark2"
+check "... eth1 and eth3 share it (weights 1:1 since the change above)" sh -c "nft list map inet teqlctl weights | grep -q '0-499 : 0x54451069'"
+check_eq "eth2's connections were flushed" 0 "$(conn_count $mark2)"
+after=$(for m in 0x54451069 0x5445106b; do conn_count "$m"; done | paste -sd' ')
+info "conntrack entries of eth1 and eth3 after the flush: $after"
+check "... and the other lines' were not" awk '{ exit !($1 > 0 && $2 > 0) }' <<<"$after"
+: >"$SINK_LOG"
+check "60 new LAN connections after the cut" udp_flows lan "$ISP_HOST" 60
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 58 ]"
+check_eq "none of them took eth2" 0 "$(sink_count "${ISP_ADDR[2]}")"
+wait "$flows"
+report=$(python3 "$VM_DIR/flows.py" report "$VM_STATE/run.json" "$VM_STATE/peers" "$t_cut")
+info "$report"
+check_eq "8 flows reported" 8 "$(grep -c . <<<"$report")"
+check "the flows on eth1 and eth3 kept going after the cut" \
+    awk -v dead="${ISP_ADDR[2]}" '$1 == "?" || ($1 != dead && ($3 > 1 || $5 == 0)) { bad = 1 } END { exit bad }' <<<"$report"
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+check "ISP 2 back" isp_mend 2
+for r in 1 2 3; do check "check round $r after the return" "$TEQLCTL" check; done
+check "eth2 is back in the weights map" sh -c "nft list map inet teqlctl weights | grep -q $mark2"
 kill "$SINK" 2>/dev/null
 wait "$SINK" 2>/dev/null
 
