@@ -2,22 +2,11 @@
 //! configuration, and every bad value or misplaced key is one problem naming the file, the key
 //! and what to do.
 
-use std::fs;
-use std::path::Path;
+mod config_files;
 
+use config_files::{assert_one_problem, ifcfg, interfaces, problems};
 use tempfile::TempDir;
-use teqlctl::config::{self, Config, ConnectionOptions, Ipv4Prefix, Mode};
-
-fn ifcfg(root: &Path, name: &str, text: &str) {
-    let dir = root.join("etc/sysconfig/network-scripts");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join(format!("ifcfg-{name}")), text).unwrap();
-}
-
-fn interfaces(root: &Path, text: &str) {
-    fs::create_dir_all(root.join("etc/network")).unwrap();
-    fs::write(root.join("etc/network/interfaces"), text).unwrap();
-}
+use teqlctl::config::{self, ConnectionOptions, Ipv4Prefix, Mode};
 
 fn net(s: &str) -> Ipv4Prefix {
     let (a, l) = s.split_once('/').unwrap();
@@ -66,19 +55,6 @@ fn debian(bundle: &str) -> TempDir {
 
 const STORY_DEB: &str = "    teql-mode connection\n    teql-nat 203.0.113.0/24\n    teql-prefer eth1\n    \
     teql-prefer-dst 192.0.2.128/25 198.18.64.0/18\n";
-
-fn problems(c: &Config) -> Vec<String> {
-    c.problems.iter().map(ToString::to_string).collect()
-}
-
-fn assert_one_problem(c: &Config, file_part: &str, words: &[&str]) {
-    let p = problems(c);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains(file_part), "{p:?}");
-    for w in words {
-        assert!(p[0].contains(w), "{w:?} not in {p:?}");
-    }
-}
 
 #[test]
 fn the_user_story_loads_the_same_from_both_formats() {

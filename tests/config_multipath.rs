@@ -4,22 +4,13 @@
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::Path;
 
+mod config_files;
+
+use config_files::{assert_one_problem, ifcfg, interfaces, problems};
 use tempfile::TempDir;
-use teqlctl::config::{self, Config, LinePath, Mode, MultipathOptions};
+use teqlctl::config::{self, LinePath, Mode, MultipathOptions};
 use teqlctl::multipath::HashPolicy;
-
-fn ifcfg(root: &Path, name: &str, text: &str) {
-    let dir = root.join("etc/sysconfig/network-scripts");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join(format!("ifcfg-{name}")), text).unwrap();
-}
-
-fn interfaces(root: &Path, text: &str) {
-    fs::create_dir_all(root.join("etc/network")).unwrap();
-    fs::write(root.join("etc/network/interfaces"), text).unwrap();
-}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -65,10 +56,6 @@ fn debian() -> TempDir {
     t
 }
 
-fn problems(c: &Config) -> Vec<String> {
-    c.problems.iter().map(ToString::to_string).collect()
-}
-
 #[test]
 fn the_user_story_loads_the_same_from_both_formats() {
     for root in [redhat(), debian()] {
@@ -109,16 +96,6 @@ fn teql_gateway_wins_over_gateway_and_options_are_read() {
         Mode::Multipath(MultipathOptions { hash: HashPolicy::L3, defroute: false, connection: None })
     );
     assert_eq!(c.masters["wan"].metric, 10);
-}
-
-/// (file, text, what the one problem must say)
-fn assert_one_problem(c: &Config, file_part: &str, words: &[&str]) {
-    let p = problems(c);
-    assert_eq!(p.len(), 1, "{p:?}");
-    assert!(p[0].contains(file_part), "{p:?}");
-    for w in words {
-        assert!(p[0].contains(w), "{w:?} not in {p:?}");
-    }
 }
 
 #[test]

@@ -147,12 +147,18 @@ wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 58 ]"
 check_eq "every one left by eth3 (the preferred line)" "$(wc -l <"$SINK_LOG")" "$(sink_count "${ISP_ADDR[3]}")"
 
 # --- a long-lived connection stays on its line while the weights change -------------------
+# The internet host's TCP server (tests/vm/flows.py) for the rest of the scenario; lan_flows N
+# SECS starts N LAN connections to it for SECS seconds in the background ($flows).
 ip netns exec inet python3 "$VM_DIR/flows.py" serve "$ISP_HOST" 5201 "$VM_STATE/peers" &
 server=$!
 wait_for sh -c "ip netns exec inet ss -Hltn 'sport = :5201' | grep -q ."
-: >"$VM_STATE/peers"
-ip netns exec lan python3 "$VM_DIR/flows.py" run "$ISP_HOST" 5201 4 12 "$VM_STATE/run.json" &
-flows=$!
+lan_flows() {
+    : >"$VM_STATE/peers"
+    rm -f "$VM_STATE/run.json"
+    ip netns exec lan python3 "$VM_DIR/flows.py" run "$ISP_HOST" 5201 "$1" "$2" "$VM_STATE/run.json" &
+    flows=$!
+}
+lan_flows 4 12
 sleep 4
 handles=$(nft -a list chain inet teqlctl prerouting | grep -o 'handle [0-9]*')
 sed -i 's/^TEQL_WEIGHT=2$/TEQL_WEIGHT=1/' "$NS_DIR/ifcfg-eth1"
@@ -172,8 +178,6 @@ info "$report"
 # line's): it would go silent.
 check_eq "4 flows reported" 4 "$(grep -c . <<<"$report")"
 check "no flow went silent after the change, each kept its line" awk '$1 == "?" || $3 > 1 || $5 == 0 { bad = 1 } END { exit bad }' <<<"$report"
-kill "$server" 2>/dev/null
-wait "$server" 2>/dev/null
 
 # --- the preferred line taken out: PREFER_DST fails over to eth1, in order -----------------
 check "detach eth3" "$TEQLCTL" detach eth3
@@ -189,12 +193,7 @@ check "the prefer map names eth3 again" sh -c "nft list map inet teqlctl prefer 
 mark2=0x5445106a
 # conn_count MARK: conntrack entries with that mark (conntrack -L prints its summary on stderr).
 conn_count() { conntrack -L --mark "$1" 2>/dev/null | grep -c .; }
-ip netns exec inet python3 "$VM_DIR/flows.py" serve "$ISP_HOST" 5201 "$VM_STATE/peers" &
-server=$!
-wait_for sh -c "ip netns exec inet ss -Hltn 'sport = :5201' | grep -q ."
-: >"$VM_STATE/peers"
-ip netns exec lan python3 "$VM_DIR/flows.py" run "$ISP_HOST" 5201 8 16 "$VM_STATE/run.json" &
-flows=$!
+lan_flows 8 16
 check "60 more LAN connections (UDP, in conntrack for 30 s)" udp_flows lan "$ISP_HOST" 60
 sleep 3
 before=$(for m in 0x54451069 $mark2 0x5445106b; do conn_count "$m"; done | paste -sd' ')
