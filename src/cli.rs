@@ -228,6 +228,16 @@ fn run(cli: Cli) -> Result<i32> {
             if !tables.is_empty() {
                 state.read_multipath(&mut nl, &tables)?;
             }
+            // A connection bundle's counters (nft, conntrack), only when one is shown.
+            let conn = cfg
+                .masters
+                .values()
+                .find(|m| m.mode.name() == "connection" && master.as_deref().is_none_or(|want| want == m.device));
+            if let Some(b) = conn {
+                let marks: Vec<u32> =
+                    cfg.members_of(&b.device).map(|m| crate::connection::mark_of(m.table())).collect();
+                state.read_connection(&b.device, &marks);
+            }
             let health = crate::health::load(&crate::health::state_dir());
             let st = status::collect(&cfg, &state, &health, master.as_deref());
             if let Some(m) = master.as_deref() {

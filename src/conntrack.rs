@@ -11,7 +11,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
+const IPCTNL_MSG_CT_NEW: u16 = 0;
+const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_DONE: u16 = 0x3;
 const CTA_MARK: u16 = 8;
 const CTA_MARK_MASK: u16 = 21;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -21,11 +25,16 @@ const NLMSG_ERROR: u16 = 0x2;
 /// The request: nlmsghdr, nfgenmsg (AF_INET, version 0), CTA_MARK and CTA_MARK_MASK (network
 /// byte order, as ctnetlink reads them).
 pub fn delete_by_mark_msg(mark: u32, seq: u32) -> Vec<u8> {
+    by_mark_msg(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, mark, seq)
+}
+
+/// A ctnetlink request of `kind` for the entries whose mark is `mark`.
+fn by_mark_msg(kind: u16, flags: u16, mark: u32, seq: u32) -> Vec<u8> {
     let mut m = Vec::with_capacity(36);
     let len: u32 = 16 + 4 + 8 + 8;
     m.extend_from_slice(&len.to_ne_bytes());
-    m.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE).to_ne_bytes());
-    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    m.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | kind).to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
     m.extend_from_slice(&seq.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
     // nfgenmsg: family, version, res_id (big endian).
@@ -38,8 +47,8 @@ pub fn delete_by_mark_msg(mark: u32, seq: u32) -> Vec<u8> {
     m
 }
 
-/// Deletes every conntrack entry whose mark is `mark`. ENOENT (no such entry) is success.
-pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
+/// A netlink socket for ctnetlink requests, with a bounded wait for answers.
+fn socket() -> std::io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the descriptor is owned below.
     let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
     if fd < 0 {
@@ -59,7 +68,11 @@ pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         );
     }
-    let msg = delete_by_mark_msg(mark, 1);
+    Ok(fd)
+}
+
+/// Sends `msg` to the kernel.
+fn send(fd: &OwnedFd, msg: &[u8]) -> std::io::Result<()> {
     // SAFETY: sending our buffer to the kernel (the socket is unbound: destination pid 0).
     let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -76,16 +89,78 @@ pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
     if sent < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let mut buf = [0u8; 4096];
+    Ok(())
+}
+
+/// One datagram of answers.
+fn recv(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
     // SAFETY: receiving into our buffer.
     let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    ack_errno(&buf[..n as usize]).map_or(Ok(()), |e| match e {
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
+/// Deletes every conntrack entry whose mark is `mark`. ENOENT (no such entry) is success.
+pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
+    let fd = socket()?;
+    send(&fd, &delete_by_mark_msg(mark, 1))?;
+    let mut buf = [0u8; 4096];
+    let n = recv(&fd, &mut buf)?;
+    ack_errno(&buf[..n]).map_or(Ok(()), |e| match e {
         0 | libc::ENOENT => Ok(()),
         e => Err(std::io::Error::from_raw_os_error(e)),
     })
+}
+
+/// How many conntrack entries have the mark `mark` (a dump filtered by the kernel; the entries
+/// themselves are not read).
+pub fn count_by_mark(mark: u32) -> std::io::Result<u64> {
+    let fd = socket()?;
+    send(&fd, &by_mark_msg(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, mark, 1))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut count = 0;
+    loop {
+        let n = recv(&fd, &mut buf)?;
+        match count_messages(&buf[..n]) {
+            Dumped::More(c) => count += c,
+            Dumped::Done(c) => return Ok(count + c),
+            Dumped::Error(e) => return Err(std::io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// What one datagram of a dump said.
+#[derive(Debug, PartialEq, Eq)]
+enum Dumped {
+    /// This many entries, and more datagrams to come.
+    More(u64),
+    /// This many entries, and the end of the dump.
+    Done(u64),
+    Error(i32),
+}
+
+fn count_messages(mut buf: &[u8]) -> Dumped {
+    let mut count = 0;
+    while buf.len() >= 16 {
+        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+        if len < 16 || len > buf.len() {
+            return Dumped::Error(libc::EPROTO);
+        }
+        match kind {
+            NLMSG_DONE => return Dumped::Done(count),
+            NLMSG_ERROR => match ack_errno(buf) {
+                Some(0) => {}
+                Some(e) => return Dumped::Error(e),
+                None => return Dumped::Error(libc::EPROTO),
+            },
+            k if k == (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW => count += 1,
+            _ => {}
+        }
+        // Messages are aligned to 4 bytes.
+        let step = (len + 3) & !3;
+        buf = buf.get(step..).unwrap_or(&[]);
+    }
+    Dumped::More(count)
 }
 
 /// The errno of an NLMSG_ERROR answer (0: the ACK), None for anything else.
@@ -114,6 +189,30 @@ mod tests {
         assert_eq!(&m[24..28], &[0x54, 0x45, 0x10, 0x69]);
         assert_eq!(u16::from_ne_bytes(m[30..32].try_into().unwrap()), 21);
         assert_eq!(&m[32..36], &[0xff; 4]);
+    }
+
+    fn msg(kind: u16, body: usize) -> Vec<u8> {
+        let mut m = vec![0u8; 16 + body];
+        m[0..4].copy_from_slice(&((16 + body) as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&kind.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn a_dump_is_counted_to_its_end() {
+        let entry = msg(0x0100, 26);
+        let mut d = entry.clone();
+        d.extend_from_slice(&[0, 0]); // padding to 4 bytes
+        d.extend_from_slice(&entry);
+        d.extend_from_slice(&[0, 0]);
+        assert_eq!(count_messages(&d), Dumped::More(2));
+        d.extend_from_slice(&msg(NLMSG_DONE, 4));
+        assert_eq!(count_messages(&d), Dumped::Done(2));
+        let mut e = msg(NLMSG_ERROR, 20);
+        e[16..20].copy_from_slice(&(-libc::EPERM).to_ne_bytes());
+        assert_eq!(count_messages(&e), Dumped::Error(libc::EPERM));
+        assert_eq!(count_messages(&msg(0x0100, 26)[..30]), Dumped::Error(libc::EPROTO));
+        assert_eq!(by_mark_msg(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 7, 1)[4..8], [1, 1, 1, 3]);
     }
 
     #[test]

@@ -89,6 +89,29 @@ pub fn current(bundle: &str) -> Result<Option<String>> {
     }
 }
 
+/// New connections each line has taken since the table was written: the per-line counters of
+/// our postrouting chain. None when there is no table.
+pub fn new_connections(bundle: &str) -> Result<Option<std::collections::BTreeMap<String, u64>>> {
+    let (ok, out) = run(&["list", "chain", NFT_FAMILY, NFT_TABLE, "postrouting"], bundle)?;
+    if !ok {
+        return Ok(None);
+    }
+    Ok(Some(parse_counters(&out)))
+}
+
+/// `ct state new oifname "eth1" counter packets 12 bytes 720` -> eth1: 12.
+pub fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("ct state new oifname \"")?;
+            let (name, rest) = rest.split_once('"')?;
+            let packets = rest.trim().strip_prefix("counter packets ")?.split_whitespace().next()?.parse().ok()?;
+            Some((name.to_string(), packets))
+        })
+        .collect()
+}
+
 /// Runs `script` as one transaction: all of it or nothing.
 pub fn apply(script: &str, bundle: &str) -> Result<()> {
     let dir = crate::health::state_dir();
@@ -111,6 +134,14 @@ pub fn apply(script: &str, bundle: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_of_our_chain() {
+        let listing = "table inet teqlctl {\n\tchain postrouting {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t\tct state new ct mark set oifname map @line_mark\n\t\tct state new oifname \"eth1\" counter packets 12 bytes 720\n\t\tct state new oifname \"eth2\" counter packets 0 bytes 0\n\t}\n}\n";
+        let c = parse_counters(listing);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c["eth1"], c["eth2"]), (12, 0));
+    }
 
     #[test]
     fn versions() {

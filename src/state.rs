@@ -26,6 +26,17 @@ pub struct State {
     pub hash_policy: Option<u8>,
     /// net.ipv4.fib_multipath_hash_fields; None on kernels without it (before 5.12).
     pub hash_fields: Option<u32>,
+    /// Connection bundles only (`status`): what their nftables table and conntrack say.
+    pub connection: Option<ConnectionState>,
+}
+
+/// The counters of a connection bundle, as `status` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionState {
+    /// New connections per line since the table was written (its counters); None: no table.
+    pub new_connections: Option<BTreeMap<String, u64>>,
+    /// Conntrack entries per line mark; a mark missing could not be counted.
+    pub entries: BTreeMap<u32, u64>,
 }
 
 impl State {
@@ -78,6 +89,27 @@ impl State {
         self.hash_policy = crate::sysctl::multipath_hash_policy();
         self.hash_fields = crate::sysctl::multipath_hash_fields();
         Ok(())
+    }
+
+    /// What `status` shows of a connection bundle: its nft counters and its lines' conntrack
+    /// entries (`marks`). A failure is a warning, not an error: status still shows the rest.
+    pub fn read_connection(&mut self, bundle: &str, marks: &[u32]) {
+        let new_connections = crate::nft::new_connections(bundle).unwrap_or_else(|e| {
+            crate::log::warn(&e.to_string());
+            None
+        });
+        let mut entries = BTreeMap::new();
+        for &m in marks {
+            match crate::conntrack::count_by_mark(m) {
+                Ok(n) => {
+                    entries.insert(m, n);
+                }
+                Err(e) => {
+                    crate::log::warn(&format!("{bundle}: cannot count the conntrack entries of mark {m:#010x}: {e}"))
+                }
+            }
+        }
+        self.connection = Some(ConnectionState { new_connections, entries });
     }
 
     pub fn link(&self, name: &str) -> Option<&Link> {

@@ -86,6 +86,21 @@ pub struct PathStatus {
     pub live: bool,
     /// Why not, when not live.
     pub why: Option<String>,
+    /// A line of a connection bundle: its mark and what its connections are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnStatus {
+    /// The packet and connection mark of its connections ("0x54451069").
+    pub mark: String,
+    /// Its share of new connections now, in thousandths (its slots of the weights map).
+    pub share_permille: u32,
+    /// New connections it took since the bundle's table was written (None: not read).
+    pub new_connections: Option<u64>,
+    /// Its connections in conntrack now (None: not counted).
+    pub conntrack_entries: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,6 +217,19 @@ fn health_status(health: &Health, line: &str, master: &str) -> Option<HealthStat
     })
 }
 
+/// A connection line's mark, share and counts.
+fn conn_status(state: &State, shares: &[(u32, u32, u32)], device: &str, table: u32) -> ConnStatus {
+    let mark = crate::connection::mark_of(table);
+    let share_permille = shares.iter().filter(|s| s.2 == mark).map(|(a, b, _)| b - a + 1).sum();
+    let c = state.connection.as_ref();
+    ConnStatus {
+        mark: format!("{mark:#010x}"),
+        share_permille,
+        new_connections: c.and_then(|c| c.new_connections.as_ref()).and_then(|n| n.get(device).copied()),
+        conntrack_entries: c.and_then(|c| c.entries.get(&mark).copied()),
+    }
+}
+
 /// A multipath bundle: no device of its own; it is up while its default route (or, without
 /// one, its group) is in the kernel.
 fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
@@ -214,6 +242,21 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         .routes
         .iter()
         .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL);
+    let connection = cfg.masters.get(name).is_some_and(|m| m.mode.name() == "connection");
+    // The weights map as the planner writes it: live lines (in the group) by their weights.
+    let shares = crate::connection::slots(
+        &cfg.members_of(name)
+            .map(|m| crate::connection::ConnLine {
+                device: m.device.clone(),
+                mark: crate::connection::mark_of(m.table()),
+                weight: m.path.weight.unwrap_or(1),
+                addr: None,
+                live: state
+                    .link(&m.device)
+                    .is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, m.table())),
+            })
+            .collect::<Vec<_>>(),
+    );
     let lines = cfg
         .members_of(name)
         .map(|m| {
@@ -260,6 +303,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                     weight: m.path.weight.unwrap_or(1),
                     table,
                     live,
+                    connection: connection.then(|| conn_status(state, &shares, &m.device, table)),
                     why,
                 }),
             }
@@ -385,6 +429,18 @@ impl Status {
                         let _ = write!(out, ", out: {w}");
                     }
                     out.push('\n');
+                    if let Some(c) = &p.connection {
+                        let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+                        let _ = writeln!(
+                            out,
+                            "  {:<12} mark {}, {}/1000 of new connections, {} taken, {} in conntrack",
+                            "",
+                            c.mark,
+                            c.share_permille,
+                            n(c.new_connections),
+                            n(c.conntrack_entries)
+                        );
+                    }
                 }
                 if let Some(h) = &s.health {
                     let _ = write!(out, "  {:<12} health: {}", "", h.state);

@@ -127,6 +127,14 @@ wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
 check "at least 290 of them arrived, masqueraded to a line's address" \
     test $(($(sink_count "${ISP_ADDR[1]}") + $(sink_count "${ISP_ADDR[2]}") + $(sink_count "${ISP_ADDR[3]}"))) -ge 290
 check_shares "LAN" "$(wc -l <"$SINK_LOG")"
+json=$("$TEQLCTL" status --json wan)
+info "$("$TEQLCTL" status wan)"
+check_json "status --json: each line's mark and share (500/250/250)" \
+    '[.masters[0].lines[].multipath.connection | "\(.mark) \(.share_permille)"] == ["0x54451069 500", "0x5445106a 250", "0x5445106b 250"]' "$json"
+check_json "... its new connections (the table's counters: at least the 290 that arrived)" \
+    '[.masters[0].lines[].multipath.connection.new_connections] | add >= 290' "$json"
+check_json "... and its entries in conntrack (UDP entries live 30 s)" \
+    '[.masters[0].lines[].multipath.connection.conntrack_entries | . > 0] == [true, true, true]' "$json"
 : >"$SINK_LOG"
 check "300 new connections of the box's own" udp_flows - "$ISP_HOST" 300
 wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
