@@ -99,6 +99,9 @@ isp_down() {
         ip netns del "$ns" 2>/dev/null
     done
     nft delete table ip adminnat 2>/dev/null
+    # A connection scenario that stopped halfway: its table and the admin's of t-78.
+    nft delete table inet teqlctl 2>/dev/null
+    nft delete table inet admin 2>/dev/null
     for k in 1 2 3; do ip link del "eth$k" 2>/dev/null; done
     ip link del lan0 2>/dev/null
     ip route del default 2>/dev/null
@@ -214,6 +217,37 @@ isp_members() {
     ids=$(ip -j nexthop show id "$g" | jq -r '.[0].group[].id')
     for id in $ids; do out+=("$(ip -j nexthop show id "$id" | jq -r '.[0].dev')"); done
     echo "${out[*]}"
+}
+
+# ------------------------------------------------------- connection bundles (t-78, t-79)
+SINK_LOG=$VM_STATE/sink.log
+
+# sink_start: a UDP sink on the internet host (every address of it) that logs the source
+# address of each datagram; sink_count ADDR: datagrams seen from ADDR since the last reset.
+# (Not run under `check`: its command substitution would wait for the sink's end.)
+sink_start() {
+    : >"$SINK_LOG"
+    ip netns exec inet python3 -u -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9))
+while True:
+    data, peer = s.recvfrom(2048)
+    print(peer[0], flush=True)' >>"$SINK_LOG" &
+    SINK=$!
+    wait_for sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
+}
+sink_count() { grep -cx "$1" "$SINK_LOG"; }
+# udp_flows NS DST N: N connections (each its own socket, so its own source port and its own
+# conntrack entry), one datagram each. NS "-" is the box itself.
+udp_flows() {
+    local run=()
+    [ "$1" = - ] || run=(ip netns exec "$1")
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    "${run[@]}" bash -c 'for f in $(seq '"$3"'); do
+        exec 3>/dev/udp/'"$2"'/9 || exit 1
+        echo "flow $f" >&3
+        exec 3>&-
+    done'
 }
 
 # ---------------------------------------------------------------- lines of other kinds (t-74)

@@ -18,7 +18,6 @@
 
 # A destination preferred to eth3 (a service that ties a login to the client's address).
 PREFERRED_HOST=198.18.64.1
-SINK_LOG=$VM_STATE/sink.log
 
 check "isp_up" isp_up
 # The admin's own firewall: no NAT of theirs (TEQL_NAT does it), a set, and a counter no test
@@ -52,33 +51,6 @@ EOT
 check "write the office's files (mode connection)" write_files
 check "link the hooks" ns_link_hooks
 
-# sink_start: a UDP sink on the internet host (every address of it) that logs the source
-# address of each datagram; sink_count ADDR: datagrams seen from ADDR since the last reset.
-# (Not run under `check`: its command substitution would wait for the sink's end.)
-sink_start() {
-    : >"$SINK_LOG"
-    ip netns exec inet python3 -u -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 9))
-while True:
-    data, peer = s.recvfrom(2048)
-    print(peer[0], flush=True)' >>"$SINK_LOG" &
-    SINK=$!
-    wait_for sh -c "ip netns exec inet ss -Hlun 'sport = :9' | grep -q ."
-}
-sink_count() { grep -cx "$1" "$SINK_LOG"; }
-# udp_flows NS DST N: N connections (each its own socket, so its own source port and its own
-# conntrack entry), one datagram each. NS "-" is the box itself.
-udp_flows() {
-    local run=()
-    [ "$1" = - ] || run=(ip netns exec "$1")
-    # shellcheck disable=SC2016  # expanded by the inner bash
-    "${run[@]}" bash -c 'for f in $(seq '"$3"'); do
-        exec 3>/dev/udp/'"$2"'/9 || exit 1
-        echo "flow $f" >&3
-        exec 3>&-
-    done'
-}
 # check_shares WHAT TOTAL: each line's share of the sink's datagrams is within 0.12 of its
 # weight's (2:1:1: 1/2, 1/4, 1/4); 0.12 of 300 is about 4 standard deviations of a fair draw.
 check_shares() {
