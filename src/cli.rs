@@ -232,7 +232,7 @@ fn run(cli: Cli) -> Result<i32> {
             let conn = cfg
                 .masters
                 .values()
-                .find(|m| m.mode.name() == "connection" && master.as_deref().is_none_or(|want| want == m.device));
+                .find(|m| m.mode.connection().is_some() && master.as_deref().is_none_or(|want| want == m.device));
             if let Some(b) = conn {
                 let marks: Vec<u32> =
                     cfg.members_of(&b.device).map(|m| crate::connection::mark_of(m.table())).collect();

@@ -175,6 +175,9 @@ pub struct MpPlan {
     pub warnings: Vec<String>,
     /// The lines in the group once the plan has run.
     pub members: Vec<String>,
+    /// Each configured line that is up with an address, as the kernel has it (the plan's
+    /// input, kept for what a connection bundle plans on top).
+    pub now: Vec<LineNow>,
 }
 
 fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
@@ -504,17 +507,17 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             bd.remove_nexthop(l.table);
         }
         let stay = staying.iter().find(|s| s.device == l.device);
+        let wanted_fwmark = (stay.is_some() && b.fwmark).then(|| fwmark_rule(l.table));
         let stale_rules: Vec<Rule> = st
             .rules
             .iter()
             .filter(|r| {
-                (r.priority == RULE_PRIORITY
-                    && r.table == l.table
+                let stale_from = r.priority == RULE_PRIORITY
                     && r.fwmark.is_none()
-                    && stay.is_none_or(|s| r.src != Some((s.addr, 32))))
-                    || (r.priority == crate::connection::FWMARK_PRIORITY
-                        && r.table == l.table
-                        && (stay.is_none() || !b.fwmark || **r != fwmark_rule(l.table)))
+                    && stay.is_none_or(|s| r.src != Some((s.addr, 32)));
+                let stale_fwmark =
+                    r.priority == crate::connection::FWMARK_PRIORITY && Some(*r) != wanted_fwmark.as_ref();
+                r.table == l.table && (stale_from || stale_fwmark)
             })
             .cloned()
             .collect();
@@ -533,6 +536,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             bd.remove_route(&r);
         }
     }
+    bd.out.now = now;
     bd.out
 }
 

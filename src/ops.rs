@@ -672,10 +672,6 @@ fn multipath_with_lines(
         metric: master.metric,
         fwmark: options.connection.is_some(),
     };
-    if options.connection.is_some() && !ctx.dry_run {
-        // Before anything changes: a box without a usable nft gets no half of a bundle.
-        crate::nft::check_version(name)?;
-    }
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: crate::netlink::kernel_has_resilient_groups(),
@@ -699,8 +695,7 @@ fn multipath_with_lines(
     let mut notes = mp.notes;
     let mut saved = None;
     if let Some(c) = &options.connection {
-        let (now, _) = mp::lines_now(&lines, &state);
-        let step = connection_step(ctx, name, c, &lines, &now, &mp.members, req.bundle_up)?;
+        let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
         if let Some(ConnStep { action, saved: wanted, flush }) = step {
             // Up: the tables and rules the marks lead to exist first. Down: the marks stop
             // before the tables go.
@@ -834,15 +829,23 @@ fn connection_step(
         (Some(_), Some(l)) if conn::structure(l) == conn::structure(&wanted) => {
             (conn::maps_update(&clines, &settings), format!("{name}: new connections now go {}", shares.join(", ")))
         }
-        _ => (
-            wanted.clone(),
-            format!(
-                "{name}: nftables table {} {} written; new connections go {}",
-                conn::NFT_FAMILY,
-                conn::NFT_TABLE,
-                shares.join(", ")
-            ),
-        ),
+        _ => {
+            // A table written whole needs nft 0.9.4 (typeof maps): checked here, before the
+            // plan runs, so that a box without a usable nft gets no half of a bundle; a run that
+            // leaves the table alone (most `check` rounds) starts no second nft for it.
+            if !ctx.dry_run {
+                crate::nft::check_version(name)?;
+            }
+            (
+                wanted.clone(),
+                format!(
+                    "{name}: nftables table {} {} written; new connections go {}",
+                    conn::NFT_FAMILY,
+                    conn::NFT_TABLE,
+                    shares.join(", ")
+                ),
+            )
+        }
     };
     let action = Action::Nft { bundle: name.to_string(), script, undo, what };
     Ok(Some(ConnStep { action, saved: Some(wanted), flush }))

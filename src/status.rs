@@ -242,28 +242,36 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         .routes
         .iter()
         .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL);
-    let connection = cfg.masters.get(name).is_some_and(|m| m.mode.name() == "connection");
-    // The weights map as the planner writes it: live lines (in the group) by their weights.
-    let shares = crate::connection::slots(
-        &cfg.members_of(name)
+    // Whether each line carries new flows (connections) now: in the group, or our route.
+    let live: std::collections::BTreeMap<&str, bool> = cfg
+        .members_of(name)
+        .map(|m| {
+            let live =
+                state.link(&m.device).is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, m.table()));
+            (m.device.as_str(), live)
+        })
+        .collect();
+    // A connection bundle's weights map as the planner writes it: live lines by their weights.
+    let shares = cfg.masters.get(name).and_then(|m| m.mode.connection()).map(|_| {
+        let lines: Vec<crate::connection::ConnLine> = cfg
+            .members_of(name)
             .map(|m| crate::connection::ConnLine {
                 device: m.device.clone(),
                 mark: crate::connection::mark_of(m.table()),
                 weight: m.path.weight.unwrap_or(1),
                 addr: None,
-                live: state
-                    .link(&m.device)
-                    .is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, m.table())),
+                live: live.get(m.device.as_str()).copied().unwrap_or(false),
             })
-            .collect::<Vec<_>>(),
-    );
+            .collect();
+        crate::connection::slots(&lines)
+    });
     let lines = cfg
         .members_of(name)
         .map(|m| {
             let l = state.link(&m.device);
             let table = m.table();
             let addr = l.and_then(|l| state.addresses_of(l.index).next());
-            let live = l.is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, table));
+            let live = live.get(m.device.as_str()).copied().unwrap_or(false);
             // Configured, else the DHCP lease's (for the line's address), else our nexthop's.
             let lease = crate::dhcp::load(&crate::health::state_dir(), &m.device)
                 .filter(|l| addr.is_some_and(|a| a.addr == l.address))
@@ -303,7 +311,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                     weight: m.path.weight.unwrap_or(1),
                     table,
                     live,
-                    connection: connection.then(|| conn_status(state, &shares, &m.device, table)),
+                    connection: shares.as_ref().map(|s| conn_status(state, s, &m.device, table)),
                     why,
                 }),
             }

@@ -135,6 +135,14 @@ impl Mode {
             Mode::Multipath(_) => "multipath",
         }
     }
+
+    /// The options of a connection bundle; None for the other modes.
+    pub fn connection(&self) -> Option<&ConnectionOptions> {
+        match self {
+            Mode::Multipath(o) => o.connection.as_ref(),
+            Mode::Teql => None,
+        }
+    }
 }
 
 /// The options of a multipath bundle.
@@ -343,6 +351,25 @@ pub(crate) fn read_line_path(
     }
 }
 
+/// One connection key: read only on a connection bundle (elsewhere it is a mistake), and then
+/// parsed; every bad value goes to `bad`.
+fn connection_key<T>(
+    bad: &mut Vec<BadValue>,
+    connection: bool,
+    key: &'static str,
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    expected: &'static str,
+) -> Option<T> {
+    let v = value?;
+    let parsed = if connection { parse(v) } else { None };
+    if parsed.is_none() {
+        let expected = if connection { expected } else { EXPECT_CONNECTION_ONLY };
+        bad.push(BadValue { key, value: v.to_string(), expected });
+    }
+    parsed
+}
+
 /// Parses a bundle's mode keys: None when none is set (a TEQL bundle). `yes_no` is the
 /// format's boolean parser.
 pub(crate) fn read_mode(
@@ -365,25 +392,14 @@ pub(crate) fn read_mode(
             (false, false)
         }
     };
-    let mut copts = ConnectionOptions::default();
-    for (key, value, field) in
-        [(keys.nat, conn.nat, 0), (keys.prefer, conn.prefer, 1), (keys.prefer_dst, conn.prefer_dst, 2)]
-    {
-        let Some(v) = value else { continue };
-        if !connection {
-            bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_CONNECTION_ONLY });
-            continue;
-        }
-        let ok = match field {
-            0 => parse_prefixes(v).map(|p| copts.nat = p).is_some(),
-            1 => parse_iface_list(v).map(|p| copts.prefer = p).is_some(),
-            _ => parse_prefixes(v).map(|p| copts.prefer_dst = p).is_some(),
-        };
-        if !ok {
-            let expected = if field == 1 { EXPECT_PREFER } else { EXPECT_PREFIXES };
-            bad.push(BadValue { key, value: v.to_string(), expected });
-        }
-    }
+    let b = &mut bad;
+    let copts = ConnectionOptions {
+        nat: connection_key(b, connection, keys.nat, conn.nat, parse_prefixes, EXPECT_PREFIXES).unwrap_or_default(),
+        prefer: connection_key(b, connection, keys.prefer, conn.prefer, parse_iface_list, EXPECT_PREFER)
+            .unwrap_or_default(),
+        prefer_dst: connection_key(b, connection, keys.prefer_dst, conn.prefer_dst, parse_prefixes, EXPECT_PREFIXES)
+            .unwrap_or_default(),
+    };
     if connection && conn.prefer.is_none() {
         if let Some(v) = conn.prefer_dst {
             bad.push(BadValue { key: keys.prefer_dst, value: v.to_string(), expected: EXPECT_PREFER_FIRST });
