@@ -869,7 +869,8 @@ $(growth_remark)
 ## 4. Failover
 
 \`lab_up 4\`, the office's ifcfg files with \`TEQL_PROBE=198.51.100.10\` (the internet host) on
-every line and no other probe key (timeout 500 ms, out after 2 failed rounds), \`teqlctl up\`,
+every line and no other probe key (timeout 500 ms, out after 2 failed probes in a row, the
+second made at once in the same round), \`teqlctl up\`,
 and \`teqlctl check\` run at the shipped timer's interval (distro/systemd/teqlctl-check.timer,
 start to start, as systemd's OnUnitActiveSec does; at the service's niceness, Nice=-10 in
 distro/systemd/teqlctl-check.service), from a copy of the binary on tmpfs, as an
@@ -885,16 +886,16 @@ lost before or after the detach by when it was sent (lost ones interpolated betw
 received ones around them), summed over the cuts; a lost ping counts as after the detach only
 if the received ping before it was sent after the detach, since a ping sent within one
 interval (10 ms) of the detach may have been queued on the dead line just before it. "One failing round" is one more \`teqlctl check\` with
-eth3 silent: the whole process, in brackets check's own part (\`teqlctl -v check\`, the rest
+eth3 silent, the round that detaches (its two probes, the second at once): the whole process, in brackets check's own part (\`teqlctl -v check\`, the rest
 being the process start and exit under TCG), then the same round of the build on the 9p share.
 
 $(table_failover | render_md)
 
 Until the detach about a quarter of the pings are lost (teql sends every fourth packet down
-the dead line); after it, none should be. The detach takes at most 2 timer intervals plus one
-failing round (the round that detaches, which also reads the kernel state again to detach):
-on a real machine a round costs its 500 ms timeout and a few milliseconds, so about 2.5 s at
-worst and 2 s on average.
+the dead line); after it, none should be. The detach takes at most one timer interval plus
+one failing round (the first round begun after the cut, or the one under way at the cut,
+probes eth3 twice and detaches): on a real machine that round costs its two 500 ms timeouts
+and a few milliseconds, so about 2 s at worst and 1.5 s on average.
 
 ## 5. Memory
 
@@ -935,12 +936,13 @@ queues also does. The flows on the dead line keep its masquerade address and wai
 The two ends of the flows stand for other machines (the LAN host, a server on the internet);
 here they share the guest's emulated CPUs with the box, so they run at nice 19 and leave the
 box's own work first in line, as separate machines would. "The round that takes it out" is,
-with the timer stopped, the second failing \`teqlctl check\` in a row (the one that removes
-eth2): the whole process, in brackets check's own part (\`check -v\`); once with the guest
-idle, once under 16 LAN flows. A line is out at most two timer intervals plus that round after
-the cut (less the part of a round before its probe is answered); a round longer than the
-interval is followed at once by the next (OnUnitActiveSec counts from its start). On a real
-machine a round costs its 500 ms probe timeout and a few milliseconds, so about 2.5 s at worst.
+with the timer stopped, the first failing \`teqlctl check\` (it probes eth2 twice, the second
+time at once, and removes it): the whole process, in brackets check's own part
+(\`check -v\`); once with the guest idle, once under 16 LAN flows. A line is out at most one
+timer interval plus that round after the cut (less the part of a round before its probe is
+answered); a round longer than the interval is followed at once by the next (OnUnitActiveSec
+counts from its start). On a real machine that round costs its two 500 ms probe timeouts and a
+few milliseconds, so about 2 s at worst.
 
 $(table_mp_failover | render_md)
 

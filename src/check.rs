@@ -131,6 +131,9 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
     })
 }
 
+/// How long a round goes on probing failing lines again (see `check`).
+const PROBE_AGAIN_FOR: Duration = Duration::from_secs(10);
+
 /// Takes the state lock without waiting: a second check started while one runs has nothing to
 /// add (the first one's round is this one's too) and must not count a round twice.
 fn try_lock(dir: &Path) -> Result<Option<Flock<fs::File>>> {
@@ -156,11 +159,12 @@ fn probe_error(e: ProbeError) -> Error {
 /// `metrics`: where to write the round's metrics (node_exporter's textfile collector), if
 /// anywhere.
 pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Option<&Path>) -> Result<Report> {
-    // The run is bounded even if the kernel never answers: the longest probe timeout plus
-    // the lock waits of the changes. SIGALRM's default action ends the process.
+    // The run is bounded even if the kernel never answers: the probes (PROBE_AGAIN_FOR, and
+    // the first and last passes of the longest timeout) plus the lock waits of the changes.
+    // SIGALRM's default action ends the process.
     let configured = started.elapsed();
     let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
-    crate::dispatch::arm_watchdog(longest.div_ceil(1000) + 20);
+    crate::dispatch::arm_watchdog(2 * longest.div_ceil(1000) + PROBE_AGAIN_FOR.as_secs() as u32 + 20);
 
     let dir = health::state_dir();
     let Some(_lock) = try_lock(&dir)? else {
@@ -214,7 +218,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let jobs: Vec<Job> =
         lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
     let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
-    let observations: Vec<Observation> = lines
+    let mut observations: Vec<Observation> = lines
         .iter()
         .map(|(m, link, attached, plan)| Observation {
             line: m.device.clone(),
@@ -231,8 +235,28 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
                     None => Outcome::Unknown("probe result missing".into()),
                 },
             },
+            probes: 1,
         })
         .collect();
+    // A line that failed is probed again at once, until it answers or has failed its `down`
+    // probes in a row (health::probe_again says why). Each pass is one probe::run of the lines
+    // still failing, in parallel; the passes stop after PROBE_AGAIN_FOR so that a line with a
+    // large TEQL_PROBE_DOWN cannot stretch a round past the service's timeout (its remaining
+    // probes are counted in the next rounds).
+    while started.elapsed() - read < PROBE_AGAIN_FOR {
+        let again = health::probe_again(&prev, &observations);
+        let jobs: Vec<Job> = again
+            .iter()
+            .filter_map(|&i| if let Plan::Probe(j) = &lines[i].3 { Some(j.clone()) } else { None })
+            .collect();
+        if jobs.is_empty() || jobs.len() != again.len() {
+            break;
+        }
+        for (i, f) in again.into_iter().zip(probe::run(&jobs).map_err(probe_error)?) {
+            observations[i].outcome = Outcome::Probed { via: f.via, targets: f.targets };
+            observations[i].probes += 1;
+        }
+    }
 
     let probed = started.elapsed();
     let (mut next, changes, events) = health::round(&prev, &observations, now_secs());

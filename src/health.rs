@@ -8,8 +8,12 @@
 //!   answer from any target that has ever answered on a line of the same bundle;
 //! - a target that has never answered on any line of the bundle is a configuration warning,
 //!   not a dead line: the line is then judged by its carrier and its router;
-//! - a line is taken out after `down` failed rounds in a row and put back after `up` good ones
-//!   (only lines check took out are put back);
+//! - a line is taken out after `down` failed probes in a row and put back after `up` good
+//!   rounds (only lines check took out are put back). A round probes a failing line of its
+//!   bundle again at once (`probe_again`), so a dead line leaves in the round that first finds
+//!   it dead: the shipped timer's second-long interval is paid once, not `down` times. A line
+//!   without carrier fails all `down` probes at once (the bonding driver's miimon, whose
+//!   downdelay is 0 by default, also drops a slave at the first carrier loss);
 //! - the last attached line of a bundle is never taken out: when every line looks dead, the
 //!   one that looks least dead stays, so teqlN stays up with its address and default route.
 
@@ -22,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when the file's meaning changes; a file of another version is ignored (it lives in
 /// /run, so the worst case is one round of hysteresis lost after an upgrade).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Everything check remembers between runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -43,7 +47,7 @@ pub struct LineHealth {
     pub master: String,
     /// The verdict after hysteresis.
     pub healthy: bool,
-    /// Failed rounds in a row.
+    /// Failed probes in a row (a round may make several, see `probe_again`).
     pub fails: u32,
     /// Good rounds in a row.
     pub oks: u32,
@@ -81,7 +85,10 @@ pub struct Observation {
     /// Its root qdisc is the master now.
     pub attached: bool,
     pub carrier: bool,
+    /// The last probe's outcome: every probe of this round before it failed.
     pub outcome: Outcome,
+    /// Probes made this round (1, or more when `probe_again` asked for more).
+    pub probes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +195,50 @@ fn verdict(o: &Observation, answered: &BTreeSet<Ipv4Addr>) -> Verdict {
     v
 }
 
+/// The targets that have answered on a line of each bundle, this round's answers included:
+/// they count for the whole bundle from now on.
+fn answered_now(prev: &Health, obs: &[Observation]) -> BTreeMap<String, BTreeSet<Ipv4Addr>> {
+    let mut answered = prev.answered.clone();
+    for o in obs {
+        if let Outcome::Probed { targets, .. } = &o.outcome {
+            let set = answered.entry(o.master.clone()).or_default();
+            set.extend(targets.iter().filter(|t| t.1.is_some()).map(|t| t.0));
+        }
+    }
+    answered
+}
+
+/// The observations (indices into `obs`) whose line must be probed again at once: probed, in
+/// its bundle, healthy so far, its carrier up, and failed by its last probe, with fewer than
+/// `down` failed probes in a row. Probing again at once instead of waiting for the next round
+/// is what keeps a dead line's exit within 3 s of the failure with a timer of one round a
+/// second: with `down` rounds it took up to `down` intervals plus a round. The evidence is
+/// the same kind: `down` probes in a row, each resent a few times within its timeout, none
+/// answered. A target that never answered anywhere, a lost carrier (it fails every probe at
+/// once) and a line already out are not probed again.
+pub fn probe_again(prev: &Health, obs: &[Observation]) -> Vec<usize> {
+    let answered = answered_now(prev, obs);
+    let empty = BTreeSet::new();
+    obs.iter()
+        .enumerate()
+        .filter(|(_, o)| o.attached && o.carrier && matches!(o.outcome, Outcome::Probed { .. }))
+        .filter(|(_, o)| verdict(o, answered.get(&o.master).unwrap_or(&empty)).good == Some(false))
+        .filter(|(_, o)| {
+            let before = match prev.lines.get(&o.line) {
+                Some(h) if h.master == o.master => {
+                    if !h.healthy {
+                        return false;
+                    }
+                    h.fails
+                }
+                _ => 0,
+            };
+            before.saturating_add(o.probes) < o.down
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// One round: the new state, the kernel changes to make, and what to log.
 pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Change>, Vec<Event>) {
     let mut next = Health {
@@ -198,13 +249,7 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
         problems: prev.problems.clone(),
     };
     let mut events = Vec::new();
-    // Targets that answered this round count for the whole bundle from now on.
-    for o in obs {
-        if let Outcome::Probed { targets, .. } = &o.outcome {
-            let set = next.answered.entry(o.master.clone()).or_default();
-            set.extend(targets.iter().filter(|t| t.1.is_some()).map(|t| t.0));
-        }
-    }
+    next.answered = answered_now(prev, obs);
     for o in obs {
         let answered = next.answered.get(&o.master).cloned().unwrap_or_default();
         let v = verdict(o, &answered);
@@ -233,7 +278,8 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                 h.rtt_ms = v.rtt.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
             }
             Some(false) => {
-                h.fails = h.fails.saturating_add(1);
+                let failed = if o.carrier { o.probes.max(1) } else { o.down };
+                h.fails = h.fails.saturating_add(failed);
                 h.oks = 0;
                 h.rtt_ms = None;
             }
@@ -315,7 +361,11 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                 changes.push(Change::Detach { line: o.line.clone(), master: m.to_string() });
                 events.push(Event {
                     level: Level::Warning,
-                    msg: format!("{} ({m}): taken out after {} failed rounds: {}", o.line, h.fails, h.last),
+                    msg: if o.carrier {
+                        format!("{} ({m}): taken out after {} failed probes: {}", o.line, h.fails, h.last)
+                    } else {
+                        format!("{} ({m}): taken out: {}", o.line, h.last)
+                    },
                     change: changes.last().cloned(),
                 });
             } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
@@ -387,6 +437,7 @@ mod tests {
             attached,
             carrier: true,
             outcome,
+            probes: 1,
         }
     }
 
@@ -394,10 +445,19 @@ mod tests {
         Outcome::Probed { via: Some((GW, true)), targets: vec![(HOST, rtt_ms.map(Duration::from_millis))] }
     }
 
-    /// Four attached lines, eth3 failing from round `from` on; returns the changes of each round.
+    /// Four attached lines, each round probed as `check` does: every line once, then again
+    /// what `probe_again` asks for; `outcome_of(round, line)` answers every probe of a round.
     fn run(
         rounds: usize,
         mut outcome_of: impl FnMut(usize, &str) -> Outcome,
+    ) -> (Health, Vec<Vec<Change>>, Vec<Event>) {
+        run_probes(rounds, |r, _, l| outcome_of(r, l))
+    }
+
+    /// `run` with `outcome_of(round, probe, line)`: probe 0 is the round's first.
+    fn run_probes(
+        rounds: usize,
+        mut outcome_of: impl FnMut(usize, u32, &str) -> Outcome,
     ) -> (Health, Vec<Vec<Change>>, Vec<Event>) {
         let mut h = Health::default();
         let mut all = Vec::new();
@@ -405,7 +465,17 @@ mod tests {
         let mut attached: BTreeMap<String, bool> =
             ["eth2", "eth3", "eth4", "eth5"].iter().map(|l| (l.to_string(), true)).collect();
         for r in 0..rounds {
-            let o: Vec<Observation> = attached.iter().map(|(l, a)| obs(l, *a, outcome_of(r, l))).collect();
+            let mut o: Vec<Observation> = attached.iter().map(|(l, a)| obs(l, *a, outcome_of(r, 0, l))).collect();
+            loop {
+                let again = probe_again(&h, &o);
+                if again.is_empty() {
+                    break;
+                }
+                for i in again {
+                    o[i].outcome = outcome_of(r, o[i].probes, &o[i].line);
+                    o[i].probes += 1;
+                }
+            }
             let (next, changes, ev) = round(&h, &o, r as u64);
             for c in &changes {
                 match c {
@@ -429,22 +499,20 @@ mod tests {
     }
 
     #[test]
-    fn dead_line_leaves_after_down_rounds_and_returns_after_up() {
+    fn dead_line_leaves_in_the_round_that_finds_it_dead_and_returns_after_up_rounds() {
         // eth3 silent in rounds 1..=3, answering from round 4 on.
         let (h, changes, events) =
             run(9, |r, l| answers(if l == "eth3" && (1..=3).contains(&r) { None } else { Some(5) }));
-        assert_eq!(changes[1], []);
-        assert_eq!(changes[2], [detach("eth3")], "down after 2 failed rounds");
-        assert_eq!(changes[3], []);
-        assert_eq!(changes[4], [], "1 good round");
-        assert_eq!(changes[5], [], "2 good rounds");
+        assert_eq!(changes[0], []);
+        assert_eq!(changes[1], [detach("eth3")], "down after 2 failed probes, the second at once");
+        assert_eq!(changes[2..6], [[], [], [], []], "out while silent, then 1 and 2 good rounds");
         assert_eq!(changes[6], [attach("eth3")], "up after 3 good rounds");
         assert_eq!(changes[7], []);
         assert!(h.lines["eth3"].healthy && !h.lines["eth3"].detached);
         assert_eq!(h.round, 9);
         assert!(
             events[0].msg.starts_with(
-                "eth3 (teql0): taken out after 2 failed rounds: no answer from 198.51.100.10 via 203.0.113.1"
+                "eth3 (teql0): taken out after 2 failed probes: no answer from 198.51.100.10 via 203.0.113.1"
             ),
             "{events:?}"
         );
@@ -453,9 +521,57 @@ mod tests {
     }
 
     #[test]
-    fn a_flapping_line_is_not_taken_out() {
-        let (_, changes, _) = run(10, |r, l| answers(if l == "eth3" && r % 2 == 1 { None } else { Some(5) }));
+    fn one_lost_probe_is_not_enough() {
+        // Every other round eth3's first probe goes unanswered and the one made at once after
+        // it is answered: never 2 failed probes in a row.
+        let mut probes = 0;
+        let (h, changes, _) = run_probes(10, |r, p, l| {
+            if l == "eth3" {
+                probes += 1;
+            }
+            answers(if l == "eth3" && r % 2 == 1 && p == 0 { None } else { Some(5) })
+        });
         assert!(changes.iter().all(Vec::is_empty), "{changes:?}");
+        assert_eq!(probes, 15, "10 rounds, 5 of them with a second probe");
+        assert_eq!((h.lines["eth3"].fails, h.lines["eth3"].oks), (0, 10), "a round answered at last is good");
+    }
+
+    #[test]
+    fn probe_again_asks_only_for_lines_that_can_still_fail_out() {
+        let prev = run(1, |_, _| answers(Some(5))).0;
+        let mut no_carrier = obs("eth4", true, answers(None));
+        no_carrier.carrier = false;
+        let mut enough = obs("eth5", true, answers(None));
+        enough.probes = 2;
+        let o = vec![
+            obs("eth2", true, answers(Some(5))),
+            obs("eth3", true, answers(None)),
+            no_carrier,
+            enough,
+            obs("eth6", false, answers(None)),
+            obs("eth7", true, Outcome::Probed { via: Some((GW, true)), targets: vec![(WRONG, None)] }),
+            obs("eth8", true, Outcome::Probed { via: Some((GW, false)), targets: vec![(HOST, None)] }),
+            obs("eth9", true, Outcome::CarrierOnly),
+        ];
+        // eth3 silent, eth8's router silent: again. eth4 has no carrier (fails every probe at
+        // once), eth5 has made its 2, eth6 is out of its bundle, eth7's only target never
+        // answered anywhere, eth9 has nothing to probe.
+        assert_eq!(probe_again(&prev, &o), [1, 6]);
+        // A line out already is not probed again (it needs good rounds, not more failures).
+        let (out, _, _) = run(2, |r, l| answers(if l == "eth3" && r == 1 { None } else { Some(5) }));
+        assert!(!out.lines["eth3"].healthy);
+        assert_eq!(probe_again(&out, &[obs("eth3", true, answers(None))]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_lost_carrier_takes_the_line_out_at_once() {
+        let prev = run(1, |_, _| answers(Some(5))).0;
+        let mut o: Vec<Observation> = ["eth2", "eth3"].iter().map(|l| obs(l, true, answers(Some(5)))).collect();
+        o[1].carrier = false;
+        let (h, changes, events) = round(&prev, &o, 9);
+        assert_eq!(changes, [detach("eth3")]);
+        assert_eq!(h.lines["eth3"].fails, 2);
+        assert_eq!(events[0].msg, "eth3 (teql0): taken out: no carrier");
     }
 
     #[test]
@@ -493,7 +609,7 @@ mod tests {
                 (WRONG, None),
             ],
         });
-        assert_eq!(changes[3], [detach("eth4")]);
+        assert_eq!(changes[2], [detach("eth4")]);
         assert!(!h.lines["eth4"].healthy);
         assert!(events.iter().filter(|e| e.msg.contains("198.51.100.99 has never answered")).count() == 4);
     }
@@ -502,7 +618,7 @@ mod tests {
     fn once_a_target_answered_somewhere_its_silence_counts() {
         // Round 0: only eth2 gets an answer (the others' uplinks are dead from boot on).
         let (_, changes, _) = run(3, |_, l| answers(if l == "eth2" { Some(5) } else { None }));
-        assert_eq!(changes[1], [detach("eth3"), detach("eth4"), detach("eth5")]);
+        assert_eq!(changes[0], [detach("eth3"), detach("eth4"), detach("eth5")]);
     }
 
     #[test]
@@ -514,8 +630,8 @@ mod tests {
             // eth5 died one round later than the others.
             answers(if l == "eth5" && r == 1 { Some(5) } else { None })
         });
-        assert_eq!(changes[2], [detach("eth2"), detach("eth3"), detach("eth4")]);
-        assert_eq!(changes[3], [], "eth5 stays: it is the last line");
+        assert_eq!(changes[1], [detach("eth2"), detach("eth3"), detach("eth4")]);
+        assert_eq!(changes[2..], [[], []], "eth5 stays: it is the last line");
         assert!(h.lines["eth5"].kept && !h.lines["eth5"].healthy);
         let kept: Vec<&Event> = events.iter().filter(|e| e.msg.starts_with("every line of teql0 looks dead")).collect();
         assert_eq!(kept.len(), 1, "said once: {events:?}");
@@ -529,7 +645,7 @@ mod tests {
             1..=2 => answers(None),
             _ => answers(if l == "eth4" { Some(5) } else { None }),
         });
-        assert_eq!(changes[2], [detach("eth3"), detach("eth4"), detach("eth5")], "eth2 kept (stable choice)");
+        assert_eq!(changes[1], [detach("eth3"), detach("eth4"), detach("eth5")], "eth2 kept (stable choice)");
         // eth4 good from round 3: back after 3 good rounds (round 5); then eth2 can go.
         assert_eq!(changes[5], [attach("eth4"), detach("eth2")]);
         assert!(!h.lines["eth2"].kept && h.lines["eth2"].detached);

@@ -52,8 +52,8 @@ pub struct LineHealthMetrics {
     /// Of the probe targets sent in the last round, the fraction that did not answer; None
     /// when the round sent none (no target configured, no carrier, nothing to send from).
     pub loss_ratio: Option<f64>,
-    /// Failed rounds in a row.
-    pub failed_rounds: u32,
+    /// Failed probes in a row.
+    pub failed_probes: u32,
     /// Times check took it out / put it back, since the line was first checked (since boot).
     pub taken_out: u64,
     pub put_back: u64,
@@ -85,7 +85,7 @@ pub fn from_status(st: &Status, health: &Health, probes: &BTreeMap<String, (u32,
                             .get(&l.name)
                             .filter(|p| p.0 > 0)
                             .map(|&(sent, lost)| f64::from(lost) / f64::from(sent)),
-                        failed_rounds: h.fails,
+                        failed_probes: h.fails,
                         taken_out: h.taken_out,
                         put_back: h.put_back,
                     }),
@@ -183,8 +183,8 @@ pub fn render(m: &Metrics) -> String {
             "Fraction of the probe targets sent in the last round that did not answer; absent when none was sent.",
             |l| l.health.as_ref().and_then(|h| h.loss_ratio).map(float),
         ),
-        ("line_failed_rounds", "gauge", "Failed check rounds in a row.", |l| {
-            l.health.as_ref().map(|h| h.failed_rounds.to_string())
+        ("line_failed_probes", "gauge", "Failed probes in a row (a lost carrier fails them all at once).", |l| {
+            l.health.as_ref().map(|h| h.failed_probes.to_string())
         }),
         (
             "line_taken_out_total",

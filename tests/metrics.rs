@@ -19,7 +19,7 @@ fn healthy(rtt: Option<f64>, loss: Option<f64>) -> Option<LineHealthMetrics> {
         healthy: true,
         rtt_seconds: rtt,
         loss_ratio: loss,
-        failed_rounds: 0,
+        failed_probes: 0,
         taken_out: 2,
         put_back: 2,
     })
@@ -32,7 +32,7 @@ fn office() -> Metrics {
         healthy: false,
         rtt_seconds: None,
         loss_ratio: Some(1.0),
-        failed_rounds: 3,
+        failed_probes: 3,
         taken_out: 1,
         put_back: 0,
     };
@@ -92,7 +92,7 @@ fn the_file_parses_as_the_prometheus_text_format_with_the_values_rendered() {
             "teqlctl_bundle_lines_live",
             "teqlctl_check_timestamp_seconds",
             "teqlctl_line_attached",
-            "teqlctl_line_failed_rounds",
+            "teqlctl_line_failed_probes",
             "teqlctl_line_healthy",
             "teqlctl_line_probe_loss_ratio",
             "teqlctl_line_probe_rtt_seconds",
@@ -124,7 +124,7 @@ fn the_file_parses_as_the_prometheus_text_format_with_the_values_rendered() {
     assert!(value(&e, "teqlctl_line_probe_rtt_seconds", &t0("eth3")).unwrap().is_nan(), "no answer: NaN");
     assert_eq!(value(&e, "teqlctl_line_probe_loss_ratio", &t0("eth2")), Some(0.5));
     assert_eq!(value(&e, "teqlctl_line_probe_loss_ratio", &t0("eth3")), Some(1.0));
-    assert_eq!(value(&e, "teqlctl_line_failed_rounds", &t0("eth3")), Some(3.0));
+    assert_eq!(value(&e, "teqlctl_line_failed_probes", &t0("eth3")), Some(3.0));
     assert_eq!(value(&e, "teqlctl_line_taken_out_total", &t0("eth3")), Some(1.0));
     assert_eq!(value(&e, "teqlctl_line_put_back_total", &t0("eth2")), Some(2.0));
     assert_eq!(value(&e, "teqlctl_line_transmit_bytes_total", &t0("eth2")), Some(u64::MAX as f64));

@@ -517,6 +517,7 @@ pub(crate) const EXPECT_PROBE_TARGETS: &str =
     "1 to 8 dotted IPv4 addresses separated by commas or spaces, such as 198.51.100.10,192.0.2.1";
 pub(crate) const EXPECT_PROBE_TIMEOUT: &str = "a time in milliseconds from 50 to 5000";
 pub(crate) const EXPECT_ROUNDS: &str = "a number of rounds from 1 to 100";
+pub(crate) const EXPECT_PROBES: &str = "a number of probes from 1 to 100";
 
 /// Parses the probe keys; every bad value is reported, not only the first.
 pub(crate) fn read_probe(v: &ProbeValues, keys: &ProbeKeys) -> std::result::Result<Probe, Vec<BadValue>> {
@@ -533,7 +534,7 @@ pub(crate) fn read_probe(v: &ProbeValues, keys: &ProbeKeys) -> std::result::Resu
     let timeout = v.timeout.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
     check(keys.timeout, v.timeout, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
     let down = v.down.map(parse_rounds);
-    check(keys.down, v.down, !matches!(down, Some(None)), EXPECT_ROUNDS);
+    check(keys.down, v.down, !matches!(down, Some(None)), EXPECT_PROBES);
     let up = v.up.map(parse_rounds);
     check(keys.up, v.up, !matches!(up, Some(None)), EXPECT_ROUNDS);
     if !bad.is_empty() {

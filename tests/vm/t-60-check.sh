@@ -18,8 +18,10 @@ rm -rf "$TEQLCTL_STATE_DIR"
 # The interval the shipped timer runs check at (OnUnitActiveSec=1s -> 1).
 interval=$(sed -n 's/^OnUnitActiveSec=\([0-9.]*\)s$/\1/p' "$TIMER")
 check_eq "the shipped timer runs check every second" 1 "$interval"
-# TEQL_PROBE_DOWN's default: a line leaves after 2 failed rounds.
+# TEQL_PROBE_DOWN's default: a line leaves after 2 failed probes, the second made at once in
+# the same round: out by the end of the first round begun after the cut.
 DOWN=2
+OUT_WITHIN=1
 
 # ms_of CMD...: how long CMD takes, in milliseconds.
 ms_of() {
@@ -107,8 +109,9 @@ wait_for -t 60 bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].ki
 # The round in progress ends, is recorded, and the loop sleeps out its interval at most.
 touch "$STOP"
 wait "$timer" 2>/dev/null
-# Every round that started after the cut failed on eth3: by the end of the DOWN-th of them
-# eth3 must be out (a round that started before the cut may count too, never fewer).
+# Every round that started after the cut failed on eth3: by the end of the first of them
+# eth3 must be out, having failed its DOWN probes in it (the round under way at the cut may
+# already take it out).
 k=0
 out_after=
 while read -r t0 t1 q; do
@@ -122,13 +125,13 @@ while read -r t0 t1 q; do
 done <"$ROUNDS"
 if [ -n "$out_after" ]; then
     info "eth3 out at the end of round $out_after after the cut, ${ms} ms after it"
-    check "eth3 taken out within $DOWN rounds started after the cut (round $out_after)" test "$out_after" -le "$DOWN"
+    check "eth3 taken out within $OUT_WITHIN round started after the cut (round $out_after)" test "$out_after" -le "$OUT_WITHIN"
 else
     check "eth3 taken out by the timer's checks" false
 fi
 check_eq "the other lines stay" "eth2 eth4 eth5" "$(attached_lines)"
 check "the transition is logged with line, master and reason" \
-    grep -q "eth3 (teql0): taken out after 2 failed rounds: no answer from $LAB_HOST via $LAB_GW" "$CHECK_LOG"
+    grep -q "eth3 (teql0): taken out after $DOWN failed probes: no answer from $LAB_HOST via $LAB_GW" "$CHECK_LOG"
 check "a probe through eth3 is not saved by the route via eth2" test "$(health eth3 state)" = dead
 ip route del "$LAB_HOST/32" via 198.18.2.2 dev eth2
 check_eq "eth2, which the route favoured, stays healthy" healthy "$(health eth2 state)"
@@ -177,11 +180,10 @@ wait_for bash -c "! ip -j link show eth4 | jq -e '.[0].flags | index(\"LOWER_UP\
 # hash picks (one per boot): a far end that kept sending over the cut line would fail every
 # line's probes, which is the lab's fault, not teqlctl's.
 lab_sync_return
-check "round 1 without carrier" check_rounds 1
-check "eth4 still in after 1 failed round" attached 4
-check "round 2 without carrier" check_rounds 1
-check_eq "eth4 out after 2" "eth2 eth3 eth5" "$(attached_lines)"
+check "a round without carrier" check_rounds 1
+check_eq "eth4 out in the round that sees no carrier" "eth2 eth3 eth5" "$(attached_lines)"
 check_eq "status says why" "no carrier" "$(health eth4 last)"
+check "logged" grep -q "eth4 (teql0): taken out: no carrier" "$CHECK_LOG"
 ip -n r4 link set lan up
 wait_for _vm_link_up eth4
 lab_sync_return
@@ -191,7 +193,13 @@ check_eq "eth4 back" "eth2 eth3 eth4 eth5" "$(attached_lines)"
 # --- every line dead ------------------------------------------------------------------------
 : >"$CHECK_LOG"
 for k in 2 3 4 5; do uplink "$k" down; done
-check "2 rounds with every uplink dead" check_rounds 2
+# The first round probes every line twice, at once (TEQL_PROBE_DOWN), so it takes at least two
+# timeouts (1.5 s each here) of probing: -v says how long.
+out=$("$TEQLCTL" -v check 2>>"$CHECK_LOG")
+ms=$(sed -n 's/^round [0-9]*: .*, probes \([0-9]*\) ms,.*/\1/p' <<<"$out")
+info "the first round with every uplink dead: ${out##*$'\n'}"
+check "it probed each silent line twice, at once ($ms ms of probes)" test "${ms:-0}" -ge 3000
+check "1 more round with every uplink dead" check_rounds 1
 check_eq "one line stays attached (the last line is never taken out)" "eth2" "$(attached_lines)"
 check_eq "status: eth2 kept" kept "$(health eth2 state)"
 check "teql0 is still up with its default route" bash -c "ip -j route show default | jq -e '.[0].dev == \"teql0\"' && ip -j link show teql0 | jq -e '.[0].flags | index(\"UP\")'"
