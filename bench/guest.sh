@@ -4,7 +4,7 @@
 # bench/lib.sh). Prints figures; asserts nothing: a measurement fails only when it cannot run.
 #
 # Usage: guest.sh REPO_ROOT RESULTS_DIR full|smoke [SECTIONS]
-#   SECTIONS: comma-separated bringup,goodput,scale,failover,multipath (default: all); the clock probe
+#   SECTIONS: comma-separated bringup,goodput,scale,failover,multipath,connection (default: all); the clock probe
 #   always runs.
 #
 #   0. the clock: clocksource, clock_getres, smallest step of the timer (bench/lib.sh).
@@ -20,6 +20,9 @@
 #   6. multipath bundles on the lab of independent ISPs: LAN goodput for 1, 4, 16 flows on
 #      equal and unequal lines next to TEQL on lines of the same rates; failover under 16 LAN
 #      flows (bench/multipath.sh).
+#   7. connection bundles on the same lab: 16 LAN flows over 10/5/5 Mbit/s (2:1:1), the share of
+#      new connections per line against the weights, failover under 16 LAN flows and the cost of
+#      the round that changes the weights (bench/connection.sh).
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -34,7 +37,7 @@ fi
 repo=$1
 export BENCH_OUT=$2
 mode=$3
-sections=,${4:-bringup,goodput,scale,failover,multipath},
+sections=,${4:-bringup,goodput,scale,failover,multipath,connection},
 # section NAME: true if this run measures section NAME.
 section() {
     [[ "$sections" == *",$1,"* ]]
@@ -66,6 +69,8 @@ VM_LIB_ROLE=runner
 . "$repo/tests/vm/isp.sh"
 # shellcheck source-path=SCRIPTDIR source=multipath.sh
 . "$repo/bench/multipath.sh"
+# shellcheck source-path=SCRIPTDIR source=connection.sh
+. "$repo/bench/connection.sh"
 
 mkdir -p "$BENCH_OUT"
 : >"$BENCH_OUT/results.tsv"
@@ -94,6 +99,7 @@ if [ "$mode" = full ]; then
     MP_TEQL_CASES=("teql3eq:10 10 10" "teql3un:10 5 5")
     MP_CUTS=5
     MP_FAILOVER_SECS=12
+    CN_CONNECTIONS=300 # new connections per share measurement (LAN, box)
 else
     ROUNDS=1
     SETTLE=0.2
@@ -114,6 +120,7 @@ else
     MP_TEQL_CASES=()
     MP_CUTS=1
     MP_FAILOVER_SECS=10
+    CN_CONNECTIONS=40
 fi
 STREAMS=(1 4)
 
@@ -158,6 +165,7 @@ if section multipath; then
     done
     plan+=(multipath.failover)
 fi
+section connection && plan+=(connection.goodput connection.failover)
 planned "${plan[@]}"
 echo "guest: kernel $(uname -r), $mode run, measurements: ${plan[*]}"
 
@@ -666,6 +674,16 @@ if section multipath; then
     STREAMS=("${saved_streams[@]}")
     echo "=== [guest ${SECONDS} s] 6. multipath failover"
     measure multipath.failover mp_failover "$MP_CUTS"
+fi
+
+# ================================================================ 7. connection
+
+if section connection; then
+    echo "=== [guest ${SECONDS} s] 7. connection"
+    lab_down >/dev/null 2>&1
+    measure connection.goodput cn_goodput
+    echo "=== [guest ${SECONDS} s] 7. connection failover"
+    measure connection.failover cn_failover "$MP_CUTS"
 fi
 
 echo "guest: $_bench_ok ran, $_bench_failed failed"

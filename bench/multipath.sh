@@ -108,13 +108,13 @@ mp_rejoin() {
     mp_in_group "$nhid"
 }
 
-# mp_round idle|flows BIN NHID: what the round that takes a dead line out costs, the whole
+# mp_round idle|flows BIN NHID [KEY]: what the round that takes a dead line out costs, the whole
 # process and check's own part (`check -v`), with the guest idle or under 16 LAN flows (the
 # part of the failover time that is not the timer's interval). With the timer stopped: eth2 in
 # the group again, ISP 2 cut, then the timed round on a copy of the state, which must take
 # eth2 out (its 2 probes fail, the second made at once); then ISP 2 back and eth2 with it.
 mp_round() {
-    local load=$1 bin=$2 nhid=$3 t0 whole inner flows= st=/run/teqlctl-timing
+    local load=$1 bin=$2 nhid=$3 key=${4:-multipath.failover} t0 whole inner flows= st=/run/teqlctl-timing
     mp_rejoin "$nhid" "$bin" || bench_fail "eth2 did not come back before the $load round" || return 1
     if [ "$load" = flows ]; then
         ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 20 "$BENCH_TMP/flows.round.json" &
@@ -133,8 +133,8 @@ mp_round() {
     [ -z "$flows" ] || wait "$flows"
     [ "$out" = 1 ] || bench_fail "the failing round ($load) did not take eth2 out" || return 1
     echo "    the round that takes eth2 out, guest $load: $whole ms (check's own part $inner ms)"
-    put "multipath.failover.round_${load}_ms" "$whole"
-    put "multipath.failover.round_${load}_inner_ms" "$inner"
+    put "$key.round_${load}_ms" "$whole"
+    put "$key.round_${load}_inner_ms" "$inner"
 }
 
 # mp_failover CUTS: CUTS cuts of ISP 2's uplink (lines 10/5/5 Mbit/s, weights 2:1:1), each

@@ -422,6 +422,52 @@ table_mp_failover() {
         "${R[$c.flows_others]:--}" "${R[$c.broken_others]:--}" "${R[$c.idle_others]:--}" "${R[$c.flows_dead]:--}"
 }
 
+# cn_worst_share KIND: the largest distance (in thousandths) of a line's share of the KIND
+# (lan, box) connections from its weight's (2:1:1: 500, 250, 250), or "-".
+cn_worst_share() {
+    local c=${R[connection.shares.$1.counts]:-}
+    [ -n "$c" ] || { echo -; return; }
+    awk '{ t = $1 + $2 + $3; if (t == 0) { print "-"; exit }
+           split("500 250 250", w, " "); m = 0
+           for (i = 1; i <= 3; i++) { d = $i * 1000 / t - w[i]; if (d < 0) d = -d; if (d > m) m = d }
+           printf "%.0f\n", m }' <<<"$c"
+}
+
+# table_connection: connection goodput next to multipath's on the same lines.
+table_connection() {
+    local c=connection.p16 m=multipath.unequal.p16
+    printf 'lines Mbit/s\tweights\tflows\tconnection Mbit/s\tof sum\tlines used\tmultipath Mbit/s (section 6)\tof sum\n'
+    [ -n "${R[$c.bps]:-}" ] || return 0
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${R[connection.rates_mbit]:--}" "${R[connection.weights]:--}" 16 \
+        "$(calc '%.1f' "${R[$c.bps]} / 1000000")" "$(ratio "${R[$c.bps]}" 20000000)" "$(mp_lines_used "$c")" \
+        "$(calc '%.1f' "${R[$m.bps]:--} / 1000000")" "$(ratio "${R[$m.bps]:--}" 20000000)"
+}
+
+# table_cn_shares: each line's share of new connections against its weight's.
+table_cn_shares() {
+    local k n t e1 e2 e3
+    printf '%s\n' $'new connections from\tsent\tarrived\teth1 (weight 2: 0.50)\teth2 (weight 1: 0.25)\teth3 (weight 1: 0.25)\tworst line, off its weight\'s share'
+    for k in lan box; do
+        [ -n "${R[connection.shares.$k.counts]:-}" ] || continue
+        read -r e1 e2 e3 <<<"${R[connection.shares.$k.counts]}"
+        t=$((e1 + e2 + e3))
+        n=$([ "$k" = lan ] && echo "the LAN host" || echo "the box itself")
+        printf '%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s (%s)\t%s\n' "$n" "${R[connection.shares.$k.sent]:--}" "$t" \
+            "$e1" "$(ratio "$e1" "$t")" "$e2" "$(ratio "$e2" "$t")" "$e3" "$(ratio "$e3" "$t")" \
+            "$(calc '%.3f' "$(cn_worst_share "$k") / 1000")"
+    done
+}
+
+# table_cn_failover: the connection failover figures.
+table_cn_failover() {
+    local c=connection.failover m=- lo=- hi=- n=-
+    read -r m lo hi n <<<"$(stats "$c.out_ms" || echo - - - -)"
+    printf 'lines\ttimer interval\tcut -> out of the weights map: median (min-max, cuts)\tthe round that changes the weights, idle (check alone)\tthe same under 16 flows\tLAN flows on the other lines\tof them broken\tof them idle a whole second\tflows on the dead line\n'
+    printf '%s\t%s s\t%s ms (%s-%s, n=%s)\t%s ms (%s ms)\t%s ms (%s ms)\t%s\t%s\t%s\t%s\n' "3 (10/5/5, 2:1:1)" "${R[$c.interval_s]:--}" "$m" "$lo" "$hi" "$n" \
+        "${R[$c.round_idle_ms]:--}" "${R[$c.round_idle_inner_ms]:--}" "${R[$c.round_flows_ms]:--}" "${R[$c.round_flows_inner_ms]:--}" \
+        "${R[$c.flows_others]:--}" "${R[$c.broken_others]:--}" "${R[$c.idle_others]:--}" "${R[$c.flows_dead]:--}"
+}
+
 table_targets() {
     local st v r shell_m m frac dev s1 s2 sr st256 cmd
     printf 'target\tfigure\tverdict\n'
@@ -469,6 +515,19 @@ table_targets() {
     local st=${R[multipath.failover.broken_others]:--}
     printf '%s\t%s\t%s\n' "6. multipath: no LAN flow on the other lines stalls (broken: under a quarter of its rate, or silent at the end)" \
         "$st of ${R[multipath.failover.flows_others]:--} flows ($(calc '%d' "${R[multipath.failover.idle_others]:--}") idle a whole second)" "$(verdict "$st == 0")"
+    frac=$(ratio "${R[connection.p16.bps]:--}" 20000000)
+    printf '%s\t%s\t%s\n' "7. connection: 16 LAN flows over 10+5+5 Mbit/s (2:1:1) >= 0.85 of the sum" \
+        "$frac ($(calc '%.1f' "${R[connection.p16.bps]:--} / 1000000") of 20 Mbit/s)" "$(verdict "$frac >= 0.85")"
+    local wl wb
+    wl=$(cn_worst_share lan) wb=$(cn_worst_share box)
+    printf '%s\t%s\t%s\n' "7. connection: every line's share of new connections within 0.08 of its weight's (LAN; the box's own)" \
+        "worst line $(calc '%.3f' "$wl / 1000") off; $(calc '%.3f' "$wb / 1000") off" "$(verdict "$wl <= 80 && $wb <= 80")"
+    read -r dm _ dhi dn <<<"$(stats connection.failover.out_ms || echo - - - -)"
+    printf '%s\t%s\t%s\n' "7. connection: a dead ISP out of the weights map within 3 s (shipped timer; the worst of $dn cuts)" \
+        "$dhi ms (median $dm ms)" "$(verdict "$dhi <= 3000")"
+    st=${R[connection.failover.broken_others]:--}
+    printf '%s\t%s\t%s\n' "7. connection: no LAN flow on the other lines stalls" \
+        "$st of ${R[connection.failover.flows_others]:--} flows ($(calc '%d' "${R[connection.failover.idle_others]:--}") idle a whole second)" "$(verdict "$st == 0")"
 }
 
 # ---------------------------------------------------------------- sanity
@@ -574,7 +633,21 @@ sane() {
             [ "${R[rss.$n.$c.kb]}" -lt 1048576 ] || _insane "rss.$n.$c.kb = ${R[rss.$n.$c.kb]} kB" || return 1
         done
         ;;
-    multipath.failover)
+    connection.goodput)
+        pos_int connection.p16.bps || return 1
+        [ "${R[connection.p16.bps]}" -le 21000000 ] || _insane "connection.p16.bps = ${R[connection.p16.bps]} exceeds the lines' 20 Mbit/s" || return 1
+        [[ "${R[connection.p16.lines_used]:-}" =~ ^[1-3]$ ]] || _insane "connection.p16.lines_used = '${R[connection.p16.lines_used]:-}'" || return 1
+        for k in lan box; do
+            pos_int "connection.shares.$k.sent" || return 1
+            [[ "${R[connection.shares.$k.counts]:-}" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] \
+                || _insane "connection.shares.$k.counts = '${R[connection.shares.$k.counts]:-}' is not 3 counts" || return 1
+            local t
+            t=$(awk '{ print $1 + $2 + $3 }' <<<"${R[connection.shares.$k.counts]}")
+            [ "$t" -gt 0 ] && [ "$t" -le "${R[connection.shares.$k.sent]}" ] \
+                || _insane "connection.shares.$k: $t arrived of ${R[connection.shares.$k.sent]} sent" || return 1
+        done
+        ;;
+    multipath.failover | connection.failover)
         for k in cuts interval_s flows_others round_idle_ms round_idle_inner_ms round_flows_ms round_flows_inner_ms; do
             pos_int "$m.$k" || return 1
         done
@@ -672,6 +745,13 @@ print_report() {
     table_multipath | render_text
     echo "   Failover: teqlctl check every ${R[multipath.failover.interval_s]:-?} s, default probe keys, 16 long-lived LAN flows"
     table_mp_failover | render_text
+    echo
+    echo "7. Connection bundles: LAN goodput through TEQL_NAT (iperf3 upload), next to multipath's"
+    table_connection | render_text
+    echo "   Shares of new connections (one UDP datagram each)"
+    table_cn_shares | render_text
+    echo "   Failover: teqlctl check every ${R[connection.failover.interval_s]:-?} s, default probe keys, 16 long-lived LAN flows"
+    table_cn_failover | render_text
     echo
     echo "Targets (reported, not asserted)"
     table_targets | render_text
@@ -946,12 +1026,46 @@ few milliseconds, so about 2 s at worst.
 
 $(table_mp_failover | render_md)
 
+## 7. Connection bundles
+
+The same lab of independent ISPs, lines 10/5/5 Mbit/s, a bundle \`wan\` with
+\`TEQL_MODE=connection\`, weights 2:1:1 and \`TEQL_NAT\` masquerading the LAN per line (the
+admin's own masquerade of section 6 removed). Each new connection gets a line's mark by
+\`numgen random\` over the weights map and keeps it for its life; so the flows of one
+iperf3 run spread by weight, not by a hash of their ports. Goodput: 16 LAN flows, measured as
+in section 6, next to multipath's figure on the same lines.
+
+$(table_connection | render_md)
+
+Shares: ${R[connection.shares.lan.sent]:-?} new connections from the LAN host, then as many from
+the box itself (each one UDP datagram from its own socket, so its own conntrack entry), counted
+by a sink on the internet host by the address it came from (each line's masquerade or own
+address). With a fair draw over 300 connections one standard deviation of a share is about
+0.029 (weight 2) and 0.025 (weight 1): the target's 0.08 is about 3 of them.
+
+$(table_cn_shares | render_md)
+
+Failover: \`TEQL_PROBE\` (the internet host) and no other probe key on every line, \`teqlctl
+check\` at the shipped timer's interval and the service's niceness from a copy on tmpfs, as in
+section 6. ${R[connection.failover.cuts]:-?} cuts: 16 LAN flows run, and 3 to 4 s into them ISP 2
+loses its uplink (its line keeps its carrier). "cut -> out of the weights map" is the time until
+\`nft monitor\` shows the transaction that takes eth2's mark out of the weights map (its
+lines stamped as they are read); the same round takes eth2 out of the group and flushes its
+conntrack entries. Flows on other lines are judged as in section 6; the flows on the dead line
+lose their connections (flushed) and their masquerade address. "The round that changes the
+weights" is, with the timer stopped, the first failing \`teqlctl check\` (two probes of eth2, a
+map-only nft transaction, the group change and the conntrack flush): the whole process, in
+brackets check's own part, idle and under 16 flows.
+
+$(table_cn_failover | render_md)
+
 ## Running it
 
     bench/run                # full run: prints these tables (about ${mins} min under TCG)
     bench/run --write        # the same, then rewrites BENCHMARKS.md and bench/benchmarks.png
     bench/run --smoke        # 1 round, 2 s iperf3 runs, 4 lines only, scale 8 only
-    bench/run --only bringup # one section (bringup, goodput, scale); never with --write
+    bench/run --only bringup # one section (bringup, goodput, scale, failover, multipath,
+                             # connection); never with --write
 
 **CI runs only the smoke** (\`tests/run-all\`, after the VM suite): every section's code
 path with tiny sizes, plus this file and the plot rendered into target/, so that none of it
