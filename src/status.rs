@@ -101,6 +101,28 @@ pub struct ConnStatus {
     pub new_connections: Option<u64>,
     /// Its connections in conntrack now (None: not counted).
     pub conntrack_entries: Option<u64>,
+    /// Its part of the new connections all the bundle's lines took, in thousandths (None: not
+    /// read, or none taken yet): the share the weights gave it in fact.
+    pub new_connections_permille: Option<u32>,
+    /// Its part of the bundle's entries in conntrack now, in thousandths (None: not counted,
+    /// or none).
+    pub conntrack_permille: Option<u32>,
+}
+
+/// Fills in each connection line's part of its bundle's totals.
+fn conn_parts(lines: &mut [LineStatus]) {
+    let conns: Vec<&ConnStatus> =
+        lines.iter().filter_map(|l| l.multipath.as_ref().and_then(|p| p.connection.as_ref())).collect();
+    let total = |f: fn(&ConnStatus) -> Option<u64>| -> Option<u64> {
+        conns.iter().map(|c| f(c)).sum::<Option<u64>>().filter(|t| *t > 0)
+    };
+    let new_total = total(|c| c.new_connections);
+    let ct_total = total(|c| c.conntrack_entries);
+    let part = |v: Option<u64>, t: Option<u64>| Some(((v? * 1000 + t? / 2) / t?) as u32);
+    for c in lines.iter_mut().filter_map(|l| l.multipath.as_mut().and_then(|p| p.connection.as_mut())) {
+        c.new_connections_permille = part(c.new_connections, new_total);
+        c.conntrack_permille = part(c.conntrack_entries, ct_total);
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -227,6 +249,8 @@ fn conn_status(state: &State, shares: &[(u32, u32, u32)], device: &str, table: u
         share_permille,
         new_connections: c.and_then(|c| c.new_connections.as_ref()).and_then(|n| n.get(device).copied()),
         conntrack_entries: c.and_then(|c| c.entries.get(&mark).copied()),
+        new_connections_permille: None,
+        conntrack_permille: None,
     }
 }
 
@@ -265,7 +289,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             .collect();
         crate::connection::slots(&lines)
     });
-    let lines = cfg
+    let mut lines: Vec<LineStatus> = cfg
         .members_of(name)
         .map(|m| {
             let l = state.link(&m.device);
@@ -317,6 +341,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             }
         })
         .collect();
+    conn_parts(&mut lines);
     MasterStatus {
         name: name.to_string(),
         mode: cfg.masters.get(name).map_or("multipath", |m| m.mode.name()),
@@ -439,14 +464,17 @@ impl Status {
                     out.push('\n');
                     if let Some(c) = &p.connection {
                         let n = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+                        let part = |v: Option<u32>| v.map_or(String::new(), |v| format!(" ({v}/1000)"));
                         let _ = writeln!(
                             out,
-                            "  {:<12} mark {}, {}/1000 of new connections, {} taken, {} in conntrack",
+                            "  {:<12} mark {}, {}/1000 of new connections, {} taken{}, {} in conntrack{}",
                             "",
                             c.mark,
                             c.share_permille,
                             n(c.new_connections),
-                            n(c.conntrack_entries)
+                            part(c.new_connections_permille),
+                            n(c.conntrack_entries),
+                            part(c.conntrack_permille)
                         );
                     }
                 }
@@ -486,5 +514,68 @@ fn ago(now: u64, then: u64) -> String {
         0..=119 => format!("{d} s ago"),
         120..=7199 => format!("{} min ago", d / 60),
         _ => format!("{} h ago", d / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(new: Option<u64>, entries: Option<u64>) -> LineStatus {
+        LineStatus {
+            name: "eth1".into(),
+            exists: true,
+            configured: true,
+            attached: true,
+            up: true,
+            carrier: true,
+            rp_filter: None,
+            tx_packets: 0,
+            tx_bytes: 0,
+            rx_packets: 0,
+            rx_bytes: 0,
+            health: None,
+            multipath: Some(PathStatus {
+                address: None,
+                gateway: None,
+                weight: 1,
+                table: 4201,
+                live: true,
+                connection: Some(ConnStatus {
+                    mark: "0x54451069".into(),
+                    share_permille: 0,
+                    new_connections: new,
+                    conntrack_entries: entries,
+                    new_connections_permille: None,
+                    conntrack_permille: None,
+                }),
+                why: None,
+            }),
+        }
+    }
+
+    fn parts(lines: &[LineStatus]) -> Vec<(Option<u32>, Option<u32>)> {
+        lines
+            .iter()
+            .map(|l| {
+                let c = l.multipath.as_ref().and_then(|p| p.connection.as_ref()).unwrap();
+                (c.new_connections_permille, c.conntrack_permille)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_line_gets_its_part_of_the_bundle_totals() {
+        let mut l = vec![line(Some(150), Some(2)), line(Some(76), Some(0)), line(Some(74), Some(1))];
+        conn_parts(&mut l);
+        assert_eq!(parts(&l), [(Some(500), Some(667)), (Some(253), Some(0)), (Some(247), Some(333))]);
+    }
+
+    #[test]
+    fn no_part_without_every_count_or_with_none_at_all() {
+        // One line's counters unread: no total, so no parts; no entries at all: no parts.
+        let mut l = vec![line(Some(10), Some(0)), line(None, Some(0))];
+        conn_parts(&mut l);
+        assert_eq!(parts(&l), [(None, None), (None, None)]);
     }
 }

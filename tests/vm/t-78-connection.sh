@@ -108,6 +108,10 @@ check_json "... its new connections (the table's counters: at least the 290 that
     '[.masters[0].lines[].multipath.connection.new_connections] | add >= 290' "$json"
 check_json "... and its entries in conntrack (UDP entries live 30 s)" \
     '[.masters[0].lines[].multipath.connection.conntrack_entries | . > 0] == [true, true, true]' "$json"
+check_json "... the part of the new connections each took, near its weight's (within 120/1000)" \
+    '[.masters[0].lines[].multipath.connection.new_connections_permille] as $p | [500, 250, 250] as $w | [range(3) | ($p[.] - $w[.]) | (if . < 0 then -. else . end) <= 120] == [true, true, true]' "$json"
+check_json "... and its part of the entries in conntrack (the parts add up to 1000, give or take rounding)" \
+    '[.masters[0].lines[].multipath.connection.conntrack_permille] | add | . >= 998 and . <= 1002' "$json"
 : >"$SINK_LOG"
 check "300 new connections of the box's own" udp_flows - "$ISP_HOST" 300
 wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
