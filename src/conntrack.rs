@@ -47,8 +47,8 @@ fn by_mark_msg(kind: u16, flags: u16, mark: u32, seq: u32) -> Vec<u8> {
     m
 }
 
-/// A netlink socket for ctnetlink requests, with a bounded wait for answers.
-fn socket() -> std::io::Result<OwnedFd> {
+/// A NETLINK_NETFILTER socket (ctnetlink, nf_tables), with a bounded wait for answers.
+pub(crate) fn socket() -> std::io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the descriptor is owned below.
     let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
     if fd < 0 {
@@ -72,7 +72,7 @@ fn socket() -> std::io::Result<OwnedFd> {
 }
 
 /// Sends `msg` to the kernel.
-fn send(fd: &OwnedFd, msg: &[u8]) -> std::io::Result<()> {
+pub(crate) fn send(fd: &OwnedFd, msg: &[u8]) -> std::io::Result<()> {
     // SAFETY: sending our buffer to the kernel (the socket is unbound: destination pid 0).
     let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -93,7 +93,7 @@ fn send(fd: &OwnedFd, msg: &[u8]) -> std::io::Result<()> {
 }
 
 /// One datagram of answers.
-fn recv(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
     // SAFETY: receiving into our buffer.
     let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
@@ -164,7 +164,7 @@ fn count_messages(mut buf: &[u8]) -> Dumped {
 }
 
 /// The errno of an NLMSG_ERROR answer (0: the ACK), None for anything else.
-fn ack_errno(buf: &[u8]) -> Option<i32> {
+pub(crate) fn ack_errno(buf: &[u8]) -> Option<i32> {
     let kind = u16::from_ne_bytes(buf.get(4..6)?.try_into().ok()?);
     if kind != NLMSG_ERROR {
         return None;

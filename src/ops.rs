@@ -722,6 +722,20 @@ fn multipath_with_lines(
     Ok((plan, mp.members))
 }
 
+/// Our table as the kernel has it, as a script that recreates it (for a rollback), or None.
+/// When it exists and we have the ruleset we last wrote, that ruleset stands for it (only
+/// teqlctl writes the table): the round of `check` that takes a dead line out then starts
+/// one nft, for the change, instead of two (`nft list` as well), each a few hundred
+/// milliseconds of the failover under emulation. A rollback then restores the table without
+/// its counters. Without that ruleset, or when netlink cannot tell, nft lists the table.
+fn current_table(name: &str, last: Option<&str>) -> Result<Option<String>> {
+    match (crate::nft::table_exists(), last) {
+        (Ok(false), _) => Ok(None),
+        (Ok(true), Some(l)) => Ok(Some(l.to_string())),
+        _ => crate::nft::current(name),
+    }
+}
+
 /// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
 /// a change of the maps alone (health) from one that needs the table written anew.
 fn ruleset_file(name: &str) -> std::path::PathBuf {
@@ -764,7 +778,8 @@ fn connection_step(
 ) -> Result<Option<ConnStep>> {
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
-    let current = match crate::nft::current(name) {
+    let last = std::fs::read_to_string(ruleset_file(name)).ok();
+    let current = match current_table(name, last.as_deref()) {
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.
         Err(e) if ctx.dry_run => {
@@ -803,7 +818,6 @@ fn connection_step(
         prefer_dst: c.prefer_dst.clone(),
     };
     let wanted = conn::ruleset(&clines, &settings);
-    let last = std::fs::read_to_string(ruleset_file(name)).ok();
     let shares: Vec<String> = conn::slots(&clines)
         .iter()
         .filter_map(|(a, b, m)| {
