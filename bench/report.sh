@@ -412,14 +412,19 @@ table_multipath() {
     done
 }
 
-# table_mp_failover: the multipath failover figures.
-table_mp_failover() {
-    local c=multipath.failover m=- lo=- hi=- n=-
+# table_isp_failover KEY WHAT ROUND: the failover figures of a bundle on the ISP lab (section 6:
+# multipath.failover, out of the group; section 7: connection.failover, out of the weights map).
+table_isp_failover() {
+    local c=$1 m=- lo=- hi=- n=-
     read -r m lo hi n <<<"$(stats "$c.out_ms" || echo - - - -)"
-    printf 'lines\ttimer interval\tcut -> out of the group: median (min-max, cuts)\tthe round that takes it out, idle (check alone)\tthe same under 16 flows\tLAN flows on the other lines\tof them broken\tof them idle a whole second\tflows on the dead line\n'
+    printf 'lines\ttimer interval\tcut -> out of %s: median (min-max, cuts)\t%s, idle (check alone)\tthe same under 16 flows\tLAN flows on the other lines\tof them broken\tof them idle a whole second\tflows on the dead line\n' "$2" "$3"
     printf '%s\t%s s\t%s ms (%s-%s, n=%s)\t%s ms (%s ms)\t%s ms (%s ms)\t%s\t%s\t%s\t%s\n' "3 (10/5/5, 2:1:1)" "${R[$c.interval_s]:--}" "$m" "$lo" "$hi" "$n" \
         "${R[$c.round_idle_ms]:--}" "${R[$c.round_idle_inner_ms]:--}" "${R[$c.round_flows_ms]:--}" "${R[$c.round_flows_inner_ms]:--}" \
         "${R[$c.flows_others]:--}" "${R[$c.broken_others]:--}" "${R[$c.idle_others]:--}" "${R[$c.flows_dead]:--}"
+}
+
+table_mp_failover() {
+    table_isp_failover multipath.failover "the group" "the round that takes it out"
 }
 
 # cn_worst_share KIND: the largest distance (in thousandths) of a line's share of the KIND
@@ -458,14 +463,8 @@ table_cn_shares() {
     done
 }
 
-# table_cn_failover: the connection failover figures.
 table_cn_failover() {
-    local c=connection.failover m=- lo=- hi=- n=-
-    read -r m lo hi n <<<"$(stats "$c.out_ms" || echo - - - -)"
-    printf 'lines\ttimer interval\tcut -> out of the weights map: median (min-max, cuts)\tthe round that changes the weights, idle (check alone)\tthe same under 16 flows\tLAN flows on the other lines\tof them broken\tof them idle a whole second\tflows on the dead line\n'
-    printf '%s\t%s s\t%s ms (%s-%s, n=%s)\t%s ms (%s ms)\t%s ms (%s ms)\t%s\t%s\t%s\t%s\n' "3 (10/5/5, 2:1:1)" "${R[$c.interval_s]:--}" "$m" "$lo" "$hi" "$n" \
-        "${R[$c.round_idle_ms]:--}" "${R[$c.round_idle_inner_ms]:--}" "${R[$c.round_flows_ms]:--}" "${R[$c.round_flows_inner_ms]:--}" \
-        "${R[$c.flows_others]:--}" "${R[$c.broken_others]:--}" "${R[$c.idle_others]:--}" "${R[$c.flows_dead]:--}"
+    table_isp_failover connection.failover "the weights map" "the round that changes the weights"
 }
 
 table_targets() {
