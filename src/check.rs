@@ -215,8 +215,8 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         }
     }
     let read = started.elapsed();
-    let jobs: Vec<Job> =
-        lines.iter().filter_map(|l| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None }).collect();
+    let job = |l: &(&Member, &Link, bool, Plan)| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None };
+    let jobs: Vec<Job> = lines.iter().filter_map(job).collect();
     let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
     let mut observations: Vec<Observation> = lines
         .iter()
@@ -245,10 +245,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // probes are counted in the next rounds).
     while started.elapsed() - read < PROBE_AGAIN_FOR {
         let again = health::probe_again(&prev, &observations);
-        let jobs: Vec<Job> = again
-            .iter()
-            .filter_map(|&i| if let Plan::Probe(j) = &lines[i].3 { Some(j.clone()) } else { None })
-            .collect();
+        let jobs: Vec<Job> = again.iter().filter_map(|&i| job(&lines[i])).collect();
         if jobs.is_empty() || jobs.len() != again.len() {
             break;
         }

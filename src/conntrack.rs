@@ -7,20 +7,16 @@
 //! A few dozen lines of our own instead of a conntrack crate or the conntrack tool: the message
 //! is fixed, and neither would be worth a dependency for it.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use crate::nfnetlink::{
+    ack_errno, attr, recv, request, send, socket, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
 
-const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_CTNETLINK: u16 = 1;
 const IPCTNL_MSG_CT_NEW: u16 = 0;
 const IPCTNL_MSG_CT_GET: u16 = 1;
 const IPCTNL_MSG_CT_DELETE: u16 = 2;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_DONE: u16 = 0x3;
 const CTA_MARK: u16 = 8;
 const CTA_MARK_MASK: u16 = 21;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLMSG_ERROR: u16 = 0x2;
 
 /// The request: nlmsghdr, nfgenmsg (AF_INET, version 0), CTA_MARK and CTA_MARK_MASK (network
 /// byte order, as ctnetlink reads them).
@@ -30,73 +26,10 @@ pub fn delete_by_mark_msg(mark: u32, seq: u32) -> Vec<u8> {
 
 /// A ctnetlink request of `kind` for the entries whose mark is `mark`.
 fn by_mark_msg(kind: u16, flags: u16, mark: u32, seq: u32) -> Vec<u8> {
-    let mut m = Vec::with_capacity(36);
-    let len: u32 = 16 + 4 + 8 + 8;
-    m.extend_from_slice(&len.to_ne_bytes());
-    m.extend_from_slice(&((NFNL_SUBSYS_CTNETLINK << 8) | kind).to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    // nfgenmsg: family, version, res_id (big endian).
-    m.extend_from_slice(&[libc::AF_INET as u8, 0, 0, 0]);
-    for (kind, value) in [(CTA_MARK, mark), (CTA_MARK_MASK, u32::MAX)] {
-        m.extend_from_slice(&8u16.to_ne_bytes());
-        m.extend_from_slice(&kind.to_ne_bytes());
-        m.extend_from_slice(&value.to_be_bytes());
-    }
-    m
-}
-
-/// A NETLINK_NETFILTER socket (ctnetlink, nf_tables), with a bounded wait for answers.
-pub(crate) fn socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor of ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // A bounded wait for the answer: a hook never hangs.
-    let tv = libc::timeval { tv_sec: 5, tv_usec: 0 };
-    // SAFETY: setsockopt with a timeval of the right size.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const tv).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-    }
-    Ok(fd)
-}
-
-/// Sends `msg` to the kernel.
-pub(crate) fn send(fd: &OwnedFd, msg: &[u8]) -> std::io::Result<()> {
-    // SAFETY: sending our buffer to the kernel (the socket is unbound: destination pid 0).
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    let sent = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&raw const addr).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if sent < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// One datagram of answers.
-pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
-    // SAFETY: receiving into our buffer.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+    let mut attrs = Vec::with_capacity(16);
+    attr(&mut attrs, CTA_MARK, &mark.to_be_bytes());
+    attr(&mut attrs, CTA_MARK_MASK, &u32::MAX.to_be_bytes());
+    request(NFNL_SUBSYS_CTNETLINK, kind, flags, seq, libc::AF_INET as u8, &attrs)
 }
 
 /// Deletes every conntrack entry whose mark is `mark`. ENOENT (no such entry) is success.
@@ -161,16 +94,6 @@ fn count_messages(mut buf: &[u8]) -> Dumped {
         buf = buf.get(step..).unwrap_or(&[]);
     }
     Dumped::More(count)
-}
-
-/// The errno of an NLMSG_ERROR answer (0: the ACK), None for anything else.
-pub(crate) fn ack_errno(buf: &[u8]) -> Option<i32> {
-    let kind = u16::from_ne_bytes(buf.get(4..6)?.try_into().ok()?);
-    if kind != NLMSG_ERROR {
-        return None;
-    }
-    let e = i32::from_ne_bytes(buf.get(16..20)?.try_into().ok()?);
-    Some(-e)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod module;
 pub mod multipath;
 pub mod netlink;
+pub mod nfnetlink;
 pub mod nft;
 pub mod ops;
 pub mod plan;

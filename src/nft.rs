@@ -1,8 +1,8 @@
 //! Running nft for connection bundles: one `nft -f FILE` per change (one atomic transaction),
 //! `nft list table` to read back our own table when we do not have what we last wrote (for a
 //! rollback, and to know whether a change of weights can be a change of the maps alone), a
-//! netlink question whether the table exists (no process start), and the version check. Always time-bounded: a
-//! hook must never hang boot.
+//! netlink question whether the table exists (no process start), and the version check.
+//! Always time-bounded: a hook must never hang boot.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::connection::{NFT_FAMILY, NFT_TABLE};
 use crate::error::{Error, Result};
 use crate::exec::{run_bounded, Outcome};
+use crate::nfnetlink;
 
 /// nft loads nf_tables and its expression modules on first use; under emulation that alone has
 /// taken half a minute, so the bound is generous (on hardware a run takes milliseconds).
@@ -98,29 +99,24 @@ const NFTA_TABLE_NAME: u16 = 1;
 
 /// NFT_MSG_GETTABLE for `inet NAME`, with an ACK: nlmsghdr, nfgenmsg, NFTA_TABLE_NAME.
 fn get_table_msg(name: &str, seq: u32) -> Vec<u8> {
-    let mut attr = name.as_bytes().to_vec();
-    attr.push(0);
-    let attr_len = 4 + attr.len();
-    let padded = (attr_len + 3) & !3;
-    let len = 16 + 4 + padded;
-    let mut m = Vec::with_capacity(len);
-    m.extend_from_slice(&(len as u32).to_ne_bytes());
-    m.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE).to_ne_bytes());
-    m.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16).to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.extend_from_slice(&[NFPROTO_INET, 0, 0, 0]);
-    m.extend_from_slice(&(attr_len as u16).to_ne_bytes());
-    m.extend_from_slice(&NFTA_TABLE_NAME.to_ne_bytes());
-    m.extend_from_slice(&attr);
-    m.resize(len, 0);
-    m
+    let mut value = name.as_bytes().to_vec();
+    value.push(0);
+    let mut attrs = Vec::with_capacity(value.len() + 8);
+    nfnetlink::attr(&mut attrs, NFTA_TABLE_NAME, &value);
+    nfnetlink::request(
+        NFNL_SUBSYS_NFTABLES,
+        NFT_MSG_GETTABLE,
+        nfnetlink::NLM_F_REQUEST | nfnetlink::NLM_F_ACK,
+        seq,
+        NFPROTO_INET,
+        &attrs,
+    )
 }
 
 /// What the kernel's first answer to get_table_msg says: Some(exists), None if it is neither
 /// the table nor an error.
 fn table_answer(buf: &[u8]) -> Option<std::io::Result<bool>> {
-    if let Some(e) = crate::conntrack::ack_errno(buf) {
+    if let Some(e) = nfnetlink::ack_errno(buf) {
         return Some(match e {
             libc::ENOENT => Ok(false),
             0 => Err(std::io::Error::from_raw_os_error(libc::EPROTO)),
@@ -135,10 +131,10 @@ fn table_answer(buf: &[u8]) -> Option<std::io::Result<bool>> {
 /// a dead line out needs to know that only (the rest it has from the ruleset it last wrote),
 /// and an `nft list` costs a few hundred milliseconds of a failover under emulation.
 pub fn table_exists() -> std::io::Result<bool> {
-    let fd = crate::conntrack::socket()?;
-    crate::conntrack::send(&fd, &get_table_msg(NFT_TABLE, 1))?;
+    let fd = nfnetlink::socket()?;
+    nfnetlink::send(&fd, &get_table_msg(NFT_TABLE, 1))?;
     let mut buf = [0u8; 8192];
-    let n = crate::conntrack::recv(&fd, &mut buf)?;
+    let n = nfnetlink::recv(&fd, &mut buf)?;
     table_answer(&buf[..n]).unwrap_or_else(|| Err(std::io::Error::from_raw_os_error(libc::EPROTO)))
 }
 
