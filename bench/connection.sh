@@ -80,12 +80,30 @@ cn_without_mark() {
     [[ "$1" == "delete element inet teqlctl weights "* && "$1" == *"$2"* ]]
 }
 
-# cn_failover CUTS: CUTS cuts of ISP 2's uplink, each under 16 LAN flows and at a random point
-# of the timer's interval; between cuts the uplink comes back and check puts eth2 back.
+# cn_out T_CUT: when (us) the transaction that took eth2's mark out of the weights map ran after
+# T_CUT, read from the caller's stamped `nft monitor` log (mon_log); nothing if none within 15 s.
+cn_out() {
+    local i ts line
+    for ((i = 0; i < 300; i++)); do
+        while read -r ts line; do
+            if [ "$ts" -ge "$1" ] && cn_without_mark "$line" "${CN_MARK[2]}"; then
+                echo "$ts"
+                return 0
+            fi
+        done <"$mon_log"
+        nap 0.05
+    done
+}
+
+# cn_back: eth2's mark is in the weights map again.
+cn_back() {
+    nft list map inet teqlctl weights 2>/dev/null | grep -q "${CN_MARK[2]}"
+}
+
+# cn_failover CUTS: isp_failover (bench/multipath.sh) for a connection bundle: eth2's mark out of
+# the weights map.
 cn_failover() {
-    local cuts=$1 cut interval timer mon server flows t_cut t_out nhid i figs line ts
-    local bin=$VM_STATE/failover-sbin/teqlctl mon_log=$BENCH_OUT/connection.failover.nftmon
-    local out=() cut_at=() others=0 idle=0 broken=0 on_dead=0
+    local cuts=$1 nhid mon rc bin=$VM_STATE/failover-sbin/teqlctl mon_log=$BENCH_OUT/connection.failover.nftmon
     # The default probe keys: only the target.
     cn_up "TEQL_PROBE=$ISP_HOST" || { isp_down >/dev/null 2>&1; return 1; }
     mkdir -p "${bin%/*}" && cp "$TEQLCTL" "$bin" || return 1
@@ -93,67 +111,15 @@ cn_failover() {
     nhid=$(ip -j nexthop show dev eth2 | jq -r '.[0].id // empty')
     [ -n "$nhid" ] || bench_fail "eth2 has no nexthop after teqlctl up wan" || return 1
     rm -rf /run/teqlctl/health.json
-    : >"$BENCH_TMP/peers"
-    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
-    server=$!
-    wait_for -t 30 ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
-    interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
-    put "connection.failover.interval_s" "$interval"
-    check_timer "$bin" "$interval" &
-    timer=$!
     # nft monitor prints no time: each line is stamped as it is read (bash's clock, no exec).
     (stdbuf -oL nft monitor 2>&1 | while IFS= read -r line; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"; done) >"$mon_log" &
     mon=$!
-    sleep 3
-    for ((cut = 1; cut <= cuts; cut++)); do
-        ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/cn-flows.$cut.json" &
-        flows=$!
-        nap "3.$(printf '%03d' $((RANDOM % 1000)))"
-        t_cut=${EPOCHREALTIME/./}
-        isp_cut 2
-        t_out=
-        for ((i = 0; i < 300; i++)); do
-            while read -r ts line; do
-                [ "$ts" -ge "$t_cut" ] && cn_without_mark "$line" "${CN_MARK[2]}" && { t_out=$ts; break; }
-            done <"$mon_log"
-            [ -n "$t_out" ] && break
-            nap 0.05
-        done
-        wait "$flows"
-        if [ -z "$t_out" ]; then
-            echo "connection failover: cut $cut: eth2's mark did not leave the weights map" >&2
-            break
-        fi
-        out+=($(((t_out - t_cut) / 1000)))
-        cut_at+=("$t_cut")
-        read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/cn-flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" "${ISP_ADDR[2]}")"
-        others=$((others + figs[0])) idle=$((idle + figs[1])) broken=$((broken + figs[2])) on_dead=$((on_dead + figs[3]))
-        echo "    cut $cut: out of the weights map ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, idle a second ${figs[1]}, broken ${figs[2]}; on eth2 ${figs[3]}"
-        isp_mend 2
-        [ "$cut" -lt "$cuts" ] || break
-        for ((i = 0; i < 300; i++)); do
-            nft list map inet teqlctl weights 2>/dev/null | grep -q "${CN_MARK[2]}" && break
-            nap 0.1
-        done
-        sleep 1
-    done
-    kill "$timer" "$mon" 2>/dev/null
+    isp_failover connection.failover "$cuts" "$bin" "$nhid" cn_out cn_back "the weights map"
+    rc=$?
+    kill "$mon" 2>/dev/null
     pkill -f '^nft monitor$' 2>/dev/null
-    wait "$timer" "$mon" 2>/dev/null
-    if [ "${#out[@]}" -eq "$cuts" ]; then
-        mp_round idle "$bin" "$nhid" connection.failover || out=()
-        mp_round flows "$bin" "$nhid" connection.failover || out=()
-    fi
-    kill "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
+    wait "$mon" 2>/dev/null
     isp_down >/dev/null 2>&1
     ISP_RATES=
-    [ "${#out[@]}" -eq "$cuts" ] || return 1
-    put "connection.failover.cuts" "$cuts"
-    put "connection.failover.out_ms" "${out[@]}"
-    put "connection.failover.cut_us" "${cut_at[@]}"
-    put "connection.failover.flows_others" "$others"
-    put "connection.failover.idle_others" "$idle"
-    put "connection.failover.broken_others" "$broken"
-    put "connection.failover.flows_dead" "$on_dead"
+    return "$rc"
 }

@@ -137,13 +137,104 @@ mp_round() {
     put "$key.round_${load}_inner_ms" "$inner"
 }
 
-# mp_failover CUTS: CUTS cuts of ISP 2's uplink (lines 10/5/5 Mbit/s, weights 2:1:1), each
-# under 16 LAN flows and at a random point of the timer's interval; between cuts the uplink
-# comes back and check puts eth2 back.
-mp_failover() {
-    local cuts=$1 cut interval timer mon server flows t_cut t_out t_mon nhid i figs
-    local bin=$VM_STATE/failover-sbin/teqlctl state=/run/teqlctl
+# isp_failover KEY CUTS BIN NHID OUT_FN BACK_FN WHAT: the failover measurement of a bundle `wan`
+# on the lab of independent ISPs, lines 10/5/5 Mbit/s, already up with the default probe keys
+# (sections 6 and 7): a server for the LAN flows, `BIN check` at the shipped timer's interval,
+# then CUTS cuts of ISP 2's uplink, each under 16 LAN flows and at a random point of the
+# timer's interval; between cuts the uplink comes back and check puts eth2 back. `OUT_FN T_CUT`
+# waits (15 s at most) for eth2 to be out and prints when (us) it left; `BACK_FN` succeeds once
+# it is back; WHAT names what it leaves. Then what the round that takes it out costs (mp_round,
+# NHID its nexthop) and the figures, all under KEY.
+isp_failover() {
+    local key=$1 cuts=$2 bin=$3 nhid=$4 out_fn=$5 back_fn=$6 what=$7 cut interval timer server flows t_cut t_out i figs
     local out=() cut_at=() others=0 idle=0 broken=0 on_dead=0
+    # The traffic's two ends (flows.py) stand for other machines, the LAN host and a server on
+    # the internet; here they share the guest's emulated CPUs with the box, and a python
+    # process busy at 20 Mbit/s under TCG takes CPU a real box never gives them. Niced, they
+    # leave the box's own work (forwarding, shaping, check) first in line, as on real hardware.
+    : >"$BENCH_TMP/peers"
+    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
+    server=$!
+    if ! wait_for -t 30 ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ."; then
+        kill "$server" 2>/dev/null
+        bench_fail "flows.py did not listen"
+        return 1
+    fi
+    interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
+    put "$key.interval_s" "$interval"
+    check_timer "$bin" "$interval" &
+    timer=$!
+    sleep 3
+    for ((cut = 1; cut <= cuts; cut++)); do
+        ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/$key.flows.$cut.json" &
+        flows=$!
+        # A random point of the timer's interval, after 3 s of flows.
+        nap "3.$(printf '%03d' $((RANDOM % 1000)))"
+        t_cut=${EPOCHREALTIME/./}
+        isp_cut 2
+        t_out=$("$out_fn" "$t_cut")
+        wait "$flows"
+        if [ -z "$t_out" ]; then
+            echo "$key: cut $cut: eth2 did not leave $what" >&2
+            break
+        fi
+        out+=($(((t_out - t_cut) / 1000)))
+        cut_at+=("$t_cut")
+        read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/$key.flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" "${ISP_ADDR[2]}")"
+        others=$((others + figs[0])) idle=$((idle + figs[1])) broken=$((broken + figs[2])) on_dead=$((on_dead + figs[3]))
+        echo "    cut $cut: out of $what ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, idle a second ${figs[1]}, broken ${figs[2]}; on eth2 ${figs[3]}"
+        isp_mend 2
+        [ "$cut" -lt "$cuts" ] || break
+        for ((i = 0; i < 300; i++)); do
+            "$back_fn" && break
+            nap 0.1
+        done
+        sleep 1
+    done
+    kill "$timer" 2>/dev/null
+    wait "$timer" 2>/dev/null
+    if [ "${#out[@]}" -eq "$cuts" ]; then
+        mp_round idle "$bin" "$nhid" "$key" || out=()
+        mp_round flows "$bin" "$nhid" "$key" || out=()
+    fi
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+    [ "${#out[@]}" -eq "$cuts" ] || return 1
+    put "$key.cuts" "$cuts"
+    put "$key.out_ms" "${out[@]}"
+    put "$key.cut_us" "${cut_at[@]}"
+    put "$key.flows_others" "$others"
+    put "$key.idle_others" "$idle"
+    put "$key.broken_others" "$broken"
+    put "$key.flows_dead" "$on_dead"
+}
+
+# mp_out T_CUT: when (us) eth2's nexthop (the caller's nhid) left the group after T_CUT: seen by
+# polling, then read from the caller's `ip -ts monitor nexthop` log (mon_log) when that saw it
+# earlier; nothing if it did not leave within 15 s.
+mp_out() {
+    local i t_out= t_mon
+    for ((i = 0; i < 300; i++)); do
+        if ! mp_in_group "$nhid"; then
+            t_out=${EPOCHREALTIME/./}
+            break
+        fi
+        nap 0.05
+    done
+    [ -n "$t_out" ] || return 0
+    t_mon=$(monitor_time "$mon_log" "$1" group_without "$nhid")
+    [ -n "$t_mon" ] && [ "$t_mon" -le "$t_out" ] && t_out=$t_mon
+    echo "$t_out"
+}
+
+# mp_back: eth2's nexthop (the caller's nhid) is in the group again.
+mp_back() {
+    mp_in_group "$nhid"
+}
+
+# mp_failover CUTS: isp_failover for a multipath bundle: eth2 out of the nexthop group.
+mp_failover() {
+    local cuts=$1 nhid mon rc bin=$VM_STATE/failover-sbin/teqlctl mon_log=$BENCH_OUT/multipath.failover.nhmon
     ISP_RATES="10mbit 5mbit 5mbit"
     isp_up >/dev/null || return 1
     # The default probe keys: only the target.
@@ -154,74 +245,14 @@ mp_failover() {
     nhid=$(ip -j nexthop show dev eth2 | jq -r '.[0].id // empty')
     [ -n "$nhid" ] || bench_fail "eth2 has no nexthop after teqlctl up wan" || return 1
     # The hooks' state directory, which check shares with them.
-    rm -rf "$state"
-    # The traffic's two ends (flows.py) stand for other machines, the LAN host and a server on
-    # the internet; here they share the guest's emulated CPUs with the box, and a python
-    # process busy at 20 Mbit/s under TCG takes CPU a real box never gives them. Niced, they
-    # leave the box's own work (forwarding, shaping, check) first in line, as on real hardware.
-    : >"$BENCH_TMP/peers"
-    ip netns exec inet nice -n 19 python3 "$MP_FLOWS" serve "$ISP_HOST" 5300 "$BENCH_TMP/peers" &
-    server=$!
-    wait_for -t 30 ip netns exec inet sh -c "ss -Hltn 'sport = :5300' | grep -q ." || bench_fail "flows.py did not listen" || return 1
-    interval=$(sed -n 's/^OnUnitActiveSec=\([0-9]*\)s$/\1/p' "$repo/distro/systemd/teqlctl-check.timer")
-    put "multipath.failover.interval_s" "$interval"
-    check_timer "$bin" "$interval" &
-    timer=$!
-    local mon_log=$BENCH_OUT/multipath.failover.nhmon
+    rm -rf /run/teqlctl
     stdbuf -oL ip -ts monitor nexthop >"$mon_log" 2>&1 &
     mon=$!
-    sleep 3
-    for ((cut = 1; cut <= cuts; cut++)); do
-        ip netns exec lan nice -n 19 python3 "$MP_FLOWS" run "$ISP_HOST" 5300 16 "$MP_FAILOVER_SECS" "$BENCH_TMP/flows.$cut.json" &
-        flows=$!
-        # A random point of the timer's interval, after 3 s of flows.
-        nap "3.$(printf '%03d' $((RANDOM % 1000)))"
-        t_cut=${EPOCHREALTIME/./}
-        isp_cut 2
-        t_out=
-        for ((i = 0; i < 300; i++)); do
-            if ! mp_in_group "$nhid"; then
-                t_out=${EPOCHREALTIME/./}
-                break
-            fi
-            nap 0.05
-        done
-        wait "$flows"
-        if [ -z "$t_out" ]; then
-            echo "multipath failover: cut $cut: eth2 was not taken out" >&2
-            break
-        fi
-        t_mon=$(monitor_time "$mon_log" "$t_cut" group_without "$nhid")
-        [ -n "$t_mon" ] && [ "$t_mon" -le "$t_out" ] && t_out=$t_mon
-        out+=($(((t_out - t_cut) / 1000)))
-        cut_at+=("$t_cut")
-        read -r -a figs <<<"$(mp_stalls "$BENCH_TMP/flows.$cut.json" "$BENCH_TMP/peers" "$t_cut" 192.0.2.10)"
-        others=$((others + figs[0])) idle=$((idle + figs[1])) broken=$((broken + figs[2])) on_dead=$((on_dead + figs[3]))
-        echo "    cut $cut: out of the group ${out[-1]} ms after the cut; flows on the other lines ${figs[0]}, idle a second ${figs[1]}, broken ${figs[2]}; on eth2 ${figs[3]}"
-        isp_mend 2
-        [ "$cut" -lt "$cuts" ] || break
-        for ((i = 0; i < 300; i++)); do
-            mp_in_group "$nhid" && break
-            nap 0.1
-        done
-        sleep 1
-    done
-    kill "$timer" "$mon" 2>/dev/null
-    wait "$timer" "$mon" 2>/dev/null
-    if [ "${#out[@]}" -eq "$cuts" ]; then
-        mp_round idle "$bin" "$nhid" || out=()
-        mp_round flows "$bin" "$nhid" || out=()
-    fi
-    kill "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
+    isp_failover multipath.failover "$cuts" "$bin" "$nhid" mp_out mp_back "the group"
+    rc=$?
+    kill "$mon" 2>/dev/null
+    wait "$mon" 2>/dev/null
     isp_down >/dev/null 2>&1
     ISP_RATES=
-    [ "${#out[@]}" -eq "$cuts" ] || return 1
-    put "multipath.failover.cuts" "$cuts"
-    put "multipath.failover.out_ms" "${out[@]}"
-    put "multipath.failover.cut_us" "${cut_at[@]}"
-    put "multipath.failover.flows_others" "$others"
-    put "multipath.failover.idle_others" "$idle"
-    put "multipath.failover.broken_others" "$broken"
-    put "multipath.failover.flows_dead" "$on_dead"
+    return "$rc"
 }
