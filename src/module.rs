@@ -19,9 +19,17 @@ pub fn loaded() -> bool {
     Path::new("/sys/module/sch_teql").exists()
 }
 
-/// How many consecutive masters teql0, teql1, ... exist.
+/// How many masters the loaded module made, as far as this network namespace shows: one more
+/// than the highest teqlN here. Masters are made in the initial namespace and may be moved
+/// out (an aggregator's teql1 in a namespace of its own, with teql0 left behind), so the ones
+/// here need not start at teql0; a missing one is the planner's to name.
 pub fn masters_present() -> u32 {
-    (0..).take_while(|i| Path::new(&format!("/sys/class/net/teql{i}")).exists()).count() as u32
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else { return 0 };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(crate::config::master_index))
+        .map(|i| i + 1)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Masters a run needs: `now` for the interfaces at hand (required), `all` for everything

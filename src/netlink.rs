@@ -21,7 +21,9 @@ use rtnetlink::packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage};
+use rtnetlink::packet_route::link::{
+    GreIOFlags, InfoData, InfoGre, InfoIpTunnel, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop, RouteNextHopFlags,
     RouteProtocol, RouteScope, RouteType,
@@ -145,6 +147,22 @@ pub struct Link {
     pub rx_bytes: u64,
     /// IFLA_ADDRESS: the hardware address (empty for point-to-point links and teqlN).
     pub mac: Vec<u8>,
+    /// The outer side of an IPv4 tunnel (gre, gretap, erspan, ipip, sit); None for others.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// What a tunnel's packets look like outside: IFLA_GRE_* / IFLA_IPTUN_* as the kernel has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tunnel {
+    /// The outer source address (`local`); None: any address of the box.
+    pub local: Option<Ipv4Addr>,
+    /// The far end (`remote`); None: the tunnel takes packets from anyone.
+    pub remote: Option<Ipv4Addr>,
+    /// IFLA_GRE_LINK / IFLA_IPTUN_LINK: the device the outer packets are bound to (0: none).
+    pub link: u32,
+    /// The bytes the tunnel adds to each packet: the outer IPv4 header, and GRE's header with
+    /// its optional key, checksum and sequence number.
+    pub overhead: u32,
 }
 
 /// IFF_* bits used in plans and status. Kept as plain u32 so plans are easy to build in tests.
@@ -400,6 +418,30 @@ impl Netlink {
                 _ => None,
             })
             .collect())
+    }
+
+    /// `ip route get DST from SRC [oif OIF]`: the interface the kernel sends a packet of this
+    /// box from `src` to `dst` by, policy rules included (how a tunnel's outer packets leave).
+    pub fn route_get(&mut self, src: Ipv4Addr, dst: Ipv4Addr, oif: u32) -> Result<u32, NlError> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        req.header.destination_prefix_length = 32;
+        req.header.source_prefix_length = 32;
+        req.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        req.attributes.push(RouteAttribute::Source(RouteAddress::Inet(src)));
+        if oif != 0 {
+            req.attributes.push(RouteAttribute::Oif(oif));
+        }
+        let msgs = self.request(RouteNetlinkMessage::GetRoute(req), 0)?;
+        msgs.into_iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(o) => Some(*o),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .ok_or(NlError { errno: nix::errno::Errno::ENOENT as i32 })
     }
 
     pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), NlError> {
@@ -773,8 +815,10 @@ fn link_from(l: LinkMessage) -> Link {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        link.kind = Some(k.to_string());
+                    match i {
+                        LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
+                        LinkInfo::Data(d) => link.tunnel = tunnel_from(&d),
+                        _ => {}
                     }
                 }
             }
@@ -782,6 +826,47 @@ fn link_from(l: LinkMessage) -> Link {
         }
     }
     link
+}
+
+/// The outer side of an IPv4 tunnel from its IFLA_INFO_DATA; None for other kinds of link.
+fn tunnel_from(d: &InfoData) -> Option<Tunnel> {
+    const OUTER_IPV4: u32 = 20;
+    let mut t = Tunnel::default();
+    match d {
+        InfoData::GreTun(a) | InfoData::GreTap(a) | InfoData::ErSpan(a) => {
+            // GRE's own header is 4 bytes, plus 4 for each of key, checksum and sequence.
+            let mut gre = 4;
+            for x in a {
+                match x {
+                    InfoGre::Local(v) if !v.is_unspecified() => t.local = Some(*v),
+                    InfoGre::Remote(v) if !v.is_unspecified() => t.remote = Some(*v),
+                    InfoGre::Link(l) => t.link = *l,
+                    InfoGre::OFlags(f) => {
+                        for bit in [GreIOFlags::Key, GreIOFlags::Checksum, GreIOFlags::Seq] {
+                            if f.contains(bit) {
+                                gre += 4;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            t.overhead = OUTER_IPV4 + gre;
+        }
+        InfoData::IpTunnel(a) => {
+            for x in a {
+                match x {
+                    InfoIpTunnel::Local(IpAddr::V4(v)) if !v.is_unspecified() => t.local = Some(*v),
+                    InfoIpTunnel::Remote(IpAddr::V4(v)) if !v.is_unspecified() => t.remote = Some(*v),
+                    InfoIpTunnel::Link(l) => t.link = *l,
+                    _ => {}
+                }
+            }
+            t.overhead = OUTER_IPV4;
+        }
+        _ => return None,
+    }
+    Some(t)
 }
 
 fn route_from(r: RouteMessage) -> Option<Route> {

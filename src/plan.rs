@@ -247,6 +247,11 @@ impl fmt::Display for Plan {
 /// kernels without the March 2026 fix ("teql: fix NULL pointer dereference in iptunnel_xmit").
 const TUNNEL_KINDS: &[&str] =
     &["gre", "gretap", "erspan", "ipip", "sit", "ip6tnl", "ip6gre", "ip6gretap", "ip6erspan", "vti", "vti6"];
+/// The tunnels teqlctl bonds without --force: IPv4 GRE (keyed or not) and IPIP, verified as
+/// teql lines on both ends (../shared/notes/kernel-teql.md and tests/vm/t-80).
+const TUNNEL_LINES: &[&str] = &["gre", "ipip"];
+/// Ethernet over GRE: known to crash kernels as teql lines (iptunnel_xmit NULL dereference).
+const ETHERNET_TUNNELS: &[&str] = &["gretap", "erspan", "ip6gretap", "ip6erspan"];
 
 /// What the planner made of one change `teqlctl check` asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,15 +349,25 @@ impl<'a> Planner<'a> {
         if link.link_type == netlink::ARPHRD_VOID && master_index(iface).is_some() {
             return Err(Error::Refused(format!("{iface} is a teql master itself and cannot be a line of {master}")));
         }
+        let mut rp = rp;
         if let Some(kind) = link.kind.as_deref().filter(|k| TUNNEL_KINDS.contains(k)) {
-            if !force {
+            if TUNNEL_LINES.contains(&kind) {
+                self.check_tunnel_line(link)?;
+                rp = self.tunnel_rp_filter(link, rp)?;
+            } else if !force {
+                let why = if ETHERNET_TUNNELS.contains(&kind) {
+                    "Ethernet-over-GRE tunnels as teql lines crash kernels without the March 2026 fix \
+                     (\"teql: fix NULL pointer dereference in iptunnel_xmit\")"
+                } else {
+                    "teqlctl bonds gre and ipip tunnels (tried on both ends); this kind was never tried as a teql line"
+                };
                 return Err(Error::Refused(format!(
-                    "{iface} is a {kind} tunnel: tunnels as teql lines crash kernels without the March 2026 \
-                     fix (\"teql: fix NULL pointer dereference in iptunnel_xmit\"); if yours has it, run \
-                     `teqlctl attach --force {iface}`"
+                    "{iface} is a {kind} tunnel: {why}; use a gre or ipip tunnel, or, if your kernel is known \
+                     to take it, run `teqlctl attach --force {iface}`"
                 )));
+            } else {
+                self.plan.warnings.push(format!("{iface} is a {kind} tunnel; attached because of --force"));
             }
-            self.plan.warnings.push(format!("{iface} is a {kind} tunnel; attached because of --force"));
         }
 
         let current = self.kind_now(link.index).map(str::to_string);
@@ -435,6 +450,109 @@ impl<'a> Planner<'a> {
             self.qdisc.insert(link.index, Some(master.to_string()));
         }
         Ok(())
+    }
+
+    /// A gre or ipip tunnel may be a line only if its outer packets leave by the line that owns
+    /// its outer source address, never through a teql bundle (a loop: the kernel drops them as a
+    /// dead loop) and never by another ISP (which drops a source that is not its customer's),
+    /// and only if they fit that line's MTU. The kernel's own route lookup decides, policy rules
+    /// included, so the multipath bundle's per-line rule is what makes it right.
+    fn check_tunnel_line(&self, link: &Link) -> Result<()> {
+        let iface = &link.name;
+        let t = link.tunnel.unwrap_or_default();
+        let (Some(local), Some(remote)) = (t.local, t.remote) else {
+            return Err(Error::Refused(format!(
+                "{iface}: a tunnel line needs fixed local and remote outer addresses (network-scripts: \
+                 MY_OUTER_IPADDR and PEER_OUTER_IPADDR; ifupdown: local and endpoint) so that its packets \
+                 leave by one line to one far end"
+            )));
+        };
+        let Some(owner) =
+            self.state.addresses.iter().find(|a| a.addr == local).and_then(|a| self.state.link_by_index(a.ifindex))
+        else {
+            return Err(Error::Refused(format!(
+                "{iface}: its local address {local} is on no interface of this box: bring up the line that has \
+                 it first"
+            )));
+        };
+        let oif = match self.state.tunnel_paths.get(&link.index) {
+            // Not asked (a state read without tunnel paths): nothing to judge by.
+            None => return Ok(()),
+            Some(Err(errno)) => {
+                return Err(Error::Refused(format!(
+                    "{iface}: no route for its outer packets from {local} to {remote} ({}): bring up {} first, \
+                     with its gateway",
+                    netlink::NlError { errno: *errno },
+                    owner.name
+                )))
+            }
+            Some(Ok(oif)) => *oif,
+        };
+        let out = self.state.link_by_index(oif);
+        let out_name = out.map_or_else(|| format!("interface {oif}"), |l| l.name.clone());
+        let through_teql = oif == link.index
+            || out.is_some_and(|l| {
+                (l.link_type == netlink::ARPHRD_VOID && master_index(&l.name).is_some())
+                    || self.kind_now(l.index).is_some_and(|k| master_index(k).is_some())
+            });
+        if through_teql {
+            return Err(Error::Refused(format!(
+                "{iface}: its outer packets from {local} to {remote} would leave by {out_name}, through a teql \
+                 bundle: a loop. Route {remote} by {}, the line that owns {local} (a multipath bundle's \
+                 per-line rule does it; TEQL_DEFROUTE=no keeps that bundle's default route out of the way)",
+                owner.name
+            )));
+        }
+        let shared = owner.flags & netlink::IFF_LOOPBACK != 0 || owner.kind.as_deref() == Some("dummy");
+        if !shared && oif != owner.index {
+            return Err(Error::Refused(format!(
+                "{iface}: its outer packets from {local} to {remote} would leave by {out_name}, not by {}, which \
+                 owns {local}: that ISP would drop them. Make {} a line of a multipath bundle (its rule `from \
+                 {local}` keeps them on it), or route {remote} via {}",
+                owner.name, owner.name, owner.name
+            )));
+        }
+        if let Some(out) = out {
+            if link.mtu + t.overhead > out.mtu {
+                return Err(Error::Refused(format!(
+                    "{iface} has MTU {}: with the {} bytes its tunnel adds, its packets exceed {}'s MTU {} and \
+                     would be fragmented; set {iface}'s MTU to {} (network-scripts: MTU=, ifupdown: mtu)",
+                    link.mtu,
+                    t.overhead,
+                    out.name,
+                    out.mtu,
+                    out.mtu.saturating_sub(t.overhead)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The reverse-path filter of a tunnel line. One without an IPv4 address of its own (the
+    /// usual case: the inner address is the master's) drops every packet it receives while
+    /// filtering is on in any mode (fib_validate_source: no address, no reverse path), so it
+    /// gets 0, which only holds while net.ipv4.conf.all.rp_filter is 0 too.
+    fn tunnel_rp_filter(&mut self, link: &Link, rp: RpFilter) -> Result<RpFilter> {
+        if self.state.addresses_of(link.index).next().is_some() || rp == RpFilter::Keep {
+            return Ok(rp);
+        }
+        let iface = &link.name;
+        if rp != RpFilter::Off {
+            self.note(format!(
+                "{iface}: rp_filter off, not {}: a tunnel line without an address of its own drops every packet \
+                 it receives with filtering on",
+                if rp == RpFilter::Strict { "strict" } else { "loose" }
+            ));
+        }
+        match self.state.rp_filter.get("all") {
+            Some(&all) if all != 0 => Err(Error::Refused(format!(
+                "{iface}: net.ipv4.conf.all.rp_filter is {all}, and a tunnel line without an address of its own \
+                 drops every packet it receives while it is not 0 (the kernel uses the larger of all and \
+                 {iface}): set net.ipv4.conf.all.rp_filter=0 in /etc/sysctl.d (each interface keeps its own \
+                 value), or give {iface} an address"
+            ))),
+            _ => Ok(RpFilter::Off),
+        }
     }
 
     /// Takes `iface` out of whichever bundle it is in. Returns that master.
@@ -1007,6 +1125,124 @@ mod tests {
         let mut p = Planner::new(&s);
         p.attach("gt0", "teql0", RpFilter::Keep, true).unwrap();
         assert!(p.finish().warnings[0].contains("--force"));
+    }
+
+    /// The office with two ISP lines eth1 (198.51.100.10) and eth6 (192.0.2.10) and keyed GRE
+    /// tunnels tl1/tl2 over them to 198.18.0.2, whose outer packets leave by their own lines.
+    fn tunnel_office() -> State {
+        let mut s = office();
+        let up = ETHER | IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
+        for (idx, name, addr) in [(40, "eth1", "198.51.100.10"), (41, "eth6", "192.0.2.10")] {
+            s.links.push(link(idx, name, up, 1500));
+            s.addresses.push(Address { ifindex: idx, addr: addr.parse().unwrap(), prefix_len: 24, peer: None });
+        }
+        for (idx, name, local, out) in [(50, "tl1", "198.51.100.10", 40), (51, "tl2", "192.0.2.10", 41)] {
+            let tunnel = crate::netlink::Tunnel {
+                local: Some(local.parse().unwrap()),
+                remote: Some("198.18.0.2".parse().unwrap()),
+                link: 0,
+                overhead: 28,
+            };
+            s.links.push(Link {
+                kind: Some("gre".into()),
+                tunnel: Some(tunnel),
+                link_type: 778,
+                ..link(
+                    idx,
+                    name,
+                    IFF_NOARP | crate::netlink::IFF_POINTOPOINT | IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
+                    1472,
+                )
+            });
+            s.tunnel_paths.insert(idx, Ok(out));
+            s.rp_filter.insert(name.into(), 1);
+        }
+        s
+    }
+
+    #[test]
+    fn gre_tunnels_over_their_own_lines_are_lines() {
+        let s = tunnel_office();
+        let mut p = Planner::new(&s);
+        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach("tl2", "teql0", RpFilter::Loose, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        let sh = shell(&plan);
+        // No address of their own: rp_filter 0, else every packet they receive is dropped.
+        assert_eq!(sh[0], "sysctl -w net.ipv4.conf.tl1.rp_filter=0");
+        assert!(sh.iter().any(|c| c == "tc qdisc add dev tl2 root teql0"), "{sh:?}");
+        assert!(plan.notes.iter().any(|n| n.contains("tl1: rp_filter off, not loose")), "{:?}", plan.notes);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    }
+
+    #[test]
+    fn a_tunnel_with_an_address_keeps_loose_filtering() {
+        let mut s = tunnel_office();
+        s.addresses.push(Address { ifindex: 50, addr: "198.18.201.2".parse().unwrap(), prefix_len: 30, peer: None });
+        let mut p = Planner::new(&s);
+        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+        assert_eq!(shell(&p.finish())[0], "sysctl -w net.ipv4.conf.tl1.rp_filter=2");
+    }
+
+    #[test]
+    fn a_bare_tunnel_is_refused_while_all_rp_filter_is_on() {
+        let mut s = tunnel_office();
+        s.rp_filter.insert("all".into(), 1);
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("net.ipv4.conf.all.rp_filter is 1"), "{e}");
+    }
+
+    #[test]
+    fn a_tunnel_whose_outer_packets_loop_or_leave_by_another_isp_is_refused() {
+        let mut s = tunnel_office();
+        s.tunnel_paths.insert(50, Ok(1));
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("would leave by teql0, through a teql bundle: a loop"), "{e}");
+        // tl2 is already a line of teql0: tl1's packets through it are a loop too.
+        let mut s = tunnel_office();
+        s.tunnel_paths.insert(50, Ok(51));
+        s.qdiscs.insert(51, Qdisc { ifindex: 51, kind: "teql0".into(), handle: 0x8001_0000 });
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("a loop"), "{e}");
+        let mut s = tunnel_office();
+        s.tunnel_paths.insert(50, Ok(41));
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("would leave by eth6, not by eth1, which owns 198.51.100.10"), "{e}");
+        let mut s = tunnel_office();
+        s.tunnel_paths.insert(50, Err(101));
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("no route for its outer packets from 198.51.100.10 to 198.18.0.2"), "{e}");
+    }
+
+    #[test]
+    fn an_aggregator_tunnel_from_an_address_on_lo_may_leave_by_its_uplink() {
+        let mut s = tunnel_office();
+        s.links.push(Link { flags: crate::netlink::IFF_LOOPBACK | IFF_UP, ..link(60, "lo", 0, 65536) });
+        s.addresses.push(Address { ifindex: 60, addr: "198.18.0.9".parse().unwrap(), prefix_len: 32, peer: None });
+        s.links.iter_mut().find(|l| l.name == "tl1").unwrap().tunnel.as_mut().unwrap().local =
+            Some("198.18.0.9".parse().unwrap());
+        Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+    }
+
+    #[test]
+    fn a_tunnel_without_outer_addresses_or_too_large_for_its_line_is_refused() {
+        let mut s = tunnel_office();
+        s.links.iter_mut().find(|l| l.name == "tl1").unwrap().tunnel.as_mut().unwrap().local = None;
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("MY_OUTER_IPADDR and PEER_OUTER_IPADDR"), "{e}");
+        let mut s = tunnel_office();
+        s.links.iter_mut().find(|l| l.name == "tl1").unwrap().mtu = 1500;
+        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        assert!(e.to_string().contains("exceed eth1's MTU 1500 and would be fragmented; set tl1's MTU to 1472"), "{e}");
+    }
+
+    #[test]
+    fn untried_tunnel_kinds_need_force() {
+        let mut s = office();
+        s.links.push(Link { kind: Some("sit".into()), ..link(30, "sit1", IFF_NOARP | IFF_UP, 1480) });
+        let e = Planner::new(&s).attach("sit1", "teql0", RpFilter::Keep, false).unwrap_err();
+        assert!(e.to_string().contains("was never tried as a teql line"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct State {
     pub hash_fields: Option<u32>,
     /// Connection bundles only (`status`): what their nftables table and conntrack say.
     pub connection: Option<ConnectionState>,
+    /// Each tunnel with a local and a remote address (by ifindex): the interface its outer
+    /// packets leave by (`ip route get REMOTE from LOCAL`), or the errno of that lookup.
+    pub tunnel_paths: BTreeMap<u32, std::result::Result<u32, i32>>,
 }
 
 /// The counters of a connection bundle, as `status` shows them.
@@ -45,6 +48,14 @@ impl State {
         for name in state.links.iter().map(|l| l.name.as_str()).chain(["all"]) {
             if let Some(v) = crate::sysctl::rp_filter(name) {
                 state.rp_filter.insert(name.to_string(), v);
+            }
+        }
+        // Tunnels are rare: a box without one asks nothing more.
+        let tunnels: Vec<(u32, crate::netlink::Tunnel)> =
+            state.links.iter().filter_map(|l| l.tunnel.map(|t| (l.index, t))).collect();
+        for (index, t) in tunnels {
+            if let (Some(local), Some(remote)) = (t.local, t.remote) {
+                state.tunnel_paths.insert(index, nl.route_get(local, remote, t.link).map_err(|e| e.errno));
             }
         }
         Ok(state)

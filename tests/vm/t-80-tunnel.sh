@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# TEQL over per-line GRE tunnels to an aggregator (issue 14, points 1, 2 and 5), network-scripts
+# on both ends: the office's ISP lines are a multipath bundle without a default route
+# (TEQL_DEFROUTE=no) whose per-line rules keep each tunnel's outer packets on its own line;
+# keyed GRE tunnels tl1/tl2 (ifcfg TYPE=GRE) are lines of teql0 on the office and of teql1 on
+# the aggregator, each configured by its own files. One TCP stream from the office LAN to a
+# host behind the aggregator gets at least 0.85 of the two 10 Mbit/s lines' sum, both ways, with
+# even per-tunnel counters; one tunnel alone gives at most about half. Tunnels that would loop
+# through teql0, leave by another ISP, or are Ethernet-over-GRE are refused with the reason
+# and leave the kernel as it was. ifdown of a tunnel and of the bundle, on both ends.
+# vm-timeout: 420
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+# shellcheck source-path=SCRIPTDIR source=tunnel.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tunnel.sh"
+
+ISP_RATES="10mbit 10mbit 10mbit"
+SUM_BPS=20000000
+check "the lab with an aggregator" tun_up
+check "the office's files" tun_write_office
+check "the aggregator's files" tun_write_agg
+check "link the hooks" ns_link_hooks
+
+# --- the ISP lines: split access without a default route -------------------------------------
+for k in 1 2; do check "ifup-local eth$k" ns_hook ifup-local "eth$k"; done
+check_eq "TEQL_DEFROUTE=no: wan installs no default route" "[]" "$(ip -j route show default)"
+for k in 1 2; do
+    check_eq "eth$k's rule from ${ISP_ADDR[$k]} is in place" 1 \
+        "$(ip -j rule show | jq --arg a "${ISP_ADDR[$k]}" '[.[] | select(.src == $a)] | length')"
+done
+
+# --- the office's tunnels: lines of teql0 -----------------------------------------------------
+for k in 1 2; do check "office: ifup tl$k" tun_ifup box "$k"; done
+for k in 1 2; do
+    check_eq "office: tl$k's root qdisc is teql0" teql0 "$(root_qdisc_kind "tl$k")"
+    # No address of its own: loose filtering would drop every packet it receives.
+    check_eq "office: tl$k's rp_filter is 0" 0 "$(rp_filter "tl$k")"
+    check_eq "office: tl$k's outer packets leave by eth$k" "eth$k" \
+        "$(ip -j route get "$AGG_ADDR" from "${TUN_LOCAL[$k]}" | jq -r '.[0].dev')"
+done
+json=$(ip -j link show teql0)
+check_json "office: teql0 is up" '.[0].flags | index("UP") != null' "$json"
+# Keyed GRE over a 1500-byte line: 1500 - 20 (outer IPv4) - 8 (GRE with key).
+check_json "office: teql0's MTU follows the tunnels' (1472)" '.[0].mtu == 1472' "$json"
+check_eq "office: teql0 has 198.18.200.2/30" "198.18.200.2/30" \
+    "$(ip -j -4 addr show dev teql0 | jq -r '[.[0].addr_info[] | "\(.local)/\(.prefixlen)"] | join(" ")')"
+check_json "office: the one default route is via 198.18.200.1 dev teql0" \
+    'length == 1 and .[0].gateway == "198.18.200.1" and .[0].dev == "teql0"' "$(ip -j route show default)"
+
+# --- the aggregator's tunnels: lines of teql1 -------------------------------------------------
+for k in 1 2; do check "aggregator: ifup tl$k" tun_ifup agg "$k"; done
+for k in 1 2; do
+    check_eq "aggregator: tl$k's root qdisc is teql1" teql1 \
+        "$(tc -n agg -j qdisc show dev "tl$k" root | jq -r '.[0].kind')"
+done
+check_eq "aggregator: teql1 has 198.18.200.1/30" "198.18.200.1/30" \
+    "$(ip -n agg -j -4 addr show dev teql1 | jq -r '[.[0].addr_info[] | "\(.local)/\(.prefixlen)"] | join(" ")')"
+# The office LAN's route via teql1 is point 3 of the issue (the bundle's own keys); by hand here.
+check "aggregator: the office LAN via teql1" ip -n agg route add 198.18.100.0/24 via 198.18.200.2 dev teql1 onlink
+
+check "the office LAN reaches the host behind the aggregator (20 pings, no loss)" \
+    ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
+
+# --- one TCP stream gets the sum ------------------------------------------------------------
+# stream NAME ARGS...: one TCP stream from the LAN host to the far host for 10 s (2 s of slow
+# start left out); prints the receiver's Mbit/s and the fraction of the sum.
+stream() {
+    local name=$1 srv bps
+    shift
+    ip netns exec far timeout 60 iperf3 -s -1 -B "$FAR_HOST" >/dev/null 2>&1 &
+    srv=$!
+    wait_for ip netns exec far sh -c "ss -Hltn 'sport = :5201' | grep -q ." || return 1
+    ip netns exec lan timeout 50 iperf3 -c "$FAR_HOST" -t 10 -O 2 -J "$@" >"$VM_STATE/$name.json" 2>&1
+    wait "$srv"
+    bps=$(jq -r '.end.sum_received.bits_per_second // 0' "$VM_STATE/$name.json")
+    awk -v b="$bps" -v s="$SUM_BPS" 'BEGIN { printf "%.2f Mbit/s, %.3f of the sum\n", b / 1e6, b / s }'
+    echo "$bps" >"$VM_STATE/$name.bps"
+}
+tx() { cat "/sys/class/net/$1/statistics/tx_packets"; }
+at_least() { awk -v b="$(cat "$VM_STATE/$1.bps")" -v s="$SUM_BPS" -v f="$2" 'BEGIN { exit !(b >= f * s) }'; }
+at_most() { awk -v b="$(cat "$VM_STATE/$1.bps")" -v s="$SUM_BPS" -v f="$2" 'BEGIN { exit !(b <= f * s) }'; }
+
+b1=$(tx tl1) b2=$(tx tl2) e1=$(tx eth1) e2=$(tx eth2)
+info "upload over 2 tunnels: $(stream up2)"
+d1=$(($(tx tl1) - b1)) d2=$(($(tx tl2) - b2)) o1=$(($(tx eth1) - e1)) o2=$(($(tx eth2) - e2))
+check "one stream up over 2 tunnelled 10 Mbit/s lines: at least 0.85 of the sum" at_least up2 0.85
+info "packets sent: tl1 $d1, tl2 $d2; eth1 $o1, eth2 $o2"
+check "per-tunnel counters even (tl1 $d1, tl2 $d2: within 10% of the mean)" \
+    test $((2 * (d1 > d2 ? d1 - d2 : d2 - d1) * 10)) -le $((d1 + d2))
+check "tl1's outer packets left by eth1 ($o1 >= $d1)" test "$o1" -ge "$d1"
+check "tl2's outer packets left by eth2 ($o2 >= $d2)" test "$o2" -ge "$d2"
+info "download over 2 tunnels: $(stream down2 -R)"
+check "one stream down over 2 tunnelled lines: at least 0.85 of the sum" at_least down2 0.85
+
+# --- refused: a loop, another ISP, Ethernet over GRE; nothing changes -------------------------
+before=$(kernel_snapshot)
+# From the LAN side's address there is no per-line rule: the outer packets would take the
+# default route, through teql0 itself.
+ip tunnel add tlx mode gre local 198.18.100.1 remote "$AGG_ADDR" key 9 && ip link set tlx up
+out=$("$TEQLCTL" attach --master teql0 tlx 2>&1)
+check "a tunnel whose outer packets would loop through teql0 is refused" test $? -ne 0
+check "... saying so" grep -q "tlx: its outer packets from 198.18.100.1 to $AGG_ADDR would leave by teql0, through a teql bundle: a loop" <<<"$out"
+ip tunnel del tlx
+# Bound to the other line's device: its packets would leave by eth2 with eth1's address.
+ip tunnel add tlx mode gre local "${TUN_LOCAL[1]}" remote "$AGG_ADDR" key 9 dev eth2 && ip link set tlx up
+out=$("$TEQLCTL" attach --master teql0 tlx 2>&1)
+check "a tunnel whose outer packets would leave by another ISP is refused" test $? -ne 0
+check "... saying so" grep -q "tlx: its outer packets from ${TUN_LOCAL[1]} to $AGG_ADDR would leave by eth2, not by eth1" <<<"$out"
+ip tunnel del tlx
+ip link add gtx type gretap local "${TUN_LOCAL[1]}" remote "$AGG_ADDR" key 9 && ip link set gtx up
+out=$("$TEQLCTL" attach --master teql0 gtx 2>&1)
+check "an Ethernet-over-GRE tunnel is refused" test $? -ne 0
+check "... with the reason" grep -q "gtx is a gretap tunnel: Ethernet-over-GRE tunnels as teql lines crash kernels" <<<"$out"
+ip link del gtx
+check_eq "the refusals changed nothing" "$before" "$(kernel_snapshot)"
+
+# --- ifdown of one tunnel on both ends: the stream goes on over the other ---------------------
+check "office: ifdown tl2" tun_ifdown box 2
+check_eq "office: teql0 keeps tl1" teql0 "$(root_qdisc_kind tl1)"
+check "aggregator: ifdown tl2" tun_ifdown agg 2
+check "one tunnel left: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
+info "upload over 1 tunnel: $(stream up1)"
+check "one tunnelled line alone gives about half the sum (at most 0.55)" at_most up1 0.55
+for where in box agg; do check "$where: ifup tl2 again" tun_ifup "$where" 2; done
+check_eq "office: tl2 is a line of teql0 again" teql0 "$(root_qdisc_kind tl2)"
+check "both tunnels again: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
+
+# --- ifdown of the bundle on both ends ----------------------------------------------------------
+check "office: ifdown-teql ifcfg-teql0" ns_hook ifdown-teql ifcfg-teql0
+check_json "office: teql0 is down" '.[0].flags | index("UP") == null' "$(ip -j link show teql0)"
+check_eq "office: no default route left" "[]" "$(ip -j route show default)"
+for k in 1 2; do check "office: tl$k detached" test "$(root_qdisc_kind "tl$k")" != teql0; done
+check "aggregator: ifdown-teql ifcfg-teql1" _tun_ns_hook agg ifdown-teql ifcfg-teql1
+check_json "aggregator: teql1 is down" '.[0].flags | index("UP") == null' "$(ip -n agg -j link show teql1)"
+for k in 1 2; do
+    check "aggregator: tl$k detached" test "$(tc -n agg -j qdisc show dev "tl$k" root | jq -r '.[0].kind')" != teql1
+done
+check_eq "the ISP lines' rules stay (the wan bundle is not the tunnels')" 2 \
+    "$(ip -j rule show | jq '[.[] | select(.src == "198.51.100.10" or .src == "192.0.2.10")] | length')"
+check "office: ifup-teql ifcfg-teql0 brings the tunnels back" ns_hook ifup-teql ifcfg-teql0
+check "aggregator: ifup-teql ifcfg-teql1" _tun_ns_hook agg ifup-teql ifcfg-teql1
+ip -n agg route replace 198.18.100.0/24 via 198.18.200.2 dev teql1 onlink
+check_eq "office: tl1 and tl2 are lines of teql0 again" "teql0 teql0" "$(root_qdisc_kind tl1) $(root_qdisc_kind tl2)"
+check "the bundle is back: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
+
+check "the lab comes down" tun_down
+finish
