@@ -15,7 +15,7 @@ use crate::config::{Config, Member, RpFilter};
 use crate::error::{Error, Result};
 use crate::health::{self, Change, Health, Level, Observation, Outcome};
 use crate::log;
-use crate::netlink::{Address, Link, Netlink, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
+use crate::netlink::{Address, Link, Netlink, OuterPath, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
 use crate::ops::{self, Ctx};
 use crate::probe::{self, Job, ProbeError};
 use crate::state::State;
@@ -82,6 +82,9 @@ fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
 /// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
 /// through the next hop, and from which address.
 fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
+    if let Some(path) = tunnel_path(link, state) {
+        return plan_tunnel_line(m, link, path, state);
+    }
     if m.probe.targets.is_empty() || link.flags & IFF_LOWER_UP == 0 {
         // No target: the carrier decides. No carrier: nothing to probe, the round has failed.
         return Plan::Known(Outcome::CarrierOnly);
@@ -125,6 +128,62 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
         mac: if uses_arp { link.mac.clone() } else { Vec::new() },
         via: if uses_arp { via } else { None },
         source,
+        icmp,
+        arp,
+        timeout: Duration::from_millis(u64::from(m.probe.timeout_ms)),
+    })
+}
+
+/// A tunnel line's outer addresses and the path its outer packets take now; None for other
+/// lines. `Some((.., None))`: the kernel has no route for them (the line under the tunnel lost
+/// its address, say).
+fn tunnel_path(link: &Link, state: &State) -> Option<(Ipv4Addr, Ipv4Addr, Option<OuterPath>)> {
+    let t = link.tunnel?;
+    let (local, remote) = (t.local?, t.remote?);
+    Some((local, remote, state.tunnel_paths.get(&link.index).and_then(|p| p.ok())))
+}
+
+/// Whether a line has its carrier. A tunnel's own is always up: it has the carrier of the line
+/// its outer packets leave by, and none while they have no way out.
+fn carrier(link: &Link, state: &State) -> bool {
+    let up = |l: &Link| l.flags & IFF_LOWER_UP != 0;
+    match tunnel_path(link, state) {
+        Some((_, _, Some(p))) => up(link) && state.link_by_index(p.oif).is_some_and(up),
+        Some((_, _, None)) => false,
+        None => up(link),
+    }
+}
+
+/// A tunnel line is probed on the line under it: echo requests from the tunnel's local address
+/// to the far end's outer address (or to the line's own probe targets) through the next hop its
+/// outer packets take. The far end answers the local address by that same ISP, so a dead ISP
+/// fails the tunnel above it. Not through the tunnel itself: the far end's teql master would
+/// send the answer over whichever of its tunnels is next, judging two lines at once.
+fn plan_tunnel_line(
+    m: &Member,
+    link: &Link,
+    (local, remote, path): (Ipv4Addr, Ipv4Addr, Option<OuterPath>),
+    state: &State,
+) -> Plan {
+    let Some(path) = path.filter(|_| carrier(link, state)) else { return Plan::Known(Outcome::CarrierOnly) };
+    let Some(under) = state.link_by_index(path.oif) else { return Plan::Known(Outcome::CarrierOnly) };
+    let targets = if m.probe.targets.is_empty() { vec![remote] } else { m.probe.targets.clone() };
+    let uses_arp = under.mac.len() == 6 && under.flags & (IFF_NOARP | IFF_POINTOPOINT) == 0;
+    let (mut arp, mut icmp) = (Vec::new(), Vec::new());
+    for t in targets {
+        // No next hop: the far end is on the line's own link (an aggregator next door).
+        if path.gateway.is_none() && uses_arp && t == remote {
+            arp.push((t, local));
+        } else {
+            icmp.push(t);
+        }
+    }
+    Plan::Probe(Job {
+        line: m.device.clone(),
+        ifindex: under.index,
+        mac: if uses_arp { under.mac.clone() } else { Vec::new() },
+        via: if uses_arp { path.gateway } else { None },
+        source: local,
         icmp,
         arp,
         timeout: Duration::from_millis(u64::from(m.probe.timeout_ms)),
@@ -185,6 +244,17 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     if !mp_tables.is_empty() {
         state.read_multipath(&mut nl, &mp_tables)?;
     }
+    // Tunnel lines are probed on the line their outer packets take: ask the kernel which.
+    let tunnel_lines: Vec<u32> = cfg
+        .members
+        .values()
+        .filter_map(|m| state.link(&m.device))
+        .filter(|l| l.tunnel.is_some())
+        .map(|l| l.index)
+        .collect();
+    if !tunnel_lines.is_empty() {
+        state.read_tunnel_paths(&mut nl, |i| tunnel_lines.contains(&i));
+    }
 
     // The lines of this round: configured, present, administratively up, and either in their
     // bundle now or taken out by an earlier check. Lines the admin took out stay out.
@@ -227,7 +297,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             down: m.probe.down,
             up: m.probe.up,
             attached: *attached,
-            carrier: link.flags & IFF_LOWER_UP != 0,
+            carrier: carrier(link, &state),
             outcome: match plan {
                 Plan::Known(o) => o.clone(),
                 Plan::Probe(_) => match found.next() {

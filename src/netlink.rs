@@ -151,6 +151,14 @@ pub struct Link {
     pub tunnel: Option<Tunnel>,
 }
 
+/// Where a packet of this box to one address goes: the interface and the next hop (None: the
+/// address is on that interface's link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OuterPath {
+    pub oif: u32,
+    pub gateway: Option<Ipv4Addr>,
+}
+
 /// What a tunnel's packets look like outside: IFLA_GRE_* / IFLA_IPTUN_* as the kernel has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tunnel {
@@ -420,9 +428,9 @@ impl Netlink {
             .collect())
     }
 
-    /// `ip route get DST from SRC [oif OIF]`: the interface the kernel sends a packet of this
-    /// box from `src` to `dst` by, policy rules included (how a tunnel's outer packets leave).
-    pub fn route_get(&mut self, src: Ipv4Addr, dst: Ipv4Addr, oif: u32) -> Result<u32, NlError> {
+    /// `ip route get DST from SRC [oif OIF]`: how the kernel sends a packet of this box from
+    /// `src` to `dst`, policy rules included (how a tunnel's outer packets leave).
+    pub fn route_get(&mut self, src: Ipv4Addr, dst: Ipv4Addr, oif: u32) -> Result<OuterPath, NlError> {
         let mut req = RouteMessage::default();
         req.header.address_family = AddressFamily::Inet;
         req.header.destination_prefix_length = 32;
@@ -433,15 +441,22 @@ impl Netlink {
             req.attributes.push(RouteAttribute::Oif(oif));
         }
         let msgs = self.request(RouteNetlinkMessage::GetRoute(req), 0)?;
-        msgs.into_iter()
-            .find_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => r.attributes.iter().find_map(|a| match a {
-                    RouteAttribute::Oif(o) => Some(*o),
-                    _ => None,
-                }),
-                _ => None,
-            })
-            .ok_or(NlError { errno: nix::errno::Errno::ENOENT as i32 })
+        let route = msgs.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => Some(r),
+            _ => None,
+        });
+        let mut path = OuterPath::default();
+        for a in route.iter().flat_map(|r| r.attributes.iter()) {
+            match a {
+                RouteAttribute::Oif(o) => path.oif = *o,
+                RouteAttribute::Gateway(RouteAddress::Inet(g)) => path.gateway = Some(*g),
+                _ => {}
+            }
+        }
+        if path.oif == 0 {
+            return Err(NlError { errno: nix::errno::Errno::ENOENT as i32 });
+        }
+        Ok(path)
     }
 
     pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), NlError> {

@@ -486,7 +486,7 @@ impl<'a> Planner<'a> {
                     owner.name
                 )))
             }
-            Some(Ok(oif)) => *oif,
+            Some(Ok(path)) => path.oif,
         };
         let out = self.state.link_by_index(oif);
         let out_name = out.map_or_else(|| format!("interface {oif}"), |l| l.name.clone());
@@ -1154,7 +1154,7 @@ mod tests {
                     1472,
                 )
             });
-            s.tunnel_paths.insert(idx, Ok(out));
+            s.tunnel_paths.insert(idx, Ok(crate::netlink::OuterPath { oif: out, gateway: None }));
             s.rp_filter.insert(name.into(), 1);
         }
         s
@@ -1196,17 +1196,17 @@ mod tests {
     #[test]
     fn a_tunnel_whose_outer_packets_loop_or_leave_by_another_isp_is_refused() {
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(1));
+        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 1, gateway: None }));
         let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("would leave by teql0, through a teql bundle: a loop"), "{e}");
         // tl2 is already a line of teql0: tl1's packets through it are a loop too.
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(51));
+        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 51, gateway: None }));
         s.qdiscs.insert(51, Qdisc { ifindex: 51, kind: "teql0".into(), handle: 0x8001_0000 });
         let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("a loop"), "{e}");
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(41));
+        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 41, gateway: None }));
         let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("would leave by eth6, not by eth1, which owns 198.51.100.10"), "{e}");
         let mut s = tunnel_office();

@@ -28,9 +28,10 @@ pub struct State {
     pub hash_fields: Option<u32>,
     /// Connection bundles only (`status`): what their nftables table and conntrack say.
     pub connection: Option<ConnectionState>,
-    /// Each tunnel with a local and a remote address (by ifindex): the interface its outer
-    /// packets leave by (`ip route get REMOTE from LOCAL`), or the errno of that lookup.
-    pub tunnel_paths: BTreeMap<u32, std::result::Result<u32, i32>>,
+    /// Each tunnel with a local and a remote address (by ifindex): the interface and next hop
+    /// its outer packets leave by (`ip route get REMOTE from LOCAL`), or the errno of that
+    /// lookup. Read by `read` and, for tunnel lines, by `check`.
+    pub tunnel_paths: BTreeMap<u32, std::result::Result<crate::netlink::OuterPath, i32>>,
 }
 
 /// The counters of a connection bundle, as `status` shows them.
@@ -50,15 +51,20 @@ impl State {
                 state.rp_filter.insert(name.to_string(), v);
             }
         }
-        // Tunnels are rare: a box without one asks nothing more.
+        state.read_tunnel_paths(nl, |_| true);
+        Ok(state)
+    }
+
+    /// How the outer packets of the tunnels `wanted` picks (by ifindex) leave. Tunnels are rare:
+    /// a box without one asks nothing more.
+    pub fn read_tunnel_paths(&mut self, nl: &mut Netlink, wanted: impl Fn(u32) -> bool) {
         let tunnels: Vec<(u32, crate::netlink::Tunnel)> =
-            state.links.iter().filter_map(|l| l.tunnel.map(|t| (l.index, t))).collect();
+            self.links.iter().filter(|l| wanted(l.index)).filter_map(|l| l.tunnel.map(|t| (l.index, t))).collect();
         for (index, t) in tunnels {
             if let (Some(local), Some(remote)) = (t.local, t.remote) {
-                state.tunnel_paths.insert(index, nl.route_get(local, remote, t.link).map_err(|e| e.errno));
+                self.tunnel_paths.insert(index, nl.route_get(local, remote, t.link).map_err(|e| e.errno));
             }
         }
-        Ok(state)
     }
 
     /// What netlink says, without the rp_filter sysctls (left empty): `check` plans no

@@ -7,8 +7,11 @@
 # host behind the aggregator gets at least 0.85 of the two 10 Mbit/s lines' sum, both ways, with
 # even per-tunnel counters; one tunnel alone gives at most about half. Tunnels that would loop
 # through teql0, leave by another ISP, or are Ethernet-over-GRE are refused with the reason
-# and leave the kernel as it was. ifdown of a tunnel and of the bundle, on both ends.
-# vm-timeout: 420
+# and leave the kernel as it was. `teqlctl check` on each end under the shipped timer's
+# interval: ISP 2 dies under the stream, tl2 leaves both bundles in the round that finds it dead
+# while the stream goes on over tl1, and comes back when the ISP recovers. ifdown of a tunnel
+# and of the bundle, on both ends.
+# vm-timeout: 540
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
@@ -117,6 +120,72 @@ check "an Ethernet-over-GRE tunnel is refused" test $? -ne 0
 check "... with the reason" grep -q "gtx is a gretap tunnel: Ethernet-over-GRE tunnels as teql lines crash kernels" <<<"$out"
 ip link del gtx
 check_eq "the refusals changed nothing" "$before" "$(kernel_snapshot)"
+
+# --- health: a dead ISP takes its tunnel out on both ends, in the round that finds it ----------
+# `teqlctl check` every second on each end (start to start, as the shipped timer's
+# OnUnitActiveSec), each with its own files and state. A tunnel line is probed on the line under
+# it: echo requests from its local address to the far end's outer address, by its ISP.
+check_loop() {
+    local where=$1 log=$2 t0 left
+    while [ ! -e "$VM_STATE/rounds.stop" ]; do
+        t0=${EPOCHREALTIME/./}
+        echo "round $EPOCHREALTIME" >>"$log"
+        on "$where" "$TEQLCTL" check >>"$log" 2>&1
+        left=$((1000000 - (${EPOCHREALTIME/./} - t0)))
+        [ "$left" -gt 0 ] && sleep "$(printf '0.%06d' "$left")"
+    done
+}
+OFFICE_LOG=$VM_STATE/office-rounds.log AGG_LOG=$VM_STATE/agg-rounds.log
+rm -f "$VM_STATE/rounds.stop"
+: >"$OFFICE_LOG"
+: >"$AGG_LOG"
+check_loop box "$OFFICE_LOG" &
+office_loop=$!
+check_loop agg "$AGG_LOG" &
+agg_loop=$!
+sleep 4
+check_json "office: both tunnels healthy under the timer" \
+    '[.masters[0].lines[] | .health.state] == ["healthy", "healthy"]' "$("$TEQLCTL" status --json teql0)"
+check_json "aggregator: both tunnels healthy under the timer" \
+    '[.masters[0].lines[] | .health.state] == ["healthy", "healthy"]' "$(on agg "$TEQLCTL" status --json teql1)"
+
+# taken_out_in LOG LINE MASTER CUT: how many rounds began after epoch CUT up to the one that took
+# LINE out (its message), or nothing if none did.
+taken_out_in() {
+    awk -v cut="$4" -v msg="$2 ($3): taken out" '/^round / { n += ($2 > cut) } index($0, msg) { print n; exit }' "$1"
+}
+# A stream from the LAN for 24 s; ISP 2 dies 8 s in.
+ip netns exec far timeout 80 iperf3 -s -1 -B "$FAR_HOST" >/dev/null 2>&1 &
+wait_for ip netns exec far sh -c "ss -Hltn 'sport = :5201' | grep -q ."
+ip netns exec lan timeout 70 iperf3 -c "$FAR_HOST" -t 24 -i 1 -J >"$VM_STATE/cut.json" 2>&1 &
+stream_pid=$!
+sleep 8
+t_cut=$EPOCHREALTIME
+isp_cut 2
+wait_for -t 20 sh -c "[ \"\$(tc -j qdisc show dev tl2 root | jq -r '.[0].kind')\" != teql0 ]"
+t_office=$EPOCHREALTIME
+wait_for -t 20 sh -c "[ \"\$(tc -n agg -j qdisc show dev tl2 root | jq -r '.[0].kind')\" != teql1 ]"
+t_agg=$EPOCHREALTIME
+info "ISP 2 cut: tl2 out of teql0 after $(awk -v a="$t_cut" -v b="$t_office" 'BEGIN { printf "%.1f", b - a }') s, of teql1 after $(awk -v a="$t_cut" -v b="$t_agg" 'BEGIN { printf "%.1f", b - a }') s (polled)"
+n=$(taken_out_in "$OFFICE_LOG" tl2 teql0 "$t_cut")
+check "office: tl2 taken out by the first round begun after the cut, or the one under way (${n:-none})" test -n "$n" -a "${n:-9}" -le 1
+n=$(taken_out_in "$AGG_LOG" tl2 teql1 "$t_cut")
+check "aggregator: tl2 taken out likewise (${n:-none})" test -n "$n" -a "${n:-9}" -le 1
+check_eq "office: tl1 stays" teql0 "$(root_qdisc_kind tl1)"
+wait "$stream_pid"
+# The last 8 of 24 intervals run over tl1 alone: a line's worth, about half the sum.
+check_json "the stream goes on over tl1 (its last 8 s above 0.35 of the sum)" \
+    "([.intervals[-8:][].sum.bits_per_second] | add / length) > 0.35 * $SUM_BPS" "$(cat "$VM_STATE/cut.json")"
+info "the stream's last 8 s: $(jq -r '[.intervals[-8:][].sum.bits_per_second] | add / length / 1e6 | . * 100 | round / 100' "$VM_STATE/cut.json") Mbit/s"
+isp_mend 2
+check "office: tl2 back in teql0 when ISP 2 recovers" \
+    wait_for -t 20 sh -c "[ \"\$(tc -j qdisc show dev tl2 root | jq -r '.[0].kind')\" = teql0 ]"
+check "aggregator: tl2 back in teql1" \
+    wait_for -t 20 sh -c "[ \"\$(tc -n agg -j qdisc show dev tl2 root | jq -r '.[0].kind')\" = teql1 ]"
+check "... said" grep -q "tl2 (teql0): put back" "$OFFICE_LOG"
+touch "$VM_STATE/rounds.stop"
+wait "$office_loop" "$agg_loop"
+check "both tunnels after the recovery: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
 
 # --- ifdown of one tunnel on both ends: the stream goes on over the other ---------------------
 check "office: ifdown tl2" tun_ifdown box 2
