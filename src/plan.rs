@@ -272,11 +272,17 @@ pub struct Planner<'a> {
     /// Root qdisc kind per ifindex as the plan leaves it (None = kernel default).
     qdisc: BTreeMap<u32, Option<String>>,
     up: BTreeMap<u32, bool>,
+    /// MTU per ifindex as the plan leaves it, where it changes one.
+    mtu: BTreeMap<u32, u32>,
 }
 
 impl<'a> Planner<'a> {
     pub fn new(state: &'a State) -> Planner<'a> {
-        Planner { state, plan: Plan::default(), qdisc: BTreeMap::new(), up: BTreeMap::new() }
+        Planner { state, plan: Plan::default(), qdisc: BTreeMap::new(), up: BTreeMap::new(), mtu: BTreeMap::new() }
+    }
+
+    fn mtu_now(&self, link: &Link) -> u32 {
+        self.mtu.get(&link.index).copied().unwrap_or(link.mtu)
     }
 
     pub fn finish(self) -> Plan {
@@ -401,13 +407,20 @@ impl<'a> Planner<'a> {
         let already = current.as_deref() == Some(master);
 
         if !already && self.up_now(&m) {
-            // The kernel refuses (EINVAL) a line that would break a running master; say why.
-            if link.mtu < m.mtu {
-                return Err(Error::Refused(format!(
-                    "{iface} has MTU {} but {master} is running with MTU {}: a line with a smaller MTU \
-                     cannot join; raise {iface}'s MTU or take {master} down and up again",
-                    link.mtu, m.mtu
-                )));
+            // The kernel refuses (EINVAL) a line with a smaller MTU than a running master's, and
+            // sets a master's MTU to its smallest line's only when it opens: lower it first, as
+            // its next open would (tunnels of different header sizes differ by a few bytes). A
+            // configured MTU above the line's is master_up's error.
+            let master_mtu = self.mtu_now(&m);
+            if link.mtu < master_mtu {
+                self.plan.actions.push(Action::SetMtu {
+                    iface: master.to_string(),
+                    index: m.index,
+                    mtu: link.mtu,
+                    previous: master_mtu,
+                });
+                self.mtu.insert(m.index, link.mtu);
+                self.note(format!("{master}: MTU {master_mtu} lowered to {}, its new line {iface}'s", link.mtu));
             }
             for (bit, name) in [
                 (netlink::IFF_BROADCAST, "broadcast"),
@@ -648,7 +661,7 @@ impl<'a> Planner<'a> {
         let (min_mtu, min_name) = (smallest.mtu, smallest.name.clone());
         let was_up = self.up_now(&link);
         // At open the kernel sets the master's MTU to its smallest line's.
-        let effective = if was_up { link.mtu } else { min_mtu };
+        let effective = if was_up { self.mtu_now(&link) } else { min_mtu };
         if let Some(mtu) = m.mtu {
             if mtu > min_mtu {
                 return Err(Error::Config(ConfigError::InvalidValue {
@@ -965,12 +978,25 @@ mod tests {
     }
 
     #[test]
-    fn smaller_mtu_cannot_join_a_running_master() {
+    fn a_smaller_line_lowers_a_running_masters_mtu_first() {
         let mut s2 = bonded(&["eth2"]);
         s2.links.iter_mut().find(|l| l.name == "eth3").unwrap().mtu = 1400;
         let mut p = Planner::new(&s2);
-        let e = p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap_err();
-        assert!(e.to_string().contains("eth3 has MTU 1400 but teql0 is running with MTU 1500"), "{e}");
+        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        p.master_up(&teql0()).unwrap();
+        let plan = p.finish();
+        assert_eq!(shell(&plan), ["ip link set dev teql0 mtu 1400", "tc qdisc add dev eth3 root teql0"]);
+        assert!(
+            plan.notes.iter().any(|n| n == "teql0: MTU 1500 lowered to 1400, its new line eth3's"),
+            "{:?}",
+            plan.notes
+        );
+        // A configured MTU above the new line's is an error naming the key, before any change.
+        let mut p = Planner::new(&s2);
+        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        let e = p.master_up(&Master { mtu: Some(1500), ..teql0() }).unwrap_err();
+        assert!(e.to_string().contains("MTU"), "{e}");
+        assert!(e.to_string().contains("at most 1400, the MTU of its line eth3"), "{e}");
     }
 
     #[test]
