@@ -488,4 +488,82 @@ mod tests {
         let all = Address { prefix_len: 0, ..net };
         assert!(in_subnet(Ipv4Addr::new(1, 2, 3, 4), &all));
     }
+
+    /// eth1 (198.51.100.10, router 198.51.100.9) and a GRE tunnel tl1 over it to 198.18.0.2, a
+    /// line of teql0 with no probe targets of its own.
+    fn tunnel_over_eth1(path: Option<OuterPath>) -> (Member, State) {
+        let mut s = State::default();
+        let up = IFF_UP | IFF_LOWER_UP;
+        s.links.push(Link { index: 2, name: "eth1".into(), flags: up, mtu: 1500, mac: vec![2; 6], ..Link::default() });
+        let tunnel = crate::netlink::Tunnel {
+            local: Some(Ipv4Addr::new(198, 51, 100, 10)),
+            remote: Some(Ipv4Addr::new(198, 18, 0, 2)),
+            link: 0,
+            overhead: 28,
+        };
+        s.links.push(Link {
+            index: 7,
+            name: "tl1".into(),
+            flags: up | IFF_NOARP | IFF_POINTOPOINT,
+            mtu: 1472,
+            tunnel: Some(tunnel),
+            ..Link::default()
+        });
+        s.addresses.push(Address { ifindex: 2, addr: Ipv4Addr::new(198, 51, 100, 10), prefix_len: 29, peer: None });
+        if let Some(p) = path {
+            s.tunnel_paths.insert(7, Ok(p));
+        } else {
+            s.tunnel_paths.insert(7, Err(22));
+        }
+        let m = Member {
+            device: "tl1".into(),
+            master: "teql0".into(),
+            rp_filter: RpFilter::Loose,
+            onboot: true,
+            probe: crate::config::Probe::default(),
+            path: Default::default(),
+            source: "/etc/sysconfig/network-scripts/ifcfg-tl1".into(),
+        };
+        (m, s)
+    }
+
+    #[test]
+    fn a_tunnel_line_is_probed_on_the_line_under_it_to_the_far_end() {
+        let gw = Ipv4Addr::new(198, 51, 100, 9);
+        let (m, s) = tunnel_over_eth1(Some(OuterPath { oif: 2, gateway: Some(gw) }));
+        let Plan::Probe(job) = plan_line(&m, s.link("tl1").unwrap(), &s, &Config::default()) else {
+            panic!("not probed")
+        };
+        assert_eq!((job.line.as_str(), job.ifindex, job.via), ("tl1", 2, Some(gw)));
+        assert_eq!(
+            (job.source, job.icmp.clone()),
+            (Ipv4Addr::new(198, 51, 100, 10), vec![Ipv4Addr::new(198, 18, 0, 2)])
+        );
+        assert_eq!(job.mac, vec![2; 6]);
+        assert!(carrier(s.link("tl1").unwrap(), &s));
+    }
+
+    #[test]
+    fn a_tunnel_line_has_the_carrier_of_the_line_under_it() {
+        let (m, mut s) = tunnel_over_eth1(Some(OuterPath { oif: 2, gateway: None }));
+        s.links[0].flags &= !IFF_LOWER_UP;
+        let tl1 = s.link("tl1").unwrap().clone();
+        assert!(!carrier(&tl1, &s));
+        assert!(matches!(plan_line(&m, &tl1, &s, &Config::default()), Plan::Known(Outcome::CarrierOnly)));
+        // No way out at all (eth1 lost its address): no carrier either.
+        let (m, s) = tunnel_over_eth1(None);
+        let tl1 = s.link("tl1").unwrap();
+        assert!(!carrier(tl1, &s));
+        assert!(matches!(plan_line(&m, tl1, &s, &Config::default()), Plan::Known(Outcome::CarrierOnly)));
+    }
+
+    #[test]
+    fn a_far_end_on_the_lines_own_link_is_asked_by_arp() {
+        let (m, s) = tunnel_over_eth1(Some(OuterPath { oif: 2, gateway: None }));
+        let Plan::Probe(job) = plan_line(&m, s.link("tl1").unwrap(), &s, &Config::default()) else {
+            panic!("not probed")
+        };
+        assert_eq!(job.arp, vec![(Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 51, 100, 10))]);
+        assert!(job.icmp.is_empty() && job.via.is_none());
+    }
 }
