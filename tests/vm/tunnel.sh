@@ -20,6 +20,8 @@ AGG_ADDR=198.18.0.2
 FAR_HOST=198.18.60.2
 AGG_ETC=/etc/netns/agg/sysconfig/network-scripts
 TUN_LOCAL=(x 198.51.100.10 192.0.2.10)
+# Each tunnel's GRE key (empty: none); a scenario may change them before writing its files.
+TUN_KEY=(x 1 2)
 
 # tun_up: isp_up's lab plus the aggregator and the far host; sch_teql loaded with two masters,
 # teql1 moved into agg.
@@ -102,8 +104,11 @@ tun_write_agg() {
 
 # tun_write_tunnel DIR K LOCAL REMOTE MASTER: ifcfg-tlK as network-scripts' ifup-tunnel reads it.
 tun_write_tunnel() {
-    printf 'DEVICE=tl%s\nTYPE=GRE\nONBOOT=yes\nMY_OUTER_IPADDR=%s\nPEER_OUTER_IPADDR=%s\nKEY=%s\nTEQL_MASTER=%s\n' \
-        "$2" "$3" "$4" "$2" "$5" >"$1/ifcfg-tl$2"
+    {
+        printf 'DEVICE=tl%s\nTYPE=GRE\nONBOOT=yes\nMY_OUTER_IPADDR=%s\nPEER_OUTER_IPADDR=%s\nTEQL_MASTER=%s\n' \
+            "$2" "$3" "$4" "$5"
+        [ -z "${TUN_KEY[$2]}" ] || echo "KEY=${TUN_KEY[$2]}"
+    } >"$1/ifcfg-tl$2"
 }
 
 # on WHERE CMD...: CMD on the office box (WHERE "box") or in the aggregator's namespace with
@@ -125,7 +130,7 @@ tun_ifup() {
     local where=$1 k=$2 local remote
     if [ "$where" = box ]; then local=${TUN_LOCAL[$k]} remote=$AGG_ADDR; else local=$AGG_ADDR remote=${TUN_LOCAL[$k]}; fi
     _tun_ns_hook "$where" ifup-pre-local "ifcfg-tl$k" || return 1
-    _tun_ip "$where" tunnel add "tl$k" mode gre local "$local" remote "$remote" key "$k" || return 1
+    _tun_ip "$where" tunnel add "tl$k" mode gre local "$local" remote "$remote" ${TUN_KEY[$k]:+key "${TUN_KEY[$k]}"} || return 1
     _tun_ip "$where" link set "tl$k" up || return 1
     _tun_ns_hook "$where" ifup-local "tl$k"
 }
