@@ -92,7 +92,7 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
     let line_addrs: Vec<&Address> = state.addresses_of(link.index).collect();
     let master_link = state.link(&m.master);
     let master_addr = master_link.and_then(|l| state.addresses_of(l.index).next()).map(|a| a.addr);
-    let uses_arp = link.mac.len() == 6 && link.flags & (IFF_NOARP | IFF_POINTOPOINT) == 0;
+    let uses_arp = uses_arp(link);
     let mut arp = Vec::new();
     let mut icmp = Vec::new();
     for &t in &m.probe.targets {
@@ -134,6 +134,12 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
     })
 }
 
+/// Whether probes on `link` go by ARP and Ethernet frames: a link without a hardware address,
+/// or a point-to-point or NOARP one, carries bare IP packets.
+fn uses_arp(link: &Link) -> bool {
+    link.mac.len() == 6 && link.flags & (IFF_NOARP | IFF_POINTOPOINT) == 0
+}
+
 /// A tunnel line's outer addresses and the path its outer packets take now; None for other
 /// lines. `Some((.., None))`: the kernel has no route for them (the line under the tunnel lost
 /// its address, say).
@@ -168,7 +174,7 @@ fn plan_tunnel_line(
     let Some(path) = path.filter(|_| carrier(link, state)) else { return Plan::Known(Outcome::CarrierOnly) };
     let Some(under) = state.link_by_index(path.oif) else { return Plan::Known(Outcome::CarrierOnly) };
     let targets = if m.probe.targets.is_empty() { vec![remote] } else { m.probe.targets.clone() };
-    let uses_arp = under.mac.len() == 6 && under.flags & (IFF_NOARP | IFF_POINTOPOINT) == 0;
+    let uses_arp = uses_arp(under);
     let (mut arp, mut icmp) = (Vec::new(), Vec::new());
     for t in targets {
         // No next hop: the far end is on the line's own link (an aggregator next door).

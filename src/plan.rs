@@ -247,6 +247,11 @@ impl fmt::Display for Plan {
 /// kernels without the March 2026 fix ("teql: fix NULL pointer dereference in iptunnel_xmit").
 const TUNNEL_KINDS: &[&str] =
     &["gre", "gretap", "erspan", "ipip", "sit", "ip6tnl", "ip6gre", "ip6gretap", "ip6erspan", "vti", "vti6"];
+/// A teqlN device of sch_teql's (teql masters are ARPHRD_VOID; the name alone could be anyone's).
+fn is_teql_master(l: &Link) -> bool {
+    l.link_type == netlink::ARPHRD_VOID && master_index(&l.name).is_some()
+}
+
 /// The tunnels teqlctl bonds without --force: IPv4 GRE (keyed or not) and IPIP, verified as
 /// teql lines on both ends (../shared/notes/kernel-teql.md and tests/vm/t-80).
 const TUNNEL_LINES: &[&str] = &["gre", "ipip"];
@@ -352,7 +357,7 @@ impl<'a> Planner<'a> {
         if link.flags & netlink::IFF_LOOPBACK != 0 {
             return Err(Error::Refused(format!("{iface} is the loopback device and cannot be a line")));
         }
-        if link.link_type == netlink::ARPHRD_VOID && master_index(iface).is_some() {
+        if is_teql_master(link) {
             return Err(Error::Refused(format!("{iface} is a teql master itself and cannot be a line of {master}")));
         }
         let mut rp = rp;
@@ -505,8 +510,7 @@ impl<'a> Planner<'a> {
         let out_name = out.map_or_else(|| format!("interface {oif}"), |l| l.name.clone());
         let through_teql = oif == link.index
             || out.is_some_and(|l| {
-                (l.link_type == netlink::ARPHRD_VOID && master_index(&l.name).is_some())
-                    || self.kind_now(l.index).is_some_and(|k| master_index(k).is_some())
+                is_teql_master(l) || self.kind_now(l.index).is_some_and(|k| master_index(k).is_some())
             });
         if through_teql {
             return Err(Error::Refused(format!(
