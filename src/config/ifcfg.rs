@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
 use super::{
-    check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
-    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
-    valid_iface_name, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
-    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
+    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, read_routing, shown,
+    valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
+    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -24,7 +24,7 @@ const IGNORED_SUFFIXES: [&str; 7] = ["~", ".bak", ".old", ".orig", ".rpmnew", ".
 
 /// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
 /// silently leave a line out of its bundle.
-const TEQL_KEYS: [&str; 16] = [
+const TEQL_KEYS: [&str; 19] = [
     "TEQL_MASTER",
     "TEQL_RP_FILTER",
     "TEQL_PROBE",
@@ -41,7 +41,24 @@ const TEQL_KEYS: [&str; 16] = [
     "TEQL_NAT",
     "TEQL_PREFER",
     "TEQL_PREFER_DST",
+    "TEQL_ROUTE",
+    "TEQL_PEER_ROUTE",
+    "TEQL_PEER_NAT",
 ];
+
+/// A TEQL bundle's routing keys (tunnels as lines: the aggregator's office LAN).
+const ROUTING_KEYS: RoutingKeys =
+    RoutingKeys { route: "TEQL_ROUTE", nat: "TEQL_NAT", peer_route: "TEQL_PEER_ROUTE", peer_nat: "TEQL_PEER_NAT" };
+
+fn routing_values<'a>(vars: &'a ShellVars) -> RoutingValues<'a> {
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    RoutingValues {
+        route: get(ROUTING_KEYS.route),
+        nat: get(ROUTING_KEYS.nat),
+        peer_route: get(ROUTING_KEYS.peer_route),
+        peer_nat: get(ROUTING_KEYS.peer_nat),
+    }
+}
 
 /// The multipath keys of a line and of a bundle.
 const PATH_KEYS: PathKeys = PathKeys { weight: "TEQL_WEIGHT", gateway: "TEQL_GATEWAY", table: "TEQL_TABLE" };
@@ -396,6 +413,14 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
     // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
     let rp_filter = ctx.field(vars, "TEQL_RP_FILTER", RpFilter::parse, "loose, strict, off or keep");
     let probe_values = probe_values(vars);
+    if let Some((key, v)) = routing_values(vars).first_set_but_nat(&ROUTING_KEYS) {
+        ctx.inconsistent(format!(
+            "{key}={} is set on {}, which is not a bundle: it belongs in the file of the teqlN bundle \
+             (ifcfg-teqlN); move it there",
+            quoted(v),
+            shown(device)
+        ));
+    }
     let Some(master) = master.ok()? else {
         // A file may mention TEQL_ in a comment only; it is then simply not a member.
         if let Ok(Some(_)) = rp_filter {
@@ -530,8 +555,39 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         ctx.inconsistent(format!("{k} is set on the bundle {}: it belongs in the files of its lines", shown(device)));
     }
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let conn =
-        ConnectionValues { nat: get("TEQL_NAT"), prefer: get("TEQL_PREFER"), prefer_dst: get("TEQL_PREFER_DST") };
+    let teql_mode = is_teql_mode(get("TEQL_MODE"));
+    let routing_values = routing_values(vars);
+    // On a TEQL bundle TEQL_NAT is its own (the aggregator's NAT), not a connection bundle's.
+    let conn = ConnectionValues {
+        nat: if teql_mode { None } else { get("TEQL_NAT") },
+        prefer: get("TEQL_PREFER"),
+        prefer_dst: get("TEQL_PREFER_DST"),
+    };
+    if !teql_mode {
+        if let Some((key, v)) = routing_values.first_set_but_nat(&ROUTING_KEYS) {
+            ctx.inconsistent(format!(
+                "{key}={} is set on the bundle {}, which is not a TEQL bundle: routes through a bundle \
+                 and the far end's keys are for TEQL bundles of tunnels (teqlctl-config(5)); remove {key}",
+                quoted(v),
+                shown(device)
+            ));
+            return None;
+        }
+    }
+    let routing = if teql_mode {
+        match read_routing(&routing_values, &ROUTING_KEYS, parse_bool) {
+            Ok(r) => r,
+            Err(bad) => {
+                let path = ctx.path;
+                for b in bad {
+                    ctx.invalid(path, b.key, &b.value, b.expected);
+                }
+                return None;
+            }
+        }
+    } else {
+        BundleRouting::default()
+    };
     let mode = match read_mode(get("TEQL_MODE"), get("TEQL_HASH"), get("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_bool) {
         Ok(m) => m.unwrap_or_default(),
         Err(bad) => {
@@ -595,6 +651,7 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         metric: metric.ok()?.unwrap_or(0),
         onboot: onboot.ok()?.unwrap_or(true),
         mode,
+        routing,
         source: Some(ctx.path.to_path_buf()),
     })
 }

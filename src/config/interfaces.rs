@@ -17,10 +17,10 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_bundles, check_tables, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
-    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, shown,
-    valid_iface_name, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
-    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
+    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, read_routing,
+    shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
+    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
     MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
 
@@ -45,7 +45,7 @@ const PROBE_KEYS: ProbeKeys = ProbeKeys {
 };
 
 /// Every option teqlctl reads, as ifupdown exports them, with the spelling messages use.
-const TEQL_OPTIONS: [(&str, &str); 16] = [
+const TEQL_OPTIONS: [(&str, &str); 19] = [
     (TEQL_MASTER, "teql-master"),
     (TEQL_RP_FILTER, "teql-rp-filter"),
     ("TEQL_PROBE", "teql-probe"),
@@ -62,7 +62,23 @@ const TEQL_OPTIONS: [(&str, &str); 16] = [
     ("TEQL_NAT", "teql-nat"),
     ("TEQL_PREFER", "teql-prefer"),
     ("TEQL_PREFER_DST", "teql-prefer-dst"),
+    ("TEQL_ROUTE", "teql-route"),
+    ("TEQL_PEER_ROUTE", "teql-peer-route"),
+    ("TEQL_PEER_NAT", "teql-peer-nat"),
 ];
+
+/// A TEQL bundle's routing options (tunnels as lines: the aggregator's office LAN).
+const ROUTING_KEYS: RoutingKeys =
+    RoutingKeys { route: "teql-route", nat: "teql-nat", peer_route: "teql-peer-route", peer_nat: "teql-peer-nat" };
+
+fn routing_values<'a>(opt: impl Fn(&str) -> Option<&'a str>) -> RoutingValues<'a> {
+    RoutingValues {
+        route: opt("TEQL_ROUTE"),
+        nat: opt("TEQL_NAT"),
+        peer_route: opt("TEQL_PEER_ROUTE"),
+        peer_nat: opt("TEQL_PEER_NAT"),
+    }
+}
 
 /// The multipath options of a line and of a bundle, by the names written in the file.
 const PATH_KEYS: PathKeys = PathKeys { weight: "teql-weight", gateway: "teql-gateway", table: "teql-table" };
@@ -1094,6 +1110,15 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
     let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
     let probe = probe_values_from(|k| options.get(k).map(|o| o.value.as_str()));
+    if let Some((key, v)) = routing_values(|k| options.get(k).map(|o| o.value.as_str())).first_set_but_nat(&ROUTING_KEYS)
+    {
+        ctx.inconsistent(format!(
+            "{key} {} is set on {}, which is not a bundle: it belongs in the stanza of the teqlN bundle; \
+             move it there",
+            quoted(v),
+            shown(&stanza.name)
+        ));
+    }
     check_member(ctx, master, rp_filter, probe, false)
 }
 
@@ -1210,8 +1235,38 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         false,
     );
     let opt = |k: &str| options.get(k).map(|o| o.value.as_str());
-    let conn =
-        ConnectionValues { nat: opt("TEQL_NAT"), prefer: opt("TEQL_PREFER"), prefer_dst: opt("TEQL_PREFER_DST") };
+    let teql_mode = is_teql_mode(opt("TEQL_MODE"));
+    let routing_values = routing_values(opt);
+    // On a TEQL bundle teql-nat is its own (the aggregator's NAT), not a connection bundle's.
+    let conn = ConnectionValues {
+        nat: if teql_mode { None } else { opt("TEQL_NAT") },
+        prefer: opt("TEQL_PREFER"),
+        prefer_dst: opt("TEQL_PREFER_DST"),
+    };
+    if !teql_mode {
+        if let Some((key, v)) = routing_values.first_set_but_nat(&ROUTING_KEYS) {
+            ctx.inconsistent(format!(
+                "{key} {} is set on the bundle {}, which is not a TEQL bundle: routes through a bundle \
+                 and the far end's options are for TEQL bundles of tunnels (teqlctl-config(5)); remove {key}",
+                quoted(v),
+                shown(&stanza.name)
+            ));
+            return None;
+        }
+    }
+    let routing = if teql_mode {
+        match read_routing(&routing_values, &ROUTING_KEYS, parse_yes_no) {
+            Ok(r) => r,
+            Err(bad) => {
+                for b in bad {
+                    ctx.invalid(b.key, &b.value, b.expected);
+                }
+                return None;
+            }
+        }
+    } else {
+        BundleRouting::default()
+    };
     let mode = match read_mode(opt("TEQL_MODE"), opt("TEQL_HASH"), opt("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_yes_no)
     {
         Ok(m) => m.unwrap_or_default(),
@@ -1286,6 +1341,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         metric: metric.ok()?.unwrap_or(0),
         onboot,
         mode,
+        routing,
         source: Some(stanza.at.path.clone()),
     })
 }

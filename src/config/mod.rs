@@ -582,6 +582,9 @@ pub struct Master {
     pub metric: u32,
     pub onboot: bool,
     pub mode: Mode,
+    /// A TEQL bundle's routes and NAT (the aggregator's side of tunnels as lines), and what
+    /// the far end should have (`teqlctl peer-config`).
+    pub routing: BundleRouting,
     /// None when only members name this master and it has no file of its own.
     pub source: Option<PathBuf>,
 }
@@ -599,9 +602,103 @@ impl Master {
             metric: 0,
             onboot: true,
             mode: Mode::Teql,
+            routing: BundleRouting::default(),
             source: None,
         }
     }
+}
+
+/// What a TEQL bundle routes through itself, and what it masquerades: the aggregator's
+/// office LAN (TEQL_ROUTE, TEQL_NAT), and the same for the far end as the office states it
+/// (TEQL_PEER_ROUTE, TEQL_PEER_NAT), which only `teqlctl peer-config` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BundleRouting {
+    /// Networks routed `dev teqlN` (metric METRIC), while the bundle is up.
+    pub routes: Vec<Ipv4Prefix>,
+    /// Sources masqueraded when they leave by another interface than the bundle's.
+    pub nat: Vec<Ipv4Prefix>,
+    pub peer_routes: Vec<Ipv4Prefix>,
+    /// The far end masquerades the peer routes and the bundle's own network.
+    pub peer_nat: bool,
+}
+
+/// The routing keys of a TEQL bundle as one format spells them.
+pub(crate) struct RoutingKeys {
+    pub route: &'static str,
+    pub nat: &'static str,
+    pub peer_route: &'static str,
+    pub peer_nat: &'static str,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RoutingValues<'a> {
+    pub route: Option<&'a str>,
+    pub nat: Option<&'a str>,
+    pub peer_route: Option<&'a str>,
+    pub peer_nat: Option<&'a str>,
+}
+
+impl<'a> RoutingValues<'a> {
+    /// The first key that is set (for "not on a multipath bundle" messages); TEQL_NAT is
+    /// left out: connection bundles read it too.
+    pub fn first_set_but_nat(&self, keys: &RoutingKeys) -> Option<(&'static str, &'a str)> {
+        [(keys.route, self.route), (keys.peer_route, self.peer_route), (keys.peer_nat, self.peer_nat)]
+            .into_iter()
+            .find_map(|(k, v)| v.map(|v| (k, v)))
+    }
+}
+
+pub(crate) const EXPECT_ROUTES: &str =
+    "IPv4 networks such as 198.51.100.0/24, separated by spaces or commas (at most 64; not 0.0.0.0/0: \
+     the default route comes from the gateway)";
+
+/// Parses a TEQL bundle's routing keys; every bad value is reported, not only the first.
+pub(crate) fn read_routing(
+    v: &RoutingValues,
+    keys: &RoutingKeys,
+    yes_no: fn(&str) -> Option<bool>,
+) -> std::result::Result<BundleRouting, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    // A default route here would fight the gateway's (and a loop on the aggregator).
+    let routes = |key: &'static str, value: Option<&str>, bad: &mut Vec<BadValue>| {
+        let v = value?;
+        let p = parse_prefixes(v).filter(|ps| ps.iter().all(|p| p.prefix_len > 0));
+        if p.is_none() {
+            bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_ROUTES });
+        }
+        p
+    };
+    let r = BundleRouting {
+        routes: routes(keys.route, v.route, &mut bad).unwrap_or_default(),
+        nat: v
+            .nat
+            .and_then(|n| {
+                let p = parse_prefixes(n);
+                if p.is_none() {
+                    bad.push(BadValue { key: keys.nat, value: n.to_string(), expected: EXPECT_PREFIXES });
+                }
+                p
+            })
+            .unwrap_or_default(),
+        peer_routes: routes(keys.peer_route, v.peer_route, &mut bad).unwrap_or_default(),
+        peer_nat: match v.peer_nat {
+            None => false,
+            Some(n) => yes_no(n).unwrap_or_else(|| {
+                bad.push(BadValue { key: keys.peer_nat, value: n.to_string(), expected: EXPECT_YES_NO });
+                false
+            }),
+        },
+    };
+    if bad.is_empty() {
+        Ok(r)
+    } else {
+        Err(bad)
+    }
+}
+
+/// Whether a bundle's mode value (absent, or `teql` in any case) makes it a TEQL bundle.
+pub(crate) fn is_teql_mode(mode: Option<&str>) -> bool {
+    mode.is_none_or(|m| m.eq_ignore_ascii_case("teql"))
 }
 
 /// Everything teqlctl was told, from whichever distribution format it was read.
