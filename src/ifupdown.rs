@@ -259,8 +259,10 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             ops::load_module_for(ctx, ops::needed_for(&cfg, &[master.clone()].into()))?;
             give_master_a_line(ctx, &cfg, &master)
         }
-        // ifupdown itself set the address, mtu and default route.
-        Phase::Up | Phase::Down => Ok(()),
+        // ifupdown itself set the address, mtu and default route; the bundle's own routes and
+        // NAT are ours.
+        Phase::Up => ops::master_routing(ctx, &cfg, &master).map(drop),
+        Phase::Down => Ok(()),
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
         Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&master)).map(drop),
     }

@@ -5,6 +5,7 @@
 //! entry points over that pipeline.
 
 pub mod apply;
+pub mod bundle_nat;
 pub mod check;
 pub mod cli;
 pub mod completions;

@@ -24,9 +24,19 @@ fn nft() -> PathBuf {
     crate::env::redirect("TEQLCTL_NFT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nft"))
 }
 
+/// Why a bundle needs nft, for messages.
+fn why(bundle: &str) -> &'static str {
+    if crate::config::master_index(bundle).is_some() {
+        "its TEQL_NAT"
+    } else {
+        "a connection bundle"
+    }
+}
+
 fn missing(bundle: &str) -> Error {
+    let what = why(bundle);
     Error::Nft(format!(
-        "{bundle} is a connection bundle and needs nftables, but nft cannot be run: install the \
+        "{bundle} needs nftables ({what}), but nft cannot be run: install the \
          nftables package (nft {}.{}.{} or newer)",
         MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
     ))
@@ -65,9 +75,12 @@ pub fn check_version(bundle: &str) -> Result<()> {
     match v {
         Some(v) if v >= MIN_VERSION => Ok(()),
         Some((a, b, c)) => Err(Error::Nft(format!(
-            "{bundle} is a connection bundle and needs nft {}.{}.{} or newer; this one is {a}.{b}.{c}: \
+            "{bundle} needs nft {}.{}.{} or newer ({}); this one is {a}.{b}.{c}: \
              upgrade the nftables package",
-            MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2
+            MIN_VERSION.0,
+            MIN_VERSION.1,
+            MIN_VERSION.2,
+            why(bundle)
         ))),
         None => Err(Error::Nft(format!(
             "{bundle}: `nft --version` did not say which nft this is ({}): is nftables installed right?",
@@ -131,8 +144,13 @@ fn table_answer(buf: &[u8]) -> Option<std::io::Result<bool>> {
 /// a dead line out needs to know that only (the rest it has from the ruleset it last wrote),
 /// and an `nft list` costs a few hundred milliseconds of a failover under emulation.
 pub fn table_exists() -> std::io::Result<bool> {
+    table_exists_named(NFT_TABLE)
+}
+
+/// Whether the inet table `name` exists (a TEQL bundle's NAT table too).
+pub fn table_exists_named(name: &str) -> std::io::Result<bool> {
     let fd = nfnetlink::socket()?;
-    nfnetlink::send(&fd, &get_table_msg(NFT_TABLE, 1))?;
+    nfnetlink::send(&fd, &get_table_msg(name, 1))?;
     let mut buf = [0u8; 8192];
     let n = nfnetlink::recv(&fd, &mut buf)?;
     table_answer(&buf[..n]).unwrap_or_else(|| Err(std::io::Error::from_raw_os_error(libc::EPROTO)))

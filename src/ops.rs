@@ -121,7 +121,8 @@ fn plan_and_apply(
     build: impl FnOnce(&mut Planner) -> Result<()>,
 ) -> Result<Plan> {
     let mut nl = open_netlink()?;
-    let state = read_state(&mut nl, reads)?;
+    let mut state = read_state(&mut nl, reads)?;
+    state.read_bundle_routing(&mut nl)?;
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();
@@ -130,7 +131,20 @@ fn plan_and_apply(
         print!("{plan}");
         return Ok(plan);
     }
+    // A TEQL bundle's NAT: a missing or old nft is refused before anything changes.
+    let nat: BTreeSet<&str> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            crate::plan::Action::Nft { bundle, .. } if master_index(bundle).is_some() => Some(bundle.as_str()),
+            _ => None,
+        })
+        .collect();
+    for b in nat {
+        crate::nft::check_version(b)?;
+    }
     apply_plan(&plan, &mut nl)?;
+    crate::bundle_nat::record(&plan);
     Ok(plan)
 }
 
@@ -511,6 +525,18 @@ pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
     run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::NetlinkOnly, |p| p.master_up(&m))
+}
+
+/// A master's TEQL_ROUTE and TEQL_NAT, after ifupdown configured its address and gateway.
+pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+    check_config(cfg, &[master])?;
+    let m = master_cfg(cfg, master);
+    let r = &m.routing;
+    // Most bundles have neither: their ifup asks the kernel nothing more.
+    if r.routes.is_empty() && r.nat.is_empty() && !crate::bundle_nat::record_path(master).exists() {
+        return Ok(Plan::default());
+    }
+    run(ctx, Need::default(), Reads::NetlinkOnly, |p| p.master_routing(&m))
 }
 
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.

@@ -730,7 +730,119 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        self.bundle_routing(m, link.index, was_up);
         Ok(())
+    }
+
+    /// TEQL_ROUTE and TEQL_NAT alone, for a master that its stack (ifupdown) configured itself:
+    /// nothing while it is down (its routes would be refused; it gets them when it comes up).
+    pub fn master_routing(&mut self, m: &Master) -> Result<()> {
+        let link = self.master_link(&m.device)?;
+        if self.up_now(&link) {
+            self.bundle_routing(m, link.index, true);
+        }
+        Ok(())
+    }
+
+    /// TEQL_ROUTE and TEQL_NAT of an up (or coming up) bundle: its networks routed through it,
+    /// our routes it no longer has removed, and its NAT table as configured. Re-running it
+    /// changes nothing.
+    fn bundle_routing(&mut self, m: &Master, index: u32, was_up: bool) {
+        use crate::route::{TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+        let dev = m.device.clone();
+        let r = &m.routing;
+        for p in &r.routes {
+            let want = TableRoute {
+                table: MAIN_TABLE,
+                dst: p.addr,
+                dst_len: p.prefix_len,
+                oif: Some(index),
+                prefsrc: m.address.map(|a| a.addr),
+                scope_link: true,
+                metric: m.metric,
+                protocol: RTPROT_TEQLCTL,
+                ..TableRoute::default()
+            };
+            // A master that was down has lost its routes, whatever the dump says.
+            let same_key = |x: &&TableRoute| x.dst == want.dst && x.dst_len == want.dst_len && x.metric == want.metric;
+            let now = if was_up { self.state.bundle_routes.iter().find(same_key) } else { None };
+            if now.is_some_and(|x| x.oif == Some(index) && x.gateway.is_none() && x.nhid.is_none()) {
+                continue;
+            }
+            let previous = self.state.bundle_routes.iter().find(same_key).filter(|x| x.oif != Some(index)).cloned();
+            if let Some(prev) = &previous {
+                let via = prev.oif.and_then(|i| self.state.link_by_index(i)).map(|l| l.name.as_str()).unwrap_or("?");
+                self.plan.warnings.push(format!(
+                    "the route to {p} dev {via} (metric {}) is replaced by {dev}'s (TEQL_ROUTE); give {dev} another \
+                     METRIC to keep both",
+                    m.metric
+                ));
+            }
+            let shown = format!("{p} dev {dev} scope link{}{} proto teqlctl", src(m), metric(m.metric));
+            self.plan.actions.push(Action::ReplaceRoute { bundle: dev.clone(), route: want, previous, shown });
+        }
+        if was_up {
+            let stale: Vec<TableRoute> = self
+                .state
+                .bundle_routes
+                .iter()
+                .filter(|x| x.oif == Some(index) && x.protocol == RTPROT_TEQLCTL && x.table == MAIN_TABLE)
+                .filter(|x| {
+                    !r.routes.iter().any(|p| p.addr == x.dst && p.prefix_len == x.dst_len && x.metric == m.metric)
+                })
+                .cloned()
+                .collect();
+            for x in stale {
+                let shown = format!("{}/{} dev {dev}{} proto teqlctl", x.dst, x.dst_len, metric(x.metric));
+                self.plan.actions.push(Action::DelRoute { bundle: dev.clone(), route: x, shown });
+            }
+        }
+        if !r.routes.is_empty() && self.state.ip_forward == Some(false) {
+            self.plan.warnings.push(format!(
+                "{dev} routes {} (TEQL_ROUTE), but net.ipv4.ip_forward is 0: this box forwards nothing between \
+                 the bundle and its other interfaces; set net.ipv4.ip_forward=1 in /etc/sysctl.d",
+                r.routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        self.bundle_nat(&dev, &r.nat);
+    }
+
+    /// The bundle's NAT table as configured: written when missing or different from our record,
+    /// removed when the bundle has no TEQL_NAT (any more).
+    fn bundle_nat(&mut self, dev: &str, nets: &[crate::config::Ipv4Prefix]) {
+        use crate::bundle_nat;
+        let now = self.state.bundle_nat.get(dev).cloned().unwrap_or_default();
+        // What puts back the table as it was: our recorded ruleset, else none at all.
+        let undo = match (&now.written, now.exists) {
+            (Some(w), true) => w.clone(),
+            _ => bundle_nat::teardown(dev),
+        };
+        if nets.is_empty() {
+            if now.exists || now.written.is_some() {
+                self.plan.actions.push(Action::Nft {
+                    bundle: dev.to_string(),
+                    script: bundle_nat::teardown(dev),
+                    undo,
+                    what: format!("nft delete table inet {}  # {dev} has no TEQL_NAT", bundle_nat::table(dev)),
+                });
+            }
+            return;
+        }
+        let script = bundle_nat::ruleset(dev, nets);
+        if now.exists && now.written.as_deref() == Some(script.as_str()) {
+            return;
+        }
+        let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        self.plan.actions.push(Action::Nft {
+            bundle: dev.to_string(),
+            what: format!(
+                "nft: table inet {} masquerades {} leaving by another interface than {dev}",
+                bundle_nat::table(dev),
+                list.join(", ")
+            ),
+            script,
+            undo,
+        });
     }
 
     /// The whole bundle down: master down (its routes go), its configured address removed,
@@ -757,7 +869,22 @@ impl<'a> Planner<'a> {
             self.plan.actions.push(Action::Detach { iface: s.name.clone(), index: s.index, master: m.device.clone() });
             self.qdisc.insert(s.index, None);
         }
+        // Its routes went with the link; its NAT goes with the bundle.
+        self.bundle_nat(&m.device, &[]);
         Ok(())
+    }
+}
+
+/// ` src ADDR` for a master's route (its own address), as `ip route` prints it.
+fn src(m: &Master) -> String {
+    m.address.map(|a| format!(" src {}", a.addr)).unwrap_or_default()
+}
+
+fn metric(metric: u32) -> String {
+    if metric == 0 {
+        String::new()
+    } else {
+        format!(" metric {metric}")
     }
 }
 
@@ -800,6 +927,7 @@ mod tests {
             onboot: true,
             source: Some("/etc/sysconfig/network-scripts/ifcfg-teql0".into()),
             mode: Default::default(),
+            routing: Default::default(),
         }
     }
 
@@ -846,6 +974,23 @@ mod tests {
                     s.default_routes.retain(|r| r.metric != *metric);
                     s.default_routes.push(route(Some(*via), *index, *metric));
                 }
+                Action::ReplaceRoute { route, .. } => {
+                    s.bundle_routes
+                        .retain(|r| !(r.dst == route.dst && r.dst_len == route.dst_len && r.metric == route.metric));
+                    s.bundle_routes.push(route.clone());
+                }
+                Action::DelRoute { route, .. } => s.bundle_routes.retain(|r| r != route),
+                Action::Nft { bundle, script, .. } => {
+                    let gone = *script == crate::bundle_nat::teardown(bundle);
+                    if gone {
+                        s.bundle_nat.remove(bundle);
+                    } else {
+                        s.bundle_nat.insert(
+                            bundle.clone(),
+                            crate::bundle_nat::NatNow { written: Some(script.clone()), exists: true },
+                        );
+                    }
+                }
                 // Multipath actions: see multipath's own tests.
                 _ => {}
             }
@@ -889,6 +1034,123 @@ mod tests {
                 "ip route replace default via 203.0.113.1 dev teql0 onlink",
             ]
         );
+    }
+
+    fn prefix(s: &str) -> Ipv4Prefix {
+        let (a, l) = s.split_once('/').unwrap();
+        Ipv4Prefix { addr: a.parse().unwrap(), prefix_len: l.parse().unwrap() }
+    }
+
+    /// The aggregator's teql0: no gateway, the office LAN routed through it and masqueraded.
+    fn aggregator() -> Master {
+        let mut m = Master { gateway: None, default_route: false, ..teql0() };
+        m.routing.routes = vec![prefix("198.18.100.0/24")];
+        m.routing.nat = vec![prefix("198.18.100.0/24"), prefix("203.0.113.0/28")];
+        m
+    }
+
+    fn agg_up(s: &State, m: &Master) -> Plan {
+        let mut p = Planner::new(s);
+        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.master_up(m).unwrap();
+        p.finish()
+    }
+
+    #[test]
+    fn a_bundle_routes_and_masquerades_its_networks_and_a_second_run_changes_nothing() {
+        let s = office();
+        let plan = agg_up(&s, &aggregator());
+        let sh = shell(&plan);
+        assert_eq!(
+            sh[..4],
+            [
+                "sysctl -w net.ipv4.conf.eth2.rp_filter=2",
+                "tc qdisc add dev eth2 root teql0",
+                "ip link set dev teql0 up",
+                "ip address add 203.0.113.2/28 dev teql0",
+            ]
+        );
+        assert_eq!(sh[4], "ip route replace 198.18.100.0/24 dev teql0 scope link src 203.0.113.2 proto teqlctl");
+        assert!(
+            sh[5].contains("oifname != \"teql0\" ip saddr { 198.18.100.0/24, 203.0.113.0/28 } masquerade"),
+            "{plan}"
+        );
+        assert_eq!(sh.len(), 6, "{plan}");
+        let Action::Nft { undo, .. } = &plan.actions[5] else { panic!("{plan}") };
+        assert_eq!(*undo, crate::bundle_nat::teardown("teql0"), "no table before: the undo removes it");
+        let Action::ReplaceRoute { route, previous, .. } = &plan.actions[4] else { panic!("{plan}") };
+        assert_eq!((route.oif, route.protocol, previous), (Some(1), crate::route::RTPROT_TEQLCTL, &None));
+
+        let s2 = after(s, &plan);
+        let again = agg_up(&s2, &aggregator());
+        assert!(again.is_empty(), "{again}");
+    }
+
+    #[test]
+    fn a_bundle_that_was_down_gets_its_routes_again_whatever_the_dump_says() {
+        let s = after(office(), &agg_up(&office(), &aggregator()));
+        let mut s = s;
+        s.links.iter_mut().find(|l| l.name == "teql0").unwrap().flags &= !IFF_UP;
+        let plan = agg_up(&s, &aggregator());
+        assert!(shell(&plan).iter().any(|a| a.starts_with("ip route replace 198.18.100.0/24 dev teql0")), "{plan}");
+        // The NAT table is still there as written: not rewritten.
+        assert!(!plan.actions.iter().any(|a| matches!(a, Action::Nft { .. })), "{plan}");
+    }
+
+    #[test]
+    fn a_changed_configuration_replaces_what_changed_only() {
+        let s = after(office(), &agg_up(&office(), &aggregator()));
+        let mut m = aggregator();
+        m.routing.routes = vec![prefix("198.18.101.0/24")];
+        m.routing.nat.clear();
+        let mut p = Planner::new(&s);
+        p.master_routing(&m).unwrap();
+        let plan = p.finish();
+        let sh = shell(&plan);
+        assert_eq!(sh[0], "ip route replace 198.18.101.0/24 dev teql0 scope link src 203.0.113.2 proto teqlctl");
+        assert_eq!(sh[1], "ip route del 198.18.100.0/24 dev teql0 proto teqlctl");
+        assert!(sh[2].contains("delete table inet teqlctl_teql0"), "{plan}");
+        let Action::Nft { undo, .. } = &plan.actions[2] else { panic!("{plan}") };
+        assert!(undo.contains("masquerade"), "the undo puts the old table back: {undo}");
+        assert_eq!(sh.len(), 3);
+    }
+
+    #[test]
+    fn an_admin_route_to_the_same_network_is_replaced_with_a_warning_and_kept_for_the_undo() {
+        let mut s = after(office(), &agg_up(&office(), &aggregator()));
+        s.bundle_routes.clear();
+        s.bundle_routes.push(crate::route::TableRoute {
+            table: crate::route::MAIN_TABLE,
+            dst: "198.18.100.0".parse().unwrap(),
+            dst_len: 24,
+            oif: Some(10),
+            gateway: Some("192.0.2.1".parse().unwrap()),
+            ..Default::default()
+        });
+        s.ip_forward = Some(false);
+        let mut p = Planner::new(&s);
+        p.master_routing(&aggregator()).unwrap();
+        let plan = p.finish();
+        let Action::ReplaceRoute { previous: Some(prev), .. } = &plan.actions[0] else { panic!("{plan}") };
+        assert_eq!(prev.oif, Some(10));
+        assert!(
+            plan.warnings[0].contains("the route to 198.18.100.0/24 dev eth2 (metric 0) is replaced by teql0's"),
+            "{plan}"
+        );
+        assert!(plan.warnings[1].contains("net.ipv4.ip_forward is 0"), "{plan}");
+    }
+
+    #[test]
+    fn the_bundle_down_removes_its_nat_and_a_master_routing_run_on_a_down_master_changes_nothing() {
+        let s = after(office(), &agg_up(&office(), &aggregator()));
+        let mut p = Planner::new(&s);
+        p.master_down(&Master::bare("teql0")).unwrap();
+        let plan = p.finish();
+        assert!(shell(&plan).last().unwrap().contains("delete table inet teqlctl_teql0"), "{plan}");
+        let s2 = after(s, &plan);
+        let mut p = Planner::new(&s2);
+        p.master_routing(&aggregator()).unwrap();
+        assert!(p.finish().is_empty());
     }
 
     #[test]

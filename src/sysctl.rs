@@ -78,3 +78,12 @@ pub fn set_multipath_hash_policy(value: u8) -> Result<()> {
         _ => Error::Io(format!("cannot write {HASH_POLICY}"), e),
     })
 }
+
+/// net.ipv4.ip_forward: whether the box routes between its interfaces (an aggregator must).
+pub fn ip_forward() -> Option<bool> {
+    match std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").ok()?.trim() {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}

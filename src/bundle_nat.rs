@@ -1,0 +1,112 @@
+//! The NAT of a TEQL bundle (the aggregator's side of tunnels as lines, TEQL_NAT): a table of
+//! our own per bundle, `inet teqlctl_teqlN`, with one masquerade rule for the configured
+//! sources when they leave by another interface than the bundle. Written whole in one `nft -f`
+//! transaction, like a connection bundle's table; what was last written is kept in the state
+//! directory, so that a run that changes nothing starts no nft process.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::config::Ipv4Prefix;
+use crate::plan::{Action, Plan};
+
+/// `inet teqlctl_teql1`: ours by name, one per bundle (a connection bundle's is `inet teqlctl`).
+pub fn table(master: &str) -> String {
+    format!("teqlctl_{master}")
+}
+
+/// The whole table. A masquerade rule needs the postrouting hook, where the interface a packet
+/// came in by is unknown, so the sources are matched by network.
+pub fn ruleset(master: &str, nets: &[Ipv4Prefix]) -> String {
+    let t = format!("inet {}", table(master));
+    let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+    let mut o = String::new();
+    let _ = writeln!(o, "# teqlctl: NAT of the TEQL bundle {master}; written whole by teqlctl, do not edit");
+    let _ = writeln!(o, "table {t} {{}}");
+    let _ = writeln!(o, "delete table {t}");
+    let _ = writeln!(o, "table {t} {{");
+    let _ = writeln!(o, "\tchain nat {{");
+    let _ = writeln!(o, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
+    let _ = writeln!(o, "\t\toifname != \"{master}\" ip saddr {{ {} }} masquerade", nets.join(", "));
+    let _ = writeln!(o, "\t}}");
+    let _ = writeln!(o, "}}");
+    o
+}
+
+/// Removes the table whether or not it exists.
+pub fn teardown(master: &str) -> String {
+    let t = format!("inet {}", table(master));
+    format!("table {t} {{}}\ndelete table {t}\n")
+}
+
+/// Where the ruleset last written for `master` is kept (gone with /run at reboot, as the table).
+pub fn record_path(master: &str) -> PathBuf {
+    crate::health::state_dir().join(format!("nat-{master}.nft"))
+}
+
+/// What the kernel has of a bundle's NAT, as far as the planner needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatNow {
+    /// The ruleset teqlctl last wrote (None: no record).
+    pub written: Option<String>,
+    /// The table exists.
+    pub exists: bool,
+}
+
+/// The bundle's NAT now, for a bundle with a record only: asking nftables on a box that never
+/// used it would load nf_tables for nothing.
+pub fn read(master: &str) -> Option<NatNow> {
+    let written = std::fs::read_to_string(record_path(master)).ok()?;
+    let exists = match crate::nft::table_exists_named(&table(master)) {
+        Ok(e) => e,
+        Err(e) => {
+            crate::log::warn(&format!("{master}: cannot ask nftables whether its NAT table is there: {e}"));
+            false
+        }
+    };
+    Some(NatNow { written: Some(written), exists })
+}
+
+/// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
+pub fn record(plan: &Plan) {
+    for a in &plan.actions {
+        let Action::Nft { bundle, script, .. } = a else { continue };
+        if crate::config::master_index(bundle).is_none() {
+            continue;
+        }
+        let path = record_path(bundle);
+        let r = if *script == teardown(bundle) {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other.map_err(|e| crate::error::Error::Io(path.display().to_string(), e)),
+            }
+        } else {
+            crate::statefile::private_dir(&crate::health::state_dir())
+                .and_then(|()| crate::statefile::write_atomic(&path, script.as_bytes()))
+        };
+        if let Err(e) = r {
+            crate::log::warn(&format!(
+                "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rule_for_the_sources_leaving_elsewhere() {
+        let nets = [
+            Ipv4Prefix { addr: "198.18.100.0".parse().unwrap(), prefix_len: 24 },
+            Ipv4Prefix { addr: "198.18.200.0".parse().unwrap(), prefix_len: 30 },
+        ];
+        let r = ruleset("teql1", &nets);
+        assert!(r.starts_with("# teqlctl: NAT of the TEQL bundle teql1"));
+        assert!(r.contains("table inet teqlctl_teql1 {}\ndelete table inet teqlctl_teql1\n"));
+        assert!(r.contains("\t\toifname != \"teql1\" ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade\n"));
+        assert_eq!(teardown("teql1"), "table inet teqlctl_teql1 {}\ndelete table inet teqlctl_teql1\n");
+        assert_ne!(r, teardown("teql1"));
+    }
+}
