@@ -528,6 +528,7 @@ mod tests {
             onboot: true,
             probe: crate::config::Probe::default(),
             path: Default::default(),
+            tunnel: None,
             source: "/etc/sysconfig/network-scripts/ifcfg-tl1".into(),
         };
         (m, s)

@@ -87,6 +87,23 @@ pub enum Command {
         #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
         metrics_file: Option<std::path::PathBuf>,
     },
+    /// Print or write the aggregator's files for a TEQL bundle of GRE/IPIP tunnels: a tunnel
+    /// back to each line, and its teqlN with routes and NAT
+    PeerConfig {
+        /// This box's TEQL bundle (teqlN) whose lines are the tunnels to the aggregator
+        #[arg(value_name = "MASTER", value_hint = clap::ValueHint::Other)]
+        master: String,
+        /// The aggregator's file format (default: the format of MASTER's own file here)
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<crate::peer::Format>,
+        /// The aggregator's master (teql0..teql63; default: MASTER's name)
+        #[arg(long = "master", id = "far_master", value_name = "teqlN", value_hint = clap::ValueHint::Other)]
+        far_master: Option<String>,
+        /// Write the files into DIR (it must exist) instead of printing them; an existing file
+        /// is never overwritten (then nothing is written)
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        write: Option<PathBuf>,
+    },
     /// Install, remove or show the hook links (network-scripts and/or ifupdown)
     Hooks {
         #[command(subcommand)]
@@ -248,6 +265,28 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
             Ok(exit::OK)
         }
+        Command::PeerConfig { master, format, far_master, write } => {
+            let cfg = crate::config::load(&ctx.root);
+            // A broken file may be a line of MASTER left out of the configuration: the
+            // aggregator would silently lack its tunnel.
+            ops::check_whole_config(&cfg)?;
+            let opts = crate::peer::Options { format, far_master: far_master.as_deref(), root: &ctx.root };
+            let files = crate::peer::generate(&cfg, &master, &opts)?;
+            match write {
+                None => print!("{}", crate::peer::render(&files)),
+                Some(dir) if ctx.dry_run => {
+                    for p in crate::peer::targets(&dir, &files)? {
+                        println!("# would write {}", p.display());
+                    }
+                }
+                Some(dir) => {
+                    for p in crate::peer::write(&dir, &files)? {
+                        println!("wrote {}", p.display());
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Check { metrics_file } => {
             // Timed from before the configuration is read: `-v` shows where a round's time goes.
             let started = std::time::Instant::now();
@@ -280,6 +319,7 @@ fn run(cli: Cli) -> Result<i32> {
                 | Command::Check { .. }
                 | Command::Hook { .. }
                 | Command::Hooks { .. }
+                | Command::PeerConfig { .. }
                 | Command::Completions { .. } => {
                     unreachable!("handled above")
                 }

@@ -1,5 +1,6 @@
 //! `teqlctl completions SHELL`: clap_complete's script, with interface names where a command
-//! takes lines (IFACE) and bundle names where it takes a master (MASTER, `--master`).
+//! takes lines (IFACE) and bundle names where it takes a master (MASTER, `--master`; for
+//! peer-config's `--master`, the far end's name, this box's bundles are the likely names).
 //! clap_complete alone leaves those to the shell's default, which offers file names.
 //! Interfaces are those of /sys/class/net; bundles are the names `teqlctl status` prints
 //! (configured ones and existing teqlN that are up or have lines).
@@ -16,7 +17,7 @@ const STATUS_MASTERS: &str = r"sed -n 's/^\([^ :][^ :]*\): .*/\1/p'";
 fn bash_extra() -> String {
     r#"
 # teqlctl: interface names for IFACE (attach, detach), bundle names for MASTER (up, down,
-# status) and --master; clap's completion for everything else.
+# status, peer-config) and --master; clap's completion for everything else.
 _teqlctl_ifaces() {
     local n
     for n in /sys/class/net/*; do
@@ -46,12 +47,12 @@ _teqlctl_names() {
         esac
     done
     [[ $prev == = ]] && prev=${COMP_WORDS[COMP_CWORD-2]}
-    if [[ $prev == --master && $sub == attach ]]; then
+    if [[ $prev == --master && ( $sub == attach || $sub == peer-config ) ]]; then
         names=$(_teqlctl_masters)
-    elif [[ $cur != -* && $prev != --root ]]; then
+    elif [[ $cur != -* && $prev != --root && $prev != --write && $prev != --format ]]; then
         case $sub in
             attach | detach) names=$(_teqlctl_ifaces) ;;
-            up | down | status) names=$(_teqlctl_masters) ;;
+            up | down | status | peer-config) names=$(_teqlctl_masters) ;;
             *) _teqlctl "$@"; return ;;
         esac
     else
@@ -74,13 +75,13 @@ fi
 
 const FISH_EXTRA: &str = r#"
 # teqlctl: interface names for IFACE (attach, detach), bundle names for MASTER (up, down,
-# status) and --master.
+# status, peer-config) and --master.
 function __fish_teqlctl_masters
     teqlctl status 2>/dev/null | string replace -rf '^([^ :]+): .*' '$1'
 end
 complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach detach" -f -a "(__fish_print_interfaces | string match -v lo)"
-complete -c teqlctl -n "__fish_teqlctl_using_subcommand up down status" -f -a "(__fish_teqlctl_masters)"
-complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach" -l master -r -f -a "(__fish_teqlctl_masters)"
+complete -c teqlctl -n "__fish_teqlctl_using_subcommand up down status peer-config" -f -a "(__fish_teqlctl_masters)"
+complete -c teqlctl -n "__fish_teqlctl_using_subcommand attach peer-config" -l master -r -f -a "(__fish_teqlctl_masters)"
 "#;
 
 /// zsh: clap_complete writes these arguments' specs with an empty action (nothing offered);
@@ -90,7 +91,10 @@ fn zsh(script: &str) -> String {
     for line in script.lines() {
         let action = if line.starts_with("'*::ifaces -- ") {
             Some("_net_interfaces")
-        } else if line.starts_with("'::master -- ") || line.starts_with("'--master=[") {
+        } else if line.starts_with("'::master -- ")
+            || line.starts_with("':master -- ")
+            || line.starts_with("'--master=[")
+        {
             Some("_teqlctl_masters")
         } else {
             None
@@ -137,7 +141,11 @@ mod tests {
     fn zsh_names_every_iface_and_master_argument() {
         let s = script(Shell::Zsh);
         assert_eq!(s.matches(":_net_interfaces' \\").count(), 2, "attach, detach");
-        assert_eq!(s.matches(":_teqlctl_masters' \\").count(), 4, "up, down, status, --master");
+        assert_eq!(
+            s.matches(":_teqlctl_masters' \\").count(),
+            6,
+            "up, down, status, attach --master, peer-config MASTER and --master"
+        );
         assert!(s.contains("\n_teqlctl_masters() {") && s.starts_with("#compdef teqlctl"));
     }
 

@@ -62,6 +62,10 @@ pub enum Error {
 
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+
+    /// `teqlctl peer-config` cannot mirror the bundle, or cannot write its files.
+    #[error("{0}")]
+    Peer(#[from] crate::peer::PeerError),
 }
 
 impl Error {
@@ -79,6 +83,7 @@ impl Error {
             Error::Busy(..) => exit::BUSY,
             Error::Io(_, e) if e.kind() == std::io::ErrorKind::PermissionDenied => exit::PERMISSION,
             Error::Io(..) => exit::FAILURE,
+            Error::Peer(e) => e.exit_code(),
         }
     }
 

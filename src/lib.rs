@@ -30,6 +30,7 @@ pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;
 pub mod ops;
+pub mod peer;
 pub mod plan;
 pub mod probe;
 pub mod route;

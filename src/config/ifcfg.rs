@@ -13,10 +13,14 @@ use std::path::{Path, PathBuf};
 
 use super::shell::{self, ShellVars};
 use super::{
-    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
-    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, read_routing, shown,
-    valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
-    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name,
+    parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe,
+    read_routing, shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath,
+    Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues,
+    RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+};
+use super::{
+    parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
 };
 
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
@@ -506,6 +510,7 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
             shown(other)
         ));
     }
+    let tunnel = read_tunnel(ctx, vars);
     Some(Member {
         device: device.to_string(),
         master,
@@ -513,8 +518,53 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
         onboot: onboot.ok()?.unwrap_or(true),
         probe: probe?,
         path: path?,
+        tunnel: tunnel.ok()?,
         source: ctx.path.to_path_buf(),
     })
+}
+
+/// The tunnel a line's file makes, as network-scripts' ifup-tunnel reads it: TYPE=GRE or
+/// TYPE=IPIP (its `case` matches these spellings only), MY_OUTER_IPADDR, PEER_OUTER_IPADDR and
+/// KEY, passed to `ip tunnel add` as local, remote and key. Ok(None) for any other type;
+/// Err(()) when a value is bad (recorded).
+fn read_tunnel(ctx: &mut Ctx, vars: &ShellVars) -> Result<Option<TunnelConf>, ()> {
+    let Some(t) = vars.get("TYPE").filter(|v| !v.is_empty()) else { return Ok(None) };
+    let kind = match TunnelKind::from_ifcfg_type(t) {
+        Some(k) => k,
+        None => {
+            if let Some(k) = TunnelKind::from_ifcfg_type(&t.to_ascii_uppercase()) {
+                let path = ctx.path;
+                ctx.invalid(
+                    path,
+                    "TYPE",
+                    t,
+                    &format!("{} in upper case: network-scripts makes a tunnel for no other spelling", k.ifcfg_type()),
+                );
+                return Err(());
+            }
+            return Ok(None);
+        }
+    };
+    let local = ctx.field(vars, "MY_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
+    let remote = ctx.field(vars, "PEER_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
+    let key = ctx.field(vars, "KEY", parse_tunnel_key, EXPECT_TUNNEL_KEY);
+    let (local, remote, key) = (local?, remote?, key?);
+    if let (TunnelKind::Ipip, Some(_)) = (kind, key) {
+        ctx.inconsistent(format!(
+            "KEY={} is set on an IPIP tunnel: only GRE tunnels have keys (ip tunnel add refuses it); \
+             remove KEY or make it TYPE=GRE",
+            quoted(vars.get("KEY").unwrap_or_default())
+        ));
+        return Err(());
+    }
+    Ok(Some(TunnelConf {
+        kind,
+        local: local.flatten(),
+        remote: remote.flatten(),
+        ikey: key,
+        okey: key,
+        origin: TunnelOrigin::Ifcfg,
+    }))
 }
 
 fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaults) -> Option<Master> {
@@ -952,6 +1002,7 @@ mod tests {
                 probe: Default::default(),
                 source: root.file("ifcfg-eth3"),
                 path: Default::default(),
+                tunnel: None,
             }
         );
         assert_eq!(
@@ -966,6 +1017,7 @@ mod tests {
                 onboot: true,
                 source: Some(root.file("ifcfg-teql0")),
                 mode: Default::default(),
+                routing: Default::default(),
             }
         );
         assert_eq!(c.files.len(), 5);
@@ -1691,5 +1743,79 @@ mod tests {
         let c = root.load();
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
         assert_eq!(c.members["eth2"].master, "teql0");
+    }
+
+    /// The office's tunnels (README, Tunnels as lines) and other lines of teql0.
+    fn tunnel_office() -> Root {
+        let root = Root::new();
+        root.ifcfg(
+            "ifcfg-tl1",
+            "DEVICE=tl1\nTYPE=GRE\nONBOOT=yes\nMY_OUTER_IPADDR=198.51.100.10\nPEER_OUTER_IPADDR=198.18.0.2\nKEY=1\n\
+             TEQL_MASTER=teql0\n",
+        );
+        root.ifcfg(
+            "ifcfg-tl2",
+            "DEVICE=tl2\nTYPE=IPIP\nMY_OUTER_IPADDR=192.0.2.10\nPEER_OUTER_IPADDR=198.18.0.2\nTEQL_MASTER=teql0\n",
+        );
+        root.ifcfg("ifcfg-teql0", "DEVICE=teql0\nIPADDR=198.18.200.2\nPREFIX=30\nGATEWAY=198.18.200.1\n");
+        root
+    }
+
+    #[test]
+    fn tunnel_parameters_of_a_line() {
+        use crate::config::{TunnelConf, TunnelKind, TunnelOrigin};
+        let root = tunnel_office();
+        // Not GRE or IPIP, or not a tunnel: no parameters, and no problem.
+        root.ifcfg("ifcfg-tl3", "DEVICE=tl3\nTYPE=GRE6\nMY_OUTER_IPADDR=2001:db8::1\nTEQL_MASTER=teql0\n");
+        root.ifcfg("ifcfg-eth4", "DEVICE=eth4\nTYPE=Ethernet\nMY_OUTER_IPADDR=bogus\nTEQL_MASTER=teql0\n");
+        // `any` and absent are both unset; a hexadecimal key is ip's.
+        root.ifcfg("ifcfg-tl5", "DEVICE=tl5\nTYPE=GRE\nMY_OUTER_IPADDR=any\nKEY=0x10\nTEQL_MASTER=teql0\n");
+        // Not a line: its tunnel keys are network-scripts' business.
+        root.ifcfg("ifcfg-tl6", "DEVICE=tl6\nTYPE=GRE\nMY_OUTER_IPADDR=bogus\n");
+        let c = root.load();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert_eq!(
+            c.members["tl1"].tunnel,
+            Some(TunnelConf {
+                kind: TunnelKind::Gre,
+                local: Some(ip("198.51.100.10")),
+                remote: Some(ip("198.18.0.2")),
+                ikey: Some(1),
+                okey: Some(1),
+                origin: TunnelOrigin::Ifcfg,
+            })
+        );
+        let tl2 = c.members["tl2"].tunnel.unwrap();
+        assert_eq!((tl2.kind, tl2.local, tl2.ikey, tl2.okey), (TunnelKind::Ipip, Some(ip("192.0.2.10")), None, None));
+        assert_eq!(c.members["tl3"].tunnel, None);
+        assert_eq!(c.members["eth4"].tunnel, None);
+        let tl5 = c.members["tl5"].tunnel.unwrap();
+        assert_eq!((tl5.local, tl5.remote, tl5.ikey), (None, None, Some(16)));
+        assert!(!c.members.contains_key("tl6"));
+    }
+
+    #[test]
+    fn tunnel_parameters_bad_values() {
+        let root = tunnel_office();
+        root.ifcfg(
+            "ifcfg-tl1",
+            "DEVICE=tl1\nTYPE=GRE\nMY_OUTER_IPADDR=198.51.100\nPEER_OUTER_IPADDR=224.0.0.1\nKEY=-1\nTEQL_MASTER=teql0\n",
+        );
+        let c = root.load();
+        let path = root.file("ifcfg-tl1");
+        assert_eq!(c.problems.len(), 3, "{:#?}", c.problems);
+        assert_invalid(&c.problems[0], &path, "tl1", "MY_OUTER_IPADDR", "198.51.100", "a dotted unicast IPv4 address");
+        assert_invalid(&c.problems[1], &path, "tl1", "PEER_OUTER_IPADDR", "224.0.0.1", "a dotted unicast IPv4 address");
+        assert_invalid(&c.problems[2], &path, "tl1", "KEY", "-1", "a GRE key");
+        assert!(!c.members.contains_key("tl1"), "a line with a bad key is not a member");
+        assert!(c.members.contains_key("tl2"));
+
+        root.ifcfg("ifcfg-tl1", "DEVICE=tl1\nTYPE=gre\nTEQL_MASTER=teql0\n");
+        let c = root.load();
+        assert_invalid(only_problem(&c), &path, "tl1", "TYPE", "gre", "GRE in upper case");
+
+        root.ifcfg("ifcfg-tl1", "DEVICE=tl1\nTYPE=IPIP\nKEY=1\nTEQL_MASTER=teql0\n");
+        let c = root.load();
+        assert_inconsistent(only_problem(&c), &path, "tl1", &["KEY=\"1\" is set on an IPIP tunnel", "remove KEY"]);
     }
 }

@@ -17,11 +17,15 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name, parse_mtu,
-    parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe, read_routing,
-    shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath, Master, Member, Mode, ModeKeys,
-    PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues, RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
-    MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
+    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name,
+    parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe,
+    read_routing, shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath,
+    Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues,
+    RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
+    MAX_SOURCED_FILES, MAX_STANZAS,
+};
+use super::{
+    parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
 };
 
 /// ifupdown itself has no limit; a `source` of a wrong directory (say `/usr/*`) must not make
@@ -125,6 +129,10 @@ const EXPECT_IPV4: &str = "a dotted IPv4 address";
 /// ignored by teqlctl but applied by ifupdown.
 const MASTER_OPTIONS: [&str; 5] = ["address", "netmask", "gateway", "mtu", "metric"];
 
+/// The options a tunnel line is read for (`teqlctl peer-config`): ifupdown's `inet tunnel`
+/// method's, and ifupdown2's names for them (which it also takes under ifupdown's).
+const TUNNEL_OPTIONS: [&str; 6] = ["mode", "local", "endpoint", "tunnel-mode", "tunnel-local", "tunnel-endpoint"];
+
 /// ROOT/etc/network/interfaces
 pub fn interfaces_file(root: &Path) -> PathBuf {
     root.join("etc/network/interfaces")
@@ -195,8 +203,8 @@ struct Stanza {
     family: String,
     method: String,
     at: Place,
-    /// Its own options only, and only the ones teqlctl reads (teql options and
-    /// MASTER_OPTIONS). An `inherits` parent is referred to, not copied: copying every
+    /// Its own options only, and only the ones teqlctl reads (teql options, MASTER_OPTIONS,
+    /// TUNNEL_OPTIONS and pre-up commands that run ip). An `inherits` parent is referred to, not copied: copying every
     /// ancestor's options into every stanza made a 146 KB file of inherits chains take
     /// 1.2 GB. `resolved` joins them when the stanza is read.
     options: Vec<Opt>,
@@ -635,7 +643,11 @@ impl<'a> Reader<'a> {
         // Only options teqlctl reads are kept: the others (up commands, bridge ports...) are
         // counted against MAX_OPTIONS but would only cost memory and time, once per stanza
         // that inherits them.
-        if !(is_teql_option(name) || MASTER_OPTIONS.contains(&name)) {
+        if !(is_teql_option(name)
+            || MASTER_OPTIONS.contains(&name)
+            || TUNNEL_OPTIONS.contains(&name)
+            || (name == "pre-up" && is_ip_command(value)))
+        {
             return;
         }
         // Commands may be given many times; any other repeated option is one value with
@@ -1110,7 +1122,8 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
     let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
     let probe = probe_values_from(|k| options.get(k).map(|o| o.value.as_str()));
-    if let Some((key, v)) = routing_values(|k| options.get(k).map(|o| o.value.as_str())).first_set_but_nat(&ROUTING_KEYS)
+    if let Some((key, v)) =
+        routing_values(|k| options.get(k).map(|o| o.value.as_str())).first_set_but_nat(&ROUTING_KEYS)
     {
         ctx.inconsistent(format!(
             "{key} {} is set on {}, which is not a bundle: it belongs in the stanza of the teqlN bundle; \
@@ -1119,7 +1132,176 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
             shown(&stanza.name)
         ));
     }
-    check_member(ctx, master, rp_filter, probe, false)
+    let mut member = check_member(ctx, master, rp_filter, probe, false)?;
+    member.tunnel = read_tunnel(ctx, stanza)?;
+    Some(member)
+}
+
+/// The GRE or IPIP tunnel a line's stanza makes: ifupdown's `inet tunnel` method (mode, local,
+/// endpoint), ifupdown2's tunnel-mode, tunnel-local and tunnel-endpoint (on any method; it
+/// also takes the short names), or else a simple `pre-up ip tunnel add NAME ...` or `pre-up ip
+/// link add NAME type ...` command. Some(None) for any other stanza or kind of tunnel; None
+/// when a value is bad (recorded).
+fn read_tunnel(ctx: &mut Ctx, stanza: &Stanza) -> Option<Option<TunnelConf>> {
+    let long = ["tunnel-mode", "tunnel-local", "tunnel-endpoint"].iter().any(|o| stanza.get(o).is_some());
+    if long || stanza.method == "tunnel" {
+        return read_tunnel_options(ctx, stanza, long);
+    }
+    let mut commands = stanza.options.iter().filter(|o| o.name == "pre-up");
+    let Some((cmd, found)) = commands.find_map(|o| Some((o, parse_tunnel_command(&stanza.name, &o.value)?))) else {
+        return Some(None);
+    };
+    match found {
+        Ok(t) => Some(t),
+        Err(why) => {
+            ctx.invalid(
+                "pre-up",
+                &cmd.value,
+                &format!(
+                    "`ip tunnel add {} mode gre|ipip local ADDRESS remote ADDRESS [key KEY]` (line {}): {why}",
+                    shown(&stanza.name),
+                    cmd.line
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The tunnel options of an `inet tunnel` stanza (`long`: ifupdown2's tunnel-* names are used).
+fn read_tunnel_options(ctx: &mut Ctx, stanza: &Stanza, long: bool) -> Option<Option<TunnelConf>> {
+    let mut bad = false;
+    // ifupdown2 takes either name; both set differently is a mistake whichever one it uses.
+    let mut value = |short: &str, name: &'static str| -> Option<(&'static str, String)> {
+        let (s, l) = (stanza.get(short), stanza.get(name));
+        if let (Some(s), Some(l)) = (s, l) {
+            if s.value != l.value {
+                ctx.inconsistent(format!(
+                    "{short} {} (line {}) and {name} {} (line {}) are the same option to ifupdown2: keep one",
+                    quoted(&s.value),
+                    s.line,
+                    quoted(&l.value),
+                    l.line
+                ));
+                bad = true;
+            }
+        }
+        let key = if l.is_some() { name } else { short_name(name) };
+        l.or(s).map(|o| (key, o.value.clone()))
+    };
+    let mode = value("mode", "tunnel-mode");
+    let local = value("local", "tunnel-local");
+    let endpoint = value("endpoint", "tunnel-endpoint");
+    if bad {
+        return None;
+    }
+    let Some((mode_key, mode)) = mode else { return Some(None) };
+    let kind = match TunnelKind::from_ip_mode(&mode) {
+        Some(k) => k,
+        None => {
+            if let Some(k) = TunnelKind::from_ip_mode(&mode.to_ascii_lowercase()) {
+                ctx.invalid(
+                    mode_key,
+                    &mode,
+                    &format!("{} in lower case: ip tunnel add reads no other spelling", k.ip_mode()),
+                );
+                return None;
+            }
+            return Some(None);
+        }
+    };
+    let local = local.map(|(k, v)| ctx.field(k, Some(&v), parse_outer_addr, EXPECT_OUTER_ADDR));
+    let remote = endpoint.map(|(k, v)| ctx.field(k, Some(&v), parse_outer_addr, EXPECT_OUTER_ADDR));
+    let (local, remote) = (local.transpose().ok()?, remote.transpose().ok()?);
+    Some(Some(TunnelConf {
+        kind,
+        local: local.flatten().flatten(),
+        remote: remote.flatten().flatten(),
+        ikey: None,
+        okey: None,
+        origin: if long { TunnelOrigin::TunnelOptions } else { TunnelOrigin::TunnelMethod },
+    }))
+}
+
+/// ifupdown's name of one of ifupdown2's tunnel options.
+fn short_name(long: &'static str) -> &'static str {
+    long.strip_prefix("tunnel-").unwrap_or(long)
+}
+
+/// A command that runs ip (`ip ...`, `/sbin/ip ...`): the pre-up lines worth keeping.
+fn is_ip_command(value: &str) -> bool {
+    words(value).next().is_some_and(|w| w == "ip" || w.ends_with("/ip"))
+}
+
+/// `ip [-4] tunnel add [name] NAME mode M ...` or `ip [-4] link add [name|dev] NAME type M
+/// ...` that makes `device`: None when the command is anything else (another device, another
+/// verb, a word this reader does not know, shell syntax); Some(Ok(None)) for a tunnel that is
+/// not GRE or IPIP; Some(Err(why)) when a value is bad.
+fn parse_tunnel_command(device: &str, command: &str) -> Option<Result<Option<TunnelConf>, String>> {
+    // The shell runs it: quotes, redirections, variables and a second command are beyond
+    // "simple", and their characters would otherwise end up in a value.
+    if !is_ip_command(command) || command.contains(|c: char| ";|&<>`$()'\"\\{}*?[]~#".contains(c)) {
+        return None;
+    }
+    let w: Vec<&str> = words(command).collect();
+    let mut i = 1;
+    if w.get(i) == Some(&"-4") {
+        i += 1;
+    }
+    let link = match (w.get(i), w.get(i + 1)) {
+        (Some(&("tunnel" | "tun")), Some(&"add")) => false,
+        (Some(&"link"), Some(&"add")) => true,
+        _ => return None,
+    };
+    i += 2;
+    if matches!(w.get(i), Some(&"name")) || (link && w.get(i) == Some(&"dev")) {
+        i += 1;
+    }
+    if w.get(i) != Some(&device) {
+        return None;
+    }
+    i += 1;
+    let kind_word = if link { "type" } else { "mode" };
+    let (mut kind, mut local, mut remote, mut ikey, mut okey) = (None, None, None, None, None);
+    while let Some(&word) = w.get(i) {
+        if matches!(word, "pmtudisc" | "nopmtudisc") {
+            i += 1;
+            continue;
+        }
+        let value = *w.get(i + 1)?;
+        i += 2;
+        match word {
+            k if k == kind_word => kind = Some(value),
+            "local" | "remote" => {
+                let a = parse_outer_addr(value)
+                    .ok_or_else(|| format!("{word} {}: expected {EXPECT_OUTER_ADDR}", quoted(value)));
+                match a {
+                    Ok(a) if word == "local" => local = a,
+                    Ok(a) => remote = a,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            "key" | "ikey" | "okey" => {
+                let Some(k) = parse_tunnel_key(value) else {
+                    return Some(Err(format!("{word} {}: expected {EXPECT_TUNNEL_KEY}", quoted(value))));
+                };
+                if word != "okey" {
+                    ikey = Some(k);
+                }
+                if word != "ikey" {
+                    okey = Some(k);
+                }
+            }
+            // Not mirrored: the far end chooses its own.
+            "ttl" | "hoplimit" | "tos" | "dsfield" | "dev" => {}
+            _ => return None,
+        }
+    }
+    let Some(kind) = kind.and_then(TunnelKind::from_ip_mode) else { return Some(Ok(None)) };
+    if kind == TunnelKind::Ipip && (ikey.is_some() || okey.is_some()) {
+        return Some(Err("a key on an ipip tunnel: only GRE tunnels have keys (ip refuses it)".to_string()));
+    }
+    Some(Ok(Some(TunnelConf { kind, local, remote, ikey, okey, origin: TunnelOrigin::Command })))
 }
 
 /// The checks shared by the file reader and the hook, so that both report the same errors.
@@ -1213,7 +1395,16 @@ fn check_member(
         ));
         return None;
     }
-    Some(Member { device: device.to_string(), master, rp_filter, onboot, probe, path, source: ctx.path.to_path_buf() })
+    Some(Member {
+        device: device.to_string(),
+        master,
+        rp_filter,
+        onboot,
+        probe,
+        path,
+        tunnel: None,
+        source: ctx.path.to_path_buf(),
+    })
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
@@ -1569,6 +1760,7 @@ mod tests {
                 probe: Default::default(),
                 source: root.main(),
                 path: Default::default(),
+                tunnel: None,
             }
         );
         assert_eq!(
@@ -1583,6 +1775,7 @@ mod tests {
                 onboot: true,
                 source: Some(root.main()),
                 mode: Default::default(),
+                routing: Default::default(),
             }
         );
         assert_eq!(c.masters.len(), 1);
@@ -2132,6 +2325,7 @@ mod tests {
                 probe: Default::default(),
                 source: path.clone(),
                 path: LinePath { rp_filter: Some(RpFilter::Strict), ..Default::default() },
+                tunnel: None,
             }
         );
         let m =
@@ -2455,5 +2649,137 @@ mod tests {
         assert!(m("[ab", "[ab") && !m("[ab", "a"));
         assert!(m("\\*", "*") && !m("\\*", "x"));
         assert!(m("", "") && !m("", "x") && m("**", ""));
+    }
+
+    const TEQL0_OFFICE: &str =
+        "auto teql0\niface teql0 inet static\n    address 198.18.200.2/30\n    gateway 198.18.200.1\n";
+
+    #[test]
+    fn tunnel_parameters_of_a_line() {
+        use crate::config::{TunnelConf, TunnelKind, TunnelOrigin};
+        let root = Root::new();
+        root.interfaces(&format!(
+            "iface tl1 inet tunnel\n    mode gre\n    local 198.51.100.10\n    endpoint 198.18.0.2\n    \
+             address 198.18.201.2\n    netmask 255.255.255.252\n    teql-master teql0\n\
+             iface tl2 inet manual\n    pre-up ip tunnel add tl2 mode gre local 192.0.2.10 remote 198.18.0.2 key 2 ttl 64\n    \
+             up ip link set tl2 up\n    post-down ip tunnel del tl2\n    teql-master teql0\n\
+             iface tl3 inet static\n    address 198.18.202.2/30\n    tunnel-mode ipip\n    tunnel-local 203.0.113.5\n    \
+             tunnel-endpoint 198.18.0.2\n    teql-master teql0\n\
+             iface tl4 inet manual\n    pre-up /sbin/ip link add name tl4 type gre local 203.0.113.6 remote any ikey 5 okey 0x6\n    \
+             teql-master teql0\n\
+             iface tl5 inet manual\n    pre-up ip tunnel add tl5 mode gre local 203.0.113.7 remote 198.18.0.2 || true\n    \
+             teql-master teql0\n\
+             iface tl6 inet tunnel\n    mode sit\n    local 203.0.113.8\n    endpoint 198.18.0.2\n    teql-master teql0\n\
+             iface tl7 inet manual\n    pre-up ip tunnel add tl8 mode gre local 203.0.113.9 remote 198.18.0.2\n    \
+             teql-master teql0\n\
+             iface tl9 inet manual\n    pre-up ip tunnel add tl9 mode gretap local 203.0.113.10 remote 198.18.0.2\n    \
+             teql-master teql0\n\
+             iface eth1 inet static\n    address 198.51.100.10/29\n    mode bogus\n    local bogus\n\
+             {TEQL0_OFFICE}"
+        ));
+        let c = root.load();
+        no_problems(&c);
+        let t = |d: &str| c.members[d].tunnel;
+        let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            t("tl1"),
+            Some(TunnelConf {
+                kind: TunnelKind::Gre,
+                local: ip("198.51.100.10"),
+                remote: ip("198.18.0.2"),
+                ikey: None,
+                okey: None,
+                origin: TunnelOrigin::TunnelMethod,
+            })
+        );
+        assert_eq!(
+            t("tl2"),
+            Some(TunnelConf {
+                kind: TunnelKind::Gre,
+                local: ip("192.0.2.10"),
+                remote: ip("198.18.0.2"),
+                ikey: Some(2),
+                okey: Some(2),
+                origin: TunnelOrigin::Command,
+            })
+        );
+        let tl3 = t("tl3").unwrap();
+        assert_eq!(
+            (tl3.kind, tl3.local, tl3.origin),
+            (TunnelKind::Ipip, ip("203.0.113.5"), TunnelOrigin::TunnelOptions)
+        );
+        let tl4 = t("tl4").unwrap();
+        assert_eq!((tl4.local, tl4.remote, tl4.ikey, tl4.okey), (ip("203.0.113.6"), None, Some(5), Some(6)));
+        // Shell syntax after the command, a kind that is no line, another device's command:
+        // nothing this reader can mirror, and no problem either.
+        for d in ["tl5", "tl6", "tl7", "tl9"] {
+            assert_eq!(t(d), None, "{d}");
+        }
+        assert!(!c.members.contains_key("eth1"));
+    }
+
+    #[test]
+    fn tunnel_parameters_bad_values() {
+        let root = Root::new();
+        let load = |stanza: &str| {
+            root.interfaces(&format!("{stanza}    teql-master teql0\n{TEQL0_OFFICE}"));
+            root.load()
+        };
+        let c = load("iface tl1 inet tunnel\n    mode gre\n    local 198.51.100\n    endpoint 198.18.0.2\n");
+        assert_invalid(only_problem(&c), &root.main(), "tl1", "local", "198.51.100", "a dotted unicast IPv4 address");
+        assert!(!c.members.contains_key("tl1"));
+
+        let c = load("iface tl1 inet tunnel\n    mode GRE\n    local 198.51.100.10\n    endpoint 198.18.0.2\n");
+        assert_invalid(only_problem(&c), &root.main(), "tl1", "mode", "GRE", "gre in lower case");
+
+        let c = load("iface tl1 inet static\n    tunnel-mode gre\n    tunnel-endpoint 0.0.0.0\n");
+        assert_invalid(only_problem(&c), &root.main(), "tl1", "tunnel-endpoint", "0.0.0.0", "unicast");
+
+        let c = load("iface tl1 inet tunnel\n    mode gre\n    tunnel-mode ipip\n");
+        assert_inconsistent(
+            only_problem(&c),
+            &root.main(),
+            Some("tl1"),
+            &["mode \"gre\" (line 2) and tunnel-mode \"ipip\" (line 3) are the same option to ifupdown2"],
+        );
+
+        let cmd = "ip tunnel add tl1 mode gre local 198.51.100.10 remote 198.18.0.2 key one";
+        let c = load(&format!("iface tl1 inet manual\n    pre-up {cmd}\n"));
+        assert_invalid(
+            only_problem(&c),
+            &root.main(),
+            "tl1",
+            "pre-up",
+            cmd,
+            "(line 2): key \"one\": expected a GRE key",
+        );
+
+        let cmd = "ip link add tl1 type ipip local 198.51.100.10 remote 198.18.0.2 key 1";
+        let c = load(&format!("iface tl1 inet manual\n    pre-up {cmd}\n"));
+        assert_invalid(only_problem(&c), &root.main(), "tl1", "pre-up", cmd, "only GRE tunnels have keys");
+    }
+
+    #[test]
+    fn tunnel_commands() {
+        let parse = |c: &str| parse_tunnel_command("tl1", c);
+        let ok = |c: &str| parse(c).and_then(Result::ok).flatten();
+        assert!(ok("ip tunnel add tl1 mode gre local 1.1.1.1 remote 2.2.2.2").is_some());
+        assert!(ok("ip -4 tun add name tl1 mode gre/ip nopmtudisc dev eth1 tos inherit").is_some());
+        assert!(ok("/usr/sbin/ip link add dev tl1 type gre").is_some());
+        for not in [
+            "ip tunnel add tl2 mode gre",
+            "ip tunnel change tl1 mode gre",
+            "ip tunnel add tl1 mode gre csum",
+            "ip tunnel add tl1 mode gre local",
+            "ip tunnel add tl1 mode gre; ip link set tl1 up",
+            "sh -c 'ip tunnel add tl1 mode gre'",
+            "ipx tunnel add tl1 mode gre",
+            "ip tunnel add tl1 mode gre local 1.1.1.1 remote 2.2.2.2 key 2;",
+            "ip tunnel add tl1 mode gre local $LOCAL",
+            "ip tunnel add tl1 mode gre 2>/dev/null",
+        ] {
+            assert!(parse(not).is_none(), "{not}");
+        }
+        assert_eq!(parse("ip tunnel add tl1 mode sit"), Some(Ok(None)));
     }
 }

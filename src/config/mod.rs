@@ -100,8 +100,137 @@ pub struct Member {
     pub probe: Probe,
     /// Its weight, gateway and table in a multipath bundle (all unset for TEQL lines).
     pub path: LinePath,
+    /// The GRE or IPIP tunnel its file creates, as written there (`teqlctl peer-config`
+    /// mirrors it for the far end); None for any other line.
+    pub tunnel: Option<TunnelConf>,
     /// The file it was read from, for messages.
     pub source: PathBuf,
+}
+
+/// A tunnel line's parameters as its own file gives them: what network-scripts' ifup-tunnel or
+/// ifupdown would pass to `ip tunnel add`. Read only for GRE and IPIP tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelConf {
+    pub kind: TunnelKind,
+    /// The outer source address (this end's address on the line under the tunnel); None when
+    /// it is not set (or `any`).
+    pub local: Option<Ipv4Addr>,
+    /// The far end's outer address; None when it is not set (or `any`).
+    pub remote: Option<Ipv4Addr>,
+    /// The GRE key of the packets received (`ikey`; KEY and `key` set both).
+    pub ikey: Option<u32>,
+    /// The GRE key of the packets sent (`okey`).
+    pub okey: Option<u32>,
+    /// Where the parameters are written, for messages that name the one to add.
+    pub origin: TunnelOrigin,
+}
+
+/// The two tunnel kinds that are lines (teqlctl-config(5), TUNNELS AS LINES).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKind {
+    Gre,
+    Ipip,
+}
+
+impl TunnelKind {
+    /// As `ip tunnel add ... mode` and ifupdown's `mode` spell it.
+    pub fn ip_mode(self) -> &'static str {
+        match self {
+            TunnelKind::Gre => "gre",
+            TunnelKind::Ipip => "ipip",
+        }
+    }
+
+    /// As network-scripts' TYPE spells it (ifup-tunnel matches it case-sensitively).
+    pub fn ifcfg_type(self) -> &'static str {
+        match self {
+            TunnelKind::Gre => "GRE",
+            TunnelKind::Ipip => "IPIP",
+        }
+    }
+
+    /// TYPE's value; None for any other type (GRE6, IPIP6, Ethernet, ...).
+    pub fn from_ifcfg_type(v: &str) -> Option<TunnelKind> {
+        [TunnelKind::Gre, TunnelKind::Ipip].into_iter().find(|k| k.ifcfg_type() == v)
+    }
+
+    /// A mode as `ip tunnel add` reads it (it also takes `gre/ip` and `ip/ip`); None for any
+    /// other mode (sit, gretap, vti, ip6gre, ...).
+    pub fn from_ip_mode(v: &str) -> Option<TunnelKind> {
+        match v {
+            "gre" | "gre/ip" => Some(TunnelKind::Gre),
+            "ipip" | "ip/ip" => Some(TunnelKind::Ipip),
+            _ => None,
+        }
+    }
+}
+
+/// Which keys of which format hold a tunnel's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelOrigin {
+    /// network-scripts: TYPE, MY_OUTER_IPADDR, PEER_OUTER_IPADDR, KEY.
+    Ifcfg,
+    /// ifupdown's `inet tunnel` method: mode, local, endpoint.
+    TunnelMethod,
+    /// ifupdown2's tunnel-mode, tunnel-local, tunnel-endpoint.
+    TunnelOptions,
+    /// A `pre-up ip tunnel add NAME ...` or `pre-up ip link add NAME type ...` command.
+    Command,
+}
+
+impl TunnelOrigin {
+    /// The key or option that sets the local outer address.
+    pub fn local_key(self) -> &'static str {
+        match self {
+            TunnelOrigin::Ifcfg => "MY_OUTER_IPADDR",
+            TunnelOrigin::TunnelMethod => "local",
+            TunnelOrigin::TunnelOptions => "tunnel-local",
+            TunnelOrigin::Command => "local (in the pre-up command)",
+        }
+    }
+
+    /// The key or option that sets the far end's outer address.
+    pub fn remote_key(self) -> &'static str {
+        match self {
+            TunnelOrigin::Ifcfg => "PEER_OUTER_IPADDR",
+            TunnelOrigin::TunnelMethod => "endpoint",
+            TunnelOrigin::TunnelOptions => "tunnel-endpoint",
+            TunnelOrigin::Command => "remote (in the pre-up command)",
+        }
+    }
+}
+
+pub(crate) const EXPECT_OUTER_ADDR: &str = "a dotted unicast IPv4 address (or any)";
+pub(crate) const EXPECT_TUNNEL_KEY: &str =
+    "a GRE key: a number from 0 to 4294967295 (decimal, 0x hexadecimal or 0 octal, as ip reads it) or a dotted quad";
+
+/// A tunnel's outer address as `ip tunnel add ... local/remote` reads it: Some(None) for
+/// `any` (unset), Some(Some(address)) for a unicast address.
+pub(crate) fn parse_outer_addr(v: &str) -> Option<Option<Ipv4Addr>> {
+    if v == "any" {
+        return Some(None);
+    }
+    let a: Ipv4Addr = v.parse().ok()?;
+    (!(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())).then_some(Some(a))
+}
+
+/// A GRE key as iproute2's tnl_parse_key reads it: a dotted quad, or strtoul with base 0
+/// (decimal, 0x hexadecimal, leading-0 octal) that fits 32 bits.
+pub(crate) fn parse_tunnel_key(v: &str) -> Option<u32> {
+    if v.contains('.') {
+        return v.parse::<Ipv4Addr>().ok().map(u32::from);
+    }
+    let (digits, radix) = if let Some(h) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        (h, 16)
+    } else if v.len() > 1 && v.starts_with('0') {
+        (&v[1..], 8)
+    } else {
+        (v, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
 }
 
 impl Member {
@@ -1166,6 +1295,39 @@ mod tests {
     }
 
     #[test]
+    fn tunnel_keys_as_ip_reads_them() {
+        for (v, k) in
+            [("1", 1), ("0", 0), ("4294967295", u32::MAX), ("0x10", 16), ("0X1f", 31), ("010", 8), ("0.0.1.2", 258)]
+        {
+            assert_eq!(parse_tunnel_key(v), Some(k), "{v}");
+        }
+        for v in ["", "4294967296", "0x", "08", "+1", "-1", "1 ", "key", "1.2.3", "0x1g"] {
+            assert_eq!(parse_tunnel_key(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn outer_addresses() {
+        assert_eq!(parse_outer_addr("198.51.100.10"), Some(Some(Ipv4Addr::new(198, 51, 100, 10))));
+        assert_eq!(parse_outer_addr("any"), Some(None));
+        for v in ["", "0.0.0.0", "127.0.0.1", "224.0.0.1", "255.255.255.255", "198.51.100", "host.example", "ANY"] {
+            assert_eq!(parse_outer_addr(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn tunnel_kinds() {
+        assert_eq!(TunnelKind::from_ifcfg_type("GRE"), Some(TunnelKind::Gre));
+        assert_eq!(TunnelKind::from_ifcfg_type("IPIP"), Some(TunnelKind::Ipip));
+        assert_eq!(TunnelKind::from_ifcfg_type("gre"), None);
+        assert_eq!(TunnelKind::from_ifcfg_type("GRE6"), None);
+        assert_eq!(TunnelKind::from_ip_mode("gre/ip"), Some(TunnelKind::Gre));
+        assert_eq!(TunnelKind::from_ip_mode("ip/ip"), Some(TunnelKind::Ipip));
+        assert_eq!(TunnelKind::from_ip_mode("gretap"), None);
+        assert_eq!(TunnelKind::from_ip_mode("GRE"), None);
+    }
+
+    #[test]
     fn master_names() {
         assert_eq!(master_index("teql0"), Some(0));
         assert_eq!(master_index("teql12"), Some(12));
@@ -1191,6 +1353,7 @@ mod tests {
                 probe: Probe::default(),
                 source: "x".into(),
                 path: Default::default(),
+                tunnel: None,
             },
         );
         assert_eq!(c.masters_needed(), 3);
