@@ -365,6 +365,7 @@ impl<'a> Planner<'a> {
             if TUNNEL_LINES.contains(&kind) {
                 self.check_tunnel_line(link)?;
                 rp = self.tunnel_rp_filter(link, rp)?;
+                self.warn_mixed_tunnels(link, kind, master);
             } else if !force {
                 let why = if ETHERNET_TUNNELS.contains(&kind) {
                     "Ethernet-over-GRE tunnels as teql lines crash kernels without the March 2026 fix \
@@ -475,6 +476,26 @@ impl<'a> Planner<'a> {
     /// dead loop) and never by another ISP (which drops a source that is not its customer's),
     /// and only if they fit that line's MTU. The kernel's own route lookup decides, policy rules
     /// included, so the multipath bundle's per-line rule is what makes it right.
+    /// Tunnels of two kinds in one bundle work, but carry one stream markedly slower than
+    /// tunnels of one kind (measured, t-81): say so when a line joins one of another kind.
+    fn warn_mixed_tunnels(&mut self, link: &Link, kind: &str, master: &str) {
+        let other = self
+            .slaves_now(master)
+            .into_iter()
+            .filter(|l| l.index != link.index && l.tunnel.is_some())
+            .find_map(|l| l.kind.as_deref().filter(|k| *k != kind).map(|k| (l.name.clone(), k.to_string())));
+        if let Some((name, k)) = other {
+            self.plan.warnings.push(format!(
+                "{} is {} {kind} tunnel and {name}, a line of {master} too, {} {k} one: in teqlctl's VM test one TCP \
+                 stream over an ipip and a gre tunnel got 0.78 of the two lines' sum, over two of one kind 0.93; \
+                 make every tunnel of {master} the same kind",
+                link.name,
+                article(kind),
+                article(&k)
+            ));
+        }
+    }
+
     fn check_tunnel_line(&self, link: &Link) -> Result<()> {
         let iface = &link.name;
         let t = link.tunnel.unwrap_or_default();
@@ -872,6 +893,15 @@ impl<'a> Planner<'a> {
         // Its routes went with the link; its NAT goes with the bundle.
         self.bundle_nat(&m.device, &[]);
         Ok(())
+    }
+}
+
+/// "an ipip", "a gre".
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -1466,6 +1496,22 @@ mod tests {
         assert!(sh.iter().any(|c| c == "tc qdisc add dev tl2 root teql0"), "{sh:?}");
         assert!(plan.notes.iter().any(|n| n.contains("tl1: rp_filter off, not loose")), "{:?}", plan.notes);
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    }
+
+    #[test]
+    fn tunnels_of_two_kinds_in_one_bundle_are_a_warning() {
+        let mut s = tunnel_office();
+        s.links.iter_mut().find(|l| l.name == "tl1").unwrap().kind = Some("ipip".into());
+        let mut p = Planner::new(&s);
+        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach("tl2", "teql0", RpFilter::Loose, false).unwrap();
+        let plan = p.finish();
+        assert_eq!(plan.warnings.len(), 1, "{plan}");
+        assert!(
+            plan.warnings[0].starts_with("tl2 is a gre tunnel and tl1, a line of teql0 too, an ipip one"),
+            "{plan}"
+        );
+        assert!(shell(&plan).iter().any(|c| c == "tc qdisc add dev tl2 root teql0"), "{plan}");
     }
 
     #[test]

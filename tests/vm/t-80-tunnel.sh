@@ -25,7 +25,17 @@ ISP_RATES="10mbit 10mbit 10mbit"
 SUM_BPS=20000000
 check "the lab with an aggregator" tun_up
 check "the office's files" tun_write_office
-check "the aggregator's files" tun_write_agg
+# The aggregator's files come from the office's: its tunnels back, teql1, TEQL_ROUTE, TEQL_NAT.
+check "the aggregator's files, by teqlctl peer-config from the office's" tun_peer_config ifcfg "$AGG_ETC"
+info "$(for f in "$AGG_ETC"/ifcfg-*; do echo "== $f"; cat "$f"; done)"
+check_eq "peer-config: tl1 back to eth1's address, key 1" "198.18.0.2 198.51.100.10 1 teql1" \
+    "$(. "$AGG_ETC/ifcfg-tl1" && echo "$MY_OUTER_IPADDR $PEER_OUTER_IPADDR $KEY $TEQL_MASTER")"
+out=$(tun_peer_config ifcfg "$AGG_ETC" 2>&1)
+check "peer-config never writes over a file that is there" test $? -ne 0
+info "$out"
+ln -sf "$TEQLCTL" "$AGG_ETC/ifup-teql" && ln -sf "$TEQLCTL" "$AGG_ETC/ifdown-teql"
+# The far host has no route back to the office LAN: only the aggregator's NAT lets it answer.
+ip -n far route del default
 check "link the hooks" ns_link_hooks
 
 # --- the ISP lines: split access without a default route -------------------------------------
@@ -62,10 +72,14 @@ for k in 1 2; do
 done
 check_eq "aggregator: teql1 has 198.18.200.1/30" "198.18.200.1/30" \
     "$(ip -n agg -j -4 addr show dev teql1 | jq -r '[.[0].addr_info[] | "\(.local)/\(.prefixlen)"] | join(" ")')"
-# The office LAN's route via teql1 is point 3 of the issue (the bundle's own keys); by hand here.
-check "aggregator: the office LAN via teql1" ip -n agg route add 198.18.100.0/24 via 198.18.200.2 dev teql1 onlink
-
-check "the office LAN reaches the host behind the aggregator (20 pings, no loss)" \
+check_eq "aggregator: the office LAN routed through teql1, and masqueraded (TEQL_ROUTE, TEQL_NAT)" "1 1" \
+    "$(tun_agg_routing)"
+check_eq "aggregator: the route is teqlctl's own, from teql1's address" "teql1 198.18.200.1" \
+    "$(ip -n agg -j route show 198.18.100.0/24 | jq -r '.[0] | "\(.dev) \(.prefsrc)"')"
+out=$(on agg "$TEQLCTL" --dry-run up teql1)
+check_eq "aggregator: a second up plans nothing" "" "$(grep -v '^# ' <<<"$out")"
+check "... and says so" grep -qx '# nothing to change' <<<"$out"
+check "the office LAN reaches the host behind the aggregator, which has no route back (20 pings, no loss)" \
     ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
 
 # --- one TCP stream gets the sum ------------------------------------------------------------
@@ -203,6 +217,7 @@ check_eq "office: no default route left" "[]" "$(ip -j route show default)"
 for k in 1 2; do check "office: tl$k detached" test "$(root_qdisc_kind "tl$k")" != teql0; done
 check "aggregator: ifdown-teql ifcfg-teql1" _tun_ns_hook agg ifdown-teql ifcfg-teql1
 check_json "aggregator: teql1 is down" '.[0].flags | index("UP") == null' "$(ip -n agg -j link show teql1)"
+check_eq "aggregator: its route and NAT went with it" "0 0" "$(tun_agg_routing)"
 for k in 1 2; do
     check "aggregator: tl$k detached" test "$(tc -n agg -j qdisc show dev "tl$k" root | jq -r '.[0].kind')" != teql1
 done
@@ -210,7 +225,7 @@ check_eq "the ISP lines' rules stay (the wan bundle is not the tunnels')" 2 \
     "$(ip -j rule show | jq '[.[] | select(.src == "198.51.100.10" or .src == "192.0.2.10")] | length')"
 check "office: ifup-teql ifcfg-teql0 brings the tunnels back" ns_hook ifup-teql ifcfg-teql0
 check "aggregator: ifup-teql ifcfg-teql1" _tun_ns_hook agg ifup-teql ifcfg-teql1
-ip -n agg route replace 198.18.100.0/24 via 198.18.200.2 dev teql1 onlink
+check_eq "aggregator: its route and NAT are back" "1 1" "$(tun_agg_routing)"
 check_eq "office: tl1 and tl2 are lines of teql0 again" "teql0 teql0" "$(root_qdisc_kind tl1) $(root_qdisc_kind tl2)"
 check "the bundle is back: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
 
