@@ -71,7 +71,7 @@ tun_down() {
     done
     ip link del tl1 2>/dev/null
     ip link del tl2 2>/dev/null
-    rm -rf /etc/netns /run/teqlctl-agg
+    rm -rf /etc/netns /run/teqlctl-agg /run/network-agg
     isp_down
 }
 
@@ -88,6 +88,24 @@ tun_write_office() {
     done
     printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\nTEQL_DEFROUTE=no\n' >"$NS_DIR/ifcfg-wan"
     printf 'DEVICE=teql0\nONBOOT=yes\nIPADDR=198.18.200.2\nPREFIX=30\nGATEWAY=198.18.200.1\n' >"$NS_DIR/ifcfg-teql0"
+    # What the aggregator routes back to the office and masquerades (peer-config writes it there).
+    printf 'TEQL_PEER_ROUTE=198.18.100.0/24\nTEQL_PEER_NAT=yes\n' >>"$NS_DIR/ifcfg-teql0"
+}
+
+# tun_peer_config FORMAT DIR: the aggregator's files for the office's teql0, as teql1, written
+# into DIR by `teqlctl peer-config` (never over a file that is there).
+tun_peer_config() {
+    mkdir -p "$2" && "$TEQLCTL" peer-config teql0 --master teql1 --format "$1" --write "$2"
+}
+
+# tun_agg_routing: what TEQL_ROUTE and TEQL_NAT give the aggregator while teql1 is up: the
+# office LAN through teql1 (teqlctl's own route), its NAT table; prints "route nat".
+tun_agg_routing() {
+    local r n
+    r=$(ip -n agg -j route show 198.18.100.0/24 | jq -r '[.[] | select(.dev == "teql1")] | length')
+    n=$(ip netns exec agg nft list table inet teqlctl_teql1 2>/dev/null \
+        | grep -c 'oifname != "teql1" ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade')
+    echo "$r $n"
 }
 
 # tun_write_agg: the aggregator's files: a tunnel back to each office line, teql1 over them.
@@ -119,8 +137,11 @@ on() {
     if [ "$where" = box ]; then
         "$@"
     else
+        # ifupdown's state too, when the aggregator runs ifupdown (its /etc/network is
+        # /etc/netns/agg/network, by ip netns exec).
         # shellcheck disable=SC2016  # expanded by the inner sh
-        ip netns exec agg sh -c 'mount --bind /run/teqlctl-agg /run/teqlctl && exec "$@"' sh "$@"
+        ip netns exec agg sh -c 'mount --bind /run/teqlctl-agg /run/teqlctl \
+            && { [ ! -d /run/network-agg ] || mount --bind /run/network-agg /run/network; } && exec "$@"' sh "$@"
     fi
 }
 
