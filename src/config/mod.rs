@@ -211,7 +211,13 @@ pub(crate) fn parse_outer_addr(v: &str) -> Option<Option<Ipv4Addr>> {
         return Some(None);
     }
     let a: Ipv4Addr = v.parse().ok()?;
-    (!(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())).then_some(Some(a))
+    is_unicast_host(a).then_some(Some(a))
+}
+
+/// An address one host can have and another can reach: not 0.0.0.0, broadcast, multicast or
+/// loopback (probe targets, tunnel ends).
+fn is_unicast_host(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
 }
 
 /// A GRE key as iproute2's tnl_parse_key reads it: a dotted quad, or strtoul with base 0
@@ -684,7 +690,7 @@ fn parse_probe_targets(v: &str) -> Option<Vec<Ipv4Addr>> {
     for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
         let a: Ipv4Addr = word.parse().ok()?;
         // Nothing answers an echo to these on a line's behalf.
-        if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() || out.contains(&a) {
+        if !is_unicast_host(a) || out.contains(&a) {
             return None;
         }
         out.push(a);
