@@ -414,18 +414,22 @@ impl Netlink {
             .collect())
     }
 
-    /// IPv4 default routes of the main table.
-    pub fn default_routes(&mut self) -> Result<Vec<Route>, NlError> {
+    /// The main table from one dump of the IPv4 routes (the kernel sends every table's): its
+    /// default routes, and its other unicast routes (those through a bundle among them).
+    pub fn main_routes(&mut self) -> Result<(Vec<Route>, Vec<TableRoute>), NlError> {
         let mut req = RouteMessage::default();
         req.header.address_family = AddressFamily::Inet;
         let msgs = self.request(RouteNetlinkMessage::GetRoute(req), NLM_F_DUMP)?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => route_from(r),
-                _ => None,
-            })
-            .collect())
+        let (mut defaults, mut others) = (Vec::new(), Vec::new());
+        for m in msgs {
+            let RouteNetlinkMessage::NewRoute(r) = m else { continue };
+            if r.header.destination_prefix_length == 0 {
+                defaults.extend(route_from(r));
+            } else {
+                others.extend(table_route_from(&r).filter(|t| t.table == crate::route::MAIN_TABLE));
+            }
+        }
+        Ok((defaults, others))
     }
 
     /// `ip route get DST from SRC [oif OIF]`: how the kernel sends a packet of this box from

@@ -122,7 +122,7 @@ fn plan_and_apply(
 ) -> Result<Plan> {
     let mut nl = open_netlink()?;
     let mut state = read_state(&mut nl, reads)?;
-    state.read_bundle_routing(&mut nl)?;
+    state.read_bundle_routing();
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();

@@ -32,7 +32,9 @@ pub struct State {
     /// its outer packets leave by (`ip route get REMOTE from LOCAL`), or the errno of that
     /// lookup. Read by `read` and, for tunnel lines, by `check`.
     pub tunnel_paths: BTreeMap<u32, std::result::Result<crate::netlink::OuterPath, i32>>,
-    /// Main-table routes through an up teqlN (TEQL_ROUTE), read by `read_bundle_routing` only.
+    /// The main table's routes other than the default ones: those through a teqlN
+    /// (TEQL_ROUTE), and any other a configured network would replace. From the same dump as
+    /// `default_routes`.
     pub bundle_routes: Vec<crate::route::TableRoute>,
     /// The NAT tables of TEQL bundles that have a record of ours (TEQL_NAT), by master.
     pub bundle_nat: BTreeMap<String, crate::bundle_nat::NatNow>,
@@ -83,42 +85,37 @@ impl State {
         let qdiscs =
             nl.root_qdiscs().map_err(|e| dump("tc qdisc show", e))?.into_iter().map(|q| (q.ifindex, q)).collect();
         let addresses = nl.addresses().map_err(|e| dump("ip -4 address show", e))?;
-        let default_routes = nl.default_routes().map_err(|e| dump("ip route show default", e))?;
+        let (default_routes, bundle_routes) = nl.main_routes().map_err(|e| dump("ip route show", e))?;
         Ok(State {
             links,
             qdiscs,
             addresses,
             default_routes,
+            bundle_routes,
             rp_filter: BTreeMap::new(),
             teql_loaded: crate::module::loaded(),
             ..State::default()
         })
     }
 
-    /// What a TEQL bundle's TEQL_ROUTE and TEQL_NAT need: the main table's routes when a teqlN
-    /// is up (a master that is down has none), and the NAT tables we recorded. A box without
-    /// either pays one netlink dump at most, and starts no process.
-    pub fn read_bundle_routing(&mut self, nl: &mut Netlink) -> Result<()> {
-        let masters: Vec<(u32, String, bool)> = self
+    /// What a TEQL bundle's TEQL_ROUTE and TEQL_NAT need besides the routes `read_netlink`
+    /// has: net.ipv4.ip_forward when a teqlN is up, and the NAT tables we recorded. Starts no
+    /// process, and asks nftables only about a bundle with a record.
+    pub fn read_bundle_routing(&mut self) {
+        let masters: Vec<(String, bool)> = self
             .links
             .iter()
             .filter(|l| crate::config::master_index(&l.name).is_some())
-            .map(|l| (l.index, l.name.clone(), State::is_up(l)))
+            .map(|l| (l.name.clone(), State::is_up(l)))
             .collect();
-        if masters.iter().any(|m| m.2) {
-            let all = nl
-                .table_routes(crate::route::MAIN_TABLE)
-                .map_err(|e| Error::from_netlink("ip route show table main", "", e))?;
-            // Ours, and any other route a configured network would replace.
-            self.bundle_routes = all.into_iter().filter(|r| r.dst_len > 0).collect();
+        if masters.iter().any(|m| m.1) {
             self.ip_forward = crate::sysctl::ip_forward();
         }
-        for (_, name, _) in masters {
+        for (name, _) in masters {
             if let Some(n) = crate::bundle_nat::read(&name) {
                 self.bundle_nat.insert(name, n);
             }
         }
-        Ok(())
     }
 
     /// Adds what a multipath bundle needs: IPv4 rules, the routes of `tables` and of the main
