@@ -81,12 +81,13 @@ ns_ifdown() {
 
 # kernel_snapshot: everything teqlctl may change, as text, to compare before and after.
 kernel_snapshot() {
-    local d
-    tc -j qdisc show | jq -c '[.[] | select(.root == true) | {dev, kind}] | sort_by(.dev)'
-    ip -j link show | jq -c '[.[] | {ifname, flags, mtu}] | sort_by(.ifname)'
-    ip -j -4 addr show | jq -c '[.[] | {ifname, a: [.addr_info[] | "\(.local)/\(.prefixlen)"]}] | sort_by(.ifname)'
-    ip -j route show table main | jq -c 'sort_by(.dst, .dev)'
-    for d in /proc/sys/net/ipv4/conf/*/rp_filter; do echo "$d $(cat "$d")"; done
+    # One jq and one grep for the lot: each process costs 0.1-0.9 s under TCG (jq the most).
+    { tc -j qdisc show; echo; ip -j link show; echo; ip -j -4 addr show; echo; ip -j route show table main; } \
+        | jq -c -s '(.[0] | [.[] | select(.root == true) | {dev, kind}] | sort_by(.dev)),
+            (.[1] | [.[] | {ifname, flags, mtu}] | sort_by(.ifname)),
+            (.[2] | [.[] | {ifname, a: [.addr_info[] | "\(.local)/\(.prefixlen)"]}] | sort_by(.ifname)),
+            (.[3] | sort_by(.dst, .dev))'
+    grep -H . /proc/sys/net/ipv4/conf/*/rp_filter
     [ -d /sys/module/sch_teql ] && echo "sch_teql loaded"
     return 0
 }

@@ -2,6 +2,7 @@
 # Proves the lab: four 10 Mbit lines bonded by hand into teql0 reach the internet host, every
 # line carries its share of one iperf3 stream, and the bundle beats any single line.
 # vm-timeout: 240
+# vm-cost: 28
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

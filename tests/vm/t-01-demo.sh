@@ -2,6 +2,7 @@
 # The newcomer's demo (`tests/demo`): a simulated office with four 10 Mbit DSL lines, bonded
 # with one `teqlctl up`, shown with `teqlctl status`, and measured with iperf3.
 # vm-timeout: 240
+# vm-cost: 21
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -4,6 +4,7 @@
 # traffic through teql0 over every line, ifdown of one line under traffic, the last line
 # leaving, ifup/ifdown teql0, a second run changing nothing, and parallel ifup-local.
 # vm-timeout: 420
+# vm-cost: 117
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -2,6 +2,7 @@
 # Bad input and hostile states: each gets one clear line, its documented exit code, and
 # leaves the system exactly as it was.
 # vm-timeout: 420
+# vm-cost: 125
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

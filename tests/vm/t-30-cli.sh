@@ -2,6 +2,7 @@
 # The manual tool: --dry-run prints the plan and changes nothing; up, down, attach, detach and
 # status do what the man page says, twice in a row without change.
 # vm-timeout: 300
+# vm-cost: 62
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -4,6 +4,7 @@
 # ifup/ifdown, ifup teql0 alone, parallel ifup of every line, re-runs, the last line leaving,
 # and bad stanzas that fail alone.
 # vm-timeout: 900
+# vm-cost: 433
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

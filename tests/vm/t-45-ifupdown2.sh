@@ -18,6 +18,7 @@
 # only, lines are brought up and down in groups where one at a time shows nothing more, and
 # ifupdown2's saved state is asked for once. About 16 runs, ~3-4 min.
 # vm-timeout: 900
+# vm-cost: 361
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -4,6 +4,7 @@
 # aliases letting the kernel load sch_teql by itself, then removal leaving nothing behind but
 # the conffile, and purge removing that too.
 # vm-timeout: 420
+# vm-cost: 135
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

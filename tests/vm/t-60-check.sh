@@ -5,6 +5,7 @@
 # own line whatever the routes say; a cut carrier; every line dead; a target that never
 # answers; two checks at once.
 # vm-timeout: 420
+# vm-cost: 124
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

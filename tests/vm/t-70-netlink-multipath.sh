@@ -4,6 +4,7 @@
 # the integration test tests/netlink_vm.rs inside a fresh network namespace. tests/vm/run builds
 # that test (cargo test --no-run) and leaves it at target/vm-bin/netlink_vm.
 # vm-timeout: 180
+# vm-cost: 13
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

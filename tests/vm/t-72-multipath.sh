@@ -5,6 +5,7 @@
 # line, LAN connections spread over every line, ifdown/ifup of a line, the bundle down and up
 # (ifdown-teql/ifup-teql of DEVICETYPE=teql), nothing of the admin's touched.
 # vm-timeout: 420
+# vm-cost: 143
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -7,6 +7,7 @@
 # comes back when the ISP recovers, and new flows use it again. Times are printed, not asserted: bench/run measures
 # them (section multipath).
 # vm-timeout: 540
+# vm-cost: 168
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

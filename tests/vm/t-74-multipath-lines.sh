@@ -7,6 +7,7 @@
 # moving them, a released and an expired lease taking the line out, dhclient-script's own
 # default route replaced by the bundle's, ping -I from each line and the internet reaching each.
 # vm-timeout: 420
+# vm-cost: 103
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -9,6 +9,7 @@
 # `inet dhcp`: ifupdown's dhclient and the exit hook put it in with the lease's router, and
 # `ifdown eth2` (a release) takes it out.
 # vm-timeout: 600
+# vm-cost: 210
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=debian.sh

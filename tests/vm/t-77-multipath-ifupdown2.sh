@@ -13,6 +13,7 @@
 # and deletes it (post-down), and runs wan's hooks both ways. Each ifupdown2 run costs
 # 25-60 s under TCG: about 10 runs here.
 # vm-timeout: 900
+# vm-cost: 189
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=debian.sh

@@ -10,6 +10,7 @@
 # flushed, and back when it recovers; every ISP dead: the last line stays; the bundle down
 # leaves no table, rule or route of ours and the admin's own table byte-identical.
 # vm-timeout: 720
+# vm-cost: 129
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -7,6 +7,7 @@
 # removes the table and rules and leaves the admin's nftables table as it was; `ifdown -a`
 # leaves nothing of ours.
 # vm-timeout: 480
+# vm-cost: 143
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=debian.sh

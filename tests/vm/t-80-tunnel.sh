@@ -12,6 +12,7 @@
 # while the stream goes on over tl1, and comes back when the ISP recovers. ifdown of a tunnel
 # and of the bundle, on both ends.
 # vm-timeout: 540
+# vm-cost: 181
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -13,6 +13,7 @@
 # one stream at 0.78 of the sum here); ifdown/ifup of a tunnel and of teql0; `ifdown -a` on both
 # ends leaves nothing of ours.
 # vm-timeout: 480
+# vm-cost: 163
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=debian.sh
