@@ -154,7 +154,12 @@ i2_reset
 printf 'auto eth5\niface eth5 inet static\n    address 198.18.5.1/30\n' >"$DEB_FILE"
 said=$(ifup eth5 2>&1)
 check_eq "ifup of an interface that is not ours exits 0" 0 "$?"
-check_eq "... and nothing is said" "" "$said"
+# ifupdown2's own netlink listener sometimes reports its socket closed under it as it exits
+# ("error: recv() error: [Errno 22] Invalid argument", once in the CI run of 2026-12-01): that
+# is ifupdown2's line, not the hook's; anything else is.
+ours=$(grep -v -E '^error: recv\(\) error: \[Errno [0-9]+\]' <<<"$said")
+[ "$ours" != "$said" ] && info "ifupdown2 said (its own): $said"
+check_eq "... and nothing is said" "" "$ours"
 check "... and nothing is loaded" test ! -d /sys/module/sch_teql
 i2_reset --after-ifdown  # eth5 is not ours: lab_down below removes what ifupdown2 set
 
