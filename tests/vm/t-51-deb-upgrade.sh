@@ -16,8 +16,8 @@
 # "The previous build" is the .deb of distro/build-deb with its version set back (0.1.0 ->
 # 0.1.0~vmold, repacked with dpkg-deb): the upgrade runs the old package's prerm and the new
 # one's preinst and postinst, which are what decide whether the timer survives.
-# vm-timeout: 300
-# vm-cost: 136
+# vm-timeout: 600
+# vm-cost: 265
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
