@@ -133,6 +133,14 @@ for name in "${scenarios[@]}"; do
     echo "=== $name: $p passed, $f failed, exit $rc, $((SECONDS - t0)) s"
 
     lab_down >/dev/null 2>&1 || echo "guest: warning: lab_down after $name failed"
+    # A package scenario stopped halfway (t-51 past its timeout, 2026-12-01) leaves the package
+    # installed in /usr's overlay, and the next one that links its own /usr/sbin/teqlctl (t-74)
+    # then refused to start.
+    pkg=$(dpkg-query -W -f='${db:Status-Status}' teqlctl 2>/dev/null)
+    if [ -n "$pkg" ] && [ "$pkg" != not-installed ]; then
+        echo "guest: warning: $name left the teqlctl package $pkg; purging it"
+        dpkg --purge --force-remove-reinstreq teqlctl >/dev/null 2>&1 || echo "guest: warning: dpkg --purge teqlctl failed"
+    fi
 done
 
 echo "guest: $total_pass passed, $total_fail failed"
