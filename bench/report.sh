@@ -1066,9 +1066,9 @@ $(table_cn_failover | render_md)
     bench/run --only bringup # one section (bringup, goodput, scale, failover, multipath,
                              # connection); never with --write
 
-**CI runs only the smoke** (\`tests/run-all\`, after the VM suite): every section's code
-path with tiny sizes, plus this file and the plot rendered into target/, so that none of it
-rots. The full run, whose figures are above, is run by hand. The last line is
+**The smoke** (\`bench/run --smoke\`, run by hand after a change to bench/; CI's
+\`tests/run-all\` left it out on 2026-12-01 to fit its 90 min): every section's code path with
+tiny sizes, plus this file and the plot rendered into target/, so that none of it rots. The full run, whose figures are above, is run by hand. The last line is
 \`bench: N passed, N failed\`: one check per measurement (it ran, and its figures exist and
 are plausible numbers) and, in the smoke, the rendering. Missed targets never fail a run.
 bench/run waits for any other VM on the machine to end before it boots, since they share the

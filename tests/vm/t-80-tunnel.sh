@@ -13,6 +13,7 @@
 # and of the bundle, on both ends.
 # vm-timeout: 540
 # vm-cost: 181
+# vm-alone: yes (one stream against the sum)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

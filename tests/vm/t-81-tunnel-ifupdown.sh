@@ -14,6 +14,7 @@
 # ends leaves nothing of ours.
 # vm-timeout: 480
 # vm-cost: 163
+# vm-alone: yes (one stream against the sum)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=debian.sh
