@@ -37,27 +37,6 @@ export TEQLCTL="$repo/target/release/teqlctl"
 if mkdir -p /run/teqlctl-bin && cp "$TEQLCTL" /run/teqlctl-bin/teqlctl; then
     TEQLCTL=/run/teqlctl-bin/teqlctl
 fi
-# The same for the tools the scenarios run and their libraries (listed by tests/vm/run): each
-# exec from 9p maps fresh pages, which TCG translates again; /usr is an overlay whose upper
-# layer is tmpfs, so a copy written over each file stays in memory with its translations.
-# One python for all (a process start is the cost being saved).
-if [ -s "$repo/target/vm-cache.list" ]; then
-    python3 - "$repo/target/vm-cache.list" <<'PY' || echo "guest.sh: warning: the tools stay on 9p"
-import os, shutil, sys
-n = 0
-for line in open(sys.argv[1]):
-    p = line.strip()
-    if not p.startswith("/usr/") or not os.path.isfile(p):
-        continue
-    try:
-        shutil.copy2(p, p + ".vmcache")
-        os.replace(p + ".vmcache", p)
-        n += 1
-    except OSError as e:
-        print(f"guest.sh: warning: {p}: {e}", file=sys.stderr)
-print(f"guest: {n} tools and libraries copied to tmpfs")
-PY
-fi
 # jq 1.6 spends 0.8-1 s of TCG at every start compiling its builtins, and the checks run jq
 # hundreds of times; gojq (Debian's, the same filter language) starts in 0.2 s. The guest's jq
 # is gojq when .ci/setup installed it.
