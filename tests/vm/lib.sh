@@ -189,6 +189,70 @@ rp_filter_effective() {
     echo $((a > i ? a : i))
 }
 
+# as_check_unit CMD [ARGS...]: CMD (a `teqlctl check`) inside the sandbox of the shipped
+# teqlctl-check.service, as far as it can be rebuilt without systemd as PID 1 (the guest has
+# none): the unit's CapabilityBoundingSet (root keeps only those capabilities: no inheritable
+# ones, NoNewPrivileges), ProtectSystem=strict with its ReadWritePaths (every mount read-only,
+# but /proc, /sys, /dev and the paths the unit opens), PrivateTmp (an empty /tmp). Not rebuilt:
+# the seccomp filters (SystemCallFilter, RestrictAddressFamilies), which need systemd; teqlctl
+# opens netlink and packet sockets only (tests/units.rs keeps that true). The settings are read
+# from the unit, so a change there is tested here; a unit that lost them fails loudly (status
+# 125) instead of running unconfined.
+# The mount namespace is built once per scenario and kept (bound to a file, as `ip netns`
+# keeps network namespaces): a mount costs 0.2-0.3 s under TCG, and a timer round must stay
+# well under its second. Files written later under the read-only mounts are still seen (the
+# same file systems); mounts made later are not, which check does not need. lab_down drops it.
+CHECK_UNIT=$VM_DIR/../../distro/systemd/teqlctl-check.service
+CHECK_UNIT_NS=$VM_STATE/check-unit
+as_check_unit() {
+    local caps rw bset=-all c
+    caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$CHECK_UNIT" | head -n 1)
+    rw=$(sed -n 's/^ReadWritePaths=//p' "$CHECK_UNIT" | tr '\n' ' ')
+    if [ -z "$caps" ] || [ -z "$rw" ] || ! grep -qx 'ProtectSystem=strict' "$CHECK_UNIT" \
+        || ! grep -qx 'NoNewPrivileges=yes' "$CHECK_UNIT" || ! grep -qx 'PrivateTmp=yes' "$CHECK_UNIT"; then
+        echo "as_check_unit: $CHECK_UNIT lost its sandbox (CapabilityBoundingSet, ReadWritePaths, ProtectSystem=strict, NoNewPrivileges, PrivateTmp)" >&2
+        return 125
+    fi
+    for c in $caps; do
+        c=${c#CAP_}
+        bset+=",+${c,,}"
+    done
+    if ! mountpoint -q "$CHECK_UNIT_NS/mnt"; then
+        # The file a namespace is bound to must sit on a private mount.
+        mkdir -p "$CHECK_UNIT_NS" && mount --bind "$CHECK_UNIT_NS" "$CHECK_UNIT_NS" \
+            && mount --make-private "$CHECK_UNIT_NS" && touch "$CHECK_UNIT_NS/mnt" || return 125
+        unshare --mount="$CHECK_UNIT_NS/mnt" --propagation private bash -c '
+            rw=$1
+            # is_rw PATH: PATH is one of the writable paths or under one.
+            is_rw() { local p; for p in $rw; do case $1 in "$p" | "$p"/*) return 0 ;; esac; done; return 1; }
+            while read -r _ m _; do
+                m=$(printf "%b" "$m")
+                case $m in
+                /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;;
+                # The lab'"'"'s network namespaces: a copy held here would keep them alive.
+                /run/netns/*) umount -l "$m"; continue ;;
+                esac
+                is_rw "$m" && continue
+                mount -o remount,bind,ro "$m" || exit 125
+            done </proc/self/mounts
+            # A writable path that is not a mount of its own is bound onto itself, writable.
+            for p in $rw; do
+                mountpoint -q "$p" && continue
+                { mount --bind "$p" "$p" && mount -o remount,bind,rw "$p"; } || exit 125
+            done
+            mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125
+        ' as_check_unit "$rw" || { umount "$CHECK_UNIT_NS/mnt" 2>/dev/null; return 125; }
+    fi
+    nsenter --mount="$CHECK_UNIT_NS/mnt" -- setpriv --no-new-privs --inh-caps=-all --bounding-set="$bset" -- "$@"
+}
+
+# check_unit_down: drops as_check_unit's mount namespace.
+check_unit_down() {
+    mountpoint -q "$CHECK_UNIT_NS/mnt" && umount "$CHECK_UNIT_NS/mnt"
+    mountpoint -q "$CHECK_UNIT_NS" && umount "$CHECK_UNIT_NS"
+    return 0
+}
+
 # wait_for [-t SECONDS] CMD [ARGS...]: polls CMD (every 0.2 s, output discarded) until it
 # succeeds; fails after SECONDS (default 10).
 wait_for() {
@@ -335,6 +399,7 @@ lab_down() {
         wait_for -t 5 modprobe -r sch_teql || echo "lab_down: cannot unload sch_teql" >&2
     fi
     lab_dhcp_cleanup
+    check_unit_down
     # ifupdown's state (interfaces it believes configured) and its locks.
     rm -f /run/network/ifstate* /run/network/.ifstate*
     # Rules beyond the three a boot has (local, main, default).

@@ -3,7 +3,8 @@
 # within the documented time while the timer runs, traffic then flows without loss over the
 # other lines, and it comes back after TEQL_PROBE_UP good rounds; probes leave through their
 # own line whatever the routes say; a cut carrier; every line dead; a target that never
-# answers; two checks at once.
+# answers; two checks at once. The rounds run in the shipped unit's sandbox (as_check_unit: its
+# capabilities and read-only file system), so the sandbox is shown to leave check working.
 # vm-timeout: 420
 # vm-cost: 124
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -64,7 +65,7 @@ rounds() { jq -r .round "$TEQLCTL_STATE_DIR/health.json"; }
 # check_rounds N: N rounds, one after the other.
 check_rounds() {
     local i
-    for ((i = 0; i < $1; i++)); do "$TEQLCTL" check 2>>"$CHECK_LOG" || return 1; done
+    for ((i = 0; i < $1; i++)); do as_check_unit "$TEQLCTL" check 2>>"$CHECK_LOG" || return 1; done
 }
 
 # --- a healthy bundle ---------------------------------------------------------------------
@@ -94,7 +95,7 @@ rm -f "$STOP"
     # while under TCG).
     while ! [ -e "$STOP" ]; do
         t0=${EPOCHREALTIME/./}
-        "$TEQLCTL" check 2>>"$CHECK_LOG"
+        as_check_unit "$TEQLCTL" check 2>>"$CHECK_LOG"
         t1=${EPOCHREALTIME/./}
         echo "$t0 $t1 $(root_qdisc_kind eth3)" >>"$ROUNDS"
         left=$((interval * 1000000 - (t1 - t0)))
@@ -152,7 +153,8 @@ check "round 2" check_rounds 1
 check "eth3 still out after 2 good rounds" bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].kind')\" = teql0 ]"
 # Round 3 also writes the metrics file (teqlctl(8), METRICS): the round that puts eth3 back.
 prom=$VM_STATE/teqlctl.prom
-check "round 3, with --metrics-file" bash -c '"$1" check --metrics-file "$2" 2>>"$3"' _ "$TEQLCTL" "$prom" "$CHECK_LOG"
+metrics_round() { as_check_unit "$TEQLCTL" check --metrics-file "$prom" 2>>"$CHECK_LOG"; }
+check "round 3, with --metrics-file" metrics_round
 check_eq "eth3 back after 3 good rounds" "eth2 eth3 eth4 eth5" "$(attached_lines)"
 check "logged" grep -q "eth3 (teql0): put back after 3 good rounds" "$CHECK_LOG"
 info "$(grep -v '^#' "$prom" 2>&1 | head -c 3000)"

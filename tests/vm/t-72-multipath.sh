@@ -145,15 +145,15 @@ check_json "status: eth2 dead, taken out" '.masters[0].lines[] | select(.name ==
     "$("$TEQLCTL" status --json wan)"
 isp_mend 2
 wait_for ip netns exec r2 ping -c 1 -W 1 "$ISP_HOST"
-for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+for i in 1 2 3; do as_check_unit "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check_eq "ISP 2 back: eth2 in the group after 3 good rounds" "eth1 eth2 eth3" "$(isp_members)"
 # Every line dead: none is taken out (the bundle keeps its default route).
 isp_cut 1 2 3
-for i in 1 2 3; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+for i in 1 2 3; do as_check_unit "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check "every line dead: the group is never emptied" test -n "$(isp_members)"
 check "... and the default route stays" test -n "$(ip -j route show default | jq -r '.[0].nhid // empty')"
 isp_mend 1 2 3
-for i in 1 2 3 4; do "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
+for i in 1 2 3 4; do as_check_unit "$TEQLCTL" check 2>>"$VM_STATE/mp-check.log"; done
 check_eq "all back" "eth1 eth2 eth3" "$(isp_members)"
 
 # --- a broken line file: the manual tool refuses, nothing changes -------------------------

@@ -187,7 +187,7 @@ info "conntrack entries by line (eth1 eth2 eth3): $before"
 check "every line has connections in conntrack" awk '{ exit !($1 > 0 && $2 > 0 && $3 > 0) }' <<<"$before"
 t_cut=$(date +%s)
 check "ISP 2 loses its uplink (eth2 keeps its carrier)" isp_cut 2
-check "one check round takes eth2 out (its 2 probes fail, the second at once)" "$TEQLCTL" check
+check "one check round takes eth2 out (its 2 probes fail, the second at once)" as_check_unit "$TEQLCTL" check
 check "the weights map has no eth2 any more" sh -c "! nft list map inet teqlctl weights | grep -q $mark2"
 check "... eth1 and eth3 share it (weights 1:1 since the change above)" sh -c "nft list map inet teqlctl weights | grep -q '0-499 : 0x54451069'"
 check_eq "eth2's connections were flushed" 0 "$(conn_count $mark2)"
@@ -207,13 +207,13 @@ check "the flows on eth1 and eth3 kept going after the cut" \
 kill "$server" 2>/dev/null
 wait "$server" 2>/dev/null
 check "ISP 2 back" isp_mend 2
-for r in 1 2 3; do check "check round $r after the return" "$TEQLCTL" check; done
+for r in 1 2 3; do check "check round $r after the return" as_check_unit "$TEQLCTL" check; done
 check "eth2 is back in the weights map" sh -c "nft list map inet teqlctl weights | grep -q $mark2"
 
 # --- the preferred line dies: check moves PREFER_DST to the next in order, and back ---------
 weights() { nft list map inet teqlctl weights | grep -o '0x5445[0-9a-f]*' | sort -u | paste -sd' '; }
 check "ISP 3 (the preferred line's) loses its uplink" isp_cut 3
-check "one check round takes eth3 out" "$TEQLCTL" check
+check "one check round takes eth3 out" as_check_unit "$TEQLCTL" check
 check_eq "the weights map holds eth1 and eth2" "0x54451069 $mark2" "$(weights)"
 check "the prefer map names eth1, the next line of TEQL_PREFER" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x54451069'"
 : >"$SINK_LOG"
@@ -223,13 +223,13 @@ check_eq "every one left by eth1" "$(wc -l <"$SINK_LOG")" "$(sink_count "${ISP_A
 
 # --- every ISP dead: the last live line is never taken out ---------------------------------
 check "ISPs 1 and 2 lose their uplinks too" isp_cut 1 2
-for r in 1 2; do check "check round $r with every ISP dead" "$TEQLCTL" check; done
+for r in 1 2; do check "check round $r with every ISP dead" as_check_unit "$TEQLCTL" check; done
 check_eq "one line stays in the weights map (eth1: carrier, fewest failures, then by name)" 0x54451069 "$(weights)"
 check_eq "... and in the group, so the default route stays" "eth1" "$(isp_members)"
 check "the prefer map still names eth1" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x54451069'"
 check "status says eth1 is kept" sh -c "'$TEQLCTL' status --json wan | jq -e '.masters[0].lines[] | select(.name == \"eth1\") | .health.state == \"kept\"'"
 check "every ISP back" isp_mend 1 2 3
-for r in 1 2 3; do check "check round $r after the return" "$TEQLCTL" check; done
+for r in 1 2 3; do check "check round $r after the return" as_check_unit "$TEQLCTL" check; done
 check_eq "every line back in the weights map" "0x54451069 $mark2 0x5445106b" "$(weights)"
 check "the prefer map names eth3 again" sh -c "nft list map inet teqlctl prefer | grep -q '198.18.64.0/18 : 0x5445106b'"
 : >"$SINK_LOG"
