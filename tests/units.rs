@@ -15,7 +15,7 @@ fn unit_value(key: &str) -> String {
     let text = std::fs::read_to_string(UNIT).unwrap();
     text.lines()
         .filter_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("{UNIT} has no {key}="))
         .to_string()
 }
