@@ -8,14 +8,22 @@
 //! The socket is our own [`PlainSocket`], not smol's or tokio's: they register the socket with
 //! a reactor, and smol's starts a reactor thread on first use. That thread, its epoll set and
 //! their code cost a hook or a `check` round tens of milliseconds under emulation, for nothing:
-//! rtnetlink answers a request while the request is being sent, so there is never anything to
-//! wait for.
+//! rtnetlink answers a request while the request is being sent, so there is almost never
+//! anything to wait for. When there is, [`Netlink::block`] waits in poll(2) on the socket, and
+//! gives up with ETIMEDOUT after [`TIMEOUT`]: a request the kernel never answers is an error,
+//! neither a spin nor a hang.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use futures::future::{select, Either};
+use futures::task::noop_waker;
 use futures::StreamExt;
 use rtnetlink::packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
@@ -35,7 +43,11 @@ use rtnetlink::sys::{AsyncSocket, Socket, SocketAddr};
 
 mod nexthop;
 
-/// A failed netlink exchange: the kernel's errno, or a transport failure (errno 0).
+/// How long one request may wait for the kernel's answer (the nexthop socket's bound too).
+pub const TIMEOUT: Duration = nexthop::TIMEOUT;
+
+/// A failed netlink exchange: the kernel's errno, the socket's own errno, or a connection that
+/// ended without one (errno 0).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe(*.errno))]
 pub struct NlError {
@@ -48,82 +60,75 @@ fn describe(errno: i32) -> String {
         "netlink connection failed".to_string()
     } else if errno == libc::ETIMEDOUT {
         // rtnetlink itself never answers ETIMEDOUT: it is our own time bound (nexthop requests).
-        format!("no answer from the kernel within {} s", nexthop::TIMEOUT.as_secs())
+        format!("no answer from the kernel within {} s", TIMEOUT.as_secs())
     } else {
         std::io::Error::from_raw_os_error(errno).to_string()
     }
 }
 
-/// A non-blocking netlink socket without a reactor, for the single-threaded `block` below.
+/// A non-blocking netlink socket without a reactor, for the single-threaded [`Netlink::block`].
 ///
-/// "Would block" is answered with `Pending` after waking the task at once, so `block_on`
-/// polls again instead of sleeping: the kernel queues rtnetlink's answers (the first part of
-/// a dump included) before sendmsg returns, and builds the next part of a dump inside the
-/// recvmsg that asks for it, so the only time nothing is queued is once the answer is
-/// complete, and by then the request future has finished and `block` no longer polls.
-pub struct PlainSocket(Socket);
+/// "Would block" is answered with `Pending` and no wake-up: `block` is the only executor, and
+/// it polls again once poll(2) says the socket is readable. The kernel queues rtnetlink's
+/// answers (the first part of a dump included) before sendmsg returns, and builds the next
+/// part of a dump inside the recvmsg that asks for it, so that wait is normally nil.
+/// A failure other than "would block" is kept (`last_error`): netlink-proto only logs it and
+/// closes the connection, and the caller should still learn which errno it was.
+pub struct PlainSocket {
+    sock: Socket,
+    last_error: Rc<Cell<i32>>,
+}
 
 impl PlainSocket {
-    fn ready<T>(cx: &mut std::task::Context<'_>, r: std::io::Result<T>) -> std::task::Poll<std::io::Result<T>> {
+    fn ready<T>(&self, r: std::io::Result<T>) -> Poll<std::io::Result<T>> {
         match r {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Poll::Pending,
+            Err(e) => {
+                self.last_error.set(e.raw_os_error().unwrap_or(0));
+                Poll::Ready(Err(e))
             }
-            r => std::task::Poll::Ready(r),
+            r => Poll::Ready(r),
         }
     }
 }
 
 impl AsyncSocket for PlainSocket {
     fn socket_ref(&self) -> &Socket {
-        &self.0
+        &self.sock
     }
 
     fn socket_mut(&mut self) -> &mut Socket {
-        &mut self.0
+        &mut self.sock
     }
 
     fn new(protocol: isize) -> std::io::Result<Self> {
-        let socket = Socket::new(protocol)?;
-        socket.set_non_blocking(true)?;
-        Ok(PlainSocket(socket))
+        let sock = Socket::new(protocol)?;
+        sock.set_non_blocking(true)?;
+        Ok(PlainSocket { sock, last_error: Rc::new(Cell::new(0)) })
     }
 
-    fn poll_send(&self, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
-        Self::ready(cx, self.0.send(buf, 0))
+    fn poll_send(&self, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.ready(self.sock.send(buf, 0))
     }
 
-    fn poll_send_to(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-        addr: &SocketAddr,
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        Self::ready(cx, self.0.send_to(buf, addr, 0))
+    fn poll_send_to(&self, _cx: &mut Context<'_>, buf: &[u8], addr: &SocketAddr) -> Poll<std::io::Result<usize>> {
+        self.ready(self.sock.send_to(buf, addr, 0))
     }
 
-    fn poll_recv<B: bytes::BufMut>(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut B,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        Self::ready(cx, self.0.recv(buf, 0).map(|_| ()))
+    fn poll_recv<B: bytes::BufMut>(&self, _cx: &mut Context<'_>, buf: &mut B) -> Poll<std::io::Result<()>> {
+        self.ready(self.sock.recv(buf, 0).map(|_| ()))
     }
 
     fn poll_recv_from<B: bytes::BufMut>(
         &self,
-        cx: &mut std::task::Context<'_>,
+        _cx: &mut Context<'_>,
         buf: &mut B,
-    ) -> std::task::Poll<std::io::Result<SocketAddr>> {
-        Self::ready(cx, self.0.recv_from(buf, 0).map(|(_, a)| a))
+    ) -> Poll<std::io::Result<SocketAddr>> {
+        self.ready(self.sock.recv_from(buf, 0).map(|(_, a)| a))
     }
 
-    fn poll_recv_from_full(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
-        Self::ready(cx, self.0.recv_from_full())
+    fn poll_recv_from_full(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<(Vec<u8>, SocketAddr)>> {
+        self.ready(self.sock.recv_from_full())
     }
 }
 
@@ -308,8 +313,37 @@ pub fn kernel_has_resilient_groups() -> bool {
     nexthop::release_at_least(&release.to_string_lossy(), 5, 13)
 }
 
+/// Waits until `fd` is readable, or fails with ETIMEDOUT once `deadline` has passed.
+fn wait_readable(fd: RawFd, deadline: Instant) -> Result<(), NlError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NlError { errno: libc::ETIMEDOUT });
+        }
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            0 => continue, // re-check the deadline
+            r if r > 0 => return Ok(()),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(NlError { errno: e.raw_os_error().unwrap_or(0) });
+                }
+            }
+        }
+    }
+}
+
 pub struct Netlink {
     conn: Pin<Box<dyn Future<Output = ()>>>,
+    /// The connection's socket, for poll(2) while an answer is awaited.
+    fd: RawFd,
+    /// The socket's last failure (see [`PlainSocket`]).
+    last_error: Rc<Cell<i32>>,
+    /// How long a request may wait for its answer: [`TIMEOUT`] (tests shorten it).
+    timeout: Duration,
     handle: rtnetlink::Handle,
     /// The socket for nexthop objects, which rtnetlink cannot express; opened on first use.
     raw: Option<nexthop::RawSocket>,
@@ -317,26 +351,47 @@ pub struct Netlink {
 
 impl Netlink {
     pub fn open() -> Result<Netlink, NlError> {
-        let (conn, handle, _) = rtnetlink::new_connection_with_socket::<PlainSocket>()
+        let (mut conn, handle, _) = rtnetlink::new_connection_with_socket::<PlainSocket>()
             .map_err(|e| NlError { errno: e.raw_os_error().unwrap_or(0) })?;
-        Ok(Netlink { conn: Box::pin(conn), handle, raw: None })
+        let fd = conn.socket_mut().sock.as_raw_fd();
+        let last_error = Rc::clone(&conn.socket_mut().last_error);
+        Ok(Netlink { conn: Box::pin(conn), fd, last_error, timeout: TIMEOUT, handle, raw: None })
     }
 
-    /// Runs `fut` to completion while polling the connection, on this thread.
+    /// The connection ended: its socket's errno when it had one.
+    fn transport_error(&self) -> NlError {
+        NlError { errno: self.last_error.get() }
+    }
+
+    /// Runs `fut` to completion while polling the connection, on this thread. Whenever neither
+    /// can go on, waits for the socket to become readable, for `timeout` at most: a bound on
+    /// the kernel's silence, not on the whole exchange (a long dump under emulation takes
+    /// seconds of reading, none of it waiting).
     fn block<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, NlError> {
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
         let fut = pin!(fut);
-        match futures::executor::block_on(select(&mut self.conn, fut)) {
-            Either::Right((v, _)) => Ok(v),
-            // The connection future only ends when its socket fails.
-            Either::Left(((), _)) => Err(NlError { errno: 0 }),
+        let mut both = select(&mut self.conn, fut);
+        loop {
+            match Pin::new(&mut both).poll(&mut cx) {
+                Poll::Ready(Either::Right((v, _))) => return Ok(v),
+                // The connection future only ends when its socket fails.
+                Poll::Ready(Either::Left(((), _))) => return Err(NlError { errno: self.last_error.get() }),
+                Poll::Pending => wait_readable(self.fd, Instant::now() + self.timeout)?,
+            }
         }
     }
 
     /// Sends one request and collects every answer (dumps answer with many messages).
     fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, NlError> {
+        self.request_flags(msg, NLM_F_REQUEST | flags)
+    }
+
+    /// `request` with the header's flags as given (a test sends one the kernel never answers).
+    fn request_flags(&mut self, msg: RouteNetlinkMessage, flags: u16) -> Result<Vec<RouteNetlinkMessage>, NlError> {
         let mut req = NetlinkMessage::from(msg);
-        req.header.flags = NLM_F_REQUEST | flags;
-        let mut stream = self.handle.request(req).map_err(|_| NlError { errno: 0 })?;
+        req.header.flags = flags;
+        let mut stream = self.handle.request(req).map_err(|_| self.transport_error())?;
         self.block(async move {
             let mut out = Vec::new();
             while let Some(m) = stream.next().await {
@@ -918,6 +973,57 @@ fn route_from(r: RouteMessage) -> Option<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtnetlink::packet_core::NLM_F_ECHO;
+
+    /// This thread's CPU time.
+    fn thread_cpu() -> Duration {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime fills the timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
+    // These three use a real kernel socket (no privilege needed: they only read, or send what
+    // the kernel ignores); where netlink is not allowed at all they have nothing to test.
+
+    #[test]
+    fn a_request_is_answered_through_the_poll_loop() {
+        let Ok(mut nl) = Netlink::open() else { return };
+        let links = nl.links().unwrap();
+        assert!(links.iter().any(|l| l.name == "lo"), "{links:?}");
+        // Twice on one connection: the loop leaves the connection usable.
+        assert_eq!(nl.links().unwrap().len(), links.len());
+    }
+
+    #[test]
+    fn a_request_the_kernel_never_answers_times_out_without_spinning() {
+        let Ok(mut nl) = Netlink::open() else { return };
+        nl.timeout = Duration::from_millis(400);
+        // Without NLM_F_REQUEST (and NLM_F_ACK) the kernel drops a message unanswered; with
+        // NLM_F_ECHO netlink-proto still awaits an answer.
+        let started = Instant::now();
+        let cpu = thread_cpu();
+        let r = nl.request_flags(RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_ECHO);
+        let (elapsed, spent) = (started.elapsed(), thread_cpu() - cpu);
+        assert_eq!(r, Err(NlError { errno: libc::ETIMEDOUT }));
+        assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3), "{elapsed:?}");
+        // Waiting in poll(2), not re-polling: the old loop spent the whole wait on the CPU.
+        assert!(spent < elapsed / 4, "{spent:?} of CPU in {elapsed:?}");
+        assert_eq!(r.unwrap_err().to_string(), format!("no answer from the kernel within {} s", TIMEOUT.as_secs()));
+    }
+
+    #[test]
+    fn a_failing_socket_keeps_its_errno() {
+        let Ok(mut nl) = Netlink::open() else { return };
+        // The connection's descriptor now names /dev/null: every send and receive fails with
+        // ENOTSOCK, which the error must carry, not "netlink connection failed".
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: both descriptors are open; the socket's number is reused for /dev/null.
+        assert!(unsafe { libc::dup2(null.as_raw_fd(), nl.fd) } >= 0);
+        let r = nl.links();
+        assert_eq!(r, Err(NlError { errno: libc::ENOTSOCK }));
+        assert_eq!(r.unwrap_err().to_string(), std::io::Error::from_raw_os_error(libc::ENOTSOCK).to_string());
+    }
 
     fn route_round_trip(r: &TableRoute) -> Option<TableRoute> {
         let m = table_route_msg(r, false).unwrap();
