@@ -826,7 +826,7 @@ Figures of one full run of \`bench/run --write\` (this file and
 - **What:** teqlctl ${R[host.version]:-?}, commit ${R[host.commit]:-?}$([ "${R[host.dirty]:-}" = yes ] && echo " plus uncommitted changes to src/") (release build, ${R[host.binary_bytes]:-?} bytes)
 - **On what:** a virtme-ng guest under **TCG emulation** (no KVM), Debian kernel ${R[env.kernel]:-?},
   ${R[env.guest_cpus]:-?} vCPUs, ${R[env.guest_mem_mb]:-?} MB; host: \`nproc\` = ${R[host.nproc]:-?}, ${R[host.cpu]:-?},
-  ${R[host.qemu]:-?}, ${R[host.vng]:-?}.
+  ${R[host.qemu]:-?}, ${R[host.vng]:-?}, the guest's root over ${R[host.rootfs]:-9p}.
 - **Conditions:** a machine shared with other engineers' VM runs. bench/run takes the
   machine-wide VM lock and waits for any other VM to end before it boots; another VM ran during
   ${R[host.overlap_seconds]:-?} s of this run. Host load average at boot ${R[host.load_start]:-?}, highest 1-minute figure
