@@ -369,10 +369,13 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
                 continue;
             }
             ops::Applied::Kept => {
-                log::warn(&format!(
-                    "{line} ({master}): dead, but kept attached: it is the last line of {master} now (its \
-                     other lines left while it was being probed)"
-                ));
+                log::warn_with(
+                    &format!(
+                        "{line} ({master}): dead, but kept attached: it is the last line of {master} now (its \
+                         other lines left while it was being probed)"
+                    ),
+                    &[("EVENT", "all-dead"), ("LINE", line.as_str()), ("MASTER", master.as_str())],
+                );
                 if let Some(h) = h {
                     h.detached = false;
                     h.kept = true;
@@ -399,9 +402,10 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     }
     // Announce only what was done: a change refused under the lock has its own message above.
     for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
+        let fields = [("EVENT", e.kind), ("LINE", e.line.as_str()), ("MASTER", e.master.as_str())];
         match e.level {
-            Level::Warning => log::warn(&e.msg),
-            Level::Notice => log::notice(&e.msg),
+            Level::Warning => log::warn_with(&e.msg, &fields),
+            Level::Notice => log::notice_with(&e.msg, &fields),
         }
     }
     if !ctx.dry_run {

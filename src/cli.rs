@@ -194,11 +194,31 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
         }
     };
     log::set_verbose(cli.verbose);
+    log::set_command(&cli.command.name());
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             log::error(&e.to_string());
             e.exit_code()
+        }
+    }
+}
+
+impl Command {
+    /// The name the journal files its messages under (TEQLCTL_COMMAND): the subcommand, or for
+    /// `hook NAME` the hook's name, as when it runs linked under that name.
+    fn name(&self) -> String {
+        match self {
+            Command::Attach { .. } => "attach".into(),
+            Command::Detach { .. } => "detach".into(),
+            Command::Up { .. } => "up".into(),
+            Command::Down { .. } => "down".into(),
+            Command::Status { .. } => "status".into(),
+            Command::Check { .. } => "check".into(),
+            Command::PeerConfig { .. } => "peer-config".into(),
+            Command::Hooks { .. } => "hooks".into(),
+            Command::Completions { .. } => "completions".into(),
+            Command::Hook { name, .. } => name.clone(),
         }
     }
 }

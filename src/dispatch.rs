@@ -44,6 +44,8 @@ const WATCHDOG_MSG: &[u8] =
     b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
 
 extern "C" fn on_alarm(_: libc::c_int) {
+    // The system log first (one sendto(2) of a message prepared when the watchdog was armed).
+    crate::log::watchdog_fired();
     // SAFETY: write(2) and _exit(2) are async-signal-safe; nothing else is touched.
     unsafe {
         libc::write(2, WATCHDOG_MSG.as_ptr().cast(), WATCHDOG_MSG.len());
@@ -59,6 +61,7 @@ pub fn arm_watchdog(secs: u32) {
     if unsafe { sigaction(Signal::SIGALRM, &action) }.is_err() {
         // The default action of SIGALRM still ends the process, only without the message.
     }
+    crate::log::prepare_watchdog(secs);
     nix::unistd::alarm::set(secs);
 }
 
@@ -69,6 +72,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Some(Entry::Cli) if args.len() == 1 => match crate::ifupdown::HookEnv::from_env(std::env::vars()) {
             Some(env) => {
                 crate::env::set_hook_mode();
+                crate::log::set_command("ifupdown");
                 arm_watchdog(IFUPDOWN_BOUND_SECS);
                 let code = crate::ifupdown::run(&env, &hook_ctx());
                 chain(&argv0, &args, code)
@@ -84,6 +88,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         Some(Entry::Hook(h)) => {
             crate::env::set_hook_mode();
+            crate::log::set_command(
+                std::path::Path::new(&argv0).file_name().and_then(|n| n.to_str()).unwrap_or("hook"),
+            );
             arm_watchdog(HOOK_BOUND_SECS);
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
             let code = hooks::run(h, &rest, &hook_ctx());

@@ -1,10 +1,10 @@
 //! Environment variables that redirect teqlctl (TEQLCTL_ROOT, TEQLCTL_STATE_DIR, TEQLCTL_LOCK,
-//! TEQLCTL_LOCK_TIMEOUT). The manual tool honours them: whoever runs it chose them. A hook
-//! does not: its environment is whatever its caller had (network-scripts passes PATH only,
-//! ifupdown rebuilds it, but an `ifup` run through sudo or a service may carry anything), and a
-//! redirected configuration root, lock or state file would let that environment steer a root
-//! process. Hooks therefore always use the built-in paths; `teqlctl --root DIR hook NAME ...`
-//! is the documented way to run a hook against another tree.
+//! TEQLCTL_LOCK_TIMEOUT, TEQLCTL_JOURNAL_SOCKET, TEQLCTL_NFT). The manual tool honours them:
+//! whoever runs it chose them. A hook does not: its environment is whatever its caller had
+//! (network-scripts passes PATH only, ifupdown rebuilds it, but an `ifup` run through sudo or a
+//! service may carry anything), and a redirected configuration root, lock or state file would
+//! let that environment steer a root process. Hooks therefore always use the built-in paths;
+//! `teqlctl --root DIR hook NAME ...` is the documented way to run a hook against another tree.
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};

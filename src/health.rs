@@ -121,6 +121,12 @@ pub enum Level {
 pub struct Event {
     pub level: Level,
     pub msg: String,
+    /// What happened, for the journal's TEQLCTL_EVENT: taken-out, put-back, all-dead,
+    /// answers-again, probe-warning.
+    pub kind: &'static str,
+    /// The line and its master (TEQLCTL_LINE, TEQLCTL_MASTER).
+    pub line: String,
+    pub master: String,
     /// The change this event announces: logged only once the change has been made (the kernel
     /// state under the lock may forbid it, see `ops::health_changes`).
     pub change: Option<Change>,
@@ -289,7 +295,14 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
         h.checked = now;
         for w in &v.warnings {
             if !h.warnings.contains(w) {
-                events.push(Event { level: Level::Warning, msg: w.clone(), change: None });
+                events.push(Event {
+                    level: Level::Warning,
+                    msg: w.clone(),
+                    kind: "probe-warning",
+                    line: o.line.clone(),
+                    master: o.master.clone(),
+                    change: None,
+                });
             }
         }
         h.warnings = v.warnings;
@@ -350,6 +363,9 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                              last line would take {m} down with its address and default route",
                             o.line, h.last
                         ),
+                        kind: "all-dead",
+                        line: o.line.clone(),
+                        master: m.to_string(),
                         change: None,
                     });
                 }
@@ -366,6 +382,9 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                     } else {
                         format!("{} ({m}): taken out: {}", o.line, h.last)
                     },
+                    kind: "taken-out",
+                    line: o.line.clone(),
+                    master: m.to_string(),
                     change: changes.last().cloned(),
                 });
             } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
@@ -373,12 +392,18 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
                 events.push(Event {
                     level: Level::Notice,
                     msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
+                    kind: "put-back",
+                    line: o.line.clone(),
+                    master: m.to_string(),
                     change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
                 });
             } else if was_kept && h.healthy {
                 events.push(Event {
                     level: Level::Notice,
                     msg: format!("{} ({m}): answers again: {}", o.line, h.last),
+                    kind: "answers-again",
+                    line: o.line.clone(),
+                    master: m.to_string(),
                     change: None,
                 });
             }

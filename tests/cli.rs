@@ -513,10 +513,15 @@ fn a_run_that_blocks_is_stopped_by_its_watchdog() {
     fs::write(dir.join("ifcfg-eth2"), "DEVICE=eth2\nTEQL_MASTER=teql0\n").unwrap();
     let lock = root.path().join("held.lock");
     let held = nix::fcntl::Flock::lock(fs::File::create(&lock).unwrap(), nix::fcntl::FlockArg::LockExclusive).unwrap();
+    // A stand-in for journald's socket: what the killed run sends from its signal handler.
+    let journal_path = root.path().join("journal.socket");
+    let journal = std::os::unix::net::UnixDatagram::bind(&journal_path).unwrap();
+    journal.set_nonblocking(true).unwrap();
     let started = std::time::Instant::now();
     // ifup-pre-local takes the lock to load sch_teql.
     let out = hook_at(&root, "ifup-pre-local")
         .current_dir(&dir)
+        .env("TEQLCTL_JOURNAL_SOCKET", &journal_path)
         .env("TEQLCTL_LOCK", &lock)
         .env("TEQLCTL_LOCK_TIMEOUT", "600")
         .arg("ifcfg-eth2")
@@ -531,6 +536,48 @@ fn a_run_that_blocks_is_stopped_by_its_watchdog() {
     let err = String::from_utf8_lossy(&out);
     assert!(err.contains("watchdog: this run took longer than its time bound"), "{err}");
     assert!(took >= std::time::Duration::from_secs(29) && took < std::time::Duration::from_secs(60), "{took:?}");
+    // The journal heard it too, with the bound, the hook's name and the event.
+    let mut entries = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = journal.recv(&mut buf) {
+        entries.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let entry =
+        entries.iter().find(|e| e.contains("TEQLCTL_EVENT=watchdog\n")).unwrap_or_else(|| panic!("{entries:?}"));
+    for want in [
+        "MESSAGE=watchdog: teqlctl ifup-pre-local took longer than its time bound (30 s) and was stopped\n",
+        "PRIORITY=3\n",
+        "SYSLOG_IDENTIFIER=teqlctl\n",
+        "TEQLCTL_COMMAND=ifup-pre-local\n",
+    ] {
+        assert!(entry.contains(want), "{want} not in {entry}");
+    }
+}
+
+#[test]
+fn messages_reach_the_journal_with_the_command() {
+    // A problem in a file that concerns us is said by every command that reads it: here by
+    // status, to the journal (its native protocol) as well as stderr.
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let journal_path = root.path().join("journal.socket");
+    let journal = std::os::unix::net::UnixDatagram::bind(&journal_path).unwrap();
+    journal.set_nonblocking(true).unwrap();
+    let out = teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .env("TEQLCTL_JOURNAL_SOCKET", &journal_path)
+        .args(["--dry-run", "up"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TEQL_RP_FILTER"), "{err}");
+    let mut buf = [0u8; 8192];
+    let n = journal.recv(&mut buf).unwrap_or_else(|e| panic!("nothing reached the journal ({e}); stderr: {err}"));
+    let entry = String::from_utf8_lossy(&buf[..n]);
+    assert!(entry.starts_with("MESSAGE=") && entry.contains("TEQL_RP_FILTER"), "{entry}");
+    assert!(entry.contains("\nSYSLOG_IDENTIFIER=teqlctl\n"), "{entry}");
+    assert!(entry.contains("\nTEQLCTL_COMMAND=up\n"), "{entry}");
 }
 
 #[test]

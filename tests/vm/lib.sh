@@ -253,6 +253,26 @@ check_unit_down() {
     return 0
 }
 
+# journal_up: systemd-journald in the guest (which has no systemd), its journal volatile (in
+# the guest's /run), /dev/log its own: for the scenarios that read what teqlctl logs with
+# `journalctl -t teqlctl`. lab_down stops it.
+journal_up() {
+    pgrep -x systemd-journal >/dev/null && return 0
+    mkdir -p /run/systemd/journald.conf.d || return 1
+    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >/run/systemd/journald.conf.d/teqlctl-vm.conf
+    /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+    wait_for -t 30 test -S /run/systemd/journal/socket || return 1
+    ln -sf /run/systemd/journal/dev-log /dev/log
+}
+
+# journal_down: stops journal_up's journald and forgets its journal.
+journal_down() {
+    pgrep -x systemd-journal >/dev/null || return 0
+    pkill -x systemd-journal
+    wait_for -t 10 bash -c '! pgrep -x systemd-journal'
+    rm -rf /dev/log /run/systemd/journal /run/log/journal /run/systemd/journald.conf.d
+}
+
 # wait_for [-t SECONDS] CMD [ARGS...]: polls CMD (every 0.2 s, output discarded) until it
 # succeeds; fails after SECONDS (default 10).
 wait_for() {
@@ -400,6 +420,7 @@ lab_down() {
     fi
     lab_dhcp_cleanup
     check_unit_down
+    journal_down
     # ifupdown's state (interfaces it believes configured) and its locks.
     rm -f /run/network/ifstate* /run/network/.ifstate*
     # Rules beyond the three a boot has (local, main, default).

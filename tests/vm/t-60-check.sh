@@ -33,6 +33,8 @@ ms_of() {
 }
 
 check "lab_up 4" lab_up 4
+# A journal, to show that transitions reach it with fields a fleet can filter on.
+check "journald runs" journal_up
 # The internet's routers stop using a next hop whose link is down (as an ISP's would drop a
 # dead DSL line), so replies only come back over live lines.
 for k in 2 3 4 5; do
@@ -135,6 +137,13 @@ check_eq "the other lines stay" "eth2 eth4 eth5" "$(attached_lines)"
 check "the transition is logged with line, master and reason" \
     grep -q "eth3 (teql0): taken out after $DOWN failed probes: no answer from $LAB_HOST via $LAB_GW" "$CHECK_LOG"
 check "a probe through eth3 is not saved by the route via eth2" test "$(health eth3 state)" = dead
+# journalctl -t teqlctl, as teqlctl(8) says; the fields of the transition (teqlctl's own
+# native-protocol entry, sent from inside the unit's sandbox).
+check "the journal has the transition" wait_for -t 10 bash -c \
+    'journalctl -q -t teqlctl --no-pager TEQLCTL_EVENT=taken-out TEQLCTL_LINE=eth3 | grep -q "eth3 (teql0): taken out"'
+check_json "... with its fields: event, line, master, command, priority" \
+    'length == 1 and (.[0] | .TEQLCTL_MASTER == "teql0" and .TEQLCTL_COMMAND == "check" and .PRIORITY == "4" and .SYSLOG_IDENTIFIER == "teqlctl")' \
+    "$(journalctl -q -t teqlctl --no-pager -o json TEQLCTL_EVENT=taken-out TEQLCTL_LINE=eth3 | jq -s .)"
 ip route del "$LAB_HOST/32" via 198.18.2.2 dev eth2
 check_eq "eth2, which the route favoured, stays healthy" healthy "$(health eth2 state)"
 # Traffic through teql0 now: not one packet lost.
