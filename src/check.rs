@@ -243,14 +243,76 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let mut state = State::read_netlink(&mut nl)?;
-    // Multipath lines are in their bundle when they are in its nexthop group: read the groups
-    // (and the lines' tables) only when such bundles exist.
     let mp_tables = ops::multipath_tables(cfg);
-    if !mp_tables.is_empty() {
-        state.read_multipath(&mut nl, &mp_tables)?;
+    let state = read_kernel(&mut nl, cfg, &mp_tables)?;
+
+    let problems = report_problems(cfg, &prev);
+    let lines = round_lines(cfg, &state, &prev);
+    let read = started.elapsed();
+    let observations = probe_lines(&lines, &state, &prev, started, read)?;
+
+    let probed = started.elapsed();
+    let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
+    next.problems = problems;
+    let rp: BTreeMap<&str, RpFilter> = lines.iter().map(|l| (l.member.device.as_str(), l.member.rp_filter)).collect();
+    // From the intent to the final save, a SIGTERM or SIGINT waits (then ends the run): the
+    // state file never disagrees with the kernel because a run stopped between the two.
+    let held = ops::HeldSignals::hold();
+    let applied = if changes.is_empty() {
+        Vec::new()
+    } else {
+        if !ctx.dry_run {
+            // The intent first: a run killed after this save (SIGKILL, the watchdog) leaves a
+            // line it meant to take out marked as taken out by check, so a later round finishes
+            // the job or puts it back; never a line out that looks taken out by the admin.
+            health::save(&dir, &intent(&next, &changes))?;
+        }
+        ops::health_changes(ctx, cfg, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
+    };
+    let report = record_applied(&mut next, &changes, applied);
+    // Announce only what was done: a change refused under the lock has its own message above.
+    for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
+        let fields = [("EVENT", e.kind), ("LINE", e.line.as_str()), ("MASTER", e.master.as_str())];
+        match e.level {
+            Level::Warning => log::warn_with(&e.msg, &fields),
+            Level::Notice => log::notice_with(&e.msg, &fields),
+        }
     }
-    // Tunnel lines are probed on the line their outer packets take: ask the kernel which.
+    if !ctx.dry_run {
+        health::save(&dir, &next)?;
+    }
+    drop(held);
+    if let (Some(path), false) = (metrics, ctx.dry_run) {
+        // The kernel as the round left it: read again after a round that changed it (rare),
+        // so that the lines it took out or put back are shown as they are now.
+        let state = if report.changes.is_empty() { state } else { read_kernel(&mut nl, cfg, &mp_tables)? };
+        write_metrics(path, cfg, &state, &next, &observations)?;
+    }
+    if log::verbose() {
+        print!("{}", summary(&next));
+        let ms = |d: Duration| d.as_millis();
+        println!(
+            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
+            next.round,
+            ms(started.elapsed()),
+            ms(configured),
+            ms(read - configured),
+            ms(probed - read),
+            ms(started.elapsed() - probed)
+        );
+    }
+    Ok(report)
+}
+
+/// What a round needs of the kernel: links, qdiscs, addresses and routes; for multipath
+/// bundles their nexthop groups and the lines' tables (a multipath line is in its bundle when
+/// it is in the group); for tunnel lines the line their outer packets take (they are probed on
+/// it).
+fn read_kernel(nl: &mut Netlink, cfg: &Config, mp_tables: &[u32]) -> Result<State> {
+    let mut state = State::read_netlink(nl)?;
+    if !mp_tables.is_empty() {
+        state.read_multipath(nl, mp_tables)?;
+    }
     let tunnel_lines: Vec<u32> = cfg
         .members
         .values()
@@ -259,14 +321,14 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         .map(|l| l.index)
         .collect();
     if !tunnel_lines.is_empty() {
-        state.read_tunnel_paths(&mut nl, |i| tunnel_lines.contains(&i));
+        state.read_tunnel_paths(nl, |i| tunnel_lines.contains(&i));
     }
+    Ok(state)
+}
 
-    // The lines of this round: configured, present, administratively up, and either in their
-    // bundle now or taken out by an earlier check. Lines the admin took out stay out.
-    let mut lines: Vec<(&Member, &Link, bool, Plan)> = Vec::new();
-    // A broken file leaves its line unchecked (as the hooks leave it alone); the admin hears
-    // of it on every manual run, and syslog once.
+/// Names every configuration problem (its line is not checked): on stderr every run, in
+/// syslog only when it is new since the last round. Returns them, for the state file.
+fn report_problems(cfg: &Config, prev: &Health) -> Vec<String> {
     let problems: Vec<String> = cfg.problems.iter().map(ToString::to_string).collect();
     for p in &problems {
         let msg = format!("{p} (its line is not checked)");
@@ -276,6 +338,33 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             log::warn(&msg);
         }
     }
+    problems
+}
+
+/// A line of this round, with how to learn its health.
+struct RoundLine<'a> {
+    member: &'a Member,
+    link: &'a Link,
+    /// In its bundle now.
+    attached: bool,
+    plan: Plan,
+}
+
+impl RoundLine<'_> {
+    fn job(&self) -> Option<Job> {
+        if let Plan::Probe(j) = &self.plan {
+            Some(j.clone())
+        } else {
+            None
+        }
+    }
+}
+
+/// The lines of this round: configured without problems, present, administratively up, and
+/// either in their bundle now or taken out by an earlier check. Lines the admin took out stay
+/// out. (A broken file leaves its line unchecked, as the hooks leave it alone.)
+fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health) -> Vec<RoundLine<'a>> {
+    let mut lines = Vec::new();
     for m in cfg.members.values() {
         if !cfg.problems_for(&m.device).is_empty() {
             continue;
@@ -284,27 +373,36 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         if link.flags & IFF_UP == 0 {
             continue;
         }
-        let attached = in_bundle(m, link, &state, cfg);
+        let attached = in_bundle(m, link, state, cfg);
         let taken_out = prev.lines.get(&m.device).is_some_and(|h| h.detached && h.master == m.master);
         if attached || taken_out {
-            lines.push((m, link, attached, plan_line(m, link, &state, cfg)));
+            lines.push(RoundLine { member: m, link, attached, plan: plan_line(m, link, state, cfg) });
         }
     }
-    let read = started.elapsed();
-    let job = |l: &(&Member, &Link, bool, Plan)| if let Plan::Probe(j) = &l.3 { Some(j.clone()) } else { None };
-    let jobs: Vec<Job> = lines.iter().filter_map(job).collect();
+    lines
+}
+
+/// Probes the lines (all at once) and returns what was observed of each.
+fn probe_lines(
+    lines: &[RoundLine],
+    state: &State,
+    prev: &Health,
+    started: std::time::Instant,
+    read: Duration,
+) -> Result<Vec<Observation>> {
+    let jobs: Vec<Job> = lines.iter().filter_map(RoundLine::job).collect();
     let mut found = probe::run(&jobs).map_err(probe_error)?.into_iter();
     let mut observations: Vec<Observation> = lines
         .iter()
-        .map(|(m, link, attached, plan)| Observation {
-            line: m.device.clone(),
-            master: m.master.clone(),
-            source: m.source.clone(),
-            down: m.probe.down,
-            up: m.probe.up,
-            attached: *attached,
-            carrier: carrier(link, &state),
-            outcome: match plan {
+        .map(|l| Observation {
+            line: l.member.device.clone(),
+            master: l.member.master.clone(),
+            source: l.member.source.clone(),
+            down: l.member.probe.down,
+            up: l.member.probe.up,
+            attached: l.attached,
+            carrier: carrier(l.link, state),
+            outcome: match &l.plan {
                 Plan::Known(o) => o.clone(),
                 Plan::Probe(_) => match found.next() {
                     Some(f) => Outcome::Probed { via: f.via, targets: f.targets },
@@ -320,8 +418,8 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // large TEQL_PROBE_DOWN cannot stretch a round past the service's timeout (its remaining
     // probes are counted in the next rounds).
     while started.elapsed() - read < PROBE_AGAIN_FOR {
-        let again = health::probe_again(&prev, &observations);
-        let jobs: Vec<Job> = again.iter().filter_map(|&i| job(&lines[i])).collect();
+        let again = health::probe_again(prev, &observations);
+        let jobs: Vec<Job> = again.iter().filter_map(|&i| lines[i].job()).collect();
         if jobs.is_empty() || jobs.len() != again.len() {
             break;
         }
@@ -330,25 +428,12 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             observations[i].probes += 1;
         }
     }
+    Ok(observations)
+}
 
-    let probed = started.elapsed();
-    let (mut next, changes, events) = health::round(&prev, &observations, now_secs());
-    next.problems = problems;
-    let rp: BTreeMap<&str, RpFilter> = lines.iter().map(|l| (l.0.device.as_str(), l.0.rp_filter)).collect();
-    // From the intent to the final save, a SIGTERM or SIGINT waits (then ends the run): the
-    // state file never disagrees with the kernel because a run stopped between the two.
-    let held = ops::HeldSignals::hold();
-    let applied = if changes.is_empty() {
-        Vec::new()
-    } else {
-        if !ctx.dry_run {
-            // The intent first: a run killed after this save (SIGKILL, the watchdog) leaves a
-            // line it meant to take out marked as taken out by check, so a later round finishes
-            // the job or puts it back; never a line out that looks taken out by the admin.
-            health::save(&dir, &intent(&next, &changes))?;
-        }
-        ops::health_changes(ctx, cfg, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
-    };
+/// Records in `next` what became of each change (counted, kept, gone, failed) and says so for
+/// those that did not happen; the report lists the changes made.
+fn record_applied(next: &mut Health, changes: &[Change], applied: Vec<ops::Applied>) -> Report {
     let mut report = Report::default();
     for (c, a) in changes.iter().zip(applied) {
         let (line, master, taking_out) = match c {
@@ -366,7 +451,6 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
                     }
                 }
                 report.changes.push(c.clone());
-                continue;
             }
             ops::Applied::Kept => {
                 log::warn_with(
@@ -400,55 +484,24 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             }
         }
     }
-    // Announce only what was done: a change refused under the lock has its own message above.
-    for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
-        let fields = [("EVENT", e.kind), ("LINE", e.line.as_str()), ("MASTER", e.master.as_str())];
-        match e.level {
-            Level::Warning => log::warn_with(&e.msg, &fields),
-            Level::Notice => log::notice_with(&e.msg, &fields),
-        }
-    }
-    if !ctx.dry_run {
-        health::save(&dir, &next)?;
-    }
-    drop(held);
-    if let (Some(path), false) = (metrics, ctx.dry_run) {
-        // The kernel as the round left it: read again after a round that changed it (rare),
-        // so that the lines it took out or put back are shown as they are now.
-        if !report.changes.is_empty() {
-            state = State::read_netlink(&mut nl)?;
-            if !mp_tables.is_empty() {
-                state.read_multipath(&mut nl, &mp_tables)?;
+    report
+}
+
+/// The round's metrics file (node_exporter's textfile collector), from the kernel as the round
+/// left it.
+fn write_metrics(path: &Path, cfg: &Config, state: &State, next: &Health, observations: &[Observation]) -> Result<()> {
+    let probes: BTreeMap<String, (u32, u32)> = observations
+        .iter()
+        .filter_map(|o| match &o.outcome {
+            Outcome::Probed { targets, .. } => {
+                Some((o.line.clone(), (targets.len() as u32, targets.iter().filter(|t| t.1.is_none()).count() as u32)))
             }
-        }
-        let probes: BTreeMap<String, (u32, u32)> = observations
-            .iter()
-            .filter_map(|o| match &o.outcome {
-                Outcome::Probed { targets, .. } => Some((
-                    o.line.clone(),
-                    (targets.len() as u32, targets.iter().filter(|t| t.1.is_none()).count() as u32),
-                )),
-                _ => None,
-            })
-            .collect();
-        let st = crate::status::collect(cfg, &state, &next, None);
-        crate::statefile::remove_temporaries(path);
-        crate::metrics::write(path, &crate::metrics::from_status(&st, &next, &probes, now_secs()))?;
-    }
-    if log::verbose() {
-        print!("{}", summary(&next));
-        let ms = |d: Duration| d.as_millis();
-        println!(
-            "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
-            next.round,
-            ms(started.elapsed()),
-            ms(configured),
-            ms(read - configured),
-            ms(probed - read),
-            ms(started.elapsed() - probed)
-        );
-    }
-    Ok(report)
+            _ => None,
+        })
+        .collect();
+    let st = crate::status::collect(cfg, state, next, None);
+    crate::statefile::remove_temporaries(path);
+    crate::metrics::write(path, &crate::metrics::from_status(&st, next, &probes, now_secs()))
 }
 
 /// The state to save before making `changes`: lines about to be put back still count as taken

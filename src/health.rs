@@ -251,165 +251,189 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
         version: VERSION,
         round: prev.round + 1,
         lines: BTreeMap::new(),
-        answered: prev.answered.clone(),
+        answered: answered_now(prev, obs),
         problems: prev.problems.clone(),
     };
     let mut events = Vec::new();
-    next.answered = answered_now(prev, obs);
     for o in obs {
         let answered = next.answered.get(&o.master).cloned().unwrap_or_default();
-        let v = verdict(o, &answered);
-        let mut h = match prev.lines.get(&o.line) {
-            Some(h) if h.master == o.master => h.clone(),
-            _ => LineHealth {
-                master: o.master.clone(),
-                healthy: true,
-                fails: 0,
-                oks: 0,
-                last: String::new(),
-                rtt_ms: None,
-                since: now,
-                checked: now,
-                detached: false,
-                kept: false,
-                warnings: Vec::new(),
-                taken_out: 0,
-                put_back: 0,
-            },
-        };
-        match v.good {
-            Some(true) => {
-                h.oks = h.oks.saturating_add(1);
-                h.fails = 0;
-                h.rtt_ms = v.rtt.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
-            }
-            Some(false) => {
-                let failed = if o.carrier { o.probes.max(1) } else { o.down };
-                h.fails = h.fails.saturating_add(failed);
-                h.oks = 0;
-                h.rtt_ms = None;
-            }
-            None => {}
-        }
-        h.last = v.reason;
-        h.checked = now;
-        for w in &v.warnings {
-            if !h.warnings.contains(w) {
-                events.push(Event {
-                    level: Level::Warning,
-                    msg: w.clone(),
-                    kind: "probe-warning",
-                    line: o.line.clone(),
-                    master: o.master.clone(),
-                    change: None,
-                });
-            }
-        }
-        h.warnings = v.warnings;
-        if h.healthy && h.fails >= o.down {
-            h.healthy = false;
-            h.since = now;
-        } else if !h.healthy && h.oks >= o.up {
-            h.healthy = true;
-            h.since = now;
-        }
-        // A line the admin attached again by hand is no longer one check took out.
-        if o.attached {
-            h.detached = false;
-        }
+        let h = line_after(prev, o, &answered, now, &mut events);
         next.lines.insert(o.line.clone(), h);
     }
-
     let mut changes = Vec::new();
     let masters: BTreeSet<&str> = obs.iter().map(|o| o.master.as_str()).collect();
     for m in masters {
-        let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == m).collect();
-        let mut live = 0;
-        let mut out: Vec<&Observation> = Vec::new();
-        for o in &mine {
-            let h = &next.lines[&o.line];
-            match (o.attached, h.healthy) {
-                (true, true) => live += 1,
-                (true, false) => out.push(o),
-                (false, true) if prev.lines.get(&o.line).is_some_and(|p| p.detached) => {
-                    changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
-                    live += 1;
-                }
-                (false, _) => {}
-            }
+        master_changes(m, obs, prev, &mut next, &mut changes, &mut events);
+    }
+    (next, changes, events)
+}
+
+/// A line's health after this round's observation `o` (`answered`: its master's targets
+/// that answered on some line); new probe warnings go to `events`.
+fn line_after(
+    prev: &Health,
+    o: &Observation,
+    answered: &BTreeSet<Ipv4Addr>,
+    now: u64,
+    events: &mut Vec<Event>,
+) -> LineHealth {
+    let v = verdict(o, answered);
+    let mut h = match prev.lines.get(&o.line) {
+        Some(h) if h.master == o.master => h.clone(),
+        _ => LineHealth {
+            master: o.master.clone(),
+            healthy: true,
+            fails: 0,
+            oks: 0,
+            last: String::new(),
+            rtt_ms: None,
+            since: now,
+            checked: now,
+            detached: false,
+            kept: false,
+            warnings: Vec::new(),
+            taken_out: 0,
+            put_back: 0,
+        },
+    };
+    match v.good {
+        Some(true) => {
+            h.oks = h.oks.saturating_add(1);
+            h.fails = 0;
+            h.rtt_ms = v.rtt.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0);
         }
-        // Never the last line: keep the one that looks least dead (carrier, fewest failed
-        // rounds, the one already kept, then by name for a stable choice).
-        let keep = if live == 0 && !out.is_empty() {
-            out.iter()
-                .min_by_key(|o| {
-                    let h = &next.lines[&o.line];
-                    (!o.carrier, h.fails, !prev.lines.get(&o.line).is_some_and(|p| p.kept), o.line.clone())
-                })
-                .map(|o| o.line.clone())
-        } else {
-            None
-        };
-        for o in &mine {
-            let was_kept = prev.lines.get(&o.line).is_some_and(|p| p.kept);
-            let h = next.lines.get_mut(&o.line).expect("inserted above");
-            if keep.as_deref() == Some(o.line.as_str()) {
-                h.kept = true;
-                if !was_kept {
-                    events.push(Event {
-                        level: Level::Warning,
-                        msg: format!(
-                            "every line of {m} looks dead; keeping {} attached ({}): taking out the \
-                             last line would take {m} down with its address and default route",
-                            o.line, h.last
-                        ),
-                        kind: "all-dead",
-                        line: o.line.clone(),
-                        master: m.to_string(),
-                        change: None,
-                    });
-                }
-                continue;
+        Some(false) => {
+            let failed = if o.carrier { o.probes.max(1) } else { o.down };
+            h.fails = h.fails.saturating_add(failed);
+            h.oks = 0;
+            h.rtt_ms = None;
+        }
+        None => {}
+    }
+    h.last = v.reason;
+    h.checked = now;
+    for w in &v.warnings {
+        if !h.warnings.contains(w) {
+            events.push(Event {
+                level: Level::Warning,
+                msg: w.clone(),
+                kind: "probe-warning",
+                line: o.line.clone(),
+                master: o.master.clone(),
+                change: None,
+            });
+        }
+    }
+    h.warnings = v.warnings;
+    if h.healthy && h.fails >= o.down {
+        h.healthy = false;
+        h.since = now;
+    } else if !h.healthy && h.oks >= o.up {
+        h.healthy = true;
+        h.since = now;
+    }
+    // A line the admin attached again by hand is no longer one check took out.
+    if o.attached {
+        h.detached = false;
+    }
+    h
+}
+
+/// One master's decisions: lines to take out or put back (`changes`), never its last line
+/// (it is kept, and the admin told once), and what to log (`events`).
+fn master_changes(
+    m: &str,
+    obs: &[Observation],
+    prev: &Health,
+    next: &mut Health,
+    changes: &mut Vec<Change>,
+    events: &mut Vec<Event>,
+) {
+    let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == m).collect();
+    let mut live = 0;
+    let mut out: Vec<&Observation> = Vec::new();
+    for o in &mine {
+        let h = &next.lines[&o.line];
+        match (o.attached, h.healthy) {
+            (true, true) => live += 1,
+            (true, false) => out.push(o),
+            (false, true) if prev.lines.get(&o.line).is_some_and(|p| p.detached) => {
+                changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
+                live += 1;
             }
-            h.kept = false;
-            if o.attached && !h.healthy {
-                h.detached = true;
-                changes.push(Change::Detach { line: o.line.clone(), master: m.to_string() });
+            (false, _) => {}
+        }
+    }
+    // Never the last line: keep the one that looks least dead (carrier, fewest failed
+    // rounds, the one already kept, then by name for a stable choice).
+    let keep = if live == 0 && !out.is_empty() {
+        out.iter()
+            .min_by_key(|o| {
+                let h = &next.lines[&o.line];
+                (!o.carrier, h.fails, !prev.lines.get(&o.line).is_some_and(|p| p.kept), o.line.clone())
+            })
+            .map(|o| o.line.clone())
+    } else {
+        None
+    };
+    for o in &mine {
+        let was_kept = prev.lines.get(&o.line).is_some_and(|p| p.kept);
+        let h = next.lines.get_mut(&o.line).expect("inserted above");
+        if keep.as_deref() == Some(o.line.as_str()) {
+            h.kept = true;
+            if !was_kept {
                 events.push(Event {
                     level: Level::Warning,
-                    msg: if o.carrier {
-                        format!("{} ({m}): taken out after {} failed probes: {}", o.line, h.fails, h.last)
-                    } else {
-                        format!("{} ({m}): taken out: {}", o.line, h.last)
-                    },
-                    kind: "taken-out",
-                    line: o.line.clone(),
-                    master: m.to_string(),
-                    change: changes.last().cloned(),
-                });
-            } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
-                h.detached = false;
-                events.push(Event {
-                    level: Level::Notice,
-                    msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
-                    kind: "put-back",
-                    line: o.line.clone(),
-                    master: m.to_string(),
-                    change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
-                });
-            } else if was_kept && h.healthy {
-                events.push(Event {
-                    level: Level::Notice,
-                    msg: format!("{} ({m}): answers again: {}", o.line, h.last),
-                    kind: "answers-again",
+                    msg: format!(
+                        "every line of {m} looks dead; keeping {} attached ({}): taking out the \
+                         last line would take {m} down with its address and default route",
+                        o.line, h.last
+                    ),
+                    kind: "all-dead",
                     line: o.line.clone(),
                     master: m.to_string(),
                     change: None,
                 });
             }
+            continue;
+        }
+        h.kept = false;
+        if o.attached && !h.healthy {
+            h.detached = true;
+            changes.push(Change::Detach { line: o.line.clone(), master: m.to_string() });
+            events.push(Event {
+                level: Level::Warning,
+                msg: if o.carrier {
+                    format!("{} ({m}): taken out after {} failed probes: {}", o.line, h.fails, h.last)
+                } else {
+                    format!("{} ({m}): taken out: {}", o.line, h.last)
+                },
+                kind: "taken-out",
+                line: o.line.clone(),
+                master: m.to_string(),
+                change: changes.last().cloned(),
+            });
+        } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
+            h.detached = false;
+            events.push(Event {
+                level: Level::Notice,
+                msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
+                kind: "put-back",
+                line: o.line.clone(),
+                master: m.to_string(),
+                change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
+            });
+        } else if was_kept && h.healthy {
+            events.push(Event {
+                level: Level::Notice,
+                msg: format!("{} ({m}): answers again: {}", o.line, h.last),
+                kind: "answers-again",
+                line: o.line.clone(),
+                master: m.to_string(),
+                change: None,
+            });
         }
     }
-    (next, changes, events)
 }
 
 /// Where the state lives: TEQLCTL_STATE_DIR (manual runs only, see `env`), else /run/teqlctl.

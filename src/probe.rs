@@ -383,9 +383,134 @@ struct Run<'a> {
     deadline: Instant,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(job: &'a Job, start: Instant) -> Run<'a> {
+        Run {
+            job,
+            // Without ARP, or with nothing to send through the next hop, it is never asked.
+            via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            arp_rtt: vec![None; job.arp.len()],
+            icmp_rtt: vec![None; job.icmp.len()],
+            next_send: start,
+            deadline: start + job.timeout,
+        }
+    }
+
     fn done(&self) -> bool {
         self.via_mac.is_some() && self.arp_rtt.iter().all(Option::is_some) && self.icmp_rtt.iter().all(Option::is_some)
+    }
+
+    /// What the run found: the next hop's answer (when it was asked) and each target's RTT.
+    fn found(&self) -> Found {
+        let job = self.job;
+        Found {
+            via: match (job.via, job.mac.len() == 6 && !job.icmp.is_empty()) {
+                (Some(v), true) => Some((v, self.via_mac.is_some())),
+                _ => None,
+            },
+            targets: job
+                .arp
+                .iter()
+                .map(|t| t.0)
+                .zip(self.arp_rtt.iter().copied())
+                .chain(job.icmp.iter().copied().zip(self.icmp_rtt.iter().copied()))
+                .collect(),
+        }
+    }
+}
+
+/// The sending side of a round: the packet socket, the round's identity, and the echo
+/// requests in flight (by sequence number) with the next sequence number.
+struct Sender<'r> {
+    fd: RawFd,
+    round: &'r Round,
+    seq: u16,
+    echoes: HashMap<u16, Sent>,
+}
+
+impl Sender<'_> {
+    /// Sends what is due on every run still going: the ARP request for the next hop until it
+    /// answers, the ARP targets and the echoes not answered yet.
+    fn send_due(&mut self, runs: &mut [Run], now: Instant) {
+        for (i, r) in runs.iter_mut().enumerate() {
+            if r.done() || now >= r.deadline || now < r.next_send {
+                continue;
+            }
+            let job = r.job;
+            // Resent a few times per timeout: one lost frame must not fail a round.
+            r.next_send = now + (job.timeout / 4).max(Duration::from_millis(25));
+            if r.via_mac.is_none() {
+                if let Some(via) = job.via {
+                    send(self.fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, job.source, via));
+                }
+            }
+            for (k, (target, from)) in job.arp.iter().enumerate() {
+                if r.arp_rtt[k].is_none() {
+                    send(self.fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, *from, *target));
+                }
+            }
+            if let Some(mac) = &r.via_mac {
+                for (k, target) in job.icmp.iter().enumerate() {
+                    if r.icmp_rtt[k].is_none() {
+                        self.seq = self.seq.wrapping_add(1);
+                        self.echoes
+                            .insert(self.seq, Sent { job: i, target: k, to: *target, from: job.source, at: now });
+                        send(
+                            self.fd,
+                            job.ifindex,
+                            ETH_P_IP,
+                            mac,
+                            &echo_request(job.source, *target, self.seq, self.round),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads the ARP frames queued on the packet socket: the next hops' and the ARP targets'
+/// answers, each counted only on the line it came in on (an answer on another line says
+/// nothing of this one).
+fn read_arp(fd: RawFd, buf: &mut [u8], runs: &mut [Run], start: Instant, now: Instant) {
+    while let Some((len, ifindex)) = recv_frame(fd, buf) {
+        let Some(ifindex) = ifindex else { continue };
+        let frame = &buf[..len];
+        for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
+            let job = r.job;
+            if let (None, Some(via)) = (&r.via_mac, job.via) {
+                if let Some(mac) = arp_answer(frame, &job.mac, via, job.source) {
+                    r.via_mac = Some(mac.to_vec());
+                    // Send the echoes now rather than at the next resend.
+                    r.next_send = now;
+                }
+            }
+            for (k, (target, from)) in job.arp.iter().enumerate() {
+                if r.arp_rtt[k].is_none() && arp_answer(frame, &job.mac, *target, *from).is_some() {
+                    r.arp_rtt[k] = Some(now.saturating_duration_since(start));
+                }
+            }
+        }
+    }
+}
+
+/// Reads the echo replies queued on the filtered socket and times the ones of this round.
+fn read_echo_replies(fd: RawFd, buf: &mut [u8], runs: &mut [Run], sender: &Sender, now: Instant) {
+    while let Some((len, ifindex)) = recv_frame(fd, buf) {
+        // Our own requests pass the filter's type test only if someone echoes them;
+        // what this host sends is never a reply to it.
+        if ifindex.is_none() {
+            continue;
+        }
+        let Some(&s) = match_echo_reply(&buf[..len], sender.round, &sender.echoes) else { continue };
+        let rtt = &mut runs[s.job].icmp_rtt[s.target];
+        if rtt.is_none() {
+            *rtt = Some(now.saturating_duration_since(s.at));
+        }
     }
 }
 
@@ -399,62 +524,19 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
     let round = Round::random()?;
     let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(echo_reply_socket()?) } else { None };
     let packet = packet_socket()?;
-    let fd = packet.as_raw_fd();
-    let mut runs = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        runs.push(Run {
-            job,
-            // Without ARP, or with nothing to send through the next hop, it is never asked.
-            via_mac: if job.mac.len() != 6 || job.via.is_none() || job.icmp.is_empty() {
-                Some(Vec::new())
-            } else {
-                None
-            },
-            arp_rtt: vec![None; job.arp.len()],
-            icmp_rtt: vec![None; job.icmp.len()],
-            next_send: start,
-            deadline: start + job.timeout,
-        });
-    }
-    let mut echoes: HashMap<u16, Sent> = HashMap::new();
-    let mut seq = round.seq;
+    let mut runs: Vec<Run> = jobs.iter().map(|j| Run::new(j, start)).collect();
+    let mut sender = Sender { fd: packet.as_raw_fd(), round: &round, seq: round.seq, echoes: HashMap::new() };
     let mut buf = [0u8; 2048];
     loop {
         let now = Instant::now();
-        for (i, r) in runs.iter_mut().enumerate() {
-            if r.done() || now >= r.deadline || now < r.next_send {
-                continue;
-            }
-            let job = r.job;
-            // Resent a few times per timeout: one lost frame must not fail a round.
-            r.next_send = now + (job.timeout / 4).max(Duration::from_millis(25));
-            if r.via_mac.is_none() {
-                if let Some(via) = job.via {
-                    send(fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, job.source, via));
-                }
-            }
-            for (k, (target, from)) in job.arp.iter().enumerate() {
-                if r.arp_rtt[k].is_none() {
-                    send(fd, job.ifindex, ETH_P_ARP, &BROADCAST, &arp_request(&job.mac, *from, *target));
-                }
-            }
-            if let Some(mac) = &r.via_mac {
-                for (k, target) in job.icmp.iter().enumerate() {
-                    if r.icmp_rtt[k].is_none() {
-                        seq = seq.wrapping_add(1);
-                        echoes.insert(seq, Sent { job: i, target: k, to: *target, from: job.source, at: now });
-                        send(fd, job.ifindex, ETH_P_IP, mac, &echo_request(job.source, *target, seq, &round));
-                    }
-                }
-            }
-        }
+        sender.send_due(&mut runs, now);
         let active: Vec<&Run> = runs.iter().filter(|r| !r.done() && now < r.deadline).collect();
         if active.is_empty() {
             break;
         }
         let wake = active.iter().map(|r| r.next_send.max(now).min(r.deadline)).min().unwrap_or(now);
         let wait_ms = wake.saturating_duration_since(now).as_millis().min(1000) as i32;
-        let mut fds = vec![libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd { fd: sender.fd, events: libc::POLLIN, revents: 0 }];
         if let Some(s) = &icmp {
             fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
@@ -465,59 +547,13 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         }
         let now = Instant::now();
         if fds[0].revents & libc::POLLIN != 0 {
-            while let Some((len, ifindex)) = recv_frame(fd, &mut buf) {
-                let Some(ifindex) = ifindex else { continue };
-                let frame = &buf[..len];
-                // The line it came in on: an answer on another line says nothing of this one.
-                for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
-                    let job = r.job;
-                    if let (None, Some(via)) = (&r.via_mac, job.via) {
-                        if let Some(mac) = arp_answer(frame, &job.mac, via, job.source) {
-                            r.via_mac = Some(mac.to_vec());
-                            // Send the echoes now rather than at the next resend.
-                            r.next_send = now;
-                        }
-                    }
-                    for (k, (target, from)) in job.arp.iter().enumerate() {
-                        if r.arp_rtt[k].is_none() && arp_answer(frame, &job.mac, *target, *from).is_some() {
-                            r.arp_rtt[k] = Some(now.saturating_duration_since(start));
-                        }
-                    }
-                }
-            }
+            read_arp(sender.fd, &mut buf, &mut runs, start, now);
         }
         if let Some(pfd) = fds.get(1).filter(|p| p.revents & libc::POLLIN != 0) {
-            while let Some((len, ifindex)) = recv_frame(pfd.fd, &mut buf) {
-                // Our own requests pass the filter's type test only if someone echoes them;
-                // what this host sends is never a reply to it.
-                if ifindex.is_none() {
-                    continue;
-                }
-                let Some(&s) = match_echo_reply(&buf[..len], &round, &echoes) else { continue };
-                let rtt = &mut runs[s.job].icmp_rtt[s.target];
-                if rtt.is_none() {
-                    *rtt = Some(now.saturating_duration_since(s.at));
-                }
-            }
+            read_echo_replies(pfd.fd, &mut buf, &mut runs, &sender, now);
         }
     }
-    Ok(runs
-        .iter()
-        .map(|r| Found {
-            via: match (r.job.via, r.job.mac.len() == 6 && !r.job.icmp.is_empty()) {
-                (Some(v), true) => Some((v, r.via_mac.is_some())),
-                _ => None,
-            },
-            targets: r
-                .job
-                .arp
-                .iter()
-                .map(|t| t.0)
-                .zip(r.arp_rtt.iter().copied())
-                .chain(r.job.icmp.iter().copied().zip(r.icmp_rtt.iter().copied()))
-                .collect(),
-        })
-        .collect())
+    Ok(runs.iter().map(Run::found).collect())
 }
 
 #[cfg(test)]

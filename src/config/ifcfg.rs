@@ -129,99 +129,15 @@ pub fn load(root: &Path) -> Config {
     let Ok(entries) = fs::read_dir(&dir) else {
         return config;
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| is_config_name(n))
-        .collect();
-    // Sorted so that "the second file" of a duplicate is the same on every run.
-    names.sort();
-
-    let mut related = Vec::new();
-    // Devices configured by files that do not concern teql, to catch a member line that
-    // network-scripts would also bring up from another file.
-    let mut unrelated: BTreeMap<String, String> = BTreeMap::new();
-    for name in names {
-        match read_ifcfg(&dir, name) {
-            Read::Skip => {}
-            Read::Unrelated { name, device } => {
-                unrelated.entry(device).or_insert(name);
-            }
-            Read::Related(file) => related.push(file),
-        }
-    }
-
+    let (related, unrelated) = read_all(&dir, entries);
     let defaults = Defaults::read(&network_file(root));
     let has_teql_files = !related.is_empty();
     let mut claimed: BTreeMap<String, PathBuf> = BTreeMap::new();
     // Masters that have a file of their own, valid or not: a broken one must not be replaced
     // by a bare master as if it did not exist.
     let mut master_files: BTreeSet<String> = BTreeSet::new();
-
     for file in related {
-        let device = file.device.clone();
-        if !device.is_empty() {
-            config.files.insert(file.name.clone(), device.clone());
-            if let Some(first) = claimed.get(&device) {
-                config.problems.push(ConfigError::Inconsistent {
-                    path: file.path.clone(),
-                    msg: format!(
-                        "{} also configures {}, which {} already configures; \
-                         network-scripts would use only one of them: remove or merge one",
-                        shown(&file.name),
-                        shown(&device),
-                        first.display()
-                    ),
-                    device: Some(device.clone()),
-                });
-                continue;
-            }
-            claimed.insert(device.clone(), file.path.clone());
-        }
-        if master_index(&device).is_some() {
-            master_files.insert(device.clone());
-        }
-        let mut ctx =
-            Ctx { path: &file.path, device: Some(device.as_str()).filter(|d| !d.is_empty()), problems: Vec::new() };
-        let vars = match file.content {
-            Content::Unreadable(reason) => {
-                ctx.problems.push(ConfigError::Io { path: file.path.clone(), reason, device: ctx.device() });
-                config.problems.append(&mut ctx.problems);
-                continue;
-            }
-            Content::Broken(e) => {
-                ctx.problems.push(ConfigError::Syntax {
-                    path: file.path.clone(),
-                    line: e.line,
-                    col: e.col,
-                    key: e.key,
-                    msg: e.msg,
-                    device: ctx.device(),
-                });
-                config.problems.append(&mut ctx.problems);
-                continue;
-            }
-            Content::Parsed(vars) => vars,
-        };
-        let entry = if is_bundle_file(&device, &vars) {
-            master_files.insert(device.clone());
-            build_master(&mut ctx, &vars, &device, &defaults).map(Entry::Master)
-        } else {
-            build_member(&mut ctx, &vars, &device, &unrelated).map(Entry::Member)
-        };
-        if ctx.problems.is_empty() {
-            match entry {
-                Some(Entry::Master(m)) => {
-                    config.masters.insert(device, m);
-                }
-                Some(Entry::Member(m)) => {
-                    config.members.insert(device, m);
-                }
-                None => {}
-            }
-        } else {
-            config.problems.append(&mut ctx.problems);
-        }
+        add_file(&mut config, file, &defaults, &unrelated, &mut claimed, &mut master_files);
     }
 
     // A syntax error in /etc/sysconfig/network only matters to the masters that take defaults
@@ -248,6 +164,106 @@ pub fn load(root: &Path) -> Config {
     check_bundles(&mut config, &SPELLING);
     check_tables(&mut config, root, &SPELLING);
     config
+}
+
+/// Reads every ifcfg file of `dir` (sorted, so that "the second file" of a duplicate is the
+/// same on every run): the ones that concern teql, and the devices the others configure (to
+/// catch a line that network-scripts would also bring up from another file).
+fn read_all(dir: &Path, entries: fs::ReadDir) -> (Vec<RelatedFile>, BTreeMap<String, String>) {
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_config_name(n))
+        .collect();
+    names.sort();
+
+    let mut related = Vec::new();
+    let mut unrelated: BTreeMap<String, String> = BTreeMap::new();
+    for name in names {
+        match read_ifcfg(dir, name) {
+            Read::Skip => {}
+            Read::Unrelated { name, device } => {
+                unrelated.entry(device).or_insert(name);
+            }
+            Read::Related(file) => related.push(file),
+        }
+    }
+    (related, unrelated)
+}
+
+/// Adds one file that concerns teql: its line or master, or its problems. `claimed`: the
+/// devices configured so far, with their file; `master_files`: masters that have a file.
+fn add_file(
+    config: &mut Config,
+    file: RelatedFile,
+    defaults: &Defaults,
+    unrelated: &BTreeMap<String, String>,
+    claimed: &mut BTreeMap<String, PathBuf>,
+    master_files: &mut BTreeSet<String>,
+) {
+    let device = file.device.clone();
+    if !device.is_empty() {
+        config.files.insert(file.name.clone(), device.clone());
+        if let Some(first) = claimed.get(&device) {
+            config.problems.push(ConfigError::Inconsistent {
+                path: file.path.clone(),
+                msg: format!(
+                    "{} also configures {}, which {} already configures; \
+                     network-scripts would use only one of them: remove or merge one",
+                    shown(&file.name),
+                    shown(&device),
+                    first.display()
+                ),
+                device: Some(device.clone()),
+            });
+            return;
+        }
+        claimed.insert(device.clone(), file.path.clone());
+    }
+    if master_index(&device).is_some() {
+        master_files.insert(device.clone());
+    }
+    let mut ctx =
+        Ctx { path: &file.path, device: Some(device.as_str()).filter(|d| !d.is_empty()), problems: Vec::new() };
+    let vars = match file.content {
+        Content::Unreadable(reason) => {
+            ctx.problems.push(ConfigError::Io { path: file.path.clone(), reason, device: ctx.device() });
+            config.problems.append(&mut ctx.problems);
+            return;
+        }
+        Content::Broken(e) => {
+            ctx.problems.push(ConfigError::Syntax {
+                path: file.path.clone(),
+                line: e.line,
+                col: e.col,
+                key: e.key,
+                msg: e.msg,
+                device: ctx.device(),
+            });
+            config.problems.append(&mut ctx.problems);
+            return;
+        }
+        Content::Parsed(vars) => vars,
+    };
+    let entry = if is_bundle_file(&device, &vars) {
+        master_files.insert(device.clone());
+        build_master(&mut ctx, &vars, &device, defaults).map(Entry::Master)
+    } else {
+        build_member(&mut ctx, &vars, &device, unrelated).map(Entry::Member)
+    };
+    if ctx.problems.is_empty() {
+        match entry {
+            Some(Entry::Master(m)) => {
+                config.masters.insert(device, m);
+            }
+            Some(Entry::Member(m)) => {
+                config.members.insert(device, m);
+            }
+            None => {}
+        }
+    } else {
+        config.problems.append(&mut ctx.problems);
+    }
 }
 
 fn is_config_name(name: &str) -> bool {
