@@ -62,7 +62,7 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
             return sysctl::set_multipath_hash_policy(*value);
         }
     };
-    r.map_err(|e| Error::from_netlink(&action.to_string(), action.iface(), e))
+    r.map_err(|e| Error::from_action(action, e))
 }
 
 /// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::netlink::NlError;
+use crate::plan::Action;
 
 /// Exit codes. Hooks return them too, although network-scripts ignores them.
 pub mod exit {
@@ -87,27 +88,41 @@ impl Error {
         }
     }
 
-    /// Turns a netlink failure of the request `what` into the clearest error we can give.
+    /// Turns a netlink failure of the request `what` (a dump, opening the socket) into the
+    /// clearest error we can give.
     pub fn from_netlink(what: &str, iface: &str, err: NlError) -> Error {
+        Error::netlink(what.to_string(), iface, None, err)
+    }
+
+    /// Turns the failure of a planned change into the clearest error we can give: the hint
+    /// is chosen by the change itself, not by its printed command.
+    pub fn from_action(action: &Action, err: NlError) -> Error {
+        Error::netlink(action.to_string(), action.iface(), Some(action), err)
+    }
+
+    fn netlink(what: String, iface: &str, action: Option<&Action>, err: NlError) -> Error {
         match err.errno {
-            libc::EPERM | libc::EACCES => Error::Permission(what.to_string()),
+            libc::EPERM | libc::EACCES => Error::Permission(what),
             libc::ENODEV => Error::NoSuchInterface(iface.to_string()),
-            e => Error::Kernel { what: what.to_string(), err, hint: hint(what, e) },
+            e => Error::Kernel { what, err, hint: hint(action, e) },
         }
     }
 }
 
-/// What an errno means for the request at hand: raw errnos are not an answer for an admin.
-fn hint(what: &str, errno: i32) -> String {
-    let h = match errno {
-        libc::EUNATCH if what.contains("link set") => "the master has no line attached, and teql cannot go up without one",
-        libc::EINVAL if what.starts_with("tc qdisc") => {
+/// What an errno means for the change at hand (None: a request that changes nothing): raw
+/// errnos are not an answer for an admin.
+fn hint(action: Option<&Action>, errno: i32) -> String {
+    let h = match (errno, action) {
+        (libc::EUNATCH, Some(Action::LinkUp { .. })) => {
+            "the master has no line attached, and teql cannot go up without one"
+        }
+        (libc::EINVAL, Some(Action::Attach { .. })) => {
             "the master is up and this line lacks a flag it has (broadcast, multicast, pointopoint) or has a smaller MTU"
         }
-        libc::EINVAL if what.contains(" mtu ") => "teql's MTU cannot exceed the smallest line's MTU",
-        libc::ELOOP => "a teql master cannot be its own line",
-        libc::ENETDOWN => "the interface is down",
-        libc::ENOENT if what.starts_with("tc qdisc") => "the kernel has no such teql master",
+        (libc::EINVAL, Some(Action::SetMtu { .. })) => "teql's MTU cannot exceed the smallest line's MTU",
+        (libc::ELOOP, _) => "a teql master cannot be its own line",
+        (libc::ENETDOWN, _) => "the interface is down",
+        (libc::ENOENT, Some(Action::Attach { .. })) => "the kernel has no such teql master",
         _ => "",
     };
     if h.is_empty() {
@@ -118,3 +133,44 @@ fn hint(what: &str, errno: i32) -> String {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel_hint(action: &Action, errno: i32) -> String {
+        match Error::from_action(action, NlError { errno }) {
+            Error::Kernel { hint, .. } => hint,
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_change_not_its_text() {
+        let attach = Action::Attach { iface: "eth2".into(), index: 2, master: "teql0".into(), replacing: None };
+        let detach = Action::Detach { iface: "eth2".into(), index: 2, master: "teql0".into() };
+        let up = Action::LinkUp { iface: "teql0".into(), index: 9 };
+        let mtu = Action::SetMtu { iface: "teql0".into(), index: 9, mtu: 1500, previous: 1400 };
+        assert!(kernel_hint(&attach, libc::EINVAL).contains("lacks a flag"));
+        assert!(kernel_hint(&attach, libc::ENOENT).contains("no such teql master"));
+        // Deleting a root qdisc that is not there is not "no such master" (the old text match
+        // on "tc qdisc" said so).
+        assert_eq!(kernel_hint(&detach, libc::ENOENT), "");
+        assert!(kernel_hint(&up, libc::EUNATCH).contains("no line attached"));
+        assert!(kernel_hint(&mtu, libc::EINVAL).contains("smallest line's MTU"));
+        assert_eq!(kernel_hint(&mtu, libc::EUNATCH), "");
+        assert!(kernel_hint(&detach, libc::ENETDOWN).contains("down"));
+        // Permission and a vanished interface are their own errors, named after the change.
+        assert!(
+            matches!(Error::from_action(&up, NlError { errno: libc::EPERM }), Error::Permission(w) if w == up.to_string())
+        );
+        assert!(
+            matches!(Error::from_action(&up, NlError { errno: libc::ENODEV }), Error::NoSuchInterface(i) if i == "teql0")
+        );
+        // A dump gets only the hints that do not depend on a change.
+        match Error::from_netlink("ip -j link show", "", NlError { errno: libc::EINVAL }) {
+            Error::Kernel { hint, .. } => assert_eq!(hint, ""),
+            e => panic!("{e:?}"),
+        }
+    }
+}
