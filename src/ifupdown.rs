@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::config::{self, interfaces, master_index, Config, Member, RpFilter};
+use crate::config::{self, interfaces, master_index, Config, Member};
 use crate::error::{exit, Error, Result};
 use crate::exec::{self, Outcome};
 use crate::log;
@@ -201,7 +201,7 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     match env.phase {
         Phase::PreUp => ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into())),
         Phase::Up => {
-            let joins = [(member.device.clone(), member.master.clone(), member.rp_filter)];
+            let joins = [ops::Join::of(&member, &member.master)];
             ops::attach_lines(ctx, &cfg, &joins, false)?;
             if env.ifupdown2 {
                 restore_master_i2(ctx, &cfg, &member.master)
@@ -320,11 +320,8 @@ fn ensure_master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
 /// that, bring them up through ifupdown (their post-up attaches them).
 fn give_master_a_line(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
-    let up: Vec<(String, String, RpFilter)> = members
-        .iter()
-        .filter(|m| link_is_up(&m.device))
-        .map(|m| (m.device.clone(), master.to_string(), m.rp_filter))
-        .collect();
+    let up: Vec<ops::Join> =
+        members.iter().filter(|m| link_is_up(&m.device)).map(|m| ops::Join::of(m, master)).collect();
     if !up.is_empty() {
         ops::attach_lines(ctx, cfg, &up, false)?;
     }
@@ -372,10 +369,10 @@ fn take_master_down_if_empty(ctx: &Ctx, master: &str) -> Result<()> {
 /// skips a line that is down when it sends; the line's own ifup later finds it attached.
 fn attach_every_line_i2(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
-    let joins: Vec<(String, String, RpFilter)> = members
+    let joins: Vec<ops::Join> = members
         .iter()
         .filter(|m| config::valid_iface_name(&m.device) && PathBuf::from("/sys/class/net").join(&m.device).exists())
-        .map(|m| (m.device.clone(), master.to_string(), m.rp_filter))
+        .map(|m| ops::Join::of(m, master))
         .collect();
     if !joins.is_empty() {
         ops::attach_lines(ctx, cfg, &joins, false)?;

@@ -319,7 +319,7 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
         }
     }
     let ifaces = &teql[..];
-    let mut joins: Vec<(String, String, RpFilter)> = Vec::new();
+    let mut joins: Vec<Join> = Vec::new();
     for iface in ifaces {
         // Before anything is loaded or locked: a typo must cost nothing and say so.
         check_iface_exists(iface)?;
@@ -330,25 +330,39 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
             .or_else(|| member.map(|m| m.master.clone()))
             .unwrap_or_else(|| "teql0".to_string());
         check_config(cfg, &[&master])?;
-        joins.push((iface.clone(), master, member.map(|m| m.rp_filter).unwrap_or(RpFilter::Loose)));
+        joins.push(Join {
+            line: iface.clone(),
+            master,
+            rp_filter: member.map(|m| m.rp_filter).unwrap_or(RpFilter::Loose),
+        });
     }
     attach_lines(ctx, cfg, &joins, true)
 }
 
-/// Attaches (line, master, rp_filter) triples. `bring_masters_up`: also bring each master up
-/// with its address and route (network-scripts and the CLI); ifupdown configures masters
-/// itself, so its hooks pass false.
-pub fn attach_lines(
-    ctx: &Ctx,
-    cfg: &Config,
-    joins: &[(String, String, RpFilter)],
-    bring_masters_up: bool,
-) -> Result<Plan> {
-    let masters: BTreeSet<String> = joins.iter().map(|j| j.1.clone()).collect();
+/// A line to attach to a teql master, with the rp_filter it needs there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    pub line: String,
+    pub master: String,
+    pub rp_filter: RpFilter,
+}
+
+impl Join {
+    /// `member` joining `master` (its own, or another one named on the command line).
+    pub fn of(member: &Member, master: &str) -> Join {
+        Join { line: member.device.clone(), master: master.to_string(), rp_filter: member.rp_filter }
+    }
+}
+
+/// Attaches the lines of `joins`. `bring_masters_up`: also bring each master up with its
+/// address and route (network-scripts and the CLI); ifupdown configures masters itself, so its
+/// hooks pass false.
+pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
+    let masters: BTreeSet<String> = joins.iter().map(|j| j.master.clone()).collect();
     let needed = needed_for(cfg, &masters);
     run(ctx, needed, Reads::WithRpFilter, |p| {
-        for (iface, master, rp) in joins {
-            p.attach(iface, master, *rp, ctx.force)?;
+        for j in joins {
+            p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
         }
         if bring_masters_up {
             for m in &masters {
