@@ -13,7 +13,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::config::{Config, Member, RpFilter};
 use crate::error::{Error, Result};
-use crate::health::{self, Change, Health, Level, Observation, Outcome};
+use crate::health::{self, Change, Health, Level, LineState, Observation, Outcome};
 use crate::log;
 use crate::netlink::{Address, Link, Netlink, OuterPath, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
 use crate::ops::{self, Ctx};
@@ -522,10 +522,10 @@ fn intent(next: &Health, changes: &[Change]) -> Health {
 fn summary(h: &Health) -> String {
     let mut out = String::new();
     for (name, l) in &h.lines {
-        let verdict = match (l.healthy, l.kept) {
-            (true, _) => "healthy",
-            (false, true) => "dead, kept (last line)",
-            (false, false) => "dead",
+        let verdict = match l.state() {
+            LineState::Healthy => "healthy",
+            LineState::Kept => "dead, kept (last line)",
+            LineState::Dead => "dead",
         };
         out.push_str(&format!(
             "{name} ({}): {verdict}; last round: {}{}; {} good, {} failed in a row\n",

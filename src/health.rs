@@ -42,6 +42,33 @@ pub struct Health {
     pub problems: Vec<String>,
 }
 
+/// What check makes of a line, as status and the metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineState {
+    Healthy,
+    /// Taken out, or about to be.
+    Dead,
+    /// Dead, but the last line of its master: kept attached.
+    Kept,
+}
+
+impl LineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineState::Healthy => "healthy",
+            LineState::Dead => "dead",
+            LineState::Kept => "kept",
+        }
+    }
+}
+
+impl std::fmt::Display for LineState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LineHealth {
     pub master: String,
@@ -71,6 +98,17 @@ pub struct LineHealth {
     pub taken_out: u64,
     #[serde(default)]
     pub put_back: u64,
+}
+
+impl LineHealth {
+    /// The line's state (the state file keeps it as its two flags, `healthy` and `kept`).
+    pub fn state(&self) -> LineState {
+        match (self.healthy, self.kept) {
+            (true, _) => LineState::Healthy,
+            (false, true) => LineState::Kept,
+            (false, false) => LineState::Dead,
+        }
+    }
 }
 
 /// What one round found on one line.
@@ -471,6 +509,40 @@ pub fn save(dir: &Path, h: &Health) -> crate::error::Result<()> {
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn the_state_is_named_as_status_json_documents_it() {
+        let mut h = LineHealth { healthy: true, kept: true, ..line_health_for_test() };
+        assert_eq!(h.state(), LineState::Healthy);
+        h.healthy = false;
+        assert_eq!(h.state(), LineState::Kept);
+        h.kept = false;
+        assert_eq!(h.state(), LineState::Dead);
+        let names: Vec<String> = [LineState::Healthy, LineState::Dead, LineState::Kept]
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        assert_eq!(names, ["\"healthy\"", "\"dead\"", "\"kept\""]);
+        assert_eq!(LineState::Kept.to_string(), "kept");
+    }
+
+    fn line_health_for_test() -> LineHealth {
+        LineHealth {
+            master: "teql0".into(),
+            healthy: true,
+            fails: 0,
+            oks: 0,
+            last: String::new(),
+            rtt_ms: None,
+            since: 0,
+            checked: 0,
+            detached: false,
+            kept: false,
+            warnings: Vec::new(),
+            taken_out: 0,
+            put_back: 0,
+        }
+    }
 
     const GW: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
     const HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::{master_index, Config};
-use crate::health::Health;
+use crate::health::{Health, LineState};
 use crate::netlink::{IFF_LOWER_UP, IFF_UP};
 use crate::state::State;
 
@@ -128,7 +128,7 @@ fn conn_parts(lines: &mut [LineStatus]) {
 #[derive(Debug, Serialize)]
 pub struct HealthStatus {
     /// "healthy", "dead" (taken out, or about to be) or "kept" (dead, but the last line).
-    pub state: &'static str,
+    pub state: LineState,
     /// "ok", or why the last round failed.
     pub last: String,
     pub rtt_ms: Option<f64>,
@@ -223,11 +223,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
 
 fn health_status(health: &Health, line: &str, master: &str) -> Option<HealthStatus> {
     health.lines.get(line).filter(|h| h.master == master).map(|h| HealthStatus {
-        state: match (h.healthy, h.kept) {
-            (true, _) => "healthy",
-            (false, true) => "kept",
-            (false, false) => "dead",
-        },
+        state: h.state(),
         last: h.last.clone(),
         rtt_ms: h.rtt_ms,
         consecutive_failures: h.fails,
@@ -480,7 +476,7 @@ impl Status {
                 }
                 if let Some(h) = &s.health {
                     let _ = write!(out, "  {:<12} health: {}", "", h.state);
-                    if h.state != "healthy" {
+                    if h.state != LineState::Healthy {
                         let _ = write!(out, " (since {})", ago(now, h.since));
                     }
                     let _ = write!(out, ", last round {}: {}", ago(now, h.checked), h.last);
