@@ -272,12 +272,12 @@ bringup() {
         for v in "${order[@]}"; do
             bu_teardown "$state" || return 1
             snap_before=
-            [ "$r" = 1 ] && bu_changes "$v" && snap_before=$(bench_snapshot)
+            [ "$r" = 1 ] && bu_changes "$v" && snap_before=$(kernel_snapshot)
             time_us us "bu_$v" || bench_fail "$v (round $r, sch_teql $state before)" "$BENCH_TMP/hook.err" || return 1
             runs[$v]+="$us "
             echo "    round $r, $v: $(ms "$us") ms"
             if [ "$r" = 1 ] && [ -n "${snap_before}" ]; then
-                snap=$(bench_snapshot)
+                snap=$(kernel_snapshot)
                 snaps[$v]=$snap
                 [ "$snap" != "$snap_before" ] || bench_fail "$v changed nothing" || return 1
             fi

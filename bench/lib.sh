@@ -217,29 +217,6 @@ rss_hook() {
 
 # ---------------------------------------------------------------- state
 
-# bench_snapshot: the kernel state a bring-up produces (root qdiscs, links, IPv4 addresses,
-# main routes, rp_filter), as text to compare the shell's result with teqlctl's. Lighter than
-# netscripts.sh's kernel_snapshot (rp_filter read with builtins).
-bench_snapshot() {
-    local f v
-    # One jq for the four dumps (each process start costs ~0.1 s under TCG).
-    {
-        tc -j qdisc show
-        ip -j link show
-        ip -j -4 addr show
-        ip -j route show table main
-    } | jq -c -s '(.[0] | [.[] | select(.root == true) | {dev, kind}] | sort_by(.dev)),
-        (.[1] | [.[] | {ifname, flags, mtu}] | sort_by(.ifname)),
-        (.[2] | [.[] | {ifname, a: [.addr_info[] | "\(.local)/\(.prefixlen)"]}] | sort_by(.ifname)),
-        (.[3] | sort_by(.dst, .dev))'
-    for f in /proc/sys/net/ipv4/conf/*/rp_filter; do
-        read -r v <"$f"
-        echo "$f $v"
-    done
-    [ -d /sys/module/sch_teql ] && echo "sch_teql loaded"
-    return 0
-}
-
 # set_rp_filter VALUE IFACE...: with builtins (no sysctl process).
 set_rp_filter() {
     local v=$1 i
