@@ -225,8 +225,22 @@ as_check_unit() {
             rw=$1
             # is_rw PATH: PATH is one of the writable paths or under one.
             is_rw() { local p; for p in $rw; do case $1 in "$p" | "$p"/*) return 0 ;; esac; done; return 1; }
-            while read -r _ m _; do
-                m=$(printf "%b" "$m")
+            # The list first: /proc/self/mounts read while mounts change shifts its lines.
+            mapfile -t mounts </proc/self/mounts
+            paths=()
+            for line in "${mounts[@]}"; do
+                read -r _ m _ <<<"$line"
+                paths+=("$(printf "%b" "$m")")
+            done
+            for ((i = 0; i < ${#paths[@]}; i++)); do
+                m=${paths[i]}
+                # A mount hidden by a later one at or above its path (vng'"'"'s /usr overlay
+                # hides /usr/lib) is out of reach, and cannot be remounted.
+                hidden=0
+                for ((j = i + 1; j < ${#paths[@]}; j++)); do
+                    case $m in "${paths[j]}" | "${paths[j]%/}"/*) hidden=1 && break ;; esac
+                done
+                [ "$hidden" = 1 ] && continue
                 case $m in
                 /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;;
                 # The lab'"'"'s network namespaces: a copy held here would keep them alive.
@@ -234,7 +248,7 @@ as_check_unit() {
                 esac
                 is_rw "$m" && continue
                 mount -o remount,bind,ro "$m" || exit 125
-            done </proc/self/mounts
+            done
             # A writable path that is not a mount of its own is bound onto itself, writable.
             for p in $rw; do
                 mountpoint -q "$p" && continue
