@@ -309,30 +309,6 @@ impl RawSocket {
         self.seq
     }
 
-    /// Waits until the socket is readable or `deadline` passes (ETIMEDOUT).
-    fn wait(&self, deadline: Instant) -> Result<(), NlError> {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(NlError { errno: libc::ETIMEDOUT });
-            }
-            let mut pfd = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-            // SAFETY: one valid pollfd for the duration of the call.
-            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-            match r {
-                0 => continue, // re-check the deadline
-                r if r > 0 => return Ok(()),
-                _ => {
-                    let e = std::io::Error::last_os_error();
-                    if e.kind() != std::io::ErrorKind::Interrupted {
-                        return Err(io_err(e));
-                    }
-                }
-            }
-        }
-    }
-
     /// Sends `req` (built with `seq`) and reads answers until the ACK/error (`dump` false) or
     /// NLMSG_DONE (`dump` true). Returns the nexthops of a dump and whether it was interrupted.
     fn exchange(
@@ -349,7 +325,7 @@ impl RawSocket {
         // The kernel's dump parts are at most 32 KiB; MSG_TRUNC reports anything longer.
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            self.wait(deadline)?;
+            super::wait_readable(self.sock.as_raw_fd(), deadline)?;
             // SAFETY: buf is valid for buf.len() bytes.
             let n = unsafe {
                 libc::recv(
