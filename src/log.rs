@@ -127,16 +127,19 @@ fn log_with(priority: libc::c_int, msg: &str, fields: &[Field]) {
     unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
 }
 
-/// The watchdog's message, ready to go: a socket, the journal's address and entry, and
-/// /dev/log's address and syslog datagram, for a signal handler that may only make system
-/// calls.
+/// The watchdog's message, ready to go: the journal's address and entry, and /dev/log's
+/// address and syslog datagram, for a signal handler that may only make system calls.
 struct Prepared {
-    sock: OwnedFd,
+    /// WATCHDOG_SOCK's descriptor.
+    sock: libc::c_int,
     journal: (libc::sockaddr_un, Vec<u8>),
     syslog: (libc::sockaddr_un, Vec<u8>),
 }
 
 static WATCHDOG: AtomicPtr<Prepared> = AtomicPtr::new(std::ptr::null_mut());
+/// The one socket the watchdog sends through, opened when it is first armed (None if that
+/// failed); each new message reuses it.
+static WATCHDOG_SOCK: OnceLock<Option<OwnedFd>> = OnceLock::new();
 
 fn sockaddr(path: &std::path::Path) -> libc::sockaddr_un {
     // SAFETY: sockaddr_un is plain data; all zeros is a valid (empty) address.
@@ -164,13 +167,13 @@ pub fn prepare_watchdog(secs: u32) {
     let msg = format!("watchdog: {what} took longer than its time bound ({secs} s) and was stopped");
     let journal = journal_entry(libc::LOG_ERR, &msg, &command, &[("EVENT", "watchdog")]);
     let syslog = format!("<{}>teqlctl[{}]: {msg}", libc::LOG_DAEMON | libc::LOG_ERR, std::process::id()).into_bytes();
-    // SAFETY: plain socket(2); the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return;
-    }
-    // SAFETY: fd was just opened and is owned by nothing else.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = WATCHDOG_SOCK.get_or_init(|| {
+        // SAFETY: plain socket(2); the descriptor is owned below.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        // SAFETY: fd was just opened and is owned by nothing else.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    });
+    let Some(sock) = sock.as_ref().map(AsRawFd::as_raw_fd) else { return };
     let new = Box::into_raw(Box::new(Prepared {
         sock,
         journal: (sockaddr(&journal_path()), journal),
@@ -190,7 +193,7 @@ pub fn watchdog_fired() {
         // SAFETY: a valid descriptor, buffer and address for the duration of the call.
         let sent = unsafe {
             libc::sendto(
-                p.sock.as_raw_fd(),
+                p.sock,
                 buf.as_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT,
