@@ -4,8 +4,8 @@
 # bench/lib.sh). Prints figures; asserts nothing: a measurement fails only when it cannot run.
 #
 # Usage: guest.sh REPO_ROOT RESULTS_DIR full|smoke [SECTIONS]
-#   SECTIONS: comma-separated bringup,goodput,scale,failover,multipath,connection (default: all); the clock probe
-#   always runs.
+#   SECTIONS: comma-separated bringup,goodput,scale,failover,multipath,connection,tunnel (default:
+#   all); the clock probe always runs.
 #
 #   0. the clock: clocksource, clock_getres, smallest step of the timer (bench/lib.sh).
 #   1. bring-up of a 4-line bundle: the shell recipe (tests/vm/lib.sh bond_by_hand) against
@@ -23,6 +23,10 @@
 #   7. connection bundles on the same lab: 16 LAN flows over 10/5/5 Mbit/s (2:1:1), the share of
 #      new connections per line against the weights, failover under 16 LAN flows and the cost of
 #      the round that changes the weights (bench/connection.sh).
+#   8. tunnels as lines on the same lab with an aggregator (tests/vm/tunnel.sh): one TCP stream
+#      over 2 and 4 tunnelled lines, equal and unequal, next to a multipath and a connection
+#      bundle of the same lines; failover of a tunnel on both ends under the stream
+#      (bench/tunnel.sh).
 set -uo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -37,7 +41,7 @@ fi
 repo=$1
 export BENCH_OUT=$2
 mode=$3
-sections=,${4:-bringup,goodput,scale,failover,multipath,connection},
+sections=,${4:-bringup,goodput,scale,failover,multipath,connection,tunnel},
 # section NAME: true if this run measures section NAME.
 section() {
     [[ "$sections" == *",$1,"* ]]
@@ -71,6 +75,10 @@ VM_LIB_ROLE=runner
 . "$repo/bench/multipath.sh"
 # shellcheck source-path=SCRIPTDIR source=connection.sh
 . "$repo/bench/connection.sh"
+# shellcheck source-path=SCRIPTDIR source=../tests/vm/tunnel.sh
+. "$repo/tests/vm/tunnel.sh"
+# shellcheck source-path=SCRIPTDIR source=tunnel.sh
+. "$repo/bench/tunnel.sh"
 
 mkdir -p "$BENCH_OUT"
 : >"$BENCH_OUT/results.tsv"
@@ -100,6 +108,9 @@ if [ "$mode" = full ]; then
     MP_CUTS=5
     MP_FAILOVER_SECS=12
     CN_CONNECTIONS=300 # new connections per share measurement (LAN, box)
+    # Tunnels: 4 lines at 5 Mbit/s each, not 10: 4 x 10 Mbit/s of GRE may be CPU-bound under TCG.
+    TN_CASES=("eq2:10 10" "un2:10 5" "eq4:5 5 5 5" "un4:8 4 4 4")
+    TN_CUTS=5
 else
     ROUNDS=1
     SETTLE=0.2
@@ -121,7 +132,11 @@ else
     MP_CUTS=1
     MP_FAILOVER_SECS=10
     CN_CONNECTIONS=40
+    TN_CASES=("eq2:10 10")
+    TN_CUTS=2
 fi
+TN_FAILOVER_CASE=eq2   # the case whose lab also serves the failover (2 equal lines)
+TN_FAILOVER_SECS=10    # the stream under each cut (cut 3-4 s in, its last 3 s measured)
 STREAMS=(1 4)
 
 put env.mode "$mode"
@@ -166,6 +181,13 @@ if section multipath; then
     plan+=(multipath.failover)
 fi
 section connection && plan+=(connection.goodput connection.failover)
+if section tunnel; then
+    for c in "${TN_CASES[@]}"; do
+        plan+=("tunnel.${c%%:*}.tunnel")
+        [ "${c%%:*}" = "$TN_FAILOVER_CASE" ] && plan+=(tunnel.failover)
+        plan+=("tunnel.${c%%:*}.multipath" "tunnel.${c%%:*}.connection")
+    done
+fi
 planned "${plan[@]}"
 echo "guest: kernel $(uname -r), $mode run, measurements: ${plan[*]}"
 
@@ -684,6 +706,19 @@ if section connection; then
     measure connection.goodput cn_goodput
     echo "=== [guest ${SECONDS} s] 7. connection failover"
     measure connection.failover cn_failover "$MP_CUTS"
+fi
+
+# ================================================================ 8. tunnels
+
+if section tunnel; then
+    echo "=== [guest ${SECONDS} s] 8. tunnels as lines"
+    lab_down >/dev/null 2>&1
+    put tunnel.start_s "$SECONDS"
+    put env.tunnel_failover_secs "$TN_FAILOVER_SECS"
+    for c in "${TN_CASES[@]}"; do
+        tn_case "${c%%:*}" "${c#*:}"
+    done
+    put tunnel.end_s "$SECONDS"
 fi
 
 echo "guest: $_bench_ok ran, $_bench_failed failed"

@@ -467,6 +467,64 @@ table_cn_failover() {
     table_isp_failover connection.failover "the weights map" "the round that changes the weights"
 }
 
+# tn_cases: the tunnel cases this run measured, in order.
+tn_cases() {
+    local c
+    for c in eq2 un2 eq4 un4; do [ -n "${R[tunnel.$c.rates_mbit]:-}" ] && echo "$c"; done
+}
+
+# tn_case_name CASE: "2 equal", "4 unequal"...
+tn_case_name() {
+    local n=${1#??}
+    case $1 in
+    eq*) echo "$n equal" ;;
+    *) echo "$n unequal" ;;
+    esac
+}
+
+# tn_fig KEY SUM_BPS: "Mbit/s (of sum)" of R[KEY.bps], or "-".
+tn_fig() {
+    local b=${R[$1.bps]:--}
+    [ "$b" = - ] && { echo -; return; }
+    echo "$(calc '%.1f' "$b / 1000000") ($(ratio "$b" "$2"))"
+}
+
+# table_tunnel: one TCP stream over tunnelled lines against round robin's prediction, next to a
+# multipath and a connection bundle of the same lines.
+table_tunnel() {
+    local c rates sum pred w
+    printf 'lines\tMbit/s\tpredicted for tunnels (slowest x lines)\ttunnels: Mbit/s (of sum)\ttheir retransmits\tmultipath (of sum; weights, lines used)\tconnection (of sum; lines used)\n'
+    for c in $(tn_cases); do
+        rates=${R[tunnel.$c.rates_mbit]}
+        w=${R[tunnel.$c.weights]:--}
+        read -r sum pred <<<"$(awk '{ s = 0; m = $1; for (i = 1; i <= NF; i++) { s += $i; if ($i < m) m = $i }
+            print s, m * NF }' <<<"$rates")"
+        printf '%s\t%s\t%s (%s)\t%s\t%s\t%s; %s, %s\t%s; %s\n' "$(tn_case_name "$c")" "${rates// //}" \
+            "$pred" "$(ratio "$pred" "$sum")" "$(tn_fig "tunnel.$c.tunnel" "$sum * 1000000")" "${R[tunnel.$c.tunnel.retransmits]:--}" \
+            "$(tn_fig "tunnel.$c.multipath" "$sum * 1000000")" "${w// /:}" "${R[tunnel.$c.multipath.lines_used]:--}" \
+            "$(tn_fig "tunnel.$c.connection" "$sum * 1000000")" "${R[tunnel.$c.connection.lines_used]:--}"
+    done
+}
+
+# tn_mbit_stats KEY: "median (min-max)" in Mbit/s of the bit/s list R[KEY], or "-".
+tn_mbit_stats() {
+    local m lo hi n
+    read -r m lo hi n <<<"$(stats "$1" || echo - - - -)"
+    [ "$m" = - ] && { echo -; return; }
+    echo "$(calc '%.1f' "$m / 1000000") ($(calc '%.1f' "$lo / 1000000")-$(calc '%.1f' "$hi / 1000000"))"
+}
+
+# table_tn_failover: cut -> out on both ends, and the stream before and after.
+table_tn_failover() {
+    local c=tunnel.failover om=- olo=- ohi=- on=- am=- alo=- ahi=- an=- sum=20000000
+    read -r om olo ohi on <<<"$(stats "$c.office_ms" || echo - - - -)"
+    read -r am alo ahi an <<<"$(stats "$c.agg_ms" || echo - - - -)"
+    printf 'lines\ttimer interval\tcut -> out of teql0 (office): median (min-max, cuts)\tcut -> out of teql1 (aggregator)\tstream before the cut (its seconds 1-3), Mbit/s\tits last 3 s, Mbit/s\tof the sum\n'
+    printf '%s\t%s s\t%s ms (%s-%s, n=%s)\t%s ms (%s-%s, n=%s)\t%s\t%s\t%s\n' "2 (10/10)" "${R[$c.interval_s]:--}" \
+        "$om" "$olo" "$ohi" "$on" "$am" "$alo" "$ahi" "$an" \
+        "$(tn_mbit_stats "$c.before_bps")" "$(tn_mbit_stats "$c.tail_bps")" "$(ratio "$(med "$c.tail_bps")" "$sum")"
+}
+
 table_targets() {
     local st v r shell_m m frac dev s1 s2 sr st256 cmd
     printf 'target\tfigure\tverdict\n'
@@ -673,6 +731,35 @@ sane() {
         [[ "${R[$m.lines_used]:-}" =~ ^[1-3]$ ]] || _insane "$m.lines_used = '${R[$m.lines_used]:-}'" || return 1
         [[ "${R[$m.tries]:-}" =~ ^[1-3]$ ]] || _insane "$m.tries = '${R[$m.tries]:-}' (1 to 3 runs)" || return 1
         ;;
+    tunnel.failover)
+        pos_int "$m.cuts" && pos_int "$m.interval_s" || return 1
+        for k in office_ms agg_ms; do
+            [[ "${R[$m.$k]:-}" =~ ^[1-9][0-9]*(\ [1-9][0-9]*)*$ ]] && [ "$(wc -w <<<"${R[$m.$k]}")" -eq "${R[$m.cuts]}" ] \
+                || _insane "$m.$k = '${R[$m.$k]:-}' is not one time above 0 per cut" || return 1
+        done
+        for k in before_bps tail_bps; do
+            [[ "${R[$m.$k]:-}" =~ ^[0-9]+(\ [0-9]+)*$ ]] && [ "$(wc -w <<<"${R[$m.$k]}")" -eq "${R[$m.cuts]}" ] \
+                || _insane "$m.$k = '${R[$m.$k]:-}' is not one rate per cut" || return 1
+        done
+        ;;
+    tunnel.*)
+        k=${m%.*}
+        rates=${R[$k.rates_mbit]:-}
+        [ -n "$rates" ] || _insane "$k.rates_mbit is missing" || return 1
+        sum=$(awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s * 1000000 }' <<<"$rates")
+        pos_int "$m.bps" || return 1
+        [ "${R[$m.bps]}" -le $((sum * 105 / 100)) ] || _insane "$m.bps = ${R[$m.bps]} exceeds the lines' $sum bit/s" || return 1
+        if [ "${m##*.}" = tunnel ]; then
+            n=0
+            for d in ${R[$m.tx_deltas]:-}; do
+                [[ "$d" =~ ^[0-9]+$ ]] && [ "$d" -gt 0 ] || _insane "$m.tx_deltas = '${R[$m.tx_deltas]:-}': a tunnel sent nothing" || return 1
+                n=$((n + 1))
+            done
+            [ "$n" = "$(wc -w <<<"$rates")" ] || _insane "$m.tx_deltas has $n tunnels, expected $(wc -w <<<"$rates")" || return 1
+        else
+            [[ "${R[$m.lines_used]:-}" =~ ^[1-4]$ ]] || _insane "$m.lines_used = '${R[$m.lines_used]:-}'" || return 1
+        fi
+        ;;
     failover.*)
         for k in cuts round_ms round_inner_ms round_9p_ms sent_during sent_after interval_s; do
             pos_int "$m.$k" || return 1
@@ -751,6 +838,16 @@ print_report() {
     table_cn_shares | render_text
     echo "   Failover: teqlctl check every ${R[connection.failover.interval_s]:-?} s, default probe keys, 16 long-lived LAN flows"
     table_cn_failover | render_text
+    echo
+    echo "8. Tunnels as lines: one TCP stream (iperf3 upload from the LAN host; tunnels: to the host behind the aggregator)"
+    table_tunnel | render_text
+    echo "   Failover: teqlctl check every ${R[tunnel.failover.interval_s]:-?} s on both ends, default probe keys, one LAN stream"
+    table_tn_failover | render_text
+    [ -z "${R[tunnel.failover.cuts_made_again]:-}" ] \
+        || echo "   (streams that were reset at once and started again: ${R[tunnel.failover.stream_restarts]:--}; cuts made again: ${R[tunnel.failover.cuts_made_again]:--})"
+    if [ -n "${R[tunnel.start_s]:-}" ] && [ -n "${R[tunnel.end_s]:-}" ]; then
+        echo "   (section 8 took $((R[tunnel.end_s] - R[tunnel.start_s])) s of guest time)"
+    fi
     echo
     echo "Targets (reported, not asserted)"
     table_targets | render_text
@@ -1058,13 +1155,49 @@ brackets check's own part, idle and under 16 flows.
 
 $(table_cn_failover | render_md)
 
+## 8. Tunnels as lines
+
+The lab of independent ISPs with an aggregator (tests/vm/tunnel.sh): behind the internet host
+a namespace of its own runs the aggregator (teqlctl with its own files and state) and, behind
+it, a far host with no route back to the office LAN. The office's ISP lines are a multipath
+bundle \`wan\` without a default route (\`TEQL_DEFROUTE=no\`: each line keeps its rule
+\`from ADDR\`), and a keyed GRE tunnel per line (tlK over ethK) is a line of teql0; the
+aggregator's files are written by \`teqlctl peer-config\` from the office's (its tunnels back,
+teql1 with \`TEQL_ROUTE\` and \`TEQL_NAT\`); both ends are brought up by \`teqlctl up\`. One
+TCP stream (iperf3 upload, ${R[env.iperf_secs]:-?} s after ${R[env.iperf_omit]:-?} s left out) from the LAN host to the far host.
+teql sends round robin, blindly: every tunnel gets the same number of packets, so the bundle
+should run at about the slowest line's rate times the number of lines ("predicted"; for equal
+lines the sum, less the GRE and TCP headers: TCP over keyed GRE in a 1500-byte frame carries
+1420 bytes of 1514). Next to it, on the same lab and rates without the aggregator, the same
+single stream (LAN host to the internet host) over a multipath bundle of the lines
+(\`teqlctl up wan\`, weights by rate, the admin's masquerade), then over a connection bundle
+(\`TEQL_MODE=connection\`, \`TEQL_NAT\`): there one stream gets one line, the hash's or the
+draw's; "lines used" counts the addresses the server saw.
+
+$(table_tunnel | render_md)
+
+Failover: the 2 x 10 Mbit/s lab, \`teqlctl check\` at the shipped timer's interval on both
+ends (start to start, the service's niceness, from a copy on tmpfs; the aggregator's loop runs
+inside its namespace with its own state), the default probe keys (a tunnel is probed on the line
+under it: an echo from its local address to the far end's outer address). ${R[tunnel.failover.cuts]:-?} cuts: one LAN
+stream to the far host runs ${R[env.tunnel_failover_secs]:-?} s, and 3 to 4 s into it (a random point of the
+interval) ISP 2 loses its uplink; "cut -> out" is the time until each end's kernel reports tl2's
+root qdisc deleted (\`tc -ts monitor\` on the office and in the aggregator's namespace); the
+stream's rate in its seconds 1 to 3 (both tunnels; the first second, slow start filling the
+queues, left out) and in its last 3 s (tl1 alone: at best half the sum). After a recovery the
+stream's first connection is now and then reset at once ("Connection reset by peer"; cause not
+yet known): such a stream is started again before the cut (in this run: ${R[tunnel.failover.stream_restarts]:-?}), and a cut
+whose stream still did not run is made again (in this run: ${R[tunnel.failover.cuts_made_again]:-?}).
+
+$(table_tn_failover | render_md)
+
 ## Running it
 
     bench/run                # full run: prints these tables (about ${mins} min under TCG)
     bench/run --write        # the same, then rewrites BENCHMARKS.md and bench/benchmarks.png
     bench/run --smoke        # 1 round, 2 s iperf3 runs, 4 lines only, scale 8 only
     bench/run --only bringup # one section (bringup, goodput, scale, failover, multipath,
-                             # connection); never with --write
+                             # connection, tunnel); never with --write
 
 **The smoke** (\`bench/run --smoke\`, run by hand after a change to bench/; CI's
 \`tests/run-all\` left it out on 2026-12-01 to fit its 90 min): every section's code path with

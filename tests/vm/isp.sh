@@ -5,31 +5,45 @@
 #   box eth1 198.51.100.10/29 ==veth== lan r1 198.51.100.9/29  wan 198.19.1.2/30 ==veth== r1 inet
 #   box eth2 192.0.2.10/24    ==veth== lan r2 192.0.2.1/24     wan 198.19.2.2/30 ==veth== r2 inet
 #   box eth3 203.0.113.10/24  ==veth== lan r3 203.0.113.1/24   wan 198.19.3.2/30 ==veth== r3 inet
+#  (box eth4 198.51.100.18/29 ==veth== lan r4 198.51.100.17/29 wan 198.19.4.2/30 ==veth== r4 inet,
+#   only with ISP_LINES=4; ISP_LINES=2 leaves out eth3)
 #   inet: the internet host 198.18.0.1/32 on lo, each line's subnet routed back via its ISP.
 #
 # Each ISP drops packets whose source is not its own customer's (strict rp_filter on its lan
 # side: anti-spoofing), and shapes the line both ways (ISP_RATES, default 10/5/5 Mbit/s).
+# ISP_LINES (default 3; 2 to 4) is the number of lines isp_up builds, isp_down removes and
+# isp_write_office writes; set it before isp_up and leave it until after isp_down.
 # The box forwards the LAN and masquerades it per line, as the admin's own nftables table
 # `ip adminnat` does (teqlctl never touches it).
 
 ISP_HOST=198.18.0.1
 ISP_RATES=${ISP_RATES:-"10mbit 5mbit 5mbit"}
-ISP_ADDR=(x 198.51.100.10 192.0.2.10 203.0.113.10)
-ISP_GW=(x 198.51.100.9 192.0.2.1 203.0.113.1)
-ISP_NET=(x 198.51.100.8/29 192.0.2.0/24 203.0.113.0/24)
-ISP_LEN=(x 29 24 24)
+ISP_LINES=${ISP_LINES:-3}
+ISP_ADDR=(x 198.51.100.10 192.0.2.10 203.0.113.10 198.51.100.18)
+ISP_GW=(x 198.51.100.9 192.0.2.1 203.0.113.1 198.51.100.17)
+ISP_NET=(x 198.51.100.8/29 192.0.2.0/24 203.0.113.0/24 198.51.100.16/29)
+ISP_LEN=(x 29 24 24 29)
 
-# isp_up: the lab with three lines (eth1..eth3) up and addressed, no routing of the box's own.
+# _isp_lines VAR: the lines' numbers, 1..ISP_LINES, into the array VAR.
+_isp_lines() {
+    local -n _isp_ks=$1
+    local _k
+    _isp_ks=()
+    for ((_k = 1; _k <= ISP_LINES; _k++)); do _isp_ks+=("$_k"); done
+}
+
+# isp_up: the lab with ISP_LINES lines (eth1..eth3 by default) up and addressed, no routing of the box's own.
 # Batched (`ip -batch`, `tc -batch`, one sysctl per namespace): under TCG every process start
 # costs 0.1-0.3 s on 6.1 and about 2 s on Debian 11's 5.10 (tests/vm/k-71), and the lab is
 # built in most multipath scenarios.
 isp_up() {
     _vm_require_guest || return 1
-    local k rates rate ns
+    local k rates rate ns ks oifs
     read -r -a rates <<<"$ISP_RATES"
-    for ns in inet r1 r2 r3 lan; do ip netns add "$ns" || return 1; done
+    _isp_lines ks
+    for ns in inet "${ks[@]/#/r}" lan; do ip netns add "$ns" || return 1; done
     {
-        for k in 1 2 3; do
+        for k in "${ks[@]}"; do
             echo "link add eth$k type veth peer name lan netns r$k"
             echo "link add inet$k type veth peer name wan netns r$k"
             echo "link set inet$k netns inet"
@@ -38,7 +52,7 @@ isp_up() {
         echo "addr add 198.18.100.1/24 dev lan0"
         echo "link set lan0 up"
         # The box's side, as ifup-eth leaves it: address and link up, no default route.
-        for k in 1 2 3; do
+        for k in "${ks[@]}"; do
             echo "link set eth$k up"
             echo "addr add ${ISP_ADDR[$k]}/${ISP_LEN[$k]} dev eth$k"
         done
@@ -46,13 +60,13 @@ isp_up() {
     {
         echo "link set lo up"
         echo "addr add $ISP_HOST/32 dev lo"
-        for k in 1 2 3; do
+        for k in "${ks[@]}"; do
             echo "link set inet$k name r$k"
             echo "addr add 198.19.$k.1/30 dev r$k"
             echo "link set r$k up"
         done
     } | ip -n inet -batch - || return 1
-    for k in 1 2 3; do
+    for k in "${ks[@]}"; do
         rate=${rates[$((k - 1))]:-10mbit}
         {
             echo "link set lo up"
@@ -68,15 +82,16 @@ isp_up() {
             | tc -n "r$k" -batch - || return 1
     done
     # Routes once both ends of each veth are up (a gateway behind a link without carrier).
-    for k in 1 2 3; do echo "route add ${ISP_NET[$k]} via 198.19.$k.2"; done | ip -n inet -batch - || return 1
+    for k in "${ks[@]}"; do echo "route add ${ISP_NET[$k]} via 198.19.$k.2"; done | ip -n inet -batch - || return 1
     printf '%s\n' "link set lo up" "addr add 198.18.100.2/24 dev eth0" "link set eth0 up" "route add default via 198.18.100.1" \
         | ip -n lan -batch - || return 1
     sysctl -q -w net.ipv4.ip_forward=1
-    nft -f - <<'EOT'
+    oifs=$(printf '"eth%s", ' "${ks[@]}")
+    nft -f - <<EOT
 table ip adminnat {
     chain post {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname { "eth1", "eth2", "eth3" } masquerade
+        oifname { ${oifs%, } } masquerade
     }
 }
 EOT
@@ -85,15 +100,16 @@ EOT
     # connection. Being liberal about the window is the usual cure on a NAT router. (t-72 also
     # drops invalid packets in INPUT, as firewalld does, which teqlctl check's probes survive.)
     sysctl -q -w net.netfilter.nf_conntrack_tcp_be_liberal=1
-    for k in 1 2 3; do wait_for _vm_link_up "eth$k" || return 1; done
+    for k in "${ks[@]}"; do wait_for _vm_link_up "eth$k" || return 1; done
 }
 
 # isp_down: everything isp_up made, and whatever teqlctl left in the kernel.
 isp_down() {
-    local k ns pid
+    local k ns pid ks
+    _isp_lines ks
     # A DHCP client on a line (t-74) first: it would react to its line vanishing.
     lab_dhcp_cleanup
-    for ns in inet r1 r2 r3 lan; do
+    for ns in inet "${ks[@]/#/r}" lan; do
         # A namespace lives on while a process (the iperf3 server) holds it.
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
@@ -102,7 +118,7 @@ isp_down() {
     # A connection scenario that stopped halfway: its table and the admin's of t-78.
     nft delete table inet teqlctl 2>/dev/null
     nft delete table inet admin 2>/dev/null
-    for k in 1 2 3; do ip link del "eth$k" 2>/dev/null; done
+    for k in "${ks[@]}"; do ip link del "eth$k" 2>/dev/null; done
     ip link del lan0 2>/dev/null
     ip route del default 2>/dev/null
     ip nexthop flush 2>/dev/null
@@ -113,16 +129,17 @@ isp_down() {
 }
 
 # isp_write_office "WEIGHT1 WEIGHT2 WEIGHT3" [KEY=VALUE...]: network-scripts files of a
-# multipath bundle `wan` over eth1..eth3 (static, each line with its ISP's address and
+# multipath bundle `wan` over eth1..eth3 (eth1..ethISP_LINES; static, each line with its ISP's address and
 # gateway); each KEY=VALUE is added to every line's file, with %k standing for the line's
 # number (TEQL_TABLE=420%k).
 isp_write_office() {
-    local k extra
+    local k extra ks
     local -a weights
     read -r -a weights <<<"$1"
     shift
+    _isp_lines ks
     mkdir -p "$NS_DIR" || return 1
-    for k in 1 2 3; do
+    for k in "${ks[@]}"; do
         {
             printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\n' "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}"
             printf 'GATEWAY=%s\nTEQL_MASTER=wan\nTEQL_WEIGHT=%s\n' "${ISP_GW[$k]}" "${weights[$((k - 1))]:-1}"
