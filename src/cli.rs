@@ -117,7 +117,8 @@ pub enum Command {
     },
     /// Run a hook explicitly, with the arguments network-scripts would pass
     Hook {
-        /// The hook's name (ifup-local, ..., dhclient)
+        /// The hook's name (ifup-local, ..., dhclient), or `ifupdown`: the Debian hook, which
+        /// reads ifupdown's environment (IFACE, PHASE, MODE, ADDRFAM, VERBOSITY, IF_*)
         #[arg(value_parser = hook_names())]
         name: String,
         /// Its arguments, as its caller passes them (ifup-local: the device)
@@ -180,8 +181,12 @@ fn systems(root: &std::path::Path, s: &Systems) -> Result<Vec<install::System>> 
 }
 
 fn hook_names() -> Vec<&'static str> {
-    hooks::HOOKS.iter().map(|(n, _)| *n).collect()
+    hooks::HOOKS.iter().map(|(n, _)| *n).chain([IFUPDOWN_HOOK]).collect()
 }
+
+/// `teqlctl hook ifupdown`: the Debian hook as run-parts starts it (it is linked as
+/// `teqlctl` into /etc/network/if-*.d, so it has no hook name of its own).
+const IFUPDOWN_HOOK: &str = "ifupdown";
 
 /// Entry point of `teqlctl ...`; returns the exit status.
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
@@ -226,6 +231,21 @@ impl Command {
 fn run(cli: Cli) -> Result<i32> {
     let mut ctx = Ctx { root: cli.root, dry_run: cli.dry_run, force: false };
     match cli.command {
+        Command::Hook { name, args } if name == IFUPDOWN_HOOK => {
+            if let Some(a) = args.first() {
+                return Err(Error::Usage(format!(
+                    "hook ifupdown takes no arguments (got {a:?}): it reads ifupdown's environment (IFACE, PHASE, ADDRFAM, VERBOSITY, IF_*)"
+                )));
+            }
+            let env = crate::ifupdown::HookEnv::from_env(std::env::vars()).ok_or_else(|| {
+                Error::Usage(
+                    "hook ifupdown: no ifupdown environment (IFACE and PHASE, e.g. IFACE=eth1 PHASE=post-up \
+                     ADDRFAM=inet VERBOSITY=0 IF_TEQL_MASTER=teql0)"
+                        .into(),
+                )
+            })?;
+            Ok(crate::ifupdown::run(&env, &ctx))
+        }
         Command::Hook { name, args } => {
             let hook = Hook::from_name(&name).ok_or_else(|| Error::Usage(format!("{name}: not a hook name")))?;
             Ok(hooks::run(hook, &args, &ctx))

@@ -44,8 +44,10 @@ use crate::config::{self, interfaces, master_index, Config, Member};
 use crate::error::{exit, Error, Result};
 use crate::exec::{self, Outcome};
 use crate::log;
+use crate::module::Need;
 use crate::netlink::Netlink;
-use crate::ops::{self, Ctx};
+use crate::ops::{self, Ctx, Reads};
+use crate::plan::{Plan, Planner, Then};
 use crate::state::State;
 
 /// What ifupdown told us about this call.
@@ -198,29 +200,35 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             }
         };
     }
-    match env.phase {
-        Phase::PreUp => ops::load_module_for(ctx, ops::needed_for(&cfg, &[member.master.clone()].into())),
+    let master = member.master.as_str();
+    let needed = ops::needed_for(&cfg, &[member.master.clone()].into());
+    // Each phase is one planned run: one kernel read, every decision (the master too) taken on
+    // it, then ifupdown's own steps; `teqlctl --dry-run hook ifupdown` prints all of it.
+    let plan = match env.phase {
+        Phase::PreUp => return ops::load_module_for(ctx, needed),
         Phase::Up => {
-            let joins = [ops::Join::of(&member, &member.master)];
-            ops::attach_lines(ctx, &cfg, &joins, false)?;
-            if env.ifupdown2 {
-                restore_master_i2(ctx, &cfg, &member.master)
-            } else {
-                ensure_master_up(ctx, &cfg, &member.master)
-            }
+            let line = [member.device.as_str()];
+            ops::hook_run(ctx, needed, Reads::RpFilterOf(&line), |p| {
+                p.attach(&member.device, master, member.rp_filter, ctx.force)?;
+                if env.ifupdown2 {
+                    restore_master_i2(p, &cfg, master)
+                } else {
+                    ensure_master_up(p, &cfg, master)
+                }
+            })?
         }
-        Phase::Down | Phase::PostDown => {
-            let left = ops::detach_lines(ctx, std::slice::from_ref(&member.device), true, false)?;
-            if left.actions.is_empty() {
-                return Ok(());
-            }
+        Phase::Down | Phase::PostDown => ops::hook_run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
+            // Not a line of any master (or gone already): nothing more to decide.
+            let Some(left) = p.detach(&member.device, true)? else { return Ok(()) };
             if env.ifupdown2 {
-                set_master_down_i2(ctx, &member.master)
+                set_master_down_i2(p, &left);
             } else {
-                take_master_down_if_empty(ctx, &member.master)
+                take_master_down_if_empty(p, &left);
             }
-        }
-    }
+            Ok(())
+        })?,
+    };
+    follow_up(ctx, &plan)
 }
 
 fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
@@ -249,15 +257,21 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         // down is over.
         forget_master_emptied(ctx, &master);
     }
+    let needed = ops::needed_for(&cfg, &[master.clone()].into());
     match env.phase {
-        Phase::PreUp if env.ifupdown2 => {
-            ops::load_module_for(ctx, ops::needed_for(&cfg, &[master.clone()].into()))?;
-            attach_every_line_i2(ctx, &cfg, &master)?;
-            ops::master_up(ctx, &cfg, &master).map(drop)
-        }
         Phase::PreUp => {
-            ops::load_module_for(ctx, ops::needed_for(&cfg, &[master.clone()].into()))?;
-            give_master_a_line(ctx, &cfg, &master)
+            // The lines it may attach: only their rp_filter sysctls are read.
+            let lines: Vec<&str> = cfg.members_of(&master).map(|m| m.device.as_str()).collect();
+            let plan = ops::hook_run(ctx, needed, Reads::RpFilterOf(&lines), |p| {
+                if env.ifupdown2 {
+                    attach_every_line_i2(p, ctx, &cfg, &master)?;
+                    ops::check_config(&cfg, &[&master])?;
+                    p.master_up(&ops::master_cfg(&cfg, &master))
+                } else {
+                    give_master_a_line(p, ctx, &cfg, &master)
+                }
+            })?;
+            follow_up(ctx, &plan)
         }
         // ifupdown itself set the address, mtu and default route; the bundle's own routes and
         // NAT are ours.
@@ -266,6 +280,33 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
         Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&master)).map(drop),
     }
+}
+
+/// A hook's steps after its plan was applied, in order (in a dry run the plan printed them).
+fn follow_up(ctx: &Ctx, plan: &Plan) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    for t in &plan.then {
+        match t {
+            Then::Ifup { iface, must: true } => ifupdown("ifup", iface)?,
+            Then::Ifup { iface, must: false } => {
+                if let Err(e) = ifupdown("ifup", iface) {
+                    log::warn(&e.to_string());
+                }
+            }
+            Then::Ifdown { iface } => ifupdown("ifdown", iface)?,
+            Then::RecordEmptied { master } => record_master_emptied(master),
+            Then::ForgetEmptied { master } => forget_master_emptied(ctx, master),
+            Then::NeedLine { master, error } => {
+                if master_lines(master)? == 0 {
+                    return Err(Error::Refused(error.clone()));
+                }
+            }
+            Then::Info(msg) => log::info(msg),
+        }
+    }
+    Ok(())
 }
 
 /// Under ifupdown2, a multipath bundle without a device of its name: ifupdown2 skips every step
@@ -289,95 +330,82 @@ fn cfg_with_bare_master(cfg: &Config, master: &str) -> Config {
     c
 }
 
-struct MasterNow {
-    up: bool,
-    lines: usize,
-}
-
-fn master_now(master: &str) -> Result<MasterNow> {
+/// How many lines `master` has now (after nested ifups attached them).
+fn master_lines(master: &str) -> Result<usize> {
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let state = State::read(&mut nl)?;
-    Ok(MasterNow { up: state.link(master).is_some_and(State::is_up), lines: state.slaves_of(master).count() })
+    Ok(State::read_netlink(&mut nl)?.slaves_of(master).count())
 }
 
 /// After a line came up: the master must come up too, through ifupdown when it has a stanza.
-fn ensure_master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
-    if ctx.dry_run || master_now(master)?.up {
+fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> {
+    if p.is_up(master) || being_processed(master) || ifupdown_has(master) {
+        // Up already, or a run up the tree (or a parallel ifup of teqlN) is configuring it.
         return Ok(());
     }
-    if being_processed(master) || ifupdown_has(master) {
-        // A run up the tree (or a parallel ifup of teqlN) is configuring it right now.
+    if cfg.masters.get(master).and_then(|m| m.source.as_ref()).is_some() {
+        p.then(Then::Ifup { iface: master.to_string(), must: true });
         return Ok(());
     }
-    match cfg.masters.get(master).and_then(|m| m.source.as_ref()) {
-        Some(_) => ifupdown("ifup", master),
-        // No stanza: nobody else will bring it up; a bare master (no address) is still a pipe.
-        None => ops::master_up(ctx, cfg, master).map(drop),
-    }
+    // No stanza: nobody else will bring it up; a bare master (no address) is still a pipe.
+    ops::check_config(cfg, &[master])?;
+    p.master_up(&ops::master_cfg(cfg, master))
 }
 
 /// Before teqlN goes up it needs a line: attach the configured lines that are up; failing
 /// that, bring them up through ifupdown (their post-up attaches them).
-fn give_master_a_line(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
-    let up: Vec<ops::Join> =
-        members.iter().filter(|m| link_is_up(&m.device)).map(|m| ops::Join::of(m, master)).collect();
-    if !up.is_empty() {
-        ops::attach_lines(ctx, cfg, &up, false)?;
+    let up: Vec<&&Member> = members.iter().filter(|m| p.is_up(&m.device)).collect();
+    for m in up {
+        p.attach(&m.device, master, m.rp_filter, ctx.force)?;
     }
-    if ctx.dry_run || master_now(master)?.lines > 0 {
-        return Ok(());
-    }
-    for m in members.iter().filter(|m| m.onboot && !being_processed(&m.device) && !ifupdown_has(&m.device)) {
-        if let Err(e) = ifupdown("ifup", &m.device) {
-            log::warn(&e.to_string());
-        }
-    }
-    if master_now(master)?.lines > 0 {
+    if p.lines_of(master) > 0 {
         return Ok(());
     }
     let names: Vec<&str> = members.iter().map(|m| m.device.as_str()).collect();
-    Err(Error::Refused(if names.is_empty() {
+    let error = if names.is_empty() {
         format!("{master} has no line: no stanza has `teql-master {master}`; teql cannot go up without one")
     } else {
         format!(
             "{master}: none of its lines ({}) is up or could be brought up; teql cannot go up without one",
             names.join(", ")
         )
-    }))
+    };
+    let mut asked = false;
+    for m in members.iter().filter(|m| m.onboot && !being_processed(&m.device) && !ifupdown_has(&m.device)) {
+        p.then(Then::Ifup { iface: m.device.clone(), must: false });
+        asked = true;
+    }
+    if !asked {
+        return Err(Error::Refused(error));
+    }
+    p.then(Then::NeedLine { master: master.to_string(), error });
+    Ok(())
 }
 
 /// After a line left: an emptied master must go down (it would drop everything routed to it),
 /// through ifupdown when ifupdown configured it.
-fn take_master_down_if_empty(ctx: &Ctx, master: &str) -> Result<()> {
-    if ctx.dry_run {
-        return Ok(());
-    }
-    let now = master_now(master)?;
-    if now.lines > 0 || !now.up || being_processed(master) {
-        return Ok(());
+fn take_master_down_if_empty(p: &mut Planner, master: &str) {
+    if p.lines_of(master) > 0 || !p.is_up(master) || being_processed(master) {
+        return;
     }
     if ifupdown_has(master) {
-        ifupdown("ifdown", master)
+        p.then(Then::Ifdown { iface: master.to_string() });
     } else {
-        ops::set_down_if_empty(ctx, master).map(drop)
+        p.down_if_empty(master);
     }
 }
 
 /// ifupdown2's pre-up of a master: every configured line that exists joins, up or down, since
 /// nothing can be brought up through ifupdown2 from here (see the top of this file). teql
 /// skips a line that is down when it sends; the line's own ifup later finds it attached.
-fn attach_every_line_i2(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+fn attach_every_line_i2(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
-    let joins: Vec<ops::Join> = members
-        .iter()
-        .filter(|m| config::valid_iface_name(&m.device) && PathBuf::from("/sys/class/net").join(&m.device).exists())
-        .map(|m| ops::Join::of(m, master))
-        .collect();
-    if !joins.is_empty() {
-        ops::attach_lines(ctx, cfg, &joins, false)?;
+    let state = p.state();
+    for m in members.iter().filter(|m| state.link(&m.device).is_some()) {
+        p.attach(&m.device, master, m.rp_filter, ctx.force)?;
     }
-    if ctx.dry_run || master_now(master)?.lines > 0 {
+    if p.lines_of(master) > 0 {
         return Ok(());
     }
     let names: Vec<&str> = members.iter().map(|m| m.device.as_str()).collect();
@@ -399,52 +427,45 @@ fn forget_master_emptied(ctx: &Ctx, master: &str) {
     }
 }
 
-/// Under ifupdown2, after a line left: an emptied master would drop everything sent to it, and
-/// `ifdown teqlN` cannot be run from here; set it down (its routes go with it) and remember it.
-fn set_master_down_i2(ctx: &Ctx, master: &str) -> Result<()> {
-    if ctx.dry_run {
-        return Ok(());
-    }
-    let now = master_now(master)?;
-    if now.lines > 0 || !now.up {
-        return Ok(());
-    }
-    ops::set_down_if_empty(ctx, master)?;
+fn record_master_emptied(master: &str) {
     if let Err(e) =
         crate::statefile::write_atomic(&emptied_marker(master), b"set down by teqlctl: its last line left\n")
     {
         log::warn(&format!("{master}: cannot record that it was set down: {e}"));
     }
-    Ok(())
+}
+
+/// Under ifupdown2, after a line left: an emptied master would drop everything sent to it, and
+/// `ifdown teqlN` cannot be run from here; set it down (its routes go with it) and remember it.
+fn set_master_down_i2(p: &mut Planner, master: &str) {
+    if p.lines_of(master) > 0 || !p.is_up(master) {
+        return;
+    }
+    p.down_if_empty(master);
+    p.then(Then::RecordEmptied { master: master.to_string() });
 }
 
 /// Under ifupdown2, after a line came up: a master that teqlctl set down when its last line
 /// left comes back as its stanza says; one that ifupdown2 never brought up stays down (only
 /// `ifup teqlN` may configure it: it cannot be asked from here).
-fn restore_master_i2(ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
-    if ctx.dry_run || master_now(master)?.up {
+fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> {
+    if p.is_up(master) {
         return Ok(());
     }
     let has_stanza = cfg.masters.get(master).and_then(|m| m.source.as_ref()).is_some();
-    if has_stanza && !emptied_marker(master).exists() {
-        log::info(&format!(
+    let emptied = emptied_marker(master).exists();
+    if has_stanza && !emptied {
+        p.then(Then::Info(format!(
             "{master} is down and ifupdown2 cannot be asked to bring it up from a hook: `ifup {master}` (or `ifup -a`) does"
-        ));
+        )));
         return Ok(());
     }
-    ops::master_up(ctx, cfg, master)?;
-    forget_master_emptied(ctx, master);
-    Ok(())
-}
-
-fn link_is_up(iface: &str) -> bool {
-    if !config::valid_iface_name(iface) {
-        return false;
+    ops::check_config(cfg, &[master])?;
+    p.master_up(&ops::master_cfg(cfg, master))?;
+    if emptied {
+        p.then(Then::ForgetEmptied { master: master.to_string() });
     }
-    std::fs::read_to_string(PathBuf::from("/sys/class/net").join(iface).join("flags"))
-        .ok()
-        .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
-        .is_some_and(|f| f & crate::netlink::IFF_UP != 0)
+    Ok(())
 }
 
 /// ifupdown's state says `iface` is configured (or being configured: ifup records the state
@@ -474,9 +495,155 @@ fn ifupdown(cmd: &str, iface: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RpFilter;
+    use crate::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_NOARP, IFF_UP};
+    use crate::plan::Action;
 
     fn env(pairs: &[(&str, &str)]) -> Option<HookEnv> {
         HookEnv::from_env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    /// An interfaces file with teql0 (a stanza when `stanza`) and lines eth1, eth2.
+    fn config(stanza: bool) -> (tempfile::TempDir, Config) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("etc/network");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::from(
+            "auto eth1\niface eth1 inet static\n    address 198.51.100.10/29\n    teql-master teql0\n\n\
+             auto eth2\niface eth2 inet static\n    address 192.0.2.10/24\n    teql-master teql0\n",
+        );
+        if stanza {
+            text.push_str("\nauto teql0\niface teql0 inet static\n    address 198.18.200.2/30\n");
+        }
+        std::fs::write(dir.join("interfaces"), text).unwrap();
+        let cfg = config::load(root.path());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        (root, cfg)
+    }
+
+    /// teql0 (up when `master_up`), eth1 and eth2 up; `attached` lines have teql0 as root qdisc.
+    fn kernel(master_up: bool, attached: &[&str]) -> State {
+        let mut s = State { teql_loaded: true, ..State::default() };
+        let up = if master_up { IFF_UP } else { 0 };
+        s.links.push(Link {
+            index: 1,
+            name: "teql0".into(),
+            flags: IFF_NOARP | up,
+            mtu: 1500,
+            link_type: ARPHRD_VOID,
+            ..Link::default()
+        });
+        for (index, name) in [(2, "eth1"), (3, "eth2")] {
+            s.links.push(Link { index, name: name.into(), flags: IFF_UP, mtu: 1500, link_type: 1, ..Link::default() });
+            let kind = if attached.contains(&name) { "teql0" } else { "pfifo_fast" };
+            s.qdiscs.insert(index, Qdisc { ifindex: index, kind: kind.into(), handle: 0 });
+            s.rp_filter.insert(name.into(), 0);
+        }
+        s.rp_filter.insert("all".into(), 0);
+        s
+    }
+
+    fn ctx() -> Ctx {
+        Ctx { root: "/".into(), dry_run: true, force: false }
+    }
+
+    #[test]
+    fn a_line_up_brings_a_master_with_a_stanza_up_through_ifup_in_the_same_plan() {
+        let (_root, cfg) = config(true);
+        let state = kernel(false, &[]);
+        let mut p = Planner::new(&state);
+        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        let plan = p.finish();
+        assert!(matches!(plan.actions.last(), Some(Action::Attach { iface, .. }) if iface == "eth1"), "{plan}");
+        assert_eq!(plan.then, vec![Then::Ifup { iface: "teql0".into(), must: true }]);
+        assert!(plan.to_string().contains("ifup teql0\n"), "{plan}");
+    }
+
+    #[test]
+    fn a_line_up_brings_a_master_without_a_stanza_up_itself_and_an_up_master_is_left_alone() {
+        let (_root, cfg) = config(false);
+        let state = kernel(false, &[]);
+        let mut p = Planner::new(&state);
+        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        let plan = p.finish();
+        assert!(plan.then.is_empty(), "{plan}");
+        assert!(plan.actions.iter().any(|a| matches!(a, Action::LinkUp { iface, .. } if iface == "teql0")), "{plan}");
+
+        let state = kernel(true, &["eth2"]);
+        let mut p = Planner::new(&state);
+        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        let plan = p.finish();
+        assert!(plan.then.is_empty(), "{plan}");
+        assert!(!plan.actions.iter().any(|a| matches!(a, Action::LinkUp { .. } | Action::AddAddress { .. })), "{plan}");
+    }
+
+    #[test]
+    fn the_last_line_leaving_takes_the_master_down_and_under_ifupdown2_records_it() {
+        for i2 in [false, true] {
+            let state = kernel(true, &["eth1"]);
+            let mut p = Planner::new(&state);
+            let left = p.detach("eth1", true).unwrap().unwrap();
+            if i2 {
+                set_master_down_i2(&mut p, &left);
+            } else {
+                take_master_down_if_empty(&mut p, &left);
+            }
+            let plan = p.finish();
+            assert!(
+                plan.actions.iter().any(|a| matches!(a, Action::LinkDown { iface, .. } if iface == "teql0")),
+                "{plan}"
+            );
+            let record = vec![Then::RecordEmptied { master: "teql0".into() }];
+            assert_eq!(plan.then, if i2 { record } else { vec![] }, "{plan}");
+        }
+        // Another line stays: the master stays up.
+        let state = kernel(true, &["eth1", "eth2"]);
+        let mut p = Planner::new(&state);
+        let left = p.detach("eth1", true).unwrap().unwrap();
+        take_master_down_if_empty(&mut p, &left);
+        let plan = p.finish();
+        assert_eq!(plan.actions.len(), 1, "{plan}");
+    }
+
+    #[test]
+    fn a_master_pre_up_attaches_the_lines_that_are_up_or_plans_their_ifup_then_needs_a_line() {
+        let (_root, cfg) = config(true);
+        let state = kernel(false, &[]);
+        let mut p = Planner::new(&state);
+        give_master_a_line(&mut p, &ctx(), &cfg, "teql0").unwrap();
+        let plan = p.finish();
+        assert_eq!(plan.actions.iter().filter(|a| matches!(a, Action::Attach { .. })).count(), 2, "{plan}");
+        assert!(plan.then.is_empty(), "{plan}");
+
+        // Both lines down: their ifup, then the check that one of them attached.
+        let mut state = kernel(false, &[]);
+        for l in state.links.iter_mut().filter(|l| l.name.starts_with("eth")) {
+            l.flags = 0;
+        }
+        let mut p = Planner::new(&state);
+        give_master_a_line(&mut p, &ctx(), &cfg, "teql0").unwrap();
+        let plan = p.finish();
+        assert!(plan.actions.is_empty(), "{plan}");
+        let shown = plan.to_string();
+        assert!(shown.starts_with("ifup eth1    # a failure is a warning\nifup eth2    # a failure is a warning\n# then teql0 must have a line, else: teql0: none of its lines (eth1, eth2) is up"), "{shown}");
+
+        // No line configured: refused at once.
+        let mut p = Planner::new(&state);
+        let e = give_master_a_line(&mut p, &ctx(), &cfg, "teql1").unwrap_err();
+        assert!(e.to_string().contains("teql1 has no line: no stanza has `teql-master teql1`"), "{e}");
+    }
+
+    #[test]
+    fn a_plan_of_notes_only_changes_nothing() {
+        let mut plan = Plan::default();
+        plan.then.push(Then::Info("teql0 is down".into()));
+        assert!(plan.is_empty());
+        plan.then.push(Then::Ifdown { iface: "teql0".into() });
+        assert!(!plan.is_empty());
+        assert_eq!(plan.to_string(), "# teql0 is down\nifdown teql0\n");
     }
 
     #[test]

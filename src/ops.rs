@@ -66,7 +66,7 @@ pub fn report_problems(cfg: &Config, own: &str) {
     }
 }
 
-fn master_cfg(cfg: &Config, name: &str) -> Master {
+pub fn master_cfg(cfg: &Config, name: &str) -> Master {
     cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
 }
 
@@ -74,9 +74,18 @@ fn master_cfg(cfg: &Config, name: &str) -> Master {
 /// attaching (Planner::attach); every other run skips them, which makes the detach `check`
 /// does sooner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reads {
+pub enum Reads<'a> {
     WithRpFilter,
+    /// The rp_filter sysctls of these interfaces (and "all") only: a hook attaches one line,
+    /// and a box with many interfaces would pay a file read for each of the others.
+    RpFilterOf(&'a [&'a str]),
     NetlinkOnly,
+}
+
+/// Plans with `build` and then prints or applies, as one run under the lock. For the ifupdown
+/// hook, which decides its follow-up steps (`Then`) with the same planner.
+pub fn hook_run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+    run(ctx, needed, reads, build)
 }
 
 /// Plans with `build` and then prints or applies, as one run under the lock.
@@ -110,6 +119,7 @@ fn open_netlink() -> Result<Netlink> {
 fn read_state(nl: &mut Netlink, reads: Reads) -> Result<State> {
     match reads {
         Reads::WithRpFilter => State::read(nl),
+        Reads::RpFilterOf(names) => State::read_for(nl, names),
         Reads::NetlinkOnly => State::read_netlink(nl),
     }
 }
@@ -750,7 +760,7 @@ fn multipath_with_lines(
             notes.push(format!("{name}: its nftables table is as it should be"));
         }
     }
-    let plan = Plan { module: None, actions, notes, warnings: mp.warnings };
+    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings: mp.warnings };
     if ctx.dry_run {
         print!("{plan}");
     } else {

@@ -204,12 +204,61 @@ impl fmt::Display for Action {
     }
 }
 
+/// What an ifupdown hook does once its plan's changes are made: ifupdown's own commands (a
+/// nested `ifup` runs its own hooks, which take the lock themselves and cannot be undone by
+/// this run's rollback), teqlctl's record under ifupdown2, and what it tells syslog. Decided
+/// with the plan, from the same kernel state, so that `--dry-run` shows the whole hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// `ifup IFACE`. `must`: its failure fails the hook; otherwise it is a warning (one line of
+    /// several that a master's pre-up tries).
+    Ifup { iface: String, must: bool },
+    /// `ifdown IFACE`: a master that ifupdown configured goes down through ifupdown, or its
+    /// state would still say it is up.
+    Ifdown { iface: String },
+    /// Under ifupdown2: teqlctl set MASTER down because its last line left; the next line's
+    /// post-up brings it back.
+    RecordEmptied { master: String },
+    /// That record is over (ifupdown2 itself brings MASTER up or down, or teqlctl did).
+    ForgetEmptied { master: String },
+    /// After the nested ifups: MASTER must have a line by then, else the hook fails with `error`
+    /// (the one step that reads the kernel again: the lines' own hooks attached them).
+    NeedLine { master: String, error: String },
+    /// Said to syslog (and stderr with --verbose): nothing to change, but worth knowing.
+    Info(String),
+}
+
+impl Then {
+    /// True for steps that change nothing.
+    fn is_note(&self) -> bool {
+        matches!(self, Then::Info(_) | Then::NeedLine { .. })
+    }
+}
+
+impl fmt::Display for Then {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Then::Ifup { iface, must: true } => write!(f, "ifup {iface}"),
+            Then::Ifup { iface, must: false } => write!(f, "ifup {iface}    # a failure is a warning"),
+            Then::Ifdown { iface } => write!(f, "ifdown {iface}"),
+            Then::RecordEmptied { master } => {
+                write!(f, "# record: teqlctl set {master} down (its next line's post-up brings it back)")
+            }
+            Then::ForgetEmptied { master } => write!(f, "# forget the record that teqlctl set {master} down"),
+            Then::NeedLine { master, error } => write!(f, "# then {master} must have a line, else: {error}"),
+            Then::Info(msg) => write!(f, "# {msg}"),
+        }
+    }
+}
+
 /// The changes of one run, and what the admin should be told about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// `modprobe ...` when sch_teql must be loaded first (done before the state is read).
     pub module: Option<String>,
     pub actions: Vec<Action>,
+    /// An ifupdown hook's steps after the actions, in order.
+    pub then: Vec<Then>,
     /// Informational lines (why something was skipped).
     pub notes: Vec<String>,
     /// Things that are probably wrong but do not stop the run.
@@ -218,7 +267,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.module.is_none() && self.actions.is_empty()
+        self.module.is_none() && self.actions.is_empty() && self.then.iter().all(Then::is_note)
     }
 }
 
@@ -229,6 +278,9 @@ impl fmt::Display for Plan {
         }
         for a in &self.actions {
             writeln!(f, "{a}")?;
+        }
+        for t in &self.then {
+            writeln!(f, "{t}")?;
         }
         for w in &self.warnings {
             writeln!(f, "# warning: {w}")?;
@@ -306,6 +358,16 @@ impl<'a> Planner<'a> {
 
     pub fn note(&mut self, n: String) {
         self.plan.notes.push(n);
+    }
+
+    /// A hook's step after the actions (see `Then`).
+    pub fn then(&mut self, t: Then) {
+        self.plan.then.push(t);
+    }
+
+    /// Whether `name` exists and is up once the actions planned so far have run.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.state.link(name).is_some_and(|l| self.up_now(l))
     }
 
     fn kind_now(&self, index: u32) -> Option<&str> {

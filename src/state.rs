@@ -63,6 +63,20 @@ impl State {
         Ok(state)
     }
 
+    /// As `read`, with the rp_filter sysctls of `names` (and "all") only, and the outer paths of
+    /// those that are tunnels: what attaching `names` needs.
+    pub fn read_for(nl: &mut Netlink, names: &[&str]) -> Result<State> {
+        let mut state = State::read_netlink(nl)?;
+        for name in names.iter().copied().chain(["all"]) {
+            if let Some(v) = crate::sysctl::rp_filter(name) {
+                state.rp_filter.insert(name.to_string(), v);
+            }
+        }
+        let wanted: Vec<u32> = names.iter().filter_map(|n| state.link(n)).map(|l| l.index).collect();
+        state.read_tunnel_paths(nl, |i| wanted.contains(&i));
+        Ok(state)
+    }
+
     /// How the outer packets of the tunnels `wanted` picks (by ifindex) leave. Tunnels are rare:
     /// a box without one asks nothing more.
     pub fn read_tunnel_paths(&mut self, nl: &mut Netlink, wanted: impl Fn(u32) -> bool) {

@@ -48,6 +48,19 @@ deb_write() {
     } >"$DEB_FILE"
 }
 
+# hook_env IFACE PHASE [IF_OPTION=VALUE...] -- CMD...: CMD in the environment ifupdown gives its
+# hooks for IFACE's stanza at PHASE (inet static, not verbose), and nothing else.
+hook_env() {
+    local iface=$1 phase=$2 mode=start
+    shift 2
+    local opts=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    shift
+    case $phase in *down) mode=stop ;; esac
+    env -i PATH="$PATH" IFACE="$iface" LOGICAL="$iface" PHASE="$phase" MODE="$mode" ADDRFAM=inet \
+        METHOD=static VERBOSITY=0 "${opts[@]}" "$@"
+}
+
 # deb_state IFACE: what ifupdown believes (empty when not configured).
 deb_state() {
     ifquery --state "$1" 2>/dev/null

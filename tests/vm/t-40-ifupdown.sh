@@ -60,13 +60,35 @@ lab_sync_return
 check_bundle_up 2 3 4 5
 traffic_over_every_line
 
+# One planned run per hook (issue 16, point 10): eth4's post-up again, as run-parts starts it,
+# reads the kernel once (one link dump) and only eth4's and "all"'s rp_filter; it changes nothing.
+snap=$(kernel_snapshot)
+hook_env eth4 post-up IF_TEQL_MASTER=teql0 -- strace -f -qq -e trace=%network,openat -o "$VM_STATE/hook.strace" "$TEQLCTL"
+check_eq "eth4's post-up again: one link dump" 1 \
+    "$(grep -cE '(sendto|sendmsg)\(.*RTM_GETLINK' "$VM_STATE/hook.strace")"
+check_eq "... the rp_filter of eth4 and all only" "all eth4" \
+    "$(grep -o 'conf/[^/]*/rp_filter' "$VM_STATE/hook.strace" | cut -d/ -f2 | sort -u | xargs)"
+check_eq "... and no change" "$snap" "$(kernel_snapshot)"
+
 # --- the last line leaving goes through ifdown teql0; the first back through ifup teql0 ---
 for k in 2 3 4; do ifdown "eth$k"; done
 check_bundle_up 5
+# --dry-run shows the whole hook: the last line's detach, then ifupdown's own `ifdown teql0`.
+snap=$(kernel_snapshot)
+out=$(hook_env eth5 pre-down IF_TEQL_MASTER=teql0 -- "$TEQLCTL" --dry-run hook ifupdown 2>&1)
+check_eq "--dry-run hook ifupdown, the last line's pre-down: its detach, then ifdown teql0" \
+    "tc qdisc del dev eth5 root|ifdown teql0" "$(grep -v '^#' <<<"$out" | paste -sd '|')"
+check_eq "... and no change" "$snap" "$(kernel_snapshot)"
 check "ifdown eth5, the last line" ifdown eth5
 check_eq "teql0 was taken down through ifupdown" "" "$(deb_state teql0)"
 check_eq "teql0 is down" DOWN "$(ip -j link show teql0 | jq -r '.[0].operstate')"
 check_eq "no default route black-holes traffic" "[]" "$(ip -j route show default)"
+ip link set eth3 up
+out=$(hook_env eth3 post-up IF_TEQL_MASTER=teql0 -- "$TEQLCTL" --dry-run hook ifupdown 2>&1)
+check "--dry-run hook ifupdown, a line's post-up while teql0 is down: its attach ..." \
+    grep -qx "tc qdisc add dev eth3 root teql0" <<<"$out"
+check_eq "... then ifup teql0, last" "ifup teql0" "$(grep -v '^#' <<<"$out" | tail -n 1)"
+ip link set eth3 down
 check "ifup eth3 brings the bundle back" ifup eth3
 lab_sync_return
 check_bundle_up 3
@@ -76,6 +98,10 @@ deb_reset
 
 # --- ifup teql0 alone: its lines come up through ifupdown ---------------------------------
 deb_write master-first
+out=$(hook_env teql0 pre-up -- "$TEQLCTL" --dry-run hook ifupdown 2>&1)
+check_eq "--dry-run hook ifupdown, teql0's pre-up with every line down: the ifup of each line" \
+    "eth2 eth3 eth4 eth5" "$(sed -n 's/^ifup \(eth[0-9]\)    # a failure is a warning$/\1/p' <<<"$out" | xargs)"
+check "... then teql0 must have a line" grep -q "^# then teql0 must have a line, else: teql0: none of its lines" <<<"$out"
 check "ifup teql0 alone" ifup teql0
 lab_sync_return
 for k in 2 3 4 5; do
