@@ -115,7 +115,11 @@ fn bad_values_and_misplaced_keys_in_ifcfg() {
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_HASH=l7\n", &["TEQL_HASH=\"l7\"", "l4, l3 or keep"]),
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_DEFROUTE=maybe\n", &["TEQL_DEFROUTE=\"maybe\""]),
         ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nIPADDR=192.0.2.1\n", &["IPADDR is set on the multipath bundle wan"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_WEIGHT=2\n", &["TEQL_WEIGHT is set on the bundle wan"]),
+        (
+            "wan",
+            "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_WEIGHT=2\n",
+            &["TEQL_WEIGHT=\"2\" is set on the bundle wan: it belongs in the files of its lines"],
+        ),
         ("wan", "DEVICE=wan\nDEVICETYPE=teql\n", &["must be a multipath bundle: add TEQL_MODE=multipath"]),
         (
             "teql0",

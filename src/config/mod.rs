@@ -6,10 +6,14 @@
 
 pub mod ifcfg;
 pub mod interfaces;
+mod keys;
 pub mod read;
 pub mod shell;
 
+pub use keys::Values;
 pub use read::{read_config_file, ReadProblem};
+
+use keys::{Format, Key};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -309,14 +313,6 @@ pub struct ConnectionOptions {
     pub prefer_dst: Vec<Ipv4Prefix>,
 }
 
-/// The connection keys of a bundle as read (None: absent).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConnectionValues<'a> {
-    pub nat: Option<&'a str>,
-    pub prefer: Option<&'a str>,
-    pub prefer_dst: Option<&'a str>,
-}
-
 /// A line's multipath settings as written; None where the key is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LinePath {
@@ -343,33 +339,17 @@ impl LinePath {
 }
 
 impl LinePath {
-    /// The first key of `keys` that is set, for "only for multipath bundles" messages.
-    pub fn first_set(&self, keys: &PathKeys) -> Option<&'static str> {
+    /// The first multipath key that is set, as `fmt` spells it, for "only for multipath
+    /// bundles" messages.
+    pub(crate) fn first_set(&self, fmt: &Format) -> Option<&'static str> {
         [
-            (self.weight.is_some(), keys.weight),
-            (self.gateway.is_some(), keys.gateway),
-            (self.table.is_some(), keys.table),
+            (self.weight.is_some(), Key::Weight),
+            (self.gateway.is_some(), Key::Gateway),
+            (self.table.is_some(), Key::Table),
         ]
         .into_iter()
-        .find_map(|(set, k)| set.then_some(k))
+        .find_map(|(set, k)| set.then(|| fmt.name(k)))
     }
-}
-
-/// The multipath keys of a line as one format spells them.
-pub struct PathKeys {
-    pub weight: &'static str,
-    pub gateway: &'static str,
-    pub table: &'static str,
-}
-
-/// The multipath keys of a bundle as one format spells them.
-pub struct ModeKeys {
-    pub mode: &'static str,
-    pub hash: &'static str,
-    pub defroute: &'static str,
-    pub nat: &'static str,
-    pub prefer: &'static str,
-    pub prefer_dst: &'static str,
 }
 
 pub(crate) const EXPECT_MODE: &str = "teql, multipath or connection";
@@ -447,36 +427,31 @@ pub(crate) const EXPECT_HASH: &str = "l4, l3 or keep";
 pub(crate) const EXPECT_GATEWAY: &str = "a dotted unicast IPv4 address";
 pub(crate) const EXPECT_YES_NO: &str = "yes or no";
 
-/// Parses a line's multipath keys (`gateway` already resolved by the caller: TEQL_GATEWAY over
-/// GATEWAY); every bad value is reported.
-pub(crate) fn read_line_path(
-    weight: Option<&str>,
-    gateway: Option<(&'static str, &str)>,
-    table: Option<&str>,
-    keys: &PathKeys,
-) -> std::result::Result<LinePath, Vec<BadValue>> {
+pub(crate) const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
+pub(crate) const EXPECT_IPV4: &str = "a dotted IPv4 address";
+pub(crate) const EXPECT_MTU: &str = "a number from 68 to 65535";
+pub(crate) const EXPECT_METRIC: &str = "a route metric, a number from 0 to 4294967295";
+
+/// Parses a line's multipath keys; every bad value is reported.
+pub(crate) fn read_line_path(v: &Values, fmt: &Format) -> std::result::Result<LinePath, Vec<BadValue>> {
     let mut bad = Vec::new();
     let mut out = LinePath::default();
-    if let Some(v) = weight {
-        match parse_decimal(v).filter(|w| (1..=256).contains(w)).and_then(|w| u16::try_from(w).ok()) {
-            Some(w) => out.weight = Some(w),
-            None => bad.push(BadValue { key: keys.weight, value: v.to_string(), expected: EXPECT_WEIGHT }),
+    if let Some(w) = v.get(Key::Weight) {
+        match parse_decimal(w).filter(|n| (1..=256).contains(n)).and_then(|n| u16::try_from(n).ok()) {
+            Some(n) => out.weight = Some(n),
+            None => bad.push(BadValue { key: fmt.name(Key::Weight), value: w.to_string(), expected: EXPECT_WEIGHT }),
         }
     }
-    if let Some((key, v)) = gateway {
-        match v
-            .parse::<Ipv4Addr>()
-            .ok()
-            .filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback()))
-        {
+    if let Some(g) = v.get(Key::Gateway) {
+        match g.parse::<Ipv4Addr>().ok().filter(|a| is_unicast_host(*a)) {
             Some(a) => out.gateway = Some(a),
-            None => bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_GATEWAY }),
+            None => bad.push(BadValue { key: fmt.name(Key::Gateway), value: g.to_string(), expected: EXPECT_GATEWAY }),
         }
     }
-    if let Some(v) = table {
-        match parse_decimal(v).filter(|t| *t != 0 && !(253..=255).contains(t)) {
-            Some(t) => out.table = Some(t),
-            None => bad.push(BadValue { key: keys.table, value: v.to_string(), expected: EXPECT_TABLE }),
+    if let Some(t) = v.get(Key::Table) {
+        match parse_decimal(t).filter(|n| *n != 0 && !(253..=255).contains(n)) {
+            Some(n) => out.table = Some(n),
+            None => bad.push(BadValue { key: fmt.name(Key::Table), value: t.to_string(), expected: EXPECT_TABLE }),
         }
     }
     if bad.is_empty() {
@@ -505,16 +480,12 @@ fn connection_key<T>(
     parsed
 }
 
-/// Parses a bundle's mode keys: None when none is set (a TEQL bundle). `yes_no` is the
-/// format's boolean parser.
-pub(crate) fn read_mode(
-    mode: Option<&str>,
-    hash: Option<&str>,
-    defroute: Option<&str>,
-    conn: ConnectionValues<'_>,
-    keys: &ModeKeys,
-    yes_no: fn(&str) -> Option<bool>,
-) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
+/// Parses a bundle's mode keys: None when none is set (a TEQL bundle). On a TEQL bundle the
+/// NAT key is its own (the aggregator's NAT, `read_routing`), not a connection bundle's.
+pub(crate) fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
+    let mode = values.get(Key::Mode);
+    let nat = if is_teql_mode(mode) { None } else { values.get(Key::Nat) };
+    let (prefer, prefer_dst) = (values.get(Key::Prefer), values.get(Key::PreferDst));
     let mut bad = Vec::new();
     let m = mode.map(|v| (v, v.to_ascii_lowercase()));
     let (multipath, connection) = match &m {
@@ -523,34 +494,35 @@ pub(crate) fn read_mode(
         Some((_, l)) if l == "multipath" => (true, false),
         Some((_, l)) if l == "connection" => (true, true),
         Some((v, _)) => {
-            bad.push(BadValue { key: keys.mode, value: v.to_string(), expected: EXPECT_MODE });
+            bad.push(BadValue { key: fmt.name(Key::Mode), value: v.to_string(), expected: EXPECT_MODE });
             (false, false)
         }
     };
     let b = &mut bad;
+    let name = |k| fmt.name(k);
     let copts = ConnectionOptions {
-        nat: connection_key(b, connection, keys.nat, conn.nat, parse_prefixes, EXPECT_PREFIXES).unwrap_or_default(),
-        prefer: connection_key(b, connection, keys.prefer, conn.prefer, parse_iface_list, EXPECT_PREFER)
+        nat: connection_key(b, connection, name(Key::Nat), nat, parse_prefixes, EXPECT_PREFIXES).unwrap_or_default(),
+        prefer: connection_key(b, connection, name(Key::Prefer), prefer, parse_iface_list, EXPECT_PREFER)
             .unwrap_or_default(),
-        prefer_dst: connection_key(b, connection, keys.prefer_dst, conn.prefer_dst, parse_prefixes, EXPECT_PREFIXES)
+        prefer_dst: connection_key(b, connection, name(Key::PreferDst), prefer_dst, parse_prefixes, EXPECT_PREFIXES)
             .unwrap_or_default(),
     };
-    if connection && conn.prefer.is_none() {
-        if let Some(v) = conn.prefer_dst {
-            bad.push(BadValue { key: keys.prefer_dst, value: v.to_string(), expected: EXPECT_PREFER_FIRST });
+    if connection && prefer.is_none() {
+        if let Some(v) = prefer_dst {
+            bad.push(BadValue { key: name(Key::PreferDst), value: v.to_string(), expected: EXPECT_PREFER_FIRST });
         }
     }
     let mut options = MultipathOptions::default();
-    if let Some(v) = hash {
+    if let Some(v) = values.get(Key::Hash) {
         match crate::multipath::HashPolicy::parse(v) {
             Some(h) => options.hash = h,
-            None => bad.push(BadValue { key: keys.hash, value: v.to_string(), expected: EXPECT_HASH }),
+            None => bad.push(BadValue { key: name(Key::Hash), value: v.to_string(), expected: EXPECT_HASH }),
         }
     }
-    if let Some(v) = defroute {
-        match yes_no(v) {
+    if let Some(v) = values.get(Key::Defroute) {
+        match (fmt.yes_no)(v) {
             Some(d) => options.defroute = d,
-            None => bad.push(BadValue { key: keys.defroute, value: v.to_string(), expected: EXPECT_YES_NO }),
+            None => bad.push(BadValue { key: name(Key::Defroute), value: v.to_string(), expected: EXPECT_YES_NO }),
         }
     }
     if !bad.is_empty() {
@@ -606,42 +578,7 @@ impl Default for Probe {
     }
 }
 
-/// The probe keys as one format spells them (the two readers share the parsing below).
-pub(crate) struct ProbeKeys {
-    pub targets: &'static str,
-    pub via: &'static str,
-    pub timeout: &'static str,
-    pub down: &'static str,
-    pub up: &'static str,
-}
-
-impl ProbeKeys {
-    pub fn all(&self) -> [&'static str; 5] {
-        [self.targets, self.via, self.timeout, self.down, self.up]
-    }
-}
-
-/// The raw values of the probe keys of one line, as written; None when absent or empty.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct ProbeValues<'a> {
-    pub targets: Option<&'a str>,
-    pub via: Option<&'a str>,
-    pub timeout: Option<&'a str>,
-    pub down: Option<&'a str>,
-    pub up: Option<&'a str>,
-}
-
-impl<'a> ProbeValues<'a> {
-    /// The first key that is set, with its value, for "set on a master" style messages.
-    pub fn first_set(&self, keys: &ProbeKeys) -> Option<(&'static str, &'a str)> {
-        keys.all()
-            .into_iter()
-            .zip([self.targets, self.via, self.timeout, self.down, self.up])
-            .find_map(|(k, v)| v.map(|v| (k, v)))
-    }
-}
-
-/// A probe value that does not parse: the reader turns it into its InvalidValue.
+/// A value that does not parse: the reader turns it into its InvalidValue.
 pub(crate) struct BadValue {
     pub key: &'static str,
     pub value: String,
@@ -655,23 +592,29 @@ pub(crate) const EXPECT_ROUNDS: &str = "a number of rounds from 1 to 100";
 pub(crate) const EXPECT_PROBES: &str = "a number of probes from 1 to 100";
 
 /// Parses the probe keys; every bad value is reported, not only the first.
-pub(crate) fn read_probe(v: &ProbeValues, keys: &ProbeKeys) -> std::result::Result<Probe, Vec<BadValue>> {
+pub(crate) fn read_probe(v: &Values, fmt: &Format) -> std::result::Result<Probe, Vec<BadValue>> {
     let mut bad = Vec::new();
     let mut check = |key: &'static str, value: Option<&str>, ok: bool, expected: &'static str| {
         if let (Some(value), false) = (value, ok) {
             bad.push(BadValue { key, value: value.to_string(), expected });
         }
     };
-    let targets = v.targets.map(parse_probe_targets);
-    check(keys.targets, v.targets, !matches!(targets, Some(None)), EXPECT_PROBE_TARGETS);
-    let via = v.via.map(|s| s.parse::<Ipv4Addr>().ok());
-    check(keys.via, v.via, !matches!(via, Some(None)), "a dotted IPv4 address");
-    let timeout = v.timeout.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
-    check(keys.timeout, v.timeout, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
-    let down = v.down.map(parse_rounds);
-    check(keys.down, v.down, !matches!(down, Some(None)), EXPECT_PROBES);
-    let up = v.up.map(parse_rounds);
-    check(keys.up, v.up, !matches!(up, Some(None)), EXPECT_ROUNDS);
+    let raw = |k: Key| (fmt.name(k), v.get(k));
+    let (targets_key, targets_raw) = raw(Key::Probe);
+    let targets = targets_raw.map(parse_probe_targets);
+    check(targets_key, targets_raw, !matches!(targets, Some(None)), EXPECT_PROBE_TARGETS);
+    let (via_key, via_raw) = raw(Key::ProbeVia);
+    let via = via_raw.map(|s| s.parse::<Ipv4Addr>().ok());
+    check(via_key, via_raw, !matches!(via, Some(None)), EXPECT_IPV4);
+    let (timeout_key, timeout_raw) = raw(Key::ProbeTimeout);
+    let timeout = timeout_raw.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
+    check(timeout_key, timeout_raw, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
+    let (down_key, down_raw) = raw(Key::ProbeDown);
+    let down = down_raw.map(parse_rounds);
+    check(down_key, down_raw, !matches!(down, Some(None)), EXPECT_PROBES);
+    let (up_key, up_raw) = raw(Key::ProbeUp);
+    let up = up_raw.map(parse_rounds);
+    check(up_key, up_raw, !matches!(up, Some(None)), EXPECT_ROUNDS);
     if !bad.is_empty() {
         return Err(bad);
     }
@@ -757,42 +700,12 @@ pub struct BundleRouting {
     pub peer_nat: bool,
 }
 
-/// The routing keys of a TEQL bundle as one format spells them.
-pub(crate) struct RoutingKeys {
-    pub route: &'static str,
-    pub nat: &'static str,
-    pub peer_route: &'static str,
-    pub peer_nat: &'static str,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct RoutingValues<'a> {
-    pub route: Option<&'a str>,
-    pub nat: Option<&'a str>,
-    pub peer_route: Option<&'a str>,
-    pub peer_nat: Option<&'a str>,
-}
-
-impl<'a> RoutingValues<'a> {
-    /// The first key that is set (for "not on a multipath bundle" messages); TEQL_NAT is
-    /// left out: connection bundles read it too.
-    pub fn first_set_but_nat(&self, keys: &RoutingKeys) -> Option<(&'static str, &'a str)> {
-        [(keys.route, self.route), (keys.peer_route, self.peer_route), (keys.peer_nat, self.peer_nat)]
-            .into_iter()
-            .find_map(|(k, v)| v.map(|v| (k, v)))
-    }
-}
-
 pub(crate) const EXPECT_ROUTES: &str =
     "IPv4 networks such as 198.51.100.0/24, separated by spaces or commas (at most 64; not 0.0.0.0/0: \
      the default route comes from the gateway)";
 
 /// Parses a TEQL bundle's routing keys; every bad value is reported, not only the first.
-pub(crate) fn read_routing(
-    v: &RoutingValues,
-    keys: &RoutingKeys,
-    yes_no: fn(&str) -> Option<bool>,
-) -> std::result::Result<BundleRouting, Vec<BadValue>> {
+pub(crate) fn read_routing(v: &Values, fmt: &Format) -> std::result::Result<BundleRouting, Vec<BadValue>> {
     let mut bad = Vec::new();
     // A default route here would fight the gateway's (and a loop on the aggregator).
     let routes = |key: &'static str, value: Option<&str>, bad: &mut Vec<BadValue>| {
@@ -804,22 +717,22 @@ pub(crate) fn read_routing(
         p
     };
     let r = BundleRouting {
-        routes: routes(keys.route, v.route, &mut bad).unwrap_or_default(),
+        routes: routes(fmt.name(Key::Route), v.get(Key::Route), &mut bad).unwrap_or_default(),
         nat: v
-            .nat
+            .get(Key::Nat)
             .and_then(|n| {
                 let p = parse_prefixes(n);
                 if p.is_none() {
-                    bad.push(BadValue { key: keys.nat, value: n.to_string(), expected: EXPECT_PREFIXES });
+                    bad.push(BadValue { key: fmt.name(Key::Nat), value: n.to_string(), expected: EXPECT_PREFIXES });
                 }
                 p
             })
             .unwrap_or_default(),
-        peer_routes: routes(keys.peer_route, v.peer_route, &mut bad).unwrap_or_default(),
-        peer_nat: match v.peer_nat {
+        peer_routes: routes(fmt.name(Key::PeerRoute), v.get(Key::PeerRoute), &mut bad).unwrap_or_default(),
+        peer_nat: match v.get(Key::PeerNat) {
             None => false,
-            Some(n) => yes_no(n).unwrap_or_else(|| {
-                bad.push(BadValue { key: keys.peer_nat, value: n.to_string(), expected: EXPECT_YES_NO });
+            Some(n) => (fmt.yes_no)(n).unwrap_or_else(|| {
+                bad.push(BadValue { key: fmt.name(Key::PeerNat), value: n.to_string(), expected: EXPECT_YES_NO });
                 false
             }),
         },
@@ -907,6 +820,10 @@ pub fn valid_iface_name(name: &str) -> bool {
         && !name.chars().any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
 }
 
+pub(crate) fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
+    v.parse().ok()
+}
+
 /// Plain decimal digits only: `u32::from_str` would also take "+5".
 pub(crate) fn parse_decimal(v: &str) -> Option<u32> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
@@ -945,21 +862,11 @@ pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
 pub const EXPECT_MASTER_OR_BUNDLE: &str =
     "a teql master name teql0..teql63, or the name of a multipath bundle (a bundle with a file of its own)";
 
-/// How one format spells the keys that tie lines to bundles, for the cross-file checks.
-pub(crate) struct Spelling {
-    pub master: &'static str,
-    /// The setting that makes a bundle multipath, as written.
-    pub multipath: &'static str,
-    pub path: PathKeys,
-    /// What a multipath bundle named NAME needs, for "create it" hints.
-    pub bundle_file: fn(&str) -> String,
-}
-
 /// The checks that need every file: a line's bundle must exist with a mode that fits the line's
 /// keys, and a bundle's name must fit its mode. Lines and bundles that fail are taken out of
 /// the configuration and their problem filed under their own name (their hooks refuse, the
 /// others go on).
-pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
+pub(crate) fn check_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
         let multipath = matches!(m.mode, Mode::Multipath(_));
@@ -968,7 +875,7 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
             format!(
                 "{} on {}: teqlN names are TEQL bundles (sch_teql devices); give the \
                  multipath bundle a name of its own, such as wan",
-                sp.multipath,
+                fmt.multipath,
                 shown(name)
             )
         } else if master_index(name).is_none() && !multipath {
@@ -976,7 +883,7 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
                 "{} is a bundle that is not named teqlN, so it must be a multipath bundle: add \
                  {} (TEQL bundles are teql0..teql63)",
                 shown(name),
-                sp.multipath
+                fmt.multipath
             )
         } else {
             continue;
@@ -998,17 +905,17 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
         let e = match mode {
             _ if is_bundle_name(&m.master) && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
                 path: m.source.clone(),
-                key: sp.master.to_string(),
+                key: fmt.name(Key::Master).to_string(),
                 value: m.master.clone(),
                 expected: format!(
                     "{EXPECT_MASTER_OR_BUNDLE}; no bundle {} is configured: teqlN names are TEQL \
                      bundles, any other name needs {}",
                     shown(&m.master),
-                    (sp.bundle_file)(&m.master)
+                    (fmt.bundle_file)(&m.master)
                 ),
                 device: Some(device.clone()),
             },
-            Some(Mode::Teql) | None => match m.path.first_set(&sp.path) {
+            Some(Mode::Teql) | None => match m.path.first_set(fmt) {
                 Some(k) => ConfigError::Inconsistent {
                     path: m.source.clone(),
                     msg: format!(
@@ -1028,12 +935,12 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
         cfg.members.remove(&device);
         cfg.problems.push(e);
     }
-    check_connection_bundles(cfg, sp);
+    check_connection_bundles(cfg, fmt);
 }
 
 /// A connection bundle's preferred lines are lines of its own, and a box has one connection
 /// bundle: its nftables table marks every new connection, and two would fight over them.
-fn check_connection_bundles(cfg: &mut Config, sp: &Spelling) {
+fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad = Vec::new();
     let mut first: Option<String> = None;
     for (name, m) in &cfg.masters {
@@ -1053,7 +960,7 @@ fn check_connection_bundles(cfg: &mut Config, sp: &Spelling) {
                     shown(name),
                     shown(p),
                     shown(name),
-                    sp.master,
+                    fmt.name(Key::Master),
                     shown(name)
                 )
             })
@@ -1103,7 +1010,7 @@ fn named_tables(root: &std::path::Path) -> BTreeMap<u32, (String, PathBuf)> {
 /// The tables of multipath lines: two lines never share one, and a default table (no
 /// TEQL_TABLE) never is one that iproute2's rt_tables names for something else. A table the
 /// admin chose with TEQL_TABLE may be named there (that is how one gives it a name).
-pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelling) {
+pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
     let lines: Vec<(String, u32, bool, PathBuf)> = cfg
         .members
         .values()
@@ -1129,7 +1036,7 @@ pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelli
         };
         seen.entry(table).or_insert_with(|| device.clone());
         if let Some(why) = clash {
-            let msg = format!("{}: {why}: set {} to a free table number", shown(&device), sp.path.table);
+            let msg = format!("{}: {why}: set {} to a free table number", shown(&device), fmt.name(Key::Table));
             bad.push((device.clone(), ConfigError::Inconsistent { path: source, msg, device: Some(device) }));
         }
     }
@@ -1256,19 +1163,24 @@ mod tests {
         assert_eq!(unknown_key_hint("TEQL_BANDWIDTH", &known), "teqlctl reads only the keys teqlctl-config(5) lists");
     }
 
-    const KEYS: ProbeKeys = ProbeKeys { targets: "P", via: "V", timeout: "T", down: "D", up: "U" };
+    /// Probe values as the ifcfg reader finds them (TEQL_PROBE=...).
+    fn probe_values<'a>(targets: &'a str, via: &'a str, timeout: &'a str, down: &'a str, up: &'a str) -> Values<'a> {
+        Values::from_lookup(|k| match k {
+            "TEQL_PROBE" => Some(targets),
+            "TEQL_PROBE_VIA" => Some(via),
+            "TEQL_PROBE_TIMEOUT" => Some(timeout),
+            "TEQL_PROBE_DOWN" => Some(down),
+            "TEQL_PROBE_UP" => Some(up),
+            _ => None,
+        })
+    }
 
     #[test]
     fn probe_defaults_and_values() {
-        assert_eq!(read_probe(&ProbeValues::default(), &KEYS).ok(), Some(Probe::default()));
-        let v = ProbeValues {
-            targets: Some("198.51.100.10, 192.0.2.1 203.0.113.9"),
-            via: Some("198.18.2.2"),
-            timeout: Some("250"),
-            down: Some("1"),
-            up: Some("100"),
-        };
-        let p = read_probe(&v, &KEYS).ok().unwrap();
+        let fmt = &ifcfg::FORMAT;
+        assert_eq!(read_probe(&Values::default(), fmt).ok(), Some(Probe::default()));
+        let v = probe_values("198.51.100.10, 192.0.2.1 203.0.113.9", "198.18.2.2", "250", "1", "100");
+        let p = read_probe(&v, fmt).ok().unwrap();
         assert_eq!(
             p.targets,
             vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]
@@ -1278,15 +1190,19 @@ mod tests {
 
     #[test]
     fn probe_bad_values_are_all_reported() {
-        let v = ProbeValues {
-            targets: Some("198.51.100.10,198.51.100.10"),
-            via: Some("gateway"),
-            timeout: Some("5001"),
-            down: Some("0"),
-            up: Some("+3"),
-        };
-        let bad = read_probe(&v, &KEYS).err().unwrap();
-        assert_eq!(bad.iter().map(|b| b.key).collect::<Vec<_>>(), ["P", "V", "T", "D", "U"]);
+        let fmt = &ifcfg::FORMAT;
+        let v = probe_values("198.51.100.10,198.51.100.10", "gateway", "5001", "0", "+3");
+        let bad = read_probe(&v, fmt).err().unwrap();
+        assert_eq!(
+            bad.iter().map(|b| b.key).collect::<Vec<_>>(),
+            ["TEQL_PROBE", "TEQL_PROBE_VIA", "TEQL_PROBE_TIMEOUT", "TEQL_PROBE_DOWN", "TEQL_PROBE_UP"]
+        );
+        // In the other format's spelling, from the same values.
+        let bad = read_probe(&v, &interfaces::FORMAT).err().unwrap();
+        assert_eq!(
+            bad.iter().map(|b| b.key).collect::<Vec<_>>(),
+            ["teql-probe", "teql-probe-via", "teql-probe-timeout", "teql-probe-down", "teql-probe-up"]
+        );
         for t in [
             "",
             "1.2.3",
@@ -1297,7 +1213,8 @@ mod tests {
         ] {
             assert!(parse_probe_targets(t).is_none(), "{t}");
         }
-        assert!(read_probe(&ProbeValues { timeout: Some("49"), ..Default::default() }, &KEYS).is_err());
+        let v = Values::from_lookup(|k| (k == "TEQL_PROBE_TIMEOUT").then_some("49"));
+        assert!(read_probe(&v, fmt).is_err());
     }
 
     #[test]
