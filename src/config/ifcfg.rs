@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use super::keys::{self, Format, Problems, Spelling, KEYS};
 use super::shell::{self, ShellVars};
 use super::{
-    check_bundles, check_tables, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len,
-    quoted, read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
+    finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
+    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
     ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 use super::{
@@ -92,17 +92,7 @@ pub fn load(root: &Path) -> Config {
         }
     }
 
-    // A teqlN named by lines needs no file (it is brought up bare); a multipath bundle does
-    // (check_bundles says so).
-    let named: BTreeSet<String> =
-        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
-    for master in named {
-        if !master_files.contains(&master) {
-            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
-        }
-    }
-    check_bundles(&mut config, &FORMAT);
-    check_tables(&mut config, root, &FORMAT);
+    finish(&mut config, root, &FORMAT, &master_files);
     config
 }
 

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use super::keys::{self, Format, Problems, Spelling, KEYS};
 use super::{
-    check_bundles, check_tables, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len,
-    quoted, read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
+    finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
+    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
     ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH,
     MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
@@ -929,17 +929,7 @@ fn build(reader: Reader) -> Config {
         config.problems.append(&mut ctx.problems);
     }
 
-    // A teqlN named by lines needs no stanza (it is brought up bare); a multipath bundle does
-    // (check_bundles says so).
-    let named: BTreeSet<String> =
-        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
-    for master in named {
-        if !master_stanzas.contains(&master) {
-            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
-        }
-    }
-    check_bundles(&mut config, &FORMAT);
-    check_tables(&mut config, root, &FORMAT);
+    finish(&mut config, root, &FORMAT, &master_stanzas);
     config
 }
 

@@ -15,7 +15,7 @@ pub use read::{read_config_file, ReadProblem};
 
 use keys::{Format, Key};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -862,11 +862,27 @@ pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
 pub const EXPECT_MASTER_OR_BUNDLE: &str =
     "a teql master name teql0..teql63, or the name of a multipath bundle (a bundle with a file of its own)";
 
+/// What both readers do once every file is read. A teqlN named by lines needs no file or
+/// stanza of its own (it is brought up bare) unless it has one, valid or not (`own`): a broken
+/// one must not be replaced by a bare master as if it did not exist. A multipath bundle always
+/// needs one, and the cross-file checks say so.
+pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own: &BTreeSet<String>) {
+    let named: BTreeSet<String> =
+        cfg.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
+    for master in named {
+        if !own.contains(&master) {
+            cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
+        }
+    }
+    check_bundles(cfg, fmt);
+    check_tables(cfg, root, fmt);
+}
+
 /// The checks that need every file: a line's bundle must exist with a mode that fits the line's
 /// keys, and a bundle's name must fit its mode. Lines and bundles that fail are taken out of
 /// the configuration and their problem filed under their own name (their hooks refuse, the
 /// others go on).
-pub(crate) fn check_bundles(cfg: &mut Config, fmt: &Format) {
+fn check_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
         let multipath = matches!(m.mode, Mode::Multipath(_));
@@ -1010,7 +1026,7 @@ fn named_tables(root: &std::path::Path) -> BTreeMap<u32, (String, PathBuf)> {
 /// The tables of multipath lines: two lines never share one, and a default table (no
 /// TEQL_TABLE) never is one that iproute2's rt_tables names for something else. A table the
 /// admin chose with TEQL_TABLE may be named there (that is how one gives it a name).
-pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
+fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
     let lines: Vec<(String, u32, bool, PathBuf)> = cfg
         .members
         .values()
