@@ -774,31 +774,7 @@ mod tests {
     }
 
     #[test]
-    fn probe_keys_bad_values_and_misplaced() {
-        let root = issue_example();
-        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBE=isp.example\n");
-        let c = root.load();
-        assert_eq!(
-            only_problem(&c).to_string(),
-            format!(
-                "{}: TEQL_PROBE=\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
-                 separated by commas or spaces, such as 198.51.100.10,192.0.2.1",
-                root.file("ifcfg-eth3").display()
-            )
-        );
-        assert!(!c.members.contains_key("eth3"), "a line with a bad key is not a member");
-        assert_eq!(only_problem(&c).device(), Some("eth3"));
-
-        let root = issue_example();
-        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_PROBE_DOWN=3\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("TEQL_PROBE_DOWN=\"3\" is set but TEQL_MASTER is not"), "{e}");
-
-        let root = issue_example();
-        root.ifcfg("ifcfg-teql0", "DEVICE=teql0\nIPADDR=203.0.113.2\nPREFIX=28\nTEQL_PROBE=198.51.100.10\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("TEQL_PROBE=\"198.51.100.10\" is set on the master teql0"), "{e}");
-
+    fn misspelled_probe_key() {
         let root = issue_example();
         root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBES=198.51.100.10\n");
         let e = only_problem(&root.load()).to_string();
@@ -1097,42 +1073,6 @@ mod tests {
     }
 
     #[test]
-    fn teql_master_must_name_a_master() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
-        let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            "TEQL_MASTER",
-            "eth9",
-            "a teql master name teql0..teql63",
-        );
-        assert!(c.members.is_empty());
-        assert!(c.masters.is_empty());
-        assert_eq!(c.files["ifcfg-eth2"], "eth2");
-        assert_eq!(c.problems_for("eth2").len(), 1);
-    }
-
-    #[test]
-    fn bad_rp_filter() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n");
-        let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            "TEQL_RP_FILTER",
-            "sometimes",
-            "loose, strict, off or keep",
-        );
-        assert!(c.members.is_empty());
-        assert!(c.masters.is_empty());
-    }
-
-    #[test]
     fn member_values() {
         let root = Root::new();
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=STRICT\nONBOOT=n\n");
@@ -1141,15 +1081,6 @@ mod tests {
         assert_eq!((m.rp_filter, m.onboot), (RpFilter::Strict, false));
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nONBOOT=later\n");
         assert_invalid(only_problem(&root.load()), &root.file("ifcfg-eth2"), "eth2", "ONBOOT", "later", "yes or no");
-    }
-
-    #[test]
-    fn master_with_teql_master() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-teql0", "TEQL_MASTER=teql1\n");
-        let c = root.load();
-        assert_inconsistent(only_problem(&c), &root.file("ifcfg-teql0"), "teql0", &["TEQL_MASTER=\"teql1\"", "teql0"]);
-        assert!(c.masters.is_empty());
     }
 
     #[test]
@@ -1162,13 +1093,6 @@ mod tests {
             &root.file("ifcfg-eth2"),
             "eth2",
             &["TEQL_MASTR=\"teql0\"", "TEQL_MASTER"],
-        );
-        root.ifcfg("ifcfg-eth2", "TEQL_RP_FILTER=off\n");
-        assert_inconsistent(
-            only_problem(&root.load()),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            &["TEQL_RP_FILTER=\"off\"", "TEQL_MASTER"],
         );
         // A mention in a comment makes the file ours to read strictly, not a member.
         root.ifcfg("ifcfg-eth2", "# TEQL_MASTER=teql0 once the line is delivered\nONBOOT=whenever\n");
@@ -1442,66 +1366,6 @@ mod tests {
         assert!(e.ends_with(":1:8: IPADDR: $(...) is command substitution, which teqlctl never runs; put the value in single quotes if the characters are meant literally"), "{e}");
     }
 
-    #[test]
-    fn unknown_rp_filter_values() {
-        for text in ["TEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n", "TEQL_RP_FILTER=bogus\n"] {
-            let root = Root::new();
-            root.ifcfg("ifcfg-eth2", text);
-            let c = root.load();
-            assert_invalid(
-                only_problem(&c),
-                &root.file("ifcfg-eth2"),
-                "eth2",
-                "TEQL_RP_FILTER",
-                "bogus",
-                "loose, strict, off or keep",
-            );
-            assert!(c.members.is_empty());
-        }
-    }
-
-    #[test]
-    fn teql_master_message() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
-        let e = only_problem(&root.load()).to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
-                 name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
-                 teqlN names are TEQL bundles, any other name needs ifcfg-eth9 with DEVICETYPE=teql and \
-                 TEQL_MODE=multipath",
-                root.file("ifcfg-eth2").display()
-            )
-        );
-    }
-
-    /// Issue 11, point 6: master numbers are capped at MAX_MASTERS.
-    #[test]
-    fn master_numbers_are_capped() {
-        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
-            let root = Root::new();
-            root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER={name}\n"));
-            let c = root.load();
-            assert_invalid(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", "TEQL_MASTER", name, "teql0..teql63");
-            assert!(c.masters_needed() <= crate::config::MAX_MASTERS);
-            assert!(c.members.is_empty() && c.masters.is_empty());
-        }
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql63\n");
-        let c = root.load();
-        assert!(c.problems.is_empty(), "{:#?}", c.problems);
-        assert_eq!(c.masters_needed(), 64);
-        // A master's own file past the cap is refused too.
-        root.ifcfg("ifcfg-teql64", "IPADDR=203.0.113.2\nPREFIX=28\n");
-        let c = root.load();
-        let e = only_problem(&c);
-        assert_eq!(e.device(), Some("teql64"));
-        assert!(e.to_string().contains("teql0..teql63"), "{e}");
-        assert_eq!(c.masters_needed(), 64);
-    }
-
     /// Issue 11, point 12: absurd files get one error naming the file, quickly.
     #[test]
     fn huge_files_are_refused() {
@@ -1536,16 +1400,6 @@ mod tests {
     #[test]
     fn messages_escape_file_text() {
         let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER='teql0\x1b[2J\u{202e}0'\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(
-            e.contains("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"),
-            "{e}"
-        );
-        root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_RP_FILTER='{}\x00'\n", "y".repeat(4000)));
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains(&format!("TEQL_RP_FILTER=\"{}…(+3937 chars)\"", "y".repeat(64))), "{e}");
-        assert!(!e.chars().any(char::is_control), "{e}");
         root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_MASTR='\x1b]0;{}'\n", "z".repeat(3000)));
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains("unknown key TEQL_MASTR=\"\\e]0;zzz"), "{e}");

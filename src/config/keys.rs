@@ -379,11 +379,349 @@ pub(crate) fn device_keys_on_multipath(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ifcfg, interfaces, Config, ConfigError};
+    use std::path::{Path, PathBuf};
 
     #[test]
     fn the_table_is_in_the_order_of_the_keys() {
         for (i, d) in KEYS.iter().enumerate() {
             assert_eq!(d.key as usize, i, "{}", d.ifcfg);
+        }
+    }
+
+    /// One of the two readers, for the tests that both must pass with their own spelling.
+    struct Reader {
+        fmt: &'static Format,
+        load: fn(&Path) -> Config,
+    }
+
+    const READERS: [Reader; 2] = [
+        Reader { fmt: &ifcfg::FORMAT, load: ifcfg::load },
+        Reader { fmt: &interfaces::FORMAT, load: interfaces::load },
+    ];
+
+    /// A line or bundle: its device and its teqlctl keys, written in either format.
+    struct Unit {
+        device: &'static str,
+        keys: Vec<(Key, String)>,
+    }
+
+    fn unit(device: &'static str, keys: &[(Key, &str)]) -> Unit {
+        Unit { device, keys: keys.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+    }
+
+    /// A problem a case expects, its text as a template (see `render`).
+    enum Want {
+        Invalid { device: &'static str, key: Key, value: String, text: &'static str },
+        Inconsistent { device: &'static str, parts: &'static [&'static str] },
+    }
+
+    struct Case {
+        what: &'static str,
+        units: Vec<Unit>,
+        problems: Vec<Want>,
+        /// The lines and bundles that load.
+        members: &'static [&'static str],
+        masters: &'static [&'static str],
+    }
+
+    /// Writes `units` below `root` in `fmt` and returns the file each unit's problems name.
+    fn write(root: &Path, fmt: &Format, units: &[Unit]) -> Vec<PathBuf> {
+        match fmt.spelling {
+            Spelling::Ifcfg => {
+                let dir = ifcfg::scripts_dir(root);
+                std::fs::create_dir_all(&dir).unwrap();
+                units
+                    .iter()
+                    .map(|u| {
+                        let mut text = format!("DEVICE={}\n", u.device);
+                        for (k, v) in &u.keys {
+                            // Single quotes keep every character of the tests' values literal.
+                            text.push_str(&format!("{}='{v}'\n", fmt.name(*k)));
+                        }
+                        let path = dir.join(format!("ifcfg-{}", u.device));
+                        std::fs::write(&path, text).unwrap();
+                        path
+                    })
+                    .collect()
+            }
+            Spelling::Interfaces => {
+                let path = interfaces::interfaces_file(root);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let mut text = String::new();
+                for u in units {
+                    text.push_str(&format!("iface {} inet manual\n", u.device));
+                    for (k, v) in &u.keys {
+                        text.push_str(&format!("    {} {v}\n", fmt.name(*k)));
+                    }
+                }
+                std::fs::write(&path, text).unwrap();
+                units.iter().map(|_| path.clone()).collect()
+            }
+        }
+    }
+
+    /// `template` in `fmt`'s words: <<teql-master>> is the key's name, <<teql-master eth9>> the
+    /// key set to eth9 as messages quote it, <<=>> what stands between a key and its value,
+    /// <<places>> and <<bundle-place>> the format's words, <<bundle-file NAME>> what a
+    /// multipath bundle NAME needs.
+    fn render(fmt: &Format, template: &str) -> String {
+        let key = |spelling: &str| {
+            KEYS.iter().find(|d| d.interfaces == spelling).unwrap_or_else(|| panic!("no key {spelling}")).key
+        };
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(start) = rest.find("<<") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find(">>").unwrap() + start;
+            let inner = &rest[start + 2..end];
+            out.push_str(&match inner.split_once(' ') {
+                _ if inner == "=" => fmt.assign.to_string(),
+                _ if inner == "places" => fmt.places.to_string(),
+                _ if inner == "bundle-place" => fmt.bundle_place.to_string(),
+                Some(("bundle-file", name)) => (fmt.bundle_file)(name),
+                Some((k, v)) => fmt.set(key(k), v),
+                None => fmt.name(key(inner)).to_string(),
+            });
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn check(reader: &Reader, case: &Case) {
+        let fmt = reader.fmt;
+        let root = tempfile::tempdir().unwrap();
+        let files = write(root.path(), fmt, &case.units);
+        let file_of = |device: &str| &files[case.units.iter().position(|u| u.device == device).unwrap()];
+        let c = (reader.load)(root.path());
+        let ctx = format!("{} ({:?})", case.what, fmt.spelling);
+        assert_eq!(c.problems.len(), case.problems.len(), "{ctx}: {:#?}", c.problems);
+        for (got, want) in c.problems.iter().zip(&case.problems) {
+            let text = got.to_string();
+            assert!(!text.chars().any(char::is_control), "{ctx}: {text:?}");
+            match want {
+                Want::Invalid { device, key, value, text: t } => {
+                    let ConfigError::InvalidValue { path, key: k, value: v, .. } = got else {
+                        panic!("{ctx}: not InvalidValue: {got:?}")
+                    };
+                    assert_eq!((path, k.as_str(), v), (file_of(device), fmt.name(*key), value), "{ctx}");
+                    assert_eq!(got.device(), Some(*device), "{ctx}");
+                    assert!(text.starts_with(&format!("{}: ", file_of(device).display())), "{ctx}: {text}");
+                    let t = render(fmt, t);
+                    assert!(text.contains(&t), "{ctx}: {text:?} lacks {t:?}");
+                }
+                Want::Inconsistent { device, parts } => {
+                    assert!(matches!(got, ConfigError::Inconsistent { .. }), "{ctx}: {got:?}");
+                    assert_eq!(got.device(), Some(*device), "{ctx}");
+                    assert!(text.starts_with(&format!("{}: ", file_of(device).display())), "{ctx}: {text}");
+                    for p in *parts {
+                        let p = render(fmt, p);
+                        assert!(text.contains(&p), "{ctx}: {text:?} lacks {p:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(c.members.keys().collect::<Vec<_>>(), case.members, "{ctx}");
+        assert_eq!(c.masters.keys().collect::<Vec<_>>(), case.masters, "{ctx}");
+        // sch_teql is asked for exactly the masters that loaded, never one past the cap.
+        let needed = case.masters.iter().filter_map(|m| crate::config::master_index(m)).map(|i| i + 1).max();
+        assert_eq!(c.masters_needed(), needed.unwrap_or(0), "{ctx}");
+    }
+
+    fn invalid(device: &'static str, key: Key, value: &str, text: &'static str) -> Want {
+        Want::Invalid { device, key, value: value.to_string(), text }
+    }
+
+    fn inconsistent(device: &'static str, parts: &'static [&'static str]) -> Want {
+        Want::Inconsistent { device, parts }
+    }
+
+    /// The line keys' checks, which both readers used to have a test of their own for.
+    fn line_key_cases() -> Vec<Case> {
+        use Key::*;
+        let long = format!("{}\x07", "y".repeat(3000));
+        let mut cases = vec![
+            Case {
+                what: "a master that is not teqlN and no bundle",
+                units: vec![unit("eth2", &[(Master, "eth9")])],
+                problems: vec![invalid(
+                    "eth2",
+                    Master,
+                    "eth9",
+                    "<<teql-master>>=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
+                     name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
+                     teqlN names are TEQL bundles, any other name needs <<bundle-file eth9>>",
+                )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a bad value is reported before the missing bundle",
+                units: vec![unit("eth2", &[(Master, "eth9"), (RpFilter, "bogus")])],
+                problems: vec![invalid("eth2", RpFilter, "bogus", "expected loose, strict, off or keep")],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a bad rp_filter",
+                units: vec![unit("eth2", &[(Master, "teql0"), (RpFilter, "sometimes")])],
+                problems: vec![invalid("eth2", RpFilter, "sometimes", "expected loose, strict, off or keep")],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a bad rp_filter without a master",
+                units: vec![unit("eth2", &[(RpFilter, "bogus")])],
+                problems: vec![invalid("eth2", RpFilter, "bogus", "expected loose, strict, off or keep")],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "rp_filter in any case",
+                units: vec![unit("eth2", &[(Master, "teql0"), (RpFilter, "STRICT")])],
+                problems: vec![],
+                members: &["eth2"],
+                masters: &["teql0"],
+            },
+            Case {
+                what: "an rp_filter without a master",
+                units: vec![unit("eth2", &[(RpFilter, "off")])],
+                problems: vec![inconsistent(
+                    "eth2",
+                    &["<<teql-rp-filter off>> is set but <<teql-master>> is not: add <<teql-master>><<=>>teqlN or \
+                       remove <<teql-rp-filter>>"],
+                )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "the highest master teqlctl configures",
+                units: vec![unit("eth2", &[(Master, "teql63")])],
+                problems: vec![],
+                members: &["eth2"],
+                masters: &["teql63"],
+            },
+            Case {
+                what: "a bundle past the cap",
+                units: vec![unit("eth2", &[(Master, "teql63")]), unit("teql64", &[])],
+                problems: vec![inconsistent(
+                    "teql64",
+                    &["teql64 is past the last master teqlctl configures: masters are teql0..teql63; rename the \
+                       master"],
+                )],
+                members: &["eth2"],
+                masters: &["teql63"],
+            },
+            Case {
+                what: "line keys on a master",
+                units: vec![unit("teql0", &[(Master, "teql1"), (RpFilter, "off")])],
+                problems: vec![
+                    inconsistent(
+                        "teql0",
+                        &["<<teql-master teql1>> is set, but teql0 is a teql master itself: <<teql-master>> belongs \
+                           in the <<places>> of its member lines"],
+                    ),
+                    inconsistent(
+                        "teql0",
+                        &["<<teql-rp-filter off>> is set on the master teql0: it applies to member lines; set it \
+                           in their <<places>>"],
+                    ),
+                ],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a bad probe target",
+                units: vec![unit("eth3", &[(Master, "teql0"), (Probe, "isp.example")])],
+                problems: vec![invalid(
+                    "eth3",
+                    Probe,
+                    "isp.example",
+                    "<<teql-probe>>=\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
+                     separated by commas or spaces, such as 198.51.100.10,192.0.2.1",
+                )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a bad probe timeout",
+                units: vec![unit("eth3", &[(Master, "teql0"), (ProbeTimeout, "2s")])],
+                problems: vec![invalid(
+                    "eth3",
+                    ProbeTimeout,
+                    "2s",
+                    "<<teql-probe-timeout>>=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000",
+                )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a probe key without a master",
+                units: vec![unit("eth3", &[(ProbeDown, "3")])],
+                problems: vec![inconsistent("eth3", &["<<teql-probe-down 3>> is set but <<teql-master>> is not"])],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a probe key on a master",
+                units: vec![unit("teql0", &[(Probe, "198.51.100.10")])],
+                problems: vec![inconsistent("teql0", &["<<teql-probe 198.51.100.10>> is set on the master teql0"])],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a routing key on a line",
+                units: vec![unit("tl1", &[(Master, "teql1"), (PeerNat, "yes")]), unit("teql1", &[])],
+                problems: vec![inconsistent(
+                    "tl1",
+                    &["<<teql-peer-nat yes>> is set on tl1, which is not a bundle: it belongs in the \
+                       <<bundle-place>>; move it there"],
+                )],
+                members: &[],
+                masters: &["teql1"],
+            },
+            // Issue 11, point 3: what a message quotes from a file is escaped and cut.
+            Case {
+                what: "control and bidi characters in a value",
+                units: vec![unit("eth2", &[(Master, "teql0\x1b[2J\u{202e}0")])],
+                problems: vec![invalid(
+                    "eth2",
+                    Master,
+                    "teql0\x1b[2J\u{202e}0",
+                    "<<teql-master>>=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63",
+                )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                what: "a long value",
+                units: vec![unit("eth2", &[(Master, "teql0"), (RpFilter, &long)])],
+                // Cut after 64 characters, the control character at its end with the rest.
+                problems: vec![invalid("eth2", RpFilter, &long, "…(+2937 chars)\" is not valid")],
+                members: &[],
+                masters: &[],
+            },
+        ];
+        // Issue 11, point 6: master numbers are capped at MAX_MASTERS.
+        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
+            cases.push(Case {
+                what: "a master past the cap",
+                units: vec![unit("eth2", &[(Master, name)])],
+                problems: vec![invalid("eth2", Master, name, "expected a teql master name teql0..teql63")],
+                members: &[],
+                masters: &[],
+            });
+        }
+        cases
+    }
+
+    #[test]
+    fn line_keys_read_the_same_in_both_formats() {
+        for case in line_key_cases() {
+            for reader in &READERS {
+                check(reader, &case);
+            }
         }
     }
 }
