@@ -1225,15 +1225,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_directory_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = load(dir.path());
-        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
-        let c = load(&dir.path().join("nowhere"));
-        assert!(c.problems.is_empty());
-    }
-
-    #[test]
     fn scripts_dir_is_below_root() {
         assert_eq!(scripts_dir(Path::new("/r")), Path::new("/r/etc/sysconfig/network-scripts"));
     }

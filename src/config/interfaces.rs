@@ -1946,15 +1946,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = load(dir.path());
-        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
-        let c = load(&dir.path().join("nowhere"));
-        assert!(c.problems.is_empty());
-    }
-
-    #[test]
     fn unreadable_main_file() {
         let root = Root::new();
         fs::create_dir(root.main()).unwrap();

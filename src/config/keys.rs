@@ -716,6 +716,19 @@ mod tests {
         cases
     }
 
+    /// A box without the format's files (or without the root itself) has nothing configured,
+    /// and no problem either.
+    #[test]
+    fn no_files_is_an_empty_configuration() {
+        for reader in &READERS {
+            let dir = tempfile::tempdir().unwrap();
+            let c = (reader.load)(dir.path());
+            assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
+            let c = (reader.load)(&dir.path().join("nowhere"));
+            assert!(c.problems.is_empty(), "{:?}", reader.fmt.spelling);
+        }
+    }
+
     #[test]
     fn line_keys_read_the_same_in_both_formats() {
         for case in line_key_cases() {
