@@ -5,12 +5,15 @@
 //! which values it takes is the same. Both readers used to repeat those checks with their own
 //! spellings, and a fix made in one was easily missed in the other. Here every key is one entry
 //! of `KEYS`; a reader only finds the raw values (`Values`) and says how its format writes a key
-//! and names its files (`Format`), and the checks below turn them into the same settings and the
-//! same problems, worded in the reader's own spelling.
+//! and names its files (`Format`), and the checks and parsers below turn them into the same
+//! settings and the same problems, worded in the reader's own spelling.
+
+use std::net::Ipv4Addr;
 
 use super::{
-    parse_master_name, quoted, read_line_path, read_mode, read_probe, read_routing, shown, BadValue, BundleRouting,
-    LinePath, Mode, Probe, RpFilter, EXPECT_MASTER_OR_BUNDLE, EXPECT_RP_FILTER,
+    is_unicast_host, parse_decimal, parse_master_name, parse_prefixes, quoted, shown, valid_iface_name, BundleRouting,
+    ConnectionOptions, LinePath, Mode, MultipathOptions, Probe, RpFilter, EXPECT_IPV4, EXPECT_MASTER_OR_BUNDLE,
+    EXPECT_YES_NO, PROBE_DOWN, PROBE_MAX_TARGETS, PROBE_TIMEOUT_MS, PROBE_UP,
 };
 
 /// A teqlctl key, whatever format it is written in. The order is `KEYS`' order.
@@ -72,7 +75,8 @@ const fn def(key: Key, ifcfg: &'static str, interfaces: &'static str, scope: Sco
 
 /// Every key teqlctl reads; any other TEQL_ key or teql option is most likely a typo that would
 /// silently leave a line out of its bundle. A new key is one line here, plus its parsing in the
-/// reader of its scope (`read_probe`, `read_line_path`, `read_mode`, `read_routing`).
+/// reader of its scope below (`read_probe`, `read_line_path`, `read_mode`, `read_routing`);
+/// both formats then read it, and the placement checks of its scope cover it.
 pub(crate) const KEYS: [KeyDef; 19] = [
     def(Key::Master, "TEQL_MASTER", "teql-master", Scope::Line),
     def(Key::RpFilter, "TEQL_RP_FILTER", "teql-rp-filter", Scope::Line),
@@ -339,7 +343,7 @@ pub(crate) fn read_bundle(
     v: &Values,
     device: &str,
 ) -> Option<(Mode, BundleRouting)> {
-    let teql_mode = super::is_teql_mode(v.get(Key::Mode));
+    let teql_mode = is_teql_mode(v.get(Key::Mode));
     if !teql_mode {
         if let Some((key, value)) = v.first_routing_but_nat() {
             p.inconsistent(format!(
@@ -376,11 +380,314 @@ pub(crate) fn device_keys_on_multipath(
     true
 }
 
+// What each key's value may be, by scope: the parsers both readers share.
+
+const EXPECT_MODE: &str = "teql, multipath or connection";
+const EXPECT_PREFIXES: &str =
+    "IPv4 networks such as 203.0.113.0/24 or addresses, separated by spaces or commas (at most 64)";
+const EXPECT_PREFER: &str = "interface names of the bundle's lines, separated by spaces or commas";
+const EXPECT_CONNECTION_ONLY: &str = "nothing: it is read only on a connection bundle (mode connection)";
+const EXPECT_PREFER_FIRST: &str = "a preferred line too: set the preferred line(s) first";
+
+/// `eth1 eth2` (commas or spaces): distinct interface names.
+fn parse_iface_list(v: &str) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        if !valid_iface_name(word) || out.iter().any(|w| w == word) {
+            return None;
+        }
+        out.push(word.to_string());
+    }
+    (!out.is_empty()).then_some(out)
+}
+const EXPECT_WEIGHT: &str = "a weight from 1 to 256";
+const EXPECT_TABLE: &str = "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
+const EXPECT_HASH: &str = "l4, l3 or keep";
+const EXPECT_GATEWAY: &str = "a dotted unicast IPv4 address";
+
+const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
+
+/// Parses a line's multipath keys; every bad value is reported.
+fn read_line_path(v: &Values, fmt: &Format) -> std::result::Result<LinePath, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    let mut out = LinePath::default();
+    if let Some(w) = v.get(Key::Weight) {
+        match parse_decimal(w).filter(|n| (1..=256).contains(n)).and_then(|n| u16::try_from(n).ok()) {
+            Some(n) => out.weight = Some(n),
+            None => bad.push(BadValue { key: fmt.name(Key::Weight), value: w.to_string(), expected: EXPECT_WEIGHT }),
+        }
+    }
+    if let Some(g) = v.get(Key::Gateway) {
+        match g.parse::<Ipv4Addr>().ok().filter(|a| is_unicast_host(*a)) {
+            Some(a) => out.gateway = Some(a),
+            None => bad.push(BadValue { key: fmt.name(Key::Gateway), value: g.to_string(), expected: EXPECT_GATEWAY }),
+        }
+    }
+    if let Some(t) = v.get(Key::Table) {
+        match parse_decimal(t).filter(|n| *n != 0 && !(253..=255).contains(n)) {
+            Some(n) => out.table = Some(n),
+            None => bad.push(BadValue { key: fmt.name(Key::Table), value: t.to_string(), expected: EXPECT_TABLE }),
+        }
+    }
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(bad)
+    }
+}
+
+/// One connection key: read only on a connection bundle (elsewhere it is a mistake), and then
+/// parsed; every bad value goes to `bad`.
+fn connection_key<T>(
+    bad: &mut Vec<BadValue>,
+    connection: bool,
+    key: &'static str,
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    expected: &'static str,
+) -> Option<T> {
+    let v = value?;
+    let parsed = if connection { parse(v) } else { None };
+    if parsed.is_none() {
+        let expected = if connection { expected } else { EXPECT_CONNECTION_ONLY };
+        bad.push(BadValue { key, value: v.to_string(), expected });
+    }
+    parsed
+}
+
+/// Parses a bundle's mode keys: None when none is set (a TEQL bundle). On a TEQL bundle the
+/// NAT key is its own (the aggregator's NAT, `read_routing`), not a connection bundle's.
+fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
+    let mode = values.get(Key::Mode);
+    let nat = if is_teql_mode(mode) { None } else { values.get(Key::Nat) };
+    let (prefer, prefer_dst) = (values.get(Key::Prefer), values.get(Key::PreferDst));
+    let mut bad = Vec::new();
+    let m = mode.map(|v| (v, v.to_ascii_lowercase()));
+    let (multipath, connection) = match &m {
+        None => (false, false),
+        Some((_, l)) if l == "teql" => (false, false),
+        Some((_, l)) if l == "multipath" => (true, false),
+        Some((_, l)) if l == "connection" => (true, true),
+        Some((v, _)) => {
+            bad.push(BadValue { key: fmt.name(Key::Mode), value: v.to_string(), expected: EXPECT_MODE });
+            (false, false)
+        }
+    };
+    let b = &mut bad;
+    let name = |k| fmt.name(k);
+    let copts = ConnectionOptions {
+        nat: connection_key(b, connection, name(Key::Nat), nat, parse_prefixes, EXPECT_PREFIXES).unwrap_or_default(),
+        prefer: connection_key(b, connection, name(Key::Prefer), prefer, parse_iface_list, EXPECT_PREFER)
+            .unwrap_or_default(),
+        prefer_dst: connection_key(b, connection, name(Key::PreferDst), prefer_dst, parse_prefixes, EXPECT_PREFIXES)
+            .unwrap_or_default(),
+    };
+    if connection && prefer.is_none() {
+        if let Some(v) = prefer_dst {
+            bad.push(BadValue { key: name(Key::PreferDst), value: v.to_string(), expected: EXPECT_PREFER_FIRST });
+        }
+    }
+    let mut options = MultipathOptions::default();
+    if let Some(v) = values.get(Key::Hash) {
+        match crate::multipath::HashPolicy::parse(v) {
+            Some(h) => options.hash = h,
+            None => bad.push(BadValue { key: name(Key::Hash), value: v.to_string(), expected: EXPECT_HASH }),
+        }
+    }
+    if let Some(v) = values.get(Key::Defroute) {
+        match (fmt.yes_no)(v) {
+            Some(d) => options.defroute = d,
+            None => bad.push(BadValue { key: name(Key::Defroute), value: v.to_string(), expected: EXPECT_YES_NO }),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    if connection {
+        options.connection = Some(copts);
+    }
+    Ok(match (m, multipath) {
+        (None, _) => None,
+        (Some(_), false) => Some(Mode::Teql),
+        (Some(_), true) => Some(Mode::Multipath(options)),
+    })
+}
+
+/// A value that does not parse: the reader turns it into its InvalidValue.
+pub(crate) struct BadValue {
+    pub key: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+const EXPECT_PROBE_TARGETS: &str =
+    "1 to 8 dotted IPv4 addresses separated by commas or spaces, such as 198.51.100.10,192.0.2.1";
+const EXPECT_PROBE_TIMEOUT: &str = "a time in milliseconds from 50 to 5000";
+const EXPECT_ROUNDS: &str = "a number of rounds from 1 to 100";
+const EXPECT_PROBES: &str = "a number of probes from 1 to 100";
+
+/// Parses the probe keys; every bad value is reported, not only the first.
+fn read_probe(v: &Values, fmt: &Format) -> std::result::Result<Probe, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    let mut check = |key: &'static str, value: Option<&str>, ok: bool, expected: &'static str| {
+        if let (Some(value), false) = (value, ok) {
+            bad.push(BadValue { key, value: value.to_string(), expected });
+        }
+    };
+    let raw = |k: Key| (fmt.name(k), v.get(k));
+    let (targets_key, targets_raw) = raw(Key::Probe);
+    let targets = targets_raw.map(parse_probe_targets);
+    check(targets_key, targets_raw, !matches!(targets, Some(None)), EXPECT_PROBE_TARGETS);
+    let (via_key, via_raw) = raw(Key::ProbeVia);
+    let via = via_raw.map(|s| s.parse::<Ipv4Addr>().ok());
+    check(via_key, via_raw, !matches!(via, Some(None)), EXPECT_IPV4);
+    let (timeout_key, timeout_raw) = raw(Key::ProbeTimeout);
+    let timeout = timeout_raw.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
+    check(timeout_key, timeout_raw, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
+    let (down_key, down_raw) = raw(Key::ProbeDown);
+    let down = down_raw.map(parse_rounds);
+    check(down_key, down_raw, !matches!(down, Some(None)), EXPECT_PROBES);
+    let (up_key, up_raw) = raw(Key::ProbeUp);
+    let up = up_raw.map(parse_rounds);
+    check(up_key, up_raw, !matches!(up, Some(None)), EXPECT_ROUNDS);
+    if !bad.is_empty() {
+        return Err(bad);
+    }
+    Ok(Probe {
+        targets: targets.flatten().unwrap_or_default(),
+        via: via.flatten(),
+        timeout_ms: timeout.flatten().unwrap_or(PROBE_TIMEOUT_MS),
+        down: down.flatten().unwrap_or(PROBE_DOWN),
+        up: up.flatten().unwrap_or(PROBE_UP),
+    })
+}
+
+/// `198.51.100.10,192.0.2.1` or `198.51.100.10 192.0.2.1`: distinct unicast IPv4 addresses.
+fn parse_probe_targets(v: &str) -> Option<Vec<Ipv4Addr>> {
+    let mut out: Vec<Ipv4Addr> = Vec::new();
+    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+        let a: Ipv4Addr = word.parse().ok()?;
+        // Nothing answers an echo to these on a line's behalf.
+        if !is_unicast_host(a) || out.contains(&a) {
+            return None;
+        }
+        out.push(a);
+    }
+    (!out.is_empty() && out.len() <= PROBE_MAX_TARGETS).then_some(out)
+}
+
+fn parse_rounds(v: &str) -> Option<u32> {
+    parse_decimal(v).filter(|n| (1..=100).contains(n))
+}
+
+const EXPECT_ROUTES: &str =
+    "IPv4 networks such as 198.51.100.0/24, separated by spaces or commas (at most 64; not 0.0.0.0/0: \
+     the default route comes from the gateway)";
+
+/// Parses a TEQL bundle's routing keys; every bad value is reported, not only the first.
+fn read_routing(v: &Values, fmt: &Format) -> std::result::Result<BundleRouting, Vec<BadValue>> {
+    let mut bad = Vec::new();
+    // A default route here would fight the gateway's (and a loop on the aggregator).
+    let routes = |key: &'static str, value: Option<&str>, bad: &mut Vec<BadValue>| {
+        let v = value?;
+        let p = parse_prefixes(v).filter(|ps| ps.iter().all(|p| p.prefix_len > 0));
+        if p.is_none() {
+            bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_ROUTES });
+        }
+        p
+    };
+    let r = BundleRouting {
+        routes: routes(fmt.name(Key::Route), v.get(Key::Route), &mut bad).unwrap_or_default(),
+        nat: v
+            .get(Key::Nat)
+            .and_then(|n| {
+                let p = parse_prefixes(n);
+                if p.is_none() {
+                    bad.push(BadValue { key: fmt.name(Key::Nat), value: n.to_string(), expected: EXPECT_PREFIXES });
+                }
+                p
+            })
+            .unwrap_or_default(),
+        peer_routes: routes(fmt.name(Key::PeerRoute), v.get(Key::PeerRoute), &mut bad).unwrap_or_default(),
+        peer_nat: match v.get(Key::PeerNat) {
+            None => false,
+            Some(n) => (fmt.yes_no)(n).unwrap_or_else(|| {
+                bad.push(BadValue { key: fmt.name(Key::PeerNat), value: n.to_string(), expected: EXPECT_YES_NO });
+                false
+            }),
+        },
+    };
+    if bad.is_empty() {
+        Ok(r)
+    } else {
+        Err(bad)
+    }
+}
+
+/// Whether a bundle's mode value (absent, or `teql` in any case) makes it a TEQL bundle.
+fn is_teql_mode(mode: Option<&str>) -> bool {
+    mode.is_none_or(|m| m.eq_ignore_ascii_case("teql"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{ifcfg, interfaces, Config, ConfigError};
     use std::path::{Path, PathBuf};
+
+    /// Probe values as the ifcfg reader finds them (TEQL_PROBE=...).
+    fn probe_values<'a>(targets: &'a str, via: &'a str, timeout: &'a str, down: &'a str, up: &'a str) -> Values<'a> {
+        Values::from_lookup(|k| match k {
+            "TEQL_PROBE" => Some(targets),
+            "TEQL_PROBE_VIA" => Some(via),
+            "TEQL_PROBE_TIMEOUT" => Some(timeout),
+            "TEQL_PROBE_DOWN" => Some(down),
+            "TEQL_PROBE_UP" => Some(up),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn probe_defaults_and_values() {
+        let fmt = &ifcfg::FORMAT;
+        assert_eq!(read_probe(&Values::default(), fmt).ok(), Some(Probe::default()));
+        let v = probe_values("198.51.100.10, 192.0.2.1 203.0.113.9", "198.18.2.2", "250", "1", "100");
+        let p = read_probe(&v, fmt).ok().unwrap();
+        assert_eq!(
+            p.targets,
+            vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]
+        );
+        assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(Ipv4Addr::new(198, 18, 2, 2)), 250, 1, 100));
+    }
+
+    #[test]
+    fn probe_bad_values_are_all_reported() {
+        let fmt = &ifcfg::FORMAT;
+        let v = probe_values("198.51.100.10,198.51.100.10", "gateway", "5001", "0", "+3");
+        let bad = read_probe(&v, fmt).err().unwrap();
+        assert_eq!(
+            bad.iter().map(|b| b.key).collect::<Vec<_>>(),
+            ["TEQL_PROBE", "TEQL_PROBE_VIA", "TEQL_PROBE_TIMEOUT", "TEQL_PROBE_DOWN", "TEQL_PROBE_UP"]
+        );
+        // In the other format's spelling, from the same values.
+        let bad = read_probe(&v, &interfaces::FORMAT).err().unwrap();
+        assert_eq!(
+            bad.iter().map(|b| b.key).collect::<Vec<_>>(),
+            ["teql-probe", "teql-probe-via", "teql-probe-timeout", "teql-probe-down", "teql-probe-up"]
+        );
+        for t in [
+            "",
+            "1.2.3",
+            "224.0.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9",
+        ] {
+            assert!(parse_probe_targets(t).is_none(), "{t}");
+        }
+        let v = Values::from_lookup(|k| (k == "TEQL_PROBE_TIMEOUT").then_some("49"));
+        assert!(read_probe(&v, fmt).is_err());
+    }
 
     #[test]
     fn the_table_is_in_the_order_of_the_keys() {
