@@ -11,7 +11,7 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::keys::{self, Format, Problems, Spelling, KEYS};
+use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::shell::{self, ShellVars};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
@@ -48,7 +48,7 @@ fn values(vars: &ShellVars) -> Values<'_> {
 /// DEVICETYPE=teql that makes `ifup NAME` run ifup-teql).
 fn is_bundle_file(device: &str, vars: &ShellVars) -> bool {
     master_index(device).is_some()
-        || vars.get("TEQL_MODE").is_some_and(|v| !v.is_empty())
+        || vars.get(Key::Mode.def().ifcfg).is_some_and(|v| !v.is_empty())
         || vars.get("DEVICETYPE").is_some_and(|v| v.eq_ignore_ascii_case("teql"))
 }
 

@@ -16,7 +16,7 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::keys::{self, Format, Problems, Spelling, KEYS};
+use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
     read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
@@ -872,8 +872,8 @@ fn build(reader: Reader) -> Config {
             });
             continue;
         }
-        let is_master =
-            master_index(&stanza.name).is_some() || stanza.options.iter().any(|o| env_name(&o.name) == "TEQL_MODE");
+        let is_master = master_index(&stanza.name).is_some()
+            || stanza.options.iter().any(|o| env_name(&o.name) == Key::Mode.def().ifcfg);
         if is_master {
             master_stanzas.insert(stanza.name.clone());
         }
