@@ -171,18 +171,9 @@ fn load_config(ctx: &Ctx, iface: &str) -> Config {
 /// The line as this stanza describes it; ifupdown's environment is authoritative for the
 /// interface at hand, the file for the others.
 fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
-    let master = env.options.get("TEQL_MASTER").map(String::as_str);
-    let rp = env.options.get("TEQL_RP_FILTER").map(String::as_str);
-    let probe = interfaces::probe_values_from(|k| env.options.get(k).map(String::as_str));
-    interfaces::member_from_options(
-        &env.iface,
-        master,
-        rp,
-        probe,
-        &interfaces::interfaces_file(&ctx.root),
-        &env.stanza(),
-    )
-    .map_err(Error::Config)
+    let values = interfaces::option_values(|k| env.options.get(k).map(String::as_str));
+    interfaces::member_from_options(&env.iface, values, &interfaces::interfaces_file(&ctx.root), &env.stanza())
+        .map_err(Error::Config)
 }
 
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {

@@ -4,7 +4,7 @@
 
 mod config_files;
 
-use config_files::{assert_one_problem, ifcfg, interfaces, problems};
+use config_files::{assert_one_problem, ifcfg, interfaces, problems, Format, Options, Words, FORMATS};
 use tempfile::TempDir;
 use teqlctl::config::{self, ConnectionOptions, Ipv4Prefix, Mode};
 
@@ -79,41 +79,37 @@ fn the_user_story_loads_the_same_from_both_formats() {
     assert_eq!(o.connection, Some(ConnectionOptions::default()));
 }
 
-#[test]
-fn bad_values_and_misplaced_keys_in_ifcfg() {
-    let cases: &[(&str, &[&str])] = &[
-        ("TEQL_MODE=connection\nTEQL_NAT=203.0.113.0/33\n", &["TEQL_NAT=\"203.0.113.0/33\"", "IPv4 networks"]),
-        ("TEQL_MODE=connection\nTEQL_NAT=203.0.113.5/24\n", &["TEQL_NAT=\"203.0.113.5/24\""]),
-        ("TEQL_MODE=connection\nTEQL_NAT=lan\n", &["TEQL_NAT=\"lan\""]),
-        ("TEQL_MODE=connection\nTEQL_PREFER=\"eth1 eth1\"\n", &["TEQL_PREFER=\"eth1 eth1\"", "interface names"]),
-        ("TEQL_MODE=connection\nTEQL_PREFER_DST=192.0.2.0/24\n", &["TEQL_PREFER_DST", "set the preferred line"]),
-        ("TEQL_MODE=multipath\nTEQL_NAT=203.0.113.0/24\n", &["TEQL_NAT=\"203.0.113.0/24\"", "connection bundle"]),
-        ("TEQL_MODE=multipath\nTEQL_PREFER=eth1\n", &["TEQL_PREFER=\"eth1\"", "connection bundle"]),
-        ("TEQL_MODE=connection\nTEQL_PREFER=eth9\n", &["preferred line eth9 is not a line of wan"]),
-        ("TEQL_MODE=roundrobin\n", &["TEQL_MODE=\"roundrobin\"", "teql, multipath or connection"]),
-    ];
-    for (text, words) in cases {
-        let t = redhat(&format!("DEVICE=wan\nDEVICETYPE=teql\n{text}"));
-        let c = config::load(t.path());
-        assert_one_problem(&c, "ifcfg-wan", words);
-        assert!(!c.masters.contains_key("wan"), "{text}");
+/// The user story's lines with the teql options `bundle` on wan, in `fmt`.
+fn office(fmt: Format, bundle: &[(&str, &str)]) -> TempDir {
+    match fmt {
+        Format::Ifcfg => redhat(&format!("DEVICE=wan\nDEVICETYPE=teql\n{}", fmt.lines(bundle))),
+        Format::Interfaces => debian(&fmt.lines(bundle)),
     }
 }
 
 #[test]
-fn bad_values_in_interfaces() {
-    let cases: &[(&str, &[&str])] = &[
-        ("    teql-mode connection\n    teql-nat 203.0.113.0/24,lan\n", &["teql-nat=\"203.0.113.0/24,lan\""]),
-        (
-            "    teql-mode connection\n    teql-prefer-dst 192.0.2.0/24\n",
-            &["teql-prefer-dst", "set the preferred line"],
-        ),
-        ("    teql-mode multipath\n    teql-prefer eth1\n", &["teql-prefer=\"eth1\"", "connection bundle"]),
-        ("    teql-mode connection\n    teql-prefer eth4\n", &["preferred line eth4 is not a line of wan"]),
+fn bad_values_and_misplaced_keys() {
+    const CONNECTION: (&str, &str) = ("teql-mode", "connection");
+    const MULTIPATH: (&str, &str) = ("teql-mode", "multipath");
+    let cases: &[(Options, Words)] = &[
+        (&[CONNECTION, ("teql-nat", "203.0.113.0/33")], &["<<teql-nat>>=\"203.0.113.0/33\"", "IPv4 networks"]),
+        (&[CONNECTION, ("teql-nat", "203.0.113.5/24")], &["<<teql-nat>>=\"203.0.113.5/24\""]),
+        (&[CONNECTION, ("teql-nat", "lan")], &["<<teql-nat>>=\"lan\""]),
+        (&[CONNECTION, ("teql-nat", "203.0.113.0/24,lan")], &["<<teql-nat>>=\"203.0.113.0/24,lan\""]),
+        (&[CONNECTION, ("teql-prefer", "eth1 eth1")], &["<<teql-prefer>>=\"eth1 eth1\"", "interface names"]),
+        (&[CONNECTION, ("teql-prefer-dst", "192.0.2.0/24")], &["<<teql-prefer-dst>>", "set the preferred line"]),
+        (&[MULTIPATH, ("teql-nat", "203.0.113.0/24")], &["<<teql-nat>>=\"203.0.113.0/24\"", "connection bundle"]),
+        (&[MULTIPATH, ("teql-prefer", "eth1")], &["<<teql-prefer>>=\"eth1\"", "connection bundle"]),
+        (&[CONNECTION, ("teql-prefer", "eth9")], &["preferred line eth9 is not a line of wan"]),
+        (&[CONNECTION, ("teql-prefer", "eth4")], &["preferred line eth4 is not a line of wan"]),
+        (&[("teql-mode", "roundrobin")], &["<<teql-mode>>=\"roundrobin\"", "teql, multipath or connection"]),
     ];
-    for (text, words) in cases {
-        let t = debian(text);
-        assert_one_problem(&config::load(t.path()), "etc/network/interfaces", words);
+    for fmt in FORMATS {
+        for (bundle, words) in cases {
+            let c = config::load(office(fmt, bundle).path());
+            fmt.assert_one_problem(&c, "wan", words);
+            assert!(!c.masters.contains_key("wan"), "{fmt:?} {bundle:?}");
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 mod config_files;
 
-use config_files::{assert_one_problem, ifcfg, interfaces, problems};
+use config_files::{assert_one_problem, ifcfg, interfaces, problems, Format, Options, Words, FORMATS};
 use tempfile::TempDir;
 use teqlctl::config::{self, LinePath, Mode, MultipathOptions};
 use teqlctl::multipath::HashPolicy;
@@ -40,20 +40,47 @@ fn redhat() -> TempDir {
 /// The same office on Debian.
 fn debian() -> TempDir {
     let t = TempDir::new().unwrap();
+    interfaces(t.path(), &debian_text(""));
+    t
+}
+
+/// The Debian office's interfaces file without the stanza of `skip`.
+fn debian_text(skip: &str) -> String {
     let mut text = String::new();
     for (n, addr, gw, w) in [
         (1, "198.51.100.10", "198.51.100.9", 2),
         (2, "192.0.2.10", "192.0.2.1", 1),
         (3, "203.0.113.10", "203.0.113.1", 1),
     ] {
-        text.push_str(&format!(
-            "auto eth{n}\niface eth{n} inet static\n    address {addr}/24\n    teql-master wan\n    teql-weight {w}\n    \
-             teql-gateway {gw}\n    teql-probe 198.18.0.1\n"
-        ));
+        if skip != format!("eth{n}") {
+            text.push_str(&format!(
+                "auto eth{n}\niface eth{n} inet static\n    address {addr}/24\n    teql-master wan\n    \
+                 teql-weight {w}\n    teql-gateway {gw}\n    teql-probe 198.18.0.1\n"
+            ));
+        }
     }
-    text.push_str("auto wan\niface wan inet manual\n    teql-mode multipath\n");
-    interfaces(t.path(), &text);
-    t
+    if skip != "wan" {
+        text.push_str("auto wan\niface wan inet manual\n    teql-mode multipath\n");
+    }
+    text
+}
+
+/// The office in `fmt` with `unit` (a line, the bundle, or another bundle) configured by the
+/// teql options `options` alone.
+fn office_with(fmt: Format, unit: &str, options: &[(&str, &str)]) -> TempDir {
+    match fmt {
+        Format::Ifcfg => {
+            let t = redhat();
+            ifcfg(t.path(), unit, &format!("DEVICE={unit}\n{}", fmt.lines(options)));
+            t
+        }
+        Format::Interfaces => {
+            let t = TempDir::new().unwrap();
+            let text = format!("{}iface {unit} inet manual\n{}", debian_text(unit), fmt.lines(options));
+            interfaces(t.path(), &text);
+            t
+        }
+    }
 }
 
 #[test]
@@ -99,87 +126,69 @@ fn teql_gateway_wins_over_gateway_and_options_are_read() {
 }
 
 #[test]
-fn bad_values_and_misplaced_keys_in_ifcfg() {
-    let cases: &[(&str, &str, &[&str])] = &[
-        ("eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_WEIGHT=0\n", &["TEQL_WEIGHT=\"0\"", "from 1 to 256"]),
-        ("eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_WEIGHT=257\n", &["TEQL_WEIGHT=\"257\""]),
-        ("eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_GATEWAY=isp\n", &["TEQL_GATEWAY=\"isp\"", "unicast IPv4"]),
-        ("eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_TABLE=254\n", &["TEQL_TABLE=\"254\"", "not 253, 254 or 255"]),
+fn bad_values_and_misplaced_keys() {
+    const WAN: (&str, &str) = ("teql-master", "wan");
+    const MULTIPATH: (&str, &str) = ("teql-mode", "multipath");
+    let cases: &[(&str, Options, Words)] = &[
+        ("eth1", &[WAN, ("teql-weight", "0")], &["<<teql-weight>>=\"0\"", "from 1 to 256"]),
+        ("eth1", &[WAN, ("teql-weight", "257")], &["<<teql-weight>>=\"257\""]),
+        ("eth1", &[WAN, ("teql-gateway", "isp")], &["<<teql-gateway>>=\"isp\"", "unicast IPv4"]),
+        ("eth1", &[WAN, ("teql-gateway", "224.0.0.1")], &["<<teql-gateway>>=\"224.0.0.1\""]),
+        ("eth1", &[WAN, ("teql-table", "254")], &["<<teql-table>>=\"254\"", "not 253, 254 or 255"]),
         (
             "eth1",
-            "DEVICE=eth1\nTEQL_MASTER=lan\n",
-            &["TEQL_MASTER=\"lan\"", "no bundle lan is configured", "ifcfg-lan with DEVICETYPE=teql"],
+            &[("teql-master", "lan")],
+            &["<<teql-master>>=\"lan\"", "no bundle lan is configured", "<<bundle-file lan>>"],
         ),
-        ("eth1", "DEVICE=eth1\nTEQL_MASTER=teql0\nTEQL_WEIGHT=2\n", &["TEQL_WEIGHT is set but teql0 is a TEQL bundle"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=perflow\n", &["TEQL_MODE=\"perflow\"", "teql, multipath or connection"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_HASH=l7\n", &["TEQL_HASH=\"l7\"", "l4, l3 or keep"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_DEFROUTE=maybe\n", &["TEQL_DEFROUTE=\"maybe\""]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nIPADDR=192.0.2.1\n", &["IPADDR is set on the multipath bundle wan"]),
-        ("wan", "DEVICE=wan\nTEQL_MODE=multipath\nTEQL_WEIGHT=2\n", &["TEQL_WEIGHT is set on the bundle wan"]),
-        ("wan", "DEVICE=wan\nDEVICETYPE=teql\n", &["must be a multipath bundle: add TEQL_MODE=multipath"]),
         (
-            "teql0",
-            "DEVICE=teql0\nTEQL_MODE=multipath\n",
-            &["TEQL_MODE=multipath on teql0", "teqlN names are TEQL bundles"],
+            "eth1",
+            &[("teql-master", "teql0"), ("teql-weight", "2")],
+            &["<<teql-weight>> is set but teql0 is a TEQL bundle"],
         ),
+        (
+            "eth1",
+            &[("teql-master", "teql0"), ("teql-weight", "3")],
+            &["<<teql-weight>> is set but teql0 is a TEQL bundle"],
+        ),
+        ("wan", &[("teql-mode", "perflow")], &["<<teql-mode>>=\"perflow\"", "teql, multipath or connection"]),
+        ("wan", &[MULTIPATH, ("teql-hash", "l7")], &["<<teql-hash>>=\"l7\"", "l4, l3 or keep"]),
+        ("wan", &[MULTIPATH, ("teql-defroute", "maybe")], &["<<teql-defroute>>=\"maybe\""]),
+        (
+            "wan",
+            &[MULTIPATH, ("teql-weight", "2")],
+            &["<<teql-weight 2>> is set on the bundle wan: it belongs in the <<places>> of its lines"],
+        ),
+        ("wan", &[MULTIPATH, ("teql-table", "100")], &["<<teql-table 100>> is set on the bundle wan"]),
+        ("wan", &[("teql-mode", "teql")], &["must be a multipath bundle: add <<multipath>>"]),
+        ("teql0", &[MULTIPATH], &["<<multipath>> on teql0", "teqlN names are TEQL bundles"]),
     ];
-    for (file, text, words) in cases {
-        let t = redhat();
-        ifcfg(t.path(), file, text);
-        let c = config::load(t.path());
-        assert_one_problem(&c, &format!("ifcfg-{file}"), words);
-        // The broken file's own line or bundle is left out; nothing else is.
-        if *file == "eth1" {
-            assert!(!c.members.contains_key("eth1") && c.members.contains_key("eth2"), "{text}");
+    for fmt in FORMATS {
+        for (unit, options, words) in cases {
+            let c = config::load(office_with(fmt, unit, options).path());
+            fmt.assert_one_problem(&c, unit, words);
+            // The broken unit's own line or bundle is left out; nothing else is.
+            if *unit == "eth1" {
+                assert!(!c.members.contains_key("eth1") && c.members.contains_key("eth2"), "{fmt:?} {options:?}");
+            }
         }
     }
 }
 
+/// What each format has of its own: a bundle's device keys, and network-scripts' DEVICETYPE.
 #[test]
-fn bad_values_and_misplaced_options_in_interfaces() {
-    let base = debian();
-    let text = fs::read_to_string(base.path().join("etc/network/interfaces")).unwrap();
-    let cases: &[(&str, &str, &[&str])] = &[
-        ("    teql-weight 2\n", "    teql-weight 0\n", &["teql-weight=\"0\"", "from 1 to 256"]),
-        ("    teql-gateway 192.0.2.1\n", "    teql-gateway 224.0.0.1\n", &["teql-gateway=\"224.0.0.1\""]),
-        ("    teql-mode multipath\n", "    teql-mode multipath\n    teql-hash l7\n", &["teql-hash=\"l7\""]),
-        (
-            "    teql-mode multipath\n",
-            "    teql-mode multipath\n    address 192.0.2.99/24\n",
-            &["address is set on the multipath bundle wan"],
-        ),
-        (
-            "    teql-mode multipath\n",
-            "    teql-mode multipath\n    teql-table 100\n",
-            &["teql-table \"100\" is set on the bundle wan"],
-        ),
-        (
-            "    teql-mode multipath\n",
-            "    teql-mode perflow\n",
-            &["teql-mode=\"perflow\"", "teql, multipath or connection"],
-        ),
-        (
-            "    teql-mode multipath\n",
-            "    teql-mode teql\n",
-            &["must be a multipath bundle: add `teql-mode multipath`"],
-        ),
-    ];
-    for (from, to, words) in cases {
-        let t = TempDir::new().unwrap();
-        interfaces(t.path(), &text.replacen(from, to, 1));
-        let c = config::load(t.path());
-        assert_one_problem(&c, "etc/network/interfaces", words);
-    }
-    // A line of a bundle that has no stanza, and multipath options on a TEQL line.
+fn device_keys_on_a_multipath_bundle() {
+    let t = redhat();
+    ifcfg(t.path(), "wan", "DEVICE=wan\nTEQL_MODE=multipath\nIPADDR=192.0.2.1\n");
+    assert_one_problem(&config::load(t.path()), "ifcfg-wan", &["IPADDR is set on the multipath bundle wan"]);
+    // DEVICETYPE=teql alone makes a TEQL bundle (ifup-teql runs), which wan cannot be.
+    ifcfg(t.path(), "wan", "DEVICE=wan\nDEVICETYPE=teql\n");
+    assert_one_problem(&config::load(t.path()), "ifcfg-wan", &["must be a multipath bundle: add TEQL_MODE=multipath"]);
     let t = TempDir::new().unwrap();
-    interfaces(t.path(), "iface eth1 inet manual\n    teql-master lan\n");
-    assert_one_problem(
-        &config::load(t.path()),
-        "interfaces",
-        &["no bundle lan is configured", "iface lan inet manual"],
+    interfaces(
+        t.path(),
+        &debian_text("").replace("teql-mode multipath\n", "teql-mode multipath\n    address 192.0.2.99/24\n"),
     );
-    interfaces(t.path(), "iface eth1 inet manual\n    teql-master teql0\n    teql-weight 3\n");
-    assert_one_problem(&config::load(t.path()), "interfaces", &["teql-weight is set but teql0 is a TEQL bundle"]);
+    assert_one_problem(&config::load(t.path()), "interfaces", &["address is set on the multipath bundle wan"]);
 }
 
 #[test]

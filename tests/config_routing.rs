@@ -4,7 +4,7 @@
 
 mod config_files;
 
-use config_files::{assert_one_problem, ifcfg, interfaces, problems};
+use config_files::{ifcfg, interfaces, problems, Format, Options, Words, FORMATS};
 use tempfile::TempDir;
 use teqlctl::config::{self, BundleRouting, Ipv4Prefix};
 
@@ -63,48 +63,72 @@ fn the_aggregator_loads_the_same_from_both_formats() {
     assert_eq!(c.masters["teql1"].routing, BundleRouting::default());
 }
 
-#[test]
-fn bad_values_and_misplaced_keys_in_ifcfg() {
-    let cases: &[(&str, &[&str])] = &[
-        ("TEQL_ROUTE=198.18.100.1/24\n", &["TEQL_ROUTE=\"198.18.100.1/24\"", "IPv4 networks"]),
-        ("TEQL_ROUTE=0.0.0.0/0\n", &["TEQL_ROUTE=\"0.0.0.0/0\"", "the default route comes from the gateway"]),
-        ("TEQL_NAT=lan\n", &["TEQL_NAT=\"lan\"", "IPv4 networks"]),
-        ("TEQL_PEER_ROUTE=198.18.100.0/33\n", &["TEQL_PEER_ROUTE=\"198.18.100.0/33\""]),
-        ("TEQL_PEER_NAT=maybe\n", &["TEQL_PEER_NAT=\"maybe\"", "yes or no"]),
-    ];
-    for (text, words) in cases {
-        let c = config::load(redhat(text).path());
-        assert_one_problem(&c, "ifcfg-teql1", words);
-        assert!(!c.masters.contains_key("teql1"), "{text}");
+/// The aggregator with the teql options `bundle` on teql1 and `line` on tl1, in `fmt`.
+fn aggregator(fmt: Format, bundle: &[(&str, &str)], line: &[(&str, &str)]) -> TempDir {
+    match fmt {
+        Format::Ifcfg => {
+            let t = redhat(&fmt.lines(bundle));
+            if !line.is_empty() {
+                ifcfg(t.path(), "tl1", &format!("DEVICE=tl1\n{}", fmt.lines(line)));
+            }
+            t
+        }
+        Format::Interfaces if line.is_empty() => debian(&fmt.lines(bundle)),
+        Format::Interfaces => {
+            let t = TempDir::new().unwrap();
+            interfaces(
+                t.path(),
+                &format!("iface tl1 inet manual\n{}iface teql1 inet manual\n{}", fmt.lines(line), fmt.lines(bundle)),
+            );
+            t
+        }
     }
-    // On a multipath bundle, and on a line.
-    let t = TempDir::new().unwrap();
-    ifcfg(t.path(), "eth1", "DEVICE=eth1\nTEQL_MASTER=wan\n");
-    ifcfg(t.path(), "wan", "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\nTEQL_ROUTE=198.18.100.0/24\n");
-    assert_one_problem(&config::load(t.path()), "ifcfg-wan", &["TEQL_ROUTE=\"198.18.100.0/24\"", "not a TEQL bundle"]);
-    let t = redhat("");
-    ifcfg(t.path(), "tl1", "DEVICE=tl1\nTEQL_MASTER=teql1\nTEQL_PEER_NAT=yes\n");
-    assert_one_problem(&config::load(t.path()), "ifcfg-tl1", &["TEQL_PEER_NAT=\"yes\"", "ifcfg-teqlN"]);
 }
 
 #[test]
-fn bad_values_and_misplaced_options_in_interfaces() {
-    let cases: &[(&str, &[&str])] = &[
-        ("    teql-route 198.18.100.0/24 lan\n", &["teql-route", "IPv4 networks"]),
-        ("    teql-peer-nat perhaps\n", &["teql-peer-nat", "yes or no"]),
+fn bad_values_and_misplaced_keys() {
+    let cases: &[(Options, Words)] = &[
+        (&[("teql-route", "198.18.100.1/24")], &["<<teql-route>>=\"198.18.100.1/24\"", "IPv4 networks"]),
+        (&[("teql-route", "198.18.100.0/24 lan")], &["<<teql-route>>=\"198.18.100.0/24 lan\"", "IPv4 networks"]),
+        (&[("teql-route", "0.0.0.0/0")], &["<<teql-route>>=\"0.0.0.0/0\"", "the default route comes from the gateway"]),
+        (&[("teql-nat", "lan")], &["<<teql-nat>>=\"lan\"", "IPv4 networks"]),
+        (&[("teql-peer-route", "198.18.100.0/33")], &["<<teql-peer-route>>=\"198.18.100.0/33\""]),
+        (&[("teql-peer-nat", "maybe")], &["<<teql-peer-nat>>=\"maybe\"", "yes or no"]),
+        (&[("teql-peer-nat", "perhaps")], &["<<teql-peer-nat>>=\"perhaps\"", "yes or no"]),
     ];
-    for (text, words) in cases {
-        assert_one_problem(&config::load(debian(text).path()), "etc/network/interfaces", words);
+    for fmt in FORMATS {
+        for (bundle, words) in cases {
+            let c = config::load(aggregator(fmt, bundle, &[]).path());
+            fmt.assert_one_problem(&c, "teql1", words);
+            assert!(!c.masters.contains_key("teql1"), "{fmt:?} {bundle:?}");
+        }
+        // On a multipath bundle, and on a line.
+        let t = TempDir::new().unwrap();
+        let line = fmt.lines(&[("teql-master", "wan")]);
+        let wan = fmt.lines(&[("teql-mode", "multipath"), ("teql-route", "198.18.100.0/24")]);
+        match fmt {
+            Format::Ifcfg => {
+                ifcfg(t.path(), "eth1", &format!("DEVICE=eth1\n{line}"));
+                ifcfg(t.path(), "wan", &format!("DEVICE=wan\nDEVICETYPE=teql\n{wan}"));
+            }
+            Format::Interfaces => {
+                interfaces(t.path(), &format!("iface eth1 inet manual\n{line}iface wan inet manual\n{wan}"))
+            }
+        }
+        fmt.assert_one_problem(
+            &config::load(t.path()),
+            "wan",
+            &["<<teql-route 198.18.100.0/24>> is set on the bundle wan, which is not a TEQL bundle"],
+        );
+        for (option, value) in [("teql-peer-nat", "yes"), ("teql-route", "198.18.100.0/24")] {
+            let t = aggregator(fmt, &[], &[("teql-master", "teql1"), (option, value)]);
+            fmt.assert_one_problem(
+                &config::load(t.path()),
+                "tl1",
+                &[&format!(
+                    "<<{option} {value}>> is set on tl1, which is not a bundle: it belongs in the <<bundle-place>>"
+                )],
+            );
+        }
     }
-    let t = TempDir::new().unwrap();
-    interfaces(
-        t.path(),
-        "iface eth1 inet manual\n    teql-master teql0\n    teql-route 198.18.100.0/24\n\
-         iface teql0 inet manual\n",
-    );
-    assert_one_problem(
-        &config::load(t.path()),
-        "etc/network/interfaces",
-        &["teql-route", "stanza of the teqlN bundle"],
-    );
 }

@@ -72,7 +72,7 @@ fn every_hook_name_is_documented() {
     }
 }
 
-fn literals(file: &str, pattern: fn(&str) -> bool) -> Vec<String> {
+fn literals(file: &str, pattern: impl Fn(&str) -> bool) -> Vec<String> {
     let src = std::fs::read_to_string(format!("{}/src/config/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let code = &src[..src.find("#[cfg(test)]").unwrap_or(src.len())];
     let mut out: Vec<String> = code.split('"').skip(1).step_by(2).filter(|s| pattern(s)).map(str::to_string).collect();
@@ -100,14 +100,14 @@ fn has_key_entry(man: &str, key: &str) -> bool {
 
 #[test]
 fn every_configuration_key_is_documented() {
-    // The keys the ifcfg reader looks up are its upper-case literals; the interfaces reader's
-    // own options are its teql-* literals, and a master's stanza is read for MASTER_OPTIONS.
-    let ifcfg = literals("ifcfg.rs", |s| {
-        s.len() > 2 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') && !s.ends_with('_')
-    });
-    let deb = literals("interfaces.rs", |s| {
-        s.starts_with("teql-") && s.len() > 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-    });
+    // The keys the ifcfg reader looks up are its upper-case literals and the ifcfg spellings of
+    // the key table both readers share (keys.rs); the interfaces reader's own options are the
+    // table's teql-* literals and its own, and a master's stanza is read for MASTER_OPTIONS.
+    let upper = |s: &str| s.len() > 2 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') && !s.ends_with('_');
+    let teql =
+        |s: &str| s.starts_with("teql-") && s.len() > 5 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    let ifcfg: Vec<String> = [literals("ifcfg.rs", upper), literals("keys.rs", upper)].concat();
+    let deb: Vec<String> = [literals("interfaces.rs", teql), literals("keys.rs", teql)].concat();
     let master_options = constant("interfaces.rs", "MASTER_OPTIONS");
     assert!(
         ifcfg.contains(&"TEQL_MASTER".to_string())

@@ -11,13 +11,12 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::shell::{self, ShellVars};
 use super::{
-    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name,
-    parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe,
-    read_routing, shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath,
-    Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues,
-    RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES,
+    finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
+    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
+    ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -26,91 +25,32 @@ use super::{
 /// The names network-scripts itself ignores (`is_ignored_file` in init.d/functions).
 const IGNORED_SUFFIXES: [&str; 7] = ["~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpmsave"];
 
-/// Every TEQL_ key teqlctl reads; any other TEQL_ key is most likely a typo that would
-/// silently leave a line out of its bundle.
-const TEQL_KEYS: [&str; 19] = [
-    "TEQL_MASTER",
-    "TEQL_RP_FILTER",
-    "TEQL_PROBE",
-    "TEQL_PROBE_VIA",
-    "TEQL_PROBE_TIMEOUT",
-    "TEQL_PROBE_DOWN",
-    "TEQL_PROBE_UP",
-    "TEQL_MODE",
-    "TEQL_HASH",
-    "TEQL_DEFROUTE",
-    "TEQL_WEIGHT",
-    "TEQL_GATEWAY",
-    "TEQL_TABLE",
-    "TEQL_NAT",
-    "TEQL_PREFER",
-    "TEQL_PREFER_DST",
-    "TEQL_ROUTE",
-    "TEQL_PEER_ROUTE",
-    "TEQL_PEER_NAT",
-];
-
-/// A TEQL bundle's routing keys (tunnels as lines: the aggregator's office LAN).
-const ROUTING_KEYS: RoutingKeys =
-    RoutingKeys { route: "TEQL_ROUTE", nat: "TEQL_NAT", peer_route: "TEQL_PEER_ROUTE", peer_nat: "TEQL_PEER_NAT" };
-
-fn routing_values<'a>(vars: &'a ShellVars) -> RoutingValues<'a> {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    RoutingValues {
-        route: get(ROUTING_KEYS.route),
-        nat: get(ROUTING_KEYS.nat),
-        peer_route: get(ROUTING_KEYS.peer_route),
-        peer_nat: get(ROUTING_KEYS.peer_nat),
-    }
-}
-
-/// The multipath keys of a line and of a bundle.
-const PATH_KEYS: PathKeys = PathKeys { weight: "TEQL_WEIGHT", gateway: "TEQL_GATEWAY", table: "TEQL_TABLE" };
-const MODE_KEYS: ModeKeys = ModeKeys {
-    mode: "TEQL_MODE",
-    hash: "TEQL_HASH",
-    defroute: "TEQL_DEFROUTE",
-    nat: "TEQL_NAT",
-    prefer: "TEQL_PREFER",
-    prefer_dst: "TEQL_PREFER_DST",
-};
-const SPELLING: Spelling = Spelling {
-    master: "TEQL_MASTER",
+/// How messages spell the keys of ifcfg files, and network-scripts' booleans.
+pub(crate) const FORMAT: Format = Format {
+    spelling: Spelling::Ifcfg,
+    assign: "=",
+    keys: "keys",
+    places: "files",
+    bundle_place: "file of the teqlN bundle (ifcfg-teqlN)",
     multipath: "TEQL_MODE=multipath",
-    path: PATH_KEYS,
+    device_keys: &["IPADDR", "PREFIX", "NETMASK", "GATEWAY", "MTU"],
+    line_gateway: "each line keeps its own address and gateway (TEQL_GATEWAY in the line's file)",
     bundle_file: |name| format!("ifcfg-{name} with DEVICETYPE=teql and TEQL_MODE=multipath"),
+    yes_no: parse_bool,
 };
+
+/// The values of teqlctl's keys in a file (an empty one is unset, as network-scripts has it).
+fn values(vars: &ShellVars) -> Values<'_> {
+    Values::from_lookup(|k| vars.get(k))
+}
 
 /// A bundle's own file: teqlN, or any file that says it is one (TEQL_MODE, or network-scripts'
 /// DEVICETYPE=teql that makes `ifup NAME` run ifup-teql).
 fn is_bundle_file(device: &str, vars: &ShellVars) -> bool {
     master_index(device).is_some()
-        || vars.get("TEQL_MODE").is_some_and(|v| !v.is_empty())
+        || vars.get(Key::Mode.def().ifcfg).is_some_and(|v| !v.is_empty())
         || vars.get("DEVICETYPE").is_some_and(|v| v.eq_ignore_ascii_case("teql"))
 }
-
-/// The health-check keys of a line (teqlctl check).
-const PROBE_KEYS: ProbeKeys = ProbeKeys {
-    targets: "TEQL_PROBE",
-    via: "TEQL_PROBE_VIA",
-    timeout: "TEQL_PROBE_TIMEOUT",
-    down: "TEQL_PROBE_DOWN",
-    up: "TEQL_PROBE_UP",
-};
-
-fn probe_values<'a>(vars: &'a ShellVars) -> ProbeValues<'a> {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    ProbeValues {
-        targets: get(PROBE_KEYS.targets),
-        via: get(PROBE_KEYS.via),
-        timeout: get(PROBE_KEYS.timeout),
-        down: get(PROBE_KEYS.down),
-        up: get(PROBE_KEYS.up),
-    }
-}
-
-const EXPECT_BOOL: &str = "yes or no";
-const EXPECT_IPV4: &str = "a dotted IPv4 address";
 
 /// The directory network-scripts runs hooks in, below root.
 pub fn scripts_dir(root: &Path) -> PathBuf {
@@ -152,17 +92,7 @@ pub fn load(root: &Path) -> Config {
         }
     }
 
-    // A teqlN named by lines needs no file (it is brought up bare); a multipath bundle does
-    // (check_bundles says so).
-    let named: BTreeSet<String> =
-        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
-    for master in named {
-        if !master_files.contains(&master) {
-            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
-        }
-    }
-    check_bundles(&mut config, &SPELLING);
-    check_tables(&mut config, root, &SPELLING);
+    finish(&mut config, root, &FORMAT, &master_files);
     config
 }
 
@@ -366,7 +296,9 @@ impl Ctx<'_> {
         self.device.map(str::to_string)
     }
 
-    fn invalid(&mut self, path: &Path, key: &str, value: &str, expected: &str) {
+    /// An invalid value found in `path` (the file itself, or /etc/sysconfig/network whose
+    /// defaults it takes).
+    fn invalid_in(&mut self, path: &Path, key: &str, value: &str, expected: &str) {
         self.problems.push(ConfigError::InvalidValue {
             path: path.to_path_buf(),
             key: key.to_string(),
@@ -376,13 +308,9 @@ impl Ctx<'_> {
         });
     }
 
-    fn inconsistent(&mut self, msg: String) {
-        self.problems.push(ConfigError::Inconsistent { path: self.path.to_path_buf(), msg, device: self.device() });
-    }
-
-    /// Ok(None) when KEY is unset or empty (network-scripts treats both alike); Err(()) when
-    /// the value is invalid, which is already recorded.
-    fn field<T>(
+    /// Variable KEY of the file: Ok(None) when it is unset or empty (network-scripts treats
+    /// both alike); Err(()) when the value is invalid, which is already recorded.
+    fn var<T>(
         &mut self,
         vars: &ShellVars,
         key: &str,
@@ -406,7 +334,7 @@ impl Ctx<'_> {
             Some(v) => match parse(v) {
                 Some(t) => Ok(Some(t)),
                 None => {
-                    self.invalid(path, key, v, expected);
+                    self.invalid_in(path, key, v, expected);
                     Err(())
                 }
             },
@@ -414,93 +342,54 @@ impl Ctx<'_> {
     }
 }
 
+impl Problems for Ctx<'_> {
+    fn invalid(&mut self, key: &str, value: &str, expected: &str) {
+        let path = self.path;
+        self.invalid_in(path, key, value, expected);
+    }
+
+    fn inconsistent(&mut self, msg: String) {
+        self.problems.push(ConfigError::Inconsistent { path: self.path.to_path_buf(), msg, device: self.device() });
+    }
+}
+
 fn check_teql_keys(ctx: &mut Ctx, vars: &ShellVars) {
+    let known: Vec<&str> = KEYS.iter().map(|d| d.ifcfg).collect();
     let unknown: Vec<String> =
-        vars.keys().filter(|k| k.starts_with("TEQL_") && !TEQL_KEYS.contains(k)).map(str::to_string).collect();
+        vars.keys().filter(|k| k.starts_with("TEQL_") && !known.contains(k)).map(str::to_string).collect();
     for key in unknown {
         ctx.inconsistent(format!(
             "unknown key {}={}: {}",
             shown(&key),
             quoted(vars.get(&key).unwrap_or_default()),
-            super::unknown_key_hint(&key, &TEQL_KEYS)
+            super::unknown_key_hint(&key, &known)
         ));
     }
 }
 
 fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTreeMap<String, String>) -> Option<Member> {
     check_teql_keys(ctx, vars);
-    let master = ctx.field(vars, "TEQL_MASTER", parse_master_name, EXPECT_MASTER_OR_BUNDLE);
-    // Read before bailing out on TEQL_MASTER so that one load reports both mistakes.
-    let rp_filter = ctx.field(vars, "TEQL_RP_FILTER", RpFilter::parse, "loose, strict, off or keep");
-    let probe_values = probe_values(vars);
-    if let Some((key, v)) = routing_values(vars).first_set_but_nat(&ROUTING_KEYS) {
-        ctx.inconsistent(format!(
-            "{key}={} is set on {}, which is not a bundle: it belongs in the file of the teqlN bundle \
-             (ifcfg-teqlN); move it there",
-            quoted(v),
-            shown(device)
-        ));
-    }
+    let values = values(vars);
+    let (master, rp_filter) = keys::read_line_tie(ctx, &FORMAT, &values);
+    keys::routing_keys_on_line(ctx, &FORMAT, &values, device);
     let Some(master) = master.ok()? else {
         // A file may mention TEQL_ in a comment only; it is then simply not a member.
-        if let Ok(Some(_)) = rp_filter {
-            ctx.inconsistent(format!(
-                "TEQL_RP_FILTER={} is set but TEQL_MASTER is not: add TEQL_MASTER=teqlN \
-                 or remove TEQL_RP_FILTER",
-                quoted(vars.get("TEQL_RP_FILTER").unwrap_or_default())
-            ));
-        } else if let Some((key, value)) = probe_values.first_set(&PROBE_KEYS) {
-            ctx.inconsistent(format!(
-                "{key}={} is set but TEQL_MASTER is not: the probe keys belong to a \
-                 line of a bundle; add TEQL_MASTER=teqlN or remove {key}",
-                quoted(value)
-            ));
-        }
+        keys::line_keys_without_master(ctx, &FORMAT, &values, &rp_filter);
         return None;
     };
-    let probe = match read_probe(&probe_values, &PROBE_KEYS) {
-        Ok(p) => Some(p),
-        Err(bad) => {
-            let path = ctx.path;
-            for b in bad {
-                ctx.invalid(path, b.key, &b.value, b.expected);
-            }
-            None
-        }
-    };
-    let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let path = match read_line_path(
-        get("TEQL_WEIGHT"),
-        get("TEQL_GATEWAY").map(|v| ("TEQL_GATEWAY", v)),
-        get("TEQL_TABLE"),
-        &PATH_KEYS,
-    ) {
-        // GATEWAY= is network-scripts' own key: a multipath line uses it unless TEQL_GATEWAY is
-        // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
-        Ok(p) => Some(LinePath {
-            plain_gateway: get("GATEWAY").and_then(|g| g.parse().ok()),
-            rp_filter: rp_filter.ok().flatten(),
-            ..p
-        }),
-        Err(bad) => {
-            let path = ctx.path;
-            for b in bad {
-                ctx.invalid(path, b.key, &b.value, b.expected);
-            }
-            None
-        }
-    };
+    let probe = keys::line_probe(ctx, &FORMAT, &values);
+    let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
+    // GATEWAY= is network-scripts' own key: a multipath line uses it unless TEQL_GATEWAY is
+    // set; a bad one is network-scripts' business (ifup-eth refuses it) until then.
+    let path = keys::line_path(ctx, &FORMAT, &values).map(|p| LinePath {
+        plain_gateway: vars.get("GATEWAY").and_then(|g| g.parse().ok()),
+        rp_filter: rp_filter.ok().flatten(),
+        ..p
+    });
     if !valid_iface_name(device) {
         match vars.get("DEVICE") {
             Some(d) if !d.is_empty() => {
-                let path = ctx.path;
-                ctx.invalid(
-                    path,
-                    "DEVICE",
-                    d,
-                    "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
-                )
+                ctx.invalid("DEVICE", d, "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)")
             }
             _ => ctx.inconsistent(format!(
                 "the file name gives the device name {}, which is not a kernel \
@@ -549,9 +438,7 @@ fn read_tunnel(ctx: &mut Ctx, vars: &ShellVars) -> Result<Option<TunnelConf>, ()
         Some(k) => k,
         None => {
             if let Some(k) = TunnelKind::from_ifcfg_type(&t.to_ascii_uppercase()) {
-                let path = ctx.path;
                 ctx.invalid(
-                    path,
                     "TYPE",
                     t,
                     &format!("{} in upper case: network-scripts makes a tunnel for no other spelling", k.ifcfg_type()),
@@ -561,9 +448,9 @@ fn read_tunnel(ctx: &mut Ctx, vars: &ShellVars) -> Result<Option<TunnelConf>, ()
             return Ok(None);
         }
     };
-    let local = ctx.field(vars, "MY_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
-    let remote = ctx.field(vars, "PEER_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
-    let key = ctx.field(vars, "KEY", parse_tunnel_key, EXPECT_TUNNEL_KEY);
+    let local = ctx.var(vars, "MY_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
+    let remote = ctx.var(vars, "PEER_OUTER_IPADDR", parse_outer_addr, EXPECT_OUTER_ADDR);
+    let key = ctx.var(vars, "KEY", parse_tunnel_key, EXPECT_TUNNEL_KEY);
     let (local, remote, key) = (local?, remote?, key?);
     if let (TunnelKind::Ipip, Some(_)) = (kind, key) {
         ctx.inconsistent(format!(
@@ -585,97 +472,18 @@ fn read_tunnel(ctx: &mut Ctx, vars: &ShellVars) -> Result<Option<TunnelConf>, ()
 
 fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaults) -> Option<Master> {
     check_teql_keys(ctx, vars);
-    // A teqlN name may be past the cap; another name is a multipath bundle's (check_bundles
-    // checks that its mode fits its name once every file is read).
-    if master_index(device).is_some() && !is_usable_master(device) {
-        ctx.inconsistent(format!(
-            "{} is past the last master teqlctl configures: masters are teql0..teql63; \
-             rename the master",
-            shown(device)
-        ));
-    }
-    if let Some(m) = vars.get("TEQL_MASTER").filter(|v| !v.is_empty()) {
-        ctx.inconsistent(format!(
-            "TEQL_MASTER={} is set, but {device} is a teql master itself: TEQL_MASTER \
-             belongs in the files of its member lines",
-            quoted(m)
-        ));
-    }
-    if let Some(v) = vars.get("TEQL_RP_FILTER").filter(|v| !v.is_empty()) {
-        ctx.inconsistent(format!(
-            "TEQL_RP_FILTER={} is set on the master {device}: it applies to member lines; \
-             set it in their files",
-            quoted(v)
-        ));
-    }
-    if let Some((key, v)) = probe_values(vars).first_set(&PROBE_KEYS) {
-        ctx.inconsistent(format!(
-            "{key}={} is set on the master {device}: the probe keys apply to member lines \
-             (each line is probed on its own); set them in their files",
-            quoted(v)
-        ));
-    }
-    if let Some(k) =
-        ["TEQL_WEIGHT", "TEQL_GATEWAY", "TEQL_TABLE"].into_iter().find(|k| vars.get(k).is_some_and(|v| !v.is_empty()))
-    {
-        ctx.inconsistent(format!("{k} is set on the bundle {}: it belongs in the files of its lines", shown(device)));
-    }
+    keys::master_past_cap(ctx, device);
+    let values = values(vars);
+    keys::line_keys_on_bundle(ctx, &FORMAT, &values, device);
+    let (mode, routing) = keys::read_bundle(ctx, &FORMAT, &values, device)?;
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let teql_mode = is_teql_mode(get("TEQL_MODE"));
-    let routing_values = routing_values(vars);
-    // On a TEQL bundle TEQL_NAT is its own (the aggregator's NAT), not a connection bundle's.
-    let conn = ConnectionValues {
-        nat: if teql_mode { None } else { get("TEQL_NAT") },
-        prefer: get("TEQL_PREFER"),
-        prefer_dst: get("TEQL_PREFER_DST"),
-    };
-    if !teql_mode {
-        if let Some((key, v)) = routing_values.first_set_but_nat(&ROUTING_KEYS) {
-            ctx.inconsistent(format!(
-                "{key}={} is set on the bundle {}, which is not a TEQL bundle: routes through a bundle \
-                 and the far end's keys are for TEQL bundles of tunnels (teqlctl-config(5)); remove {key}",
-                quoted(v),
-                shown(device)
-            ));
-            return None;
-        }
-    }
-    let routing = if teql_mode {
-        match read_routing(&routing_values, &ROUTING_KEYS, parse_bool) {
-            Ok(r) => r,
-            Err(bad) => {
-                let path = ctx.path;
-                for b in bad {
-                    ctx.invalid(path, b.key, &b.value, b.expected);
-                }
-                return None;
-            }
-        }
-    } else {
-        BundleRouting::default()
-    };
-    let mode = match read_mode(get("TEQL_MODE"), get("TEQL_HASH"), get("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_bool) {
-        Ok(m) => m.unwrap_or_default(),
-        Err(bad) => {
-            let path = ctx.path;
-            for b in bad {
-                ctx.invalid(path, b.key, &b.value, b.expected);
-            }
-            return None;
-        }
-    };
     if let Mode::Multipath(_) = mode {
         // The bundle is no device: network-scripts' own keys for one would do nothing.
-        if let Some(k) = ["IPADDR", "PREFIX", "NETMASK", "GATEWAY", "MTU"].into_iter().find(|k| get(k).is_some()) {
-            ctx.inconsistent(format!(
-                "{k} is set on the multipath bundle {}, which has no device of its own: each line \
-                 keeps its own address and gateway (TEQL_GATEWAY in the line's file); remove {k}",
-                shown(device)
-            ));
+        if keys::device_keys_on_multipath(ctx, &FORMAT, device, |k| get(k).is_some()) {
             return None;
         }
-        let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
-        let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 4294967295");
+        let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
+        let metric = ctx.var(vars, "METRIC", parse_decimal, EXPECT_METRIC);
         let mut m = Master::bare(device);
         m.mode = mode;
         m.onboot = onboot.ok()?.unwrap_or(true);
@@ -683,16 +491,16 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         m.source = Some(ctx.path.to_path_buf());
         return Some(m);
     }
-    let onboot = ctx.field(vars, "ONBOOT", parse_bool, EXPECT_BOOL);
-    let mtu = ctx.field(vars, "MTU", parse_mtu, "a number from 68 to 65535");
+    let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
+    let mtu = ctx.var(vars, "MTU", parse_mtu, EXPECT_MTU);
     // network-scripts' ifup-eth passes METRIC to `ip route replace default ... metric`.
-    let metric = ctx.field(vars, "METRIC", parse_decimal, "a route metric, a number from 0 to 4294967295");
-    let addr = ctx.field(vars, "IPADDR", parse_ipv4, EXPECT_IPV4);
-    let prefix = ctx.field(vars, "PREFIX", parse_prefix_len, "a prefix length from 0 to 32");
+    let metric = ctx.var(vars, "METRIC", parse_decimal, EXPECT_METRIC);
+    let addr = ctx.var(vars, "IPADDR", parse_ipv4, EXPECT_IPV4);
+    let prefix = ctx.var(vars, "PREFIX", parse_prefix_len, "a prefix length from 0 to 32");
     // network-scripts derives NETMASK from PREFIX when both are set, so NETMASK is only read
     // without PREFIX.
     let prefix = match prefix {
-        Ok(None) => ctx.field(vars, "NETMASK", parse_netmask, "a contiguous dotted netmask such as 255.255.255.252"),
+        Ok(None) => ctx.var(vars, "NETMASK", parse_netmask, "a contiguous dotted netmask such as 255.255.255.252"),
         other => other,
     };
     let address = match (addr, prefix) {
@@ -758,7 +566,7 @@ fn resolve_default_route(
     let gateway = ctx.field_from(&gw_path, gw_value.as_deref(), "GATEWAY", parse_ipv4, EXPECT_IPV4);
     let (dr_value, dr_from) = lookup("DEFROUTE");
     let dr_path = dr_from.unwrap_or_else(|| ctx.path.to_path_buf());
-    let defroute = ctx.field_from(&dr_path, dr_value.as_deref(), "DEFROUTE", parse_bool, EXPECT_BOOL);
+    let defroute = ctx.field_from(&dr_path, dr_value.as_deref(), "DEFROUTE", parse_bool, EXPECT_YES_NO);
     let (gatewaydev, _) = lookup("GATEWAYDEV");
     let gatewaydev = gatewaydev.filter(|d| !d.is_empty());
 
@@ -874,10 +682,6 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
-    v.parse().ok()
-}
-
 fn in_subnet(gw: Ipv4Addr, net: Ipv4Prefix) -> bool {
     let mask = u32::MAX.checked_shl(32 - u32::from(net.prefix_len)).unwrap_or(0);
     u32::from(gw) & mask == u32::from(net.addr) & mask
@@ -970,31 +774,7 @@ mod tests {
     }
 
     #[test]
-    fn probe_keys_bad_values_and_misplaced() {
-        let root = issue_example();
-        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBE=isp.example\n");
-        let c = root.load();
-        assert_eq!(
-            only_problem(&c).to_string(),
-            format!(
-                "{}: TEQL_PROBE=\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
-                 separated by commas or spaces, such as 198.51.100.10,192.0.2.1",
-                root.file("ifcfg-eth3").display()
-            )
-        );
-        assert!(!c.members.contains_key("eth3"), "a line with a bad key is not a member");
-        assert_eq!(only_problem(&c).device(), Some("eth3"));
-
-        let root = issue_example();
-        root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_PROBE_DOWN=3\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("TEQL_PROBE_DOWN=\"3\" is set but TEQL_MASTER is not"), "{e}");
-
-        let root = issue_example();
-        root.ifcfg("ifcfg-teql0", "DEVICE=teql0\nIPADDR=203.0.113.2\nPREFIX=28\nTEQL_PROBE=198.51.100.10\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("TEQL_PROBE=\"198.51.100.10\" is set on the master teql0"), "{e}");
-
+    fn misspelled_probe_key() {
         let root = issue_example();
         root.ifcfg("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_PROBES=198.51.100.10\n");
         let e = only_problem(&root.load()).to_string();
@@ -1293,42 +1073,6 @@ mod tests {
     }
 
     #[test]
-    fn teql_master_must_name_a_master() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
-        let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            "TEQL_MASTER",
-            "eth9",
-            "a teql master name teql0..teql63",
-        );
-        assert!(c.members.is_empty());
-        assert!(c.masters.is_empty());
-        assert_eq!(c.files["ifcfg-eth2"], "eth2");
-        assert_eq!(c.problems_for("eth2").len(), 1);
-    }
-
-    #[test]
-    fn bad_rp_filter() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n");
-        let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            "TEQL_RP_FILTER",
-            "sometimes",
-            "loose, strict, off or keep",
-        );
-        assert!(c.members.is_empty());
-        assert!(c.masters.is_empty());
-    }
-
-    #[test]
     fn member_values() {
         let root = Root::new();
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nTEQL_RP_FILTER=STRICT\nONBOOT=n\n");
@@ -1337,15 +1081,6 @@ mod tests {
         assert_eq!((m.rp_filter, m.onboot), (RpFilter::Strict, false));
         root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql0\nONBOOT=later\n");
         assert_invalid(only_problem(&root.load()), &root.file("ifcfg-eth2"), "eth2", "ONBOOT", "later", "yes or no");
-    }
-
-    #[test]
-    fn master_with_teql_master() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-teql0", "TEQL_MASTER=teql1\n");
-        let c = root.load();
-        assert_inconsistent(only_problem(&c), &root.file("ifcfg-teql0"), "teql0", &["TEQL_MASTER=\"teql1\"", "teql0"]);
-        assert!(c.masters.is_empty());
     }
 
     #[test]
@@ -1358,13 +1093,6 @@ mod tests {
             &root.file("ifcfg-eth2"),
             "eth2",
             &["TEQL_MASTR=\"teql0\"", "TEQL_MASTER"],
-        );
-        root.ifcfg("ifcfg-eth2", "TEQL_RP_FILTER=off\n");
-        assert_inconsistent(
-            only_problem(&root.load()),
-            &root.file("ifcfg-eth2"),
-            "eth2",
-            &["TEQL_RP_FILTER=\"off\"", "TEQL_MASTER"],
         );
         // A mention in a comment makes the file ours to read strictly, not a member.
         root.ifcfg("ifcfg-eth2", "# TEQL_MASTER=teql0 once the line is delivered\nONBOOT=whenever\n");
@@ -1494,15 +1222,6 @@ mod tests {
         let c = root.load();
         assert_inconsistent(only_problem(&c), &root.file("ifcfg-uplink"), "eth2", &["ifcfg-eth2"]);
         assert!(c.members.is_empty());
-    }
-
-    #[test]
-    fn missing_directory_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = load(dir.path());
-        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
-        let c = load(&dir.path().join("nowhere"));
-        assert!(c.problems.is_empty());
     }
 
     #[test]
@@ -1638,66 +1357,6 @@ mod tests {
         assert!(e.ends_with(":1:8: IPADDR: $(...) is command substitution, which teqlctl never runs; put the value in single quotes if the characters are meant literally"), "{e}");
     }
 
-    #[test]
-    fn unknown_rp_filter_values() {
-        for text in ["TEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n", "TEQL_RP_FILTER=bogus\n"] {
-            let root = Root::new();
-            root.ifcfg("ifcfg-eth2", text);
-            let c = root.load();
-            assert_invalid(
-                only_problem(&c),
-                &root.file("ifcfg-eth2"),
-                "eth2",
-                "TEQL_RP_FILTER",
-                "bogus",
-                "loose, strict, off or keep",
-            );
-            assert!(c.members.is_empty());
-        }
-    }
-
-    #[test]
-    fn teql_master_message() {
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=eth9\n");
-        let e = only_problem(&root.load()).to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
-                 name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
-                 teqlN names are TEQL bundles, any other name needs ifcfg-eth9 with DEVICETYPE=teql and \
-                 TEQL_MODE=multipath",
-                root.file("ifcfg-eth2").display()
-            )
-        );
-    }
-
-    /// Issue 11, point 6: master numbers are capped at MAX_MASTERS.
-    #[test]
-    fn master_numbers_are_capped() {
-        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
-            let root = Root::new();
-            root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER={name}\n"));
-            let c = root.load();
-            assert_invalid(only_problem(&c), &root.file("ifcfg-eth2"), "eth2", "TEQL_MASTER", name, "teql0..teql63");
-            assert!(c.masters_needed() <= crate::config::MAX_MASTERS);
-            assert!(c.members.is_empty() && c.masters.is_empty());
-        }
-        let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER=teql63\n");
-        let c = root.load();
-        assert!(c.problems.is_empty(), "{:#?}", c.problems);
-        assert_eq!(c.masters_needed(), 64);
-        // A master's own file past the cap is refused too.
-        root.ifcfg("ifcfg-teql64", "IPADDR=203.0.113.2\nPREFIX=28\n");
-        let c = root.load();
-        let e = only_problem(&c);
-        assert_eq!(e.device(), Some("teql64"));
-        assert!(e.to_string().contains("teql0..teql63"), "{e}");
-        assert_eq!(c.masters_needed(), 64);
-    }
-
     /// Issue 11, point 12: absurd files get one error naming the file, quickly.
     #[test]
     fn huge_files_are_refused() {
@@ -1732,16 +1391,6 @@ mod tests {
     #[test]
     fn messages_escape_file_text() {
         let root = Root::new();
-        root.ifcfg("ifcfg-eth2", "TEQL_MASTER='teql0\x1b[2J\u{202e}0'\n");
-        let e = only_problem(&root.load()).to_string();
-        assert!(
-            e.contains("TEQL_MASTER=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63"),
-            "{e}"
-        );
-        root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_RP_FILTER='{}\x00'\n", "y".repeat(4000)));
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains(&format!("TEQL_RP_FILTER=\"{}…(+3937 chars)\"", "y".repeat(64))), "{e}");
-        assert!(!e.chars().any(char::is_control), "{e}");
         root.ifcfg("ifcfg-eth2", &format!("TEQL_MASTER=teql0\nTEQL_MASTR='\x1b]0;{}'\n", "z".repeat(3000)));
         let e = only_problem(&root.load()).to_string();
         assert!(e.contains("unknown key TEQL_MASTR=\"\\e]0;zzz"), "{e}");

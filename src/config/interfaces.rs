@@ -16,13 +16,12 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::{
-    check_bundles, check_tables, is_teql_mode, is_usable_master, master_index, parse_decimal, parse_master_name,
-    parse_mtu, parse_netmask, parse_prefix_len, quoted, read_config_file, read_line_path, read_mode, read_probe,
-    read_routing, shown, valid_iface_name, BundleRouting, Config, ConfigError, ConnectionValues, Ipv4Prefix, LinePath,
-    Master, Member, Mode, ModeKeys, PathKeys, ProbeKeys, ProbeValues, ReadProblem, RoutingKeys, RoutingValues,
-    RpFilter, Spelling, EXPECT_MASTER_OR_BUNDLE, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
-    MAX_SOURCED_FILES, MAX_STANZAS,
+    finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
+    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
+    ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH,
+    MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -35,95 +34,25 @@ const MAX_FILES: usize = MAX_SOURCED_FILES;
 /// The address families ifupdown 0.8 knows on Linux; any other word is a parse error to it.
 const FAMILIES: [&str; 5] = ["inet", "inet6", "ipx", "can", "link"];
 
-/// The only ones teqlctl reads, as ifupdown exports them (`IF_` stripped).
-const TEQL_MASTER: &str = "TEQL_MASTER";
-const TEQL_RP_FILTER: &str = "TEQL_RP_FILTER";
-
-/// The health-check options of a line (teqlctl check), by the names written in the file.
-const PROBE_KEYS: ProbeKeys = ProbeKeys {
-    targets: "teql-probe",
-    via: "teql-probe-via",
-    timeout: "teql-probe-timeout",
-    down: "teql-probe-down",
-    up: "teql-probe-up",
-};
-
-/// Every option teqlctl reads, as ifupdown exports them, with the spelling messages use.
-const TEQL_OPTIONS: [(&str, &str); 19] = [
-    (TEQL_MASTER, "teql-master"),
-    (TEQL_RP_FILTER, "teql-rp-filter"),
-    ("TEQL_PROBE", "teql-probe"),
-    ("TEQL_PROBE_VIA", "teql-probe-via"),
-    ("TEQL_PROBE_TIMEOUT", "teql-probe-timeout"),
-    ("TEQL_PROBE_DOWN", "teql-probe-down"),
-    ("TEQL_PROBE_UP", "teql-probe-up"),
-    ("TEQL_MODE", "teql-mode"),
-    ("TEQL_HASH", "teql-hash"),
-    ("TEQL_DEFROUTE", "teql-defroute"),
-    ("TEQL_WEIGHT", "teql-weight"),
-    ("TEQL_GATEWAY", "teql-gateway"),
-    ("TEQL_TABLE", "teql-table"),
-    ("TEQL_NAT", "teql-nat"),
-    ("TEQL_PREFER", "teql-prefer"),
-    ("TEQL_PREFER_DST", "teql-prefer-dst"),
-    ("TEQL_ROUTE", "teql-route"),
-    ("TEQL_PEER_ROUTE", "teql-peer-route"),
-    ("TEQL_PEER_NAT", "teql-peer-nat"),
-];
-
-/// A TEQL bundle's routing options (tunnels as lines: the aggregator's office LAN).
-const ROUTING_KEYS: RoutingKeys =
-    RoutingKeys { route: "teql-route", nat: "teql-nat", peer_route: "teql-peer-route", peer_nat: "teql-peer-nat" };
-
-fn routing_values<'a>(opt: impl Fn(&str) -> Option<&'a str>) -> RoutingValues<'a> {
-    RoutingValues {
-        route: opt("TEQL_ROUTE"),
-        nat: opt("TEQL_NAT"),
-        peer_route: opt("TEQL_PEER_ROUTE"),
-        peer_nat: opt("TEQL_PEER_NAT"),
-    }
-}
-
-/// The multipath options of a line and of a bundle, by the names written in the file.
-const PATH_KEYS: PathKeys = PathKeys { weight: "teql-weight", gateway: "teql-gateway", table: "teql-table" };
-const MODE_KEYS: ModeKeys = ModeKeys {
-    mode: "teql-mode",
-    hash: "teql-hash",
-    defroute: "teql-defroute",
-    nat: "teql-nat",
-    prefer: "teql-prefer",
-    prefer_dst: "teql-prefer-dst",
-};
-const SPELLING: Spelling = Spelling {
-    master: "teql-master",
+/// How messages spell teqlctl's options, and ifupdown's booleans.
+pub(crate) const FORMAT: Format = Format {
+    spelling: Spelling::Interfaces,
+    assign: " ",
+    keys: "options",
+    places: "stanzas",
+    bundle_place: "stanza of the teqlN bundle",
     multipath: "`teql-mode multipath`",
-    path: PATH_KEYS,
+    device_keys: &["address", "netmask", "gateway", "mtu"],
+    line_gateway: "each line keeps its own address, and its gateway goes in teql-gateway",
     bundle_file: |name| format!("a stanza `iface {name} inet manual` with `teql-mode multipath`"),
+    yes_no: parse_yes_no,
 };
 
-/// The line options' values (probe and multipath) from a map of exported names (TEQL_PROBE...)
-/// to values.
-pub fn probe_values_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> ProbeValuesOwned<'a> {
-    let get = |k: &str| get(k).filter(|v| !v.is_empty());
-    ProbeValuesOwned(
-        ProbeValues {
-            targets: get("TEQL_PROBE"),
-            via: get("TEQL_PROBE_VIA"),
-            timeout: get("TEQL_PROBE_TIMEOUT"),
-            down: get("TEQL_PROBE_DOWN"),
-            up: get("TEQL_PROBE_UP"),
-        },
-        [get("TEQL_WEIGHT"), get("TEQL_GATEWAY"), get("TEQL_TABLE")],
-    )
+/// The values of teqlctl's options from a map of exported names (TEQL_MASTER, ...) to values:
+/// a stanza's, or the environment ifupdown gives a hook.
+pub fn option_values<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Values<'a> {
+    Values::from_lookup(get)
 }
-
-/// The probe and multipath options of a stanza, for `member_from_options` (opaque outside the
-/// readers).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProbeValuesOwned<'a>(ProbeValues<'a>, [Option<&'a str>; 3]);
-
-const EXPECT_RP_FILTER: &str = "loose, strict, off or keep";
-const EXPECT_IPV4: &str = "a dotted IPv4 address";
 
 /// The options a master stanza is read for; a second stanza setting any of them would be
 /// ignored by teqlctl but applied by ifupdown.
@@ -147,24 +76,16 @@ pub fn load(root: &Path) -> Config {
 }
 
 /// The Member a hook is started for, from the option values ifupdown exported for its stanza
-/// (IF_TEQL_MASTER, IF_TEQL_RP_FILTER). `stanza` is `iface LOGICAL ADDRFAM METHOD`, the form
-/// `load` uses in its messages, so that the hook and the file reader report the same error.
+/// (IF_TEQL_MASTER, IF_TEQL_RP_FILTER, ...: see `option_values`). `stanza` is `iface LOGICAL
+/// ADDRFAM METHOD`, the form `load` uses in its messages, so that the hook and the file reader
+/// report the same error.
 ///
 /// Empty values count as absent: ifupdown never exports an empty option (it rejects the file),
 /// so an empty variable can only come from a hand-made environment. The member's `onboot` is
 /// true: the hook only runs because the line is being brought up.
-pub fn member_from_options(
-    device: &str,
-    master: Option<&str>,
-    rp_filter: Option<&str>,
-    probe: ProbeValuesOwned,
-    source: &Path,
-    stanza: &str,
-) -> Result<Member, ConfigError> {
-    let master = master.filter(|v| !v.is_empty());
-    let rp_filter = rp_filter.filter(|v| !v.is_empty());
+pub fn member_from_options(device: &str, values: Values, source: &Path, stanza: &str) -> Result<Member, ConfigError> {
     let mut ctx = Ctx { path: source, device, stanza, bundle: false, problems: Vec::new() };
-    let member = check_member(&mut ctx, master, rp_filter, probe, true);
+    let member = check_member(&mut ctx, &values, true);
     let mut problems = ctx.problems.into_iter();
     match (member, problems.next()) {
         (_, Some(e)) => Err(e),
@@ -951,8 +872,8 @@ fn build(reader: Reader) -> Config {
             });
             continue;
         }
-        let is_master =
-            master_index(&stanza.name).is_some() || stanza.options.iter().any(|o| env_name(&o.name) == "TEQL_MODE");
+        let is_master = master_index(&stanza.name).is_some()
+            || stanza.options.iter().any(|o| env_name(&o.name) == Key::Mode.def().ifcfg);
         if is_master {
             master_stanzas.insert(stanza.name.clone());
         }
@@ -1008,17 +929,7 @@ fn build(reader: Reader) -> Config {
         config.problems.append(&mut ctx.problems);
     }
 
-    // A teqlN named by lines needs no stanza (it is brought up bare); a multipath bundle does
-    // (check_bundles says so).
-    let named: BTreeSet<String> =
-        config.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
-    for master in named {
-        if !master_stanzas.contains(&master) {
-            config.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
-        }
-    }
-    check_bundles(&mut config, &SPELLING);
-    check_tables(&mut config, root, &SPELLING);
+    finish(&mut config, root, &FORMAT, &master_stanzas);
     config
 }
 
@@ -1032,7 +943,7 @@ struct Ctx<'a> {
     problems: Vec<ConfigError>,
 }
 
-impl Ctx<'_> {
+impl Problems for Ctx<'_> {
     fn invalid(&mut self, key: &str, value: &str, expected: &str) {
         self.problems.push(ConfigError::InvalidValue {
             path: self.path.to_path_buf(),
@@ -1043,33 +954,13 @@ impl Ctx<'_> {
         });
     }
 
+    /// The message starts with the stanza, which names the line or bundle it is about.
     fn inconsistent(&mut self, msg: String) {
         self.problems.push(ConfigError::Inconsistent {
             path: self.path.to_path_buf(),
             msg: format!("{}: {msg}", self.stanza),
             device: Some(self.device.to_string()),
         });
-    }
-
-    /// Ok(None) when the option is absent; Err(()) when its value is invalid, which is
-    /// already recorded.
-    fn field<T>(
-        &mut self,
-        key: &str,
-        value: Option<&str>,
-        parse: impl Fn(&str) -> Option<T>,
-        expected: &str,
-    ) -> Result<Option<T>, ()> {
-        match value {
-            None => Ok(None),
-            Some(v) => match parse(v) {
-                Some(t) => Ok(Some(t)),
-                None => {
-                    self.invalid(key, v, expected);
-                    Err(())
-                }
-            },
-        }
     }
 }
 
@@ -1085,7 +976,7 @@ fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s O
         if !key.starts_with("TEQL") {
             continue;
         }
-        if !TEQL_OPTIONS.iter().any(|(k, _)| *k == key) {
+        if !KEYS.iter().any(|d| d.ifcfg == key) {
             unknown.push(o);
         } else if let Some(prev) = found.get(&key) {
             ctx.inconsistent(format!(
@@ -1101,7 +992,7 @@ fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s O
         }
     }
     if let Some(o) = unknown.first() {
-        let known: Vec<&str> = TEQL_OPTIONS.iter().map(|(_, n)| *n).collect();
+        let known: Vec<&str> = KEYS.iter().map(|d| d.interfaces).collect();
         let more = match unknown.len() {
             1 => String::new(),
             n => format!(" and {} more unknown teql options", n - 1),
@@ -1119,20 +1010,9 @@ fn teql_options<'s>(ctx: &mut Ctx, stanza: &'s Stanza) -> BTreeMap<String, &'s O
 
 fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let options = teql_options(ctx, stanza);
-    let master = options.get(TEQL_MASTER).map(|o| o.value.as_str());
-    let rp_filter = options.get(TEQL_RP_FILTER).map(|o| o.value.as_str());
-    let probe = probe_values_from(|k| options.get(k).map(|o| o.value.as_str()));
-    if let Some((key, v)) =
-        routing_values(|k| options.get(k).map(|o| o.value.as_str())).first_set_but_nat(&ROUTING_KEYS)
-    {
-        ctx.inconsistent(format!(
-            "{key} {} is set on {}, which is not a bundle: it belongs in the stanza of the teqlN bundle; \
-             move it there",
-            quoted(v),
-            shown(&stanza.name)
-        ));
-    }
-    let mut member = check_member(ctx, master, rp_filter, probe, false)?;
+    let values = option_values(|k| options.get(k).map(|o| o.value.as_str()));
+    keys::routing_keys_on_line(ctx, &FORMAT, &values, &stanza.name);
+    let mut member = check_member(ctx, &values, false)?;
     member.tunnel = read_tunnel(ctx, stanza)?;
     Some(member)
 }
@@ -1306,87 +1186,21 @@ fn parse_tunnel_command(device: &str, command: &str) -> Option<Result<Option<Tun
 
 /// The checks shared by the file reader and the hook, so that both report the same errors.
 /// `onboot` is only a default; the file reader sets it from the auto lines.
-fn check_member(
-    ctx: &mut Ctx,
-    master: Option<&str>,
-    rp_filter: Option<&str>,
-    line_options: ProbeValuesOwned,
-    onboot: bool,
-) -> Option<Member> {
-    let ProbeValuesOwned(probe, [weight, gateway, table]) = line_options;
+fn check_member(ctx: &mut Ctx, values: &Values, onboot: bool) -> Option<Member> {
     let device = ctx.device;
     if master_index(device).is_some() || ctx.bundle {
-        if let Some(m) = master {
-            ctx.inconsistent(format!(
-                "teql-master {} is set, but {device} is a teql master itself: teql-master \
-                 belongs in the stanzas of its member lines",
-                quoted(m)
-            ));
-        }
-        if let Some(v) = rp_filter {
-            ctx.inconsistent(format!(
-                "teql-rp-filter {} is set on the master {device}: it applies to member \
-                 lines; set it in their stanzas",
-                quoted(v)
-            ));
-        }
-        if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
-            ctx.inconsistent(format!(
-                "{key} {} is set on the master {device}: the probe options apply to member \
-                 lines (each line is probed on its own); set them in their stanzas",
-                quoted(v)
-            ));
-        }
-        if let Some((key, v)) = [(PATH_KEYS.weight, weight), (PATH_KEYS.gateway, gateway), (PATH_KEYS.table, table)]
-            .into_iter()
-            .find_map(|(k, v)| v.map(|v| (k, v)))
-        {
-            ctx.inconsistent(format!(
-                "{key} {} is set on the bundle {device}: it belongs in the stanzas of its lines",
-                quoted(v)
-            ));
-        }
+        keys::line_keys_on_bundle(ctx, &FORMAT, values, device);
         return None;
     }
-    let master_ok = ctx.field("teql-master", master, parse_master_name, EXPECT_MASTER_OR_BUNDLE);
-    // Read before bailing out on teql-master so that one load reports both mistakes.
-    let rp_ok = ctx.field("teql-rp-filter", rp_filter, RpFilter::parse, EXPECT_RP_FILTER);
-    let Some(master) = master_ok.ok()? else {
-        if let (Ok(Some(_)), Some(v)) = (&rp_ok, rp_filter) {
-            ctx.inconsistent(format!(
-                "teql-rp-filter {} is set but teql-master is not: add teql-master teqlN \
-                 or remove teql-rp-filter",
-                quoted(v)
-            ));
-        } else if let Some((key, v)) = probe.first_set(&PROBE_KEYS) {
-            ctx.inconsistent(format!(
-                "{key} {} is set but teql-master is not: the probe options belong to a \
-                 line of a bundle; add teql-master teqlN or remove {key}",
-                quoted(v)
-            ));
-        }
+    let (master, rp_filter) = keys::read_line_tie(ctx, &FORMAT, values);
+    let Some(master) = master.ok()? else {
+        keys::line_keys_without_master(ctx, &FORMAT, values, &rp_filter);
         return None;
     };
-    let probe = match read_probe(&probe, &PROBE_KEYS) {
-        Ok(p) => p,
-        Err(bad) => {
-            for b in bad {
-                ctx.invalid(b.key, &b.value, b.expected);
-            }
-            return None;
-        }
-    };
-    let rp_written = rp_ok.ok()?;
+    let probe = keys::line_probe(ctx, &FORMAT, values)?;
+    let rp_written = rp_filter.ok()?;
     let rp_filter = rp_written.unwrap_or(RpFilter::Loose);
-    let path = match read_line_path(weight, gateway.map(|g| (PATH_KEYS.gateway, g)), table, &PATH_KEYS) {
-        Ok(p) => LinePath { rp_filter: rp_written, ..p },
-        Err(bad) => {
-            for b in bad {
-                ctx.invalid(b.key, &b.value, b.expected);
-            }
-            return None;
-        }
-    };
+    let path = LinePath { rp_filter: rp_written, ..keys::line_path(ctx, &FORMAT, values)? };
     if !valid_iface_name(device) {
         ctx.inconsistent(format!(
             "{} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
@@ -1408,79 +1222,18 @@ fn check_member(
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
-    // A teqlN name may be past the cap; another name is a multipath bundle's (check_bundles
-    // checks that its mode fits its name once every stanza is read).
-    if master_index(&stanza.name).is_some() && !is_usable_master(&stanza.name) {
-        ctx.inconsistent(format!(
-            "{} is past the last master teqlctl configures: masters are teql0..teql63; \
-             rename the master",
-            shown(&stanza.name)
-        ));
-    }
+    keys::master_past_cap(ctx, &stanza.name);
     let options = teql_options(ctx, stanza);
-    check_member(
-        ctx,
-        options.get(TEQL_MASTER).map(|o| o.value.as_str()),
-        options.get(TEQL_RP_FILTER).map(|o| o.value.as_str()),
-        probe_values_from(|k| options.get(k).map(|o| o.value.as_str())),
-        false,
-    );
-    let opt = |k: &str| options.get(k).map(|o| o.value.as_str());
-    let teql_mode = is_teql_mode(opt("TEQL_MODE"));
-    let routing_values = routing_values(opt);
-    // On a TEQL bundle teql-nat is its own (the aggregator's NAT), not a connection bundle's.
-    let conn = ConnectionValues {
-        nat: if teql_mode { None } else { opt("TEQL_NAT") },
-        prefer: opt("TEQL_PREFER"),
-        prefer_dst: opt("TEQL_PREFER_DST"),
-    };
-    if !teql_mode {
-        if let Some((key, v)) = routing_values.first_set_but_nat(&ROUTING_KEYS) {
-            ctx.inconsistent(format!(
-                "{key} {} is set on the bundle {}, which is not a TEQL bundle: routes through a bundle \
-                 and the far end's options are for TEQL bundles of tunnels (teqlctl-config(5)); remove {key}",
-                quoted(v),
-                shown(&stanza.name)
-            ));
-            return None;
-        }
-    }
-    let routing = if teql_mode {
-        match read_routing(&routing_values, &ROUTING_KEYS, parse_yes_no) {
-            Ok(r) => r,
-            Err(bad) => {
-                for b in bad {
-                    ctx.invalid(b.key, &b.value, b.expected);
-                }
-                return None;
-            }
-        }
-    } else {
-        BundleRouting::default()
-    };
-    let mode = match read_mode(opt("TEQL_MODE"), opt("TEQL_HASH"), opt("TEQL_DEFROUTE"), conn, &MODE_KEYS, parse_yes_no)
-    {
-        Ok(m) => m.unwrap_or_default(),
-        Err(bad) => {
-            for b in bad {
-                ctx.invalid(b.key, &b.value, b.expected);
-            }
-            return None;
-        }
-    };
+    let values = option_values(|k| options.get(k).map(|o| o.value.as_str()));
+    check_member(ctx, &values, false);
+    let (mode, routing) = keys::read_bundle(ctx, &FORMAT, &values, &stanza.name)?;
     let value = |name: &str| stanza.get(name).map(|o| o.value.as_str());
     if let Mode::Multipath(_) = mode {
         // The bundle is no device: ifupdown's own options for one would configure nothing.
-        if let Some(k) = ["address", "netmask", "gateway", "mtu"].into_iter().find(|k| value(k).is_some()) {
-            ctx.inconsistent(format!(
-                "{k} is set on the multipath bundle {}, which has no device of its own: each line \
-                 keeps its own address, and its gateway goes in teql-gateway; remove {k}",
-                shown(&stanza.name)
-            ));
+        if keys::device_keys_on_multipath(ctx, &FORMAT, &stanza.name, |k| value(k).is_some()) {
             return None;
         }
-        let metric =
-            ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
+        let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);
         let mut m = Master::bare(&stanza.name);
         m.mode = mode;
         m.onboot = onboot;
@@ -1488,8 +1241,8 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         m.source = Some(stanza.at.path.clone());
         return Some(m);
     }
-    let mtu = ctx.field("mtu", value("mtu"), parse_mtu, "a number from 68 to 65535");
-    let metric = ctx.field("metric", value("metric"), parse_decimal, "a route metric, a number from 0 to 4294967295");
+    let mtu = ctx.field("mtu", value("mtu"), parse_mtu, EXPECT_MTU);
+    let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);
     let gateway = ctx.field("gateway", value("gateway"), parse_ipv4, EXPECT_IPV4);
     let address = ctx.field(
         "address",
@@ -1535,10 +1288,6 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         routing,
         source: Some(stanza.at.path.clone()),
     })
-}
-
-fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
-    v.parse().ok()
 }
 
 /// ifupdown's own options take yes/no (and true/false, on/off, 1/0 in the wild).
@@ -1637,6 +1386,11 @@ mod tests {
         &c.problems[0]
     }
 
+    /// What a hook reads: the exported options (TEQL_MASTER, ...) ifupdown gives it.
+    fn hook_values<'a>(options: &[(&str, &'a str)]) -> Values<'a> {
+        option_values(|k| options.iter().find(|(n, _)| *n == k).map(|(_, v)| *v))
+    }
+
     fn no_problems(c: &Config) {
         assert!(c.problems.is_empty(), "{:#?}", c.problems);
     }
@@ -1713,31 +1467,12 @@ mod tests {
     }
 
     #[test]
-    fn probe_options_bad_values_and_misplaced() {
+    fn probe_options_in_the_hook() {
         let root = Root::new();
-        root.interfaces(
-            &issue_text().replace("iface eth3 inet static\n", "iface eth3 inet static\n    teql-probe-timeout 2s\n"),
-        );
-        let c = root.load();
-        let e = only_problem(&c).to_string();
-        assert!(
-            e.ends_with("teql-probe-timeout=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000"),
-            "{e}"
-        );
-        assert!(!c.members.contains_key("eth3"));
-
-        let root = Root::new();
-        root.interfaces(
-            &issue_text()
-                .replace("    gateway 203.0.113.1\n", "    gateway 203.0.113.1\n    teql-probe 198.51.100.10\n"),
-        );
-        let e = only_problem(&root.load()).to_string();
-        assert!(e.contains("teql-probe \"198.51.100.10\" is set on the master teql0"), "{e}");
-
         // The hook reads the same options from the environment and reports the same error.
         let path = root.main();
-        let probe = probe_values_from(|k| (k == "TEQL_PROBE_UP").then_some("0"));
-        let e = member_from_options("eth2", Some("teql0"), None, probe, &path, "iface eth2 inet static").unwrap_err();
+        let values = hook_values(&[("TEQL_MASTER", "teql0"), ("TEQL_PROBE_UP", "0")]);
+        let e = member_from_options("eth2", values, &path, "iface eth2 inet static").unwrap_err();
         assert!(
             e.to_string().ends_with("teql-probe-up=\"0\" is not valid: expected a number of rounds from 1 to 100"),
             "{e}"
@@ -2019,32 +1754,8 @@ mod tests {
     }
 
     #[test]
-    fn teql_master_must_name_a_master() {
-        let root = Root::new();
-        root.interfaces("auto eth2\niface eth2 inet dhcp\n teql-master eth9\n");
-        let c = root.load();
-        let e = only_problem(&c);
-        assert_invalid(e, &root.main(), "eth2", "teql-master", "eth9", "a teql master name teql0..teql63");
-        assert!(e.to_string().contains("teql-master=\"eth9\" is not valid"), "{e}");
-        assert!(c.members.is_empty() && c.masters.is_empty());
-        assert_eq!(c.problems_for("eth2").len(), 1);
-    }
-
-    #[test]
     fn bad_rp_filter() {
         let root = Root::new();
-        root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql-rp-filter sometimes\n");
-        let c = root.load();
-        assert_invalid(
-            only_problem(&c),
-            &root.main(),
-            "eth2",
-            "teql-rp-filter",
-            "sometimes",
-            "loose, strict, off or keep",
-        );
-        assert!(c.members.is_empty() && c.masters.is_empty());
-
         root.interfaces("iface eth2 inet manual\n teql_master teql0\n teql_rp_filter STRICT\n");
         let c = root.load();
         no_problems(&c);
@@ -2078,28 +1789,9 @@ mod tests {
             &["teql-master (line 2)", "teql_master (line 3)", "IF_TEQL_MASTER"],
         );
 
-        root.interfaces("iface eth2 inet manual\n teql-rp-filter off\n");
-        assert_inconsistent(
-            only_problem(&root.load()),
-            &root.main(),
-            Some("eth2"),
-            &["teql-rp-filter \"off\"", "teql-master is not"],
-        );
-
         // A repeated option is one value of two lines to ifupdown, and to the hook.
         root.interfaces("iface eth2 inet manual\n teql-master teql0\n teql-master teql0\n");
         assert_invalid(only_problem(&root.load()), &root.main(), "eth2", "teql-master", "teql0\nteql0", "teql master");
-    }
-
-    #[test]
-    fn teql_options_on_a_master() {
-        let root = Root::new();
-        root.interfaces("iface teql0 inet static\n address 203.0.113.2/28\n teql-master teql1\n teql-rp-filter off\n");
-        let c = root.load();
-        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
-        assert_inconsistent(&c.problems[0], &root.main(), Some("teql0"), &["teql-master \"teql1\"", "master itself"]);
-        assert_inconsistent(&c.problems[1], &root.main(), Some("teql0"), &["teql-rp-filter \"off\"", "member lines"]);
-        assert!(c.masters.is_empty());
     }
 
     #[test]
@@ -2254,15 +1946,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_file_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = load(dir.path());
-        assert!(c.masters.is_empty() && c.members.is_empty() && c.files.is_empty() && c.problems.is_empty());
-        let c = load(&dir.path().join("nowhere"));
-        assert!(c.problems.is_empty());
-    }
-
-    #[test]
     fn unreadable_main_file() {
         let root = Root::new();
         fs::create_dir(root.main()).unwrap();
@@ -2285,6 +1968,9 @@ mod tests {
         // loaded configuration: see teql_master_message.)
         for (device, master, rp) in [
             ("eth2", Some("teql64"), None),
+            ("eth2", Some("teql99999999"), None),
+            ("eth2", Some("teql4294967295"), None),
+            ("eth2", Some("teql18446744073709551616"), None),
             ("eth2", Some("teql0"), Some("sometimes")),
             ("eth2", Some("teql01"), Some("off")),
             ("eth2", None, Some("strict")),
@@ -2302,19 +1988,16 @@ mod tests {
             root.interfaces(&text);
             let c = root.load();
             let stanza = format!("iface {device} inet manual");
-            let hook = member_from_options(device, master, rp, Default::default(), &path, &stanza).unwrap_err();
+            let options: Vec<(&str, &str)> = [("TEQL_MASTER", master), ("TEQL_RP_FILTER", rp)]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
+            let hook = member_from_options(device, hook_values(&options), &path, &stanza).unwrap_err();
             assert_eq!(&hook, only_problem(&c), "{text}");
         }
 
-        let m = member_from_options(
-            "eth2",
-            Some("teql0"),
-            Some("Strict"),
-            Default::default(),
-            &path,
-            "iface eth2 inet static",
-        )
-        .unwrap();
+        let values = hook_values(&[("TEQL_MASTER", "teql0"), ("TEQL_RP_FILTER", "Strict")]);
+        let m = member_from_options("eth2", values, &path, "iface eth2 inet static").unwrap();
         assert_eq!(
             m,
             Member {
@@ -2328,12 +2011,10 @@ mod tests {
                 tunnel: None,
             }
         );
-        let m =
-            member_from_options("eth2", Some("teql0"), Some(""), Default::default(), &path, "iface eth2 inet static")
-                .unwrap();
+        let values = hook_values(&[("TEQL_MASTER", "teql0"), ("TEQL_RP_FILTER", "")]);
+        let m = member_from_options("eth2", values, &path, "iface eth2 inet static").unwrap();
         assert_eq!(m.rp_filter, RpFilter::Loose);
-        let e =
-            member_from_options("eth2", None, None, Default::default(), &path, "iface eth2 inet static").unwrap_err();
+        let e = member_from_options("eth2", hook_values(&[]), &path, "iface eth2 inet static").unwrap_err();
         assert_inconsistent(&e, &path, Some("eth2"), &["iface eth2 inet static: no teql-master"]);
     }
 
@@ -2389,59 +2070,6 @@ mod tests {
         assert!(only_problem(&c)
             .to_string()
             .ends_with("not a regular file (a FIFO); teqlctl reads only regular files"));
-    }
-
-    #[test]
-    fn teql_master_message() {
-        let root = Root::new();
-        // A bad value and a master that needs the other stanzas: the value first (the stanza is
-        // not a line until it reads), then the missing bundle.
-        root.interfaces("iface eth2 inet manual\n teql-master eth9\n teql-rp-filter bogus\n");
-        let c = root.load();
-        assert_invalid(only_problem(&c), &root.main(), "eth2", "teql-rp-filter", "bogus", "loose, strict, off or keep");
-        root.interfaces("iface eth2 inet manual\n teql-master eth9\n");
-        let c = root.load();
-        assert_eq!(c.problems.len(), 1, "{:#?}", c.problems);
-        assert_eq!(
-            c.problems[0].to_string(),
-            format!(
-                "{}: teql-master=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
-                 name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
-                 teqlN names are TEQL bundles, any other name needs a stanza `iface eth9 inet manual` with \
-                 `teql-mode multipath`",
-                root.main().display()
-            )
-        );
-    }
-
-    /// Issue 11, point 6.
-    #[test]
-    fn master_numbers_are_capped() {
-        for name in ["teql64", "teql99999999", "teql4294967295", "teql18446744073709551616"] {
-            let root = Root::new();
-            root.interfaces(&format!("iface eth2 inet manual\n teql-master {name}\n"));
-            let c = root.load();
-            assert_invalid(only_problem(&c), &root.main(), "eth2", "teql-master", name, "teql0..teql63");
-            assert!(c.masters.is_empty() && c.members.is_empty());
-            // The hook reads the same value from IF_TEQL_MASTER and says the same.
-            let hook = member_from_options(
-                "eth2",
-                Some(name),
-                None,
-                Default::default(),
-                &root.main(),
-                "iface eth2 inet manual",
-            )
-            .unwrap_err();
-            assert_eq!(&hook, only_problem(&c));
-        }
-        let root = Root::new();
-        root.interfaces("iface eth2 inet manual\n teql-master teql63\niface teql64 inet manual\n");
-        let c = root.load();
-        let e = only_problem(&c);
-        assert_eq!(e.device(), Some("teql64"));
-        assert!(e.to_string().contains("masters are teql0..teql63"), "{e}");
-        assert_eq!(c.masters_needed(), 64);
     }
 
     #[test]
@@ -2613,23 +2241,18 @@ mod tests {
     #[test]
     fn messages_escape_file_text() {
         let root = Root::new();
-        root.interfaces(&format!(
-            "iface eth2 inet manual\n teql-master teql0\x1b[31m{}\n teql-rp-filter {}\n",
-            '\u{202e}',
-            "r".repeat(3000)
-        ));
-        let c = root.load();
-        assert_eq!(c.problems.len(), 2, "{:#?}", c.problems);
-        let a = c.problems[0].to_string();
-        assert!(
-            a.contains("teql-master=\"teql0\\e[31m\\u{202E}\" is not valid: expected a teql master name teql0..teql63"),
-            "{a}"
-        );
-        let b = c.problems[1].to_string();
-        assert!(b.contains(&format!("\"{}…(+2936 chars)\"", "r".repeat(64))), "{b}");
         root.interfaces("iface eth2\x07\x1b[1A inet manual\n teql-master eth9\n");
         let e = only_problem(&root.load()).to_string();
         assert!(!e.chars().any(char::is_control), "{e}");
+    }
+
+    /// The hooks see an option under the name ifupdown exports, which must be the key's ifcfg
+    /// name: both readers and the hook look values up by it.
+    #[test]
+    fn every_option_is_exported_under_its_ifcfg_name() {
+        for d in &KEYS {
+            assert_eq!(env_name(d.interfaces), d.ifcfg);
+        }
     }
 
     #[test]

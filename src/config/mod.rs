@@ -6,12 +6,16 @@
 
 pub mod ifcfg;
 pub mod interfaces;
+mod keys;
 pub mod read;
 pub mod shell;
 
+pub use keys::Values;
 pub use read::{read_config_file, ReadProblem};
 
-use std::collections::BTreeMap;
+use keys::{Format, Key};
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -309,14 +313,6 @@ pub struct ConnectionOptions {
     pub prefer_dst: Vec<Ipv4Prefix>,
 }
 
-/// The connection keys of a bundle as read (None: absent).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConnectionValues<'a> {
-    pub nat: Option<&'a str>,
-    pub prefer: Option<&'a str>,
-    pub prefer_dst: Option<&'a str>,
-}
-
 /// A line's multipath settings as written; None where the key is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LinePath {
@@ -343,41 +339,19 @@ impl LinePath {
 }
 
 impl LinePath {
-    /// The first key of `keys` that is set, for "only for multipath bundles" messages.
-    pub fn first_set(&self, keys: &PathKeys) -> Option<&'static str> {
+    /// The first multipath key that is set, as `fmt` spells it, for "only for multipath
+    /// bundles" messages.
+    pub(crate) fn first_set(&self, fmt: &Format) -> Option<&'static str> {
         [
-            (self.weight.is_some(), keys.weight),
-            (self.gateway.is_some(), keys.gateway),
-            (self.table.is_some(), keys.table),
+            (self.weight.is_some(), Key::Weight),
+            (self.gateway.is_some(), Key::Gateway),
+            (self.table.is_some(), Key::Table),
         ]
         .into_iter()
-        .find_map(|(set, k)| set.then_some(k))
+        .find_map(|(set, k)| set.then(|| fmt.name(k)))
     }
 }
 
-/// The multipath keys of a line as one format spells them.
-pub struct PathKeys {
-    pub weight: &'static str,
-    pub gateway: &'static str,
-    pub table: &'static str,
-}
-
-/// The multipath keys of a bundle as one format spells them.
-pub struct ModeKeys {
-    pub mode: &'static str,
-    pub hash: &'static str,
-    pub defroute: &'static str,
-    pub nat: &'static str,
-    pub prefer: &'static str,
-    pub prefer_dst: &'static str,
-}
-
-pub(crate) const EXPECT_MODE: &str = "teql, multipath or connection";
-pub(crate) const EXPECT_PREFIXES: &str =
-    "IPv4 networks such as 203.0.113.0/24 or addresses, separated by spaces or commas (at most 64)";
-pub(crate) const EXPECT_PREFER: &str = "interface names of the bundle's lines, separated by spaces or commas";
-pub(crate) const EXPECT_CONNECTION_ONLY: &str = "nothing: it is read only on a connection bundle (mode connection)";
-pub(crate) const EXPECT_PREFER_FIRST: &str = "a preferred line too: set the preferred line(s) first";
 /// More networks than this in one key is a list pasted by mistake (each becomes a set element).
 const MAX_PREFIXES: usize = 64;
 
@@ -429,142 +403,11 @@ pub(crate) fn unknown_key_hint(unknown: &str, known: &[&str]) -> String {
     }
 }
 
-/// `eth1 eth2` (commas or spaces): distinct interface names.
-fn parse_iface_list(v: &str) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
-        if !valid_iface_name(word) || out.iter().any(|w| w == word) {
-            return None;
-        }
-        out.push(word.to_string());
-    }
-    (!out.is_empty()).then_some(out)
-}
-pub(crate) const EXPECT_WEIGHT: &str = "a weight from 1 to 256";
-pub(crate) const EXPECT_TABLE: &str =
-    "a routing table number from 1 to 4294967295, not 253, 254 or 255 (default, main, local)";
-pub(crate) const EXPECT_HASH: &str = "l4, l3 or keep";
-pub(crate) const EXPECT_GATEWAY: &str = "a dotted unicast IPv4 address";
 pub(crate) const EXPECT_YES_NO: &str = "yes or no";
 
-/// Parses a line's multipath keys (`gateway` already resolved by the caller: TEQL_GATEWAY over
-/// GATEWAY); every bad value is reported.
-pub(crate) fn read_line_path(
-    weight: Option<&str>,
-    gateway: Option<(&'static str, &str)>,
-    table: Option<&str>,
-    keys: &PathKeys,
-) -> std::result::Result<LinePath, Vec<BadValue>> {
-    let mut bad = Vec::new();
-    let mut out = LinePath::default();
-    if let Some(v) = weight {
-        match parse_decimal(v).filter(|w| (1..=256).contains(w)).and_then(|w| u16::try_from(w).ok()) {
-            Some(w) => out.weight = Some(w),
-            None => bad.push(BadValue { key: keys.weight, value: v.to_string(), expected: EXPECT_WEIGHT }),
-        }
-    }
-    if let Some((key, v)) = gateway {
-        match v
-            .parse::<Ipv4Addr>()
-            .ok()
-            .filter(|a| !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback()))
-        {
-            Some(a) => out.gateway = Some(a),
-            None => bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_GATEWAY }),
-        }
-    }
-    if let Some(v) = table {
-        match parse_decimal(v).filter(|t| *t != 0 && !(253..=255).contains(t)) {
-            Some(t) => out.table = Some(t),
-            None => bad.push(BadValue { key: keys.table, value: v.to_string(), expected: EXPECT_TABLE }),
-        }
-    }
-    if bad.is_empty() {
-        Ok(out)
-    } else {
-        Err(bad)
-    }
-}
-
-/// One connection key: read only on a connection bundle (elsewhere it is a mistake), and then
-/// parsed; every bad value goes to `bad`.
-fn connection_key<T>(
-    bad: &mut Vec<BadValue>,
-    connection: bool,
-    key: &'static str,
-    value: Option<&str>,
-    parse: fn(&str) -> Option<T>,
-    expected: &'static str,
-) -> Option<T> {
-    let v = value?;
-    let parsed = if connection { parse(v) } else { None };
-    if parsed.is_none() {
-        let expected = if connection { expected } else { EXPECT_CONNECTION_ONLY };
-        bad.push(BadValue { key, value: v.to_string(), expected });
-    }
-    parsed
-}
-
-/// Parses a bundle's mode keys: None when none is set (a TEQL bundle). `yes_no` is the
-/// format's boolean parser.
-pub(crate) fn read_mode(
-    mode: Option<&str>,
-    hash: Option<&str>,
-    defroute: Option<&str>,
-    conn: ConnectionValues<'_>,
-    keys: &ModeKeys,
-    yes_no: fn(&str) -> Option<bool>,
-) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
-    let mut bad = Vec::new();
-    let m = mode.map(|v| (v, v.to_ascii_lowercase()));
-    let (multipath, connection) = match &m {
-        None => (false, false),
-        Some((_, l)) if l == "teql" => (false, false),
-        Some((_, l)) if l == "multipath" => (true, false),
-        Some((_, l)) if l == "connection" => (true, true),
-        Some((v, _)) => {
-            bad.push(BadValue { key: keys.mode, value: v.to_string(), expected: EXPECT_MODE });
-            (false, false)
-        }
-    };
-    let b = &mut bad;
-    let copts = ConnectionOptions {
-        nat: connection_key(b, connection, keys.nat, conn.nat, parse_prefixes, EXPECT_PREFIXES).unwrap_or_default(),
-        prefer: connection_key(b, connection, keys.prefer, conn.prefer, parse_iface_list, EXPECT_PREFER)
-            .unwrap_or_default(),
-        prefer_dst: connection_key(b, connection, keys.prefer_dst, conn.prefer_dst, parse_prefixes, EXPECT_PREFIXES)
-            .unwrap_or_default(),
-    };
-    if connection && conn.prefer.is_none() {
-        if let Some(v) = conn.prefer_dst {
-            bad.push(BadValue { key: keys.prefer_dst, value: v.to_string(), expected: EXPECT_PREFER_FIRST });
-        }
-    }
-    let mut options = MultipathOptions::default();
-    if let Some(v) = hash {
-        match crate::multipath::HashPolicy::parse(v) {
-            Some(h) => options.hash = h,
-            None => bad.push(BadValue { key: keys.hash, value: v.to_string(), expected: EXPECT_HASH }),
-        }
-    }
-    if let Some(v) = defroute {
-        match yes_no(v) {
-            Some(d) => options.defroute = d,
-            None => bad.push(BadValue { key: keys.defroute, value: v.to_string(), expected: EXPECT_YES_NO }),
-        }
-    }
-    if !bad.is_empty() {
-        return Err(bad);
-    }
-    if connection {
-        options.connection = Some(copts);
-    }
-    Ok(match (m, multipath) {
-        (None, _) => None,
-        (Some(_), false) => Some(Mode::Teql),
-        (Some(_), true) => Some(Mode::Multipath(options)),
-    })
-}
+pub(crate) const EXPECT_IPV4: &str = "a dotted IPv4 address";
+pub(crate) const EXPECT_MTU: &str = "a number from 68 to 65535";
+pub(crate) const EXPECT_METRIC: &str = "a route metric, a number from 0 to 4294967295";
 
 /// A bundle name that is not teqlN: a multipath bundle's (it has no kernel device, but it is
 /// named like one in messages and files).
@@ -604,102 +447,6 @@ impl Default for Probe {
     fn default() -> Probe {
         Probe { targets: Vec::new(), via: None, timeout_ms: PROBE_TIMEOUT_MS, down: PROBE_DOWN, up: PROBE_UP }
     }
-}
-
-/// The probe keys as one format spells them (the two readers share the parsing below).
-pub(crate) struct ProbeKeys {
-    pub targets: &'static str,
-    pub via: &'static str,
-    pub timeout: &'static str,
-    pub down: &'static str,
-    pub up: &'static str,
-}
-
-impl ProbeKeys {
-    pub fn all(&self) -> [&'static str; 5] {
-        [self.targets, self.via, self.timeout, self.down, self.up]
-    }
-}
-
-/// The raw values of the probe keys of one line, as written; None when absent or empty.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct ProbeValues<'a> {
-    pub targets: Option<&'a str>,
-    pub via: Option<&'a str>,
-    pub timeout: Option<&'a str>,
-    pub down: Option<&'a str>,
-    pub up: Option<&'a str>,
-}
-
-impl<'a> ProbeValues<'a> {
-    /// The first key that is set, with its value, for "set on a master" style messages.
-    pub fn first_set(&self, keys: &ProbeKeys) -> Option<(&'static str, &'a str)> {
-        keys.all()
-            .into_iter()
-            .zip([self.targets, self.via, self.timeout, self.down, self.up])
-            .find_map(|(k, v)| v.map(|v| (k, v)))
-    }
-}
-
-/// A probe value that does not parse: the reader turns it into its InvalidValue.
-pub(crate) struct BadValue {
-    pub key: &'static str,
-    pub value: String,
-    pub expected: &'static str,
-}
-
-pub(crate) const EXPECT_PROBE_TARGETS: &str =
-    "1 to 8 dotted IPv4 addresses separated by commas or spaces, such as 198.51.100.10,192.0.2.1";
-pub(crate) const EXPECT_PROBE_TIMEOUT: &str = "a time in milliseconds from 50 to 5000";
-pub(crate) const EXPECT_ROUNDS: &str = "a number of rounds from 1 to 100";
-pub(crate) const EXPECT_PROBES: &str = "a number of probes from 1 to 100";
-
-/// Parses the probe keys; every bad value is reported, not only the first.
-pub(crate) fn read_probe(v: &ProbeValues, keys: &ProbeKeys) -> std::result::Result<Probe, Vec<BadValue>> {
-    let mut bad = Vec::new();
-    let mut check = |key: &'static str, value: Option<&str>, ok: bool, expected: &'static str| {
-        if let (Some(value), false) = (value, ok) {
-            bad.push(BadValue { key, value: value.to_string(), expected });
-        }
-    };
-    let targets = v.targets.map(parse_probe_targets);
-    check(keys.targets, v.targets, !matches!(targets, Some(None)), EXPECT_PROBE_TARGETS);
-    let via = v.via.map(|s| s.parse::<Ipv4Addr>().ok());
-    check(keys.via, v.via, !matches!(via, Some(None)), "a dotted IPv4 address");
-    let timeout = v.timeout.map(|s| parse_decimal(s).filter(|t| (50..=5000).contains(t)));
-    check(keys.timeout, v.timeout, !matches!(timeout, Some(None)), EXPECT_PROBE_TIMEOUT);
-    let down = v.down.map(parse_rounds);
-    check(keys.down, v.down, !matches!(down, Some(None)), EXPECT_PROBES);
-    let up = v.up.map(parse_rounds);
-    check(keys.up, v.up, !matches!(up, Some(None)), EXPECT_ROUNDS);
-    if !bad.is_empty() {
-        return Err(bad);
-    }
-    Ok(Probe {
-        targets: targets.flatten().unwrap_or_default(),
-        via: via.flatten(),
-        timeout_ms: timeout.flatten().unwrap_or(PROBE_TIMEOUT_MS),
-        down: down.flatten().unwrap_or(PROBE_DOWN),
-        up: up.flatten().unwrap_or(PROBE_UP),
-    })
-}
-
-/// `198.51.100.10,192.0.2.1` or `198.51.100.10 192.0.2.1`: distinct unicast IPv4 addresses.
-fn parse_probe_targets(v: &str) -> Option<Vec<Ipv4Addr>> {
-    let mut out: Vec<Ipv4Addr> = Vec::new();
-    for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
-        let a: Ipv4Addr = word.parse().ok()?;
-        // Nothing answers an echo to these on a line's behalf.
-        if !is_unicast_host(a) || out.contains(&a) {
-            return None;
-        }
-        out.push(a);
-    }
-    (!out.is_empty() && out.len() <= PROBE_MAX_TARGETS).then_some(out)
-}
-
-fn parse_rounds(v: &str) -> Option<u32> {
-    parse_decimal(v).filter(|n| (1..=100).contains(n))
 }
 
 /// A teqlN master and what it needs once a line is attached.
@@ -755,85 +502,6 @@ pub struct BundleRouting {
     pub peer_routes: Vec<Ipv4Prefix>,
     /// The far end masquerades the peer routes and the bundle's own network.
     pub peer_nat: bool,
-}
-
-/// The routing keys of a TEQL bundle as one format spells them.
-pub(crate) struct RoutingKeys {
-    pub route: &'static str,
-    pub nat: &'static str,
-    pub peer_route: &'static str,
-    pub peer_nat: &'static str,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct RoutingValues<'a> {
-    pub route: Option<&'a str>,
-    pub nat: Option<&'a str>,
-    pub peer_route: Option<&'a str>,
-    pub peer_nat: Option<&'a str>,
-}
-
-impl<'a> RoutingValues<'a> {
-    /// The first key that is set (for "not on a multipath bundle" messages); TEQL_NAT is
-    /// left out: connection bundles read it too.
-    pub fn first_set_but_nat(&self, keys: &RoutingKeys) -> Option<(&'static str, &'a str)> {
-        [(keys.route, self.route), (keys.peer_route, self.peer_route), (keys.peer_nat, self.peer_nat)]
-            .into_iter()
-            .find_map(|(k, v)| v.map(|v| (k, v)))
-    }
-}
-
-pub(crate) const EXPECT_ROUTES: &str =
-    "IPv4 networks such as 198.51.100.0/24, separated by spaces or commas (at most 64; not 0.0.0.0/0: \
-     the default route comes from the gateway)";
-
-/// Parses a TEQL bundle's routing keys; every bad value is reported, not only the first.
-pub(crate) fn read_routing(
-    v: &RoutingValues,
-    keys: &RoutingKeys,
-    yes_no: fn(&str) -> Option<bool>,
-) -> std::result::Result<BundleRouting, Vec<BadValue>> {
-    let mut bad = Vec::new();
-    // A default route here would fight the gateway's (and a loop on the aggregator).
-    let routes = |key: &'static str, value: Option<&str>, bad: &mut Vec<BadValue>| {
-        let v = value?;
-        let p = parse_prefixes(v).filter(|ps| ps.iter().all(|p| p.prefix_len > 0));
-        if p.is_none() {
-            bad.push(BadValue { key, value: v.to_string(), expected: EXPECT_ROUTES });
-        }
-        p
-    };
-    let r = BundleRouting {
-        routes: routes(keys.route, v.route, &mut bad).unwrap_or_default(),
-        nat: v
-            .nat
-            .and_then(|n| {
-                let p = parse_prefixes(n);
-                if p.is_none() {
-                    bad.push(BadValue { key: keys.nat, value: n.to_string(), expected: EXPECT_PREFIXES });
-                }
-                p
-            })
-            .unwrap_or_default(),
-        peer_routes: routes(keys.peer_route, v.peer_route, &mut bad).unwrap_or_default(),
-        peer_nat: match v.peer_nat {
-            None => false,
-            Some(n) => yes_no(n).unwrap_or_else(|| {
-                bad.push(BadValue { key: keys.peer_nat, value: n.to_string(), expected: EXPECT_YES_NO });
-                false
-            }),
-        },
-    };
-    if bad.is_empty() {
-        Ok(r)
-    } else {
-        Err(bad)
-    }
-}
-
-/// Whether a bundle's mode value (absent, or `teql` in any case) makes it a TEQL bundle.
-pub(crate) fn is_teql_mode(mode: Option<&str>) -> bool {
-    mode.is_none_or(|m| m.eq_ignore_ascii_case("teql"))
 }
 
 /// Everything teqlctl was told, from whichever distribution format it was read.
@@ -907,6 +575,10 @@ pub fn valid_iface_name(name: &str) -> bool {
         && !name.chars().any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
 }
 
+pub(crate) fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
+    v.parse().ok()
+}
+
 /// Plain decimal digits only: `u32::from_str` would also take "+5".
 pub(crate) fn parse_decimal(v: &str) -> Option<u32> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
@@ -945,21 +617,27 @@ pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
 pub const EXPECT_MASTER_OR_BUNDLE: &str =
     "a teql master name teql0..teql63, or the name of a multipath bundle (a bundle with a file of its own)";
 
-/// How one format spells the keys that tie lines to bundles, for the cross-file checks.
-pub(crate) struct Spelling {
-    pub master: &'static str,
-    /// The setting that makes a bundle multipath, as written.
-    pub multipath: &'static str,
-    pub path: PathKeys,
-    /// What a multipath bundle named NAME needs, for "create it" hints.
-    pub bundle_file: fn(&str) -> String,
+/// What both readers do once every file is read. A teqlN named by lines needs no file or
+/// stanza of its own (it is brought up bare) unless it has one, valid or not (`own`): a broken
+/// one must not be replaced by a bare master as if it did not exist. A multipath bundle always
+/// needs one, and the cross-file checks say so.
+pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own: &BTreeSet<String>) {
+    let named: BTreeSet<String> =
+        cfg.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
+    for master in named {
+        if !own.contains(&master) {
+            cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
+        }
+    }
+    check_bundles(cfg, fmt);
+    check_tables(cfg, root, fmt);
 }
 
 /// The checks that need every file: a line's bundle must exist with a mode that fits the line's
 /// keys, and a bundle's name must fit its mode. Lines and bundles that fail are taken out of
 /// the configuration and their problem filed under their own name (their hooks refuse, the
 /// others go on).
-pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
+fn check_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
         let multipath = matches!(m.mode, Mode::Multipath(_));
@@ -968,7 +646,7 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
             format!(
                 "{} on {}: teqlN names are TEQL bundles (sch_teql devices); give the \
                  multipath bundle a name of its own, such as wan",
-                sp.multipath,
+                fmt.multipath,
                 shown(name)
             )
         } else if master_index(name).is_none() && !multipath {
@@ -976,7 +654,7 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
                 "{} is a bundle that is not named teqlN, so it must be a multipath bundle: add \
                  {} (TEQL bundles are teql0..teql63)",
                 shown(name),
-                sp.multipath
+                fmt.multipath
             )
         } else {
             continue;
@@ -998,17 +676,17 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
         let e = match mode {
             _ if is_bundle_name(&m.master) && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
                 path: m.source.clone(),
-                key: sp.master.to_string(),
+                key: fmt.name(Key::Master).to_string(),
                 value: m.master.clone(),
                 expected: format!(
                     "{EXPECT_MASTER_OR_BUNDLE}; no bundle {} is configured: teqlN names are TEQL \
                      bundles, any other name needs {}",
                     shown(&m.master),
-                    (sp.bundle_file)(&m.master)
+                    (fmt.bundle_file)(&m.master)
                 ),
                 device: Some(device.clone()),
             },
-            Some(Mode::Teql) | None => match m.path.first_set(&sp.path) {
+            Some(Mode::Teql) | None => match m.path.first_set(fmt) {
                 Some(k) => ConfigError::Inconsistent {
                     path: m.source.clone(),
                     msg: format!(
@@ -1028,12 +706,12 @@ pub(crate) fn check_bundles(cfg: &mut Config, sp: &Spelling) {
         cfg.members.remove(&device);
         cfg.problems.push(e);
     }
-    check_connection_bundles(cfg, sp);
+    check_connection_bundles(cfg, fmt);
 }
 
 /// A connection bundle's preferred lines are lines of its own, and a box has one connection
 /// bundle: its nftables table marks every new connection, and two would fight over them.
-fn check_connection_bundles(cfg: &mut Config, sp: &Spelling) {
+fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad = Vec::new();
     let mut first: Option<String> = None;
     for (name, m) in &cfg.masters {
@@ -1053,7 +731,7 @@ fn check_connection_bundles(cfg: &mut Config, sp: &Spelling) {
                     shown(name),
                     shown(p),
                     shown(name),
-                    sp.master,
+                    fmt.name(Key::Master),
                     shown(name)
                 )
             })
@@ -1103,7 +781,7 @@ fn named_tables(root: &std::path::Path) -> BTreeMap<u32, (String, PathBuf)> {
 /// The tables of multipath lines: two lines never share one, and a default table (no
 /// TEQL_TABLE) never is one that iproute2's rt_tables names for something else. A table the
 /// admin chose with TEQL_TABLE may be named there (that is how one gives it a name).
-pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelling) {
+fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
     let lines: Vec<(String, u32, bool, PathBuf)> = cfg
         .members
         .values()
@@ -1129,7 +807,7 @@ pub(crate) fn check_tables(cfg: &mut Config, root: &std::path::Path, sp: &Spelli
         };
         seen.entry(table).or_insert_with(|| device.clone());
         if let Some(why) = clash {
-            let msg = format!("{}: {why}: set {} to a free table number", shown(&device), sp.path.table);
+            let msg = format!("{}: {why}: set {} to a free table number", shown(&device), fmt.name(Key::Table));
             bad.push((device.clone(), ConfigError::Inconsistent { path: source, msg, device: Some(device) }));
         }
     }
@@ -1254,50 +932,6 @@ mod tests {
             "did you mean TEQL_PREFER_DST? (teqlctl-config(5) lists every key)"
         );
         assert_eq!(unknown_key_hint("TEQL_BANDWIDTH", &known), "teqlctl reads only the keys teqlctl-config(5) lists");
-    }
-
-    const KEYS: ProbeKeys = ProbeKeys { targets: "P", via: "V", timeout: "T", down: "D", up: "U" };
-
-    #[test]
-    fn probe_defaults_and_values() {
-        assert_eq!(read_probe(&ProbeValues::default(), &KEYS).ok(), Some(Probe::default()));
-        let v = ProbeValues {
-            targets: Some("198.51.100.10, 192.0.2.1 203.0.113.9"),
-            via: Some("198.18.2.2"),
-            timeout: Some("250"),
-            down: Some("1"),
-            up: Some("100"),
-        };
-        let p = read_probe(&v, &KEYS).ok().unwrap();
-        assert_eq!(
-            p.targets,
-            vec![Ipv4Addr::new(198, 51, 100, 10), Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(203, 0, 113, 9)]
-        );
-        assert_eq!((p.via, p.timeout_ms, p.down, p.up), (Some(Ipv4Addr::new(198, 18, 2, 2)), 250, 1, 100));
-    }
-
-    #[test]
-    fn probe_bad_values_are_all_reported() {
-        let v = ProbeValues {
-            targets: Some("198.51.100.10,198.51.100.10"),
-            via: Some("gateway"),
-            timeout: Some("5001"),
-            down: Some("0"),
-            up: Some("+3"),
-        };
-        let bad = read_probe(&v, &KEYS).err().unwrap();
-        assert_eq!(bad.iter().map(|b| b.key).collect::<Vec<_>>(), ["P", "V", "T", "D", "U"]);
-        for t in [
-            "",
-            "1.2.3",
-            "224.0.0.1",
-            "127.0.0.1",
-            "0.0.0.0",
-            "1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9",
-        ] {
-            assert!(parse_probe_targets(t).is_none(), "{t}");
-        }
-        assert!(read_probe(&ProbeValues { timeout: Some("49"), ..Default::default() }, &KEYS).is_err());
     }
 
     #[test]
