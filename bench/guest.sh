@@ -160,7 +160,7 @@ put env.iperf3 "$(iperf3 --version 2>/dev/null | head -n 1)"
 
 # Every measurement this run will try, before any runs.
 plan=(clock)
-section bringup && plan+=(bringup.unloaded bringup.loaded bringup.noaslr bringup.trace hook.notours)
+section bringup && plan+=(bringup.unloaded bringup.loaded bringup.noaslr bringup.trace bringup.instr hook.notours)
 if section goodput; then
     for c in "${GOODPUT_CASES[@]}"; do
         [ "$c" = "${GOODPUT_CASES[0]}" ] && plan+=(goodput.plain)
@@ -382,6 +382,73 @@ bu_trace() {
     bu_teardown loaded
 }
 
+# bu_instr: the bring-up's headline figure (issue 16, point 15): instructions executed, counted
+# by valgrind's callgrind for every process of a variant (each from its first instruction, in
+# the dynamic loader, to its exit; children too), not by TCG's clock, which follows the distinct
+# code a process runs more than the work. The shell recipe's commands each run under callgrind
+# (functions shadowing modprobe, sysctl, tc and ip for bond_by_hand: bash itself, the admin's
+# shell, is not counted); `teqlctl up` is one process (with its modprobe child when sch_teql is
+# not loaded). Both sch_teql states, and `teqlctl --version` (the binary's start alone). The
+# kernel's own work is not counted on either side. Needs valgrind.
+bu_instr() {
+    local st d v n v2
+    command -v valgrind >/dev/null 2>&1 || bench_fail "valgrind is not installed (apt-get install valgrind)" || return 1
+    for st in unloaded loaded; do
+        for v in shell up; do
+            bu_teardown "$st" || return 1
+            d=$BENCH_TMP/cg-$st-$v
+            rm -rf "$d" && mkdir -p "$d" || return 1
+            if [ "$v" = shell ]; then
+                bu_cg_shell "$d" || bench_fail "the shell recipe under callgrind (sch_teql $st)" "$BENCH_TMP/hook.err" || return 1
+            else
+                bu_cg "$d" "$TEQLCTL" up >/dev/null 2>"$BENCH_TMP/hook.err" \
+                    || bench_fail "teqlctl up under callgrind (sch_teql $st)" "$BENCH_TMP/hook.err" || return 1
+            fi
+            read -r n v2 <<<"$(bu_cg_sum "$d")"
+            [ "${n:-0}" -gt 0 ] || bench_fail "no callgrind totals for $v (sch_teql $st)" || return 1
+            put "instr.$st.$v" "$n"
+            put "instr.$st.$v.processes" "$v2"
+            echo "    sch_teql $st before, $v: $n instructions in $v2 processes"
+        done
+    done
+    d=$BENCH_TMP/cg-version
+    rm -rf "$d" && mkdir -p "$d" || return 1
+    bu_cg "$d" "$TEQLCTL" --version >/dev/null 2>"$BENCH_TMP/hook.err" || bench_fail "teqlctl --version under callgrind" "$BENCH_TMP/hook.err" || return 1
+    read -r n v2 <<<"$(bu_cg_sum "$d")"
+    put instr.version "$n"
+    put binary.bytes "$(stat -c %s "$(readlink -f "$TEQLCTL")")"
+    bu_teardown loaded
+}
+
+# bu_cg DIR CMD...: CMD under callgrind, one output file per process in DIR.
+bu_cg() {
+    local d=$1
+    shift
+    valgrind -q --tool=callgrind --trace-children=yes --callgrind-out-file="$d/cg.%p" "$@"
+}
+
+# shellcheck disable=SC2317  # the stand-ins are called by bond_by_hand
+# bu_cg_shell DIR: bond_by_hand 4 with each of its commands under callgrind.
+bu_cg_shell() {
+    local d=$1 rc
+    _vm_require_guest() { return 0; }
+    modprobe() { bu_cg "$d" modprobe "$@"; }
+    sysctl() { bu_cg "$d" sysctl "$@"; }
+    tc() { bu_cg "$d" tc "$@"; }
+    ip() { bu_cg "$d" ip "$@"; }
+    bond_by_hand 4 2>"$BENCH_TMP/hook.err"
+    rc=$?
+    unset -f modprobe sysctl tc ip
+    eval "$BENCH_GUARD_DEF"
+    return "$rc"
+}
+
+# bu_cg_sum DIR: "INSTRUCTIONS PROCESSES" over DIR's callgrind files (each one's totals).
+bu_cg_sum() {
+    awk '/^(summary|totals):/ { if (!(FILENAME in seen)) { seen[FILENAME] = 1; n++; s += $2 } }
+         END { printf "%d %d\n", s, n }' "$1"/cg.*
+}
+
 # hook_notours: ifup-pre-local and ifup-local for eth0, a DHCP interface with its own ifcfg
 # file that is no line (network-scripts runs the hooks for every interface of a box), next to
 # the process-start floor: the same fork + exec of /bin/true.
@@ -433,9 +500,10 @@ if section bringup; then
         measure bringup.loaded bringup loaded
         measure bringup.noaslr bu_noaslr
         measure bringup.trace bu_trace
+        measure bringup.instr bu_instr
         measure hook.notours hook_notours
     else
-        not_measured bringup.unloaded bringup.loaded bringup.noaslr bringup.trace hook.notours "lab_up 4 or the office's ifcfg files failed"
+        not_measured bringup.unloaded bringup.loaded bringup.noaslr bringup.trace bringup.instr hook.notours "lab_up 4 or the office's ifcfg files failed"
     fi
     # The same lab (4 x LAB_RATE, 10 Mbit/s) serves a first goodput case of 4 x 10 Mbit/s.
     if section goodput && [ "${GOODPUT_CASES[0]}" = "n4:10 10 10 10" ] && [ "$LAB_RATE" = 10mbit ] && [ -z "$LAB_RATES" ] \

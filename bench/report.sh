@@ -172,6 +172,30 @@ table_breakdown() {
     printf '%s\t%s\t%s\t%s\n' "shell recipe: its no-op modprobe (loaded)" "$(ms "$mp")" "-" "modprobe alone, loaded"
 }
 
+# mega N: N / 1e6 with two decimals, or "-".
+mega() {
+    if [ "$1" = - ]; then echo -; else calc '%.2f' "$1 / 1000000"; fi
+}
+
+# table_instr: the headline: instructions executed by the whole bring-up (callgrind in the
+# guest; every process from its loader's first instruction; the kernel's work not counted).
+table_instr() {
+    local st
+    printf 'sch_teql before\tshell recipe: M instructions (processes)\tteqlctl up: M instructions (processes)\tteqlctl up / shell\tTCG time, up / shell (above)\n'
+    for st in unloaded loaded; do
+        [ -n "${R[instr.$st.up]:-}" ] || continue
+        printf '%s\t%s (%s)\t%s (%s)\t%s\t%s\n' "$st" "$(mega "${R[instr.$st.shell]}")" "${R[instr.$st.shell.processes]}" \
+            "$(mega "${R[instr.$st.up]}")" "${R[instr.$st.up.processes]}" "$(ratio "${R[instr.$st.up]}" "${R[instr.$st.shell]}")" \
+            "$(ratio "$(med "bringup.$st.up.us")" "$(med "bringup.$st.shell.us")")"
+    done
+}
+
+# instr_line: the binary's size and start.
+instr_line() {
+    [ -n "${R[instr.version]:-}" ] || return 0
+    echo "the binary: $(calc '%d' "${R[binary.bytes]:-0} / 1024") KiB (release, stripped); its start alone (teqlctl --version): $(mega "${R[instr.version]}") M instructions, $(ratio "${R[instr.version]}" "${R[instr.loaded.up]:--}") of teqlctl up's"
+}
+
 # table_codesize: distinct and executed instructions (host, callgrind) next to the guest's
 # median time of the same program, and the time per thousand distinct instructions.
 table_codesize() {
@@ -529,6 +553,11 @@ table_targets() {
     local st v r shell_m m frac dev s1 s2 sr st256 cmd
     printf 'target\tfigure\tverdict\n'
     for st in unloaded loaded; do
+        r=$(ratio "${R[instr.$st.up]:--}" "${R[instr.$st.shell]:--}")
+        printf '%s\t%s\t%s\n' "1. teqlctl up <= 1/10 of the shell's instructions (headline; sch_teql $st before)" \
+            "$r of the shell's ($(mega "${R[instr.$st.up]:--}") vs $(mega "${R[instr.$st.shell]:--}") M)" "$(verdict "$r <= 0.10")"
+    done
+    for st in unloaded loaded; do
         shell_m=$(med "bringup.$st.shell.us")
         for v in up hooks; do
             m=$(med "bringup.$st.$v.us")
@@ -650,6 +679,15 @@ sane() {
     bringup.noaslr)
         [ -n "${R[env.noaslr_variants]:-}" ] || _insane "env.noaslr_variants is missing" || return 1
         for c in ${R[env.noaslr_variants]}; do us_list "bringup.noaslr.$c.us" "$rounds" || return 1; done
+        ;;
+    bringup.instr)
+        for k in unloaded loaded; do
+            for c in shell up; do pos_int "instr.$k.$c" && pos_int "instr.$k.$c.processes" || return 1; done
+            # The recipe is 12 commands (11 processes' worth when each is one): fewer means some
+            # were not counted.
+            [ "${R[instr.$k.shell.processes]}" -ge 12 ] || _insane "instr.$k.shell.processes = ${R[instr.$k.shell.processes]}, not 12" || return 1
+        done
+        pos_int instr.version && pos_int binary.bytes || return 1
         ;;
     bringup.trace)
         [ -n "${R[env.trace_states]:-}" ] || _insane "env.trace_states is missing" || return 1
@@ -789,6 +827,12 @@ print_report() {
     fi
     echo "bench: $(clock_line)"
     echo
+    if [ -n "${R[instr.loaded.up]:-}" ]; then
+        echo "1. Bring-up of a 4-line bundle: instructions executed (the headline; valgrind callgrind in the guest, every process and its loader)"
+        table_instr | render_text
+        instr_line | sed 's/^/   /'
+        echo
+    fi
     echo "1. Bring-up of a 4-line bundle (${R[env.rounds]:-?} rounds, alternating; ms)"
     table_bringup | render_text
     echo "   same kernel state as the shell's: sch_teql unloaded ${R[bringup.unloaded.same_result]:--}, loaded ${R[bringup.loaded.same_result]:--}"
@@ -966,6 +1010,19 @@ when measuring "unloaded") and pauses half a second. Variants:
   \`teqlctl --version\`, the binary's start and argument parsing alone, and
   \`teqlctl --dry-run up\`, which also reads the configuration and the kernel's state and plans,
   but takes no lock, changes nothing, and prints the plan.
+
+**Headline: instructions executed.** Under TCG a process's time follows the distinct code it
+runs more than the work it does, so the wall-clock ratio below says little about real hardware.
+The headline is what a real CPU pays: the instructions executed by the whole bring-up, counted
+by valgrind's callgrind in the guest for every process (each from its dynamic loader's first
+instruction to its exit, children included; the kernel's own work, the same on both sides, is
+not counted). The shell recipe's twelve commands each run under callgrind (the shell that runs
+them is not counted); \`teqlctl up\` is one process, plus its modprobe when sch_teql is not
+loaded. Goal: 1/10 of the shell's instructions or less.
+
+$(table_instr | render_md)
+
+$(instr_line)
 
 Each variant's resulting kernel state (root qdiscs, links, addresses, routes, rp_filter) was
 compared with the shell's in round 1: same with sch_teql unloaded:
