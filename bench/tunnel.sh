@@ -26,31 +26,13 @@ tn_weights() {
            for (i = 1; i <= NF; i++) printf "%s%s", (d ? $i / m : $i), (i < NF ? " " : "\n") }' <<<"$1"
 }
 
-# tn_write_office N: the office's files for N lines (tests/vm/tunnel.sh tun_write_office, for
-# any number of lines): ethK in the multipath bundle `wan` (TEQL_DEFROUTE=no), tlK over ethK to
-# the aggregator (key K), teql0 with the aggregator as gateway and the keys peer-config reads.
-tn_write_office() {
-    local n=$1 k
-    mkdir -p "$NS_DIR" || return 1
-    for ((k = 1; k <= n; k++)); do
-        TUN_LOCAL[k]=${ISP_ADDR[k]}
-        TUN_KEY[k]=$k
-        printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\nGATEWAY=%s\nTEQL_MASTER=wan\n' \
-            "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}" "${ISP_GW[$k]}" >"$NS_DIR/ifcfg-eth$k" || return 1
-        tun_write_tunnel "$NS_DIR" "$k" "${TUN_LOCAL[$k]}" "$AGG_ADDR" teql0 || return 1
-    done
-    printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\nTEQL_DEFROUTE=no\n' >"$NS_DIR/ifcfg-wan"
-    printf 'DEVICE=teql0\nONBOOT=yes\nIPADDR=198.18.200.2\nPREFIX=30\nGATEWAY=198.18.200.1\n' >"$NS_DIR/ifcfg-teql0"
-    printf 'TEQL_PEER_ROUTE=198.18.100.0/24\nTEQL_PEER_NAT=yes\n' >>"$NS_DIR/ifcfg-teql0"
-}
-
 # tn_lab_up N: the aggregator lab with N lines at ISP_RATES, both ends' bundles up, the far host
 # without a route back (the aggregator's NAT answers for the office), the LAN reaching it.
 tn_lab_up() {
     local n=$1 k
     ISP_LINES=$n
     tun_up >/dev/null 2>"$BENCH_TMP/tun.err" || { bench_fail "tun_up failed" "$BENCH_TMP/tun.err"; return 1; }
-    tn_write_office "$n" || return 1
+    tun_write_office "$n" || return 1
     tun_peer_config ifcfg "$AGG_ETC" >/dev/null 2>"$BENCH_TMP/peer.err" \
         || { bench_fail "teqlctl peer-config failed" "$BENCH_TMP/peer.err"; return 1; }
     ip -n far route del default

@@ -75,13 +75,16 @@ tun_down() {
     isp_down
 }
 
-# tun_write_office: the office's files. The ISP lines are a multipath bundle `wan` that keeps
-# its split access (each line's rule `from ADDR`) without a default route; tl1 and tl2 are
-# network-scripts' own GRE tunnels over them, lines of teql0.
+# tun_write_office [N]: the office's files. The ISP lines are a multipath bundle `wan` that
+# keeps its split access (each line's rule `from ADDR`) without a default route; tl1..tlN
+# (default 2) are network-scripts' own GRE tunnels over them, lines of teql0. A tunnel past the
+# second goes from its line's address with its number as key (bench/tunnel.sh's 4 lines).
 tun_write_office() {
-    local k
+    local n=${1:-2} k
     mkdir -p "$NS_DIR" || return 1
-    for k in 1 2; do
+    for ((k = 1; k <= n; k++)); do
+        [ -v "TUN_LOCAL[$k]" ] || TUN_LOCAL[k]=${ISP_ADDR[k]}
+        [ -v "TUN_KEY[$k]" ] || TUN_KEY[k]=$k
         printf 'DEVICE=eth%s\nONBOOT=yes\nBOOTPROTO=static\nIPADDR=%s\nPREFIX=%s\nGATEWAY=%s\nTEQL_MASTER=wan\n' \
             "$k" "${ISP_ADDR[$k]}" "${ISP_LEN[$k]}" "${ISP_GW[$k]}" >"$NS_DIR/ifcfg-eth$k" || return 1
         tun_write_tunnel "$NS_DIR" "$k" "${TUN_LOCAL[$k]}" "$AGG_ADDR" teql0 || return 1
