@@ -76,11 +76,13 @@ deb_reset() {
     return 0
 }
 
-# traffic_over_every_line: a transfer through teql0 reaches the internet host over all four.
+# traffic_over_every_line: a transfer through teql0 reaches the internet host over all four:
+# more than one 10 Mbit/s line could carry, in even shares. (Not half the sum: with two guests
+# on a 2-CPU host the same bundle gave 15 to 33 Mbit/s, and this checks the hooks, not TCG.)
 traffic_over_every_line() {
     local before json
     before=$(tx_counts 2 3 4 5)
     json=$(upload 4)
-    check_json "iperf3 through teql0 reaches $LAB_HOST" '.end.sum_received.bits_per_second > 20000000' "$json"
+    check_json "iperf3 through teql0 reaches $LAB_HOST, faster than one line" '.end.sum_received.bits_per_second > 10000000' "$json"
     check_even_shares "$before" "$(tx_counts 2 3 4 5)" 2 3 4 5
 }
