@@ -3,7 +3,7 @@
 # teqlctl linked into /etc/network/if-*.d: both stanza orders, ifup -a / ifdown -a, single
 # ifup/ifdown, ifup teql0 alone, parallel ifup of every line, re-runs, the last line leaving,
 # and bad stanzas that fail alone.
-# vm-timeout: 900
+# vm-timeout: 1200
 # vm-cost: 433
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
