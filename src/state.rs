@@ -54,11 +54,8 @@ pub struct ConnectionState {
 impl State {
     pub fn read(nl: &mut Netlink) -> Result<State> {
         let mut state = State::read_netlink(nl)?;
-        for name in state.links.iter().map(|l| l.name.as_str()).chain(["all"]) {
-            if let Some(v) = crate::sysctl::rp_filter(name) {
-                state.rp_filter.insert(name.to_string(), v);
-            }
-        }
+        let names: Vec<String> = state.links.iter().map(|l| l.name.clone()).collect();
+        state.read_rp_filter(names.iter().map(String::as_str));
         state.read_tunnel_paths(nl, |_| true);
         Ok(state)
     }
@@ -67,14 +64,19 @@ impl State {
     /// those that are tunnels: what attaching `names` needs.
     pub fn read_for(nl: &mut Netlink, names: &[&str]) -> Result<State> {
         let mut state = State::read_netlink(nl)?;
-        for name in names.iter().copied().chain(["all"]) {
-            if let Some(v) = crate::sysctl::rp_filter(name) {
-                state.rp_filter.insert(name.to_string(), v);
-            }
-        }
+        state.read_rp_filter(names.iter().copied());
         let wanted: Vec<u32> = names.iter().filter_map(|n| state.link(n)).map(|l| l.index).collect();
         state.read_tunnel_paths(nl, |i| wanted.contains(&i));
         Ok(state)
+    }
+
+    /// net.ipv4.conf.NAME.rp_filter of each of `names` and of "all", where readable.
+    fn read_rp_filter<'n>(&mut self, names: impl Iterator<Item = &'n str>) {
+        for name in names.chain(["all"]) {
+            if let Some(v) = crate::sysctl::rp_filter(name) {
+                self.rp_filter.insert(name.to_string(), v);
+            }
+        }
     }
 
     /// How the outer packets of the tunnels `wanted` picks (by ifindex) leave. Tunnels are rare:
