@@ -120,17 +120,6 @@ check_bundle_up() {
     fi
 }
 
-# upload SECONDS: one iperf3 stream from the box to the internet host; prints iperf3's JSON.
-upload() {
-    local secs=$1 server json
-    ip netns exec isp timeout $((secs + 30)) iperf3 -s -1 -B "$LAB_HOST" >/dev/null 2>&1 &
-    server=$!
-    wait_for ip netns exec isp sh -c "ss -Hltn 'sport = :5201' | grep -q ." || return 1
-    json=$(timeout $((secs + 25)) iperf3 -c "$LAB_HOST" -t "$secs" -J 2>&1)
-    wait "$server" 2>/dev/null
-    printf '%s\n' "$json"
-}
-
 # tx_counts K1 K2...: tx_packets of the listed lines, space-separated.
 tx_counts() {
     local k out=()
