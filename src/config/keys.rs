@@ -66,11 +66,13 @@ pub(crate) struct KeyDef {
     pub ifcfg: &'static str,
     /// The option as written in /etc/network/interfaces, for messages.
     pub interfaces: &'static str,
+    /// The NetworkManager user data key in a keyfile profile's [user] section.
+    pub keyfile: &'static str,
     pub scope: Scope,
 }
 
-const fn def(key: Key, ifcfg: &'static str, interfaces: &'static str, scope: Scope) -> KeyDef {
-    KeyDef { key, ifcfg, interfaces, scope }
+const fn def(key: Key, ifcfg: &'static str, interfaces: &'static str, keyfile: &'static str, scope: Scope) -> KeyDef {
+    KeyDef { key, ifcfg, interfaces, keyfile, scope }
 }
 
 /// Every key teqlctl reads; any other TEQL_ key or teql option is most likely a typo that would
@@ -78,25 +80,25 @@ const fn def(key: Key, ifcfg: &'static str, interfaces: &'static str, scope: Sco
 /// reader of its scope below (`read_probe`, `read_line_path`, `read_mode`, `read_routing`);
 /// both formats then read it, and the placement checks of its scope cover it.
 pub(crate) const KEYS: [KeyDef; 19] = [
-    def(Key::Master, "TEQL_MASTER", "teql-master", Scope::Line),
-    def(Key::RpFilter, "TEQL_RP_FILTER", "teql-rp-filter", Scope::Line),
-    def(Key::Probe, "TEQL_PROBE", "teql-probe", Scope::Probe),
-    def(Key::ProbeVia, "TEQL_PROBE_VIA", "teql-probe-via", Scope::Probe),
-    def(Key::ProbeTimeout, "TEQL_PROBE_TIMEOUT", "teql-probe-timeout", Scope::Probe),
-    def(Key::ProbeDown, "TEQL_PROBE_DOWN", "teql-probe-down", Scope::Probe),
-    def(Key::ProbeUp, "TEQL_PROBE_UP", "teql-probe-up", Scope::Probe),
-    def(Key::Mode, "TEQL_MODE", "teql-mode", Scope::Mode),
-    def(Key::Hash, "TEQL_HASH", "teql-hash", Scope::Mode),
-    def(Key::Defroute, "TEQL_DEFROUTE", "teql-defroute", Scope::Mode),
-    def(Key::Weight, "TEQL_WEIGHT", "teql-weight", Scope::Path),
-    def(Key::Gateway, "TEQL_GATEWAY", "teql-gateway", Scope::Path),
-    def(Key::Table, "TEQL_TABLE", "teql-table", Scope::Path),
-    def(Key::Nat, "TEQL_NAT", "teql-nat", Scope::Routing),
-    def(Key::Prefer, "TEQL_PREFER", "teql-prefer", Scope::Connection),
-    def(Key::PreferDst, "TEQL_PREFER_DST", "teql-prefer-dst", Scope::Connection),
-    def(Key::Route, "TEQL_ROUTE", "teql-route", Scope::Routing),
-    def(Key::PeerRoute, "TEQL_PEER_ROUTE", "teql-peer-route", Scope::Routing),
-    def(Key::PeerNat, "TEQL_PEER_NAT", "teql-peer-nat", Scope::Routing),
+    def(Key::Master, "TEQL_MASTER", "teql-master", "teqlctl.master", Scope::Line),
+    def(Key::RpFilter, "TEQL_RP_FILTER", "teql-rp-filter", "teqlctl.rp-filter", Scope::Line),
+    def(Key::Probe, "TEQL_PROBE", "teql-probe", "teqlctl.probe", Scope::Probe),
+    def(Key::ProbeVia, "TEQL_PROBE_VIA", "teql-probe-via", "teqlctl.probe-via", Scope::Probe),
+    def(Key::ProbeTimeout, "TEQL_PROBE_TIMEOUT", "teql-probe-timeout", "teqlctl.probe-timeout", Scope::Probe),
+    def(Key::ProbeDown, "TEQL_PROBE_DOWN", "teql-probe-down", "teqlctl.probe-down", Scope::Probe),
+    def(Key::ProbeUp, "TEQL_PROBE_UP", "teql-probe-up", "teqlctl.probe-up", Scope::Probe),
+    def(Key::Mode, "TEQL_MODE", "teql-mode", "teqlctl.mode", Scope::Mode),
+    def(Key::Hash, "TEQL_HASH", "teql-hash", "teqlctl.hash", Scope::Mode),
+    def(Key::Defroute, "TEQL_DEFROUTE", "teql-defroute", "teqlctl.defroute", Scope::Mode),
+    def(Key::Weight, "TEQL_WEIGHT", "teql-weight", "teqlctl.weight", Scope::Path),
+    def(Key::Gateway, "TEQL_GATEWAY", "teql-gateway", "teqlctl.gateway", Scope::Path),
+    def(Key::Table, "TEQL_TABLE", "teql-table", "teqlctl.table", Scope::Path),
+    def(Key::Nat, "TEQL_NAT", "teql-nat", "teqlctl.nat", Scope::Routing),
+    def(Key::Prefer, "TEQL_PREFER", "teql-prefer", "teqlctl.prefer", Scope::Connection),
+    def(Key::PreferDst, "TEQL_PREFER_DST", "teql-prefer-dst", "teqlctl.prefer-dst", Scope::Connection),
+    def(Key::Route, "TEQL_ROUTE", "teql-route", "teqlctl.route", Scope::Routing),
+    def(Key::PeerRoute, "TEQL_PEER_ROUTE", "teql-peer-route", "teqlctl.peer-route", Scope::Routing),
+    def(Key::PeerNat, "TEQL_PEER_NAT", "teql-peer-nat", "teqlctl.peer-nat", Scope::Routing),
 ];
 
 impl Key {
@@ -141,6 +143,7 @@ impl<'a> Values<'a> {
 pub(crate) enum Spelling {
     Ifcfg,
     Interfaces,
+    Keyfile,
 }
 
 /// How one format writes keys and names its files, for messages, and the few values whose
@@ -174,6 +177,7 @@ impl Format {
         match self.spelling {
             Spelling::Ifcfg => key.def().ifcfg,
             Spelling::Interfaces => key.def().interfaces,
+            Spelling::Keyfile => key.def().keyfile,
         }
     }
 
@@ -765,6 +769,9 @@ mod tests {
                 std::fs::write(&path, text).unwrap();
                 units.iter().map(|_| path.clone()).collect()
             }
+            // Its lines and bundles live in different files with different keys: the keyfile
+            // reader's own tests cover it.
+            Spelling::Keyfile => unreachable!("the table runs the ifcfg and interfaces readers only"),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod ifcfg;
 pub mod interfaces;
+pub mod keyfile;
 mod keys;
 pub mod read;
 pub mod shell;
@@ -21,22 +22,24 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// Everything configured below `root`, from whichever formats are present: network-scripts'
-/// ifcfg files and Debian's /etc/network/interfaces (a box normally has one of them).
+/// ifcfg files, Debian's /etc/network/interfaces and NetworkManager's keyfile profiles with
+/// teqlctl's bundle files (a box normally has one or two of them).
 pub fn load(root: &std::path::Path) -> Config {
     let mut cfg = ifcfg::load(root);
-    let deb = interfaces::load(root);
-    for (name, m) in deb.masters {
-        // A master with a file of its own beats a bare one named by a line.
-        match cfg.masters.get(&name) {
-            Some(existing) if existing.source.is_some() && m.source.is_none() => {}
-            _ => {
-                cfg.masters.insert(name, m);
+    for other in [interfaces::load(root), keyfile::load(root)] {
+        for (name, m) in other.masters {
+            // A master with a file of its own beats a bare one named by a line.
+            match cfg.masters.get(&name) {
+                Some(existing) if existing.source.is_some() && m.source.is_none() => {}
+                _ => {
+                    cfg.masters.insert(name, m);
+                }
             }
         }
+        cfg.members.extend(other.members);
+        cfg.files.extend(other.files);
+        cfg.problems.extend(other.problems);
     }
-    cfg.members.extend(deb.members);
-    cfg.files.extend(deb.files);
-    cfg.problems.extend(deb.problems);
     cfg
 }
 
@@ -858,7 +861,7 @@ pub(crate) fn shown(text: &str) -> String {
     crate::text::escape_for_message(text, MESSAGE_VALUE_CHARS)
 }
 
-fn shown_path(p: &std::path::Path) -> String {
+pub(crate) fn shown_path(p: &std::path::Path) -> String {
     crate::text::escape_for_message(&p.to_string_lossy(), MESSAGE_PATH_CHARS)
 }
 
@@ -905,6 +908,16 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The file the problem is in.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            ConfigError::Io { path, .. }
+            | ConfigError::Syntax { path, .. }
+            | ConfigError::InvalidValue { path, .. }
+            | ConfigError::Inconsistent { path, .. } => path,
+        }
+    }
+
     /// The interface the broken file configures, when it is known.
     pub fn device(&self) -> Option<&str> {
         match self {

@@ -1,0 +1,652 @@
+//! NetworkManager: a line's keys in its keyfile profile, and a TEQL bundle's own settings in a
+//! small file of teqlctl's (issue 15).
+//!
+//! NetworkManager never runs network-scripts' or ifupdown's hooks, and it has no teql device
+//! type. A line is a keyfile profile (`[connection] interface-name=eth2`) whose `[user]`
+//! section holds teqlctl's keys as NetworkManager user data (`teqlctl.master=teql0`).
+//! NetworkManager keeps user data when other settings change, but nmcli 1.42 can neither show
+//! nor set it and the dispatcher does not export it, so it is read from the profile's file
+//! (shared notes, networkmanager.md). A bundle's address, gateway and MTU, which no
+//! NetworkManager profile can hold for a teql device, go in /etc/teqlctl/bundles/teqlN.conf,
+//! written in the same style. Both are INI files, read with rust-ini.
+//!
+//! Profiles carry lines of TEQL bundles only: a multipath line's table, weight and gateway
+//! would have to follow what NetworkManager itself routes, which is not built yet. Their keys
+//! are refused in a profile rather than read and half applied.
+//!
+//! As the other readers: only profiles with teqlctl keys are read strictly; a profile that is
+//! not ours is never reported, whatever is wrong with it.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ini::{Ini, ParseOption, Properties};
+
+use super::keys::{self, Format, Key, Problems, Scope, Spelling, KEYS};
+use super::{
+    finish, is_usable_master, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted, read_config_file, shown,
+    shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, RpFilter, Values,
+    EXPECT_IPV4, EXPECT_MASTER, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+};
+
+/// Where NetworkManager's keyfile plugin keeps profiles, below the root: the admin's, the
+/// runtime ones (`nmcli connection add ... save no`), and the distribution's.
+pub const PROFILE_DIRS: [&str; 3] = [
+    "etc/NetworkManager/system-connections",
+    "run/NetworkManager/system-connections",
+    "usr/lib/NetworkManager/system-connections",
+];
+
+/// The bundles' own files, below the root: NAME.conf configures the bundle NAME.
+pub const BUNDLE_DIR: &str = "etc/teqlctl/bundles";
+
+/// The only files NetworkManager writes profiles to since 1.18 (and the only ones it reads in
+/// /run and /usr/lib): other names in those directories are backups or leftovers.
+const PROFILE_SUFFIX: &str = ".nmconnection";
+const BUNDLE_SUFFIX: &str = ".conf";
+
+/// teqlctl's user data keys start with this; NetworkManager requires a dot in user data keys.
+const USER_PREFIX: &str = "teqlctl.";
+
+/// A directory with more entries than this is not read past them (and that is said): a hook
+/// must not spend boot time listing a runaway directory.
+const MAX_DIR_ENTRIES: usize = 4096;
+
+/// How messages spell the keys of a profile.
+pub(crate) const FORMAT: Format = Format {
+    spelling: Spelling::Keyfile,
+    assign: "=",
+    keys: "keys",
+    places: "profiles",
+    bundle_place: "bundle's file /etc/teqlctl/bundles/teqlN.conf",
+    multipath: "a multipath mode",
+    device_keys: &["address", "gateway", "mtu"],
+    line_gateway: "NetworkManager profiles are lines of TEQL bundles only",
+    bundle_file: |name| format!("/etc/teqlctl/bundles/{name}.conf (a TEQL bundle: name it teqlN)"),
+    yes_no: parse_yes_no,
+};
+
+/// The keys a profile may set: a line's tie to its TEQL bundle and its health check.
+fn line_key(scope: Scope) -> bool {
+    matches!(scope, Scope::Line | Scope::Probe)
+}
+
+/// The keys of a bundle's file, in the order the manual lists them.
+const BUNDLE_KEYS: [&str; 5] = ["address", "gateway", "default-route", "metric", "mtu"];
+const BUNDLE_SECTION: &str = "bundle";
+
+/// GLib's key files, NetworkManager's format: `key=value`, `#` comments, no quoting (a quote
+/// is part of the value). NetworkManager writes no escapes in the keys teqlctl reads.
+fn parse_options() -> ParseOption {
+    ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        enabled_indented_mutiline_value: false,
+        enabled_preserve_key_leading_whitespace: false,
+    }
+}
+
+/// NetworkManager's booleans (GLib's true/false, and the yes/no and 1/0 it also accepts).
+pub(crate) fn parse_yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" => Some(true),
+        "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Reads every profile and bundle file below `root`. Never fails: every error lands in
+/// `Config.problems`.
+pub fn load(root: &Path) -> Config {
+    let mut cfg = Config::default();
+    let mut uuids = BTreeSet::new();
+    for dir in PROFILE_DIRS {
+        for path in files_in(&mut cfg, &root.join(dir), PROFILE_SUFFIX) {
+            read_profile(&mut cfg, &mut uuids, &path);
+        }
+    }
+    let mut own = BTreeSet::new();
+    for path in files_in(&mut cfg, &root.join(BUNDLE_DIR), BUNDLE_SUFFIX) {
+        if let Some(m) = read_bundle_file(&mut cfg, &path) {
+            own.insert(m.device.clone());
+            cfg.masters.insert(m.device.clone(), m);
+        }
+    }
+    finish(&mut cfg, root, &FORMAT, &own);
+    cfg
+}
+
+/// The files of `dir` ending in `suffix`, sorted; none when it does not exist.
+fn files_in(cfg: &mut Config, dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (n, entry) in entries.flatten().enumerate() {
+        if n == MAX_DIR_ENTRIES {
+            cfg.problems.push(ConfigError::Inconsistent {
+                path: dir.to_path_buf(),
+                msg: format!("more than {MAX_DIR_ENTRIES} entries: teqlctl read only the first ones"),
+                device: None,
+            });
+            break;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(suffix) && !name.starts_with('.') {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The problems of one file.
+struct Ctx<'a> {
+    path: &'a Path,
+    device: Option<String>,
+    problems: Vec<ConfigError>,
+}
+
+impl Problems for Ctx<'_> {
+    fn invalid(&mut self, key: &str, value: &str, expected: &str) {
+        self.problems.push(ConfigError::InvalidValue {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+            device: self.device.clone(),
+        });
+    }
+
+    fn inconsistent(&mut self, msg: String) {
+        self.problems.push(ConfigError::Inconsistent {
+            path: self.path.to_path_buf(),
+            msg,
+            device: self.device.clone(),
+        });
+    }
+}
+
+/// The file's text parsed, or None when it is not ours or cannot be read (a problem is filed
+/// only when the text shows it is ours: `marker` appears in it).
+fn parse_file(cfg: &mut Config, path: &Path, marker: Option<&str>) -> Option<Ini> {
+    let bytes = match read_config_file(path, MAX_FILE_BYTES) {
+        Ok(b) => b,
+        Err(e) => {
+            // Unread, it may be a line: say so rather than leave a line out in silence.
+            cfg.problems.push(ConfigError::Io { path: path.to_path_buf(), reason: e.to_string(), device: None });
+            return None;
+        }
+    };
+    let ours = marker.is_none_or(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()));
+    if !ours {
+        return None;
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            cfg.problems.push(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                key: None,
+                msg: format!(
+                    "not UTF-8 text (byte {}): NetworkManager's files are UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+                device: None,
+            });
+            return None;
+        }
+    };
+    // rust-ini reads a section name up to the next `]`, across lines: an unclosed header would
+    // be reported at the end of the file, in its words. GLib refuses such a line where it is.
+    if let Some((n, l)) = text.lines().enumerate().find(|(_, l)| {
+        let l = l.trim();
+        l.starts_with('[') && !l.ends_with(']')
+    }) {
+        cfg.problems.push(ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: n + 1,
+            col: 1,
+            key: None,
+            msg: format!("{}: a section header is one line, from [ to ]", quoted(l.trim())),
+            device: None,
+        });
+        return None;
+    }
+    match Ini::load_from_str_opt(&text, parse_options()) {
+        Ok(ini) => Some(ini),
+        Err(e) => {
+            // rust-ini counts lines and columns from 1.
+            cfg.problems.push(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: e.line,
+                col: e.col,
+                key: None,
+                msg: e.msg.to_string(),
+                device: None,
+            });
+            None
+        }
+    }
+}
+
+/// One profile: a line when its [user] section has teqlctl keys.
+fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path) {
+    let Some(ini) = parse_file(cfg, path, Some(USER_PREFIX)) else { return };
+    let conn = ini.section(Some("connection"));
+    // The same profile in /etc and in /run or /usr/lib: NetworkManager uses the first.
+    if let Some(uuid) = conn.and_then(|c| c.get("uuid")) {
+        if !uuids.insert(uuid.to_string()) {
+            return;
+        }
+    }
+    let Some(user) = ini.section(Some("user")) else { return };
+    if !user.iter().any(|(k, _)| k.starts_with(USER_PREFIX)) {
+        return;
+    }
+    let device = conn.and_then(|c| c.get("interface-name")).map(str::to_string);
+    let mut ctx = Ctx { path, device: device.clone(), problems: Vec::new() };
+    let member = build_member(&mut ctx, conn, user, device.as_deref());
+    if let Some(m) = member {
+        match cfg.members.get(&m.device) {
+            Some(other) => ctx.inconsistent(format!(
+                "{} is a line in {} too: NetworkManager activates one profile of an interface at a time, \
+                 and teqlctl cannot tell which one `teqlctl up` means; keep the teqlctl keys in one of them",
+                shown(&m.device),
+                shown_path(&other.source)
+            )),
+            None => {
+                cfg.members.insert(m.device.clone(), m);
+            }
+        }
+    }
+    cfg.problems.append(&mut ctx.problems);
+}
+
+fn build_member(ctx: &mut Ctx, conn: Option<&Properties>, user: &Properties, device: Option<&str>) -> Option<Member> {
+    let known: Vec<&str> = KEYS.iter().filter(|d| line_key(d.scope)).map(|d| d.keyfile).collect();
+    for (k, v) in user.iter().filter(|(k, _)| k.starts_with(USER_PREFIX) && !known.contains(k)) {
+        let hint = if KEYS.iter().any(|d| d.keyfile == k) {
+            "NetworkManager profiles are lines of TEQL bundles: they take the keys of a line and its probe \
+             (teqlctl-config(5), NETWORKMANAGER)"
+                .to_string()
+        } else {
+            super::unknown_key_hint(k, &known)
+        };
+        ctx.inconsistent(format!("unknown key [user] {}={}: {hint}", shown(k), quoted(v)));
+    }
+    let values = Values::from_lookup(|ifcfg| {
+        KEYS.iter().find(|d| d.ifcfg == ifcfg && line_key(d.scope)).and_then(|d| user.get(d.keyfile))
+    });
+    let (master, rp_filter) = keys::read_line_tie(ctx, &FORMAT, &values);
+    let Some(master) = master.ok()? else {
+        keys::line_keys_without_master(ctx, &FORMAT, &values, &rp_filter);
+        return None;
+    };
+    if !is_usable_master(&master) {
+        ctx.invalid(FORMAT.name(Key::Master), &master, EXPECT_MASTER);
+        return None;
+    }
+    let probe = keys::line_probe(ctx, &FORMAT, &values);
+    let autoconnect = ctx.field("autoconnect", conn.and_then(|c| c.get("autoconnect")), parse_yes_no, EXPECT_YES_NO);
+    let Some(device) = device else {
+        ctx.inconsistent(format!(
+            "{} is set but the profile names no interface: teqlctl needs the line's interface name; \
+             add interface-name=IFACE to [connection] (nmcli connection modify ID connection.interface-name IFACE)",
+            FORMAT.set(Key::Master, &master)
+        ));
+        return None;
+    };
+    if !valid_iface_name(device) {
+        ctx.invalid(
+            "interface-name",
+            device,
+            "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
+        );
+        return None;
+    }
+    let rp_filter = rp_filter.ok()?;
+    Some(Member {
+        device: device.to_string(),
+        master,
+        rp_filter: rp_filter.unwrap_or(RpFilter::Loose),
+        // NetworkManager's autoconnect, which is what brings the line up at boot.
+        onboot: autoconnect.ok()?.unwrap_or(true),
+        probe: probe?,
+        path: LinePath { rp_filter, ..LinePath::default() },
+        tunnel: None,
+        source: ctx.path.to_path_buf(),
+    })
+}
+
+/// `203.0.113.2/28`: an address and its prefix length, both required.
+fn parse_address(v: &str) -> Option<Ipv4Prefix> {
+    let (addr, len) = v.split_once('/')?;
+    Some(Ipv4Prefix { addr: parse_ipv4(addr)?, prefix_len: parse_prefix_len(len)? })
+}
+
+/// One bundle's file: the TEQL bundle its name gives.
+fn read_bundle_file(cfg: &mut Config, path: &Path) -> Option<Master> {
+    let name = path.file_name()?.to_str()?.strip_suffix(BUNDLE_SUFFIX)?.to_string();
+    let ini = parse_file(cfg, path, None)?;
+    let mut ctx = Ctx { path, device: Some(name.clone()), problems: Vec::new() };
+    let master = build_master(&mut ctx, &ini, &name);
+    cfg.problems.append(&mut ctx.problems);
+    master
+}
+
+fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
+    if !is_usable_master(name) {
+        ctx.inconsistent(format!(
+            "the file's name gives the bundle {}, which is not a teql master: name it teql0.conf .. teql63.conf \
+             (NetworkManager lines join TEQL bundles)",
+            shown(name)
+        ));
+        return None;
+    }
+    let mut broken = false;
+    for (section, props) in ini.iter() {
+        match section {
+            Some(BUNDLE_SECTION) => {
+                for (k, v) in props.iter().filter(|(k, _)| !BUNDLE_KEYS.contains(k)) {
+                    ctx.inconsistent(format!(
+                        "unknown key [bundle] {}={}: {}",
+                        shown(k),
+                        quoted(v),
+                        super::unknown_key_hint(k, &BUNDLE_KEYS)
+                    ));
+                    broken = true;
+                }
+            }
+            // rust-ini always has the part before the first section, empty in a clean file.
+            None if props.is_empty() => {}
+            other => {
+                let first = props.iter().next().map(|(k, _)| k.to_string()).unwrap_or_default();
+                ctx.inconsistent(format!(
+                    "{} is outside [bundle]: every key of a bundle's file goes in its [bundle] section",
+                    match other {
+                        Some(s) => format!("section [{}]", shown(s)),
+                        None => format!("key {}", shown(&first)),
+                    }
+                ));
+                broken = true;
+            }
+        }
+    }
+    let empty = Properties::new();
+    let b = ini.section(Some(BUNDLE_SECTION)).unwrap_or(&empty);
+    let address = ctx.field(
+        "address",
+        b.get("address"),
+        parse_address,
+        "an IPv4 address with its prefix length, such as 203.0.113.2/28",
+    );
+    let gateway =
+        ctx.field("gateway", b.get("gateway"), |v| parse_ipv4(v).filter(|a| !a.is_unspecified()), EXPECT_IPV4);
+    let default_route = ctx.field("default-route", b.get("default-route"), parse_yes_no, EXPECT_YES_NO);
+    let metric = ctx.field("metric", b.get("metric"), parse_decimal, EXPECT_METRIC);
+    let mtu = ctx.field("mtu", b.get("mtu"), parse_mtu, EXPECT_MTU);
+    let (address, gateway, default_route, metric, mtu) =
+        (address.ok()?, gateway.ok()?, default_route.ok()?, metric.ok()?, mtu.ok()?);
+    if default_route == Some(true) && gateway.is_none() {
+        ctx.inconsistent("default-route=yes needs a gateway: add gateway=ADDRESS or remove default-route".into());
+        return None;
+    }
+    if broken {
+        return None;
+    }
+    Some(Master {
+        device: name.to_string(),
+        address,
+        gateway,
+        // As ifupdown's static method: a gateway given is the default route, unless said not.
+        default_route: gateway.is_some() && default_route != Some(false),
+        mtu,
+        metric: metric.unwrap_or(0),
+        onboot: true,
+        mode: Mode::Teql,
+        routing: Default::default(),
+        source: Some(ctx.path.to_path_buf()),
+    })
+}
+
+/// The profile NetworkManager's dispatcher names: CONNECTION_FILENAME, else the keyfile whose
+/// uuid is CONNECTION_UUID (a runtime profile of an older NetworkManager may come without a
+/// file name). None when neither leads to a file.
+pub fn profile_path(root: &Path, filename: Option<&str>, uuid: Option<&str>) -> Option<PathBuf> {
+    if let Some(f) = filename.filter(|f| !f.is_empty()) {
+        let f = Path::new(f);
+        // The dispatcher gives absolute paths; under --root they are read below the root.
+        return Some(if root == Path::new("/") {
+            f.to_path_buf()
+        } else {
+            root.join(f.strip_prefix("/").unwrap_or(f))
+        });
+    }
+    let uuid = uuid.filter(|u| !u.is_empty())?;
+    let mut scratch = Config::default();
+    for dir in PROFILE_DIRS {
+        for path in files_in(&mut scratch, &root.join(dir), PROFILE_SUFFIX) {
+            let Some(ini) = parse_file(&mut scratch, &path, Some(uuid)) else { continue };
+            if ini.section(Some("connection")).and_then(|c| c.get("uuid")) == Some(uuid) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use tempfile::TempDir;
+
+    const PROFILES: &str = "etc/NetworkManager/system-connections";
+
+    fn put(root: &TempDir, rel: &str, text: &str) -> PathBuf {
+        let p = root.path().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A line's profile as nmcli writes one, with `user` as its [user] section.
+    fn line(root: &TempDir, name: &str, iface: &str, user: &str) -> PathBuf {
+        put(
+            root,
+            &format!("{PROFILES}/{name}.nmconnection"),
+            &format!(
+                "[connection]\nid={name}\nuuid=00000000-0000-4000-8000-{:012}\ntype=ethernet\ninterface-name={iface}\n\n\
+                 [ipv4]\nmethod=manual\naddress1=203.0.113.2/28\n\n[user]\n{user}",
+                name.len()
+            ),
+        )
+    }
+
+    fn messages(cfg: &Config) -> Vec<String> {
+        cfg.problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_line_and_its_bundle() {
+        let root = TempDir::new().unwrap();
+        let p = line(
+            &root,
+            "dsl1",
+            "eth2",
+            "teqlctl.master=teql0\nteqlctl.rp-filter=strict\nteqlctl.probe=198.51.100.10\n",
+        );
+        let b = put(
+            &root,
+            "etc/teqlctl/bundles/teql0.conf",
+            "# the office bundle\n[bundle]\naddress=203.0.113.2/28\ngateway=203.0.113.1\nmtu=1400\nmetric=10\n",
+        );
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        let m = &cfg.members["eth2"];
+        assert_eq!((m.master.as_str(), m.rp_filter, m.onboot), ("teql0", RpFilter::Strict, true));
+        assert_eq!(m.probe.targets, vec![Ipv4Addr::new(198, 51, 100, 10)]);
+        assert_eq!(m.source, p);
+        let t = &cfg.masters["teql0"];
+        assert_eq!(t.address, Some(Ipv4Prefix { addr: Ipv4Addr::new(203, 0, 113, 2), prefix_len: 28 }));
+        assert_eq!((t.gateway, t.default_route), (Some(Ipv4Addr::new(203, 0, 113, 1)), true));
+        assert_eq!((t.mtu, t.metric, t.source.as_deref()), (Some(1400), 10, Some(b.as_path())));
+    }
+
+    #[test]
+    fn a_line_without_a_bundle_file_gets_a_bare_master() {
+        let root = TempDir::new().unwrap();
+        line(&root, "dsl1", "eth2", "teqlctl.master=teql1\n");
+        put(
+            &root,
+            &format!("{PROFILES}/dsl2.nmconnection"),
+            "[connection]\nid=dsl2\ninterface-name=eth3\nautoconnect=false\n[user]\nteqlctl.master=teql1\n",
+        );
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert!(cfg.masters["teql1"].source.is_none());
+        assert!(!cfg.members["eth3"].onboot, "autoconnect=false is ONBOOT=no");
+    }
+
+    #[test]
+    fn profiles_that_are_not_ours_are_never_reported() {
+        let root = TempDir::new().unwrap();
+        put(&root, &format!("{PROFILES}/office.nmconnection"), "[connection\nbroken line without a bracket\n");
+        put(&root, &format!("{PROFILES}/wifi.nmconnection"), "[connection]\nid=wifi\n[user]\norg.example.x=1\n");
+        put(&root, &format!("{PROFILES}/notes.txt"), "teqlctl.master=[[[");
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert!(cfg.members.is_empty() && cfg.masters.is_empty());
+    }
+
+    #[test]
+    fn broken_profiles_of_ours_say_where_and_what() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[connection]\ninterface-name=eth2\n[user\nteqlctl.master=teql0\n",
+                "dsl.nmconnection:3:1: \"[user\": a section header is one line, from [ to ]",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.mastr=teql0\n",
+                "unknown key [user] teqlctl.mastr=\"teql0\": did you mean teqlctl.master?",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.weight=2\n",
+                "unknown key [user] teqlctl.weight=\"2\": NetworkManager profiles are lines of TEQL bundles",
+            ),
+            (
+                "[connection]\nid=dsl\n[user]\nteqlctl.master=teql0\n",
+                "teqlctl.master=\"teql0\" is set but the profile names no interface: teqlctl needs the line's \
+                 interface name; add interface-name=IFACE to [connection]",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=wan\n",
+                "teqlctl.master=\"wan\" is not valid: expected a teql master name",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.rp-filter=lose\n",
+                "teqlctl.rp-filter=\"lose\" is not valid: expected loose, strict, off or keep",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.rp-filter=loose\n",
+                "teqlctl.rp-filter=\"loose\" is set but teqlctl.master is not",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\nautoconnect=maybe\n[user]\nteqlctl.master=teql0\n",
+                "autoconnect=\"maybe\" is not valid: expected yes or no",
+            ),
+            (
+                "[connection]\ninterface-name=eth2/x\n[user]\nteqlctl.master=teql0\n",
+                "interface-name=\"eth2/x\" is not valid",
+            ),
+        ];
+        for (text, want) in cases {
+            let root = TempDir::new().unwrap();
+            put(&root, &format!("{PROFILES}/dsl.nmconnection"), text);
+            let cfg = load(root.path());
+            let got = messages(&cfg);
+            assert!(got.len() == 1 && got[0].contains(want), "{text:?}: want {want:?}, got {got:?}");
+            assert!(got[0].contains("/etc/NetworkManager/system-connections/dsl.nmconnection"), "{got:?}");
+            // Hooks refuse a line with a problem of its own; one that cannot be read is none.
+            assert!(cfg.members.is_empty() || !cfg.problems_for("eth2").is_empty(), "{text:?}: a broken line is used");
+        }
+    }
+
+    #[test]
+    fn one_interface_in_two_profiles() {
+        let root = TempDir::new().unwrap();
+        line(&root, "dsl1", "eth2", "teqlctl.master=teql0\n");
+        line(&root, "dsl1-backup", "eth2", "teqlctl.master=teql0\n");
+        let got = messages(&load(root.path()));
+        assert_eq!(got.len(), 1, "{got:?}");
+        // Read in name order: dsl1-backup before dsl1.
+        assert!(got[0].contains("dsl1.nmconnection: eth2 is a line in ") && got[0].contains("dsl1-backup"), "{got:?}");
+    }
+
+    #[test]
+    fn the_same_profile_in_etc_and_run_is_read_once() {
+        let root = TempDir::new().unwrap();
+        let text = "[connection]\nuuid=5e1f0000-0000-4000-8000-000000000001\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\n";
+        let etc = put(&root, &format!("{PROFILES}/dsl.nmconnection"), text);
+        put(&root, "run/NetworkManager/system-connections/dsl.nmconnection", text);
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert_eq!(cfg.members["eth2"].source, etc);
+    }
+
+    #[test]
+    fn broken_bundle_files() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "teql0.conf",
+                "[bundle]\naddress=203.0.113.2\n",
+                "address=\"203.0.113.2\" is not valid: expected an IPv4 address with its prefix length",
+            ),
+            (
+                "teql0.conf",
+                "[bundle]\naddres=203.0.113.2/28\n",
+                "unknown key [bundle] addres=\"203.0.113.2/28\": did you mean address?",
+            ),
+            ("teql0.conf", "address=203.0.113.2/28\n", "key address is outside [bundle]"),
+            ("teql0.conf", "[bundle]\n[ipv4]\naddress=1.2.3.4/8\n", "section [ipv4] is outside [bundle]"),
+            ("teql0.conf", "[bundle]\ndefault-route=yes\n", "default-route=yes needs a gateway"),
+            ("teql0.conf", "[bundle]\nmtu=9\n", "mtu=\"9\" is not valid: expected a number from 68 to 65535"),
+            ("wan.conf", "[bundle]\n", "the file's name gives the bundle wan, which is not a teql master"),
+        ];
+        for (name, text, want) in cases {
+            let root = TempDir::new().unwrap();
+            put(&root, &format!("etc/teqlctl/bundles/{name}"), text);
+            let cfg = load(root.path());
+            let got = messages(&cfg);
+            assert!(got.len() == 1 && got[0].contains(want), "{text:?}: want {want:?}, got {got:?}");
+            assert!(cfg.masters.is_empty(), "{text:?}: a broken bundle is not configured");
+        }
+        let root = TempDir::new().unwrap();
+        put(
+            &root,
+            "etc/teqlctl/bundles/teql2.conf",
+            "[bundle]\naddress=198.18.0.2/30\ngateway=198.18.0.1\ndefault-route=no\n",
+        );
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert!(!cfg.masters["teql2"].default_route);
+    }
+
+    #[test]
+    fn the_dispatcher_profile_by_file_name_or_uuid() {
+        let root = TempDir::new().unwrap();
+        let p = put(&root, &format!("{PROFILES}/x.nmconnection"), "[connection]\nuuid=abc-1\ninterface-name=eth2\n");
+        let r = root.path();
+        assert_eq!(
+            profile_path(r, Some("/etc/NetworkManager/system-connections/x.nmconnection"), None),
+            Some(p.clone())
+        );
+        assert_eq!(profile_path(r, None, Some("abc-1")), Some(p));
+        assert_eq!(profile_path(r, None, Some("abc-2")), None);
+        assert_eq!(profile_path(r, Some(""), None), None);
+        assert_eq!(profile_path(Path::new("/"), Some("/a/b"), None), Some(PathBuf::from("/a/b")));
+    }
+}
