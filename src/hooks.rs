@@ -25,6 +25,9 @@ pub enum Hook {
     /// Not network-scripts': the DHCP client's (src/dhcp.rs), run by the shipped dhclient
     /// snippets as `teqlctl hook dhclient reason=... interface=...`.
     Dhclient,
+    /// NetworkManager's dispatcher (src/nm.rs): linked as dispatcher.d/90-teqlctl and in
+    /// pre-up.d and pre-down.d under the same name.
+    NmDispatcher,
 }
 
 /// Every name the binary answers to as a hook.
@@ -36,16 +39,30 @@ pub const HOOKS: &[(&str, Hook)] = &[
     ("ifup-teql", Hook::IfupTeql),
     ("ifdown-teql", Hook::IfdownTeql),
     ("dhclient", Hook::Dhclient),
+    ("nm-dispatcher", Hook::NmDispatcher),
 ];
+
+/// The name the dispatcher links have: NetworkManager runs dispatcher.d's scripts in the order
+/// of their names, and its own scripts and most packages' use a number prefix.
+pub const NM_DISPATCHER_LINK: &str = "90-teqlctl";
 
 impl Hook {
     pub fn from_name(name: &str) -> Option<Hook> {
+        if is_dispatcher_name(name) {
+            return Some(Hook::NmDispatcher);
+        }
         HOOKS.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
     }
 
     pub fn name(self) -> &'static str {
         HOOKS.iter().find(|(_, h)| *h == self).map(|(n, _)| *n).unwrap_or("hook")
     }
+}
+
+/// `90-teqlctl`, or the same with another order number: an admin may rename the link to run it
+/// before or after another dispatcher script.
+fn is_dispatcher_name(name: &str) -> bool {
+    name.strip_suffix("-teqlctl").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Runs a hook and returns the exit status.
@@ -65,6 +82,9 @@ pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
 fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
     if hook == Hook::Dhclient {
         return crate::dhcp::hook(ctx, args);
+    }
+    if hook == Hook::NmDispatcher {
+        return crate::nm::hook(ctx, args);
     }
     let Some(first) = args.first() else {
         return Err(Error::Usage(format!(
@@ -125,7 +145,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             chain_post_script(ctx, hook, args)
         }
-        Hook::Dhclient => unreachable!("handled above"),
+        Hook::Dhclient | Hook::NmDispatcher => unreachable!("handled above"),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod multipath;
 pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;
+pub mod nm;
 pub mod ops;
 pub mod peer;
 pub mod plan;

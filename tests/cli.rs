@@ -950,3 +950,92 @@ fn peer_config_refuses_what_it_cannot_mirror() {
         d2 = scripts(&root).display()
     )));
 }
+
+/// A NetworkManager root: the office's lines as keyfile profiles, a profile that is not ours.
+fn nm_office() -> TempDir {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/NetworkManager/system-connections");
+    fs::create_dir_all(&dir).unwrap();
+    for k in 2..=5 {
+        fs::write(
+            dir.join(format!("dsl{k}.nmconnection")),
+            format!(
+                "[connection]\nid=dsl{k}\nuuid=7e91c0de-0000-4000-8000-00000000000{k}\ntype=ethernet\n\
+                 interface-name=eth{k}\n[ipv4]\nmethod=manual\naddress1=198.18.{k}.1/30\n[user]\nteqlctl.master=teql0\n"
+            ),
+        )
+        .unwrap();
+    }
+    fs::write(
+        dir.join("wifi.nmconnection"),
+        "[connection]\nid=wifi\ntype=wifi\ninterface-name=wlan0\n[wifi]\nssid=x\n",
+    )
+    .unwrap();
+    root
+}
+
+/// A profile's path as NetworkManager names it on the box (below `--root` for teqlctl).
+fn nm_profile(name: &str) -> PathBuf {
+    Path::new("/etc/NetworkManager/system-connections").join(name)
+}
+
+#[test]
+fn the_networkmanager_dispatcher_is_silent_for_what_is_not_ours() {
+    let root = nm_office();
+    let ours = nm_profile("dsl2.nmconnection");
+    let wifi = nm_profile("wifi.nmconnection");
+    for (args, file) in [
+        (&["", "connectivity-change"][..], None),
+        (&["none", "hostname"], None),
+        (&["wlan0", "up"], Some(&wifi)),
+        (&["wlan0", "pre-up"], Some(&wifi)),
+        (&["eth1", "up"], None),
+        (&["eth2", "dhcp4-change"], Some(&ours)),
+        (&["eth2", "vpn-up"], Some(&ours)),
+    ] {
+        let mut c = hook_at(&root, "nm-dispatcher");
+        if let Some(f) = file {
+            c.env("CONNECTION_FILENAME", f);
+        }
+        c.args(args).assert().code(0).stdout("").stderr("");
+    }
+    // Linked as the dispatcher script (root /), for a profile that is not ours: it reads that
+    // one file.
+    let bin = TempDir::new().unwrap();
+    hook(bin.path(), "90-teqlctl")
+        .env("CONNECTION_FILENAME", root.path().join("etc/NetworkManager/system-connections/wifi.nmconnection"))
+        .args(["wlan0", "up"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("");
+    hook(bin.path(), "05-teqlctl").args(["", "connectivity-change"]).assert().code(0).stderr("");
+}
+
+#[test]
+fn the_networkmanager_dispatcher_names_a_broken_profile_and_a_line_on_another_interface() {
+    let root = nm_office();
+    let dsl3 = nm_profile("dsl3.nmconnection");
+    fs::write(root.path().join(dsl3.strip_prefix("/").unwrap()), "[connection]\nid=dsl3\nuuid=7e91c0de-0000-4000-8000-000000000003\ninterface-name=eth3\n[user]\nteqlctl.master=teql0\nteqlctl.rp-filter=lose\n")
+        .unwrap();
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &dsl3)
+        .args(["eth3", "up"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("dsl3.nmconnection: teqlctl.rp-filter=\"lose\" is not valid"));
+    // The profile by its uuid when NetworkManager gives no file name: the same profile.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_UUID", "7e91c0de-0000-4000-8000-000000000003")
+        .args(["eth3", "pre-up"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("teqlctl.rp-filter=\"lose\""));
+    // dsl4 binds eth4; NetworkManager says it activated it on eth9.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", nm_profile("dsl4.nmconnection"))
+        .args(["eth9", "up"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the profile's line is eth4, but NetworkManager activated it on eth9"));
+}
