@@ -135,6 +135,9 @@ pub struct Systems {
     /// Only Debian ifupdown's hook directories
     #[arg(long)]
     pub ifupdown: bool,
+    /// Only NetworkManager's dispatcher directories
+    #[arg(long)]
+    pub networkmanager: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,12 +171,16 @@ fn systems(root: &std::path::Path, s: &Systems) -> Result<Vec<install::System>> 
     if s.ifupdown {
         out.push(install::System::Ifupdown);
     }
+    if s.networkmanager {
+        out.push(install::System::NetworkManager);
+    }
     if out.is_empty() {
         out = install::detect(root);
     }
     if out.is_empty() {
         return Err(Error::Usage(format!(
-            "neither {0}etc/sysconfig/network-scripts nor {0}etc/network exists; pass --network-scripts or --ifupdown",
+            "none of {0}etc/sysconfig/network-scripts, {0}etc/network and {0}etc/NetworkManager exists; \
+             pass --network-scripts, --ifupdown or --networkmanager",
             root.display().to_string().trim_end_matches('/').to_string() + "/"
         )));
     }

@@ -35,6 +35,10 @@ const NETWORK_SCRIPTS_LINKS: &str = include_str!("../hooks/network-scripts.links
 /// ifupdown runs every executable in these directories.
 const IFUPDOWN_DIRS: [&str; 4] = ["if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"];
 
+/// NetworkManager's dispatcher runs dispatcher.d's scripts for `up` and `down`, and waits for
+/// the ones in pre-up.d and pre-down.d (which must be there, or linked there).
+const NM_DISPATCHER_DIRS: [&str; 3] = ["", "pre-up.d", "pre-down.d"];
+
 pub const CHAINED_SUFFIX: &str = ".teqlctl-chained";
 /// Our link's name while it is made (run-parts skips it too, for the dot).
 pub const TMP_SUFFIX: &str = ".teqlctl-new";
@@ -43,6 +47,7 @@ pub const TMP_SUFFIX: &str = ".teqlctl-new";
 pub enum System {
     NetworkScripts,
     Ifupdown,
+    NetworkManager,
 }
 
 impl fmt::Display for System {
@@ -50,6 +55,7 @@ impl fmt::Display for System {
         f.write_str(match self {
             System::NetworkScripts => "network-scripts",
             System::Ifupdown => "ifupdown",
+            System::NetworkManager => "NetworkManager",
         })
     }
 }
@@ -64,6 +70,10 @@ pub fn hook_paths(system: System) -> Vec<PathBuf> {
             .map(PathBuf::from)
             .collect(),
         System::Ifupdown => IFUPDOWN_DIRS.iter().map(|d| Path::new("/etc/network").join(d).join("teqlctl")).collect(),
+        System::NetworkManager => NM_DISPATCHER_DIRS
+            .iter()
+            .map(|d| Path::new("/etc/NetworkManager/dispatcher.d").join(d).join(crate::hooks::NM_DISPATCHER_LINK))
+            .collect(),
     }
 }
 
@@ -75,6 +85,11 @@ pub fn detect(root: &Path) -> Vec<System> {
     }
     if root.join("etc/network").is_dir() {
         found.push(System::Ifupdown);
+    }
+    // Installed, not necessarily running: a box that switches to NetworkManager later keeps
+    // its lines bonded.
+    if root.join("etc/NetworkManager").is_dir() {
+        found.push(System::NetworkManager);
     }
     found
 }

@@ -174,7 +174,7 @@ fn no_known_system_is_a_usage_error() {
         .args(["hooks", "install"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--network-scripts or --ifupdown"));
+        .stderr(predicate::str::contains("pass --network-scripts, --ifupdown or --networkmanager"));
     teqlctl(root.path()).args(["hooks", "install", "--binary", "teqlctl"]).assert().code(2);
 }
 
@@ -427,4 +427,41 @@ fn install_plan_keeps_the_admins_hook_by_a_hard_link_before_replacing_it() {
         p = p.display()
     );
     assert!(out.contains(&expected), "{out}");
+}
+
+#[test]
+fn networkmanager_gets_the_dispatcher_link_and_its_pre_up_and_pre_down_twins() {
+    let root = TempDir::new().unwrap();
+    let r = root.path();
+    // An admin's own dispatcher script stays where it is.
+    let own = r.join("etc/NetworkManager/dispatcher.d/10-admin");
+    fs::create_dir_all(own.parent().unwrap()).unwrap();
+    fs::write(&own, "#!/bin/sh\n").unwrap();
+    let links = [
+        "etc/NetworkManager/dispatcher.d/90-teqlctl",
+        "etc/NetworkManager/dispatcher.d/pre-up.d/90-teqlctl",
+        "etc/NetworkManager/dispatcher.d/pre-down.d/90-teqlctl",
+    ];
+    let before = tree(r);
+    let plan = teqlctl(r).args(["--dry-run", "hooks", "install"]).assert().success().get_output().stdout.clone();
+    let plan = String::from_utf8(plan).unwrap();
+    for l in links {
+        assert!(plan.contains(&format!("{}/{l}", r.display())), "{l} in {plan}");
+    }
+    assert_eq!(before, tree(r), "a dry run changes nothing");
+    teqlctl(r).args(["hooks", "install"]).assert().success();
+    for l in links {
+        assert_eq!(fs::read_link(r.join(l)).unwrap(), Path::new("/usr/sbin/teqlctl"), "{l}");
+    }
+    assert!(!r.join("etc/network").exists() && !r.join("sbin").exists(), "only NetworkManager's hooks");
+    teqlctl(r)
+        .args(["hooks", "status", "--networkmanager"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("90-teqlctl"));
+    teqlctl(r).args(["hooks", "uninstall", "--networkmanager"]).assert().success();
+    for l in links {
+        assert!(r.join(l).symlink_metadata().is_err(), "{l} removed");
+    }
+    assert!(own.is_file(), "the admin's script is untouched");
 }
