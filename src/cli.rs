@@ -303,7 +303,13 @@ fn run(cli: Cli) -> Result<i32> {
                 state.read_connection(&b.device, &marks);
             }
             let health = crate::health::load(&crate::health::state_dir());
-            let st = status::collect(&cfg, &state, &health, master.as_deref());
+            let mut st = status::collect(&cfg, &state, &health, master.as_deref());
+            st.add_stacks(&cfg, &crate::stack::Boxed::read(&ctx.root));
+            // Said where it is heard too, as configuration problems are: a line that can never
+            // be bonded at boot is a problem of the box even when status is read by a program.
+            for w in &st.warnings {
+                log::warn(w);
+            }
             if let Some(m) = master.as_deref() {
                 if st.masters.is_empty() {
                     return Err(Error::Usage(format!("{m}: not a configured or existing teql master")));

@@ -442,6 +442,23 @@ pub fn status(root: &Path, systems: &[System]) -> String {
     out
 }
 
+/// Every hook path of `system` below `root` is a link of ours.
+pub fn installed(root: &Path, system: System) -> bool {
+    hook_paths(system).iter().all(|h| matches!(inspect(under(root, h)).at_path, AtPath::Ours(_)))
+}
+
+/// The dispatcher links the packages install in NetworkManager's vendor directory (its files
+/// in /etc shadow them by name).
+pub const NM_VENDOR_DIR: &str = "/usr/lib/NetworkManager/dispatcher.d";
+
+/// All three of the packages' dispatcher links are there below `root`.
+pub fn nm_vendor_links(root: &Path) -> bool {
+    NM_DISPATCHER_DIRS.iter().all(|d| {
+        let p = under(root, &Path::new(NM_VENDOR_DIR).join(d).join(crate::hooks::NM_DISPATCHER_LINK));
+        our_target(&p).is_some()
+    })
+}
+
 /// The admin's hook to run after ours when the binary was started as `argv0` (a hook path).
 pub fn chained_hook(argv0: &str) -> Option<PathBuf> {
     // network-scripts and run-parts start hooks by absolute path; a bare name has no chain.

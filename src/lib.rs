@@ -35,6 +35,7 @@ pub mod peer;
 pub mod plan;
 pub mod probe;
 pub mod route;
+pub mod stack;
 pub mod state;
 pub mod statefile;
 pub mod status;

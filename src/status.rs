@@ -22,6 +22,9 @@ pub struct Status {
     /// file and key): the lines they concern are left alone by hooks and check, and the manual
     /// commands that change bundles refuse to run until they are fixed.
     pub problems: Vec<String>,
+    /// Lines whose hooks can never run on this box (their stack or its hooks are missing):
+    /// one line each, saying what to do (src/stack.rs).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +73,9 @@ pub struct LineStatus {
     pub rx_bytes: u64,
     /// What `teqlctl check` found, if it has checked this line.
     pub health: Option<HealthStatus>,
+    /// The network stack that brings the line up and runs its hooks (network-scripts,
+    /// ifupdown, ifupdown2, NetworkManager); None for a line not in the configuration.
+    pub stack: Option<&'static str>,
     /// A line of a multipath bundle: its address, gateway, weight, table, and whether it
     /// carries new flows now.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,7 +174,12 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
             None => master_status(cfg, state, health, n),
         })
         .collect();
-    Status { schema: SCHEMA, masters, problems: cfg.problems.iter().map(ToString::to_string).collect() }
+    Status {
+        schema: SCHEMA,
+        masters,
+        problems: cfg.problems.iter().map(ToString::to_string).collect(),
+        warnings: Vec::new(),
+    }
 }
 
 fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
@@ -197,6 +208,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 rx_bytes: l.map_or(0, |l| l.rx_bytes),
                 multipath: None,
                 health: health_status(health, s, name),
+                stack: None,
             }
         })
         .collect();
@@ -325,6 +337,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                 rx_packets: l.map_or(0, |l| l.rx_packets),
                 rx_bytes: l.map_or(0, |l| l.rx_bytes),
                 health: health_status(health, &m.device, name),
+                stack: None,
                 multipath: Some(PathStatus {
                     address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
                     gateway: gateway.map(|g| g.to_string()),
@@ -353,6 +366,21 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
 }
 
 impl Status {
+    /// Which stack drives each configured line, and a warning for each whose hooks can never
+    /// run on the box `boxed` describes.
+    pub fn add_stacks(&mut self, cfg: &Config, boxed: &crate::stack::Boxed) {
+        for m in &mut self.masters {
+            for l in &mut m.lines {
+                let Some(member) = cfg.members.get(&l.name).filter(|c| c.master == m.name) else { continue };
+                let (stack, warning) = boxed.of(member);
+                l.stack = Some(stack.name());
+                if let Some(w) = warning.filter(|w| !self.warnings.contains(w)) {
+                    self.warnings.push(w);
+                }
+            }
+        }
+    }
+
     pub fn to_json(&self) -> String {
         /// A master as JSON: its fields, then "slaves", the deprecated alias of "lines" (the
         /// same array), kept for one release.
@@ -367,11 +395,13 @@ impl Status {
             schema: u32,
             masters: Vec<MasterJson<'a>>,
             problems: &'a [String],
+            warnings: &'a [String],
         }
         let json = StatusJson {
             schema: self.schema,
             masters: self.masters.iter().map(|m| MasterJson { master: m, slaves: &m.lines }).collect(),
             problems: &self.problems,
+            warnings: &self.warnings,
         };
         // Serialising plain strings and numbers cannot fail.
         serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_string())
@@ -443,6 +473,9 @@ impl Status {
                 if !s.configured {
                     out.push_str(" (not in configuration)");
                 }
+                if let Some(st) = s.stack {
+                    let _ = write!(out, " ({st})");
+                }
                 out.push('\n');
                 if let Some(p) = &s.multipath {
                     let _ = write!(
@@ -493,6 +526,14 @@ impl Status {
                 }
             }
         }
+        // Headed like the problems below, and indented: completion scripts read bundle names
+        // from the lines that start with `NAME: `.
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "lines whose hooks cannot run: {}", self.warnings.len());
+            for w in &self.warnings {
+                let _ = writeln!(out, "  {w}");
+            }
+        }
         if !self.problems.is_empty() {
             let _ = writeln!(out, "configuration problems: {}", self.problems.len());
             for p in &self.problems {
@@ -531,6 +572,7 @@ mod tests {
             rx_packets: 0,
             rx_bytes: 0,
             health: None,
+            stack: None,
             multipath: Some(PathStatus {
                 address: None,
                 gateway: None,

@@ -1,0 +1,225 @@
+//! Which network stack drives a line, and whether its hooks can run at all (issue 15, point 3).
+//!
+//! A line's configuration says which tool brings it up: an ifcfg file is network-scripts', or
+//! NetworkManager's when NetworkManager runs and the file does not say NM_CONTROLLED=no (then
+//! `ifup` hands it to nmcli and /sbin/ifup-local never runs); a stanza of
+//! /etc/network/interfaces is ifupdown's or ifupdown2's; a keyfile profile is NetworkManager's.
+//! A line whose hooks are missing, or whose tool is missing, is never bonded at boot; `status`
+//! says so instead of showing a line that merely looks down.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{keyfile, shell, Member};
+use crate::install::{self, System};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    NetworkScripts,
+    Ifupdown,
+    Ifupdown2,
+    NetworkManager,
+}
+
+impl Stack {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::NetworkScripts => "network-scripts",
+            Stack::Ifupdown => "ifupdown",
+            Stack::Ifupdown2 => "ifupdown2",
+            Stack::NetworkManager => "NetworkManager",
+        }
+    }
+}
+
+/// What is installed and running below a root, read once per `status`.
+#[derive(Debug, Clone, Default)]
+pub struct Boxed {
+    root: PathBuf,
+    /// A NetworkManager process runs (only meaningful for the root /).
+    pub nm_running: bool,
+}
+
+impl Boxed {
+    pub fn read(root: &Path) -> Boxed {
+        Boxed { root: root.to_path_buf(), nm_running: root == Path::new("/") && nm_running() }
+    }
+
+    fn has(&self, rel: &str) -> bool {
+        self.root.join(rel).exists()
+    }
+
+    /// The stack of a configured line, and a warning when its hooks can never run.
+    pub fn of(&self, line: &Member) -> (Stack, Option<String>) {
+        let src = &line.source;
+        let under = |dir: &str| src.starts_with(self.root.join(dir));
+        let name = &line.device;
+        if keyfile::PROFILE_DIRS.iter().any(|d| under(d)) {
+            let warn = (!self.nm_hooks()).then(|| {
+                format!(
+                    "{name}: its profile is NetworkManager's, but the dispatcher link teqlctl needs is not \
+                     installed: run `teqlctl hooks install --networkmanager`"
+                )
+            });
+            return (Stack::NetworkManager, warn);
+        }
+        if under("etc/sysconfig/network-scripts") {
+            if self.nm_running && !nm_controlled_no(src) {
+                let warn = (!self.nm_hooks()).then(|| {
+                    format!(
+                        "{name}: {} is NetworkManager's while NetworkManager runs (NM_CONTROLLED is not no), so \
+                         network-scripts' hooks never run for it: run `teqlctl hooks install --networkmanager`, \
+                         or set NM_CONTROLLED=no",
+                        src.display()
+                    )
+                });
+                return (Stack::NetworkManager, warn);
+            }
+            let warn = if !self.has("etc/sysconfig/network-scripts/ifup-eth") {
+                Some(format!(
+                    "{name}: {} is a network-scripts file, but network-scripts is not installed (no ifup-eth): \
+                     nothing runs its hooks; install network-scripts, or configure the line in NetworkManager \
+                     (teqlctl(8), HOOKS (NetworkManager))",
+                    src.display()
+                ))
+            } else if !install::installed(&self.root, System::NetworkScripts) {
+                Some(format!(
+                    "{name}: network-scripts' hooks are not installed: run `teqlctl hooks install --network-scripts`"
+                ))
+            } else {
+                None
+            };
+            return (Stack::NetworkScripts, warn);
+        }
+        let stack = if self.has("usr/share/ifupdown2") { Stack::Ifupdown2 } else { Stack::Ifupdown };
+        let warn = (!install::installed(&self.root, System::Ifupdown))
+            .then(|| format!("{name}: the ifupdown hook is not installed: run `teqlctl hooks install --ifupdown`"));
+        (stack, warn)
+    }
+
+    /// The dispatcher links, as `hooks install` makes them in /etc or the packages in /usr/lib.
+    fn nm_hooks(&self) -> bool {
+        install::installed(&self.root, System::NetworkManager) || install::nm_vendor_links(&self.root)
+    }
+}
+
+/// NM_CONTROLLED=no in an ifcfg file (network-scripts' booleans).
+fn nm_controlled_no(path: &Path) -> bool {
+    let Ok(bytes) = crate::config::read_config_file(path, crate::config::MAX_FILE_BYTES) else { return false };
+    let Ok(vars) = shell::parse(&String::from_utf8_lossy(&bytes)) else { return false };
+    vars.get("NM_CONTROLLED")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "no" | "false" | "n" | "f" | "0"))
+}
+
+/// A process named NetworkManager runs.
+fn nm_running() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    dir.flatten().any(|e| {
+        e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            && std::fs::read(e.path().join("comm")).is_ok_and(|c| c.trim_ascii_end() == b"NetworkManager")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Config};
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use tempfile::TempDir;
+
+    fn put(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn link(root: &Path, rel: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink("/usr/sbin/teqlctl", p).unwrap();
+    }
+
+    fn stack_of(root: &Path, nm_running: bool, line: &str) -> (Stack, Option<String>) {
+        let cfg: Config = config::load(root);
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        Boxed { root: root.to_path_buf(), nm_running }.of(&cfg.members[line])
+    }
+
+    const NM_LINKS: [&str; 3] =
+        ["dispatcher.d/90-teqlctl", "dispatcher.d/pre-up.d/90-teqlctl", "dispatcher.d/pre-down.d/90-teqlctl"];
+
+    #[test]
+    fn a_keyfile_line_is_networkmanagers_and_needs_the_dispatcher_link() {
+        for links in ["", "etc/NetworkManager", "usr/lib/NetworkManager"] {
+            let root = TempDir::new().unwrap();
+            let r = root.path();
+            put(
+                r,
+                "etc/NetworkManager/system-connections/dsl2.nmconnection",
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\n",
+            );
+            if !links.is_empty() {
+                for l in NM_LINKS {
+                    link(r, &format!("{links}/{l}"));
+                }
+            }
+            let (stack, warning) = stack_of(r, false, "eth2");
+            assert_eq!(stack, Stack::NetworkManager);
+            assert_eq!(warning.is_some(), links.is_empty(), "links in {links:?}: {warning:?}");
+            if let Some(w) = warning {
+                assert!(w.contains("teqlctl hooks install --networkmanager"), "{w}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_ifcfg_line_is_networkmanagers_while_it_runs_unless_nm_controlled_is_no() {
+        let root = TempDir::new().unwrap();
+        let r = root.path();
+        put(r, "etc/sysconfig/network-scripts/ifcfg-eth2", "DEVICE=eth2\nTEQL_MASTER=teql0\n");
+        put(r, "etc/sysconfig/network-scripts/ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=teql0\nNM_CONTROLLED=no\n");
+        put(r, "etc/sysconfig/network-scripts/ifup-eth", "#!/bin/sh\n");
+        let (stack, warning) = stack_of(r, true, "eth2");
+        assert_eq!(stack, Stack::NetworkManager);
+        assert!(warning.unwrap().contains("network-scripts' hooks never run for it"));
+        let (stack, warning) = stack_of(r, true, "eth3");
+        assert_eq!(stack, Stack::NetworkScripts);
+        assert!(warning.unwrap().contains("network-scripts' hooks are not installed"));
+        // Without NetworkManager running, the file is network-scripts' again.
+        assert_eq!(stack_of(r, false, "eth2").0, Stack::NetworkScripts);
+        for l in install::hook_paths(System::NetworkScripts) {
+            link(r, l.strip_prefix("/").unwrap().to_str().unwrap());
+        }
+        assert_eq!(stack_of(r, true, "eth3"), (Stack::NetworkScripts, None));
+        // With NetworkManager running, its dispatcher link is what eth2 needs.
+        for l in NM_LINKS {
+            link(r, &format!("etc/NetworkManager/{l}"));
+        }
+        assert_eq!(stack_of(r, true, "eth2"), (Stack::NetworkManager, None));
+    }
+
+    #[test]
+    fn an_ifcfg_line_without_network_scripts_is_never_bonded() {
+        let root = TempDir::new().unwrap();
+        let r = root.path();
+        put(r, "etc/sysconfig/network-scripts/ifcfg-eth2", "DEVICE=eth2\nTEQL_MASTER=teql0\n");
+        let (stack, warning) = stack_of(r, false, "eth2");
+        assert_eq!(stack, Stack::NetworkScripts);
+        assert!(warning.unwrap().contains("network-scripts is not installed (no ifup-eth)"));
+    }
+
+    #[test]
+    fn a_stanza_is_ifupdowns_or_ifupdown2s() {
+        let root = TempDir::new().unwrap();
+        let r = root.path();
+        put(r, "etc/network/interfaces", "iface eth2 inet manual\n    teql-master teql0\n");
+        let (stack, warning) = stack_of(r, false, "eth2");
+        assert_eq!(stack, Stack::Ifupdown);
+        assert!(warning.unwrap().contains("teqlctl hooks install --ifupdown"));
+        for d in ["if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"] {
+            link(r, &format!("etc/network/{d}/teqlctl"));
+        }
+        fs::create_dir_all(r.join("usr/share/ifupdown2")).unwrap();
+        assert_eq!(stack_of(r, false, "eth2"), (Stack::Ifupdown2, None));
+    }
+}
