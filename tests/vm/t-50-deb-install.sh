@@ -24,6 +24,11 @@ check_eq "the binary is /usr/sbin/teqlctl" /usr/sbin/teqlctl "$(command -v teqlc
 for d in if-pre-up.d if-up.d if-down.d if-post-down.d; do
     check_eq "/etc/network/$d/teqlctl links to it" /usr/sbin/teqlctl "$(readlink "/etc/network/$d/teqlctl")"
 done
+for d in dispatcher.d dispatcher.d/pre-up.d dispatcher.d/pre-down.d; do
+    check_eq "/usr/lib/NetworkManager/$d/90-teqlctl links to it" /usr/sbin/teqlctl \
+        "$(readlink -f "/usr/lib/NetworkManager/$d/90-teqlctl")"
+done
+check "NetworkManager's snippet leaving teqlN alone is installed" test -f /usr/lib/NetworkManager/conf.d/90-teqlctl.conf
 check "man page installed" test -f /usr/share/man/man8/teqlctl.8.gz
 check "teqlctl-config(5) installed" test -f /usr/share/man/man5/teqlctl-config.5.gz
 unit=$(dpkg -L teqlctl | grep '/systemd/system/teqlctl-check.timer$')
@@ -59,6 +64,8 @@ deb_reset
 check "dpkg -r teqlctl" dpkg -r teqlctl
 check "no binary left" test ! -e /usr/sbin/teqlctl
 check "no hook link left" sh -c '! ls /etc/network/if-*.d/teqlctl 2>/dev/null | grep -q .'
+check "no NetworkManager file left" sh -c '! ls /usr/lib/NetworkManager/dispatcher.d/90-teqlctl \
+    /usr/lib/NetworkManager/dispatcher.d/pre-*.d/90-teqlctl /usr/lib/NetworkManager/conf.d/90-teqlctl.conf 2>/dev/null | grep -q .'
 check "no man page left" test ! -e /usr/share/man/man8/teqlctl.8.gz -a ! -e /usr/share/man/man5/teqlctl-config.5.gz
 check "no systemd unit left" test ! -e "$unit"
 check_eq "only the conffile stays after remove" "/etc/modprobe.d/teqlctl.conf" \
