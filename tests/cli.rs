@@ -1039,3 +1039,23 @@ fn the_networkmanager_dispatcher_names_a_broken_profile_and_a_line_on_another_in
         .code(2)
         .stderr(predicate::str::contains("the profile's line is eth4, but NetworkManager activated it on eth9"));
 }
+
+#[test]
+fn the_networkmanager_dispatcher_reads_ifcfg_profiles_as_the_network_scripts_hooks_do() {
+    // RHEL 8 and 9 with the ifcfg-rh plugin: CONNECTION_FILENAME is the ifcfg file.
+    let root = office();
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", "/etc/sysconfig/network-scripts/ifcfg-eth0")
+        .args(["eth0", "up"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("");
+    fs::write(scripts(&root).join("ifcfg-eth5"), "DEVICE=eth5\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=sometimes\n").unwrap();
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", "/etc/sysconfig/network-scripts/ifcfg-eth5")
+        .args(["eth5", "up"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("ifcfg-eth5: TEQL_RP_FILTER=\"sometimes\" is not valid"));
+}

@@ -112,6 +112,14 @@ for name in "${scenarios[@]}"; do
     echo "=== $name: $p passed, $f failed, exit $rc, $((SECONDS - t0)) s"
 
     lab_down >/dev/null 2>&1 || echo "guest: warning: lab_down after $name failed"
+    # NetworkManager left running (a NetworkManager scenario stopped halfway) would take the
+    # next scenario's lines.
+    if pgrep -x NetworkManager >/dev/null 2>&1; then
+        echo "guest: warning: $name left NetworkManager running; stopping it"
+        # shellcheck source-path=SCRIPTDIR source=nm.sh
+        . "$vm_dir/nm.sh"
+        nm_cleanup
+    fi
     # A package scenario stopped halfway (t-51 past its timeout, 2026-12-01) leaves the package
     # installed in /usr's overlay, and the next one that links its own /usr/sbin/teqlctl (t-74)
     # then refused to start.
