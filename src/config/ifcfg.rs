@@ -299,13 +299,7 @@ impl Ctx<'_> {
     /// An invalid value found in `path` (the file itself, or /etc/sysconfig/network whose
     /// defaults it takes).
     fn invalid_in(&mut self, path: &Path, key: &str, value: &str, expected: &str) {
-        self.problems.push(ConfigError::InvalidValue {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            value: value.to_string(),
-            expected: expected.to_string(),
-            device: self.device(),
-        });
+        self.problems.push(ConfigError::invalid(path, key, value, expected, self.device()));
     }
 
     /// Variable KEY of the file: Ok(None) when it is unset or empty (network-scripts treats

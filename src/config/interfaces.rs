@@ -945,13 +945,7 @@ struct Ctx<'a> {
 
 impl Problems for Ctx<'_> {
     fn invalid(&mut self, key: &str, value: &str, expected: &str) {
-        self.problems.push(ConfigError::InvalidValue {
-            path: self.path.to_path_buf(),
-            key: key.to_string(),
-            value: value.to_string(),
-            expected: expected.to_string(),
-            device: Some(self.device.to_string()),
-        });
+        self.problems.push(ConfigError::invalid(self.path, key, value, expected, Some(self.device.to_string())));
     }
 
     /// The message starts with the stanza, which names the line or bundle it is about.

@@ -149,13 +149,7 @@ struct Ctx<'a> {
 
 impl Problems for Ctx<'_> {
     fn invalid(&mut self, key: &str, value: &str, expected: &str) {
-        self.problems.push(ConfigError::InvalidValue {
-            path: self.path.to_path_buf(),
-            key: key.to_string(),
-            value: value.to_string(),
-            expected: expected.to_string(),
-            device: self.device.clone(),
-        });
+        self.problems.push(ConfigError::invalid(self.path, key, value, expected, self.device.clone()));
     }
 
     fn inconsistent(&mut self, msg: String) {

@@ -908,6 +908,23 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// `key`'s `value` in `path` does not parse: `expected` says what would.
+    pub(crate) fn invalid(
+        path: &std::path::Path,
+        key: &str,
+        value: &str,
+        expected: &str,
+        device: Option<String>,
+    ) -> Self {
+        ConfigError::InvalidValue {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+            device,
+        }
+    }
+
     /// The file the problem is in.
     pub fn path(&self) -> &std::path::Path {
         match self {

@@ -136,6 +136,30 @@ upload_best() {
     return 0
 }
 
+# syslog_listen FILE: a listener on /dev/log (nothing listens there in the guest) that appends
+# every message to FILE, a line each; syslog_stop ends it. Its pid is kept in a file, and its
+# output goes nowhere, so that it can run under `check` (a subshell whose output is read).
+syslog_listen() {
+    rm -f /dev/log "$1" || return 1
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+with open(sys.argv[1], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(4096) + b"\n")
+' "$1" >/dev/null 2>&1 &
+    echo $! >"$VM_STATE/syslog.pid"
+    wait_for test -S /dev/log
+}
+
+syslog_stop() {
+    local pid
+    read -r pid <"$VM_STATE/syslog.pid" 2>/dev/null && kill "$pid" 2>/dev/null
+    rm -f /dev/log "$VM_STATE/syslog.pid"
+    return 0
+}
+
 # info TEXT...: a comment line in the scenario's output (figures, progress).
 info() {
     echo "# $*"

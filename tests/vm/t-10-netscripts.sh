@@ -10,19 +10,9 @@
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
 . "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
 
-# syslog: nothing listens on /dev/log in the guest; a tiny listener records what teqlctl says.
+# syslog: nothing listens on /dev/log in the guest; a tiny listener records what is said there.
 syslog_file=/run/teqlctl-vm/syslog
-rm -f /dev/log "$syslog_file"
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/dev/log")
-with open(sys.argv[1], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(4096) + b"\n")
-' "$syslog_file" &
-syslog_pid=$!
-wait_for test -S /dev/log
+check "a syslog listener on /dev/log" syslog_listen "$syslog_file"
 
 check "lab_up 4" lab_up 4
 check "write the office's ifcfg files and link the hooks" ns_write_office 4
@@ -148,7 +138,7 @@ check_eq "four concurrent ifup-local all exit 0" "0 0 0 0 " "$rcs"
 check_bundle_up 2 3 4 5
 check_eq "concurrent ifup-local ends in the same state as sequential" "$snap_sequential" "$(kernel_snapshot)"
 
-kill "$syslog_pid" 2>/dev/null
+syslog_stop
 rm -f /dev/log
 check "lab_down" lab_down
 finish

@@ -15,19 +15,9 @@
 # shellcheck source-path=SCRIPTDIR source=nm.sh
 . "$(dirname "${BASH_SOURCE[0]}")/nm.sh"
 
-# syslog: nothing listens on /dev/log in the guest; a tiny listener records what teqlctl says.
+# syslog: nothing listens on /dev/log in the guest; a tiny listener records what is said there.
 syslog_file=/run/teqlctl-vm/syslog
-rm -f /dev/log "$syslog_file"
-python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/dev/log")
-with open(sys.argv[1], "ab", buffering=0) as f:
-    while True:
-        f.write(s.recv(4096) + b"\n")
-' "$syslog_file" &
-syslog_pid=$!
-wait_for test -S /dev/log
+check "a syslog listener on /dev/log" syslog_listen "$syslog_file"
 
 # attached K...: every line ethK has teql0 as its root qdisc (the dispatcher's `up` runs after
 # nmcli returns: NetworkManager waits for pre-up.d only).
@@ -211,6 +201,6 @@ info "dispatcher runs logged by teqlctl: $(grep -c 'teqlctl\[' "$syslog_file")"
 grep -v 'teqlctl\[' "$syslog_file" | grep -i "dispatch" | tail -n 8 | sed 's/^/# syslog: /'
 grep -i "dispatch" "$NM_LOG" | tail -n 8 | sed 's/^/# nm: /'
 nm_cleanup
-kill "$syslog_pid" 2>/dev/null
+syslog_stop
 check "lab_down" lab_down
 finish
