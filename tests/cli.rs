@@ -1059,3 +1059,33 @@ fn the_networkmanager_dispatcher_reads_ifcfg_profiles_as_the_network_scripts_hoo
         .code(3)
         .stderr(predicate::str::contains("ifcfg-eth5: TEQL_RP_FILTER=\"sometimes\" is not valid"));
 }
+
+#[test]
+fn profiles_this_user_cannot_read_are_one_line_not_one_per_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = nm_office();
+    let dir = root.path().join("etc/NetworkManager/system-connections");
+    // The tree readable by anyone, the profiles by their owner only, as NetworkManager keeps
+    // them. Root reads everything: it runs teqlctl as nobody; anyone else owns the files and
+    // is shut out by mode 000.
+    let as_root = nix::unistd::geteuid().is_root();
+    for d in [root.path().to_path_buf(), root.path().join("etc"), root.path().join("etc/NetworkManager"), dir.clone()] {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for e in fs::read_dir(&dir).unwrap() {
+        fs::set_permissions(e.unwrap().path(), fs::Permissions::from_mode(if as_root { 0o600 } else { 0 })).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("teqlctl");
+    let mut c = if as_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    let out = c.arg("--root").arg(root.path()).args(["--dry-run", "up"]).assert().failure().get_output().clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("permission denied").count(), 1, "{err}");
+    assert!(err.contains("system-connections: cannot read: 5 NetworkManager profile(s) here cannot be read"), "{err}");
+    assert!(err.contains("run teqlctl as root"), "{err}");
+}

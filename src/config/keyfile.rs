@@ -26,8 +26,8 @@ use ini::{Ini, ParseOption, Properties};
 use super::keys::{self, Format, Key, Problems, Scope, Spelling, KEYS};
 use super::{
     finish, is_usable_master, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted, read_config_file, shown,
-    shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, RpFilter, Values,
-    EXPECT_IPV4, EXPECT_MASTER, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+    shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
+    RpFilter, Values, EXPECT_IPV4, EXPECT_MASTER, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 
 /// Where NetworkManager's keyfile plugin keeps profiles, below the root: the admin's, the
@@ -102,8 +102,25 @@ pub fn load(root: &Path) -> Config {
     let mut cfg = Config::default();
     let mut uuids = BTreeSet::new();
     for dir in PROFILE_DIRS {
-        for path in files_in(&mut cfg, &root.join(dir), PROFILE_SUFFIX) {
-            read_profile(&mut cfg, &mut uuids, &path);
+        let dir = root.join(dir);
+        let mut denied = 0;
+        for path in files_in(&mut cfg, &dir, PROFILE_SUFFIX) {
+            match read_config_file(&path, MAX_FILE_BYTES) {
+                // NetworkManager keeps profiles readable by root only: a user's `teqlctl status`
+                // gets one line for the lot rather than one per profile.
+                Err(ReadProblem::PermissionDenied) => denied += 1,
+                read => read_profile(&mut cfg, &mut uuids, &path, read),
+            }
+        }
+        if denied > 0 {
+            cfg.problems.push(ConfigError::Io {
+                path: dir,
+                reason: format!(
+                    "{denied} NetworkManager profile(s) here cannot be read (permission denied): lines configured \
+                     in them are not seen; run teqlctl as root"
+                ),
+                device: None,
+            });
         }
     }
     let mut own = BTreeSet::new();
@@ -164,7 +181,12 @@ impl Problems for Ctx<'_> {
 /// The file's text parsed, or None when it is not ours or cannot be read (a problem is filed
 /// only when the text shows it is ours: `marker` appears in it).
 fn parse_file(cfg: &mut Config, path: &Path, marker: Option<&str>) -> Option<Ini> {
-    let bytes = match read_config_file(path, MAX_FILE_BYTES) {
+    parse_read(cfg, path, marker, read_config_file(path, MAX_FILE_BYTES))
+}
+
+/// As `parse_file`, for a file already read.
+fn parse_read(cfg: &mut Config, path: &Path, marker: Option<&str>, read: Result<Vec<u8>, ReadProblem>) -> Option<Ini> {
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             // Unread, it may be a line: say so rather than leave a line out in silence.
@@ -227,8 +249,8 @@ fn parse_file(cfg: &mut Config, path: &Path, marker: Option<&str>) -> Option<Ini
 }
 
 /// One profile: a line when its [user] section has teqlctl keys.
-fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path) {
-    let Some(ini) = parse_file(cfg, path, Some(USER_PREFIX)) else { return };
+fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, read: Result<Vec<u8>, ReadProblem>) {
+    let Some(ini) = parse_read(cfg, path, Some(USER_PREFIX), read) else { return };
     let conn = ini.section(Some("connection"));
     // The same profile in /etc and in /run or /usr/lib: NetworkManager uses the first.
     if let Some(uuid) = conn.and_then(|c| c.get("uuid")) {

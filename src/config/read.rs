@@ -20,6 +20,8 @@ pub enum ReadProblem {
     NotRegular { kind: &'static str },
     /// Larger than the limit the caller gave.
     TooLarge { limit: u64 },
+    /// EACCES: this user may not read it.
+    PermissionDenied,
     /// Any other error from open, fstat or read.
     Io(String),
 }
@@ -36,6 +38,7 @@ impl fmt::Display for ReadProblem {
                 "larger than {limit} bytes, the most teqlctl reads from one configuration file; \
                  is this the right file?"
             ),
+            ReadProblem::PermissionDenied => f.write_str("permission denied"),
             ReadProblem::Io(reason) => f.write_str(reason),
         }
     }
@@ -43,10 +46,10 @@ impl fmt::Display for ReadProblem {
 
 impl ReadProblem {
     fn from_io(e: &io::Error) -> ReadProblem {
-        if e.kind() == io::ErrorKind::NotFound {
-            ReadProblem::NotFound
-        } else {
-            ReadProblem::Io(e.to_string())
+        match e.kind() {
+            io::ErrorKind::NotFound => ReadProblem::NotFound,
+            io::ErrorKind::PermissionDenied => ReadProblem::PermissionDenied,
+            _ => ReadProblem::Io(e.to_string()),
         }
     }
 }
