@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
     // The cheap test first: most profiles of a box are not ours, and their events must cost
     // one small read. An unreadable profile is not ours either: NetworkManager reports it.
     let Ok(bytes) = read_config_file(&profile, MAX_FILE_BYTES) else { return Ok(()) };
-    if !MARKERS.iter().any(|m| bytes.windows(m.len()).any(|w| w == *m)) {
+    if !MARKERS.iter().any(|m| keyfile::mentions(&bytes, m)) {
         return Ok(());
     }
     let cfg = config::load(&ctx.root);

@@ -106,8 +106,7 @@ impl Boxed {
 fn nm_controlled_no(path: &Path) -> bool {
     let Ok(bytes) = crate::config::read_config_file(path, crate::config::MAX_FILE_BYTES) else { return false };
     let Ok(vars) = shell::parse(&String::from_utf8_lossy(&bytes)) else { return false };
-    vars.get("NM_CONTROLLED")
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "no" | "false" | "n" | "f" | "0"))
+    vars.get("NM_CONTROLLED").and_then(crate::config::ifcfg::parse_bool) == Some(false)
 }
 
 /// A process named NetworkManager runs.

@@ -668,7 +668,7 @@ impl Defaults {
 }
 
 /// network-scripts' is_true / is_false (init.d/functions), which also accept t/f and on/off.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "yes" | "true" | "y" | "t" | "on" | "1" => Some(true),
         "no" | "false" | "n" | "f" | "off" | "0" => Some(false),

@@ -157,6 +157,11 @@ fn files_in(cfg: &mut Config, dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
+/// `needle` appears in `bytes`: the cheap test of whether a file concerns teqlctl at all.
+pub(crate) fn mentions(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The problems of one file.
 struct Ctx<'a> {
     path: &'a Path,
@@ -194,7 +199,7 @@ fn parse_read(cfg: &mut Config, path: &Path, marker: Option<&str>, read: Result<
             return None;
         }
     };
-    let ours = marker.is_none_or(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()));
+    let ours = marker.is_none_or(|m| mentions(&bytes, m.as_bytes()));
     if !ours {
         return None;
     }
