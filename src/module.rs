@@ -7,7 +7,6 @@
 //! of `MODPROBE_PATHS` that is a root-owned regular file no one else may write, or a symlink
 //! to one (kmod's), and it gets a fixed environment.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -114,32 +113,17 @@ pub const MODPROBE_PATHS: [&str; 4] = ["/usr/sbin/modprobe", "/sbin/modprobe", "
 /// MODPROBE_OPTIONS (which adds options to every modprobe run, -C another config directory
 /// among them). An admin who sets MODPROBE_OPTIONS deliberately loses it here on purpose: the
 /// place for sch_teql's options is /etc/modprobe.d, which modprobe still reads.
-const MODPROBE_ENV: [(&str, &str); 1] = [("PATH", "/usr/sbin:/sbin:/usr/bin:/bin")];
+const MODPROBE_ENV: [(&str, &str); 1] = [("PATH", exec::SAFE_PATH)];
 
-/// The first of `candidates` that is a regular file owned by `owner` (root, outside tests) and
-/// not writable by group or others, after following symlinks; the error names every
-/// candidate, and why an existing one was passed over.
+/// The first of `candidates` that is trusted to run as root (exec::find_trusted); the error
+/// names every candidate, and why an existing one was passed over.
 pub fn find_modprobe(candidates: &[&Path], owner: u32) -> Result<PathBuf> {
-    let mut passed_over = Vec::new();
-    for &c in candidates {
-        // metadata follows symlinks: /usr/sbin/modprobe -> /bin/kmod is judged by kmod itself.
-        let Ok(m) = std::fs::metadata(c) else { continue };
-        if !m.is_file() {
-            passed_over.push(format!("{} is not a regular file", c.display()));
-        } else if m.uid() != owner {
-            passed_over.push(format!("{} is owned by uid {}, not root", c.display(), m.uid()));
-        } else if m.mode() & 0o022 != 0 {
-            passed_over.push(format!("{} is writable by group or others", c.display()));
-        } else {
-            return Ok(c.to_path_buf());
-        }
-    }
-    let names: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-    let why = if passed_over.is_empty() { String::new() } else { format!(" ({})", passed_over.join("; ")) };
-    Err(Error::Module(format!(
-        "no trusted modprobe: none of {} is a root-owned regular file (or a link to one){why}; install kmod",
-        names.join(", ")
-    )))
+    exec::find_trusted(candidates, owner).map_err(|passed_over| {
+        Error::Module(format!(
+            "no trusted modprobe: {}; install kmod",
+            exec::untrusted_message(candidates, &passed_over)
+        ))
+    })
 }
 
 /// Runs modprobe with a time bound: a hook must never hang boot.

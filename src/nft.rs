@@ -19,9 +19,30 @@ const NFT_LIMIT: Duration = Duration::from_secs(60);
 /// The oldest nft with `typeof` in map declarations (the `weights` map needs it).
 pub const MIN_VERSION: (u32, u32, u32) = (0, 9, 4);
 
-/// The nft binary: $TEQLCTL_NFT for tests that must see a missing or old one, else from PATH.
-fn nft() -> PathBuf {
-    crate::env::redirect("TEQLCTL_NFT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("nft"))
+/// Where nft may be, in order of preference (nftables installs it in sbin; merged-/usr
+/// systems have both sbin paths).
+pub const NFT_PATHS: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// The nft binary: $TEQLCTL_NFT for tests that must see a missing or old one, else the first
+/// trusted one of NFT_PATHS. It runs as root from hooks, so, as modprobe, it is never looked up
+/// in the caller's PATH; NetworkManager's dispatcher gives its scripts no PATH at all, where
+/// a lookup found no nft.
+fn nft(bundle: &str) -> Result<PathBuf> {
+    if let Some(p) = crate::env::redirect("TEQLCTL_NFT") {
+        return Ok(PathBuf::from(p));
+    }
+    let candidates = NFT_PATHS.map(std::path::Path::new);
+    crate::exec::find_trusted(&candidates, 0).map_err(|passed_over| {
+        if passed_over.is_empty() {
+            missing(bundle)
+        } else {
+            Error::Nft(format!(
+                "{bundle} needs nftables ({}), but no trusted nft was found: {}",
+                why(bundle),
+                crate::exec::untrusted_message(&candidates, &passed_over)
+            ))
+        }
+    })
 }
 
 /// Why a bundle needs nft, for messages.
@@ -43,8 +64,8 @@ fn missing(bundle: &str) -> Error {
 }
 
 fn run(args: &[&str], bundle: &str) -> Result<(bool, String)> {
-    let mut cmd = Command::new(nft());
-    cmd.args(args);
+    let mut cmd = Command::new(nft(bundle)?);
+    cmd.args(args).env_clear().env("PATH", crate::exec::SAFE_PATH);
     match run_bounded(&mut cmd, NFT_LIMIT, true) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(bundle)),
         Err(e) => Err(Error::Io(format!("nft {}", args.join(" ")), e)),
