@@ -1,18 +1,20 @@
-//! NetworkManager: a line's keys in its keyfile profile, and a TEQL bundle's own settings in a
-//! small file of teqlctl's (issue 15).
+//! NetworkManager: a line's keys in its keyfile profile, and a bundle's own settings in a small
+//! file of teqlctl's (issue 15).
 //!
 //! NetworkManager never runs network-scripts' or ifupdown's hooks, and it has no teql device
 //! type. A line is a keyfile profile (`[connection] interface-name=eth2`) whose `[user]`
 //! section holds teqlctl's keys as NetworkManager user data (`teqlctl.master=teql0`).
 //! NetworkManager keeps user data when other settings change, but nmcli 1.42 can neither show
 //! nor set it and the dispatcher does not export it, so it is read from the profile's file
-//! (shared notes, networkmanager.md). A bundle's address, gateway and MTU, which no
-//! NetworkManager profile can hold for a teql device, go in /etc/teqlctl/bundles/teqlN.conf,
-//! written in the same style. Both are INI files, read with rust-ini.
+//! (shared notes, networkmanager.md). What no NetworkManager profile can hold goes in
+//! /etc/teqlctl/bundles/NAME.conf, written in the same style: a TEQL bundle's address, gateway
+//! and MTU (NAME is teqlN), or a multipath or connection bundle's mode and options (any other
+//! NAME; such a bundle has no device NetworkManager could manage). Both are INI files, read
+//! with rust-ini.
 //!
-//! Profiles carry lines of TEQL bundles only: a multipath line's table, weight and gateway
-//! would have to follow what NetworkManager itself routes, which is not built yet. Their keys
-//! are refused in a profile rather than read and half applied.
+//! A line of a multipath bundle keeps the address NetworkManager gives it; its gateway is
+//! teqlctl.gateway, else the profile's own ([ipv4] gateway=, or address1's `,GATEWAY`), else
+//! the DHCP lease NetworkManager reports to the dispatcher (src/nm.rs).
 //!
 //! As the other readers: only profiles with teqlctl keys are read strictly; a profile that is
 //! not ours is never reported, whatever is wrong with it.
@@ -25,9 +27,9 @@ use ini::{Ini, ParseOption, Properties};
 
 use super::keys::{self, Format, Key, Problems, Scope, Spelling, KEYS};
 use super::{
-    finish, is_usable_master, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted, read_config_file, shown,
-    shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
-    RpFilter, Values, EXPECT_IPV4, EXPECT_MASTER, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+    finish, is_bundle_name, is_usable_master, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted,
+    read_config_file, shown, shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member,
+    Mode, ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 
 /// Where NetworkManager's keyfile plugin keeps profiles, below the root: the admin's, the
@@ -60,25 +62,40 @@ pub(crate) const FORMAT: Format = Format {
     keys: "keys",
     places: "profiles",
     bundle_place: "bundle's file /etc/teqlctl/bundles/teqlN.conf",
-    multipath: "a multipath mode",
+    multipath: "mode=multipath",
     device_keys: &["address", "gateway", "mtu"],
-    line_gateway: "NetworkManager profiles are lines of TEQL bundles only",
-    bundle_file: |name| format!("/etc/teqlctl/bundles/{name}.conf (a TEQL bundle: name it teqlN)"),
+    line_gateway: "each line keeps its own address and gateway, in its profile",
+    bundle_file: bundle_file_hint,
     yes_no: parse_yes_no,
 };
 
-/// The keys a profile may set: a line's tie to its TEQL bundle and its health check.
-fn line_key(scope: Scope) -> bool {
-    matches!(scope, Scope::Line | Scope::Probe)
+/// How messages spell the keys of a bundle's file (`mode=multipath`).
+pub(crate) const BUNDLE_FORMAT: Format = Format { spelling: Spelling::Bundle, ..FORMAT };
+
+fn bundle_file_hint(name: &str) -> String {
+    format!("/etc/teqlctl/bundles/{name}.conf with [bundle] mode=multipath or mode=connection")
 }
 
-/// The keys of a bundle's file, in the order the manual lists them.
-const BUNDLE_KEYS: [&str; 5] = ["address", "gateway", "default-route", "metric", "mtu"];
+/// The keys a profile may set: a line's tie to its bundle, its health check and its path in a
+/// multipath bundle.
+fn line_key(scope: Scope) -> bool {
+    matches!(scope, Scope::Line | Scope::Probe | Scope::Path)
+}
+
+/// The teqlctl keys a bundle's file may set besides its device's: its mode and the mode's
+/// options, and a TEQL bundle's routing.
+fn bundle_key(scope: Scope) -> bool {
+    matches!(scope, Scope::Mode | Scope::Connection | Scope::Routing)
+}
+
+/// The keys of a bundle's file for its device, in the order the manual lists them
+/// (`default-route` is also TEQL_DEFROUTE's name there: see KeyDef::bundle).
+const DEVICE_KEYS: [&str; 5] = ["address", "gateway", "default-route", "metric", "mtu"];
 const BUNDLE_SECTION: &str = "bundle";
 
 /// GLib's key files, NetworkManager's format: `key=value`, `#` comments, no quoting (a quote
 /// is part of the value). NetworkManager writes no escapes in the keys teqlctl reads.
-fn parse_options() -> ParseOption {
+pub(crate) fn parse_options() -> ParseOption {
     ParseOption {
         enabled_quote: false,
         enabled_escape: false,
@@ -269,7 +286,7 @@ fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, rea
     }
     let device = conn.and_then(|c| c.get("interface-name")).map(str::to_string);
     let mut ctx = Ctx { path, device: device.clone(), problems: Vec::new() };
-    let member = build_member(&mut ctx, conn, user, device.as_deref());
+    let member = build_member(&mut ctx, &ini, user, device.as_deref());
     if let Some(m) = member {
         match cfg.members.get(&m.device) {
             Some(other) => ctx.inconsistent(format!(
@@ -286,15 +303,20 @@ fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, rea
     cfg.problems.append(&mut ctx.problems);
 }
 
-fn build_member(ctx: &mut Ctx, conn: Option<&Properties>, user: &Properties, device: Option<&str>) -> Option<Member> {
+fn build_member(ctx: &mut Ctx, ini: &Ini, user: &Properties, device: Option<&str>) -> Option<Member> {
+    let conn = ini.section(Some("connection"));
     let known: Vec<&str> = KEYS.iter().filter(|d| line_key(d.scope)).map(|d| d.keyfile).collect();
     for (k, v) in user.iter().filter(|(k, _)| k.starts_with(USER_PREFIX) && !known.contains(k)) {
-        let hint = if KEYS.iter().any(|d| d.keyfile == k) {
-            "NetworkManager profiles are lines of TEQL bundles: they take the keys of a line and its probe \
-             (teqlctl-config(5), NETWORKMANAGER)"
-                .to_string()
-        } else {
-            super::unknown_key_hint(k, &known)
+        let hint = match KEYS.iter().find(|d| d.keyfile == k) {
+            Some(d) => format!(
+                "{} is a bundle's key: it belongs in the bundle's file, as {}{}{} in /etc/teqlctl/bundles/NAME.conf \
+                 (teqlctl-config(5), NETWORKMANAGER)",
+                shown(k),
+                d.bundle(),
+                BUNDLE_FORMAT.assign,
+                v
+            ),
+            None => super::unknown_key_hint(k, &known),
         };
         ctx.inconsistent(format!("unknown key [user] {}={}: {hint}", shown(k), quoted(v)));
     }
@@ -306,11 +328,14 @@ fn build_member(ctx: &mut Ctx, conn: Option<&Properties>, user: &Properties, dev
         keys::line_keys_without_master(ctx, &FORMAT, &values, &rp_filter);
         return None;
     };
-    if !is_usable_master(&master) {
-        ctx.invalid(FORMAT.name(Key::Master), &master, EXPECT_MASTER);
-        return None;
-    }
     let probe = keys::line_probe(ctx, &FORMAT, &values);
+    // The profile's own gateway is the line's unless teqlctl.gateway says otherwise, as ifcfg's
+    // GATEWAY=; a bad one is NetworkManager's business (it refuses the profile).
+    let path = keys::line_path(ctx, &FORMAT, &values).map(|p| LinePath {
+        plain_gateway: ini.section(Some("ipv4")).and_then(profile_gateway),
+        rp_filter: rp_filter.ok().flatten(),
+        ..p
+    });
     let autoconnect = ctx.field("autoconnect", conn.and_then(|c| c.get("autoconnect")), parse_yes_no, EXPECT_YES_NO);
     let Some(device) = device else {
         ctx.inconsistent(format!(
@@ -336,10 +361,22 @@ fn build_member(ctx: &mut Ctx, conn: Option<&Properties>, user: &Properties, dev
         // NetworkManager's autoconnect, which is what brings the line up at boot.
         onboot: autoconnect.ok()?.unwrap_or(true),
         probe: probe?,
-        path: LinePath { rp_filter, ..LinePath::default() },
+        path: path?,
         tunnel: None,
         source: ctx.path.to_path_buf(),
     })
+}
+
+/// The gateway of a profile's [ipv4] section: `gateway=`, else the first `addressN=A/L,GW`
+/// (NetworkManager's older spelling). None for a DHCP profile, whose gateway is its lease's.
+fn profile_gateway(ipv4: &Properties) -> Option<std::net::Ipv4Addr> {
+    if let Some(g) = ipv4.get("gateway") {
+        return parse_ipv4(g.trim());
+    }
+    let mut addresses: Vec<(u32, &str)> =
+        ipv4.iter().filter_map(|(k, v)| Some((k.strip_prefix("address")?.parse::<u32>().ok()?, v))).collect();
+    addresses.sort();
+    addresses.iter().find_map(|(_, v)| v.split_once(',').and_then(|(_, g)| parse_ipv4(g.trim())))
 }
 
 /// `203.0.113.2/28`: an address and its prefix length, both required.
@@ -348,7 +385,7 @@ fn parse_address(v: &str) -> Option<Ipv4Prefix> {
     Some(Ipv4Prefix { addr: parse_ipv4(addr)?, prefix_len: parse_prefix_len(len)? })
 }
 
-/// One bundle's file: the TEQL bundle its name gives.
+/// One bundle's file: the bundle its name gives.
 fn read_bundle_file(cfg: &mut Config, path: &Path) -> Option<Master> {
     let name = path.file_name()?.to_str()?.strip_suffix(BUNDLE_SUFFIX)?.to_string();
     let ini = parse_file(cfg, path, None)?;
@@ -359,25 +396,44 @@ fn read_bundle_file(cfg: &mut Config, path: &Path) -> Option<Master> {
 }
 
 fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
-    if !is_usable_master(name) {
+    if !is_usable_master(name) && !is_bundle_name(name) {
         ctx.inconsistent(format!(
-            "the file's name gives the bundle {}, which is not a teql master: name it teql0.conf .. teql63.conf \
-             (NetworkManager lines join TEQL bundles)",
+            "the file's name gives the bundle {}, which is neither a teql master (teql0.conf .. teql63.conf, a \
+             TEQL bundle) nor a multipath bundle's name (an interface name not starting with teql, such as \
+             wan.conf); rename the file",
             shown(name)
         ));
         return None;
     }
+    let known: Vec<&str> =
+        DEVICE_KEYS.iter().copied().chain(KEYS.iter().filter(|d| bundle_key(d.scope)).map(|d| d.bundle())).collect();
     let mut broken = false;
     for (section, props) in ini.iter() {
         match section {
             Some(BUNDLE_SECTION) => {
-                for (k, v) in props.iter().filter(|(k, _)| !BUNDLE_KEYS.contains(k)) {
-                    ctx.inconsistent(format!(
-                        "unknown key [bundle] {}={}: {}",
-                        shown(k),
-                        quoted(v),
-                        super::unknown_key_hint(k, &BUNDLE_KEYS)
-                    ));
+                let mut seen = BTreeSet::new();
+                for (k, v) in props.iter().filter(|(k, _)| known.contains(k)) {
+                    if !seen.insert(k) {
+                        ctx.inconsistent(format!(
+                            "{}={} is a second {}: a key is set once in a bundle's file; remove one",
+                            shown(k),
+                            quoted(v),
+                            shown(k)
+                        ));
+                        broken = true;
+                    }
+                }
+                for (k, v) in props.iter().filter(|(k, _)| !known.contains(k)) {
+                    let hint = match KEYS.iter().find(|d| d.bundle() == k || d.keyfile == k) {
+                        Some(d) if !bundle_key(d.scope) => format!(
+                            "{} is a line's key: it belongs in the [user] section of each line's profile, as {}",
+                            shown(k),
+                            d.keyfile
+                        ),
+                        Some(d) => format!("did you mean {}?", d.bundle()),
+                        None => super::unknown_key_hint(k, &known),
+                    };
+                    ctx.inconsistent(format!("unknown key [bundle] {}={}: {hint}", shown(k), quoted(v)));
                     broken = true;
                 }
             }
@@ -398,6 +454,28 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     }
     let empty = Properties::new();
     let b = ini.section(Some(BUNDLE_SECTION)).unwrap_or(&empty);
+    // A teqlN's default-route is its device's (read below), not a multipath bundle's option.
+    let teql = is_usable_master(name);
+    let values = Values::from_lookup(|ifcfg| {
+        KEYS.iter()
+            .find(|d| d.ifcfg == ifcfg && bundle_key(d.scope) && !(teql && d.key == Key::Defroute))
+            .and_then(|d| b.get(d.bundle()))
+    });
+    let mode_routing = keys::read_bundle(ctx, &BUNDLE_FORMAT, &values, name);
+    let metric = ctx.field("metric", b.get("metric"), parse_decimal, EXPECT_METRIC);
+    let (mode, routing) = mode_routing?;
+    if let Mode::Multipath(_) = mode {
+        // The bundle is no device: address, gateway and MTU would do nothing. Its
+        // default-route is TEQL_DEFROUTE, read with the mode.
+        if keys::device_keys_on_multipath(ctx, &BUNDLE_FORMAT, name, |k| b.get(k).is_some()) || broken {
+            return None;
+        }
+        let mut m = Master::bare(name);
+        m.mode = mode;
+        m.metric = metric.ok()?.unwrap_or(0);
+        m.source = Some(ctx.path.to_path_buf());
+        return Some(m);
+    }
     let address = ctx.field(
         "address",
         b.get("address"),
@@ -407,7 +485,6 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     let gateway =
         ctx.field("gateway", b.get("gateway"), |v| parse_ipv4(v).filter(|a| !a.is_unspecified()), EXPECT_IPV4);
     let default_route = ctx.field("default-route", b.get("default-route"), parse_yes_no, EXPECT_YES_NO);
-    let metric = ctx.field("metric", b.get("metric"), parse_decimal, EXPECT_METRIC);
     let mtu = ctx.field("mtu", b.get("mtu"), parse_mtu, EXPECT_MTU);
     let (address, gateway, default_route, metric, mtu) =
         (address.ok()?, gateway.ok()?, default_route.ok()?, metric.ok()?, mtu.ok()?);
@@ -427,8 +504,8 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
         mtu,
         metric: metric.unwrap_or(0),
         onboot: true,
-        mode: Mode::Teql,
-        routing: Default::default(),
+        mode,
+        routing,
         source: Some(ctx.path.to_path_buf()),
     })
 }
@@ -518,6 +595,77 @@ mod tests {
     }
 
     #[test]
+    fn lines_of_a_multipath_bundle() {
+        let root = TempDir::new().unwrap();
+        let profile = |name: &str, iface: &str, ipv4: &str, user: &str| {
+            put(
+                &root,
+                &format!("{PROFILES}/{name}.nmconnection"),
+                &format!(
+                    "[connection]\nid={name}\ninterface-name={iface}\n[ipv4]\n{ipv4}\n[user]\nteqlctl.master=wan\n{user}"
+                ),
+            )
+        };
+        // NetworkManager writes a static gateway either way; teqlctl.gateway wins over both.
+        profile("isp1", "eth1", "method=manual\naddress1=198.51.100.10/29,198.51.100.9", "teqlctl.weight=2\n");
+        profile("isp2", "eth2", "method=auto\nnever-default=true", "teqlctl.table=4202\n");
+        profile("isp3", "eth3", "method=manual\naddress1=203.0.113.10/24\ngateway=203.0.113.1", "");
+        profile(
+            "isp4",
+            "eth4",
+            "method=manual\naddress1=198.51.100.18/29,198.51.100.17",
+            "teqlctl.gateway=198.51.100.22\nteqlctl.probe=198.18.0.1\n",
+        );
+        let b = put(&root, "etc/teqlctl/bundles/wan.conf", "[bundle]\nmode=multipath\nhash=l3\nmetric=5\n");
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        let wan = &cfg.masters["wan"];
+        let Mode::Multipath(o) = &wan.mode else { panic!("{:?}", wan.mode) };
+        assert_eq!((o.hash, o.defroute, o.connection.is_some()), (crate::multipath::HashPolicy::L3, true, false));
+        assert_eq!((wan.metric, wan.source.as_deref()), (5, Some(b.as_path())));
+        let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
+        let path = |l: &str| &cfg.members[l].path;
+        assert_eq!((path("eth1").weight, path("eth1").gateway()), (Some(2), ip("198.51.100.9")));
+        assert_eq!((path("eth2").table, path("eth2").gateway()), (Some(4202), None), "DHCP: the lease's gateway");
+        assert_eq!(path("eth3").gateway(), ip("203.0.113.1"));
+        assert_eq!(path("eth4").gateway(), ip("198.51.100.22"));
+        assert_eq!(cfg.members["eth4"].probe.targets, vec![Ipv4Addr::new(198, 18, 0, 1)]);
+        // A multipath line keeps the admin's rp_filter unless its profile sets one.
+        assert_eq!(path("eth1").rp_filter, None);
+        assert_eq!(cfg.members_of("wan").count(), 4);
+    }
+
+    #[test]
+    fn a_connection_bundle_and_a_teql_bundle_with_routes() {
+        let root = TempDir::new().unwrap();
+        // (`line` makes each profile's uuid of its name's length.)
+        line(&root, "isp1", "eth1", "teqlctl.master=office\n");
+        line(&root, "isp22", "eth2", "teqlctl.master=office\n");
+        line(&root, "tunnel", "gre1", "teqlctl.master=teql1\n");
+        put(
+            &root,
+            "etc/teqlctl/bundles/office.conf",
+            "[bundle]\nmode=connection\nnat=198.18.100.0/24\nprefer=eth2 eth1\nprefer-dst=198.18.64.0/18\n\
+             default-route=no\n",
+        );
+        put(
+            &root,
+            "etc/teqlctl/bundles/teql1.conf",
+            "[bundle]\naddress=198.18.0.2/30\nroute=198.18.200.0/24\nnat=198.18.100.0/24\n",
+        );
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        let Mode::Multipath(o) = &cfg.masters["office"].mode else { panic!() };
+        let c = o.connection.as_ref().expect("a connection bundle");
+        assert!(!o.defroute);
+        assert_eq!(c.prefer, vec!["eth2".to_string(), "eth1".to_string()]);
+        assert_eq!((c.nat.len(), c.prefer_dst.len()), (1, 1));
+        let t = &cfg.masters["teql1"];
+        assert_eq!(t.mode, Mode::Teql);
+        assert_eq!((t.routing.routes.len(), t.routing.nat.len()), (1, 1));
+    }
+
+    #[test]
     fn a_line_without_a_bundle_file_gets_a_bare_master() {
         let root = TempDir::new().unwrap();
         line(&root, "dsl1", "eth2", "teqlctl.master=teql1\n");
@@ -555,8 +703,18 @@ mod tests {
                 "unknown key [user] teqlctl.mastr=\"teql0\": did you mean teqlctl.master?",
             ),
             (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.mode=multipath\n",
+                "unknown key [user] teqlctl.mode=\"multipath\": teqlctl.mode is a bundle's key: it belongs in the \
+                 bundle's file, as mode=multipath in /etc/teqlctl/bundles/NAME.conf",
+            ),
+            (
                 "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.weight=2\n",
-                "unknown key [user] teqlctl.weight=\"2\": NetworkManager profiles are lines of TEQL bundles",
+                "teqlctl.weight is set but teql0 is a TEQL bundle: weights, gateways and tables belong to lines of \
+                 multipath bundles",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=wan\nteqlctl.weight=0\n",
+                "teqlctl.weight=\"0\" is not valid: expected a weight from 1 to 256",
             ),
             (
                 "[connection]\nid=dsl\n[user]\nteqlctl.master=teql0\n",
@@ -565,7 +723,14 @@ mod tests {
             ),
             (
                 "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=wan\n",
-                "teqlctl.master=\"wan\" is not valid: expected a teql master name",
+                "teqlctl.master=\"wan\" is not valid: expected a teql master name teql0..teql63, or the name of a \
+                 multipath bundle (a bundle with a file of its own); no bundle wan is configured: teqlN names are \
+                 TEQL bundles, any other name needs /etc/teqlctl/bundles/wan.conf with [bundle] mode=multipath or \
+                 mode=connection",
+            ),
+            (
+                "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql64\n",
+                "teqlctl.master=\"teql64\" is not valid: expected a teql master name teql0..teql63",
             ),
             (
                 "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql0\nteqlctl.rp-filter=lose\n",
@@ -635,7 +800,46 @@ mod tests {
             ("teql0.conf", "[bundle]\n[ipv4]\naddress=1.2.3.4/8\n", "section [ipv4] is outside [bundle]"),
             ("teql0.conf", "[bundle]\ndefault-route=yes\n", "default-route=yes needs a gateway"),
             ("teql0.conf", "[bundle]\nmtu=9\n", "mtu=\"9\" is not valid: expected a number from 68 to 65535"),
-            ("wan.conf", "[bundle]\n", "the file's name gives the bundle wan, which is not a teql master"),
+            (
+                "wan.conf",
+                "[bundle]\n",
+                "wan is a bundle that is not named teqlN, so it must be a multipath bundle: add mode=multipath",
+            ),
+            ("teql1.conf", "[bundle]\nmode=multipath\n", "mode=multipath on teql1: teqlN names are TEQL bundles"),
+            ("teqlx.conf", "[bundle]\nmode=multipath\n", "the file's name gives the bundle teqlx, which is neither"),
+            (
+                "wan.conf",
+                "[bundle]\nmode=multipath\naddress=198.51.100.10/29\n",
+                "address is set on the multipath bundle wan",
+            ),
+            ("wan.conf", "[bundle]\nmode=multipath\nmode=connection\n", "mode=\"connection\" is a second mode"),
+            (
+                "wan.conf",
+                "[bundle]\nmode=connection\nprefer=eth1\nprefer-dst=198.18.64.0/18\nnat=198.18.100.5/24\n",
+                "nat=\"198.18.100.5/24\" is not valid: expected IPv4 networks",
+            ),
+            (
+                "wan.conf",
+                "[bundle]\nmode=multipath\nnat=198.18.100.0/24\n",
+                "nat=\"198.18.100.0/24\" is not valid: expected nothing: it is read only on a connection bundle",
+            ),
+            ("wan.conf", "[bundle]\nmode=multipath\nhash=l5\n", "hash=\"l5\" is not valid: expected l4, l3 or keep"),
+            (
+                "wan.conf",
+                "[bundle]\nmode=multipath\nweight=2\n",
+                "weight is a line's key: it belongs in the [user] section of each line's profile, as teqlctl.weight",
+            ),
+            ("wan.conf", "[bundle]\nmode=multipath\nteqlctl.mode=multipath\n", "did you mean mode?"),
+            (
+                "wan.conf",
+                "[bundle]\nmode=multipath\ndefault-route=maybe\n",
+                "default-route=\"maybe\" is not valid: expected yes or no",
+            ),
+            (
+                "teql0.conf",
+                "[bundle]\ndefault-route=maybe\n",
+                "default-route=\"maybe\" is not valid: expected yes or no",
+            ),
         ];
         for (name, text, want) in cases {
             let root = TempDir::new().unwrap();

@@ -101,6 +101,18 @@ pub(crate) const KEYS: [KeyDef; 19] = [
     def(Key::PeerNat, "TEQL_PEER_NAT", "teql-peer-nat", "teqlctl.peer-nat", Scope::Routing),
 ];
 
+impl KeyDef {
+    /// The key in a bundle's file: the user data key without `teqlctl.`, except TEQL_DEFROUTE,
+    /// which is the file's `default-route`, the key a TEQL bundle's file has for the same
+    /// question (whether the bundle installs the main table's default route).
+    pub fn bundle(&self) -> &'static str {
+        if self.key == Key::Defroute {
+            return "default-route";
+        }
+        self.keyfile.strip_prefix("teqlctl.").unwrap_or(self.keyfile)
+    }
+}
+
 impl Key {
     pub fn def(self) -> &'static KeyDef {
         // `KEYS` lists the keys in the enum's order (checked by a test).
@@ -144,6 +156,9 @@ pub(crate) enum Spelling {
     Ifcfg,
     Interfaces,
     Keyfile,
+    /// teqlctl's own bundle files (/etc/teqlctl/bundles/NAME.conf), next to NetworkManager's
+    /// profiles: the keyfile spelling without its `teqlctl.` prefix (`mode=multipath`).
+    Bundle,
 }
 
 /// How one format writes keys and names its files, for messages, and the few values whose
@@ -178,6 +193,7 @@ impl Format {
             Spelling::Ifcfg => key.def().ifcfg,
             Spelling::Interfaces => key.def().interfaces,
             Spelling::Keyfile => key.def().keyfile,
+            Spelling::Bundle => key.def().bundle(),
         }
     }
 
@@ -771,7 +787,9 @@ mod tests {
             }
             // Its lines and bundles live in different files with different keys: the keyfile
             // reader's own tests cover it.
-            Spelling::Keyfile => unreachable!("the table runs the ifcfg and interfaces readers only"),
+            Spelling::Keyfile | Spelling::Bundle => {
+                unreachable!("the table runs the ifcfg and interfaces readers only")
+            }
         }
     }
 
