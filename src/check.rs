@@ -282,6 +282,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         health::save(&dir, &next)?;
     }
     drop(held);
+    crate::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
     if let (Some(path), false) = (metrics, ctx.dry_run) {
         // The kernel as the round left it: read again after a round that changed it (rare),
         // so that the lines it took out or put back are shown as they are now.

@@ -10,16 +10,27 @@
 //! - `pre-down` (waited for too) and `down`: the line leaves, and the bundle goes down with its
 //!   last line.
 //!
+//! A line of a multipath or connection bundle joins and leaves its bundle the same way. When its
+//! profile has no gateway (DHCP), the gateway is the lease's: NetworkManager passes the lease's
+//! options to the dispatcher (DHCP4_IP_ADDRESS, DHCP4_ROUTERS) with `up` and, when a renewal
+//! changes them, with `dhcp4-change`; each records the lease as the dhclient hook does
+//! (src/dhcp.rs) and plans the bundle with it. NetworkManager before 1.42.6 runs the dispatcher
+//! for the first lease only, not for a renewal (RHBZ#2179537; Debian 12 has 1.42.4), but it
+//! rewrites its device state file at every renewal: `teqlctl check` compares that file with the
+//! recorded lease at each round (`sync_leases`), so a new router is taken within a round.
+//!
 //! Every other action, an event without an interface (`hostname`, `connectivity-change`) and
 //! every profile that is not ours return at once, silently: the dispatcher runs the script for
 //! every connection of the box. The profile is the one NetworkManager names; the interface name
 //! alone never picks one (a box may have several profiles for one interface).
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::config::{self, keyfile, read_config_file, Config, MAX_FILE_BYTES};
 use crate::error::{Error, Result};
 use crate::log;
+use crate::multipath::Lease;
 use crate::ops::{self, Ctx};
 
 /// The dispatcher actions teqlctl acts on.
@@ -29,6 +40,9 @@ pub enum Action {
     Up,
     PreDown,
     Down,
+    /// The DHCP lease changed (a renewal with another router, say): only a DHCP line of a
+    /// multipath bundle has anything to do then.
+    Dhcp4Change,
 }
 
 impl Action {
@@ -38,7 +52,18 @@ impl Action {
             "up" => Some(Action::Up),
             "pre-down" => Some(Action::PreDown),
             "down" => Some(Action::Down),
+            "dhcp4-change" => Some(Action::Dhcp4Change),
             _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Action::PreUp => "pre-up",
+            Action::Up => "up",
+            Action::PreDown => "pre-down",
+            Action::Down => "down",
+            Action::Dhcp4Change => "dhcp4-change",
         }
     }
 }
@@ -50,6 +75,9 @@ pub struct Event {
     pub action: Action,
     pub filename: Option<String>,
     pub uuid: Option<String>,
+    /// The DHCP lease NetworkManager passes (its address and first router), if the line has
+    /// one with both.
+    pub lease: Option<Lease>,
 }
 
 impl Event {
@@ -62,8 +90,18 @@ impl Event {
             action,
             filename: var("CONNECTION_FILENAME").filter(|v| !v.is_empty()),
             uuid: var("CONNECTION_UUID").filter(|v| !v.is_empty()),
+            lease: lease(&var),
         })
     }
+}
+
+/// The lease in NetworkManager's DHCP4_ variables (the DHCP options, named as dhclient names
+/// them); DHCP4_ROUTERS lists the routers in the server's order, separated by spaces.
+fn lease(var: &impl Fn(&str) -> Option<String>) -> Option<Lease> {
+    let address = var("DHCP4_IP_ADDRESS")?.trim().parse::<Ipv4Addr>().ok()?;
+    let routers = var("DHCP4_ROUTERS")?;
+    let router = routers.split_whitespace().next()?.parse::<Ipv4Addr>().ok()?;
+    Some(Lease { address, router })
 }
 
 /// What a profile file must contain to concern teqlctl: a keyfile's user data key, or an
@@ -120,9 +158,25 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
             ops::report_problems(&cfg, &line);
             ops::load_module(ctx, &cfg, &line)
         }
-        Action::Up => {
+        Action::Up | Action::Dhcp4Change => {
             ops::check_config(&cfg, &[&line])?;
             ops::report_problems(&cfg, &line);
+            if let Some(bundle) = dhcp_line(&cfg, &line) {
+                let dhcp = crate::dhcp::Event {
+                    reason: crate::dhcp::Reason::Bound,
+                    reason_name: format!("NetworkManager {}", ev.action.name()),
+                    interface: line.clone(),
+                    lease: ev.lease,
+                };
+                // Without a lease in the event (DHCP not done yet, a static profile without a
+                // gateway) the bundle is planned with what was recorded, as a line coming up.
+                if dhcp.lease.is_some() {
+                    return ops::dhcp_event(ctx, &cfg, bundle, &dhcp).map(drop);
+                }
+            }
+            if ev.action == Action::Dhcp4Change {
+                return Ok(());
+            }
             ops::attach(ctx, &cfg, std::slice::from_ref(&line), None).map(drop)
         }
         Action::PreDown | Action::Down => {
@@ -134,6 +188,58 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
             ops::detach_configured(ctx, &cfg, std::slice::from_ref(&line), true).map(drop)
         }
     }
+}
+
+/// Where NetworkManager (1.40 and later) keeps each device's state, below the root: a key file
+/// named by the interface index, whose [dhcp4] section holds the lease's options as
+/// `dhcp4.NAME` (dhcp4.ip_address, dhcp4.routers), rewritten at every renewal.
+pub const DEVICE_STATE_DIR: &str = "run/NetworkManager/devices";
+
+/// The DHCP lease NetworkManager's state file for interface `ifindex` records, if any.
+pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
+    let path = root.join(DEVICE_STATE_DIR).join(ifindex.to_string());
+    let bytes = read_config_file(&path, MAX_FILE_BYTES).ok()?;
+    let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
+    let d = ini.section(Some("dhcp4"))?;
+    // The dispatcher's DHCP4_IP_ADDRESS is the file's dhcp4.ip_address, and so on.
+    let var =
+        |k: &str| d.get(format!("dhcp4.{}", k.trim_start_matches("DHCP4_").to_ascii_lowercase())).map(str::to_string);
+    lease(&var)
+}
+
+/// `teqlctl check`'s part for NetworkManager's DHCP lines of multipath bundles: a lease in
+/// NetworkManager's state file that differs from the recorded one is recorded and planned, as
+/// the dispatcher's dhcp4-change would have (see the top of this file). A line whose lease
+/// cannot be taken is said and the others go on: the round's own work is done by then.
+pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u32>) {
+    let dir = crate::health::state_dir();
+    for m in cfg.members.values() {
+        if !keyfile::PROFILE_DIRS.iter().any(|d| m.source.starts_with(ctx.root.join(d))) {
+            continue;
+        }
+        let Some(bundle) = dhcp_line(cfg, &m.device) else { continue };
+        let Some(lease) = index_of(&m.device).and_then(|i| device_lease(&ctx.root, i)) else { continue };
+        if crate::dhcp::load(&dir, &m.device) == Some(lease) || !cfg.problems_for(&m.device).is_empty() {
+            continue;
+        }
+        let ev = crate::dhcp::Event {
+            reason: crate::dhcp::Reason::Bound,
+            reason_name: "NetworkManager renewal".to_string(),
+            interface: m.device.clone(),
+            lease: Some(lease),
+        };
+        if let Err(e) = ops::dhcp_event(ctx, cfg, bundle, &ev) {
+            log::error(&format!("{} ({bundle}): NetworkManager's lease not taken: {e}", m.device));
+        }
+    }
+}
+
+/// The multipath bundle of `line` when its gateway is not configured: it comes from DHCP.
+/// (A lease record left behind when such a line goes down is harmless: the planner uses a
+/// record only while the line has the lease's address.)
+fn dhcp_line<'a>(cfg: &'a Config, line: &str) -> Option<&'a str> {
+    let bundle = ops::multipath_of(cfg, line)?;
+    cfg.members.get(line).filter(|m| m.path.gateway().is_none()).map(|_| bundle)
 }
 
 /// The line configured by `profile` (a keyfile or an ifcfg file), compared as paths and, for
@@ -177,11 +283,54 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_in_networkmanagers_device_state_file() {
+        let root = tempfile::TempDir::new().unwrap();
+        let dir = root.path().join(DEVICE_STATE_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        // As NetworkManager 1.42 writes it (the [dhcp4] section trimmed).
+        std::fs::write(
+            dir.join("4"),
+            "[device]\nmanaged=true\nperm-hw-addr-fake=\nconnection-uuid=7e91c0de-0000-4000-8000-000000000102\n\n\
+             [dhcp4]\ndhcp4.dhcp_lease_time=20\ndhcp4.ip_address=192.0.2.10\ndhcp4.routers=192.0.2.254\n\
+             dhcp4.subnet_mask=255.255.255.0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("5"), "[device]\nmanaged=true\n").unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(device_lease(root.path(), 4), Some(Lease { address: ip("192.0.2.10"), router: ip("192.0.2.254") }));
+        assert_eq!(device_lease(root.path(), 5), None, "a static line has no [dhcp4]");
+        assert_eq!(device_lease(root.path(), 6), None, "no file");
+    }
+
+    #[test]
+    fn the_lease_of_a_dhcp_line() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let e = Event::from(
+            &args(&["eth2", "dhcp4-change"]),
+            env(&[("DHCP4_IP_ADDRESS", "192.0.2.10"), ("DHCP4_ROUTERS", "192.0.2.254 192.0.2.1")]),
+        )
+        .unwrap();
+        assert_eq!(e.action, Action::Dhcp4Change);
+        assert_eq!(e.lease, Some(Lease { address: ip("192.0.2.10"), router: ip("192.0.2.254") }));
+        // A lease without a router, or no lease: nothing to record.
+        for vars in [
+            &[("DHCP4_IP_ADDRESS", "192.0.2.10")][..],
+            &[("DHCP4_ROUTERS", "192.0.2.1")],
+            &[("DHCP4_IP_ADDRESS", "192.0.2.10"), ("DHCP4_ROUTERS", "")],
+            &[("DHCP4_IP_ADDRESS", "192.0.2"), ("DHCP4_ROUTERS", "192.0.2.1")],
+            &[],
+        ] {
+            let vars: &'static [(&str, &str)] = Box::leak(vars.to_vec().into_boxed_slice());
+            assert_eq!(Event::from(&args(&["eth2", "up"]), env(vars)).unwrap().lease, None, "{vars:?}");
+        }
+    }
+
+    #[test]
     fn events_teqlctl_ignores() {
         for a in [
             &["", "connectivity-change"][..],
             &["none", "hostname"],
-            &["eth2", "dhcp4-change"],
+            &["eth2", "dhcp6-change"],
             &["eth2", "vpn-up"],
             &["eth2", "reapply"],
             &["eth2"],
