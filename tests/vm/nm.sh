@@ -33,7 +33,8 @@ nm_start() {
     if [ ! -S /run/dbus/system_bus_socket ]; then
         dbus-daemon --system --fork --nopidfile || return 1
     fi
-    NetworkManager --no-daemon >>"$NM_LOG" 2>&1 &
+    # --debug: its log on stderr (there is no journal in the guest), at the configured level.
+    NetworkManager --no-daemon --debug >>"$NM_LOG" 2>&1 &
     echo $! >/run/teqlctl-vm/nm.pid
     wait_for -t 60 sh -c 'nmcli -t -f RUNNING general 2>/dev/null | grep -qx running'
 }
@@ -99,11 +100,47 @@ gateway=203.0.113.1
 EOF
 }
 
+# nm_isp_profile K IPV4 [USER-DATA...]: the keyfile profile ispK for the ISP lab's line ethK
+# (isp.sh), IPV4 the lines of its [ipv4] section, USER-DATA its [user] section.
+nm_isp_profile() {
+    local k=$1 ipv4=$2 f
+    shift 2
+    f=$NM_PROFILES/isp$k.nmconnection
+    {
+        cat <<EOF
+[connection]
+id=isp$k
+uuid=7e91c0de-0000-4000-8000-00000000010$k
+type=ethernet
+interface-name=eth$k
+autoconnect=false
+
+[ipv4]
+$ipv4
+
+[ipv6]
+method=disabled
+
+[user]
+EOF
+        printf '%s\n' "$@"
+    } >"$f" && chmod 600 "$f"
+}
+
+# nm_bundle NAME KEY=VALUE...: the bundle's file /etc/teqlctl/bundles/NAME.conf.
+nm_bundle() {
+    local name=$1
+    shift
+    mkdir -p /etc/teqlctl/bundles && printf '[bundle]\n' >"/etc/teqlctl/bundles/$name.conf" \
+        && printf '%s\n' "$@" >>"/etc/teqlctl/bundles/$name.conf"
+}
+
 # nm_cleanup: NetworkManager stopped, and every file of the lab's gone.
 nm_cleanup() {
     nm_stop
     rm -f "$NM_LAB_CONF" "$NM_SHIPPED_CONF" "${NM_DISPATCHER_LINKS[@]}" "$NM_PROFILES"/dsl*.nmconnection \
-        "$NM_PROFILES"/other.nmconnection /etc/teqlctl/bundles/teql0.conf \
+        "$NM_PROFILES"/isp*.nmconnection "$NM_PROFILES"/other.nmconnection "$NM_ETC/dispatcher.d/99-teqlctl-vm-events" /etc/teqlctl/bundles/teql0.conf \
+        /etc/teqlctl/bundles/wan.conf \
         /usr/lib/NetworkManager/dispatcher.d/90-teqlctl /usr/lib/NetworkManager/dispatcher.d/pre-*.d/90-teqlctl
     rmdir /etc/teqlctl/bundles /etc/teqlctl 2>/dev/null
     rm -rf /run/NetworkManager /var/lib/NetworkManager

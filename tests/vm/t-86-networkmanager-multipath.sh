@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# NetworkManager driving a multipath bundle, then a connection bundle (issue 15): the three ISP
+# lines eth1..eth3 as keyfile profiles (eth1 and eth3 static with their gateway in the profile,
+# eth2 by DHCP from NetworkManager's own client), teqlctl.master=wan and the lines' weights and
+# tables in [user], the bundle's mode in /etc/teqlctl/bundles/wan.conf, the binary linked as the
+# dispatcher script. The lines come up one by one: split access and the weighted group as with
+# network-scripts (t-72), eth2's gateway the lease's; a renewal with another router moves eth2's
+# route (dhcp4-change); one line down under LAN traffic and back; NetworkManager restarted under
+# the bundle; a profile with a bad weight; then mode=connection, the lines up at once, new
+# connections spread by weight with teqlctl's NAT, and the whole set down leaving nothing.
+# vm-timeout: 600
+# vm-cost: 170
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=netscripts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
+# shellcheck source-path=SCRIPTDIR source=isp.sh
+. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+# shellcheck source-path=SCRIPTDIR source=nm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nm.sh"
+
+syslog_file=/run/teqlctl-vm/syslog
+check "a syslog listener on /dev/log" syslog_listen "$syslog_file"
+
+# table_default T: the gateway of table T's default route.
+table_default() {
+    ip -j route show table "$1" default | jq -r '.[0].gateway // empty'
+}
+# ours: every rule, route and nexthop a multipath bundle may own, to compare before and after.
+ours() {
+    ip -j rule show
+    ip -j nexthop show
+    for t in 4201 4202 4203; do ip -j route show table "$t"; done
+    ip -j route show default
+}
+# members_are LIST: the bundle's group holds exactly these lines ("eth1 eth3").
+members_are() { [ "$(isp_members)" = "$1" ]; }
+
+check "isp_up" isp_up
+check "the DHCP server of ISP 2 (router 192.0.2.1)" isp_dhcp_server 192.0.2.1
+check "NetworkManager's lab settings and teqlctl's shipped snippet" nm_setup
+
+write_office() {
+    nm_isp_profile 1 "method=manual
+address1=${ISP_ADDR[1]}/${ISP_LEN[1]},${ISP_GW[1]}
+never-default=true" teqlctl.master=wan teqlctl.weight=2 teqlctl.table=4201 || return 1
+    nm_isp_profile 2 "method=auto
+never-default=true" teqlctl.master=wan teqlctl.table=4202 || return 1
+    nm_isp_profile 3 "method=manual
+address1=${ISP_ADDR[3]}/${ISP_LEN[3]}
+gateway=${ISP_GW[3]}
+never-default=true" teqlctl.master=wan teqlctl.table=4203 || return 1
+    nm_bundle wan "mode=multipath"
+}
+check "profiles isp1..isp3 (teqlctl.master=wan) and wan's file (mode=multipath)" write_office
+check "teqlctl hooks install --networkmanager" "$TEQLCTL" hooks install --networkmanager --binary "$TEQLCTL"
+# An observer after teqlctl's script: each event and the routers NetworkManager passed with it.
+nm_events=/run/teqlctl-vm/nm-events
+# shellcheck disable=SC2016  # expanded by the observer
+printf '#!/bin/sh\necho "$1 $2 ${DHCP4_ROUTERS:-}" >>%s\n' "$nm_events" >"$NM_ETC/dispatcher.d/99-teqlctl-vm-events"
+chmod 755 "$NM_ETC/dispatcher.d/99-teqlctl-vm-events"
+
+# --- the dispatcher's plan, as --dry-run shows it (the lab's addresses still on the lines) ---
+snap=$(ours)
+plan=$(CONNECTION_FILENAME=$NM_PROFILES/isp1.nmconnection "$TEQLCTL" --dry-run hook nm-dispatcher eth1 up 2>&1)
+info "$plan"
+check "dry run of the dispatcher's up prints eth1's rule" \
+    grep -q "ip rule add priority 30100 from ${ISP_ADDR[1]}/32 lookup 4201" <<<"$plan"
+# eth2 has no lease yet: it is left out, and that is said.
+check "... and the group of eth1 and eth3 with their weights" grep -q "group 4201,2/4203,1 type resilient" <<<"$plan"
+check "... and that eth2 waits for its DHCP lease" grep -q "eth2: no gateway known .*wait for its DHCP lease" <<<"$plan"
+check_eq "... and changes nothing" "$snap" "$(ours)"
+# NetworkManager gives the lines their addresses: the lab's own go.
+for k in 1 2 3; do ip addr flush dev "eth$k"; done
+check "NetworkManager starts" nm_start
+info "NetworkManager $(NetworkManager --version)"
+
+# --- the lines come up one by one ----------------------------------------------------------
+check "nmcli connection up isp1" nmcli -w 60 connection up isp1
+check "eth1 is in wan's group (the dispatcher's up)" wait_for -t 30 members_are eth1
+check "nmcli connection up isp2 (DHCP)" nmcli -w 90 connection up isp2
+check_eq "eth2 got its lease's address from NetworkManager" "${ISP_ADDR[2]}" \
+    "$(ip -j -4 addr show dev eth2 | jq -r '.[0].addr_info[0].local')"
+check "eth2 joined" wait_for -t 30 members_are "eth1 eth2"
+check "nmcli connection up isp3" nmcli -w 60 connection up isp3
+check "eth3 joined" wait_for -t 30 members_are "eth1 eth2 eth3"
+g=$(ip -j route show default | jq -r '[.[] | select(.nhid != null)][0].nhid // empty')
+check "the default route uses the group (nhid $g)" test -n "$g"
+check_eq "... with weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].group[] | .weight // 1] | map(tostring) | join(" ")')"
+isp_check_tables
+check_eq "eth2's gateway is its lease's router, from the dispatcher's DHCP4_ROUTERS" 192.0.2.1 "$(table_default 4202)"
+check "the lease is recorded as the dhclient hook records it" \
+    sh -c '[ "$(jq -r .router /run/teqlctl/dhcp-eth2.json)" = 192.0.2.1 ]'
+json=$("$TEQLCTL" status --json wan)
+check_json "status --json: every line live with its gateway, NetworkManager's, no warning" \
+    '([.masters[0].lines[] | "\(.multipath.live) \(.multipath.gateway) \(.stack)"] == ["true 198.51.100.9 NetworkManager", "true 192.0.2.1 NetworkManager", "true 203.0.113.1 NetworkManager"]) and .warnings == []' "$json"
+check "syslog got the group from the dispatcher" grep -q "teqlctl\[[0-9]*\]: ip nexthop replace id [0-9]* group" "$syslog_file"
+
+# --- split access and LAN flows, as with network-scripts -----------------------------------
+for k in 1 2 3; do
+    check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
+done
+isp_check_spread
+
+# --- a renewal with another router ------------------------------------------------------------
+# NetworkManager 1.42.6 and later run the dispatcher with dhcp4-change at a renewal; 1.42.4
+# (Debian 12's, here) only for the first lease, but it rewrites its device state file at every
+# renewal, which `teqlctl check` reads. Both ways are shown.
+nm_devfile=/run/NetworkManager/devices/$(cat /sys/class/net/eth2/ifindex)
+# nm_lease_router R: NetworkManager's state file for eth2 records router R.
+nm_lease_router() { grep -qx "dhcp4.routers=$1" "$nm_devfile"; }
+ip -n r2 addr add 192.0.2.254/24 dev lan
+check "DHCP server restarted with router 192.0.2.254" isp_dhcp_server 192.0.2.254
+check "at the next renewal NetworkManager records router 192.0.2.254" wait_for -t 60 nm_lease_router 192.0.2.254
+grep "^dhcp4\.\(ip_address\|routers\)=" "$nm_devfile" | sed 's/^/# NetworkManager device state: /'
+info "dispatcher events for eth2: $(grep -c '^eth2 ' "$nm_events") ($(grep '^eth2 ' "$nm_events" | cut -d' ' -f2 | tr '\n' ' '))"
+dispatch_change() {
+    env -i CONNECTION_FILENAME="$NM_PROFILES/isp2.nmconnection" DHCP4_IP_ADDRESS=192.0.2.10 DHCP4_ROUTERS="192.0.2.254 192.0.2.1" \
+        "$TEQLCTL" hook nm-dispatcher eth2 dhcp4-change
+}
+check "the dispatcher's dhcp4-change, as NetworkManager 1.42.6 runs it (no PATH, the lease's options)" dispatch_change
+check_eq "table 4202's default is the new router" 192.0.2.254 "$(table_default 4202)"
+check "... said in syslog" grep -q "eth2 (wan): DHCP NetworkManager dhcp4-change: lease of 192.0.2.10 via 192.0.2.254 (was 192.0.2.10 via 192.0.2.1)" "$syslog_file"
+check "ping -I 192.0.2.10 through the new router" ping -c 2 -W 2 -I 192.0.2.10 "$ISP_HOST"
+check "DHCP server restarted with router 192.0.2.1" isp_dhcp_server 192.0.2.1
+check "at the next renewal NetworkManager records router 192.0.2.1" wait_for -t 60 nm_lease_router 192.0.2.1
+check "a teqlctl check round" "$TEQLCTL" check
+check_eq "table 4202's default is 192.0.2.1 again, from NetworkManager's state file" 192.0.2.1 "$(table_default 4202)"
+check "... said in syslog" grep -q "eth2 (wan): DHCP NetworkManager renewal: lease of 192.0.2.10 via 192.0.2.1 (was 192.0.2.10 via 192.0.2.254)" "$syslog_file"
+snap=$(ours)
+check "a second check round" "$TEQLCTL" check
+check_eq "... changes nothing" "$snap" "$(ours)"
+
+# --- one line down under LAN traffic, and back -------------------------------------------
+ip netns exec lan ping -i 0.2 -c 60 -W 1 "$ISP_HOST" >"$VM_STATE/ping-down.log" 2>&1 &
+pinger=$!
+sleep 2
+check "nmcli connection down isp2 under traffic" nmcli -w 60 connection down isp2
+check "eth2 left the group" wait_for -t 30 members_are "eth1 eth3"
+check_eq "eth2's rule is gone" "" "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')"
+check_eq "table 4202 is empty" "" "$(ip -j route show table 4202 | jq -r '.[].dst')"
+wait "$pinger"
+received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$VM_STATE/ping-down.log")
+info "LAN pings across the down: ${received:-?} of 60 answered"
+check "the LAN's pings across the down were answered (at least 50 of 60)" test "${received:-0}" -ge 50
+check "nmcli connection up isp2" nmcli -w 90 connection up isp2
+check "eth2 is back in the group" wait_for -t 30 members_are "eth1 eth2 eth3"
+
+# --- NetworkManager restarted under the bundle --------------------------------------------
+snap=$(ours)
+check "NetworkManager stops (SIGTERM)" nm_stop
+check "NetworkManager starts again" nm_start
+all_connected() {
+    local k
+    for k in 1 2 3; do [ "$(nm_state "eth$k")" = connected ] || return 1; done
+}
+check "the lines are NetworkManager's again (connected)" wait_for -t 60 all_connected
+sleep 3
+check_eq "the bundle survived the restart: no rule, route or nexthop changed" "$snap" "$(ours)"
+check "the LAN reaches the internet after the restart" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
+
+# --- a profile with a bad weight ------------------------------------------------------------
+check "nmcli connection down isp3" nmcli -w 60 connection down isp3
+check "eth3 left" wait_for -t 30 members_are "eth1 eth2"
+nm_isp_profile 3 "method=manual
+address1=${ISP_ADDR[3]}/${ISP_LEN[3]}
+gateway=${ISP_GW[3]}
+never-default=true" teqlctl.master=wan teqlctl.weight=0
+nmcli connection reload
+check "nmcli connection up isp3 with teqlctl.weight=0: the activation goes on" nmcli -w 60 connection up isp3
+check "the error names the profile and the key in syslog" \
+    wait_for -t 30 grep -q 'isp3.nmconnection: teqlctl.weight="0" is not valid: expected a weight from 1 to 256' "$syslog_file"
+check_eq "eth3 did not join" "eth1 eth2" "$(isp_members)"
+check "teqlctl status says it too" sh -c "'$TEQLCTL' status 2>&1 | grep -q 'teqlctl.weight=\"0\" is not valid'"
+
+# --- the whole set down: nothing of the bundle's is left -----------------------------------
+check "nmcli connection down isp1 isp2 isp3" nmcli -w 60 connection down isp1 isp2 isp3
+check "the group is gone with the last line" wait_for -t 30 sh -c '[ -z "$(ip -j nexthop show | jq -r ".[].id")" ]'
+check_eq "no rule of ours is left" "" "$(ip -j rule show | jq -r '.[] | select(.table == "4201" or .table == "4202" or .table == "4203") | .table')"
+check_eq "no default route is left" "[]" "$(ip -j route show default)"
+
+# --- mode=connection: the lines up at once -----------------------------------------------
+# teqlctl's own NAT (nat=) instead of the admin's.
+nft delete table ip adminnat
+rewrite() {
+    nm_isp_profile 3 "method=manual
+address1=${ISP_ADDR[3]}/${ISP_LEN[3]}
+gateway=${ISP_GW[3]}
+never-default=true" teqlctl.master=wan teqlctl.table=4203 || return 1
+    nm_bundle wan "mode=connection" "nat=198.18.100.0/24" "prefer=eth3 eth1" "prefer-dst=198.18.64.0/18"
+}
+check "wan.conf: mode=connection, nat, prefer, prefer-dst; isp3 repaired" rewrite
+nmcli connection reload
+pids=()
+for k in 1 2 3; do
+    nmcli -w 90 connection up "isp$k" >"$VM_STATE/up.$k.log" 2>&1 &
+    pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+check_eq "three nmcli connection up at once exit 0" 0 "$rc"
+check "every line joined" wait_for -t 60 members_are "eth1 eth2 eth3"
+grep "teqlctl\[" "$syslog_file" | tail -n 6 | sed 's/^/# syslog: /'
+check "the table inet teqlctl is in" wait_for -t 30 nft list table inet teqlctl
+check "... with the weights map (500/250/250 slots)" \
+    sh -c "nft list table inet teqlctl | grep -q '0-499 : 0x54451069, 500-749 : 0x5445106a, 750-999 : 0x5445106b'"
+for k in 1 2 3; do
+    check_eq "rule: fwmark of eth$k to table 420$k" "420$k" \
+        "$(ip -j rule show | jq -r --arg m "$(printf '0x%x' $((0x54451068 + k)))" '.[] | select(.fwmark == $m) | .table')"
+done
+check_json "status --json: wan is an up connection bundle" '.masters[0] | .mode == "connection" and .up' \
+    "$("$TEQLCTL" status --json wan)"
+sink_start
+check "300 new LAN connections" udp_flows lan "$ISP_HOST" 300
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
+total=$(wc -l <"$SINK_LOG")
+check "at least 290 of them arrived, masqueraded by teqlctl to a line's address ($total)" \
+    test $(($(sink_count "${ISP_ADDR[1]}") + $(sink_count "${ISP_ADDR[2]}") + $(sink_count "${ISP_ADDR[3]}"))) -ge 290
+share=(x 500 250 250)
+for k in 1 2 3; do
+    n=$(sink_count "${ISP_ADDR[$k]}")
+    got=$((n * 1000 / total))
+    info "eth$k carried $n of $total (${got}/1000, its weight's ${share[$k]}/1000)"
+    check "eth$k's share within 0.12 of its weight's ($got/1000)" \
+        test $((got > share[k] ? got - share[k] : share[k] - got)) -le 120
+done
+ip -n inet addr add 198.18.64.1/32 dev lo
+: >"$SINK_LOG"
+check "20 connections to a preferred destination" udp_flows lan 198.18.64.1 20
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 20 ]"
+check_eq "... all left by eth3, the first preferred line" 20 "$(sink_count "${ISP_ADDR[3]}")"
+kill "$SINK" 2>/dev/null
+
+check "nmcli connection down isp1 isp2 isp3" nmcli -w 60 connection down isp1 isp2 isp3
+check "the table inet teqlctl is gone with the last line" wait_for -t 30 sh -c '! nft list table inet teqlctl >/dev/null 2>&1'
+check_eq "no rule of ours is left" "" "$(ip -j rule show | jq -r '.[] | select(.table == "4201" or .table == "4202" or .table == "4203") | .table')"
+check_eq "no nexthop is left" "" "$(ip -j nexthop show | jq -r '.[].id')"
+
+# --- the end ---------------------------------------------------------------------------------
+info "dispatcher runs logged by teqlctl: $(grep -c 'teqlctl\[' "$syslog_file")"
+grep -i "dispatch" "$NM_LOG" | tail -n 8 | sed 's/^/# nm: /'
+nm_cleanup
+syslog_stop
+check "isp_down" isp_down
+finish
