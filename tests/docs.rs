@@ -124,7 +124,7 @@ fn every_configuration_key_is_documented() {
 #[test]
 fn the_trusted_modprobe_paths_are_documented() {
     let man = man();
-    for p in teqlctl::module::MODPROBE_PATHS {
+    for p in teqlctl::module::MODPROBE_PATHS.iter().chain(&teqlctl::nft::NFT_PATHS) {
         assert!(contains_word(&man, p), "teqlctl(8) does not name {p}");
     }
     assert!(man.contains("PATH=/usr/sbin:/sbin:/usr/bin:/bin") && man.contains("MODPROBE_OPTIONS"));
