@@ -65,7 +65,7 @@ fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Opt
     }
     let master_link = state.link(&m.master);
     cfg.masters
-        .get(&m.master)
+        .get(m.master.as_str())
         .and_then(|c| c.gateway)
         .or_else(|| master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next()))
 }
@@ -74,7 +74,7 @@ fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Opt
 /// line is in its bundle's nexthop group (or its plain multipath route).
 fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
     if ops::multipath_bundle(cfg, &m.master).is_none() {
-        return state.root_qdisc(link.index).is_some_and(|q| q.kind == m.master);
+        return state.root_qdisc(link.index).is_some_and(|q| m.master == q.kind);
     }
     crate::multipath::in_bundle(state, &m.master, link.index, m.table())
 }
@@ -123,7 +123,7 @@ fn plan_line(m: &Member, link: &Link, state: &State, cfg: &Config) -> Plan {
         )));
     };
     Plan::Probe(Job {
-        line: m.device.clone(),
+        line: m.device.to_string(),
         ifindex: link.index,
         mac: if uses_arp { link.mac.clone() } else { Vec::new() },
         via: if uses_arp { via } else { None },
@@ -185,7 +185,7 @@ fn plan_tunnel_line(
         }
     }
     Plan::Probe(Job {
-        line: m.device.clone(),
+        line: m.device.to_string(),
         ifindex: under.index,
         mac: if uses_arp { under.mac.clone() } else { Vec::new() },
         via: if uses_arp { path.gateway } else { None },
@@ -375,7 +375,7 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health) -> Vec<Roun
             continue;
         }
         let attached = in_bundle(m, link, state, cfg);
-        let taken_out = prev.lines.get(&m.device).is_some_and(|h| h.detached && h.master == m.master);
+        let taken_out = prev.lines.get(m.device.as_str()).is_some_and(|h| h.detached && m.master == h.master);
         if attached || taken_out {
             lines.push(RoundLine { member: m, link, attached, plan: plan_line(m, link, state, cfg) });
         }
@@ -396,8 +396,8 @@ fn probe_lines(
     let mut observations: Vec<Observation> = lines
         .iter()
         .map(|l| Observation {
-            line: l.member.device.clone(),
-            master: l.member.master.clone(),
+            line: l.member.device.to_string(),
+            master: l.member.master.to_string(),
             source: l.member.source.clone(),
             down: l.member.probe.down,
             up: l.member.probe.up,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::{BundleName, IfName, EXPECT_MASTER};
 use crate::error::{exit, Error, Result};
 use crate::hooks::{self, Hook};
 use crate::install;
@@ -187,6 +188,29 @@ fn systems(root: &std::path::Path, s: &Systems) -> Result<Vec<install::System>> 
     Ok(out)
 }
 
+/// The interfaces named on the command line, each checked once here.
+fn iface_args(args: &[String]) -> Result<Vec<IfName>> {
+    args.iter()
+        .map(|a| IfName::new(a).ok_or_else(|| Error::Usage(format!("{a:?}: not a valid interface name"))))
+        .collect()
+}
+
+/// `up`/`down`'s bundle: a teqlN or a multipath bundle's name (whether it is configured is
+/// ops' to say).
+fn bundle_arg(name: &str) -> Result<BundleName> {
+    BundleName::new(name)
+        .ok_or_else(|| Error::Usage(format!("{name}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
+}
+
+/// `attach --master`: only a teqlN (a multipath line's bundle is its configuration's).
+fn attach_master_arg(name: &str) -> Result<BundleName> {
+    BundleName::teql(name).ok_or_else(|| {
+        Error::Usage(format!(
+            "--master {name}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)"
+        ))
+    })
+}
+
 fn hook_names() -> Vec<&'static str> {
     hooks::HOOKS.iter().map(|(n, _)| *n).chain([IFUPDOWN_HOOK]).collect()
 }
@@ -323,7 +347,8 @@ fn run(cli: Cli) -> Result<i32> {
             // A broken file may be a line of MASTER left out of the configuration: the
             // aggregator would silently lack its tunnel.
             ops::check_whole_config(&cfg)?;
-            let opts = crate::peer::Options { format, far_master: far_master.as_deref(), root: &ctx.root };
+            let far_master = far_master.as_deref().map(crate::peer::far_master).transpose()?;
+            let opts = crate::peer::Options { format, far_master: far_master.as_ref(), root: &ctx.root };
             let files = crate::peer::generate(&cfg, &master, &opts)?;
             match write {
                 None => print!("{}", crate::peer::render(&files)),
@@ -357,16 +382,19 @@ fn run(cli: Cli) -> Result<i32> {
             match command {
                 Command::Attach { master, force, ifaces } => {
                     ctx.force = force;
-                    ops::attach(&ctx, &cfg, &ifaces, master.as_deref())?;
+                    let master = master.as_deref().map(attach_master_arg).transpose()?;
+                    ops::attach(&ctx, &cfg, &iface_args(&ifaces)?, master.as_ref())?;
                 }
                 Command::Detach { ifaces } => {
-                    ops::detach_configured(&ctx, &cfg, &ifaces, false)?;
+                    ops::detach_configured(&ctx, &cfg, &iface_args(&ifaces)?, false)?;
                 }
                 Command::Up { master } => {
-                    ops::up(&ctx, &cfg, master.as_deref(), true)?;
+                    let master = master.as_deref().map(bundle_arg).transpose()?;
+                    ops::up(&ctx, &cfg, master.as_ref(), true)?;
                 }
                 Command::Down { master } => {
-                    ops::down(&ctx, &cfg, master.as_deref())?;
+                    let master = master.as_deref().map(bundle_arg).transpose()?;
+                    ops::down(&ctx, &cfg, master.as_ref())?;
                 }
                 Command::Status { .. }
                 | Command::Check { .. }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::valid_iface_name;
+use crate::config::IfName;
 use crate::error::{Error, Result};
 use crate::multipath::Lease;
 use crate::ops::{self, Ctx};
@@ -61,7 +61,7 @@ pub struct Event {
     pub reason: Reason,
     /// As dhclient-script spelled it, for messages.
     pub reason_name: String,
-    pub interface: String,
+    pub interface: IfName,
     /// The new lease's address and first router (Bound with both known), else None.
     pub lease: Option<Lease>,
 }
@@ -98,7 +98,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<Event>> {
         ));
     };
     let Some(r) = Reason::parse(reason_name) else { return Ok(None) };
-    let Some(interface) = interface.filter(|i| valid_iface_name(i)) else { return Ok(None) };
+    let Some(interface) = interface.and_then(IfName::new) else { return Ok(None) };
     let lease = match r {
         Reason::Lost => None,
         Reason::Bound => {
@@ -108,11 +108,11 @@ pub fn parse_args(args: &[String]) -> Result<Option<Event>> {
             address.zip(router).map(|(address, router)| Lease { address, router })
         }
     };
-    Ok(Some(Event { reason: r, reason_name: reason_name.to_string(), interface: interface.to_string(), lease }))
+    Ok(Some(Event { reason: r, reason_name: reason_name.to_string(), interface, lease }))
 }
 
 /// The record of `line`'s lease in the state directory.
-pub fn record_path(dir: &Path, line: &str) -> PathBuf {
+pub fn record_path(dir: &Path, line: &IfName) -> PathBuf {
     dir.join(format!("dhcp-{line}.json"))
 }
 
@@ -124,17 +124,14 @@ struct Record {
 
 /// The lease recorded for `line`, if any (a record that cannot be read is no record: the
 /// next lease event replaces it). Never read through a symlink (statefile).
-pub fn load(dir: &Path, line: &str) -> Option<Lease> {
-    if !valid_iface_name(line) {
-        return None;
-    }
+pub fn load(dir: &Path, line: &IfName) -> Option<Lease> {
     let body = crate::statefile::read(&record_path(dir, line)).ok().flatten()?;
     let r: Record = serde_json::from_slice(&body).ok()?;
     Some(Lease { address: r.address, router: r.router })
 }
 
 /// Records `lease` for `line` (None: removes the record). Atomic; the directory must be ours.
-pub fn save(dir: &Path, line: &str, lease: Option<Lease>) -> Result<()> {
+pub fn save(dir: &Path, line: &IfName, lease: Option<Lease>) -> Result<()> {
     let path = record_path(dir, line);
     match lease {
         Some(l) => {
@@ -241,17 +238,16 @@ mod tests {
     fn records_round_trip_and_are_removed() {
         let t = tempfile::TempDir::new().unwrap();
         let dir = t.path().join("state");
-        assert_eq!(load(&dir, "eth2"), None);
+        assert_eq!(load(&dir, &"eth2".into()), None);
         let l = Lease { address: ip("192.0.2.10"), router: ip("192.0.2.1") };
-        save(&dir, "eth2", Some(l)).unwrap();
-        assert_eq!(load(&dir, "eth2"), Some(l));
-        assert_eq!(load(&dir, "eth3"), None);
-        save(&dir, "eth2", None).unwrap();
-        assert_eq!(load(&dir, "eth2"), None);
+        save(&dir, &"eth2".into(), Some(l)).unwrap();
+        assert_eq!(load(&dir, &"eth2".into()), Some(l));
+        assert_eq!(load(&dir, &"eth3".into()), None);
+        save(&dir, &"eth2".into(), None).unwrap();
+        assert_eq!(load(&dir, &"eth2".into()), None);
         // Removing what is not there is fine; garbage is no record.
-        save(&dir, "eth2", None).unwrap();
-        std::fs::write(record_path(&dir, "eth2"), "{not json").unwrap();
-        assert_eq!(load(&dir, "eth2"), None);
-        assert_eq!(load(&dir, "../x"), None);
+        save(&dir, &"eth2".into(), None).unwrap();
+        std::fs::write(record_path(&dir, &"eth2".into()), "{not json").unwrap();
+        assert_eq!(load(&dir, &"eth2".into()), None);
     }
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::config::{ifcfg, master_index, Config, Role};
+use crate::config::{ifcfg, BundleName, Config, IfName, Role};
 use crate::error::{exit, Error, Result};
 use crate::log;
 use crate::ops::{self, Ctx};
@@ -110,14 +110,13 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
         Hook::IfupLocal => {
             let Some((cfg, role)) = ours(ctx, first)? else { return Ok(()) };
             match role {
-                Owned::Member => ops::attach(ctx, &cfg, std::slice::from_ref(first), None).map(drop),
+                Owned::Member(line) => ops::attach(ctx, &cfg, &[line], None).map(drop),
                 Owned::Master => ops::master_up(ctx, &cfg, first).map(drop),
             }
         }
         Hook::IfdownPreLocal | Hook::IfdownLocal => {
-            if first.contains(':') {
-                return Ok(());
-            }
+            // Aliases (eth0:1) and names no interface can have are never lines.
+            let Some(line) = IfName::new(first) else { return Ok(()) };
             let cfg = ifcfg::load(&ctx.root);
             // Taking a line out must work even when its file was broken since it came up:
             // detaching only ever removes a teql root qdisc, so it needs no configuration.
@@ -131,7 +130,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             ops::report_problems(&cfg, first);
             // The interface may already be gone (a USB modem unplugged): nothing to undo.
-            ops::detach_configured(ctx, &cfg, std::slice::from_ref(first), true).map(drop)
+            ops::detach_configured(ctx, &cfg, &[line], true).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
@@ -150,7 +149,8 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
 }
 
 enum Owned {
-    Member,
+    /// A line, by its configured (checked) name.
+    Member(IfName),
     Master,
 }
 
@@ -163,7 +163,7 @@ fn ours(ctx: &Ctx, device: &str) -> Result<Option<(Config, Owned)>> {
     let cfg = ifcfg::load(&ctx.root);
     ops::check_config(&cfg, &[device])?;
     let role = match cfg.role(device) {
-        Some(Role::Member(_)) => Owned::Member,
+        Some(Role::Member(m)) => Owned::Member(m.device.clone()),
         Some(Role::Master(_)) => Owned::Master,
         None => return Ok(None),
     };
@@ -178,18 +178,21 @@ fn config_basename(arg: &str) -> Option<String> {
 }
 
 /// ifup-teql/ifdown-teql get the master's config basename; DEVICE= inside wins over the name.
-fn master_of_config(cfg: &Config, arg: &str) -> Result<String> {
+fn master_of_config(cfg: &Config, arg: &str) -> Result<BundleName> {
     let basename = config_basename(arg).unwrap_or_else(|| format!("ifcfg-{arg}"));
     let device = cfg.files.get(&basename).cloned().unwrap_or_else(|| basename["ifcfg-".len()..].to_string());
     ops::check_config(cfg, &[&device])?;
-    let teql = master_index(&device).is_some() && cfg.masters.contains_key(&device);
-    if !teql && ops::multipath_bundle(cfg, &device).is_none() {
-        return Err(Error::Usage(format!(
+    match BundleName::new(&device) {
+        Some(b)
+            if (b.is_teql() && cfg.masters.contains_key(&device)) || ops::multipath_bundle(cfg, &device).is_some() =>
+        {
+            Ok(b)
+        }
+        _ => Err(Error::Usage(format!(
             "{basename} does not configure a teql master (DEVICE=teqlN) or a multipath bundle \
              (TEQL_MODE=multipath); ifup-teql only handles those"
-        )));
+        ))),
     }
-    Ok(device)
 }
 
 /// Like ifup-eth and ifdown-eth, hand over to ifup-post / ifdown-post when they exist, so the

@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::config::{self, interfaces, master_index, Config, Member};
+use crate::config::{self, interfaces, master_index, BundleName, Config, Member};
 use crate::error::{exit, Error, Result};
 use crate::exec::{self, Outcome};
 use crate::log;
@@ -187,12 +187,13 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             Phase::PreUp => Ok(()),
             Phase::Up => ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Up).map(drop),
             Phase::Down | Phase::PostDown => {
-                ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Leaving(vec![member.device.clone()])).map(drop)
+                ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Leaving(vec![member.device.to_string()]))
+                    .map(drop)
             }
         };
     }
     let master = member.master.as_str();
-    let needed = ops::needed_for(&cfg, &[member.master.clone()].into());
+    let needed = ops::needed_for(&cfg, &[member.master.to_string()].into());
     // Each phase is one planned run: one kernel read, every decision (the master too) taken on
     // it, then ifupdown's own steps; `teqlctl --dry-run hook ifupdown` prints all of it.
     let plan = match env.phase {
@@ -225,6 +226,12 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let master = env.iface.clone();
     let cfg = load_config(ctx, &master);
+    // The stanza's name, checked once: a teqlN past the cap is its stanza's problem (said by
+    // check_config), anything else that no bundle can be called is said here.
+    let Some(bundle) = BundleName::new(&master) else {
+        ops::check_config(&cfg, &[&master])?;
+        return Err(Error::Usage(format!("{master}: not {}, nor a multipath bundle's name", config::EXPECT_MASTER)));
+    };
     if master_index(&master).is_none() {
         // `iface wan inet manual` with teql-mode: ifupdown configures nothing for it; its
         // pre-up brings the bundle up with the lines that are up (the others join as they
@@ -232,8 +239,7 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         ops::check_config(&cfg, &[&master])?;
         return match env.phase {
             Phase::PreUp => {
-                let exists =
-                    config::valid_iface_name(&master) && PathBuf::from("/sys/class/net").join(&master).exists();
+                let exists = PathBuf::from("/sys/class/net").join(bundle.as_str()).exists();
                 if let Some(w) = bundle_without_device_i2(&master, env.ifupdown2, exists) {
                     log::warn(&w);
                 }
@@ -269,7 +275,7 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         Phase::Up => ops::master_routing(ctx, &cfg, &master).map(drop),
         Phase::Down => Ok(()),
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
-        Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&master)).map(drop),
+        Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&bundle)).map(drop),
     }
 }
 
@@ -364,7 +370,7 @@ fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) ->
     };
     let mut asked = false;
     for m in members.iter().filter(|m| m.onboot && !being_processed(&m.device) && !ifupdown_has(&m.device)) {
-        p.then(Then::Ifup { iface: m.device.clone(), must: false });
+        p.then(Then::Ifup { iface: m.device.to_string(), must: false });
         asked = true;
     }
     if !asked {

@@ -26,6 +26,7 @@ pub mod log;
 pub mod metrics;
 pub mod module;
 pub mod multipath;
+pub mod names;
 pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;

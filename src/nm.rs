@@ -27,7 +27,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use crate::config::{self, keyfile, read_config_file, Config, MAX_FILE_BYTES};
+use crate::config::{self, keyfile, read_config_file, Config, IfName, MAX_FILE_BYTES};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::multipath::Lease;
@@ -71,7 +71,7 @@ impl Action {
 /// One dispatcher event, as NetworkManager passes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub iface: String,
+    pub iface: IfName,
     pub action: Action,
     pub filename: Option<String>,
     pub uuid: Option<String>,
@@ -83,10 +83,12 @@ pub struct Event {
 impl Event {
     /// The event from the arguments and the environment; None for events teqlctl ignores.
     pub fn from(args: &[String], var: impl Fn(&str) -> Option<String>) -> Option<Event> {
-        let iface = args.first().filter(|i| !i.is_empty() && *i != "none")?;
+        // `none` and "" come with events of no device; anything else no interface can be called
+        // is no line either.
+        let iface = IfName::new(args.first().filter(|i| *i != "none")?)?;
         let action = Action::parse(args.get(1)?)?;
         Some(Event {
-            iface: iface.clone(),
+            iface,
             action,
             filename: var("CONNECTION_FILENAME").filter(|v| !v.is_empty()),
             uuid: var("CONNECTION_UUID").filter(|v| !v.is_empty()),

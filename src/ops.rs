@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::apply;
-use crate::config::{
-    is_usable_master, master_index, valid_iface_name, Config, Master, Member, RpFilter, EXPECT_MASTER,
-};
+use crate::config::{master_index, BundleName, Config, IfName, Master, Member, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
@@ -36,11 +34,8 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn check_iface_exists(iface: &str) -> Result<()> {
-    if !valid_iface_name(iface) {
-        return Err(Error::Usage(format!("{iface:?}: not a valid interface name")));
-    }
-    if !std::path::Path::new("/sys/class/net").join(iface).exists() {
+fn check_iface_exists(iface: &IfName) -> Result<()> {
+    if !std::path::Path::new("/sys/class/net").join(iface.as_str()).exists() {
         return Err(Error::NoSuchInterface(iface.to_string()));
     }
     Ok(())
@@ -303,16 +298,16 @@ pub fn health_changes(
 
 /// `teqlctl attach`, and ifup-local for a member: lines join their master, which comes up
 /// with its address and route if it was not up yet.
-pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Option<&str>) -> Result<Plan> {
+pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], master_override: Option<&BundleName>) -> Result<Plan> {
     if let Some(m) = master_override {
-        if !is_usable_master(m) {
+        if !m.is_teql() {
             return Err(Error::Usage(format!(
                 "--master {m}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)"
             )));
         }
     }
     // Configured lines of multipath bundles join their bundle: one run per bundle.
-    let (mp, teql): (Vec<String>, Vec<String>) =
+    let (mp, teql): (Vec<IfName>, Vec<IfName>) =
         ifaces.iter().cloned().partition(|i| master_override.is_none() && multipath_of(cfg, i).is_some());
     if !mp.is_empty() {
         for i in &mp {
@@ -335,10 +330,7 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
         check_iface_exists(iface)?;
         check_config(cfg, &[iface])?;
         let member = cfg.members.get(iface.as_str());
-        let master = master_override
-            .map(str::to_string)
-            .or_else(|| member.map(|m| m.master.clone()))
-            .unwrap_or_else(|| "teql0".to_string());
+        let master = master_override.or_else(|| member.map(|m| &m.master)).cloned().unwrap_or_else(BundleName::teql0);
         check_config(cfg, &[&master])?;
         joins.push(Join {
             line: iface.clone(),
@@ -352,23 +344,17 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[String], master_override: Optio
 /// A line to attach to a teql master, with the rp_filter it needs there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Join {
-    pub line: String,
-    pub master: String,
+    pub line: IfName,
+    /// Always a teqlN: multipath lines join their bundle through `multipath`.
+    pub master: BundleName,
     pub rp_filter: RpFilter,
-}
-
-impl Join {
-    /// `member` joining `master` (its own, or another one named on the command line).
-    pub fn of(member: &Member, master: &str) -> Join {
-        Join { line: member.device.clone(), master: master.to_string(), rp_filter: member.rp_filter }
-    }
 }
 
 /// Attaches the lines of `joins`. `bring_masters_up`: also bring each master up with its
 /// address and route (network-scripts and the CLI); ifupdown configures masters itself, so its
 /// hooks pass false.
 pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
-    let masters: BTreeSet<String> = joins.iter().map(|j| j.master.clone()).collect();
+    let masters: BTreeSet<String> = joins.iter().map(|j| j.master.to_string()).collect();
     let needed = needed_for(cfg, &masters);
     run(ctx, needed, Reads::WithRpFilter, |p| {
         for j in joins {
@@ -393,19 +379,20 @@ pub fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> Need {
 }
 
 /// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
-pub fn detach(ctx: &Ctx, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
+pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
     detach_lines(ctx, ifaces, missing_ok, true)
 }
 
 /// As `detach`, for lines that may belong to multipath bundles (per the configuration): those
 /// leave their bundle (out of its group, their table and rule removed), the others are
 /// detached from their teql master.
-pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[String], missing_ok: bool) -> Result<Plan> {
-    let (mp, teql): (Vec<String>, Vec<String>) = ifaces.iter().cloned().partition(|i| multipath_of(cfg, i).is_some());
+pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
+    let (mp, teql): (Vec<IfName>, Vec<IfName>) = ifaces.iter().cloned().partition(|i| multipath_of(cfg, i).is_some());
     let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
     let mut last = Plan::default();
     for b in bundles {
-        let leaving: Vec<String> = mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).cloned().collect();
+        let leaving: Vec<String> =
+            mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).map(IfName::to_string).collect();
         last = multipath(ctx, cfg, b, &MpEvent::Leaving(leaving))?;
     }
     if teql.is_empty() {
@@ -416,10 +403,7 @@ pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[String], missing_ok:
 
 /// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
 /// take it down itself or its state would say it is still configured).
-pub fn detach_lines(ctx: &Ctx, ifaces: &[String], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
-    if let Some(bad) = ifaces.iter().find(|i| !valid_iface_name(i)) {
-        return Err(Error::Usage(format!("{bad:?}: not a valid interface name")));
-    }
+pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         let mut left = BTreeSet::new();
         for iface in ifaces {
@@ -443,9 +427,9 @@ fn split_modes(masters: Vec<Master>) -> (Vec<Master>, Vec<String>) {
     (teql, mp.into_iter().map(|m| m.device).collect())
 }
 
-fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> {
+fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
     match master {
-        Some(m) if !is_usable_master(m) && multipath_bundle(cfg, m).is_none() => {
+        Some(m) if !m.is_teql() && multipath_bundle(cfg, m).is_none() => {
             Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
         }
         Some(m) => {
@@ -468,7 +452,7 @@ fn masters_to_act_on(cfg: &Config, master: Option<&str>) -> Result<Vec<Master>> 
 /// `teqlctl up`, and ifup-teql: every ONBOOT line that is up joins, then the master comes up.
 /// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
 /// instead leaves it to the lines' own ifup-local.
-pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> Result<Plan> {
+pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
     let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
@@ -514,7 +498,7 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&str>, need_a_line: bool) -> R
 }
 
 /// `teqlctl down`, and ifdown-teql.
-pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&str>) -> Result<Plan> {
+pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
     let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
@@ -566,7 +550,7 @@ pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.
 /// `device` is the interface being brought up (a line or a master).
 pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
-    let master = cfg.members.get(device).map(|m| m.master.clone()).unwrap_or_else(|| device.to_string());
+    let master = cfg.members.get(device).map(|m| m.master.to_string()).unwrap_or_else(|| device.to_string());
     load_module_for(ctx, needed_for(cfg, &BTreeSet::from([master])))
 }
 
@@ -643,7 +627,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
         .map(|m| {
             let gateway = m.path.gateway();
             crate::multipath::Line {
-                device: m.device.clone(),
+                device: m.device.to_string(),
                 weight: m.path.weight.unwrap_or(1),
                 gateway,
                 dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
@@ -659,7 +643,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
 /// coming up does; a line that lost its lease stays out of the group (never the last live
 /// line). A dry run records nothing and plans with the new lease.
 pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event) -> Result<Plan> {
-    let line = ev.interface.as_str();
+    let line = &ev.interface;
     let mut dead = taken_out_by_check(bundle);
     if ev.reason == crate::dhcp::Reason::Lost {
         dead.insert(line.to_string());
@@ -680,7 +664,7 @@ pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event
         log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
     }
     let mut lines = multipath_lines(cfg, bundle);
-    for l in lines.iter_mut().filter(|l| l.device == line && l.gateway.is_none()) {
+    for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
         l.dhcp = ev.lease;
     }
     let mut nl = open_netlink()?;

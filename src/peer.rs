@@ -50,7 +50,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    is_usable_master, Config, Ipv4Prefix, Master, Member, Mode, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_MASTER,
+    BundleName, Config, Ipv4Prefix, Master, Member, Mode, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_MASTER,
 };
 use crate::text::escape_for_message;
 
@@ -82,8 +82,9 @@ impl Format {
 pub struct Options<'a> {
     /// None: the format of the office master's own file.
     pub format: Option<Format>,
-    /// The aggregator's master (default: the office's name).
-    pub far_master: Option<&'a str>,
+    /// The aggregator's master (default: the office's name), checked where it came in
+    /// (`Options::far_master`).
+    pub far_master: Option<&'a BundleName>,
     /// The configuration root the office's files were read below (`--root`): comments name
     /// the files as they are on the office box.
     pub root: &'a Path,
@@ -261,14 +262,15 @@ struct FarTunnel<'a> {
     okey: Option<u32>,
 }
 
+/// `--master` of peer-config: the aggregator's master, a teqlN.
+pub fn far_master(name: &str) -> Result<BundleName, PeerError> {
+    BundleName::teql(name).ok_or_else(|| PeerError::BadFarMaster(name.to_string()))
+}
+
 /// The aggregator's files for the office's bundle `master`.
 pub fn generate(cfg: &Config, master: &str, opts: &Options) -> Result<Vec<PeerFile>, PeerError> {
     let office = find_master(cfg, master)?;
-    let far = match opts.far_master {
-        Some(n) if !is_usable_master(n) => return Err(PeerError::BadFarMaster(n.to_string())),
-        Some(n) => n,
-        None => master,
-    };
+    let far = opts.far_master.map_or(master, BundleName::as_str);
     let Some(source) = office.source.as_deref() else { return Err(PeerError::NoMasterFile(master.to_string())) };
     let master_format = Format::of_file(source);
     let format = opts.format.unwrap_or(master_format);
@@ -455,19 +457,19 @@ fn master_addresses(m: &Master, path: &Path, format: Format) -> Result<(Ipv4Pref
 
 fn far_tunnel<'a>(m: &'a Member, master: &str, format: Format) -> Result<FarTunnel<'a>, PeerError> {
     if !safe_name(&m.device) {
-        return Err(PeerError::UnsafeName { path: m.source.clone(), name: m.device.clone() });
+        return Err(PeerError::UnsafeName { path: m.source.clone(), name: m.device.to_string() });
     }
     let Some(TunnelConf { kind, local, remote, ikey, okey, origin }) = m.tunnel else {
         return Err(PeerError::NotTunnel {
             path: m.source.clone(),
-            line: m.device.clone(),
+            line: m.device.to_string(),
             master: master.to_string(),
             format: Format::of_file(&m.source),
         });
     };
     let missing = |local: bool| PeerError::TunnelAddress {
         path: m.source.clone(),
-        line: m.device.clone(),
+        line: m.device.to_string(),
         origin,
         local,
         what: if local { "local address (its ISP line's)" } else { "remote address (the aggregator's)" },
@@ -476,7 +478,7 @@ fn far_tunnel<'a>(m: &'a Member, master: &str, format: Format) -> Result<FarTunn
     let office_local = local.ok_or_else(|| missing(true))?;
     let office_remote = remote.ok_or_else(|| missing(false))?;
     if format == Format::Ifcfg && ikey != okey {
-        return Err(PeerError::KeysDiffer { path: m.source.clone(), line: m.device.clone(), ikey, okey });
+        return Err(PeerError::KeysDiffer { path: m.source.clone(), line: m.device.to_string(), ikey, okey });
     }
     Ok(FarTunnel { office: m, kind, local: office_remote, remote: office_local, ikey: okey, okey: ikey })
 }
@@ -666,8 +668,10 @@ mod tests {
         c
     }
 
+    /// As the CLI runs it: `far`, if any, checked by `far_master` first.
     fn gen(c: &Config, format: Option<Format>, far: Option<&str>) -> Result<Vec<PeerFile>, PeerError> {
-        generate(c, "teql0", &Options { format, far_master: far, root: Path::new(ROOT) })
+        let far = far.map(far_master).transpose()?;
+        generate(c, "teql0", &Options { format, far_master: far.as_ref(), root: Path::new(ROOT) })
     }
 
     fn err(c: &Config) -> String {
@@ -868,7 +872,7 @@ mod tests {
         }
         let mut c = office();
         let tl = line("tl$(reboot)", Some(tunnel("203.0.113.1", "198.18.0.2", None)));
-        c.members.insert(tl.device.clone(), tl);
+        c.members.insert(tl.device.to_string(), tl);
         assert!(err(&c).contains("tl$(reboot) is not a name peer-config writes"), "{}", err(&c));
     }
 
@@ -995,7 +999,8 @@ mod tests {
         let m = again.masters.get_mut("teql1").unwrap();
         m.gateway = Some(ip("198.18.200.2"));
         m.routing = BundleRouting { peer_routes: vec![net("198.18.100.0/24")], peer_nat: true, ..Default::default() };
-        let back = generate(&again, "teql1", &Options { format: None, far_master: Some("teql0"), root: _root.path() });
+        let back =
+            generate(&again, "teql1", &Options { format: None, far_master: Some(&"teql0".into()), root: _root.path() });
         let back = back.unwrap();
         let (_r, office_again) = read_back(&back, Format::Ifcfg);
         for (name, line) in &office().members {

@@ -184,7 +184,7 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
 
 fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
     let link = state.link(name);
-    let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.clone()).collect();
+    let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.to_string()).collect();
     for s in state.slaves_of(name) {
         if !slave_names.contains(&s.name) {
             slave_names.push(s.name.clone());
@@ -288,7 +288,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         let lines: Vec<crate::connection::ConnLine> = cfg
             .members_of(name)
             .map(|m| crate::connection::ConnLine {
-                device: m.device.clone(),
+                device: m.device.to_string(),
                 mark: crate::connection::mark_of(m.table()),
                 weight: m.path.weight.unwrap_or(1),
                 addr: None,
@@ -313,7 +313,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                 .gateway()
                 .or(lease)
                 .or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
-            let taken_out = health.lines.get(&m.device).is_some_and(|h| h.master == name && h.detached);
+            let taken_out = health.lines.get(m.device.as_str()).is_some_and(|h| h.master == name && h.detached);
             let why = match () {
                 _ if live => None,
                 _ if l.is_none() => Some("no such interface".to_string()),
@@ -325,13 +325,13 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
                 _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
             };
             LineStatus {
-                name: m.device.clone(),
+                name: m.device.to_string(),
                 exists: l.is_some(),
                 configured: true,
                 attached: live,
                 up: l.is_some_and(|l| l.flags & IFF_UP != 0),
                 carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
-                rp_filter: state.rp_filter.get(&m.device).copied(),
+                rp_filter: state.rp_filter.get(m.device.as_str()).copied(),
                 tx_packets: l.map_or(0, |l| l.tx_packets),
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
                 rx_packets: l.map_or(0, |l| l.rx_packets),

@@ -101,6 +101,16 @@ fn usage_errors_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a valid interface name"));
+    // Names are checked once, where they come in (the command line), before anything is planned.
+    for (args, want) in [
+        (&["-n", "attach", "eth0:1"][..], "\"eth0:1\": not a valid interface name"),
+        (&["-n", "attach", "--master", "teql64", "lo"], "--master teql64: not a teql master name teql0..teql63"),
+        (&["-n", "up", "teql01"], "teql01: not a teql master name teql0..teql63, nor a configured multipath bundle"),
+        (&["-n", "down", "a/b"], "a/b: not a teql master name teql0..teql63, nor a configured multipath bundle"),
+        (&["peer-config", "teql0", "--master", "wan"], "--master wan: not a teql master name"),
+    ] {
+        teqlctl().args(["--root", "/nonexistent"]).args(args).assert().code(2).stderr(predicate::str::contains(want));
+    }
 }
 
 #[test]

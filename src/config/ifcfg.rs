@@ -15,8 +15,8 @@ use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::shell::{self, ShellVars};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
-    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
-    ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
+    RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -380,7 +380,8 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
         rp_filter: rp_filter.ok().flatten(),
         ..p
     });
-    if !valid_iface_name(device) {
+    let name = IfName::new(device);
+    if name.is_none() {
         match vars.get("DEVICE") {
             Some(d) if !d.is_empty() => {
                 ctx.invalid("DEVICE", d, "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)")
@@ -411,7 +412,7 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
     }
     let tunnel = read_tunnel(ctx, vars);
     Some(Member {
-        device: device.to_string(),
+        device: name?,
         master,
         rp_filter: rp_filter.ok()?.unwrap_or(RpFilter::Loose),
         onboot: onboot.ok()?.unwrap_or(true),

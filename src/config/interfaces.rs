@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
-    read_config_file, shown, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member, Mode,
-    ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH,
-    MAX_LINE_CHARS, MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
+    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
+    RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS,
+    MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -1195,24 +1195,15 @@ fn check_member(ctx: &mut Ctx, values: &Values, onboot: bool) -> Option<Member> 
     let rp_written = rp_filter.ok()?;
     let rp_filter = rp_written.unwrap_or(RpFilter::Loose);
     let path = LinePath { rp_filter: rp_written, ..keys::line_path(ctx, &FORMAT, values)? };
-    if !valid_iface_name(device) {
+    let Some(name) = IfName::new(device) else {
         ctx.inconsistent(format!(
             "{} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
              whitespace), so it cannot be a line of {master}",
             quoted(device)
         ));
         return None;
-    }
-    Some(Member {
-        device: device.to_string(),
-        master,
-        rp_filter,
-        onboot,
-        probe,
-        path,
-        tunnel: None,
-        source: ctx.path.to_path_buf(),
-    })
+    };
+    Some(Member { device: name, master, rp_filter, onboot, probe, path, tunnel: None, source: ctx.path.to_path_buf() })
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {

@@ -27,9 +27,9 @@ use ini::{Ini, ParseOption, Properties};
 
 use super::keys::{self, Format, Key, Problems, Scope, Spelling, KEYS};
 use super::{
-    finish, is_bundle_name, is_usable_master, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted,
-    read_config_file, shown, shown_path, valid_iface_name, Config, ConfigError, Ipv4Prefix, LinePath, Master, Member,
-    Mode, ReadProblem, RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+    finish, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted, read_config_file, shown, shown_path,
+    BundleName, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem, RpFilter, Values,
+    EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 
 /// Where NetworkManager's keyfile plugin keeps profiles, below the root: the admin's, the
@@ -288,7 +288,7 @@ fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, rea
     let mut ctx = Ctx { path, device: device.clone(), problems: Vec::new() };
     let member = build_member(&mut ctx, &ini, user, device.as_deref());
     if let Some(m) = member {
-        match cfg.members.get(&m.device) {
+        match cfg.members.get(m.device.as_str()) {
             Some(other) => ctx.inconsistent(format!(
                 "{} is a line in {} too: NetworkManager activates one profile of an interface at a time, \
                  and teqlctl cannot tell which one `teqlctl up` means; keep the teqlctl keys in one of them",
@@ -296,7 +296,7 @@ fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, rea
                 shown_path(&other.source)
             )),
             None => {
-                cfg.members.insert(m.device.clone(), m);
+                cfg.members.insert(m.device.to_string(), m);
             }
         }
     }
@@ -345,17 +345,17 @@ fn build_member(ctx: &mut Ctx, ini: &Ini, user: &Properties, device: Option<&str
         ));
         return None;
     };
-    if !valid_iface_name(device) {
+    let Some(name) = IfName::new(device) else {
         ctx.invalid(
             "interface-name",
             device,
             "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
         );
         return None;
-    }
+    };
     let rp_filter = rp_filter.ok()?;
     Some(Member {
-        device: device.to_string(),
+        device: name,
         master,
         rp_filter: rp_filter.unwrap_or(RpFilter::Loose),
         // NetworkManager's autoconnect, which is what brings the line up at boot.
@@ -396,7 +396,7 @@ fn read_bundle_file(cfg: &mut Config, path: &Path) -> Option<Master> {
 }
 
 fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
-    if !is_usable_master(name) && !is_bundle_name(name) {
+    let Some(bundle) = BundleName::new(name) else {
         ctx.inconsistent(format!(
             "the file's name gives the bundle {}, which is neither a teql master (teql0.conf .. teql63.conf, a \
              TEQL bundle) nor a multipath bundle's name (an interface name not starting with teql, such as \
@@ -404,7 +404,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
             shown(name)
         ));
         return None;
-    }
+    };
     let known: Vec<&str> =
         DEVICE_KEYS.iter().copied().chain(KEYS.iter().filter(|d| bundle_key(d.scope)).map(|d| d.bundle())).collect();
     let mut broken = false;
@@ -455,7 +455,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     let empty = Properties::new();
     let b = ini.section(Some(BUNDLE_SECTION)).unwrap_or(&empty);
     // A teqlN's default-route is its device's (read below), not a multipath bundle's option.
-    let teql = is_usable_master(name);
+    let teql = bundle.is_teql();
     let values = Values::from_lookup(|ifcfg| {
         KEYS.iter()
             .find(|d| d.ifcfg == ifcfg && bundle_key(d.scope) && !(teql && d.key == Key::Defroute))

@@ -11,8 +11,8 @@
 use std::net::Ipv4Addr;
 
 use super::{
-    is_unicast_host, parse_decimal, parse_master_name, parse_prefixes, quoted, shown, valid_iface_name, BundleRouting,
-    ConnectionOptions, LinePath, Mode, MultipathOptions, Probe, RpFilter, EXPECT_IPV4, EXPECT_MASTER_OR_BUNDLE,
+    is_unicast_host, parse_decimal, parse_master_name, parse_prefixes, quoted, shown, BundleName, BundleRouting,
+    ConnectionOptions, IfName, LinePath, Mode, MultipathOptions, Probe, RpFilter, EXPECT_IPV4, EXPECT_MASTER_OR_BUNDLE,
     EXPECT_YES_NO, PROBE_DOWN, PROBE_MAX_TARGETS, PROBE_TIMEOUT_MS, PROBE_UP,
 };
 
@@ -251,7 +251,7 @@ pub(crate) fn read_line_tie(
     p: &mut impl Problems,
     fmt: &Format,
     v: &Values,
-) -> (Result<Option<String>, ()>, Result<Option<RpFilter>, ()>) {
+) -> (Result<Option<BundleName>, ()>, Result<Option<RpFilter>, ()>) {
     let master = p.field(fmt.name(Key::Master), v.get(Key::Master), parse_master_name, EXPECT_MASTER_OR_BUNDLE);
     let rp_filter = p.field(fmt.name(Key::RpFilter), v.get(Key::RpFilter), RpFilter::parse, EXPECT_RP_FILTER);
     (master, rp_filter)
@@ -413,7 +413,7 @@ const EXPECT_PREFER_FIRST: &str = "a preferred line too: set the preferred line(
 fn parse_iface_list(v: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
-        if !valid_iface_name(word) || out.iter().any(|w| w == word) {
+        if IfName::new(word).is_none() || out.iter().any(|w| w == word) {
             return None;
         }
         out.push(word.to_string());

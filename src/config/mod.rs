@@ -11,6 +11,7 @@ mod keys;
 pub mod read;
 pub mod shell;
 
+pub use crate::names::{BundleName, IfName};
 pub use keys::Values;
 pub use read::{read_config_file, ReadProblem};
 
@@ -97,9 +98,9 @@ impl fmt::Display for Ipv4Prefix {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Kernel interface name (DEVICE= wins over the file name).
-    pub device: String,
-    /// The teqlN master it joins.
-    pub master: String,
+    pub device: IfName,
+    /// The bundle it joins: a teqlN master, or a multipath or connection bundle.
+    pub master: BundleName,
     pub rp_filter: RpFilter,
     /// ONBOOT: whether `teqlctl up` / `ifup teql0` attach it. Default true, like network-scripts.
     pub onboot: bool,
@@ -415,12 +416,12 @@ pub(crate) const EXPECT_METRIC: &str = "a route metric, a number from 0 to 42949
 /// A bundle name that is not teqlN: a multipath bundle's (it has no kernel device, but it is
 /// named like one in messages and files).
 pub fn is_bundle_name(name: &str) -> bool {
-    valid_iface_name(name) && !name.starts_with("teql")
+    BundleName::new(name).is_some_and(|b| !b.is_teql())
 }
 
 /// What TEQL_MASTER / teql-master may name: teql0..teql63, or a multipath bundle.
-pub fn parse_master_name(v: &str) -> Option<String> {
-    (is_usable_master(v) || is_bundle_name(v)).then(|| v.to_string())
+pub fn parse_master_name(v: &str) -> Option<BundleName> {
+    BundleName::new(v)
 }
 
 /// The health-check settings of a line (`teqlctl check`), from its own keys: TEQL_PROBE* in
@@ -546,8 +547,9 @@ impl Config {
     pub fn masters_needed(&self) -> u32 {
         self.masters
             .keys()
-            .chain(self.members.values().map(|m| &m.master))
-            .filter_map(|n| master_index(n))
+            .map(String::as_str)
+            .chain(self.members.values().map(|m| m.master.as_str()))
+            .filter_map(master_index)
             .filter(|&i| i < MAX_MASTERS)
             .map(|i| i + 1)
             .max()
@@ -571,11 +573,7 @@ impl Config {
 /// Checked before a name is used in a /proc or /sys path. (':' is for network-scripts' alias
 /// names, which are never lines.)
 pub fn valid_iface_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < 16
-        && name != "."
-        && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c == '\0' || c.is_whitespace())
+    crate::names::is_valid_iface(name)
 }
 
 pub(crate) fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
@@ -611,7 +609,7 @@ pub(crate) fn parse_netmask(v: &str) -> Option<u8> {
 /// How many masters teqlctl configures at most: teql0..teql63. sch_teql takes any
 /// max_equalizers, but each master is a net device created at module load; a typo such as
 /// `teql99999999` must not ask the kernel for a hundred million of them.
-pub const MAX_MASTERS: u32 = 64;
+pub use crate::names::MAX_MASTERS;
 
 /// What a master name must look like, for InvalidValue messages.
 pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
@@ -626,7 +624,7 @@ pub const EXPECT_MASTER_OR_BUNDLE: &str =
 /// needs one, and the cross-file checks say so.
 pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own: &BTreeSet<String>) {
     let named: BTreeSet<String> =
-        cfg.members.values().map(|m| m.master.clone()).filter(|m| master_index(m).is_some()).collect();
+        cfg.members.values().map(|m| m.master.to_string()).filter(|m| master_index(m).is_some()).collect();
     for master in named {
         if !own.contains(&master) {
             cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
@@ -675,12 +673,12 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         if cfg.problems.iter().any(|p| p.device() == Some(m.master.as_str())) {
             continue;
         }
-        let mode = cfg.masters.get(&m.master).map(|x| &x.mode);
+        let mode = cfg.masters.get(m.master.as_str()).map(|x| &x.mode);
         let e = match mode {
-            _ if is_bundle_name(&m.master) && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
+            _ if !m.master.is_teql() && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
                 path: m.source.clone(),
                 key: fmt.name(Key::Master).to_string(),
-                value: m.master.clone(),
+                value: m.master.to_string(),
                 expected: format!(
                     "{EXPECT_MASTER_OR_BUNDLE}; no bundle {} is configured: teqlN names are TEQL \
                      bundles, any other name needs {}",
@@ -728,16 +726,18 @@ fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
                 shown(other)
             ))
         } else {
-            c.prefer.iter().find(|p| cfg.members.get(*p).map(|l| &l.master) != Some(name)).map(|p| {
-                format!(
-                    "{}: the preferred line {} is not a line of {}: name lines whose {} is {}",
-                    shown(name),
-                    shown(p),
-                    shown(name),
-                    fmt.name(Key::Master),
-                    shown(name)
-                )
-            })
+            c.prefer.iter().find(|p| cfg.members.get(p.as_str()).map(|l| l.master.as_str()) != Some(name.as_str())).map(
+                |p| {
+                    format!(
+                        "{}: the preferred line {} is not a line of {}: name lines whose {} is {}",
+                        shown(name),
+                        shown(p),
+                        shown(name),
+                        fmt.name(Key::Master),
+                        shown(name)
+                    )
+                },
+            )
         };
         first.get_or_insert_with(|| name.clone());
         if let Some(msg) = msg {
@@ -788,10 +788,10 @@ fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
     let lines: Vec<(String, u32, bool, PathBuf)> = cfg
         .members
         .values()
-        .filter(|m| matches!(cfg.masters.get(&m.master).map(|x| &x.mode), Some(Mode::Multipath(_))))
+        .filter(|m| matches!(cfg.masters.get(m.master.as_str()).map(|x| &x.mode), Some(Mode::Multipath(_))))
         .map(|m| {
             let t = m.table();
-            (m.device.clone(), t, m.path.table.is_none(), m.source.clone())
+            (m.device.to_string(), t, m.path.table.is_none(), m.source.clone())
         })
         .collect();
     if lines.is_empty() {
@@ -822,7 +822,7 @@ fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
 
 /// A name `master_index` accepts and that is below MAX_MASTERS: a master teqlctl configures.
 pub fn is_usable_master(name: &str) -> bool {
-    master_index(name).is_some_and(|i| i < MAX_MASTERS)
+    BundleName::teql(name).is_some()
 }
 
 /// Limits on what the readers accept (teqlctl-config(5), LIMITS). Real files are far below
@@ -876,15 +876,7 @@ fn shown_key(key: &Option<String>) -> String {
 /// `teql12` -> Some(12); anything else -> None. The kernel names masters teql0..teqlN-1.
 /// Readers also check the index against MAX_MASTERS (`is_usable_master`).
 pub fn master_index(name: &str) -> Option<u32> {
-    let digits = name.strip_prefix("teql")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    // "teql01" is not a name the kernel creates.
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    digits.parse().ok()
+    crate::names::teql_index(name)
 }
 
 /// A configuration error. Every variant names the file; the Display text is the one line the
