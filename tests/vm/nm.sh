@@ -60,59 +60,20 @@ nm_restart() {
     nm_stop && nm_start
 }
 
-# nm_line_profile K [USER-DATA...]: the keyfile profile dslK for line ethK, its address as the
-# lab gives it, no gateway (the default route is teql0's), and teqlctl's keys in [user] (the
-# default: teqlctl.master=teql0).
-nm_line_profile() {
-    local k=$1 f
-    shift
-    f=$NM_PROFILES/dsl$k.nmconnection
+# nm_profile ID UUID-TAIL IFACE IPV4 [USER-DATA...]: the keyfile profile ID for interface IFACE
+# (not autoconnected: the scenario brings it up), IPV4 the lines of its [ipv4] section,
+# USER-DATA its [user] section; readable by root only, as NetworkManager wants.
+nm_profile() {
+    local id=$1 uuid=$2 iface=$3 ipv4=$4 f
+    shift 4
+    f=$NM_PROFILES/$id.nmconnection
     {
         cat <<EOF
 [connection]
-id=dsl$k
-uuid=7e91c0de-0000-4000-8000-00000000000$k
+id=$id
+uuid=7e91c0de-0000-4000-8000-$uuid
 type=ethernet
-interface-name=eth$k
-autoconnect=false
-
-[ipv4]
-method=manual
-address1=198.18.$k.1/30
-never-default=true
-
-[ipv6]
-method=disabled
-
-[user]
-EOF
-        if [ $# -eq 0 ]; then echo "teqlctl.master=teql0"; else printf '%s\n' "$@"; fi
-    } >"$f" && chmod 600 "$f"
-}
-
-# nm_bundle_file: teql0's address and gateway, in teqlctl's own file.
-nm_bundle_file() {
-    mkdir -p /etc/teqlctl/bundles && cat >/etc/teqlctl/bundles/teql0.conf <<'EOF'
-# The office bundle: NetworkManager cannot hold a teql device's settings.
-[bundle]
-address=203.0.113.2/28
-gateway=203.0.113.1
-EOF
-}
-
-# nm_isp_profile K IPV4 [USER-DATA...]: the keyfile profile ispK for the ISP lab's line ethK
-# (isp.sh), IPV4 the lines of its [ipv4] section, USER-DATA its [user] section.
-nm_isp_profile() {
-    local k=$1 ipv4=$2 f
-    shift 2
-    f=$NM_PROFILES/isp$k.nmconnection
-    {
-        cat <<EOF
-[connection]
-id=isp$k
-uuid=7e91c0de-0000-4000-8000-00000000010$k
-type=ethernet
-interface-name=eth$k
+interface-name=$iface
 autoconnect=false
 
 [ipv4]
@@ -125,6 +86,35 @@ method=disabled
 EOF
         printf '%s\n' "$@"
     } >"$f" && chmod 600 "$f"
+}
+
+# nm_line_profile K [USER-DATA...]: the profile dslK for line ethK, its address as the lab
+# gives it, no gateway (the default route is teql0's), and teqlctl's keys in [user] (the
+# default: teqlctl.master=teql0).
+nm_line_profile() {
+    local k=$1
+    shift
+    [ $# -gt 0 ] || set -- teqlctl.master=teql0
+    nm_profile "dsl$k" "00000000000$k" "eth$k" "method=manual
+address1=198.18.$k.1/30
+never-default=true" "$@"
+}
+
+# nm_bundle_file: teql0's address and gateway, in teqlctl's own file.
+nm_bundle_file() {
+    mkdir -p /etc/teqlctl/bundles && cat >/etc/teqlctl/bundles/teql0.conf <<'EOF'
+# The office bundle: NetworkManager cannot hold a teql device's settings.
+[bundle]
+address=203.0.113.2/28
+gateway=203.0.113.1
+EOF
+}
+
+# nm_isp_profile K IPV4 [USER-DATA...]: the profile ispK for the ISP lab's line ethK (isp.sh).
+nm_isp_profile() {
+    local k=$1 ipv4=$2
+    shift 2
+    nm_profile "isp$k" "00000000010$k" "eth$k" "$ipv4" "$@"
 }
 
 # nm_bundle NAME KEY=VALUE...: the bundle's file /etc/teqlctl/bundles/NAME.conf.
