@@ -413,6 +413,10 @@ bu_instr() {
             fi
             read -r n v2 <<<"$(bu_cg_sum "$d")"
             [ "${n:-0}" -gt 0 ] || bench_fail "no callgrind totals for $v (sch_teql $st)" || return 1
+            # Every process's file is kept (target/bench-results), and modprobe's part is put
+            # apart: both sides run the same `modprobe sch_teql`.
+            mkdir -p "$BENCH_OUT/callgrind-$st-$v" && cp "$d"/cg.* "$BENCH_OUT/callgrind-$st-$v/"
+            put "instr.$st.$v.modprobe" "$(bu_cg_sum_of "$d" modprobe)"
             put "instr.$st.$v" "$n"
             put "instr.$st.$v.processes" "$v2"
             echo "    sch_teql $st before, $v: $n instructions in $v2 processes"
@@ -448,6 +452,13 @@ bu_cg_shell() {
     unset -f modprobe sysctl tc ip
     eval "$BENCH_GUARD_DEF"
     return "$rc"
+}
+
+# bu_cg_sum_of DIR PROGRAM: the instructions of DIR's processes whose command is PROGRAM.
+bu_cg_sum_of() {
+    awk -v p="$2" '/^cmd:/ { split($0, w, " "); mine[FILENAME] = (w[2] == p) }
+         /^(summary|totals):/ { if (mine[FILENAME] && !(FILENAME in seen)) { seen[FILENAME] = 1; s += $2 } }
+         END { printf "%d\n", s }' "$1"/cg.*
 }
 
 # bu_cg_sum DIR: "INSTRUCTIONS PROCESSES" over DIR's callgrind files (each one's totals).
