@@ -127,7 +127,7 @@ pub fn preferred<'a>(lines: &'a [ConnLine], s: &ConnSettings) -> Option<&'a Conn
 }
 
 fn quoted(name: &str) -> String {
-    // Interface names are checked (valid_iface_name): no quote or backslash can be in them.
+    // Interface names are checked (names::IfName): no quote or backslash can be in them.
     format!("\"{name}\"")
 }
 

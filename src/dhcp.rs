@@ -101,14 +101,18 @@ pub fn parse_args(args: &[String]) -> Result<Option<Event>> {
     let Some(interface) = interface.and_then(IfName::new) else { return Ok(None) };
     let lease = match r {
         Reason::Lost => None,
-        Reason::Bound => {
-            let address = address.and_then(|a| a.trim().parse::<Ipv4Addr>().ok());
-            // dhclient-script's new_routers: the routers in the server's order, space-separated.
-            let router = routers.and_then(|r| r.split_whitespace().next()).and_then(|r| r.parse::<Ipv4Addr>().ok());
-            address.zip(router).map(|(address, router)| Lease { address, router })
-        }
+        Reason::Bound => lease_of(address, routers),
     };
     Ok(Some(Event { reason: r, reason_name: reason_name.to_string(), interface, lease }))
+}
+
+/// A lease from its address and its routers in the server's order, space-separated (as
+/// dhclient-script's new_routers, and NetworkManager's DHCP4_ROUTERS, pass them): the address
+/// and the first router, or None without both.
+pub fn lease_of(address: Option<&str>, routers: Option<&str>) -> Option<Lease> {
+    let address = address?.trim().parse::<Ipv4Addr>().ok()?;
+    let router = routers?.split_whitespace().next()?.parse::<Ipv4Addr>().ok()?;
+    Some(Lease { address, router })
 }
 
 /// The record of `line`'s lease in the state directory.

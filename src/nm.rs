@@ -24,7 +24,6 @@
 //! every connection of the box. The profile is the one NetworkManager names; the interface name
 //! alone never picks one (a box may have several profiles for one interface).
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::config::{self, keyfile, read_config_file, Config, IfName, MAX_FILE_BYTES};
@@ -45,26 +44,22 @@ pub enum Action {
     Dhcp4Change,
 }
 
+/// Each action as the dispatcher spells it.
+const ACTIONS: [(&str, Action); 5] = [
+    ("pre-up", Action::PreUp),
+    ("up", Action::Up),
+    ("pre-down", Action::PreDown),
+    ("down", Action::Down),
+    ("dhcp4-change", Action::Dhcp4Change),
+];
+
 impl Action {
     pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "pre-up" => Some(Action::PreUp),
-            "up" => Some(Action::Up),
-            "pre-down" => Some(Action::PreDown),
-            "down" => Some(Action::Down),
-            "dhcp4-change" => Some(Action::Dhcp4Change),
-            _ => None,
-        }
+        ACTIONS.iter().find(|(n, _)| *n == s).map(|(_, a)| *a)
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Action::PreUp => "pre-up",
-            Action::Up => "up",
-            Action::PreDown => "pre-down",
-            Action::Down => "down",
-            Action::Dhcp4Change => "dhcp4-change",
-        }
+        ACTIONS.iter().find(|(_, a)| *a == self).map_or("?", |(n, _)| n)
     }
 }
 
@@ -92,18 +87,10 @@ impl Event {
             action,
             filename: var("CONNECTION_FILENAME").filter(|v| !v.is_empty()),
             uuid: var("CONNECTION_UUID").filter(|v| !v.is_empty()),
-            lease: lease(&var),
+            // The DHCP options, named as dhclient names them, prefixed with DHCP4_.
+            lease: crate::dhcp::lease_of(var("DHCP4_IP_ADDRESS").as_deref(), var("DHCP4_ROUTERS").as_deref()),
         })
     }
-}
-
-/// The lease in NetworkManager's DHCP4_ variables (the DHCP options, named as dhclient names
-/// them); DHCP4_ROUTERS lists the routers in the server's order, separated by spaces.
-fn lease(var: &impl Fn(&str) -> Option<String>) -> Option<Lease> {
-    let address = var("DHCP4_IP_ADDRESS")?.trim().parse::<Ipv4Addr>().ok()?;
-    let routers = var("DHCP4_ROUTERS")?;
-    let router = routers.split_whitespace().next()?.parse::<Ipv4Addr>().ok()?;
-    Some(Lease { address, router })
 }
 
 /// What a profile file must contain to concern teqlctl: a keyfile's user data key, or an
@@ -203,10 +190,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
     let bytes = read_config_file(&path, MAX_FILE_BYTES).ok()?;
     let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
     let d = ini.section(Some("dhcp4"))?;
-    // The dispatcher's DHCP4_IP_ADDRESS is the file's dhcp4.ip_address, and so on.
-    let var =
-        |k: &str| d.get(format!("dhcp4.{}", k.trim_start_matches("DHCP4_").to_ascii_lowercase())).map(str::to_string);
-    lease(&var)
+    crate::dhcp::lease_of(d.get("dhcp4.ip_address"), d.get("dhcp4.routers"))
 }
 
 /// `teqlctl check`'s part for NetworkManager's DHCP lines of multipath bundles: a lease in
@@ -216,7 +200,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
 pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u32>) {
     let dir = crate::health::state_dir();
     for m in cfg.members.values() {
-        if !keyfile::PROFILE_DIRS.iter().any(|d| m.source.starts_with(ctx.root.join(d))) {
+        if !keyfile::is_profile(&ctx.root, &m.source) {
             continue;
         }
         let Some(bundle) = dhcp_line(cfg, &m.device) else { continue };
@@ -257,6 +241,7 @@ fn line_of<'a>(cfg: &'a Config, profile: &Path) -> Option<&'a config::Member> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())

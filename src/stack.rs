@@ -53,7 +53,7 @@ impl Boxed {
         let src = &line.source;
         let under = |dir: &str| src.starts_with(self.root.join(dir));
         let name = &line.device;
-        if keyfile::PROFILE_DIRS.iter().any(|d| under(d)) {
+        if keyfile::is_profile(&self.root, src) {
             let warn = (!self.nm_hooks()).then(|| {
                 format!(
                     "{name}: its profile is NetworkManager's, but the dispatcher link teqlctl needs is not \

@@ -479,12 +479,8 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         }
         let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
         let metric = ctx.var(vars, "METRIC", parse_decimal, EXPECT_METRIC);
-        let mut m = Master::bare(device);
-        m.mode = mode;
-        m.onboot = onboot.ok()?.unwrap_or(true);
-        m.metric = metric.ok()?.unwrap_or(0);
-        m.source = Some(ctx.path.to_path_buf());
-        return Some(m);
+        let (onboot, metric) = (onboot.ok()?.unwrap_or(true), metric.ok()?.unwrap_or(0));
+        return Some(Master::multipath(device, mode, onboot, metric, ctx.path.to_path_buf()));
     }
     let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
     let mtu = ctx.var(vars, "MTU", parse_mtu, EXPECT_MTU);

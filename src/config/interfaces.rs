@@ -1219,12 +1219,8 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
             return None;
         }
         let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);
-        let mut m = Master::bare(&stanza.name);
-        m.mode = mode;
-        m.onboot = onboot;
-        m.metric = metric.ok()?.unwrap_or(0);
-        m.source = Some(stanza.at.path.clone());
-        return Some(m);
+        let metric = metric.ok()?.unwrap_or(0);
+        return Some(Master::multipath(&stanza.name, mode, onboot, metric, stanza.at.path.clone()));
     }
     let mtu = ctx.field("mtu", value("mtu"), parse_mtu, EXPECT_MTU);
     let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);

@@ -40,6 +40,11 @@ pub const PROFILE_DIRS: [&str; 3] = [
     "usr/lib/NetworkManager/system-connections",
 ];
 
+/// Whether `path` is in one of NetworkManager's profile directories below `root`.
+pub fn is_profile(root: &Path, path: &Path) -> bool {
+    PROFILE_DIRS.iter().any(|d| path.starts_with(root.join(d)))
+}
+
 /// The bundles' own files, below the root: NAME.conf configures the bundle NAME.
 pub const BUNDLE_DIR: &str = "etc/teqlctl/bundles";
 
@@ -470,11 +475,8 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
         if keys::device_keys_on_multipath(ctx, &BUNDLE_FORMAT, name, |k| b.get(k).is_some()) || broken {
             return None;
         }
-        let mut m = Master::bare(name);
-        m.mode = mode;
-        m.metric = metric.ok()?.unwrap_or(0);
-        m.source = Some(ctx.path.to_path_buf());
-        return Some(m);
+        // ONBOOT has no place here: the lines' autoconnect brings the bundle up.
+        return Some(Master::multipath(name, mode, true, metric.ok()?.unwrap_or(0), ctx.path.to_path_buf()));
     }
     let address = ctx.field(
         "address",

@@ -11,9 +11,9 @@
 use std::net::Ipv4Addr;
 
 use super::{
-    is_unicast_host, parse_decimal, parse_master_name, parse_prefixes, quoted, shown, BundleName, BundleRouting,
-    ConnectionOptions, IfName, LinePath, Mode, MultipathOptions, Probe, RpFilter, EXPECT_IPV4, EXPECT_MASTER_OR_BUNDLE,
-    EXPECT_YES_NO, PROBE_DOWN, PROBE_MAX_TARGETS, PROBE_TIMEOUT_MS, PROBE_UP,
+    is_unicast_host, parse_decimal, parse_prefixes, quoted, shown, BundleName, BundleRouting, ConnectionOptions,
+    IfName, LinePath, Mode, MultipathOptions, Probe, RpFilter, EXPECT_IPV4, EXPECT_MASTER_OR_BUNDLE, EXPECT_YES_NO,
+    PROBE_DOWN, PROBE_MAX_TARGETS, PROBE_TIMEOUT_MS, PROBE_UP,
 };
 
 /// A teqlctl key, whatever format it is written in. The order is `KEYS`' order.
@@ -252,7 +252,7 @@ pub(crate) fn read_line_tie(
     fmt: &Format,
     v: &Values,
 ) -> (Result<Option<BundleName>, ()>, Result<Option<RpFilter>, ()>) {
-    let master = p.field(fmt.name(Key::Master), v.get(Key::Master), parse_master_name, EXPECT_MASTER_OR_BUNDLE);
+    let master = p.field(fmt.name(Key::Master), v.get(Key::Master), BundleName::new, EXPECT_MASTER_OR_BUNDLE);
     let rp_filter = p.field(fmt.name(Key::RpFilter), v.get(Key::RpFilter), RpFilter::parse, EXPECT_RP_FILTER);
     (master, rp_filter)
 }

@@ -413,17 +413,6 @@ pub(crate) const EXPECT_IPV4: &str = "a dotted IPv4 address";
 pub(crate) const EXPECT_MTU: &str = "a number from 68 to 65535";
 pub(crate) const EXPECT_METRIC: &str = "a route metric, a number from 0 to 4294967295";
 
-/// A bundle name that is not teqlN: a multipath bundle's (it has no kernel device, but it is
-/// named like one in messages and files).
-pub fn is_bundle_name(name: &str) -> bool {
-    BundleName::new(name).is_some_and(|b| !b.is_teql())
-}
-
-/// What TEQL_MASTER / teql-master may name: teql0..teql63, or a multipath bundle.
-pub fn parse_master_name(v: &str) -> Option<BundleName> {
-    BundleName::new(v)
-}
-
 /// The health-check settings of a line (`teqlctl check`), from its own keys: TEQL_PROBE* in
 /// ifcfg, teql-probe* in /etc/network/interfaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -491,6 +480,12 @@ impl Master {
             routing: BundleRouting::default(),
             source: None,
         }
+    }
+
+    /// A multipath or connection bundle as its file or stanza gives it: no device, so only its
+    /// mode, ONBOOT, the metric of its default route, and where it was read.
+    pub(crate) fn multipath(device: &str, mode: Mode, onboot: bool, metric: u32, source: PathBuf) -> Master {
+        Master { mode, onboot, metric, source: Some(source), ..Master::bare(device) }
     }
 }
 
@@ -569,13 +564,6 @@ impl Config {
     }
 }
 
-/// The kernel's dev_valid_name: 1 to 15 bytes, no '/', ':' or whitespace, not "." or "..".
-/// Checked before a name is used in a /proc or /sys path. (':' is for network-scripts' alias
-/// names, which are never lines.)
-pub fn valid_iface_name(name: &str) -> bool {
-    crate::names::is_valid_iface(name)
-}
-
 pub(crate) fn parse_ipv4(v: &str) -> Option<Ipv4Addr> {
     v.parse().ok()
 }
@@ -624,7 +612,7 @@ pub const EXPECT_MASTER_OR_BUNDLE: &str =
 /// needs one, and the cross-file checks say so.
 pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own: &BTreeSet<String>) {
     let named: BTreeSet<String> =
-        cfg.members.values().map(|m| m.master.to_string()).filter(|m| master_index(m).is_some()).collect();
+        cfg.members.values().filter(|m| m.master.is_teql()).map(|m| m.master.to_string()).collect();
     for master in named {
         if !own.contains(&master) {
             cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
