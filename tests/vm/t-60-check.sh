@@ -114,13 +114,14 @@ wait_for -t 60 bash -c "! [ \"\$(tc -j qdisc show dev eth3 root | jq -r '.[0].ki
 touch "$STOP"
 wait "$timer" 2>/dev/null
 # Every round that started after the cut failed on eth3: by the end of the first of them
-# eth3 must be out, having failed its DOWN probes in it (the round under way at the cut may
-# already take it out).
+# eth3 must be out, having failed its DOWN probes in it. The round under way at the cut may
+# already take it out (round 0); then the wait above may end, and the loop stop, before any
+# round starts after the cut, so that round counts too.
 k=0
 out_after=
 while read -r t0 t1 q; do
-    [ "$t0" -gt "$t_cut" ] || continue
-    k=$((k + 1))
+    [ "$t1" -gt "$t_cut" ] || continue
+    [ "$t0" -gt "$t_cut" ] && k=$((k + 1))
     if [ "$q" != teql0 ]; then
         out_after=$k
         ms=$(((t1 - t_cut) / 1000))
