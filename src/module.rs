@@ -126,8 +126,36 @@ pub fn find_modprobe(candidates: &[&Path], owner: u32) -> Result<PathBuf> {
     })
 }
 
-/// Runs modprobe with a time bound: a hook must never hang boot.
+/// Runs modprobe with a time bound: a hook must never hang boot. A failure is a
+/// Error::Module that says what sch_teql needs.
 fn modprobe(args: &[&str]) -> Result<()> {
+    let shown = format!("modprobe {}", args.join(" "));
+    let said = match run_modprobe(args)? {
+        None => return Ok(()),
+        Some(said) => said,
+    };
+    if args.first() == Some(&"-r") {
+        return Err(Error::Module(format!("{shown} failed: {said}")));
+    }
+    Err(Error::Module(format!(
+        "cannot load sch_teql ({shown}: {said}): this kernel needs CONFIG_NET_SCH_TEQL \
+         (distribution kernels ship it as a module; check /lib/modules/$(uname -r))"
+    )))
+}
+
+/// Loads `modules` (none of them sch_teql) in one modprobe run; the error says which.
+pub fn load_all(modules: &[&str]) -> Result<()> {
+    let mut args = vec!["-a", "--"];
+    args.extend_from_slice(modules);
+    match run_modprobe(&args)? {
+        None => Ok(()),
+        Some(said) => Err(Error::Module(format!("modprobe -a {}: {said}", modules.join(" ")))),
+    }
+}
+
+/// Runs modprobe, found as MODPROBE_PATHS says, with a fixed environment and a time bound.
+/// None when it succeeded, else what it said (its first line of stderr, or its exit status).
+fn run_modprobe(args: &[&str]) -> Result<Option<String>> {
     let shown = format!("modprobe {}", args.join(" "));
     let candidates = MODPROBE_PATHS.map(Path::new);
     let path = find_modprobe(&candidates, 0)?;
@@ -136,20 +164,14 @@ fn modprobe(args: &[&str]) -> Result<()> {
     // stderr is captured for the message; modprobe itself starts no daemon.
     let outcome = exec::run_bounded(cmd.stderr(Stdio::piped()), Duration::from_secs(15), true)
         .map_err(|e| Error::Io(format!("{shown} ({})", path.display()), e))?;
-    let (code, stderr) = match outcome {
-        Outcome::TimedOut => return Err(Error::Module(format!("{shown}: no answer in 15 s; killed"))),
-        Outcome::Exited { ok: true, .. } => return Ok(()),
-        Outcome::Exited { ok: false, code, output } => (code, output),
-    };
-    let said = stderr.lines().next().unwrap_or("").trim().to_string();
-    if args.first() == Some(&"-r") {
-        return Err(Error::Module(format!("{shown} failed: {said}")));
+    match outcome {
+        Outcome::TimedOut => Err(Error::Module(format!("{shown}: no answer in 15 s; killed"))),
+        Outcome::Exited { ok: true, .. } => Ok(None),
+        Outcome::Exited { ok: false, code, output } => {
+            let said = output.lines().next().unwrap_or("").trim().to_string();
+            Ok(Some(if said.is_empty() { format!("exit status {}", code.unwrap_or(-1)) } else { said }))
+        }
     }
-    Err(Error::Module(format!(
-        "cannot load sch_teql ({shown}: {}): this kernel needs CONFIG_NET_SCH_TEQL \
-         (distribution kernels ship it as a module; check /lib/modules/$(uname -r))",
-        if said.is_empty() { format!("exit status {}", code.unwrap_or(-1)) } else { said }
-    )))
 }
 
 #[cfg(test)]

@@ -200,8 +200,59 @@ pub fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> 
         .collect()
 }
 
+/// The modules the expressions of our scripts live in, by a word that shows the expression is
+/// used. When a transaction meets an expression whose module is not loaded, nf_tables asks for
+/// the module, aborts the whole transaction and replays it once the module is in: one round
+/// per module. The VM tests saw the first write of a connection table take 7 to 10 s under
+/// emulation that way (the kernel asked for modules 30 times), and `nft list` find the table
+/// there, then gone, while it replayed. Loading them first makes the transaction one pass.
+/// Debian's 6.1 builds nft_counter into nf_tables, 5.10 has it as a module: it is asked for
+/// only with nf_tables itself, when it cannot be there already (see `to_preload`).
+const EXPR_MODULES: [(&str, &str); 6] = [
+    ("type nat ", "nft_chain_nat"),
+    ("ct ", "nft_ct"),
+    ("fib ", "nft_fib_inet"),
+    ("numgen ", "nft_numgen"),
+    ("masquerade", "nft_masq"),
+    ("counter", "nft_counter"),
+];
+
+/// The modules `script` needs that `loaded` says are not loaded (a module is loaded when
+/// /sys/module has it).
+pub fn to_preload(script: &str, loaded: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let tables_loaded = loaded("nf_tables");
+    EXPR_MODULES
+        .iter()
+        .filter(|(word, _)| script.contains(word))
+        .map(|(_, m)| *m)
+        .filter(|m| !loaded(m) && (*m != "nft_counter" || !tables_loaded))
+        .collect()
+}
+
+/// Loads what `script` needs before it runs (to_preload). Best effort: a module modprobe
+/// cannot load (built into the kernel, or missing) is left to nft, which loads it itself or
+/// says what is missing.
+fn preload(script: &str, bundle: &str) {
+    let loaded = |m: &str| std::path::Path::new("/sys/module").join(m).exists();
+    let missing = to_preload(script, loaded);
+    if missing.is_empty() {
+        return;
+    }
+    let r = crate::module::load_all(&missing);
+    crate::log::info(&format!("modprobe -a {}  # {bundle}'s nftables expressions", missing.join(" ")));
+    // modprobe goes on past a module it cannot find (nft_counter where it is part of
+    // nf_tables): only what is still missing afterwards is worth a line.
+    if let Err(e) = r {
+        let left = to_preload(script, loaded);
+        if !left.is_empty() {
+            crate::log::info(&format!("{bundle}: {e}; nft loads {} itself", left.join(" ")));
+        }
+    }
+}
+
 /// Runs `script` as one transaction: all of it or nothing.
 pub fn apply(script: &str, bundle: &str) -> Result<()> {
+    preload(script, bundle);
     let dir = crate::health::state_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}", dir.display()), e))?;
     let path = dir.join(format!("nft-{}.nft", std::process::id()));
@@ -222,6 +273,27 @@ pub fn apply(script: &str, bundle: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn modules_of_the_expressions_are_loaded_first() {
+        let conn = "chain nat {\n\t\ttype nat hook postrouting priority srcnat;\n\t\tct state new meta mark set numgen random mod 1000 map @weights\n\t\tct state new fib daddr type local return\n\t\toifname \"eth1\" masquerade\n\t\tct state new oifname \"eth1\" counter\n";
+        let none = |_: &str| false;
+        assert_eq!(
+            to_preload(conn, none),
+            ["nft_chain_nat", "nft_ct", "nft_fib_inet", "nft_numgen", "nft_masq", "nft_counter"]
+        );
+        // Loaded ones are not asked for again; nft_counter is not asked for once nf_tables is
+        // in (it may be part of it).
+        let some = |m: &str| m == "nf_tables" || m == "nft_ct";
+        assert_eq!(to_preload(conn, some), ["nft_chain_nat", "nft_fib_inet", "nft_numgen", "nft_masq"]);
+        // A teardown and a maps update use no expression module.
+        assert!(to_preload(&crate::connection::teardown(), none).is_empty());
+        assert!(to_preload(
+            "flush map inet teqlctl weights\nadd element inet teqlctl weights { 0-999 : 0x54450001 }\n",
+            none
+        )
+        .is_empty());
+    }
 
     #[test]
     fn counters_of_our_chain() {
