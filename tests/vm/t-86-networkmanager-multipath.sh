@@ -191,6 +191,27 @@ never-default=true" teqlctl.master=wan teqlctl.table=4203 || return 1
 }
 check "wan.conf: mode=connection, nat, prefer, prefer-dst; isp3 repaired" rewrite
 nmcli connection reload
+# A watcher, from here to the end of the LAN connections: once teqlctl's table is written it
+# must stay (it is rewritten in one nft transaction), whatever order the dispatcher runs the
+# three lines' events in. Each gap is recorded with the time, to be set against syslog.
+syslog_mark=$(wc -l <"$syslog_file")
+: >"$nm_events"
+gaps=$VM_STATE/table-gaps
+watch_stop=$VM_STATE/table-watch-stop
+: >"$gaps"
+rm -f "$watch_stop"
+(
+    seen=
+    while ! [ -e "$watch_stop" ]; do
+        if out=$(nft list table inet teqlctl 2>&1); then
+            seen=1
+        elif [ -n "$seen" ]; then
+            echo "$(date +%T.%N) $out" >>"$gaps"
+        fi
+        sleep 0.1
+    done
+) &
+watcher=$!
 pids=()
 for k in 1 2 3; do
     nmcli -w 90 connection up "isp$k" >"$VM_STATE/up.$k.log" 2>&1 &
@@ -224,6 +245,14 @@ for k in 1 2 3; do
     check "eth$k's share within 0.12 of its weight's ($got/1000)" \
         test $((got > share[k] ? got - share[k] : share[k] - got)) -le 120
 done
+touch "$watch_stop"
+wait "$watcher"
+check "the table never went away while the lines came up and carried connections" test ! -s "$gaps"
+if [ -s "$gaps" ]; then
+    sed 's/^/# gap: /' "$gaps"
+    tail -n +"$((syslog_mark + 1))" "$syslog_file" | grep "teqlctl\[" | sed 's/^/# syslog: /'
+    sed 's/^/# event: /' "$nm_events"
+fi
 ip -n inet addr add 198.18.64.1/32 dev lo
 : >"$SINK_LOG"
 check "20 connections to a preferred destination" udp_flows lan 198.18.64.1 20
