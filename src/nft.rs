@@ -207,7 +207,8 @@ pub fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> 
 /// emulation that way (the kernel asked for modules 30 times), and `nft list` find the table
 /// there, then gone, while it replayed. Loading them first makes the transaction one pass.
 /// Debian's 6.1 builds nft_counter into nf_tables, 5.10 has it as a module: it is asked for
-/// only with nf_tables itself, when it cannot be there already (see `to_preload`).
+/// only with nf_tables itself, when it cannot be there already (see `to_preload`), and last:
+/// where it is no module, modprobe's failure on it comes after the others are loaded.
 const EXPR_MODULES: [(&str, &str); 6] = [
     ("type nat ", "nft_chain_nat"),
     ("ct ", "nft_ct"),
