@@ -206,9 +206,6 @@ pub fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> 
 /// per module. The VM tests saw the first write of a connection table take 7 to 10 s under
 /// emulation that way (the kernel asked for modules 30 times), and `nft list` find the table
 /// there, then gone, while it replayed. Loading them first makes the transaction one pass.
-/// Debian's 6.1 builds nft_counter into nf_tables, 5.10 has it as a module: it is asked for
-/// only with nf_tables itself, when it cannot be there already (see `to_preload`), and last:
-/// where it is no module, modprobe's failure on it comes after the others are loaded.
 const EXPR_MODULES: [(&str, &str); 6] = [
     ("type nat ", "nft_chain_nat"),
     ("ct ", "nft_ct"),
@@ -218,36 +215,42 @@ const EXPR_MODULES: [(&str, &str); 6] = [
     ("counter", "nft_counter"),
 ];
 
-/// The modules `script` needs that `loaded` says are not loaded (a module is loaded when
-/// /sys/module has it).
-pub fn to_preload(script: &str, loaded: impl Fn(&str) -> bool) -> Vec<&'static str> {
-    let tables_loaded = loaded("nf_tables");
+/// Modules some kernels build into another: Debian's 6.1 has nft_counter inside nf_tables,
+/// 5.10 as a module of its own. Asked for only where the running kernel has a file for it, so
+/// that a box where it is built in does not start modprobe for it at every write.
+const BUILT_INTO_NF_TABLES_ON_SOME: [&str; 1] = ["nft_counter"];
+
+/// The modules `script` needs that are not loaded (`loaded`: /sys/module has it); those of
+/// BUILT_INTO_NF_TABLES_ON_SOME only when `has_file` (the kernel has it as a module file).
+pub fn to_preload(script: &str, loaded: impl Fn(&str) -> bool, has_file: impl Fn(&str) -> bool) -> Vec<&'static str> {
     EXPR_MODULES
         .iter()
         .filter(|(word, _)| script.contains(word))
         .map(|(_, m)| *m)
-        .filter(|m| !loaded(m) && (*m != "nft_counter" || !tables_loaded))
+        .filter(|m| !loaded(m) && (!BUILT_INTO_NF_TABLES_ON_SOME.contains(m) || has_file(m)))
         .collect()
 }
 
+/// Whether the running kernel has `module` as a file where distribution kernels keep
+/// netfilter's modules (/lib/modules/RELEASE/kernel/net/netfilter), compressed or not.
+fn has_module_file(module: &str) -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else { return false };
+    let dir = std::path::Path::new("/lib/modules").join(release.trim()).join("kernel/net/netfilter");
+    ["ko", "ko.xz", "ko.zst", "ko.gz"].iter().any(|ext| dir.join(format!("{module}.{ext}")).exists())
+}
+
 /// Loads what `script` needs before it runs (to_preload). Best effort: a module modprobe
-/// cannot load (built into the kernel, or missing) is left to nft, which loads it itself or
-/// says what is missing.
+/// cannot load is left to nft, which loads it itself or says what is missing.
 fn preload(script: &str, bundle: &str) {
     let loaded = |m: &str| std::path::Path::new("/sys/module").join(m).exists();
-    let missing = to_preload(script, loaded);
+    let missing = to_preload(script, loaded, has_module_file);
     if missing.is_empty() {
         return;
     }
     let r = crate::module::load_all(&missing);
     crate::log::info(&format!("modprobe -a {}  # {bundle}'s nftables expressions", missing.join(" ")));
-    // modprobe goes on past a module it cannot find (nft_counter where it is part of
-    // nf_tables): only what is still missing afterwards is worth a line.
     if let Err(e) = r {
-        let left = to_preload(script, loaded);
-        if !left.is_empty() {
-            crate::log::info(&format!("{bundle}: {e}; nft loads {} itself", left.join(" ")));
-        }
+        crate::log::info(&format!("{bundle}: {e}; nft loads what is missing itself"));
     }
 }
 
@@ -279,19 +282,22 @@ mod tests {
     fn modules_of_the_expressions_are_loaded_first() {
         let conn = "chain nat {\n\t\ttype nat hook postrouting priority srcnat;\n\t\tct state new meta mark set numgen random mod 1000 map @weights\n\t\tct state new fib daddr type local return\n\t\toifname \"eth1\" masquerade\n\t\tct state new oifname \"eth1\" counter\n";
         let none = |_: &str| false;
+        let all = |_: &str| true;
         assert_eq!(
-            to_preload(conn, none),
+            to_preload(conn, none, all),
             ["nft_chain_nat", "nft_ct", "nft_fib_inet", "nft_numgen", "nft_masq", "nft_counter"]
         );
-        // Loaded ones are not asked for again; nft_counter is not asked for once nf_tables is
-        // in (it may be part of it).
+        // Loaded ones are not asked for again; nft_counter not where it is no module file of
+        // the kernel's (6.1 builds it into nf_tables).
         let some = |m: &str| m == "nf_tables" || m == "nft_ct";
-        assert_eq!(to_preload(conn, some), ["nft_chain_nat", "nft_fib_inet", "nft_numgen", "nft_masq"]);
+        assert_eq!(to_preload(conn, some, none), ["nft_chain_nat", "nft_fib_inet", "nft_numgen", "nft_masq"]);
+        assert_eq!(to_preload(conn, |m: &str| m != "nft_counter", all), ["nft_counter"]);
         // A teardown and a maps update use no expression module.
-        assert!(to_preload(&crate::connection::teardown(), none).is_empty());
+        assert!(to_preload(&crate::connection::teardown(), none, all).is_empty());
         assert!(to_preload(
             "flush map inet teqlctl weights\nadd element inet teqlctl weights { 0-999 : 0x54450001 }\n",
-            none
+            none,
+            all
         )
         .is_empty());
     }
