@@ -14,8 +14,14 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::exec::{self, Outcome};
 
+/// Whether sch_teql is loaded.
 pub fn loaded() -> bool {
-    Path::new("/sys/module/sch_teql").exists()
+    is_loaded("sch_teql")
+}
+
+/// Whether module `name` is loaded: /sys/module has it.
+pub fn is_loaded(name: &str) -> bool {
+    Path::new("/sys/module").join(name).exists()
 }
 
 /// How many masters the loaded module made, as far as this network namespace shows: one more

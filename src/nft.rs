@@ -222,7 +222,7 @@ const BUILT_INTO_NF_TABLES_ON_SOME: [&str; 1] = ["nft_counter"];
 
 /// The modules `script` needs that are not loaded (`loaded`: /sys/module has it); those of
 /// BUILT_INTO_NF_TABLES_ON_SOME only when `has_file` (the kernel has it as a module file).
-pub fn to_preload(script: &str, loaded: impl Fn(&str) -> bool, has_file: impl Fn(&str) -> bool) -> Vec<&'static str> {
+fn to_preload(script: &str, loaded: impl Fn(&str) -> bool, has_file: impl Fn(&str) -> bool) -> Vec<&'static str> {
     EXPR_MODULES
         .iter()
         .filter(|(word, _)| script.contains(word))
@@ -242,15 +242,13 @@ fn has_module_file(module: &str) -> bool {
 /// Loads what `script` needs before it runs (to_preload). Best effort: a module modprobe
 /// cannot load is left to nft, which loads it itself or says what is missing.
 fn preload(script: &str, bundle: &str) {
-    let loaded = |m: &str| std::path::Path::new("/sys/module").join(m).exists();
-    let missing = to_preload(script, loaded, has_module_file);
+    let missing = to_preload(script, crate::module::is_loaded, has_module_file);
     if missing.is_empty() {
         return;
     }
-    let r = crate::module::load_all(&missing);
-    crate::log::info(&format!("modprobe -a {}  # {bundle}'s nftables expressions", missing.join(" ")));
-    if let Err(e) = r {
-        crate::log::info(&format!("{bundle}: {e}; nft loads what is missing itself"));
+    match crate::module::load_all(&missing) {
+        Ok(()) => crate::log::info(&format!("modprobe -a {}  # {bundle}'s nftables expressions", missing.join(" "))),
+        Err(e) => crate::log::info(&format!("{bundle}: {e}; nft loads what is missing itself")),
     }
 }
 
