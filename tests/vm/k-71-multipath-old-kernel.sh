@@ -112,21 +112,16 @@ printf 'TEQL_MODE=connection\nTEQL_NAT=198.18.100.0/24\n' >>"$NS_DIR/ifcfg-wan"
 expr_modules="nft_counter nft_chain_nat nft_masq nft_numgen nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_fib nft_ct"
 for m in $expr_modules; do modprobe -r "$m" 2>/dev/null; done
 check "nft_counter is a module file of this kernel" sh -c "ls /lib/modules/$release/kernel/net/netfilter/nft_counter.ko*"
-check_eq "no expression module of the table loaded before the bundle" "" \
-    "$(for m in $expr_modules; do [ -e "/sys/module/$m" ] && echo "$m"; done)"
-kernel_modprobe=$(cat /proc/sys/kernel/modprobe)
-printf '#!/bin/sh\necho "$*" >>%s/kernel-modprobe.log\nexec %s "$@"\n' "$VM_STATE" "$kernel_modprobe" >"$VM_STATE/kernel-modprobe"
-chmod 755 "$VM_STATE/kernel-modprobe"
-: >"$VM_STATE/kernel-modprobe.log"
-echo "$VM_STATE/kernel-modprobe" >/proc/sys/kernel/modprobe
+# shellcheck disable=SC2086  # a list of names
+check_eq "no expression module of the table loaded before the bundle" "" "$(modules_loaded $expr_modules)"
+kernel_requests_start
 check "ifup-teql ifcfg-wan (mode connection) takes the three lines" ns_hook ifup-teql ifcfg-wan
-echo "$kernel_modprobe" >/proc/sys/kernel/modprobe
+kernel_requests_stop
 check "the table inet teqlctl is in" nft list table inet teqlctl
 check "... with a counter per line" sh -c "[ \$(nft list chain inet teqlctl postrouting | grep -c 'counter packets') = 3 ]"
-check_eq "nft_counter and nft_numgen are loaded" "nft_counter nft_numgen" \
-    "$(for m in nft_counter nft_numgen; do [ -e "/sys/module/$m" ] && echo "$m"; done | xargs)"
+check_eq "nft_counter and nft_numgen are loaded" "nft_counter nft_numgen" "$(modules_loaded nft_counter nft_numgen)"
 check_eq "the kernel loaded no nftables module on its own during the transaction (teqlctl had)" "" \
-    "$(grep -E 'nft-(expr|chain)' "$VM_STATE/kernel-modprobe.log" | sort -u | tr '\n' ' ')"
+    "$(kernel_nft_requests)"
 check_eq "the route still holds every line (the box's own connections)" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 sink_start
 check "60 new LAN connections" udp_flows lan "$ISP_HOST" 60

@@ -82,26 +82,22 @@ check "... and each line's fwmark rule" grep -q "ip rule add priority 30050 fwma
 check "... and changes nothing" sh -c "! nft list table inet teqlctl 2>/dev/null"
 
 # --- the lines come up as network-scripts brings them up -----------------------------------
-# teqlctl loads the modules of its table's expressions before the transaction: a module the
-# kernel must load itself aborts and replays the whole transaction (seen: 30 replays, 7-10 s
-# under TCG, the table seen and then gone by `nft list` meanwhile). The modules the lab's NAT
-# left loaded go first (nothing uses them now), and the kernel's own requests are logged.
+# teqlctl loads the modules of its table's expressions before the transaction (without, the
+# table was seen and then gone by `nft list` while the kernel replayed it). The modules the
+# lab's NAT left loaded go first (nothing uses them now), and the kernel's own requests are
+# logged (kernel_requests_start).
 expr_modules="nft_chain_nat nft_masq nft_numgen nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_fib nft_ct"
 for m in $expr_modules; do modprobe -r "$m" 2>/dev/null; done
-check_eq "no expression module of the table loaded before the first line" "" \
-    "$(for m in $expr_modules; do [ -e "/sys/module/$m" ] && echo "$m"; done)"
-kernel_modprobe=$(cat /proc/sys/kernel/modprobe)
-printf '#!/bin/sh\necho "$*" >>%s/kernel-modprobe.log\nexec %s "$@"\n' "$VM_STATE" "$kernel_modprobe" >"$VM_STATE/kernel-modprobe"
-chmod 755 "$VM_STATE/kernel-modprobe"
-: >"$VM_STATE/kernel-modprobe.log"
-echo "$VM_STATE/kernel-modprobe" >/proc/sys/kernel/modprobe
+# shellcheck disable=SC2086  # a list of names
+check_eq "no expression module of the table loaded before the first line" "" "$(modules_loaded $expr_modules)"
+kernel_requests_start
 for k in 1 2 3; do
     check "ifup-local eth$k" ns_hook ifup-local "eth$k"
 done
-echo "$kernel_modprobe" >/proc/sys/kernel/modprobe
+kernel_requests_stop
 check "the table inet teqlctl is in" nft list table inet teqlctl
 check_eq "the kernel loaded no nftables module on its own during the transactions (teqlctl had)" "" \
-    "$(grep -E 'nft-(expr|chain)' "$VM_STATE/kernel-modprobe.log" | sort -u | tr '\n' ' ')"
+    "$(kernel_nft_requests)"
 check_eq "the group holds every line (the box's own connections)" "eth1 eth2 eth3" "$(isp_members)"
 for k in 1 2 3; do
     check_eq "rule: fwmark of eth$k to table 420$k" "420$k" \
