@@ -239,6 +239,14 @@ isp_members() {
 # ------------------------------------------------------- connection bundles (t-78, t-79)
 SINK_LOG=$VM_STATE/sink.log
 
+# The modules of the expressions in teqlctl's connection table (nft_counter is one on 5.10;
+# 6.1 builds it into nf_tables, and then it is neither unloaded nor seen in /sys/module), and
+# nft_expr_modules_unload: unloads those of them nothing uses.
+NFT_EXPR_MODULES="nft_counter nft_chain_nat nft_masq nft_numgen nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_fib nft_ct"
+nft_expr_modules_unload() {
+    local m
+    for m in $NFT_EXPR_MODULES; do modprobe -r "$m" 2>/dev/null; done
+}
 # modules_loaded MODULE...: those of the modules that are loaded, on one line.
 modules_loaded() {
     local m

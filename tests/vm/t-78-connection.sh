@@ -86,10 +86,9 @@ check "... and changes nothing" sh -c "! nft list table inet teqlctl 2>/dev/null
 # table was seen and then gone by `nft list` while the kernel replayed it). The modules the
 # lab's NAT left loaded go first (nothing uses them now), and the kernel's own requests are
 # logged (kernel_requests_start).
-expr_modules="nft_chain_nat nft_masq nft_numgen nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_fib nft_ct"
-for m in $expr_modules; do modprobe -r "$m" 2>/dev/null; done
+nft_expr_modules_unload
 # shellcheck disable=SC2086  # a list of names
-check_eq "no expression module of the table loaded before the first line" "" "$(modules_loaded $expr_modules)"
+check_eq "no expression module of the table loaded before the first line" "" "$(modules_loaded $NFT_EXPR_MODULES)"
 kernel_requests_start
 for k in 1 2 3; do
     check "ifup-local eth$k" ns_hook ifup-local "eth$k"
