@@ -258,6 +258,10 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // From the intent to the final save, a SIGTERM or SIGINT waits (then ends the run): the
     // state file never disagrees with the kernel because a run stopped between the two.
     let held = ops::HeldSignals::hold();
+    // health.json is read by hooks (the lines check took out stay out of their group) and
+    // written here, both under the run lock: from the intent to the outcome, a hook waits, so
+    // it never plans with a state that the kernel has already left behind (issue 26, point 7).
+    let global = if ctx.dry_run { None } else { Some(crate::lock::acquire()?) };
     let applied = if changes.is_empty() {
         Vec::new()
     } else {
@@ -267,8 +271,10 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             // the job or puts it back; never a line out that looks taken out by the admin.
             health::save(&dir, &intent(&next, &changes))?;
         }
-        ops::health_changes(ctx, cfg, &changes, &|line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose))?
+        let rp = |line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose);
+        ops::health_changes(ctx, cfg, &changes, &rp, global.as_ref())?
     };
+    crate::testpoint::pause("check-applied");
     let report = record_applied(&mut next, &changes, applied);
     // Announce only what was done: a change refused under the lock has its own message above.
     for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
@@ -281,6 +287,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     if !ctx.dry_run {
         health::save(&dir, &next)?;
     }
+    drop(global);
     drop(held);
     crate::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
     if let (Some(path), false) = (metrics, ctx.dry_run) {

@@ -41,4 +41,5 @@ pub mod state;
 pub mod statefile;
 pub mod status;
 pub mod sysctl;
+pub mod testpoint;
 pub mod text;

@@ -216,15 +216,20 @@ pub enum Applied {
 /// with the same rules: never the last line of a bundle, only put back a line that is still
 /// up and free. One lock for the whole list; each change is its own plan, so that one the
 /// kernel refuses does not undo the others.
+///
+/// The caller holds the lock (`_held`, None only in a dry run) from before it records its
+/// intent until after it records the outcome: a hook that reads health.json (which lines check
+/// took out) then sees either the state before the round or the state after it, never one that
+/// disagrees with the kernel (issue 26, point 7).
 pub fn health_changes(
     ctx: &Ctx,
     cfg: &Config,
     changes: &[crate::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
+    _held: Option<&lock::Lock>,
 ) -> Result<Vec<Applied>> {
     use crate::health::Change;
     use crate::plan::HealthStep;
-    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     let mut nl = open_netlink()?;
     let mut out = Vec::new();
     let line_and_master = |c: &Change| match c {
@@ -601,8 +606,10 @@ pub enum MpEvent {
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
 pub fn multipath(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent) -> Result<Plan> {
-    let dead = taken_out_by_check(name);
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    // Under the lock: `check` writes health.json under it too, so a round that puts a line back
+    // is either wholly before this read or wholly after this run (issue 26, point 7).
+    let dead = taken_out_by_check(name);
     let mut nl = open_netlink()?;
     multipath_locked(ctx, cfg, name, event, &dead, &mut nl).map(|(plan, _)| plan)
 }
@@ -644,11 +651,12 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
 /// line). A dry run records nothing and plans with the new lease.
 pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event) -> Result<Plan> {
     let line = &ev.interface;
+    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    // Under the lock, as in `multipath`.
     let mut dead = taken_out_by_check(bundle);
     if ev.reason == crate::dhcp::Reason::Lost {
         dead.insert(line.to_string());
     }
-    let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     let dir = crate::health::state_dir();
     let before = crate::dhcp::load(&dir, line);
     if !ctx.dry_run && before != ev.lease {
