@@ -3,7 +3,7 @@
 //! recovered ones back through the same operations as `teqlctl detach`/`attach`, and keeps its
 //! memory under /run for the next run. No daemon: a systemd timer (or cron) runs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -247,7 +247,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let state = read_kernel(&mut nl, cfg, &mp_tables)?;
 
     let problems = report_problems(cfg, &prev);
-    let lines = round_lines(cfg, &state, &prev);
+    let lines = round_lines(cfg, &state, &prev, &crate::held::load(&dir));
     let read = started.elapsed();
     let observations = probe_lines(&lines, &state, &prev, started, read)?;
 
@@ -355,6 +355,8 @@ struct RoundLine<'a> {
     link: &'a Link,
     /// In its bundle now.
     attached: bool,
+    /// Out of its bundle for no recorded reason (see round_lines).
+    missing: bool,
     plan: Plan,
 }
 
@@ -369,10 +371,22 @@ impl RoundLine<'_> {
 }
 
 /// The lines of this round: configured without problems, present, administratively up, and
-/// either in their bundle now or taken out by an earlier check. Lines the admin took out stay
-/// out. (A broken file leaves its line unchecked, as the hooks leave it alone.)
-fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health) -> Vec<RoundLine<'a>> {
+/// either in their bundle now, or taken out by an earlier check, or missing from it for no
+/// recorded reason: not held out (`held`: the admin's detach, ifdown) while their bundle has
+/// a line in it. Such a line is one whose hook failed (at boot, the run lock busy for 10 s),
+/// was killed or never ran; it is put in once it answers (issue 26, point 11). Lines the
+/// admin took out stay out. (A broken file leaves its line unchecked, as the hooks leave it
+/// alone.)
+fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTreeSet<String>) -> Vec<RoundLine<'a>> {
     let mut lines = Vec::new();
+    // The bundles with a line in them now: a bundle without one is down (or never came up),
+    // which is not check's to change.
+    let live_bundles: BTreeSet<&str> = cfg
+        .members
+        .values()
+        .filter(|m| state.link(&m.device).is_some_and(|l| in_bundle(m, l, state, cfg)))
+        .map(|m| m.master.as_str())
+        .collect();
     for m in cfg.members.values() {
         if !cfg.problems_for(&m.device).is_empty() {
             continue;
@@ -383,8 +397,10 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health) -> Vec<Roun
         }
         let attached = in_bundle(m, link, state, cfg);
         let taken_out = prev.lines.get(m.device.as_str()).is_some_and(|h| h.detached && m.master == h.master);
-        if attached || taken_out {
-            lines.push(RoundLine { member: m, link, attached, plan: plan_line(m, link, state, cfg) });
+        let missing =
+            !attached && !taken_out && !held.contains(m.device.as_str()) && live_bundles.contains(m.master.as_str());
+        if attached || taken_out || missing {
+            lines.push(RoundLine { member: m, link, attached, missing, plan: plan_line(m, link, state, cfg) });
         }
     }
     lines
@@ -409,6 +425,7 @@ fn probe_lines(
             down: l.member.probe.down,
             up: l.member.probe.up,
             attached: l.attached,
+            missing: l.missing,
             carrier: carrier(l.link, state),
             outcome: match &l.plan {
                 Plan::Known(o) => o.clone(),

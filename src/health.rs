@@ -122,6 +122,9 @@ pub struct Observation {
     pub up: u32,
     /// Its root qdisc is the master now.
     pub attached: bool,
+    /// Out of its bundle, though up, configured and not taken out on purpose or by check: its
+    /// hook failed or never ran. Put in at its first good round.
+    pub missing: bool,
     pub carrier: bool,
     /// The last probe's outcome: every probe of this round before it failed.
     pub outcome: Outcome,
@@ -399,6 +402,11 @@ fn master_changes(
                 changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
                 live += 1;
             }
+            // Good this round, not merely not yet failed `down` times: it was never seen to work.
+            (false, true) if o.missing && h.oks > 0 => {
+                changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
+                live += 1;
+            }
             (false, _) => {}
         }
     }
@@ -457,6 +465,19 @@ fn master_changes(
                 level: Level::Notice,
                 msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
                 kind: "put-back",
+                line: o.line.clone(),
+                master: m.to_string(),
+                change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
+            });
+        } else if !o.attached && o.missing && h.healthy && h.oks > 0 {
+            events.push(Event {
+                level: Level::Notice,
+                msg: format!(
+                    "{} ({m}): up and configured but not in {m} (its hook failed or did not run); \
+                     put in: {}",
+                    o.line, h.last
+                ),
+                kind: "picked-up",
                 line: o.line.clone(),
                 master: m.to_string(),
                 change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
@@ -556,6 +577,7 @@ mod tests {
             down: 2,
             up: 3,
             attached,
+            missing: false,
             carrier: true,
             outcome,
             probes: 1,
@@ -778,6 +800,23 @@ mod tests {
         let o = vec![obs("eth2", true, answers(Some(5))), obs("eth3", false, answers(Some(5)))];
         let (_, changes, _) = round(&prev, &o, 9);
         assert_eq!(changes, []);
+    }
+
+    #[test]
+    fn a_missing_line_is_put_in_at_its_first_good_round_and_never_while_failing() {
+        // eth3 is up and configured, not in teql0, not taken out by anyone: its hook failed.
+        let missing = |outcome| Observation { missing: true, ..obs("eth3", false, outcome) };
+        let prev = run(1, |_, _| answers(Some(5))).0;
+        let silent = vec![obs("eth2", true, answers(Some(5))), missing(answers(None))];
+        let (next, changes, events) = round(&prev, &silent, 9);
+        assert_eq!(changes, [], "not while its probes fail");
+        assert!(events.iter().all(|e| e.kind != "picked-up"), "{events:?}");
+        let good = vec![obs("eth2", true, answers(Some(5))), missing(answers(Some(5)))];
+        let (_, changes, events) = round(&next, &good, 10);
+        assert_eq!(changes, [attach("eth3")]);
+        let e = events.iter().find(|e| e.kind == "picked-up").expect("announced");
+        assert!(e.msg.starts_with("eth3 (teql0): up and configured but not in teql0"), "{}", e.msg);
+        assert_eq!(e.change, Some(attach("eth3")));
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
         ops::check_config(&cfg, &[&member.device])?;
         return match env.phase {
             Phase::PreUp => Ok(()),
-            Phase::Up => ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Up).map(drop),
+            Phase::Up => ops::multipath_joining(ctx, &cfg, &member.master, &[member.device.as_str()]).map(drop),
             Phase::Down | Phase::PostDown => {
                 ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Leaving(vec![member.device.to_string()]))
                     .map(drop)

@@ -18,6 +18,7 @@ pub mod env;
 pub mod error;
 pub mod exec;
 pub mod health;
+pub mod held;
 pub mod hooks;
 pub mod ifupdown;
 pub mod install;

@@ -160,6 +160,9 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
                 // Without a lease in the event (DHCP not done yet, a static profile without a
                 // gateway) the bundle is planned with what was recorded, as a line coming up.
                 if dhcp.lease.is_some() {
+                    if ev.action == Action::Up {
+                        ops::let_go(ctx, &line)?;
+                    }
                     return ops::dhcp_event(ctx, &cfg, bundle, &dhcp).map(drop);
                 }
             }

@@ -230,6 +230,8 @@ pub fn health_changes(
 ) -> Result<Vec<Applied>> {
     use crate::health::Change;
     use crate::plan::HealthStep;
+    // Read under the lock: a line the admin took out while the round probed stays out.
+    let held = crate::held::load(&crate::health::state_dir());
     let mut nl = open_netlink()?;
     let mut out = Vec::new();
     let line_and_master = |c: &Change| match c {
@@ -242,13 +244,13 @@ pub fn health_changes(
     let bundles: BTreeSet<String> =
         changes.iter().map(|c| line_and_master(c).1).filter(|m| multipath_bundle(cfg, m).is_some()).collect();
     for b in &bundles {
-        let mut dead = taken_out_by_check(b);
+        let mut dead = kept_out(b);
         for c in changes {
             match c {
                 Change::Detach { line, master } if master == b => {
                     dead.insert(line.clone());
                 }
-                Change::Attach { line, master } if master == b => {
+                Change::Attach { line, master } if master == b && !held.contains(line) => {
                     dead.remove(line);
                 }
                 _ => {}
@@ -257,6 +259,7 @@ pub fn health_changes(
         let result = multipath_locked(ctx, cfg, b, &MpEvent::Up, &dead, &mut nl);
         for c in changes.iter().filter(|c| &line_and_master(c).1 == b) {
             let applied = match (&result, c) {
+                (_, Change::Attach { line, .. }) if held.contains(line) => Applied::Gone(held_out(line)),
                 (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
                 (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
                 (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => Applied::Gone(format!(
@@ -276,6 +279,7 @@ pub fn health_changes(
         let state = read_state(&mut nl, reads)?;
         let mut p = Planner::new(&state);
         let step = match c {
+            Change::Attach { line, .. } if held.contains(line) => Ok(HealthStep::Gone(held_out(line))),
             Change::Detach { line, master } => Ok(p.take_out_dead(line, master)),
             Change::Attach { line, master } => p.put_back(line, master, rp(line)),
         };
@@ -301,6 +305,10 @@ pub fn health_changes(
     Ok(out)
 }
 
+fn held_out(line: &str) -> String {
+    format!("{line} was taken out on purpose (teqlctl detach, ifdown) while the round probed; its ifup or teqlctl attach brings it back")
+}
+
 /// `teqlctl attach`, and ifup-local for a member: lines join their master, which comes up
 /// with its address and route if it was not up yet.
 pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], master_override: Option<&BundleName>) -> Result<Plan> {
@@ -322,7 +330,9 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], master_override: Optio
         let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
         let mut last = Plan::default();
         for b in bundles {
-            last = multipath(ctx, cfg, b, &MpEvent::Up)?;
+            let joining: Vec<&str> =
+                mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).map(IfName::as_str).collect();
+            last = multipath_joining(ctx, cfg, b, &joining)?;
         }
         if teql.is_empty() {
             return Ok(last);
@@ -364,6 +374,10 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
     run(ctx, needed, Reads::WithRpFilter, |p| {
         for j in joins {
             p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
+        }
+        if !ctx.dry_run {
+            // Under the run lock (`run` holds it): lines asked in are no longer held out.
+            crate::held::set(&crate::health::state_dir(), joins.iter().map(|j| j.line.as_str()), false)?;
         }
         if bring_masters_up {
             for m in &masters {
@@ -410,6 +424,11 @@ pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok:
 /// take it down itself or its state would say it is still configured).
 pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
+        if !ctx.dry_run {
+            // Recorded first, under the run lock, as check records its intent: `check` never
+            // puts a line taken out on purpose back (issue 26, point 11).
+            crate::held::set(&crate::health::state_dir(), ifaces.iter().map(IfName::as_str), true)?;
+        }
         let mut left = BTreeSet::new();
         for iface in ifaces {
             if let Some(m) = p.detach(iface, missing_ok)? {
@@ -606,18 +625,49 @@ pub enum MpEvent {
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
 pub fn multipath(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent) -> Result<Plan> {
+    multipath_run(ctx, cfg, name, event, &[])
+}
+
+/// As `multipath` with `MpEvent::Up`, for lines that join on purpose (their ifup, `teqlctl
+/// attach`): they are no longer held out (held.rs).
+pub fn multipath_joining(ctx: &Ctx, cfg: &Config, name: &str, joining: &[&str]) -> Result<Plan> {
+    multipath_run(ctx, cfg, name, &MpEvent::Up, joining)
+}
+
+fn multipath_run(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent, joining: &[&str]) -> Result<Plan> {
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    if !ctx.dry_run {
+        // Recorded first, under the lock, as check records its intent (issue 26, point 11).
+        let dir = crate::health::state_dir();
+        if let MpEvent::Leaving(l) = event {
+            crate::held::set(&dir, l.iter().map(String::as_str), true)?;
+        }
+        crate::held::set(&dir, joining.iter().copied(), false)?;
+    }
     // Under the lock: `check` writes health.json under it too, so a round that puts a line back
     // is either wholly before this read or wholly after this run (issue 26, point 7).
-    let dead = taken_out_by_check(name);
+    let mut dead = kept_out(name);
+    for j in joining {
+        dead.remove(*j);
+    }
     let mut nl = open_netlink()?;
     multipath_locked(ctx, cfg, name, event, &dead, &mut nl).map(|(plan, _)| plan)
 }
 
-/// The lines of `bundle` that `teqlctl check` has taken out (health.json).
-fn taken_out_by_check(bundle: &str) -> BTreeSet<String> {
-    let health = crate::health::load(&crate::health::state_dir());
-    health.lines.iter().filter(|(_, h)| h.master == bundle && h.detached).map(|(l, _)| l.clone()).collect()
+/// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out
+/// (health.json), and those taken out on purpose (held.json: detach, ifdown), which only their
+/// own ifup or `teqlctl attach` brings back; a lease renewed on another line does not.
+fn kept_out(bundle: &str) -> BTreeSet<String> {
+    let dir = crate::health::state_dir();
+    let health = crate::health::load(&dir);
+    let held = crate::held::load(&dir);
+    health
+        .lines
+        .iter()
+        .filter(|(l, h)| h.master == bundle && (h.detached || held.contains(l.as_str())))
+        .map(|(l, _)| l.clone())
+        .chain(held.iter().filter(|l| !health.lines.contains_key(l.as_str())).cloned())
+        .collect()
 }
 
 /// The tables of every line of a multipath bundle: what a run must read of the kernel for them
@@ -645,6 +695,16 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
         .collect()
 }
 
+/// `line` joins on purpose (NetworkManager's `up` of its profile, before the lease it carries
+/// is planned by `dhcp_event`): it is no longer held out (held.rs). Under the lock.
+pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let _lock = lock::acquire()?;
+    crate::held::set(&crate::health::state_dir(), [line.as_str()], false)
+}
+
 /// The dhclient hook for `ev.interface`, a line of multipath bundle `bundle`: under the lock,
 /// records its lease (or removes the record of a lost one), then plans the bundle as a line
 /// coming up does; a line that lost its lease stays out of the group (never the last live
@@ -653,7 +713,7 @@ pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event
     let line = &ev.interface;
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Under the lock, as in `multipath`.
-    let mut dead = taken_out_by_check(bundle);
+    let mut dead = kept_out(bundle);
     if ev.reason == crate::dhcp::Reason::Lost {
         dead.insert(line.to_string());
     }

@@ -56,3 +56,8 @@ fn scenario(name: &str) {
 fn a_hook_waits_for_checks_record_of_a_line_put_back() {
     scenario("check-race");
 }
+
+#[test]
+fn check_puts_in_a_line_whose_hook_never_ran_but_not_one_taken_out_on_purpose() {
+    scenario("check-missing");
+}
