@@ -68,6 +68,8 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
 /// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a
 /// fully undone one with one complaint) and reports each.
 fn rollback(done: &[&Action], nl: &mut Netlink) {
+    // Its steps may use the time kept in reserve for it (deadline.rs).
+    let _rolling_back = crate::deadline::RollingBack::start();
     for action in done.iter().rev() {
         let what = format!("undo `{action}`");
         let r = match action {

@@ -39,11 +39,22 @@ pub const HOOK_BOUND_SECS: u32 = 30;
 pub const IFUPDOWN_BOUND_SECS: u32 = 120;
 pub const CLI_BOUND_SECS: u32 = 120;
 
+/// The manual tool's bound: TEQLCTL_RUN_BOUND seconds (manual runs only, see `env`: an admin
+/// or a test that wants a run to give up sooner), else CLI_BOUND_SECS.
+fn cli_bound() -> u32 {
+    crate::env::redirect("TEQLCTL_RUN_BOUND")
+        .and_then(|s| s.to_str()?.parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(CLI_BOUND_SECS)
+}
+
 /// What the watchdog prints: async-signal-safe, so a fixed text written with write(2).
 const WATCHDOG_MSG: &[u8] =
     b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
 
 extern "C" fn on_alarm(_: libc::c_int) {
+    // No child outlives the run: an nft killed here cannot commit after a newer run's.
+    crate::deadline::kill_child_group();
     // The system log first (one sendto(2) of a message prepared when the watchdog was armed).
     crate::log::watchdog_fired();
     // SAFETY: write(2) and _exit(2) are async-signal-safe; nothing else is touched.
@@ -62,6 +73,8 @@ pub fn arm_watchdog(secs: u32) {
         // The default action of SIGALRM still ends the process, only without the message.
     }
     crate::log::prepare_watchdog(secs);
+    // The steps' bounds nest inside this one (deadline.rs).
+    crate::deadline::set(secs);
     nix::unistd::alarm::set(secs);
 }
 
@@ -78,12 +91,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 chain(&argv0, &args, code)
             }
             None => {
-                arm_watchdog(CLI_BOUND_SECS);
+                arm_watchdog(cli_bound());
                 crate::cli::main(args)
             }
         },
         Some(Entry::Cli) => {
-            arm_watchdog(CLI_BOUND_SECS);
+            arm_watchdog(cli_bound());
             crate::cli::main(args)
         }
         Some(Entry::Hook(h)) => {

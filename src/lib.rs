@@ -12,6 +12,7 @@ pub mod completions;
 pub mod config;
 pub mod connection;
 pub mod conntrack;
+pub mod deadline;
 pub mod dhcp;
 pub mod dispatch;
 pub mod env;
