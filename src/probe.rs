@@ -873,6 +873,124 @@ mod tests {
         assert_eq!(drain(|_: &mut [u8]| None, &mut buf, far, Instant::now, |_, _, _| panic!("read")), 0);
     }
 
+    /// The kernel side of the ARP socket, in a private network namespace (`unshare -m -n`,
+    /// this test binary run again inside it): a flood of ARP replies coming in on another
+    /// interface (the LAN) never reaches the socket, and a probe round on the line still ends
+    /// within its timeout while the flood goes on. Skipped without root or unshare, unless CI
+    /// is set.
+    #[test]
+    fn an_arp_flood_on_the_lan_does_not_reach_the_probe() {
+        let why = if !nix::unistd::geteuid().is_root() {
+            Some("not root".to_string())
+        } else {
+            let exe = std::env::current_exe().unwrap();
+            match std::process::Command::new("unshare")
+                .args(["-m", "-n", "--"])
+                .arg(exe)
+                .args(["--exact", "probe::tests::netns_arp_flood", "--include-ignored", "--nocapture"])
+                .env("TEQLCTL_PROBE_NETNS", "1")
+                .output()
+            {
+                Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("1 passed") => None,
+                Ok(o) if String::from_utf8_lossy(&o.stderr).contains("unshare failed") => {
+                    Some(format!("unshare: {}", String::from_utf8_lossy(&o.stderr).trim()))
+                }
+                Ok(o) => panic!(
+                    "in the namespace:\n{}\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                Err(e) => Some(format!("cannot run unshare: {e}")),
+            }
+        };
+        if let Some(why) = why {
+            assert!(std::env::var_os("CI").is_none(), "CI is set, and this test cannot run: {why}");
+            eprintln!("skipped: {why}");
+        }
+    }
+
+    fn ip(args: &str) {
+        let ok = std::process::Command::new("ip").args(args.split(' ')).status().is_ok_and(|s| s.success());
+        assert!(ok, "ip {args}");
+    }
+
+    fn ifindex(name: &str) -> u32 {
+        let c = std::ffi::CString::new(name).unwrap();
+        // SAFETY: a valid NUL-terminated name.
+        unsafe { libc::if_nametoindex(c.as_ptr()) }
+    }
+
+    /// Run by the test above, inside its namespace only.
+    #[test]
+    #[ignore]
+    fn netns_arp_flood() {
+        assert_eq!(std::env::var("TEQLCTL_PROBE_NETNS").as_deref(), Ok("1"), "run only in a private namespace");
+        let line_mac = [2, 0, 0x5e, 0, 0, 0x0a];
+        ip("link set lo up");
+        // pa: the probed line (its far end pb); la: the LAN (lb: a host on it that floods).
+        ip("link add pa address 02:00:5e:00:00:0a type veth peer name pb address 02:00:5e:00:00:0b");
+        ip("link add la address 02:00:5e:00:00:1a type veth peer name lb address 02:00:5e:00:00:1b");
+        for dev in ["pa", "pb", "la", "lb"] {
+            ip(&format!("link set {dev} up"));
+        }
+        ip("addr add 198.51.100.2/24 dev pa");
+        let (pa, pb, lb) = (ifindex("pa"), ifindex("pb"), ifindex("lb"));
+        assert!(pa > 0 && pb > 0 && lb > 0);
+        // What the line's next hop would answer: only in from the LAN here.
+        let answer = arp_reply([2, 0, 0x5e, 0, 0, 0x1b], [198, 51, 100, 1], line_mac, [198, 51, 100, 2]);
+        let out = packet_socket(&[pb]).unwrap();
+
+        // The kernel filter: a thousand replies in on the LAN, then one in on the line.
+        let sock = packet_socket(&[pa]).unwrap();
+        for _ in 0..1000 {
+            send(out.as_raw_fd(), lb, ETH_P_ARP, &line_mac, &answer);
+        }
+        send(out.as_raw_fd(), pb, ETH_P_ARP, &line_mac, &answer);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut buf = [0u8; 2048];
+        let mut got = Vec::new();
+        while let Some((_, ifindex)) = recv_frame(sock.as_raw_fd(), &mut buf) {
+            got.push(ifindex);
+        }
+        assert_eq!(got, [Some(pa)], "only the reply in on the line is queued");
+
+        // A round on the line while the LAN floods: it ends by its timeout, the LAN's answers
+        // counting for nothing.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooder = {
+            let stop = stop.clone();
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let fd = out.as_raw_fd();
+                let mut sent = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    send(fd, lb, ETH_P_ARP, &line_mac, &answer);
+                    sent += 1;
+                }
+                sent
+            })
+        };
+        let job = Job {
+            line: "pa".into(),
+            ifindex: pa,
+            mac: line_mac.to_vec(),
+            via: Some(Ipv4Addr::new(198, 51, 100, 1)),
+            source: Ipv4Addr::new(198, 51, 100, 2),
+            icmp: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            arp: vec![(Ipv4Addr::new(198, 51, 100, 3), Ipv4Addr::new(198, 51, 100, 2))],
+            timeout: Duration::from_millis(500),
+        };
+        let started = Instant::now();
+        let found = run(std::slice::from_ref(&job)).unwrap();
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sent = flooder.join().unwrap();
+        assert!(sent > 1000, "the flood: {sent} frames");
+        assert!(took < Duration::from_millis(1500), "the round took {took:?} under a flood of {sent} frames");
+        assert_eq!(found[0].via, Some((Ipv4Addr::new(198, 51, 100, 1), false)), "{found:?}");
+        assert_eq!(found[0].targets, [(Ipv4Addr::new(198, 51, 100, 3), None), (Ipv4Addr::new(203, 0, 113, 1), None)]);
+    }
+
     #[test]
     fn rounds_differ() {
         let (a, b) = (Round::random().unwrap(), Round::random().unwrap());
