@@ -56,7 +56,7 @@ pub struct NatNow {
 /// The bundle's NAT now, for a bundle with a record only: asking nftables on a box that never
 /// used it would load nf_tables for nothing.
 pub fn read(master: &str) -> Option<NatNow> {
-    let written = std::fs::read_to_string(record_path(master)).ok()?;
+    let written = crate::statefile::read_record(&record_path(master))?;
     let exists = match crate::nft::table_exists_named(&table(master)) {
         Ok(e) => e,
         Err(e) => {

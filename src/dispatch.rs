@@ -79,6 +79,12 @@ pub fn arm_watchdog(secs: u32) {
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {
+    let code = run(args);
+    crate::log::report_dropped();
+    code
+}
+
+fn run(args: Vec<OsString>) -> i32 {
     let argv0 = args.first().and_then(|a| a.to_str()).unwrap_or("teqlctl").to_string();
     match entry(&argv0) {
         // run-parts starts the ifupdown hooks with no arguments and ifupdown's environment.
@@ -127,6 +133,7 @@ fn chain(argv0: &str, args: &[OsString], code: i32) -> i32 {
     let Some(chained) = crate::install::chained_hook(argv0) else { return code };
     // The admin's hook was never under our time bound; do not kill it with our watchdog.
     nix::unistd::alarm::cancel();
+    crate::log::report_dropped();
     use std::os::unix::process::CommandExt;
     let err = std::process::Command::new(&chained).args(&args[1..]).exec();
     crate::log::error(&format!("cannot run the chained hook {}: {err}", chained.display()));

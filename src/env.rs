@@ -1,5 +1,6 @@
 //! Environment variables that redirect teqlctl (TEQLCTL_ROOT, TEQLCTL_STATE_DIR, TEQLCTL_LOCK,
-//! TEQLCTL_LOCK_TIMEOUT, TEQLCTL_JOURNAL_SOCKET, TEQLCTL_NFT, TEQLCTL_RUN_BOUND). The manual tool honours them:
+//! TEQLCTL_LOCK_TIMEOUT, TEQLCTL_JOURNAL_SOCKET, TEQLCTL_SYSLOG_SOCKET, TEQLCTL_NFT,
+//! TEQLCTL_RUN_BOUND). The manual tool honours them:
 //! whoever runs it chose them. A hook does not: its environment is whatever its caller had
 //! (network-scripts passes PATH only, ifupdown rebuilds it, but an `ifup` run through sudo or a
 //! service may carry anything), and a redirected configuration root, lock or state file would

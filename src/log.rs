@@ -5,18 +5,24 @@
 //! protocol (systemd.io/JOURNAL_NATIVE_PROTOCOL) with the syslog identifier `teqlctl` (so
 //! `journalctl -t teqlctl` finds it, as it finds what syslog(3) sends) and fields a fleet can
 //! filter on: TEQLCTL_COMMAND (what ran: `check`, `up`, `ifup-local`...), and for line health
-//! TEQLCTL_EVENT, TEQLCTL_LINE, TEQLCTL_MASTER. Without a journal, syslog(3), as before.
+//! TEQLCTL_EVENT, TEQLCTL_LINE, TEQLCTL_MASTER. Without a journal, a datagram to /dev/log as
+//! syslog(3) sends it (RFC 3164, LOG_DAEMON).
+//!
+//! Logging never holds a run (issue 26, point 9): a stalled journald or syslog daemon leaves its
+//! socket full, and a blocking send would stop every command and hook before it did anything.
+//! So stderr comes first, every send is non-blocking (syslog(3) is not: it blocks on a full
+//! /dev/log, hence our own datagram), and a message the system log does not take is dropped
+//! and counted: the count goes with the next message that gets through (TEQLCTL_DROPPED) and to
+//! stderr when the run ends.
 //! The watchdog's message is prepared in advance and sent from its signal handler with one
 //! sendto(2), so a killed run says so in the log too.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-static SYSLOG_OPEN: AtomicBool = AtomicBool::new(false);
 /// 0 quiet (errors and warnings only), 1 verbose (what is changed, on stderr too).
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 
@@ -87,44 +93,149 @@ pub fn journal_entry(priority: libc::c_int, msg: &str, command: &str, fields: &[
     out
 }
 
-/// The socket messages go to the journal through: opened with the first message (a run that
-/// has nothing to say opens nothing); None once sending failed (no journal here).
+/// The sockets messages go to the journal and to /dev/log through, non-blocking: each opened
+/// with the first message for it (a run that has nothing to say opens nothing); None if that
+/// failed.
 static JOURNAL: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+static SYSLOG: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+/// Set once sending to the journal failed for another reason than a full socket: no journal
+/// here, and /dev/log takes the messages from then on.
 static JOURNAL_FAILED: AtomicBool = AtomicBool::new(false);
 
-/// Sends one entry to the journal; false when there is none (then syslog(3) takes it).
-fn journal(priority: libc::c_int, msg: &str, fields: &[Field]) -> bool {
+/// Messages the system log did not take in this run (its socket full), for the report at exit;
+/// and those not yet said in a message that got through.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static DROPPED_UNSAID: AtomicU64 = AtomicU64::new(0);
+
+/// How many messages of this run the system log did not take so far.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn nonblocking_socket() -> Option<UnixDatagram> {
+    let s = UnixDatagram::unbound().ok()?;
+    s.set_nonblocking(true).ok()?;
+    Some(s)
+}
+
+/// What became of one message sent to the system log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Taken,
+    /// The socket was full: dropped (and counted) rather than waited for.
+    Dropped,
+    /// Nobody listens there.
+    Nobody,
+}
+
+fn send(sock: &UnixDatagram, body: &[u8], to: &std::path::Path) -> Sent {
+    match sock.send_to(body, to) {
+        Ok(_) => Sent::Taken,
+        // A full queue (EAGAIN), or no buffer for it: the daemon is not reading.
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+            Sent::Dropped
+        }
+        Err(_) => Sent::Nobody,
+    }
+}
+
+/// Sends one entry to the journal.
+fn journal(priority: libc::c_int, msg: &str, fields: &[Field]) -> Sent {
     if JOURNAL_FAILED.load(Ordering::Relaxed) {
-        return false;
+        return Sent::Nobody;
     }
-    let Some(sock) = JOURNAL.get_or_init(|| UnixDatagram::unbound().ok()) else { return false };
+    let Some(sock) = JOURNAL.get_or_init(nonblocking_socket) else { return Sent::Nobody };
     let command = COMMAND.lock().map(|c| c.clone()).unwrap_or_default();
-    if sock.send_to(&journal_entry(priority, msg, &command, fields), journal_path()).is_ok() {
-        return true;
+    let unsaid = DROPPED_UNSAID.load(Ordering::Relaxed);
+    let count = unsaid.to_string();
+    let mut fields = fields.to_vec();
+    if unsaid > 0 {
+        fields.push(("DROPPED", &count));
     }
-    JOURNAL_FAILED.store(true, Ordering::Relaxed);
-    false
+    let sent = send(sock, &journal_entry(priority, &with_dropped(msg, unsaid), &command, &fields), &journal_path());
+    if sent == Sent::Taken {
+        DROPPED_UNSAID.fetch_sub(unsaid, Ordering::Relaxed);
+    }
+    if sent == Sent::Nobody {
+        JOURNAL_FAILED.store(true, Ordering::Relaxed);
+    }
+    sent
+}
+
+/// `msg`, and how many messages before it were dropped, if any.
+fn with_dropped(msg: &str, unsaid: u64) -> String {
+    match unsaid {
+        0 => msg.to_string(),
+        n => format!("{msg} ({n} earlier message(s) of teqlctl dropped: the system log was not taking them)"),
+    }
+}
+
+/// Where syslog datagrams go: TEQLCTL_SYSLOG_SOCKET (manual runs only, see `env`; the tests use
+/// it), else /dev/log.
+fn syslog_path() -> PathBuf {
+    crate::env::redirect("TEQLCTL_SYSLOG_SOCKET").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/log"))
+}
+
+/// A datagram for /dev/log as syslog(3) makes it (RFC 3164): `<PRI>Mmm dd hh:mm:ss
+/// teqlctl[PID]: message`, facility daemon, local time.
+pub fn syslog_datagram(priority: libc::c_int, msg: &str, now: libc::time_t) -> Vec<u8> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    // SAFETY: tm is plain data; localtime_r fills it from `now` (or fails and leaves zeros).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&now, &mut tm) };
+    let month = MONTHS[usize::try_from(tm.tm_mon).unwrap_or(0).min(11)];
+    format!(
+        "<{}>{month} {:2} {:02}:{:02}:{:02} teqlctl[{}]: {msg}",
+        libc::LOG_DAEMON | priority,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        std::process::id()
+    )
+    .into_bytes()
+}
+
+/// Sends one message to /dev/log.
+fn syslog_send(priority: libc::c_int, msg: &str) -> Sent {
+    let Some(sock) = SYSLOG.get_or_init(nonblocking_socket) else { return Sent::Nobody };
+    let unsaid = DROPPED_UNSAID.load(Ordering::Relaxed);
+    // SAFETY: time(2) with no pointer to fill.
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    let sent = send(sock, &syslog_datagram(priority, &with_dropped(msg, unsaid), now), &syslog_path());
+    if sent == Sent::Taken {
+        DROPPED_UNSAID.fetch_sub(unsaid, Ordering::Relaxed);
+    }
+    sent
 }
 
 fn syslog(priority: libc::c_int, msg: &str) {
     log_with(priority, msg, &[]);
 }
 
-/// The system log: the journal with `fields`, else syslog(3) with the message alone.
+/// The system log: the journal with `fields`, else /dev/log with the message alone. Never
+/// waits: what a full socket does not take is dropped and counted.
 fn log_with(priority: libc::c_int, msg: &str, fields: &[Field]) {
     let text = clean(msg);
-    if journal(priority, &text, fields) {
-        return;
+    let sent = match journal(priority, &text, fields) {
+        Sent::Nobody => syslog_send(priority, &text),
+        other => other,
+    };
+    if sent == Sent::Dropped {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        DROPPED_UNSAID.fetch_add(1, Ordering::Relaxed);
     }
-    if !SYSLOG_OPEN.swap(true, Ordering::Relaxed) {
-        // LOG_NDELAY is not set: the socket is only opened when the first message is sent, so
-        // a run that has nothing to say costs nothing.
-        unsafe { libc::openlog(c"teqlctl".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+}
+
+/// At the end of a run: says on stderr how many messages the system log did not take (once;
+/// they were all on stderr already, or not meant for it).
+pub fn report_dropped() {
+    let n = DROPPED.swap(0, Ordering::Relaxed);
+    if n > 0 {
+        eprintln!(
+            "teqlctl: warning: {n} message(s) of this run were not sent to the system log: its socket was full (journald or the syslog daemon is not reading)"
+        );
     }
-    // Interior NULs cannot come from our own texts, but interface names are user input.
-    let text = CString::new(text).unwrap_or_default();
-    // "%s" so that a '%' in an interface name is never read as a format directive.
-    unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
 }
 
 /// The watchdog's message, ready to go: the journal's address and entry, and /dev/log's
@@ -207,12 +318,13 @@ pub fn watchdog_fired() {
     }
 }
 
-/// A change that was made: syslog always, stderr when verbose.
+/// A change that was made: syslog always, stderr when verbose. Stderr first, here and below:
+/// it is what a run that the system log holds up would still show.
 pub fn info(msg: &str) {
-    syslog(libc::LOG_INFO, msg);
     if verbose() {
         eprintln!("teqlctl: {}", clean(msg));
     }
+    syslog(libc::LOG_INFO, msg);
 }
 
 /// A change of state the admin should hear of even when nobody asked for --verbose (a line
@@ -223,8 +335,8 @@ pub fn notice(msg: &str) {
 
 /// `notice` with journal fields.
 pub fn notice_with(msg: &str, fields: &[Field]) {
-    log_with(libc::LOG_NOTICE, msg, fields);
     eprintln!("teqlctl: {}", clean(msg));
+    log_with(libc::LOG_NOTICE, msg, fields);
 }
 
 /// Something the admin should know about but that did not stop the run.
@@ -234,8 +346,8 @@ pub fn warn(msg: &str) {
 
 /// `warn` with journal fields.
 pub fn warn_with(msg: &str, fields: &[Field]) {
-    log_with(libc::LOG_WARNING, msg, fields);
     eprintln!("teqlctl: warning: {}", clean(msg));
+    log_with(libc::LOG_WARNING, msg, fields);
 }
 
 /// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
@@ -246,13 +358,25 @@ pub fn warn_stderr(msg: &str) {
 
 /// The one line that explains why the run failed.
 pub fn error(msg: &str) {
-    syslog(libc::LOG_ERR, msg);
     eprintln!("teqlctl: {}", clean(msg));
+    syslog(libc::LOG_ERR, msg);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syslog_datagram_is_what_syslog3_sends() {
+        // 2024-03-05 07:08:09 UTC; the test's TZ may be anything, so only the shape is fixed.
+        let d = String::from_utf8(syslog_datagram(libc::LOG_WARNING, "eth3: 100% lost", 1_709_622_489)).unwrap();
+        let (head, rest) = d.split_once('>').unwrap();
+        assert_eq!(head, "<28"); // daemon (3) * 8 + warning (4)
+        let (stamp, tail) = rest.split_at(15);
+        assert!(["Mar ", "Feb "].iter().any(|m| stamp.starts_with(m)), "{stamp}");
+        assert_eq!(stamp.as_bytes()[9], b':', "{stamp}");
+        assert_eq!(tail, format!(" teqlctl[{}]: eth3: 100% lost", std::process::id()));
+    }
 
     #[test]
     fn a_journal_entry_carries_the_identifier_and_our_fields() {

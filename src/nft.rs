@@ -252,13 +252,19 @@ fn preload(script: &str, bundle: &str) {
     }
 }
 
+/// Writes `script` where nft reads it from: a file of this run's in teqlctl's own directory,
+/// made new (statefile rules: a symlink planted there is refused, never followed).
+fn write_script(dir: &std::path::Path, script: &str) -> Result<std::path::PathBuf> {
+    crate::statefile::private_dir(dir)?;
+    let path = dir.join(format!("nft-{}.nft", std::process::id()));
+    crate::statefile::write_private(&path, script.as_bytes())?;
+    Ok(path)
+}
+
 /// Runs `script` as one transaction: all of it or nothing.
 pub fn apply(script: &str, bundle: &str) -> Result<()> {
     preload(script, bundle);
-    let dir = crate::health::state_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}", dir.display()), e))?;
-    let path = dir.join(format!("nft-{}.nft", std::process::id()));
-    std::fs::write(&path, script).map_err(|e| Error::Io(format!("{}", path.display()), e))?;
+    let path = write_script(&crate::health::state_dir(), script)?;
     let r = run(&["-f", &path.to_string_lossy()], bundle);
     let _ = std::fs::remove_file(&path);
     let (ok, out) = r?;
@@ -298,6 +304,24 @@ mod tests {
             all
         )
         .is_empty());
+    }
+
+    #[test]
+    fn the_script_is_never_written_through_a_symlink() {
+        let t = tempfile::TempDir::new().unwrap();
+        let dir = t.path().join("state");
+        let path = write_script(&dir, "flush ruleset\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "flush ruleset\n");
+        // A leftover of ours (a run killed before removing it) is replaced.
+        let path = write_script(&dir, "add table inet teqlctl\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "add table inet teqlctl\n");
+        std::fs::remove_file(&path).unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = write_script(&dir, "flush ruleset\n").unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     }
 
     #[test]

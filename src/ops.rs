@@ -880,7 +880,7 @@ fn connection_step(
 ) -> Result<Option<ConnStep>> {
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
-    let last = std::fs::read_to_string(ruleset_file(name)).ok();
+    let last = crate::statefile::read_record(&ruleset_file(name));
     let current = match current_table(name, last.as_deref()) {
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.

@@ -28,7 +28,10 @@
 //! One packet socket serves every line (sendto names the line, recvfrom tells which line a
 //! reply came in on) rather than one bound socket per line: closing a packet socket waits for
 //! an RCU grace period (packet_release calls synchronize_net), and one wait per line made up
-//! a tenth of a failing round in the VM.
+//! a tenth of a failing round in the VM. Its kernel filter (`arp_reply_filter`) keeps only
+//! ARP replies that came in on a probed line: the LAN's ARP, a flood included, never reaches
+//! it (issue 26, point 10). And no receive loop reads for longer than the round can wait
+//! (`drain`): a flood on a probed line itself costs the round its answers, never its bound.
 
 use std::collections::HashMap;
 use std::io;
@@ -162,10 +165,80 @@ fn sockaddr_ll(ifindex: u32, proto: u16, addr: &[u8]) -> libc::sockaddr_ll {
     sa
 }
 
-/// A datagram packet socket on no line in particular: it receives the ARP frames of every
-/// line, and sends on the line each sendto names.
-fn packet_socket() -> Result<OwnedFd, ProbeError> {
-    socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(ETH_P_ARP.to_be()), "packet socket")
+/// The ancillary loads of classic BPF (linux/filter.h): the packet's type and the index of
+/// the interface it came in on.
+const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+const SKF_AD_IFINDEX: u32 = 0xffff_f000 + 8;
+
+/// Classic BPF for the ARP socket: keep ARP replies that came in on one of `ifindexes` (the
+/// probed lines), drop everything else, so that the ARP traffic of the LAN and of every other
+/// interface (a flood included) never reaches the socket's queue. With more lines than one
+/// jump can pass over (never in practice), replies on any interface are kept.
+pub fn arp_reply_filter(ifindexes: &[u32]) -> Vec<(u16, u8, u8, u32)> {
+    let mut lines: Vec<u32> = ifindexes.to_vec();
+    lines.sort_unstable();
+    lines.dedup();
+    let n = if lines.len() > 200 { 0 } else { lines.len() };
+    let mut f = vec![
+        (0x20, 0, 0, SKF_AD_PKTTYPE),                           // ld pkttype
+        (0x15, (n + 3) as u8, 0, libc::PACKET_OUTGOING as u32), // jeq outgoing: drop
+        (0x28, 0, 0, 6),                                        // ldh [6]: the ARP operation
+        (0x15, 0, (n + 1) as u8, 2),                            // jeq #2 (reply), else drop
+    ];
+    if n > 0 {
+        f.push((0x20, 0, 0, SKF_AD_IFINDEX)); // ld ifindex
+        for (i, ix) in lines.iter().enumerate() {
+            f.push((0x15, (n - i) as u8, 0, *ix)); // jeq this line: keep
+        }
+    } else {
+        f.push((0x05, 0, 0, 1)); // ja: keep
+    }
+    f.push((0x06, 0, 0, 0)); // ret: drop
+    f.push((0x06, 0, 0, 0xffff)); // ret: keep
+    f
+}
+
+fn attach_filter(fd: &OwnedFd, filter: &[(u16, u8, u8, u32)], what: &str) -> Result<(), ProbeError> {
+    let mut code: Vec<libc::sock_filter> =
+        filter.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
+    let prog = libc::sock_fprog { len: code.len() as u16, filter: code.as_mut_ptr() };
+    // SAFETY: prog points to `code`, which outlives the call; the kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &prog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error(what));
+    }
+    Ok(())
+}
+
+/// A datagram packet socket for the ARP of the probed lines: it sends on the line each sendto
+/// names and receives only the ARP replies coming in on those lines (`arp_reply_filter`). Bound
+/// to the line when there is one line only. It is opened for no protocol, given its filter, and
+/// only then bound to ARP: no frame of another interface is queued before the filter is there.
+fn packet_socket(ifindexes: &[u32]) -> Result<OwnedFd, ProbeError> {
+    let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0, "packet socket")?;
+    attach_filter(&fd, &arp_reply_filter(ifindexes), "packet socket: attaching its filter")?;
+    let one = ifindexes.first().filter(|&&i| ifindexes.iter().all(|&j| j == i)).copied().unwrap_or(0);
+    let sa = sockaddr_ll(one, ETH_P_ARP, &[]);
+    // SAFETY: sa is a valid sockaddr_ll of the length given.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_error("packet socket: binding it to ARP"));
+    }
+    Ok(fd)
 }
 
 /// Classic BPF over an IPv4 packet (a datagram packet socket hands over the network header
@@ -187,22 +260,7 @@ pub const ECHO_REPLY_FILTER: [(u16, u8, u8, u32); 9] = [
 /// netfilter: replies count whatever the admin's firewall does with them afterwards.
 fn echo_reply_socket() -> Result<OwnedFd, ProbeError> {
     let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(ETH_P_IP.to_be()), "packet socket for echo replies")?;
-    let mut code: Vec<libc::sock_filter> =
-        ECHO_REPLY_FILTER.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
-    let prog = libc::sock_fprog { len: code.len() as u16, filter: code.as_mut_ptr() };
-    // SAFETY: prog points to `code`, which outlives the call; the kernel copies the program.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &prog as *const libc::sock_fprog as *const libc::c_void,
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(last_error("packet socket for echo replies: attaching its filter"));
-    }
+    attach_filter(&fd, &ECHO_REPLY_FILTER, "packet socket for echo replies: attaching its filter")?;
     Ok(fd)
 }
 
@@ -473,45 +531,82 @@ impl Sender<'_> {
     }
 }
 
-/// Reads the ARP frames queued on the packet socket: the next hops' and the ARP targets'
-/// answers, each counted only on the line it came in on (an answer on another line says
-/// nothing of this one).
-fn read_arp(fd: RawFd, buf: &mut [u8], runs: &mut [Run], start: Instant, now: Instant) {
-    while let Some((len, ifindex)) = recv_frame(fd, buf) {
-        let Some(ifindex) = ifindex else { continue };
-        let frame = &buf[..len];
-        for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
-            let job = r.job;
-            if let (None, Some(via)) = (&r.via_mac, job.via) {
-                if let Some(mac) = arp_answer(frame, &job.mac, via, job.source) {
-                    r.via_mac = Some(mac.to_vec());
-                    // Send the echoes now rather than at the next resend.
-                    r.next_send = now;
-                }
-            }
-            for (k, (target, from)) in job.arp.iter().enumerate() {
-                if r.arp_rtt[k].is_none() && arp_answer(frame, &job.mac, *target, *from).is_some() {
-                    r.arp_rtt[k] = Some(now.saturating_duration_since(start));
-                }
-            }
+/// The most frames one drain reads before the round looks at its clock and its resends again:
+/// a flood (on a line, or anywhere the filters let through) must not starve the round.
+pub const DRAIN_MAX: usize = 64;
+
+/// Reads frames from `recv` (None: nothing more queued) and hands each to `frame` with the time
+/// it was read, until the queue is empty, `until` has come, or DRAIN_MAX frames were read; the
+/// clock is looked at before every read. Returns how many were read.
+fn drain(
+    mut recv: impl FnMut(&mut [u8]) -> Option<(usize, Option<u32>)>,
+    buf: &mut [u8],
+    until: Instant,
+    clock: impl Fn() -> Instant,
+    mut frame: impl FnMut(&[u8], Option<u32>, Instant),
+) -> usize {
+    for n in 0..DRAIN_MAX {
+        let now = clock();
+        if now >= until {
+            return n;
         }
+        let Some((len, ifindex)) = recv(buf) else { return n };
+        frame(&buf[..len.min(buf.len())], ifindex, now);
     }
+    DRAIN_MAX
 }
 
-/// Reads the echo replies queued on the filtered socket and times the ones of this round.
-fn read_echo_replies(fd: RawFd, buf: &mut [u8], runs: &mut [Run], sender: &Sender, now: Instant) {
-    while let Some((len, ifindex)) = recv_frame(fd, buf) {
-        // Our own requests pass the filter's type test only if someone echoes them;
-        // what this host sends is never a reply to it.
-        if ifindex.is_none() {
-            continue;
-        }
-        let Some(&s) = match_echo_reply(&buf[..len], sender.round, &sender.echoes) else { continue };
-        let rtt = &mut runs[s.job].icmp_rtt[s.target];
-        if rtt.is_none() {
-            *rtt = Some(now.saturating_duration_since(s.at));
-        }
-    }
+/// Reads the ARP frames queued on the packet socket, until `until` at the latest: the next
+/// hops' and the ARP targets' answers, each counted only on the line it came in on (an answer
+/// on another line says nothing of this one).
+fn read_arp(fd: RawFd, buf: &mut [u8], runs: &mut [Run], start: Instant, until: Instant) {
+    drain(
+        |b| recv_frame(fd, b),
+        buf,
+        until,
+        Instant::now,
+        |frame, ifindex, now| {
+            let Some(ifindex) = ifindex else { return };
+            for r in runs.iter_mut().filter(|r| r.job.ifindex == ifindex) {
+                let job = r.job;
+                if let (None, Some(via)) = (&r.via_mac, job.via) {
+                    if let Some(mac) = arp_answer(frame, &job.mac, via, job.source) {
+                        r.via_mac = Some(mac.to_vec());
+                        // Send the echoes now rather than at the next resend.
+                        r.next_send = now;
+                    }
+                }
+                for (k, (target, from)) in job.arp.iter().enumerate() {
+                    if r.arp_rtt[k].is_none() && arp_answer(frame, &job.mac, *target, *from).is_some() {
+                        r.arp_rtt[k] = Some(now.saturating_duration_since(start));
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// Reads the echo replies queued on the filtered socket, until `until` at the latest, and
+/// times the ones of this round.
+fn read_echo_replies(fd: RawFd, buf: &mut [u8], runs: &mut [Run], sender: &Sender, until: Instant) {
+    drain(
+        |b| recv_frame(fd, b),
+        buf,
+        until,
+        Instant::now,
+        |frame, ifindex, now| {
+            // Our own requests pass the filter's type test only if someone echoes them;
+            // what this host sends is never a reply to it.
+            if ifindex.is_none() {
+                return;
+            }
+            let Some(&s) = match_echo_reply(frame, sender.round, &sender.echoes) else { return };
+            let rtt = &mut runs[s.job].icmp_rtt[s.target];
+            if rtt.is_none() {
+                *rtt = Some(now.saturating_duration_since(s.at));
+            }
+        },
+    );
 }
 
 /// Runs every job at once; returns one Found per job, in order. Fails only when a socket
@@ -523,7 +618,7 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
     }
     let round = Round::random()?;
     let icmp = if jobs.iter().any(|j| !j.icmp.is_empty()) { Some(echo_reply_socket()?) } else { None };
-    let packet = packet_socket()?;
+    let packet = packet_socket(&jobs.iter().map(|j| j.ifindex).collect::<Vec<_>>())?;
     let mut runs: Vec<Run> = jobs.iter().map(|j| Run::new(j, start)).collect();
     let mut sender = Sender { fd: packet.as_raw_fd(), round: &round, seq: round.seq, echoes: HashMap::new() };
     let mut buf = [0u8; 2048];
@@ -545,12 +640,13 @@ pub fn run(jobs: &[Job]) -> Result<Vec<Found>, ProbeError> {
         if n <= 0 {
             continue;
         }
-        let now = Instant::now();
+        // Each drain ends by the time the loop is due again (a resend, a deadline): however
+        // much is queued, the round keeps its bound.
         if fds[0].revents & libc::POLLIN != 0 {
-            read_arp(sender.fd, &mut buf, &mut runs, start, now);
+            read_arp(sender.fd, &mut buf, &mut runs, start, wake);
         }
         if let Some(pfd) = fds.get(1).filter(|p| p.revents & libc::POLLIN != 0) {
-            read_echo_replies(pfd.fd, &mut buf, &mut runs, &sender, now);
+            read_echo_replies(pfd.fd, &mut buf, &mut runs, &sender, wake);
         }
     }
     Ok(runs.iter().map(Run::found).collect())
@@ -652,15 +748,23 @@ mod tests {
         );
     }
 
-    /// Runs ECHO_REPLY_FILTER as the kernel would (only the instructions it uses): true if the
-    /// packet is kept.
+    /// Runs ECHO_REPLY_FILTER as the kernel would: true if the packet is kept.
     fn filter_keeps(p: &[u8]) -> bool {
+        run_filter(&ECHO_REPLY_FILTER, p, libc::PACKET_HOST, 2)
+    }
+
+    /// Runs a classic BPF program as the kernel would (only the instructions ours use) on a
+    /// packet of type `pkttype` that came in on `ifindex`: true if it is kept.
+    fn run_filter(prog: &[(u16, u8, u8, u32)], p: &[u8], pkttype: u8, ifindex: u32) -> bool {
         let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
         let byte = |i: usize| p.get(i).map(|&b| u32::from(b));
         loop {
-            let (code, jt, jf, k) = ECHO_REPLY_FILTER[pc];
+            let (code, jt, jf, k) = prog[pc];
             pc += 1;
             match code {
+                0x20 if k == SKF_AD_PKTTYPE => a = u32::from(pkttype),
+                0x20 if k == SKF_AD_IFINDEX => a = ifindex,
+                0x05 => pc += k as usize,
                 0x30 => match byte(k as usize) {
                     Some(v) => a = v,
                     None => return false,
@@ -710,6 +814,181 @@ mod tests {
         with_options[24] = 3; // destination unreachable
         assert!(!filter_keeps(&with_options));
         assert!(!filter_keeps(&reply[..15]), "a truncated packet");
+    }
+
+    #[test]
+    fn the_arp_filter_keeps_replies_on_the_probed_lines_only() {
+        let us = [2, 0, 0, 0, 0, 2];
+        let reply = arp_reply([2, 0, 0, 0, 0, 9], [203, 0, 113, 1], us, [203, 0, 113, 2]);
+        let request = arp_request(&us, Ipv4Addr::new(203, 0, 113, 2), Ipv4Addr::new(203, 0, 113, 1));
+        let f = arp_reply_filter(&[7, 3, 7]);
+        assert!(f.len() < 16, "the lines are listed once: {f:?}");
+        for line in [3, 7] {
+            assert!(run_filter(&f, &reply, libc::PACKET_HOST, line));
+            assert!(run_filter(&f, &reply, libc::PACKET_BROADCAST, line));
+            assert!(!run_filter(&f, &request, libc::PACKET_BROADCAST, line), "a request");
+            assert!(!run_filter(&f, &reply, libc::PACKET_OUTGOING, line), "what this host sends");
+        }
+        for other in [1, 2, 4, 8] {
+            assert!(!run_filter(&f, &reply, libc::PACKET_HOST, other), "a reply on interface {other}");
+        }
+        assert!(!run_filter(&f, &reply[..5], libc::PACKET_HOST, 3), "a truncated frame");
+        // More lines than one jump passes over: replies of every interface, still no requests.
+        let many: Vec<u32> = (1..=300).collect();
+        let f = arp_reply_filter(&many);
+        assert!(run_filter(&f, &reply, libc::PACKET_HOST, 999));
+        assert!(!run_filter(&f, &request, libc::PACKET_HOST, 1));
+        assert!(!run_filter(&f, &reply, libc::PACKET_OUTGOING, 1));
+    }
+
+    /// A queue that never runs dry (a flood faster than we read) cannot hold a drain past its
+    /// bound: before, the receive loops read until the socket was empty.
+    #[test]
+    fn a_drain_ends_by_its_deadline_however_much_is_queued() {
+        let start = Instant::now();
+        let tick = std::cell::Cell::new(0u32);
+        // Every look at the clock costs a millisecond of fake time.
+        let clock = || {
+            tick.set(tick.get() + 1);
+            start + Duration::from_millis(u64::from(tick.get()))
+        };
+        let flood = |b: &mut [u8]| {
+            b[0] = 0xaa;
+            Some((60, Some(2)))
+        };
+        let mut buf = [0u8; 2048];
+        let mut seen = 0;
+        let n = drain(flood, &mut buf, start + Duration::from_millis(10), clock, |f, ifindex, now| {
+            assert_eq!((f.len(), f[0], ifindex), (60, 0xaa, Some(2)));
+            assert!(now < start + Duration::from_millis(10));
+            seen += 1;
+        });
+        assert_eq!((n, seen), (9, 9), "one frame per look at the clock, until the deadline");
+        // With time to spare, a drain still stops after DRAIN_MAX frames.
+        let n = drain(flood, &mut buf, Instant::now() + Duration::from_secs(3600), Instant::now, |_, _, _| {});
+        assert_eq!(n, DRAIN_MAX);
+        // A deadline already gone reads nothing; an empty queue ends the drain at once.
+        assert_eq!(drain(flood, &mut buf, Instant::now(), Instant::now, |_, _, _| panic!("read")), 0);
+        let far = Instant::now() + Duration::from_secs(60);
+        assert_eq!(drain(|_: &mut [u8]| None, &mut buf, far, Instant::now, |_, _, _| panic!("read")), 0);
+    }
+
+    /// The kernel side of the ARP socket, in a private network namespace (`unshare -m -n`,
+    /// this test binary run again inside it): a flood of ARP replies coming in on another
+    /// interface (the LAN) never reaches the socket, and a probe round on the line still ends
+    /// within its timeout while the flood goes on. Skipped without root or unshare, unless CI
+    /// is set.
+    #[test]
+    fn an_arp_flood_on_the_lan_does_not_reach_the_probe() {
+        let why = if !nix::unistd::geteuid().is_root() {
+            Some("not root".to_string())
+        } else {
+            let exe = std::env::current_exe().unwrap();
+            match std::process::Command::new("unshare")
+                .args(["-m", "-n", "--"])
+                .arg(exe)
+                .args(["--exact", "probe::tests::netns_arp_flood", "--include-ignored", "--nocapture"])
+                .env("TEQLCTL_PROBE_NETNS", "1")
+                .output()
+            {
+                Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("1 passed") => None,
+                Ok(o) if String::from_utf8_lossy(&o.stderr).contains("unshare failed") => {
+                    Some(format!("unshare: {}", String::from_utf8_lossy(&o.stderr).trim()))
+                }
+                Ok(o) => panic!(
+                    "in the namespace:\n{}\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                Err(e) => Some(format!("cannot run unshare: {e}")),
+            }
+        };
+        if let Some(why) = why {
+            assert!(std::env::var_os("CI").is_none(), "CI is set, and this test cannot run: {why}");
+            eprintln!("skipped: {why}");
+        }
+    }
+
+    fn ip(args: &str) {
+        let ok = std::process::Command::new("ip").args(args.split(' ')).status().is_ok_and(|s| s.success());
+        assert!(ok, "ip {args}");
+    }
+
+    fn ifindex(name: &str) -> u32 {
+        let c = std::ffi::CString::new(name).unwrap();
+        // SAFETY: a valid NUL-terminated name.
+        unsafe { libc::if_nametoindex(c.as_ptr()) }
+    }
+
+    /// Run by the test above, inside its namespace only.
+    #[test]
+    #[ignore]
+    fn netns_arp_flood() {
+        assert_eq!(std::env::var("TEQLCTL_PROBE_NETNS").as_deref(), Ok("1"), "run only in a private namespace");
+        let line_mac = [2, 0, 0x5e, 0, 0, 0x0a];
+        ip("link set lo up");
+        // pa: the probed line (its far end pb); la: the LAN (lb: a host on it that floods).
+        ip("link add pa address 02:00:5e:00:00:0a type veth peer name pb address 02:00:5e:00:00:0b");
+        ip("link add la address 02:00:5e:00:00:1a type veth peer name lb address 02:00:5e:00:00:1b");
+        for dev in ["pa", "pb", "la", "lb"] {
+            ip(&format!("link set {dev} up"));
+        }
+        ip("addr add 198.51.100.2/24 dev pa");
+        let (pa, pb, lb) = (ifindex("pa"), ifindex("pb"), ifindex("lb"));
+        assert!(pa > 0 && pb > 0 && lb > 0);
+        // What the line's next hop would answer: only in from the LAN here.
+        let answer = arp_reply([2, 0, 0x5e, 0, 0, 0x1b], [198, 51, 100, 1], line_mac, [198, 51, 100, 2]);
+        let out = packet_socket(&[pb]).unwrap();
+
+        // The kernel filter: a thousand replies in on the LAN, then one in on the line.
+        let sock = packet_socket(&[pa]).unwrap();
+        for _ in 0..1000 {
+            send(out.as_raw_fd(), lb, ETH_P_ARP, &line_mac, &answer);
+        }
+        send(out.as_raw_fd(), pb, ETH_P_ARP, &line_mac, &answer);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut buf = [0u8; 2048];
+        let mut got = Vec::new();
+        while let Some((_, ifindex)) = recv_frame(sock.as_raw_fd(), &mut buf) {
+            got.push(ifindex);
+        }
+        assert_eq!(got, [Some(pa)], "only the reply in on the line is queued");
+
+        // A round on the line while the LAN floods: it ends by its timeout, the LAN's answers
+        // counting for nothing.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooder = {
+            let stop = stop.clone();
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let fd = out.as_raw_fd();
+                let mut sent = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    send(fd, lb, ETH_P_ARP, &line_mac, &answer);
+                    sent += 1;
+                }
+                sent
+            })
+        };
+        let job = Job {
+            line: "pa".into(),
+            ifindex: pa,
+            mac: line_mac.to_vec(),
+            via: Some(Ipv4Addr::new(198, 51, 100, 1)),
+            source: Ipv4Addr::new(198, 51, 100, 2),
+            icmp: vec![Ipv4Addr::new(203, 0, 113, 1)],
+            arp: vec![(Ipv4Addr::new(198, 51, 100, 3), Ipv4Addr::new(198, 51, 100, 2))],
+            timeout: Duration::from_millis(500),
+        };
+        let started = Instant::now();
+        let found = run(std::slice::from_ref(&job)).unwrap();
+        let took = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sent = flooder.join().unwrap();
+        assert!(sent > 1000, "the flood: {sent} frames");
+        assert!(took < Duration::from_millis(1500), "the round took {took:?} under a flood of {sent} frames");
+        assert_eq!(found[0].via, Some((Ipv4Addr::new(198, 51, 100, 1), false)), "{found:?}");
+        assert_eq!(found[0].targets, [(Ipv4Addr::new(198, 51, 100, 3), None), (Ipv4Addr::new(203, 0, 113, 1), None)]);
     }
 
     #[test]

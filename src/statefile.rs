@@ -123,6 +123,10 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
     if !md.is_file() {
         return Err(Error::Refused(format!("{}: not a regular file; remove it", path.display())));
     }
+    // Ours, or root's for a user reading what the root-run hooks wrote (`status`).
+    if md.uid() != euid() && md.uid() != 0 {
+        return Err(Error::Refused(format!("{}: owned by uid {}, not teqlctl's; remove it", path.display(), md.uid())));
+    }
     let mut buf = Vec::new();
     f.take(MAX_STATE_BYTES + 1)
         .read_to_end(&mut buf)
@@ -134,6 +138,22 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
         )));
     }
     Ok(Some(buf))
+}
+
+/// A text record of ours (the ruleset last written for a bundle), by `read`'s rules: None when
+/// there is none, or when it cannot be trusted, which is said (the caller then asks the kernel
+/// instead, and its next write replaces the record).
+pub fn read_record(path: &Path) -> Option<String> {
+    let refused = match read(path) {
+        Ok(None) => return None,
+        Ok(Some(body)) => match String::from_utf8(body) {
+            Ok(text) => return Some(text),
+            Err(_) => format!("{}: not UTF-8 text; not a record of teqlctl's", path.display()),
+        },
+        Err(e) => e.to_string(),
+    };
+    crate::log::warn(&format!("{refused} (ignored: the next write replaces it)"));
+    None
 }
 
 /// Replaces `path` with `body` atomically, mode 0644: a new file (O_EXCL, never through a
@@ -176,6 +196,43 @@ fn write_new(path: &Path, body: &[u8], sync: bool) -> Result<()> {
     })();
     result.map_err(|e| {
         let _ = fs::remove_file(&tmp);
+        Error::Io(format!("cannot write {}", path.display()), e)
+    })
+}
+
+/// Creates `path` anew, mode 0600, holding `body`: for a file of ours that another program
+/// reads by its name (nft's script). Never through a symlink nor into anything already there
+/// but a leftover regular file of ours (a run killed before it removed it), which is replaced.
+pub fn write_private(path: &Path, body: &[u8]) -> Result<()> {
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+    };
+    let mut f = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let md = fs::symlink_metadata(path).map_err(|e| Error::Io(format!("cannot read {}", path.display()), e))?;
+            if md.file_type().is_symlink() {
+                return Err(Error::Refused(format!("{}: is a symbolic link; remove it", path.display())));
+            }
+            if !md.is_file() || md.uid() != euid() {
+                return Err(Error::Refused(format!(
+                    "{}: not a regular file of uid {}; remove it",
+                    path.display(),
+                    euid()
+                )));
+            }
+            fs::remove_file(path).map_err(|e| Error::Io(format!("cannot remove {}", path.display()), e))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| open_error("file", path, e))?;
+    f.write_all(body).map_err(|e| {
+        let _ = fs::remove_file(path);
         Error::Io(format!("cannot write {}", path.display()), e)
     })
 }
@@ -246,5 +303,58 @@ mod tests {
         let big = t.path().join("big");
         fs::write(&big, vec![b' '; (MAX_STATE_BYTES + 1) as usize]).unwrap();
         assert!(read(&big).unwrap_err().to_string().contains("larger than"));
+    }
+
+    #[test]
+    fn records_are_read_by_the_state_file_rules() {
+        let t = tempfile::TempDir::new().unwrap();
+        let record = t.path().join("connection-c0.nft");
+        fs::write(&record, "table inet teqlctl {}\n").unwrap();
+        assert_eq!(read_record(&record).as_deref(), Some("table inet teqlctl {}\n"));
+        assert_eq!(read_record(&t.path().join("absent")), None);
+        let victim = t.path().join("victim");
+        fs::write(&victim, "not a record").unwrap();
+        let link = t.path().join("nat-teql0.nft");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert_eq!(read_record(&link), None, "through a symlink");
+        fs::write(&record, vec![b'#'; (MAX_STATE_BYTES + 1) as usize]).unwrap();
+        assert_eq!(read_record(&record), None, "oversized");
+        fs::write(&record, b"\xff\xfe").unwrap();
+        assert_eq!(read_record(&record), None, "not text");
+        if euid() == 0 {
+            fs::write(&record, "table inet teqlctl {}\n").unwrap();
+            nix::unistd::chown(&record, Some(nix::unistd::Uid::from_raw(4242)), None).unwrap();
+            assert!(read(&record).unwrap_err().to_string().contains("owned by uid 4242"));
+            assert_eq!(read_record(&record), None, "someone else's");
+        }
+    }
+
+    /// Every reader of a file in teqlctl's state directory goes through `read` (no symlink, no
+    /// FIFO, no file of someone else's, bounded): no plain read of a record path anywhere.
+    #[test]
+    fn state_files_are_read_through_statefile_only() {
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut plain = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for e in fs::read_dir(&dir).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = fs::read_to_string(&path).unwrap();
+                // Tests write and read their fixtures as they like.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for (n, line) in code.lines().enumerate() {
+                    let reads = ["read_to_string(", "fs::read(", "File::open("].iter().any(|r| line.contains(r));
+                    let ours =
+                        ["record_path", "ruleset_file", "state_file", "state_dir"].iter().any(|r| line.contains(r));
+                    if reads && ours {
+                        plain.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(plain.is_empty(), "plain reads of state files:\n{}", plain.join("\n"));
     }
 }

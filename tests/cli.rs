@@ -590,6 +590,81 @@ fn messages_reach_the_journal_with_the_command() {
     assert!(entry.contains("\nTEQLCTL_COMMAND=up\n"), "{entry}");
 }
 
+/// A stand-in for a stalled system log: a datagram socket bound at `path` whose queue is full
+/// and that nobody reads.
+fn stalled_log_socket(path: &Path) -> std::os::unix::net::UnixDatagram {
+    let log = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    filler.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    while filler.send_to(&[b'x'; 1024], path).is_ok() {
+        sent += 1;
+        assert!(sent < 1_000_000, "the stand-in's queue never filled");
+    }
+    log
+}
+
+#[test]
+fn a_stalled_system_log_holds_no_run() {
+    // Before, journal() sent with a blocking sendto and syslog(3) blocks on a full /dev/log:
+    // every command waited for a daemon that was not reading, hooks too.
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let journal_path = root.path().join("journal.socket");
+    let syslog_path = root.path().join("log.socket");
+    let _journal = stalled_log_socket(&journal_path);
+    let _syslog = stalled_log_socket(&syslog_path);
+    // The journal stalled; and no journal, with /dev/log stalled.
+    for journal in [journal_path.clone(), root.path().join("no-journal.socket")] {
+        let started = std::time::Instant::now();
+        let out = teqlctl()
+            .arg("--root")
+            .arg(root.path())
+            .env("TEQLCTL_JOURNAL_SOCKET", &journal)
+            .env("TEQLCTL_SYSLOG_SOCKET", &syslog_path)
+            .args(["--dry-run", "up"])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(took < std::time::Duration::from_secs(5), "{took:?} with {}: {err}", journal.display());
+        assert!(out.status.code().is_some(), "killed by the timeout: {err}");
+        assert!(err.contains("TEQL_RP_FILTER"), "{err}");
+        // The problem was said on stderr before the run reports what the log did not take.
+        let said = err.find("TEQL_RP_FILTER").unwrap();
+        let dropped = err.find("were not sent to the system log").unwrap_or_else(|| panic!("{err}"));
+        assert!(said < dropped, "{err}");
+        assert!(err.contains("warning: 1 message(s) of this run"), "{err}");
+    }
+}
+
+#[test]
+fn without_a_journal_messages_go_to_dev_log_as_syslog_sends_them() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let syslog_path = root.path().join("log.socket");
+    let syslog = std::os::unix::net::UnixDatagram::bind(&syslog_path).unwrap();
+    syslog.set_nonblocking(true).unwrap();
+    let out = teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .env("TEQLCTL_JOURNAL_SOCKET", root.path().join("no-journal.socket"))
+        .env("TEQLCTL_SYSLOG_SOCKET", &syslog_path)
+        .args(["--dry-run", "up"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("not sent to the system log"), "{err}");
+    let mut buf = [0u8; 8192];
+    let n = syslog.recv(&mut buf).unwrap_or_else(|e| panic!("nothing reached /dev/log ({e}); stderr: {err}"));
+    let d = String::from_utf8_lossy(&buf[..n]);
+    // <daemon.err>Mmm dd hh:mm:ss teqlctl[pid]: ...
+    assert!(d.starts_with("<27>"), "{d}");
+    assert_eq!(&d[4 + 15..4 + 24], " teqlctl[", "{d}");
+    assert!(d.contains("]: ") && d.contains("TEQL_RP_FILTER"), "{d}");
+}
+
 #[test]
 fn the_dhclient_hook_is_silent_for_what_is_not_ours_and_names_bad_calls() {
     let root = office();
