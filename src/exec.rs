@@ -47,8 +47,9 @@ pub enum Outcome {
     /// Exited; `ok` is a zero status. `output` is stdout then stderr (empty unless captured),
     /// each cut at MAX_CAPTURE bytes.
     Exited { ok: bool, code: Option<i32>, output: String },
-    /// Killed, with its whole process group, after the bound.
-    TimedOut,
+    /// Killed, with its whole process group, after the bound it was given (the step's own, or
+    /// less: see `deadline`).
+    TimedOut(Duration),
 }
 
 /// What is kept of each of a command's stdout and stderr: enough for any message nft or
@@ -112,12 +113,16 @@ impl Captured {
 /// exited is not waited for. Without, they go where ours go. At the bound the whole group is
 /// killed, so that nothing the command started outlives it holding our pipes or locks.
 pub fn run_bounded(cmd: &mut Command, limit: Duration, capture: bool) -> std::io::Result<Outcome> {
+    // Inside the run's bound, with room for a rollback (issue 26, point 8).
+    let limit = crate::deadline::step(limit);
     cmd.stdin(Stdio::null()).process_group(0);
     if capture {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let start = Instant::now();
     let mut child = cmd.spawn()?;
+    // The watchdog kills this group too, should it fire while the command runs.
+    let _group = ChildGroup::new(&child);
     let mut pipes = [
         Captured::new(child.stdout.take().map(std::os::fd::OwnedFd::from)),
         Captured::new(child.stderr.take().map(std::os::fd::OwnedFd::from)),
@@ -135,7 +140,7 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration, capture: bool) -> std::io
             // Not reaped yet, so the pid (and with it the group's id) is still ours to kill.
             kill_group(&child);
             let _ = child.wait();
-            return Ok(Outcome::TimedOut);
+            return Ok(Outcome::TimedOut(limit));
         }
         let mut fds: Vec<libc::pollfd> = pipes
             .iter()
@@ -157,6 +162,22 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration, capture: bool) -> std::io
     let mut output = String::from_utf8_lossy(&out.kept).into_owned();
     output.push_str(&String::from_utf8_lossy(&err.kept));
     Ok(Outcome::Exited { ok: status.success(), code: status.code(), output })
+}
+
+/// The running child's group, known to the watchdog while this lives.
+struct ChildGroup;
+
+impl ChildGroup {
+    fn new(child: &std::process::Child) -> ChildGroup {
+        crate::deadline::set_child_group(libc::pid_t::try_from(child.id()).unwrap_or(0));
+        ChildGroup
+    }
+}
+
+impl Drop for ChildGroup {
+    fn drop(&mut self) {
+        crate::deadline::set_child_group(0);
+    }
 }
 
 /// SIGKILL to the child's process group (its pid: spawned with process_group(0)), and to the
@@ -198,7 +219,7 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", &script]);
         let r = run_bounded(&mut cmd, Duration::from_millis(300), true).unwrap();
-        assert!(matches!(r, Outcome::TimedOut));
+        assert!(matches!(r, Outcome::TimedOut(_)));
         assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
         let pid: libc::pid_t = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
         // The grandchild (holding the pipes) died with its group: it is gone or a zombie

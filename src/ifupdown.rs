@@ -484,7 +484,9 @@ fn ifupdown(cmd: &str, iface: &str) -> Result<()> {
         Ok(Outcome::Exited { code, .. }) => {
             Err(Error::Refused(format!("`{cmd} {iface}` failed (exit status {})", code.unwrap_or(-1))))
         }
-        Ok(Outcome::TimedOut) => Err(Error::Refused(format!("`{cmd} {iface}` did not finish in 90 s; killed"))),
+        Ok(Outcome::TimedOut(d)) => {
+            Err(Error::Refused(format!("`{cmd} {iface}` did not finish in {} s; killed", d.as_secs())))
+        }
         Err(e) => Err(Error::Io(format!("cannot run {cmd}"), e)),
     }
 }

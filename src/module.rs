@@ -171,7 +171,7 @@ fn run_modprobe(args: &[&str]) -> Result<Option<String>> {
     let outcome = exec::run_bounded(cmd.stderr(Stdio::piped()), Duration::from_secs(15), true)
         .map_err(|e| Error::Io(format!("{shown} ({})", path.display()), e))?;
     match outcome {
-        Outcome::TimedOut => Err(Error::Module(format!("{shown}: no answer in 15 s; killed"))),
+        Outcome::TimedOut(d) => Err(Error::Module(format!("{shown}: no answer in {} s; killed", d.as_secs()))),
         Outcome::Exited { ok: true, .. } => Ok(None),
         Outcome::Exited { ok: false, code, output } => {
             let said = output.lines().next().unwrap_or("").trim().to_string();

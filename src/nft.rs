@@ -69,11 +69,9 @@ fn run(args: &[&str], bundle: &str) -> Result<(bool, String)> {
     match run_bounded(&mut cmd, NFT_LIMIT, true) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(bundle)),
         Err(e) => Err(Error::Io(format!("nft {}", args.join(" ")), e)),
-        Ok(Outcome::TimedOut) => Err(Error::Nft(format!(
-            "nft {} took longer than {} s and was stopped",
-            args.join(" "),
-            NFT_LIMIT.as_secs()
-        ))),
+        Ok(Outcome::TimedOut(d)) => {
+            Err(Error::Nft(format!("nft {} took longer than {:.1} s and was stopped", args.join(" "), d.as_secs_f64())))
+        }
         Ok(Outcome::Exited { ok, output, .. }) => Ok((ok, output)),
     }
 }
