@@ -19,7 +19,8 @@ pub fn table(master: &str) -> String {
 /// came in by is unknown, so the sources are matched by network.
 pub fn ruleset(master: &str, nets: &[Ipv4Prefix]) -> String {
     let t = format!("inet {}", table(master));
-    let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+    // Overlapping sources once (older nft refuses an anonymous set whose intervals overlap).
+    let nets: Vec<String> = crate::connection::covering(nets).iter().map(ToString::to_string).collect();
     let mut o = String::new();
     let _ = writeln!(o, "# teqlctl: NAT of the TEQL bundle {master}; written whole by teqlctl, do not edit");
     let _ = writeln!(o, "table {t} {{}}");
@@ -108,5 +109,9 @@ mod tests {
         assert!(r.contains("\t\toifname != \"teql1\" ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade\n"));
         assert_eq!(teardown("teql1"), "table inet teqlctl_teql1 {}\ndelete table inet teqlctl_teql1\n");
         assert_ne!(r, teardown("teql1"));
+        // A network inside another is matched by it: written once.
+        let inner = Ipv4Prefix { addr: "198.18.100.128".parse().unwrap(), prefix_len: 25 };
+        let r = ruleset("teql1", &[inner, nets[0], nets[1]]);
+        assert!(r.contains("ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade\n"), "{r}");
     }
 }

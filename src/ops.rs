@@ -727,9 +727,10 @@ fn multipath_with_lines(
     let mp = mp::plan(&bundle, &lines, &req, &state);
     let mut actions = mp.actions;
     let mut notes = mp.notes;
+    let mut warnings = mp.warnings;
     let mut saved = None;
     if let Some(c) = &options.connection {
-        let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
+        let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up, &mut warnings)?;
         if let Some(ConnStep { action, saved: wanted, flush }) = step {
             // Up: the tables and rules the marks lead to exist first. Down: the marks stop
             // before the tables go.
@@ -744,7 +745,7 @@ fn multipath_with_lines(
             notes.push(format!("{name}: its nftables table is as it should be"));
         }
     }
-    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings: mp.warnings };
+    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
     if ctx.dry_run {
         print!("{plan}");
     } else {
@@ -809,6 +810,7 @@ fn connection_step(
     now: &[crate::multipath::LineNow],
     members: &[String],
     bundle_up: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<ConnStep>> {
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
@@ -845,6 +847,7 @@ fn connection_step(
             live: members.contains(&l.device),
         })
         .collect();
+    warnings.extend(conn::shared_addresses(&clines).into_iter().map(|w| format!("{name}: {w}")));
     let settings = ConnSettings {
         bundle: name.to_string(),
         nat: c.nat.clone(),
