@@ -52,20 +52,45 @@ pub struct NatNow {
     pub written: Option<String>,
     /// The table exists.
     pub exists: bool,
+    /// It exists but is not the one teqlctl wrote (see nft::Fingerprint): why, and the table
+    /// as nft lists it (for a rollback). The planner then writes it anew.
+    pub not_ours: Option<(String, Option<String>)>,
+}
+
+/// Where the netlink fingerprint of `master`'s NAT table is kept, as read after our write.
+pub fn fingerprint_path(master: &str) -> PathBuf {
+    crate::health::state_dir().join(format!("nat-{master}.fingerprint"))
 }
 
 /// The bundle's NAT now, for a bundle with a record only: asking nftables on a box that never
 /// used it would load nf_tables for nothing.
 pub fn read(master: &str) -> Option<NatNow> {
     let written = std::fs::read_to_string(record_path(master)).ok()?;
-    let exists = match crate::nft::table_exists_named(&table(master)) {
-        Ok(e) => e,
+    // Trusting the record on the table's name alone left a flushed or reloaded table (no rule)
+    // alone for good: its netlink fingerprint is compared with the one recorded after our
+    // write, and nft lists the table only when they differ.
+    let (exists, not_ours) = match crate::nft::fingerprint(&table(master)) {
+        Ok(None) => (false, None),
+        Ok(Some(now)) => match crate::ops::table_as_written(&fingerprint_path(master), now) {
+            None => (true, None),
+            Some(why) => {
+                crate::log::warn(&format!(
+                    "{master}: nftables table inet {} is not what teqlctl wrote ({why}): it is written anew",
+                    table(master)
+                ));
+                let listing = crate::nft::current_named(master, &table(master)).unwrap_or_else(|e| {
+                    crate::log::warn(&e.to_string());
+                    None
+                });
+                (true, Some((why, listing)))
+            }
+        },
         Err(e) => {
             crate::log::warn(&format!("{master}: cannot ask nftables whether its NAT table is there: {e}"));
-            false
+            (false, None)
         }
     };
-    Some(NatNow { written: Some(written), exists })
+    Some(NatNow { written: Some(written), exists, not_ours })
 }
 
 /// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
@@ -90,6 +115,7 @@ pub fn record(plan: &Plan) {
                 "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
             ));
         }
+        crate::ops::record_fingerprint(&fingerprint_path(bundle), &table(bundle), bundle);
     }
 }
 

@@ -500,6 +500,36 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_are_read_from_the_answers_and_kept_as_text() {
+        // NEWTABLE: name "teqlctl", use 8 (big endian), handle 42 (big endian, 8 bytes).
+        let mut attrs = Vec::new();
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_NAME, b"teqlctl\0");
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_USE, &8u32.to_be_bytes());
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_HANDLE, &42u64.to_be_bytes());
+        let m = nfnetlink::request(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWTABLE, 0, 1, NFPROTO_INET, &attrs);
+        assert!(matches!(table_answer(&m), Some(Ok(true))));
+        assert_eq!(table_fingerprint(&m), (Some(42), 8));
+        // Rules of our table are counted, another table's not (old kernels dump them all).
+        let rule = |t: &[u8]| {
+            let mut a = Vec::new();
+            nfnetlink::attr(&mut a, NFTA_RULE_TABLE, t);
+            nfnetlink::request(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWRULE, 0, 2, NFPROTO_INET, &a)
+        };
+        let mut datagram = rule(b"teqlctl\0");
+        datagram.extend(rule(b"teqlctl_teql0\0"));
+        datagram.extend(rule(b"teqlctl\0"));
+        let ours = messages(&datagram).iter().filter(|(_, m)| rule_of(m, "teqlctl")).count();
+        assert_eq!((messages(&datagram).len(), ours), (3, 2));
+        let fp = Fingerprint { handle: Some(42), uses: 8, rules: 16 };
+        assert_eq!(fp.to_string(), "handle 42 use 8 rules 16");
+        assert_eq!(Fingerprint::parse(&format!("{fp}\n")), Some(fp));
+        let old = Fingerprint { handle: None, ..fp };
+        assert_eq!(Fingerprint::parse(&old.to_string()), Some(old));
+        assert_eq!(Fingerprint::parse("handle 42 use 8"), None);
+        assert_eq!(Fingerprint::parse("handle x use 8 rules 16"), None);
+    }
+
+    #[test]
     fn versions() {
         assert_eq!(parse_version("nftables v1.0.6 (Lester Gooch #5)"), Some((1, 0, 6)));
         assert_eq!(parse_version("nftables v0.9.3 (Topsy)"), Some((0, 9, 3)));

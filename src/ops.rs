@@ -1026,3 +1026,26 @@ fn connection_step(
     let action = Action::Nft { bundle: name.to_string(), script, undo, what };
     Ok(Some(ConnStep { action, saved: Some(wanted), flush, warnings, repaired: tampered }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nft::Fingerprint;
+
+    #[test]
+    fn a_table_is_ours_only_with_the_fingerprint_recorded_after_our_write() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("connection-wan.fingerprint");
+        let written = Fingerprint { handle: Some(7), uses: 8, rules: 16 };
+        // No record (written by an older teqlctl, or the record failed): not trusted.
+        assert!(table_as_written(&file, written).unwrap().contains("no fingerprint"));
+        std::fs::write(&file, format!("{written}\n")).unwrap();
+        assert_eq!(table_as_written(&file, written), None);
+        // `nft flush table`: same handle, no rules.
+        let flushed = Fingerprint { rules: 0, ..written };
+        assert!(table_as_written(&file, flushed).unwrap().contains("it has 0 rules"));
+        // A saved ruleset loaded again: the same counts, a new table.
+        let reloaded = Fingerprint { handle: Some(9), ..written };
+        assert!(table_as_written(&file, reloaded).unwrap().contains("created again"));
+    }
+}
