@@ -78,8 +78,11 @@ impl Box {
             )
             .unwrap();
         }
-        fs::write(dir.join("ifcfg-wan"), format!("DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=connection\n{wan}"))
-            .unwrap();
+        fs::write(
+            dir.join("ifcfg-wan"),
+            format!("DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=connection\n{wan}"),
+        )
+        .unwrap();
         Box { root, state: TempDir::new().unwrap() }
     }
 
