@@ -891,13 +891,15 @@ fn ruleset_file(name: &str) -> std::path::PathBuf {
 fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
     record_fingerprint(&fingerprint_file(name), crate::connection::NFT_TABLE, name);
     let path = ruleset_file(name);
-    match ruleset {
-        Some(r) => crate::statefile::write_atomic(&path, r.as_bytes()),
-        None => match std::fs::remove_file(&path) {
+    let Some(r) = ruleset else {
+        // The bundle is down: its last repair is no longer news.
+        let _ = std::fs::remove_file(repair_file(name));
+        return match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
             _ => Ok(()),
-        },
-    }
+        };
+    };
+    crate::statefile::write_atomic(&path, r.as_bytes())
 }
 
 /// What a connection bundle's run does to nftables and conntrack.
