@@ -19,7 +19,8 @@ pub fn table(master: &str) -> String {
 /// came in by is unknown, so the sources are matched by network.
 pub fn ruleset(master: &str, nets: &[Ipv4Prefix]) -> String {
     let t = format!("inet {}", table(master));
-    let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+    // Overlapping sources once (older nft refuses an anonymous set whose intervals overlap).
+    let nets: Vec<String> = crate::connection::covering(nets).iter().map(ToString::to_string).collect();
     let mut o = String::new();
     let _ = writeln!(o, "# teqlctl: NAT of the TEQL bundle {master}; written whole by teqlctl, do not edit");
     let _ = writeln!(o, "table {t} {{}}");
@@ -51,20 +52,45 @@ pub struct NatNow {
     pub written: Option<String>,
     /// The table exists.
     pub exists: bool,
+    /// It exists but is not the one teqlctl wrote (see nft::Fingerprint): why, and the table
+    /// as nft lists it (for a rollback). The planner then writes it anew.
+    pub not_ours: Option<(String, Option<String>)>,
+}
+
+/// Where the netlink fingerprint of `master`'s NAT table is kept, as read after our write.
+pub fn fingerprint_path(master: &str) -> PathBuf {
+    crate::health::state_dir().join(format!("nat-{master}.fingerprint"))
 }
 
 /// The bundle's NAT now, for a bundle with a record only: asking nftables on a box that never
 /// used it would load nf_tables for nothing.
 pub fn read(master: &str) -> Option<NatNow> {
     let written = crate::statefile::read_record(&record_path(master))?;
-    let exists = match crate::nft::table_exists_named(&table(master)) {
-        Ok(e) => e,
+    // Trusting the record on the table's name alone left a flushed or reloaded table (no rule)
+    // alone for good: its netlink fingerprint is compared with the one recorded after our
+    // write, and nft lists the table only when they differ.
+    let (exists, not_ours) = match crate::nft::fingerprint(&table(master)) {
+        Ok(None) => (false, None),
+        Ok(Some(now)) => match crate::ops::table_as_written(&fingerprint_path(master), now) {
+            None => (true, None),
+            Some(why) => {
+                crate::log::warn(&format!(
+                    "{master}: nftables table inet {} is not what teqlctl wrote ({why}): it is written anew",
+                    table(master)
+                ));
+                let listing = crate::nft::current_named(master, &table(master)).unwrap_or_else(|e| {
+                    crate::log::warn(&e.to_string());
+                    None
+                });
+                (true, Some((why, listing)))
+            }
+        },
         Err(e) => {
             crate::log::warn(&format!("{master}: cannot ask nftables whether its NAT table is there: {e}"));
-            false
+            (false, None)
         }
     };
-    Some(NatNow { written: Some(written), exists })
+    Some(NatNow { written: Some(written), exists, not_ours })
 }
 
 /// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
@@ -89,6 +115,7 @@ pub fn record(plan: &Plan) {
                 "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
             ));
         }
+        crate::ops::record_fingerprint(&fingerprint_path(bundle), &table(bundle), bundle);
     }
 }
 
@@ -108,5 +135,9 @@ mod tests {
         assert!(r.contains("\t\toifname != \"teql1\" ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade\n"));
         assert_eq!(teardown("teql1"), "table inet teqlctl_teql1 {}\ndelete table inet teqlctl_teql1\n");
         assert_ne!(r, teardown("teql1"));
+        // A network inside another is matched by it: written once.
+        let inner = Ipv4Prefix { addr: "198.18.100.128".parse().unwrap(), prefix_len: 25 };
+        let r = ruleset("teql1", &[inner, nets[0], nets[1]]);
+        assert!(r.contains("ip saddr { 198.18.100.0/24, 198.18.200.0/30 } masquerade\n"), "{r}");
     }
 }

@@ -57,6 +57,56 @@ pub fn mark_of(table: u32) -> u32 {
     MARK_BASE | (table & 0xffff)
 }
 
+/// The networks of `nets` that no other one of them covers, in their order. nft refuses an
+/// interval map whose elements overlap (`conflicting intervals specified`, the `prefer` map;
+/// older nft also the anonymous sets of the NAT rules), and the configuration reader lets
+/// TEQL_PREFER_DST 198.18.64.0/18 198.18.64.0/24 through: two CIDR networks either are
+/// disjoint or one holds the other, so keeping the covering ones gives the same matches with
+/// no overlap. Adjacent networks stay apart: they do not overlap.
+pub fn covering(nets: &[Ipv4Prefix]) -> Vec<Ipv4Prefix> {
+    let holds = |outer: &Ipv4Prefix, inner: &Ipv4Prefix| {
+        let mask = u32::MAX.checked_shl(32 - u32::from(outer.prefix_len)).unwrap_or(0);
+        outer.prefix_len <= inner.prefix_len && u32::from(outer.addr) & mask == u32::from(inner.addr) & mask
+    };
+    let mut out: Vec<Ipv4Prefix> = Vec::new();
+    for (i, n) in nets.iter().enumerate() {
+        // Covered by another, or the same network again (the earlier one stays).
+        let covered = nets.iter().enumerate().any(|(j, o)| j != i && holds(o, n) && (o != n || j < i));
+        if !covered {
+            out.push(*n);
+        }
+    }
+    out
+}
+
+/// The line whose mark the box's own connections from `addr` take: the first live line with
+/// that address, else the first line with it. Two lines can share an address (two identical
+/// LTE or cable routers hand out the same private address); the address map can hold it once
+/// (nft: `File exists`), and a connection from it can leave by one line only.
+fn owner_of(lines: &[ConnLine], addr: Ipv4Addr) -> Option<&ConnLine> {
+    let with = || lines.iter().filter(move |l| l.addr == Some(addr));
+    with().find(|l| l.live).or_else(|| with().next())
+}
+
+/// One sentence per line whose address another line has too: which line the box's own
+/// connections from that address use, and why the other does not get them.
+pub fn shared_addresses(lines: &[ConnLine]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let a = l.addr?;
+            let owner = owner_of(lines, a)?;
+            (owner.device != l.device).then(|| {
+                format!(
+                    "{}: its address {a} is also {}'s: the box's own connections from {a} leave by {} \
+                     (one line per address); {} still carries forwarded connections and those that come in by it",
+                    l.device, owner.device, owner.device, l.device
+                )
+            })
+        })
+        .collect()
+}
+
 /// A line of a connection bundle, as the ruleset needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnLine {
@@ -149,7 +199,7 @@ fn weight_elements(lines: &[ConnLine]) -> Vec<String> {
 
 fn prefer_elements(lines: &[ConnLine], s: &ConnSettings) -> Vec<String> {
     match preferred(lines, s) {
-        Some(p) => s.prefer_dst.iter().map(|d| format!("{d} : {:#010x}", p.mark)).collect(),
+        Some(p) => covering(&s.prefer_dst).iter().map(|d| format!("{d} : {:#010x}", p.mark)).collect(),
         None => Vec::new(),
     }
 }
@@ -160,8 +210,12 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
     let t = format!("{NFT_FAMILY} {NFT_TABLE}");
     let names: Vec<String> = lines.iter().map(|l| quoted(&l.device)).collect();
     let line_marks: Vec<String> = lines.iter().map(|l| format!("{} : {:#010x}", quoted(&l.device), l.mark)).collect();
-    let addr_marks: Vec<String> =
-        lines.iter().filter_map(|l| l.addr.map(|a| format!("{a} : {:#010x}", l.mark))).collect();
+    // One element per address (see owner_of).
+    let addr_marks: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.addr.filter(|a| owner_of(lines, *a).is_some_and(|o| o.device == l.device)).map(|a| (a, l)))
+        .map(|(a, l)| format!("{a} : {:#010x}", l.mark))
+        .collect();
     let mut o = String::new();
     let _ = writeln!(o, "# teqlctl: connection bundle {}; written whole by teqlctl, do not edit", s.bundle);
     let _ = writeln!(o, "table {t} {{}}");
@@ -214,15 +268,21 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
     let _ = writeln!(o, "\t}}");
     let _ = writeln!(o, "\tchain nat {{");
     let _ = writeln!(o, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
+    let nat = covering(&s.nat);
     for l in lines {
-        if !s.nat.is_empty() {
-            let nets: Vec<String> = s.nat.iter().map(ToString::to_string).collect();
+        if !nat.is_empty() {
+            let nets: Vec<String> = nat.iter().map(ToString::to_string).collect();
             let _ = writeln!(o, "\t\toifname {} ip saddr {{ {} }} masquerade", quoted(&l.device), nets.join(", "));
         }
         // The box's own connection re-routed to a preferred line kept the address of the line
         // the main table chose: the preferred line's ISP would drop it.
-        let others: Vec<String> =
-            lines.iter().filter(|o| o.device != l.device).filter_map(|o| o.addr.map(|a| a.to_string())).collect();
+        // Each other address once, and never the line's own (a line sharing it needs no NAT).
+        let mut others: Vec<String> = Vec::new();
+        for a in lines.iter().filter(|o| o.device != l.device).filter_map(|o| o.addr) {
+            if l.addr != Some(a) && !others.contains(&a.to_string()) {
+                others.push(a.to_string());
+            }
+        }
         if !s.prefer_dst.is_empty() && !others.is_empty() {
             let _ = writeln!(o, "\t\toifname {} ip saddr {{ {} }} masquerade", quoted(&l.device), others.join(", "));
         }
@@ -388,5 +448,56 @@ mod tests {
         // A new address is a new structure (addr_mark, NAT rules).
         l[0].addr = "198.51.100.11".parse().ok();
         assert_ne!(structure(&before), structure(&ruleset(&l, &s)));
+    }
+
+    fn net(s: &str) -> Ipv4Prefix {
+        let (a, l) = s.split_once('/').unwrap();
+        Ipv4Prefix { addr: a.parse().unwrap(), prefix_len: l.parse().unwrap() }
+    }
+
+    #[test]
+    fn overlapping_networks_leave_only_the_covering_ones() {
+        let nets = [net("198.18.64.0/24"), net("198.18.64.0/18"), net("198.18.65.0/24"), net("203.0.113.0/25")];
+        assert_eq!(covering(&nets), vec![net("198.18.64.0/18"), net("203.0.113.0/25")]);
+        // Adjacent and disjoint networks stay, in their order; a whole-space one holds all.
+        let apart = [net("203.0.113.128/25"), net("203.0.113.0/25"), net("192.0.2.0/24")];
+        assert_eq!(covering(&apart), apart.to_vec());
+        assert_eq!(covering(&[net("192.0.2.0/24"), net("0.0.0.0/0")]), vec![net("0.0.0.0/0")]);
+        assert_eq!(covering(&[net("192.0.2.1/32"), net("192.0.2.1/32")]), vec![net("192.0.2.1/32")]);
+        // The ruleset: one element in the interval map, one network in the NAT set.
+        let s = ConnSettings {
+            prefer_dst: vec![net("198.18.64.0/24"), net("198.18.64.0/18")],
+            nat: vec![net("192.0.2.0/24"), net("192.0.2.0/25")],
+            ..settings()
+        };
+        let r = ruleset(&three(), &s);
+        assert!(r.contains("flags interval; elements = { 198.18.64.0/18 : 0x54454e22 }; }"), "{r}");
+        assert!(r.contains("\t\toifname \"eth1\" ip saddr { 192.0.2.0/24 } masquerade\n"), "{r}");
+        assert!(maps_update(&three(), &s).contains("prefer { 198.18.64.0/18 : 0x54454e22 }\n"));
+    }
+
+    #[test]
+    fn two_lines_with_one_address_share_it_once() {
+        let mut l = vec![
+            line("eth1", 20001, 1, "192.0.2.100", true),
+            line("eth2", 20002, 1, "192.0.2.100", true),
+            line("eth3", 20003, 1, "198.18.3.10", true),
+        ];
+        let r = ruleset(&l, &settings());
+        assert!(
+            r.contains("map addr_mark { type ipv4_addr : mark; elements = { 192.0.2.100 : 0x54454e21, 198.18.3.10 : 0x54454e23 }; }"),
+            "{r}"
+        );
+        // NAT of the box's own connections: the other address once, never the line's own.
+        assert!(r.contains("\t\toifname \"eth2\" ip saddr { 198.18.3.10 } masquerade\n"), "{r}");
+        assert!(r.contains("\t\toifname \"eth3\" ip saddr { 192.0.2.100 } masquerade\n"), "{r}");
+        let w = shared_addresses(&l);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("eth2: its address 192.0.2.100 is also eth1's: the box's own connections from 192.0.2.100 leave by eth1"), "{w:?}");
+        // The first line dead: the address goes to the live one.
+        l[0].live = false;
+        assert!(ruleset(&l, &settings()).contains("elements = { 192.0.2.100 : 0x54454e22, 198.18.3.10 : 0x54454e23 }"));
+        assert!(shared_addresses(&l)[0].starts_with("eth1: its address 192.0.2.100 is also eth2's"));
+        assert!(shared_addresses(&three()).is_empty());
     }
 }

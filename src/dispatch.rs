@@ -42,10 +42,17 @@ pub const CLI_BOUND_SECS: u32 = 120;
 /// The manual tool's bound: TEQLCTL_RUN_BOUND seconds (manual runs only, see `env`: an admin
 /// or a test that wants a run to give up sooner), else CLI_BOUND_SECS.
 fn cli_bound() -> u32 {
-    crate::env::redirect("TEQLCTL_RUN_BOUND")
-        .and_then(|s| s.to_str()?.parse().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(CLI_BOUND_SECS)
+    run_bound().unwrap_or(CLI_BOUND_SECS)
+}
+
+/// A hook's bound: HOOK_BOUND_SECS, or TEQLCTL_RUN_BOUND for `teqlctl hook NAME` (a linked
+/// hook ignores the variable, as every redirect).
+pub fn hook_bound() -> u32 {
+    run_bound().unwrap_or(HOOK_BOUND_SECS)
+}
+
+fn run_bound() -> Option<u32> {
+    crate::env::redirect("TEQLCTL_RUN_BOUND").and_then(|s| s.to_str()?.parse().ok()).filter(|s| *s > 0)
 }
 
 /// What the watchdog prints: async-signal-safe, so a fixed text written with write(2).

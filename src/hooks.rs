@@ -69,7 +69,8 @@ fn is_dispatcher_name(name: &str) -> bool {
 pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
     // Bounded from here when run as `teqlctl hook NAME` (a linked hook was bounded by dispatch
     // before it read anything): the bound holds even if the kernel or modprobe never answers.
-    crate::dispatch::arm_watchdog(crate::dispatch::HOOK_BOUND_SECS);
+    crate::dispatch::arm_watchdog(crate::dispatch::hook_bound());
+    crate::testpoint::pause("hook");
     match dispatch(hook, args, ctx) {
         Ok(()) => exit::OK,
         Err(e) => {

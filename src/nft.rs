@@ -110,14 +110,19 @@ pub fn check_version(bundle: &str) -> Result<()> {
 
 /// Our table as nft lists it (a script that recreates it), or None when there is none.
 pub fn current(bundle: &str) -> Result<Option<String>> {
-    let (ok, out) = run(&["list", "table", NFT_FAMILY, NFT_TABLE], bundle)?;
+    current_named(bundle, NFT_TABLE)
+}
+
+/// The inet table `table` as nft lists it (a TEQL bundle's NAT table too), or None.
+pub fn current_named(bundle: &str, table: &str) -> Result<Option<String>> {
+    let (ok, out) = run(&["list", "table", NFT_FAMILY, table], bundle)?;
     if ok {
         Ok(Some(out))
     } else if out.contains("No such file or directory") {
         Ok(None)
     } else {
         Err(Error::Nft(format!(
-            "nft list table {NFT_FAMILY} {NFT_TABLE}: {}",
+            "nft list table {NFT_FAMILY} {table}: {}",
             crate::text::escape_for_message(out.trim(), 300)
         )))
     }
@@ -173,6 +178,161 @@ pub fn table_exists_named(name: &str) -> std::io::Result<bool> {
     let mut buf = [0u8; 8192];
     let n = nfnetlink::recv(&fd, &mut buf)?;
     table_answer(&buf[..n]).unwrap_or_else(|| Err(std::io::Error::from_raw_os_error(libc::EPROTO)))
+}
+
+const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_GETRULE: u16 = 7;
+const NFTA_TABLE_USE: u16 = 3;
+const NFTA_TABLE_HANDLE: u16 = 4;
+const NFTA_RULE_TABLE: u16 = 1;
+
+/// What netlink tells of a table cheaply: enough to see that it is no longer the one teqlctl
+/// wrote, without starting nft.
+///
+/// Why these three and not `nft list`, nor the ruleset generation (NFT_MSG_GETGEN): the
+/// generation moves with every transaction of every table in the namespace (a firewall
+/// manager, a container runtime), so it would send most `check` rounds to `nft list`, a
+/// process start costing a few hundred milliseconds of a failover under emulation. The handle
+/// is new whenever the table is created again (a reload of a saved `nft list ruleset`, or
+/// `delete table` and `add table`); the use count falls when a chain or set goes; the rule
+/// count falls to 0 after `nft flush table` and moves when anyone adds or deletes a rule. What
+/// stays unseen is an element changed in a map, which the next health change rewrites anyway.
+/// When the fingerprint differs from the one recorded after our write, the caller lists the
+/// table with nft (for a rollback) and writes it anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// NFTA_TABLE_HANDLE (None on kernels that do not send it).
+    pub handle: Option<u64>,
+    /// NFTA_TABLE_USE: the table's chains, sets, objects and flowtables.
+    pub uses: u32,
+    /// Rules in all its chains.
+    pub rules: u32,
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.handle {
+            Some(h) => write!(f, "handle {h}")?,
+            None => write!(f, "handle -")?,
+        }
+        write!(f, " use {} rules {}", self.uses, self.rules)
+    }
+}
+
+impl Fingerprint {
+    /// Reads back what Display wrote (a state file of ours); None if it is not that.
+    pub fn parse(s: &str) -> Option<Fingerprint> {
+        let w: Vec<&str> = s.split_whitespace().collect();
+        let ["handle", h, "use", u, "rules", r] = w.as_slice() else { return None };
+        let handle = if *h == "-" { None } else { Some(h.parse().ok()?) };
+        Some(Fingerprint { handle, uses: u.parse().ok()?, rules: r.parse().ok()? })
+    }
+}
+
+/// The netlink attributes of one message after its nlmsghdr and nfgenmsg: (type, value).
+fn attributes(msg: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 20;
+    while let (Some(len), Some(kind)) = (msg.get(at..at + 2), msg.get(at + 2..at + 4)) {
+        let len = usize::from(u16::from_ne_bytes([len[0], len[1]]));
+        // NLA_F_NESTED and NLA_F_NET_BYTEORDER are flags in the type's top bits.
+        let kind = u16::from_ne_bytes([kind[0], kind[1]]) & 0x3fff;
+        if len < 4 {
+            break;
+        }
+        let Some(value) = msg.get(at + 4..at + len) else { break };
+        out.push((kind, value));
+        at += (len + 3) & !3;
+    }
+    out
+}
+
+/// The messages of one datagram: (type, the whole message).
+fn messages(buf: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let (Some(len), Some(kind)) = (buf.get(at..at + 4), buf.get(at + 4..at + 6)) {
+        let len = u32::from_ne_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if len < 16 {
+            break;
+        }
+        let Some(m) = buf.get(at..at + len) else { break };
+        out.push((u16::from_ne_bytes([kind[0], kind[1]]), m));
+        at += (len + 3) & !3;
+    }
+    out
+}
+
+fn be_u32(v: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
+}
+
+fn be_u64(v: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(v.get(..8)?.try_into().ok()?))
+}
+
+/// A NEWTABLE answer's handle and use count.
+fn table_fingerprint(msg: &[u8]) -> (Option<u64>, u32) {
+    let attrs = attributes(msg);
+    let handle = attrs.iter().find(|(k, _)| *k == NFTA_TABLE_HANDLE).and_then(|(_, v)| be_u64(v));
+    let uses = attrs.iter().find(|(k, _)| *k == NFTA_TABLE_USE).and_then(|(_, v)| be_u32(v)).unwrap_or(0);
+    (handle, uses)
+}
+
+/// Whether a NEWRULE message is a rule of table `name` (kernels before 4.17 dump every
+/// table's rules whatever the request names).
+fn rule_of(msg: &[u8], name: &str) -> bool {
+    attributes(msg).iter().any(|(k, v)| *k == NFTA_RULE_TABLE && v.split(|b| *b == 0).next() == Some(name.as_bytes()))
+}
+
+/// The fingerprint of the inet table `name`, None when there is no such table.
+pub fn fingerprint(name: &str) -> std::io::Result<Option<Fingerprint>> {
+    let proto = || std::io::Error::from_raw_os_error(libc::EPROTO);
+    let fd = nfnetlink::socket()?;
+    nfnetlink::send(&fd, &get_table_msg(name, 1))?;
+    let mut buf = vec![0u8; 65536];
+    let n = nfnetlink::recv(&fd, &mut buf)?;
+    let (handle, uses) = match table_answer(&buf[..n]) {
+        Some(Ok(true)) => table_fingerprint(&buf[..n]),
+        Some(Ok(false)) => return Ok(None),
+        Some(Err(e)) => return Err(e),
+        None => return Err(proto()),
+    };
+    // The table's ACK follows its answer; a fresh socket keeps the dump's answers apart.
+    let fd = nfnetlink::socket()?;
+    let mut value = name.as_bytes().to_vec();
+    value.push(0);
+    let mut attrs = Vec::new();
+    nfnetlink::attr(&mut attrs, NFTA_RULE_TABLE, &value);
+    let req = nfnetlink::request(
+        NFNL_SUBSYS_NFTABLES,
+        NFT_MSG_GETRULE,
+        nfnetlink::NLM_F_REQUEST | nfnetlink::NLM_F_DUMP,
+        2,
+        NFPROTO_INET,
+        &attrs,
+    );
+    nfnetlink::send(&fd, &req)?;
+    let mut rules = 0u32;
+    // Bounded: a dump ends with NLMSG_DONE; a kernel that never sent it would hit the socket's
+    // receive timeout.
+    loop {
+        let n = nfnetlink::recv(&fd, &mut buf)?;
+        if n == 0 {
+            return Err(proto());
+        }
+        for (kind, msg) in messages(&buf[..n]) {
+            match kind {
+                nfnetlink::NLMSG_DONE => return Ok(Some(Fingerprint { handle, uses, rules })),
+                nfnetlink::NLMSG_ERROR => match nfnetlink::ack_errno(msg) {
+                    Some(0) | None => {}
+                    Some(e) => return Err(std::io::Error::from_raw_os_error(e)),
+                },
+                k if k == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE && rule_of(msg, name) => rules += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// New connections each line has taken since the table was written: the per-line counters of
@@ -359,6 +519,36 @@ mod tests {
         assert!(matches!(table_answer(&err), Some(Err(e)) if e.raw_os_error() == Some(libc::EPERM)));
         table[4..6].copy_from_slice(&0x0a03u16.to_ne_bytes());
         assert!(table_answer(&table).is_none());
+    }
+
+    #[test]
+    fn fingerprints_are_read_from_the_answers_and_kept_as_text() {
+        // NEWTABLE: name "teqlctl", use 8 (big endian), handle 42 (big endian, 8 bytes).
+        let mut attrs = Vec::new();
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_NAME, b"teqlctl\0");
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_USE, &8u32.to_be_bytes());
+        nfnetlink::attr(&mut attrs, NFTA_TABLE_HANDLE, &42u64.to_be_bytes());
+        let m = nfnetlink::request(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWTABLE, 0, 1, NFPROTO_INET, &attrs);
+        assert!(matches!(table_answer(&m), Some(Ok(true))));
+        assert_eq!(table_fingerprint(&m), (Some(42), 8));
+        // Rules of our table are counted, another table's not (old kernels dump them all).
+        let rule = |t: &[u8]| {
+            let mut a = Vec::new();
+            nfnetlink::attr(&mut a, NFTA_RULE_TABLE, t);
+            nfnetlink::request(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWRULE, 0, 2, NFPROTO_INET, &a)
+        };
+        let mut datagram = rule(b"teqlctl\0");
+        datagram.extend(rule(b"teqlctl_teql0\0"));
+        datagram.extend(rule(b"teqlctl\0"));
+        let ours = messages(&datagram).iter().filter(|(_, m)| rule_of(m, "teqlctl")).count();
+        assert_eq!((messages(&datagram).len(), ours), (3, 2));
+        let fp = Fingerprint { handle: Some(42), uses: 8, rules: 16 };
+        assert_eq!(fp.to_string(), "handle 42 use 8 rules 16");
+        assert_eq!(Fingerprint::parse(&format!("{fp}\n")), Some(fp));
+        let old = Fingerprint { handle: None, ..fp };
+        assert_eq!(Fingerprint::parse(&old.to_string()), Some(old));
+        assert_eq!(Fingerprint::parse("handle 42 use 8"), None);
+        assert_eq!(Fingerprint::parse("handle x use 8 rules 16"), None);
     }
 
     #[test]

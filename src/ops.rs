@@ -795,10 +795,14 @@ fn multipath_with_lines(
     let mp = mp::plan(&bundle, &lines, &req, &state);
     let mut actions = mp.actions;
     let mut notes = mp.notes;
+    let mut warnings = mp.warnings;
     let mut saved = None;
+    let mut repaired = None;
     if let Some(c) = &options.connection {
         let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
-        if let Some(ConnStep { action, saved: wanted, flush }) = step {
+        if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
+            warnings.extend(w);
+            repaired = why;
             // Up: the tables and rules the marks lead to exist first. Down: the marks stop
             // before the tables go.
             if req.bundle_up {
@@ -812,7 +816,7 @@ fn multipath_with_lines(
             notes.push(format!("{name}: its nftables table is as it should be"));
         }
     }
-    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings: mp.warnings };
+    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
     if ctx.dry_run {
         print!("{plan}");
     } else {
@@ -820,22 +824,130 @@ fn multipath_with_lines(
         if let Some(wanted) = saved {
             save_ruleset(name, wanted.as_deref())?;
         }
+        if let Some(why) = repaired {
+            record_repair(name, &why);
+        }
     }
     Ok((plan, mp.members))
 }
 
-/// Our table as the kernel has it, as a script that recreates it (for a rollback), or None.
-/// When it exists and we have the ruleset we last wrote, that ruleset stands for it (only
-/// teqlctl writes the table): the round of `check` that takes a dead line out then starts
-/// one nft, for the change, instead of two (`nft list` as well), each a few hundred
-/// milliseconds of the failover under emulation. A rollback then restores the table without
-/// its counters. Without that ruleset, or when netlink cannot tell, nft lists the table.
-fn current_table(name: &str, last: Option<&str>) -> Result<Option<String>> {
-    match (crate::nft::table_exists(), last) {
-        (Ok(false), _) => Ok(None),
-        (Ok(true), Some(l)) => Ok(Some(l.to_string())),
-        _ => crate::nft::current(name),
+/// Our table as the kernel has it, as a script that recreates it (for a rollback), or None;
+/// and, when the table is there but not the one we wrote, why (the caller writes it anew).
+/// When it exists with the netlink fingerprint recorded after our last write, the ruleset we
+/// last wrote stands for it: the round of `check` that takes a dead line out then starts one
+/// nft, for the change, instead of two (`nft list` as well), each a few hundred milliseconds
+/// of the failover under emulation. A rollback then restores the table without its counters.
+/// Trusting the record on the table's name alone was wrong: after `nft flush table inet
+/// teqlctl`, or a reload of a saved `nft list ruleset`, the table kept its name and lost its
+/// rules, and every run said all was well (see nft::Fingerprint for what is compared). Without
+/// the record, or when netlink cannot tell, nft lists the table.
+fn current_table(name: &str, last: Option<&str>) -> Result<(Option<String>, Option<String>)> {
+    match (crate::nft::fingerprint(crate::connection::NFT_TABLE), last) {
+        (Ok(None), _) => Ok((None, None)),
+        (Ok(Some(now)), Some(l)) => match table_as_written(&fingerprint_file(name), now) {
+            None => Ok((Some(l.to_string()), None)),
+            Some(why) => Ok((crate::nft::current(name)?, Some(why))),
+        },
+        _ => Ok((crate::nft::current(name)?, None)),
     }
+}
+
+/// Why connection bundle `name`'s table is not the one teqlctl last wrote, if it is not: only
+/// for a bundle teqlctl wrote a table for, and the table is there (a missing table is the
+/// bundle down). Netlink only; None when it cannot tell.
+pub fn connection_table_problem(name: &str) -> Option<String> {
+    if !ruleset_file(name).exists() {
+        return None;
+    }
+    match crate::nft::fingerprint(crate::connection::NFT_TABLE) {
+        Ok(Some(now)) => table_as_written(&fingerprint_file(name), now),
+        Ok(None) => Some("it is missing".to_string()),
+        Err(_) => None,
+    }
+}
+
+/// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
+/// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
+/// as `up` would. Errors are logged: a round's probes and changes stand on their own.
+pub fn repair_connection_tables(ctx: &Ctx, cfg: &Config) {
+    for (name, m) in &cfg.masters {
+        if m.mode.connection().is_none() {
+            continue;
+        }
+        let Some(why) = connection_table_problem(name) else { continue };
+        if ctx.dry_run {
+            println!("# {name}: nftables table inet teqlctl is not what teqlctl wrote ({why})");
+        }
+        if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
+            log::error(&format!(
+                "{name}: its nftables table is not what teqlctl wrote ({why}) and could not be written anew: {e}"
+            ));
+        }
+    }
+}
+
+/// Whether a table's fingerprint `now` is the one recorded in `file` after our last write:
+/// None if so, else why not (as status and the log say it).
+pub fn table_as_written(file: &std::path::Path, now: crate::nft::Fingerprint) -> Option<String> {
+    let recorded = crate::statefile::read_record(file).and_then(|s| crate::nft::Fingerprint::parse(&s));
+    match recorded {
+        Some(r) if r == now => None,
+        Some(r) if r.handle != now.handle => {
+            Some("the table was created again by someone else (a reload of a saved ruleset?)".to_string())
+        }
+        Some(r) => Some(format!(
+            "it has {} rules and {} chains and sets where teqlctl wrote {} and {} (flushed or edited by hand?)",
+            now.rules, now.uses, r.rules, r.uses
+        )),
+        None => Some("no fingerprint of it was recorded after teqlctl wrote it".to_string()),
+    }
+}
+
+/// Where the netlink fingerprint of connection bundle `name`'s table is kept, as read right
+/// after teqlctl wrote it.
+pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
+    crate::health::state_dir().join(format!("connection-{name}.fingerprint"))
+}
+
+/// Where the last time teqlctl had to write a table that was not its own is kept, for status.
+pub fn repair_file(name: &str) -> std::path::PathBuf {
+    crate::health::state_dir().join(format!("connection-{name}.repaired"))
+}
+
+/// Records the fingerprint of inet table `table` as it is now (right after our write) in
+/// `file`, or removes the record when the table is gone. A failure only costs the next run an
+/// `nft list` and a rewrite, so it is logged, not returned.
+pub fn record_fingerprint(file: &std::path::Path, table: &str, who: &str) {
+    let r = match crate::nft::fingerprint(table) {
+        Ok(Some(fp)) => crate::statefile::write_atomic(file, format!("{fp}\n").as_bytes()),
+        Ok(None) => match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(file.display().to_string(), e)),
+            _ => Ok(()),
+        },
+        Err(e) => {
+            let _ = std::fs::remove_file(file);
+            Err(Error::Io(format!("netlink: nftables table inet {table}"), e))
+        }
+    };
+    if let Err(e) = r {
+        log::warn(&format!(
+            "{who}: the fingerprint of its nftables table is not recorded ({e}): the next run lists the table"
+        ));
+    }
+}
+
+fn record_repair(name: &str, why: &str) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if let Err(e) = crate::statefile::write_atomic(&repair_file(name), format!("{now} {why}\n").as_bytes()) {
+        log::warn(&format!("{name}: {e}"));
+    }
+}
+
+/// The last repair of connection bundle `name`'s table: (UNIX time, why).
+pub fn last_repair(name: &str) -> Option<(u64, String)> {
+    let s = crate::statefile::read_record(&repair_file(name))?;
+    let (t, why) = s.trim_end().split_once(' ')?;
+    Some((t.parse().ok()?, why.to_string()))
 }
 
 /// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
@@ -845,14 +957,17 @@ fn ruleset_file(name: &str) -> std::path::PathBuf {
 }
 
 fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
+    record_fingerprint(&fingerprint_file(name), crate::connection::NFT_TABLE, name);
     let path = ruleset_file(name);
-    match ruleset {
-        Some(r) => crate::statefile::write_atomic(&path, r.as_bytes()),
-        None => match std::fs::remove_file(&path) {
+    let Some(r) = ruleset else {
+        // The bundle is down: its last repair is no longer news.
+        let _ = std::fs::remove_file(repair_file(name));
+        return match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
             _ => Ok(()),
-        },
-    }
+        };
+    };
+    crate::statefile::write_atomic(&path, r.as_bytes())
 }
 
 /// What a connection bundle's run does to nftables and conntrack.
@@ -863,6 +978,11 @@ struct ConnStep {
     saved: Option<String>,
     /// Conntrack flushes of lines that stopped taking new connections.
     flush: Vec<crate::plan::Action>,
+    /// What the plan must say besides (lines sharing an address).
+    warnings: Vec<String>,
+    /// Why the table is written anew although our record says it needs no change: it is not
+    /// the table we wrote (for `status`, once it ran).
+    repaired: Option<String>,
 }
 
 /// The nft transaction a connection bundle needs, if any, with the ruleset to remember once it
@@ -881,15 +1001,24 @@ fn connection_step(
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
     let last = crate::statefile::read_record(&ruleset_file(name));
-    let current = match current_table(name, last.as_deref()) {
+    let (current, tampered) = match current_table(name, last.as_deref()) {
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.
         Err(e) if ctx.dry_run => {
             eprintln!("teqlctl: {e}");
-            None
+            (None, None)
         }
         Err(e) => return Err(e),
     };
+    if let (Some(why), true) = (&tampered, bundle_up) {
+        log::warn(&format!(
+            "{name}: nftables table {} {} is not what teqlctl wrote ({why}): it is written anew",
+            conn::NFT_FAMILY,
+            conn::NFT_TABLE
+        ));
+    }
+    // What the comparisons below trust as the kernel's table: nothing when it is not ours.
+    let written = if tampered.is_some() { None } else { last.as_deref() };
     let undo = match &current {
         Some(cur) => format!("{}{cur}", conn::teardown()),
         None => conn::teardown(),
@@ -901,7 +1030,7 @@ fn connection_step(
         }
         let what = format!("{name}: nftables table {} {} removed", conn::NFT_FAMILY, conn::NFT_TABLE);
         let action = Action::Nft { bundle: name.to_string(), script: conn::teardown(), undo, what };
-        return Ok(Some(ConnStep { action, saved: None, flush: Vec::new() }));
+        return Ok(Some(ConnStep { action, saved: None, flush: Vec::new(), warnings: Vec::new(), repaired: None }));
     }
     let clines: Vec<ConnLine> = lines
         .iter()
@@ -913,6 +1042,7 @@ fn connection_step(
             live: members.contains(&l.device),
         })
         .collect();
+    let warnings: Vec<String> = conn::shared_addresses(&clines).into_iter().map(|w| format!("{name}: {w}")).collect();
     let settings = ConnSettings {
         bundle: name.to_string(),
         nat: c.nat.clone(),
@@ -940,7 +1070,7 @@ fn connection_step(
         }
         _ => Vec::new(),
     };
-    let (script, what) = match (&current, last.as_deref()) {
+    let (script, what) = match (&current, written) {
         (Some(_), Some(l)) if l == wanted => return Ok(None),
         (Some(_), Some(l)) if conn::structure(l) == conn::structure(&wanted) => {
             (conn::maps_update(&clines, &settings), format!("{name}: new connections now go {}", shares.join(", ")))
@@ -964,5 +1094,28 @@ fn connection_step(
         }
     };
     let action = Action::Nft { bundle: name.to_string(), script, undo, what };
-    Ok(Some(ConnStep { action, saved: Some(wanted), flush }))
+    Ok(Some(ConnStep { action, saved: Some(wanted), flush, warnings, repaired: tampered }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nft::Fingerprint;
+
+    #[test]
+    fn a_table_is_ours_only_with_the_fingerprint_recorded_after_our_write() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("connection-wan.fingerprint");
+        let written = Fingerprint { handle: Some(7), uses: 8, rules: 16 };
+        // No record (written by an older teqlctl, or the record failed): not trusted.
+        assert!(table_as_written(&file, written).unwrap().contains("no fingerprint"));
+        std::fs::write(&file, format!("{written}\n")).unwrap();
+        assert_eq!(table_as_written(&file, written), None);
+        // `nft flush table`: same handle, no rules.
+        let flushed = Fingerprint { rules: 0, ..written };
+        assert!(table_as_written(&file, flushed).unwrap().contains("it has 0 rules"));
+        // A saved ruleset loaded again: the same counts, a new table.
+        let reloaded = Fingerprint { handle: Some(9), ..written };
+        assert!(table_as_written(&file, reloaded).unwrap().contains("created again"));
+    }
 }

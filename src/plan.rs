@@ -896,8 +896,9 @@ impl<'a> Planner<'a> {
         use crate::bundle_nat;
         let now = self.state.bundle_nat.get(dev).cloned().unwrap_or_default();
         // What puts back the table as it was: our recorded ruleset, else none at all.
-        let undo = match (&now.written, now.exists) {
-            (Some(w), true) => w.clone(),
+        let undo = match (&now.written, now.exists, &now.not_ours) {
+            (_, true, Some((_, Some(listing)))) => format!("{}{listing}", bundle_nat::teardown(dev)),
+            (Some(w), true, None) => w.clone(),
             _ => bundle_nat::teardown(dev),
         };
         if nets.is_empty() {
@@ -912,7 +913,7 @@ impl<'a> Planner<'a> {
             return;
         }
         let script = bundle_nat::ruleset(dev, nets);
-        if now.exists && now.written.as_deref() == Some(script.as_str()) {
+        if now.exists && now.not_ours.is_none() && now.written.as_deref() == Some(script.as_str()) {
             return;
         }
         let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
@@ -1079,7 +1080,7 @@ mod tests {
                     } else {
                         s.bundle_nat.insert(
                             bundle.clone(),
-                            crate::bundle_nat::NatNow { written: Some(script.clone()), exists: true },
+                            crate::bundle_nat::NatNow { written: Some(script.clone()), exists: true, not_ours: None },
                         );
                     }
                 }
@@ -1187,6 +1188,16 @@ mod tests {
         assert!(shell(&plan).iter().any(|a| a.starts_with("ip route replace 198.18.100.0/24 dev teql0")), "{plan}");
         // The NAT table is still there as written: not rewritten.
         assert!(!plan.actions.iter().any(|a| matches!(a, Action::Nft { .. })), "{plan}");
+        // Flushed behind our back (its fingerprint differs): written anew, the undo puts back
+        // what nft listed.
+        let flushed = "table inet teqlctl_teql0 {\n\tchain nat {\n\t}\n}\n".to_string();
+        s.bundle_nat.get_mut("teql0").unwrap().not_ours = Some(("flushed".into(), Some(flushed.clone())));
+        let plan = agg_up(&s, &aggregator());
+        let nft: Vec<&Action> = plan.actions.iter().filter(|a| matches!(a, Action::Nft { .. })).collect();
+        assert_eq!(nft.len(), 1, "{plan}");
+        let Action::Nft { script, undo, .. } = nft[0] else { unreachable!() };
+        assert!(script.contains("masquerade"), "{plan}");
+        assert_eq!(*undo, format!("{}{flushed}", crate::bundle_nat::teardown("teql0")));
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct ConnectionState {
     pub new_connections: Option<BTreeMap<String, u64>>,
     /// Conntrack entries per line mark; a mark missing could not be counted.
     pub entries: BTreeMap<u32, u64>,
+    /// Why the bundle's nftables table is not the one teqlctl last wrote (None: it is, or
+    /// teqlctl wrote none, or netlink could not tell).
+    pub table_problem: Option<String>,
 }
 
 impl State {
@@ -171,7 +174,8 @@ impl State {
                 }
             }
         }
-        self.connection = Some(ConnectionState { new_connections, entries });
+        let table_problem = crate::ops::connection_table_problem(bundle);
+        self.connection = Some(ConnectionState { new_connections, entries, table_problem });
     }
 
     pub fn link(&self, name: &str) -> Option<&Link> {

@@ -44,9 +44,24 @@ pub struct MasterStatus {
     /// IPv4 addresses as "ADDR/PREFIX".
     pub addresses: Vec<String>,
     pub default_route: Option<RouteStatus>,
+    /// A connection bundle's nftables table, when it is not what teqlctl wrote or teqlctl had
+    /// to write it anew because it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nft_table: Option<NftTableStatus>,
     /// The bundle's lines. `to_json` also writes them as "slaves", the name before schema 1,
     /// kept as a deprecated alias for one release.
     pub lines: Vec<LineStatus>,
+}
+
+/// A connection bundle's table as teqlctl checks it against what it wrote.
+#[derive(Debug, Serialize)]
+pub struct NftTableStatus {
+    /// Why the table now is not the one teqlctl wrote (null: it is).
+    pub problem: Option<String>,
+    /// Unix time teqlctl last wrote it anew because it was not (null: never).
+    pub rewritten: Option<u64>,
+    /// What it found then.
+    pub rewritten_why: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,6 +231,7 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
         name: name.to_string(),
         mode: "teql",
         resilient: None,
+        nft_table: None,
         exists: link.is_some(),
         configured: cfg.masters.get(name).is_some_and(|m| m.source.is_some()),
         up: link.is_some_and(State::is_up),
@@ -260,6 +276,17 @@ fn conn_status(state: &State, shares: &[(u32, u32, u32)], device: &str, table: u
         new_connections_permille: None,
         conntrack_permille: None,
     }
+}
+
+/// A connection bundle's table, when there is something to say of it.
+fn nft_table_status(state: &State, name: &str) -> Option<NftTableStatus> {
+    let problem = state.connection.as_ref().and_then(|c| c.table_problem.clone());
+    let repair = crate::ops::last_repair(name);
+    if problem.is_none() && repair.is_none() {
+        return None;
+    }
+    let (rewritten, rewritten_why) = repair.map_or((None, None), |(t, w)| (Some(t), Some(w)));
+    Some(NftTableStatus { problem, rewritten, rewritten_why })
 }
 
 /// A multipath bundle: no device of its own; it is up while its default route (or, without
@@ -361,6 +388,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         mtu: None,
         addresses: Vec::new(),
         default_route: route.map(|r| RouteStatus { via: r.nhid.map(|g| format!("nhid {g}")), metric: r.metric }),
+        nft_table: nft_table_status(state, name),
         lines,
     }
 }
@@ -446,6 +474,23 @@ impl Status {
                 None => out.push_str(", no default route"),
             }
             out.push('\n');
+            if let Some(t) = &m.nft_table {
+                if let Some(p) = &t.problem {
+                    let _ = writeln!(
+                        out,
+                        "  nftables table inet teqlctl: not what teqlctl wrote ({p}); `teqlctl up {}` or the \
+                         next `teqlctl check` writes it anew",
+                        m.name
+                    );
+                }
+                if let (Some(at), Some(why)) = (t.rewritten, &t.rewritten_why) {
+                    let _ = writeln!(
+                        out,
+                        "  nftables table inet teqlctl: written anew {} s ago, it was not what teqlctl wrote ({why})",
+                        now.saturating_sub(at)
+                    );
+                }
+            }
             let attached = m.lines.iter().filter(|s| s.attached).count();
             let _ = writeln!(out, "  lines: {attached} of {} attached", m.lines.len());
             for s in &m.lines {

@@ -5,6 +5,7 @@
 mod config_files;
 
 use config_files::{assert_one_problem, ifcfg, interfaces, problems, Format, Options, Words, FORMATS};
+use std::fs;
 use tempfile::TempDir;
 use teqlctl::config::{self, ConnectionOptions, Ipv4Prefix, Mode};
 
@@ -121,4 +122,66 @@ fn a_box_has_one_connection_bundle() {
     let c = config::load(t.path());
     assert_one_problem(&c, "ifcfg-wan2", &["wan2 is a second connection bundle (wan is one)"]);
     assert!(c.masters.contains_key("wan"));
+}
+
+/// The ids the kernel sees (connection marks, nexthop ids) are unique: a clash is one problem
+/// naming the file and the key, and the line or bundle is left out (issue 26, point 4).
+#[test]
+fn marks_and_nexthop_ids_never_clash() {
+    // Tables 100 and 65636 share their low 16 bits: one mark for two lines.
+    let t = redhat(STORY);
+    ifcfg(t.path(), "eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_GATEWAY=198.51.100.9\nTEQL_TABLE=100\n");
+    ifcfg(t.path(), "eth2", "DEVICE=eth2\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=65636\n");
+    let c = config::load(t.path());
+    assert_one_problem(
+        &c,
+        "ifcfg-eth2",
+        &[
+            "eth2: its connection mark 0x54450064 (the low 16 bits of table 65636) is also eth1's (table 100)",
+            "TEQL_TABLE",
+        ],
+    );
+    assert!(c.members.contains_key("eth1") && !c.members.contains_key("eth2"));
+    // In a plain multipath bundle marks are not used: the same tables are fine.
+    let t = redhat("DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n");
+    ifcfg(t.path(), "eth1", "DEVICE=eth1\nTEQL_MASTER=wan\nTEQL_GATEWAY=198.51.100.9\nTEQL_TABLE=100\n");
+    ifcfg(t.path(), "eth2", "DEVICE=eth2\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\nTEQL_TABLE=65636\n");
+    assert!(problems(&config::load(t.path())).is_empty());
+
+    // A line's table (its nexthop's id) equal to the bundle's nexthop group id.
+    let gid = teqlctl::multipath::group_id("wan");
+    let t = redhat(STORY);
+    ifcfg(t.path(), "eth3", &format!("DEVICE=eth3\nTEQL_MASTER=wan\nTEQL_GATEWAY=198.18.3.1\nTEQL_TABLE={gid}\n"));
+    assert_one_problem(
+        &config::load(t.path()),
+        "ifcfg-eth3",
+        &[&format!("eth3: its routing table {gid} is also the nexthop group id of bundle wan"), "set TEQL_TABLE"],
+    );
+    // The same in the Debian spelling.
+    let d = debian(STORY_DEB);
+    let text = fs::read_to_string(d.path().join("etc/network/interfaces")).unwrap();
+    interfaces(
+        d.path(),
+        &text.replace(
+            "    teql-weight 1\n    teql-gateway 198.18.3.1\n",
+            &format!("    teql-weight 1\n    teql-gateway 198.18.3.1\n    teql-table {gid}\n"),
+        ),
+    );
+    assert_one_problem(&config::load(d.path()), "interfaces", &["nexthop group id of bundle wan", "set teql-table"]);
+
+    // Two bundles whose names hash to one group id: the second (by name) is refused.
+    // (x... sorts after wan.)
+    let other = (0..100_000)
+        .map(|i| format!("x{i}"))
+        .find(|n| teqlctl::multipath::group_id(n) == gid)
+        .expect("a name with wan's group id");
+    let t = redhat(STORY);
+    ifcfg(t.path(), &other, &format!("DEVICE={other}\nDEVICETYPE=teql\nTEQL_MODE=multipath\n"));
+    let c = config::load(t.path());
+    assert_one_problem(
+        &c,
+        &format!("ifcfg-{other}"),
+        &[&format!("{other}: its nexthop group id {gid} (a hash of the name) is also wan's: rename one")],
+    );
+    assert!(c.masters.contains_key("wan") && !c.masters.contains_key(other.as_str()));
 }

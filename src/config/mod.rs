@@ -620,6 +620,7 @@ pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own
     }
     check_bundles(cfg, fmt);
     check_tables(cfg, root, fmt);
+    check_ids(cfg, fmt);
 }
 
 /// The checks that need every file: a line's bundle must exist with a mode that fits the line's
@@ -800,6 +801,86 @@ fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
         if let Some(why) = clash {
             let msg = format!("{}: {why}: set {} to a free table number", shown(&device), fmt.name(Key::Table));
             bad.push((device.clone(), ConfigError::Inconsistent { path: source, msg, device: Some(device) }));
+        }
+    }
+    for (device, e) in bad {
+        cfg.members.remove(&device);
+        cfg.problems.push(e);
+    }
+}
+
+/// The kernel ids derived from names and tables must be unique: a multipath bundle's nexthop
+/// group id (multipath::group_id) shares the nexthop id space with its lines' single nexthops
+/// (id = the line's table), and a connection line's mark (connection::mark_of) is the low 16
+/// bits of its table. A clash used to reach the kernel: `ip nexthop replace id 39537 group
+/// 39537,1` (Invalid argument, the whole `up` rolled back), or two lines with one mark (two
+/// fwmark rules for one mark; one line's conntrack flush emptying the other's).
+///
+/// Refused here, not allocated around: an id that depended on the other bundles and lines
+/// would move when one is added, orphaning a running bundle's group and re-pointing the marks
+/// of live connections, and status, the CLI and the planner would have to agree on the whole
+/// configuration to name one mark. As pure functions of the name and the table they agree by
+/// construction; the rare clash (a hash in 10000, or a TEQL_TABLE chosen into a group's range
+/// or past 65535) is named once with what to change.
+fn check_ids(cfg: &mut Config, fmt: &Format) {
+    let mut groups: BTreeMap<u32, String> = BTreeMap::new();
+    let mut bad_masters = Vec::new();
+    for (name, m) in &cfg.masters {
+        let Mode::Multipath(_) = &m.mode else { continue };
+        let id = crate::multipath::group_id(name);
+        if let Some(other) = groups.get(&id) {
+            let msg = format!(
+                "{}: its nexthop group id {id} (a hash of the name) is also {}'s: rename one of the two bundles",
+                shown(name),
+                shown(other)
+            );
+            if let Some(path) = m.source.clone() {
+                bad_masters.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+            }
+            continue;
+        }
+        groups.insert(id, name.clone());
+    }
+    for (name, e) in bad_masters {
+        cfg.masters.remove(&name);
+        groups.retain(|_, n| *n != name);
+        cfg.problems.push(e);
+    }
+    let mut marks: BTreeMap<u32, (String, u32)> = BTreeMap::new();
+    let mut bad = Vec::new();
+    for m in cfg.members.values() {
+        let Some(master) = cfg.masters.get(m.master.as_str()) else { continue };
+        let Mode::Multipath(o) = &master.mode else { continue };
+        let table = m.table();
+        let clash = if let Some(bundle) = groups.get(&table) {
+            Some(format!("its routing table {table} is also the nexthop group id of bundle {}", shown(bundle)))
+        } else if o.connection.is_some() {
+            let mark = crate::connection::mark_of(table);
+            match marks.get(&mark) {
+                Some((other, t)) => Some(format!(
+                    "its connection mark {mark:#010x} (the low 16 bits of table {table}) is also {}'s (table {t})",
+                    shown(other)
+                )),
+                None => {
+                    marks.insert(mark, (m.device.to_string(), table));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(why) = clash {
+            let msg = format!(
+                "{}: {why}: set {} to another number (below 65536 and outside {}-{})",
+                shown(&m.device),
+                fmt.name(Key::Table),
+                crate::multipath::GROUP_BASE,
+                crate::multipath::GROUP_BASE + crate::multipath::TABLE_SPAN - 1
+            );
+            bad.push((
+                m.device.to_string(),
+                ConfigError::Inconsistent { path: m.source.clone(), msg, device: Some(m.device.to_string()) },
+            ));
         }
     }
     for (device, e) in bad {
