@@ -273,25 +273,29 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::fmt::Write as _;
+        let mut out = String::new();
         if let Some(m) = &self.module {
-            writeln!(f, "{m}")?;
+            writeln!(out, "{m}")?;
         }
         for a in &self.actions {
-            writeln!(f, "{a}")?;
+            writeln!(out, "{a}")?;
         }
         for t in &self.then {
-            writeln!(f, "{t}")?;
+            writeln!(out, "{t}")?;
         }
         for w in &self.warnings {
-            writeln!(f, "# warning: {w}")?;
+            writeln!(out, "# warning: {w}")?;
         }
         for n in &self.notes {
-            writeln!(f, "# {n}")?;
+            writeln!(out, "# {n}")?;
         }
         if self.is_empty() {
-            writeln!(f, "# nothing to change")?;
+            writeln!(out, "# nothing to change")?;
         }
-        Ok(())
+        // A line attached by hand, a route's device: names from the kernel's dump, which takes
+        // any byte but '/', ':', NUL and whitespace, never reach the terminal raw.
+        f.write_str(&crate::text::escape_for_terminal(&out))
     }
 }
 

@@ -419,7 +419,7 @@ impl Status {
                 (true, true) => "up",
                 (true, false) => "down",
             };
-            let _ = write!(out, "{}: {state}", m.name);
+            let _ = write!(out, "{}: {state}", crate::names::shown(&m.name));
             if m.mode != "teql" {
                 let _ = match m.resilient {
                     Some(false) => write!(
@@ -456,7 +456,7 @@ impl Status {
                     (true, true, None) => "attached",
                     (true, false, None) => "not attached",
                 };
-                let _ = write!(out, "  {:<12} {what:<12}", s.name);
+                let _ = write!(out, "  {:<12} {what:<12}", crate::names::shown(&s.name));
                 if s.exists {
                     let _ = write!(
                         out,
@@ -540,7 +540,9 @@ impl Status {
                 let _ = writeln!(out, "  {p}");
             }
         }
-        out
+        // Line names not in the configuration come from the kernel, health texts and
+        // warnings from files: none of it reaches the terminal raw.
+        crate::text::escape_for_terminal(&out)
     }
 }
 

@@ -351,11 +351,7 @@ fn build_member(ctx: &mut Ctx, ini: &Ini, user: &Properties, device: Option<&str
         return None;
     };
     let Some(name) = IfName::new(device) else {
-        ctx.invalid(
-            "interface-name",
-            device,
-            "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
-        );
+        ctx.invalid("interface-name", device, &crate::names::why_refused(device));
         return None;
     };
     let rp_filter = rp_filter.ok()?;
@@ -404,9 +400,10 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     let Some(bundle) = BundleName::new(name) else {
         ctx.inconsistent(format!(
             "the file's name gives the bundle {}, which is neither a teql master (teql0.conf .. teql63.conf, a \
-             TEQL bundle) nor a multipath bundle's name (an interface name not starting with teql, such as \
-             wan.conf); rename the file",
-            shown(name)
+             TEQL bundle) nor a multipath bundle's name ({} not starting with teql, such as wan.conf); rename \
+             the file",
+            shown(name),
+            crate::names::refusal(name)
         ));
         return None;
     };
