@@ -189,6 +189,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
     let path = root.join(DEVICE_STATE_DIR).join(ifindex.to_string());
     let bytes = read_config_file(&path, MAX_FILE_BYTES).ok()?;
     let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
+    let ini = keyfile::as_glib_reads(&ini);
     let d = ini.section(Some("dhcp4"))?;
     crate::dhcp::lease_of(d.get("dhcp4.ip_address"), d.get("dhcp4.routers"))
 }
