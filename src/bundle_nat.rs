@@ -22,13 +22,22 @@ pub fn ruleset(master: &str, nets: &[Ipv4Prefix]) -> String {
     // Overlapping sources once (older nft refuses an anonymous set whose intervals overlap).
     let nets: Vec<String> = crate::connection::covering(nets).iter().map(ToString::to_string).collect();
     let mut o = String::new();
-    let _ = writeln!(o, "# teqlctl: NAT of the TEQL bundle {master}; written whole by teqlctl, do not edit");
+    let _ = writeln!(
+        o,
+        "# teqlctl: NAT of the TEQL bundle {}; written whole by teqlctl, do not edit",
+        crate::names::shown(master)
+    );
     let _ = writeln!(o, "table {t} {{}}");
     let _ = writeln!(o, "delete table {t}");
     let _ = writeln!(o, "table {t} {{");
     let _ = writeln!(o, "\tchain nat {{");
     let _ = writeln!(o, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
-    let _ = writeln!(o, "\t\toifname != \"{master}\" ip saddr {{ {} }} masquerade", nets.join(", "));
+    let _ = writeln!(
+        o,
+        "\t\toifname != {} ip saddr {{ {} }} masquerade",
+        crate::names::nft_string(master),
+        nets.join(", ")
+    );
     let _ = writeln!(o, "\t}}");
     let _ = writeln!(o, "}}");
     o

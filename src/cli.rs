@@ -9,6 +9,7 @@ use crate::error::{exit, Error, Result};
 use crate::hooks::{self, Hook};
 use crate::install;
 use crate::log;
+use crate::names;
 use crate::netlink::Netlink;
 use crate::ops::{self, Ctx};
 use crate::state::State;
@@ -191,22 +192,28 @@ fn systems(root: &std::path::Path, s: &Systems) -> Result<Vec<install::System>> 
 /// The interfaces named on the command line, each checked once here.
 fn iface_args(args: &[String]) -> Result<Vec<IfName>> {
     args.iter()
-        .map(|a| IfName::new(a).ok_or_else(|| Error::Usage(format!("{a:?}: not a valid interface name"))))
+        .map(|a| {
+            IfName::new(a).ok_or_else(|| {
+                Error::Usage(format!("\"{}\": not a name teqlctl takes: {}", names::shown(a), names::refusal(a)))
+            })
+        })
         .collect()
 }
 
 /// `up`/`down`'s bundle: a teqlN or a multipath bundle's name (whether it is configured is
 /// ops' to say).
 fn bundle_arg(name: &str) -> Result<BundleName> {
-    BundleName::new(name)
-        .ok_or_else(|| Error::Usage(format!("{name}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
+    BundleName::new(name).ok_or_else(|| {
+        Error::Usage(format!("{}: not {EXPECT_MASTER}, nor a configured multipath bundle", names::shown(name)))
+    })
 }
 
 /// `attach --master`: only a teqlN (a multipath line's bundle is its configuration's).
 fn attach_master_arg(name: &str) -> Result<BundleName> {
     BundleName::teql(name).ok_or_else(|| {
         Error::Usage(format!(
-            "--master {name}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)"
+            "--master {}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)",
+            names::shown(name)
         ))
     })
 }

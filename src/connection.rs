@@ -177,8 +177,7 @@ pub fn preferred<'a>(lines: &'a [ConnLine], s: &ConnSettings) -> Option<&'a Conn
 }
 
 fn quoted(name: &str) -> String {
-    // Interface names are checked (names::IfName): no quote or backslash can be in them.
-    format!("\"{name}\"")
+    crate::names::nft_string(name)
 }
 
 fn elements(items: &[String]) -> String {
@@ -217,7 +216,11 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
         .map(|(a, l)| format!("{a} : {:#010x}", l.mark))
         .collect();
     let mut o = String::new();
-    let _ = writeln!(o, "# teqlctl: connection bundle {}; written whole by teqlctl, do not edit", s.bundle);
+    let _ = writeln!(
+        o,
+        "# teqlctl: connection bundle {}; written whole by teqlctl, do not edit",
+        crate::names::shown(&s.bundle)
+    );
     let _ = writeln!(o, "table {t} {{}}");
     let _ = writeln!(o, "delete table {t}");
     let _ = writeln!(o, "table {t} {{");

@@ -230,7 +230,12 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     // check_config), anything else that no bundle can be called is said here.
     let Some(bundle) = BundleName::new(&master) else {
         ops::check_config(&cfg, &[&master])?;
-        return Err(Error::Usage(format!("{master}: not {}, nor a multipath bundle's name", config::EXPECT_MASTER)));
+        return Err(Error::Usage(format!(
+            "{}: not {}, nor a multipath bundle's name ({})",
+            crate::names::shown(&master),
+            config::EXPECT_MASTER,
+            crate::names::refusal(&master)
+        )));
     };
     if master_index(&master).is_none() {
         // `iface wan inet manual` with teql-mode: ifupdown configures nothing for it; its

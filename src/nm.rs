@@ -99,8 +99,51 @@ const MARKERS: [&[u8]; 2] = [b"teqlctl.", b"TEQL_"];
 
 /// The hook: `args` are the dispatcher's ($1 interface, $2 action).
 pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
-    let Some(ev) = Event::from(args, |k| std::env::var(k).ok()) else { return Ok(()) };
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let Some(ev) = Event::from(args, var) else {
+        return refused_interface(ctx, args, var("CONNECTION_FILENAME"), var("CONNECTION_UUID"));
+    };
     run(ctx, &ev)
+}
+
+/// An event of a profile of ours on an interface whose name teqlctl refuses (names::name_fault,
+/// such as `eth*`, which nftables would read as a wildcard): no line can have that name, and
+/// the profile's own problem says so; NetworkManager gets it, as for any broken profile of ours.
+/// Events of other profiles, and of no interface, stay silent.
+fn refused_interface(ctx: &Ctx, args: &[String], filename: Option<String>, uuid: Option<String>) -> Result<()> {
+    let (Some(iface), Some(action)) = (args.first(), args.get(1).and_then(|a| Action::parse(a))) else {
+        return Ok(());
+    };
+    if iface.is_empty() || iface == "none" || IfName::new(iface).is_some() {
+        return Ok(());
+    }
+    let Some(profile) = keyfile::profile_path(&ctx.root, filename.as_deref(), uuid.as_deref()) else { return Ok(()) };
+    let Ok(bytes) = read_config_file(&profile, MAX_FILE_BYTES) else { return Ok(()) };
+    if !MARKERS.iter().any(|m| keyfile::mentions(&bytes, m)) {
+        return Ok(());
+    }
+    let cfg = config::load(&ctx.root);
+    let problems: Vec<&config::ConfigError> = cfg.problems.iter().filter(|p| p.path() == profile.as_path()).collect();
+    let error = match problems.split_first() {
+        Some((first, rest)) => {
+            for p in rest {
+                log::warn(&p.to_string());
+            }
+            Error::Config((*first).clone())
+        }
+        None => Error::Usage(format!(
+            "{}: NetworkManager activated the profile on \"{}\", which is not {}",
+            config::shown_path(&profile),
+            crate::names::shown(iface),
+            crate::names::refusal(iface)
+        )),
+    };
+    if matches!(action, Action::PreDown | Action::Down) {
+        // Nothing of teqlctl's can be on it: no line has its name.
+        log::warn(&error.to_string());
+        return Ok(());
+    }
+    Err(error)
 }
 
 pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
@@ -192,6 +235,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
     let path = root.join(DEVICE_STATE_DIR).join(ifindex.to_string());
     let bytes = read_config_file(&path, MAX_FILE_BYTES).ok()?;
     let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
+    let ini = keyfile::as_glib_reads(&ini);
     let d = ini.section(Some("dhcp4"))?;
     crate::dhcp::lease_of(d.get("dhcp4.ip_address"), d.get("dhcp4.routers"))
 }

@@ -273,25 +273,29 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use std::fmt::Write as _;
+        let mut out = String::new();
         if let Some(m) = &self.module {
-            writeln!(f, "{m}")?;
+            writeln!(out, "{m}")?;
         }
         for a in &self.actions {
-            writeln!(f, "{a}")?;
+            writeln!(out, "{a}")?;
         }
         for t in &self.then {
-            writeln!(f, "{t}")?;
+            writeln!(out, "{t}")?;
         }
         for w in &self.warnings {
-            writeln!(f, "# warning: {w}")?;
+            writeln!(out, "# warning: {w}")?;
         }
         for n in &self.notes {
-            writeln!(f, "# {n}")?;
+            writeln!(out, "# {n}")?;
         }
         if self.is_empty() {
-            writeln!(f, "# nothing to change")?;
+            writeln!(out, "# nothing to change")?;
         }
-        Ok(())
+        // A line attached by hand, a route's device: names from the kernel's dump, which takes
+        // any byte but '/', ':', NUL and whitespace, never reach the terminal raw.
+        f.write_str(&crate::text::escape_for_terminal(&out))
     }
 }
 
@@ -1007,6 +1011,24 @@ mod tests {
         }
         s.rp_filter.insert("all".into(), 0);
         s
+    }
+
+    /// `down` detaches every line of the master, also one attached by hand whose name came from
+    /// the kernel's dump and never through IfName: the dry run shows it escaped (issue 26,
+    /// point 5).
+    #[test]
+    fn a_kernel_name_never_reaches_the_dry_run_raw() {
+        let mut s = office();
+        let evil = "e\u{1b}]0;x\u{7}\u{202e}";
+        s.links.push(link(20, evil, ETHER | IFF_UP, 1500));
+        s.qdiscs.insert(20, Qdisc { ifindex: 20, kind: "teql0".into(), handle: 0 });
+        let mut p = Planner::new(&s);
+        p.master_down(&teql0()).unwrap();
+        let plan = p.finish();
+        assert!(plan.actions.iter().any(|a| matches!(a, Action::Detach { iface, .. } if iface == evil)));
+        let text = plan.to_string();
+        assert!(!text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'), "{text:?}");
+        assert!(text.contains("tc qdisc del dev e\\e]0;x\\u{0007}\\u{202E} root\n"), "{text}");
     }
 
     fn teql0() -> Master {

@@ -432,7 +432,20 @@ impl Status {
             warnings: &self.warnings,
         };
         // Serialising plain strings and numbers cannot fail.
-        serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_string())
+        let text = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".to_string());
+        // serde_json escapes C0 controls only: DEL, the C1 controls (CSI U+009B starts an
+        // escape sequence on some terminals) and bidi marks in a kernel's interface name are
+        // written as \uXXXX too, which is the same JSON string. Outside strings JSON is ASCII.
+        text.chars()
+            .map(|c| {
+                let one = c.to_string();
+                if c != '\n' && crate::text::escape_for_message(&one, 1) != one {
+                    format!("\\u{:04x}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
     }
 
     pub fn to_text(&self) -> String {
@@ -447,7 +460,7 @@ impl Status {
                 (true, true) => "up",
                 (true, false) => "down",
             };
-            let _ = write!(out, "{}: {state}", m.name);
+            let _ = write!(out, "{}: {state}", crate::names::shown(&m.name));
             if m.mode != "teql" {
                 let _ = match m.resilient {
                     Some(false) => write!(
@@ -501,7 +514,7 @@ impl Status {
                     (true, true, None) => "attached",
                     (true, false, None) => "not attached",
                 };
-                let _ = write!(out, "  {:<12} {what:<12}", s.name);
+                let _ = write!(out, "  {:<12} {what:<12}", crate::names::shown(&s.name));
                 if s.exists {
                     let _ = write!(
                         out,
@@ -585,7 +598,9 @@ impl Status {
                 let _ = writeln!(out, "  {p}");
             }
         }
-        out
+        // Line names not in the configuration come from the kernel, health texts and
+        // warnings from files: none of it reaches the terminal raw.
+        crate::text::escape_for_terminal(&out)
     }
 }
 
@@ -635,6 +650,40 @@ mod tests {
                 why: None,
             }),
         }
+    }
+
+    /// A line attached by hand is listed under its master with the kernel's name for it, which
+    /// never came through IfName: the kernel takes ESC, BEL and any byte but '/', ':', NUL and
+    /// whitespace (issue 26, point 5).
+    #[test]
+    fn a_kernel_name_never_reaches_the_terminal_raw() {
+        use crate::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_LOWER_UP, IFF_UP};
+        let mut state = State { teql_loaded: true, ..State::default() };
+        state.links.push(Link {
+            index: 1,
+            name: "teql0".into(),
+            flags: IFF_UP,
+            link_type: ARPHRD_VOID,
+            ..Link::default()
+        });
+        let evil = "e\u{1b}]0;x\u{7}\\\u{9b}";
+        state.links.push(Link {
+            index: 2,
+            name: evil.into(),
+            flags: IFF_UP | IFF_LOWER_UP,
+            link_type: 1,
+            ..Link::default()
+        });
+        state.qdiscs.insert(2, Qdisc { ifindex: 2, kind: "teql0".into(), handle: 0 });
+        let st = collect(&Config::default(), &state, &Health::default(), None);
+        assert_eq!(st.masters[0].lines[0].name, evil, "JSON keeps the name; serde escapes it");
+        let text = st.to_text();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("  e\\x1b]0;x\\x07\\\\\\xc2\\x9b attached "), "{text}");
+        let json = st.to_json();
+        assert!(!json.chars().any(|c| c.is_control() && c != '\n'), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["masters"][0]["lines"][0]["name"], evil);
     }
 
     fn parts(lines: &[LineStatus]) -> Vec<(Option<u32>, Option<u32>)> {

@@ -33,6 +33,20 @@ pub fn escape_for_message(s: &str, max_chars: usize) -> String {
     out
 }
 
+/// A whole block of output (`status`, a --dry-run plan) made safe for a terminal: as
+/// `escape_for_message`, but newlines and tabs are kept (they lay the block out) and nothing is
+/// cut. The last guard for text that did not all come through a checked name or an escaped
+/// message, such as the kernel's interface names in a link dump.
+pub fn escape_for_terminal(s: &str) -> String {
+    if !s.chars().any(|c| c != '\n' && c != '\t' && needs_escape(c)) {
+        return s.to_string();
+    }
+    s.split('\n')
+        .map(|line| line.split('\t').map(|p| escape_for_message(p, usize::MAX)).collect::<Vec<_>>().join("\t"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Characters that must never reach a terminal or a log raw.
 fn needs_escape(c: char) -> bool {
     matches!(c,

@@ -100,10 +100,12 @@ fn usage_errors_exit_2() {
         .args(["-n", "detach", "../etc"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("not a valid interface name"));
+        .stderr(predicate::str::contains("not a name teqlctl takes"));
     // Names are checked once, where they come in (the command line), before anything is planned.
     for (args, want) in [
-        (&["-n", "attach", "eth0:1"][..], "\"eth0:1\": not a valid interface name"),
+        (&["-n", "attach", "eth0:1"][..], "\"eth0:1\": not a name teqlctl takes"),
+        (&["-n", "attach", "eth*"], "\"eth*\": not a name teqlctl takes: an interface name of 1 to 15 characters"),
+        (&["-n", "detach", "x\"y"], "('\"' is refused: an nftables string cannot hold it)"),
         (&["-n", "attach", "--master", "teql64", "lo"], "--master teql64: not a teql master name teql0..teql63"),
         (&["-n", "up", "teql01"], "teql01: not a teql master name teql0..teql63, nor a configured multipath bundle"),
         (&["-n", "down", "a/b"], "a/b: not a teql master name teql0..teql63, nor a configured multipath bundle"),
@@ -447,10 +449,11 @@ fn a_fifo_where_a_file_should_be_never_blocks() {
 #[test]
 fn messages_never_carry_raw_control_or_bidi_characters() {
     // An interface name is user input that reaches stderr and syslog.
-    let out = teqlctl().args(["attach", "eth\u{1b}[2J\u{202e}x"]).assert().code(6).get_output().stderr.clone();
+    let out = teqlctl().args(["attach", "eth\u{1b}[2J\u{202e}x"]).assert().code(2).get_output().stderr.clone();
     let err = String::from_utf8(out).unwrap();
     assert!(!err.contains('\u{1b}') && !err.contains('\u{202e}'), "{err:?}");
-    assert!(err.contains("\\e[2J") && err.lines().count() == 1, "{err:?}");
+    assert!(err.contains("\"eth\\x1b[2J\\xe2\\x80\\xaex\"") && err.contains("'\\e' is refused"), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
 }
 
 #[test]
@@ -1156,6 +1159,31 @@ fn the_networkmanager_dispatcher_names_a_broken_profile_and_a_line_on_another_in
         .assert()
         .code(2)
         .stderr(predicate::str::contains("the profile's line is eth4, but NetworkManager activated it on eth9"));
+    // NetworkManager takes `eth*` as an interface name; teqlctl does not, and says why (issue
+    // 26, point 5) instead of ignoring the event.
+    let dsl6 = nm_profile("dsl6.nmconnection");
+    fs::write(
+        root.path().join(dsl6.strip_prefix("/").unwrap()),
+        "[connection]\nid=dsl6\ninterface-name=eth*\n[user]\nteqlctl.master=teql0\n",
+    )
+    .unwrap();
+    let out = hook_at(&root, "nm-dispatcher").env("CONNECTION_FILENAME", &dsl6).args(["eth*", "up"]).assert().code(3);
+    let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("dsl6.nmconnection: interface-name=\"eth*\" is not valid"), "{err}");
+    assert!(err.contains("'*' is refused: nftables reads it as a wildcard") && err.lines().count() == 1, "{err}");
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &dsl6)
+        .args(["eth*", "down"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("'*' is refused"));
+    // Not ours: silent, whatever its interface is called.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", nm_profile("wifi.nmconnection"))
+        .args(["wl*", "up"])
+        .assert()
+        .code(0)
+        .stderr("");
 }
 
 #[test]

@@ -383,13 +383,12 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
     let name = IfName::new(device);
     if name.is_none() {
         match vars.get("DEVICE") {
-            Some(d) if !d.is_empty() => {
-                ctx.invalid("DEVICE", d, "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)")
-            }
+            Some(d) if !d.is_empty() => ctx.invalid("DEVICE", d, &crate::names::why_refused(d)),
             _ => ctx.inconsistent(format!(
-                "the file name gives the device name {}, which is not a kernel \
-                 interface name: add DEVICE= with the line's interface name",
-                quoted(device)
+                "the file name gives the device name {}, which is not {}: add DEVICE= with the line's \
+                 interface name",
+                quoted(device),
+                crate::names::refusal(device)
             )),
         }
     }

@@ -1197,9 +1197,9 @@ fn check_member(ctx: &mut Ctx, values: &Values, onboot: bool) -> Option<Member> 
     let path = LinePath { rp_filter: rp_written, ..keys::line_path(ctx, &FORMAT, values)? };
     let Some(name) = IfName::new(device) else {
         ctx.inconsistent(format!(
-            "{} is not a kernel interface name (1 to 15 characters, no '/', ':' or \
-             whitespace), so it cannot be a line of {master}",
-            quoted(device)
+            "{} cannot be a line of {master}: teqlctl takes {}",
+            quoted(device),
+            crate::names::why_refused(device)
         ));
         return None;
     };
@@ -1780,7 +1780,7 @@ mod tests {
         let root = Root::new();
         root.interfaces("iface eth2:1 inet static\n address 198.18.2.5/30\n teql-master teql0\n");
         let c = root.load();
-        assert_inconsistent(only_problem(&c), &root.main(), Some("eth2:1"), &["kernel interface name"]);
+        assert_inconsistent(only_problem(&c), &root.main(), Some("eth2:1"), &["':' is refused", "cannot be a line"]);
         assert!(c.members.is_empty() && c.masters.is_empty());
     }
 

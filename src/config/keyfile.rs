@@ -109,6 +109,23 @@ pub(crate) fn parse_options() -> ParseOption {
     }
 }
 
+/// A key file as GLib's parser, NetworkManager's, reads it: a group whose header appears again
+/// is the same group, and a key set again in a group has the later value (g_key_file_add_group
+/// finds the group by name; g_key_file_add_key_value_pair replaces the key in the group's
+/// lookup table). rust-ini makes each header a section of its own, and its `get` gives a key's
+/// first value: read as it parses, a profile with `interface-name` twice would be one line to
+/// NetworkManager and another to teqlctl.
+pub(crate) fn as_glib_reads(ini: &Ini) -> Ini {
+    let mut out = Ini::new();
+    for (section, props) in ini.iter() {
+        let merged = out.entry(section.map(str::to_string)).or_insert(Properties::new());
+        for (k, v) in props.iter() {
+            merged.insert(k, v);
+        }
+    }
+    out
+}
+
 /// NetworkManager's booleans (GLib's true/false, and the yes/no and 1/0 it also accepts).
 pub(crate) fn parse_yes_no(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
@@ -278,6 +295,7 @@ fn parse_read(cfg: &mut Config, path: &Path, marker: Option<&str>, read: Result<
 /// One profile: a line when its [user] section has teqlctl keys.
 fn read_profile(cfg: &mut Config, uuids: &mut BTreeSet<String>, path: &Path, read: Result<Vec<u8>, ReadProblem>) {
     let Some(ini) = parse_read(cfg, path, Some(USER_PREFIX), read) else { return };
+    let ini = as_glib_reads(&ini);
     let conn = ini.section(Some("connection"));
     // The same profile in /etc and in /run or /usr/lib: NetworkManager uses the first.
     if let Some(uuid) = conn.and_then(|c| c.get("uuid")) {
@@ -351,11 +369,7 @@ fn build_member(ctx: &mut Ctx, ini: &Ini, user: &Properties, device: Option<&str
         return None;
     };
     let Some(name) = IfName::new(device) else {
-        ctx.invalid(
-            "interface-name",
-            device,
-            "a kernel interface name (1 to 15 characters, no '/', ':' or whitespace)",
-        );
+        ctx.invalid("interface-name", device, &crate::names::why_refused(device));
         return None;
     };
     let rp_filter = rp_filter.ok()?;
@@ -404,19 +418,22 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     let Some(bundle) = BundleName::new(name) else {
         ctx.inconsistent(format!(
             "the file's name gives the bundle {}, which is neither a teql master (teql0.conf .. teql63.conf, a \
-             TEQL bundle) nor a multipath bundle's name (an interface name not starting with teql, such as \
-             wan.conf); rename the file",
-            shown(name)
+             TEQL bundle) nor a multipath bundle's name ({} not starting with teql, such as wan.conf); rename \
+             the file",
+            shown(name),
+            crate::names::refusal(name)
         ));
         return None;
     };
     let known: Vec<&str> =
         DEVICE_KEYS.iter().copied().chain(KEYS.iter().filter(|d| bundle_key(d.scope)).map(|d| d.bundle())).collect();
     let mut broken = false;
+    // teqlctl's own file, never NetworkManager's: a key set twice, even in two [bundle]
+    // sections, is refused rather than read one way or the other.
+    let mut seen = BTreeSet::new();
     for (section, props) in ini.iter() {
         match section {
             Some(BUNDLE_SECTION) => {
-                let mut seen = BTreeSet::new();
                 for (k, v) in props.iter().filter(|(k, _)| known.contains(k)) {
                     if !seen.insert(k) {
                         ctx.inconsistent(format!(
@@ -457,8 +474,10 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
             }
         }
     }
+    // A key only in a second [bundle] section is read as well.
+    let merged = as_glib_reads(ini);
     let empty = Properties::new();
-    let b = ini.section(Some(BUNDLE_SECTION)).unwrap_or(&empty);
+    let b = merged.section(Some(BUNDLE_SECTION)).unwrap_or(&empty);
     // A teqlN's default-route is its device's (read below), not a multipath bundle's option.
     let teql = bundle.is_teql();
     let values = Values::from_lookup(|ifcfg| {
@@ -529,7 +548,7 @@ pub fn profile_path(root: &Path, filename: Option<&str>, uuid: Option<&str>) -> 
     let mut scratch = Config::default();
     for dir in PROFILE_DIRS {
         for path in files_in(&mut scratch, &root.join(dir), PROFILE_SUFFIX) {
-            let Some(ini) = parse_file(&mut scratch, &path, Some(uuid)) else { continue };
+            let Some(ini) = parse_file(&mut scratch, &path, Some(uuid)).map(|i| as_glib_reads(&i)) else { continue };
             if ini.section(Some("connection")).and_then(|c| c.get("uuid")) == Some(uuid) {
                 return Some(path);
             }
@@ -635,6 +654,56 @@ mod tests {
         // A multipath line keeps the admin's rp_filter unless its profile sets one.
         assert_eq!(path("eth1").rp_filter, None);
         assert_eq!(cfg.members_of("wan").count(), 4);
+    }
+
+    /// GLib, NetworkManager's parser, takes a key's last value in a group and merges a group
+    /// whose header comes again (issue 26, point 6): teqlctl reads the profile the same way,
+    /// so both see the same line, gateway and bundle.
+    #[test]
+    fn duplicate_keys_and_groups_read_as_networkmanager_reads_them() {
+        let root = TempDir::new().unwrap();
+        let p = put(
+            &root,
+            &format!("{PROFILES}/isp1.nmconnection"),
+            "[connection]\nid=isp1\ninterface-name=eth1\ninterface-name=eth7\n\
+             [ipv4]\nmethod=manual\naddress1=198.51.100.10/29,198.51.100.9\n\
+             [user]\nteqlctl.master=teql0\nteqlctl.gateway=198.51.100.11\nteqlctl.gateway=198.51.100.12\n\
+             [connection]\nautoconnect=false\n\
+             [user]\nteqlctl.master=wan\nteqlctl.weight=3\n",
+        );
+        put(&root, "etc/teqlctl/bundles/wan.conf", "[bundle]\nmode=multipath\n");
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert_eq!(cfg.members.keys().collect::<Vec<_>>(), ["eth7"]);
+        let m = &cfg.members["eth7"];
+        assert_eq!((m.master.as_str(), m.onboot, m.source.as_path()), ("wan", false, p.as_path()));
+        assert_eq!((m.path.gateway(), m.path.weight), (Some(Ipv4Addr::new(198, 51, 100, 12)), Some(3)));
+        // The dispatcher finds the profile by its last uuid, as NetworkManager knows it.
+        put(
+            &root,
+            &format!("{PROFILES}/isp2.nmconnection"),
+            "[connection]\nuuid=old\nuuid=6ad1ef8e-0000-4000-8000-000000000002\ninterface-name=eth2\n",
+        );
+        let found = profile_path(root.path(), None, Some("6ad1ef8e-0000-4000-8000-000000000002"));
+        assert_eq!(found, Some(root.path().join(PROFILES).join("isp2.nmconnection")));
+        assert_eq!(profile_path(root.path(), None, Some("old")), None);
+    }
+
+    /// teqlctl's own bundle file takes each key once, in one [bundle] section or two.
+    #[test]
+    fn a_bundle_key_twice_is_refused_even_across_sections() {
+        let root = TempDir::new().unwrap();
+        line(&root, "isp1", "eth1", "teqlctl.master=wan\n");
+        let b = put(&root, "etc/teqlctl/bundles/wan.conf", "[bundle]\nmode=multipath\nmetric=5\n[bundle]\nmetric=7\n");
+        let cfg = load(root.path());
+        let m = messages(&cfg);
+        assert!(m.iter().any(|p| p.starts_with(&format!("{}: metric=\"7\" is a second metric", b.display()))), "{m:?}");
+        assert!(!cfg.masters.contains_key("wan"));
+        // A key only in the second section is read.
+        put(&root, "etc/teqlctl/bundles/wan.conf", "[bundle]\nmode=multipath\n[bundle]\nmetric=7\n");
+        let cfg = load(root.path());
+        assert_eq!(messages(&cfg), Vec::<String>::new());
+        assert_eq!(cfg.masters["wan"].metric, 7);
     }
 
     #[test]
