@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::config::{ifcfg, BundleName, Config, IfName, Role};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, Result};
 use crate::log;
 use crate::ops::{self, Ctx};
 
@@ -71,7 +71,8 @@ pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
     // before it read anything): the bound holds even if the kernel or modprobe never answers.
     crate::dispatch::arm_watchdog(crate::dispatch::HOOK_BOUND_SECS);
     match dispatch(hook, args, ctx) {
-        Ok(()) => exit::OK,
+        // PARTIAL when a line was left out of its bundle (already said in the system log).
+        Ok(()) => ops::exit_status(),
         Err(e) => {
             log::error(&format!("{}: {e}", hook.name()));
             e.exit_code()

@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use crate::netlink::{Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
+use crate::netlink::{Address, Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::plan::Action;
 use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
 use crate::state::State;
@@ -148,6 +148,9 @@ pub struct Request {
     pub dead: BTreeSet<String>,
     /// The kernel has resilient nexthop groups.
     pub resilient: bool,
+    /// Lines a change of which the kernel refused in this run (ops plans again without it):
+    /// out of the group, and nothing else of theirs touched.
+    pub refused: BTreeSet<String>,
 }
 
 /// A line as the kernel has it now.
@@ -160,6 +163,8 @@ pub struct LineNow {
     /// The other end of a point-to-point address (`peer`).
     pub peer: Option<Ipv4Addr>,
     pub gateway: Option<Ipv4Addr>,
+    /// A configured or leased router the kernel would refuse (`gateway_of`): said by the plan.
+    pub refused: Option<RefusedRouter>,
     /// A ppp-like device, or an address with a peer: routed by the device, no gateway.
     pub pointopoint: bool,
     pub carrier: bool,
@@ -178,6 +183,9 @@ pub struct MpPlan {
     /// Each configured line that is up with an address, as the kernel has it (the plan's
     /// input, kept for what a connection bundle plans on top).
     pub now: Vec<LineNow>,
+    /// Lines with a problem of their own (a router the kernel would refuse), each said in
+    /// `warnings`: the bundle goes on without them, and the run's exit status says so.
+    pub problems: Vec<String>,
 }
 
 fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
@@ -185,17 +193,130 @@ fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) & mask)
 }
 
-/// The gateway of a line whose address is `addr`: configured, else the router of its DHCP
-/// lease (while the line has the lease's address: a lease of an address the line no longer
-/// has is stale), else the one the kernel has for it (a DHCP client's default route through
-/// the line, or the nexthop of ours from an earlier run).
-pub fn gateway_of(line: &Line, link: &Link, addr: Ipv4Addr, st: &State) -> Option<Ipv4Addr> {
-    line.gateway
-        .or_else(|| line.dhcp.filter(|l| l.address == addr).map(|l| l.router))
-        .or_else(|| st.default_routes.iter().filter(|r| r.oif == Some(link.index)).find_map(|r| r.gateway))
-        .or_else(|| {
-            st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway)
-        })
+/// Where a line's router came from, for the message that refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterSource {
+    /// TEQL_GATEWAY / teql-gateway / GATEWAY.
+    Configured,
+    /// The recorded DHCP lease (dhclient hook, NetworkManager).
+    Lease,
+}
+
+/// A router the line cannot use: the kernel would refuse it as the gateway of the line's
+/// routes and nexthop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRouter {
+    pub router: Ipv4Addr,
+    pub source: RouterSource,
+    /// Why, as a clause ("it is not on eth1's subnet 198.51.100.8/29").
+    pub why: String,
+}
+
+impl RefusedRouter {
+    fn describe(&self, device: &str) -> String {
+        match self.source {
+            RouterSource::Configured => format!("{device}: its configured gateway {} is refused", self.router),
+            RouterSource::Lease => format!("{device}: the router {} of its DHCP lease is refused", self.router),
+        }
+    }
+}
+
+/// Why the kernel would refuse `router` as a gateway through the line with address `a` (None:
+/// it takes it). The kernel wants a unicast address that is not the line's own and that it
+/// reaches directly on the line: in the address's subnet, its peer, or covered by a link-scope
+/// route through the line in the main table (what a DHCP client adds for a router outside a
+/// /32 lease). A point-to-point line needs no gateway and is never asked.
+pub fn router_refused(router: Ipv4Addr, device: &str, a: &Address, routes: &[TableRoute]) -> Option<String> {
+    let what = if router.is_unspecified() {
+        "0.0.0.0 names no router"
+    } else if router.is_broadcast() {
+        "it is the broadcast address"
+    } else if router.is_multicast() {
+        "it is a multicast address"
+    } else if router.is_loopback() {
+        "it is a loopback address"
+    } else if router == a.addr {
+        "it is the line's own address"
+    } else {
+        ""
+    };
+    if !what.is_empty() {
+        return Some(what.to_string());
+    }
+    if a.peer == Some(router) {
+        return None;
+    }
+    let len = a.prefix_len;
+    let net = network(a.addr, len);
+    if a.peer.is_none() && len < 32 && network(router, len) == net {
+        let last = Ipv4Addr::from(u32::from(net) | (u32::MAX >> len));
+        return match len < 31 && (router == net || router == last) {
+            true => Some(format!(
+                "it is the {} address of {device}'s subnet {net}/{len}",
+                if router == net { "network" } else { "broadcast" }
+            )),
+            false => None,
+        };
+    }
+    let routed_on_link = routes.iter().any(|r| {
+        r.table == MAIN_TABLE
+            && r.oif == Some(a.ifindex)
+            && r.scope_link
+            && r.gateway.is_none()
+            && r.nhid.is_none()
+            && r.multipath.is_empty()
+            && r.dst_len > 0
+            && network(router, r.dst_len) == network(r.dst, r.dst_len)
+    });
+    if routed_on_link {
+        return None;
+    }
+    Some(match (a.peer, len) {
+        (Some(p), _) => format!("it is not {device}'s peer {p}, and no route puts it on {device}'s link"),
+        (None, 32) => format!("{device} has a /32 address and no route puts the router on its link"),
+        (None, _) => format!("it is not on {device}'s subnet {net}/{len}"),
+    })
+}
+
+/// The gateway of a line whose address is `a`: configured, else the router of its DHCP lease
+/// (while the line has the lease's address: a lease of an address the line no longer has is
+/// stale), else the one the kernel has for it (a DHCP client's default route through the line,
+/// or ours from an earlier run: the line's nexthop, or its table's default route, which hold its
+/// last good gateway). Each is taken only if the kernel would take it (`router_refused`): a
+/// configured gateway it refuses leaves the line without one (the admin's choice is not
+/// second-guessed), a lease's router it refuses gives way to the last good gateway. The refused
+/// router, if any, comes back too, for the plan's message.
+pub fn gateway_of(line: &Line, link: &Link, a: &Address, st: &State) -> (Option<Ipv4Addr>, Option<RefusedRouter>) {
+    let refused = |router: Ipv4Addr, source| {
+        router_refused(router, &line.device, a, &st.routes).map(|why| RefusedRouter { router, source, why })
+    };
+    if let Some(g) = line.gateway {
+        return match refused(g, RouterSource::Configured) {
+            Some(r) => (None, Some(r)),
+            None => (Some(g), None),
+        };
+    }
+    let mut problem = None;
+    if let Some(lease) = line.dhcp.filter(|l| l.address == a.addr) {
+        match refused(lease.router, RouterSource::Lease) {
+            None => return (Some(lease.router), None),
+            Some(r) => problem = Some(r),
+        }
+    }
+    let kernels = st
+        .default_routes
+        .iter()
+        .filter(|r| r.oif == Some(link.index))
+        .filter_map(|r| r.gateway)
+        .chain(st.nexthops.iter().filter(|n| n.id == line.table && n.oif == Some(link.index)).filter_map(|n| n.gateway))
+        .chain(
+            st.routes
+                .iter()
+                .filter(|r| r.table == line.table && r.is_default() && r.oif == Some(link.index))
+                .filter_map(|r| r.gateway),
+        );
+    let mut kernels = kernels.filter(|g| router_refused(*g, &line.device, a, &st.routes).is_none());
+    (kernels.next(), problem)
 }
 
 /// Each configured line as the kernel has it, if it is up with an IPv4 address; the others
@@ -216,14 +337,18 @@ pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
             notes.push(format!("{} has no IPv4 address (yet)", l.device));
             continue;
         };
+        let pointopoint = link.flags & IFF_POINTOPOINT != 0 || a.peer.is_some();
+        // A point-to-point line is routed by the device: whatever router it was given is unused.
+        let (gateway, refused) = if pointopoint { (None, None) } else { gateway_of(l, link, a, st) };
         now.push(LineNow {
             device: l.device.clone(),
             index: link.index,
             addr: a.addr,
             prefix_len: a.prefix_len,
             peer: a.peer,
-            gateway: gateway_of(l, link, a.addr, st),
-            pointopoint: link.flags & IFF_POINTOPOINT != 0 || a.peer.is_some(),
+            gateway,
+            refused,
+            pointopoint,
             carrier: link.flags & IFF_LOWER_UP != 0,
             weight: l.weight,
             table: l.table,
@@ -383,18 +508,48 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     let mut bd = Builder { bundle: b, st, out: MpPlan::default() };
     let (now, notes) = lines_now(lines, st);
     bd.out.notes.extend(notes);
-    let staying: Vec<&LineNow> =
-        if req.bundle_up { now.iter().filter(|l| !req.leaving.contains(&l.device)).collect() } else { Vec::new() };
+    // Lines whose changes the kernel refused in this run are left exactly as they are (nothing
+    // of theirs is added or removed, so the refused change is not tried again) and out of the
+    // group.
+    let staying: Vec<&LineNow> = if req.bundle_up {
+        now.iter().filter(|l| !req.leaving.contains(&l.device) && !req.refused.contains(&l.device)).collect()
+    } else {
+        Vec::new()
+    };
 
     // Who is in the group: lines with a carrier and a way out, minus the dead ones, but never
     // all of them for being dead (the last live lines stay, as in a TEQL bundle).
     let usable: Vec<&LineNow> =
         staying.iter().copied().filter(|l| l.carrier && (l.pointopoint || l.gateway.is_some())).collect();
-    for l in staying.iter().filter(|l| !l.pointopoint && l.gateway.is_none()) {
-        bd.out.warnings.push(format!(
-            "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
-            l.device, b.name
-        ));
+    for l in &staying {
+        match (&l.refused, l.gateway) {
+            (Some(r), Some(g)) => {
+                bd.out.warnings.push(format!(
+                    "{} ({}); it keeps its last good gateway {g}",
+                    r.describe(&l.device),
+                    r.why
+                ));
+                bd.out.problems.push(l.device.clone());
+            }
+            (Some(r), None) => {
+                let fix = match r.source {
+                    RouterSource::Configured => "correct the line's gateway",
+                    RouterSource::Lease => "its DHCP server must hand out a router on the line's subnet",
+                };
+                bd.out.warnings.push(format!(
+                    "{} ({}): it is left out of {} ({fix})",
+                    r.describe(&l.device),
+                    r.why,
+                    b.name
+                ));
+                bd.out.problems.push(l.device.clone());
+            }
+            (None, None) if !l.pointopoint => bd.out.warnings.push(format!(
+                "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
+                l.device, b.name
+            )),
+            _ => {}
+        }
     }
     let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(&l.device)).collect();
     if members.is_empty() && !usable.is_empty() {
@@ -501,7 +656,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     if members.is_empty() || !req.resilient {
         bd.remove_nexthop(gid);
     }
-    for l in lines {
+    for l in lines.iter().filter(|l| !req.refused.contains(&l.device)) {
         let keeps_hop = req.resilient && usable.iter().any(|u| u.table == l.table);
         if !keeps_hop {
             bd.remove_nexthop(l.table);

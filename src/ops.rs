@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::apply;
 use crate::config::{master_index, BundleName, Config, IfName, Master, Member, RpFilter, EXPECT_MASTER};
@@ -157,6 +158,11 @@ fn plan_and_apply(
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
 fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
+    apply_plan_at(plan, nl).map_err(|f| f.error)
+}
+
+/// As `apply_plan`, saying which action failed.
+fn apply_plan_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<(), apply::Failed> {
     for w in &plan.warnings {
         log::warn(w);
     }
@@ -166,7 +172,26 @@ fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
         }
     }
     let _held = HeldSignals::hold();
-    apply::apply(plan, nl).map(drop)
+    apply::apply_at(plan, nl).map(drop)
+}
+
+/// Set when a line of a bundle had a problem of its own (a router the kernel would refuse, a
+/// change of it the kernel refused) and the bundle went on without it: the run then ends with
+/// exit::PARTIAL instead of OK (`exit_status`).
+static LINE_PROBLEM: AtomicBool = AtomicBool::new(false);
+
+fn note_line_problem() {
+    LINE_PROBLEM.store(true, Ordering::Relaxed);
+}
+
+/// The exit status of a run that did not fail: OK, or PARTIAL when a line was left out of its
+/// bundle for a problem of its own (each said on stderr and in the system log).
+pub fn exit_status() -> i32 {
+    if LINE_PROBLEM.load(Ordering::Relaxed) {
+        crate::error::exit::PARTIAL
+    } else {
+        crate::error::exit::OK
+    }
 }
 
 /// The signals that ask a run to stop, blocked while a guard lives. Dropping it restores the
@@ -715,45 +740,108 @@ fn multipath_with_lines(
     if let MpEvent::Leaving(l) = event {
         req.leaving = l.iter().cloned().collect();
     }
-    let mut state = State::read_netlink(nl)?;
-    let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
-    state.read_multipath(nl, &tables)?;
-    // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
-    for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
-        if let Some(v) = crate::sysctl::rp_filter(&l.device) {
-            state.rp_filter.insert(l.device.clone(), v);
-        }
-    }
-    let mp = mp::plan(&bundle, &lines, &req, &state);
-    let mut actions = mp.actions;
-    let mut notes = mp.notes;
-    let mut saved = None;
-    if let Some(c) = &options.connection {
-        let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
-        if let Some(ConnStep { action, saved: wanted, flush }) = step {
-            // Up: the tables and rules the marks lead to exist first. Down: the marks stop
-            // before the tables go.
-            if req.bundle_up {
-                actions.push(action);
-            } else {
-                actions.insert(0, action);
+    // A change of one line the kernel refuses (its table's route, its rule, its nexthop) must
+    // not stop the other lines': the plan is rolled back (the kernel is then as it was read),
+    // the line is planned out (`Request::refused`: out of the group, nothing else of it
+    // touched) and the bundle planned and applied again, from the kernel read anew. Planning
+    // again rather than applying line by line keeps the planner the one place that derives
+    // the group, the main default route and a connection bundle's table from the lines that
+    // stay. Each round takes one line out, so there are at most as many rounds as lines. A
+    // change of the whole bundle (the group, the default route, nftables, the hash policy)
+    // fails the run as before, and so does a refusal that would leave an up bundle without a
+    // line: the box never loses its default route to this.
+    let mut first_error = None;
+    loop {
+        let mut state = State::read_netlink(nl)?;
+        let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
+        state.read_multipath(nl, &tables)?;
+        // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
+        for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
+            if let Some(v) = crate::sysctl::rp_filter(&l.device) {
+                state.rp_filter.insert(l.device.clone(), v);
             }
-            actions.extend(flush);
-            saved = Some(wanted);
-        } else if ctx.dry_run {
-            notes.push(format!("{name}: its nftables table is as it should be"));
+        }
+        let mp = mp::plan(&bundle, &lines, &req, &state);
+        if let Some(e) = first_error.take() {
+            if req.bundle_up && mp.members.is_empty() {
+                return Err(e);
+            }
+        }
+        let mut actions = mp.actions;
+        let mut notes = mp.notes;
+        let mut saved = None;
+        if let Some(c) = &options.connection {
+            let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
+            if let Some(ConnStep { action, saved: wanted, flush }) = step {
+                // Up: the tables and rules the marks lead to exist first. Down: the marks stop
+                // before the tables go.
+                if req.bundle_up {
+                    actions.push(action);
+                } else {
+                    actions.insert(0, action);
+                }
+                actions.extend(flush);
+                saved = Some(wanted);
+            } else if ctx.dry_run {
+                notes.push(format!("{name}: its nftables table is as it should be"));
+            }
+        }
+        if !mp.problems.is_empty() {
+            note_line_problem();
+        }
+        let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings: mp.warnings };
+        if ctx.dry_run {
+            print!("{plan}");
+            return Ok((plan, mp.members));
+        }
+        match apply_plan_at(&plan, nl) {
+            Ok(()) => {
+                if let Some(wanted) = saved {
+                    save_ruleset(name, wanted.as_deref())?;
+                }
+                return Ok((plan, mp.members));
+            }
+            Err(f) => {
+                let line = plan.actions.get(f.at).and_then(|a| line_of_action(a, &lines));
+                let line_problem = matches!(f.error, Error::Kernel { .. } | Error::NoSuchInterface(_));
+                match line {
+                    Some(l) if line_problem && !req.refused.contains(l) => {
+                        log::warn_with(
+                            &format!(
+                                "{l} ({name}): {}; {l} is left out of {name}, and its other lines' changes are                                  made without it",
+                                f.error
+                            ),
+                            &[("EVENT", "line-refused"), ("LINE", l), ("MASTER", name)],
+                        );
+                        note_line_problem();
+                        req.refused.insert(l.to_string());
+                        first_error = Some(f.error);
+                    }
+                    _ => return Err(f.error),
+                }
+            }
         }
     }
-    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings: mp.warnings };
-    if ctx.dry_run {
-        print!("{plan}");
-    } else {
-        apply_plan(&plan, nl)?;
-        if let Some(wanted) = saved {
-            save_ruleset(name, wanted.as_deref())?;
+}
+
+/// The configured line a change of a multipath plan belongs to: its rp_filter, a route or rule
+/// of its table, its own nexthop. None for the bundle's own (the group, the main table's
+/// default route, nftables, the hash policy).
+fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Line]) -> Option<&'a str> {
+    use crate::plan::Action;
+    let table = match a {
+        Action::SetRpFilter { iface, .. } => {
+            return lines.iter().find(|l| l.device == *iface).map(|l| l.device.as_str());
         }
+        Action::ReplaceRoute { route, .. } | Action::DelRoute { route, .. } => route.table,
+        Action::AddRule { rule, .. } | Action::DelRule { rule, .. } => rule.table,
+        Action::ReplaceNexthop { nh, .. } | Action::DelNexthop { nh, .. } if nh.group.is_empty() => nh.id,
+        _ => return None,
+    };
+    if table == crate::route::MAIN_TABLE {
+        return None;
     }
-    Ok((plan, mp.members))
+    lines.iter().find(|l| l.table == table).map(|l| l.device.as_str())
 }
 
 /// Our table as the kernel has it, as a script that recreates it (for a rollback), or None.
