@@ -1040,4 +1040,139 @@ mod tests {
         assert_eq!(HashPolicy::parse("L4"), Some(HashPolicy::L4));
         assert_eq!(HashPolicy::parse("l5"), None);
     }
+
+    #[test]
+    fn routers_the_kernel_refuses_are_named_and_on_link_ones_taken() {
+        let eth1 = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 29, peer: None };
+        let refused = |r: &str| router_refused(ip(r), "eth1", &eth1, &[]);
+        for (r, why) in [
+            ("0.0.0.0", "names no router"),
+            ("255.255.255.255", "broadcast address"),
+            ("224.0.0.1", "multicast"),
+            ("127.0.0.1", "loopback"),
+            ("198.51.100.10", "line's own address"),
+            ("198.51.100.8", "network address of eth1's subnet 198.51.100.8/29"),
+            ("198.51.100.15", "broadcast address of eth1's subnet 198.51.100.8/29"),
+            ("10.9.9.9", "not on eth1's subnet 198.51.100.8/29"),
+            ("198.51.100.16", "not on eth1's subnet"),
+        ] {
+            let got = refused(r).unwrap_or_else(|| panic!("{r} taken"));
+            assert!(got.contains(why), "{r}: {got}");
+        }
+        for r in ["198.51.100.9", "198.51.100.14"] {
+            assert_eq!(refused(r), None, "{r}");
+        }
+        // A /31 has no network or broadcast address: the other end is the router.
+        let p2p = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 31, peer: None };
+        assert_eq!(router_refused(ip("198.51.100.11"), "eth1", &p2p, &[]), None);
+        // The peer of an address with one.
+        let peer = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 32, peer: Some(ip("198.18.0.1")) };
+        assert_eq!(router_refused(ip("198.18.0.1"), "eth1", &peer, &[]), None);
+        // A router outside a /32 lease is on the link when a link-scope route through the line
+        // says so (a DHCP client adds one), and not through another line or via a gateway.
+        let lone = Address { ifindex: 11, addr: ip("203.0.113.10"), prefix_len: 32, peer: None };
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[]).unwrap().contains("/32 address"));
+        let host_route = |oif, gateway| TableRoute {
+            table: MAIN_TABLE,
+            dst: ip("198.18.0.1"),
+            dst_len: 32,
+            oif: Some(oif),
+            gateway,
+            scope_link: gateway.is_none(),
+            ..TableRoute::default()
+        };
+        assert_eq!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(11, None)]), None);
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(12, None)]).is_some());
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(11, Some(ip("203.0.113.1")))]).is_some());
+    }
+
+    #[test]
+    fn a_lease_with_a_refused_router_leaves_its_line_out_and_the_others_are_planned() {
+        let lease = |a: &str, r: &str| Some(Lease { address: ip(a), router: ip(r) });
+        let mut s = office();
+        s.default_routes.clear();
+        let mut ls = lines();
+        ls[2].dhcp = lease("203.0.113.10", "10.9.9.9");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        let g = group_id("wan");
+        assert_eq!(p.members, ["eth1", "eth2"]);
+        assert_eq!(p.problems, ["eth3"]);
+        let cmds = shell(&p);
+        assert!(!cmds.iter().any(|c| c.contains("10.9.9.9")), "{cmds:?}");
+        assert!(cmds
+            .contains(&format!("ip nexthop replace id {g} group 4201,2/4202,1 type resilient buckets 128 proto 200")));
+        assert!(cmds.contains(&format!("ip route replace default nhid {g} proto 200 table main")));
+        // One clear line: the interface, the router, why, and what became of the line.
+        let w: Vec<&String> = p.warnings.iter().filter(|w| w.contains("eth3")).collect();
+        assert_eq!(w.len(), 1, "{:?}", p.warnings);
+        assert!(w[0].contains("router 10.9.9.9 of its DHCP lease is refused"), "{}", w[0]);
+        assert!(w[0].contains("not on eth3's subnet 203.0.113.0/24"), "{}", w[0]);
+        assert!(w[0].contains("left out of wan"), "{}", w[0]);
+        // Each refused kind, the same way.
+        for r in ["0.0.0.0", "255.255.255.255", "224.0.0.5", "127.0.0.1", "203.0.113.255", "203.0.113.10"] {
+            ls[2].dhcp = lease("203.0.113.10", r);
+            let p = plan(&bundle(), &ls, &up(), &s);
+            assert_eq!((p.members.len(), p.problems.len()), (2, 1), "{r}");
+            assert!(!shell(&p).iter().any(|c| c.contains(&format!("via {r} "))), "{r}");
+        }
+        // A good lease on the line's subnet is taken, without a word.
+        ls[2].dhcp = lease("203.0.113.10", "203.0.113.254");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert!(p.problems.is_empty() && p.warnings.is_empty(), "{:?}", p.warnings);
+        // Once it ran, a refused renewal keeps that last good router (our nexthop), and says so.
+        let s = after(s, &p);
+        ls[2].dhcp = lease("203.0.113.10", "10.9.9.9");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert!(shell(&p).is_empty(), "{:?}", shell(&p));
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert_eq!(p.problems, ["eth3"]);
+        assert!(p.warnings[0].contains("keeps its last good gateway 203.0.113.254"), "{:?}", p.warnings);
+        // A configured gateway the kernel would refuse leaves its line out too.
+        let mut ls = lines();
+        ls[1].gateway = Some(ip("198.51.100.9"));
+        let p = plan(&bundle(), &ls, &up(), &office());
+        assert_eq!(p.members, ["eth1", "eth3"]);
+        assert!(p.warnings.iter().any(|w| w.contains("eth2: its configured gateway 198.51.100.9 is refused")));
+    }
+
+    #[test]
+    fn a_point_to_point_line_needs_no_router_and_ignores_its_lease() {
+        let mut s = office();
+        s.addresses.retain(|a| a.ifindex != 13);
+        s.addresses.push(Address {
+            ifindex: 13,
+            addr: ip("203.0.113.10"),
+            prefix_len: 32,
+            peer: Some(ip("203.0.113.1")),
+        });
+        let mut ls = lines();
+        ls[2].dhcp = Some(Lease { address: ip("203.0.113.10"), router: ip("10.9.9.9") });
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert!(p.problems.is_empty() && p.warnings.is_empty(), "{:?}", p.warnings);
+        assert!(shell(&p).contains(&"ip nexthop replace id 4203 dev eth3 proto 200".to_string()));
+    }
+
+    #[test]
+    fn a_line_the_kernel_refused_leaves_the_group_and_nothing_else_of_it_changes() {
+        let s = after(office(), &plan(&bundle(), &lines(), &up(), &office()));
+        let g = group_id("wan");
+        // eth3's router moved, and the kernel refused its new route: planned again without it.
+        let mut ls = lines();
+        ls[2].gateway = Some(ip("203.0.113.254"));
+        let refused = Request { refused: ["eth3".to_string()].into(), ..up() };
+        let p = plan(&bundle(), &ls, &refused, &s);
+        assert_eq!(
+            shell(&p),
+            [format!("ip nexthop replace id {g} group 4201,2/4202,1 type resilient buckets 128 proto 200")]
+        );
+        assert_eq!(p.members, ["eth1", "eth2"]);
+        // From scratch: eth3's table, rule and hop are not made either.
+        let p = plan(&bundle(), &lines(), &refused, &office());
+        assert!(!shell(&p).iter().any(|c| c.contains("eth3") || c.contains("4203")), "{:?}", shell(&p));
+        // Every line refused: nothing left to route by, and the caller gives up (ops).
+        let all = Request { refused: ["eth1", "eth2", "eth3"].iter().map(|s| s.to_string()).collect(), ..up() };
+        assert!(plan(&bundle(), &lines(), &all, &s).members.is_empty());
+    }
 }

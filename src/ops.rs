@@ -808,7 +808,7 @@ fn multipath_with_lines(
                     Some(l) if line_problem && !req.refused.contains(l) => {
                         log::warn_with(
                             &format!(
-                                "{l} ({name}): {}; {l} is left out of {name}, and its other lines' changes are                                  made without it",
+                                "{l} ({name}): {}; {l} is left out of {name}, and its other lines' changes are made without it",
                                 f.error
                             ),
                             &[("EVENT", "line-refused"), ("LINE", l), ("MASTER", name)],
@@ -985,4 +985,50 @@ fn connection_step(
     };
     let action = Action::Nft { bundle: name.to_string(), script, undo, what };
     Ok(Some(ConnStep { action, saved: Some(wanted), flush }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+    use crate::route::{Nexthop, Rule, TableRoute};
+
+    #[test]
+    fn a_refused_change_is_pinned_on_its_line_or_on_the_bundle() {
+        let line = |d: &str, table| crate::multipath::Line {
+            device: d.into(),
+            weight: 1,
+            gateway: None,
+            dhcp: None,
+            table,
+            rp_filter: None,
+        };
+        let lines = [line("eth1", 4201), line("eth2", 4202)];
+        let route = |table| Action::ReplaceRoute {
+            bundle: "wan".into(),
+            route: TableRoute { table, ..TableRoute::default() },
+            previous: None,
+            shown: String::new(),
+        };
+        let hop = |id, group: Vec<(u32, u16)>| Action::ReplaceNexthop {
+            bundle: "wan".into(),
+            nh: Nexthop { id, group, ..Nexthop::default() },
+            previous: None,
+            shown: String::new(),
+        };
+        let rule = Action::AddRule {
+            bundle: "wan".into(),
+            rule: Rule { priority: 30100, src: None, fwmark: None, table: 4202 },
+            shown: String::new(),
+        };
+        let rp = Action::SetRpFilter { iface: "eth1".into(), value: 2, previous: None };
+        assert_eq!(line_of_action(&route(4201), &lines), Some("eth1"));
+        assert_eq!(line_of_action(&rule, &lines), Some("eth2"));
+        assert_eq!(line_of_action(&hop(4202, vec![]), &lines), Some("eth2"));
+        assert_eq!(line_of_action(&rp, &lines), Some("eth1"));
+        // The bundle's own: the group (even with a line's number), the main table's route.
+        assert_eq!(line_of_action(&hop(4202, vec![(4201, 1)]), &lines), None);
+        assert_eq!(line_of_action(&route(crate::route::MAIN_TABLE), &lines), None);
+        assert_eq!(line_of_action(&route(4299), &lines), None);
+    }
 }
