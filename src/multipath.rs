@@ -213,10 +213,14 @@ pub struct RefusedRouter {
 }
 
 impl RefusedRouter {
-    fn describe(&self, device: &str) -> String {
+    fn describe(&self, device: &str, bundle: &str) -> String {
         match self.source {
-            RouterSource::Configured => format!("{device}: its configured gateway {} is refused", self.router),
-            RouterSource::Lease => format!("{device}: the router {} of its DHCP lease is refused", self.router),
+            RouterSource::Configured => {
+                format!("{device} ({bundle}): its configured gateway {} is refused", self.router)
+            }
+            RouterSource::Lease => {
+                format!("{device} ({bundle}): the router {} of its DHCP lease is refused", self.router)
+            }
         }
     }
 }
@@ -526,19 +530,19 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             (Some(r), Some(g)) => {
                 bd.out.warnings.push(format!(
                     "{} ({}); it keeps its last good gateway {g}",
-                    r.describe(&l.device),
+                    r.describe(&l.device, &b.name),
                     r.why
                 ));
                 bd.out.problems.push(l.device.clone());
             }
             (Some(r), None) => {
                 let fix = match r.source {
-                    RouterSource::Configured => "correct the line's gateway",
-                    RouterSource::Lease => "its DHCP server must hand out a router on the line's subnet",
+                    RouterSource::Configured => "correct the line's gateway in its configuration",
+                    RouterSource::Lease => "it joins again with a lease whose router is on its subnet",
                 };
                 bd.out.warnings.push(format!(
-                    "{} ({}): it is left out of {} ({fix})",
-                    r.describe(&l.device),
+                    "{} ({}); it is left out of {} ({fix})",
+                    r.describe(&l.device, &b.name),
                     r.why,
                     b.name
                 ));
@@ -1133,7 +1137,7 @@ mod tests {
         ls[1].gateway = Some(ip("198.51.100.9"));
         let p = plan(&bundle(), &ls, &up(), &office());
         assert_eq!(p.members, ["eth1", "eth3"]);
-        assert!(p.warnings.iter().any(|w| w.contains("eth2: its configured gateway 198.51.100.9 is refused")));
+        assert!(p.warnings.iter().any(|w| w.contains("eth2 (wan): its configured gateway 198.51.100.9 is refused")));
     }
 
     #[test]

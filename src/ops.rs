@@ -762,9 +762,14 @@ fn multipath_with_lines(
             }
         }
         let mp = mp::plan(&bundle, &lines, &req, &state);
-        if let Some(e) = first_error.take() {
-            if req.bundle_up && mp.members.is_empty() {
-                return Err(e);
+        if req.bundle_up && mp.members.is_empty() {
+            if let Some(e) = first_error.take() {
+                let refused: Vec<&str> = req.refused.iter().map(String::as_str).collect();
+                return Err(Error::Refused(format!(
+                    "{name}: the kernel refused a change of {}, and no other line can carry {name}: nothing was \
+                     changed, to keep the box's default route ({e})",
+                    refused.join(" and ")
+                )));
             }
         }
         let mut actions = mp.actions;
@@ -815,7 +820,7 @@ fn multipath_with_lines(
                         );
                         note_line_problem();
                         req.refused.insert(l.to_string());
-                        first_error = Some(f.error);
+                        first_error = first_error.or(Some(f.error));
                     }
                     _ => return Err(f.error),
                 }

@@ -125,6 +125,14 @@ ip nexthop show id 4203 >"$OUT/renew.hop"
 ip nexthop del id 4203
 run rejoin "$BIN" --root "$ROOT" hook dhclient reason=RENEW interface=v3 new_ip_address=203.0.113.10 \
     new_routers=203.0.113.1
+# 6. v2 down, and the kernel refuses the hops of v1 and v3 (their new tables' ids are taken):
+#    no line could carry the bundle, so nothing changes and the default route stays.
+ip link set v2 down
+sed -i 's/^TEQL_TABLE=4201$/TEQL_TABLE=4211/' "$ROOT/etc/sysconfig/network-scripts/ifcfg-v1"
+sed -i 's/^TEQL_TABLE=4203$/TEQL_TABLE=4213/' "$ROOT/etc/sysconfig/network-scripts/ifcfg-v3"
+ip nexthop add id 4211 group 1
+ip nexthop add id 4213 group 1
+run last "$BIN" --root "$ROOT" up wan
 exit 0
 "#;
 
@@ -181,7 +189,7 @@ fn a_line_with_a_refused_router_or_change_is_left_out_and_the_others_go_on() {
     // 2. `up` as well: the bundle goes on, the run says a line had a problem.
     let s = step(out.path(), "up");
     assert_eq!(s.rc, 9, "{}", s.err);
-    assert!(s.err.contains("v3: the router 10.9.9.9 of its DHCP lease is refused"), "{}", s.err);
+    assert!(s.err.contains("v3 (wan): the router 10.9.9.9 of its DHCP lease is refused"), "{}", s.err);
     assert!(!s.err.contains("Network is unreachable"), "{}", s.err);
     assert!(s.state.contains(&group("4201/4202")), "{}", s.state);
     assert!(s.state.contains(&default), "{}", s.state);
@@ -215,6 +223,19 @@ fn a_line_with_a_refused_router_or_change_is_left_out_and_the_others_go_on() {
     // 5. Once the kernel takes v3's hop, v3 joins (v2 stays out: check took it out).
     let s = step(out.path(), "rejoin");
     assert_eq!(s.rc, 0, "{}", s.err);
+    assert!(s.state.contains(&group("4201/4203")), "{}", s.state);
+    assert!(s.state.contains(&default), "{}", s.state);
+
+    // 6. Every line that could carry the bundle refused: the run fails (exit 4) and the box
+    //    keeps the bundle as it was, default route and all.
+    let s = step(out.path(), "last");
+    assert_eq!(s.rc, 4, "{}", s.err);
+    assert!(
+        s.err.contains("wan: the kernel refused a change of v1 and v3, and no other line can carry wan")
+            && s.err.contains("(ip nexthop replace id 4211 via 198.51.100.9 dev v1"),
+        "{}",
+        s.err
+    );
     assert!(s.state.contains(&group("4201/4203")), "{}", s.state);
     assert!(s.state.contains(&default), "{}", s.state);
 }
