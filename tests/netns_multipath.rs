@@ -107,6 +107,7 @@ run lease "$BIN" --root "$ROOT" hook dhclient reason=BOUND interface=v3 new_ip_a
 cp /run/teqlctl/dhcp-v3.json "$OUT/lease.json" 2>/dev/null
 # 2. The bundle up: v1 and v2 carry it.
 run up "$BIN" --root "$ROOT" up wan
+run status "$BIN" --root "$ROOT" status --json wan
 # 3. A round of check with every line answering, then v2's router stops answering: the next
 #    round takes it out (the lease of v3 is still bad).
 run check0 "$BIN" --root "$ROOT" check
@@ -138,13 +139,14 @@ exit 0
 
 struct Step {
     rc: i32,
+    out: String,
     err: String,
     state: String,
 }
 
 fn step(out: &Path, name: &str) -> Step {
     let read = |ext: &str| fs::read_to_string(out.join(format!("{name}.{ext}"))).unwrap_or_default();
-    Step { rc: read("rc").trim().parse().unwrap_or(-1), err: read("err"), state: read("state") }
+    Step { rc: read("rc").trim().parse().unwrap_or(-1), out: read("out"), err: read("err"), state: read("state") }
 }
 
 #[test]
@@ -193,6 +195,16 @@ fn a_line_with_a_refused_router_or_change_is_left_out_and_the_others_go_on() {
     assert!(!s.err.contains("Network is unreachable"), "{}", s.err);
     assert!(s.state.contains(&group("4201/4202")), "{}", s.state);
     assert!(s.state.contains(&default), "{}", s.state);
+
+    let s = step(out.path(), "status");
+    assert_eq!(s.rc, 0, "{}", s.err);
+    let st: serde_json::Value = serde_json::from_str(&s.out).unwrap();
+    let v3 = st["masters"][0]["lines"].as_array().unwrap().iter().find(|l| l["name"] == "v3").unwrap();
+    assert_eq!(
+        v3["multipath"]["why"], "its router 10.9.9.9 is refused: it is not on v3's subnet 203.0.113.0/24",
+        "{}",
+        s.out
+    );
 
     // 3. The dead v2 is taken out despite v3's lease; the box keeps its default route.
     let s = step(out.path(), "check0");
