@@ -12,12 +12,13 @@ use crate::sysctl;
 pub struct Failed {
     /// The index in `plan.actions` of the action that failed.
     pub at: usize,
-    pub error: Error,
+    /// Boxed: an Err that stays small on the common path.
+    pub error: Box<Error>,
 }
 
 /// Applies `plan`. Returns how many actions ran.
 pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
-    apply_at(plan, nl).map_err(|f| f.error)
+    apply_at(plan, nl).map_err(|f| *f.error)
 }
 
 /// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
@@ -35,7 +36,7 @@ pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Fai
             }
             Err(error) => {
                 rollback(&done, nl);
-                return Err(Failed { at, error });
+                return Err(Failed { at, error: Box::new(error) });
             }
         }
     }

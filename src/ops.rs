@@ -158,7 +158,7 @@ fn plan_and_apply(
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
 fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
-    apply_plan_at(plan, nl).map_err(|f| f.error)
+    apply_plan_at(plan, nl).map_err(|f| *f.error)
 }
 
 /// As `apply_plan`, saying which action failed.
@@ -808,7 +808,7 @@ fn multipath_with_lines(
             }
             Err(f) => {
                 let line = plan.actions.get(f.at).and_then(|a| line_of_action(a, &lines));
-                let line_problem = matches!(f.error, Error::Kernel { .. } | Error::NoSuchInterface(_));
+                let line_problem = matches!(*f.error, Error::Kernel { .. } | Error::NoSuchInterface(_));
                 match line {
                     Some(l) if line_problem && !req.refused.contains(l) => {
                         log::warn_with(
@@ -820,9 +820,9 @@ fn multipath_with_lines(
                         );
                         note_line_problem();
                         req.refused.insert(l.to_string());
-                        first_error = first_error.or(Some(f.error));
+                        first_error = first_error.or(Some(*f.error));
                     }
-                    _ => return Err(f.error),
+                    _ => return Err(*f.error),
                 }
             }
         }
