@@ -158,13 +158,16 @@ fn plan_and_apply(
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
 fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
-    apply_plan_at(plan, nl).map_err(|f| *f.error)
+    apply_plan_at(plan, nl, &mut BTreeSet::new()).map_err(|f| *f.error)
 }
 
-/// As `apply_plan`, saying which action failed.
-fn apply_plan_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<(), apply::Failed> {
+/// As `apply_plan`, saying which action failed. Warnings in `said` are not logged again (a
+/// multipath run that plans again after a refusal says each once), and those logged are added.
+fn apply_plan_at(plan: &Plan, nl: &mut Netlink, said: &mut BTreeSet<String>) -> std::result::Result<(), apply::Failed> {
     for w in &plan.warnings {
-        log::warn(w);
+        if said.insert(w.clone()) {
+            log::warn(w);
+        }
     }
     if log::verbose() {
         for n in &plan.notes {
@@ -751,6 +754,7 @@ fn multipath_with_lines(
     // fails the run as before, and so does a refusal that would leave an up bundle without a
     // line: the box never loses its default route to this.
     let mut first_error = None;
+    let mut said = BTreeSet::new();
     loop {
         let mut state = State::read_netlink(nl)?;
         let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
@@ -799,7 +803,7 @@ fn multipath_with_lines(
             print!("{plan}");
             return Ok((plan, mp.members));
         }
-        match apply_plan_at(&plan, nl) {
+        match apply_plan_at(&plan, nl, &mut said) {
             Ok(()) => {
                 if let Some(wanted) = saved {
                     save_ruleset(name, wanted.as_deref())?;
