@@ -7,10 +7,25 @@ use crate::netlink::Netlink;
 use crate::plan::{Action, Plan};
 use crate::sysctl;
 
+/// A plan that failed and was rolled back: which of its actions failed, and why.
+#[derive(Debug)]
+pub struct Failed {
+    /// The index in `plan.actions` of the action that failed.
+    pub at: usize,
+    /// Boxed: an Err that stays small on the common path.
+    pub error: Box<Error>,
+}
+
 /// Applies `plan`. Returns how many actions ran.
 pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
+    apply_at(plan, nl).map_err(|f| *f.error)
+}
+
+/// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
+/// (its table, rule or nexthop) the kernel refused from one of the whole bundle.
+pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Failed> {
     let mut done: Vec<&Action> = Vec::new();
-    for action in &plan.actions {
+    for (at, action) in plan.actions.iter().enumerate() {
         match execute(action, nl) {
             Ok(()) => {
                 match action {
@@ -19,9 +34,9 @@ pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
                 }
                 done.push(action);
             }
-            Err(e) => {
+            Err(error) => {
                 rollback(&done, nl);
-                return Err(e);
+                return Err(Failed { at, error: Box::new(error) });
             }
         }
     }

@@ -389,6 +389,8 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTre
         .filter(|m| state.link(&m.device).is_some_and(|l| in_bundle(m, l, state, cfg)))
         .map(|m| m.master.as_str())
         .collect();
+    // A multipath line out of its group is missing only if the planner would have it in.
+    let mut would_carry: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for m in cfg.members.values() {
         if !cfg.problems_for(&m.device).is_empty() {
             continue;
@@ -399,8 +401,16 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTre
         }
         let attached = in_bundle(m, link, state, cfg);
         let taken_out = prev.lines.get(m.device.as_str()).is_some_and(|h| h.detached && m.master == h.master);
-        let missing =
-            !attached && !taken_out && !held.contains(m.device.as_str()) && live_bundles.contains(m.master.as_str());
+        let missing = !attached
+            && !taken_out
+            && !held.contains(m.device.as_str())
+            && live_bundles.contains(m.master.as_str())
+            && (ops::multipath_bundle(cfg, &m.master).is_none()
+                || would_carry
+                    .entry(m.master.as_str())
+                    .or_insert_with(|| ops::multipath_would_carry(cfg, &m.master, state))
+                    .iter()
+                    .any(|l| l == m.device.as_str()));
         if attached || taken_out || missing {
             lines.push(RoundLine { member: m, link, attached, missing, plan: plan_line(m, link, state, cfg) });
         }

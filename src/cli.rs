@@ -377,7 +377,7 @@ fn run(cli: Cli) -> Result<i32> {
             let started = std::time::Instant::now();
             let cfg = crate::config::load(&ctx.root);
             let report = crate::check::check(&ctx, &cfg, started, metrics_file.as_deref())?;
-            Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { exit::OK })
+            Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { ops::exit_status() })
         }
         command => {
             let cfg = crate::config::load(&ctx.root);
@@ -412,7 +412,7 @@ fn run(cli: Cli) -> Result<i32> {
                     unreachable!("handled above")
                 }
             }
-            Ok(exit::OK)
+            Ok(ops::exit_status())
         }
     }
 }

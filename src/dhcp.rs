@@ -22,7 +22,10 @@
 //!   (dhclient-script has flushed its address by then; never the last live line, as `check`).
 //!
 //! The planner takes a configured gateway first, then the recorded lease's router (while the
-//! line has the lease's address), then what the kernel shows (multipath::gateway_of).
+//! line has the lease's address), then what the kernel shows (multipath::gateway_of). A router
+//! the kernel would refuse as the line's gateway (multipath::router_refused: off the line's
+//! subnet, 0.0.0.0, broadcast...) is recorded as the client said but never planned: the line
+//! keeps its last good gateway or stays out of the group, and the plan says why.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

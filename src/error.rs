@@ -26,6 +26,10 @@ pub mod exit {
     pub const BUSY: i32 = 7;
     /// The run took longer than its time bound and the watchdog stopped it.
     pub const TIMEOUT: i32 = 8;
+    /// A line of a multipath bundle had a problem of its own (a router the kernel would refuse,
+    /// a change of it the kernel refused) and was left out; the bundle's other lines' changes
+    /// were made.
+    pub const PARTIAL: i32 = 9;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::config::{ifcfg, BundleName, Config, IfName, Role};
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, Result};
 use crate::log;
 use crate::ops::{self, Ctx};
 
@@ -72,7 +72,8 @@ pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
     crate::dispatch::arm_watchdog(crate::dispatch::hook_bound());
     crate::testpoint::pause("hook");
     match dispatch(hook, args, ctx) {
-        Ok(()) => exit::OK,
+        // PARTIAL when a line was left out of its bundle (already said in the system log).
+        Ok(()) => ops::exit_status(),
         Err(e) => {
             log::error(&format!("{}: {e}", hook.name()));
             e.exit_code()

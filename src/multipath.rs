@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use crate::netlink::{Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
+use crate::netlink::{Address, Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::plan::Action;
 use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
 use crate::state::State;
@@ -148,6 +148,9 @@ pub struct Request {
     pub dead: BTreeSet<String>,
     /// The kernel has resilient nexthop groups.
     pub resilient: bool,
+    /// Lines a change of which the kernel refused in this run (ops plans again without it):
+    /// out of the group, and nothing else of theirs touched.
+    pub refused: BTreeSet<String>,
 }
 
 /// A line as the kernel has it now.
@@ -160,6 +163,8 @@ pub struct LineNow {
     /// The other end of a point-to-point address (`peer`).
     pub peer: Option<Ipv4Addr>,
     pub gateway: Option<Ipv4Addr>,
+    /// A configured or leased router the kernel would refuse (`gateway_of`): said by the plan.
+    pub refused: Option<RefusedRouter>,
     /// A ppp-like device, or an address with a peer: routed by the device, no gateway.
     pub pointopoint: bool,
     pub carrier: bool,
@@ -178,6 +183,9 @@ pub struct MpPlan {
     /// Each configured line that is up with an address, as the kernel has it (the plan's
     /// input, kept for what a connection bundle plans on top).
     pub now: Vec<LineNow>,
+    /// Lines with a problem of their own (a router the kernel would refuse), each said in
+    /// `warnings`: the bundle goes on without them, and the run's exit status says so.
+    pub problems: Vec<String>,
 }
 
 fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
@@ -185,17 +193,134 @@ fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(addr) & mask)
 }
 
-/// The gateway of a line whose address is `addr`: configured, else the router of its DHCP
-/// lease (while the line has the lease's address: a lease of an address the line no longer
-/// has is stale), else the one the kernel has for it (a DHCP client's default route through
-/// the line, or the nexthop of ours from an earlier run).
-pub fn gateway_of(line: &Line, link: &Link, addr: Ipv4Addr, st: &State) -> Option<Ipv4Addr> {
-    line.gateway
-        .or_else(|| line.dhcp.filter(|l| l.address == addr).map(|l| l.router))
-        .or_else(|| st.default_routes.iter().filter(|r| r.oif == Some(link.index)).find_map(|r| r.gateway))
-        .or_else(|| {
-            st.nexthops.iter().find(|n| n.id == line.table && n.oif == Some(link.index)).and_then(|n| n.gateway)
-        })
+/// Where a line's router came from, for the message that refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterSource {
+    /// TEQL_GATEWAY / teql-gateway / GATEWAY.
+    Configured,
+    /// The recorded DHCP lease (dhclient hook, NetworkManager).
+    Lease,
+}
+
+/// A router the line cannot use: the kernel would refuse it as the gateway of the line's
+/// routes and nexthop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRouter {
+    pub router: Ipv4Addr,
+    pub source: RouterSource,
+    /// Why, as a clause ("it is not on eth1's subnet 198.51.100.8/29").
+    pub why: String,
+}
+
+impl RefusedRouter {
+    fn describe(&self, device: &str, bundle: &str) -> String {
+        match self.source {
+            RouterSource::Configured => {
+                format!("{device} ({bundle}): its configured gateway {} is refused", self.router)
+            }
+            RouterSource::Lease => {
+                format!("{device} ({bundle}): the router {} of its DHCP lease is refused", self.router)
+            }
+        }
+    }
+}
+
+/// Why the kernel would refuse `router` as a gateway through the line with address `a` (None:
+/// it takes it). The kernel wants a unicast address that is not the line's own and that it
+/// reaches directly on the line: in the address's subnet, its peer, or covered by a link-scope
+/// route through the line in the main table (what a DHCP client adds for a router outside a
+/// /32 lease). A point-to-point line needs no gateway and is never asked.
+pub fn router_refused(router: Ipv4Addr, device: &str, a: &Address, routes: &[TableRoute]) -> Option<String> {
+    let what = if router.is_unspecified() {
+        "0.0.0.0 names no router"
+    } else if router.is_broadcast() {
+        "it is the broadcast address"
+    } else if router.is_multicast() {
+        "it is a multicast address"
+    } else if router.is_loopback() {
+        "it is a loopback address"
+    } else if router == a.addr {
+        "it is the line's own address"
+    } else {
+        ""
+    };
+    if !what.is_empty() {
+        return Some(what.to_string());
+    }
+    if a.peer == Some(router) {
+        return None;
+    }
+    let len = a.prefix_len;
+    let net = network(a.addr, len);
+    if a.peer.is_none() && len < 32 && network(router, len) == net {
+        let last = Ipv4Addr::from(u32::from(net) | (u32::MAX >> len));
+        return match len < 31 && (router == net || router == last) {
+            true => Some(format!(
+                "it is the {} address of {device}'s subnet {net}/{len}",
+                if router == net { "network" } else { "broadcast" }
+            )),
+            false => None,
+        };
+    }
+    let routed_on_link = routes.iter().any(|r| {
+        r.table == MAIN_TABLE
+            && r.oif == Some(a.ifindex)
+            && r.scope_link
+            && r.gateway.is_none()
+            && r.nhid.is_none()
+            && r.multipath.is_empty()
+            && r.dst_len > 0
+            && network(router, r.dst_len) == network(r.dst, r.dst_len)
+    });
+    if routed_on_link {
+        return None;
+    }
+    Some(match (a.peer, len) {
+        (Some(p), _) => format!("it is not {device}'s peer {p}, and no route puts it on {device}'s link"),
+        (None, 32) => format!("{device} has a /32 address and no route puts the router on its link"),
+        (None, _) => format!("it is not on {device}'s subnet {net}/{len}"),
+    })
+}
+
+/// The gateway of a line whose address is `a`: configured, else the router of its DHCP lease
+/// (while the line has the lease's address: a lease of an address the line no longer has is
+/// stale), else the one the kernel has for it (a DHCP client's default route through the line,
+/// or ours from an earlier run: the line's nexthop, or its table's default route, which hold its
+/// last good gateway). Each is taken only if the kernel would take it (`router_refused`): a
+/// configured gateway it refuses leaves the line without one (the admin's choice is not
+/// second-guessed), a lease's router it refuses gives way to the last good gateway. The refused
+/// router, if any, comes back too, for the plan's message.
+pub fn gateway_of(line: &Line, link: &Link, a: &Address, st: &State) -> (Option<Ipv4Addr>, Option<RefusedRouter>) {
+    let refused = |router: Ipv4Addr, source| {
+        router_refused(router, &line.device, a, &st.routes).map(|why| RefusedRouter { router, source, why })
+    };
+    if let Some(g) = line.gateway {
+        return match refused(g, RouterSource::Configured) {
+            Some(r) => (None, Some(r)),
+            None => (Some(g), None),
+        };
+    }
+    let mut problem = None;
+    if let Some(lease) = line.dhcp.filter(|l| l.address == a.addr) {
+        match refused(lease.router, RouterSource::Lease) {
+            None => return (Some(lease.router), None),
+            Some(r) => problem = Some(r),
+        }
+    }
+    let kernels = st
+        .default_routes
+        .iter()
+        .filter(|r| r.oif == Some(link.index))
+        .filter_map(|r| r.gateway)
+        .chain(st.nexthops.iter().filter(|n| n.id == line.table && n.oif == Some(link.index)).filter_map(|n| n.gateway))
+        .chain(
+            st.routes
+                .iter()
+                .filter(|r| r.table == line.table && r.is_default() && r.oif == Some(link.index))
+                .filter_map(|r| r.gateway),
+        );
+    let mut kernels = kernels.filter(|g| router_refused(*g, &line.device, a, &st.routes).is_none());
+    (kernels.next(), problem)
 }
 
 /// Each configured line as the kernel has it, if it is up with an IPv4 address; the others
@@ -216,14 +341,18 @@ pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
             notes.push(format!("{} has no IPv4 address (yet)", l.device));
             continue;
         };
+        let pointopoint = link.flags & IFF_POINTOPOINT != 0 || a.peer.is_some();
+        // A point-to-point line is routed by the device: whatever router it was given is unused.
+        let (gateway, refused) = if pointopoint { (None, None) } else { gateway_of(l, link, a, st) };
         now.push(LineNow {
             device: l.device.clone(),
             index: link.index,
             addr: a.addr,
             prefix_len: a.prefix_len,
             peer: a.peer,
-            gateway: gateway_of(l, link, a.addr, st),
-            pointopoint: link.flags & IFF_POINTOPOINT != 0 || a.peer.is_some(),
+            gateway,
+            refused,
+            pointopoint,
             carrier: link.flags & IFF_LOWER_UP != 0,
             weight: l.weight,
             table: l.table,
@@ -383,18 +512,48 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     let mut bd = Builder { bundle: b, st, out: MpPlan::default() };
     let (now, notes) = lines_now(lines, st);
     bd.out.notes.extend(notes);
-    let staying: Vec<&LineNow> =
-        if req.bundle_up { now.iter().filter(|l| !req.leaving.contains(&l.device)).collect() } else { Vec::new() };
+    // Lines whose changes the kernel refused in this run are left exactly as they are (nothing
+    // of theirs is added or removed, so the refused change is not tried again) and out of the
+    // group.
+    let staying: Vec<&LineNow> = if req.bundle_up {
+        now.iter().filter(|l| !req.leaving.contains(&l.device) && !req.refused.contains(&l.device)).collect()
+    } else {
+        Vec::new()
+    };
 
     // Who is in the group: lines with a carrier and a way out, minus the dead ones, but never
     // all of them for being dead (the last live lines stay, as in a TEQL bundle).
     let usable: Vec<&LineNow> =
         staying.iter().copied().filter(|l| l.carrier && (l.pointopoint || l.gateway.is_some())).collect();
-    for l in staying.iter().filter(|l| !l.pointopoint && l.gateway.is_none()) {
-        bd.out.warnings.push(format!(
-            "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
-            l.device, b.name
-        ));
+    for l in &staying {
+        match (&l.refused, l.gateway) {
+            (Some(r), Some(g)) => {
+                bd.out.warnings.push(format!(
+                    "{} ({}); it keeps its last good gateway {g}",
+                    r.describe(&l.device, &b.name),
+                    r.why
+                ));
+                bd.out.problems.push(l.device.clone());
+            }
+            (Some(r), None) => {
+                let fix = match r.source {
+                    RouterSource::Configured => "correct the line's gateway in its configuration",
+                    RouterSource::Lease => "it joins again with a lease whose router is on its subnet",
+                };
+                bd.out.warnings.push(format!(
+                    "{} ({}); it is left out of {} ({fix})",
+                    r.describe(&l.device, &b.name),
+                    r.why,
+                    b.name
+                ));
+                bd.out.problems.push(l.device.clone());
+            }
+            (None, None) if !l.pointopoint => bd.out.warnings.push(format!(
+                "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
+                l.device, b.name
+            )),
+            _ => {}
+        }
     }
     let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(&l.device)).collect();
     if members.is_empty() && !usable.is_empty() {
@@ -501,7 +660,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     if members.is_empty() || !req.resilient {
         bd.remove_nexthop(gid);
     }
-    for l in lines {
+    for l in lines.iter().filter(|l| !req.refused.contains(&l.device)) {
         let keeps_hop = req.resilient && usable.iter().any(|u| u.table == l.table);
         if !keeps_hop {
             bd.remove_nexthop(l.table);
@@ -884,5 +1043,140 @@ mod tests {
         assert!((GROUP_BASE..GROUP_BASE + TABLE_SPAN).contains(&group_id("wan")));
         assert_eq!(HashPolicy::parse("L4"), Some(HashPolicy::L4));
         assert_eq!(HashPolicy::parse("l5"), None);
+    }
+
+    #[test]
+    fn routers_the_kernel_refuses_are_named_and_on_link_ones_taken() {
+        let eth1 = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 29, peer: None };
+        let refused = |r: &str| router_refused(ip(r), "eth1", &eth1, &[]);
+        for (r, why) in [
+            ("0.0.0.0", "names no router"),
+            ("255.255.255.255", "broadcast address"),
+            ("224.0.0.1", "multicast"),
+            ("127.0.0.1", "loopback"),
+            ("198.51.100.10", "line's own address"),
+            ("198.51.100.8", "network address of eth1's subnet 198.51.100.8/29"),
+            ("198.51.100.15", "broadcast address of eth1's subnet 198.51.100.8/29"),
+            ("10.9.9.9", "not on eth1's subnet 198.51.100.8/29"),
+            ("198.51.100.16", "not on eth1's subnet"),
+        ] {
+            let got = refused(r).unwrap_or_else(|| panic!("{r} taken"));
+            assert!(got.contains(why), "{r}: {got}");
+        }
+        for r in ["198.51.100.9", "198.51.100.14"] {
+            assert_eq!(refused(r), None, "{r}");
+        }
+        // A /31 has no network or broadcast address: the other end is the router.
+        let p2p = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 31, peer: None };
+        assert_eq!(router_refused(ip("198.51.100.11"), "eth1", &p2p, &[]), None);
+        // The peer of an address with one.
+        let peer = Address { ifindex: 11, addr: ip("198.51.100.10"), prefix_len: 32, peer: Some(ip("198.18.0.1")) };
+        assert_eq!(router_refused(ip("198.18.0.1"), "eth1", &peer, &[]), None);
+        // A router outside a /32 lease is on the link when a link-scope route through the line
+        // says so (a DHCP client adds one), and not through another line or via a gateway.
+        let lone = Address { ifindex: 11, addr: ip("203.0.113.10"), prefix_len: 32, peer: None };
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[]).unwrap().contains("/32 address"));
+        let host_route = |oif, gateway| TableRoute {
+            table: MAIN_TABLE,
+            dst: ip("198.18.0.1"),
+            dst_len: 32,
+            oif: Some(oif),
+            gateway,
+            scope_link: gateway.is_none(),
+            ..TableRoute::default()
+        };
+        assert_eq!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(11, None)]), None);
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(12, None)]).is_some());
+        assert!(router_refused(ip("198.18.0.1"), "eth1", &lone, &[host_route(11, Some(ip("203.0.113.1")))]).is_some());
+    }
+
+    #[test]
+    fn a_lease_with_a_refused_router_leaves_its_line_out_and_the_others_are_planned() {
+        let lease = |a: &str, r: &str| Some(Lease { address: ip(a), router: ip(r) });
+        let mut s = office();
+        s.default_routes.clear();
+        let mut ls = lines();
+        ls[2].dhcp = lease("203.0.113.10", "10.9.9.9");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        let g = group_id("wan");
+        assert_eq!(p.members, ["eth1", "eth2"]);
+        assert_eq!(p.problems, ["eth3"]);
+        let cmds = shell(&p);
+        assert!(!cmds.iter().any(|c| c.contains("10.9.9.9")), "{cmds:?}");
+        assert!(cmds
+            .contains(&format!("ip nexthop replace id {g} group 4201,2/4202,1 type resilient buckets 128 proto 200")));
+        assert!(cmds.contains(&format!("ip route replace default nhid {g} proto 200 table main")));
+        // One clear line: the interface, the router, why, and what became of the line.
+        let w: Vec<&String> = p.warnings.iter().filter(|w| w.contains("eth3")).collect();
+        assert_eq!(w.len(), 1, "{:?}", p.warnings);
+        assert!(w[0].contains("router 10.9.9.9 of its DHCP lease is refused"), "{}", w[0]);
+        assert!(w[0].contains("not on eth3's subnet 203.0.113.0/24"), "{}", w[0]);
+        assert!(w[0].contains("left out of wan"), "{}", w[0]);
+        // Each refused kind, the same way.
+        for r in ["0.0.0.0", "255.255.255.255", "224.0.0.5", "127.0.0.1", "203.0.113.255", "203.0.113.10"] {
+            ls[2].dhcp = lease("203.0.113.10", r);
+            let p = plan(&bundle(), &ls, &up(), &s);
+            assert_eq!((p.members.len(), p.problems.len()), (2, 1), "{r}");
+            assert!(!shell(&p).iter().any(|c| c.contains(&format!("via {r} "))), "{r}");
+        }
+        // A good lease on the line's subnet is taken, without a word.
+        ls[2].dhcp = lease("203.0.113.10", "203.0.113.254");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert!(p.problems.is_empty() && p.warnings.is_empty(), "{:?}", p.warnings);
+        // Once it ran, a refused renewal keeps that last good router (our nexthop), and says so.
+        let s = after(s, &p);
+        ls[2].dhcp = lease("203.0.113.10", "10.9.9.9");
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert!(shell(&p).is_empty(), "{:?}", shell(&p));
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert_eq!(p.problems, ["eth3"]);
+        assert!(p.warnings[0].contains("keeps its last good gateway 203.0.113.254"), "{:?}", p.warnings);
+        // A configured gateway the kernel would refuse leaves its line out too.
+        let mut ls = lines();
+        ls[1].gateway = Some(ip("198.51.100.9"));
+        let p = plan(&bundle(), &ls, &up(), &office());
+        assert_eq!(p.members, ["eth1", "eth3"]);
+        assert!(p.warnings.iter().any(|w| w.contains("eth2 (wan): its configured gateway 198.51.100.9 is refused")));
+    }
+
+    #[test]
+    fn a_point_to_point_line_needs_no_router_and_ignores_its_lease() {
+        let mut s = office();
+        s.addresses.retain(|a| a.ifindex != 13);
+        s.addresses.push(Address {
+            ifindex: 13,
+            addr: ip("203.0.113.10"),
+            prefix_len: 32,
+            peer: Some(ip("203.0.113.1")),
+        });
+        let mut ls = lines();
+        ls[2].dhcp = Some(Lease { address: ip("203.0.113.10"), router: ip("10.9.9.9") });
+        let p = plan(&bundle(), &ls, &up(), &s);
+        assert_eq!(p.members, ["eth1", "eth2", "eth3"]);
+        assert!(p.problems.is_empty() && p.warnings.is_empty(), "{:?}", p.warnings);
+        assert!(shell(&p).contains(&"ip nexthop replace id 4203 dev eth3 proto 200".to_string()));
+    }
+
+    #[test]
+    fn a_line_the_kernel_refused_leaves_the_group_and_nothing_else_of_it_changes() {
+        let s = after(office(), &plan(&bundle(), &lines(), &up(), &office()));
+        let g = group_id("wan");
+        // eth3's router moved, and the kernel refused its new route: planned again without it.
+        let mut ls = lines();
+        ls[2].gateway = Some(ip("203.0.113.254"));
+        let refused = Request { refused: ["eth3".to_string()].into(), ..up() };
+        let p = plan(&bundle(), &ls, &refused, &s);
+        assert_eq!(
+            shell(&p),
+            [format!("ip nexthop replace id {g} group 4201,2/4202,1 type resilient buckets 128 proto 200")]
+        );
+        assert_eq!(p.members, ["eth1", "eth2"]);
+        // From scratch: eth3's table, rule and hop are not made either.
+        let p = plan(&bundle(), &lines(), &refused, &office());
+        assert!(!shell(&p).iter().any(|c| c.contains("eth3") || c.contains("4203")), "{:?}", shell(&p));
+        // Every line refused: nothing left to route by, and the caller gives up (ops).
+        let all = Request { refused: ["eth1", "eth2", "eth3"].iter().map(|s| s.to_string()).collect(), ..up() };
+        assert!(plan(&bundle(), &lines(), &all, &s).members.is_empty());
     }
 }

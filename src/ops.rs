@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::apply;
 use crate::config::{master_index, BundleName, Config, IfName, Master, Member, RpFilter, EXPECT_MASTER};
@@ -157,8 +158,16 @@ fn plan_and_apply(
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
 fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
+    apply_plan_at(plan, nl, &mut BTreeSet::new()).map_err(|f| *f.error)
+}
+
+/// As `apply_plan`, saying which action failed. Warnings in `said` are not logged again (a
+/// multipath run that plans again after a refusal says each once), and those logged are added.
+fn apply_plan_at(plan: &Plan, nl: &mut Netlink, said: &mut BTreeSet<String>) -> std::result::Result<(), apply::Failed> {
     for w in &plan.warnings {
-        log::warn(w);
+        if said.insert(w.clone()) {
+            log::warn(w);
+        }
     }
     if log::verbose() {
         for n in &plan.notes {
@@ -166,7 +175,26 @@ fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
         }
     }
     let _held = HeldSignals::hold();
-    apply::apply(plan, nl).map(drop)
+    apply::apply_at(plan, nl).map(drop)
+}
+
+/// Set when a line of a bundle had a problem of its own (a router the kernel would refuse, a
+/// change of it the kernel refused) and the bundle went on without it: the run then ends with
+/// exit::PARTIAL instead of OK (`exit_status`).
+static LINE_PROBLEM: AtomicBool = AtomicBool::new(false);
+
+fn note_line_problem() {
+    LINE_PROBLEM.store(true, Ordering::Relaxed);
+}
+
+/// The exit status of a run that did not fail: OK, or PARTIAL when a line was left out of its
+/// bundle for a problem of its own (each said on stderr and in the system log).
+pub fn exit_status() -> i32 {
+    if LINE_PROBLEM.load(Ordering::Relaxed) {
+        crate::error::exit::PARTIAL
+    } else {
+        crate::error::exit::OK
+    }
 }
 
 /// The signals that ask a run to stop, blocked while a guard lives. Dropping it restores the
@@ -752,6 +780,32 @@ fn multipath_locked(
     multipath_with_lines(ctx, cfg, name, event, dead, multipath_lines(cfg, name), nl)
 }
 
+fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
+    crate::multipath::Bundle {
+        name: master.device.to_string(),
+        hash: options.hash,
+        defroute: options.defroute,
+        metric: master.metric,
+        fwmark: options.connection.is_some(),
+    }
+}
+
+/// The lines the planner would put in multipath bundle `name`'s group now, given the kernel's
+/// `state` (with the lines' tables read): for `check`, a line out of its group is missing
+/// for no recorded reason only if the planner would have it in (a router the kernel would
+/// refuse, no carrier or no gateway are reasons the planner knows). Pure but for the lease
+/// records it reads.
+pub fn multipath_would_carry(cfg: &Config, name: &str, state: &State) -> Vec<String> {
+    let Some((master, options)) = multipath_bundle(cfg, name) else { return Vec::new() };
+    let req = crate::multipath::Request {
+        bundle_up: true,
+        resilient: crate::netlink::kernel_has_resilient_groups(),
+        dead: kept_out(name),
+        ..crate::multipath::Request::default()
+    };
+    crate::multipath::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state).members
+}
+
 /// As `multipath_locked`, with the bundle's lines as the planner takes them.
 fn multipath_with_lines(
     ctx: &Ctx,
@@ -767,13 +821,7 @@ fn multipath_with_lines(
         return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
     };
     check_config(cfg, &[name])?;
-    let bundle = mp::Bundle {
-        name: name.to_string(),
-        hash: options.hash,
-        defroute: options.defroute,
-        metric: master.metric,
-        fwmark: options.connection.is_some(),
-    };
+    let bundle = mp_bundle(master, options);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: crate::netlink::kernel_has_resilient_groups(),
@@ -783,52 +831,121 @@ fn multipath_with_lines(
     if let MpEvent::Leaving(l) = event {
         req.leaving = l.iter().cloned().collect();
     }
-    let mut state = State::read_netlink(nl)?;
-    let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
-    state.read_multipath(nl, &tables)?;
-    // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
-    for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
-        if let Some(v) = crate::sysctl::rp_filter(&l.device) {
-            state.rp_filter.insert(l.device.clone(), v);
-        }
-    }
-    let mp = mp::plan(&bundle, &lines, &req, &state);
-    let mut actions = mp.actions;
-    let mut notes = mp.notes;
-    let mut warnings = mp.warnings;
-    let mut saved = None;
-    let mut repaired = None;
-    if let Some(c) = &options.connection {
-        let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
-        if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
-            warnings.extend(w);
-            repaired = why;
-            // Up: the tables and rules the marks lead to exist first. Down: the marks stop
-            // before the tables go.
-            if req.bundle_up {
-                actions.push(action);
-            } else {
-                actions.insert(0, action);
+    // A change of one line the kernel refuses (its table's route, its rule, its nexthop) must
+    // not stop the other lines': the plan is rolled back (the kernel is then as it was read),
+    // the line is planned out (`Request::refused`: out of the group, nothing else of it
+    // touched) and the bundle planned and applied again, from the kernel read anew. Planning
+    // again rather than applying line by line keeps the planner the one place that derives
+    // the group, the main default route and a connection bundle's table from the lines that
+    // stay. Each round takes one line out, so there are at most as many rounds as lines. A
+    // change of the whole bundle (the group, the default route, nftables, the hash policy)
+    // fails the run as before, and so does a refusal that would leave an up bundle without a
+    // line: the box never loses its default route to this.
+    let mut first_error = None;
+    let mut said = BTreeSet::new();
+    loop {
+        let mut state = State::read_netlink(nl)?;
+        let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
+        state.read_multipath(nl, &tables)?;
+        // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
+        for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
+            if let Some(v) = crate::sysctl::rp_filter(&l.device) {
+                state.rp_filter.insert(l.device.clone(), v);
             }
-            actions.extend(flush);
-            saved = Some(wanted);
-        } else if ctx.dry_run {
-            notes.push(format!("{name}: its nftables table is as it should be"));
+        }
+        let mp = mp::plan(&bundle, &lines, &req, &state);
+        if req.bundle_up && mp.members.is_empty() {
+            if let Some(e) = first_error.take() {
+                let refused: Vec<&str> = req.refused.iter().map(String::as_str).collect();
+                return Err(Error::Refused(format!(
+                    "{name}: the kernel refused a change of {}, and no other line can carry {name}: nothing was \
+                     changed, to keep the box's default route ({e})",
+                    refused.join(" and ")
+                )));
+            }
+        }
+        let mut actions = mp.actions;
+        let mut notes = mp.notes;
+        let mut warnings = mp.warnings;
+        let mut saved = None;
+        let mut repaired = None;
+        if let Some(c) = &options.connection {
+            let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
+            if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
+                warnings.extend(w);
+                repaired = why;
+                // Up: the tables and rules the marks lead to exist first. Down: the marks stop
+                // before the tables go.
+                if req.bundle_up {
+                    actions.push(action);
+                } else {
+                    actions.insert(0, action);
+                }
+                actions.extend(flush);
+                saved = Some(wanted);
+            } else if ctx.dry_run {
+                notes.push(format!("{name}: its nftables table is as it should be"));
+            }
+        }
+        if !mp.problems.is_empty() {
+            note_line_problem();
+        }
+        let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
+        if ctx.dry_run {
+            print!("{plan}");
+            return Ok((plan, mp.members));
+        }
+        match apply_plan_at(&plan, nl, &mut said) {
+            Ok(()) => {
+                if let Some(wanted) = saved {
+                    save_ruleset(name, wanted.as_deref())?;
+                }
+                if let Some(why) = repaired {
+                    record_repair(name, &why);
+                }
+                return Ok((plan, mp.members));
+            }
+            Err(f) => {
+                let line = plan.actions.get(f.at).and_then(|a| line_of_action(a, &lines));
+                let line_problem = matches!(*f.error, Error::Kernel { .. } | Error::NoSuchInterface(_));
+                match line {
+                    Some(l) if line_problem && !req.refused.contains(l) => {
+                        log::warn_with(
+                            &format!(
+                                "{l} ({name}): {}; {l} is left out of {name}, and its other lines' changes are made without it",
+                                f.error
+                            ),
+                            &[("EVENT", "line-refused"), ("LINE", l), ("MASTER", name)],
+                        );
+                        note_line_problem();
+                        req.refused.insert(l.to_string());
+                        first_error = first_error.or(Some(*f.error));
+                    }
+                    _ => return Err(*f.error),
+                }
+            }
         }
     }
-    let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
-    if ctx.dry_run {
-        print!("{plan}");
-    } else {
-        apply_plan(&plan, nl)?;
-        if let Some(wanted) = saved {
-            save_ruleset(name, wanted.as_deref())?;
+}
+
+/// The configured line a change of a multipath plan belongs to: its rp_filter, a route or rule
+/// of its table, its own nexthop. None for the bundle's own (the group, the main table's
+/// default route, nftables, the hash policy).
+fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Line]) -> Option<&'a str> {
+    use crate::plan::Action;
+    let table = match a {
+        Action::SetRpFilter { iface, .. } => {
+            return lines.iter().find(|l| l.device == *iface).map(|l| l.device.as_str());
         }
-        if let Some(why) = repaired {
-            record_repair(name, &why);
-        }
+        Action::ReplaceRoute { route, .. } | Action::DelRoute { route, .. } => route.table,
+        Action::AddRule { rule, .. } | Action::DelRule { rule, .. } => rule.table,
+        Action::ReplaceNexthop { nh, .. } | Action::DelNexthop { nh, .. } if nh.group.is_empty() => nh.id,
+        _ => return None,
+    };
+    if table == crate::route::MAIN_TABLE {
+        return None;
     }
-    Ok((plan, mp.members))
+    lines.iter().find(|l| l.table == table).map(|l| l.device.as_str())
 }
 
 /// Our table as the kernel has it, as a script that recreates it (for a rollback), or None;
@@ -1117,5 +1234,47 @@ mod tests {
         // A saved ruleset loaded again: the same counts, a new table.
         let reloaded = Fingerprint { handle: Some(9), ..written };
         assert!(table_as_written(&file, reloaded).unwrap().contains("created again"));
+    }
+
+    use crate::plan::Action;
+    use crate::route::{Nexthop, Rule, TableRoute};
+
+    #[test]
+    fn a_refused_change_is_pinned_on_its_line_or_on_the_bundle() {
+        let line = |d: &str, table| crate::multipath::Line {
+            device: d.into(),
+            weight: 1,
+            gateway: None,
+            dhcp: None,
+            table,
+            rp_filter: None,
+        };
+        let lines = [line("eth1", 4201), line("eth2", 4202)];
+        let route = |table| Action::ReplaceRoute {
+            bundle: "wan".into(),
+            route: TableRoute { table, ..TableRoute::default() },
+            previous: None,
+            shown: String::new(),
+        };
+        let hop = |id, group: Vec<(u32, u16)>| Action::ReplaceNexthop {
+            bundle: "wan".into(),
+            nh: Nexthop { id, group, ..Nexthop::default() },
+            previous: None,
+            shown: String::new(),
+        };
+        let rule = Action::AddRule {
+            bundle: "wan".into(),
+            rule: Rule { priority: 30100, src: None, fwmark: None, table: 4202 },
+            shown: String::new(),
+        };
+        let rp = Action::SetRpFilter { iface: "eth1".into(), value: 2, previous: None };
+        assert_eq!(line_of_action(&route(4201), &lines), Some("eth1"));
+        assert_eq!(line_of_action(&rule, &lines), Some("eth2"));
+        assert_eq!(line_of_action(&hop(4202, vec![]), &lines), Some("eth2"));
+        assert_eq!(line_of_action(&rp, &lines), Some("eth1"));
+        // The bundle's own: the group (even with a line's number), the main table's route.
+        assert_eq!(line_of_action(&hop(4202, vec![(4201, 1)]), &lines), None);
+        assert_eq!(line_of_action(&route(crate::route::MAIN_TABLE), &lines), None);
+        assert_eq!(line_of_action(&route(4299), &lines), None);
     }
 }

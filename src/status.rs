@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{master_index, Config};
 use crate::health::{Health, LineState};
-use crate::netlink::{IFF_LOWER_UP, IFF_UP};
+use crate::netlink::{IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::state::State;
 
 /// The version of `status --json`'s schema (its top-level "schema"): bumped only when a field
@@ -324,59 +324,67 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             .collect();
         crate::connection::slots(&lines)
     });
-    let mut lines: Vec<LineStatus> = cfg
-        .members_of(name)
-        .map(|m| {
-            let l = state.link(&m.device);
-            let table = m.table();
-            let addr = l.and_then(|l| state.addresses_of(l.index).next());
-            let live = live.get(m.device.as_str()).copied().unwrap_or(false);
-            // Configured, else the DHCP lease's (for the line's address), else our nexthop's.
-            let lease = crate::dhcp::load(&crate::health::state_dir(), &m.device)
-                .filter(|l| addr.is_some_and(|a| a.addr == l.address))
-                .map(|l| l.router);
-            let gateway = m
-                .path
-                .gateway()
-                .or(lease)
-                .or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
-            let taken_out = health.lines.get(m.device.as_str()).is_some_and(|h| h.master == name && h.detached);
-            let why = match () {
-                _ if live => None,
-                _ if l.is_none() => Some("no such interface".to_string()),
-                _ if l.is_some_and(|l| l.flags & IFF_UP == 0) => Some("down".to_string()),
-                _ if addr.is_none() => Some("no IPv4 address".to_string()),
-                _ if l.is_some_and(|l| l.flags & IFF_LOWER_UP == 0) => Some("no carrier".to_string()),
-                _ if taken_out => Some("taken out by teqlctl check".to_string()),
-                _ if gateway.is_none() => Some("no gateway known".to_string()),
-                _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
-            };
-            LineStatus {
-                name: m.device.to_string(),
-                exists: l.is_some(),
-                configured: true,
-                attached: live,
-                up: l.is_some_and(|l| l.flags & IFF_UP != 0),
-                carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
-                rp_filter: state.rp_filter.get(m.device.as_str()).copied(),
-                tx_packets: l.map_or(0, |l| l.tx_packets),
-                tx_bytes: l.map_or(0, |l| l.tx_bytes),
-                rx_packets: l.map_or(0, |l| l.rx_packets),
-                rx_bytes: l.map_or(0, |l| l.rx_bytes),
-                health: health_status(health, &m.device, name),
-                stack: None,
-                multipath: Some(PathStatus {
-                    address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
-                    gateway: gateway.map(|g| g.to_string()),
-                    weight: m.path.weight.unwrap_or(1),
-                    table,
-                    live,
-                    connection: shares.as_ref().map(|s| conn_status(state, s, &m.device, table)),
-                    why,
-                }),
-            }
-        })
-        .collect();
+    let mut lines: Vec<LineStatus> =
+        cfg.members_of(name)
+            .map(|m| {
+                let l = state.link(&m.device);
+                let table = m.table();
+                let addr = l.and_then(|l| state.addresses_of(l.index).next());
+                let live = live.get(m.device.as_str()).copied().unwrap_or(false);
+                // Configured, else the DHCP lease's (for the line's address), else our nexthop's.
+                let lease = crate::dhcp::load(&crate::health::state_dir(), &m.device)
+                    .filter(|l| addr.is_some_and(|a| a.addr == l.address))
+                    .map(|l| l.router);
+                let gateway = m
+                    .path
+                    .gateway()
+                    .or(lease)
+                    .or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
+                // A configured or leased router the kernel would refuse, as the planner leaves the
+                // line out for it (multipath::router_refused; a point-to-point line needs none).
+                let pointopoint =
+                    l.is_some_and(|l| l.flags & IFF_POINTOPOINT != 0) || addr.is_some_and(|a| a.peer.is_some());
+                let refused = addr.zip(m.path.gateway().or(lease)).filter(|_| !pointopoint).and_then(|(a, g)| {
+                    crate::multipath::router_refused(g, &m.device, a, &state.routes).map(|w| (g, w))
+                });
+                let taken_out = health.lines.get(m.device.as_str()).is_some_and(|h| h.master == name && h.detached);
+                let why = match () {
+                    _ if live => None,
+                    _ if l.is_none() => Some("no such interface".to_string()),
+                    _ if l.is_some_and(|l| l.flags & IFF_UP == 0) => Some("down".to_string()),
+                    _ if addr.is_none() => Some("no IPv4 address".to_string()),
+                    _ if l.is_some_and(|l| l.flags & IFF_LOWER_UP == 0) => Some("no carrier".to_string()),
+                    _ if taken_out => Some("taken out by teqlctl check".to_string()),
+                    _ if refused.is_some() => refused.as_ref().map(|(g, w)| format!("its router {g} is refused: {w}")),
+                    _ if gateway.is_none() => Some("no gateway known".to_string()),
+                    _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
+                };
+                LineStatus {
+                    name: m.device.to_string(),
+                    exists: l.is_some(),
+                    configured: true,
+                    attached: live,
+                    up: l.is_some_and(|l| l.flags & IFF_UP != 0),
+                    carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
+                    rp_filter: state.rp_filter.get(m.device.as_str()).copied(),
+                    tx_packets: l.map_or(0, |l| l.tx_packets),
+                    tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                    rx_packets: l.map_or(0, |l| l.rx_packets),
+                    rx_bytes: l.map_or(0, |l| l.rx_bytes),
+                    health: health_status(health, &m.device, name),
+                    stack: None,
+                    multipath: Some(PathStatus {
+                        address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
+                        gateway: gateway.map(|g| g.to_string()),
+                        weight: m.path.weight.unwrap_or(1),
+                        table,
+                        live,
+                        connection: shares.as_ref().map(|s| conn_status(state, s, &m.device, table)),
+                        why,
+                    }),
+                }
+            })
+            .collect();
     conn_parts(&mut lines);
     MasterStatus {
         name: name.to_string(),
