@@ -61,3 +61,8 @@ fn a_hook_waits_for_checks_record_of_a_line_put_back() {
 fn check_puts_in_a_line_whose_hook_never_ran_but_not_one_taken_out_on_purpose() {
     scenario("check-missing");
 }
+
+#[test]
+fn a_hanging_nft_is_cut_inside_the_runs_bound_and_rolled_back() {
+    scenario("bounds");
+}
