@@ -4,10 +4,14 @@
 //! attaches a configured line that is up, not in its bundle and not held: one whose hook
 //! failed at boot (the run lock busy for 10 s), was killed, or never ran (issue 26, point 11).
 //!
+//! A record names the interface and its index when it was held: an interface deleted and made
+//! anew (a USB modem plugged in again, a lab rebuilt) is another interface, which nobody took
+//! out, and is not held.
+//!
 //! Read and written only under the run lock (lock.rs), like health.json. The file lives in
 //! the state directory (/run: a boot starts with nothing held).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -16,23 +20,46 @@ pub fn file(dir: &Path) -> PathBuf {
     dir.join("held.json")
 }
 
-/// The held lines (a record that cannot be read holds none: check then attaches lines that are
-/// up and configured, which is what the configuration asks for).
-pub fn load(dir: &Path) -> BTreeSet<String> {
-    let Ok(Some(body)) = crate::statefile::read(&file(dir)) else { return BTreeSet::new() };
+/// The interface index of `name` now (None: no such interface).
+fn index_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: if_nametoindex reads a NUL-terminated string and returns 0 when there is none.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// The records as written: name -> index (a record that cannot be read holds none: check then
+/// attaches lines that are up and configured, which is what the configuration asks for).
+fn records(dir: &Path) -> BTreeMap<String, u32> {
+    let Ok(Some(body)) = crate::statefile::read(&file(dir)) else { return BTreeMap::new() };
     serde_json::from_slice(&body).unwrap_or_default()
 }
 
-/// Holds `lines` (`hold`) or lets them go. Writes only when the set changes, so the common
-/// ifup of a line that was never held costs one read.
+/// The lines held now: recorded, and still the interface that was held.
+pub fn load(dir: &Path) -> BTreeSet<String> {
+    held_now(records(dir), index_of)
+}
+
+fn held_now(records: BTreeMap<String, u32>, index_of: impl Fn(&str) -> Option<u32>) -> BTreeSet<String> {
+    records.into_iter().filter(|(name, index)| index_of(name) == Some(*index)).map(|(name, _)| name).collect()
+}
+
+/// Holds `lines` (`hold`; a line that does not exist is not held: when it appears it is a new
+/// interface) or lets them go. Writes only when the records change, so the common ifup of a
+/// line that was never held costs one read.
 pub fn set<'a>(dir: &Path, lines: impl IntoIterator<Item = &'a str>, hold: bool) -> Result<()> {
-    let before = load(dir);
+    let before = records(dir);
     let mut after = before.clone();
+    // Records of interfaces that are gone or made anew are dropped on the way.
+    after.retain(|name, index| index_of(name) == Some(*index));
     for l in lines {
-        if hold {
-            after.insert(l.to_string());
-        } else {
-            after.remove(l);
+        match (hold, index_of(l)) {
+            (true, Some(i)) => {
+                after.insert(l.to_string(), i);
+            }
+            _ => {
+                after.remove(l);
+            }
         }
     }
     if after == before {
@@ -54,13 +81,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("state");
         assert!(load(&d).is_empty());
-        set(&d, ["eth1", "eth2"], true).unwrap();
-        assert_eq!(load(&d), ["eth1", "eth2"].iter().map(|s| s.to_string()).collect());
-        set(&d, ["eth1"], false).unwrap();
-        assert_eq!(load(&d), ["eth2".to_string()].into());
+        // `lo` exists wherever the tests run; a made-up name does not and is not held.
+        set(&d, ["lo", "nosuchif0"], true).unwrap();
+        assert_eq!(load(&d), ["lo".to_string()].into());
+        set(&d, ["lo"], false).unwrap();
+        assert!(load(&d).is_empty());
         // Letting go of a line that is not held writes nothing (no file created from nothing).
         let e = dir.path().join("other");
         set(&e, ["eth9"], false).unwrap();
         assert!(!file(&e).exists());
+    }
+
+    #[test]
+    fn an_interface_made_anew_is_not_held() {
+        let records: BTreeMap<String, u32> = [("eth1".to_string(), 7), ("eth2".to_string(), 8)].into();
+        // eth1 is still index 7; eth2 was deleted and made again as index 12.
+        let now = |n: &str| match n {
+            "eth1" => Some(7),
+            "eth2" => Some(12),
+            _ => None,
+        };
+        assert_eq!(held_now(records, now), ["eth1".to_string()].into());
     }
 }
