@@ -787,6 +787,7 @@ fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crat
         defroute: options.defroute,
         metric: master.metric,
         fwmark: options.connection.is_some(),
+        local_source: options.connection.as_ref().and_then(|c| c.local_source),
     }
 }
 
@@ -853,7 +854,7 @@ fn multipath_with_lines(
                 state.rp_filter.insert(l.device.clone(), v);
             }
         }
-        let mp = mp::plan(&bundle, &lines, &req, &state);
+        let mut mp = mp::plan(&bundle, &lines, &req, &state);
         if req.bundle_up && mp.members.is_empty() {
             if let Some(e) = first_error.take() {
                 let refused: Vec<&str> = req.refused.iter().map(String::as_str).collect();
@@ -864,13 +865,13 @@ fn multipath_with_lines(
                 )));
             }
         }
-        let mut actions = mp.actions;
-        let mut notes = mp.notes;
-        let mut warnings = mp.warnings;
+        let mut actions = std::mem::take(&mut mp.actions);
+        let mut notes = std::mem::take(&mut mp.notes);
+        let mut warnings = std::mem::take(&mut mp.warnings);
         let mut saved = None;
         let mut repaired = None;
         if let Some(c) = &options.connection {
-            let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
+            let step = connection_step(ctx, name, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
                 repaired = why;
@@ -1111,10 +1112,10 @@ fn connection_step(
     name: &str,
     c: &crate::config::ConnectionOptions,
     lines: &[crate::multipath::Line],
-    now: &[crate::multipath::LineNow],
-    members: &[String],
+    mp: &crate::multipath::MpPlan,
     bundle_up: bool,
 ) -> Result<Option<ConnStep>> {
+    let (now, members) = (&mp.now, &mp.members);
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
     let last = crate::statefile::read_record(&ruleset_file(name));
@@ -1165,6 +1166,7 @@ fn connection_step(
         nat: c.nat.clone(),
         prefer: c.prefer.clone(),
         prefer_dst: c.prefer_dst.clone(),
+        local_source: mp.local_source,
     };
     let wanted = conn::ruleset(&clines, &settings);
     let shares: Vec<String> = conn::slots(&clines)
