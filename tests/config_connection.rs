@@ -105,6 +105,10 @@ fn bad_values_and_misplaced_keys() {
         (&[MULTIPATH, ("teql-prefer", "eth1")], &["<<teql-prefer>>=\"eth1\"", "connection bundle"]),
         (&[CONNECTION, ("teql-prefer", "eth9")], &["preferred line eth9 is not a line of wan"]),
         (&[CONNECTION, ("teql-prefer", "eth4")], &["preferred line eth4 is not a line of wan"]),
+        (&[CONNECTION, ("teql-local-source", "lan0")], &["<<teql-local-source>>=\"lan0\"", "unicast IPv4 address"]),
+        (&[CONNECTION, ("teql-local-source", "198.18.0.1/24")], &["<<teql-local-source>>=\"198.18.0.1/24\""]),
+        (&[CONNECTION, ("teql-local-source", "127.0.0.1")], &["<<teql-local-source>>=\"127.0.0.1\""]),
+        (&[MULTIPATH, ("teql-local-source", "198.18.0.1")], &["<<teql-local-source>>", "connection bundle"]),
         (&[("teql-mode", "roundrobin")], &["<<teql-mode>>=\"roundrobin\"", "teql, multipath or connection"]),
     ];
     for fmt in FORMATS {

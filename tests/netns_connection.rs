@@ -302,6 +302,13 @@ fn the_box_s_own_connections_to_one_server_share_the_lines_by_weight() {
         };
         let st = status(&b);
         assert!(st.contains("the box's own connections: from 198.18.0.1, shared by weight"), "{st}");
+        // All well: a `check` round leaves the bundle alone.
+        let repair = "wan: its default route is missing or its local source changed";
+        let dry = |b: &Box| {
+            let out = b.teqlctl(&["--dry-run", "check"]).assert().success().get_output().clone();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert!(!dry(&b).contains(repair), "{}", dry(&b));
 
         let n = 60;
         let seen = own_connections(&n.to_string());
@@ -326,6 +333,7 @@ fn the_box_s_own_connections_to_one_server_share_the_lines_by_weight() {
         // own connections still go out.
         sh("ip address del 198.18.0.1/24 dev lan0");
         assert!(!default_route().contains("nhid"), "{}", default_route());
+        assert!(dry(&b).contains(repair), "{}", dry(&b));
         let out = b.teqlctl(&["check"]).assert().success().get_output().clone();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
