@@ -291,6 +291,8 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     drop(held);
     // A connection bundle's table flushed or replaced behind our back (issue 26): rewritten.
     ops::repair_connection_tables(ctx, cfg);
+    // A connection bundle's default route deleted by the kernel with its local source.
+    ops::repair_local_source(ctx, cfg, &state);
     crate::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
     if let (Some(path), false) = (metrics, ctx.dry_run) {
         // The kernel as the round left it: read again after a round that changed it (rare),

@@ -127,6 +127,9 @@ pub struct ConnSettings {
     /// The preferred lines in their fail-over order.
     pub prefer: Vec<String>,
     pub prefer_dst: Vec<Ipv4Prefix>,
+    /// The `src` of the main table's default route (TEQL_LOCAL_SOURCE), when it has one: the
+    /// box's own connections from it were not bound to a line and are balanced by weight.
+    pub local_source: Option<Ipv4Addr>,
 }
 
 /// The slots of each live line: (first, last, mark), in the lines' order. Largest remainder,
@@ -257,6 +260,17 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
     let _ = writeln!(o, "\t\t{ours} meta mark set ct mark return");
     let _ = writeln!(o, "\t\tct state new meta mark != 0 return");
     let _ = writeln!(o, "\t\tct state new meta mark set ip saddr map @addr_mark");
+    // The kernel picks an unbound socket's line at connect(), before its source port exists,
+    // so the L4 hash sends every connection of the box's own to one destination by one line.
+    // With a local source on the default route, a socket that leaves with it was not bound
+    // to a line: it is balanced like the LAN's, re-routed by its mark, and masqueraded.
+    if let Some(x) = s.local_source {
+        let _ = writeln!(
+            o,
+            "\t\tct state new meta mark 0 ip saddr {x} oifname {{ {} }} meta mark set numgen random mod {SLOTS} map @weights",
+            names.join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "\t\tct state new meta mark and {MARK_MASK:#010x} == {MARK_BASE:#010x} meta mark set ip daddr map @prefer"
@@ -272,6 +286,9 @@ pub fn ruleset(lines: &[ConnLine], s: &ConnSettings) -> String {
     let _ = writeln!(o, "\tchain nat {{");
     let _ = writeln!(o, "\t\ttype nat hook postrouting priority srcnat; policy accept;");
     let nat = covering(&s.nat);
+    if let Some(x) = s.local_source {
+        let _ = writeln!(o, "\t\toifname {{ {} }} ip saddr {x} masquerade", names.join(", "));
+    }
     for l in lines {
         if !nat.is_empty() {
             let nets: Vec<String> = nat.iter().map(ToString::to_string).collect();
@@ -357,7 +374,39 @@ mod tests {
             nat: vec![Ipv4Prefix { addr: "192.0.2.0".parse().unwrap(), prefix_len: 24 }],
             prefer: vec!["eth2".into()],
             prefer_dst: vec![Ipv4Prefix { addr: "198.18.64.0".parse().unwrap(), prefix_len: 18 }],
+            local_source: None,
         }
+    }
+
+    /// Issue 26, point 14: the box's own connections from the local source (unbound sockets)
+    /// are balanced by weight in the output chain and masqueraded on every line; those from a
+    /// line's address (bound) keep its line, as before; without a local source, no such rule.
+    #[test]
+    fn the_box_s_own_unbound_connections_are_balanced_from_the_local_source() {
+        let s = ConnSettings { local_source: "198.18.0.1".parse().ok(), ..settings() };
+        let r = ruleset(&three(), &s);
+        let output = r.split("\tchain output {").nth(1).and_then(|o| o.split("\t}").next()).unwrap_or_default();
+        let balance = "\t\tct state new meta mark 0 ip saddr 198.18.0.1 oifname { \"eth1\", \"eth2\", \"eth3\" } \
+                       meta mark set numgen random mod 1000 map @weights\n";
+        let bound = "\t\tct state new meta mark set ip saddr map @addr_mark\n";
+        let prefer = "meta mark set ip daddr map @prefer";
+        let at = |x: &str| output.find(x).unwrap_or_else(|| panic!("{x} not in {output}"));
+        // Bound first (a line's address is never the local source), then balanced, then the
+        // preferred destinations, which override both.
+        assert!(at(bound) < at(balance) && at(balance) < at(prefer), "{output}");
+        assert!(
+            r.contains(
+                "\tchain nat {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+                            \t\toifname { \"eth1\", \"eth2\", \"eth3\" } ip saddr 198.18.0.1 masquerade\n"
+            ),
+            "{r}"
+        );
+        // A local source coming or going is a change of structure: the table is written anew.
+        let without = ruleset(&three(), &settings());
+        assert!(!without.contains("numgen random mod 1000 map @weights\n\t\tct state new meta mark and"), "{without}");
+        assert!(!without.contains("198.18.0.1"), "{without}");
+        assert_ne!(structure(&r), structure(&without));
+        assert_eq!(r.matches('{').count(), r.matches('}').count());
     }
 
     #[test]

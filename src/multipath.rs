@@ -95,6 +95,10 @@ pub struct Bundle {
     /// A connection bundle: each staying line also gets `fwmark MARK lookup TABLE`
     /// (connection::FWMARK_PRIORITY), the way its nftables marks reach the line's table.
     pub fwmark: bool,
+    /// A connection bundle's TEQL_LOCAL_SOURCE: the `src` of the main table's default route,
+    /// so that the box's own unbound connections leave with an address of no line and
+    /// nftables can balance them by weight (connection::ruleset).
+    pub local_source: Option<Ipv4Addr>,
 }
 
 /// A line of a multipath bundle as configured.
@@ -186,6 +190,9 @@ pub struct MpPlan {
     /// Lines with a problem of their own (a router the kernel would refuse), each said in
     /// `warnings`: the bundle goes on without them, and the run's exit status says so.
     pub problems: Vec<String>,
+    /// The local source the default route has once the plan has run: the bundle's
+    /// `local_source` while the box has that address and no line has it, else None.
+    pub local_source: Option<Ipv4Addr>,
 }
 
 fn network(addr: Ipv4Addr, len: u8) -> Ipv4Addr {
@@ -507,6 +514,29 @@ fn our_default(st: &State, metric: u32) -> Option<&TableRoute> {
         .find(|r| r.table == MAIN_TABLE && r.is_default() && r.metric == metric && r.protocol == RTPROT_TEQLCTL)
 }
 
+/// The bundle's local source if the default route can have it now, else None and why. The
+/// kernel refuses a route whose `src` the box does not have (`Invalid prefsrc address`), so a
+/// missing address drops `src` rather than the route; a line's address would tell nothing
+/// apart (a socket bound to that line looks the same).
+fn usable_local_source(b: &Bundle, now: &[LineNow], st: &State) -> (Option<Ipv4Addr>, Option<String>) {
+    let Some(x) = b.local_source else { return (None, None) };
+    let why = if let Some(l) = now.iter().find(|l| l.addr == x) {
+        format!("it is the address of line {}", l.device)
+    } else if !st.addresses.iter().any(|a| a.addr == x) {
+        "the box does not have that address now".to_string()
+    } else {
+        return (Some(x), None);
+    };
+    (
+        None,
+        Some(format!(
+            "{}: local source {x} (TEQL_LOCAL_SOURCE): {why}; the default route goes without it, and the box's \
+             own connections to one destination leave by one line until it can have it",
+            b.name
+        )),
+    )
+}
+
 /// Plans bundle `b` with its configured `lines` against the kernel state `st`.
 pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     let mut bd = Builder { bundle: b, st, out: MpPlan::default() };
@@ -644,7 +674,13 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             ..TableRoute::default()
         });
     }
-    let want_default = want_default.filter(|_| b.defroute);
+    let want_default = want_default.filter(|_| b.defroute).map(|mut d| {
+        let (src, why) = usable_local_source(b, &now, st);
+        bd.out.warnings.extend(why);
+        bd.out.local_source = src;
+        d.prefsrc = src;
+        d
+    });
     if let Some(d) = want_default.clone() {
         bd.ensure_route(d);
     }
@@ -711,7 +747,14 @@ mod tests {
     }
 
     fn bundle() -> Bundle {
-        Bundle { name: "wan".into(), hash: HashPolicy::L4, defroute: true, metric: 0, fwmark: false }
+        Bundle {
+            name: "wan".into(),
+            hash: HashPolicy::L4,
+            defroute: true,
+            metric: 0,
+            fwmark: false,
+            local_source: None,
+        }
     }
 
     /// The issue's office: eth1..eth3 to three ISPs, weights 2:1:1.
@@ -820,6 +863,56 @@ mod tests {
         // A second run changes nothing.
         let s = after(office(), &p);
         assert!(plan(&bundle(), &lines(), &up(), &s).actions.is_empty());
+    }
+
+    /// Issue 26, point 14: a connection bundle's local source is the default route's `src`
+    /// while the box has it on no line; gone (or a line's), the route stays, without `src`.
+    #[test]
+    fn the_local_source_is_the_default_route_s_src_while_the_box_has_it() {
+        let g = group_id("wan");
+        let b = Bundle { fwmark: true, local_source: Some(ip("198.18.0.1")), ..bundle() };
+        let mut lan = office();
+        lan.links.push(Link { index: 20, name: "lan0".into(), flags: UP, mtu: 1500, ..Link::default() });
+        lan.addresses.push(Address { ifindex: 20, addr: ip("198.18.0.1"), prefix_len: 24, peer: None });
+        let p = plan(&b, &lines(), &up(), &lan);
+        assert!(
+            p.actions
+                .last()
+                .is_some_and(|a| a.to_string()
+                    == format!("ip route replace default nhid {g} src 198.18.0.1 proto 200 table main")),
+            "{:?}",
+            shell(&p)
+        );
+        assert_eq!((p.local_source, p.warnings.len()), (Some(ip("198.18.0.1")), 0), "{:?}", p.warnings);
+        let s = after(lan.clone(), &p);
+        assert!(plan(&b, &lines(), &up(), &s).actions.is_empty());
+        // The address gone (the kernel then deletes every route with that `src`; here the
+        // route is still there): the route is replaced without it, and a warning says why.
+        let mut gone = s.clone();
+        gone.addresses.retain(|a| a.ifindex != 20);
+        let p = plan(&b, &lines(), &up(), &gone);
+        assert_eq!(shell(&p), [format!("ip route replace default nhid {g} proto 200 table main")]);
+        assert_eq!(p.local_source, None);
+        assert!(
+            p.warnings.iter().any(|w| w.contains("local source 198.18.0.1 (TEQL_LOCAL_SOURCE): the box does not have")),
+            "{:?}",
+            p.warnings
+        );
+        // A line's address tells no bound socket apart: never the `src`.
+        let on_line = Bundle { local_source: Some(ip("192.0.2.10")), ..b.clone() };
+        let p = plan(&on_line, &lines(), &up(), &s);
+        assert_eq!(shell(&p), [format!("ip route replace default nhid {g} proto 200 table main")]);
+        assert!(p.warnings.iter().any(|w| w.contains("it is the address of line eth2")), "{:?}", p.warnings);
+        // Without resilient groups, the plain multipath route has it too.
+        let old = Request { resilient: false, ..up() };
+        let p = plan(&b, &lines(), &old, &lan);
+        assert!(
+            shell(&p)
+                .iter()
+                .any(|c| c.starts_with("ip route replace default nexthop") && c.contains(" src 198.18.0.1 ")),
+            "{:?}",
+            shell(&p)
+        );
     }
 
     #[test]

@@ -787,6 +787,7 @@ fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crat
         defroute: options.defroute,
         metric: master.metric,
         fwmark: options.connection.is_some(),
+        local_source: options.connection.as_ref().and_then(|c| c.local_source),
     }
 }
 
@@ -853,7 +854,7 @@ fn multipath_with_lines(
                 state.rp_filter.insert(l.device.clone(), v);
             }
         }
-        let mp = mp::plan(&bundle, &lines, &req, &state);
+        let mut mp = mp::plan(&bundle, &lines, &req, &state);
         if req.bundle_up && mp.members.is_empty() {
             if let Some(e) = first_error.take() {
                 let refused: Vec<&str> = req.refused.iter().map(String::as_str).collect();
@@ -864,13 +865,13 @@ fn multipath_with_lines(
                 )));
             }
         }
-        let mut actions = mp.actions;
-        let mut notes = mp.notes;
-        let mut warnings = mp.warnings;
+        let mut actions = std::mem::take(&mut mp.actions);
+        let mut notes = std::mem::take(&mut mp.notes);
+        let mut warnings = std::mem::take(&mut mp.warnings);
         let mut saved = None;
         let mut repaired = None;
         if let Some(c) = &options.connection {
-            let step = connection_step(ctx, name, c, &lines, &mp.now, &mp.members, req.bundle_up)?;
+            let step = connection_step(ctx, name, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
                 repaired = why;
@@ -1003,6 +1004,45 @@ pub fn repair_connection_tables(ctx: &Ctx, cfg: &Config) {
     }
 }
 
+/// The default route of an up connection bundle with a local source (TEQL_LOCAL_SOURCE), when
+/// the planner would change it: the kernel deletes every route whose `src` is an address that
+/// goes away, the bundle's default route with it (measured on 6.18: `ip address del` of the
+/// source, and the main table has no default route), and nothing else brings it back until
+/// the next `up`; and when the address is back, the route should have it again. Each `check`
+/// round plans such a bundle from the kernel it read, and runs `up` for it only if its main
+/// default route would change, so the box is without a default route for about one round.
+pub fn repair_local_source(ctx: &Ctx, cfg: &Config, state: &State) {
+    use crate::multipath as mp;
+    use crate::plan::Action;
+    for name in cfg.masters.keys() {
+        let Some((master, options)) = multipath_bundle(cfg, name) else { continue };
+        if options.connection.as_ref().and_then(|c| c.local_source).is_none() || !options.defroute {
+            continue;
+        }
+        // Up, as far as the kernel says: its group is there (a bundle taken down has none).
+        let gid = mp::group_id(name);
+        if !state.nexthops.iter().any(|n| n.id == gid && !n.group.is_empty()) {
+            continue;
+        }
+        let req = mp::Request { bundle_up: true, resilient: true, dead: kept_out(name), ..mp::Request::default() };
+        let plan = mp::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state);
+        let route_changes = plan.actions.iter().any(|a| {
+            matches!(a, Action::ReplaceRoute { route, .. } if route.table == crate::route::MAIN_TABLE && route.is_default())
+        });
+        if !route_changes {
+            continue;
+        }
+        if ctx.dry_run {
+            println!("# {name}: its default route is missing or its local source changed");
+        }
+        if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
+            log::error(&format!(
+                "{name}: its default route is missing or its local source changed, and `up` failed: {e}"
+            ));
+        }
+    }
+}
+
 /// Whether a table's fingerprint `now` is the one recorded in `file` after our last write:
 /// None if so, else why not (as status and the log say it).
 pub fn table_as_written(file: &std::path::Path, now: crate::nft::Fingerprint) -> Option<String> {
@@ -1111,10 +1151,10 @@ fn connection_step(
     name: &str,
     c: &crate::config::ConnectionOptions,
     lines: &[crate::multipath::Line],
-    now: &[crate::multipath::LineNow],
-    members: &[String],
+    mp: &crate::multipath::MpPlan,
     bundle_up: bool,
 ) -> Result<Option<ConnStep>> {
+    let (now, members) = (&mp.now, &mp.members);
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
     let last = crate::statefile::read_record(&ruleset_file(name));
@@ -1165,6 +1205,7 @@ fn connection_step(
         nat: c.nat.clone(),
         prefer: c.prefer.clone(),
         prefer_dst: c.prefer_dst.clone(),
+        local_source: mp.local_source,
     };
     let wanted = conn::ruleset(&clines, &settings);
     let shares: Vec<String> = conn::slots(&clines)

@@ -68,6 +68,9 @@ pub struct NftTableStatus {
 pub struct RouteStatus {
     pub via: Option<String>,
     pub metric: u32,
+    /// Its preferred source (a connection bundle's TEQL_LOCAL_SOURCE), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,10 +243,11 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
             .map(|l| state.addresses_of(l.index).map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect())
             .unwrap_or_default(),
         default_route: link.and_then(|l| {
-            state
-                .default_routes_via(l.index)
-                .min_by_key(|r| r.metric)
-                .map(|r| RouteStatus { via: r.gateway.map(|g| g.to_string()), metric: r.metric })
+            state.default_routes_via(l.index).min_by_key(|r| r.metric).map(|r| RouteStatus {
+                via: r.gateway.map(|g| g.to_string()),
+                metric: r.metric,
+                src: None,
+            })
         }),
         lines,
     }
@@ -395,7 +399,11 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         up: route.is_some() || group.is_some(),
         mtu: None,
         addresses: Vec::new(),
-        default_route: route.map(|r| RouteStatus { via: r.nhid.map(|g| format!("nhid {g}")), metric: r.metric }),
+        default_route: route.map(|r| RouteStatus {
+            via: r.nhid.map(|g| format!("nhid {g}")),
+            metric: r.metric,
+            src: r.prefsrc.map(|a| a.to_string()),
+        }),
         nft_table: nft_table_status(state, name),
         lines,
     }
@@ -491,10 +499,25 @@ impl Status {
                     if r.metric != 0 {
                         let _ = write!(out, " metric {}", r.metric);
                     }
+                    if let Some(src) = &r.src {
+                        let _ = write!(out, " src {src}");
+                    }
                 }
                 None => out.push_str(", no default route"),
             }
             out.push('\n');
+            // Without a local source the kernel gives the box's own unbound sockets a line's
+            // address, and with it the line, before their port exists (issue 26, point 14).
+            if let (true, Some(r)) = (m.mode == "connection", &m.default_route) {
+                let _ = match &r.src {
+                    Some(src) => writeln!(out, "  the box's own connections: from {src}, shared by weight"),
+                    None => writeln!(
+                        out,
+                        "  the box's own connections: those to one destination leave by one line (no local source: \
+                         see TEQL_LOCAL_SOURCE)"
+                    ),
+                };
+            }
             if let Some(t) = &m.nft_table {
                 if let Some(p) = &t.problem {
                     let _ = writeln!(

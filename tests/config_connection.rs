@@ -36,7 +36,8 @@ fn redhat(bundle: &str) -> TempDir {
 
 const STORY: &str = "DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=connection\n\
     TEQL_NAT=\"203.0.113.0/24\"                       # LAN sources to masquerade per line\n\
-    TEQL_PREFER=eth1\nTEQL_PREFER_DST=\"192.0.2.128/25 198.18.64.0/18\"\n";
+    TEQL_PREFER=eth1\nTEQL_PREFER_DST=\"192.0.2.128/25 198.18.64.0/18\"\n\
+    TEQL_LOCAL_SOURCE=198.18.0.1\n";
 
 /// The same on Debian.
 fn debian(bundle: &str) -> TempDir {
@@ -55,7 +56,7 @@ fn debian(bundle: &str) -> TempDir {
 }
 
 const STORY_DEB: &str = "    teql-mode connection\n    teql-nat 203.0.113.0/24\n    teql-prefer eth1\n    \
-    teql-prefer-dst 192.0.2.128/25 198.18.64.0/18\n";
+    teql-prefer-dst 192.0.2.128/25 198.18.64.0/18\n    teql-local-source 198.18.0.1\n";
 
 #[test]
 fn the_user_story_loads_the_same_from_both_formats() {
@@ -63,6 +64,7 @@ fn the_user_story_loads_the_same_from_both_formats() {
         nat: vec![net("203.0.113.0/24")],
         prefer: vec!["eth1".into()],
         prefer_dst: vec![net("192.0.2.128/25"), net("198.18.64.0/18")],
+        local_source: Some("198.18.0.1".parse().unwrap()),
     };
     for root in [redhat(STORY), debian(STORY_DEB)] {
         let c = config::load(root.path());
@@ -103,6 +105,10 @@ fn bad_values_and_misplaced_keys() {
         (&[MULTIPATH, ("teql-prefer", "eth1")], &["<<teql-prefer>>=\"eth1\"", "connection bundle"]),
         (&[CONNECTION, ("teql-prefer", "eth9")], &["preferred line eth9 is not a line of wan"]),
         (&[CONNECTION, ("teql-prefer", "eth4")], &["preferred line eth4 is not a line of wan"]),
+        (&[CONNECTION, ("teql-local-source", "lan0")], &["<<teql-local-source>>=\"lan0\"", "unicast IPv4 address"]),
+        (&[CONNECTION, ("teql-local-source", "198.18.0.1/24")], &["<<teql-local-source>>=\"198.18.0.1/24\""]),
+        (&[CONNECTION, ("teql-local-source", "127.0.0.1")], &["<<teql-local-source>>=\"127.0.0.1\""]),
+        (&[MULTIPATH, ("teql-local-source", "198.18.0.1")], &["<<teql-local-source>>", "connection bundle"]),
         (&[("teql-mode", "roundrobin")], &["<<teql-mode>>=\"roundrobin\"", "teql, multipath or connection"]),
     ];
     for fmt in FORMATS {

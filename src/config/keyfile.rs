@@ -717,7 +717,7 @@ mod tests {
             &root,
             "etc/teqlctl/bundles/office.conf",
             "[bundle]\nmode=connection\nnat=198.18.100.0/24\nprefer=eth2 eth1\nprefer-dst=198.18.64.0/18\n\
-             default-route=no\n",
+             local-source=198.18.0.1\ndefault-route=no\n",
         );
         put(
             &root,
@@ -731,6 +731,7 @@ mod tests {
         assert!(!o.defroute);
         assert_eq!(c.prefer, vec!["eth2".to_string(), "eth1".to_string()]);
         assert_eq!((c.nat.len(), c.prefer_dst.len()), (1, 1));
+        assert_eq!(c.local_source, Some(std::net::Ipv4Addr::new(198, 18, 0, 1)));
         let t = &cfg.masters["teql1"];
         assert_eq!(t.mode, Mode::Teql);
         assert_eq!((t.routing.routes.len(), t.routing.nat.len()), (1, 1));

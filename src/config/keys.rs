@@ -35,6 +35,7 @@ pub(crate) enum Key {
     Nat,
     Prefer,
     PreferDst,
+    LocalSource,
     Route,
     PeerRoute,
     PeerNat,
@@ -79,7 +80,7 @@ const fn def(key: Key, ifcfg: &'static str, interfaces: &'static str, keyfile: &
 /// silently leave a line out of its bundle. A new key is one line here, plus its parsing in the
 /// reader of its scope below (`read_probe`, `read_line_path`, `read_mode`, `read_routing`);
 /// both formats then read it, and the placement checks of its scope cover it.
-pub(crate) const KEYS: [KeyDef; 19] = [
+pub(crate) const KEYS: [KeyDef; 20] = [
     def(Key::Master, "TEQL_MASTER", "teql-master", "teqlctl.master", Scope::Line),
     def(Key::RpFilter, "TEQL_RP_FILTER", "teql-rp-filter", "teqlctl.rp-filter", Scope::Line),
     def(Key::Probe, "TEQL_PROBE", "teql-probe", "teqlctl.probe", Scope::Probe),
@@ -96,6 +97,7 @@ pub(crate) const KEYS: [KeyDef; 19] = [
     def(Key::Nat, "TEQL_NAT", "teql-nat", "teqlctl.nat", Scope::Routing),
     def(Key::Prefer, "TEQL_PREFER", "teql-prefer", "teqlctl.prefer", Scope::Connection),
     def(Key::PreferDst, "TEQL_PREFER_DST", "teql-prefer-dst", "teqlctl.prefer-dst", Scope::Connection),
+    def(Key::LocalSource, "TEQL_LOCAL_SOURCE", "teql-local-source", "teqlctl.local-source", Scope::Connection),
     def(Key::Route, "TEQL_ROUTE", "teql-route", "teqlctl.route", Scope::Routing),
     def(Key::PeerRoute, "TEQL_PEER_ROUTE", "teql-peer-route", "teqlctl.peer-route", Scope::Routing),
     def(Key::PeerNat, "TEQL_PEER_NAT", "teql-peer-nat", "teqlctl.peer-nat", Scope::Routing),
@@ -475,12 +477,17 @@ fn connection_key<T>(
     parsed
 }
 
+fn parse_host(v: &str) -> Option<Ipv4Addr> {
+    v.parse::<Ipv4Addr>().ok().filter(|a| is_unicast_host(*a))
+}
+
 /// Parses a bundle's mode keys: None when none is set (a TEQL bundle). On a TEQL bundle the
 /// NAT key is its own (the aggregator's NAT, `read_routing`), not a connection bundle's.
 fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>, Vec<BadValue>> {
     let mode = values.get(Key::Mode);
     let nat = if is_teql_mode(mode) { None } else { values.get(Key::Nat) };
     let (prefer, prefer_dst) = (values.get(Key::Prefer), values.get(Key::PreferDst));
+    let local_source = values.get(Key::LocalSource);
     let mut bad = Vec::new();
     let m = mode.map(|v| (v, v.to_ascii_lowercase()));
     let (multipath, connection) = match &m {
@@ -501,6 +508,7 @@ fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>,
             .unwrap_or_default(),
         prefer_dst: connection_key(b, connection, name(Key::PreferDst), prefer_dst, parse_prefixes, EXPECT_PREFIXES)
             .unwrap_or_default(),
+        local_source: connection_key(b, connection, name(Key::LocalSource), local_source, parse_host, EXPECT_GATEWAY),
     };
     if connection && prefer.is_none() {
         if let Some(v) = prefer_dst {

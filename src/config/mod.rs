@@ -315,6 +315,11 @@ pub struct ConnectionOptions {
     /// TEQL_PREFER_DST / teql-prefer-dst: destinations that always leave by the first live
     /// preferred line.
     pub prefer_dst: Vec<Ipv4Prefix>,
+    /// TEQL_LOCAL_SOURCE / teql-local-source: the source address the main table's default
+    /// route gives the box's own unbound connections (`src`), an address of the box on no line,
+    /// so that the output chain can tell them from sockets bound to a line's address and
+    /// balance them by weight. None: they take a line's address, as the kernel picks it.
+    pub local_source: Option<Ipv4Addr>,
 }
 
 /// A line's multipath settings as written; None where the key is absent.
