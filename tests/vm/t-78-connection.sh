@@ -54,6 +54,7 @@ TEQL_MODE=connection
 TEQL_NAT="198.18.100.0/24"        # the LAN, masqueraded per line
 TEQL_PREFER="eth3 eth1"           # the preferred line, then the next in order
 TEQL_PREFER_DST="198.18.64.0/18"
+TEQL_LOCAL_SOURCE=198.18.100.1    # the box's LAN address: its unbound connections balanced
 EOT
 }
 check "write the office's files (mode connection)" write_files
@@ -134,6 +135,32 @@ check_json "... and its part of the entries in conntrack (the parts add up to 10
 check "300 new connections of the box's own" udp_flows - "$ISP_HOST" 300
 wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 290 ]"
 check_shares "the box" "$(wc -l <"$SINK_LOG")"
+# TCP of the box's own (issue 26, point 14): the kernel picks a TCP connection's source
+# address before its port exists, so with the L4 hash every connection to one host took the
+# same line. From TEQL_LOCAL_SOURCE (the default route's src) they are unbound, balanced by
+# the output chain and masqueraded to the line they leave by.
+check_eq "the default route's source is TEQL_LOCAL_SOURCE" 198.18.100.1 "$(ip -j route show default | jq -r '.[0].prefsrc')"
+: >"$SINK_LOG"
+ip netns exec inet python3 -u -c 'import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7))
+s.listen(64)
+while True:
+    c, peer = s.accept()
+    print(peer[0], flush=True)
+    c.close()' >>"$SINK_LOG" &
+tcp_sink=$!
+wait_for sh -c "ip netns exec inet ss -Hltn 'sport = :7' | grep -q ."
+# shellcheck disable=SC2016  # expanded by the inner bash
+check "300 TCP connections of the box's own to one host" bash -c 'for f in $(seq 300); do
+    exec 3<>/dev/tcp/'"$ISP_HOST"'/7 || exit 1
+    exec 3>&-
+done'
+wait_for sh -c "[ \$(wc -l <'$SINK_LOG') -ge 300 ]"
+check_shares "the box (TCP)" "$(wc -l <"$SINK_LOG")"
+kill "$tcp_sink" 2>/dev/null
+wait "$tcp_sink" 2>/dev/null
 
 # --- the internet reaches each line's address; the replies leave by that line --------------
 for k in 1 2 3; do
