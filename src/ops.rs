@@ -317,7 +317,7 @@ fn clear_tunnel_errors(state: &crate::state::State, line: &str, master: &str) {
     let Some(remote) = link.tunnel.as_ref().and_then(|t| t.remote) else { return };
     match crate::tunnel_errors::clear(link.index, remote) {
         Ok(0) => {}
-        Ok(n) => log::info(&format!(
+        Ok(n) => log::notice(&format!(
             "{line} ({master}): {n} ICMP error(s) from its outage cleared from the tunnel before it is put back"
         )),
         Err(e) => log::warn(&format!("{line} ({master}): could not clear the tunnel's ICMP errors: {e}")),

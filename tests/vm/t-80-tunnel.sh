@@ -9,8 +9,9 @@
 # through teql0, leave by another ISP, or are Ethernet-over-GRE are refused with the reason
 # and leave the kernel as it was. `teqlctl check` on each end under the shipped timer's
 # interval: ISP 2 dies under the stream, tl2 leaves both bundles in the round that finds it dead
-# while the stream goes on over tl1, and comes back when the ISP recovers. ifdown of a tunnel
-# and of the bundle, on both ends.
+# while the stream goes on over tl1, and comes back when the ISP recovers; the first 50 new
+# connections after that comeback are not reset (the outage's ICMP errors are cleared from the
+# tunnel first: issue 26, point 13). ifdown of a tunnel and of the bundle, on both ends.
 # vm-timeout: 540
 # vm-cost: 181
 # vm-alone: yes (one stream against the sum)
