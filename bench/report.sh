@@ -1258,8 +1258,10 @@ interval) ISP 2 loses its uplink; "cut -> out" is the time until each end's kern
 root qdisc deleted (\`tc -ts monitor\` on the office and in the aggregator's namespace); the
 stream's rate in its seconds 1 to 3 (both tunnels; the first second, slow start filling the
 queues, left out) and in its last 3 s (tl1 alone: at best half the sum). After a recovery the
-stream's first connection is now and then reset at once ("Connection reset by peer"; cause not
-yet known): such a stream is started again before the cut (in this run: ${R[tunnel.failover.stream_restarts]:-?}), and a cut
+stream's first connection could be reset at once ("Connection reset by peer": the tunnel
+answered its first packets with ICMP "host unreachable" for the errors the outage left in it,
+which check clears since issue 26, point 13): such a stream is started again before the cut (in
+this run: ${R[tunnel.failover.stream_restarts]:-?}), and a cut
 whose stream still did not run is made again (in this run: ${R[tunnel.failover.cuts_made_again]:-?}).
 
 $(table_tn_failover | render_md)

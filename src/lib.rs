@@ -45,3 +45,4 @@ pub mod status;
 pub mod sysctl;
 pub mod testpoint;
 pub mod text;
+pub mod tunnel_errors;

@@ -321,6 +321,9 @@ pub fn health_changes(
                     print!("{plan}");
                     Applied::Done
                 } else {
+                    if let Change::Attach { line, master } = c {
+                        clear_tunnel_errors(&state, line, master);
+                    }
                     match apply_plan(&plan, &mut nl) {
                         Ok(()) => Applied::Done,
                         Err(e) => Applied::Failed(e),
@@ -331,6 +334,22 @@ pub fn health_changes(
         out.push(applied);
     }
     Ok(out)
+}
+
+/// A tunnel line about to be put back: the ICMP errors its outage left in the kernel's tunnel
+/// are spent first, or its first packets through the bundle would make the tunnel answer their
+/// senders "host unreachable" and reset new connections (tunnel_errors says how). Best effort:
+/// a failure is logged and the line goes back all the same, as it did before.
+fn clear_tunnel_errors(state: &crate::state::State, line: &str, master: &str) {
+    let Some(link) = state.link(line) else { return };
+    let Some(remote) = link.tunnel.as_ref().and_then(|t| t.remote) else { return };
+    match crate::tunnel_errors::clear(link.index, remote) {
+        Ok(0) => {}
+        Ok(n) => log::notice(&format!(
+            "{line} ({master}): {n} ICMP error(s) from its outage cleared from the tunnel before it is put back"
+        )),
+        Err(e) => log::warn(&format!("{line} ({master}): could not clear the tunnel's ICMP errors: {e}")),
+    }
 }
 
 fn held_out(line: &str) -> String {

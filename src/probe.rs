@@ -143,7 +143,12 @@ fn last_error(what: &str) -> ProbeError {
     }
 }
 
-fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int, what: &str) -> Result<OwnedFd, ProbeError> {
+pub(crate) fn socket(
+    domain: libc::c_int,
+    ty: libc::c_int,
+    proto: libc::c_int,
+    what: &str,
+) -> Result<OwnedFd, ProbeError> {
     // SAFETY: plain syscall; the fd is owned by the OwnedFd from here on.
     let fd = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) };
     if fd < 0 {

@@ -9,8 +9,9 @@
 # through teql0, leave by another ISP, or are Ethernet-over-GRE are refused with the reason
 # and leave the kernel as it was. `teqlctl check` on each end under the shipped timer's
 # interval: ISP 2 dies under the stream, tl2 leaves both bundles in the round that finds it dead
-# while the stream goes on over tl1, and comes back when the ISP recovers. ifdown of a tunnel
-# and of the bundle, on both ends.
+# while the stream goes on over tl1, and comes back when the ISP recovers; the first 50 new
+# connections after that comeback are not reset (the outage's ICMP errors are cleared from the
+# tunnel first: issue 26, point 13). ifdown of a tunnel and of the bundle, on both ends.
 # vm-timeout: 540
 # vm-cost: 181
 # vm-alone: yes (one stream against the sum)
@@ -187,6 +188,10 @@ n=$(taken_out_in "$AGG_LOG" tl2 teql1 "$t_cut")
 check "aggregator: tl2 taken out likewise (${n:-none})" test -n "$n" -a "${n:-9}" -le 1
 check_eq "office: tl1 stays" teql0 "$(root_qdisc_kind tl1)"
 wait "$stream_pid"
+# For the first connections after the comeback (below): listening before anything crosses the
+# tunnels again.
+ip netns exec far python3 "$VM_DIR/conns.py" serve "$FAR_HOST" 7777 >/dev/null 2>&1 &
+conns_srv=$!
 # The last 8 of 24 intervals run over tl1 alone: a line's worth, about half the sum.
 check_json "the stream goes on over tl1 (its last 8 s above 0.35 of the sum)" \
     "([.intervals[-8:][].sum.bits_per_second] | add / length) > 0.35 * $SUM_BPS" "$(cat "$VM_STATE/cut.json")"
@@ -197,6 +202,25 @@ check "office: tl2 back in teql0 when ISP 2 recovers" \
 check "aggregator: tl2 back in teql1" \
     wait_for -t 20 sh -c "[ \"\$(tc -n agg -j qdisc show dev tl2 root | jq -r '.[0].kind')\" = teql1 ]"
 check "... said" grep -q "tl2 (teql0): put back" "$OFFICE_LOG"
+# The first connections after the comeback (issue 26, point 13). While ISP 2 was dead its
+# routers answered tl2's outer packets with ICMP errors (the internet host's "host unreachable"
+# for the aggregator's, once its ARP for ISP 2 gave up, after tl2 had left teql1), and a GRE
+# tunnel answers, for 30 s after such an error, as many of its next packets as it got errors
+# with a "host unreachable" of its own to their sender: the far host, told so of its SYN-ACK,
+# dropped the half-open connection and reset the client's ACK. teqlctl spends those errors
+# before it puts a tunnel back; these 50 connections are the first traffic through tl2 since.
+icmp_in() { ip netns exec far nstat -asz IcmpInDestUnreachs | awk '$1 == "IcmpInDestUnreachs" { print $2 }'; }
+unreach_before=$(icmp_in)
+wait_for ip netns exec far sh -c "ss -Hltn 'sport = :7777' | grep -q ."
+out=$(ip netns exec lan python3 "$VM_DIR/conns.py" run "$FAR_HOST" 7777 50 2>&1)
+info "$out"
+check "50 new connections right after the comeback: none reset" grep -qx "50 connections, 0 failed" <<<"$out"
+check_eq "... and the far host was told of no unreachable host meanwhile" 0 "$(($(icmp_in) - unreach_before))"
+check "the outage's ICMP errors were cleared from tl2 before it went back (on either end)" \
+    grep -q "tl2 (teql[01]): [0-9]* ICMP error(s) from its outage cleared" "$OFFICE_LOG" "$AGG_LOG"
+info "$(grep -h "ICMP error(s) from its outage cleared" "$OFFICE_LOG" "$AGG_LOG")"
+kill "$conns_srv" 2>/dev/null
+wait "$conns_srv" 2>/dev/null
 touch "$VM_STATE/rounds.stop"
 wait "$office_loop" "$agg_loop"
 check "both tunnels after the recovery: 20 pings, no loss" ip netns exec lan ping -q -c 20 -i 0.05 -W 2 "$FAR_HOST"
