@@ -106,7 +106,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
         write: Option<PathBuf>,
     },
-    /// Install, remove or show the hook links (network-scripts and/or ifupdown)
+    /// Install, remove or show the hook links of network-scripts, ifupdown and NetworkManager's
+    /// dispatcher (dhclient's snippet comes with the packages: distro/dhclient/)
     Hooks {
         #[command(subcommand)]
         action: HooksAction,
@@ -117,10 +118,13 @@ pub enum Command {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Run a hook explicitly, with the arguments network-scripts would pass
+    /// Run a hook explicitly, with the arguments (and environment) its caller would pass:
+    /// network-scripts, ifupdown, NetworkManager's dispatcher or ISC dhclient's script
     Hook {
-        /// The hook's name (ifup-local, ..., dhclient), or `ifupdown`: the Debian hook, which
-        /// reads ifupdown's environment (IFACE, PHASE, MODE, ADDRFAM, VERBOSITY, IF_*)
+        /// The hook's name: network-scripts' (ifup-local, ...), `ifupdown` (the Debian hook, which
+        /// reads ifupdown's environment: IFACE, PHASE, MODE, ADDRFAM, VERBOSITY, IF_*),
+        /// `nm-dispatcher` (NetworkManager's dispatcher: INTERFACE ACTION, CONNECTION_FILENAME, ...)
+        /// or `dhclient` (dhclient-script's reason=, interface=, new_routers=, ...)
         #[arg(value_parser = hook_names())]
         name: String,
         /// Its arguments, as its caller passes them (ifup-local: the device)

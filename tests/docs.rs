@@ -341,3 +341,236 @@ fn changelog_has_a_released_section_for_the_version() {
     });
     assert!(dated, "CHANGELOG.md has no \"## {version} - YYYY-MM-DD\" section: {heads:?}");
 }
+
+/// A page as prose: every macro line of text (.B, .BR, .I ...) joined as roff sets it, other
+/// requests and comments dropped, lines joined by spaces, so that `.BR teqlctl (8),` followed
+/// by `HOOKS (NetworkManager))` reads "teqlctl(8), HOOKS (NetworkManager))".
+fn prose(raw: &str) -> String {
+    const TEXT_MACROS: [&str; 9] = ["B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM"];
+    raw.lines()
+        .filter_map(|l| match l.strip_prefix('.') {
+            None => Some(plain_tag(l)),
+            Some(rest) => {
+                let mac = rest.split_whitespace().next().unwrap_or_default();
+                TEXT_MACROS.contains(&mac).then(|| plain_tag(l))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The .SH and .SS headings of a man page, as printed.
+fn headings(raw: &str) -> Vec<String> {
+    raw.lines()
+        .filter_map(|l| l.strip_prefix(".SH ").or_else(|| l.strip_prefix(".SS ")))
+        .map(|h| plain_tag(h).trim_matches('"').to_string())
+        .collect()
+}
+
+/// Upper-case words (section names: LINE HEALTH, HOOKS) at the start of `s`, with the
+/// parenthesis that may follow them (`HOOKS (DHCP clients)`); None when `s` starts otherwise.
+fn section_after(s: &str) -> Option<String> {
+    let is_word = |w: &str| w.len() >= 2 && w.chars().all(|c| c.is_ascii_uppercase() || c == '-');
+    let mut words = Vec::new();
+    let mut rest = s;
+    loop {
+        let end = rest.find(|c: char| !(c.is_ascii_uppercase() || c == '-')).unwrap_or(rest.len());
+        if !is_word(&rest[..end]) {
+            break;
+        }
+        words.push(&rest[..end]);
+        rest = &rest[end..];
+        match rest.strip_prefix(' ') {
+            Some(r) if r.starts_with(|c: char| c.is_ascii_uppercase()) => rest = r,
+            _ => break,
+        }
+    }
+    if words.is_empty() {
+        return None;
+    }
+    let mut name = words.join(" ");
+    if let Some(paren) = rest.strip_prefix(" (") {
+        if let Some(close) = paren.find(')') {
+            name = format!("{name} ({})", &paren[..close]);
+        }
+    }
+    Some(name)
+}
+
+/// The same, ending at the end of `s` (`... see LINE HEALTH` before ` in teqlctl(8)`).
+fn section_before(s: &str) -> Option<String> {
+    let (body, paren) = match s.strip_suffix(')').and_then(|b| b.rfind(" (").map(|i| (i, b))) {
+        Some((i, b)) => (&b[..i], Some(&b[i + 2..])),
+        None => (s, None),
+    };
+    // "(TUNNELS AS LINES in": the parenthesis opens before the name.
+    let words: Vec<&str> = body
+        .rsplit(' ')
+        .map(|w| w.trim_start_matches('('))
+        .take_while(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_uppercase() || c == '-'))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let name = words.into_iter().rev().collect::<Vec<_>>().join(" ");
+    Some(match paren {
+        Some(p) => format!("{name} ({p})"),
+        None => name,
+    })
+}
+
+/// Every section named beside a page's name in `text`: "teqlctl(8), LINE HEALTH" and "LINE
+/// HEALTH in teqlctl(8)", with the page they name.
+fn section_references(text: &str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (page, name) in [("teqlctl-config.5", "teqlctl-config(5)"), ("teqlctl.8", "teqlctl(8)")] {
+        for (i, _) in text.match_indices(name) {
+            // teqlctl(8) inside teqlctl-config(5) is never a match: the name is "(8)".
+            if page == "teqlctl.8" && text[..i].ends_with("teqlctl-config") {
+                continue;
+            }
+            if let Some(s) = text[i + name.len()..].strip_prefix(", ").and_then(section_after) {
+                out.push((page, s));
+            }
+            if let Some(s) = text[..i].strip_suffix(" in ").and_then(section_before) {
+                out.push((page, s));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `section` names a heading of `headings`: the heading itself, the start of one that
+/// goes on after a colon (ON NETWORKMANAGER: the office example), or a family of headings
+/// (HOOKS for "HOOKS (Debian ifupdown and ifupdown2)").
+fn names_heading(headings: &[String], section: &str) -> bool {
+    headings
+        .iter()
+        .any(|h| h == section || h.starts_with(&format!("{section}:")) || h.starts_with(&format!("{section} (")))
+}
+
+/// Every file whose text refers readers to a section of a page: both pages, the READMEs, and
+/// the sources' messages (a Rust string continued with `\` reads as one line).
+fn referring_texts() -> Vec<(String, String)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut out = Vec::new();
+    for p in ["teqlctl.8", "teqlctl-config.5"] {
+        out.push((format!("man/{p}"), prose(&std::fs::read_to_string(format!("{root}/man/{p}")).unwrap())));
+    }
+    for p in ["README.md", "tests/README.md", "distro/README.md"] {
+        if let Ok(t) = std::fs::read_to_string(format!("{root}/{p}")) {
+            out.push((p.to_string(), t.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    let mut dirs = vec![std::path::PathBuf::from(format!("{root}/src"))];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let src = std::fs::read_to_string(&p).unwrap();
+                let joined: String = src.split("\\\n").map(str::trim_start).collect::<Vec<_>>().join("");
+                out.push((p.display().to_string(), joined.split_whitespace().collect::<Vec<_>>().join(" ")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_section_referred_to_exists() {
+    let pages: Vec<(&str, Vec<String>)> = ["teqlctl.8", "teqlctl-config.5"]
+        .into_iter()
+        .map(|p| (p, headings(&std::fs::read_to_string(format!("{}/man/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap())))
+        .collect();
+    let mut seen = 0;
+    let mut bad = Vec::new();
+    for (file, text) in referring_texts() {
+        for (page, section) in section_references(&text) {
+            seen += 1;
+            let heads = &pages.iter().find(|(p, _)| *p == page).unwrap().1;
+            if !names_heading(heads, &section) {
+                bad.push(format!("{file}: {page}, {section}"));
+            }
+        }
+    }
+    // The scan finds the references there are (a broken scan would pass with none).
+    assert!(seen > 20, "only {seen} section references found");
+    assert!(bad.is_empty(), "references to sections that do not exist:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_reference_scan_reads_every_form() {
+    let text = prose(
+        ".BR teqlctl (8),\nHOOKS (DHCP clients)); and see LINE HEALTH in\n.BR teqlctl (8).\n\
+         (see\n.B TUNNELS AS LINES\nin\n.BR teqlctl\\-config (5)),\nsee teqlctl(8), CHECK. (METRICS in teqlctl(8))",
+    );
+    let refs = section_references(&text);
+    let want = [
+        ("teqlctl-config.5", "TUNNELS AS LINES"),
+        ("teqlctl.8", "HOOKS (DHCP clients)"),
+        ("teqlctl.8", "LINE HEALTH"),
+        ("teqlctl.8", "CHECK"),
+        ("teqlctl.8", "METRICS"),
+    ];
+    for (p, s) in want {
+        assert!(refs.iter().any(|(rp, rs)| *rp == p && rs == s), "{p} {s} not in {refs:?} of {text:?}");
+    }
+    let heads = vec!["LINE HEALTH".to_string(), "HOOKS (DHCP clients)".to_string()];
+    assert!(names_heading(&heads, "HOOKS") && !names_heading(&heads, "CHECK"));
+}
+
+/// The key table's rows: `def(Key::X, "IFCFG", "interfaces", "keyfile", Scope::S)`.
+fn key_table() -> Vec<(Vec<String>, String)> {
+    let src = std::fs::read_to_string(format!("{}/src/config/keys.rs", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    src.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("def(Key::"))
+        .map(|l| {
+            let names = l.split('"').skip(1).step_by(2).map(str::to_string).collect();
+            let scope = l.rsplit("Scope::").next().unwrap_or_default().trim_end_matches(['(', ')', ',']).to_string();
+            (names, scope)
+        })
+        .collect()
+}
+
+#[test]
+fn every_spelling_of_every_key_is_in_teqlctl_config() {
+    let man = page("teqlctl-config.5");
+    let table = key_table();
+    assert!(table.len() >= 20 && table.iter().all(|(n, _)| n.len() == 3), "{table:?}");
+    let mut missing = Vec::new();
+    for (names, scope) in &table {
+        let (ifcfg, interfaces, keyfile) = (&names[0], &names[1], &names[2]);
+        for k in [ifcfg, interfaces] {
+            if !has_key_entry(&man, k) {
+                missing.push(k.clone());
+            }
+        }
+        // A line's keys are user data of its profile; a bundle's go in its file, without the
+        // prefix (`mode=`), and TEQL_DEFROUTE is that file's default-route.
+        let nm = match scope.as_str() {
+            "Line" | "Probe" | "Path" => keyfile.clone(),
+            _ if ifcfg == "TEQL_DEFROUTE" => "default-route=".to_string(),
+            _ => format!("{}=", keyfile.trim_start_matches("teqlctl.")),
+        };
+        if !contains_word(&man, &nm) && !contains_word(&man, nm.trim_end_matches('=')) {
+            missing.push(nm);
+        }
+    }
+    assert!(missing.is_empty(), "teqlctl-config(5) does not document the spellings {missing:?}");
+}
+
+/// `hooks --help` and `hook --help` name every system whose hooks teqlctl has, not only
+/// network-scripts (issue 28, point 2).
+#[test]
+fn hook_help_names_every_caller() {
+    let mut cmd = teqlctl::cli::Cli::command();
+    for sub in ["hooks", "hook"] {
+        let help = cmd.find_subcommand_mut(sub).unwrap().render_long_help().to_string();
+        for caller in ["network-scripts", "ifupdown", "NetworkManager", "dhclient"] {
+            assert!(help.contains(caller), "`teqlctl {sub} --help` does not name {caller}:\n{help}");
+        }
+    }
+}
