@@ -422,6 +422,9 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
         for j in joins {
             p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
         }
+        for m in &masters {
+            warn_independent_isps(p, cfg, m);
+        }
         if !ctx.dry_run {
             // Under the run lock (`run` holds it): lines asked in are no longer held out.
             crate::held::set(&crate::health::state_dir(), joins.iter().map(|j| j.line.as_str()), false)?;
@@ -562,10 +565,21 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: boo
                 }
                 p.note(msg);
             }
+            warn_independent_isps(p, cfg, &m.device);
             p.master_up(m)?;
         }
         Ok(())
     })
+}
+
+/// A TEQL bundle whose lines' files give them gateways of independent ISPs gets the planner's
+/// warning, spelled for the stack of its first line's file.
+fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
+    let lines: Vec<(&str, std::net::Ipv4Addr)> =
+        cfg.members_of(master).filter_map(|m| m.path.gateway().map(|g| (m.device.as_str(), g))).collect();
+    if let Some(first) = cfg.members_of(master).next() {
+        p.warn_independent_isps(master, &lines, &crate::config::multipath_hint(&first.source, "wan"));
+    }
 }
 
 /// `teqlctl down`, and ifdown-teql.

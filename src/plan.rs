@@ -364,6 +364,39 @@ impl<'a> Planner<'a> {
         self.plan.notes.push(n);
     }
 
+    /// TEQL sends the packets of every connection round robin over all lines from the bundle's
+    /// one address, so only one ISP that takes them all back and balances the returns to that
+    /// address can carry it (issue 28, point 1). Lines that reach different routers in different
+    /// subnets are lines to independent ISPs, which drop or misroute what another ISP's customer
+    /// sends, and a TEQL bundle over them comes up without a word from the kernel: warn, naming
+    /// the setting that fits them. `lines`: each line with the gateway its configuration gives
+    /// it; `multipath`: that setting as the lines' stack spells it. Subnets are the kernel's
+    /// addresses of the lines; a line without one is taken to be in a subnet of its own.
+    pub fn warn_independent_isps(&mut self, master: &str, lines: &[(&str, Ipv4Addr)], multipath: &str) {
+        let on_subnet_of = |line: &str, gw: Ipv4Addr| {
+            self.state.link(line).is_some_and(|l| {
+                self.state.addresses_of(l.index).any(|a| {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(a.prefix_len.min(32))).unwrap_or(0);
+                    a.peer.is_none() && u32::from(a.addr) & mask == u32::from(gw) & mask
+                })
+            })
+        };
+        let pair = lines.iter().enumerate().find_map(|(i, &(a, ga))| {
+            lines[i + 1..]
+                .iter()
+                .find(|&&(b, gb)| ga != gb && !on_subnet_of(a, gb) && !on_subnet_of(b, ga))
+                .map(|&(b, gb)| (a, ga, b, gb))
+        });
+        if let Some((a, ga, b, gb)) = pair {
+            self.plan.warnings.push(format!(
+                "{master}: its lines {a} (gateway {ga}) and {b} (gateway {gb}) reach different routers in \
+                 different subnets: independent ISPs, which drop or misroute TEQL's per-packet traffic from \
+                 one shared address; for independent ISPs make the bundle multipath ({multipath}), or run \
+                 tunnels to an aggregator (teqlctl-config(5), TUNNELS AS LINES)"
+            ));
+        }
+    }
+
     /// A hook's step after the actions (see `Then`).
     pub fn then(&mut self, t: Then) {
         self.plan.then.push(t);
@@ -1029,6 +1062,54 @@ mod tests {
         let text = plan.to_string();
         assert!(!text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'), "{text:?}");
         assert!(text.contains("tc qdisc del dev e\\e]0;x\\u{0007}\\u{202E} root\n"), "{text}");
+    }
+
+    /// The office's eth2 and eth3 with addresses: in two subnets, or both in one.
+    fn two_lines(eth3: &str, len: u8) -> State {
+        let mut s = office();
+        for (idx, a) in [(10, "198.51.100.10"), (11, eth3)] {
+            s.addresses.push(Address { ifindex: idx, addr: a.parse().unwrap(), prefix_len: len, peer: None });
+        }
+        s
+    }
+
+    fn ip(a: &str) -> Ipv4Addr {
+        a.parse().unwrap()
+    }
+
+    /// Lines to different routers in different subnets are independent ISPs, which TEQL cannot
+    /// bond: the plan says so with the stack's multipath setting (issue 28, point 1).
+    #[test]
+    fn a_teql_bundle_over_independent_isps_is_a_warning() {
+        let s = two_lines("192.0.2.10", 29);
+        let mut p = Planner::new(&s);
+        let lines = [("eth2", ip("198.51.100.9")), ("eth3", ip("192.0.2.9"))];
+        p.warn_independent_isps("teql0", &lines, "ifcfg-wan with TEQL_MODE=multipath");
+        let plan = p.finish();
+        assert_eq!(plan.warnings.len(), 1, "{plan}");
+        let w = &plan.warnings[0];
+        assert!(w.starts_with("teql0: its lines eth2 (gateway 198.51.100.9) and eth3 (gateway 192.0.2.9)"), "{w}");
+        assert!(w.contains("independent ISPs") && w.contains("(ifcfg-wan with TEQL_MODE=multipath)"), "{w}");
+        assert!(plan.to_string().contains("# warning: teql0: its lines eth2"), "{plan}");
+    }
+
+    /// One gateway, lines without one, or two routers of one subnet (one ISP's LAN): no warning.
+    #[test]
+    fn one_isp_behind_a_teql_bundle_is_no_warning() {
+        let cases: [(&str, u8, &[(&str, &str)]); 4] = [
+            ("192.0.2.10", 29, &[("eth2", "198.51.100.9"), ("eth3", "198.51.100.9")]),
+            ("192.0.2.10", 29, &[("eth2", "198.51.100.9")]),
+            ("192.0.2.10", 29, &[]),
+            ("198.51.100.11", 24, &[("eth2", "198.51.100.9"), ("eth3", "198.51.100.1")]),
+        ];
+        for (eth3, len, gws) in cases {
+            let s = two_lines(eth3, len);
+            let mut p = Planner::new(&s);
+            let lines: Vec<(&str, Ipv4Addr)> = gws.iter().map(|&(l, g)| (l, ip(g))).collect();
+            p.warn_independent_isps("teql0", &lines, "TEQL_MODE=multipath");
+            let plan = p.finish();
+            assert!(plan.warnings.is_empty(), "{eth3}/{len} {gws:?}: {plan}");
+        }
     }
 
     fn teql0() -> Master {

@@ -604,6 +604,20 @@ pub(crate) fn parse_netmask(v: &str) -> Option<u8> {
 /// `teql99999999` must not ask the kernel for a hundred million of them.
 pub use crate::names::MAX_MASTERS;
 
+/// How the stack whose file is `source` makes a multipath bundle named `name` of lines, in its
+/// own words, for messages outside the readers (a TEQL bundle over independent ISPs).
+pub fn multipath_hint(source: &std::path::Path, name: &str) -> String {
+    let file = source.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    let fmt = if file.starts_with("ifcfg-") {
+        &ifcfg::FORMAT
+    } else if file.ends_with(".nmconnection") || source.to_string_lossy().contains(keyfile::BUNDLE_DIR) {
+        &keyfile::FORMAT
+    } else {
+        &interfaces::FORMAT
+    };
+    format!("{}, and {}{}{name} on the lines", (fmt.bundle_file)(name), fmt.name(Key::Master), fmt.assign)
+}
+
 /// What a master name must look like, for InvalidValue messages.
 pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
 
@@ -1014,6 +1028,19 @@ impl ConfigError {
 
 #[cfg(test)]
 mod tests {
+    /// The independent-ISPs warning names the multipath setting as the lines' stack writes it.
+    #[test]
+    fn the_multipath_hint_speaks_each_stack() {
+        let hint = |p: &str| super::multipath_hint(std::path::Path::new(p), "wan");
+        let ifcfg = hint("/etc/sysconfig/network-scripts/ifcfg-eth2");
+        assert!(ifcfg.contains("TEQL_MODE=multipath") && ifcfg.ends_with("TEQL_MASTER=wan on the lines"), "{ifcfg}");
+        let deb = hint("/etc/network/interfaces");
+        assert!(deb.contains("`teql-mode multipath`") && deb.ends_with("teql-master wan on the lines"), "{deb}");
+        let nm = hint("/etc/NetworkManager/system-connections/dsl2.nmconnection");
+        assert!(nm.contains("/etc/teqlctl/bundles/wan.conf") && nm.contains("mode=multipath"), "{nm}");
+        assert!(nm.ends_with("teqlctl.master=wan on the lines"), "{nm}");
+    }
+
     use super::*;
 
     #[test]
