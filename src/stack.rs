@@ -48,43 +48,41 @@ impl Boxed {
         self.root.join(rel).exists()
     }
 
-    /// The stack of a configured line, and a warning when its hooks can never run.
+    /// The stack of a configured line, and why its hooks can never run, if they cannot: one
+    /// cause of the box's, worded for any number of lines, which `group` names them before.
     pub fn of(&self, line: &Member) -> (Stack, Option<String>) {
         let src = &line.source;
         let under = |dir: &str| src.starts_with(self.root.join(dir));
-        let name = &line.device;
         if keyfile::is_profile(&self.root, src) {
             let warn = (!self.nm_hooks()).then(|| {
-                format!(
-                    "{name}: its profile is NetworkManager's, but the dispatcher link teqlctl needs is not \
-                     installed: run `teqlctl hooks install --networkmanager`"
-                )
+                "configured in NetworkManager, but the dispatcher link teqlctl needs is not installed: run \
+                 `teqlctl hooks install --networkmanager`"
+                    .to_string()
             });
             return (Stack::NetworkManager, warn);
         }
         if under("etc/sysconfig/network-scripts") {
             if self.nm_running && !nm_controlled_no(src) {
                 let warn = (!self.nm_hooks()).then(|| {
-                    format!(
-                        "{name}: {} is NetworkManager's while NetworkManager runs (NM_CONTROLLED is not no), so \
-                         network-scripts' hooks never run for it: run `teqlctl hooks install --networkmanager`, \
-                         or set NM_CONTROLLED=no",
-                        src.display()
-                    )
+                    "configured in ifcfg files that NetworkManager takes while it runs (NM_CONTROLLED is not \
+                     no), so network-scripts' hooks never run for them: run `teqlctl hooks install \
+                     --networkmanager`, or set NM_CONTROLLED=no"
+                        .to_string()
                 });
                 return (Stack::NetworkManager, warn);
             }
             let warn = if !self.has("etc/sysconfig/network-scripts/ifup-eth") {
-                Some(format!(
-                    "{name}: {} is a network-scripts file, but network-scripts is not installed (no ifup-eth): \
-                     nothing runs its hooks; install network-scripts, or configure the line in NetworkManager \
-                     (teqlctl(8), HOOKS (NetworkManager))",
-                    src.display()
-                ))
+                Some(
+                    "configured in network-scripts' ifcfg files, but network-scripts is not installed (no \
+                     ifup-eth): nothing runs their hooks; install network-scripts, or configure the lines in \
+                     NetworkManager (teqlctl(8), HOOKS (NetworkManager))"
+                        .to_string(),
+                )
             } else if !install::installed(&self.root, System::NetworkScripts) {
-                Some(format!(
-                    "{name}: network-scripts' hooks are not installed: run `teqlctl hooks install --network-scripts`"
-                ))
+                Some(
+                    "network-scripts' hooks are not installed: run `teqlctl hooks install --network-scripts`"
+                        .to_string(),
+                )
             } else {
                 None
             };
@@ -92,7 +90,7 @@ impl Boxed {
         }
         let stack = if self.has("usr/share/ifupdown2") { Stack::Ifupdown2 } else { Stack::Ifupdown };
         let warn = (!install::installed(&self.root, System::Ifupdown))
-            .then(|| format!("{name}: the ifupdown hook is not installed: run `teqlctl hooks install --ifupdown`"));
+            .then(|| "the ifupdown hook is not installed: run `teqlctl hooks install --ifupdown`".to_string());
         (stack, warn)
     }
 
@@ -100,6 +98,21 @@ impl Boxed {
     fn nm_hooks(&self) -> bool {
         install::installed(&self.root, System::NetworkManager) || install::nm_vendor_links(&self.root)
     }
+}
+
+/// One warning per cause, naming its lines (`eth2, eth3: network-scripts' hooks are not
+/// installed: ...`), in the order the causes were first seen: four lines of one office without
+/// their stack are one fact about the box, not four warnings (issue 28, point 3).
+pub fn group<'a>(causes: impl IntoIterator<Item = (&'a str, String)>) -> Vec<String> {
+    let mut grouped: Vec<(String, Vec<&str>)> = Vec::new();
+    for (line, cause) in causes {
+        match grouped.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, lines)) if lines.contains(&line) => {}
+            Some((_, lines)) => lines.push(line),
+            None => grouped.push((cause, vec![line])),
+        }
+    }
+    grouped.into_iter().map(|(cause, lines)| format!("{}: {cause}", lines.join(", "))).collect()
 }
 
 /// NM_CONTROLLED=no in an ifcfg file (network-scripts' booleans).
@@ -180,7 +193,7 @@ mod tests {
         put(r, "etc/sysconfig/network-scripts/ifup-eth", "#!/bin/sh\n");
         let (stack, warning) = stack_of(r, true, "eth2");
         assert_eq!(stack, Stack::NetworkManager);
-        assert!(warning.unwrap().contains("network-scripts' hooks never run for it"));
+        assert!(warning.unwrap().contains("network-scripts' hooks never run for them"));
         let (stack, warning) = stack_of(r, true, "eth3");
         assert_eq!(stack, Stack::NetworkScripts);
         assert!(warning.unwrap().contains("network-scripts' hooks are not installed"));
@@ -205,6 +218,30 @@ mod tests {
         let (stack, warning) = stack_of(r, false, "eth2");
         assert_eq!(stack, Stack::NetworkScripts);
         assert!(warning.unwrap().contains("network-scripts is not installed (no ifup-eth)"));
+    }
+
+    /// The demo's office without network-scripts: one warning that names the four lines, not
+    /// four warnings (issue 28, point 3).
+    #[test]
+    fn lines_of_one_cause_are_one_warning() {
+        let root = TempDir::new().unwrap();
+        let r = root.path();
+        for n in 2..=5 {
+            put(
+                r,
+                &format!("etc/sysconfig/network-scripts/ifcfg-eth{n}"),
+                &format!("DEVICE=eth{n}\nTEQL_MASTER=teql0\n"),
+            );
+        }
+        put(r, "etc/network/interfaces", "iface eth6 inet manual\n    teql-master teql1\n");
+        let cfg: Config = config::load(r);
+        let boxed = Boxed { root: r.to_path_buf(), nm_running: false };
+        let causes =
+            ["eth2", "eth6", "eth3", "eth4", "eth5", "eth2"].map(|l| (l, boxed.of(&cfg.members[l]).1.unwrap()));
+        let warnings = group(causes);
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings[0].starts_with("eth2, eth3, eth4, eth5: configured in network-scripts' ifcfg files, but"));
+        assert!(warnings[1].starts_with("eth6: the ifupdown hook is not installed"), "{warnings:#?}");
     }
 
     #[test]

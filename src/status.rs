@@ -413,14 +413,20 @@ impl Status {
     /// Which stack drives each configured line, and a warning for each whose hooks can never
     /// run on the box `boxed` describes.
     pub fn add_stacks(&mut self, cfg: &Config, boxed: &crate::stack::Boxed) {
+        let mut causes = Vec::new();
         for m in &mut self.masters {
             for l in &mut m.lines {
                 let Some(member) = cfg.members.get(&l.name).filter(|c| c.master == m.name) else { continue };
                 let (stack, warning) = boxed.of(member);
                 l.stack = Some(stack.name());
-                if let Some(w) = warning.filter(|w| !self.warnings.contains(w)) {
-                    self.warnings.push(w);
+                if let Some(w) = warning {
+                    causes.push((member.device.as_str(), w));
                 }
+            }
+        }
+        for w in crate::stack::group(causes) {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
             }
         }
     }

@@ -45,7 +45,8 @@ vm_recorded_kernel() {
 # rather than 9p without one, about twice as fast under TCG (.ci/setup says more). Without it a
 # guest still boots, on 9p. Sets vm_rootfs to the one the guest will get.
 vm_tools() {
-    [ -x "$repo/target/tools/bin/virtiofsd" ] && export PATH="$repo/target/tools/bin:$PATH"
+    # .ci/setup's tools: virtiofsd, and vng where no virtme-ng was on PATH (its virtualenv).
+    [ -d "$repo/target/tools/bin" ] && export PATH="$repo/target/tools/bin:$PATH"
     command -v vng >/dev/null 2>&1 || give_up "vng (virtme-ng) not found: run .ci/setup"
     # virtme-ng needs a busybox to build the initramfs of a kernel whose virtio drivers are
     # modules.
