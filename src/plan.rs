@@ -1096,7 +1096,9 @@ mod tests {
     /// One gateway, lines without one, or two routers of one subnet (one ISP's LAN): no warning.
     #[test]
     fn one_isp_behind_a_teql_bundle_is_no_warning() {
-        let cases: [(&str, u8, &[(&str, &str)]); 4] = [
+        /// eth3's address and prefix, and the lines' gateways.
+        type Case<'a> = (&'a str, u8, &'a [(&'a str, &'a str)]);
+        let cases: [Case; 4] = [
             ("192.0.2.10", 29, &[("eth2", "198.51.100.9"), ("eth3", "198.51.100.9")]),
             ("192.0.2.10", 29, &[("eth2", "198.51.100.9")]),
             ("192.0.2.10", 29, &[]),
