@@ -234,7 +234,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let dir = health::state_dir();
     let Some(_lock) = try_lock(&dir)? else {
         if log::verbose() {
-            eprintln!("teqlctl: another teqlctl check is running; this one does nothing");
+            crate::out::eprintln("teqlctl: another teqlctl check is running; this one does nothing");
         }
         return Ok(Report { skipped: true, ..Report::default() });
     };
@@ -301,9 +301,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         write_metrics(path, cfg, &state, &next, &observations)?;
     }
     if log::verbose() {
-        print!("{}", summary(&next));
+        crate::out::print(&summary(&next));
         let ms = |d: Duration| d.as_millis();
-        println!(
+        crate::out::println(&format!(
             "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
             next.round,
             ms(started.elapsed()),
@@ -311,7 +311,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             ms(read - configured),
             ms(probed - read),
             ms(started.elapsed() - probed)
-        );
+        ));
     }
     Ok(report)
 }

@@ -238,13 +238,15 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     };
     log::set_verbose(cli.verbose);
     log::set_command(&cli.command.name());
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
             log::error(&e.to_string());
             e.exit_code()
         }
-    }
+    };
+    // A reader that went away ends the run as it ends coreutils' (out.rs).
+    crate::out::finish(code)
 }
 
 impl Command {
@@ -289,7 +291,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Completions { shell } => {
-            print!("{}", crate::completions::script(shell));
+            crate::out::print(&crate::completions::script(shell));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {
@@ -306,7 +308,7 @@ fn run(cli: Cli) -> Result<i32> {
                     finish_steps(&ctx, &steps)?;
                 }
                 HooksAction::Status { systems: s } => {
-                    print!("{}", install::status(&ctx.root, &systems(&ctx.root, &s)?))
+                    crate::out::print(&install::status(&ctx.root, &systems(&ctx.root, &s)?))
                 }
             }
             Ok(exit::OK)
@@ -346,7 +348,7 @@ fn run(cli: Cli) -> Result<i32> {
                     return Err(Error::Usage(format!("{m}: not a configured or existing teql master")));
                 }
             }
-            print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
+            crate::out::print(&if json { st.to_json() + "\n" } else { st.to_text() });
             Ok(exit::OK)
         }
         Command::PeerConfig { master, format, far_master, write } => {
@@ -358,15 +360,15 @@ fn run(cli: Cli) -> Result<i32> {
             let opts = crate::peer::Options { format, far_master: far_master.as_ref(), root: &ctx.root };
             let files = crate::peer::generate(&cfg, &master, &opts)?;
             match write {
-                None => print!("{}", crate::peer::render(&files)),
+                None => crate::out::print(&crate::peer::render(&files)),
                 Some(dir) if ctx.dry_run => {
                     for p in crate::peer::targets(&dir, &files)? {
-                        println!("# would write {}", p.display());
+                        crate::out::println(&format!("# would write {}", p.display()));
                     }
                 }
                 Some(dir) => {
                     for p in crate::peer::write(&dir, &files)? {
-                        println!("wrote {}", p.display());
+                        crate::out::println(&format!("wrote {}", p.display()));
                     }
                 }
             }
@@ -421,10 +423,10 @@ fn run(cli: Cli) -> Result<i32> {
 fn finish_steps(ctx: &Ctx, steps: &[install::Step]) -> Result<()> {
     if ctx.dry_run {
         for s in steps {
-            println!("{s}");
+            crate::out::println(&format!("{s}"));
         }
         if steps.is_empty() {
-            println!("# nothing to change");
+            crate::out::println("# nothing to change");
         }
         return Ok(());
     }

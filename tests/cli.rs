@@ -1235,3 +1235,56 @@ fn profiles_this_user_cannot_read_are_one_line_not_one_per_profile() {
     assert!(err.contains("system-connections: cannot read: 5 NetworkManager profile(s) here cannot be read"), "{err}");
     assert!(err.contains("run teqlctl as root"), "{err}");
 }
+
+/// Runs teqlctl with its stdout a pipe whose reader is already gone (`teqlctl ... | true`).
+fn with_closed_stdout(root: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::fd::OwnedFd;
+    let (reader, writer): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("teqlctl"))
+        .env_remove("TEQLCTL_ROOT")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A reader that goes away ends teqlctl as it ends coreutils' tools (`yes | head -1`): killed
+/// by SIGPIPE, 141 in the shell, nothing said of it; no panic (issue 28, point 5).
+#[test]
+fn a_closed_stdout_ends_the_run_by_sigpipe_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\n").unwrap();
+    for args in [&["completions", "bash"][..], &["--dry-run", "up", "wan"], &["status", "wan"]] {
+        let out = with_closed_stdout(root.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {stderr}", out.status);
+        // Warnings of the run itself may be there (status's); no word of the pipe.
+        assert!(!stderr.contains("panic") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+/// Any other write error (a full disk) is one line on stderr and exit status 1, as GNU's.
+#[test]
+fn a_stdout_that_cannot_be_written_is_said_once_and_exits_1() {
+    let Ok(full) = fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("teqlctl"))
+        .args(["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (Some(1), "teqlctl: cannot write standard output: No space left on device (os error 28)\n")
+    );
+}
