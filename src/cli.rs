@@ -228,7 +228,9 @@ const IFUPDOWN_HOOK: &str = "ifupdown";
 
 /// Entry point of `teqlctl ...`; returns the exit status.
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command().try_get_matches_from(args).and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
         Ok(c) => c,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
@@ -238,7 +240,8 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     };
     log::set_verbose(cli.verbose);
     log::set_command(&cli.command.name());
-    let code = match run(cli) {
+    let from_env = matches.value_source("root") == Some(clap::parser::ValueSource::EnvVariable);
+    let code = match check_root(&cli, from_env).and_then(|()| run(cli)) {
         Ok(code) => code,
         Err(e) => {
             log::error(&e.to_string());
@@ -247,6 +250,25 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     };
     // A reader that went away ends the run as it ends coreutils' (out.rs).
     crate::out::finish(code)
+}
+
+/// A root that is not a directory would read as a box with nothing configured ("no teql master
+/// is configured", exit 0): a typo in --root must not look like an answer about a tree.
+fn check_root(cli: &Cli, from_env: bool) -> Result<()> {
+    if matches!(cli.command, Command::Completions { .. }) {
+        return Ok(());
+    }
+    let why = match std::fs::metadata(&cli.root) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such directory".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let how = if from_env { "TEQLCTL_ROOT=" } else { "--root " };
+    Err(Error::Usage(format!(
+        "{how}{}: {why}; give the directory that holds the tree's etc/ (or leave it out for /)",
+        names::shown(&cli.root.to_string_lossy())
+    )))
 }
 
 impl Command {

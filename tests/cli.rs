@@ -102,6 +102,7 @@ fn usage_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("not a name teqlctl takes"));
     // Names are checked once, where they come in (the command line), before anything is planned.
+    let empty = TempDir::new().unwrap();
     for (args, want) in [
         (&["-n", "attach", "eth0:1"][..], "\"eth0:1\": not a name teqlctl takes"),
         (&["-n", "attach", "eth*"], "\"eth*\": not a name teqlctl takes: an interface name of 1 to 15 characters"),
@@ -111,7 +112,7 @@ fn usage_errors_exit_2() {
         (&["-n", "down", "a/b"], "a/b: not a teql master name teql0..teql63, nor a configured multipath bundle"),
         (&["peer-config", "teql0", "--master", "wan"], "--master wan: not a teql master name"),
     ] {
-        teqlctl().args(["--root", "/nonexistent"]).args(args).assert().code(2).stderr(predicate::str::contains(want));
+        teqlctl().arg("--root").arg(empty.path()).args(args).assert().code(2).stderr(predicate::str::contains(want));
     }
 }
 
@@ -1287,4 +1288,30 @@ fn a_stdout_that_cannot_be_written_is_said_once_and_exits_1() {
         (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
         (Some(1), "teqlctl: cannot write standard output: No space left on device (os error 28)\n")
     );
+}
+
+/// A root that does not exist, or is no directory, is a usage error naming where it came from,
+/// not a box with nothing configured (issue 28, point 6).
+#[test]
+fn a_root_that_is_no_directory_is_a_usage_error() {
+    let tmp = TempDir::new().unwrap();
+    let missing = tmp.path().join("nonexistent");
+    let file = tmp.path().join("file");
+    fs::write(&file, "").unwrap();
+    for (root, why) in [(&missing, "no such directory"), (&file, "not a directory")] {
+        for args in [&["status"][..], &["status", "--json"], &["--dry-run", "up"], &["hooks", "status"]] {
+            teqlctl().arg("--root").arg(root).args(args).assert().code(2).stdout("").stderr(format!(
+                "teqlctl: --root {}: {why}; give the directory that holds the tree's etc/ (or leave it out for /)\n",
+                root.display()
+            ));
+        }
+    }
+    teqlctl()
+        .env("TEQLCTL_ROOT", &missing)
+        .arg("status")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(format!("teqlctl: TEQLCTL_ROOT={}: no such directory", missing.display())));
+    // An empty tree that exists is still a box with nothing configured.
+    teqlctl().arg("--root").arg(tmp.path()).arg("status").assert().success();
 }
