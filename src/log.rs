@@ -356,6 +356,11 @@ pub fn warn_stderr(msg: &str) {
     crate::out::eprintln(&format!("teqlctl: warning: {}", clean(msg)));
 }
 
+/// A notice on stderr only: what a dry run would have changed (never the system log's).
+pub fn notice_stderr(msg: &str) {
+    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
+}
+
 /// The one line that explains why the run failed.
 pub fn error(msg: &str) {
     crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
