@@ -147,9 +147,10 @@ pub enum HooksAction {
     /// Link the binary under every hook name; an existing hook of the admin's is kept and
     /// chained (run after teqlctl, with its arguments)
     Install {
-        /// The binary the links point to, as seen on the target system
-        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/teqlctl")]
-        binary: PathBuf,
+        /// The binary the links point to, as seen on the target system (default: this
+        /// binary's own path; with --root, /usr/sbin/teqlctl)
+        #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
+        binary: Option<PathBuf>,
         #[command(flatten)]
         systems: Systems,
     },
@@ -319,8 +320,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Hooks { action } => {
             match action {
                 HooksAction::Install { binary, systems: s } => {
+                    let binary = binary.unwrap_or_else(|| install::default_binary(&ctx.root));
                     if !binary.is_absolute() {
                         return Err(Error::Usage(format!("--binary {}: give an absolute path", binary.display())));
+                    }
+                    if let Some(w) = install::check_binary(&ctx.root, &binary)? {
+                        log::warn(&w);
                     }
                     let steps = install::plan_install(&ctx.root, &systems(&ctx.root, &s)?, &binary)?;
                     finish_steps(&ctx, &steps)?;
