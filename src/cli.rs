@@ -342,8 +342,12 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Status { json, master } => {
             let cfg = crate::config::load(&ctx.root);
-            for p in &cfg.problems {
-                log::warn(&p.to_string());
+            // The text lists the problems itself; said on stderr too, they were said twice
+            // (issue 28, point 9). The JSON has them for programs, stderr for whoever runs it.
+            if json {
+                for p in &cfg.problems {
+                    log::warn(&p.to_string());
+                }
             }
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let mut state = State::read(&mut nl)?;
@@ -365,7 +369,7 @@ fn run(cli: Cli) -> Result<i32> {
             let health = crate::health::load(&crate::health::state_dir());
             let mut st = status::collect(&cfg, &state, &health, master.as_deref());
             st.add_stacks(&cfg, &crate::stack::Boxed::read(&ctx.root));
-            // Said where it is heard too, as configuration problems are: a line that can never
+            // Said where it is heard, once (the text does not repeat them): a line that can never
             // be bonded at boot is a problem of the box even when status is read by a program.
             for w in &st.warnings {
                 log::warn(w);

@@ -239,7 +239,7 @@ fn status_json(root: &Path, args: &[&str]) -> serde_json::Value {
 fn status_json_has_the_documented_shape() {
     let root = office();
     let v = status_json(root.path(), &[]);
-    assert_eq!(v["schema"], 1, "{v}");
+    assert_eq!(v["schema"], 2, "{v}");
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
     for key in ["up", "mtu", "addresses", "lines", "default_route", "exists", "configured"] {
@@ -1314,4 +1314,24 @@ fn a_root_that_is_no_directory_is_a_usage_error() {
         .stderr(predicate::str::starts_with(format!("teqlctl: TEQLCTL_ROOT={}: no such directory", missing.display())));
     // An empty tree that exists is still a box with nothing configured.
     teqlctl().arg("--root").arg(tmp.path()).arg("status").assert().success();
+}
+
+/// `status` says each warning and problem once: the warnings (lines whose hooks cannot run) on
+/// stderr only, the configuration problems in its text only; the text has column headers
+/// (issue 28, point 9).
+#[test]
+fn status_says_each_warning_once_and_heads_its_columns() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth9"), "DEVICE=eth9\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let out = teqlctl().arg("--root").arg(root.path()).arg("status").assert().success().get_output().clone();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(stdout.contains("  LINE         STATE        LINK CARRIER    RP_FILTER TRAFFIC"), "{stdout}");
+    let problem = "TEQL_RP_FILTER=\"bogus\"";
+    assert_eq!((stdout.matches(problem).count(), stderr.matches(problem).count()), (1, 0), "{stdout}\n{stderr}");
+    // Whatever this host lacks (network-scripts, most likely), each warning is said once.
+    for w in stderr.lines().filter(|l| l.starts_with("teqlctl: warning: ")) {
+        let w = w.trim_start_matches("teqlctl: warning: ");
+        assert_eq!((stderr.matches(w).count(), stdout.matches(w).count()), (1, 0), "{w}\n{stdout}");
+    }
+    assert!(!stdout.contains("hooks cannot run"), "{stdout}");
 }
