@@ -234,7 +234,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let dir = health::state_dir();
     let Some(_lock) = try_lock(&dir)? else {
         if log::verbose() {
-            eprintln!("teqlctl: another teqlctl check is running; this one does nothing");
+            crate::out::eprintln("teqlctl: another teqlctl check is running; this one does nothing");
         }
         return Ok(Report { skipped: true, ..Report::default() });
     };
@@ -279,9 +279,13 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // Announce only what was done: a change refused under the lock has its own message above.
     for e in events.iter().filter(|e| e.change.as_ref().is_none_or(|c| report.changes.contains(c))) {
         let fields = [("EVENT", e.kind), ("LINE", e.line.as_str()), ("MASTER", e.master.as_str())];
-        match e.level {
-            Level::Warning => log::warn_with(&e.msg, &fields),
-            Level::Notice => log::notice_with(&e.msg, &fields),
+        match (e.level, ctx.dry_run) {
+            // A dry run changed nothing: it says what a round would do, and only to whoever
+            // ran it (the system log keeps what happened to the box).
+            (Level::Warning, true) => log::warn_stderr(&would(e)),
+            (Level::Notice, true) => log::notice_stderr(&would(e)),
+            (Level::Warning, false) => log::warn_with(&e.msg, &fields),
+            (Level::Notice, false) => log::notice_with(&e.msg, &fields),
         }
     }
     if !ctx.dry_run {
@@ -301,9 +305,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
         write_metrics(path, cfg, &state, &next, &observations)?;
     }
     if log::verbose() {
-        print!("{}", summary(&next));
+        crate::out::print(&summary(&next));
         let ms = |d: Duration| d.as_millis();
-        println!(
+        crate::out::println(&format!(
             "round {}: {} ms (configuration {} ms, kernel state {} ms, probes {} ms, changes and state {} ms)",
             next.round,
             ms(started.elapsed()),
@@ -311,7 +315,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             ms(read - configured),
             ms(probed - read),
             ms(started.elapsed() - probed)
-        );
+        ));
     }
     Ok(report)
 }
@@ -543,6 +547,18 @@ fn write_metrics(path: &Path, cfg: &Config, state: &State, next: &Health, observ
     crate::metrics::write(path, &crate::metrics::from_status(&st, next, &probes, now_secs()))
 }
 
+/// An event of a dry run, worded for what was not done (issue 28, point 7): health.rs words
+/// its events before anyone knows whether the round changes the kernel.
+fn would(e: &health::Event) -> String {
+    let (done, not_done) = match e.kind {
+        "taken-out" => ("): taken out", "): would be taken out"),
+        "put-back" => ("): put back", "): would be put back"),
+        "picked-up" => ("; put in:", "; would be put in:"),
+        _ => return e.msg.clone(),
+    };
+    e.msg.replacen(done, not_done, 1)
+}
+
 /// The state to save before making `changes`: lines about to be put back still count as taken
 /// out by check (they are, until the attach is made).
 fn intent(next: &Health, changes: &[Change]) -> Health {
@@ -668,5 +684,45 @@ mod tests {
         };
         assert_eq!(job.arp, vec![(Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 51, 100, 10))]);
         assert!(job.icmp.is_empty() && job.via.is_none());
+    }
+
+    fn obs(line: &str, attached: bool, missing: bool, carrier: bool) -> Observation {
+        Observation {
+            line: line.into(),
+            master: "teql0".into(),
+            source: format!("ifcfg-{line}").into(),
+            down: 2,
+            up: 1,
+            attached,
+            missing,
+            carrier,
+            outcome: Outcome::CarrierOnly,
+            probes: 1,
+        }
+    }
+
+    /// A dry run's events say what a round would do, from the words health.rs gives them
+    /// (issue 28, point 7: `check --dry-run` said "taken out" of a line it left alone).
+    #[test]
+    fn a_dry_runs_events_say_would() {
+        let h0 =
+            health::round(&Health::default(), &[obs("eth2", true, false, true), obs("eth3", true, false, true)], 1).0;
+        // eth3 loses its carrier: taken out.
+        let (h1, _, out) = health::round(&h0, &[obs("eth2", true, false, true), obs("eth3", true, false, false)], 2);
+        // It comes back: put back; eth4 is up and configured but missing: put in.
+        let (_, _, back) = health::round(
+            &h1,
+            &[obs("eth2", true, false, true), obs("eth3", false, false, true), obs("eth4", false, true, true)],
+            3,
+        );
+        let said: Vec<(&str, String)> = out.iter().chain(&back).map(|e| (e.kind, would(e))).collect();
+        let kinds: Vec<&str> = said.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["taken-out", "put-back", "picked-up"], "{said:?}");
+        assert!(said[0].1.starts_with("eth3 (teql0): would be taken out: "), "{said:?}");
+        assert!(said[1].1.starts_with("eth3 (teql0): would be put back after "), "{said:?}");
+        assert!(said[2].1.contains("; would be put in: "), "{said:?}");
+        for (_, msg) in &said {
+            assert!(!msg.contains("would be would"), "{msg}");
+        }
     }
 }

@@ -151,9 +151,10 @@ pub enum HooksAction {
     /// Link the binary under every hook name; an existing hook of the admin's is kept and
     /// chained (run after teqlctl, with its arguments)
     Install {
-        /// The binary the links point to, as seen on the target system
-        #[arg(long, value_name = "PATH", default_value = "/usr/sbin/teqlctl")]
-        binary: PathBuf,
+        /// The binary the links point to, as seen on the target system (default: this
+        /// binary's own path; with --root, /usr/sbin/teqlctl)
+        #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
+        binary: Option<PathBuf>,
         #[command(flatten)]
         systems: Systems,
     },
@@ -232,7 +233,9 @@ const IFUPDOWN_HOOK: &str = "ifupdown";
 
 /// Entry point of `teqlctl ...`; returns the exit status.
 pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command().try_get_matches_from(args).and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
         Ok(c) => c,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
@@ -242,13 +245,35 @@ pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
     };
     log::set_verbose(cli.verbose);
     log::set_command(&cli.command.name());
-    match run(cli) {
+    let from_env = matches.value_source("root") == Some(clap::parser::ValueSource::EnvVariable);
+    let code = match check_root(&cli, from_env).and_then(|()| run(cli)) {
         Ok(code) => code,
         Err(e) => {
             log::error(&e.to_string());
             e.exit_code()
         }
+    };
+    // A reader that went away ends the run as it ends coreutils' (out.rs).
+    crate::out::finish(code)
+}
+
+/// A root that is not a directory would read as a box with nothing configured ("no teql master
+/// is configured", exit 0): a typo in --root must not look like an answer about a tree.
+fn check_root(cli: &Cli, from_env: bool) -> Result<()> {
+    if matches!(cli.command, Command::Completions { .. }) {
+        return Ok(());
     }
+    let why = match std::fs::metadata(&cli.root) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such directory".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let how = if from_env { "TEQLCTL_ROOT=" } else { "--root " };
+    Err(Error::Usage(format!(
+        "{how}{}: {why}; give the directory that holds the tree's etc/ (or leave it out for /)",
+        names::shown(&cli.root.to_string_lossy())
+    )))
 }
 
 impl Command {
@@ -293,14 +318,18 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Completions { shell } => {
-            print!("{}", crate::completions::script(shell));
+            crate::out::print(&crate::completions::script(shell));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {
             match action {
                 HooksAction::Install { binary, systems: s } => {
+                    let binary = binary.unwrap_or_else(|| install::default_binary(&ctx.root));
                     if !binary.is_absolute() {
                         return Err(Error::Usage(format!("--binary {}: give an absolute path", binary.display())));
+                    }
+                    if let Some(w) = install::check_binary(&ctx.root, &binary)? {
+                        log::warn(&w);
                     }
                     let steps = install::plan_install(&ctx.root, &systems(&ctx.root, &s)?, &binary)?;
                     finish_steps(&ctx, &steps)?;
@@ -310,15 +339,19 @@ fn run(cli: Cli) -> Result<i32> {
                     finish_steps(&ctx, &steps)?;
                 }
                 HooksAction::Status { systems: s } => {
-                    print!("{}", install::status(&ctx.root, &systems(&ctx.root, &s)?))
+                    crate::out::print(&install::status(&ctx.root, &systems(&ctx.root, &s)?))
                 }
             }
             Ok(exit::OK)
         }
         Command::Status { json, master } => {
             let cfg = crate::config::load(&ctx.root);
-            for p in &cfg.problems {
-                log::warn(&p.to_string());
+            // The text lists the problems itself; said on stderr too, they were said twice
+            // (issue 28, point 9). The JSON has them for programs, stderr for whoever runs it.
+            if json {
+                for p in &cfg.problems {
+                    log::warn(&p.to_string());
+                }
             }
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let mut state = State::read(&mut nl)?;
@@ -340,7 +373,7 @@ fn run(cli: Cli) -> Result<i32> {
             let health = crate::health::load(&crate::health::state_dir());
             let mut st = status::collect(&cfg, &state, &health, master.as_deref());
             st.add_stacks(&cfg, &crate::stack::Boxed::read(&ctx.root));
-            // Said where it is heard too, as configuration problems are: a line that can never
+            // Said where it is heard, once (the text does not repeat them): a line that can never
             // be bonded at boot is a problem of the box even when status is read by a program.
             for w in &st.warnings {
                 log::warn(w);
@@ -350,7 +383,7 @@ fn run(cli: Cli) -> Result<i32> {
                     return Err(Error::Usage(format!("{m}: not a configured or existing teql master")));
                 }
             }
-            print!("{}", if json { st.to_json() + "\n" } else { st.to_text() });
+            crate::out::print(&if json { st.to_json() + "\n" } else { st.to_text() });
             Ok(exit::OK)
         }
         Command::PeerConfig { master, format, far_master, write } => {
@@ -362,15 +395,15 @@ fn run(cli: Cli) -> Result<i32> {
             let opts = crate::peer::Options { format, far_master: far_master.as_ref(), root: &ctx.root };
             let files = crate::peer::generate(&cfg, &master, &opts)?;
             match write {
-                None => print!("{}", crate::peer::render(&files)),
+                None => crate::out::print(&crate::peer::render(&files)),
                 Some(dir) if ctx.dry_run => {
                     for p in crate::peer::targets(&dir, &files)? {
-                        println!("# would write {}", p.display());
+                        crate::out::println(&format!("# would write {}", p.display()));
                     }
                 }
                 Some(dir) => {
                     for p in crate::peer::write(&dir, &files)? {
-                        println!("wrote {}", p.display());
+                        crate::out::println(&format!("wrote {}", p.display()));
                     }
                 }
             }
@@ -425,10 +458,10 @@ fn run(cli: Cli) -> Result<i32> {
 fn finish_steps(ctx: &Ctx, steps: &[install::Step]) -> Result<()> {
     if ctx.dry_run {
         for s in steps {
-            println!("{s}");
+            crate::out::println(&format!("{s}"));
         }
         if steps.is_empty() {
-            println!("# nothing to change");
+            crate::out::println("# nothing to change");
         }
         return Ok(());
     }

@@ -124,10 +124,10 @@ fn run(args: Vec<OsString>) -> i32 {
         }
         None => {
             let names: Vec<&str> = hooks::HOOKS.iter().map(|(n, _)| *n).collect();
-            eprintln!(
+            crate::out::eprintln(&format!(
                 "teqlctl: started as {argv0:?}, which is not a name it answers to; call it teqlctl or link it as one of: {}",
                 names.join(", ")
-            );
+            ));
             exit::USAGE
         }
     }

@@ -252,6 +252,69 @@ impl fmt::Display for Step {
     }
 }
 
+/// Where the packages install teqlctl, and the links' target on a tree that is not this
+/// system's (`--root DIR`, an image): this binary's own path means nothing there.
+pub const PACKAGED_BINARY: &str = "/usr/sbin/teqlctl";
+
+/// `hooks install`'s target without `--binary`: on this very system (root /), the binary that
+/// runs, wherever it was installed (/usr/local/sbin, say), so the links never point to a
+/// /usr/sbin/teqlctl that is not there (issue 28, point 8); on another tree, PACKAGED_BINARY.
+pub fn default_binary(root: &Path) -> PathBuf {
+    let own = std::env::current_exe().ok().filter(|p| p.is_absolute());
+    match own {
+        Some(own) if is_this_system(root) => own,
+        _ => PathBuf::from(PACKAGED_BINARY),
+    }
+}
+
+fn is_this_system(root: &Path) -> bool {
+    std::fs::canonicalize(root).is_ok_and(|r| r == Path::new("/"))
+}
+
+/// Why `binary`, as seen below `root`, is no program the hooks could run; None when it is one.
+/// Below a tree that is not this system's, a program at `binary` on this system counts too: a
+/// tree whose hooks run here (a test's) reaches its target as this system has it.
+fn missing_binary(root: &Path, binary: &Path) -> Option<String> {
+    let below = program(&under(root, binary));
+    match below {
+        Some(_) if !is_this_system(root) && program(binary).is_none() => None,
+        why => why,
+    }
+}
+
+/// Why `path` is no program; None when it is one.
+fn program(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => None,
+        Ok(m) if m.is_file() => Some("is not executable".into()),
+        Ok(_) => Some("is not a file".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be read ({e})")),
+    }
+}
+
+/// The links' target must be a program: a link to nothing is a hook that network-scripts skips
+/// in silence (`[ -x /sbin/ifup-local ]`) and run-parts fails on, at every ifup. On this
+/// system that is refused; on another tree (an image, a package's scratch root) teqlctl may be
+/// installed there later, so it is a warning, returned for the caller to say.
+pub fn check_binary(root: &Path, binary: &Path) -> Result<Option<String>> {
+    let Some(why) = missing_binary(root, binary) else { return Ok(None) };
+    if is_this_system(root) {
+        return Err(Error::Usage(format!(
+            "--binary {}: {why}, so the hooks linked to it would never run; give the path teqlctl \
+             is installed at (this one is {})",
+            binary.display(),
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into())
+        )));
+    }
+    Ok(Some(format!(
+        "{}: {why}: the hooks linked to it do not run until teqlctl is installed there (or pass \
+         --binary with the path it has on that system)",
+        under(root, binary).display()
+    )))
+}
+
 /// What `install` must do below `root` so every hook path of `systems` is our link to `binary`.
 /// From any state an interrupted install or uninstall leaves, this completes the install.
 pub fn plan_install(root: &Path, systems: &[System], binary: &Path) -> Result<Vec<Step>> {
@@ -413,6 +476,13 @@ pub fn status(root: &Path, systems: &[System]) -> String {
             let f = inspect(under(root, &hook));
             let chained = f.chained.display();
             let mut what = match (&f.at_path, f.at_chained) {
+                (AtPath::Ours(t), _) if missing_binary(root, t).is_some() => format!(
+                    "BROKEN: installed -> {}, which {}: the hooks never run; run `teqlctl hooks install` \
+                     (--binary PATH){}",
+                    t.display(),
+                    missing_binary(root, t).unwrap_or_default(),
+                    if f.at_chained == AtChained::Own { format!(", chaining to {chained}") } else { String::new() }
+                ),
                 (AtPath::Ours(t), AtChained::Own) => format!("installed -> {}, chaining to {chained}", t.display()),
                 (AtPath::Ours(t), _) => format!("installed -> {}", t.display()),
                 (AtPath::Other, AtChained::SameAsPath) => format!(

@@ -34,6 +34,7 @@ pub mod nfnetlink;
 pub mod nft;
 pub mod nm;
 pub mod ops;
+pub mod out;
 pub mod peer;
 pub mod plan;
 pub mod probe;

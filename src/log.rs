@@ -232,9 +232,9 @@ fn log_with(priority: libc::c_int, msg: &str, fields: &[Field]) {
 pub fn report_dropped() {
     let n = DROPPED.swap(0, Ordering::Relaxed);
     if n > 0 {
-        eprintln!(
+        crate::out::eprintln(&format!(
             "teqlctl: warning: {n} message(s) of this run were not sent to the system log: its socket was full (journald or the syslog daemon is not reading)"
-        );
+        ));
     }
 }
 
@@ -322,7 +322,7 @@ pub fn watchdog_fired() {
 /// it is what a run that the system log holds up would still show.
 pub fn info(msg: &str) {
     if verbose() {
-        eprintln!("teqlctl: {}", clean(msg));
+        crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
     }
     syslog(libc::LOG_INFO, msg);
 }
@@ -335,7 +335,7 @@ pub fn notice(msg: &str) {
 
 /// `notice` with journal fields.
 pub fn notice_with(msg: &str, fields: &[Field]) {
-    eprintln!("teqlctl: {}", clean(msg));
+    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
     log_with(libc::LOG_NOTICE, msg, fields);
 }
 
@@ -346,19 +346,24 @@ pub fn warn(msg: &str) {
 
 /// `warn` with journal fields.
 pub fn warn_with(msg: &str, fields: &[Field]) {
-    eprintln!("teqlctl: warning: {}", clean(msg));
+    crate::out::eprintln(&format!("teqlctl: warning: {}", clean(msg)));
     log_with(libc::LOG_WARNING, msg, fields);
 }
 
 /// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
 /// (the caller sends it to syslog once, with `warn`).
 pub fn warn_stderr(msg: &str) {
-    eprintln!("teqlctl: warning: {}", clean(msg));
+    crate::out::eprintln(&format!("teqlctl: warning: {}", clean(msg)));
+}
+
+/// A notice on stderr only: what a dry run would have changed (never the system log's).
+pub fn notice_stderr(msg: &str) {
+    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
 }
 
 /// The one line that explains why the run failed.
 pub fn error(msg: &str) {
-    eprintln!("teqlctl: {}", clean(msg));
+    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
     syslog(libc::LOG_ERR, msg);
 }
 

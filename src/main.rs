@@ -6,7 +6,7 @@
 // still ends the run with SIGSEGV, without std's message. The rest of what lang_start does for
 // a program like this one is done here: SIGPIPE ignored (a hook whose caller closed its stderr
 // gets EPIPE, not death in the middle of a change), and the exit through std::process::exit,
-// which flushes stdout. The arguments need no help: on glibc std reads them from .init_array.
+// which flushes stdout (a write error on it is out.rs's to handle). The arguments need no help: on glibc std reads them from .init_array.
 // (Not under `cargo test`, whose harness brings its own main.)
 #![cfg_attr(not(test), no_main)]
 

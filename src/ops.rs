@@ -134,7 +134,7 @@ fn plan_and_apply(
     let mut plan = planner.finish();
     if ctx.dry_run {
         plan.module = module::plan(needed);
-        print!("{plan}");
+        crate::out::print(&format!("{plan}"));
         return Ok(plan);
     }
     // A TEQL bundle's NAT: a missing or old nft is refused before anything changes.
@@ -171,7 +171,7 @@ fn apply_plan_at(plan: &Plan, nl: &mut Netlink, said: &mut BTreeSet<String>) -> 
     }
     if log::verbose() {
         for n in &plan.notes {
-            eprintln!("teqlctl: {n}");
+            crate::out::eprintln(&format!("teqlctl: {n}"));
         }
     }
     let _held = HeldSignals::hold();
@@ -318,7 +318,7 @@ pub fn health_changes(
             Ok(HealthStep::Planned) => {
                 let plan = p.finish();
                 if ctx.dry_run {
-                    print!("{plan}");
+                    crate::out::print(&format!("{plan}"));
                     Applied::Done
                 } else {
                     if let Change::Attach { line, master } = c {
@@ -643,8 +643,8 @@ pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
 pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
     if ctx.dry_run {
         match module::plan(needed) {
-            Some(m) => println!("{m}"),
-            None => println!("# nothing to change"),
+            Some(m) => crate::out::println(&m.to_string()),
+            None => crate::out::println("# nothing to change"),
         }
         return Ok(());
     }
@@ -926,7 +926,7 @@ fn multipath_with_lines(
         }
         let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
         if ctx.dry_run {
-            print!("{plan}");
+            crate::out::print(&format!("{plan}"));
             return Ok((plan, mp.members));
         }
         match apply_plan_at(&plan, nl, &mut said) {
@@ -1027,7 +1027,7 @@ pub fn repair_connection_tables(ctx: &Ctx, cfg: &Config) {
         }
         let Some(why) = connection_table_problem(name) else { continue };
         if ctx.dry_run {
-            println!("# {name}: nftables table inet teqlctl is not what teqlctl wrote ({why})");
+            crate::out::println(&format!("# {name}: nftables table inet teqlctl is not what teqlctl wrote ({why})"));
         }
         if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
             log::error(&format!(
@@ -1066,7 +1066,7 @@ pub fn repair_local_source(ctx: &Ctx, cfg: &Config, state: &State) {
             continue;
         }
         if ctx.dry_run {
-            println!("# {name}: its default route is missing or its local source changed");
+            crate::out::println(&format!("# {name}: its default route is missing or its local source changed"));
         }
         if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
             log::error(&format!(
@@ -1195,7 +1195,7 @@ fn connection_step(
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.
         Err(e) if ctx.dry_run => {
-            eprintln!("teqlctl: {e}");
+            crate::out::eprintln(&format!("teqlctl: {e}"));
             (None, None)
         }
         Err(e) => return Err(e),

@@ -12,7 +12,9 @@ use crate::state::State;
 
 /// The version of `status --json`'s schema (its top-level "schema"): bumped only when a field
 /// is removed or changes meaning; fields are added without a bump (teqlctl(8), STATUS JSON).
-pub const SCHEMA: u32 = 1;
+/// 2 (issue 28, point 9): a multipath or connection bundle's "default_route" has "via" null
+/// (it has no single gateway) and lists its "nexthops", where 1 said "via": "nhid N".
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -66,11 +68,32 @@ pub struct NftTableStatus {
 
 #[derive(Debug, Serialize)]
 pub struct RouteStatus {
+    /// The gateway of a TEQL bundle's route; null for a multipath or connection bundle's,
+    /// which goes by its "nexthops".
     pub via: Option<String>,
     pub metric: u32,
     /// Its preferred source (a connection bundle's TEQL_LOCAL_SOURCE), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src: Option<String>,
+    /// A multipath or connection bundle's route: its nexthop group's id (null: a plain
+    /// multipath route, on kernels without resilient groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nhid: Option<Option<u32>>,
+    /// A multipath or connection bundle's route: its hops as the kernel has them, one per line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nexthops: Option<Vec<HopStatus>>,
+}
+
+/// One hop of a bundle's route, or a line's own nexthop object, as the kernel has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HopStatus {
+    /// The device it leaves by.
+    pub dev: Option<String>,
+    /// Its gateway; null for a hop by the device (a point-to-point line).
+    pub via: Option<String>,
+    pub weight: u16,
+    /// The nexthop object (a line's table number); null for a hop of a plain multipath route.
+    pub id: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +126,14 @@ pub struct LineStatus {
 #[derive(Debug, Serialize)]
 pub struct PathStatus {
     pub address: Option<String>,
+    /// The gateway the planner uses for the line (configured, else its DHCP lease's router,
+    /// else the one the kernel has for it: multipath::gateway_of); null for a point-to-point
+    /// line, which goes by its device, and for a line whose gateway is not known.
     pub gateway: Option<String>,
+    /// Routed by its device (ppp, or an address with a peer): it needs no gateway.
+    pub pointopoint: bool,
+    /// Its own nexthop object (id: its table) as the kernel has it; null when there is none.
+    pub nexthop: Option<HopStatus>,
     pub weight: u16,
     pub table: u32,
     /// In the bundle's nexthop group (or multipath route): it gets new flows.
@@ -247,6 +277,8 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
                 via: r.gateway.map(|g| g.to_string()),
                 metric: r.metric,
                 src: None,
+                nhid: None,
+                nexthops: None,
             })
         }),
         lines,
@@ -328,67 +360,75 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
             .collect();
         crate::connection::slots(&lines)
     });
-    let mut lines: Vec<LineStatus> =
-        cfg.members_of(name)
-            .map(|m| {
-                let l = state.link(&m.device);
-                let table = m.table();
-                let addr = l.and_then(|l| state.addresses_of(l.index).next());
-                let live = live.get(m.device.as_str()).copied().unwrap_or(false);
-                // Configured, else the DHCP lease's (for the line's address), else our nexthop's.
-                let lease = crate::dhcp::load(&crate::health::state_dir(), &m.device)
-                    .filter(|l| addr.is_some_and(|a| a.addr == l.address))
-                    .map(|l| l.router);
-                let gateway = m
-                    .path
-                    .gateway()
-                    .or(lease)
-                    .or_else(|| state.nexthops.iter().find(|n| n.id == table).and_then(|n| n.gateway));
-                // A configured or leased router the kernel would refuse, as the planner leaves the
-                // line out for it (multipath::router_refused; a point-to-point line needs none).
-                let pointopoint =
-                    l.is_some_and(|l| l.flags & IFF_POINTOPOINT != 0) || addr.is_some_and(|a| a.peer.is_some());
-                let refused = addr.zip(m.path.gateway().or(lease)).filter(|_| !pointopoint).and_then(|(a, g)| {
-                    crate::multipath::router_refused(g, &m.device, a, &state.routes).map(|w| (g, w))
-                });
-                let taken_out = health.lines.get(m.device.as_str()).is_some_and(|h| h.master == name && h.detached);
-                let why = match () {
-                    _ if live => None,
-                    _ if l.is_none() => Some("no such interface".to_string()),
-                    _ if l.is_some_and(|l| l.flags & IFF_UP == 0) => Some("down".to_string()),
-                    _ if addr.is_none() => Some("no IPv4 address".to_string()),
-                    _ if l.is_some_and(|l| l.flags & IFF_LOWER_UP == 0) => Some("no carrier".to_string()),
-                    _ if taken_out => Some("taken out by teqlctl check".to_string()),
-                    _ if refused.is_some() => refused.as_ref().map(|(g, w)| format!("its router {g} is refused: {w}")),
-                    _ if gateway.is_none() => Some("no gateway known".to_string()),
-                    _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
-                };
-                LineStatus {
-                    name: m.device.to_string(),
-                    exists: l.is_some(),
-                    configured: true,
-                    attached: live,
-                    up: l.is_some_and(|l| l.flags & IFF_UP != 0),
-                    carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
-                    rp_filter: state.rp_filter.get(m.device.as_str()).copied(),
-                    tx_packets: l.map_or(0, |l| l.tx_packets),
-                    tx_bytes: l.map_or(0, |l| l.tx_bytes),
-                    rx_packets: l.map_or(0, |l| l.rx_packets),
-                    rx_bytes: l.map_or(0, |l| l.rx_bytes),
-                    health: health_status(health, &m.device, name),
-                    stack: None,
-                    multipath: Some(PathStatus {
-                        address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
-                        gateway: gateway.map(|g| g.to_string()),
-                        weight: m.path.weight.unwrap_or(1),
-                        table,
-                        live,
-                        connection: shares.as_ref().map(|s| conn_status(state, s, &m.device, table)),
-                        why,
-                    }),
-                }
-            })
-            .collect();
+    // Each line as the planner sees it: its gateway is the plan's (issue 28, point 9).
+    let (now, _) = crate::multipath::lines_now(&crate::ops::multipath_lines(cfg, name), state);
+    let mut lines: Vec<LineStatus> = cfg
+        .members_of(name)
+        .map(|m| {
+            let l = state.link(&m.device);
+            let table = m.table();
+            let addr = l.and_then(|l| state.addresses_of(l.index).next());
+            let live = live.get(m.device.as_str()).copied().unwrap_or(false);
+            let line_now = now.iter().find(|n| n.device == m.device.as_str());
+            let pointopoint = line_now.map_or_else(
+                || l.is_some_and(|l| l.flags & IFF_POINTOPOINT != 0) || addr.is_some_and(|a| a.peer.is_some()),
+                |n| n.pointopoint,
+            );
+            // A line that is up with an address: the planner's gateway. Otherwise the
+            // configured one, shown for what it will be.
+            let gateway = match line_now {
+                Some(n) => n.gateway,
+                None => m.path.gateway().filter(|_| !pointopoint),
+            };
+            // A configured or leased router the kernel would refuse, as the planner leaves the
+            // line out for it (multipath::router_refused; a point-to-point line needs none).
+            let refused = line_now.and_then(|n| n.refused.as_ref()).map(|r| (r.router, r.why.clone()));
+            let nexthop = state.nexthops.iter().find(|n| n.id == table).map(|n| HopStatus {
+                dev: n.oif.and_then(|i| state.links.iter().find(|l| l.index == i)).map(|l| l.name.clone()),
+                via: n.gateway.map(|g| g.to_string()),
+                weight: m.path.weight.unwrap_or(1),
+                id: Some(n.id),
+            });
+            let taken_out = health.lines.get(m.device.as_str()).is_some_and(|h| h.master == name && h.detached);
+            let why = match () {
+                _ if live => None,
+                _ if l.is_none() => Some("no such interface".to_string()),
+                _ if l.is_some_and(|l| l.flags & IFF_UP == 0) => Some("down".to_string()),
+                _ if addr.is_none() => Some("no IPv4 address".to_string()),
+                _ if l.is_some_and(|l| l.flags & IFF_LOWER_UP == 0) => Some("no carrier".to_string()),
+                _ if taken_out => Some("taken out by teqlctl check".to_string()),
+                _ if refused.is_some() => refused.as_ref().map(|(g, w)| format!("its router {g} is refused: {w}")),
+                _ if gateway.is_none() && !pointopoint => Some("no gateway known".to_string()),
+                _ => Some("not in the bundle's route (bring the bundle up)".to_string()),
+            };
+            LineStatus {
+                name: m.device.to_string(),
+                exists: l.is_some(),
+                configured: true,
+                attached: live,
+                up: l.is_some_and(|l| l.flags & IFF_UP != 0),
+                carrier: l.is_some_and(|l| l.flags & IFF_LOWER_UP != 0),
+                rp_filter: state.rp_filter.get(m.device.as_str()).copied(),
+                tx_packets: l.map_or(0, |l| l.tx_packets),
+                tx_bytes: l.map_or(0, |l| l.tx_bytes),
+                rx_packets: l.map_or(0, |l| l.rx_packets),
+                rx_bytes: l.map_or(0, |l| l.rx_bytes),
+                health: health_status(health, &m.device, name),
+                stack: None,
+                multipath: Some(PathStatus {
+                    address: addr.map(|a| format!("{}/{}", a.addr, a.prefix_len)),
+                    gateway: gateway.map(|g| g.to_string()),
+                    pointopoint,
+                    nexthop,
+                    weight: m.path.weight.unwrap_or(1),
+                    table,
+                    live,
+                    connection: shares.as_ref().map(|s| conn_status(state, s, &m.device, table)),
+                    why,
+                }),
+            }
+        })
+        .collect();
     conn_parts(&mut lines);
     MasterStatus {
         name: name.to_string(),
@@ -400,12 +440,47 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         mtu: None,
         addresses: Vec::new(),
         default_route: route.map(|r| RouteStatus {
-            via: r.nhid.map(|g| format!("nhid {g}")),
+            via: None,
             metric: r.metric,
             src: r.prefsrc.map(|a| a.to_string()),
+            nhid: Some(r.nhid),
+            nexthops: Some(route_hops(state, r)),
         }),
         nft_table: nft_table_status(state, name),
         lines,
+    }
+}
+
+/// The hops of a bundle's default route as the kernel has them: its group's members, or a
+/// plain multipath route's hops.
+fn route_hops(state: &State, r: &crate::route::TableRoute) -> Vec<HopStatus> {
+    let dev = |i: Option<u32>| i.and_then(|i| state.links.iter().find(|l| l.index == i)).map(|l| l.name.clone());
+    match r.nhid {
+        Some(gid) => state
+            .nexthops
+            .iter()
+            .filter(|n| n.id == gid)
+            .flat_map(|g| g.group.iter())
+            .map(|(id, weight)| {
+                let hop = state.nexthops.iter().find(|n| n.id == *id);
+                HopStatus {
+                    dev: dev(hop.and_then(|h| h.oif)),
+                    via: hop.and_then(|h| h.gateway).map(|g| g.to_string()),
+                    weight: *weight,
+                    id: Some(*id),
+                }
+            })
+            .collect(),
+        None => r
+            .multipath
+            .iter()
+            .map(|(gw, oif, weight)| HopStatus {
+                dev: dev(Some(*oif)),
+                via: gw.map(|g| g.to_string()),
+                weight: *weight,
+                id: None,
+            })
+            .collect(),
     }
 }
 
@@ -500,6 +575,28 @@ impl Status {
                 let _ = write!(out, ", {a}");
             }
             match &m.default_route {
+                // A bundle's route goes by its hops, written as `ip route` does.
+                Some(RouteStatus { nexthops: Some(hops), nhid, metric, .. }) => {
+                    let _ = match nhid {
+                        Some(Some(id)) => write!(out, ", default route (nhid {id}): "),
+                        _ => write!(out, ", default route: "),
+                    };
+                    let hops: Vec<String> = hops
+                        .iter()
+                        .map(|h| {
+                            let via = h.via.as_deref().map_or(String::new(), |v| format!("via {v} "));
+                            format!("{via}dev {} weight {}", h.dev.as_deref().unwrap_or("?"), h.weight)
+                        })
+                        .collect();
+                    out.push_str(if hops.is_empty() { "no nexthops" } else { "" });
+                    out.push_str(&hops.join(", "));
+                    if *metric != 0 {
+                        let _ = write!(out, "; metric {metric}");
+                    }
+                    if let Some(src) = m.default_route.as_ref().and_then(|r| r.src.as_ref()) {
+                        let _ = write!(out, "; src {src}");
+                    }
+                }
                 Some(r) => {
                     let _ = write!(out, ", default via {}", r.via.as_deref().unwrap_or("-"));
                     if r.metric != 0 {
@@ -543,6 +640,15 @@ impl Status {
             }
             let attached = m.lines.iter().filter(|s| s.attached).count();
             let _ = writeln!(out, "  lines: {attached} of {} attached", m.lines.len());
+            // Indented, as every line under a bundle: completion scripts read bundle names from
+            // the lines that start with `NAME: `.
+            if !m.lines.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {:<12} {:<12} {:<4} {:<10} {:<9} TRAFFIC (since the device was created)",
+                    "LINE", "STATE", "LINK", "CARRIER", "RP_FILTER"
+                );
+            }
             for s in &m.lines {
                 let what = match (s.exists, s.attached, &s.multipath) {
                     (false, _, _) => "missing",
@@ -555,7 +661,7 @@ impl Status {
                 if s.exists {
                     let _ = write!(
                         out,
-                        " {:<4} {:<10} rp_filter {} tx {} pkts {} bytes, rx {} pkts {} bytes",
+                        " {:<4} {:<10} {:<9} tx {} pkts {} bytes, rx {} pkts {} bytes",
                         if s.up { "up" } else { "down" },
                         if s.carrier { "carrier" } else { "no-carrier" },
                         s.rp_filter.map_or("-".to_string(), |v| v.to_string()),
@@ -573,15 +679,25 @@ impl Status {
                 }
                 out.push('\n');
                 if let Some(p) = &s.multipath {
+                    // The way out the plan gives the line: its gateway, or its device.
+                    let by = match (&p.gateway, p.pointopoint) {
+                        (_, true) => format!("dev {}", crate::names::shown(&s.name)),
+                        (Some(g), false) => format!("via {g}"),
+                        (None, false) => "via -".to_string(),
+                    };
                     let _ = write!(
                         out,
-                        "  {:<12} {} via {}, weight {}, table {}",
+                        "  {:<12} {} {by}, weight {}, table {}",
                         "",
                         p.address.as_deref().unwrap_or("no address"),
-                        p.gateway.as_deref().unwrap_or("-"),
                         p.weight,
                         p.table
                     );
+                    // The kernel's nexthop of the line, where it is not what the plan uses
+                    // (the next `teqlctl up` or hook run moves it).
+                    if let Some(h) = p.nexthop.as_ref().filter(|h| !p.pointopoint && h.via != p.gateway) {
+                        let _ = write!(out, ", its nexthop now via {}", h.via.as_deref().unwrap_or("-"));
+                    }
                     if let Some(w) = &p.why {
                         let _ = write!(out, ", out: {w}");
                     }
@@ -621,14 +737,8 @@ impl Status {
                 }
             }
         }
-        // Headed like the problems below, and indented: completion scripts read bundle names
-        // from the lines that start with `NAME: `.
-        if !self.warnings.is_empty() {
-            let _ = writeln!(out, "lines whose hooks cannot run: {}", self.warnings.len());
-            for w in &self.warnings {
-                let _ = writeln!(out, "  {w}");
-            }
-        }
+        // The warnings (lines whose hooks cannot run) are said once, on stderr, by the caller
+        // (issue 28, point 9); the JSON has them for programs.
         if !self.problems.is_empty() {
             let _ = writeln!(out, "configuration problems: {}", self.problems.len());
             for p in &self.problems {
@@ -673,6 +783,8 @@ mod tests {
             multipath: Some(PathStatus {
                 address: None,
                 gateway: None,
+                pointopoint: false,
+                nexthop: None,
                 weight: 1,
                 table: 4201,
                 live: true,
@@ -746,5 +858,132 @@ mod tests {
         let mut l = vec![line(Some(10), Some(0)), line(None, Some(0))];
         conn_parts(&mut l);
         assert_eq!(parts(&l), [(None, None), (None, None)]);
+    }
+
+    /// The issue's office, as the kernel has it before the bundle is up: eth2 has a DHCP lease
+    /// (its client's default route via 198.51.100.1, no configured gateway) and ppp0 an
+    /// address with a peer. Config files from a test tree, kernel state made up.
+    fn dhcp_and_ppp() -> (tempfile::TempDir, Config, State) {
+        use crate::netlink::{Address, Link, Route};
+        let root = tempfile::TempDir::new().unwrap();
+        let dir = root.path().join("etc/sysconfig/network-scripts");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+        std::fs::write(dir.join("ifcfg-eth2"), "DEVICE=eth2\nBOOTPROTO=dhcp\nTEQL_MASTER=wan\n").unwrap();
+        std::fs::write(dir.join("ifcfg-ppp0"), "DEVICE=ppp0\nTEQL_MASTER=wan\n").unwrap();
+        let cfg = crate::config::load(root.path());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let mut st = State::default();
+        st.links.push(Link { index: 12, name: "eth2".into(), flags: IFF_UP | IFF_LOWER_UP, ..Link::default() });
+        st.links.push(Link {
+            index: 13,
+            name: "ppp0".into(),
+            flags: IFF_UP | IFF_LOWER_UP | IFF_POINTOPOINT,
+            ..Link::default()
+        });
+        st.addresses.push(Address { ifindex: 12, addr: "198.51.100.10".parse().unwrap(), prefix_len: 24, peer: None });
+        st.addresses.push(Address {
+            ifindex: 13,
+            addr: "203.0.113.5".parse().unwrap(),
+            prefix_len: 32,
+            peer: Some("203.0.113.1".parse().unwrap()),
+        });
+        st.default_routes.push(Route {
+            gateway: Some("198.51.100.1".parse().unwrap()),
+            oif: Some(12),
+            metric: 100,
+            onlink: false,
+            multipath: false,
+            raw: Default::default(),
+        });
+        (root, cfg, st)
+    }
+
+    /// Status shows the gateway the plan uses, not "no gateway known", for a DHCP line whose
+    /// router the kernel has only in its client's route, and a point-to-point line's device
+    /// (issue 28, point 9).
+    #[test]
+    fn a_dhcp_and_a_ppp_line_show_what_the_plan_uses() {
+        let (_root, cfg, st) = dhcp_and_ppp();
+        let status = collect(&cfg, &st, &Health::default(), Some("wan"));
+        let lines = &status.masters[0].lines;
+        let path = |i: usize| lines[i].multipath.as_ref().unwrap();
+        assert_eq!(lines[0].name, "eth2");
+        assert_eq!((path(0).gateway.as_deref(), path(0).pointopoint), (Some("198.51.100.1"), false));
+        assert_eq!((path(1).gateway.as_deref(), path(1).pointopoint), (None, true));
+        for i in [0, 1] {
+            assert_eq!(path(i).why.as_deref(), Some("not in the bundle's route (bring the bundle up)"), "{i}");
+        }
+        // What the plan for them says.
+        let mp = crate::multipath::plan(
+            &crate::multipath::Bundle {
+                name: "wan".into(),
+                hash: crate::multipath::HashPolicy::L4,
+                defroute: true,
+                metric: 0,
+                fwmark: false,
+                local_source: None,
+            },
+            &crate::ops::multipath_lines(&cfg, "wan"),
+            &crate::multipath::Request { bundle_up: true, ..Default::default() },
+            &st,
+        );
+        let plan: String = mp.actions.iter().map(|a| format!("{a}\n")).collect();
+        let t2 = crate::multipath::default_table("eth2");
+        assert!(plan.contains(&format!("default via 198.51.100.1 dev eth2 proto 200 table {t2}")), "{plan}");
+        assert!(plan.contains("default dev ppp0 src 203.0.113.5"), "{plan}");
+        let text = status.to_text();
+        assert!(text.contains("198.51.100.10/24 via 198.51.100.1, weight 1"), "{text}");
+        assert!(text.contains("203.0.113.5/32 dev ppp0, weight 1"), "{text}");
+        assert!(!text.contains("no gateway known"), "{text}");
+    }
+
+    /// Up: the JSON's default route lists its hops, each line its own nexthop, no "nhid N" as a
+    /// gateway; the text has column headers and leaves the warnings to stderr.
+    #[test]
+    fn an_up_bundle_lists_its_nexthops_and_the_text_its_columns() {
+        use crate::route::{Nexthop, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+        let (_root, cfg, mut st) = dhcp_and_ppp();
+        let (t2, t3) = (crate::multipath::default_table("eth2"), crate::multipath::default_table("ppp0"));
+        let gid = crate::multipath::group_id("wan");
+        st.nexthops.push(Nexthop {
+            id: t2,
+            gateway: Some("198.51.100.1".parse().unwrap()),
+            oif: Some(12),
+            ..Nexthop::default()
+        });
+        st.nexthops.push(Nexthop { id: t3, oif: Some(13), ..Nexthop::default() });
+        st.nexthops.push(Nexthop {
+            id: gid,
+            group: vec![(t2, 1), (t3, 1)],
+            resilient: Some(128),
+            ..Nexthop::default()
+        });
+        st.routes.push(TableRoute {
+            table: MAIN_TABLE,
+            nhid: Some(gid),
+            protocol: RTPROT_TEQLCTL,
+            ..TableRoute::default()
+        });
+        let mut status = collect(&cfg, &st, &Health::default(), Some("wan"));
+        status.warnings.push("eth2: a warning for stderr".into());
+        let v: serde_json::Value = serde_json::from_str(&status.to_json()).unwrap();
+        assert_eq!(v["schema"], 2);
+        let r = &v["masters"][0]["default_route"];
+        assert_eq!(r["via"], serde_json::Value::Null, "{r}");
+        assert_eq!(r["nhid"], gid, "{r}");
+        let hops: Vec<(&str, Option<&str>)> =
+            r["nexthops"].as_array().unwrap().iter().map(|h| (h["dev"].as_str().unwrap(), h["via"].as_str())).collect();
+        assert_eq!(hops, [("eth2", Some("198.51.100.1")), ("ppp0", None)]);
+        let lines = v["masters"][0]["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["multipath"]["nexthop"]["via"], "198.51.100.1");
+        assert_eq!(lines[1]["multipath"]["nexthop"]["dev"], "ppp0");
+        assert!(lines.iter().all(|l| l["multipath"]["live"] == true), "{v}");
+        let text = status.to_text();
+        assert!(text.contains(&format!("wan: up (multipath), default route (nhid {gid}): via 198.51.100.1 dev eth2 weight 1, dev ppp0 weight 1\n")), "{text}");
+        assert!(text.contains("  LINE         STATE        LINK CARRIER    RP_FILTER TRAFFIC"), "{text}");
+        assert!(!text.contains("via nhid"), "{text}");
+        assert!(!text.contains("a warning for stderr"), "{text}");
     }
 }

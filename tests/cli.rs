@@ -102,6 +102,7 @@ fn usage_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("not a name teqlctl takes"));
     // Names are checked once, where they come in (the command line), before anything is planned.
+    let empty = TempDir::new().unwrap();
     for (args, want) in [
         (&["-n", "attach", "eth0:1"][..], "\"eth0:1\": not a name teqlctl takes"),
         (&["-n", "attach", "eth*"], "\"eth*\": not a name teqlctl takes: an interface name of 1 to 15 characters"),
@@ -111,7 +112,7 @@ fn usage_errors_exit_2() {
         (&["-n", "down", "a/b"], "a/b: not a teql master name teql0..teql63, nor a configured multipath bundle"),
         (&["peer-config", "teql0", "--master", "wan"], "--master wan: not a teql master name"),
     ] {
-        teqlctl().args(["--root", "/nonexistent"]).args(args).assert().code(2).stderr(predicate::str::contains(want));
+        teqlctl().arg("--root").arg(empty.path()).args(args).assert().code(2).stderr(predicate::str::contains(want));
     }
 }
 
@@ -238,7 +239,7 @@ fn status_json(root: &Path, args: &[&str]) -> serde_json::Value {
 fn status_json_has_the_documented_shape() {
     let root = office();
     let v = status_json(root.path(), &[]);
-    assert_eq!(v["schema"], 1, "{v}");
+    assert_eq!(v["schema"], 2, "{v}");
     let m = &v["masters"][0];
     assert_eq!(m["name"], "teql0");
     for key in ["up", "mtu", "addresses", "lines", "default_route", "exists", "configured"] {
@@ -1234,4 +1235,103 @@ fn profiles_this_user_cannot_read_are_one_line_not_one_per_profile() {
     assert_eq!(err.matches("permission denied").count(), 1, "{err}");
     assert!(err.contains("system-connections: cannot read: 5 NetworkManager profile(s) here cannot be read"), "{err}");
     assert!(err.contains("run teqlctl as root"), "{err}");
+}
+
+/// Runs teqlctl with its stdout a pipe whose reader is already gone (`teqlctl ... | true`).
+fn with_closed_stdout(root: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::fd::OwnedFd;
+    let (reader, writer): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("teqlctl"))
+        .env_remove("TEQLCTL_ROOT")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// A reader that goes away ends teqlctl as it ends coreutils' tools (`yes | head -1`): killed
+/// by SIGPIPE, 141 in the shell, nothing said of it; no panic (issue 28, point 5).
+#[test]
+fn a_closed_stdout_ends_the_run_by_sigpipe_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/sysconfig/network-scripts");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+    fs::write(dir.join("ifcfg-mpx1"), "DEVICE=mpx1\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\n").unwrap();
+    for args in [&["completions", "bash"][..], &["--dry-run", "up", "wan"], &["status", "wan"]] {
+        let out = with_closed_stdout(root.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {stderr}", out.status);
+        // Warnings of the run itself may be there (status's); no word of the pipe.
+        assert!(!stderr.contains("panic") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+/// Any other write error (a full disk) is one line on stderr and exit status 1, as GNU's.
+#[test]
+fn a_stdout_that_cannot_be_written_is_said_once_and_exits_1() {
+    let Ok(full) = fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("teqlctl"))
+        .args(["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).as_ref()),
+        (Some(1), "teqlctl: cannot write standard output: No space left on device (os error 28)\n")
+    );
+}
+
+/// A root that does not exist, or is no directory, is a usage error naming where it came from,
+/// not a box with nothing configured (issue 28, point 6).
+#[test]
+fn a_root_that_is_no_directory_is_a_usage_error() {
+    let tmp = TempDir::new().unwrap();
+    let missing = tmp.path().join("nonexistent");
+    let file = tmp.path().join("file");
+    fs::write(&file, "").unwrap();
+    for (root, why) in [(&missing, "no such directory"), (&file, "not a directory")] {
+        for args in [&["status"][..], &["status", "--json"], &["--dry-run", "up"], &["hooks", "status"]] {
+            teqlctl().arg("--root").arg(root).args(args).assert().code(2).stdout("").stderr(format!(
+                "teqlctl: --root {}: {why}; give the directory that holds the tree's etc/ (or leave it out for /)\n",
+                root.display()
+            ));
+        }
+    }
+    teqlctl()
+        .env("TEQLCTL_ROOT", &missing)
+        .arg("status")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(format!("teqlctl: TEQLCTL_ROOT={}: no such directory", missing.display())));
+    // An empty tree that exists is still a box with nothing configured.
+    teqlctl().arg("--root").arg(tmp.path()).arg("status").assert().success();
+}
+
+/// `status` says each warning and problem once: the warnings (lines whose hooks cannot run) on
+/// stderr only, the configuration problems in its text only; the text has column headers
+/// (issue 28, point 9).
+#[test]
+fn status_says_each_warning_once_and_heads_its_columns() {
+    let root = office();
+    fs::write(scripts(&root).join("ifcfg-eth9"), "DEVICE=eth9\nTEQL_MASTER=teql0\nTEQL_RP_FILTER=bogus\n").unwrap();
+    let out = teqlctl().arg("--root").arg(root.path()).arg("status").assert().success().get_output().clone();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(stdout.contains("  LINE         STATE        LINK CARRIER    RP_FILTER TRAFFIC"), "{stdout}");
+    let problem = "TEQL_RP_FILTER=\"bogus\"";
+    assert_eq!((stdout.matches(problem).count(), stderr.matches(problem).count()), (1, 0), "{stdout}\n{stderr}");
+    // Whatever this host lacks (network-scripts, most likely), each warning is said once.
+    for w in stderr.lines().filter(|l| l.starts_with("teqlctl: warning: ")) {
+        let w = w.trim_start_matches("teqlctl: warning: ");
+        assert_eq!((stderr.matches(w).count(), stdout.matches(w).count()), (1, 0), "{w}\n{stdout}");
+    }
+    assert!(!stdout.contains("hooks cannot run"), "{stdout}");
 }

@@ -465,3 +465,62 @@ fn networkmanager_gets_the_dispatcher_link_and_its_pre_up_and_pre_down_twins() {
     }
     assert!(own.is_file(), "the admin's script is untouched");
 }
+
+/// Without --binary, on this very system the links point to the binary that runs, not to a
+/// /usr/sbin/teqlctl that may not be there; a --binary that is no program is refused before
+/// anything is planned (issue 28, point 8). Dry runs: nothing of the host is touched.
+#[test]
+fn on_this_system_the_links_point_to_a_binary_that_is_there() {
+    let own = fs::canonicalize(bin()).unwrap();
+    teqlctl(Path::new("/"))
+        .args(["--dry-run", "hooks", "install", "--ifupdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("ln -sfn {} ", own.display())));
+    let tmp = TempDir::new().unwrap();
+    let missing = tmp.path().join("nonexistent/teqlctl");
+    teqlctl(Path::new("/"))
+        .args(["--dry-run", "hooks", "install", "--ifupdown", "--binary"])
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(format!(
+            "teqlctl: --binary {}: does not exist, so the hooks linked to it would never run",
+            missing.display()
+        )));
+    let plain = tmp.path().join("teqlctl");
+    fs::write(&plain, "").unwrap();
+    teqlctl(Path::new("/"))
+        .args(["--dry-run", "hooks", "install", "--ifupdown", "--binary"])
+        .arg(&plain)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not executable"));
+}
+
+/// On another tree (an image) the target may come later: a loud warning, and `hooks status`
+/// says the links are broken until it is there.
+#[test]
+fn a_link_to_a_missing_binary_is_said_to_be_broken() {
+    let root = TempDir::new().unwrap();
+    let r = root.path();
+    // A path that neither the tree nor this system has.
+    let target = "/nonexistent-teqlctl-issue28/teqlctl";
+    fs::create_dir_all(r.join("etc/network")).unwrap();
+    let install = || teqlctl(r).args(["hooks", "install", "--binary", target]).assert().success();
+    install().stderr(predicate::str::contains(format!(
+        "teqlctl: warning: {}{target}: does not exist: the hooks linked to it do not run",
+        r.display()
+    )));
+    let status = || teqlctl(r).args(["hooks", "status"]).assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(status()).unwrap();
+    assert_eq!(text.matches(&format!("BROKEN: installed -> {target}, which does not exist")).count(), 4, "{text}");
+    let bin = r.join(target.trim_start_matches('/'));
+    fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    fs::write(&bin, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    let text = String::from_utf8(status()).unwrap();
+    assert!(!text.contains("BROKEN") && text.matches(&format!("installed -> {target}")).count() == 4, "{text}");
+    install().stderr("");
+}

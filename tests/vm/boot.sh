@@ -47,6 +47,9 @@ vm_recorded_kernel() {
 vm_tools() {
     # .ci/setup's tools: virtiofsd, and vng where no virtme-ng was on PATH (its virtualenv).
     [ -d "$repo/target/tools/bin" ] && export PATH="$repo/target/tools/bin:$PATH"
+    # vng runs virtme-run and its other programs from PATH: the virtualenv's, after the
+    # system's (so that its python3 shadows nobody's).
+    [ -d "$repo/target/tools/venv/bin" ] && export PATH="$PATH:$repo/target/tools/venv/bin"
     command -v vng >/dev/null 2>&1 || give_up "vng (virtme-ng) not found: run .ci/setup"
     # virtme-ng needs a busybox to build the initramfs of a kernel whose virtio drivers are
     # modules.

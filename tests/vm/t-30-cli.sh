@@ -50,8 +50,8 @@ ping -c 20 -i 0.05 -W 2 "$LAB_HOST" >/dev/null
 json=$("$TEQLCTL" status --json)
 check_json "status --json: every line attached, carrier, rp_filter 2, counting packets" \
     '[.masters[0].lines[] | select(.attached and .carrier and .up and .rp_filter == 2 and .tx_packets > 0 and .tx_bytes > 0)] | length == 4' "$json"
-check_json "status --json: schema 1, and \"slaves\" the same array as \"lines\" (deprecated alias, one release)" \
-    '.schema == 1 and (.masters | length) > 0 and all(.masters[]; .slaves == .lines)' "$json"
+check_json "status --json: schema 2, and \"slaves\" the same array as \"lines\" (deprecated alias, one release)" \
+    '.schema == 2 and (.masters | length) > 0 and all(.masters[]; .slaves == .lines)' "$json"
 check_json "status --json: master up, mtu 1500, address and route" \
     '.masters[0] | .up and .mtu == 1500 and .addresses == ["203.0.113.2/28"] and .default_route == {"via": "203.0.113.1", "metric": 0}' "$json"
 text=$("$TEQLCTL" status)
