@@ -46,3 +46,4 @@ pub mod sysctl;
 pub mod testpoint;
 pub mod text;
 pub mod tunnel_errors;
+pub mod validate;
