@@ -92,7 +92,7 @@ pub enum Command {
     /// Check the configuration without touching the kernel: every file of every stack, and
     /// the nftables rulesets it asks for (`nft -c`); exit 0 when clean, 3 on a problem
     Validate {
-        /// Machine-readable output (schema in teqlctl(8), VALIDATE)
+        /// Machine-readable output: ok, problems (kind, file, line, key, bundle, message), notes
         #[arg(long)]
         json: bool,
         /// Also check that this box has what the configuration needs (sch_teql, tunnel
