@@ -304,6 +304,10 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(hooks::run(hook, &args, &ctx))
         }
         Command::Validate { json, kernel, quiet } => {
+            // A mistyped --root would otherwise be "nothing configured", exit 0.
+            if !ctx.root.is_dir() {
+                return Err(Error::Usage(format!("--root {}: no such directory", ctx.root.display())));
+            }
             let report = crate::validate::validate(&ctx.root, kernel);
             if json {
                 println!("{}", report.to_json());
@@ -327,8 +331,11 @@ fn run(cli: Cli) -> Result<i32> {
                     let steps = install::plan_install(&ctx.root, &systems(&ctx.root, &s)?, &binary)?;
                     finish_steps(&ctx, &steps)?;
                     // What the hooks will meet at the next ifup, said now; never the install's
-                    // failure (a box is often set up hooks first, files after).
-                    println!("{}", install::validate_summary(&ctx.root));
+                    // failure (a box is often set up hooks first, files after). A dry run
+                    // installs nothing and prints its commands only.
+                    if !ctx.dry_run {
+                        println!("{}", install::validate_summary(&ctx.root));
+                    }
                 }
                 HooksAction::Uninstall { systems: s } => {
                     let steps = install::plan_uninstall(&ctx.root, &systems(&ctx.root, &s)?);

@@ -129,7 +129,7 @@ pub fn validate(root: &Path, kernel: bool) -> Report {
             r.problems.push(p);
         }
     }
-    check_rulesets(&cfg, &mut r, |script, bundle| crate::nft::check_script(script, bundle));
+    check_rulesets(&cfg, &mut r, crate::nft::check_script);
     if kernel {
         r.problems.extend(preflight(&cfg, &Host::real()));
     }
@@ -240,6 +240,9 @@ fn check_rulesets(cfg: &Config, r: &mut Report, check: impl Fn(&str, &str) -> Ch
     }
 }
 
+/// nft's version check for a bundle: check_version's error text when it fails.
+pub type NftCheck = Box<dyn Fn(&str) -> Result<(), String>>;
+
 /// What the preflight reads of this box, so that the tests can give it another.
 pub struct Host {
     /// `uname -r`.
@@ -248,7 +251,7 @@ pub struct Host {
     pub module: Box<dyn Fn(&str) -> Availability>,
     pub resilient_groups: bool,
     /// nft's version check, for a bundle (check_version's error text).
-    pub nft: Box<dyn Fn(&str) -> Result<(), String>>,
+    pub nft: NftCheck,
 }
 
 /// Whether a kernel module can be had.

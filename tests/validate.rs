@@ -100,6 +100,10 @@ fn good_trees_of_every_stack_are_clean() {
     let r = run(teqlctl(empty.path(), &no_nft()), &["validate"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(r.out.contains("nothing is configured for teqlctl yet"), "{}", r.out);
+    // A root that is not there is a mistake, not an empty box.
+    let r = run(teqlctl(&empty.path().join("missing"), &no_nft()), &["validate"]);
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.err.contains("missing: no such directory"), "{}", r.err);
 }
 
 /// (tree, the file the problem is in, below the tree, the key it names).
@@ -304,7 +308,13 @@ fn hooks_install_says_what_validate_found_and_installs_anyway() {
     assert!(t.path().join("etc/sysconfig/network-scripts/ifup-teql").exists());
     let t = TempDir::new().unwrap();
     copy_tree(&corpus("good-ifcfg"), t.path());
-    let r = run(teqlctl(t.path(), &no_nft()), &["--dry-run", "hooks", "install", "--network-scripts"]);
+    let install = ["hooks", "install", "--network-scripts", "--binary", &bin.display().to_string()];
+    let r = run(teqlctl(t.path(), &no_nft()), &install);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert!(r.out.ends_with("teqlctl validate: configuration OK (2 bundles, 4 lines)\n"), "{}", r.out);
+    assert_eq!(r.out, "teqlctl validate: configuration OK (2 bundles, 4 lines)\n");
+    // A dry run installs nothing: its commands, no verdict.
+    let mut dry = vec!["--dry-run"];
+    dry.extend(install);
+    let r = run(teqlctl(t.path(), &no_nft()), &dry);
+    assert_eq!((r.code, r.out.as_str()), (0, "# nothing to change\n"), "{}", r.err);
 }
