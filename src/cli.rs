@@ -89,6 +89,20 @@ pub enum Command {
         #[arg(long, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
         metrics_file: Option<std::path::PathBuf>,
     },
+    /// Check the configuration without touching the kernel: every file of every stack, and
+    /// the nftables rulesets it asks for (`nft -c`); exit 0 when clean, 3 on a problem
+    Validate {
+        /// Machine-readable output: ok, problems (kind, file, line, key, bundle, message), notes
+        #[arg(long)]
+        json: bool,
+        /// Also check that this box has what the configuration needs (sch_teql, tunnel
+        /// modules, resilient nexthop groups, nft); a lack exits 4
+        #[arg(long)]
+        kernel: bool,
+        /// Print only the one-line summary
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
+    },
     /// Print or write the aggregator's files for a TEQL bundle of GRE/IPIP tunnels: a tunnel
     /// back to each line, and its teqlN with routes and NAT
     PeerConfig {
@@ -290,6 +304,7 @@ impl Command {
             Command::PeerConfig { .. } => "peer-config".into(),
             Command::Hooks { .. } => "hooks".into(),
             Command::Completions { .. } => "completions".into(),
+            Command::Validate { .. } => "validate".into(),
             Command::Hook { name, .. } => name.clone(),
         }
     }
@@ -317,6 +332,21 @@ fn run(cli: Cli) -> Result<i32> {
             let hook = Hook::from_name(&name).ok_or_else(|| Error::Usage(format!("{name}: not a hook name")))?;
             Ok(hooks::run(hook, &args, &ctx))
         }
+        Command::Validate { json, kernel, quiet } => {
+            // A mistyped --root would otherwise be "nothing configured", exit 0.
+            if !ctx.root.is_dir() {
+                return Err(Error::Usage(format!("--root {}: no such directory", ctx.root.display())));
+            }
+            let report = crate::validate::validate(&ctx.root, kernel);
+            if json {
+                println!("{}", report.to_json());
+            } else if quiet {
+                println!("{}", report.summary());
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(report.exit_code())
+        }
         Command::Completions { shell } => {
             crate::out::print(&crate::completions::script(shell));
             Ok(exit::OK)
@@ -333,6 +363,12 @@ fn run(cli: Cli) -> Result<i32> {
                     }
                     let steps = install::plan_install(&ctx.root, &systems(&ctx.root, &s)?, &binary)?;
                     finish_steps(&ctx, &steps)?;
+                    // What the hooks will meet at the next ifup, said now; never the install's
+                    // failure (a box is often set up hooks first, files after). A dry run
+                    // installs nothing and prints its commands only.
+                    if !ctx.dry_run {
+                        println!("{}", install::validate_summary(&ctx.root));
+                    }
                 }
                 HooksAction::Uninstall { systems: s } => {
                     let steps = install::plan_uninstall(&ctx.root, &systems(&ctx.root, &s)?);
@@ -445,6 +481,7 @@ fn run(cli: Cli) -> Result<i32> {
                 | Command::Hook { .. }
                 | Command::Hooks { .. }
                 | Command::PeerConfig { .. }
+                | Command::Validate { .. }
                 | Command::Completions { .. } => {
                     unreachable!("handled above")
                 }

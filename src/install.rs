@@ -389,6 +389,12 @@ pub fn plan_uninstall(root: &Path, systems: &[System]) -> Vec<Step> {
     steps
 }
 
+/// `teqlctl validate`'s one-line verdict on the configuration below `root` (what the hooks
+/// will meet), for `hooks install` to print after the links are made.
+pub fn validate_summary(root: &Path) -> String {
+    crate::validate::validate(root, false).summary()
+}
+
 /// Carries out `steps`; if one fails, undoes the ones done (newest first) so a failed run
 /// leaves things as they were.
 pub fn apply(steps: &[Step]) -> Result<()> {

@@ -47,3 +47,4 @@ pub mod sysctl;
 pub mod testpoint;
 pub mod text;
 pub mod tunnel_errors;
+pub mod validate;

@@ -436,6 +436,36 @@ pub fn apply(script: &str, bundle: &str) -> Result<()> {
     }
 }
 
+/// Has nft check `script` (`nft -c -f`: the kernel sees the transaction and it is aborted, so
+/// nothing changes) for `teqlctl validate`. The file goes to a directory made new for it under
+/// the temporary directory, since validate runs as any user. nft's check mode still needs
+/// CAP_NET_ADMIN (it asks the kernel); without it, or without nft, the answer is that the
+/// script was not checked, and why.
+pub fn check_script(script: &str, bundle: &str) -> crate::validate::Checked {
+    use crate::validate::Checked;
+    let template = std::env::temp_dir().join("teqlctl-validate.XXXXXX");
+    let dir = match nix::unistd::mkdtemp(&template) {
+        Ok(d) => d,
+        Err(e) => return Checked::NotChecked(format!("cannot make a directory in {}: {e}", template.display())),
+    };
+    let path = dir.join("ruleset.nft");
+    let r = crate::statefile::write_private(&path, script.as_bytes())
+        .and_then(|()| run(&["-c", "-f", &path.to_string_lossy()], bundle));
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    match r {
+        Err(e) => Checked::NotChecked(e.to_string()),
+        Ok((true, _)) => Checked::Accepted,
+        Ok((false, out)) if out.contains("Operation not permitted") || out.contains("Permission denied") => {
+            Checked::NotChecked(format!(
+                "nft -c needs CAP_NET_ADMIN (run teqlctl validate as root): {}",
+                crate::text::escape_for_message(out.trim(), 200)
+            ))
+        }
+        Ok((false, out)) => Checked::Refused(crate::text::escape_for_message(out.trim(), 300)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
