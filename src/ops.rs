@@ -498,7 +498,7 @@ fn split_modes(masters: Vec<Master>) -> (Vec<Master>, Vec<String>) {
     (teql, mp.into_iter().map(|m| m.device).collect())
 }
 
-fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
+fn masters_to_act_on(root: &std::path::Path, cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
     match master {
         Some(m) if !m.is_teql() && multipath_bundle(cfg, m).is_none() => {
             Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
@@ -510,10 +510,10 @@ fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Ma
         None => {
             check_whole_config(cfg)?;
             if cfg.masters.is_empty() {
-                return Err(Error::Usage(
-                    "no teql master is configured (no TEQL_MASTER= in any ifcfg file); name one, or see teqlctl(8)"
-                        .into(),
-                ));
+                return Err(Error::Usage(format!(
+                    "no teql master is configured: add {}, or name one; see teqlctl(8)",
+                    crate::config::line_of_hint(root, "teqlN")
+                )));
             }
             Ok(cfg.masters.values().cloned().collect())
         }
@@ -524,7 +524,7 @@ fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Ma
 /// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
 /// instead leaves it to the lines' own ifup-local.
 pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
         last = multipath(ctx, cfg, b, &MpEvent::Up)?;
@@ -549,18 +549,25 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: boo
             }
             if p.lines_of(&m.device) == 0 {
                 let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
-                let msg = if names.is_empty() {
-                    format!(
-                        "{}: no line is configured for it (TEQL_MASTER={} in a line's ifcfg file)",
-                        m.device, m.device
-                    )
+                if names.is_empty() {
+                    // Nothing the kernel or the lines' state can change: the files lack it.
+                    let msg = format!(
+                        "{}: no line is configured for it (add {})",
+                        m.device,
+                        crate::config::line_of_hint(&ctx.root, &m.device)
+                    );
+                    if need_a_line {
+                        return Err(Error::NotConfigured(msg));
+                    }
+                    p.note(msg);
                 } else {
-                    format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "))
-                };
-                if need_a_line {
-                    return Err(Error::Refused(msg));
+                    let msg =
+                        format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "));
+                    if need_a_line {
+                        return Err(Error::Refused(msg));
+                    }
+                    p.note(msg);
                 }
-                p.note(msg);
             }
             p.master_up(m)?;
         }
@@ -570,7 +577,7 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: boo
 
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
         last = multipath(ctx, cfg, b, &MpEvent::Down)?;
@@ -737,6 +744,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
                 dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
                 table: m.table(),
                 rp_filter: m.path.rp_filter,
+                gateway_hint: m.gateway_hint(),
             }
         })
         .collect()
@@ -1308,6 +1316,7 @@ mod tests {
             dhcp: None,
             table,
             rp_filter: None,
+            gateway_hint: "",
         };
         let lines = [line("eth1", 4201), line("eth2", 4202)];
         let route = |table| Action::ReplaceRoute {

@@ -141,8 +141,10 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let root = office();
     fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap();
     let file = scripts(&root).join("ifcfg-eth3");
-    let expected =
-        format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
+    let expected = format!(
+        "{}: line eth3 names bundle eth9 (TEQL_MASTER=\"eth9\"), but no bundle eth9 is configured",
+        file.display()
+    );
     teqlctl()
         .arg("--root")
         .arg(root.path())
@@ -278,6 +280,63 @@ fn up_without_configuration_says_what_to_write() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("TEQL_MASTER="));
+}
+
+/// A Debian box: /etc/network/interfaces only.
+fn debian(interfaces: &str) -> TempDir {
+    let root = TempDir::new().unwrap();
+    fs::create_dir_all(root.path().join("etc/network")).unwrap();
+    fs::write(root.path().join("etc/network/interfaces"), interfaces).unwrap();
+    root
+}
+
+#[test]
+fn a_debian_box_is_told_in_its_own_words_and_a_missing_line_is_a_config_problem() {
+    let root = debian("auto lo\niface lo inet loopback\n");
+    let err = |args: &[&str], code: i32| {
+        let out = teqlctl().arg("--root").arg(root.path()).args(args).assert().code(code).get_output().stderr.clone();
+        String::from_utf8(out).unwrap()
+    };
+    let e = err(&["-n", "up"], 2);
+    assert!(
+        e.contains("teql-master teqlN in a line's stanza of /etc/network/interfaces") && !e.contains("ifcfg"),
+        "{e}"
+    );
+    // No line for teql1 is the files' problem, not the kernel's: 3, not 4.
+    let e = err(&["-n", "up", "teql1"], 3);
+    assert!(
+        e.contains("teql1: no line is configured") && e.contains("teql-master teql1") && !e.contains("ifcfg"),
+        "{e}"
+    );
+}
+
+#[test]
+fn interfaces_problems_name_line_and_stanza_and_are_said_once() {
+    let root = debian(
+        "auto eth1\niface eth1 inet static\n    address 198.51.100.2/24\n    teql-gateway 198.51.100.1\n    \
+         teql-master wan\n    teql-weight ten\n\n\
+         iface eth2 inet dhcp\n    teql-master wan\n\niface eth3 inet dhcp\n    teql-master wan\n",
+    );
+    let out = teqlctl().arg("--root").arg(root.path()).args(["status"]).assert().success().get_output().clone();
+    let e = String::from_utf8(out.stderr).unwrap();
+    let file = root.path().join("etc/network/interfaces");
+    let weight = format!(
+        "{}:6: iface eth1 inet static: teql-weight \"ten\" is not valid: expected a weight from 1 to 256",
+        file.display()
+    );
+    assert!(e.contains(&weight), "{e}");
+    // The missing bundle is one problem of eth2 and eth3, not one line each.
+    assert_eq!(e.matches("no bundle wan is configured").count(), 1, "{e}");
+    assert!(e.contains("lines eth2, eth3 name bundle wan (teql-master \"wan\")"), "{e}");
+    assert!(e.contains("add a stanza `iface wan inet manual` with `teql-mode multipath`"), "{e}");
+    // `up` refuses with it, said once.
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["-n", "up", "wan"])
+        .assert()
+        .code(predicate::ne(0))
+        .stderr(predicate::str::contains("no bundle wan is configured").count(1));
 }
 
 #[test]
