@@ -914,6 +914,14 @@ fn multipath_with_lines(
             } else if ctx.dry_run {
                 notes.push(format!("{name}: its nftables table is as it should be"));
             }
+        } else if ruleset_file(name).exists() {
+            // No longer a connection bundle: the marks stop before anything else changes, and
+            // the record goes once they have (its fwmark rules go with the planner's, which
+            // keeps them only for a connection bundle).
+            if let Some(action) = leftover_connection_table(ctx, cfg, name)? {
+                actions.insert(0, action);
+            }
+            saved = Some(None);
         }
         if !mp.problems.is_empty() {
             note_line_problem();
@@ -1152,6 +1160,38 @@ fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
         };
     };
     crate::statefile::write_atomic(&path, r.as_bytes())
+}
+
+/// The nft transaction that removes the `inet teqlctl` table teqlctl wrote for `name` when it
+/// was a connection bundle (its record says so), now that it is a multipath one: its marks
+/// and masquerade rules are what the new mode no longer needs. None when the table is gone,
+/// or when another configured bundle is the connection bundle now (the table is that one's,
+/// and its own run writes it anew).
+fn leftover_connection_table(ctx: &Ctx, cfg: &Config, name: &str) -> Result<Option<crate::plan::Action>> {
+    use crate::connection as conn;
+    if cfg.masters.values().any(|m| m.device != name && m.mode.connection().is_some()) {
+        return Ok(None);
+    }
+    let last = crate::statefile::read_record(&ruleset_file(name));
+    let current = match current_table(name, last.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) if ctx.dry_run => {
+            eprintln!("teqlctl: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(cur) = current else { return Ok(None) };
+    Ok(Some(crate::plan::Action::Nft {
+        bundle: name.to_string(),
+        script: conn::teardown(),
+        undo: format!("{}{cur}", conn::teardown()),
+        what: format!(
+            "{name}: nftables table {} {} removed (it is no longer a connection bundle)",
+            conn::NFT_FAMILY,
+            conn::NFT_TABLE
+        ),
+    }))
 }
 
 /// What a connection bundle's run does to nftables and conntrack.
