@@ -1245,6 +1245,47 @@ fn the_networkmanager_dispatcher_names_a_broken_profile_and_a_line_on_another_in
         .stderr("");
 }
 
+/// An LTE modem under NetworkManager: its gsm profile's interface-name is the modem's control
+/// port (cdc-wdm0); IP is on another interface, which the dispatcher passes as $1 and in
+/// DEVICE_IP_IFACE. The line is that interface: the control port only picks the profile. It
+/// used to be refused ("the profile's line is cdc-wdm0, but NetworkManager activated it on
+/// wwan0"), or planned on the control port.
+#[test]
+fn the_networkmanager_dispatcher_takes_a_modems_ip_interface_as_the_line() {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/NetworkManager/system-connections");
+    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(root.path().join("etc/teqlctl/bundles")).unwrap();
+    fs::write(root.path().join("etc/teqlctl/bundles/wan.conf"), "[bundle]\nmode=multipath\n").unwrap();
+    fs::write(
+        dir.join("lte.nmconnection"),
+        "[connection]\nid=lte\ntype=gsm\ninterface-name=cdc-wdm0\n[gsm]\napn=internet\n[ipv4]\nmethod=auto\n\
+         [user]\nteqlctl.master=wan\n",
+    )
+    .unwrap();
+    let lte = nm_profile("lte.nmconnection");
+    // The host has no wwan9: the line is refused for that, before anything is changed, and
+    // the control port is never taken for the line.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &lte)
+        .env("DEVICE_IFACE", "cdc-wdm0")
+        .env("DEVICE_IP_IFACE", "wwan9")
+        .args(["wwan9", "up"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("wwan9: no such interface").and(predicate::str::contains("cdc-wdm0").not()));
+    // Activated on another device than the profile's (neither its control nor its IP
+    // interface): still refused.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &lte)
+        .env("DEVICE_IFACE", "cdc-wdm1")
+        .env("DEVICE_IP_IFACE", "wwan1")
+        .args(["wwan1", "up"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the profile's line is cdc-wdm0, but NetworkManager activated it on wwan1"));
+}
+
 #[test]
 fn the_networkmanager_dispatcher_reads_ifcfg_profiles_as_the_network_scripts_hooks_do() {
     // RHEL 8 and 9 with the ifcfg-rh plugin: CONNECTION_FILENAME is the ifcfg file.

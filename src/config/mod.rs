@@ -42,6 +42,10 @@ pub fn load(root: &std::path::Path) -> Config {
         cfg.files.extend(other.files);
         cfg.problems.extend(other.problems);
     }
+    // Every run sees a modem's line by the interface its dispatcher event named, not by the
+    // control port its profile names: a check round or another line's event would otherwise
+    // plan the bundle without it.
+    crate::nm::apply_recorded_ip_ifaces(&mut cfg, &crate::health::state_dir());
     cfg
 }
 
@@ -538,6 +542,10 @@ pub struct Config {
     /// Lines taken out because the bundle they name is not configured, to that bundle's name:
     /// the one problem of the missing bundle is filed under its name, and is theirs too.
     pub orphans: BTreeMap<String, String>,
+    /// Lines NetworkManager brought up on another interface than their profile names (a
+    /// modem's IP interface, wwan0, for its control port cdc-wdm0; see nm.rs): the line's
+    /// interface to the profile's interface-name.
+    pub ip_ifaces: BTreeMap<String, String>,
 }
 
 /// The role an interface has in the configuration.
