@@ -642,6 +642,7 @@ mod tests {
             path: Default::default(),
             tunnel: None,
             source: "/etc/sysconfig/network-scripts/ifcfg-tl1".into(),
+            spelling: crate::config::Spelling::Ifcfg,
         };
         (m, s)
     }

@@ -382,11 +382,14 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Status { json, master } => {
             let cfg = crate::config::load(&ctx.root);
-            // The text lists the problems itself; said on stderr too, they were said twice
-            // (issue 28, point 9). The JSON has them for programs, stderr for whoever runs it.
-            if json {
-                for p in &cfg.problems {
+            // Every command that reads a broken file says so, to the system log too. The text
+            // lists the problems itself, so on the terminal they are said once, not twice
+            // (issue 28, point 9); with --json they go to stderr for whoever runs it.
+            for p in &cfg.problems {
+                if json {
                     log::warn(&p.to_string());
+                } else {
+                    log::warn_log_only(&p.to_string());
                 }
             }
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;

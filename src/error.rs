@@ -40,6 +40,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The configuration lacks what the command needs (a master without a line): no file is
+    /// broken, but it is the files that must change.
+    #[error("{0}")]
+    NotConfigured(String),
+
     #[error("{0}: no such interface; check the name with `ip link`")]
     NoSuchInterface(String),
 
@@ -76,7 +81,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config(_) => exit::CONFIG,
+            Error::Config(_) | Error::NotConfigured(_) => exit::CONFIG,
             Error::Usage(_) => exit::USAGE,
             Error::NoSuchInterface(_) => exit::NO_SUCH_INTERFACE,
             Error::Refused(_) | Error::Module(_) | Error::Nft(_) => exit::KERNEL,

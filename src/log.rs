@@ -350,6 +350,12 @@ pub fn warn_with(msg: &str, fields: &[Field]) {
     log_with(libc::LOG_WARNING, msg, fields);
 }
 
+/// A warning for the system log only: for what the run shows on stdout itself (`status`
+/// lists the configuration problems in its text), so the terminal hears it once.
+pub fn warn_log_only(msg: &str) {
+    log_with(libc::LOG_WARNING, msg, &[]);
+}
+
 /// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
 /// (the caller sends it to syslog once, with `warn`).
 pub fn warn_stderr(msg: &str) {

@@ -117,6 +117,9 @@ pub struct Line {
     /// TEQL_RP_FILTER when set: otherwise the line keeps the admin's rp_filter (strict
     /// filtering works with split access).
     pub rp_filter: Option<crate::config::RpFilter>,
+    /// How to give the line a gateway, in the words of the stack its configuration is in
+    /// (config::Member::gateway_hint).
+    pub gateway_hint: &'static str,
 }
 
 /// What a DHCP client learned on a line: its address and the first of its routers.
@@ -579,8 +582,10 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                 bd.out.problems.push(l.device.clone());
             }
             (None, None) if !l.pointopoint => bd.out.warnings.push(format!(
-                "{}: no gateway known (set TEQL_GATEWAY, or wait for its DHCP lease): it is left out of {}",
-                l.device, b.name
+                "{}: no gateway known ({}, or wait for its DHCP lease): it is left out of {}",
+                l.device,
+                lines.iter().find(|c| c.device == l.device).map_or("set its gateway", |c| c.gateway_hint),
+                b.name
             )),
             _ => {}
         }
@@ -767,6 +772,7 @@ mod tests {
                 dhcp: None,
                 table: 4201,
                 rp_filter: None,
+                gateway_hint: "set GATEWAY or TEQL_GATEWAY in its ifcfg file",
             },
             Line {
                 device: "eth2".into(),
@@ -775,8 +781,17 @@ mod tests {
                 dhcp: None,
                 table: 4202,
                 rp_filter: None,
+                gateway_hint: "set GATEWAY or TEQL_GATEWAY in its ifcfg file",
             },
-            Line { device: "eth3".into(), weight: 1, gateway: None, dhcp: None, table: 4203, rp_filter: None },
+            Line {
+                device: "eth3".into(),
+                weight: 1,
+                gateway: None,
+                dhcp: None,
+                table: 4203,
+                rp_filter: None,
+                gateway_hint: "set GATEWAY or TEQL_GATEWAY in its ifcfg file",
+            },
         ]
     }
 
@@ -1012,7 +1027,7 @@ mod tests {
         s.addresses.push(Address { ifindex: 14, addr: ip("198.18.0.2"), prefix_len: 32, peer: None });
         let mut ls = lines();
         ls.truncate(1);
-        ls.push(Line { device: "ppp0".into(), weight: 1, gateway: None, dhcp: None, table: 4204, rp_filter: None });
+        ls.push(Line { device: "ppp0".into(), table: 4204, ..lines()[2].clone() });
         let old = Request { bundle_up: true, resilient: false, ..Request::default() };
         let cmds = shell(&plan(&bundle(), &ls, &old, &s));
         assert!(
@@ -1036,6 +1051,12 @@ mod tests {
         let p = plan(&bundle(), &lines(), &up(), &s);
         assert_eq!(p.members, ["eth2"]);
         assert!(p.warnings.iter().any(|w| w.starts_with("eth3: no gateway known")));
+        // The warning names the keys of the stack the line is configured in, not RedHat's.
+        let mut ls = lines();
+        ls[2].gateway_hint = "set teql-gateway in its stanza";
+        let p = plan(&bundle(), &ls, &up(), &s);
+        let w = p.warnings.iter().find(|w| w.starts_with("eth3: no gateway known")).unwrap();
+        assert!(w.contains("set teql-gateway in its stanza") && !w.contains("TEQL_GATEWAY"), "{w}");
         // eth1 keeps its table and rule (replies from its address), just no traffic share.
         assert!(shell(&p).iter().any(|c| c == "ip rule add priority 30100 from 198.51.100.10/32 lookup 4201"));
     }

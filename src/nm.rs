@@ -73,6 +73,12 @@ pub struct Event {
     /// The DHCP lease NetworkManager passes (its address and first router), if the line has
     /// one with both.
     pub lease: Option<Lease>,
+    /// DEVICE_IFACE: the device's control interface, which a profile's interface-name names.
+    /// For a modem (a gsm profile) that is its control port (cdc-wdm0, ttyUSB2), not the
+    /// interface that carries IP.
+    pub control: Option<IfName>,
+    /// DEVICE_IP_IFACE: the interface IP is configured on (wwan0, ppp0): the line's interface.
+    pub ip_iface: Option<IfName>,
 }
 
 impl Event {
@@ -89,7 +95,90 @@ impl Event {
             uuid: var("CONNECTION_UUID").filter(|v| !v.is_empty()),
             // The DHCP options, named as dhclient names them, prefixed with DHCP4_.
             lease: crate::dhcp::lease_of(var("DHCP4_IP_ADDRESS").as_deref(), var("DHCP4_ROUTERS").as_deref()),
+            control: var("DEVICE_IFACE").as_deref().and_then(IfName::new),
+            ip_iface: var("DEVICE_IP_IFACE").as_deref().and_then(IfName::new),
         })
+    }
+
+    /// The interface that carries the line's IP: DEVICE_IP_IFACE, else the interface the
+    /// dispatcher names ($1, which NetworkManager makes the IP interface where it has one).
+    pub fn line_iface(&self) -> &IfName {
+        self.ip_iface.as_ref().unwrap_or(&self.iface)
+    }
+
+    /// Whether `configured` (a profile's interface-name) is the device of this event: its IP
+    /// interface, or its control interface (a modem's control port).
+    fn is_device(&self, configured: &str) -> bool {
+        configured == self.iface.as_str()
+            || self.ip_iface.as_ref().is_some_and(|i| i.as_str() == configured)
+            || self.control.as_ref().is_some_and(|c| c.as_str() == configured)
+    }
+}
+
+/// `cfg` with line `from` (a modem's control port, as its profile names it) on interface `to`
+/// (the interface that carries its IP): everything teqlctl does to a line (its qdisc, its
+/// table's routes, its nexthop) is done to the IP interface, the control port has no IP.
+fn with_line_on(mut cfg: Config, from: &str, to: &IfName) -> Config {
+    rename_line(&mut cfg, from, to);
+    cfg
+}
+
+fn rename_line(cfg: &mut Config, from: &str, to: &IfName) {
+    // Only a profile's line: an ifcfg file or a stanza names the interface itself.
+    let Some(mut m) = cfg.members.remove(from) else { return };
+    if m.spelling != config::Spelling::Keyfile || cfg.members.contains_key(to.as_str()) {
+        cfg.members.insert(from.to_string(), m);
+        return;
+    }
+    m.device = to.clone();
+    cfg.members.insert(to.to_string(), m);
+    for device in cfg.files.values_mut() {
+        if device == from {
+            *device = to.to_string();
+        }
+    }
+    let profile_name = cfg.ip_ifaces.remove(from).unwrap_or_else(|| from.to_string());
+    cfg.ip_ifaces.insert(to.to_string(), profile_name);
+}
+
+/// Where the dispatcher records the IP interface of a profile whose interface-name is a
+/// control port, while the line is up: `nm-ip-iface.CONTROL` holding the interface's name.
+fn ip_iface_record(dir: &Path, control: &str) -> std::path::PathBuf {
+    dir.join(format!("nm-ip-iface.{control}"))
+}
+
+/// Applies the IP interfaces the dispatcher recorded (`ip_iface_record`) to the profiles'
+/// lines of `cfg`.
+pub fn apply_recorded_ip_ifaces(cfg: &mut Config, dir: &Path) {
+    let controls: Vec<String> = cfg
+        .members
+        .values()
+        .filter(|m| m.spelling == config::Spelling::Keyfile)
+        .map(|m| m.device.to_string())
+        .collect();
+    for control in controls {
+        let Some(text) = crate::statefile::read_record(&ip_iface_record(dir, &control)) else { continue };
+        if let Some(ip) = IfName::new(text.trim()) {
+            rename_line(cfg, &control, &ip);
+        }
+    }
+}
+
+/// Records (`ip`: Some) or forgets the IP interface of the profile's line `control`. A failure
+/// only costs later runs the line (they plan it by its control port), so it is logged.
+fn record_ip_iface(control: &str, ip: Option<&IfName>) {
+    let dir = crate::health::state_dir();
+    let path = ip_iface_record(&dir, control);
+    let r = match ip {
+        Some(ip) => crate::statefile::private_dir(&dir)
+            .and_then(|()| crate::statefile::write_atomic(&path, format!("{ip}\n").as_bytes())),
+        None => match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = r {
+        log::warn(&format!("{control}: {e}"));
     }
 }
 
@@ -157,8 +246,8 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
         return Ok(());
     }
     let cfg = config::load(&ctx.root);
-    let line = line_of(&cfg, &profile).map(|m| m.device.clone());
-    let Some(line) = line else {
+    let configured = line_of(&cfg, &profile).map(|m| m.device.clone());
+    let Some(configured) = configured else {
         // Ours by its text, but no line came of it: a broken profile. Its problems are said;
         // a line leaving is still taken out (detaching needs no configuration).
         let mut problems = cfg.problems.iter().filter(|p| p.path() == profile.as_path());
@@ -175,25 +264,42 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
         }
         return Err(Error::Config(first.clone()));
     };
-    if line != ev.iface {
+    // The profile's own interface-name, when a recorded IP interface stands for it.
+    let named = cfg.ip_ifaces.get(configured.as_str()).cloned().unwrap_or_else(|| configured.to_string());
+    if !ev.is_device(&named) && !ev.is_device(&configured) {
         return Err(Error::Usage(format!(
-            "{}: the profile's line is {line}, but NetworkManager activated it on {}; \
+            "{}: the profile's line is {configured}, but NetworkManager activated it on {}; \
              set interface-name={} in its [connection] section",
             profile.display(),
             ev.iface,
-            ev.iface
+            ev.control.as_ref().unwrap_or(&ev.iface)
         )));
     }
+    // The profile names the device by its control interface (a modem's cdc-wdm0); the line
+    // is the interface that carries IP (wwan0, ppp0), which the profile cannot name.
+    let line = ev.line_iface().clone();
+    let cfg = if line != configured { with_line_on(cfg, &configured, &line) } else { cfg };
+    let done = act(ctx, ev, &cfg, &line);
+    // Once it worked: a line that could not join is not planned on by later runs either.
+    if done.is_ok() && !ctx.dry_run && named != line.as_str() {
+        let up = !matches!(ev.action, Action::PreDown | Action::Down);
+        record_ip_iface(&named, up.then_some(&line));
+    }
+    done
+}
+
+/// What the dispatcher's action does to `line`, a line of `cfg`.
+fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
     match ev.action {
         Action::PreUp => {
-            ops::check_config(&cfg, &[&line])?;
-            ops::report_problems(&cfg, &line);
-            ops::load_module(ctx, &cfg, &line)
+            ops::check_config(cfg, &[line])?;
+            ops::report_problems(cfg, line);
+            ops::load_module(ctx, cfg, line)
         }
         Action::Up | Action::Dhcp4Change => {
-            ops::check_config(&cfg, &[&line])?;
-            ops::report_problems(&cfg, &line);
-            if let Some(bundle) = dhcp_line(&cfg, &line) {
+            ops::check_config(cfg, &[line])?;
+            ops::report_problems(cfg, line);
+            if let Some(bundle) = dhcp_line(cfg, line) {
                 let dhcp = crate::dhcp::Event {
                     reason: crate::dhcp::Reason::Bound,
                     reason_name: format!("NetworkManager {}", ev.action.name()),
@@ -204,23 +310,23 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
                 // gateway) the bundle is planned with what was recorded, as a line coming up.
                 if dhcp.lease.is_some() {
                     if ev.action == Action::Up {
-                        ops::let_go(ctx, &line)?;
+                        ops::let_go(ctx, line)?;
                     }
-                    return ops::dhcp_event(ctx, &cfg, bundle, &dhcp).map(drop);
+                    return ops::dhcp_event(ctx, cfg, bundle, &dhcp).map(drop);
                 }
             }
             if ev.action == Action::Dhcp4Change {
                 return Ok(());
             }
-            ops::attach(ctx, &cfg, std::slice::from_ref(&line), None).map(drop)
+            ops::attach(ctx, cfg, std::slice::from_ref(line), None).map(drop)
         }
         Action::PreDown | Action::Down => {
             // Taking a line out works even when its profile broke since it came up.
-            for p in cfg.problems_for(&line) {
+            for p in cfg.problems_for(line) {
                 log::warn(&p.to_string());
             }
-            ops::report_problems(&cfg, &line);
-            ops::detach_configured(ctx, &cfg, std::slice::from_ref(&line), true).map(drop)
+            ops::report_problems(cfg, line);
+            ops::detach_configured(ctx, cfg, std::slice::from_ref(line), true).map(drop)
         }
     }
 }
@@ -357,6 +463,45 @@ mod tests {
             let vars: &'static [(&str, &str)] = Box::leak(vars.to_vec().into_boxed_slice());
             assert_eq!(Event::from(&args(&["eth2", "up"]), env(vars)).unwrap().lease, None, "{vars:?}");
         }
+    }
+
+    #[test]
+    fn a_modems_line_is_its_ip_interface() {
+        let e =
+            Event::from(&args(&["wwan0", "up"]), env(&[("DEVICE_IFACE", "cdc-wdm0"), ("DEVICE_IP_IFACE", "wwan0")]))
+                .unwrap();
+        assert_eq!((e.line_iface().as_str(), e.is_device("cdc-wdm0"), e.is_device("cdc-wdm1")), ("wwan0", true, false));
+        // The profile's line, read as interface-name=cdc-wdm0, is planned on wwan0.
+        let root = tempfile::TempDir::new().unwrap();
+        let put = |p: &str, t: &str| {
+            let p = root.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, t).unwrap();
+        };
+        put("etc/teqlctl/bundles/wan.conf", "[bundle]\nmode=multipath\n");
+        put(
+            "etc/NetworkManager/system-connections/lte.nmconnection",
+            "[connection]\nid=lte\ntype=gsm\ninterface-name=cdc-wdm0\n[user]\nteqlctl.master=wan\nteqlctl.weight=2\n",
+        );
+        let cfg = with_line_on(config::load(root.path()), "cdc-wdm0", e.line_iface());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let lines = ops::multipath_lines(&cfg, "wan");
+        assert_eq!(lines.iter().map(|l| (l.device.as_str(), l.weight)).collect::<Vec<_>>(), [("wwan0", 2)]);
+        assert!(!cfg.members.contains_key("cdc-wdm0"));
+        assert_eq!(cfg.ip_ifaces.get("wwan0").map(String::as_str), Some("cdc-wdm0"));
+        // What the dispatcher recorded is what every later run (check, another line's event)
+        // plans with; an ifcfg line of the same name is never renamed.
+        let state = tempfile::TempDir::new().unwrap();
+        std::fs::write(ip_iface_record(state.path(), "cdc-wdm0"), "wwan0\n").unwrap();
+        std::fs::write(ip_iface_record(state.path(), "eth7"), "wwan7\n").unwrap();
+        put("etc/sysconfig/network-scripts/ifcfg-eth7", "DEVICE=eth7\nTEQL_MASTER=teql0\n");
+        let mut cfg = config::load(root.path());
+        apply_recorded_ip_ifaces(&mut cfg, state.path());
+        assert_eq!(cfg.members.keys().map(String::as_str).collect::<Vec<_>>(), ["eth7", "wwan0"]);
+        assert_eq!(cfg.members["wwan0"].device, "wwan0");
+        // Without DEVICE_IP_IFACE the line is $1.
+        let e = Event::from(&args(&["ppp0", "up"]), env(&[("DEVICE_IFACE", "ttyUSB2")])).unwrap();
+        assert_eq!((e.line_iface().as_str(), e.is_device("ttyUSB2")), ("ppp0", true));
     }
 
     #[test]

@@ -501,7 +501,7 @@ fn split_modes(masters: Vec<Master>) -> (Vec<Master>, Vec<String>) {
     (teql, mp.into_iter().map(|m| m.device).collect())
 }
 
-fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
+fn masters_to_act_on(root: &std::path::Path, cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
     match master {
         Some(m) if !m.is_teql() && multipath_bundle(cfg, m).is_none() => {
             Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
@@ -513,10 +513,10 @@ fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Ma
         None => {
             check_whole_config(cfg)?;
             if cfg.masters.is_empty() {
-                return Err(Error::Usage(
-                    "no teql master is configured (no TEQL_MASTER= in any ifcfg file); name one, or see teqlctl(8)"
-                        .into(),
-                ));
+                return Err(Error::Usage(format!(
+                    "no teql master is configured: add {}, or name one; see teqlctl(8)",
+                    crate::config::line_of_hint(root, "teqlN")
+                )));
             }
             Ok(cfg.masters.values().cloned().collect())
         }
@@ -527,7 +527,7 @@ fn masters_to_act_on(cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Ma
 /// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
 /// instead leaves it to the lines' own ifup-local.
 pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
         last = multipath(ctx, cfg, b, &MpEvent::Up)?;
@@ -552,18 +552,25 @@ pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: boo
             }
             if p.lines_of(&m.device) == 0 {
                 let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
-                let msg = if names.is_empty() {
-                    format!(
-                        "{}: no line is configured for it (TEQL_MASTER={} in a line's ifcfg file)",
-                        m.device, m.device
-                    )
+                if names.is_empty() {
+                    // Nothing the kernel or the lines' state can change: the files lack it.
+                    let msg = format!(
+                        "{}: no line is configured for it (add {})",
+                        m.device,
+                        crate::config::line_of_hint(&ctx.root, &m.device)
+                    );
+                    if need_a_line {
+                        return Err(Error::NotConfigured(msg));
+                    }
+                    p.note(msg);
                 } else {
-                    format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "))
-                };
-                if need_a_line {
-                    return Err(Error::Refused(msg));
+                    let msg =
+                        format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "));
+                    if need_a_line {
+                        return Err(Error::Refused(msg));
+                    }
+                    p.note(msg);
                 }
-                p.note(msg);
             }
             warn_independent_isps(p, cfg, &m.device);
             p.master_up(m)?;
@@ -584,7 +591,7 @@ fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
 
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(cfg, master)?);
+    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
     for b in &bundles {
         last = multipath(ctx, cfg, b, &MpEvent::Down)?;
@@ -751,6 +758,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
                 dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
                 table: m.table(),
                 rp_filter: m.path.rp_filter,
+                gateway_hint: m.gateway_hint(),
             }
         })
         .collect()
@@ -920,6 +928,14 @@ fn multipath_with_lines(
             } else if ctx.dry_run {
                 notes.push(format!("{name}: its nftables table is as it should be"));
             }
+        } else if ruleset_file(name).exists() {
+            // No longer a connection bundle: the marks stop before anything else changes, and
+            // the record goes once they have (its fwmark rules go with the planner's, which
+            // keeps them only for a connection bundle).
+            if let Some(action) = leftover_connection_table(ctx, cfg, name)? {
+                actions.insert(0, action);
+            }
+            saved = Some(None);
         }
         if !mp.problems.is_empty() {
             note_line_problem();
@@ -1160,6 +1176,38 @@ fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
     crate::statefile::write_atomic(&path, r.as_bytes())
 }
 
+/// The nft transaction that removes the `inet teqlctl` table teqlctl wrote for `name` when it
+/// was a connection bundle (its record says so), now that it is a multipath one: its marks
+/// and masquerade rules are what the new mode no longer needs. None when the table is gone,
+/// or when another configured bundle is the connection bundle now (the table is that one's,
+/// and its own run writes it anew).
+fn leftover_connection_table(ctx: &Ctx, cfg: &Config, name: &str) -> Result<Option<crate::plan::Action>> {
+    use crate::connection as conn;
+    if cfg.masters.values().any(|m| m.device != name && m.mode.connection().is_some()) {
+        return Ok(None);
+    }
+    let last = crate::statefile::read_record(&ruleset_file(name));
+    let current = match current_table(name, last.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) if ctx.dry_run => {
+            eprintln!("teqlctl: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(cur) = current else { return Ok(None) };
+    Ok(Some(crate::plan::Action::Nft {
+        bundle: name.to_string(),
+        script: conn::teardown(),
+        undo: format!("{}{cur}", conn::teardown()),
+        what: format!(
+            "{name}: nftables table {} {} removed (it is no longer a connection bundle)",
+            conn::NFT_FAMILY,
+            conn::NFT_TABLE
+        ),
+    }))
+}
+
 /// What a connection bundle's run does to nftables and conntrack.
 struct ConnStep {
     /// The nft transaction.
@@ -1322,6 +1370,7 @@ mod tests {
             dhcp: None,
             table,
             rp_filter: None,
+            gateway_hint: "",
         };
         let lines = [line("eth1", 4201), line("eth2", 4202)];
         let route = |table| Action::ReplaceRoute {

@@ -650,6 +650,7 @@ mod tests {
             path: Default::default(),
             tunnel,
             source: format!("{SCRIPTS}/ifcfg-{device}").into(),
+            spelling: crate::config::Spelling::Ifcfg,
         }
     }
 

@@ -792,8 +792,9 @@ impl<'a> Planner<'a> {
                     path: m.source.clone().unwrap_or_default(),
                     key: "MTU".into(),
                     value: mtu.to_string(),
-                    expected: format!("at most {min_mtu}, the MTU of its line {min_name}"),
+                    expected: format!("at most {min_mtu}, the MTU of its line {min_name}").into(),
                     device: Some(m.device.clone()),
+                    at: None,
                 }));
             }
         }

@@ -144,7 +144,8 @@ pub fn from_config(e: &ConfigError) -> Problem {
     let message = e.to_string();
     let (mut line, mut key) = match e {
         ConfigError::Syntax { line, key, .. } => (Some(*line), key.clone()),
-        ConfigError::InvalidValue { key, .. } => (None, Some(key.clone())),
+        // An interfaces stanza's value error knows its line (`at`); the other formats' do not.
+        ConfigError::InvalidValue { key, at, .. } => (at.as_ref().and_then(|a| a.line), Some(key.clone())),
         _ => (None, None),
     };
     let (l, k) = parse_line_and_key(&message);
@@ -404,6 +405,7 @@ mod tests {
             value: "ten".into(),
             expected: "a weight from 1 to 256".into(),
             device: Some("eth2".into()),
+            at: None,
         };
         let s = ConfigError::Syntax {
             path: "/etc/network/interfaces".into(),

@@ -142,8 +142,10 @@ fn bad_value_names_file_key_and_value_and_exits_3() {
     let root = office();
     fs::write(scripts(&root).join("ifcfg-eth3"), "DEVICE=eth3\nTEQL_MASTER=eth9\n").unwrap();
     let file = scripts(&root).join("ifcfg-eth3");
-    let expected =
-        format!("{}: TEQL_MASTER=\"eth9\" is not valid: expected a teql master name teql0..teql63", file.display());
+    let expected = format!(
+        "{}: line eth3 names bundle eth9 (TEQL_MASTER=\"eth9\"), but no bundle eth9 is configured",
+        file.display()
+    );
     teqlctl()
         .arg("--root")
         .arg(root.path())
@@ -279,6 +281,64 @@ fn up_without_configuration_says_what_to_write() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("TEQL_MASTER="));
+}
+
+/// A Debian box: /etc/network/interfaces only.
+fn debian(interfaces: &str) -> TempDir {
+    let root = TempDir::new().unwrap();
+    fs::create_dir_all(root.path().join("etc/network")).unwrap();
+    fs::write(root.path().join("etc/network/interfaces"), interfaces).unwrap();
+    root
+}
+
+#[test]
+fn a_debian_box_is_told_in_its_own_words_and_a_missing_line_is_a_config_problem() {
+    let root = debian("auto lo\niface lo inet loopback\n");
+    let err = |args: &[&str], code: i32| {
+        let out = teqlctl().arg("--root").arg(root.path()).args(args).assert().code(code).get_output().stderr.clone();
+        String::from_utf8(out).unwrap()
+    };
+    let e = err(&["-n", "up"], 2);
+    assert!(
+        e.contains("teql-master teqlN in a line's stanza of /etc/network/interfaces") && !e.contains("ifcfg"),
+        "{e}"
+    );
+    // No line for teql1 is the files' problem, not the kernel's: 3, not 4.
+    let e = err(&["-n", "up", "teql1"], 3);
+    assert!(
+        e.contains("teql1: no line is configured") && e.contains("teql-master teql1") && !e.contains("ifcfg"),
+        "{e}"
+    );
+}
+
+#[test]
+fn interfaces_problems_name_line_and_stanza_and_are_said_once() {
+    let root = debian(
+        "auto eth1\niface eth1 inet static\n    address 198.51.100.2/24\n    teql-gateway 198.51.100.1\n    \
+         teql-master wan\n    teql-weight ten\n\n\
+         iface eth2 inet dhcp\n    teql-master wan\n\niface eth3 inet dhcp\n    teql-master wan\n",
+    );
+    // status lists the problems in its text (stdout), once.
+    let out = teqlctl().arg("--root").arg(root.path()).args(["status"]).assert().success().get_output().clone();
+    let e = String::from_utf8(out.stdout).unwrap();
+    let file = root.path().join("etc/network/interfaces");
+    let weight = format!(
+        "{}:6: iface eth1 inet static: teql-weight \"ten\" is not valid: expected a weight from 1 to 256",
+        file.display()
+    );
+    assert!(e.contains(&weight), "{e}");
+    // The missing bundle is one problem of eth2 and eth3, not one line each.
+    assert_eq!(e.matches("no bundle wan is configured").count(), 1, "{e}");
+    assert!(e.contains("lines eth2, eth3 name bundle wan (teql-master \"wan\")"), "{e}");
+    assert!(e.contains("add a stanza `iface wan inet manual` with `teql-mode multipath`"), "{e}");
+    // `up` refuses with it, said once.
+    teqlctl()
+        .arg("--root")
+        .arg(root.path())
+        .args(["-n", "up", "wan"])
+        .assert()
+        .code(predicate::ne(0))
+        .stderr(predicate::str::contains("no bundle wan is configured").count(1));
 }
 
 #[test]
@@ -1185,6 +1245,47 @@ fn the_networkmanager_dispatcher_names_a_broken_profile_and_a_line_on_another_in
         .assert()
         .code(0)
         .stderr("");
+}
+
+/// An LTE modem under NetworkManager: its gsm profile's interface-name is the modem's control
+/// port (cdc-wdm0); IP is on another interface, which the dispatcher passes as $1 and in
+/// DEVICE_IP_IFACE. The line is that interface: the control port only picks the profile. It
+/// used to be refused ("the profile's line is cdc-wdm0, but NetworkManager activated it on
+/// wwan0"), or planned on the control port.
+#[test]
+fn the_networkmanager_dispatcher_takes_a_modems_ip_interface_as_the_line() {
+    let root = TempDir::new().unwrap();
+    let dir = root.path().join("etc/NetworkManager/system-connections");
+    fs::create_dir_all(&dir).unwrap();
+    fs::create_dir_all(root.path().join("etc/teqlctl/bundles")).unwrap();
+    fs::write(root.path().join("etc/teqlctl/bundles/wan.conf"), "[bundle]\nmode=multipath\n").unwrap();
+    fs::write(
+        dir.join("lte.nmconnection"),
+        "[connection]\nid=lte\ntype=gsm\ninterface-name=cdc-wdm0\n[gsm]\napn=internet\n[ipv4]\nmethod=auto\n\
+         [user]\nteqlctl.master=wan\n",
+    )
+    .unwrap();
+    let lte = nm_profile("lte.nmconnection");
+    // The host has no wwan9: the line is refused for that, before anything is changed, and
+    // the control port is never taken for the line.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &lte)
+        .env("DEVICE_IFACE", "cdc-wdm0")
+        .env("DEVICE_IP_IFACE", "wwan9")
+        .args(["wwan9", "up"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("wwan9: no such interface").and(predicate::str::contains("cdc-wdm0").not()));
+    // Activated on another device than the profile's (neither its control nor its IP
+    // interface): still refused.
+    hook_at(&root, "nm-dispatcher")
+        .env("CONNECTION_FILENAME", &lte)
+        .env("DEVICE_IFACE", "cdc-wdm1")
+        .env("DEVICE_IP_IFACE", "wwan1")
+        .args(["wwan1", "up"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the profile's line is cdc-wdm0, but NetworkManager activated it on wwan1"));
 }
 
 #[test]

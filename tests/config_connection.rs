@@ -95,21 +95,21 @@ fn bad_values_and_misplaced_keys() {
     const CONNECTION: (&str, &str) = ("teql-mode", "connection");
     const MULTIPATH: (&str, &str) = ("teql-mode", "multipath");
     let cases: &[(Options, Words)] = &[
-        (&[CONNECTION, ("teql-nat", "203.0.113.0/33")], &["<<teql-nat>>=\"203.0.113.0/33\"", "IPv4 networks"]),
-        (&[CONNECTION, ("teql-nat", "203.0.113.5/24")], &["<<teql-nat>>=\"203.0.113.5/24\""]),
-        (&[CONNECTION, ("teql-nat", "lan")], &["<<teql-nat>>=\"lan\""]),
-        (&[CONNECTION, ("teql-nat", "203.0.113.0/24,lan")], &["<<teql-nat>>=\"203.0.113.0/24,lan\""]),
-        (&[CONNECTION, ("teql-prefer", "eth1 eth1")], &["<<teql-prefer>>=\"eth1 eth1\"", "interface names"]),
+        (&[CONNECTION, ("teql-nat", "203.0.113.0/33")], &["<<teql-nat 203.0.113.0/33>>", "IPv4 networks"]),
+        (&[CONNECTION, ("teql-nat", "203.0.113.5/24")], &["<<teql-nat 203.0.113.5/24>>"]),
+        (&[CONNECTION, ("teql-nat", "lan")], &["<<teql-nat lan>>"]),
+        (&[CONNECTION, ("teql-nat", "203.0.113.0/24,lan")], &["<<teql-nat 203.0.113.0/24,lan>>"]),
+        (&[CONNECTION, ("teql-prefer", "eth1 eth1")], &["<<teql-prefer eth1 eth1>>", "interface names"]),
         (&[CONNECTION, ("teql-prefer-dst", "192.0.2.0/24")], &["<<teql-prefer-dst>>", "set the preferred line"]),
-        (&[MULTIPATH, ("teql-nat", "203.0.113.0/24")], &["<<teql-nat>>=\"203.0.113.0/24\"", "connection bundle"]),
-        (&[MULTIPATH, ("teql-prefer", "eth1")], &["<<teql-prefer>>=\"eth1\"", "connection bundle"]),
+        (&[MULTIPATH, ("teql-nat", "203.0.113.0/24")], &["<<teql-nat 203.0.113.0/24>>", "connection bundle"]),
+        (&[MULTIPATH, ("teql-prefer", "eth1")], &["<<teql-prefer eth1>>", "connection bundle"]),
         (&[CONNECTION, ("teql-prefer", "eth9")], &["preferred line eth9 is not a line of wan"]),
         (&[CONNECTION, ("teql-prefer", "eth4")], &["preferred line eth4 is not a line of wan"]),
-        (&[CONNECTION, ("teql-local-source", "lan0")], &["<<teql-local-source>>=\"lan0\"", "unicast IPv4 address"]),
-        (&[CONNECTION, ("teql-local-source", "198.18.0.1/24")], &["<<teql-local-source>>=\"198.18.0.1/24\""]),
-        (&[CONNECTION, ("teql-local-source", "127.0.0.1")], &["<<teql-local-source>>=\"127.0.0.1\""]),
+        (&[CONNECTION, ("teql-local-source", "lan0")], &["<<teql-local-source lan0>>", "unicast IPv4 address"]),
+        (&[CONNECTION, ("teql-local-source", "198.18.0.1/24")], &["<<teql-local-source 198.18.0.1/24>>"]),
+        (&[CONNECTION, ("teql-local-source", "127.0.0.1")], &["<<teql-local-source 127.0.0.1>>"]),
         (&[MULTIPATH, ("teql-local-source", "198.18.0.1")], &["<<teql-local-source>>", "connection bundle"]),
-        (&[("teql-mode", "roundrobin")], &["<<teql-mode>>=\"roundrobin\"", "teql, multipath or connection"]),
+        (&[("teql-mode", "roundrobin")], &["<<teql-mode roundrobin>>", "teql, multipath or connection"]),
     ];
     for fmt in FORMATS {
         for (bundle, words) in cases {

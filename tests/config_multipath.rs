@@ -130,15 +130,15 @@ fn bad_values_and_misplaced_keys() {
     const WAN: (&str, &str) = ("teql-master", "wan");
     const MULTIPATH: (&str, &str) = ("teql-mode", "multipath");
     let cases: &[(&str, Options, Words)] = &[
-        ("eth1", &[WAN, ("teql-weight", "0")], &["<<teql-weight>>=\"0\"", "from 1 to 256"]),
-        ("eth1", &[WAN, ("teql-weight", "257")], &["<<teql-weight>>=\"257\""]),
-        ("eth1", &[WAN, ("teql-gateway", "isp")], &["<<teql-gateway>>=\"isp\"", "unicast IPv4"]),
-        ("eth1", &[WAN, ("teql-gateway", "224.0.0.1")], &["<<teql-gateway>>=\"224.0.0.1\""]),
-        ("eth1", &[WAN, ("teql-table", "254")], &["<<teql-table>>=\"254\"", "not 253, 254 or 255"]),
+        ("eth1", &[WAN, ("teql-weight", "0")], &["<<teql-weight 0>>", "from 1 to 256"]),
+        ("eth1", &[WAN, ("teql-weight", "257")], &["<<teql-weight 257>>"]),
+        ("eth1", &[WAN, ("teql-gateway", "isp")], &["<<teql-gateway isp>>", "unicast IPv4"]),
+        ("eth1", &[WAN, ("teql-gateway", "224.0.0.1")], &["<<teql-gateway 224.0.0.1>>"]),
+        ("eth1", &[WAN, ("teql-table", "254")], &["<<teql-table 254>>", "not 253, 254 or 255"]),
         (
             "eth1",
             &[("teql-master", "lan")],
-            &["<<teql-master>>=\"lan\"", "no bundle lan is configured", "<<bundle-file lan>>"],
+            &["<<teql-master lan>>", "no bundle lan is configured", "<<bundle-file lan>>"],
         ),
         (
             "eth1",
@@ -150,9 +150,9 @@ fn bad_values_and_misplaced_keys() {
             &[("teql-master", "teql0"), ("teql-weight", "3")],
             &["<<teql-weight>> is set but teql0 is a TEQL bundle"],
         ),
-        ("wan", &[("teql-mode", "perflow")], &["<<teql-mode>>=\"perflow\"", "teql, multipath or connection"]),
-        ("wan", &[MULTIPATH, ("teql-hash", "l7")], &["<<teql-hash>>=\"l7\"", "l4, l3 or keep"]),
-        ("wan", &[MULTIPATH, ("teql-defroute", "maybe")], &["<<teql-defroute>>=\"maybe\""]),
+        ("wan", &[("teql-mode", "perflow")], &["<<teql-mode perflow>>", "teql, multipath or connection"]),
+        ("wan", &[MULTIPATH, ("teql-hash", "l7")], &["<<teql-hash l7>>", "l4, l3 or keep"]),
+        ("wan", &[MULTIPATH, ("teql-defroute", "maybe")], &["<<teql-defroute maybe>>"]),
         (
             "wan",
             &[MULTIPATH, ("teql-weight", "2")],

@@ -88,13 +88,13 @@ fn aggregator(fmt: Format, bundle: &[(&str, &str)], line: &[(&str, &str)]) -> Te
 #[test]
 fn bad_values_and_misplaced_keys() {
     let cases: &[(Options, Words)] = &[
-        (&[("teql-route", "198.18.100.1/24")], &["<<teql-route>>=\"198.18.100.1/24\"", "IPv4 networks"]),
-        (&[("teql-route", "198.18.100.0/24 lan")], &["<<teql-route>>=\"198.18.100.0/24 lan\"", "IPv4 networks"]),
-        (&[("teql-route", "0.0.0.0/0")], &["<<teql-route>>=\"0.0.0.0/0\"", "the default route comes from the gateway"]),
-        (&[("teql-nat", "lan")], &["<<teql-nat>>=\"lan\"", "IPv4 networks"]),
-        (&[("teql-peer-route", "198.18.100.0/33")], &["<<teql-peer-route>>=\"198.18.100.0/33\""]),
-        (&[("teql-peer-nat", "maybe")], &["<<teql-peer-nat>>=\"maybe\"", "yes or no"]),
-        (&[("teql-peer-nat", "perhaps")], &["<<teql-peer-nat>>=\"perhaps\"", "yes or no"]),
+        (&[("teql-route", "198.18.100.1/24")], &["<<teql-route 198.18.100.1/24>>", "IPv4 networks"]),
+        (&[("teql-route", "198.18.100.0/24 lan")], &["<<teql-route 198.18.100.0/24 lan>>", "IPv4 networks"]),
+        (&[("teql-route", "0.0.0.0/0")], &["<<teql-route 0.0.0.0/0>>", "the default route comes from the gateway"]),
+        (&[("teql-nat", "lan")], &["<<teql-nat lan>>", "IPv4 networks"]),
+        (&[("teql-peer-route", "198.18.100.0/33")], &["<<teql-peer-route 198.18.100.0/33>>"]),
+        (&[("teql-peer-nat", "maybe")], &["<<teql-peer-nat maybe>>", "yes or no"]),
+        (&[("teql-peer-nat", "perhaps")], &["<<teql-peer-nat perhaps>>", "yes or no"]),
     ];
     for fmt in FORMATS {
         for (bundle, words) in cases {

@@ -132,6 +132,45 @@ fn overlapping_destinations_and_a_shared_address_come_up() {
     });
 }
 
+/// A bundle switched from connection to multipath mode: its next `up` removes the `inet
+/// teqlctl` table (marks and masquerade) and the fwmark rules that only the connection mode
+/// needs, and keeps what multipath mode does (the lines' tables and rules, the group, the
+/// default route). They used to stay, marking and masquerading as before.
+#[test]
+fn switching_to_multipath_removes_what_only_connection_mode_needs() {
+    in_netns("switching_to_multipath_removes_what_only_connection_mode_needs", || {
+        let b =
+            Box::new([("192.0.2.100", "192.0.2.1"), ("198.51.100.100", "198.51.100.1")], "TEQL_NAT=203.0.113.0/24\n");
+        b.teqlctl(&["up", "wan"]).assert().success();
+        assert!(b.table().contains("ip saddr 203.0.113.0/24 masquerade"), "{}", b.table());
+        let fwmark = || sh("ip rule show priority 30050");
+        assert_eq!(fwmark().lines().count(), 2, "{}", fwmark());
+        assert!(b.state.path().join("connection-wan.nft").exists());
+
+        let dir = b.root.path().join("etc/sysconfig/network-scripts");
+        fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n").unwrap();
+        let out = b.teqlctl(&["--dry-run", "up", "wan"]).assert().success().get_output().stdout.clone();
+        let plan = String::from_utf8_lossy(&out).into_owned();
+        assert!(plan.contains("delete table inet teqlctl"), "{plan}");
+        assert_eq!(plan.matches("ip rule del priority 30050 fwmark").count(), 2, "{plan}");
+        b.teqlctl(&["up", "wan"]).assert().success();
+
+        let tables = sh("nft list tables");
+        assert!(!tables.contains("inet teqlctl"), "{tables}");
+        assert_eq!(fwmark(), "", "fwmark rules left");
+        assert!(!b.state.path().join("connection-wan.nft").exists());
+        // Multipath mode's own objects stay: each line's rule and table, the group, the route.
+        let rules = sh("ip rule show priority 30100");
+        assert!(rules.contains("from 192.0.2.100") && rules.contains("from 198.51.100.100"), "{rules}");
+        assert!(default_route().contains("nhid"), "{}", default_route());
+        assert_eq!(sh("ip nexthop show").lines().filter(|l| l.contains("group")).count(), 1);
+        // And a second run has nothing left to do.
+        let out = b.teqlctl(&["--dry-run", "up", "wan"]).assert().success().get_output().stdout.clone();
+        let plan = String::from_utf8_lossy(&out).into_owned();
+        assert!(!plan.contains("nft"), "{plan}");
+    });
+}
+
 /// The table flushed, or the whole ruleset reloaded from a saved `nft list ruleset`: the name
 /// is there, the rules are not (or the table is another one). `check` and `up` write it
 /// anew; `status` says so.

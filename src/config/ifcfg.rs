@@ -419,6 +419,7 @@ fn build_member(ctx: &mut Ctx, vars: &ShellVars, device: &str, unrelated: &BTree
         path: path?,
         tunnel: tunnel.ok()?,
         source: ctx.path.to_path_buf(),
+        spelling: Spelling::Ifcfg,
     })
 }
 
@@ -787,6 +788,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: root.file("ifcfg-eth3"),
+                spelling: Spelling::Ifcfg,
                 path: Default::default(),
                 tunnel: None,
             }
@@ -958,7 +960,7 @@ mod tests {
 
     fn assert_invalid(e: &ConfigError, path: &Path, dev: &str, key: &str, value: &str, expected_part: &str) {
         match e {
-            ConfigError::InvalidValue { path: p, key: k, value: v, expected, device } => {
+            ConfigError::InvalidValue { path: p, key: k, value: v, expected, device, .. } => {
                 assert_eq!((p.as_path(), k.as_str(), v.as_str()), (path, key, value));
                 assert!(expected.contains(expected_part), "{expected}");
                 assert_eq!(device.as_deref(), Some(dev));

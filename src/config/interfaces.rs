@@ -84,7 +84,7 @@ pub fn load(root: &Path) -> Config {
 /// so an empty variable can only come from a hand-made environment. The member's `onboot` is
 /// true: the hook only runs because the line is being brought up.
 pub fn member_from_options(device: &str, values: Values, source: &Path, stanza: &str) -> Result<Member, ConfigError> {
-    let mut ctx = Ctx { path: source, device, stanza, bundle: false, problems: Vec::new() };
+    let mut ctx = Ctx { path: source, device, stanza, options: &[], bundle: false, problems: Vec::new() };
     let member = check_member(&mut ctx, &values, true);
     let mut problems = ctx.problems.into_iter();
     match (member, problems.next()) {
@@ -911,8 +911,14 @@ fn build(reader: Reader) -> Config {
         first_stanza.insert(stanza.name.clone(), stanza.at.clone());
 
         let text = stanza.text();
-        let mut ctx =
-            Ctx { path: &stanza.at.path, device: &stanza.name, stanza: &text, bundle: is_master, problems: Vec::new() };
+        let mut ctx = Ctx {
+            path: &stanza.at.path,
+            device: &stanza.name,
+            stanza: &text,
+            options: &stanza.options,
+            bundle: is_master,
+            problems: Vec::new(),
+        };
         let onboot = reader.onboot.contains(&stanza.name);
         if is_master {
             if let Some(m) = build_master(&mut ctx, stanza, onboot) {
@@ -938,14 +944,28 @@ struct Ctx<'a> {
     path: &'a Path,
     device: &'a str,
     stanza: &'a str,
+    /// The stanza's options with their lines, for the line a bad value is on (none in a hook:
+    /// ifupdown's environment has no lines).
+    options: &'a [Opt],
     /// The stanza is a bundle's (teqlN, or one with teql-mode): line options are misplaced.
     bundle: bool,
     problems: Vec<ConfigError>,
 }
 
 impl Problems for Ctx<'_> {
+    /// Named with the option's line and its stanza, as ifupdown's own errors are: a file of
+    /// several lines' stanzas says nothing by its name alone.
     fn invalid(&mut self, key: &str, value: &str, expected: &str) {
-        self.problems.push(ConfigError::invalid(self.path, key, value, expected, Some(self.device.to_string())));
+        let exported = env_name(key);
+        let line = self.options.iter().find(|o| env_name(&o.name) == exported).map(|o| o.line);
+        self.problems.push(ConfigError::InvalidValue {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.into(),
+            device: Some(self.device.to_string()),
+            at: Some(Box::new(super::At { line, stanza: self.stanza.to_string() })),
+        });
     }
 
     /// The message starts with the stanza, which names the line or bundle it is about.
@@ -1007,6 +1027,24 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
     let values = option_values(|k| options.get(k).map(|o| o.value.as_str()));
     keys::routing_keys_on_line(ctx, &FORMAT, &values, &stanza.name);
     let mut member = check_member(ctx, &values, false)?;
+    // ifupdown's own `gateway` is not the line's gateway as GATEWAY= and NetworkManager's are:
+    // ifupdown adds `default via GATEWAY dev LINE` to the main table for it, a default route
+    // beside the bundle's that takes its traffic, and the second line's fails ("File
+    // exists"), which fails that line's ifup before teqlctl's hook runs. Ignoring it left the
+    // line out for want of a gateway, so it is refused, with what to write instead.
+    if let (false, Some(gw)) = (member.master.is_teql(), stanza.get("gateway")) {
+        ctx.inconsistent(format!(
+            "gateway {} (line {}) on a line of multipath bundle {}: ifupdown would add a default route \
+             of its own through {} beside the bundle's (and fail on the second line); write it as \
+             teql-gateway {}",
+            quoted(&gw.value),
+            gw.line,
+            member.master,
+            shown(&stanza.name),
+            shown(&gw.value)
+        ));
+        return None;
+    }
     member.tunnel = read_tunnel(ctx, stanza)?;
     Some(member)
 }
@@ -1203,7 +1241,17 @@ fn check_member(ctx: &mut Ctx, values: &Values, onboot: bool) -> Option<Member> 
         ));
         return None;
     };
-    Some(Member { device: name, master, rp_filter, onboot, probe, path, tunnel: None, source: ctx.path.to_path_buf() })
+    Some(Member {
+        device: name,
+        master,
+        rp_filter,
+        onboot,
+        probe,
+        path,
+        tunnel: None,
+        source: ctx.path.to_path_buf(),
+        spelling: Spelling::Interfaces,
+    })
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
@@ -1390,7 +1438,7 @@ mod tests {
 
     fn assert_invalid(e: &ConfigError, path: &Path, device: &str, key: &str, value: &str, expected: &str) {
         match e {
-            ConfigError::InvalidValue { path: p, key: k, value: v, expected: x, device: d } => {
+            ConfigError::InvalidValue { path: p, key: k, value: v, expected: x, device: d, .. } => {
                 assert_eq!(p, path, "{e:?}");
                 assert_eq!(k, key, "{e:?}");
                 assert_eq!(v, value, "{e:?}");
@@ -1455,7 +1503,10 @@ mod tests {
         let values = hook_values(&[("TEQL_MASTER", "teql0"), ("TEQL_PROBE_UP", "0")]);
         let e = member_from_options("eth2", values, &path, "iface eth2 inet static").unwrap_err();
         assert!(
-            e.to_string().ends_with("teql-probe-up=\"0\" is not valid: expected a number of rounds from 1 to 100"),
+            e.to_string().ends_with(
+                "interfaces: iface eth2 inet static: teql-probe-up \"0\" is not valid: expected a number of rounds \
+                 from 1 to 100"
+            ),
             "{e}"
         );
     }
@@ -1475,6 +1526,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: root.main(),
+                spelling: Spelling::Interfaces,
                 path: Default::default(),
                 tunnel: None,
             }
@@ -1735,6 +1787,37 @@ mod tests {
     }
 
     #[test]
+    fn a_multipath_lines_ifupdown_gateway_is_refused_by_stanza() {
+        // ifupdown's `gateway` on a line of a multipath bundle was ignored, and the line left
+        // out for want of a gateway ("set TEQL_GATEWAY"): it is refused, saying where and what
+        // to write. teql-gateway is the line's gateway; a DHCP line needs none.
+        let root = Root::new();
+        root.interfaces(
+            "iface wan inet manual\n teql-mode multipath\n\n\
+             iface eth1 inet static\n address 198.51.100.2/24\n gateway 198.51.100.1\n teql-master wan\n\n\
+             iface eth2 inet static\n address 192.0.2.2/24\n teql-master wan\n teql-gateway 192.0.2.1\n\n\
+             iface eth3 inet dhcp\n teql-master wan\n\n\
+             iface eth4 inet static\n address 198.18.4.1/30\n gateway 198.18.4.2\n teql-master teql0\n",
+        );
+        let c = root.load();
+        let e = only_problem(&c);
+        assert_inconsistent(
+            e,
+            &root.main(),
+            Some("eth1"),
+            &["iface eth1 inet static: gateway \"198.51.100.1\" (line 6)", "write it as teql-gateway 198.51.100.1"],
+        );
+        assert!(c.problems_for("eth1").contains(&e));
+        let gw = |d: &str| c.members[d].path.gateway();
+        assert_eq!((gw("eth2"), gw("eth3")), (Some(ip("192.0.2.1")), None));
+        // A TEQL line's gateway is ifupdown's business, as before.
+        assert!(c.members.contains_key("eth4"));
+        // Told in its own stack's words when it has none.
+        let hint = c.members["eth3"].gateway_hint();
+        assert!(hint.contains("teql-gateway in its stanza") && !hint.contains("TEQL_GATEWAY"), "{hint}");
+    }
+
+    #[test]
     fn bad_rp_filter() {
         let root = Root::new();
         root.interfaces("iface eth2 inet manual\n teql_master teql0\n teql_rp_filter STRICT\n");
@@ -1974,7 +2057,13 @@ mod tests {
                 .filter_map(|(k, v)| Some((k, v?)))
                 .collect();
             let hook = member_from_options(device, hook_values(&options), &path, &stanza).unwrap_err();
-            assert_eq!(&hook, only_problem(&c), "{text}");
+            // The same error, but for the line number: ifupdown's environment has none.
+            let mut read = only_problem(&c).clone();
+            if let ConfigError::InvalidValue { at: Some(at), .. } = &mut read {
+                assert!(at.line.is_some(), "{text}");
+                at.line = None;
+            }
+            assert_eq!(hook, read, "{text}");
         }
 
         let values = hook_values(&[("TEQL_MASTER", "teql0"), ("TEQL_RP_FILTER", "Strict")]);
@@ -1988,6 +2077,7 @@ mod tests {
                 onboot: true,
                 probe: Default::default(),
                 source: path.clone(),
+                spelling: Spelling::Interfaces,
                 path: LinePath { rp_filter: Some(RpFilter::Strict), ..Default::default() },
                 tunnel: None,
             }

@@ -383,6 +383,7 @@ fn build_member(ctx: &mut Ctx, ini: &Ini, user: &Properties, device: Option<&str
         path: path?,
         tunnel: None,
         source: ctx.path.to_path_buf(),
+        spelling: Spelling::Keyfile,
     })
 }
 
@@ -795,10 +796,8 @@ mod tests {
             ),
             (
                 "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=wan\n",
-                "teqlctl.master=\"wan\" is not valid: expected a teql master name teql0..teql63, or the name of a \
-                 multipath bundle (a bundle with a file of its own); no bundle wan is configured: teqlN names are \
-                 TEQL bundles, any other name needs /etc/teqlctl/bundles/wan.conf with [bundle] mode=multipath or \
-                 mode=connection",
+                "line eth2 names bundle wan (teqlctl.master=\"wan\"), but no bundle wan is configured: add \
+                 /etc/teqlctl/bundles/wan.conf with [bundle] mode=multipath or mode=connection",
             ),
             (
                 "[connection]\ninterface-name=eth2\n[user]\nteqlctl.master=teql64\n",

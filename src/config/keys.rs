@@ -152,9 +152,10 @@ impl<'a> Values<'a> {
     }
 }
 
-/// Which reader a message speaks for.
+/// Which reader a message speaks for (and which one read a line: its messages name that
+/// stack's keys and files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Spelling {
+pub enum Spelling {
     Ifcfg,
     Interfaces,
     Keyfile,
@@ -842,18 +843,30 @@ mod tests {
             assert!(!text.chars().any(char::is_control), "{ctx}: {text:?}");
             match want {
                 Want::Invalid { device, key, value, text: t } => {
-                    let ConfigError::InvalidValue { path, key: k, value: v, .. } = got else {
+                    let ConfigError::InvalidValue { path, key: k, value: v, at, .. } = got else {
                         panic!("{ctx}: not InvalidValue: {got:?}")
                     };
                     assert_eq!((path, k.as_str(), v), (file_of(device), fmt.name(*key), value), "{ctx}");
                     assert_eq!(got.device(), Some(*device), "{ctx}");
-                    assert!(text.starts_with(&format!("{}: ", file_of(device).display())), "{ctx}: {text}");
+                    // An interfaces file holds many stanzas: its messages say which, and on which
+                    // line (`interfaces:3: iface eth2 inet manual: teql-weight "ten" ...`).
+                    let at = match (fmt.spelling, at.as_deref()) {
+                        (Spelling::Interfaces, Some(crate::config::At { line: Some(l), stanza: s })) => {
+                            format!(":{l}: {s}:")
+                        }
+                        (Spelling::Interfaces, ..) => panic!("{ctx}: no line or stanza: {got:?}"),
+                        _ => ":".to_string(),
+                    };
+                    assert!(text.starts_with(&format!("{}{at} ", file_of(device).display())), "{ctx}: {text}");
                     let t = render(fmt, t);
                     assert!(text.contains(&t), "{ctx}: {text:?} lacks {t:?}");
                 }
                 Want::Inconsistent { device, parts } => {
                     assert!(matches!(got, ConfigError::Inconsistent { .. }), "{ctx}: {got:?}");
-                    assert_eq!(got.device(), Some(*device), "{ctx}");
+                    // A missing bundle's problem is filed under its name, and is its lines' too.
+                    let orphan_of = c.orphans.get(*device).map(String::as_str);
+                    assert!(got.device() == Some(*device) || got.device() == orphan_of, "{ctx}: {got:?}");
+                    assert!(c.problems_for(device).contains(&got), "{ctx}: {got:?}");
                     assert!(text.starts_with(&format!("{}: ", file_of(device).display())), "{ctx}: {text}");
                     for p in *parts {
                         let p = render(fmt, p);
@@ -885,14 +898,22 @@ mod tests {
             Case {
                 what: "a master that is not teqlN and no bundle",
                 units: vec![unit("eth2", &[(Master, "eth9")])],
-                problems: vec![invalid(
+                problems: vec![inconsistent(
                     "eth2",
-                    Master,
-                    "eth9",
-                    "<<teql-master>>=\"eth9\" is not valid: expected a teql master name teql0..teql63, or the \
-                     name of a multipath bundle (a bundle with a file of its own); no bundle eth9 is configured: \
-                     teqlN names are TEQL bundles, any other name needs <<bundle-file eth9>>",
+                    &[
+                        "line eth2 names bundle eth9 (<<teql-master eth9>>), but no bundle eth9 is configured: add \
+                         <<bundle-file eth9>> (teqlN names are TEQL bundles, teql0..teql63)",
+                    ],
                 )],
+                members: &[],
+                masters: &[],
+            },
+            Case {
+                // One problem, not one per line: three lines of a bundle without a file said
+                // the same thing three times.
+                what: "two lines of a bundle that is not configured",
+                units: vec![unit("eth2", &[(Master, "eth9")]), unit("eth3", &[(Master, "eth9")])],
+                problems: vec![inconsistent("eth2", &["lines eth2, eth3", "name bundle eth9 (<<teql-master eth9>>)"])],
                 members: &[],
                 masters: &[],
             },
@@ -978,7 +999,7 @@ mod tests {
                     "eth3",
                     Probe,
                     "isp.example",
-                    "<<teql-probe>>=\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
+                    "<<teql-probe>><<=>>\"isp.example\" is not valid: expected 1 to 8 dotted IPv4 addresses \
                      separated by commas or spaces, such as 198.51.100.10,192.0.2.1",
                 )],
                 members: &[],
@@ -991,7 +1012,7 @@ mod tests {
                     "eth3",
                     ProbeTimeout,
                     "2s",
-                    "<<teql-probe-timeout>>=\"2s\" is not valid: expected a time in milliseconds from 50 to 5000",
+                    "<<teql-probe-timeout>><<=>>\"2s\" is not valid: expected a time in milliseconds from 50 to 5000",
                 )],
                 members: &[],
                 masters: &[],
@@ -1029,7 +1050,7 @@ mod tests {
                     "eth2",
                     Master,
                     "teql0\x1b[2J\u{202e}0",
-                    "<<teql-master>>=\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63",
+                    "<<teql-master>><<=>>\"teql0\\e[2J\\u{202E}0\" is not valid: expected a teql master name teql0..teql63",
                 )],
                 members: &[],
                 masters: &[],

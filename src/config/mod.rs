@@ -12,7 +12,7 @@ pub mod read;
 pub mod shell;
 
 pub use crate::names::{BundleName, IfName};
-pub use keys::Values;
+pub use keys::{Spelling, Values};
 pub use read::{read_config_file, ReadProblem};
 
 use keys::{Format, Key};
@@ -38,9 +38,14 @@ pub fn load(root: &std::path::Path) -> Config {
             }
         }
         cfg.members.extend(other.members);
+        cfg.orphans.extend(other.orphans);
         cfg.files.extend(other.files);
         cfg.problems.extend(other.problems);
     }
+    // Every run sees a modem's line by the interface its dispatcher event named, not by the
+    // control port its profile names: a check round or another line's event would otherwise
+    // plan the bundle without it.
+    crate::nm::apply_recorded_ip_ifaces(&mut cfg, &crate::health::state_dir());
     cfg
 }
 
@@ -113,6 +118,8 @@ pub struct Member {
     pub tunnel: Option<TunnelConf>,
     /// The file it was read from, for messages.
     pub source: PathBuf,
+    /// The reader that read it: messages about the line name its own stack's keys.
+    pub spelling: Spelling,
 }
 
 /// A tunnel line's parameters as its own file gives them: what network-scripts' ifup-tunnel or
@@ -248,6 +255,18 @@ pub(crate) fn parse_tunnel_key(v: &str) -> Option<u32> {
 }
 
 impl Member {
+    /// How to give this line a gateway, in the words of the stack it was read from: a Debian
+    /// admin told to set TEQL_GATEWAY looks for a key his files do not have.
+    pub fn gateway_hint(&self) -> &'static str {
+        match self.spelling {
+            Spelling::Ifcfg => "set GATEWAY or TEQL_GATEWAY in its ifcfg file",
+            Spelling::Interfaces => "set teql-gateway in its stanza",
+            Spelling::Keyfile | Spelling::Bundle => {
+                "set gateway in its profile's [ipv4] section, or teqlctl.gateway in [user]"
+            }
+        }
+    }
+
     /// The routing table of a multipath line: TEQL_TABLE, else its default (see
     /// multipath::default_table).
     pub fn table(&self) -> u32 {
@@ -520,6 +539,13 @@ pub struct Config {
     /// to run while there are any; a hook only refuses when one concerns its own interface or
     /// that interface's master (a broken file elsewhere must not stop other lines at boot).
     pub problems: Vec<ConfigError>,
+    /// Lines taken out because the bundle they name is not configured, to that bundle's name:
+    /// the one problem of the missing bundle is filed under its name, and is theirs too.
+    pub orphans: BTreeMap<String, String>,
+    /// Lines NetworkManager brought up on another interface than their profile names (a
+    /// modem's IP interface, wwan0, for its control port cdc-wdm0; see nm.rs): the line's
+    /// interface to the profile's interface-name.
+    pub ip_ifaces: BTreeMap<String, String>,
 }
 
 /// The role an interface has in the configuration.
@@ -558,7 +584,11 @@ impl Config {
 
     /// Problems that concern `device` (its own file, or its master's).
     pub fn problems_for(&self, device: &str) -> Vec<&ConfigError> {
-        let master = self.members.get(device).map(|m| m.master.as_str());
+        let master = self
+            .members
+            .get(device)
+            .map(|m| m.master.as_str())
+            .or_else(|| self.orphans.get(device).map(String::as_str));
         self.problems
             .iter()
             .filter(|p| {
@@ -618,6 +648,26 @@ pub fn multipath_hint(source: &std::path::Path, name: &str) -> String {
     format!("{}, and {}{}{name} on the lines", (fmt.bundle_file)(name), fmt.name(Key::Master), fmt.assign)
 }
 
+/// How a line joins bundle `bundle`, in the words of each stack configured below `root`
+/// (every stack's when none is): an empty Debian box is not told about ifcfg files.
+pub fn line_of_hint(root: &std::path::Path, bundle: &str) -> String {
+    let b = shown(bundle);
+    let forms = [
+        ("etc/sysconfig/network-scripts", format!("TEQL_MASTER={b} in a line's ifcfg file")),
+        ("etc/network/interfaces", format!("teql-master {b} in a line's stanza of /etc/network/interfaces")),
+        (
+            "etc/NetworkManager/system-connections",
+            format!("teqlctl.master={b} in [user] of a line's NetworkManager profile"),
+        ),
+    ];
+    let here: Vec<&str> = forms.iter().filter(|(p, _)| root.join(p).exists()).map(|(_, f)| f.as_str()).collect();
+    if here.is_empty() {
+        forms.iter().map(|(_, f)| f.as_str()).collect::<Vec<_>>().join(", or ")
+    } else {
+        here.join(", or ")
+    }
+}
+
 /// What a master name must look like, for InvalidValue messages.
 pub const EXPECT_MASTER: &str = "a teql master name teql0..teql63";
 
@@ -675,6 +725,7 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         cfg.problems.push(e);
     }
     let mut bad_members = Vec::new();
+    let mut orphans: BTreeMap<String, Vec<&Member>> = BTreeMap::new();
     for (device, m) in &cfg.members {
         // A bundle whose own file is broken is reported under its name, and problems_for
         // gives that to its lines too.
@@ -683,18 +734,11 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         }
         let mode = cfg.masters.get(m.master.as_str()).map(|x| &x.mode);
         let e = match mode {
-            _ if !m.master.is_teql() && !matches!(mode, Some(Mode::Multipath(_))) => ConfigError::InvalidValue {
-                path: m.source.clone(),
-                key: fmt.name(Key::Master).to_string(),
-                value: m.master.to_string(),
-                expected: format!(
-                    "{EXPECT_MASTER_OR_BUNDLE}; no bundle {} is configured: teqlN names are TEQL \
-                     bundles, any other name needs {}",
-                    shown(&m.master),
-                    (fmt.bundle_file)(&m.master)
-                ),
-                device: Some(device.clone()),
-            },
+            _ if !m.master.is_teql() && !matches!(mode, Some(Mode::Multipath(_))) => {
+                // One problem for the missing bundle, however many lines name it (filed below).
+                orphans.entry(m.master.to_string()).or_default().push(m);
+                continue;
+            }
             Some(Mode::Teql) | None => match m.path.first_set(fmt) {
                 Some(k) => ConfigError::Inconsistent {
                     path: m.source.clone(),
@@ -711,8 +755,45 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         };
         bad_members.push((device.clone(), e));
     }
+    let mut missing = Vec::new();
+    for (bundle, lines) in orphans {
+        let Some(first) = lines.first() else { continue };
+        let names: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                if l.source == first.source {
+                    shown(&l.device)
+                } else {
+                    format!("{} ({})", shown(&l.device), shown_path(&l.source))
+                }
+            })
+            .collect();
+        let (lines_text, verb) = match names.len() {
+            1 => (format!("line {}", names[0]), "names"),
+            _ => (format!("lines {}", names.join(", ")), "name"),
+        };
+        let msg = format!(
+            "{lines_text} {verb} bundle {} ({}), but no bundle {} is configured: add {} \
+             (teqlN names are TEQL bundles, teql0..teql63)",
+            shown(&bundle),
+            fmt.set(Key::Master, &bundle),
+            shown(&bundle),
+            (fmt.bundle_file)(&bundle)
+        );
+        let devices: Vec<String> = lines.iter().map(|l| l.device.to_string()).collect();
+        missing.push((devices, ConfigError::Inconsistent { path: first.source.clone(), msg, device: Some(bundle) }));
+    }
     for (device, e) in bad_members {
         cfg.members.remove(&device);
+        cfg.problems.push(e);
+    }
+    for (devices, e) in missing {
+        // Filed under the bundle's name; its lines reach it through `orphans` (problems_for).
+        let bundle = e.device().unwrap_or_default().to_string();
+        for d in devices {
+            cfg.members.remove(&d);
+            cfg.orphans.insert(d, bundle.clone());
+        }
         cfg.problems.push(e);
     }
     check_connection_bundles(cfg, fmt);
@@ -957,6 +1038,33 @@ fn shown_text(t: &str) -> String {
     crate::text::escape_for_message(t, MESSAGE_TEXT_CHARS)
 }
 
+/// Where in an interfaces file a bad value is (boxed in ConfigError, which every Result of
+/// teqlctl carries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    /// The option's line; None in a hook (ifupdown's environment has no lines).
+    pub line: Option<usize>,
+    /// `iface LINE inet METHOD`.
+    pub stanza: String,
+}
+
+/// An InvalidValue as the admin reads it: `FILE:LINE: STANZA: key "value" is not valid: ...`
+/// for an interfaces stanza, `FILE: KEY="value" is not valid: ...` for the other formats.
+fn invalid_text(path: &std::path::Path, at: Option<&At>, key: &str, value: &str, expected: &str) -> String {
+    let line = at.and_then(|a| a.line).map(|l| format!(":{l}")).unwrap_or_default();
+    let (stanza, assign) = match at {
+        Some(a) => (format!(" {}:", shown_text(&a.stanza)), " "),
+        None => (String::new(), "="),
+    };
+    format!(
+        "{}{line}:{stanza} {}{assign}{} is not valid: expected {}",
+        shown_path(path),
+        shown(key),
+        quoted(value),
+        shown_text(expected)
+    )
+}
+
 fn shown_key(key: &Option<String>) -> String {
     key.as_deref().map(|k| format!("{}: ", shown(k))).unwrap_or_default()
 }
@@ -980,8 +1088,18 @@ pub enum ConfigError {
     #[error("{}:{line}:{col}: {}{}", shown_path(.path), shown_key(.key), shown_text(.msg))]
     Syntax { path: PathBuf, line: usize, col: usize, key: Option<String>, msg: String, device: Option<String> },
 
-    #[error("{}: {}={} is not valid: expected {}", shown_path(.path), shown(.key), quoted(.value), shown_text(.expected))]
-    InvalidValue { path: PathBuf, key: String, value: String, expected: String, device: Option<String> },
+    /// `line` and `stanza`: where in the file, when the reader knows it (interfaces: the
+    /// option's line and its stanza, which `key "value"` follows as it is written there).
+    #[error("{}", invalid_text(.path, .at.as_deref(), .key, .value, .expected))]
+    InvalidValue {
+        path: PathBuf,
+        key: String,
+        value: String,
+        /// A Box<str>: the variant stays small enough for every Result to carry it.
+        expected: Box<str>,
+        device: Option<String>,
+        at: Option<Box<At>>,
+    },
 
     #[error("{}: {}", shown_path(.path), shown_text(.msg))]
     Inconsistent { path: PathBuf, msg: String, device: Option<String> },
@@ -1000,8 +1118,9 @@ impl ConfigError {
             path: path.to_path_buf(),
             key: key.to_string(),
             value: value.to_string(),
-            expected: expected.to_string(),
+            expected: expected.into(),
             device,
+            at: None,
         }
     }
 
@@ -1115,6 +1234,7 @@ mod tests {
                 onboot: true,
                 probe: Probe::default(),
                 source: "x".into(),
+                spelling: Spelling::Ifcfg,
                 path: Default::default(),
                 tunnel: None,
             },

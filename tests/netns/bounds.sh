@@ -29,8 +29,11 @@ took=$((($(date +%s%N) - start) / 1000000))
 printf '%s\n' "$out" >&2
 expect "the run fails on nft, not by its watchdog (exit 4)" 4 "$rc"
 expect "... within its bound of 12 s" yes "$([ "$took" -lt 12000 ] && echo yes || echo "no: $took ms")"
-expect "... after nft's own bound cut to the reserve (7 s)" yes "$([ "$took" -ge 6500 ] && echo yes || echo "no: $took ms")"
-expect "nft's bound was cut, and said so" yes "$(grep -q 'nft -f .* took longer than 7' <<<"$out" && echo yes)"
+# nft's own bound (60 s) cut to what was left less the reserve: 7 s, less what the run spent
+# before nft (more on a loaded machine), never less than a few seconds here.
+cut=$(sed -n 's/.*nft -f .* took longer than \([0-9]*\)\.[0-9] s and was stopped.*/\1/p' <<<"$out" | head -n 1)
+expect "nft's bound was cut to at most the run's 12 s less the 5 s reserve, and said so" yes \
+    "$([ -n "$cut" ] && [ "$cut" -le 7 ] && [ "$cut" -ge 3 ] && echo yes || echo "no: '$cut'")"
 expect "the plan was rolled back" yes "$(grep -q 'rolled back' <<<"$out" && echo yes)"
 expect "the kernel is as it was" "$before" "$(snapshot)"
 sleep 0.2
