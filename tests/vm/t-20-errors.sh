@@ -176,6 +176,8 @@ for fifo in /etc/sysconfig/network "$NS_DIR/ifcfg-eth3"; do
         case $cmd in
         hook-ifup-local) err=$(timeout 60 bash -c "$(declare -f ns_hook); NS_DIR=$NS_DIR NS_SBIN=$NS_SBIN ns_hook ifup-local eth2" 2>&1 >/dev/null) ;;
         hook-ifup-pre-local) err=$(timeout 60 bash -c "$(declare -f ns_hook); NS_DIR=$NS_DIR NS_SBIN=$NS_SBIN ns_hook ifup-pre-local ifcfg-eth2 boot" 2>&1 >/dev/null) ;;
+        # status lists the problems in its text (stdout), the others on stderr (issue 28, point 9).
+        status) err=$(TEQLCTL_STATE_DIR=$VM_STATE/fifo-check timeout 60 "$TEQLCTL" $cmd 2>&1) ;;
         *) err=$(TEQLCTL_STATE_DIR=$VM_STATE/fifo-check timeout 60 "$TEQLCTL" $cmd 2>&1 >/dev/null) ;;
         esac
         rc=$?

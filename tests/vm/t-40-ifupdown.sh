@@ -148,7 +148,7 @@ deb_write lines-first 5=eth9
 out=$(ifup -a 2>&1)
 check "ifup -a with teql-master eth9 on eth5 reports a failure" test $? -ne 0
 info "$out"
-check "... naming the option and its value" grep -q 'teql-master="eth9" is not valid: expected a teql master name' <<<"$out"
+check "... naming the option and its value" grep -q 'line eth5 names bundle eth9 (teql-master "eth9"), but no bundle eth9 is configured' <<<"$out"
 check "... and the stanza" grep -q "iface eth5 inet static" <<<"$out"
 check_eq "eth5 was not brought up" "" "$(deb_state eth5)"
 lab_sync_return

@@ -141,7 +141,7 @@ said=$(ifup -a 2>&1)
 check_eq "ifup -a with teql-master eth9 on eth5: ifupdown2 still exits 0" 0 "$?"
 info "$said"
 check "... and reports eth5's failed pre-up" grep -q "eth5: pre-up cmd '/etc/network/if-pre-up.d/teqlctl' failed" <<<"$said"
-check "... naming the option and its value" grep -q 'teql-master="eth9" is not valid: expected a teql master name' <<<"$said"
+check "... naming the option and its value" grep -q 'line eth5 names bundle eth9 (teql-master "eth9"), but no bundle eth9 is configured' <<<"$said"
 check "... and the stanza" grep -q "iface eth5" <<<"$said"
 check_eq "eth5 was not attached" "" "$(i2_attached 5)"
 check_eq "eth5 was not set up" DOWN "$(ip -j link show eth5 | jq -r '.[0].flags | if index("UP") then "UP" else "DOWN" end')"

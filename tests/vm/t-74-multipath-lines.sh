@@ -103,6 +103,16 @@ check_eq "weights 2:1:1" "2 1 1" "$(ip -j nexthop show id "$g" | jq -r '[.[0].gr
 json=$("$TEQLCTL" status --json wan)
 check_json "status: every line live; eth2's gateway is the lease's, eth3 has none" \
     '[.masters[0].lines[] | .multipath | "\(.live) \(.address) \(.gateway)"] == ["true 198.51.100.10/29 198.51.100.9", "true 192.0.2.10/24 192.0.2.1", "true 203.0.113.10/32 null"]' "$json"
+# What the plan uses, not "no gateway known" (issue 28, point 9): eth3 is routed by its device.
+check_json "status --json: eth3 is point-to-point, the others are not" \
+    '[.masters[0].lines[] | .multipath.pointopoint] == [false, false, true]' "$json"
+text=$("$TEQLCTL" status wan 2>/dev/null)
+info "$text"
+in_text() { grep -q -e "$1" <<<"$text"; }
+check "status: eth2 (DHCP) via its lease's router" in_text '192.0.2.10/24 via 192.0.2.1,'
+check "status: eth3 (point-to-point) by its device" in_text '203.0.113.10/32 dev eth3,'
+not_in_text() { ! grep -q -e "$1" <<<"$text"; }
+check "status: no line without a way out" not_in_text 'no gateway known'
 
 # --- split access on each kind of line
 for k in 1 2 3; do
