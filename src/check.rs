@@ -46,37 +46,15 @@ enum Plan {
 }
 
 /// The next hop towards probe targets off a line's subnet when the line sets none
-/// (TEQL_PROBE_VIA): a TEQL line's is its master's gateway (configured, else the one of its
-/// default route), which every router of the bundle answers on its own line; a multipath
-/// line's is its own ISP's router (TEQL_GATEWAY or GATEWAY, else the one its nexthop or its
-/// DHCP client's default route has, else the peer of a point-to-point address).
+/// (TEQL_PROBE_VIA): its bundle's mode says which (BundleMode::probe_next_hop).
 fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Option<Ipv4Addr> {
-    if ops::multipath_bundle(cfg, &m.master).is_some() {
-        let table = m.table();
-        return m.path.gateway().or_else(|| {
-            state
-                .nexthops
-                .iter()
-                .find(|n| n.id == table && n.oif == Some(link.index))
-                .and_then(|n| n.gateway)
-                .or_else(|| state.default_routes_via(link.index).find_map(|r| r.gateway))
-                .or_else(|| state.addresses_of(link.index).find_map(|a| a.peer))
-        });
-    }
-    let master_link = state.link(&m.master);
-    cfg.masters
-        .get(m.master.as_str())
-        .and_then(|c| c.gateway)
-        .or_else(|| master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next()))
+    crate::mode::bundle_or_bare(cfg, &m.master).probe_next_hop(m, link, state)
 }
 
-/// Whether line `m` is in its bundle now: a TEQL line's root qdisc is its master; a multipath
-/// line is in its bundle's nexthop group (or its plain multipath route).
+/// Whether line `m` is in its bundle now, as its mode tells (a TEQL line's root qdisc is its
+/// master; a multipath line is in its bundle's nexthop group or its plain multipath route).
 fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
-    if ops::multipath_bundle(cfg, &m.master).is_none() {
-        return state.root_qdisc(link.index).is_some_and(|q| m.master == q.kind);
-    }
-    crate::multipath::in_bundle(state, &m.master, link.index, m.table())
+    crate::mode::bundle_or_bare(cfg, &m.master).carries(m, link, state)
 }
 
 /// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
@@ -243,7 +221,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let mp_tables = ops::multipath_tables(cfg);
+    let mp_tables = crate::mode::routing_tables(cfg);
     let state = read_kernel(&mut nl, cfg, &mp_tables)?;
 
     let problems = report_problems(cfg, &prev);
@@ -293,10 +271,11 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     }
     drop(global);
     drop(held);
-    // A connection bundle's table flushed or replaced behind our back (issue 26): rewritten.
-    ops::repair_connection_tables(ctx, cfg);
-    // A connection bundle's default route deleted by the kernel with its local source.
-    ops::repair_local_source(ctx, cfg, &state);
+    // What each mode keeps in the kernel and others may change behind our back (a connection
+    // bundle's table flushed or replaced, its default route deleted with its local source).
+    for m in cfg.masters.values() {
+        crate::mode::of(cfg, m).repair(ctx, &state);
+    }
     crate::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
     if let (Some(path), false) = (metrics, ctx.dry_run) {
         // The kernel as the round left it: read again after a round that changed it (rare),
@@ -396,7 +375,6 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTre
         .map(|m| m.master.as_str())
         .collect();
     // A multipath line out of its group is missing only if the planner would have it in.
-    let mut would_carry: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for m in cfg.members.values() {
         if !cfg.problems_for(&m.device).is_empty() {
             continue;
@@ -411,12 +389,7 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTre
             && !taken_out
             && !held.contains(m.device.as_str())
             && live_bundles.contains(m.master.as_str())
-            && (ops::multipath_bundle(cfg, &m.master).is_none()
-                || would_carry
-                    .entry(m.master.as_str())
-                    .or_insert_with(|| ops::multipath_would_carry(cfg, &m.master, state))
-                    .iter()
-                    .any(|l| l == m.device.as_str()));
+            && crate::mode::bundle_or_bare(cfg, &m.master).would_carry(m, state);
         if attached || taken_out || missing {
             lines.push(RoundLine { member: m, link, attached, missing, plan: plan_line(m, link, state, cfg) });
         }

@@ -395,19 +395,18 @@ fn run(cli: Cli) -> Result<i32> {
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let mut state = State::read(&mut nl)?;
             // Multipath bundles' rules, tables and nexthops, only when there are any.
-            let tables = ops::multipath_tables(&cfg);
+            let tables = crate::mode::routing_tables(&cfg);
             if !tables.is_empty() {
                 state.read_multipath(&mut nl, &tables)?;
             }
             // A connection bundle's counters (nft, conntrack), only when one is shown.
             let conn = cfg
                 .masters
-                .values()
-                .find(|m| m.mode.connection().is_some() && master.as_deref().is_none_or(|want| want == m.device));
-            if let Some(b) = conn {
-                let marks: Vec<u32> =
-                    cfg.members_of(&b.device).map(|m| crate::connection::mark_of(m.table())).collect();
-                state.read_connection(&b.device, &marks);
+                .keys()
+                .filter(|name| master.as_deref().is_none_or(|want| want == name.as_str()))
+                .find_map(|name| crate::mode::connection_marks(&cfg, name).map(|marks| (name, marks)));
+            if let Some((name, marks)) = conn {
+                state.read_connection(name, &marks);
             }
             let health = crate::health::load(&crate::health::state_dir());
             let mut st = status::collect(&cfg, &state, &health, master.as_deref());

@@ -162,10 +162,15 @@ pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
     crate::env::set_hook_mode();
     let Some(ev) = parse_args(args)? else { return Ok(()) };
     let cfg = crate::config::load(&ctx.root);
-    let Some(bundle) = ops::multipath_of(&cfg, &ev.interface) else { return Ok(()) };
+    // Only a configured line's leases matter, and only to a mode that takes them.
+    let Some(member) = cfg.members.get(ev.interface.as_str()) else { return Ok(()) };
+    let Some(bundle) = crate::mode::bundle_of_member(&cfg, member) else { return Ok(()) };
+    if !bundle.takes_leases() {
+        return Ok(());
+    }
     ops::check_config(&cfg, &[&ev.interface])?;
     ops::report_problems(&cfg, &ev.interface);
-    ops::dhcp_event(ctx, &cfg, bundle, &ev).map(drop)
+    bundle.lease(ctx, &ev, false).map_or(Ok(()), |r| r.map(drop))
 }
 
 #[cfg(test)]

@@ -185,11 +185,7 @@ fn master_of_config(cfg: &Config, arg: &str) -> Result<BundleName> {
     let device = cfg.files.get(&basename).cloned().unwrap_or_else(|| basename["ifcfg-".len()..].to_string());
     ops::check_config(cfg, &[&device])?;
     match BundleName::new(&device) {
-        Some(b)
-            if (b.is_teql() && cfg.masters.contains_key(&device)) || ops::multipath_bundle(cfg, &device).is_some() =>
-        {
-            Ok(b)
-        }
+        Some(b) if crate::mode::configured(cfg, &device).is_some() => Ok(b),
         _ => Err(Error::Usage(format!(
             "{basename} does not configure a teql master (DEVICE=teqlN) or a multipath bundle \
              (TEQL_MODE=multipath); ifup-teql only handles those"

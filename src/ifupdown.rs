@@ -40,7 +40,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::config::{self, interfaces, master_index, BundleName, Config, Member};
+use crate::config::{self, interfaces, BundleName, Config, Member};
 use crate::error::{exit, Error, Result};
 use crate::exec::{self, Outcome};
 use crate::log;
@@ -136,7 +136,7 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
     }
     let master_opt = env.options.get("TEQL_MASTER").filter(|v| !v.is_empty());
     // A bundle's stanza: teqlN, or one with teql-mode (a multipath bundle: `iface wan inet manual`).
-    let is_master = master_index(&env.iface).is_some() || env.options.contains_key("TEQL_MODE");
+    let is_master = crate::mode::is_teql_name(&env.iface) || env.options.contains_key("TEQL_MODE");
     // A stanza with teql options but no teql-master is a mistake the hook reports.
     if master_opt.is_none() && !is_master && !env.options.keys().any(|k| k.starts_with("TEQL_")) {
         return exit::OK;
@@ -179,21 +179,40 @@ fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let member = line_member(env, ctx)?;
     let cfg = load_config(ctx, &member.device);
-    if master_index(&member.master).is_none() {
-        // A multipath bundle's line: whether that bundle exists is a question for the whole
-        // file (check_bundles), whose answer is among this line's problems.
-        ops::check_config(&cfg, &[&member.device])?;
-        return match env.phase {
-            Phase::PreUp => Ok(()),
-            Phase::Up => ops::multipath_joining(ctx, &cfg, &member.master, &[member.device.as_str()]).map(drop),
-            Phase::Down | Phase::PostDown => {
-                ops::multipath(ctx, &cfg, &member.master, &ops::MpEvent::Leaving(vec![member.device.to_string()]))
-                    .map(drop)
-            }
-        };
+    let b = crate::mode::bundle(&cfg, &member.master);
+    match b {
+        Some(b) => b.ifupdown_line(env, ctx, &member),
+        None => {
+            // A bundle no file configures: whether it exists is a question for the whole file
+            // (check_bundles), whose answer is among this line's problems.
+            ops::check_config(&cfg, &[&member.device])?;
+            Err(Error::Usage(format!("{}: not a configured multipath bundle", crate::names::shown(&member.master))))
+        }
     }
+}
+
+/// The hook for a line of a bundle whose mode needs nothing of ifupdown's own (multipath and
+/// connection bundles): the line joins on ifup and leaves on ifdown, as every stack's does.
+pub fn bundle_line_hook(
+    env: &HookEnv,
+    ctx: &Ctx,
+    cfg: &Config,
+    member: &Member,
+    bundle: &dyn crate::mode::BundleMode,
+) -> Result<()> {
+    ops::check_config(cfg, &[&member.device])?;
+    match env.phase {
+        Phase::PreUp => Ok(()),
+        Phase::Up => bundle.lines_up(ctx, std::slice::from_ref(&member.device), false).map(drop),
+        Phase::Down | Phase::PostDown => bundle.lines_down(ctx, std::slice::from_ref(&member.device), true).map(drop),
+    }
+}
+
+/// The hook for a line of a TEQL bundle: ifupdown configures the master itself, so each phase
+/// plans the line and what ifupdown must do to the master next.
+pub fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -> Result<()> {
     let master = member.master.as_str();
-    let needed = ops::needed_for(&cfg, &[member.master.to_string()].into());
+    let needed = crate::module::needed_for(cfg, &[member.master.to_string()].into());
     // Each phase is one planned run: one kernel read, every decision (the master too) taken on
     // it, then ifupdown's own steps; `teqlctl --dry-run hook ifupdown` prints all of it.
     let plan = match env.phase {
@@ -203,9 +222,9 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             ops::hook_run(ctx, needed, Reads::RpFilterOf(&line), |p| {
                 p.attach(&member.device, master, member.rp_filter, ctx.force)?;
                 if env.ifupdown2 {
-                    restore_master_i2(p, &cfg, master)
+                    restore_master_i2(p, cfg, master)
                 } else {
-                    ensure_master_up(p, &cfg, master)
+                    ensure_master_up(p, cfg, master)
                 }
             })?
         }
@@ -237,50 +256,73 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             crate::names::refusal(&master)
         )));
     };
-    if master_index(&master).is_none() {
-        // `iface wan inet manual` with teql-mode: ifupdown configures nothing for it; its
-        // pre-up brings the bundle up with the lines that are up (the others join as they
-        // come up), its post-down takes it down.
-        ops::check_config(&cfg, &[&master])?;
-        return match env.phase {
-            Phase::PreUp => {
-                let exists = PathBuf::from("/sys/class/net").join(bundle.as_str()).exists();
-                if let Some(w) = bundle_without_device_i2(&master, env.ifupdown2, exists) {
-                    log::warn(&w);
-                }
-                ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Up).map(drop)
-            }
-            Phase::Up | Phase::Down => Ok(()),
-            Phase::PostDown => ops::multipath(ctx, &cfg, &master, &ops::MpEvent::Down).map(drop),
-        };
+    let b = crate::mode::bundle(&cfg, &master);
+    match b {
+        Some(b) => b.ifupdown_bundle(env, ctx, &bundle),
+        None => {
+            ops::check_config(&cfg, &[&master])?;
+            Err(Error::Usage(format!("{}: not a configured multipath bundle", crate::names::shown(&master))))
+        }
     }
+}
+
+/// The hook for the stanza of a bundle with no device of its own (multipath and connection
+/// bundles, `iface wan inet manual` with teql-mode): ifupdown configures nothing for it; its
+/// pre-up brings the bundle up with the lines that are up (the others join as they come up),
+/// its post-down takes it down.
+pub fn named_bundle_hook(
+    env: &HookEnv,
+    ctx: &Ctx,
+    cfg: &Config,
+    bundle: &BundleName,
+    b: &dyn crate::mode::BundleMode,
+) -> Result<()> {
+    let master = bundle.as_str();
+    ops::check_config(cfg, &[master])?;
+    match env.phase {
+        Phase::PreUp => {
+            let exists = PathBuf::from("/sys/class/net").join(master).exists();
+            if let Some(w) = bundle_without_device_i2(master, env.ifupdown2, exists) {
+                log::warn(&w);
+            }
+            b.up(ctx, false).map(drop)
+        }
+        Phase::Up | Phase::Down => Ok(()),
+        Phase::PostDown => b.down(ctx).map(drop),
+    }
+}
+
+/// The hook for a teqlN's own stanza: ifupdown configures its address and route; teqlctl gives
+/// it its lines and its routes and NAT.
+pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleName) -> Result<()> {
+    let master = bundle.to_string();
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
         // down is over.
         forget_master_emptied(ctx, &master);
     }
-    let needed = ops::needed_for(&cfg, &[master.clone()].into());
+    let needed = crate::module::needed_for(cfg, &[master.clone()].into());
     match env.phase {
         Phase::PreUp => {
             // The lines it may attach: only their rp_filter sysctls are read.
             let lines: Vec<&str> = cfg.members_of(&master).map(|m| m.device.as_str()).collect();
             let plan = ops::hook_run(ctx, needed, Reads::RpFilterOf(&lines), |p| {
                 if env.ifupdown2 {
-                    attach_every_line_i2(p, ctx, &cfg, &master)?;
-                    ops::check_config(&cfg, &[&master])?;
-                    p.master_up(&ops::master_cfg(&cfg, &master))
+                    attach_every_line_i2(p, ctx, cfg, &master)?;
+                    ops::check_config(cfg, &[&master])?;
+                    p.master_up(&ops::master_cfg(cfg, &master))
                 } else {
-                    give_master_a_line(p, ctx, &cfg, &master)
+                    give_master_a_line(p, ctx, cfg, &master)
                 }
             })?;
             follow_up(ctx, &plan)
         }
         // ifupdown itself set the address, mtu and default route; the bundle's own routes and
         // NAT are ours.
-        Phase::Up => ops::master_routing(ctx, &cfg, &master).map(drop),
+        Phase::Up => ops::master_routing(ctx, cfg, &master).map(drop),
         Phase::Down => Ok(()),
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
-        Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(&cfg, &master), Some(&bundle)).map(drop),
+        Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(cfg, &master), Some(bundle)).map(drop),
     }
 }
 

@@ -26,6 +26,7 @@ pub mod install;
 pub mod lock;
 pub mod log;
 pub mod metrics;
+pub mod mode;
 pub mod module;
 pub mod multipath;
 pub mod names;

@@ -180,6 +180,15 @@ fn run_modprobe(args: &[&str]) -> Result<Option<String>> {
     }
 }
 
+/// Masters sch_teql must provide for `masters` now, and the configuration's total (loading
+/// the module with too few would make a later bundle need a reload).
+pub fn needed_for(cfg: &crate::config::Config, masters: &std::collections::BTreeSet<String>) -> Need {
+    Need {
+        now: masters.iter().filter_map(|m| crate::config::master_index(m)).map(|i| i + 1).max().unwrap_or(0),
+        all: cfg.masters_needed(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

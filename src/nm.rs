@@ -309,10 +309,9 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
                 // Without a lease in the event (DHCP not done yet, a static profile without a
                 // gateway) the bundle is planned with what was recorded, as a line coming up.
                 if dhcp.lease.is_some() {
-                    if ev.action == Action::Up {
-                        ops::let_go(ctx, line)?;
+                    if let Some(r) = bundle.lease(ctx, &dhcp, ev.action == Action::Up) {
+                        return r.map(drop);
                     }
-                    return ops::dhcp_event(ctx, cfg, bundle, &dhcp).map(drop);
                 }
             }
             if ev.action == Action::Dhcp4Change {
@@ -367,8 +366,8 @@ pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u3
             interface: m.device.clone(),
             lease: Some(lease),
         };
-        if let Err(e) = ops::dhcp_event(ctx, cfg, bundle, &ev) {
-            log::error(&format!("{} ({bundle}): NetworkManager's lease not taken: {e}", m.device));
+        if let Some(Err(e)) = bundle.lease(ctx, &ev, false) {
+            log::error(&format!("{} ({}): NetworkManager's lease not taken: {e}", m.device, bundle.name()));
         }
     }
 }
@@ -376,9 +375,9 @@ pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u3
 /// The multipath bundle of `line` when its gateway is not configured: it comes from DHCP.
 /// (A lease record left behind when such a line goes down is harmless: the planner uses a
 /// record only while the line has the lease's address.)
-fn dhcp_line<'a>(cfg: &'a Config, line: &str) -> Option<&'a str> {
-    let bundle = ops::multipath_of(cfg, line)?;
-    cfg.members.get(line).filter(|m| m.path.gateway().is_none()).map(|_| bundle)
+fn dhcp_line<'a>(cfg: &'a Config, line: &str) -> Option<Box<dyn crate::mode::BundleMode + 'a>> {
+    let m = cfg.members.get(line).filter(|m| m.path.gateway().is_none())?;
+    crate::mode::bundle_of_member(cfg, m).filter(|b| b.takes_leases())
 }
 
 /// The line configured by `profile` (a keyfile or an ifcfg file), compared as paths and, for

@@ -1,12 +1,12 @@
 //! The operations behind both the manual commands and the hooks: each reads the kernel's state,
 //! asks the planner for the changes, and prints them (--dry-run) or applies them under the lock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::apply;
-use crate::config::{master_index, BundleName, Config, IfName, Master, Member, RpFilter, EXPECT_MASTER};
+use crate::config::{BundleName, Config, IfName, Master, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::log;
@@ -142,7 +142,8 @@ fn plan_and_apply(
         .actions
         .iter()
         .filter_map(|a| match a {
-            crate::plan::Action::Nft { bundle, .. } if master_index(bundle).is_some() => Some(bundle.as_str()),
+            // Only TEQL runs come here (multipath ones check nft in `connection_step`).
+            crate::plan::Action::Nft { bundle, .. } => Some(bundle.as_str()),
             _ => None,
         })
         .collect();
@@ -254,7 +255,39 @@ pub fn health_changes(
     cfg: &Config,
     changes: &[crate::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
-    _held: Option<&lock::Lock>,
+    held: Option<&lock::Lock>,
+) -> Result<Vec<Applied>> {
+    use crate::health::Change;
+    let master_of = |c: &Change| match c {
+        Change::Detach { master, .. } | Change::Attach { master, .. } => master.clone(),
+    };
+    // Each bundle's changes go to its mode together (a multipath bundle plans them as one run),
+    // in the order the bundles first appear; the outcomes are put back in the changes' order.
+    let mut order: Vec<String> = Vec::new();
+    for c in changes {
+        let m = master_of(c);
+        if !order.contains(&m) {
+            order.push(m);
+        }
+    }
+    let mut outcome: Vec<Option<Applied>> = changes.iter().map(|_| None).collect();
+    for b in &order {
+        let at: Vec<usize> = (0..changes.len()).filter(|&i| master_of(&changes[i]) == *b).collect();
+        let mine: Vec<&Change> = at.iter().map(|&i| &changes[i]).collect();
+        let applied = crate::mode::bundle_or_bare(cfg, b).health(ctx, &mine, rp, held)?;
+        for (i, a) in at.into_iter().zip(applied) {
+            outcome[i] = Some(a);
+        }
+    }
+    Ok(outcome.into_iter().map(|a| a.unwrap_or_else(|| Applied::Failed(Error::Refused("no outcome".into())))).collect())
+}
+
+/// `health_changes` for a TEQL bundle: each change its own plan, so that one the kernel
+/// refuses does not undo the others.
+pub fn teql_health(
+    ctx: &Ctx,
+    changes: &[&crate::health::Change],
+    rp: &dyn Fn(&str) -> RpFilter,
 ) -> Result<Vec<Applied>> {
     use crate::health::Change;
     use crate::plan::HealthStep;
@@ -262,47 +295,7 @@ pub fn health_changes(
     let held = crate::held::load(&crate::health::state_dir());
     let mut nl = open_netlink()?;
     let mut out = Vec::new();
-    let line_and_master = |c: &Change| match c {
-        Change::Detach { line, master } | Change::Attach { line, master } => (line.clone(), master.clone()),
-    };
-    // Multipath bundles: one planned run per bundle with its dead lines as they are after
-    // this round, and each change judged by the group the plan leaves (never empty: the
-    // planner keeps the last live lines).
-    let mut multipath_outcome: BTreeMap<String, Applied> = BTreeMap::new();
-    let bundles: BTreeSet<String> =
-        changes.iter().map(|c| line_and_master(c).1).filter(|m| multipath_bundle(cfg, m).is_some()).collect();
-    for b in &bundles {
-        let mut dead = kept_out(b);
-        for c in changes {
-            match c {
-                Change::Detach { line, master } if master == b => {
-                    dead.insert(line.clone());
-                }
-                Change::Attach { line, master } if master == b && !held.contains(line) => {
-                    dead.remove(line);
-                }
-                _ => {}
-            }
-        }
-        let result = multipath_locked(ctx, cfg, b, &MpEvent::Up, &dead, &mut nl);
-        for c in changes.iter().filter(|c| &line_and_master(c).1 == b) {
-            let applied = match (&result, c) {
-                (_, Change::Attach { line, .. }) if held.contains(line) => Applied::Gone(held_out(line)),
-                (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
-                (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
-                (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => Applied::Gone(format!(
-                    "{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"
-                )),
-                (Ok(_), _) => Applied::Done,
-            };
-            multipath_outcome.insert(line_and_master(c).0, applied);
-        }
-    }
     for c in changes {
-        if let Some(a) = multipath_outcome.remove(&line_and_master(c).0) {
-            out.push(a);
-            continue;
-        }
         let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
         let state = read_state(&mut nl, reads)?;
         let mut p = Planner::new(&state);
@@ -336,6 +329,47 @@ pub fn health_changes(
     Ok(out)
 }
 
+/// `health_changes` for a multipath bundle: one planned run with its dead lines as they are
+/// after this round, and each change judged by the group the plan leaves (never empty: the
+/// planner keeps the last live lines).
+pub fn multipath_health(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    changes: &[&crate::health::Change],
+) -> Result<Vec<Applied>> {
+    use crate::health::Change;
+    let b = &master.device;
+    let held = crate::held::load(&crate::health::state_dir());
+    let mut nl = open_netlink()?;
+    let mut dead = kept_out(b);
+    for c in changes {
+        match c {
+            Change::Detach { line, .. } => {
+                dead.insert(line.clone());
+            }
+            Change::Attach { line, .. } if !held.contains(line) => {
+                dead.remove(line);
+            }
+            _ => {}
+        }
+    }
+    let result = multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), &mut nl);
+    Ok(changes
+        .iter()
+        .map(|c| match (&result, c) {
+            (_, Change::Attach { line, .. }) if held.contains(line) => Applied::Gone(held_out(line)),
+            (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
+            (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
+            (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => {
+                Applied::Gone(format!("{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"))
+            }
+            (Ok(_), _) => Applied::Done,
+        })
+        .collect())
+}
+
 /// A tunnel line about to be put back: the ICMP errors its outage left in the kernel's tunnel
 /// are spent first, or its first packets through the bundle would make the tunnel answer their
 /// senders "host unreachable" and reset new connections (tunnel_errors says how). Best effort:
@@ -356,51 +390,42 @@ fn held_out(line: &str) -> String {
     format!("{line} was taken out on purpose (teqlctl detach, ifdown) while the round probed; its ifup or teqlctl attach brings it back")
 }
 
-/// `teqlctl attach`, and ifup-local for a member: lines join their master, which comes up
-/// with its address and route if it was not up yet.
-pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], master_override: Option<&BundleName>) -> Result<Plan> {
-    if let Some(m) = master_override {
-        if !m.is_teql() {
-            return Err(Error::Usage(format!(
-                "--master {m}: not {EXPECT_MASTER} (the lines of a multipath bundle come from its configuration)"
-            )));
-        }
-    }
-    // Configured lines of multipath bundles join their bundle: one run per bundle.
-    let (mp, teql): (Vec<IfName>, Vec<IfName>) =
-        ifaces.iter().cloned().partition(|i| master_override.is_none() && multipath_of(cfg, i).is_some());
-    if !mp.is_empty() {
-        for i in &mp {
-            check_iface_exists(i)?;
-            check_config(cfg, &[i])?;
-        }
-        let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
-        let mut last = Plan::default();
-        for b in bundles {
-            let joining: Vec<&str> =
-                mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).map(IfName::as_str).collect();
-            last = multipath_joining(ctx, cfg, b, &joining)?;
-        }
-        if teql.is_empty() {
-            return Ok(last);
-        }
-    }
-    let ifaces = &teql[..];
-    let mut joins: Vec<Join> = Vec::new();
+/// `teqlctl attach`, and ifup-local for a member: lines join their bundle (`over`, else the
+/// one their file names, else teql0), which comes up with them if it was not up yet. Every
+/// line is checked before anything is loaded or locked (a typo must cost nothing and say so);
+/// then each bundle's lines go to its mode together.
+pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleName>) -> Result<Plan> {
+    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
-        // Before anything is loaded or locked: a typo must cost nothing and say so.
         check_iface_exists(iface)?;
         check_config(cfg, &[iface])?;
-        let member = cfg.members.get(iface.as_str());
-        let master = master_override.or_else(|| member.map(|m| &m.master)).cloned().unwrap_or_else(BundleName::teql0);
-        check_config(cfg, &[&master])?;
-        joins.push(Join {
-            line: iface.clone(),
-            master,
-            rp_filter: member.map(|m| m.rp_filter).unwrap_or(RpFilter::Loose),
-        });
+        let b = crate::mode::bundle_of_line(cfg, iface, over);
+        check_config(cfg, &[b.name()])?;
+        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
+            Some((_, lines)) => lines.push(iface.clone()),
+            None => bundles.push((b, vec![iface.clone()])),
+        }
     }
-    attach_lines(ctx, cfg, &joins, true)
+    let mut last = Plan::default();
+    for (b, lines) in &bundles {
+        last = b.lines_up(ctx, lines, true)?;
+    }
+    Ok(last)
+}
+
+/// A TEQL bundle's lines join it (`attach` after the dispatch).
+pub fn teql_lines_up(ctx: &Ctx, cfg: &Config, master: &Master, lines: &[IfName], bring_up: bool) -> Result<Plan> {
+    let name = BundleName::new(&master.device)
+        .ok_or_else(|| Error::Usage(format!("{}: not {EXPECT_MASTER}", master.device)))?;
+    let joins: Vec<Join> = lines
+        .iter()
+        .map(|l| Join {
+            line: l.clone(),
+            master: name.clone(),
+            rp_filter: cfg.members.get(l.as_str()).map(|m| m.rp_filter).unwrap_or(RpFilter::Loose),
+        })
+        .collect();
+    attach_lines(ctx, cfg, &joins, bring_up)
 }
 
 /// A line to attach to a teql master, with the rp_filter it needs there.
@@ -417,7 +442,7 @@ pub struct Join {
 /// hooks pass false.
 pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
     let masters: BTreeSet<String> = joins.iter().map(|j| j.master.to_string()).collect();
-    let needed = needed_for(cfg, &masters);
+    let needed = crate::module::needed_for(cfg, &masters);
     run(ctx, needed, Reads::WithRpFilter, |p| {
         for j in joins {
             p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
@@ -438,36 +463,27 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
     })
 }
 
-/// Masters sch_teql must provide for `masters` now, and the configuration's total (loading
-/// the module with too few would make a later bundle need a reload).
-pub fn needed_for(cfg: &Config, masters: &BTreeSet<String>) -> Need {
-    Need {
-        now: masters.iter().filter_map(|m| master_index(m)).map(|i| i + 1).max().unwrap_or(0),
-        all: cfg.masters_needed(),
-    }
-}
-
 /// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
 pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
     detach_lines(ctx, ifaces, missing_ok, true)
 }
 
-/// As `detach`, for lines that may belong to multipath bundles (per the configuration): those
-/// leave their bundle (out of its group, their table and rule removed), the others are
-/// detached from their teql master.
+/// As `detach`, for configured lines: each leaves its bundle as its mode says (a multipath
+/// line out of its group, its table and rule removed; a TEQL line detached from its master).
 pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
-    let (mp, teql): (Vec<IfName>, Vec<IfName>) = ifaces.iter().cloned().partition(|i| multipath_of(cfg, i).is_some());
-    let bundles: BTreeSet<&str> = mp.iter().filter_map(|i| multipath_of(cfg, i)).collect();
+    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
+    for iface in ifaces {
+        let b = crate::mode::bundle_of_line(cfg, iface, None);
+        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
+            Some((_, lines)) => lines.push(iface.clone()),
+            None => bundles.push((b, vec![iface.clone()])),
+        }
+    }
     let mut last = Plan::default();
-    for b in bundles {
-        let leaving: Vec<String> =
-            mp.iter().filter(|i| multipath_of(cfg, i) == Some(b)).map(IfName::to_string).collect();
-        last = multipath(ctx, cfg, b, &MpEvent::Leaving(leaving))?;
+    for (b, lines) in &bundles {
+        last = b.lines_down(ctx, lines, missing_ok)?;
     }
-    if teql.is_empty() {
-        return Ok(last);
-    }
-    detach(ctx, &teql, missing_ok)
+    Ok(last)
 }
 
 /// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
@@ -494,22 +510,19 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
     })
 }
 
-/// TEQL masters and the names of multipath bundles.
-fn split_modes(masters: Vec<Master>) -> (Vec<Master>, Vec<String>) {
-    let (mp, teql): (Vec<Master>, Vec<Master>) =
-        masters.into_iter().partition(|m| matches!(m.mode, crate::config::Mode::Multipath(_)));
-    (teql, mp.into_iter().map(|m| m.device).collect())
-}
-
-fn masters_to_act_on(root: &std::path::Path, cfg: &Config, master: Option<&BundleName>) -> Result<Vec<Master>> {
+fn bundles_to_act_on<'a>(
+    root: &std::path::Path,
+    cfg: &'a Config,
+    master: Option<&BundleName>,
+) -> Result<Vec<Box<dyn crate::mode::BundleMode + 'a>>> {
     match master {
-        Some(m) if !m.is_teql() && multipath_bundle(cfg, m).is_none() => {
-            Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
-        }
-        Some(m) => {
-            check_config(cfg, &[m])?;
-            Ok(vec![master_cfg(cfg, m)])
-        }
+        Some(m) => match crate::mode::bundle(cfg, m) {
+            None => Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle"))),
+            Some(b) => {
+                check_config(cfg, &[m])?;
+                Ok(vec![b])
+            }
+        },
         None => {
             check_whole_config(cfg)?;
             if cfg.masters.is_empty() {
@@ -518,63 +531,61 @@ fn masters_to_act_on(root: &std::path::Path, cfg: &Config, master: Option<&Bundl
                     crate::config::line_of_hint(root, "teqlN")
                 )));
             }
-            Ok(cfg.masters.values().cloned().collect())
+            Ok(cfg.masters.values().map(|m| crate::mode::of(cfg, m)).collect())
         }
     }
 }
 
-/// `teqlctl up`, and ifup-teql: every ONBOOT line that is up joins, then the master comes up.
-/// `need_a_line`: fail when no line can carry the master (manual runs); ifup-teql at boot
-/// instead leaves it to the lines' own ifup-local.
+/// `teqlctl up`, and ifup-teql: each bundle as its mode brings it up. `need_a_line`: fail when
+/// no line can carry a bundle (manual runs); ifup-teql at boot instead leaves it to the lines'
+/// own ifup-local.
 pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
-    for b in &bundles {
-        last = multipath(ctx, cfg, b, &MpEvent::Up)?;
+    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
+        last = b.up(ctx, need_a_line)?;
     }
-    if masters.is_empty() {
-        return Ok(last);
-    }
-    let names: BTreeSet<String> = masters.iter().map(|m| m.device.clone()).collect();
-    run(ctx, needed_for(cfg, &names), Reads::WithRpFilter, |p| {
-        for m in &masters {
-            for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
-                check_config(cfg, &[&member.device])?;
-                match p.state().link(&member.device) {
-                    None => p.note(format!("{}: no such interface; skipped", member.device)),
-                    Some(l) if !State::is_up(l) => {
-                        p.note(format!("{} is down; it joins {} when it comes up", member.device, m.device))
-                    }
-                    Some(_) => {
-                        p.attach(&member.device, &m.device, member.rp_filter, ctx.force)?;
-                    }
+    Ok(last)
+}
+
+/// `up` for a TEQL bundle: every ONBOOT line that is up joins, then the master comes up.
+pub fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) -> Result<Plan> {
+    let names = BTreeSet::from([m.device.clone()]);
+    run(ctx, crate::module::needed_for(cfg, &names), Reads::WithRpFilter, |p| {
+        for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
+            check_config(cfg, &[&member.device])?;
+            match p.state().link(&member.device) {
+                None => p.note(format!("{}: no such interface; skipped", member.device)),
+                Some(l) if !State::is_up(l) => {
+                    p.note(format!("{} is down; it joins {} when it comes up", member.device, m.device))
+                }
+                Some(_) => {
+                    p.attach(&member.device, &m.device, member.rp_filter, ctx.force)?;
                 }
             }
-            if p.lines_of(&m.device) == 0 {
-                let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
-                if names.is_empty() {
-                    // Nothing the kernel or the lines' state can change: the files lack it.
-                    let msg = format!(
-                        "{}: no line is configured for it (add {})",
-                        m.device,
-                        crate::config::line_of_hint(&ctx.root, &m.device)
-                    );
-                    if need_a_line {
-                        return Err(Error::NotConfigured(msg));
-                    }
-                    p.note(msg);
-                } else {
-                    let msg =
-                        format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "));
-                    if need_a_line {
-                        return Err(Error::Refused(msg));
-                    }
-                    p.note(msg);
-                }
-            }
-            warn_independent_isps(p, cfg, &m.device);
-            p.master_up(m)?;
         }
+        if p.lines_of(&m.device) == 0 {
+            let names: Vec<&str> = cfg.members_of(&m.device).map(|x| x.device.as_str()).collect();
+            if names.is_empty() {
+                // Nothing the kernel or the lines' state can change: the files lack it.
+                let msg = format!(
+                    "{}: no line is configured for it (add {})",
+                    m.device,
+                    crate::config::line_of_hint(&ctx.root, &m.device)
+                );
+                if need_a_line {
+                    return Err(Error::NotConfigured(msg));
+                }
+                p.note(msg);
+            } else {
+                let msg = format!("{}: none of its lines ({}) is up; bring one up first", m.device, names.join(", "));
+                if need_a_line {
+                    return Err(Error::Refused(msg));
+                }
+                p.note(msg);
+            }
+        }
+        warn_independent_isps(p, cfg, &m.device);
+        p.master_up(m)?;
         Ok(())
     })
 }
@@ -591,20 +602,16 @@ fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
 
 /// `teqlctl down`, and ifdown-teql.
 pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
-    let (masters, bundles) = split_modes(masters_to_act_on(&ctx.root, cfg, master)?);
     let mut last = Plan::default();
-    for b in &bundles {
-        last = multipath(ctx, cfg, b, &MpEvent::Down)?;
+    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
+        last = b.down(ctx)?;
     }
-    if masters.is_empty() {
-        return Ok(last);
-    }
-    run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
-        for m in &masters {
-            p.master_down(m)?;
-        }
-        Ok(())
-    })
+    Ok(last)
+}
+
+/// `down` for a TEQL bundle.
+pub fn teql_down(ctx: &Ctx, m: &Master) -> Result<Plan> {
+    run(ctx, Need::default(), Reads::NetlinkOnly, |p| p.master_down(m))
 }
 
 /// Sets `master` down if it has no line left (the Debian hook, when ifupdown did not
@@ -616,15 +623,19 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
     })
 }
 
-/// ifup-local for a master: its lines are already attached; make sure it has its address and
-/// default route (network-scripts' own ifup-post may have flushed or replaced them).
+/// ifup-local for a master: its lines are already attached; make sure it has its address,
+/// default route and the rest as its mode wants them (network-scripts' own ifup-post may have
+/// flushed or replaced them).
 pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
-    if multipath_bundle(cfg, master).is_some() {
-        return multipath(ctx, cfg, master, &MpEvent::Up);
-    }
-    check_config(cfg, &[master])?;
-    let m = master_cfg(cfg, master);
-    run(ctx, needed_for(cfg, &BTreeSet::from([master.to_string()])), Reads::NetlinkOnly, |p| p.master_up(&m))
+    crate::mode::bundle_or_bare(cfg, master).refresh(ctx)
+}
+
+/// `master_up` for a TEQL bundle.
+pub fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
+    check_config(cfg, &[&m.device])?;
+    run(ctx, crate::module::needed_for(cfg, &BTreeSet::from([m.device.clone()])), Reads::NetlinkOnly, |p| {
+        p.master_up(m)
+    })
 }
 
 /// A master's TEQL_ROUTE and TEQL_NAT, after ifupdown configured its address and gateway.
@@ -643,7 +654,7 @@ pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
 /// `device` is the interface being brought up (a line or a master).
 pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
     let master = cfg.members.get(device).map(|m| m.master.to_string()).unwrap_or_else(|| device.to_string());
-    load_module_for(ctx, needed_for(cfg, &BTreeSet::from([master])))
+    load_module_for(ctx, crate::module::needed_for(cfg, &BTreeSet::from([master])))
 }
 
 /// Loads sch_teql with at least `needed.now` masters.
@@ -662,20 +673,6 @@ pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
     Ok(())
 }
 
-/// The bundle `name` if it is a configured multipath bundle.
-pub fn multipath_bundle<'a>(cfg: &'a Config, name: &str) -> Option<(&'a Master, &'a crate::config::MultipathOptions)> {
-    match cfg.masters.get(name) {
-        Some(m @ Master { mode: crate::config::Mode::Multipath(o), .. }) => Some((m, o)),
-        _ => None,
-    }
-}
-
-/// The multipath bundle a configured line belongs to, if any.
-pub fn multipath_of<'a>(cfg: &'a Config, line: &str) -> Option<&'a str> {
-    let m = cfg.members.get(line)?;
-    multipath_bundle(cfg, &m.master).map(|_| m.master.as_str())
-}
-
 /// What happened to a multipath bundle: every caller (CLI, network-scripts and ifupdown hooks)
 /// says only this, and `multipath::plan` decides.
 #[derive(Debug, Clone)]
@@ -692,17 +689,37 @@ pub enum MpEvent {
 /// One planned run for multipath bundle `name`: configuration and kernel state (read under
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
-pub fn multipath(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent) -> Result<Plan> {
-    multipath_run(ctx, cfg, name, event, &[])
+pub fn multipath(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    event: &MpEvent,
+) -> Result<Plan> {
+    multipath_run(ctx, cfg, master, options, event, &[])
 }
 
 /// As `multipath` with `MpEvent::Up`, for lines that join on purpose (their ifup, `teqlctl
 /// attach`): they are no longer held out (held.rs).
-pub fn multipath_joining(ctx: &Ctx, cfg: &Config, name: &str, joining: &[&str]) -> Result<Plan> {
-    multipath_run(ctx, cfg, name, &MpEvent::Up, joining)
+pub fn multipath_joining(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    joining: &[&str],
+) -> Result<Plan> {
+    multipath_run(ctx, cfg, master, options, &MpEvent::Up, joining)
 }
 
-fn multipath_run(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent, joining: &[&str]) -> Result<Plan> {
+fn multipath_run(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    event: &MpEvent,
+    joining: &[&str],
+) -> Result<Plan> {
+    let name = master.device.as_str();
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     if !ctx.dry_run {
         // Recorded first, under the lock, as check records its intent (issue 26, point 11).
@@ -719,7 +736,8 @@ fn multipath_run(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent, joining: 
         dead.remove(*j);
     }
     let mut nl = open_netlink()?;
-    multipath_locked(ctx, cfg, name, event, &dead, &mut nl).map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), &mut nl)
+        .map(|(plan, _)| plan)
 }
 
 /// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out
@@ -736,12 +754,6 @@ fn kept_out(bundle: &str) -> BTreeSet<String> {
         .map(|(l, _)| l.clone())
         .chain(held.iter().filter(|l| !health.lines.contains_key(l.as_str())).cloned())
         .collect()
-}
-
-/// The tables of every line of a multipath bundle: what a run must read of the kernel for them
-/// (empty when there is no such bundle, and nothing more is read).
-pub fn multipath_tables(cfg: &Config) -> Vec<u32> {
-    cfg.members.values().filter(|m| multipath_bundle(cfg, &m.master).is_some()).map(Member::table).collect()
 }
 
 /// The lines of a multipath bundle as the planner takes them, with the DHCP lease each line
@@ -778,7 +790,14 @@ pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
 /// records its lease (or removes the record of a lost one), then plans the bundle as a line
 /// coming up does; a line that lost its lease stays out of the group (never the last live
 /// line). A dry run records nothing and plans with the new lease.
-pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event) -> Result<Plan> {
+pub fn dhcp_event(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    ev: &crate::dhcp::Event,
+) -> Result<Plan> {
+    let bundle = master.device.as_str();
     let line = &ev.interface;
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Under the lock, as in `multipath`.
@@ -805,20 +824,7 @@ pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event
         l.dhcp = ev.lease;
     }
     let mut nl = open_netlink()?;
-    multipath_with_lines(ctx, cfg, bundle, &MpEvent::Up, &dead, lines, &mut nl).map(|(plan, _)| plan)
-}
-
-/// As `multipath`, for a caller that holds the lock and a netlink socket, with the lines that
-/// must stay out of the group (`dead`). Returns the plan and the lines in the group after it.
-fn multipath_locked(
-    ctx: &Ctx,
-    cfg: &Config,
-    name: &str,
-    event: &MpEvent,
-    dead: &BTreeSet<String>,
-    nl: &mut Netlink,
-) -> Result<(Plan, Vec<String>)> {
-    multipath_with_lines(ctx, cfg, name, event, dead, multipath_lines(cfg, name), nl)
+    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, &mut nl).map(|(plan, _)| plan)
 }
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
@@ -837,8 +843,13 @@ fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crat
 /// for no recorded reason only if the planner would have it in (a router the kernel would
 /// refuse, no carrier or no gateway are reasons the planner knows). Pure but for the lease
 /// records it reads.
-pub fn multipath_would_carry(cfg: &Config, name: &str, state: &State) -> Vec<String> {
-    let Some((master, options)) = multipath_bundle(cfg, name) else { return Vec::new() };
+pub fn multipath_would_carry(
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    state: &State,
+) -> Vec<String> {
+    let name = master.device.as_str();
     let req = crate::multipath::Request {
         bundle_up: true,
         resilient: crate::netlink::kernel_has_resilient_groups(),
@@ -848,20 +859,22 @@ pub fn multipath_would_carry(cfg: &Config, name: &str, state: &State) -> Vec<Str
     crate::multipath::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state).members
 }
 
-/// As `multipath_locked`, with the bundle's lines as the planner takes them.
+/// One planned run of multipath bundle `master`, for a caller that holds the lock and a netlink
+/// socket, with the lines that must stay out of the group (`dead`) and the bundle's lines as the
+/// planner takes them. Returns the plan and the lines in the group after it.
+#[allow(clippy::too_many_arguments)]
 fn multipath_with_lines(
     ctx: &Ctx,
     cfg: &Config,
-    name: &str,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
     nl: &mut Netlink,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
-    let Some((master, options)) = multipath_bundle(cfg, name) else {
-        return Err(Error::Usage(format!("{name}: not a configured multipath bundle")));
-    };
+    let name = master.device.as_str();
     check_config(cfg, &[name])?;
     let bundle = mp_bundle(master, options);
     let mut req = Request {
@@ -1036,16 +1049,14 @@ pub fn connection_table_problem(name: &str) -> Option<String> {
 /// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
 /// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
 /// as `up` would. Errors are logged: a round's probes and changes stand on their own.
-pub fn repair_connection_tables(ctx: &Ctx, cfg: &Config) {
-    for (name, m) in &cfg.masters {
-        if m.mode.connection().is_none() {
-            continue;
-        }
-        let Some(why) = connection_table_problem(name) else { continue };
+pub fn repair_connection_table(ctx: &Ctx, cfg: &Config, master: &Master, options: &crate::config::MultipathOptions) {
+    let name = &master.device;
+    if options.connection.is_some() {
+        let Some(why) = connection_table_problem(name) else { return };
         if ctx.dry_run {
             crate::out::println(&format!("# {name}: nftables table inet teqlctl is not what teqlctl wrote ({why})"));
         }
-        if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
+        if let Err(e) = multipath(ctx, cfg, master, options, &MpEvent::Up) {
             log::error(&format!(
                 "{name}: its nftables table is not what teqlctl wrote ({why}) and could not be written anew: {e}"
             ));
@@ -1060,18 +1071,24 @@ pub fn repair_connection_tables(ctx: &Ctx, cfg: &Config) {
 /// the next `up`; and when the address is back, the route should have it again. Each `check`
 /// round plans such a bundle from the kernel it read, and runs `up` for it only if its main
 /// default route would change, so the box is without a default route for about one round.
-pub fn repair_local_source(ctx: &Ctx, cfg: &Config, state: &State) {
+pub fn repair_local_source(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+    state: &State,
+) {
     use crate::multipath as mp;
     use crate::plan::Action;
-    for name in cfg.masters.keys() {
-        let Some((master, options)) = multipath_bundle(cfg, name) else { continue };
+    let name = &master.device;
+    {
         if options.connection.as_ref().and_then(|c| c.local_source).is_none() || !options.defroute {
-            continue;
+            return;
         }
         // Up, as far as the kernel says: its group is there (a bundle taken down has none).
         let gid = mp::group_id(name);
         if !state.nexthops.iter().any(|n| n.id == gid && !n.group.is_empty()) {
-            continue;
+            return;
         }
         let req = mp::Request { bundle_up: true, resilient: true, dead: kept_out(name), ..mp::Request::default() };
         let plan = mp::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state);
@@ -1079,12 +1096,12 @@ pub fn repair_local_source(ctx: &Ctx, cfg: &Config, state: &State) {
             matches!(a, Action::ReplaceRoute { route, .. } if route.table == crate::route::MAIN_TABLE && route.is_default())
         });
         if !route_changes {
-            continue;
+            return;
         }
         if ctx.dry_run {
             crate::out::println(&format!("# {name}: its default route is missing or its local source changed"));
         }
-        if let Err(e) = multipath(ctx, cfg, name, &MpEvent::Up) {
+        if let Err(e) = multipath(ctx, cfg, master, options, &MpEvent::Up) {
             log::error(&format!(
                 "{name}: its default route is missing or its local source changed, and `up` failed: {e}"
             ));
@@ -1183,7 +1200,7 @@ fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
 /// and its own run writes it anew).
 fn leftover_connection_table(ctx: &Ctx, cfg: &Config, name: &str) -> Result<Option<crate::plan::Action>> {
     use crate::connection as conn;
-    if cfg.masters.values().any(|m| m.device != name && m.mode.connection().is_some()) {
+    if crate::mode::connection_bundles(cfg).any(|(m, _)| m.device != name) {
         return Ok(None);
     }
     let last = crate::statefile::read_record(&ruleset_file(name));

@@ -50,7 +50,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    BundleName, Config, Ipv4Prefix, Master, Member, Mode, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_MASTER,
+    BundleName, Config, Ipv4Prefix, Master, Member, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_MASTER,
 };
 use crate::text::escape_for_message;
 
@@ -398,13 +398,15 @@ pub fn generate(cfg: &Config, master: &str, opts: &Options) -> Result<Vec<PeerFi
 
 fn find_master<'a>(cfg: &'a Config, name: &str) -> Result<&'a Master, PeerError> {
     if let Some(m) = cfg.masters.get(name) {
-        return match &m.mode {
-            Mode::Teql => Ok(m),
-            mode => Err(PeerError::NotTeql {
+        let b = crate::mode::of(cfg, m);
+        return if b.has_peer() {
+            Ok(m)
+        } else {
+            Err(PeerError::NotTeql {
                 path: m.source.clone().unwrap_or_default(),
                 name: name.to_string(),
-                mode: mode.name(),
-            }),
+                mode: b.mode_name(),
+            })
         };
     }
     let why = match cfg.members.get(name) {
@@ -615,7 +617,7 @@ fn write_one(dir: &Path, f: &PeerFile, path: &Path) -> Result<(), PeerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, BundleRouting, MultipathOptions, Probe, RpFilter};
+    use crate::config::{self, BundleRouting, Mode, MultipathOptions, Probe, RpFilter};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

@@ -124,7 +124,7 @@ impl State {
         let masters: Vec<(String, bool)> = self
             .links
             .iter()
-            .filter(|l| crate::config::master_index(&l.name).is_some())
+            .filter(|l| crate::mode::is_teql_device(l))
             .map(|l| (l.name.clone(), State::is_up(l)))
             .collect();
         if masters.iter().any(|m| m.1) {

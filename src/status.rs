@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::{master_index, Config};
+use crate::config::Config;
 use crate::health::{Health, LineState};
 use crate::netlink::{IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::state::State;
@@ -34,6 +34,13 @@ pub struct MasterStatus {
     pub name: String,
     /// "teql", "multipath" or "connection".
     pub mode: &'static str,
+    /// What the text says after the bundle's state (its mode, for a bundle that is not a teqlN
+    /// device), as its mode's status gives it.
+    #[serde(skip)]
+    pub shown_mode: Option<&'static str>,
+    /// The text says where the box's own connections go (a connection bundle balances them).
+    #[serde(skip)]
+    pub own_connections: bool,
     /// Multipath bundles: whether the default route uses a resilient nexthop group (false: a
     /// plain multipath route, on kernels before 5.13).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,27 +208,14 @@ pub struct HealthStatus {
 pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Status {
     let mut names: BTreeSet<String> = cfg.masters.keys().cloned().collect();
     for l in &state.links {
-        if master_index(&l.name).is_some() && (State::is_up(l) || state.slaves_of(&l.name).next().is_some()) {
+        if crate::mode::is_teql_device(l) && (State::is_up(l) || state.slaves_of(&l.name).next().is_some()) {
             names.insert(l.name.clone());
         }
     }
     let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
-    names.sort_by_key(|n| master_index(n));
-    for (name, m) in &cfg.masters {
-        if matches!(m.mode, crate::config::Mode::Multipath(_))
-            && only.is_none_or(|o| o == name)
-            && !names.contains(name)
-        {
-            names.push(name.clone());
-        }
-    }
-    let masters = names
-        .iter()
-        .map(|n| match crate::ops::multipath_bundle(cfg, n) {
-            Some(_) => multipath_status(cfg, state, health, n),
-            None => master_status(cfg, state, health, n),
-        })
-        .collect();
+    // Named bundles first, then teql0, teql1... in the kernel's order.
+    names.sort_by_key(|n| crate::mode::shown_order(n));
+    let masters = names.iter().map(|n| crate::mode::bundle_or_bare(cfg, n).status(state, health)).collect();
     Status {
         schema: SCHEMA,
         masters,
@@ -230,7 +224,7 @@ pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>)
     }
 }
 
-fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
+pub fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
     let link = state.link(name);
     let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.to_string()).collect();
     for s in state.slaves_of(name) {
@@ -263,6 +257,8 @@ fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> Ma
     MasterStatus {
         name: name.to_string(),
         mode: "teql",
+        shown_mode: None,
+        own_connections: false,
         resilient: None,
         nft_table: None,
         exists: link.is_some(),
@@ -327,12 +323,20 @@ fn nft_table_status(state: &State, name: &str) -> Option<NftTableStatus> {
 
 /// A multipath bundle: no device of its own; it is up while its default route (or, without
 /// one, its group) is in the kernel.
-fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
+/// (`conn`: a connection bundle's options; its lines' marks and shares are shown too.)
+pub fn multipath_status(
+    cfg: &Config,
+    state: &State,
+    health: &Health,
+    master: &crate::config::Master,
+    conn: Option<&crate::config::ConnectionOptions>,
+) -> MasterStatus {
     use crate::multipath::group_id;
     use crate::route::{MAIN_TABLE, RTPROT_TEQLCTL};
+    let name = master.device.as_str();
     let gid = group_id(name);
     let group = state.nexthops.iter().find(|n| n.id == gid);
-    let metric = cfg.masters.get(name).map_or(0, |m| m.metric);
+    let metric = master.metric;
     let route = state
         .routes
         .iter()
@@ -347,7 +351,7 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
         })
         .collect();
     // A connection bundle's weights map as the planner writes it: live lines by their weights.
-    let shares = cfg.masters.get(name).and_then(|m| m.mode.connection()).map(|_| {
+    let shares = conn.map(|_| {
         let lines: Vec<crate::connection::ConnLine> = cfg
             .members_of(name)
             .map(|m| crate::connection::ConnLine {
@@ -432,7 +436,9 @@ fn multipath_status(cfg: &Config, state: &State, health: &Health, name: &str) ->
     conn_parts(&mut lines);
     MasterStatus {
         name: name.to_string(),
-        mode: cfg.masters.get(name).map_or("multipath", |m| m.mode.name()),
+        mode: master.mode.name(),
+        shown_mode: Some(master.mode.name()),
+        own_connections: conn.is_some(),
         resilient: route.map(|r| r.nhid.is_some()),
         exists: true,
         configured: true,
@@ -558,14 +564,12 @@ impl Status {
                 (true, false) => "down",
             };
             let _ = write!(out, "{}: {state}", crate::names::shown(&m.name));
-            if m.mode != "teql" {
+            if let Some(mode) = m.shown_mode {
                 let _ = match m.resilient {
-                    Some(false) => write!(
-                        out,
-                        " ({}: a plain multipath route; this kernel has no resilient nexthop groups)",
-                        m.mode
-                    ),
-                    _ => write!(out, " ({})", m.mode),
+                    Some(false) => {
+                        write!(out, " ({mode}: a plain multipath route; this kernel has no resilient nexthop groups)")
+                    }
+                    _ => write!(out, " ({mode})"),
                 };
             }
             if let (true, Some(mtu)) = (m.exists, m.mtu) {
@@ -611,7 +615,7 @@ impl Status {
             out.push('\n');
             // Without a local source the kernel gives the box's own unbound sockets a line's
             // address, and with it the line, before their port exists (issue 26, point 14).
-            if let (true, Some(r)) = (m.mode == "connection", &m.default_route) {
+            if let (true, Some(r)) = (m.own_connections, &m.default_route) {
                 let _ = match &r.src {
                     Some(src) => writeln!(out, "  the box's own connections: from {src}, shared by weight"),
                     None => writeln!(

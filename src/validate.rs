@@ -11,8 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, Mode, TunnelKind};
-use crate::connection::{self as conn, ConnLine, ConnSettings};
+use crate::config::{Config, ConfigError, TunnelKind};
 
 /// One problem, as `--json` prints it; fields that the problem cannot name are null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,35 +183,11 @@ pub enum Checked {
 /// The rulesets the planner would write, as far as the configuration alone gives them (a
 /// line's address is the kernel's: the address maps are left empty), each checked by `check`.
 fn check_rulesets(cfg: &Config, r: &mut Report, check: impl Fn(&str, &str) -> Checked) {
-    let mut scripts: Vec<(String, String)> = Vec::new();
-    for m in cfg.masters.values() {
-        let lines: Vec<ConnLine> = cfg
-            .members_of(&m.device)
-            .map(|l| ConnLine {
-                device: l.device.to_string(),
-                mark: conn::mark_of(l.table()),
-                weight: l.path.weight.unwrap_or(1),
-                addr: None,
-                live: true,
-            })
-            .collect();
-        if let Some(c) = m.mode.connection() {
-            // With no line the planner writes no table (and the readers say the bundle has none).
-            if lines.is_empty() {
-                continue;
-            }
-            let s = ConnSettings {
-                bundle: m.device.clone(),
-                nat: c.nat.clone(),
-                prefer: c.prefer.clone(),
-                prefer_dst: c.prefer_dst.clone(),
-                local_source: c.local_source,
-            };
-            scripts.push((m.device.clone(), conn::ruleset(&lines, &s)));
-        } else if m.mode == Mode::Teql && !m.routing.nat.is_empty() {
-            scripts.push((m.device.clone(), crate::bundle_nat::ruleset(&m.device, &m.routing.nat)));
-        }
-    }
+    let scripts: Vec<(String, String)> = cfg
+        .masters
+        .values()
+        .filter_map(|m| crate::mode::of(cfg, m).requirements().nft_ruleset.map(|r| (m.device.clone(), r)))
+        .collect();
     let mut not_checked = BTreeSet::new();
     for (bundle, script) in scripts {
         match check(&script, &bundle) {
@@ -325,15 +300,14 @@ pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
             problem(None, format!("cannot tell whether {name} is available ({how}), and {why} needs it: {install}"))
         }
     };
-    let teql: Vec<&str> = cfg
-        .masters
-        .values()
-        .filter(|m| m.mode == Mode::Teql)
-        .map(|m| m.device.as_str())
-        .chain(cfg.members.values().filter(|l| l.master.is_teql()).map(|l| l.master.as_str()))
-        .collect::<BTreeSet<_>>()
+    // Every bundle named, by its file or only by its lines (a teqlN no file configures).
+    let names: BTreeSet<&str> =
+        cfg.masters.keys().map(String::as_str).chain(cfg.members.values().map(|l| l.master.as_str())).collect();
+    let needs: Vec<(&str, crate::mode::Requirements, &'static str)> = names
         .into_iter()
+        .filter_map(|n| crate::mode::bundle(cfg, n).map(|b| (n, b.requirements(), b.mode_name())))
         .collect();
+    let teql: Vec<&str> = needs.iter().filter(|(_, r, _)| r.sch_teql).map(|(n, _, _)| *n).collect();
     if let Some(first) = teql.first() {
         module("sch_teql", format!("the TEQL bundle {first}"), &mut problem);
     }
@@ -352,25 +326,20 @@ pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
         };
         module(name, format!("the {} tunnel line {line}", kind.ip_mode()), &mut problem);
     }
-    let multipath = cfg.masters.values().find(|m| matches!(m.mode, Mode::Multipath(_)));
-    if let (Some(m), false) = (multipath, b.resilient_groups) {
+    let multipath = needs.iter().find(|(_, r, _)| r.resilient_groups);
+    if let (Some((name, _, mode)), false) = (multipath, b.resilient_groups) {
         problem(
-            Some(&m.device),
+            Some(name),
             format!(
-                "no resilient nexthop groups (Linux 5.13 and later): the {} bundle {} falls back to a plain group, \
-                 where a line that fails or comes back moves the other lines' flows too; install a kernel 5.13 or newer",
-                m.mode.name(),
-                m.device
+                "no resilient nexthop groups (Linux 5.13 and later): the {mode} bundle {name} falls back to a plain group, \
+                 where a line that fails or comes back moves the other lines' flows too; install a kernel 5.13 or newer"
             ),
         );
     }
-    let nft_bundle = cfg
-        .masters
-        .values()
-        .find(|m| m.mode.connection().is_some() || (m.mode == Mode::Teql && !m.routing.nat.is_empty()));
-    if let Some(m) = nft_bundle {
-        if let Err(e) = (b.nft)(&m.device) {
-            problem(Some(&m.device), e);
+    let nft_bundle = needs.iter().find(|(n, r, _)| r.nft && cfg.masters.contains_key(*n));
+    if let Some((name, _, _)) = nft_bundle {
+        if let Err(e) = (b.nft)(name) {
+            problem(Some(name), e);
         }
     }
     out
@@ -379,6 +348,7 @@ pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Mode;
 
     #[test]
     fn lines_and_keys_are_read_from_the_texts_that_carry_them() {

@@ -1,0 +1,424 @@
+//! The one place a bundle's mode is looked at (issue 27).
+//!
+//! Callers (the network-scripts, ifupdown, NetworkManager and dhclient hooks, the CLI, `check`
+//! and `status`) name bundles and lines and say what happened to them; `of` hands the bundle to
+//! its mode with one exhaustive `match`, and the mode answers through `BundleMode`. A new mode
+//! is a new implementation of the trait and one more arm here: the compiler then points at
+//! every question it must answer, instead of a caller somewhere testing `is_teql` and quietly
+//! treating the new mode as the old one.
+
+use std::borrow::Cow;
+use std::net::Ipv4Addr;
+
+use crate::config::{BundleName, Config, IfName, Master, Member, Mode, MultipathOptions, RpFilter};
+use crate::error::Result;
+use crate::health::Health;
+use crate::netlink::Link;
+use crate::ops::{Applied, Ctx};
+use crate::plan::Plan;
+use crate::state::State;
+
+/// What each mode answers for its bundles. `Ctx` carries the run's options; the bundle and its
+/// configuration are the implementation's own.
+pub trait BundleMode {
+    /// The bundle's name (a teqlN, or a multipath or connection bundle's name).
+    fn name(&self) -> &str;
+
+    /// Lines of the bundle come up on purpose (their ifup, `teqlctl attach`, NetworkManager's
+    /// up). `bring_up`: the bundle itself comes up with them if it is not (every stack but
+    /// ifupdown, which configures a teqlN itself).
+    fn lines_up(&self, ctx: &Ctx, lines: &[IfName], bring_up: bool) -> Result<Plan>;
+    /// Lines of the bundle go down on purpose (ifdown, `teqlctl detach`). `missing_ok`: a line
+    /// already gone is not an error (a modem unplugged).
+    fn lines_down(&self, ctx: &Ctx, lines: &[IfName], missing_ok: bool) -> Result<Plan>;
+    /// `teqlctl up` and the bundle's own ifup: its lines that are up join, then it comes up.
+    /// `need_a_line`: fail when none can carry it (manual runs).
+    fn up(&self, ctx: &Ctx, need_a_line: bool) -> Result<Plan>;
+    /// `teqlctl down` and the bundle's own ifdown.
+    fn down(&self, ctx: &Ctx) -> Result<Plan>;
+    /// The bundle's own ifup-local (network-scripts): its lines are in; its address, routes
+    /// and the rest are made what the configuration says.
+    fn refresh(&self, ctx: &Ctx) -> Result<Plan>;
+    /// A DHCP lease of one of its lines (dhclient, NetworkManager). None: the mode takes no
+    /// leases (a TEQL line's router is the bundle's, not the lease's); the caller treats the
+    /// event as the line coming up, if it is one. `joining`: the line comes up on purpose.
+    fn lease(&self, ctx: &Ctx, ev: &crate::dhcp::Event, joining: bool) -> Option<Result<Plan>>;
+    /// Whether its lines' routers come from their leases (when their files set none): a DHCP
+    /// client's events then matter to the bundle.
+    fn takes_leases(&self) -> bool;
+    /// The changes `check` decided for lines of this bundle, each planned against the kernel
+    /// under the lock the caller holds (`held`). One outcome per change, in order.
+    fn health(
+        &self,
+        ctx: &Ctx,
+        changes: &[&crate::health::Change],
+        rp: &dyn Fn(&str) -> RpFilter,
+        held: Option<&crate::lock::Lock>,
+    ) -> Result<Vec<Applied>>;
+    /// Whether line `m` (on `link`) is in the bundle now, as the kernel shows it.
+    fn carries(&self, m: &Member, link: &Link, state: &State) -> bool;
+    /// Whether the planner would put line `m` in the bundle now: a line out of it is then
+    /// missing for no recorded reason (check puts it back).
+    fn would_carry(&self, m: &Member, state: &State) -> bool;
+    /// The next hop of probes off the line's subnet when the line sets none (TEQL_PROBE_VIA).
+    fn probe_next_hop(&self, m: &Member, link: &Link, state: &State) -> Option<Ipv4Addr>;
+    /// What `check` mends after its round: what the mode keeps in the kernel that someone else
+    /// may have changed (a connection bundle's nftables table, its default route's source).
+    fn repair(&self, ctx: &Ctx, state: &State);
+    /// The bundle as `status` shows it.
+    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus;
+    /// The mode as TEQL_MODE spells it.
+    fn mode_name(&self) -> &'static str;
+    /// Whether a far end runs the other side of this bundle (`teqlctl peer-config` writes it):
+    /// a TEQL bundle, over tunnels to an aggregator.
+    fn has_peer(&self) -> bool;
+    /// What the box must have for this bundle (`teqlctl validate`).
+    fn requirements(&self) -> Requirements;
+    /// The ifupdown hook for a stanza of a line of this bundle.
+    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()>;
+    /// The ifupdown hook for the bundle's own stanza.
+    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()>;
+}
+
+/// What a bundle needs of the box, as `validate` checks it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirements {
+    /// sch_teql (a TEQL bundle's device).
+    pub sch_teql: bool,
+    /// Resilient nexthop groups (Linux 5.13), else a plain group that moves every flow.
+    pub resilient_groups: bool,
+    /// nft (a connection bundle's table, a TEQL bundle's NAT).
+    pub nft: bool,
+    /// The nftables ruleset teqlctl would write for it now (None: it writes none).
+    pub nft_ruleset: Option<String>,
+}
+
+/// The bundle configured as `master`, handed to its mode: the one `match` on a mode.
+pub fn of<'a>(cfg: &'a Config, master: &'a Master) -> Box<dyn BundleMode + 'a> {
+    match &master.mode {
+        Mode::Teql => Box::new(Teql { cfg, master: Cow::Borrowed(master) }),
+        Mode::Multipath(options) => Box::new(Multipath { cfg, master, options }),
+    }
+}
+
+/// The bundle called `name`: a configured one, or a teqlN no file configures (bonded with no
+/// address and no route; only sch_teql makes devices of such names, so it is a TEQL bundle).
+/// None for any other name.
+pub fn bundle<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode + 'a>> {
+    match cfg.masters.get(name) {
+        Some(m) => Some(of(cfg, m)),
+        None => BundleName::teql(name).map(|b| bare(cfg, b.as_str())),
+    }
+}
+
+/// The bundle called `name` as a run that finds it named (in health.json, a line's file) takes
+/// it: configured, else a bare TEQL master of that name (as sch_teql knows it).
+pub fn bundle_or_bare<'a>(cfg: &'a Config, name: &str) -> Box<dyn BundleMode + 'a> {
+    match cfg.masters.get(name) {
+        Some(m) => of(cfg, m),
+        None => bare(cfg, name),
+    }
+}
+
+fn bare<'a>(cfg: &'a Config, name: &str) -> Box<dyn BundleMode + 'a> {
+    Box::new(Teql { cfg, master: Cow::Owned(Master::bare(name)) })
+}
+
+/// The bundle a file configures (None for a name only lines mention, or none at all).
+pub fn configured<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode + 'a>> {
+    cfg.masters.get(name).map(|m| of(cfg, m))
+}
+
+/// The bundle line `line` joins: `over` (attach --master), else its configured master, else
+/// teql0 (a line no file names joins the default TEQL bundle, as `teqlctl attach eth1` does).
+pub fn bundle_of_line<'a>(cfg: &'a Config, line: &str, over: Option<&BundleName>) -> Box<dyn BundleMode + 'a> {
+    let name =
+        over.map(BundleName::as_str).or_else(|| cfg.members.get(line).map(|m| m.master.as_str())).unwrap_or("teql0");
+    bundle_or_bare(cfg, name)
+}
+
+/// The bundle of a configured line (None when no file names the line).
+pub fn bundle_of_member<'a>(cfg: &'a Config, m: &Member) -> Option<Box<dyn BundleMode + 'a>> {
+    bundle(cfg, &m.master)
+}
+
+/// The routing tables of every line of a multipath or connection bundle: what a run must read
+/// of the kernel for them (empty when there is none, and nothing more is read).
+pub fn routing_tables(cfg: &Config) -> Vec<u32> {
+    cfg.members.values().filter(|m| multipath_options(cfg, &m.master).is_some()).map(Member::table).collect()
+}
+
+/// The marks of a connection bundle's lines, when `name` is one and its table should be read
+/// (`status` of it, or of every bundle).
+pub fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
+    let o = multipath_options(cfg, name)?;
+    o.connection.as_ref()?;
+    Some(cfg.members_of(name).map(|m| crate::connection::mark_of(m.table())).collect())
+}
+
+/// The connection bundles of the configuration.
+pub fn connection_bundles(cfg: &Config) -> impl Iterator<Item = (&Master, &crate::config::ConnectionOptions)> {
+    cfg.masters.values().filter_map(|m| m.mode.connection().map(|c| (m, c)))
+}
+
+/// Whether `name` is one only sch_teql's devices have (teqlN): a stanza so named is a bundle's
+/// own, whatever its options say.
+pub fn is_teql_name(name: &str) -> bool {
+    BundleName::teql(name).is_some()
+}
+
+/// The order `status` shows bundles in: named bundles first, then teql0, teql1...
+pub fn shown_order(name: &str) -> Option<u32> {
+    crate::names::teql_index(name)
+}
+
+/// Whether the kernel's `link` is a TEQL bundle (sch_teql's teqlN): such a bundle shows in
+/// `status` while it has lines or is up, configured or not.
+pub fn is_teql_device(link: &Link) -> bool {
+    crate::config::master_index(&link.name).is_some()
+}
+
+/// A multipath (or connection) bundle's options.
+fn multipath_options<'a>(cfg: &'a Config, name: &str) -> Option<&'a MultipathOptions> {
+    match &cfg.masters.get(name)?.mode {
+        Mode::Multipath(o) => Some(o),
+        Mode::Teql => None,
+    }
+}
+
+/// sch_teql's masters, named teqlN: the kernel makes them, one per index.
+struct Teql<'a> {
+    cfg: &'a Config,
+    master: Cow<'a, Master>,
+}
+
+impl BundleMode for Teql<'_> {
+    fn name(&self) -> &str {
+        &self.master.device
+    }
+
+    fn lines_up(&self, ctx: &Ctx, lines: &[IfName], bring_up: bool) -> Result<Plan> {
+        crate::ops::teql_lines_up(ctx, self.cfg, &self.master, lines, bring_up)
+    }
+
+    fn lines_down(&self, ctx: &Ctx, lines: &[IfName], missing_ok: bool) -> Result<Plan> {
+        crate::ops::detach(ctx, lines, missing_ok)
+    }
+
+    fn up(&self, ctx: &Ctx, need_a_line: bool) -> Result<Plan> {
+        crate::ops::teql_up(ctx, self.cfg, &self.master, need_a_line)
+    }
+
+    fn down(&self, ctx: &Ctx) -> Result<Plan> {
+        crate::ops::teql_down(ctx, &self.master)
+    }
+
+    fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
+        crate::ops::teql_master_up(ctx, self.cfg, &self.master)
+    }
+
+    fn lease(&self, _: &Ctx, _: &crate::dhcp::Event, _: bool) -> Option<Result<Plan>> {
+        None
+    }
+
+    fn takes_leases(&self) -> bool {
+        false
+    }
+
+    fn health(
+        &self,
+        ctx: &Ctx,
+        changes: &[&crate::health::Change],
+        rp: &dyn Fn(&str) -> RpFilter,
+        _held: Option<&crate::lock::Lock>,
+    ) -> Result<Vec<Applied>> {
+        crate::ops::teql_health(ctx, changes, rp)
+    }
+
+    fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
+        state.root_qdisc(link.index).is_some_and(|q| m.master == q.kind)
+    }
+
+    fn would_carry(&self, _: &Member, _: &State) -> bool {
+        // Any line of a live TEQL bundle that is up and not attached is missing: the TEQL
+        // planner attaches every line the admin brought up.
+        true
+    }
+
+    fn probe_next_hop(&self, _: &Member, _: &Link, state: &State) -> Option<Ipv4Addr> {
+        // Its master's gateway (configured, else the one of its default route), which every
+        // router of the bundle answers on its own line.
+        let master_link = state.link(&self.master.device);
+        self.master
+            .gateway
+            .or_else(|| master_link.and_then(|l| state.default_routes_via(l.index).filter_map(|r| r.gateway).next()))
+    }
+
+    fn repair(&self, _: &Ctx, _: &State) {}
+
+    fn mode_name(&self) -> &'static str {
+        "teql"
+    }
+
+    fn has_peer(&self) -> bool {
+        true
+    }
+
+    fn requirements(&self) -> Requirements {
+        let nat = &self.master.routing.nat;
+        Requirements {
+            sch_teql: true,
+            resilient_groups: false,
+            nft: !nat.is_empty(),
+            nft_ruleset: (!nat.is_empty()).then(|| crate::bundle_nat::ruleset(&self.master.device, nat)),
+        }
+    }
+
+    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus {
+        crate::status::master_status(self.cfg, state, health, &self.master.device)
+    }
+
+    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()> {
+        crate::ifupdown::teql_line_hook(env, ctx, self.cfg, member)
+    }
+
+    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()> {
+        crate::ifupdown::teql_master_hook(env, ctx, self.cfg, bundle)
+    }
+}
+
+/// Multipath and connection bundles: a name with no kernel device, per-line tables and rules
+/// and a nexthop group; a connection bundle adds its nftables table.
+struct Multipath<'a> {
+    cfg: &'a Config,
+    master: &'a Master,
+    options: &'a MultipathOptions,
+}
+
+impl BundleMode for Multipath<'_> {
+    fn name(&self) -> &str {
+        &self.master.device
+    }
+
+    fn lines_up(&self, ctx: &Ctx, lines: &[IfName], _bring_up: bool) -> Result<Plan> {
+        let joining: Vec<&str> = lines.iter().map(IfName::as_str).collect();
+        crate::ops::multipath_joining(ctx, self.cfg, self.master, self.options, &joining)
+    }
+
+    fn lines_down(&self, ctx: &Ctx, lines: &[IfName], _missing_ok: bool) -> Result<Plan> {
+        let leaving = crate::ops::MpEvent::Leaving(lines.iter().map(IfName::to_string).collect());
+        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &leaving)
+    }
+
+    fn up(&self, ctx: &Ctx, _need_a_line: bool) -> Result<Plan> {
+        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::ops::MpEvent::Up)
+    }
+
+    fn down(&self, ctx: &Ctx) -> Result<Plan> {
+        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::ops::MpEvent::Down)
+    }
+
+    fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
+        self.up(ctx, false)
+    }
+
+    fn lease(&self, ctx: &Ctx, ev: &crate::dhcp::Event, joining: bool) -> Option<Result<Plan>> {
+        if joining {
+            if let Err(e) = crate::ops::let_go(ctx, &ev.interface) {
+                return Some(Err(e));
+            }
+        }
+        Some(crate::ops::dhcp_event(ctx, self.cfg, self.master, self.options, ev))
+    }
+
+    fn takes_leases(&self) -> bool {
+        true
+    }
+
+    fn health(
+        &self,
+        ctx: &Ctx,
+        changes: &[&crate::health::Change],
+        _rp: &dyn Fn(&str) -> RpFilter,
+        _held: Option<&crate::lock::Lock>,
+    ) -> Result<Vec<Applied>> {
+        crate::ops::multipath_health(ctx, self.cfg, self.master, self.options, changes)
+    }
+
+    fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
+        crate::multipath::in_bundle(state, &m.master, link.index, m.table())
+    }
+
+    fn would_carry(&self, m: &Member, state: &State) -> bool {
+        crate::ops::multipath_would_carry(self.cfg, self.master, self.options, state)
+            .iter()
+            .any(|l| l == m.device.as_str())
+    }
+
+    fn probe_next_hop(&self, m: &Member, link: &Link, state: &State) -> Option<Ipv4Addr> {
+        // Its own ISP's router: TEQL_GATEWAY or GATEWAY, else the one its nexthop or its DHCP
+        // client's default route has, else the peer of a point-to-point address.
+        let table = m.table();
+        m.path.gateway().or_else(|| {
+            state
+                .nexthops
+                .iter()
+                .find(|n| n.id == table && n.oif == Some(link.index))
+                .and_then(|n| n.gateway)
+                .or_else(|| state.default_routes_via(link.index).find_map(|r| r.gateway))
+                .or_else(|| state.addresses_of(link.index).find_map(|a| a.peer))
+        })
+    }
+
+    fn mode_name(&self) -> &'static str {
+        self.master.mode.name()
+    }
+
+    fn has_peer(&self) -> bool {
+        false
+    }
+
+    fn requirements(&self) -> Requirements {
+        use crate::connection as conn;
+        // With no line the planner writes no table (and the readers say the bundle has none).
+        let lines: Vec<conn::ConnLine> = self
+            .cfg
+            .members_of(&self.master.device)
+            .map(|l| conn::ConnLine {
+                device: l.device.to_string(),
+                mark: conn::mark_of(l.table()),
+                weight: l.path.weight.unwrap_or(1),
+                addr: None,
+                live: true,
+            })
+            .collect();
+        let nft_ruleset = self.options.connection.as_ref().filter(|_| !lines.is_empty()).map(|c| {
+            let s = conn::ConnSettings {
+                bundle: self.master.device.clone(),
+                nat: c.nat.clone(),
+                prefer: c.prefer.clone(),
+                prefer_dst: c.prefer_dst.clone(),
+                local_source: c.local_source,
+            };
+            conn::ruleset(&lines, &s)
+        });
+        Requirements { sch_teql: false, resilient_groups: true, nft: self.options.connection.is_some(), nft_ruleset }
+    }
+
+    fn repair(&self, ctx: &Ctx, state: &State) {
+        crate::ops::repair_connection_table(ctx, self.cfg, self.master, self.options);
+        crate::ops::repair_local_source(ctx, self.cfg, self.master, self.options, state);
+    }
+
+    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus {
+        crate::status::multipath_status(self.cfg, state, health, self.master, self.options.connection.as_ref())
+    }
+
+    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()> {
+        crate::ifupdown::bundle_line_hook(env, ctx, self.cfg, member, self)
+    }
+
+    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()> {
+        crate::ifupdown::named_bundle_hook(env, ctx, self.cfg, bundle, self)
+    }
+}
