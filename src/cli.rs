@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{BundleName, IfName, EXPECT_MASTER};
 use crate::error::{exit, Error, Result};
+use crate::event::Event;
 use crate::hooks::{self, Hook};
 use crate::install;
 use crate::log;
@@ -464,19 +465,23 @@ fn run(cli: Cli) -> Result<i32> {
             match command {
                 Command::Attach { master, force, ifaces } => {
                     ctx.force = force;
-                    let master = master.as_deref().map(attach_master_arg).transpose()?;
-                    ops::attach(&ctx, &cfg, &iface_args(&ifaces)?, master.as_ref())?;
+                    let over = master.as_deref().map(attach_master_arg).transpose()?;
+                    crate::event::run(&ctx, &cfg, &[Event::LinesUp { lines: iface_args(&ifaces)?, over }])?;
                 }
                 Command::Detach { ifaces } => {
-                    ops::detach_configured(&ctx, &cfg, &iface_args(&ifaces)?, false)?;
+                    crate::event::run(
+                        &ctx,
+                        &cfg,
+                        &[Event::LinesDown { lines: iface_args(&ifaces)?, missing_ok: false }],
+                    )?;
                 }
                 Command::Up { master } => {
-                    let master = master.as_deref().map(bundle_arg).transpose()?;
-                    ops::up(&ctx, &cfg, master.as_ref(), true)?;
+                    let bundle = master.as_deref().map(bundle_arg).transpose()?;
+                    crate::event::run(&ctx, &cfg, &[Event::BundleUp { bundle, need_a_line: true }])?;
                 }
                 Command::Down { master } => {
-                    let master = master.as_deref().map(bundle_arg).transpose()?;
-                    ops::down(&ctx, &cfg, master.as_ref())?;
+                    let bundle = master.as_deref().map(bundle_arg).transpose()?;
+                    crate::event::run(&ctx, &cfg, &[Event::BundleDown { bundle }])?;
                 }
                 Command::Status { .. }
                 | Command::Check { .. }

@@ -170,7 +170,7 @@ pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
     }
     ops::check_config(&cfg, &[&ev.interface])?;
     ops::report_problems(&cfg, &ev.interface);
-    bundle.lease(ctx, &ev, false).map_or(Ok(()), |r| r.map(drop))
+    crate::event::run(ctx, &cfg, &[crate::event::Event::Lease { lease: ev, joining: false }]).map(drop)
 }
 
 #[cfg(test)]

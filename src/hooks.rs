@@ -11,6 +11,7 @@ use std::process::Command;
 
 use crate::config::{ifcfg, BundleName, Config, IfName, Role};
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::log;
 use crate::ops::{self, Ctx};
 
@@ -107,13 +108,15 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             let Some(device) = cfg.files.get(&basename).cloned() else { return Ok(()) };
             ops::check_config(&cfg, &[&device])?;
             ops::report_problems(&cfg, &device);
-            ops::load_module(ctx, &cfg, &device)
+            crate::event::run(ctx, &cfg, &[Event::Preparing(device)]).map(drop)
         }
         Hook::IfupLocal => {
             let Some((cfg, role)) = ours(ctx, first)? else { return Ok(()) };
             match role {
-                Owned::Member(line) => ops::attach(ctx, &cfg, &[line], None).map(drop),
-                Owned::Master => ops::master_up(ctx, &cfg, first).map(drop),
+                Owned::Member(line) => {
+                    crate::event::run(ctx, &cfg, &[Event::LinesUp { lines: vec![line], over: None }]).map(drop)
+                }
+                Owned::Master => crate::event::run(ctx, &cfg, &[Event::BundleRefreshed(first.to_string())]).map(drop),
             }
         }
         Hook::IfdownPreLocal | Hook::IfdownLocal => {
@@ -132,18 +135,19 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             ops::report_problems(&cfg, first);
             // The interface may already be gone (a USB modem unplugged): nothing to undo.
-            ops::detach_configured(ctx, &cfg, &[line], true).map(drop)
+            crate::event::run(ctx, &cfg, &[Event::LinesDown { lines: vec![line], missing_ok: true }]).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
             let master = master_of_config(&cfg, first)?;
             ops::report_problems(&cfg, &master);
-            if hook == Hook::IfupTeql {
+            let event = if hook == Hook::IfupTeql {
                 // At boot teqlN may come before its lines; their ifup-local brings it up then.
-                ops::up(ctx, &cfg, Some(&master), false)?;
+                Event::BundleUp { bundle: Some(master), need_a_line: false }
             } else {
-                ops::down(ctx, &cfg, Some(&master))?;
-            }
+                Event::BundleDown { bundle: Some(master) }
+            };
+            crate::event::run(ctx, &cfg, &[event])?;
             chain_post_script(ctx, hook, args)
         }
         Hook::Dhclient | Hook::NmDispatcher => unreachable!("handled above"),

@@ -17,6 +17,7 @@ pub mod dhcp;
 pub mod dispatch;
 pub mod env;
 pub mod error;
+pub mod event;
 pub mod exec;
 pub mod health;
 pub mod held;

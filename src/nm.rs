@@ -28,6 +28,7 @@ use std::path::Path;
 
 use crate::config::{self, keyfile, read_config_file, Config, IfName, MAX_FILE_BYTES};
 use crate::error::{Error, Result};
+use crate::event::Event as Happened;
 use crate::log;
 use crate::multipath::Lease;
 use crate::ops::{self, Ctx};
@@ -259,7 +260,7 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
         }
         if matches!(ev.action, Action::PreDown | Action::Down) {
             log::warn(&first.to_string());
-            ops::detach(ctx, std::slice::from_ref(&ev.iface), true)?;
+            crate::event::run(ctx, &cfg, &[Happened::LinesDown { lines: vec![ev.iface.clone()], missing_ok: true }])?;
             return Ok(());
         }
         return Err(Error::Config(first.clone()));
@@ -294,30 +295,27 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
         Action::PreUp => {
             ops::check_config(cfg, &[line])?;
             ops::report_problems(cfg, line);
-            ops::load_module(ctx, cfg, line)
+            crate::event::run(ctx, cfg, &[Happened::Preparing(line.to_string())]).map(drop)
         }
         Action::Up | Action::Dhcp4Change => {
             ops::check_config(cfg, &[line])?;
             ops::report_problems(cfg, line);
-            if let Some(bundle) = dhcp_line(cfg, line) {
-                let dhcp = crate::dhcp::Event {
-                    reason: crate::dhcp::Reason::Bound,
-                    reason_name: format!("NetworkManager {}", ev.action.name()),
-                    interface: line.clone(),
-                    lease: ev.lease,
-                };
-                // Without a lease in the event (DHCP not done yet, a static profile without a
-                // gateway) the bundle is planned with what was recorded, as a line coming up.
-                if dhcp.lease.is_some() {
-                    if let Some(r) = bundle.lease(ctx, &dhcp, ev.action == Action::Up) {
-                        return r.map(drop);
-                    }
-                }
-            }
-            if ev.action == Action::Dhcp4Change {
-                return Ok(());
-            }
-            ops::attach(ctx, cfg, std::slice::from_ref(line), None).map(drop)
+            // Without a lease in the event (DHCP not done yet, a static profile without a
+            // gateway) the bundle is planned with what was recorded, as a line coming up.
+            let event = match (dhcp_line(cfg, line).is_some() && ev.lease.is_some(), ev.action) {
+                (true, _) => Happened::Lease {
+                    lease: crate::dhcp::Event {
+                        reason: crate::dhcp::Reason::Bound,
+                        reason_name: format!("NetworkManager {}", ev.action.name()),
+                        interface: line.clone(),
+                        lease: ev.lease,
+                    },
+                    joining: ev.action == Action::Up,
+                },
+                (false, Action::Dhcp4Change) => return Ok(()),
+                (false, _) => Happened::LinesUp { lines: vec![line.clone()], over: None },
+            };
+            crate::event::run(ctx, cfg, &[event]).map(drop)
         }
         Action::PreDown | Action::Down => {
             // Taking a line out works even when its profile broke since it came up.
@@ -325,7 +323,8 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
                 log::warn(&p.to_string());
             }
             ops::report_problems(cfg, line);
-            ops::detach_configured(ctx, cfg, std::slice::from_ref(line), true).map(drop)
+            crate::event::run(ctx, cfg, &[Happened::LinesDown { lines: vec![line.clone()], missing_ok: true }])
+                .map(drop)
         }
     }
 }
@@ -366,7 +365,7 @@ pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u3
             interface: m.device.clone(),
             lease: Some(lease),
         };
-        if let Some(Err(e)) = bundle.lease(ctx, &ev, false) {
+        if let Err(e) = crate::event::run(ctx, cfg, &[Happened::Lease { lease: ev, joining: false }]) {
             log::error(&format!("{} ({}): NetworkManager's lease not taken: {e}", m.device, bundle.name()));
         }
     }

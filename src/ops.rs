@@ -395,7 +395,23 @@ fn held_out(line: &str) -> String {
 /// line is checked before anything is loaded or locked (a typo must cost nothing and say so);
 /// then each bundle's lines go to its mode together.
 pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleName>) -> Result<Plan> {
-    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
+    let bundles = attach_checked(cfg, ifaces, over)?;
+    let mut last = Plan::default();
+    for (b, lines) in &bundles {
+        last = b.lines_up(ctx, lines, true)?;
+    }
+    Ok(last)
+}
+
+/// What `attach` checks before anything is loaded or locked (a typo must cost nothing and say
+/// so): every line exists and its file and its bundle's are sound. The lines by bundle.
+#[allow(clippy::type_complexity)]
+pub fn attach_checked<'a>(
+    cfg: &'a Config,
+    ifaces: &[IfName],
+    over: Option<&BundleName>,
+) -> Result<Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)>> {
+    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
         check_iface_exists(iface)?;
         check_config(cfg, &[iface])?;
@@ -406,11 +422,7 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleNa
             None => bundles.push((b, vec![iface.clone()])),
         }
     }
-    let mut last = Plan::default();
-    for (b, lines) in &bundles {
-        last = b.lines_up(ctx, lines, true)?;
-    }
-    Ok(last)
+    Ok(bundles)
 }
 
 /// A TEQL bundle's lines join it (`attach` after the dispatch).
@@ -510,7 +522,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
     })
 }
 
-fn bundles_to_act_on<'a>(
+pub fn bundles_to_act_on<'a>(
     root: &std::path::Path,
     cfg: &'a Config,
     master: Option<&BundleName>,
