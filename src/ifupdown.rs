@@ -117,10 +117,40 @@ impl HookEnv {
     }
 }
 
-/// ifupdown's own marker that `iface` is being configured by a run up the process tree.
-fn being_processed(iface: &str) -> bool {
-    let name: String = iface.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    std::env::var_os(format!("IFUPDOWN_{name}")).is_some()
+/// What ifupdown says of its interfaces, read once before a hook plans (issue 27: planning does
+/// no I/O): which it has configured (its state, `ifquery --state`), which a run up the process
+/// tree is configuring now (its IFUPDOWN_<iface> markers), and, under ifupdown2, whether
+/// teqlctl set `master` down when its last line left.
+#[derive(Debug, Clone, Default)]
+struct Ifstate {
+    configured: std::collections::BTreeSet<String>,
+    markers: std::collections::BTreeSet<String>,
+    emptied: bool,
+}
+
+impl Ifstate {
+    fn read(env: &HookEnv, master: &str) -> Ifstate {
+        Ifstate {
+            // ifupdown2 has no state to ask for from a hook (see the top of this file).
+            configured: if env.ifupdown2 { Default::default() } else { ifupdown_state() },
+            markers: std::env::vars_os()
+                .filter_map(|(k, _)| k.to_str()?.strip_prefix("IFUPDOWN_").map(str::to_string))
+                .collect(),
+            emptied: env.ifupdown2 && emptied_marker(master).exists(),
+        }
+    }
+
+    /// ifupdown's own marker that `iface` is being configured by a run up the process tree.
+    fn being_processed(&self, iface: &str) -> bool {
+        let name: String = iface.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        self.markers.contains(&name)
+    }
+
+    /// ifupdown's state says `iface` is configured (or being configured: ifup records the
+    /// state before it runs the stanza).
+    fn has(&self, iface: &str) -> bool {
+        self.configured.contains(iface)
+    }
 }
 
 /// Runs the hook; returns the exit status. Non-zero only to abort an ifup on purpose.
@@ -219,25 +249,29 @@ pub fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -
         Phase::PreUp => return ops::load_module_for(ctx, needed),
         Phase::Up => {
             let line = [member.device.as_str()];
+            let st = Ifstate::read(env, master);
             ops::hook_run(ctx, needed, Reads::RpFilterOf(&line), |p| {
                 p.attach(&member.device, master, member.rp_filter, ctx.force)?;
                 if env.ifupdown2 {
-                    restore_master_i2(p, cfg, master)
+                    restore_master_i2(p, cfg, master, &st)
                 } else {
-                    ensure_master_up(p, cfg, master)
+                    ensure_master_up(p, cfg, master, &st)
                 }
             })?
         }
-        Phase::Down | Phase::PostDown => ops::hook_run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
-            // Not a line of any master (or gone already): nothing more to decide.
-            let Some(left) = p.detach(&member.device, true)? else { return Ok(()) };
-            if env.ifupdown2 {
-                set_master_down_i2(p, &left);
-            } else {
-                take_master_down_if_empty(p, &left);
-            }
-            Ok(())
-        })?,
+        Phase::Down | Phase::PostDown => {
+            let st = Ifstate::read(env, master);
+            ops::hook_run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
+                // Not a line of any master (or gone already): nothing more to decide.
+                let Some(left) = p.detach(&member.device, true)? else { return Ok(()) };
+                if env.ifupdown2 {
+                    set_master_down_i2(p, &left);
+                } else {
+                    take_master_down_if_empty(p, &left, &st);
+                }
+                Ok(())
+            })?
+        }
     };
     follow_up(ctx, &plan)
 }
@@ -306,13 +340,14 @@ pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleN
         Phase::PreUp => {
             // The lines it may attach: only their rp_filter sysctls are read.
             let lines: Vec<&str> = cfg.members_of(&master).map(|m| m.device.as_str()).collect();
+            let st = Ifstate::read(env, &master);
             let plan = ops::hook_run(ctx, needed, Reads::RpFilterOf(&lines), |p| {
                 if env.ifupdown2 {
                     attach_every_line_i2(p, ctx, cfg, &master)?;
                     ops::check_config(cfg, &[&master])?;
                     p.master_up(&ops::master_cfg(cfg, &master))
                 } else {
-                    give_master_a_line(p, ctx, cfg, &master)
+                    give_master_a_line(p, ctx, cfg, &master, &st)
                 }
             })?;
             follow_up(ctx, &plan)
@@ -381,8 +416,8 @@ fn master_lines(master: &str) -> Result<usize> {
 }
 
 /// After a line came up: the master must come up too, through ifupdown when it has a stanza.
-fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> {
-    if p.is_up(master) || being_processed(master) || ifupdown_has(master) {
+fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
+    if p.is_up(master) || st.being_processed(master) || st.has(master) {
         // Up already, or a run up the tree (or a parallel ifup of teqlN) is configuring it.
         return Ok(());
     }
@@ -397,7 +432,7 @@ fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> {
 
 /// Before teqlN goes up it needs a line: attach the configured lines that are up; failing
 /// that, bring them up through ifupdown (their post-up attaches them).
-fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
     let up: Vec<&&Member> = members.iter().filter(|m| p.is_up(&m.device)).collect();
     for m in up {
@@ -416,7 +451,7 @@ fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) ->
         )
     };
     let mut asked = false;
-    for m in members.iter().filter(|m| m.onboot && !being_processed(&m.device) && !ifupdown_has(&m.device)) {
+    for m in members.iter().filter(|m| m.onboot && !st.being_processed(&m.device) && !st.has(&m.device)) {
         p.then(Then::Ifup { iface: m.device.to_string(), must: false });
         asked = true;
     }
@@ -429,11 +464,11 @@ fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) ->
 
 /// After a line left: an emptied master must go down (it would drop everything routed to it),
 /// through ifupdown when ifupdown configured it.
-fn take_master_down_if_empty(p: &mut Planner, master: &str) {
-    if p.lines_of(master) > 0 || !p.is_up(master) || being_processed(master) {
+fn take_master_down_if_empty(p: &mut Planner, master: &str, st: &Ifstate) {
+    if p.lines_of(master) > 0 || !p.is_up(master) || st.being_processed(master) {
         return;
     }
-    if ifupdown_has(master) {
+    if st.has(master) {
         p.then(Then::Ifdown { iface: master.to_string() });
     } else {
         p.down_if_empty(master);
@@ -492,12 +527,12 @@ fn set_master_down_i2(p: &mut Planner, master: &str) {
 /// Under ifupdown2, after a line came up: a master that teqlctl set down when its last line
 /// left comes back as its stanza says; one that ifupdown2 never brought up stays down (only
 /// `ifup teqlN` may configure it: it cannot be asked from here).
-fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> {
+fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
     if p.is_up(master) {
         return Ok(());
     }
     let has_stanza = cfg.masters.get(master).and_then(|m| m.source.as_ref()).is_some();
-    let emptied = emptied_marker(master).exists();
+    let emptied = st.emptied;
     if has_stanza && !emptied {
         p.then(Then::Info(format!(
             "{master} is down and ifupdown2 cannot be asked to bring it up from a hook: `ifup {master}` (or `ifup -a`) does"
@@ -512,12 +547,14 @@ fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &str) -> Result<()> 
     Ok(())
 }
 
-/// ifupdown's state says `iface` is configured (or being configured: ifup records the state
-/// before it runs the stanza).
-fn ifupdown_has(iface: &str) -> bool {
-    match exec::run_bounded(Command::new("ifquery").args(["--state", iface]), Duration::from_secs(10), true) {
-        Ok(Outcome::Exited { output, .. }) => output.lines().any(|l| l.split('=').next() == Some(iface)),
-        _ => false,
+/// The interfaces ifupdown's state lists as configured (`ifquery --state`, one `IFACE=LOGICAL`
+/// line each); none when it cannot be asked.
+fn ifupdown_state() -> std::collections::BTreeSet<String> {
+    match exec::run_bounded(Command::new("ifquery").arg("--state"), Duration::from_secs(10), true) {
+        Ok(Outcome::Exited { output, .. }) => {
+            output.lines().filter_map(|l| l.split('=').next()).filter(|n| !n.is_empty()).map(str::to_string).collect()
+        }
+        _ => Default::default(),
     }
 }
 
@@ -599,7 +636,7 @@ mod tests {
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
         p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(matches!(plan.actions.last(), Some(Action::Attach { iface, .. }) if iface == "eth1"), "{plan}");
         assert_eq!(plan.then, vec![Then::Ifup { iface: "teql0".into(), must: true }]);
@@ -612,7 +649,7 @@ mod tests {
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
         p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.then.is_empty(), "{plan}");
         assert!(plan.actions.iter().any(|a| matches!(a, Action::LinkUp { iface, .. } if iface == "teql0")), "{plan}");
@@ -620,7 +657,7 @@ mod tests {
         let state = kernel(true, &["eth2"]);
         let mut p = Planner::new(&state);
         p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0").unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.then.is_empty(), "{plan}");
         assert!(!plan.actions.iter().any(|a| matches!(a, Action::LinkUp { .. } | Action::AddAddress { .. })), "{plan}");
@@ -635,7 +672,7 @@ mod tests {
             if i2 {
                 set_master_down_i2(&mut p, &left);
             } else {
-                take_master_down_if_empty(&mut p, &left);
+                take_master_down_if_empty(&mut p, &left, &Ifstate::default());
             }
             let plan = p.finish();
             assert!(
@@ -649,9 +686,40 @@ mod tests {
         let state = kernel(true, &["eth1", "eth2"]);
         let mut p = Planner::new(&state);
         let left = p.detach("eth1", true).unwrap().unwrap();
-        take_master_down_if_empty(&mut p, &left);
+        take_master_down_if_empty(&mut p, &left, &Ifstate::default());
         let plan = p.finish();
         assert_eq!(plan.actions.len(), 1, "{plan}");
+    }
+
+    #[test]
+    fn what_ifupdown_has_configured_or_is_configuring_is_left_to_it() {
+        let (_root, cfg) = config(true);
+        // ifupdown's state has teql0 (its ifup is under way): the line's ifup plans no second
+        // `ifup teql0`, and the last line leaving asks ifupdown to take it down.
+        let st = Ifstate { configured: ["teql0".to_string()].into(), ..Ifstate::default() };
+        let state = kernel(false, &[]);
+        let mut p = Planner::new(&state);
+        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, "teql0", &st).unwrap();
+        assert!(p.finish().then.is_empty());
+        let state = kernel(true, &["eth1"]);
+        let mut p = Planner::new(&state);
+        let left = p.detach("eth1", true).unwrap().unwrap();
+        take_master_down_if_empty(&mut p, &left, &st);
+        let plan = p.finish();
+        assert_eq!(plan.then, vec![Then::Ifdown { iface: "teql0".into() }], "{plan}");
+        assert!(!plan.actions.iter().any(|a| matches!(a, Action::LinkDown { .. })), "{plan}");
+        // A run up the process tree is configuring eth2 (IFUPDOWN_eth2): it is not asked again.
+        let st = Ifstate { markers: ["eth2".to_string()].into(), ..Ifstate::default() };
+        let mut state = kernel(false, &[]);
+        for l in state.links.iter_mut().filter(|l| l.name.starts_with("eth")) {
+            l.flags = 0;
+        }
+        let mut p = Planner::new(&state);
+        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &st).unwrap();
+        let plan = p.finish();
+        assert!(plan.then.contains(&Then::Ifup { iface: "eth1".into(), must: false }), "{plan}");
+        assert!(!plan.then.contains(&Then::Ifup { iface: "eth2".into(), must: false }), "{plan}");
     }
 
     #[test]
@@ -659,7 +727,7 @@ mod tests {
         let (_root, cfg) = config(true);
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
-        give_master_a_line(&mut p, &ctx(), &cfg, "teql0").unwrap();
+        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert_eq!(plan.actions.iter().filter(|a| matches!(a, Action::Attach { .. })).count(), 2, "{plan}");
         assert!(plan.then.is_empty(), "{plan}");
@@ -670,7 +738,7 @@ mod tests {
             l.flags = 0;
         }
         let mut p = Planner::new(&state);
-        give_master_a_line(&mut p, &ctx(), &cfg, "teql0").unwrap();
+        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.actions.is_empty(), "{plan}");
         let shown = plan.to_string();
@@ -678,7 +746,7 @@ mod tests {
 
         // No line configured: refused at once.
         let mut p = Planner::new(&state);
-        let e = give_master_a_line(&mut p, &ctx(), &cfg, "teql1").unwrap_err();
+        let e = give_master_a_line(&mut p, &ctx(), &cfg, "teql1", &Ifstate::default()).unwrap_err();
         assert!(e.to_string().contains("teql1 has no line: no stanza has `teql-master teql1`"), "{e}");
     }
 
