@@ -161,7 +161,7 @@ pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
     // lock are always the built-in ones (see `env`).
     crate::env::set_hook_mode();
     let Some(ev) = parse_args(args)? else { return Ok(()) };
-    let cfg = crate::config::load(&ctx.root);
+    let cfg = crate::configured::load(&ctx.root);
     let Some(bundle) = ops::multipath_of(&cfg, &ev.interface) else { return Ok(()) };
     ops::check_config(&cfg, &[&ev.interface])?;
     ops::report_problems(&cfg, &ev.interface);

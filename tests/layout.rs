@@ -19,33 +19,12 @@ use std::path::{Path, PathBuf};
 /// listed here, and on any listed one that no longer exists as listed, so the list only
 /// shrinks.
 const ALLOWED_CYCLES: &[&[&str]] = &[
-    // As found when the test was written (issue 27, point 4): to be broken by moving items down.
-    &[
-        "apply",
-        "bundle_nat",
-        "config",
-        "connection",
-        "dhcp",
-        "error",
-        "health",
-        "held",
-        "lock",
-        "log",
-        "module",
-        "multipath",
-        "nft",
-        "nm",
-        "ops",
-        "out",
-        "peer",
-        "plan",
-        "state",
-        "statefile",
-        "sysctl",
-        "validate",
-    ],
-    &["check", "cli", "completions", "dispatch", "hooks", "install", "metrics", "stack", "status"],
-    &["netlink", "route"],
+    // ops plans a DHCP line with the lease dhcp recorded (dhcp::load, dhcp::save, dhcp::Event
+    // and dhcp::Reason in ops::multipath_lines and ops::dhcp_event), and the dhclient hook in
+    // dhcp runs ops. Both are callers being rewritten into one entry (issue 27, points 1 and
+    // 2), where the lease records become state read once and records written as actions:
+    // the records then live below the entry, and this entry goes.
+    &["dhcp", "ops"],
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
