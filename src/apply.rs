@@ -77,7 +77,7 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
             return sysctl::set_multipath_hash_policy(*value);
         }
     };
-    r.map_err(|e| Error::from_action(action, e))
+    r.map_err(|e| action.error(e))
 }
 
 /// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::config::Ipv4Prefix;
-use crate::plan::{Action, Plan};
 
 /// `inet teqlctl_teql1`: ours by name, one per bundle (a connection bundle's is `inet teqlctl`).
 pub fn table(master: &str) -> String {
@@ -80,7 +79,7 @@ pub fn read(master: &str) -> Option<NatNow> {
     // write, and nft lists the table only when they differ.
     let (exists, not_ours) = match crate::nft::fingerprint(&table(master)) {
         Ok(None) => (false, None),
-        Ok(Some(now)) => match crate::ops::table_as_written(&fingerprint_path(master), now) {
+        Ok(Some(now)) => match crate::nft::table_as_written(&fingerprint_path(master), now) {
             None => (true, None),
             Some(why) => {
                 crate::log::warn(&format!(
@@ -103,14 +102,14 @@ pub fn read(master: &str) -> Option<NatNow> {
 }
 
 /// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
-pub fn record(plan: &Plan) {
-    for a in &plan.actions {
-        let Action::Nft { bundle, script, .. } = a else { continue };
+/// `written`: the plan's nft transactions, as (bundle, script) (plan::Plan::nft_scripts).
+pub fn record<'a>(written: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (bundle, script) in written {
         if crate::config::master_index(bundle).is_none() {
             continue;
         }
         let path = record_path(bundle);
-        let r = if *script == teardown(bundle) {
+        let r = if script == teardown(bundle) {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other.map_err(|e| crate::error::Error::Io(path.display().to_string(), e)),
@@ -124,7 +123,7 @@ pub fn record(plan: &Plan) {
                 "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
             ));
         }
-        crate::ops::record_fingerprint(&fingerprint_path(bundle), &table(bundle), bundle);
+        crate::nft::record_fingerprint(&fingerprint_path(bundle), &table(bundle), bundle);
     }
 }
 

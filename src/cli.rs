@@ -349,7 +349,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(report.exit_code())
         }
         Command::Completions { shell } => {
-            crate::out::print(&crate::completions::script(shell));
+            crate::out::print(&crate::completions::script(shell, <Cli as clap::CommandFactory>::command()));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {
@@ -382,7 +382,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Status { json, master } => {
-            let cfg = crate::config::load(&ctx.root);
+            let cfg = crate::configured::load(&ctx.root);
             // Every command that reads a broken file says so, to the system log too. The text
             // lists the problems itself, so on the terminal they are said once, not twice
             // (issue 28, point 9); with --json they go to stderr for whoever runs it.
@@ -426,7 +426,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::PeerConfig { master, format, far_master, write } => {
-            let cfg = crate::config::load(&ctx.root);
+            let cfg = crate::configured::load(&ctx.root);
             // A broken file may be a line of MASTER left out of the configuration: the
             // aggregator would silently lack its tunnel.
             ops::check_whole_config(&cfg)?;
@@ -451,12 +451,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Check { metrics_file } => {
             // Timed from before the configuration is read: `-v` shows where a round's time goes.
             let started = std::time::Instant::now();
-            let cfg = crate::config::load(&ctx.root);
+            let cfg = crate::configured::load(&ctx.root);
             let report = crate::check::check(&ctx, &cfg, started, metrics_file.as_deref())?;
             Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { ops::exit_status() })
         }
         command => {
-            let cfg = crate::config::load(&ctx.root);
+            let cfg = crate::configured::load(&ctx.root);
             // A broken file that concerns teql stops every manual change, whichever bundle it
             // belongs to (detach needs no configuration and is always allowed).
             if !matches!(command, Command::Detach { .. }) {

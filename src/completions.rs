@@ -5,10 +5,7 @@
 //! Interfaces are those of /sys/class/net; bundles are the names `teqlctl status` prints
 //! (configured ones and existing teqlN that are up or have lines).
 
-use clap::CommandFactory;
 use clap_complete::Shell;
-
-use crate::cli::Cli;
 
 /// Master names, one a line, from `teqlctl status` (its lines for masters start in column 0
 /// with `NAME: `), for bash and zsh.
@@ -117,9 +114,9 @@ fn zsh(script: &str) -> String {
     out
 }
 
-/// The completion script for `shell`.
-pub fn script(shell: Shell) -> String {
-    let mut cmd = Cli::command();
+/// The completion script for `shell` of the command line `cmd` (cli::Cli's, which is above
+/// this module: the CLI runs `teqlctl completions`).
+pub fn script(shell: Shell, mut cmd: clap::Command) -> String {
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "teqlctl", &mut buf);
     let script = String::from_utf8_lossy(&buf).into_owned();
@@ -134,6 +131,11 @@ pub fn script(shell: Shell) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    fn script(shell: Shell) -> String {
+        super::script(shell, crate::cli::Cli::command())
+    }
 
     /// Every IFACE and MASTER spec got its action (a clap_complete that writes them
     /// differently fails here instead of falling back to nothing).

@@ -34,16 +34,14 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::config::Ipv4Prefix;
+// Marks are numbers the configuration checks too: they live below it, and these paths stay
+// for the callers that name them so.
+pub use crate::ids::{mark_of, MARK_BASE, MARK_MASK};
 
 /// The nftables table of every connection bundle (there is one per box: see
 /// config::check_connection_bundles).
 pub const NFT_TABLE: &str = "teqlctl";
 pub const NFT_FAMILY: &str = "inet";
-/// Marks of connection lines: MARK_BASE | the low 16 bits of the line's table. The high half
-/// says "teqlctl's" so that a mark of the admin's (any other high half) is never restored or
-/// routed by our rules.
-pub const MARK_BASE: u32 = 0x5445_0000;
-pub const MARK_MASK: u32 = 0xffff_0000;
 /// Priority of the `fwmark MARK lookup TABLE` rules: just before the `from ADDR` rules of
 /// multipath::RULE_PRIORITY, so that the box's own connection re-routed to a preferred line
 /// leaves by that line and not by the one whose address it had.
@@ -51,11 +49,6 @@ pub const FWMARK_PRIORITY: u32 = 30_050;
 /// New connections draw a number below SLOTS; each live line owns a range of them in proportion
 /// to its weight (weights 2:1:1 are 500/250/250, three equal lines 334/333/333).
 pub const SLOTS: u32 = 1000;
-
-/// The mark of a line whose routing table is `table`.
-pub fn mark_of(table: u32) -> u32 {
-    MARK_BASE | (table & 0xffff)
-}
 
 /// The networks of `nets` that no other one of them covers, in their order. nft refuses an
 /// interval map whose elements overlap (`conflicting intervals specified`, the `prefer` map;

@@ -1,6 +1,6 @@
 //! The run's time bound, and the bounds of its steps nested inside it (issue 26, point 8).
 //!
-//! Every run has a watchdog (dispatch::arm_watchdog: 30 s for a hook, 120 s for the manual
+//! Every run has a watchdog (arm_watchdog: 30 s for a hook, 120 s for the manual
 //! tool, about 32 s for `check`). Each step that may wait (the run lock, modprobe, nft, ifup)
 //! has a bound of its own, and those used to be longer than the run's: nft alone could take
 //! 60 s, twice per change with its rollback, so the watchdog ended the run in the middle of
@@ -99,6 +99,61 @@ pub fn kill_child_group() {
             libc::kill(-pgid, libc::SIGKILL);
         }
     }
+}
+
+/// Time bounds from the very start of a run, before any file is read: a FIFO where a
+/// configuration file should be, a stuck modprobe or a kernel that never answers must not hold
+/// boot or a shell. Each is the longest a healthy run of that kind can take with room to spare
+/// (a hook: one modprobe bounded at 15 s and the lock wait of 10 s; the manual tool: up to
+/// three modprobe runs for a reload with more masters). `check` sets a tighter one of its own.
+pub const HOOK_BOUND_SECS: u32 = 30;
+pub const IFUPDOWN_BOUND_SECS: u32 = 120;
+pub const CLI_BOUND_SECS: u32 = 120;
+
+/// The manual tool's bound: TEQLCTL_RUN_BOUND seconds (manual runs only, see `env`: an admin
+/// or a test that wants a run to give up sooner), else CLI_BOUND_SECS.
+pub fn cli_bound() -> u32 {
+    run_bound().unwrap_or(CLI_BOUND_SECS)
+}
+
+/// A hook's bound: HOOK_BOUND_SECS, or TEQLCTL_RUN_BOUND for `teqlctl hook NAME` (a linked
+/// hook ignores the variable, as every redirect).
+pub fn hook_bound() -> u32 {
+    run_bound().unwrap_or(HOOK_BOUND_SECS)
+}
+
+fn run_bound() -> Option<u32> {
+    crate::env::redirect("TEQLCTL_RUN_BOUND").and_then(|s| s.to_str()?.parse().ok()).filter(|s| *s > 0)
+}
+
+/// What the watchdog prints: async-signal-safe, so a fixed text written with write(2).
+const WATCHDOG_MSG: &[u8] =
+    b"teqlctl: watchdog: this run took longer than its time bound and was stopped (see teqlctl(8), EXIT STATUS)\n";
+
+extern "C" fn on_alarm(_: libc::c_int) {
+    // No child outlives the run: an nft killed here cannot commit after a newer run's.
+    kill_child_group();
+    // The system log first (one sendto(2) of a message prepared when the watchdog was armed).
+    crate::log::watchdog_fired();
+    // SAFETY: write(2) and _exit(2) are async-signal-safe; nothing else is touched.
+    unsafe {
+        libc::write(2, WATCHDOG_MSG.as_ptr().cast(), WATCHDOG_MSG.len());
+        libc::_exit(crate::exit::TIMEOUT);
+    }
+}
+
+/// Arms the watchdog: SIGALRM after `secs` says so on stderr and ends the process.
+pub fn arm_watchdog(secs: u32) {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(on_alarm), SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handler only calls async-signal-safe functions.
+    if unsafe { sigaction(Signal::SIGALRM, &action) }.is_err() {
+        // The default action of SIGALRM still ends the process, only without the message.
+    }
+    crate::log::prepare_watchdog(secs);
+    // The steps' bounds nest inside this one (`step` above).
+    set(secs);
+    nix::unistd::alarm::set(secs);
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
     // lock are always the built-in ones (see `env`).
     crate::env::set_hook_mode();
     let Some(ev) = parse_args(args)? else { return Ok(()) };
-    let cfg = crate::config::load(&ctx.root);
+    let cfg = crate::configured::load(&ctx.root);
     // Only a configured line's leases matter, and only to a mode that takes them.
     let Some(member) = cfg.members.get(ev.interface.as_str()) else { return Ok(()) };
     let Some(bundle) = crate::mode::bundle_of_member(&cfg, member) else { return Ok(()) };

@@ -70,7 +70,7 @@ fn is_dispatcher_name(name: &str) -> bool {
 pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
     // Bounded from here when run as `teqlctl hook NAME` (a linked hook was bounded by dispatch
     // before it read anything): the bound holds even if the kernel or modprobe never answers.
-    crate::dispatch::arm_watchdog(crate::dispatch::hook_bound());
+    crate::deadline::arm_watchdog(crate::deadline::hook_bound());
     crate::testpoint::pause("hook");
     match dispatch(hook, args, ctx) {
         // PARTIAL when a line was left out of its bundle (already said in the system log).

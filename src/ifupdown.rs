@@ -193,7 +193,7 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
 /// The configuration, with every problem in it logged (the hook stays lenient: other lines
 /// come up, but nothing broken passes in silence).
 fn load_config(ctx: &Ctx, iface: &str) -> Config {
-    let cfg = config::load(&ctx.root);
+    let cfg = crate::configured::load(&ctx.root);
     ops::report_problems(&cfg, iface);
     cfg
 }

@@ -23,6 +23,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+/// A line on stderr, errors ignored: a caller that closed our stderr must not stop a change
+/// half-way, and the system log has the message anyway. The same as out::eprintln, which
+/// sits above log (it reports what log dropped when the run ends): log writes its own.
+fn to_stderr(text: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), format!("{text}\n").as_bytes());
+}
+
 /// 0 quiet (errors and warnings only), 1 verbose (what is changed, on stderr too).
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 
@@ -232,7 +239,7 @@ fn log_with(priority: libc::c_int, msg: &str, fields: &[Field]) {
 pub fn report_dropped() {
     let n = DROPPED.swap(0, Ordering::Relaxed);
     if n > 0 {
-        crate::out::eprintln(&format!(
+        to_stderr(&format!(
             "teqlctl: warning: {n} message(s) of this run were not sent to the system log: its socket was full (journald or the syslog daemon is not reading)"
         ));
     }
@@ -322,7 +329,7 @@ pub fn watchdog_fired() {
 /// it is what a run that the system log holds up would still show.
 pub fn info(msg: &str) {
     if verbose() {
-        crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
+        to_stderr(&format!("teqlctl: {}", clean(msg)));
     }
     syslog(libc::LOG_INFO, msg);
 }
@@ -335,7 +342,7 @@ pub fn notice(msg: &str) {
 
 /// `notice` with journal fields.
 pub fn notice_with(msg: &str, fields: &[Field]) {
-    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
+    to_stderr(&format!("teqlctl: {}", clean(msg)));
     log_with(libc::LOG_NOTICE, msg, fields);
 }
 
@@ -346,7 +353,7 @@ pub fn warn(msg: &str) {
 
 /// `warn` with journal fields.
 pub fn warn_with(msg: &str, fields: &[Field]) {
-    crate::out::eprintln(&format!("teqlctl: warning: {}", clean(msg)));
+    to_stderr(&format!("teqlctl: warning: {}", clean(msg)));
     log_with(libc::LOG_WARNING, msg, fields);
 }
 
@@ -359,17 +366,17 @@ pub fn warn_log_only(msg: &str) {
 /// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
 /// (the caller sends it to syslog once, with `warn`).
 pub fn warn_stderr(msg: &str) {
-    crate::out::eprintln(&format!("teqlctl: warning: {}", clean(msg)));
+    to_stderr(&format!("teqlctl: warning: {}", clean(msg)));
 }
 
 /// A notice on stderr only: what a dry run would have changed (never the system log's).
 pub fn notice_stderr(msg: &str) {
-    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
+    to_stderr(&format!("teqlctl: {}", clean(msg)));
 }
 
 /// The one line that explains why the run failed.
 pub fn error(msg: &str) {
-    crate::out::eprintln(&format!("teqlctl: {}", clean(msg)));
+    to_stderr(&format!("teqlctl: {}", clean(msg)));
     syslog(libc::LOG_ERR, msg);
 }
 

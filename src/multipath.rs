@@ -24,29 +24,18 @@ use crate::plan::Action;
 use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
 use crate::state::State;
 
+// The numbers and the hash policy were the configuration's to know as well (a line's default
+// table, a bundle's group); they live below both now, and these paths stay for the callers
+// that name them so.
+pub use crate::config::HashPolicy;
+pub use crate::ids::{default_table, group_id, GROUP_BASE, TABLE_BASE, TABLE_SPAN};
+
 /// Priority of the `from ADDR lookup T` rules: before the main table's rule (32766), after
 /// the priorities distributions use for their own policy rules (documented).
 pub const RULE_PRIORITY: u32 = 30100;
-/// Default tables (and single-hop nexthop ids) are TABLE_BASE + a hash of the line's name mod
-/// TABLE_SPAN: stable across reboots and renumbering, readable in `ip route show table`.
-pub const TABLE_BASE: u32 = 20_000;
-pub const TABLE_SPAN: u32 = 10_000;
-/// A bundle's group id: GROUP_BASE + a hash of its name mod TABLE_SPAN (a range of its own).
-pub const GROUP_BASE: u32 = 30_000;
 /// Buckets of a resilient group: enough for weights to be honoured to about 1% with up to a
 /// dozen lines, few enough to dump cheaply.
 pub const BUCKETS: u16 = 128;
-
-/// net.ipv4.fib_multipath_hash_policy as TEQL_HASH / teql-hash spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashPolicy {
-    /// 0: source and destination address.
-    L3,
-    /// 1: the 5-tuple, so that connections to one host spread too (the default).
-    L4,
-    /// Leave whatever the system has.
-    Keep,
-}
 
 /// What a hash policy is set to: net.ipv4.fib_multipath_hash_policy and, for the custom
 /// policy 3, net.ipv4.fib_multipath_hash_fields.
@@ -71,15 +60,6 @@ impl HashPolicy {
             HashPolicy::L4 if custom => Some(HashSetting { policy: 3, fields: Some(crate::sysctl::L4_HASH_FIELDS) }),
             HashPolicy::L4 => Some(HashSetting { policy: 1, fields: None }),
             HashPolicy::Keep => None,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<HashPolicy> {
-        match s.to_ascii_lowercase().as_str() {
-            "l3" => Some(HashPolicy::L3),
-            "l4" => Some(HashPolicy::L4),
-            "keep" => Some(HashPolicy::Keep),
-            _ => None,
         }
     }
 }
@@ -127,20 +107,6 @@ pub struct Line {
 pub struct Lease {
     pub address: Ipv4Addr,
     pub router: Ipv4Addr,
-}
-
-/// FNV-1a: a hash that is the same on every build and every boot.
-fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
-}
-
-/// The table (and nexthop id) of a line without TEQL_TABLE.
-pub fn default_table(device: &str) -> u32 {
-    TABLE_BASE + fnv1a(device) % TABLE_SPAN
-}
-
-pub fn group_id(bundle: &str) -> u32 {
-    GROUP_BASE + fnv1a(bundle) % TABLE_SPAN
 }
 
 /// What the caller asks for. Callers only say what happened; the planner decides.

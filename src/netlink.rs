@@ -229,6 +229,9 @@ pub struct Route {
 /// >= RTPROT_STATIC (4). Routes and nexthops only: rules carry no protocol here (see `Rule`).
 pub const RTPROT_TEQLCTL: u8 = 200;
 
+/// The main routing table.
+pub const MAIN_TABLE: u32 = 254;
+
 /// An IPv4 policy rule (ip rule). Only the selectors teqlctl uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -481,7 +484,7 @@ impl Netlink {
             if r.header.destination_prefix_length == 0 {
                 defaults.extend(route_from(r));
             } else {
-                others.extend(table_route_from(&r).filter(|t| t.table == crate::route::MAIN_TABLE));
+                others.extend(table_route_from(&r).filter(|t| t.table == MAIN_TABLE));
             }
         }
         Ok((defaults, others))

@@ -436,13 +436,22 @@ pub fn apply(script: &str, bundle: &str) -> Result<()> {
     }
 }
 
+/// What `nft -c -f` said of a ruleset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    Accepted,
+    /// nft's own words.
+    Refused(String),
+    /// Why it was not checked (no nft, no privilege).
+    NotChecked(String),
+}
+
 /// Has nft check `script` (`nft -c -f`: the kernel sees the transaction and it is aborted, so
 /// nothing changes) for `teqlctl validate`. The file goes to a directory made new for it under
 /// the temporary directory, since validate runs as any user. nft's check mode still needs
 /// CAP_NET_ADMIN (it asks the kernel); without it, or without nft, the answer is that the
 /// script was not checked, and why.
-pub fn check_script(script: &str, bundle: &str) -> crate::validate::Checked {
-    use crate::validate::Checked;
+pub fn check_script(script: &str, bundle: &str) -> Checked {
     let template = std::env::temp_dir().join("teqlctl-validate.XXXXXX");
     let dir = match nix::unistd::mkdtemp(&template) {
         Ok(d) => d,
@@ -464,6 +473,75 @@ pub fn check_script(script: &str, bundle: &str) -> crate::validate::Checked {
         }
         Ok((false, out)) => Checked::Refused(crate::text::escape_for_message(out.trim(), 300)),
     }
+}
+
+// The records of the tables teqlctl wrote (their netlink fingerprints, a connection bundle's
+// last ruleset): the state reader asks whether a table is still ours, and the runs that write
+// one record it, so they live here, with the fingerprint, below both.
+
+/// Why connection bundle `name`'s table is not the one teqlctl last wrote, if it is not: only
+/// for a bundle teqlctl wrote a table for, and the table is there (a missing table is the
+/// bundle down). Netlink only; None when it cannot tell.
+pub fn connection_table_problem(name: &str) -> Option<String> {
+    if !ruleset_file(name).exists() {
+        return None;
+    }
+    match fingerprint(NFT_TABLE) {
+        Ok(Some(now)) => table_as_written(&fingerprint_file(name), now),
+        Ok(None) => Some("it is missing".to_string()),
+        Err(_) => None,
+    }
+}
+
+/// Whether a table's fingerprint `now` is the one recorded in `file` after our last write:
+/// None if so, else why not (as status and the log say it).
+pub fn table_as_written(file: &std::path::Path, now: Fingerprint) -> Option<String> {
+    let recorded = crate::statefile::read_record(file).and_then(|s| Fingerprint::parse(&s));
+    match recorded {
+        Some(r) if r == now => None,
+        Some(r) if r.handle != now.handle => {
+            Some("the table was created again by someone else (a reload of a saved ruleset?)".to_string())
+        }
+        Some(r) => Some(format!(
+            "it has {} rules and {} chains and sets where teqlctl wrote {} and {} (flushed or edited by hand?)",
+            now.rules, now.uses, r.rules, r.uses
+        )),
+        None => Some("no fingerprint of it was recorded after teqlctl wrote it".to_string()),
+    }
+}
+
+/// Where the netlink fingerprint of connection bundle `name`'s table is kept, as read right
+/// after teqlctl wrote it.
+pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
+    crate::health::state_dir().join(format!("connection-{name}.fingerprint"))
+}
+
+/// Records the fingerprint of inet table `table` as it is now (right after our write) in
+/// `file`, or removes the record when the table is gone. A failure only costs the next run an
+/// `nft list` and a rewrite, so it is logged, not returned.
+pub fn record_fingerprint(file: &std::path::Path, table: &str, who: &str) {
+    let r = match fingerprint(table) {
+        Ok(Some(fp)) => crate::statefile::write_atomic(file, format!("{fp}\n").as_bytes()),
+        Ok(None) => match std::fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(file.display().to_string(), e)),
+            _ => Ok(()),
+        },
+        Err(e) => {
+            let _ = std::fs::remove_file(file);
+            Err(Error::Io(format!("netlink: nftables table inet {table}"), e))
+        }
+    };
+    if let Err(e) = r {
+        crate::log::warn(&format!(
+            "{who}: the fingerprint of its nftables table is not recorded ({e}): the next run lists the table"
+        ));
+    }
+}
+
+/// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
+/// a change of the maps alone (health) from one that needs the table written anew.
+pub fn ruleset_file(name: &str) -> std::path::PathBuf {
+    crate::health::state_dir().join(format!("connection-{name}.nft"))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@
 use std::path::Path;
 
 use crate::config::{self, keyfile, read_config_file, Config, IfName, MAX_FILE_BYTES};
+use crate::configured::{ip_iface_record, rename_line};
 use crate::error::{Error, Result};
 use crate::event::Event as Happened;
 use crate::log;
@@ -124,47 +125,6 @@ fn with_line_on(mut cfg: Config, from: &str, to: &IfName) -> Config {
     cfg
 }
 
-fn rename_line(cfg: &mut Config, from: &str, to: &IfName) {
-    // Only a profile's line: an ifcfg file or a stanza names the interface itself.
-    let Some(mut m) = cfg.members.remove(from) else { return };
-    if m.spelling != config::Spelling::Keyfile || cfg.members.contains_key(to.as_str()) {
-        cfg.members.insert(from.to_string(), m);
-        return;
-    }
-    m.device = to.clone();
-    cfg.members.insert(to.to_string(), m);
-    for device in cfg.files.values_mut() {
-        if device == from {
-            *device = to.to_string();
-        }
-    }
-    let profile_name = cfg.ip_ifaces.remove(from).unwrap_or_else(|| from.to_string());
-    cfg.ip_ifaces.insert(to.to_string(), profile_name);
-}
-
-/// Where the dispatcher records the IP interface of a profile whose interface-name is a
-/// control port, while the line is up: `nm-ip-iface.CONTROL` holding the interface's name.
-fn ip_iface_record(dir: &Path, control: &str) -> std::path::PathBuf {
-    dir.join(format!("nm-ip-iface.{control}"))
-}
-
-/// Applies the IP interfaces the dispatcher recorded (`ip_iface_record`) to the profiles'
-/// lines of `cfg`.
-pub fn apply_recorded_ip_ifaces(cfg: &mut Config, dir: &Path) {
-    let controls: Vec<String> = cfg
-        .members
-        .values()
-        .filter(|m| m.spelling == config::Spelling::Keyfile)
-        .map(|m| m.device.to_string())
-        .collect();
-    for control in controls {
-        let Some(text) = crate::statefile::read_record(&ip_iface_record(dir, &control)) else { continue };
-        if let Some(ip) = IfName::new(text.trim()) {
-            rename_line(cfg, &control, &ip);
-        }
-    }
-}
-
 /// Records (`ip`: Some) or forgets the IP interface of the profile's line `control`. A failure
 /// only costs later runs the line (they plan it by its control port), so it is logged.
 fn record_ip_iface(control: &str, ip: Option<&IfName>) {
@@ -212,7 +172,7 @@ fn refused_interface(ctx: &Ctx, args: &[String], filename: Option<String>, uuid:
     if !MARKERS.iter().any(|m| keyfile::mentions(&bytes, m)) {
         return Ok(());
     }
-    let cfg = config::load(&ctx.root);
+    let cfg = crate::configured::load(&ctx.root);
     let problems: Vec<&config::ConfigError> = cfg.problems.iter().filter(|p| p.path() == profile.as_path()).collect();
     let error = match problems.split_first() {
         Some((first, rest)) => {
@@ -246,7 +206,7 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
     if !MARKERS.iter().any(|m| keyfile::mentions(&bytes, m)) {
         return Ok(());
     }
-    let cfg = config::load(&ctx.root);
+    let cfg = crate::configured::load(&ctx.root);
     let configured = line_of(&cfg, &profile).map(|m| m.device.clone());
     let Some(configured) = configured else {
         // Ours by its text, but no line came of it: a broken profile. Its problems are said;
@@ -494,7 +454,7 @@ mod tests {
         std::fs::write(ip_iface_record(state.path(), "eth7"), "wwan7\n").unwrap();
         put("etc/sysconfig/network-scripts/ifcfg-eth7", "DEVICE=eth7\nTEQL_MASTER=teql0\n");
         let mut cfg = config::load(root.path());
-        apply_recorded_ip_ifaces(&mut cfg, state.path());
+        crate::configured::apply_recorded_ip_ifaces(&mut cfg, state.path());
         assert_eq!(cfg.members.keys().map(String::as_str).collect::<Vec<_>>(), ["eth7", "wwan0"]);
         assert_eq!(cfg.members["wwan0"].device, "wwan0");
         // Without DEVICE_IP_IFACE the line is $1.

@@ -12,6 +12,7 @@ use crate::lock;
 use crate::log;
 use crate::module::{self, Need};
 use crate::netlink::Netlink;
+use crate::nft::{connection_table_problem, fingerprint_file, record_fingerprint, ruleset_file, table_as_written};
 use crate::plan::{Plan, Planner};
 use crate::state::State;
 
@@ -151,7 +152,7 @@ fn plan_and_apply(
         crate::nft::check_version(b)?;
     }
     apply_plan(&plan, &mut nl)?;
-    crate::bundle_nat::record(&plan);
+    crate::bundle_nat::record(plan.nft_scripts());
     Ok(plan)
 }
 
@@ -1044,20 +1045,6 @@ fn current_table(name: &str, last: Option<&str>) -> Result<(Option<String>, Opti
     }
 }
 
-/// Why connection bundle `name`'s table is not the one teqlctl last wrote, if it is not: only
-/// for a bundle teqlctl wrote a table for, and the table is there (a missing table is the
-/// bundle down). Netlink only; None when it cannot tell.
-pub fn connection_table_problem(name: &str) -> Option<String> {
-    if !ruleset_file(name).exists() {
-        return None;
-    }
-    match crate::nft::fingerprint(crate::connection::NFT_TABLE) {
-        Ok(Some(now)) => table_as_written(&fingerprint_file(name), now),
-        Ok(None) => Some("it is missing".to_string()),
-        Err(_) => None,
-    }
-}
-
 /// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
 /// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
 /// as `up` would. Errors are logged: a round's probes and changes stand on their own.
@@ -1121,54 +1108,9 @@ pub fn repair_local_source(
     }
 }
 
-/// Whether a table's fingerprint `now` is the one recorded in `file` after our last write:
-/// None if so, else why not (as status and the log say it).
-pub fn table_as_written(file: &std::path::Path, now: crate::nft::Fingerprint) -> Option<String> {
-    let recorded = crate::statefile::read_record(file).and_then(|s| crate::nft::Fingerprint::parse(&s));
-    match recorded {
-        Some(r) if r == now => None,
-        Some(r) if r.handle != now.handle => {
-            Some("the table was created again by someone else (a reload of a saved ruleset?)".to_string())
-        }
-        Some(r) => Some(format!(
-            "it has {} rules and {} chains and sets where teqlctl wrote {} and {} (flushed or edited by hand?)",
-            now.rules, now.uses, r.rules, r.uses
-        )),
-        None => Some("no fingerprint of it was recorded after teqlctl wrote it".to_string()),
-    }
-}
-
-/// Where the netlink fingerprint of connection bundle `name`'s table is kept, as read right
-/// after teqlctl wrote it.
-pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
-    crate::health::state_dir().join(format!("connection-{name}.fingerprint"))
-}
-
 /// Where the last time teqlctl had to write a table that was not its own is kept, for status.
 pub fn repair_file(name: &str) -> std::path::PathBuf {
     crate::health::state_dir().join(format!("connection-{name}.repaired"))
-}
-
-/// Records the fingerprint of inet table `table` as it is now (right after our write) in
-/// `file`, or removes the record when the table is gone. A failure only costs the next run an
-/// `nft list` and a rewrite, so it is logged, not returned.
-pub fn record_fingerprint(file: &std::path::Path, table: &str, who: &str) {
-    let r = match crate::nft::fingerprint(table) {
-        Ok(Some(fp)) => crate::statefile::write_atomic(file, format!("{fp}\n").as_bytes()),
-        Ok(None) => match std::fs::remove_file(file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(file.display().to_string(), e)),
-            _ => Ok(()),
-        },
-        Err(e) => {
-            let _ = std::fs::remove_file(file);
-            Err(Error::Io(format!("netlink: nftables table inet {table}"), e))
-        }
-    };
-    if let Err(e) = r {
-        log::warn(&format!(
-            "{who}: the fingerprint of its nftables table is not recorded ({e}): the next run lists the table"
-        ));
-    }
 }
 
 fn record_repair(name: &str, why: &str) {
@@ -1183,12 +1125,6 @@ pub fn last_repair(name: &str) -> Option<(u64, String)> {
     let s = crate::statefile::read_record(&repair_file(name))?;
     let (t, why) = s.trim_end().split_once(' ')?;
     Some((t.parse().ok()?, why.to_string()))
-}
-
-/// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
-/// a change of the maps alone (health) from one that needs the table written anew.
-fn ruleset_file(name: &str) -> std::path::PathBuf {
-    crate::health::state_dir().join(format!("connection-{name}.nft"))
 }
 
 fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {

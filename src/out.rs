@@ -44,12 +44,12 @@ pub fn finish(code: i32) -> i32 {
     match failed.as_ref().map(|e| (e.kind(), e)) {
         None => code,
         // A run that failed on its own says so with its own status (its error is on stderr).
-        Some((std::io::ErrorKind::BrokenPipe, _)) if code == crate::error::exit::OK => die_of_sigpipe(),
+        Some((std::io::ErrorKind::BrokenPipe, _)) if code == crate::exit::OK => die_of_sigpipe(),
         Some((std::io::ErrorKind::BrokenPipe, _)) => code,
         Some((_, e)) => {
             eprint(&format!("teqlctl: cannot write standard output: {e}\n"));
-            if code == crate::error::exit::OK {
-                crate::error::exit::FAILURE
+            if code == crate::exit::OK {
+                crate::exit::FAILURE
             } else {
                 code
             }

@@ -192,7 +192,7 @@ pub enum PeerError {
 
 impl PeerError {
     pub fn exit_code(&self) -> i32 {
-        use crate::error::exit;
+        use crate::exit;
         match self {
             PeerError::NoSuchMaster { .. } | PeerError::BadFarMaster(_) | PeerError::NotADirectory(_) => exit::USAGE,
             PeerError::Exists(_) => exit::FAILURE,

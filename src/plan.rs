@@ -132,6 +132,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// What `errno` means for this change in particular, "" if nothing: the hint is chosen by
+    /// the change itself, not by its printed command.
+    pub fn errno_hint(&self, errno: i32) -> &'static str {
+        match (errno, self) {
+            (libc::EUNATCH, Action::LinkUp { .. }) => "the master has no line attached, and teql cannot go up without one",
+            (libc::EINVAL, Action::Attach { .. }) => {
+                "the master is up and this line lacks a flag it has (broadcast, multicast, pointopoint) or has a smaller MTU"
+            }
+            (libc::EINVAL, Action::SetMtu { .. }) => "teql's MTU cannot exceed the smallest line's MTU",
+            (libc::ENOENT, Action::Attach { .. }) => "the kernel has no such teql master",
+            _ => "",
+        }
+    }
+
+    /// The kernel's refusal of this change as the clearest error we can give.
+    pub fn error(&self, err: netlink::NlError) -> Error {
+        Error::from_change(self.to_string(), self.iface(), self.errno_hint(err.errno), err)
+    }
+
     /// The interface the action changes, for error messages.
     pub fn iface(&self) -> &str {
         match self {
@@ -268,6 +287,15 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.module.is_none() && self.actions.is_empty() && self.then.iter().all(Then::is_note)
+    }
+
+    /// The nft transactions of the plan, as (bundle, script), in order: what the records of
+    /// the tables written follow once the plan is applied (bundle_nat::record).
+    pub fn nft_scripts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.actions.iter().filter_map(|a| match a {
+            Action::Nft { bundle, script, .. } => Some((bundle.as_str(), script.as_str())),
+            _ => None,
+        })
     }
 }
 
@@ -1028,6 +1056,38 @@ mod tests {
     use rtnetlink::packet_route::route::RouteMessage;
 
     const ETHER: u32 = IFF_BROADCAST | IFF_MULTICAST;
+
+    fn kernel_hint(action: &Action, errno: i32) -> String {
+        match action.error(netlink::NlError { errno }) {
+            Error::Kernel { hint, .. } => hint,
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_change_not_its_text() {
+        let attach = Action::Attach { iface: "eth2".into(), index: 2, master: "teql0".into(), replacing: None };
+        let detach = Action::Detach { iface: "eth2".into(), index: 2, master: "teql0".into() };
+        let up = Action::LinkUp { iface: "teql0".into(), index: 9 };
+        let mtu = Action::SetMtu { iface: "teql0".into(), index: 9, mtu: 1500, previous: 1400 };
+        assert!(kernel_hint(&attach, libc::EINVAL).contains("lacks a flag"));
+        assert!(kernel_hint(&attach, libc::ENOENT).contains("no such teql master"));
+        // Deleting a root qdisc that is not there is not "no such master" (the old text match
+        // on "tc qdisc" said so).
+        assert_eq!(kernel_hint(&detach, libc::ENOENT), "");
+        assert!(kernel_hint(&up, libc::EUNATCH).contains("no line attached"));
+        assert!(kernel_hint(&mtu, libc::EINVAL).contains("smallest line's MTU"));
+        assert_eq!(kernel_hint(&mtu, libc::EUNATCH), "");
+        assert!(kernel_hint(&detach, libc::ENETDOWN).contains("down"));
+        assert!(kernel_hint(&attach, libc::ELOOP).contains("its own line"));
+        // Permission and a vanished interface are their own errors, named after the change.
+        assert!(
+            matches!(up.error(netlink::NlError { errno: libc::EPERM }), Error::Permission(w) if w == up.to_string())
+        );
+        assert!(
+            matches!(up.error(netlink::NlError { errno: libc::ENODEV }), Error::NoSuchInterface(i) if i == "teql0")
+        );
+    }
 
     fn link(index: u32, name: &str, flags: u32, mtu: u32) -> Link {
         Link { index, name: name.into(), flags, mtu, link_type: 1, ..Link::default() }

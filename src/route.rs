@@ -4,10 +4,7 @@
 
 use std::fmt;
 
-pub use crate::netlink::{Nexthop, Rule, TableRoute, RTPROT_TEQLCTL};
-
-/// The main routing table.
-pub const MAIN_TABLE: u32 = 254;
+pub use crate::netlink::{Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
 
 impl TableRoute {
     pub fn is_default(&self) -> bool {

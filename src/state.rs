@@ -174,7 +174,7 @@ impl State {
                 }
             }
         }
-        let table_problem = crate::ops::connection_table_problem(bundle);
+        let table_problem = crate::nft::connection_table_problem(bundle);
         self.connection = Some(ConnectionState { new_connections, entries, table_problem });
     }
 

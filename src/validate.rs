@@ -118,7 +118,7 @@ impl Report {
 
 /// Checks everything configured below `root`; with `kernel`, this box too.
 pub fn validate(root: &Path, kernel: bool) -> Report {
-    let cfg = crate::config::load(root);
+    let cfg = crate::configured::load(root);
     let mut r = Report { bundles: cfg.masters.len(), lines: cfg.members.len(), ..Report::default() };
     // One line per problem: the readers may meet the same one from two sides.
     let mut seen = BTreeSet::new();
@@ -170,15 +170,7 @@ fn parse_line_and_key(msg: &str) -> (Option<usize>, Option<String>) {
     (line, key.filter(|k| !k.is_empty() && !k.contains(char::is_whitespace)))
 }
 
-/// What `nft -c -f` said of a ruleset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checked {
-    Accepted,
-    /// nft's own words.
-    Refused(String),
-    /// Why it was not checked (no nft, no privilege).
-    NotChecked(String),
-}
+use crate::nft::Checked;
 
 /// The rulesets the planner would write, as far as the configuration alone gives them (a
 /// line's address is the kernel's: the address maps are left empty), each checked by `check`.

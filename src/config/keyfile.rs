@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(messages(&cfg), Vec::<String>::new());
         let wan = &cfg.masters["wan"];
         let Mode::Multipath(o) = &wan.mode else { panic!("{:?}", wan.mode) };
-        assert_eq!((o.hash, o.defroute, o.connection.is_some()), (crate::multipath::HashPolicy::L3, true, false));
+        assert_eq!((o.hash, o.defroute, o.connection.is_some()), (crate::config::HashPolicy::L3, true, false));
         assert_eq!((wan.metric, wan.source.as_deref()), (5, Some(b.as_path())));
         let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
         let path = |l: &str| &cfg.members[l].path;

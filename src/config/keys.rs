@@ -518,7 +518,7 @@ fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>,
     }
     let mut options = MultipathOptions::default();
     if let Some(v) = values.get(Key::Hash) {
-        match crate::multipath::HashPolicy::parse(v) {
+        match super::HashPolicy::parse(v) {
             Some(h) => options.hash = h,
             None => bad.push(BadValue { key: name(Key::Hash), value: v.to_string(), expected: EXPECT_HASH }),
         }

@@ -24,7 +24,8 @@ use std::path::PathBuf;
 
 /// Everything configured below `root`, from whichever formats are present: network-scripts'
 /// ifcfg files, Debian's /etc/network/interfaces and NetworkManager's keyfile profiles with
-/// teqlctl's bundle files (a box normally has one or two of them).
+/// teqlctl's bundle files (a box normally has one or two of them). The files only: a run reads
+/// them through configured::load, which adds what NetworkManager's dispatcher recorded.
 pub fn load(root: &std::path::Path) -> Config {
     let mut cfg = ifcfg::load(root);
     for other in [interfaces::load(root), keyfile::load(root)] {
@@ -42,11 +43,29 @@ pub fn load(root: &std::path::Path) -> Config {
         cfg.files.extend(other.files);
         cfg.problems.extend(other.problems);
     }
-    // Every run sees a modem's line by the interface its dispatcher event named, not by the
-    // control port its profile names: a check round or another line's event would otherwise
-    // plan the bundle without it.
-    crate::nm::apply_recorded_ip_ifaces(&mut cfg, &crate::health::state_dir());
     cfg
+}
+
+/// net.ipv4.fib_multipath_hash_policy as TEQL_HASH / teql-hash spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashPolicy {
+    /// 0: source and destination address.
+    L3,
+    /// 1: the 5-tuple, so that connections to one host spread too (the default).
+    L4,
+    /// Leave whatever the system has.
+    Keep,
+}
+
+impl HashPolicy {
+    pub fn parse(s: &str) -> Option<HashPolicy> {
+        match s.to_ascii_lowercase().as_str() {
+            "l3" => Some(HashPolicy::L3),
+            "l4" => Some(HashPolicy::L4),
+            "keep" => Some(HashPolicy::Keep),
+            _ => None,
+        }
+    }
 }
 
 /// What a member line's reverse-path filter should be while it is bonded. Replies to traffic
@@ -268,9 +287,9 @@ impl Member {
     }
 
     /// The routing table of a multipath line: TEQL_TABLE, else its default (see
-    /// multipath::default_table).
+    /// ids::default_table).
     pub fn table(&self) -> u32 {
-        self.path.table.unwrap_or_else(|| crate::multipath::default_table(&self.device))
+        self.path.table.unwrap_or_else(|| crate::ids::default_table(&self.device))
     }
 }
 
@@ -311,7 +330,7 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipathOptions {
     /// TEQL_HASH / teql-hash: l4 (default), l3 or keep.
-    pub hash: crate::multipath::HashPolicy,
+    pub hash: HashPolicy,
     /// TEQL_DEFROUTE / teql-defroute: install the default route over the lines (default yes).
     pub defroute: bool,
     /// Set for TEQL_MODE=connection: per-connection balancing with nftables.
@@ -320,7 +339,7 @@ pub struct MultipathOptions {
 
 impl Default for MultipathOptions {
     fn default() -> MultipathOptions {
-        MultipathOptions { hash: crate::multipath::HashPolicy::L4, defroute: true, connection: None }
+        MultipathOptions { hash: HashPolicy::L4, defroute: true, connection: None }
     }
 }
 
@@ -927,7 +946,7 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
         let Mode::Multipath(_) = &m.mode else { continue };
-        let id = crate::multipath::group_id(name);
+        let id = crate::ids::group_id(name);
         if let Some(other) = groups.get(&id) {
             let msg = format!(
                 "{}: its nexthop group id {id} (a hash of the name) is also {}'s: rename one of the two bundles",
@@ -955,7 +974,7 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
         let clash = if let Some(bundle) = groups.get(&table) {
             Some(format!("its routing table {table} is also the nexthop group id of bundle {}", shown(bundle)))
         } else if o.connection.is_some() {
-            let mark = crate::connection::mark_of(table);
+            let mark = crate::ids::mark_of(table);
             match marks.get(&mark) {
                 Some((other, t)) => Some(format!(
                     "its connection mark {mark:#010x} (the low 16 bits of table {table}) is also {}'s (table {t})",
@@ -974,8 +993,8 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
                 "{}: {why}: set {} to another number (below 65536 and outside {}-{})",
                 shown(&m.device),
                 fmt.name(Key::Table),
-                crate::multipath::GROUP_BASE,
-                crate::multipath::GROUP_BASE + crate::multipath::TABLE_SPAN - 1
+                crate::ids::GROUP_BASE,
+                crate::ids::GROUP_BASE + crate::ids::TABLE_SPAN - 1
             );
             bad.push((
                 m.device.to_string(),
