@@ -250,7 +250,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             health::save(&dir, &intent(&next, &changes))?;
         }
         let rp = |line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose);
-        ops::health_changes(ctx, cfg, &changes, &rp, global.as_ref())?
+        crate::event::health_changes(ctx, cfg, &changes, &rp, global.as_ref())?
     };
     crate::testpoint::pause("check-applied");
     let report = record_applied(&mut next, &changes, applied);
@@ -515,7 +515,7 @@ fn write_metrics(path: &Path, cfg: &Config, state: &State, next: &Health, observ
             _ => None,
         })
         .collect();
-    let st = crate::status::collect(cfg, state, next, None);
+    let st = crate::status::collect(cfg, crate::mode::statuses(cfg, state, next, None));
     crate::statefile::remove_temporaries(path);
     crate::metrics::write(path, &crate::metrics::from_status(&st, next, &probes, now_secs()))
 }

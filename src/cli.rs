@@ -410,8 +410,8 @@ fn run(cli: Cli) -> Result<i32> {
                 state.read_connection(name, &marks);
             }
             let health = crate::health::load(&crate::health::state_dir());
-            let mut st = status::collect(&cfg, &state, &health, master.as_deref());
-            st.add_stacks(&cfg, &crate::stack::Boxed::read(&ctx.root));
+            let mut st = status::collect(&cfg, crate::mode::statuses(&cfg, &state, &health, master.as_deref()));
+            crate::stack::add_to_status(&mut st, &cfg, &crate::stack::Boxed::read(&ctx.root));
             // Said where it is heard, once (the text does not repeat them): a line that can never
             // be bonded at boot is a problem of the box even when status is read by a program.
             for w in &st.warnings {

@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::IfName;
 use crate::error::{Error, Result};
 use crate::multipath::Lease;
-use crate::ops::{self, Ctx};
 
 /// What a dhclient-script reason means for a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,24 +152,6 @@ pub fn save(dir: &Path, line: &IfName, lease: Option<Lease>) -> Result<()> {
             Err(e) => Err(Error::Io(format!("cannot remove {}", path.display()), e)),
         },
     }
-}
-
-/// The hook: see the top of this file.
-pub fn hook(ctx: &Ctx, args: &[String]) -> Result<()> {
-    // Its caller is dhclient-script, whose environment is the DHCP client's: the state and the
-    // lock are always the built-in ones (see `env`).
-    crate::env::set_hook_mode();
-    let Some(ev) = parse_args(args)? else { return Ok(()) };
-    let cfg = crate::configured::load(&ctx.root);
-    // Only a configured line's leases matter, and only to a mode that takes them.
-    let Some(member) = cfg.members.get(ev.interface.as_str()) else { return Ok(()) };
-    let Some(bundle) = crate::mode::bundle_of_member(&cfg, member) else { return Ok(()) };
-    if !bundle.takes_leases() {
-        return Ok(());
-    }
-    ops::check_config(&cfg, &[&ev.interface])?;
-    ops::report_problems(&cfg, &ev.interface);
-    crate::event::run(ctx, &cfg, &[crate::event::Event::Lease { lease: ev, joining: false }]).map(drop)
 }
 
 #[cfg(test)]

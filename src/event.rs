@@ -6,7 +6,7 @@
 //! plan. No caller knows a mode: "eth2 came up" means the same to all of them, and the bundle's
 //! mode decides what it asks of the kernel.
 
-use crate::config::{BundleName, Config, IfName};
+use crate::config::{BundleName, Config, IfName, RpFilter, EXPECT_MASTER};
 use crate::error::Result;
 use crate::ops::Ctx;
 use crate::plan::Plan;
@@ -56,9 +56,9 @@ pub fn run(ctx: &Ctx, cfg: &Config, events: &[Event]) -> Result<Plan> {
 
 fn checked(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<()> {
     match e {
-        Event::LinesUp { lines, over } => crate::ops::attach_checked(cfg, lines, over.as_ref()).map(drop),
+        Event::LinesUp { lines, over } => attach_checked(cfg, lines, over.as_ref()).map(drop),
         Event::BundleUp { bundle, .. } | Event::BundleDown { bundle } => {
-            crate::ops::bundles_to_act_on(&ctx.root, cfg, bundle.as_ref()).map(drop)
+            bundles_to_act_on(&ctx.root, cfg, bundle.as_ref()).map(drop)
         }
         Event::Preparing(_) | Event::LinesDown { .. } | Event::BundleRefreshed(_) | Event::Lease { .. } => Ok(()),
     }
@@ -67,11 +67,11 @@ fn checked(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<()> {
 fn one(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<Plan> {
     match e {
         Event::Preparing(device) => crate::ops::load_module(ctx, cfg, device).map(|()| Plan::default()),
-        Event::LinesUp { lines, over } => crate::ops::attach(ctx, cfg, lines, over.as_ref()),
-        Event::LinesDown { lines, missing_ok } => crate::ops::detach_configured(ctx, cfg, lines, *missing_ok),
-        Event::BundleUp { bundle, need_a_line } => crate::ops::up(ctx, cfg, bundle.as_ref(), *need_a_line),
-        Event::BundleDown { bundle } => crate::ops::down(ctx, cfg, bundle.as_ref()),
-        Event::BundleRefreshed(name) => crate::ops::master_up(ctx, cfg, name),
+        Event::LinesUp { lines, over } => attach(ctx, cfg, lines, over.as_ref()),
+        Event::LinesDown { lines, missing_ok } => detach_configured(ctx, cfg, lines, *missing_ok),
+        Event::BundleUp { bundle, need_a_line } => up(ctx, cfg, bundle.as_ref(), *need_a_line),
+        Event::BundleDown { bundle } => down(ctx, cfg, bundle.as_ref()),
+        Event::BundleRefreshed(name) => master_up(ctx, cfg, name),
         Event::Lease { lease, joining } => cfg
             .members
             .get(lease.interface.as_str())
@@ -79,4 +79,157 @@ fn one(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<Plan> {
             .and_then(|b| b.lease(ctx, lease, *joining))
             .unwrap_or_else(|| Ok(Plan::default())),
     }
+}
+
+/// The changes a round of `teqlctl check` decided, each planned against the kernel state read
+/// under the lock (not the state the round read before probing, which may be seconds old),
+/// with the same rules: never the last line of a bundle, only put back a line that is still
+/// up and free. One lock for the whole list; each change is its own plan, so that one the
+/// kernel refuses does not undo the others.
+///
+/// The caller holds the lock (`_held`, None only in a dry run) from before it records its
+/// intent until after it records the outcome: a hook that reads health.json (which lines check
+/// took out) then sees either the state before the round or the state after it, never one that
+/// disagrees with the kernel (issue 26, point 7).
+pub fn health_changes(
+    ctx: &Ctx,
+    cfg: &Config,
+    changes: &[crate::health::Change],
+    rp: &dyn Fn(&str) -> RpFilter,
+    held: Option<&crate::lock::Lock>,
+) -> Result<Vec<crate::ops::Applied>> {
+    use crate::health::Change;
+    let master_of = |c: &Change| match c {
+        Change::Detach { master, .. } | Change::Attach { master, .. } => master.clone(),
+    };
+    // Each bundle's changes go to its mode together (a multipath bundle plans them as one run),
+    // in the order the bundles first appear; the outcomes are put back in the changes' order.
+    let mut order: Vec<String> = Vec::new();
+    for c in changes {
+        let m = master_of(c);
+        if !order.contains(&m) {
+            order.push(m);
+        }
+    }
+    let mut outcome: Vec<Option<crate::ops::Applied>> = changes.iter().map(|_| None).collect();
+    for b in &order {
+        let at: Vec<usize> = (0..changes.len()).filter(|&i| master_of(&changes[i]) == *b).collect();
+        let mine: Vec<&Change> = at.iter().map(|&i| &changes[i]).collect();
+        let applied = crate::mode::bundle_or_bare(cfg, b).health(ctx, &mine, rp, held)?;
+        for (i, a) in at.into_iter().zip(applied) {
+            outcome[i] = Some(a);
+        }
+    }
+    Ok(outcome
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| crate::ops::Applied::Failed(crate::error::Error::Refused("no outcome".into()))))
+        .collect())
+}
+
+/// `teqlctl attach`, and ifup-local for a member: lines join their bundle (`over`, else the
+/// one their file names, else teql0), which comes up with them if it was not up yet. Every
+/// line is checked before anything is loaded or locked (a typo must cost nothing and say so);
+/// then each bundle's lines go to its mode together.
+pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleName>) -> Result<Plan> {
+    let bundles = attach_checked(cfg, ifaces, over)?;
+    let mut last = Plan::default();
+    for (b, lines) in &bundles {
+        last = b.lines_up(ctx, lines, true)?;
+    }
+    Ok(last)
+}
+
+/// What `attach` checks before anything is loaded or locked (a typo must cost nothing and say
+/// so): every line exists and its file and its bundle's are sound. The lines by bundle.
+#[allow(clippy::type_complexity)]
+pub fn attach_checked<'a>(
+    cfg: &'a Config,
+    ifaces: &[IfName],
+    over: Option<&BundleName>,
+) -> Result<Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)>> {
+    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
+    for iface in ifaces {
+        crate::ops::check_iface_exists(iface)?;
+        crate::ops::check_config(cfg, &[iface])?;
+        let b = crate::mode::bundle_of_line(cfg, iface, over);
+        crate::ops::check_config(cfg, &[b.name()])?;
+        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
+            Some((_, lines)) => lines.push(iface.clone()),
+            None => bundles.push((b, vec![iface.clone()])),
+        }
+    }
+    Ok(bundles)
+}
+
+/// As `detach`, for configured lines: each leaves its bundle as its mode says (a multipath
+/// line out of its group, its table and rule removed; a TEQL line detached from its master).
+pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
+    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
+    for iface in ifaces {
+        let b = crate::mode::bundle_of_line(cfg, iface, None);
+        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
+            Some((_, lines)) => lines.push(iface.clone()),
+            None => bundles.push((b, vec![iface.clone()])),
+        }
+    }
+    let mut last = Plan::default();
+    for (b, lines) in &bundles {
+        last = b.lines_down(ctx, lines, missing_ok)?;
+    }
+    Ok(last)
+}
+
+pub fn bundles_to_act_on<'a>(
+    root: &std::path::Path,
+    cfg: &'a Config,
+    master: Option<&BundleName>,
+) -> Result<Vec<Box<dyn crate::mode::BundleMode + 'a>>> {
+    match master {
+        Some(m) => match crate::mode::bundle(cfg, m) {
+            None => {
+                Err(crate::error::Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
+            }
+            Some(b) => {
+                crate::ops::check_config(cfg, &[m])?;
+                Ok(vec![b])
+            }
+        },
+        None => {
+            crate::ops::check_whole_config(cfg)?;
+            if cfg.masters.is_empty() {
+                return Err(crate::error::Error::Usage(format!(
+                    "no teql master is configured: add {}, or name one; see teqlctl(8)",
+                    crate::config::line_of_hint(root, "teqlN")
+                )));
+            }
+            Ok(cfg.masters.values().map(|m| crate::mode::of(cfg, m)).collect())
+        }
+    }
+}
+
+/// `teqlctl up`, and ifup-teql: each bundle as its mode brings it up. `need_a_line`: fail when
+/// no line can carry a bundle (manual runs); ifup-teql at boot instead leaves it to the lines'
+/// own ifup-local.
+pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
+    let mut last = Plan::default();
+    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
+        last = b.up(ctx, need_a_line)?;
+    }
+    Ok(last)
+}
+
+/// `teqlctl down`, and ifdown-teql.
+pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
+    let mut last = Plan::default();
+    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
+        last = b.down(ctx)?;
+    }
+    Ok(last)
+}
+
+/// ifup-local for a master: its lines are already attached; make sure it has its address,
+/// default route and the rest as its mode wants them (network-scripts' own ifup-post may have
+/// flushed or replaced them).
+pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+    crate::mode::bundle_or_bare(cfg, master).refresh(ctx)
 }

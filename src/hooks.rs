@@ -84,7 +84,7 @@ pub fn run(hook: Hook, args: &[String], ctx: &Ctx) -> i32 {
 
 fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
     if hook == Hook::Dhclient {
-        return crate::dhcp::hook(ctx, args);
+        return dhclient(ctx, args);
     }
     if hook == Hook::NmDispatcher {
         return crate::nm::hook(ctx, args);
@@ -216,4 +216,21 @@ fn chain_post_script(ctx: &Ctx, hook: Hook, args: &[String]) -> Result<()> {
         }
         Err(e) => Err(Error::Io(format!("cannot run {}", path.display()), e)),
     }
+}
+/// dhclient's hook: see the top of dhcp.rs.
+fn dhclient(ctx: &Ctx, args: &[String]) -> Result<()> {
+    // Its caller is dhclient-script, whose environment is the DHCP client's: the state and the
+    // lock are always the built-in ones (see `env`).
+    crate::env::set_hook_mode();
+    let Some(ev) = crate::dhcp::parse_args(args)? else { return Ok(()) };
+    let cfg = crate::configured::load(&ctx.root);
+    // Only a configured line's leases matter, and only to a mode that takes them.
+    let Some(member) = cfg.members.get(ev.interface.as_str()) else { return Ok(()) };
+    let Some(bundle) = crate::mode::bundle_of_member(&cfg, member) else { return Ok(()) };
+    if !bundle.takes_leases() {
+        return Ok(());
+    }
+    ops::check_config(&cfg, &[&ev.interface])?;
+    ops::report_problems(&cfg, &ev.interface);
+    crate::event::run(ctx, &cfg, &[crate::event::Event::Lease { lease: ev, joining: false }]).map(drop)
 }

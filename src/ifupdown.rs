@@ -211,7 +211,10 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let cfg = load_config(ctx, &member.device);
     let b = crate::mode::bundle(&cfg, &member.master);
     match b {
-        Some(b) => b.ifupdown_line(env, ctx, &member),
+        // A bundle that is a device of its own ifupdown configures too (teqlN): each phase plans
+        // the line and what ifupdown must do to the bundle next. The others: events.
+        Some(b) if b.has_device() => teql_line_hook(env, ctx, &cfg, &member),
+        Some(b) => bundle_line_hook(env, ctx, &cfg, &member, b.as_ref()),
         None => {
             // A bundle no file configures: whether it exists is a question for the whole file
             // (check_bundles), whose answer is among this line's problems.
@@ -292,7 +295,8 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     };
     let b = crate::mode::bundle(&cfg, &master);
     match b {
-        Some(b) => b.ifupdown_bundle(env, ctx, &bundle),
+        Some(b) if b.has_device() => teql_master_hook(env, ctx, &cfg, &bundle),
+        Some(b) => named_bundle_hook(env, ctx, &cfg, &bundle, b.as_ref()),
         None => {
             ops::check_config(&cfg, &[&master])?;
             Err(Error::Usage(format!("{}: not a configured multipath bundle", crate::names::shown(&master))))
@@ -357,7 +361,8 @@ pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleN
         Phase::Up => ops::master_routing(ctx, cfg, &master).map(drop),
         Phase::Down => Ok(()),
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
-        Phase::PostDown => ops::down(ctx, &cfg_with_bare_master(cfg, &master), Some(bundle)).map(drop),
+        // ifupdown has already removed the master's address; only the lines are left to detach.
+        Phase::PostDown => ops::teql_down(ctx, &config::Master::bare(&master)).map(drop),
     }
 }
 
@@ -399,14 +404,6 @@ fn bundle_without_device_i2(bundle: &str, ifupdown2: bool, exists: bool) -> Opti
              down with `teqlctl down {bundle}`"
         )
     })
-}
-
-/// ifupdown has already removed the master's address; only the lines are left to detach.
-fn cfg_with_bare_master(cfg: &Config, master: &str) -> Config {
-    let mut c = cfg.clone();
-    c.masters.insert(master.to_string(), config::Master::bare(master));
-    c.problems.retain(|p| p.device() != Some(master));
-    c
 }
 
 /// How many lines `master` has now (after nested ifups attached them).

@@ -69,15 +69,12 @@ pub trait BundleMode {
     fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus;
     /// The mode as TEQL_MODE spells it.
     fn mode_name(&self) -> &'static str;
-    /// Whether a far end runs the other side of this bundle (`teqlctl peer-config` writes it):
-    /// a TEQL bundle, over tunnels to an aggregator.
-    fn has_peer(&self) -> bool;
     /// What the box must have for this bundle (`teqlctl validate`).
     fn requirements(&self) -> Requirements;
-    /// The ifupdown hook for a stanza of a line of this bundle.
-    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()>;
-    /// The ifupdown hook for the bundle's own stanza.
-    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()>;
+    /// Whether the bundle is a kernel device of its own (teqlN) that a stack configures as it
+    /// does any interface (its address and routes in the bundle's own stanza or file): the
+    /// ifupdown hook then plans with ifupdown's steps for it.
+    fn has_device(&self) -> bool;
 }
 
 /// What a bundle needs of the box, as `validate` checks it.
@@ -156,26 +153,27 @@ pub fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
     Some(cfg.members_of(name).map(|m| crate::connection::mark_of(m.table())).collect())
 }
 
-/// The connection bundles of the configuration.
-pub fn connection_bundles(cfg: &Config) -> impl Iterator<Item = (&Master, &crate::config::ConnectionOptions)> {
-    cfg.masters.values().filter_map(|m| m.mode.connection().map(|c| (m, c)))
-}
-
 /// Whether `name` is one only sch_teql's devices have (teqlN): a stanza so named is a bundle's
 /// own, whatever its options say.
 pub fn is_teql_name(name: &str) -> bool {
-    BundleName::teql(name).is_some()
+    crate::names::is_teql_name(name)
 }
 
-/// The order `status` shows bundles in: named bundles first, then teql0, teql1...
-pub fn shown_order(name: &str) -> Option<u32> {
-    crate::names::teql_index(name)
-}
-
-/// Whether the kernel's `link` is a TEQL bundle (sch_teql's teqlN): such a bundle shows in
-/// `status` while it has lines or is up, configured or not.
-pub fn is_teql_device(link: &Link) -> bool {
-    crate::config::master_index(&link.name).is_some()
+/// Every bundle's status: each configured one, and each teqlN of the kernel that has lines or
+/// is up (`only`: that one), each as its mode shows it.
+pub fn statuses(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Vec<crate::status::MasterStatus> {
+    let mut names: std::collections::BTreeSet<String> = cfg.masters.keys().cloned().collect();
+    for l in &state.links {
+        if crate::config::master_index(&l.name).is_some()
+            && (State::is_up(l) || state.slaves_of(&l.name).next().is_some())
+        {
+            names.insert(l.name.clone());
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
+    // Named bundles first, then teql0, teql1...
+    names.sort_by_key(|n| crate::config::master_index(n));
+    names.iter().map(|n| bundle_or_bare(cfg, n).status(state, health)).collect()
 }
 
 /// A multipath (or connection) bundle's options.
@@ -260,10 +258,6 @@ impl BundleMode for Teql<'_> {
         "teql"
     }
 
-    fn has_peer(&self) -> bool {
-        true
-    }
-
     fn requirements(&self) -> Requirements {
         let nat = &self.master.routing.nat;
         Requirements {
@@ -278,12 +272,8 @@ impl BundleMode for Teql<'_> {
         crate::status::master_status(self.cfg, state, health, &self.master.device)
     }
 
-    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()> {
-        crate::ifupdown::teql_line_hook(env, ctx, self.cfg, member)
-    }
-
-    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()> {
-        crate::ifupdown::teql_master_hook(env, ctx, self.cfg, bundle)
+    fn has_device(&self) -> bool {
+        true
     }
 }
 
@@ -374,10 +364,6 @@ impl BundleMode for Multipath<'_> {
         self.master.mode.name()
     }
 
-    fn has_peer(&self) -> bool {
-        false
-    }
-
     fn requirements(&self) -> Requirements {
         use crate::connection as conn;
         // With no line the planner writes no table (and the readers say the bundle has none).
@@ -414,11 +400,7 @@ impl BundleMode for Multipath<'_> {
         crate::status::multipath_status(self.cfg, state, health, self.master, self.options.connection.as_ref())
     }
 
-    fn ifupdown_line(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, member: &Member) -> Result<()> {
-        crate::ifupdown::bundle_line_hook(env, ctx, self.cfg, member, self)
-    }
-
-    fn ifupdown_bundle(&self, env: &crate::ifupdown::HookEnv, ctx: &Ctx, bundle: &BundleName) -> Result<()> {
-        crate::ifupdown::named_bundle_hook(env, ctx, self.cfg, bundle, self)
+    fn has_device(&self) -> bool {
+        false
     }
 }

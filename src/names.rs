@@ -145,6 +145,11 @@ pub fn nft_string(name: &str) -> String {
     out
 }
 
+/// Whether `name` is one only sch_teql's devices have (teqlN, N below the cap).
+pub fn is_teql_name(name: &str) -> bool {
+    teql_index(name).is_some()
+}
+
 /// N of `teqlN`, as the kernel names sch_teql's devices (no leading zero); None for any other
 /// name.
 pub fn teql_index(name: &str) -> Option<u32> {

@@ -36,7 +36,7 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn check_iface_exists(iface: &IfName) -> Result<()> {
+pub fn check_iface_exists(iface: &IfName) -> Result<()> {
     if !std::path::Path::new("/sys/class/net").join(iface.as_str()).exists() {
         return Err(Error::NoSuchInterface(iface.to_string()));
     }
@@ -241,48 +241,6 @@ pub enum Applied {
     Failed(Error),
 }
 
-/// The changes a round of `teqlctl check` decided, each planned against the kernel state read
-/// under the lock (not the state the round read before probing, which may be seconds old),
-/// with the same rules: never the last line of a bundle, only put back a line that is still
-/// up and free. One lock for the whole list; each change is its own plan, so that one the
-/// kernel refuses does not undo the others.
-///
-/// The caller holds the lock (`_held`, None only in a dry run) from before it records its
-/// intent until after it records the outcome: a hook that reads health.json (which lines check
-/// took out) then sees either the state before the round or the state after it, never one that
-/// disagrees with the kernel (issue 26, point 7).
-pub fn health_changes(
-    ctx: &Ctx,
-    cfg: &Config,
-    changes: &[crate::health::Change],
-    rp: &dyn Fn(&str) -> RpFilter,
-    held: Option<&lock::Lock>,
-) -> Result<Vec<Applied>> {
-    use crate::health::Change;
-    let master_of = |c: &Change| match c {
-        Change::Detach { master, .. } | Change::Attach { master, .. } => master.clone(),
-    };
-    // Each bundle's changes go to its mode together (a multipath bundle plans them as one run),
-    // in the order the bundles first appear; the outcomes are put back in the changes' order.
-    let mut order: Vec<String> = Vec::new();
-    for c in changes {
-        let m = master_of(c);
-        if !order.contains(&m) {
-            order.push(m);
-        }
-    }
-    let mut outcome: Vec<Option<Applied>> = changes.iter().map(|_| None).collect();
-    for b in &order {
-        let at: Vec<usize> = (0..changes.len()).filter(|&i| master_of(&changes[i]) == *b).collect();
-        let mine: Vec<&Change> = at.iter().map(|&i| &changes[i]).collect();
-        let applied = crate::mode::bundle_or_bare(cfg, b).health(ctx, &mine, rp, held)?;
-        for (i, a) in at.into_iter().zip(applied) {
-            outcome[i] = Some(a);
-        }
-    }
-    Ok(outcome.into_iter().map(|a| a.unwrap_or_else(|| Applied::Failed(Error::Refused("no outcome".into())))).collect())
-}
-
 /// `health_changes` for a TEQL bundle: each change its own plan, so that one the kernel
 /// refuses does not undo the others.
 pub fn teql_health(
@@ -391,41 +349,6 @@ fn held_out(line: &str) -> String {
     format!("{line} was taken out on purpose (teqlctl detach, ifdown) while the round probed; its ifup or teqlctl attach brings it back")
 }
 
-/// `teqlctl attach`, and ifup-local for a member: lines join their bundle (`over`, else the
-/// one their file names, else teql0), which comes up with them if it was not up yet. Every
-/// line is checked before anything is loaded or locked (a typo must cost nothing and say so);
-/// then each bundle's lines go to its mode together.
-pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleName>) -> Result<Plan> {
-    let bundles = attach_checked(cfg, ifaces, over)?;
-    let mut last = Plan::default();
-    for (b, lines) in &bundles {
-        last = b.lines_up(ctx, lines, true)?;
-    }
-    Ok(last)
-}
-
-/// What `attach` checks before anything is loaded or locked (a typo must cost nothing and say
-/// so): every line exists and its file and its bundle's are sound. The lines by bundle.
-#[allow(clippy::type_complexity)]
-pub fn attach_checked<'a>(
-    cfg: &'a Config,
-    ifaces: &[IfName],
-    over: Option<&BundleName>,
-) -> Result<Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)>> {
-    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
-    for iface in ifaces {
-        check_iface_exists(iface)?;
-        check_config(cfg, &[iface])?;
-        let b = crate::mode::bundle_of_line(cfg, iface, over);
-        check_config(cfg, &[b.name()])?;
-        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
-            Some((_, lines)) => lines.push(iface.clone()),
-            None => bundles.push((b, vec![iface.clone()])),
-        }
-    }
-    Ok(bundles)
-}
-
 /// A TEQL bundle's lines join it (`attach` after the dispatch).
 pub fn teql_lines_up(ctx: &Ctx, cfg: &Config, master: &Master, lines: &[IfName], bring_up: bool) -> Result<Plan> {
     let name = BundleName::new(&master.device)
@@ -481,24 +404,6 @@ pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
     detach_lines(ctx, ifaces, missing_ok, true)
 }
 
-/// As `detach`, for configured lines: each leaves its bundle as its mode says (a multipath
-/// line out of its group, its table and rule removed; a TEQL line detached from its master).
-pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
-    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
-    for iface in ifaces {
-        let b = crate::mode::bundle_of_line(cfg, iface, None);
-        match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
-            Some((_, lines)) => lines.push(iface.clone()),
-            None => bundles.push((b, vec![iface.clone()])),
-        }
-    }
-    let mut last = Plan::default();
-    for (b, lines) in &bundles {
-        last = b.lines_down(ctx, lines, missing_ok)?;
-    }
-    Ok(last)
-}
-
 /// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
 /// take it down itself or its state would say it is still configured).
 pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
@@ -521,43 +426,6 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
         }
         Ok(())
     })
-}
-
-pub fn bundles_to_act_on<'a>(
-    root: &std::path::Path,
-    cfg: &'a Config,
-    master: Option<&BundleName>,
-) -> Result<Vec<Box<dyn crate::mode::BundleMode + 'a>>> {
-    match master {
-        Some(m) => match crate::mode::bundle(cfg, m) {
-            None => Err(Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle"))),
-            Some(b) => {
-                check_config(cfg, &[m])?;
-                Ok(vec![b])
-            }
-        },
-        None => {
-            check_whole_config(cfg)?;
-            if cfg.masters.is_empty() {
-                return Err(Error::Usage(format!(
-                    "no teql master is configured: add {}, or name one; see teqlctl(8)",
-                    crate::config::line_of_hint(root, "teqlN")
-                )));
-            }
-            Ok(cfg.masters.values().map(|m| crate::mode::of(cfg, m)).collect())
-        }
-    }
-}
-
-/// `teqlctl up`, and ifup-teql: each bundle as its mode brings it up. `need_a_line`: fail when
-/// no line can carry a bundle (manual runs); ifup-teql at boot instead leaves it to the lines'
-/// own ifup-local.
-pub fn up(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>, need_a_line: bool) -> Result<Plan> {
-    let mut last = Plan::default();
-    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
-        last = b.up(ctx, need_a_line)?;
-    }
-    Ok(last)
 }
 
 /// `up` for a TEQL bundle: every ONBOOT line that is up joins, then the master comes up.
@@ -613,15 +481,6 @@ fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
     }
 }
 
-/// `teqlctl down`, and ifdown-teql.
-pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan> {
-    let mut last = Plan::default();
-    for b in bundles_to_act_on(&ctx.root, cfg, master)? {
-        last = b.down(ctx)?;
-    }
-    Ok(last)
-}
-
 /// `down` for a TEQL bundle.
 pub fn teql_down(ctx: &Ctx, m: &Master) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| p.master_down(m))
@@ -634,13 +493,6 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
         p.down_if_empty(master);
         Ok(())
     })
-}
-
-/// ifup-local for a master: its lines are already attached; make sure it has its address,
-/// default route and the rest as its mode wants them (network-scripts' own ifup-post may have
-/// flushed or replaced them).
-pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
-    crate::mode::bundle_or_bare(cfg, master).refresh(ctx)
 }
 
 /// `master_up` for a TEQL bundle.
@@ -1148,7 +1000,7 @@ fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
 /// and its own run writes it anew).
 fn leftover_connection_table(ctx: &Ctx, cfg: &Config, name: &str) -> Result<Option<crate::plan::Action>> {
     use crate::connection as conn;
-    if crate::mode::connection_bundles(cfg).any(|(m, _)| m.device != name) {
+    if cfg.connection_bundles().any(|(m, _)| m.device != name) {
         return Ok(None);
     }
     let last = crate::statefile::read_record(&ruleset_file(name));

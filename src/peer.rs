@@ -398,14 +398,13 @@ pub fn generate(cfg: &Config, master: &str, opts: &Options) -> Result<Vec<PeerFi
 
 fn find_master<'a>(cfg: &'a Config, name: &str) -> Result<&'a Master, PeerError> {
     if let Some(m) = cfg.masters.get(name) {
-        let b = crate::mode::of(cfg, m);
-        return if b.has_peer() {
+        return if m.has_peer() {
             Ok(m)
         } else {
             Err(PeerError::NotTeql {
                 path: m.source.clone().unwrap_or_default(),
                 name: name.to_string(),
-                mode: b.mode_name(),
+                mode: m.mode.name(),
             })
         };
     }

@@ -131,6 +131,27 @@ fn nm_running() -> bool {
     })
 }
 
+/// Which stack drives each configured line, and a warning for each whose hooks can never
+/// run on the box `boxed` describes.
+pub fn add_to_status(status: &mut crate::status::Status, cfg: &crate::config::Config, boxed: &Boxed) {
+    let mut causes = Vec::new();
+    for m in &mut status.masters {
+        for l in &mut m.lines {
+            let Some(member) = cfg.members.get(&l.name).filter(|c| c.master == m.name) else { continue };
+            let (stack, warning) = boxed.of(member);
+            l.stack = Some(stack.name());
+            if let Some(w) = warning {
+                causes.push((member.device.as_str(), w));
+            }
+        }
+    }
+    for w in group(causes) {
+        if !status.warnings.contains(&w) {
+            status.warnings.push(w);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,7 +124,7 @@ impl State {
         let masters: Vec<(String, bool)> = self
             .links
             .iter()
-            .filter(|l| crate::mode::is_teql_device(l))
+            .filter(|l| crate::names::is_teql_name(&l.name))
             .map(|l| (l.name.clone(), State::is_up(l)))
             .collect();
         if masters.iter().any(|m| m.1) {

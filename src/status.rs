@@ -1,6 +1,5 @@
 //! `teqlctl status`: what each bundle looks like now, as text or JSON (schema in teqlctl(8)).
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -204,18 +203,9 @@ pub struct HealthStatus {
     pub warnings: Vec<String>,
 }
 
-/// Every configured master, plus every existing one that has lines or is up.
-pub fn collect(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Status {
-    let mut names: BTreeSet<String> = cfg.masters.keys().cloned().collect();
-    for l in &state.links {
-        if crate::mode::is_teql_device(l) && (State::is_up(l) || state.slaves_of(&l.name).next().is_some()) {
-            names.insert(l.name.clone());
-        }
-    }
-    let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
-    // Named bundles first, then teql0, teql1... in the kernel's order.
-    names.sort_by_key(|n| crate::mode::shown_order(n));
-    let masters = names.iter().map(|n| crate::mode::bundle_or_bare(cfg, n).status(state, health)).collect();
+/// The status of the bundles `masters` (each as its mode shows it: mode::statuses), with the
+/// configuration's problems.
+pub fn collect(cfg: &Config, masters: Vec<MasterStatus>) -> Status {
     Status {
         schema: SCHEMA,
         masters,
@@ -491,27 +481,6 @@ fn route_hops(state: &State, r: &crate::route::TableRoute) -> Vec<HopStatus> {
 }
 
 impl Status {
-    /// Which stack drives each configured line, and a warning for each whose hooks can never
-    /// run on the box `boxed` describes.
-    pub fn add_stacks(&mut self, cfg: &Config, boxed: &crate::stack::Boxed) {
-        let mut causes = Vec::new();
-        for m in &mut self.masters {
-            for l in &mut m.lines {
-                let Some(member) = cfg.members.get(&l.name).filter(|c| c.master == m.name) else { continue };
-                let (stack, warning) = boxed.of(member);
-                l.stack = Some(stack.name());
-                if let Some(w) = warning {
-                    causes.push((member.device.as_str(), w));
-                }
-            }
-        }
-        for w in crate::stack::group(causes) {
-            if !self.warnings.contains(&w) {
-                self.warnings.push(w);
-            }
-        }
-    }
-
     pub fn to_json(&self) -> String {
         /// A master as JSON: its fields, then "slaves", the deprecated alias of "lines" (the
         /// same array), kept for one release.
@@ -828,7 +797,8 @@ mod tests {
             ..Link::default()
         });
         state.qdiscs.insert(2, Qdisc { ifindex: 2, kind: "teql0".into(), handle: 0 });
-        let st = collect(&Config::default(), &state, &Health::default(), None);
+        let st =
+            collect(&Config::default(), crate::mode::statuses(&Config::default(), &state, &Health::default(), None));
         assert_eq!(st.masters[0].lines[0].name, evil, "JSON keeps the name; serde escapes it");
         let text = st.to_text();
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
@@ -909,7 +879,7 @@ mod tests {
     #[test]
     fn a_dhcp_and_a_ppp_line_show_what_the_plan_uses() {
         let (_root, cfg, st) = dhcp_and_ppp();
-        let status = collect(&cfg, &st, &Health::default(), Some("wan"));
+        let status = collect(&cfg, crate::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
         let lines = &status.masters[0].lines;
         let path = |i: usize| lines[i].multipath.as_ref().unwrap();
         assert_eq!(lines[0].name, "eth2");
@@ -969,7 +939,7 @@ mod tests {
             protocol: RTPROT_TEQLCTL,
             ..TableRoute::default()
         });
-        let mut status = collect(&cfg, &st, &Health::default(), Some("wan"));
+        let mut status = collect(&cfg, crate::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
         status.warnings.push("eth2: a warning for stderr".into());
         let v: serde_json::Value = serde_json::from_str(&status.to_json()).unwrap();
         assert_eq!(v["schema"], 2);

@@ -508,6 +508,13 @@ pub struct Master {
 }
 
 impl Master {
+    /// Whether a far end runs the other side of this bundle (`teqlctl peer-config` writes it):
+    /// a TEQL bundle, over tunnels to an aggregator. (The error type of peer-config sits below
+    /// the mode dispatch, so the configuration answers this.)
+    pub fn has_peer(&self) -> bool {
+        matches!(self.mode, Mode::Teql)
+    }
+
     /// A master named by members but with no configuration file: it is brought up with no
     /// address and no route.
     pub fn bare(device: &str) -> Master {
@@ -580,6 +587,11 @@ impl Config {
             return Some(Role::Member(m));
         }
         self.masters.get(device).map(Role::Master)
+    }
+
+    /// The connection bundles of the configuration, with their options.
+    pub fn connection_bundles(&self) -> impl Iterator<Item = (&Master, &ConnectionOptions)> {
+        self.masters.values().filter_map(|m| m.mode.connection().map(|c| (m, c)))
     }
 
     pub fn members_of<'a>(&'a self, master: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
