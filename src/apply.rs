@@ -2,10 +2,9 @@
 //! succeeded (newest first), so a failed run leaves the system as it found it.
 
 use crate::error::{Error, Result};
+use crate::kernel::Kernel;
 use crate::log;
-use crate::netlink::Netlink;
 use crate::plan::{Action, Plan};
-use crate::sysctl;
 
 /// A plan that failed and was rolled back: which of its actions failed, and why.
 #[derive(Debug)]
@@ -17,13 +16,13 @@ pub struct Failed {
 }
 
 /// Applies `plan`. Returns how many actions ran.
-pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
+pub fn apply(plan: &Plan, nl: &mut dyn Kernel) -> Result<usize> {
     apply_at(plan, nl).map_err(|f| *f.error)
 }
 
 /// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
 /// (its table, rule or nexthop) the kernel refused from one of the whole bundle.
-pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Failed> {
+pub fn apply_at(plan: &Plan, nl: &mut dyn Kernel) -> std::result::Result<usize, Failed> {
     let mut done: Vec<&Action> = Vec::new();
     for (at, action) in plan.actions.iter().enumerate() {
         match execute(action, nl) {
@@ -43,9 +42,9 @@ pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Fai
     Ok(done.len())
 }
 
-fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
+fn execute(action: &Action, nl: &mut dyn Kernel) -> Result<()> {
     let r = match action {
-        Action::SetRpFilter { iface, value, .. } => return sysctl::set_rp_filter(iface, *value),
+        Action::SetRpFilter { iface, value, .. } => return nl.set_rp_filter(iface, *value),
         Action::Attach { index, master, replacing, .. } => nl.attach_root_qdisc(*index, master, replacing.is_some()),
         Action::Detach { index, .. } => nl.delete_root_qdisc(*index),
         Action::LinkUp { index, .. } => nl.set_up(*index, true),
@@ -60,9 +59,9 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::DelRoute { route, .. } => nl.del_route(route),
         Action::ReplaceNexthop { nh, .. } => nl.replace_nexthop(nh),
         Action::DelNexthop { nh, .. } => nl.del_nexthop(nh.id),
-        Action::Nft { script, bundle, .. } => return crate::nft::apply(script, bundle),
+        Action::Nft { script, bundle, .. } => return nl.nft(script, bundle),
         Action::FlushConntrack { line, mark, bundle } => {
-            if let Err(e) = crate::conntrack::delete_by_mark(*mark) {
+            if let Err(e) = nl.flush_conntrack(*mark) {
                 log::warn(&format!(
                     "{line} ({bundle}): its connections could not be flushed ({e}); they time out on their own"
                 ));
@@ -72,9 +71,9 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::SetHashPolicy { value, fields, .. } => {
             // The fields first: policy 3 hashes whatever they hold from the moment it is set.
             if let Some(h) = fields {
-                sysctl::set_multipath_hash_fields(*h)?;
+                nl.set_multipath_hash_fields(*h)?;
             }
-            return sysctl::set_multipath_hash_policy(*value);
+            return nl.set_multipath_hash_policy(*value);
         }
     };
     r.map_err(|e| Error::from_action(action, e))
@@ -82,14 +81,14 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
 
 /// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a
 /// fully undone one with one complaint) and reports each.
-fn rollback(done: &[&Action], nl: &mut Netlink) {
+fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
     // Its steps may use the time kept in reserve for it (deadline.rs).
     let _rolling_back = crate::deadline::RollingBack::start();
     for action in done.iter().rev() {
         let what = format!("undo `{action}`");
         let r = match action {
             Action::SetRpFilter { iface, previous: Some(p), .. } => {
-                sysctl::set_rp_filter(iface, *p).err().map(|e| e.to_string())
+                nl.set_rp_filter(iface, *p).err().map(|e| e.to_string())
             }
             Action::SetRpFilter { previous: None, .. } => None,
             Action::Attach { index, replacing, iface, .. } => {
@@ -129,12 +128,12 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
             Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
             Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
-            Action::Nft { undo, bundle, .. } => crate::nft::apply(undo, bundle).err().map(|e| e.to_string()),
+            Action::Nft { undo, bundle, .. } => nl.nft(undo, bundle).err().map(|e| e.to_string()),
             // Flushed connections are gone; it is the last action, so nothing after it failed.
             Action::FlushConntrack { .. } => None,
             Action::SetHashPolicy { previous, previous_fields, .. } => {
-                let p = previous.map(sysctl::set_multipath_hash_policy).and_then(|r| r.err());
-                let h = previous_fields.map(sysctl::set_multipath_hash_fields).and_then(|r| r.err());
+                let p = previous.and_then(|v| nl.set_multipath_hash_policy(v).err());
+                let h = previous_fields.and_then(|v| nl.set_multipath_hash_fields(v).err());
                 p.or(h).map(|e| e.to_string())
             }
         };

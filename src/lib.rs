@@ -23,6 +23,7 @@ pub mod held;
 pub mod hooks;
 pub mod ifupdown;
 pub mod install;
+pub mod kernel;
 pub mod lock;
 pub mod log;
 pub mod metrics;

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::apply;
 use crate::config::{master_index, BundleName, Config, IfName, Master, Member, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
+use crate::kernel::{Kernel, NetKernel};
 use crate::lock;
 use crate::log;
 use crate::module::{self, Need};
-use crate::netlink::Netlink;
 use crate::plan::{Plan, Planner};
 use crate::state::State;
 
@@ -66,17 +66,7 @@ pub fn master_cfg(cfg: &Config, name: &str) -> Master {
     cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
 }
 
-/// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
-/// attaching (Planner::attach); every other run skips them, which makes the detach `check`
-/// does sooner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reads<'a> {
-    WithRpFilter,
-    /// The rp_filter sysctls of these interfaces (and "all") only: a hook attaches one line,
-    /// and a box with many interfaces would pay a file read for each of the others.
-    RpFilterOf(&'a [&'a str]),
-    NetlinkOnly,
-}
+pub use crate::kernel::Reads;
 
 /// Plans with `build` and then prints or applies, as one run under the lock. For the ifupdown
 /// hook, which decides its follow-up steps (`Then`) with the same planner.
@@ -98,7 +88,7 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
             None => false,
         }
     };
-    let result = plan_and_apply(ctx, needed, reads, build);
+    let result = NetKernel::open().and_then(|mut k| plan_and_apply(ctx, needed, reads, &mut k, build));
     if result.is_err() && loaded_by_us {
         // Leave the system as we found it: the module we loaded holds nothing yet.
         if let Err(e) = module::unload() {
@@ -108,27 +98,17 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
     result
 }
 
-fn open_netlink() -> Result<Netlink> {
-    Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))
-}
-
-fn read_state(nl: &mut Netlink, reads: Reads) -> Result<State> {
-    match reads {
-        Reads::WithRpFilter => State::read(nl),
-        Reads::RpFilterOf(names) => State::read_for(nl, names),
-        Reads::NetlinkOnly => State::read_netlink(nl),
-    }
-}
-
+/// Reads the kernel `k` (`reads`), plans with `build`, and prints or applies. Opening the
+/// kernel is the caller's, so that tests run it on a `kernel::MemKernel`.
 fn plan_and_apply(
     ctx: &Ctx,
     needed: Need,
     reads: Reads,
+    k: &mut dyn Kernel,
     build: impl FnOnce(&mut Planner) -> Result<()>,
 ) -> Result<Plan> {
-    let mut nl = open_netlink()?;
-    let mut state = read_state(&mut nl, reads)?;
-    state.read_bundle_routing();
+    let mut state = k.read(reads)?;
+    k.read_bundle_routing(&mut state);
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();
@@ -149,7 +129,7 @@ fn plan_and_apply(
     for b in nat {
         crate::nft::check_version(b)?;
     }
-    apply_plan(&plan, &mut nl)?;
+    apply_plan(&plan, k)?;
     crate::bundle_nat::record(&plan);
     Ok(plan)
 }
@@ -157,13 +137,17 @@ fn plan_and_apply(
 /// Logs a plan's warnings and applies it, with SIGTERM, SIGINT, SIGHUP and SIGQUIT held until
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
-fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
+fn apply_plan(plan: &Plan, nl: &mut dyn Kernel) -> Result<()> {
     apply_plan_at(plan, nl, &mut BTreeSet::new()).map_err(|f| *f.error)
 }
 
 /// As `apply_plan`, saying which action failed. Warnings in `said` are not logged again (a
 /// multipath run that plans again after a refusal says each once), and those logged are added.
-fn apply_plan_at(plan: &Plan, nl: &mut Netlink, said: &mut BTreeSet<String>) -> std::result::Result<(), apply::Failed> {
+fn apply_plan_at(
+    plan: &Plan,
+    nl: &mut dyn Kernel,
+    said: &mut BTreeSet<String>,
+) -> std::result::Result<(), apply::Failed> {
     for w in &plan.warnings {
         if said.insert(w.clone()) {
             log::warn(w);
@@ -260,7 +244,7 @@ pub fn health_changes(
     use crate::plan::HealthStep;
     // Read under the lock: a line the admin took out while the round probed stays out.
     let held = crate::held::load(&crate::health::state_dir());
-    let mut nl = open_netlink()?;
+    let mut k = NetKernel::open()?;
     let mut out = Vec::new();
     let line_and_master = |c: &Change| match c {
         Change::Detach { line, master } | Change::Attach { line, master } => (line.clone(), master.clone()),
@@ -284,7 +268,7 @@ pub fn health_changes(
                 _ => {}
             }
         }
-        let result = multipath_locked(ctx, cfg, b, &MpEvent::Up, &dead, &mut nl);
+        let result = multipath_locked(ctx, cfg, b, &MpEvent::Up, &dead, &mut k);
         for c in changes.iter().filter(|c| &line_and_master(c).1 == b) {
             let applied = match (&result, c) {
                 (_, Change::Attach { line, .. }) if held.contains(line) => Applied::Gone(held_out(line)),
@@ -304,7 +288,7 @@ pub fn health_changes(
             continue;
         }
         let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
-        let state = read_state(&mut nl, reads)?;
+        let state = k.read(reads)?;
         let mut p = Planner::new(&state);
         let step = match c {
             Change::Attach { line, .. } if held.contains(line) => Ok(HealthStep::Gone(held_out(line))),
@@ -324,7 +308,7 @@ pub fn health_changes(
                     if let Change::Attach { line, master } = c {
                         clear_tunnel_errors(&state, line, master);
                     }
-                    match apply_plan(&plan, &mut nl) {
+                    match apply_plan(&plan, &mut k) {
                         Ok(()) => Applied::Done,
                         Err(e) => Applied::Failed(e),
                     }
@@ -718,8 +702,8 @@ fn multipath_run(ctx: &Ctx, cfg: &Config, name: &str, event: &MpEvent, joining: 
     for j in joining {
         dead.remove(*j);
     }
-    let mut nl = open_netlink()?;
-    multipath_locked(ctx, cfg, name, event, &dead, &mut nl).map(|(plan, _)| plan)
+    let mut k = NetKernel::open()?;
+    multipath_locked(ctx, cfg, name, event, &dead, &mut k).map(|(plan, _)| plan)
 }
 
 /// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out
@@ -804,8 +788,8 @@ pub fn dhcp_event(ctx: &Ctx, cfg: &Config, bundle: &str, ev: &crate::dhcp::Event
     for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
         l.dhcp = ev.lease;
     }
-    let mut nl = open_netlink()?;
-    multipath_with_lines(ctx, cfg, bundle, &MpEvent::Up, &dead, lines, &mut nl).map(|(plan, _)| plan)
+    let mut k = NetKernel::open()?;
+    multipath_with_lines(ctx, cfg, bundle, &MpEvent::Up, &dead, lines, &mut k).map(|(plan, _)| plan)
 }
 
 /// As `multipath`, for a caller that holds the lock and a netlink socket, with the lines that
@@ -816,7 +800,7 @@ fn multipath_locked(
     name: &str,
     event: &MpEvent,
     dead: &BTreeSet<String>,
-    nl: &mut Netlink,
+    nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     multipath_with_lines(ctx, cfg, name, event, dead, multipath_lines(cfg, name), nl)
 }
@@ -856,7 +840,7 @@ fn multipath_with_lines(
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
-    nl: &mut Netlink,
+    nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let Some((master, options)) = multipath_bundle(cfg, name) else {
@@ -886,12 +870,12 @@ fn multipath_with_lines(
     let mut first_error = None;
     let mut said = BTreeSet::new();
     loop {
-        let mut state = State::read_netlink(nl)?;
+        let mut state = nl.read(Reads::NetlinkOnly)?;
         let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
-        state.read_multipath(nl, &tables)?;
+        nl.read_multipath(&mut state, &tables)?;
         // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
         for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
-            if let Some(v) = crate::sysctl::rp_filter(&l.device) {
+            if let Some(v) = nl.rp_filter(&l.device) {
                 state.rp_filter.insert(l.device.clone(), v);
             }
         }
