@@ -146,6 +146,11 @@ impl MemKernel {
 
     pub fn snapshot(&self) -> Snapshot {
         let mut state = self.state.clone();
+        // The kernel numbers the qdiscs it names (major 8000 and up) anew each time: a rollback
+        // puts back the qdisc, not its number.
+        for q in state.qdiscs.values_mut().filter(|q| q.handle >> 31 != 0) {
+            q.handle = 0x8000_0000;
+        }
         state.addresses.sort_by_key(|a| (a.ifindex, a.addr, a.prefix_len));
         state.rules.sort_by_key(rule_key);
         state.routes.sort_by_key(route_key);
