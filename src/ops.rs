@@ -1384,4 +1384,113 @@ mod tests {
         assert_eq!(line_of_action(&route(crate::route::MAIN_TABLE), &lines), None);
         assert_eq!(line_of_action(&route(4299), &lines), None);
     }
+
+    use crate::kernel::MemKernel;
+    use crate::netlink::{
+        Address, Link, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP,
+    };
+
+    /// eth1..eth3 up with an address each, teql0 down.
+    fn office() -> State {
+        let mut s = State { teql_loaded: true, hash_policy: Some(0), ..State::default() };
+        let teql0 = Link {
+            index: 1,
+            name: "teql0".into(),
+            flags: IFF_NOARP,
+            mtu: 1500,
+            link_type: ARPHRD_VOID,
+            ..Link::default()
+        };
+        s.links.push(teql0);
+        for (i, name, addr) in [(11, "eth1", "198.51.100.10"), (12, "eth2", "192.0.2.10"), (13, "eth3", "203.0.113.10")]
+        {
+            let flags = IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_BROADCAST;
+            s.links.push(Link { index: i, name: name.into(), flags, mtu: 1500, link_type: 1, ..Link::default() });
+            s.qdiscs.insert(i, Qdisc { ifindex: i, kind: "fq_codel".into(), handle: 0 });
+            s.addresses.push(Address { ifindex: i, addr: name_addr(addr), prefix_len: 24, peer: None });
+            s.rp_filter.insert(name.into(), 2);
+        }
+        s
+    }
+
+    fn name_addr(a: &str) -> std::net::Ipv4Addr {
+        a.parse().unwrap()
+    }
+
+    fn ctx() -> Ctx {
+        Ctx { root: PathBuf::from("/nonexistent"), dry_run: false, force: false }
+    }
+
+    /// The run of `teqlctl attach` goes through the kernel it is given: all of it applied, or,
+    /// when a change fails, none of it.
+    #[test]
+    fn a_teql_run_applies_through_the_kernel_seam_and_rolls_back_whole() {
+        let build = |p: &mut Planner| {
+            for l in ["eth2", "eth3"] {
+                p.attach(l, "teql0", RpFilter::Loose, false)?;
+            }
+            p.master_up(&Master {
+                address: Some(crate::config::Ipv4Prefix { addr: name_addr("198.18.0.2"), prefix_len: 30 }),
+                ..Master::bare("teql0")
+            })
+        };
+        let mut k = MemKernel::new(office());
+        let before = k.snapshot();
+        k.fail_when("address add", libc::EACCES);
+        let e = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::Permission(_)), "{e}");
+        assert!(k.snapshot() == before, "{:?}", k.state());
+
+        k.heal();
+        let plan = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap();
+        assert_eq!(plan.actions.len(), 4, "{plan}");
+        assert_eq!(k.state().slaves_of("teql0").count(), 2);
+        assert!(k.state().link("teql0").is_some_and(State::is_up));
+        assert!(k.state().addresses_of(1).any(|a| a.addr == name_addr("198.18.0.2")));
+        let again = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap();
+        assert!(again.actions.is_empty(), "{again}");
+    }
+
+    /// A change of one line that the kernel refuses in the middle of a multipath run leaves
+    /// that line out, and the others' changes are made without it (the retry loop of
+    /// `multipath_with_lines`, run on the kernel seam).
+    #[test]
+    fn a_multipath_line_the_kernel_refuses_is_left_out_and_the_others_are_applied() {
+        let t = tempfile::TempDir::new().unwrap();
+        let dir = t.path().join("etc/sysconfig/network-scripts");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, gw) in [(1, "198.51.100.1"), (2, "192.0.2.1"), (3, "203.0.113.1")] {
+            std::fs::write(
+                dir.join(format!("ifcfg-eth{n}")),
+                format!("DEVICE=eth{n}\nGATEWAY={gw}\nTEQL_MASTER=wan\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+        let cfg = crate::config::load(t.path());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let lines = multipath_lines(&cfg, "wan");
+        let eth2 = lines.iter().find(|l| l.device == "eth2").map(|l| l.table).unwrap();
+
+        let mut k = MemKernel::new(office());
+        // Its rule comes after its table's routes: the routes were made, then rolled back.
+        k.fail_when(
+            &format!("rule add Rule {{ priority: 30100, src: Some((192.0.2.10, 32)), fwmark: None, table: {eth2} }}"),
+            libc::EINVAL,
+        );
+        let (plan, members) =
+            multipath_with_lines(&ctx(), &cfg, "wan", &MpEvent::Up, &BTreeSet::new(), lines.clone(), &mut k).unwrap();
+        assert_eq!(members, ["eth1", "eth3"]);
+        let s = k.state();
+        assert!(s.routes.iter().all(|r| r.table != eth2) && s.rules.iter().all(|r| r.table != eth2), "{s:?}");
+        assert_eq!(s.rules.len(), 2);
+        let group = crate::multipath::group_id("wan");
+        assert!(s.nexthops.iter().any(|n| n.id == group && n.group.len() == 2), "{plan}");
+
+        // The kernel takes it now: the next run brings eth2 in.
+        k.heal();
+        let (_, members) =
+            multipath_with_lines(&ctx(), &cfg, "wan", &MpEvent::Up, &BTreeSet::new(), lines, &mut k).unwrap();
+        assert_eq!(members, ["eth1", "eth2", "eth3"]);
+    }
 }
