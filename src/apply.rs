@@ -68,12 +68,22 @@ fn execute(action: &Action, nl: &mut dyn Kernel) -> Result<()> {
             }
             return Ok(());
         }
-        Action::SetHashPolicy { value, fields, .. } => {
+        Action::SetHashPolicy { value, fields, previous_fields, .. } => {
             // The fields first: policy 3 hashes whatever they hold from the moment it is set.
             if let Some(h) = fields {
                 nl.set_multipath_hash_fields(*h)?;
             }
-            return nl.set_multipath_hash_policy(*value);
+            let r = nl.set_multipath_hash_policy(*value);
+            // A failed action is not in the rollback: the half of it that was made is undone
+            // here, or the old policy would hash the new fields if it was 3 already.
+            if let (Err(_), Some(_), Some(p)) = (&r, fields, previous_fields) {
+                if let Err(e) = nl.set_multipath_hash_fields(*p) {
+                    log::error(&format!(
+                        "undo `sysctl -w net.ipv4.fib_multipath_hash_fields={p:#06x}` failed: {e}; check this by hand"
+                    ));
+                }
+            }
+            return r;
         }
     };
     r.map_err(|e| Error::from_action(action, e))
@@ -141,5 +151,50 @@ fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
             None => log::warn(&format!("rolled back: {action}")),
             Some(e) => log::error(&format!("{what} failed: {e}; check this by hand")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::MemKernel;
+    use crate::state::State;
+
+    fn hash(value: u8, fields: Option<u32>) -> Action {
+        Action::SetHashPolicy { bundle: "wan".into(), value, fields, previous: Some(0), previous_fields: Some(0) }
+    }
+
+    /// Policy 3 hashes whatever the fields hold from the moment it is set: the fields go first,
+    /// and a failure of the policy puts both back.
+    #[test]
+    fn hash_fields_go_before_the_policy_and_come_back_with_it() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let before = k.snapshot();
+        let plan = Plan { actions: vec![hash(3, Some(0x37))], ..Plan::default() };
+        k.fail_when("fib_multipath_hash_policy=3", libc::EINVAL);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 0);
+        assert_eq!(
+            k.log[..2],
+            ["sysctl net.ipv4.fib_multipath_hash_fields=0x0037", "sysctl net.ipv4.fib_multipath_hash_policy=3"]
+        );
+        assert!(k.snapshot() == before, "{:?}", k.state());
+        k.heal();
+        assert_eq!(apply(&plan, &mut k).unwrap(), 1);
+        assert_eq!((k.state().hash_policy, k.state().hash_fields), (Some(3), Some(0x37)));
+    }
+
+    /// A flush of a dead line's connections that fails is a warning: they time out on their
+    /// own, and the run's changes stand.
+    #[test]
+    fn a_failed_conntrack_flush_does_not_undo_the_run() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), ..State::default() });
+        k.conntrack.insert(7, 3);
+        k.fail_when("conntrack", libc::EPERM);
+        let flush = Action::FlushConntrack { bundle: "wan".into(), line: "eth2".into(), mark: 7 };
+        let plan = Plan { actions: vec![hash(1, None), flush], ..Plan::default() };
+        assert_eq!(apply(&plan, &mut k).unwrap(), 2);
+        assert_eq!(k.state().hash_policy, Some(1));
+        assert_eq!(k.conntrack.get(&7), Some(&3));
     }
 }
