@@ -376,15 +376,17 @@ fn group_members(k: &MemKernel) -> Vec<u32> {
     k.state().nexthops.iter().find(|n| n.id == g).map(|n| n.group.iter().map(|m| m.0).collect()).unwrap_or_default()
 }
 
-fn run_wan(mode: &str) -> MemKernel {
+/// `fields`: net.ipv4.fib_multipath_hash_fields (None: a kernel before 5.12).
+fn run_wan(mode: &str, fields: Option<u32>) -> MemKernel {
     quiet();
     let (_t, cfg) = wan_config(mode);
-    let mut k = MemKernel::new(office(&[]));
+    let mut k = MemKernel::new(State { hash_fields: fields, ..office(&[]) });
     let tables: Vec<u32> = teqlctl::ops::multipath_lines(&cfg, "wan").iter().map(|l| l.table).collect();
 
     event(&mut k, |k| wan_plan(k, &cfg, true, &[]));
     assert_eq!(group_members(&k), tables);
-    assert_eq!(k.state().hash_policy, Some(1));
+    let policy = if fields.is_some() { (Some(3), Some(0x37)) } else { (Some(1), None) };
+    assert_eq!((k.state().hash_policy, k.state().hash_fields), policy);
     assert!(k.state().default_routes.iter().any(|r| r.gateway.is_none() && r.oif.is_none()), "{:?}", k.state().routes);
     assert_eq!(k.state().rules.iter().filter(|r| r.src.is_some()).count(), 3);
 
@@ -403,8 +405,10 @@ fn run_wan(mode: &str) -> MemKernel {
 
 #[test]
 fn a_multipath_bundle_comes_up_loses_a_line_gets_it_back_and_goes_down() {
-    let k = run_wan("multipath");
-    assert_eq!(k.nft_table("wan"), None);
+    for fields in [None, Some(0)] {
+        let k = run_wan("multipath", fields);
+        assert_eq!(k.nft_table("wan"), None);
+    }
 }
 
 #[test]
