@@ -111,9 +111,13 @@ fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
                 nl.attach_root_qdisc(*index, master, false).err().map(|e| e.to_string())
             }
             Action::LinkUp { index, .. } => nl.set_up(*index, false).err().map(|e| e.to_string()),
-            Action::LinkDown { index, routes, .. } => match nl.set_up(*index, true) {
+            Action::LinkDown { index, routes, others, .. } => match nl.set_up(*index, true) {
                 Err(e) => Some(e.to_string()),
-                Ok(()) => routes.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string()),
+                Ok(()) => routes
+                    .iter()
+                    .find_map(|r| nl.restore_route(r).err())
+                    .or_else(|| others.iter().find_map(|r| nl.replace_route(r).err()))
+                    .map(|e| e.to_string()),
             },
             Action::SetMtu { index, previous, .. } => nl.set_mtu(*index, *previous).err().map(|e| e.to_string()),
             Action::AddAddress { index, addr, .. } => {

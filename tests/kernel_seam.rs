@@ -218,16 +218,17 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
 fn a_teql_bundle_goes_down_whole() {
     quiet();
     let (_t, cfg) = teql_config();
-    // TEQL_ROUTE's route goes with the link, and a rollback of `ip link set down` puts back
-    // only the default routes it recorded: the bundle here routes no network.
-    let m = Master { routing: Default::default(), ..master(&cfg, "teql0") };
+    // TEQL_ROUTE's route goes with the link: a rollback after `ip link set down` puts it back
+    // with the default route.
+    let m = master(&cfg, "teql0");
     let mut k = MemKernel::new(office(&[(1, "teql0", 1500)]));
     teql_up(&mut k, &m, &["eth2", "eth3"]);
     event(&mut k, |k| teql_plan(k, |p| p.master_down(&m)));
     let s = k.state();
     assert_eq!(s.slaves_of("teql0").count(), 0);
     assert!(!s.link("teql0").is_some_and(State::is_up));
-    assert!(s.addresses_of(1).next().is_none() && s.default_routes.is_empty());
+    assert!(s.addresses_of(1).next().is_none() && s.default_routes.is_empty() && s.bundle_routes.is_empty());
+    assert_eq!(k.nft_table("teql0"), None);
 }
 
 /// A gre tunnel as a line of teql1, next to eth3: its outer packets leave by eth2, which owns
