@@ -2,10 +2,9 @@
 //! succeeded (newest first), so a failed run leaves the system as it found it.
 
 use crate::error::{Error, Result};
+use crate::kernel::Kernel;
 use crate::log;
-use crate::netlink::Netlink;
 use crate::plan::{Action, Plan};
-use crate::sysctl;
 
 /// A plan that failed and was rolled back: which of its actions failed, and why.
 #[derive(Debug)]
@@ -17,13 +16,13 @@ pub struct Failed {
 }
 
 /// Applies `plan`. Returns how many actions ran.
-pub fn apply(plan: &Plan, nl: &mut Netlink) -> Result<usize> {
+pub fn apply(plan: &Plan, nl: &mut dyn Kernel) -> Result<usize> {
     apply_at(plan, nl).map_err(|f| *f.error)
 }
 
 /// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
 /// (its table, rule or nexthop) the kernel refused from one of the whole bundle.
-pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Failed> {
+pub fn apply_at(plan: &Plan, nl: &mut dyn Kernel) -> std::result::Result<usize, Failed> {
     let mut done: Vec<&Action> = Vec::new();
     for (at, action) in plan.actions.iter().enumerate() {
         match execute(action, nl) {
@@ -43,9 +42,9 @@ pub fn apply_at(plan: &Plan, nl: &mut Netlink) -> std::result::Result<usize, Fai
     Ok(done.len())
 }
 
-fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
+fn execute(action: &Action, nl: &mut dyn Kernel) -> Result<()> {
     let r = match action {
-        Action::SetRpFilter { iface, value, .. } => return sysctl::set_rp_filter(iface, *value),
+        Action::SetRpFilter { iface, value, .. } => return nl.set_rp_filter(iface, *value),
         Action::Attach { index, master, replacing, .. } => nl.attach_root_qdisc(*index, master, replacing.is_some()),
         Action::Detach { index, .. } => nl.delete_root_qdisc(*index),
         Action::LinkUp { index, .. } => nl.set_up(*index, true),
@@ -60,21 +59,31 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
         Action::DelRoute { route, .. } => nl.del_route(route),
         Action::ReplaceNexthop { nh, .. } => nl.replace_nexthop(nh),
         Action::DelNexthop { nh, .. } => nl.del_nexthop(nh.id),
-        Action::Nft { script, bundle, .. } => return crate::nft::apply(script, bundle),
+        Action::Nft { script, bundle, .. } => return nl.nft(script, bundle),
         Action::FlushConntrack { line, mark, bundle } => {
-            if let Err(e) = crate::conntrack::delete_by_mark(*mark) {
+            if let Err(e) = nl.flush_conntrack(*mark) {
                 log::warn(&format!(
                     "{line} ({bundle}): its connections could not be flushed ({e}); they time out on their own"
                 ));
             }
             return Ok(());
         }
-        Action::SetHashPolicy { value, fields, .. } => {
+        Action::SetHashPolicy { value, fields, previous_fields, .. } => {
             // The fields first: policy 3 hashes whatever they hold from the moment it is set.
             if let Some(h) = fields {
-                sysctl::set_multipath_hash_fields(*h)?;
+                nl.set_multipath_hash_fields(*h)?;
             }
-            return sysctl::set_multipath_hash_policy(*value);
+            let r = nl.set_multipath_hash_policy(*value);
+            // A failed action is not in the rollback: the half of it that was made is undone
+            // here, or the old policy would hash the new fields if it was 3 already.
+            if let (Err(_), Some(_), Some(p)) = (&r, fields, previous_fields) {
+                if let Err(e) = nl.set_multipath_hash_fields(*p) {
+                    log::error(&format!(
+                        "undo `sysctl -w net.ipv4.fib_multipath_hash_fields={p:#06x}` failed: {e}; check this by hand"
+                    ));
+                }
+            }
+            return r;
         }
     };
     r.map_err(|e| action.error(e))
@@ -82,14 +91,14 @@ fn execute(action: &Action, nl: &mut Netlink) -> Result<()> {
 
 /// Undoes `done` newest first. Keeps going past failures (a half-undone system is worse than a
 /// fully undone one with one complaint) and reports each.
-fn rollback(done: &[&Action], nl: &mut Netlink) {
+fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
     // Its steps may use the time kept in reserve for it (deadline.rs).
     let _rolling_back = crate::deadline::RollingBack::start();
     for action in done.iter().rev() {
         let what = format!("undo `{action}`");
         let r = match action {
             Action::SetRpFilter { iface, previous: Some(p), .. } => {
-                sysctl::set_rp_filter(iface, *p).err().map(|e| e.to_string())
+                nl.set_rp_filter(iface, *p).err().map(|e| e.to_string())
             }
             Action::SetRpFilter { previous: None, .. } => None,
             Action::Attach { index, replacing, iface, .. } => {
@@ -102,9 +111,13 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
                 nl.attach_root_qdisc(*index, master, false).err().map(|e| e.to_string())
             }
             Action::LinkUp { index, .. } => nl.set_up(*index, false).err().map(|e| e.to_string()),
-            Action::LinkDown { index, routes, .. } => match nl.set_up(*index, true) {
+            Action::LinkDown { index, routes, others, .. } => match nl.set_up(*index, true) {
                 Err(e) => Some(e.to_string()),
-                Ok(()) => routes.iter().find_map(|r| nl.restore_route(r).err()).map(|e| e.to_string()),
+                Ok(()) => routes
+                    .iter()
+                    .find_map(|r| nl.restore_route(r).err())
+                    .or_else(|| others.iter().find_map(|r| nl.replace_route(r).err()))
+                    .map(|e| e.to_string()),
             },
             Action::SetMtu { index, previous, .. } => nl.set_mtu(*index, *previous).err().map(|e| e.to_string()),
             Action::AddAddress { index, addr, .. } => {
@@ -129,12 +142,12 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             Action::ReplaceNexthop { previous: Some(p), .. } => nl.replace_nexthop(p).err().map(|e| e.to_string()),
             Action::ReplaceNexthop { nh, previous: None, .. } => nl.del_nexthop(nh.id).err().map(|e| e.to_string()),
             Action::DelNexthop { nh, .. } => nl.replace_nexthop(nh).err().map(|e| e.to_string()),
-            Action::Nft { undo, bundle, .. } => crate::nft::apply(undo, bundle).err().map(|e| e.to_string()),
+            Action::Nft { undo, bundle, .. } => nl.nft(undo, bundle).err().map(|e| e.to_string()),
             // Flushed connections are gone; it is the last action, so nothing after it failed.
             Action::FlushConntrack { .. } => None,
             Action::SetHashPolicy { previous, previous_fields, .. } => {
-                let p = previous.map(sysctl::set_multipath_hash_policy).and_then(|r| r.err());
-                let h = previous_fields.map(sysctl::set_multipath_hash_fields).and_then(|r| r.err());
+                let p = previous.and_then(|v| nl.set_multipath_hash_policy(v).err());
+                let h = previous_fields.and_then(|v| nl.set_multipath_hash_fields(v).err());
                 p.or(h).map(|e| e.to_string())
             }
         };
@@ -142,5 +155,50 @@ fn rollback(done: &[&Action], nl: &mut Netlink) {
             None => log::warn(&format!("rolled back: {action}")),
             Some(e) => log::error(&format!("{what} failed: {e}; check this by hand")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::MemKernel;
+    use crate::state::State;
+
+    fn hash(value: u8, fields: Option<u32>) -> Action {
+        Action::SetHashPolicy { bundle: "wan".into(), value, fields, previous: Some(0), previous_fields: Some(0) }
+    }
+
+    /// Policy 3 hashes whatever the fields hold from the moment it is set: the fields go first,
+    /// and a failure of the policy puts both back.
+    #[test]
+    fn hash_fields_go_before_the_policy_and_come_back_with_it() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let before = k.snapshot();
+        let plan = Plan { actions: vec![hash(3, Some(0x37))], ..Plan::default() };
+        k.fail_when("fib_multipath_hash_policy=3", libc::EINVAL);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 0);
+        assert_eq!(
+            k.log[..2],
+            ["sysctl net.ipv4.fib_multipath_hash_fields=0x0037", "sysctl net.ipv4.fib_multipath_hash_policy=3"]
+        );
+        assert!(k.snapshot() == before, "{:?}", k.state());
+        k.heal();
+        assert_eq!(apply(&plan, &mut k).unwrap(), 1);
+        assert_eq!((k.state().hash_policy, k.state().hash_fields), (Some(3), Some(0x37)));
+    }
+
+    /// A flush of a dead line's connections that fails is a warning: they time out on their
+    /// own, and the run's changes stand.
+    #[test]
+    fn a_failed_conntrack_flush_does_not_undo_the_run() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), ..State::default() });
+        k.conntrack.insert(7, 3);
+        k.fail_when("conntrack", libc::EPERM);
+        let flush = Action::FlushConntrack { bundle: "wan".into(), line: "eth2".into(), mark: 7 };
+        let plan = Plan { actions: vec![hash(1, None), flush], ..Plan::default() };
+        assert_eq!(apply(&plan, &mut k).unwrap(), 2);
+        assert_eq!(k.state().hash_policy, Some(1));
+        assert_eq!(k.conntrack.get(&7), Some(&3));
     }
 }

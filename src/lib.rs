@@ -1,7 +1,8 @@
 //! teqlctl: bond lines with Linux TEQL from the distribution's own network configuration.
 //!
 //! Shape: `config` (what the admin asked for) -> `plan` (what must change, given what the
-//! kernel has) -> `apply` (changing it, through `netlink`). Hooks and the manual tool are thin
+//! kernel has) -> `apply` (changing it, through the `kernel::Kernel` seam: `netlink` and the
+//! rest for real, in memory for tests). Hooks and the manual tool are thin
 //! entry points over that pipeline.
 
 pub mod apply;
@@ -27,6 +28,7 @@ pub mod hooks;
 pub mod ids;
 pub mod ifupdown;
 pub mod install;
+pub mod kernel;
 pub mod lock;
 pub mod log;
 pub mod metrics;

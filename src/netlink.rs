@@ -946,6 +946,23 @@ fn tunnel_from(d: &InfoData) -> Option<Tunnel> {
     Some(t)
 }
 
+/// A main-table default route as a dump gives it, from its `TableRoute` form: for a kernel
+/// kept in memory (kernel::MemKernel), whose dumps must look like the real one's. None for a
+/// route that is not a main-table default route.
+pub fn default_route_of(t: &TableRoute) -> Option<Route> {
+    table_route_msg(t, false).ok().and_then(route_from)
+}
+
+/// A dumped default route in its `TableRoute` form (None: `raw` is not a unicast IPv4 route).
+pub fn table_route_of(r: &Route) -> Option<TableRoute> {
+    table_route_from(&r.raw)
+}
+
+/// The route `replace_default_route(oif, via, metric)` installs, as `table_routes` dumps it.
+pub fn installed_default_route(oif: u32, via: Ipv4Addr, metric: u32) -> TableRoute {
+    table_route_from(&default_route_msg(oif, via, metric)).unwrap_or_default()
+}
+
 fn route_from(r: RouteMessage) -> Option<Route> {
     let h = &r.header;
     if h.address_family != AddressFamily::Inet || h.destination_prefix_length != 0 || h.kind != RouteType::Unicast {

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::apply;
 use crate::config::{BundleName, Config, IfName, Master, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
+use crate::kernel::{Kernel, NetKernel};
 use crate::lock;
 use crate::log;
 use crate::module::{self, Need};
-use crate::netlink::Netlink;
 use crate::nft::{connection_table_problem, fingerprint_file, record_fingerprint, ruleset_file, table_as_written};
 use crate::plan::{Plan, Planner};
 use crate::state::State;
@@ -67,17 +67,7 @@ pub fn master_cfg(cfg: &Config, name: &str) -> Master {
     cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
 }
 
-/// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
-/// attaching (Planner::attach); every other run skips them, which makes the detach `check`
-/// does sooner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reads<'a> {
-    WithRpFilter,
-    /// The rp_filter sysctls of these interfaces (and "all") only: a hook attaches one line,
-    /// and a box with many interfaces would pay a file read for each of the others.
-    RpFilterOf(&'a [&'a str]),
-    NetlinkOnly,
-}
+pub use crate::kernel::Reads;
 
 /// Plans with `build` and then prints or applies, as one run under the lock. For the ifupdown
 /// hook, which decides its follow-up steps (`Then`) with the same planner.
@@ -99,7 +89,7 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
             None => false,
         }
     };
-    let result = plan_and_apply(ctx, needed, reads, build);
+    let result = NetKernel::open().and_then(|mut k| plan_and_apply(ctx, needed, reads, &mut k, build));
     if result.is_err() && loaded_by_us {
         // Leave the system as we found it: the module we loaded holds nothing yet.
         if let Err(e) = module::unload() {
@@ -109,27 +99,17 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
     result
 }
 
-fn open_netlink() -> Result<Netlink> {
-    Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))
-}
-
-fn read_state(nl: &mut Netlink, reads: Reads) -> Result<State> {
-    match reads {
-        Reads::WithRpFilter => State::read(nl),
-        Reads::RpFilterOf(names) => State::read_for(nl, names),
-        Reads::NetlinkOnly => State::read_netlink(nl),
-    }
-}
-
+/// Reads the kernel `k` (`reads`), plans with `build`, and prints or applies. Opening the
+/// kernel is the caller's, so that tests run it on a `kernel::MemKernel`.
 fn plan_and_apply(
     ctx: &Ctx,
     needed: Need,
     reads: Reads,
+    k: &mut dyn Kernel,
     build: impl FnOnce(&mut Planner) -> Result<()>,
 ) -> Result<Plan> {
-    let mut nl = open_netlink()?;
-    let mut state = read_state(&mut nl, reads)?;
-    state.read_bundle_routing();
+    let mut state = k.read(reads)?;
+    k.read_bundle_routing(&mut state);
     let mut planner = Planner::new(&state);
     build(&mut planner)?;
     let mut plan = planner.finish();
@@ -151,7 +131,7 @@ fn plan_and_apply(
     for b in nat {
         crate::nft::check_version(b)?;
     }
-    apply_plan(&plan, &mut nl)?;
+    apply_plan(&plan, k)?;
     crate::bundle_nat::record(plan.nft_scripts());
     Ok(plan)
 }
@@ -159,13 +139,17 @@ fn plan_and_apply(
 /// Logs a plan's warnings and applies it, with SIGTERM, SIGINT, SIGHUP and SIGQUIT held until
 /// it has finished or been rolled back: a run stopped by one of them never leaves half a
 /// bundle (the signal then takes effect).
-fn apply_plan(plan: &Plan, nl: &mut Netlink) -> Result<()> {
+fn apply_plan(plan: &Plan, nl: &mut dyn Kernel) -> Result<()> {
     apply_plan_at(plan, nl, &mut BTreeSet::new()).map_err(|f| *f.error)
 }
 
 /// As `apply_plan`, saying which action failed. Warnings in `said` are not logged again (a
 /// multipath run that plans again after a refusal says each once), and those logged are added.
-fn apply_plan_at(plan: &Plan, nl: &mut Netlink, said: &mut BTreeSet<String>) -> std::result::Result<(), apply::Failed> {
+fn apply_plan_at(
+    plan: &Plan,
+    nl: &mut dyn Kernel,
+    said: &mut BTreeSet<String>,
+) -> std::result::Result<(), apply::Failed> {
     for w in &plan.warnings {
         if said.insert(w.clone()) {
             log::warn(w);
@@ -252,11 +236,11 @@ pub fn teql_health(
     use crate::plan::HealthStep;
     // Read under the lock: a line the admin took out while the round probed stays out.
     let held = crate::held::load(&crate::health::state_dir());
-    let mut nl = open_netlink()?;
+    let mut k = NetKernel::open()?;
     let mut out = Vec::new();
     for c in changes {
         let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
-        let state = read_state(&mut nl, reads)?;
+        let state = k.read(reads)?;
         let mut p = Planner::new(&state);
         let step = match c {
             Change::Attach { line, .. } if held.contains(line) => Ok(HealthStep::Gone(held_out(line))),
@@ -276,7 +260,7 @@ pub fn teql_health(
                     if let Change::Attach { line, master } = c {
                         clear_tunnel_errors(&state, line, master);
                     }
-                    match apply_plan(&plan, &mut nl) {
+                    match apply_plan(&plan, &mut k) {
                         Ok(()) => Applied::Done,
                         Err(e) => Applied::Failed(e),
                     }
@@ -301,7 +285,7 @@ pub fn multipath_health(
     use crate::health::Change;
     let b = &master.device;
     let held = crate::held::load(&crate::health::state_dir());
-    let mut nl = open_netlink()?;
+    let mut nl = NetKernel::open()?;
     let mut dead = kept_out(b);
     for c in changes {
         match c {
@@ -600,8 +584,8 @@ fn multipath_run(
     for j in joining {
         dead.remove(*j);
     }
-    let mut nl = open_netlink()?;
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), &mut nl)
+    let mut k = NetKernel::open()?;
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), &mut k)
         .map(|(plan, _)| plan)
 }
 
@@ -688,8 +672,8 @@ pub fn dhcp_event(
     for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
         l.dhcp = ev.lease;
     }
-    let mut nl = open_netlink()?;
-    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, &mut nl).map(|(plan, _)| plan)
+    let mut k = NetKernel::open()?;
+    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, &mut k).map(|(plan, _)| plan)
 }
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
@@ -736,7 +720,7 @@ fn multipath_with_lines(
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
-    nl: &mut Netlink,
+    nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let name = master.device.as_str();
@@ -764,12 +748,12 @@ fn multipath_with_lines(
     let mut first_error = None;
     let mut said = BTreeSet::new();
     loop {
-        let mut state = State::read_netlink(nl)?;
+        let mut state = nl.read(Reads::NetlinkOnly)?;
         let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();
-        state.read_multipath(nl, &tables)?;
+        nl.read_multipath(&mut state, &tables)?;
         // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
         for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
-            if let Some(v) = crate::sysctl::rp_filter(&l.device) {
+            if let Some(v) = nl.rp_filter(&l.device) {
                 state.rp_filter.insert(l.device.clone(), v);
             }
         }
@@ -1216,5 +1200,117 @@ mod tests {
         assert_eq!(line_of_action(&hop(4202, vec![(4201, 1)]), &lines), None);
         assert_eq!(line_of_action(&route(crate::route::MAIN_TABLE), &lines), None);
         assert_eq!(line_of_action(&route(4299), &lines), None);
+    }
+
+    use crate::kernel::MemKernel;
+    use crate::netlink::{
+        Address, Link, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP,
+    };
+
+    /// eth1..eth3 up with an address each, teql0 down.
+    fn office() -> State {
+        let mut s = State { teql_loaded: true, hash_policy: Some(0), ..State::default() };
+        let teql0 = Link {
+            index: 1,
+            name: "teql0".into(),
+            flags: IFF_NOARP,
+            mtu: 1500,
+            link_type: ARPHRD_VOID,
+            ..Link::default()
+        };
+        s.links.push(teql0);
+        for (i, name, addr) in [(11, "eth1", "198.51.100.10"), (12, "eth2", "192.0.2.10"), (13, "eth3", "203.0.113.10")]
+        {
+            let flags = IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_BROADCAST;
+            s.links.push(Link { index: i, name: name.into(), flags, mtu: 1500, link_type: 1, ..Link::default() });
+            s.qdiscs.insert(i, Qdisc { ifindex: i, kind: "fq_codel".into(), handle: 0 });
+            s.addresses.push(Address { ifindex: i, addr: name_addr(addr), prefix_len: 24, peer: None });
+            s.rp_filter.insert(name.into(), 2);
+        }
+        s
+    }
+
+    fn name_addr(a: &str) -> std::net::Ipv4Addr {
+        a.parse().unwrap()
+    }
+
+    fn ctx() -> Ctx {
+        Ctx { root: PathBuf::from("/nonexistent"), dry_run: false, force: false }
+    }
+
+    /// The run of `teqlctl attach` goes through the kernel it is given: all of it applied, or,
+    /// when a change fails, none of it.
+    #[test]
+    fn a_teql_run_applies_through_the_kernel_seam_and_rolls_back_whole() {
+        let build = |p: &mut Planner| {
+            for l in ["eth2", "eth3"] {
+                p.attach(l, "teql0", RpFilter::Loose, false)?;
+            }
+            p.master_up(&Master {
+                address: Some(crate::config::Ipv4Prefix { addr: name_addr("198.18.0.2"), prefix_len: 30 }),
+                ..Master::bare("teql0")
+            })
+        };
+        let mut k = MemKernel::new(office());
+        let before = k.snapshot();
+        k.fail_when("address add", libc::EACCES);
+        let e = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::Permission(_)), "{e}");
+        assert!(k.snapshot() == before, "{:?}", k.state());
+
+        k.heal();
+        let plan = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap();
+        assert_eq!(plan.actions.len(), 4, "{plan}");
+        assert_eq!(k.state().slaves_of("teql0").count(), 2);
+        assert!(k.state().link("teql0").is_some_and(State::is_up));
+        assert!(k.state().addresses_of(1).any(|a| a.addr == name_addr("198.18.0.2")));
+        let again = plan_and_apply(&ctx(), Need::default(), Reads::WithRpFilter, &mut k, build).unwrap();
+        assert!(again.actions.is_empty(), "{again}");
+    }
+
+    /// A change of one line that the kernel refuses in the middle of a multipath run leaves
+    /// that line out, and the others' changes are made without it (the retry loop of
+    /// `multipath_with_lines`, run on the kernel seam).
+    #[test]
+    fn a_multipath_line_the_kernel_refuses_is_left_out_and_the_others_are_applied() {
+        let t = tempfile::TempDir::new().unwrap();
+        let dir = t.path().join("etc/sysconfig/network-scripts");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, gw) in [(1, "198.51.100.1"), (2, "192.0.2.1"), (3, "203.0.113.1")] {
+            std::fs::write(
+                dir.join(format!("ifcfg-eth{n}")),
+                format!("DEVICE=eth{n}\nGATEWAY={gw}\nTEQL_MASTER=wan\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("ifcfg-wan"), "DEVICE=wan\nDEVICETYPE=teql\nTEQL_MODE=multipath\n").unwrap();
+        let cfg = crate::config::load(t.path());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let lines = multipath_lines(&cfg, "wan");
+        let eth2 = lines.iter().find(|l| l.device == "eth2").map(|l| l.table).unwrap();
+        let master = &cfg.masters["wan"];
+        let crate::config::Mode::Multipath(options) = &master.mode else { panic!("wan is multipath") };
+
+        let mut k = MemKernel::new(office());
+        // Its rule comes after its table's routes: the routes were made, then rolled back.
+        k.fail_when(
+            &format!("rule add Rule {{ priority: 30100, src: Some((192.0.2.10, 32)), fwmark: None, table: {eth2} }}"),
+            libc::EINVAL,
+        );
+        let (plan, members) =
+            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines.clone(), &mut k)
+                .unwrap();
+        assert_eq!(members, ["eth1", "eth3"]);
+        let s = k.state();
+        assert!(s.routes.iter().all(|r| r.table != eth2) && s.rules.iter().all(|r| r.table != eth2), "{s:?}");
+        assert_eq!(s.rules.len(), 2);
+        let group = crate::multipath::group_id("wan");
+        assert!(s.nexthops.iter().any(|n| n.id == group && n.group.len() == 2), "{plan}");
+
+        // The kernel takes it now: the next run brings eth2 in.
+        k.heal();
+        let (_, members) =
+            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines, &mut k).unwrap();
+        assert_eq!(members, ["eth1", "eth2", "eth3"]);
     }
 }

@@ -38,11 +38,14 @@ pub enum Action {
         iface: String,
         index: u32,
     },
-    /// Setting a link down makes the kernel drop its routes; they are kept for a rollback.
+    /// Setting a link down makes the kernel drop its routes; they are kept for a rollback:
+    /// `routes` the main table's default routes, `others` its other routes through the link
+    /// (TEQL_ROUTE's; not the kernel's own, which come back with the link).
     LinkDown {
         iface: String,
         index: u32,
         routes: Vec<Route>,
+        others: Vec<TableRoute>,
     },
     SetMtu {
         iface: String,
@@ -789,13 +792,27 @@ impl<'a> Planner<'a> {
         Ok(HealthStep::Planned)
     }
 
+    /// The main table's routes through `index` but its default ones, as a rollback of setting
+    /// it down must put them back: the kernel's own (proto kernel, a connected subnet) come
+    /// back with the link by themselves.
+    fn routes_through(&self, index: u32) -> Vec<TableRoute> {
+        const RTPROT_KERNEL: u8 = 2;
+        self.state
+            .bundle_routes
+            .iter()
+            .filter(|r| r.oif == Some(index) && r.protocol != RTPROT_KERNEL)
+            .cloned()
+            .collect()
+    }
+
     /// A master left without lines would stay up and drop everything sent to it: set it down
     /// instead, so its routes disappear and a backup route (if any) takes over.
     pub fn down_if_empty(&mut self, master: &str) {
         let Some(link) = self.state.link(master) else { return };
         if self.slaves_now(master).is_empty() && self.up_now(link) {
             let routes = self.state.default_routes_via(link.index).cloned().collect();
-            self.plan.actions.push(Action::LinkDown { iface: master.to_string(), index: link.index, routes });
+            let others = self.routes_through(link.index);
+            self.plan.actions.push(Action::LinkDown { iface: master.to_string(), index: link.index, routes, others });
             self.up.insert(link.index, false);
             self.note(format!("{master} has no line left: set down (its routes go with it)"));
         }
@@ -1007,7 +1024,8 @@ impl<'a> Planner<'a> {
         };
         if self.up_now(link) {
             let routes = self.state.default_routes_via(link.index).cloned().collect();
-            self.plan.actions.push(Action::LinkDown { iface: m.device.clone(), index: link.index, routes });
+            let others = self.routes_through(link.index);
+            self.plan.actions.push(Action::LinkDown { iface: m.device.clone(), index: link.index, routes, others });
             self.up.insert(link.index, false);
         }
         if let Some(addr) = m.address {

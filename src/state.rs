@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::netlink::{self, Address, Link, Netlink, Qdisc, Route};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     pub links: Vec<Link>,
     /// Root qdiscs by ifindex.

@@ -1,0 +1,162 @@
+//! The kernel seam: what a run reads of the kernel and the primitive changes `apply` makes,
+//! behind one trait. `NetKernel` is the box's kernel (netlink, /proc/sys, nft, ctnetlink);
+//! `MemKernel` keeps a `State` in memory, changes it as the kernel would and fails where asked,
+//! so that host tests run every mode, and a failure at every step of a plan, without a kernel.
+
+use std::net::Ipv4Addr;
+
+use crate::error::{Error, Result};
+use crate::netlink::{Netlink, NlError, Route};
+use crate::route::{Nexthop, Rule, TableRoute};
+use crate::state::State;
+
+mod mem;
+
+pub use mem::MemKernel;
+
+/// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
+/// attaching (Planner::attach); every other run skips them, which makes the detach `check`
+/// does sooner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads<'a> {
+    WithRpFilter,
+    /// The rp_filter sysctls of these interfaces (and "all") only: a hook attaches one line,
+    /// and a box with many interfaces would pay a file read for each of the others.
+    RpFilterOf(&'a [&'a str]),
+    NetlinkOnly,
+}
+
+/// The kernel as planning reads it and `apply` changes it. Each change is one request the
+/// kernel takes or refuses whole; its errors are those of the real call (netlink's errno, the
+/// sysctl's or nft's typed error), so that `apply` reports and rolls back alike on both sides.
+pub trait Kernel {
+    /// Links, root qdiscs, addresses, the main table's routes, with the sysctls `reads` asks
+    /// for and the outer paths of the tunnels among them.
+    fn read(&mut self, reads: Reads) -> Result<State>;
+    /// What TEQL_ROUTE and TEQL_NAT need besides (`State::read_bundle_routing`).
+    fn read_bundle_routing(&mut self, state: &mut State);
+    /// What a multipath bundle needs besides: rules, the routes of `tables` and of the main
+    /// table, nexthop objects, the hash policy (`State::read_multipath`).
+    fn read_multipath(&mut self, state: &mut State, tables: &[u32]) -> Result<()>;
+    /// net.ipv4.conf.IFACE.rp_filter, where readable.
+    fn rp_filter(&mut self, iface: &str) -> Option<u8>;
+
+    fn attach_root_qdisc(&mut self, index: u32, kind: &str, replace: bool) -> std::result::Result<(), NlError>;
+    fn delete_root_qdisc(&mut self, index: u32) -> std::result::Result<(), NlError>;
+    fn set_up(&mut self, index: u32, up: bool) -> std::result::Result<(), NlError>;
+    fn set_mtu(&mut self, index: u32, mtu: u32) -> std::result::Result<(), NlError>;
+    fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> std::result::Result<(), NlError>;
+    fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> std::result::Result<(), NlError>;
+    fn replace_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> std::result::Result<(), NlError>;
+    fn delete_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> std::result::Result<(), NlError>;
+    /// Puts back a main-table default route exactly as it was dumped.
+    fn restore_route(&mut self, route: &Route) -> std::result::Result<(), NlError>;
+    fn add_rule(&mut self, rule: &Rule) -> std::result::Result<(), NlError>;
+    fn del_rule(&mut self, rule: &Rule) -> std::result::Result<(), NlError>;
+    fn replace_route(&mut self, route: &TableRoute) -> std::result::Result<(), NlError>;
+    fn del_route(&mut self, route: &TableRoute) -> std::result::Result<(), NlError>;
+    fn replace_nexthop(&mut self, nh: &Nexthop) -> std::result::Result<(), NlError>;
+    fn del_nexthop(&mut self, id: u32) -> std::result::Result<(), NlError>;
+    fn set_rp_filter(&mut self, iface: &str, value: u8) -> Result<()>;
+    fn set_multipath_hash_policy(&mut self, value: u8) -> Result<()>;
+    fn set_multipath_hash_fields(&mut self, value: u32) -> Result<()>;
+    /// One `nft -f` transaction for `bundle`: all of it or nothing.
+    fn nft(&mut self, script: &str, bundle: &str) -> Result<()>;
+    /// Deletes the conntrack entries with mark `mark` (none is success).
+    fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()>;
+}
+
+/// The box's kernel: one netlink socket for the run, /proc/sys, the nft command, ctnetlink.
+pub struct NetKernel {
+    pub nl: Netlink,
+}
+
+impl NetKernel {
+    pub fn open() -> Result<NetKernel> {
+        let nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
+        Ok(NetKernel { nl })
+    }
+}
+
+impl Kernel for NetKernel {
+    fn read(&mut self, reads: Reads) -> Result<State> {
+        match reads {
+            Reads::WithRpFilter => State::read(&mut self.nl),
+            Reads::RpFilterOf(names) => State::read_for(&mut self.nl, names),
+            Reads::NetlinkOnly => State::read_netlink(&mut self.nl),
+        }
+    }
+
+    fn read_bundle_routing(&mut self, state: &mut State) {
+        state.read_bundle_routing();
+    }
+
+    fn read_multipath(&mut self, state: &mut State, tables: &[u32]) -> Result<()> {
+        state.read_multipath(&mut self.nl, tables)
+    }
+
+    fn rp_filter(&mut self, iface: &str) -> Option<u8> {
+        crate::sysctl::rp_filter(iface)
+    }
+
+    fn attach_root_qdisc(&mut self, index: u32, kind: &str, replace: bool) -> std::result::Result<(), NlError> {
+        self.nl.attach_root_qdisc(index, kind, replace)
+    }
+    fn delete_root_qdisc(&mut self, index: u32) -> std::result::Result<(), NlError> {
+        self.nl.delete_root_qdisc(index)
+    }
+    fn set_up(&mut self, index: u32, up: bool) -> std::result::Result<(), NlError> {
+        self.nl.set_up(index, up)
+    }
+    fn set_mtu(&mut self, index: u32, mtu: u32) -> std::result::Result<(), NlError> {
+        self.nl.set_mtu(index, mtu)
+    }
+    fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> std::result::Result<(), NlError> {
+        self.nl.add_address(index, addr, prefix_len)
+    }
+    fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> std::result::Result<(), NlError> {
+        self.nl.del_address(index, addr, prefix_len)
+    }
+    fn replace_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> std::result::Result<(), NlError> {
+        self.nl.replace_default_route(oif, via, metric)
+    }
+    fn delete_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> std::result::Result<(), NlError> {
+        self.nl.delete_default_route(oif, via, metric)
+    }
+    fn restore_route(&mut self, route: &Route) -> std::result::Result<(), NlError> {
+        self.nl.restore_route(route)
+    }
+    fn add_rule(&mut self, rule: &Rule) -> std::result::Result<(), NlError> {
+        self.nl.add_rule(rule)
+    }
+    fn del_rule(&mut self, rule: &Rule) -> std::result::Result<(), NlError> {
+        self.nl.del_rule(rule)
+    }
+    fn replace_route(&mut self, route: &TableRoute) -> std::result::Result<(), NlError> {
+        self.nl.replace_route(route)
+    }
+    fn del_route(&mut self, route: &TableRoute) -> std::result::Result<(), NlError> {
+        self.nl.del_route(route)
+    }
+    fn replace_nexthop(&mut self, nh: &Nexthop) -> std::result::Result<(), NlError> {
+        self.nl.replace_nexthop(nh)
+    }
+    fn del_nexthop(&mut self, id: u32) -> std::result::Result<(), NlError> {
+        self.nl.del_nexthop(id)
+    }
+    fn set_rp_filter(&mut self, iface: &str, value: u8) -> Result<()> {
+        crate::sysctl::set_rp_filter(iface, value)
+    }
+    fn set_multipath_hash_policy(&mut self, value: u8) -> Result<()> {
+        crate::sysctl::set_multipath_hash_policy(value)
+    }
+    fn set_multipath_hash_fields(&mut self, value: u32) -> Result<()> {
+        crate::sysctl::set_multipath_hash_fields(value)
+    }
+    fn nft(&mut self, script: &str, bundle: &str) -> Result<()> {
+        crate::nft::apply(script, bundle)
+    }
+    fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()> {
+        crate::conntrack::delete_by_mark(mark)
+    }
+}
