@@ -574,3 +574,137 @@ fn hook_help_names_every_caller() {
         }
     }
 }
+
+/// The section "Where each behaviour is tested" of tests/README.md: up to the next `## `.
+fn test_index(readme: &str) -> Option<&str> {
+    let start = readme.find("\n## Where each behaviour is tested\n")? + 1;
+    let rest = &readme[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
+    Some(&rest[..end])
+}
+
+/// A scenario's name as the index may write it (`t-10-netscripts`), or None.
+fn scenario_name(word: &str) -> Option<&str> {
+    let name = word.strip_suffix(".sh").unwrap_or(word);
+    let b = name.as_bytes();
+    (b.len() > 5
+        && (b[0] == b't' || b[0] == b'k')
+        && b[1] == b'-'
+        && b[2].is_ascii_digit()
+        && b[3].is_ascii_digit()
+        && b[4] == b'-')
+        .then_some(name)
+}
+
+/// The files of `dir` (relative to `root`) whose names start with `prefix` and end with `ext`.
+fn files_of(root: &std::path::Path, dir: &str, prefix: &str, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(ext))
+        .map(|n| format!("{dir}/{n}"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// What is wrong with the behaviour -> test index of the README in `root`: a file it names
+/// that is not there, and a VM scenario, a tests/*.rs or a tests/netns/*.sh it never names.
+fn test_index_problems(root: &std::path::Path) -> Vec<String> {
+    let readme = std::fs::read_to_string(root.join("tests/README.md")).unwrap();
+    let Some(index) = test_index(&readme) else {
+        return vec!["tests/README.md has no section \"## Where each behaviour is tested\"".into()];
+    };
+    let mut problems = Vec::new();
+    let mut named = std::collections::BTreeSet::new();
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || "_./-*".contains(c);
+    for word in index.split(|c: char| !is_path_char(c)).map(|w| w.trim_end_matches(['.', ','])) {
+        if word.contains('*') {
+            continue; // a glob, as in tests/vm/t-*.sh
+        }
+        let path = if let Some(name) = scenario_name(word).filter(|_| !word.contains('/')) {
+            format!("tests/vm/{name}.sh")
+        } else if ["src/", "tests/", "distro/"].iter().any(|p| word.starts_with(p)) {
+            word.to_string()
+        } else {
+            continue;
+        };
+        if !root.join(&path).exists() && !named.contains(&path) {
+            problems.push(format!("tests/README.md's index names {word}, but there is no {path}"));
+        }
+        named.insert(path);
+    }
+    let mut wanted = files_of(root, "tests/vm", "t-", ".sh");
+    wanted.extend(files_of(root, "tests/vm", "k-", ".sh"));
+    wanted.extend(files_of(root, "tests", "", ".rs"));
+    wanted.extend(files_of(root, "tests/netns", "", ".sh"));
+    for file in wanted {
+        if !named.contains(&file) {
+            problems
+                .push(format!("{file} is in no row of tests/README.md's \"Where each behaviour is tested\": add it"));
+        }
+    }
+    problems
+}
+
+/// The behaviour -> test index cannot rot silently: every file it names exists, and every VM
+/// scenario and host test file is in it (issue 27, point 5).
+#[test]
+fn the_test_index_names_every_test_file_and_only_files_that_exist() {
+    let problems = test_index_problems(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The check above on a copy of the tree's index and test files: a scenario added without a
+/// row, a row naming a file that went away, and one of each kind of test file unnamed.
+#[test]
+fn the_test_index_check_finds_a_missing_row_and_a_stale_name() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for dir in ["tests/vm", "tests/netns"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let mut files = files_of(src, "tests/vm", "", ".sh");
+    files.extend(files_of(src, "tests", "", ".rs"));
+    files.extend(files_of(src, "tests/netns", "", ".sh"));
+    files.push("tests/README.md".into());
+    for f in &files {
+        std::fs::write(root.join(f), "").unwrap();
+    }
+    // src/, distro/ and the other paths the index names, as empty files or directories.
+    let readme = std::fs::read_to_string(src.join("tests/README.md")).unwrap();
+    let index = test_index(&readme).unwrap().to_string();
+    for word in index.split(|c: char| !(c.is_ascii_alphanumeric() || "_./-".contains(c))) {
+        let word = word.trim_end_matches(['.', ',']);
+        if ["src/", "distro/", "tests/"].iter().any(|p| word.starts_with(p)) && !root.join(word).exists() {
+            if src.join(word).is_dir() {
+                std::fs::create_dir_all(root.join(word)).unwrap();
+            } else {
+                std::fs::create_dir_all(root.join(word).parent().unwrap()).unwrap();
+                std::fs::write(root.join(word), "").unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("tests/README.md"), &readme).unwrap();
+    assert_eq!(test_index_problems(root), Vec::<String>::new(), "the copy starts clean");
+
+    std::fs::write(root.join("tests/vm/t-99-new.sh"), "").unwrap();
+    std::fs::write(root.join("tests/zz_new.rs"), "").unwrap();
+    std::fs::write(root.join("tests/netns/new.sh"), "").unwrap();
+    std::fs::remove_file(root.join("tests/vm/t-30-cli.sh")).unwrap();
+    let problems = test_index_problems(root);
+    for want in [
+        "tests/vm/t-99-new.sh is in no row",
+        "tests/zz_new.rs is in no row",
+        "tests/netns/new.sh is in no row",
+        "names t-30-cli, but there is no tests/vm/t-30-cli.sh",
+    ] {
+        assert!(problems.iter().any(|p| p.contains(want)), "{want:?} not in {problems:#?}");
+    }
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+
+    std::fs::write(root.join("tests/README.md"), readme.replace("## Where each behaviour is tested", "## Tests"))
+        .unwrap();
+    assert_eq!(test_index_problems(root).len(), 1);
+}
