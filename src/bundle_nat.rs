@@ -103,7 +103,11 @@ pub fn read(master: &str) -> Option<NatNow> {
 
 /// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
 /// `written`: the plan's nft transactions, as (bundle, script) (plan::Plan::nft_scripts).
-pub fn record<'a>(written: impl IntoIterator<Item = (&'a str, &'a str)>) {
+/// `fingerprint`: the kernel's fingerprint of a bundle's table, by bundle and table name.
+pub fn record<'a>(
+    written: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::nft::Fingerprint>>,
+) {
     for (bundle, script) in written {
         if crate::config::master_index(bundle).is_none() {
             continue;
@@ -123,7 +127,7 @@ pub fn record<'a>(written: impl IntoIterator<Item = (&'a str, &'a str)>) {
                 "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
             ));
         }
-        crate::nft::record_fingerprint(&fingerprint_path(bundle), &table(bundle), bundle);
+        crate::nft::record_fingerprint(&fingerprint_path(bundle), fingerprint(bundle, &table(bundle)), bundle);
     }
 }
 

@@ -312,7 +312,7 @@ impl Command {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let mut ctx = Ctx { root: cli.root, dry_run: cli.dry_run, force: false };
+    let mut ctx = Ctx { root: cli.root, dry_run: cli.dry_run, ..Ctx::default() };
     match cli.command {
         Command::Hook { name, args } if name == IFUPDOWN_HOOK => {
             if let Some(a) = args.first() {

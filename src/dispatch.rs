@@ -28,7 +28,7 @@ pub fn entry(argv0: &str) -> Option<Entry> {
 /// `teqlctl --root DIR hook NAME ARGS` runs a hook against another tree.
 fn hook_ctx() -> Ctx {
     // `teqlctl --dry-run hook NAME ARGS` is the way to see what a hook would do.
-    Ctx { root: "/".into(), dry_run: false, force: false }
+    Ctx { root: "/".into(), ..Ctx::default() }
 }
 
 pub fn main(args: Vec<OsString>) -> i32 {

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, cfg: &Config, events: &[Event]) -> Result<Plan> {
 
 fn checked(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<()> {
     match e {
-        Event::LinesUp { lines, over } => attach_checked(cfg, lines, over.as_ref()).map(drop),
+        Event::LinesUp { lines, over } => attach_checked(ctx, cfg, lines, over.as_ref()).map(drop),
         Event::BundleUp { bundle, .. } | Event::BundleDown { bundle } => {
             bundles_to_act_on(&ctx.root, cfg, bundle.as_ref()).map(drop)
         }
@@ -131,7 +131,7 @@ pub fn health_changes(
 /// line is checked before anything is loaded or locked (a typo must cost nothing and say so);
 /// then each bundle's lines go to its mode together.
 pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleName>) -> Result<Plan> {
-    let bundles = attach_checked(cfg, ifaces, over)?;
+    let bundles = attach_checked(ctx, cfg, ifaces, over)?;
     let mut last = Plan::default();
     for (b, lines) in &bundles {
         last = b.lines_up(ctx, lines, true)?;
@@ -143,13 +143,14 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleNa
 /// so): every line exists and its file and its bundle's are sound. The lines by bundle.
 #[allow(clippy::type_complexity)]
 pub fn attach_checked<'a>(
+    ctx: &Ctx,
     cfg: &'a Config,
     ifaces: &[IfName],
     over: Option<&BundleName>,
 ) -> Result<Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)>> {
     let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
-        crate::ops::check_iface_exists(iface)?;
+        crate::ops::check_iface_exists(ctx, iface)?;
         crate::ops::check_config(cfg, &[iface])?;
         let b = crate::mode::bundle_of_line(cfg, iface, over);
         crate::ops::check_config(cfg, &[b.name()])?;

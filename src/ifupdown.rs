@@ -624,7 +624,7 @@ mod tests {
     }
 
     fn ctx() -> Ctx {
-        Ctx { root: "/".into(), dry_run: true, force: false }
+        Ctx { root: "/".into(), dry_run: true, ..Ctx::default() }
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub struct Need {
 }
 
 impl Need {
-    fn total(self) -> u32 {
+    pub fn total(self) -> u32 {
         self.now.max(self.all)
     }
 }

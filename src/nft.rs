@@ -519,8 +519,8 @@ pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
 /// Records the fingerprint of inet table `table` as it is now (right after our write) in
 /// `file`, or removes the record when the table is gone. A failure only costs the next run an
 /// `nft list` and a rewrite, so it is logged, not returned.
-pub fn record_fingerprint(file: &std::path::Path, table: &str, who: &str) {
-    let r = match fingerprint(table) {
+pub fn record_fingerprint(file: &std::path::Path, now: std::io::Result<Option<Fingerprint>>, who: &str) {
+    let r = match now {
         Ok(Some(fp)) => crate::statefile::write_atomic(file, format!("{fp}\n").as_bytes()),
         Ok(None) => match std::fs::remove_file(file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(file.display().to_string(), e)),
@@ -528,7 +528,7 @@ pub fn record_fingerprint(file: &std::path::Path, table: &str, who: &str) {
         },
         Err(e) => {
             let _ = std::fs::remove_file(file);
-            Err(Error::Io(format!("netlink: nftables table inet {table}"), e))
+            Err(Error::Io(format!("netlink: nftables table of {who}"), e))
         }
     };
     if let Err(e) = r {

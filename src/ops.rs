@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::apply;
 use crate::config::{BundleName, Config, IfName, Master, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
-use crate::kernel::{Kernel, NetKernel};
+use crate::kernel::Kernel;
 use crate::lock;
 use crate::log;
 use crate::module::{self, Need};
@@ -23,6 +23,8 @@ pub struct Ctx {
     pub root: PathBuf,
     pub dry_run: bool,
     pub force: bool,
+    /// The kernel the runs read and change: the box's, or a test's in memory.
+    pub kernel: crate::kernel::Which,
 }
 
 /// Refuses to act on an interface whose own file (or its master's) is broken: acting on half a
@@ -36,8 +38,8 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-pub fn check_iface_exists(iface: &IfName) -> Result<()> {
-    if !std::path::Path::new("/sys/class/net").join(iface.as_str()).exists() {
+pub fn check_iface_exists(ctx: &Ctx, iface: &IfName) -> Result<()> {
+    if !ctx.kernel.open()?.get().link_exists(iface.as_str()) {
         return Err(Error::NoSuchInterface(iface.to_string()));
     }
     Ok(())
@@ -78,10 +80,12 @@ pub fn hook_run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut P
 /// Plans with `build` and then prints or applies, as one run under the lock.
 fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
+    let mut h = ctx.kernel.open()?;
+    let k = h.get();
     let loaded_by_us = if ctx.dry_run {
         false
     } else {
-        match module::ensure(needed)? {
+        match k.ensure_module(needed)? {
             Some(what) => {
                 log::info(&what);
                 true
@@ -89,10 +93,10 @@ fn run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -
             None => false,
         }
     };
-    let result = NetKernel::open().and_then(|mut k| plan_and_apply(ctx, needed, reads, &mut k, build));
+    let result = plan_and_apply(ctx, needed, reads, k, build);
     if result.is_err() && loaded_by_us {
         // Leave the system as we found it: the module we loaded holds nothing yet.
-        if let Err(e) = module::unload() {
+        if let Err(e) = k.unload_module() {
             log::warn(&format!("could not unload sch_teql after the failure: {e}"));
         }
     }
@@ -129,10 +133,10 @@ fn plan_and_apply(
         })
         .collect();
     for b in nat {
-        crate::nft::check_version(b)?;
+        k.nft_check_version(b)?;
     }
     apply_plan(&plan, k)?;
-    crate::bundle_nat::record(plan.nft_scripts());
+    crate::bundle_nat::record(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
     Ok(plan)
 }
 
@@ -236,7 +240,8 @@ pub fn teql_health(
     use crate::plan::HealthStep;
     // Read under the lock: a line the admin took out while the round probed stays out.
     let held = crate::held::load(&crate::health::state_dir());
-    let mut k = NetKernel::open()?;
+    let mut h = ctx.kernel.open()?;
+    let k = h.get();
     let mut out = Vec::new();
     for c in changes {
         let reads = if matches!(c, Change::Attach { .. }) { Reads::WithRpFilter } else { Reads::NetlinkOnly };
@@ -260,7 +265,7 @@ pub fn teql_health(
                     if let Change::Attach { line, master } = c {
                         clear_tunnel_errors(&state, line, master);
                     }
-                    match apply_plan(&plan, &mut k) {
+                    match apply_plan(&plan, k) {
                         Ok(()) => Applied::Done,
                         Err(e) => Applied::Failed(e),
                     }
@@ -285,7 +290,8 @@ pub fn multipath_health(
     use crate::health::Change;
     let b = &master.device;
     let held = crate::held::load(&crate::health::state_dir());
-    let mut nl = NetKernel::open()?;
+    let mut h = ctx.kernel.open()?;
+    let nl = h.get();
     let mut dead = kept_out(b);
     for c in changes {
         match c {
@@ -298,7 +304,7 @@ pub fn multipath_health(
             _ => {}
         }
     }
-    let result = multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), &mut nl);
+    let result = multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), nl);
     Ok(changes
         .iter()
         .map(|c| match (&result, c) {
@@ -516,7 +522,7 @@ pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
         return Ok(());
     }
     let _lock = lock::acquire()?;
-    if let Some(what) = module::ensure(needed)? {
+    if let Some(what) = ctx.kernel.open()?.get().ensure_module(needed)? {
         log::info(&what);
     }
     Ok(())
@@ -584,8 +590,9 @@ fn multipath_run(
     for j in joining {
         dead.remove(*j);
     }
-    let mut k = NetKernel::open()?;
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), &mut k)
+    let mut h = ctx.kernel.open()?;
+    let k = h.get();
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), k)
         .map(|(plan, _)| plan)
 }
 
@@ -672,8 +679,9 @@ pub fn dhcp_event(
     for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
         l.dhcp = ev.lease;
     }
-    let mut k = NetKernel::open()?;
-    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, &mut k).map(|(plan, _)| plan)
+    let mut h = ctx.kernel.open()?;
+    let k = h.get();
+    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, k).map(|(plan, _)| plan)
 }
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
@@ -701,6 +709,7 @@ pub fn multipath_would_carry(
     let name = master.device.as_str();
     let req = crate::multipath::Request {
         bundle_up: true,
+        // What check read of the kernel: it asks only when no group says so.
         resilient: crate::netlink::kernel_has_resilient_groups(),
         dead: kept_out(name),
         ..crate::multipath::Request::default()
@@ -728,7 +737,7 @@ fn multipath_with_lines(
     let bundle = mp_bundle(master, options);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
-        resilient: crate::netlink::kernel_has_resilient_groups(),
+        resilient: nl.resilient_groups(),
         dead: dead.clone(),
         ..Request::default()
     };
@@ -774,7 +783,7 @@ fn multipath_with_lines(
         let mut saved = None;
         let mut repaired = None;
         if let Some(c) = &options.connection {
-            let step = connection_step(ctx, name, c, &lines, &mp, req.bundle_up)?;
+            let step = connection_step(ctx, nl, name, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
                 repaired = why;
@@ -794,7 +803,7 @@ fn multipath_with_lines(
             // No longer a connection bundle: the marks stop before anything else changes, and
             // the record goes once they have (its fwmark rules go with the planner's, which
             // keeps them only for a connection bundle).
-            if let Some(action) = leftover_connection_table(ctx, cfg, name)? {
+            if let Some(action) = leftover_connection_table(ctx, nl, cfg, name)? {
                 actions.insert(0, action);
             }
             saved = Some(None);
@@ -810,7 +819,7 @@ fn multipath_with_lines(
         match apply_plan_at(&plan, nl, &mut said) {
             Ok(()) => {
                 if let Some(wanted) = saved {
-                    save_ruleset(name, wanted.as_deref())?;
+                    save_ruleset(nl, name, wanted.as_deref())?;
                 }
                 if let Some(why) = repaired {
                     record_repair(name, &why);
@@ -870,14 +879,15 @@ fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Lin
 /// teqlctl`, or a reload of a saved `nft list ruleset`, the table kept its name and lost its
 /// rules, and every run said all was well (see nft::Fingerprint for what is compared). Without
 /// the record, or when netlink cannot tell, nft lists the table.
-fn current_table(name: &str, last: Option<&str>) -> Result<(Option<String>, Option<String>)> {
-    match (crate::nft::fingerprint(crate::connection::NFT_TABLE), last) {
+fn current_table(k: &mut dyn Kernel, name: &str, last: Option<&str>) -> Result<(Option<String>, Option<String>)> {
+    use crate::connection::NFT_TABLE;
+    match (k.nft_fingerprint(name, NFT_TABLE), last) {
         (Ok(None), _) => Ok((None, None)),
         (Ok(Some(now)), Some(l)) => match table_as_written(&fingerprint_file(name), now) {
             None => Ok((Some(l.to_string()), None)),
-            Some(why) => Ok((crate::nft::current(name)?, Some(why))),
+            Some(why) => Ok((k.nft_list(name, NFT_TABLE)?, Some(why))),
         },
-        _ => Ok((crate::nft::current(name)?, None)),
+        _ => Ok((k.nft_list(name, NFT_TABLE)?, None)),
     }
 }
 
@@ -963,8 +973,8 @@ pub fn last_repair(name: &str) -> Option<(u64, String)> {
     Some((t.parse().ok()?, why.to_string()))
 }
 
-fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
-    record_fingerprint(&fingerprint_file(name), crate::connection::NFT_TABLE, name);
+fn save_ruleset(k: &mut dyn Kernel, name: &str, ruleset: Option<&str>) -> Result<()> {
+    record_fingerprint(&fingerprint_file(name), k.nft_fingerprint(name, crate::connection::NFT_TABLE), name);
     let path = ruleset_file(name);
     let Some(r) = ruleset else {
         // The bundle is down: its last repair is no longer news.
@@ -982,13 +992,18 @@ fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
 /// and masquerade rules are what the new mode no longer needs. None when the table is gone,
 /// or when another configured bundle is the connection bundle now (the table is that one's,
 /// and its own run writes it anew).
-fn leftover_connection_table(ctx: &Ctx, cfg: &Config, name: &str) -> Result<Option<crate::plan::Action>> {
+fn leftover_connection_table(
+    ctx: &Ctx,
+    k: &mut dyn Kernel,
+    cfg: &Config,
+    name: &str,
+) -> Result<Option<crate::plan::Action>> {
     use crate::connection as conn;
     if cfg.connection_bundles().any(|(m, _)| m.device != name) {
         return Ok(None);
     }
     let last = crate::statefile::read_record(&ruleset_file(name));
-    let current = match current_table(name, last.as_deref()) {
+    let current = match current_table(k, name, last.as_deref()) {
         Ok((c, _)) => c,
         Err(e) if ctx.dry_run => {
             eprintln!("teqlctl: {e}");
@@ -1030,6 +1045,7 @@ struct ConnStep {
 /// (health) rewrites the two maps and nothing else.
 fn connection_step(
     ctx: &Ctx,
+    k: &mut dyn Kernel,
     name: &str,
     c: &crate::config::ConnectionOptions,
     lines: &[crate::multipath::Line],
@@ -1040,7 +1056,7 @@ fn connection_step(
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
     let last = crate::statefile::read_record(&ruleset_file(name));
-    let (current, tampered) = match current_table(name, last.as_deref()) {
+    let (current, tampered) = match current_table(k, name, last.as_deref()) {
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.
         Err(e) if ctx.dry_run => {
@@ -1120,7 +1136,7 @@ fn connection_step(
             // plan runs, so that a box without a usable nft gets no half of a bundle; a run that
             // leaves the table alone (most `check` rounds) starts no second nft for it.
             if !ctx.dry_run {
-                crate::nft::check_version(name)?;
+                k.nft_check_version(name)?;
             }
             (
                 wanted.clone(),
@@ -1235,7 +1251,7 @@ mod tests {
     }
 
     fn ctx() -> Ctx {
-        Ctx { root: PathBuf::from("/nonexistent"), dry_run: false, force: false }
+        Ctx { root: PathBuf::from("/nonexistent"), ..Ctx::default() }
     }
 
     /// The run of `teqlctl attach` goes through the kernel it is given: all of it applied, or,

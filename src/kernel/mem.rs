@@ -71,6 +71,13 @@ pub struct MemKernel {
     pub log: Vec<String>,
     fail_nth: Option<(usize, i32)>,
     fail_when: Vec<FailWhen>,
+    /// The kernel has no resilient nexthop groups (before Linux 5.13).
+    pub no_resilient_groups: bool,
+    /// sch_teql loads with this many masters when asked for fewer (an admin's modprobe.d).
+    pub module_default: u32,
+    /// Each bundle's table handle: a new one each time the table is written whole, as the
+    /// kernel numbers tables (nft fingerprints tell a rewritten table by it).
+    nft_handles: BTreeMap<String, u64>,
 }
 
 fn nl(errno: i32) -> NlError {
@@ -126,6 +133,33 @@ impl MemKernel {
         k.defaults = k.state.qdiscs.iter().filter(|(_, q)| q.handle >> 16 == 0).map(|(i, q)| (*i, q.clone())).collect();
         k.sync();
         k
+    }
+
+    /// sch_teql's masters now (its teqlN devices).
+    fn masters_present(&self) -> u32 {
+        self.state.links.iter().filter(|l| l.link_type == netlink::ARPHRD_VOID && crate::names::is_teql_name(&l.name)).count()
+            as u32
+    }
+
+    /// Loading sch_teql makes teql0..teql{n-1}, down and without lines, as the module does.
+    fn load_module(&mut self, n: u32) {
+        self.state.teql_loaded = true;
+        let mut next = self.state.links.iter().map(|l| l.index).max().unwrap_or(0) + 1;
+        for i in 0..n {
+            let name = format!("teql{i}");
+            if self.state.links.iter().any(|l| l.name == name) {
+                continue;
+            }
+            self.state.links.push(netlink::Link {
+                index: next,
+                name,
+                flags: netlink::IFF_NOARP | netlink::IFF_BROADCAST | netlink::IFF_MULTICAST,
+                mtu: 1500,
+                link_type: netlink::ARPHRD_VOID,
+                ..netlink::Link::default()
+            });
+            next += 1;
+        }
     }
 
     /// The kernel as it is now.
@@ -561,15 +595,19 @@ impl Kernel for MemKernel {
         let refused =
             |why: String| Error::Nft(format!("nft refused the ruleset of {bundle} (nothing of it was applied): {why}"));
         self.gate(format!("nft {bundle}")).map_err(|e| refused(NlError { errno: e }.to_string()))?;
+        let handle = self.nft_handles.values().max().copied().unwrap_or(0) + 1;
         match strip_teardown(script) {
             Some("") => {
                 self.nft.remove(bundle);
+                self.nft_handles.remove(bundle);
             }
             Some(rest) => {
                 self.nft.insert(bundle.to_string(), rest.to_string());
+                self.nft_handles.insert(bundle.to_string(), handle);
             }
             None if script.contains("\ndelete table ") => {
                 self.nft.insert(bundle.to_string(), script.to_string());
+                self.nft_handles.insert(bundle.to_string(), handle);
             }
             None => match self.nft.get_mut(bundle) {
                 Some(t) => t.push_str(script),
@@ -583,6 +621,69 @@ impl Kernel for MemKernel {
         self.gate(format!("conntrack flush mark {mark:#010x}")).map_err(std::io::Error::from_raw_os_error)?;
         self.conntrack.remove(&mark);
         Ok(())
+    }
+
+    fn link_exists(&mut self, name: &str) -> bool {
+        self.state.links.iter().any(|l| l.name == name)
+    }
+
+    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>> {
+        // As crate::module::ensure, with this kernel's devices.
+        if need.total() == 0 {
+            return Ok(None);
+        }
+        if self.state.teql_loaded {
+            let have = self.masters_present();
+            if have >= need.now {
+                return Ok(None);
+            }
+            return Err(Error::Module(format!("sch_teql is loaded with {have} master(s), {} needed", need.now)));
+        }
+        self.gate("modprobe sch_teql".to_string())
+            .map_err(|e| Error::Module(format!("modprobe sch_teql failed (errno {e})")))?;
+        let want = need.total();
+        if self.module_default.max(1) >= want {
+            self.load_module(self.module_default.max(1));
+            return Ok(Some("modprobe sch_teql".to_string()));
+        }
+        self.load_module(want);
+        Ok(Some(format!("modprobe sch_teql max_equalizers={want}")))
+    }
+
+    fn unload_module(&mut self) -> Result<()> {
+        self.gate("modprobe -r sch_teql".to_string())
+            .map_err(|e| Error::Module(format!("modprobe -r sch_teql failed (errno {e})")))?;
+        let gone: Vec<u32> = self
+            .state
+            .links
+            .iter()
+            .filter(|l| l.link_type == netlink::ARPHRD_VOID && crate::names::is_teql_name(&l.name))
+            .map(|l| l.index)
+            .collect();
+        self.state.links.retain(|l| !gone.contains(&l.index));
+        self.state.teql_loaded = false;
+        Ok(())
+    }
+
+    fn resilient_groups(&mut self) -> bool {
+        !self.no_resilient_groups
+    }
+
+    fn nft_check_version(&mut self, _bundle: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn nft_fingerprint(&mut self, bundle: &str, _table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>> {
+        // Its handle, and no count: maps updated in place leave a real table's counts too.
+        Ok(self.nft.get(bundle).map(|_| crate::nft::Fingerprint {
+            handle: self.nft_handles.get(bundle).copied().or(Some(0)),
+            uses: 0,
+            rules: 0,
+        }))
+    }
+
+    fn nft_list(&mut self, bundle: &str, _table: &str) -> Result<Option<String>> {
+        Ok(self.nft.get(bundle).cloned())
     }
 }
 

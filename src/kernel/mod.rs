@@ -64,6 +64,72 @@ pub trait Kernel {
     fn nft(&mut self, script: &str, bundle: &str) -> Result<()>;
     /// Deletes the conntrack entries with mark `mark` (none is success).
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()>;
+
+    /// Whether an interface of that name exists (a typo is refused before anything else).
+    fn link_exists(&mut self, name: &str) -> bool;
+    /// Loads sch_teql with at least `need.now` masters (its devices teql0..): what was done, if
+    /// anything (crate::module::ensure).
+    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>>;
+    /// Unloads sch_teql (a failed run that loaded it leaves the box as it found it).
+    fn unload_module(&mut self) -> Result<()>;
+    /// Whether the kernel has resilient nexthop groups (Linux 5.13).
+    fn resilient_groups(&mut self) -> bool;
+    /// Whether nft can write `bundle`'s table whole (nft 0.9.4: typeof maps).
+    fn nft_check_version(&mut self, bundle: &str) -> Result<()>;
+    /// The fingerprint of inet table `table` (`bundle`'s), None when there is no such table.
+    fn nft_fingerprint(&mut self, bundle: &str, table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>>;
+    /// Inet table `table` (`bundle`'s) as nft lists it, None when there is no such table.
+    fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>>;
+}
+
+/// Which kernel a run reads and changes: the box's (netlink, /proc/sys, nft), or one in memory
+/// that a host test made (`Ctx::kernel`); every run of the one entry opens it through `open`.
+#[derive(Clone, Default)]
+pub enum Which {
+    #[default]
+    Net,
+    Mem(std::rc::Rc<std::cell::RefCell<MemKernel>>),
+}
+
+impl std::fmt::Debug for Which {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Which::Net => "Net",
+            Which::Mem(_) => "Mem",
+        })
+    }
+}
+
+impl Which {
+    /// A kernel in memory with `state`, shared by the runs of a test.
+    pub fn mem(k: MemKernel) -> Which {
+        Which::Mem(std::rc::Rc::new(std::cell::RefCell::new(k)))
+    }
+
+    /// The kernel, for one run (a netlink socket, or the test's kernel borrowed for the run).
+    pub fn open(&self) -> Result<Handle<'_>> {
+        match self {
+            Which::Net => NetKernel::open().map(Handle::Net),
+            Which::Mem(k) => k.try_borrow_mut().map(Handle::Mem).map_err(|_| {
+                Error::Refused("the in-memory kernel is in use by another run of this process".into())
+            }),
+        }
+    }
+}
+
+/// One run's hold on its kernel.
+pub enum Handle<'a> {
+    Net(NetKernel),
+    Mem(std::cell::RefMut<'a, MemKernel>),
+}
+
+impl Handle<'_> {
+    pub fn get(&mut self) -> &mut dyn Kernel {
+        match self {
+            Handle::Net(k) => k,
+            Handle::Mem(k) => &mut **k,
+        }
+    }
 }
 
 /// The box's kernel: one netlink socket for the run, /proc/sys, the nft command, ctnetlink.
@@ -158,5 +224,33 @@ impl Kernel for NetKernel {
     }
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()> {
         crate::conntrack::delete_by_mark(mark)
+    }
+
+    fn link_exists(&mut self, name: &str) -> bool {
+        std::path::Path::new("/sys/class/net").join(name).exists()
+    }
+
+    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>> {
+        crate::module::ensure(need)
+    }
+
+    fn unload_module(&mut self) -> Result<()> {
+        crate::module::unload()
+    }
+
+    fn resilient_groups(&mut self) -> bool {
+        crate::netlink::kernel_has_resilient_groups()
+    }
+
+    fn nft_check_version(&mut self, bundle: &str) -> Result<()> {
+        crate::nft::check_version(bundle)
+    }
+
+    fn nft_fingerprint(&mut self, _bundle: &str, table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>> {
+        crate::nft::fingerprint(table)
+    }
+
+    fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>> {
+        crate::nft::current_named(bundle, table)
     }
 }
