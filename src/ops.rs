@@ -592,8 +592,7 @@ fn multipath_run(
     }
     let mut h = ctx.kernel.open()?;
     let k = h.get();
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), k)
-        .map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), k).map(|(plan, _)| plan)
 }
 
 /// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out

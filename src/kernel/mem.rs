@@ -108,13 +108,45 @@ fn route_key(r: &TableRoute) -> (u32, Ipv4Addr, u8, u32) {
     (r.table, r.dst, r.dst_len, r.metric)
 }
 
-/// The table a script writes whole or tears down: the name after its `delete table` line.
-fn strip_teardown(script: &str) -> Option<&str> {
-    let mut lines = script.split_inclusive('\n');
-    let first = lines.next()?;
-    let second = lines.next()?;
-    let t = first.strip_prefix("table ")?.strip_suffix(" {}\n")?;
-    (second == format!("delete table {t}\n")).then(|| &script[first.len() + second.len()..])
+/// `table` after `script`'s map updates (`flush map F T NAME`, `add element F T NAME { .. }`),
+/// written as nft lists a map: `elements = { .. };` before its closing brace, none when empty.
+/// Any other line is kept at the end, as the kernel would have it somewhere.
+fn update_maps(table: &str, script: &str) -> String {
+    let mut lines: Vec<String> = table.lines().map(str::to_string).collect();
+    let map_line = |lines: &mut Vec<String>, name: &str| {
+        lines.iter().position(|l| l.trim_start().starts_with(&format!("map {name} {{")))
+    };
+    let mut extra = String::new();
+    for l in script.lines() {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        match words.as_slice() {
+            ["flush", "map", _, _, name] => {
+                if let Some(i) = map_line(&mut lines, name) {
+                    let line = &lines[i];
+                    let kept = match line.split_once(" elements = ") {
+                        Some((head, _)) => format!("{head} }}"),
+                        None => line.clone(),
+                    };
+                    lines[i] = kept;
+                }
+            }
+            ["add", "element", _, _, name, ..] => {
+                let elements = l.split_once(" {").map(|(_, e)| e.trim_end().trim_end_matches('}').trim()).unwrap_or("");
+                if let Some(i) = map_line(&mut lines, name) {
+                    let head = lines[i].trim_end().trim_end_matches('}').trim_end().to_string();
+                    lines[i] = format!("{head} elements = {{ {elements} }}; }}");
+                }
+            }
+            _ => {
+                extra.push_str(l);
+                extra.push('\n');
+            }
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out.push_str(&extra);
+    out
 }
 
 impl MemKernel {
@@ -137,8 +169,11 @@ impl MemKernel {
 
     /// sch_teql's masters now (its teqlN devices).
     fn masters_present(&self) -> u32 {
-        self.state.links.iter().filter(|l| l.link_type == netlink::ARPHRD_VOID && crate::names::is_teql_name(&l.name)).count()
-            as u32
+        self.state
+            .links
+            .iter()
+            .filter(|l| l.link_type == netlink::ARPHRD_VOID && crate::names::is_teql_name(&l.name))
+            .count() as u32
     }
 
     /// Loading sch_teql makes teql0..teql{n-1}, down and without lines, as the module does.
@@ -596,24 +631,24 @@ impl Kernel for MemKernel {
             |why: String| Error::Nft(format!("nft refused the ruleset of {bundle} (nothing of it was applied): {why}"));
         self.gate(format!("nft {bundle}")).map_err(|e| refused(NlError { errno: e }.to_string()))?;
         let handle = self.nft_handles.values().max().copied().unwrap_or(0) + 1;
-        match strip_teardown(script) {
-            Some("") => {
+        // nft ignores comments; a script that deletes the table and writes it again leaves
+        // what follows its last `delete table`.
+        let script: String = script.split_inclusive('\n').filter(|l| !l.trim_start().starts_with('#')).collect();
+        if let Some(at) = script.rfind("delete table ") {
+            let rest = script[at..].split_once('\n').map_or("", |(_, r)| r);
+            if rest.trim().is_empty() {
                 self.nft.remove(bundle);
                 self.nft_handles.remove(bundle);
-            }
-            Some(rest) => {
+            } else {
                 self.nft.insert(bundle.to_string(), rest.to_string());
                 self.nft_handles.insert(bundle.to_string(), handle);
             }
-            None if script.contains("\ndelete table ") => {
-                self.nft.insert(bundle.to_string(), script.to_string());
-                self.nft_handles.insert(bundle.to_string(), handle);
-            }
-            None => match self.nft.get_mut(bundle) {
-                Some(t) => t.push_str(script),
-                None => return Err(refused("No such file or directory: the table is missing".into())),
-            },
+            return Ok(());
         }
+        let Some(table) = self.nft.get(bundle).cloned() else {
+            return Err(refused("No such file or directory: the table is missing".into()));
+        };
+        self.nft.insert(bundle.to_string(), update_maps(&table, &script));
         Ok(())
     }
 
@@ -789,13 +824,20 @@ mod tests {
         let mut k = box_with_teql();
         let t = "table inet x {}\ndelete table inet x\n";
         assert!(k.nft("flush map inet x weights\n", "wan").is_err());
-        let whole = format!("# ours\n{t}table inet x {{\n}}\n");
+        let table = "table inet x {\n\tmap weights { typeof meta mark : meta mark; flags interval; }\n}\n";
+        let whole = format!("# ours\n{t}{table}");
         k.nft(&whole, "wan").unwrap();
-        assert_eq!(k.nft_table("wan"), Some(whole.as_str()));
+        // As nft lists it: without the comment.
+        assert_eq!(k.nft_table("wan"), Some(table));
+        // Maps updated in place, as nft lists them after.
+        k.nft("flush map inet x weights\nadd element inet x weights { 0-499 : 0x1, 500-999 : 0x2 }\n", "wan").unwrap();
+        let updated = "table inet x {\n\tmap weights { typeof meta mark : meta mark; flags interval; elements = { 0-499 : 0x1, 500-999 : 0x2 }; }\n}\n";
+        assert_eq!(k.nft_table("wan"), Some(updated));
         k.nft("flush map inet x weights\n", "wan").unwrap();
+        assert_eq!(k.nft_table("wan"), Some(table));
         // The undo of a run: the teardown, then the table as it was listed.
-        k.nft(&format!("{t}{whole}"), "wan").unwrap();
-        assert_eq!(k.nft_table("wan"), Some(whole.as_str()));
+        k.nft(&format!("{t}{updated}"), "wan").unwrap();
+        assert_eq!(k.nft_table("wan"), Some(updated));
         k.nft(t, "wan").unwrap();
         assert_eq!(k.nft_table("wan"), None);
     }

@@ -110,9 +110,10 @@ impl Which {
     pub fn open(&self) -> Result<Handle<'_>> {
         match self {
             Which::Net => NetKernel::open().map(Handle::Net),
-            Which::Mem(k) => k.try_borrow_mut().map(Handle::Mem).map_err(|_| {
-                Error::Refused("the in-memory kernel is in use by another run of this process".into())
-            }),
+            Which::Mem(k) => k
+                .try_borrow_mut()
+                .map(Handle::Mem)
+                .map_err(|_| Error::Refused("the in-memory kernel is in use by another run of this process".into())),
         }
     }
 }
