@@ -346,10 +346,18 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
             .collect();
         let settings = ConnSettings { bundle: "wan".into(), nat: c.nat.clone(), ..ConnSettings::default() };
         let wanted = conn::ruleset(&clines, &settings);
+        // The table as nft lists it once `wanted` is written: what follows its teardown,
+        // without comments.
+        let listed: String = wanted
+            .rsplit_once("delete table inet teqlctl\n")
+            .map_or(wanted.as_str(), |(_, t)| t)
+            .split_inclusive('\n')
+            .filter(|l| !l.starts_with('#'))
+            .collect();
         let step = match (&current, bundle_up && !p.members.is_empty()) {
             (None, false) => None,
             (Some(_), false) => Some(conn::teardown()),
-            (Some(cur), true) if *cur == wanted || cur.ends_with(&conn::maps_update(&clines, &settings)) => None,
+            (Some(cur), true) if *cur == listed => None,
             (Some(cur), true) if conn::structure(cur) == conn::structure(&wanted) => {
                 Some(conn::maps_update(&clines, &settings))
             }

@@ -78,6 +78,9 @@ pub struct MemKernel {
     /// Each bundle's table handle: a new one each time the table is written whole, as the
     /// kernel numbers tables (nft fingerprints tell a rewritten table by it).
     nft_handles: BTreeMap<String, u64>,
+    /// The script that last wrote each bundle's table whole, as teqlctl records it (a TEQL
+    /// bundle's NAT record is that script).
+    nft_written: BTreeMap<String, String>,
 }
 
 fn nl(errno: i32) -> NlError {
@@ -371,7 +374,7 @@ impl Kernel for MemKernel {
             state.ip_forward = self.state.ip_forward;
         }
         for (name, _) in masters {
-            if let Some(t) = self.nft.get(&name) {
+            if let Some(t) = self.nft_written.get(&name) {
                 let now = crate::bundle_nat::NatNow { written: Some(t.clone()), exists: true, not_ours: None };
                 state.bundle_nat.insert(name, now);
             }
@@ -631,6 +634,7 @@ impl Kernel for MemKernel {
             |why: String| Error::Nft(format!("nft refused the ruleset of {bundle} (nothing of it was applied): {why}"));
         self.gate(format!("nft {bundle}")).map_err(|e| refused(NlError { errno: e }.to_string()))?;
         let handle = self.nft_handles.values().max().copied().unwrap_or(0) + 1;
+        let given = script;
         // nft ignores comments; a script that deletes the table and writes it again leaves
         // what follows its last `delete table`.
         let script: String = script.split_inclusive('\n').filter(|l| !l.trim_start().starts_with('#')).collect();
@@ -639,9 +643,11 @@ impl Kernel for MemKernel {
             if rest.trim().is_empty() {
                 self.nft.remove(bundle);
                 self.nft_handles.remove(bundle);
+                self.nft_written.remove(bundle);
             } else {
                 self.nft.insert(bundle.to_string(), rest.to_string());
                 self.nft_handles.insert(bundle.to_string(), handle);
+                self.nft_written.insert(bundle.to_string(), given.to_string());
             }
             return Ok(());
         }
