@@ -855,6 +855,56 @@ mod tests {
         assert_eq!(loaded.lines["eth3"].taken_out, 0);
     }
 
+    /// health.json as teqlctl wrote it while its names were plain strings (issue 27, point 2):
+    /// it loads, and is written back byte for byte the same; a name in it that teqlctl does not
+    /// take (a line, a master past teql63, a bundle's name) makes it a broken file, which a
+    /// round starts afresh from, never a name that reaches a plan.
+    #[test]
+    fn state_file_names_are_plain_strings_checked_when_read() {
+        let text = r#"{
+  "version": 2,
+  "round": 7,
+  "lines": {
+    "eth2": {
+      "master": "teql0",
+      "healthy": false,
+      "fails": 3,
+      "oks": 0,
+      "last": "no carrier",
+      "rtt_ms": null,
+      "since": 100,
+      "checked": 106,
+      "detached": true,
+      "kept": false,
+      "warnings": [],
+      "taken_out": 1,
+      "put_back": 0
+    }
+  },
+  "answered": {
+    "teql0": [
+      "198.51.100.10"
+    ]
+  },
+  "problems": []
+}"#;
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(state_file(dir.path()), text).unwrap();
+        let h = load(dir.path());
+        assert_eq!((h.round, h.lines["eth2"].master.as_str()), (7, "teql0"));
+        assert!(h.answered["teql0"].contains(&HOST));
+        save(dir.path(), &h).unwrap();
+        assert_eq!(fs::read_to_string(state_file(dir.path())).unwrap(), text);
+        for (from, to) in [
+            ("\"eth2\"", "\"eth*\""),
+            ("\"master\": \"teql0\"", "\"master\": \"teql64\""),
+            ("\"teql0\": [", "\"a b\": ["),
+        ] {
+            fs::write(state_file(dir.path()), text.replace(from, to)).unwrap();
+            assert_eq!(load(dir.path()), Health::default(), "{to}");
+        }
+    }
+
     #[test]
     fn state_round_trips_through_the_file() {
         let dir = tempfile::tempdir().unwrap();

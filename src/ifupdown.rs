@@ -337,14 +337,14 @@ pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleN
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
         // down is over.
-        forget_master_emptied(ctx, &master);
+        forget_master_emptied(ctx, master);
     }
     let needed = crate::module::needed_for(cfg, &[master.to_string()].into());
     match env.phase {
         Phase::PreUp => {
             // The lines it may attach: only their rp_filter sysctls are read.
-            let lines: Vec<&str> = cfg.members_of(&master).map(|m| m.device.as_str()).collect();
-            let st = Ifstate::read(env, &master);
+            let lines: Vec<&str> = cfg.members_of(master).map(|m| m.device.as_str()).collect();
+            let st = Ifstate::read(env, master);
             let plan = ops::hook_run(ctx, needed, Reads::RpFilterOf(&lines), |p| {
                 if env.ifupdown2 {
                     attach_every_line_i2(p, ctx, cfg, master)?;

@@ -368,7 +368,8 @@ pub(crate) fn bundle_name(p: &mut impl Problems, device: &str) -> Option<BundleN
     let name = BundleName::new(device);
     if name.is_none() && super::master_index(device).is_none() {
         p.inconsistent(format!(
-            "{} cannot name a bundle: a bundle is a teql master teql0..teql63, or a multipath bundle named by {}              not starting with teql (such as wan); rename it",
+            "{} cannot name a bundle: a bundle is a teql master teql0..teql63, or a multipath bundle named by {} \
+             not starting with teql (such as wan); rename it",
             shown(device),
             crate::names::refusal(device)
         ));
