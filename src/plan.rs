@@ -15,6 +15,10 @@ use crate::netlink::{self, Link, Route};
 use crate::route::{Nexthop, Rule, TableRoute};
 use crate::state::State;
 
+/// One change to the kernel. Its interfaces and bundles are checked names (`IfName`,
+/// `BundleName`): the planner takes them from the configuration, or from the kernel only where
+/// the kernel's name is one teqlctl takes; a line the kernel names otherwise (attached by hand),
+/// or a teqlN past teql63, is left alone with a warning (`unchecked_line`, `unmanaged_master`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     SetRpFilter {
