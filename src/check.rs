@@ -410,8 +410,8 @@ fn probe_lines(
     let mut observations: Vec<Observation> = lines
         .iter()
         .map(|l| Observation {
-            line: l.member.device.to_string(),
-            master: l.member.master.to_string(),
+            line: l.member.device.clone(),
+            master: l.member.master.clone(),
             source: l.member.source.clone(),
             down: l.member.probe.down,
             up: l.member.probe.up,
@@ -509,9 +509,10 @@ fn write_metrics(path: &Path, cfg: &Config, state: &State, next: &Health, observ
     let probes: BTreeMap<String, (u32, u32)> = observations
         .iter()
         .filter_map(|o| match &o.outcome {
-            Outcome::Probed { targets, .. } => {
-                Some((o.line.clone(), (targets.len() as u32, targets.iter().filter(|t| t.1.is_none()).count() as u32)))
-            }
+            Outcome::Probed { targets, .. } => Some((
+                o.line.to_string(),
+                (targets.len() as u32, targets.iter().filter(|t| t.1.is_none()).count() as u32),
+            )),
             _ => None,
         })
         .collect();

@@ -34,6 +34,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use crate::config::Ipv4Prefix;
+use crate::names::{BundleName, IfName};
 // Marks are numbers the configuration checks too: they live below it, and these paths stay
 // for the callers that name them so.
 pub use crate::ids::{mark_of, MARK_BASE, MARK_MASK};
@@ -103,7 +104,7 @@ pub fn shared_addresses(lines: &[ConnLine]) -> Vec<String> {
 /// A line of a connection bundle, as the ruleset needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnLine {
-    pub device: String,
+    pub device: IfName,
     pub mark: u32,
     pub weight: u16,
     /// Its IPv4 address now, if it has one.
@@ -113,16 +114,23 @@ pub struct ConnLine {
 }
 
 /// What the ruleset says besides the lines.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnSettings {
-    pub bundle: String,
+    pub bundle: BundleName,
     pub nat: Vec<Ipv4Prefix>,
     /// The preferred lines in their fail-over order.
-    pub prefer: Vec<String>,
+    pub prefer: Vec<IfName>,
     pub prefer_dst: Vec<Ipv4Prefix>,
     /// The `src` of the main table's default route (TEQL_LOCAL_SOURCE), when it has one: the
     /// box's own connections from it were not bound to a line and are balanced by weight.
     pub local_source: Option<Ipv4Addr>,
+}
+
+impl ConnSettings {
+    /// A bundle's settings with no NAT, no preferred line and no local source.
+    pub fn new(bundle: BundleName) -> ConnSettings {
+        ConnSettings { bundle, nat: Vec::new(), prefer: Vec::new(), prefer_dst: Vec::new(), local_source: None }
+    }
 }
 
 /// The slots of each live line: (first, last, mark), in the lines' order. Largest remainder,
@@ -168,7 +176,7 @@ pub fn slots(lines: &[ConnLine]) -> Vec<(u32, u32, u32)> {
 pub fn preferred<'a>(lines: &'a [ConnLine], s: &ConnSettings) -> Option<&'a ConnLine> {
     s.prefer
         .iter()
-        .find_map(|p| lines.iter().find(|l| &l.device == p && l.live))
+        .find_map(|p| lines.iter().find(|l| *p == l.device && l.live))
         .or_else(|| lines.iter().find(|l| l.live))
 }
 
@@ -467,7 +475,7 @@ mod tests {
 
     #[test]
     fn no_nat_and_no_prefer_write_no_nat_rules() {
-        let s = ConnSettings { bundle: "wan".into(), ..ConnSettings::default() };
+        let s = ConnSettings::new("wan".into());
         let r = ruleset(&three(), &s);
         assert!(!r.contains("masquerade"), "{r}");
         assert!(r.contains("map prefer { type ipv4_addr : mark; flags interval; }"), "{r}");

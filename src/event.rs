@@ -31,7 +31,7 @@ pub enum Event {
     BundleDown { bundle: Option<BundleName> },
     /// A bundle's own interface came up (network-scripts' ifup-local for it): what its mode
     /// keeps on it is made whole again.
-    BundleRefreshed(String),
+    BundleRefreshed(BundleName),
     /// A DHCP client's lease of a line (dhclient, NetworkManager). `joining`: the line comes up
     /// on purpose with it. A line whose bundle's mode takes no leases is not concerned.
     Lease { lease: crate::dhcp::Event, joining: bool },
@@ -104,7 +104,7 @@ pub fn health_changes(
     };
     // Each bundle's changes go to its mode together (a multipath bundle plans them as one run),
     // in the order the bundles first appear; the outcomes are put back in the changes' order.
-    let mut order: Vec<String> = Vec::new();
+    let mut order: Vec<BundleName> = Vec::new();
     for c in changes {
         let m = master_of(c);
         if !order.contains(&m) {
@@ -231,6 +231,6 @@ pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan
 /// ifup-local for a master: its lines are already attached; make sure it has its address,
 /// default route and the rest as its mode wants them (network-scripts' own ifup-post may have
 /// flushed or replaced them).
-pub fn master_up(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+pub fn master_up(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Plan> {
     crate::mode::bundle_or_bare(cfg, master).refresh(ctx)
 }

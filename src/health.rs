@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::{BundleName, IfName};
+
 /// Bumped when the file's meaning changes; a file of another version is ignored (it lives in
 /// /run, so the worst case is one round of hysteresis lost after an upgrade).
 pub const VERSION: u32 = 2;
@@ -34,9 +36,11 @@ pub struct Health {
     pub version: u32,
     /// Rounds run since the state was created (since boot: /run is a tmpfs).
     pub round: u64,
-    pub lines: BTreeMap<String, LineHealth>,
+    /// Names are checked again when the file is read: a name teqlctl does not take makes the
+    /// file unreadable, and `load` starts afresh, as from any other broken file.
+    pub lines: BTreeMap<IfName, LineHealth>,
     /// Per master, the probe targets that have answered on at least one of its lines.
-    pub answered: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+    pub answered: BTreeMap<BundleName, BTreeSet<Ipv4Addr>>,
     /// The configuration problems of the last round, so that syslog hears of each only once.
     #[serde(default)]
     pub problems: Vec<String>,
@@ -71,7 +75,7 @@ impl std::fmt::Display for LineState {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LineHealth {
-    pub master: String,
+    pub master: BundleName,
     /// The verdict after hysteresis.
     pub healthy: bool,
     /// Failed probes in a row (a round may make several, see `probe_again`).
@@ -114,8 +118,8 @@ impl LineHealth {
 /// What one round found on one line.
 #[derive(Debug, Clone)]
 pub struct Observation {
-    pub line: String,
-    pub master: String,
+    pub line: IfName,
+    pub master: BundleName,
     /// The config file of the line, for warnings.
     pub source: PathBuf,
     pub down: u32,
@@ -147,8 +151,8 @@ pub enum Outcome {
 /// A change to the kernel decided by a round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Attach { line: String, master: String },
-    Detach { line: String, master: String },
+    Attach { line: IfName, master: BundleName },
+    Detach { line: IfName, master: BundleName },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,8 +170,8 @@ pub struct Event {
     /// answers-again, probe-warning.
     pub kind: &'static str,
     /// The line and its master (TEQLCTL_LINE, TEQLCTL_MASTER).
-    pub line: String,
-    pub master: String,
+    pub line: IfName,
+    pub master: BundleName,
     /// The change this event announces: logged only once the change has been made (the kernel
     /// state under the lock may forbid it, see `ops::health_changes`).
     pub change: Option<Change>,
@@ -244,7 +248,7 @@ fn verdict(o: &Observation, answered: &BTreeSet<Ipv4Addr>) -> Verdict {
 
 /// The targets that have answered on a line of each bundle, this round's answers included:
 /// they count for the whole bundle from now on.
-fn answered_now(prev: &Health, obs: &[Observation]) -> BTreeMap<String, BTreeSet<Ipv4Addr>> {
+fn answered_now(prev: &Health, obs: &[Observation]) -> BTreeMap<BundleName, BTreeSet<Ipv4Addr>> {
     let mut answered = prev.answered.clone();
     for o in obs {
         if let Outcome::Probed { targets, .. } = &o.outcome {
@@ -302,7 +306,7 @@ pub fn round(prev: &Health, obs: &[Observation], now: u64) -> (Health, Vec<Chang
         next.lines.insert(o.line.clone(), h);
     }
     let mut changes = Vec::new();
-    let masters: BTreeSet<&str> = obs.iter().map(|o| o.master.as_str()).collect();
+    let masters: BTreeSet<&BundleName> = obs.iter().map(|o| &o.master).collect();
     for m in masters {
         master_changes(m, obs, prev, &mut next, &mut changes, &mut events);
     }
@@ -383,14 +387,14 @@ fn line_after(
 /// One master's decisions: lines to take out or put back (`changes`), never its last line
 /// (it is kept, and the admin told once), and what to log (`events`).
 fn master_changes(
-    m: &str,
+    m: &BundleName,
     obs: &[Observation],
     prev: &Health,
     next: &mut Health,
     changes: &mut Vec<Change>,
     events: &mut Vec<Event>,
 ) {
-    let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == m).collect();
+    let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == *m).collect();
     let mut live = 0;
     let mut out: Vec<&Observation> = Vec::new();
     for o in &mine {
@@ -399,12 +403,12 @@ fn master_changes(
             (true, true) => live += 1,
             (true, false) => out.push(o),
             (false, true) if prev.lines.get(&o.line).is_some_and(|p| p.detached) => {
-                changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
+                changes.push(Change::Attach { line: o.line.clone(), master: m.clone() });
                 live += 1;
             }
             // Good this round, not merely not yet failed `down` times: it was never seen to work.
             (false, true) if o.missing && h.oks > 0 => {
-                changes.push(Change::Attach { line: o.line.clone(), master: m.to_string() });
+                changes.push(Change::Attach { line: o.line.clone(), master: m.clone() });
                 live += 1;
             }
             (false, _) => {}
@@ -437,7 +441,7 @@ fn master_changes(
                     ),
                     kind: "all-dead",
                     line: o.line.clone(),
-                    master: m.to_string(),
+                    master: m.clone(),
                     change: None,
                 });
             }
@@ -446,7 +450,7 @@ fn master_changes(
         h.kept = false;
         if o.attached && !h.healthy {
             h.detached = true;
-            changes.push(Change::Detach { line: o.line.clone(), master: m.to_string() });
+            changes.push(Change::Detach { line: o.line.clone(), master: m.clone() });
             events.push(Event {
                 level: Level::Warning,
                 msg: if o.carrier {
@@ -456,7 +460,7 @@ fn master_changes(
                 },
                 kind: "taken-out",
                 line: o.line.clone(),
-                master: m.to_string(),
+                master: m.clone(),
                 change: changes.last().cloned(),
             });
         } else if !o.attached && h.healthy && prev.lines.get(&o.line).is_some_and(|p| p.detached) {
@@ -466,8 +470,8 @@ fn master_changes(
                 msg: format!("{} ({m}): put back after {} good rounds: {}", o.line, h.oks, h.last),
                 kind: "put-back",
                 line: o.line.clone(),
-                master: m.to_string(),
-                change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
+                master: m.clone(),
+                change: Some(Change::Attach { line: o.line.clone(), master: m.clone() }),
             });
         } else if !o.attached && o.missing && h.healthy && h.oks > 0 {
             events.push(Event {
@@ -479,8 +483,8 @@ fn master_changes(
                 ),
                 kind: "picked-up",
                 line: o.line.clone(),
-                master: m.to_string(),
-                change: Some(Change::Attach { line: o.line.clone(), master: m.to_string() }),
+                master: m.clone(),
+                change: Some(Change::Attach { line: o.line.clone(), master: m.clone() }),
             });
         } else if was_kept && h.healthy {
             events.push(Event {
@@ -488,7 +492,7 @@ fn master_changes(
                 msg: format!("{} ({m}): answers again: {}", o.line, h.last),
                 kind: "answers-again",
                 line: o.line.clone(),
-                master: m.to_string(),
+                master: m.clone(),
                 change: None,
             });
         }
@@ -622,8 +626,8 @@ mod tests {
             let (next, changes, ev) = round(&h, &o, r as u64);
             for c in &changes {
                 match c {
-                    Change::Attach { line, .. } => attached.insert(line.clone(), true),
-                    Change::Detach { line, .. } => attached.insert(line.clone(), false),
+                    Change::Attach { line, .. } => attached.insert(line.to_string(), true),
+                    Change::Detach { line, .. } => attached.insert(line.to_string(), false),
                 };
             }
             h = next;
@@ -849,6 +853,56 @@ mod tests {
         let loaded = load(dir.path());
         assert_eq!(loaded, h);
         assert_eq!(loaded.lines["eth3"].taken_out, 0);
+    }
+
+    /// health.json as teqlctl wrote it while its names were plain strings (issue 27, point 2):
+    /// it loads, and is written back byte for byte the same; a name in it that teqlctl does not
+    /// take (a line, a master past teql63, a bundle's name) makes it a broken file, which a
+    /// round starts afresh from, never a name that reaches a plan.
+    #[test]
+    fn state_file_names_are_plain_strings_checked_when_read() {
+        let text = r#"{
+  "version": 2,
+  "round": 7,
+  "lines": {
+    "eth2": {
+      "master": "teql0",
+      "healthy": false,
+      "fails": 3,
+      "oks": 0,
+      "last": "no carrier",
+      "rtt_ms": null,
+      "since": 100,
+      "checked": 106,
+      "detached": true,
+      "kept": false,
+      "warnings": [],
+      "taken_out": 1,
+      "put_back": 0
+    }
+  },
+  "answered": {
+    "teql0": [
+      "198.51.100.10"
+    ]
+  },
+  "problems": []
+}"#;
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(state_file(dir.path()), text).unwrap();
+        let h = load(dir.path());
+        assert_eq!((h.round, h.lines["eth2"].master.as_str()), (7, "teql0"));
+        assert!(h.answered["teql0"].contains(&HOST));
+        save(dir.path(), &h).unwrap();
+        assert_eq!(fs::read_to_string(state_file(dir.path())).unwrap(), text);
+        for (from, to) in [
+            ("\"eth2\"", "\"eth*\""),
+            ("\"master\": \"teql0\"", "\"master\": \"teql64\""),
+            ("\"teql0\": [", "\"a b\": ["),
+        ] {
+            fs::write(state_file(dir.path()), text.replace(from, to)).unwrap();
+            assert_eq!(load(dir.path()), Health::default(), "{to}");
+        }
     }
 
     #[test]

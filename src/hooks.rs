@@ -116,7 +116,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
                 Owned::Member(line) => {
                     crate::event::run(ctx, &cfg, &[Event::LinesUp { lines: vec![line], over: None }]).map(drop)
                 }
-                Owned::Master => crate::event::run(ctx, &cfg, &[Event::BundleRefreshed(first.to_string())]).map(drop),
+                Owned::Master(bundle) => crate::event::run(ctx, &cfg, &[Event::BundleRefreshed(bundle)]).map(drop),
             }
         }
         Hook::IfdownPreLocal | Hook::IfdownLocal => {
@@ -157,7 +157,8 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
 enum Owned {
     /// A line, by its configured (checked) name.
     Member(IfName),
-    Master,
+    /// A bundle, by its configured (checked) name.
+    Master(BundleName),
 }
 
 /// The configuration and the interface's role, or None when the interface is not ours.
@@ -170,7 +171,7 @@ fn ours(ctx: &Ctx, device: &str) -> Result<Option<(Config, Owned)>> {
     ops::check_config(&cfg, &[device])?;
     let role = match cfg.role(device) {
         Some(Role::Member(m)) => Owned::Member(m.device.clone()),
-        Some(Role::Master(_)) => Owned::Master,
+        Some(Role::Master(m)) => Owned::Master(m.device.clone()),
         None => return Ok(None),
     };
     ops::report_problems(&cfg, device);

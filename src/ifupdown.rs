@@ -244,7 +244,7 @@ pub fn bundle_line_hook(
 /// The hook for a line of a TEQL bundle: ifupdown configures the master itself, so each phase
 /// plans the line and what ifupdown must do to the master next.
 pub fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -> Result<()> {
-    let master = member.master.as_str();
+    let master = &member.master;
     let needed = crate::module::needed_for(cfg, &[member.master.to_string()].into());
     // Each phase is one planned run: one kernel read, every decision (the master too) taken on
     // it, then ifupdown's own steps; `teqlctl --dry-run hook ifupdown` prints all of it.
@@ -333,36 +333,36 @@ pub fn named_bundle_hook(
 /// The hook for a teqlN's own stanza: ifupdown configures its address and route; teqlctl gives
 /// it its lines and its routes and NAT.
 pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleName) -> Result<()> {
-    let master = bundle.to_string();
+    let master = bundle;
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it
         // down is over.
-        forget_master_emptied(ctx, &master);
+        forget_master_emptied(ctx, master);
     }
-    let needed = crate::module::needed_for(cfg, &[master.clone()].into());
+    let needed = crate::module::needed_for(cfg, &[master.to_string()].into());
     match env.phase {
         Phase::PreUp => {
             // The lines it may attach: only their rp_filter sysctls are read.
-            let lines: Vec<&str> = cfg.members_of(&master).map(|m| m.device.as_str()).collect();
-            let st = Ifstate::read(env, &master);
+            let lines: Vec<&str> = cfg.members_of(master).map(|m| m.device.as_str()).collect();
+            let st = Ifstate::read(env, master);
             let plan = ops::hook_run(ctx, needed, Reads::RpFilterOf(&lines), |p| {
                 if env.ifupdown2 {
-                    attach_every_line_i2(p, ctx, cfg, &master)?;
-                    ops::check_config(cfg, &[&master])?;
-                    p.master_up(&ops::master_cfg(cfg, &master))
+                    attach_every_line_i2(p, ctx, cfg, master)?;
+                    ops::check_config(cfg, &[master])?;
+                    p.master_up(&ops::master_cfg(cfg, master))
                 } else {
-                    give_master_a_line(p, ctx, cfg, &master, &st)
+                    give_master_a_line(p, ctx, cfg, master, &st)
                 }
             })?;
             follow_up(ctx, &plan)
         }
         // ifupdown itself set the address, mtu and default route; the bundle's own routes and
         // NAT are ours.
-        Phase::Up => ops::master_routing(ctx, cfg, &master).map(drop),
+        Phase::Up => ops::master_routing(ctx, cfg, master).map(drop),
         Phase::Down => Ok(()),
         // `ifdown teqlN` unbonds its lines; the next `ifup teqlN` bonds them again.
         // ifupdown has already removed the master's address; only the lines are left to detach.
-        Phase::PostDown => ops::teql_down(ctx, &config::Master::bare(&master)).map(drop),
+        Phase::PostDown => ops::teql_down(ctx, &config::Master::bare(master.clone())).map(drop),
     }
 }
 
@@ -413,7 +413,7 @@ fn master_lines(master: &str) -> Result<usize> {
 }
 
 /// After a line came up: the master must come up too, through ifupdown when it has a stanza.
-fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
+fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &BundleName, st: &Ifstate) -> Result<()> {
     if p.is_up(master) || st.being_processed(master) || st.has(master) {
         // Up already, or a run up the tree (or a parallel ifup of teqlN) is configuring it.
         return Ok(());
@@ -429,7 +429,7 @@ fn ensure_master_up(p: &mut Planner, cfg: &Config, master: &str, st: &Ifstate) -
 
 /// Before teqlN goes up it needs a line: attach the configured lines that are up; failing
 /// that, bring them up through ifupdown (their post-up attaches them).
-fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
+fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &BundleName, st: &Ifstate) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
     let up: Vec<&&Member> = members.iter().filter(|m| p.is_up(&m.device)).collect();
     for m in up {
@@ -461,7 +461,7 @@ fn give_master_a_line(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str, st
 
 /// After a line left: an emptied master must go down (it would drop everything routed to it),
 /// through ifupdown when ifupdown configured it.
-fn take_master_down_if_empty(p: &mut Planner, master: &str, st: &Ifstate) {
+fn take_master_down_if_empty(p: &mut Planner, master: &BundleName, st: &Ifstate) {
     if p.lines_of(master) > 0 || !p.is_up(master) || st.being_processed(master) {
         return;
     }
@@ -475,7 +475,7 @@ fn take_master_down_if_empty(p: &mut Planner, master: &str, st: &Ifstate) {
 /// ifupdown2's pre-up of a master: every configured line that exists joins, up or down, since
 /// nothing can be brought up through ifupdown2 from here (see the top of this file). teql
 /// skips a line that is down when it sends; the line's own ifup later finds it attached.
-fn attach_every_line_i2(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &str) -> Result<()> {
+fn attach_every_line_i2(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<()> {
     let members: Vec<&Member> = cfg.members_of(master).collect();
     let state = p.state();
     for m in members.iter().filter(|m| state.link(&m.device).is_some()) {
@@ -513,7 +513,7 @@ fn record_master_emptied(master: &str) {
 
 /// Under ifupdown2, after a line left: an emptied master would drop everything sent to it, and
 /// `ifdown teqlN` cannot be run from here; set it down (its routes go with it) and remember it.
-fn set_master_down_i2(p: &mut Planner, master: &str) {
+fn set_master_down_i2(p: &mut Planner, master: &BundleName) {
     if p.lines_of(master) > 0 || !p.is_up(master) {
         return;
     }
@@ -524,7 +524,7 @@ fn set_master_down_i2(p: &mut Planner, master: &str) {
 /// Under ifupdown2, after a line came up: a master that teqlctl set down when its last line
 /// left comes back as its stanza says; one that ifupdown2 never brought up stays down (only
 /// `ifup teqlN` may configure it: it cannot be asked from here).
-fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &str, st: &Ifstate) -> Result<()> {
+fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &BundleName, st: &Ifstate) -> Result<()> {
     if p.is_up(master) {
         return Ok(());
     }
@@ -576,6 +576,7 @@ fn ifupdown(cmd: &str, iface: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config::RpFilter;
+    use crate::names::IfName;
     use crate::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_NOARP, IFF_UP};
     use crate::plan::Action;
 
@@ -632,8 +633,8 @@ mod tests {
         let (_root, cfg) = config(true);
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
-        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
+        p.attach(&IfName::from("eth1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, &BundleName::from("teql0"), &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(matches!(plan.actions.last(), Some(Action::Attach { iface, .. }) if iface == "eth1"), "{plan}");
         assert_eq!(plan.then, vec![Then::Ifup { iface: "teql0".into(), must: true }]);
@@ -645,16 +646,16 @@ mod tests {
         let (_root, cfg) = config(false);
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
-        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
+        p.attach(&IfName::from("eth1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, &BundleName::from("teql0"), &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.then.is_empty(), "{plan}");
         assert!(plan.actions.iter().any(|a| matches!(a, Action::LinkUp { iface, .. } if iface == "teql0")), "{plan}");
 
         let state = kernel(true, &["eth2"]);
         let mut p = Planner::new(&state);
-        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0", &Ifstate::default()).unwrap();
+        p.attach(&IfName::from("eth1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, &BundleName::from("teql0"), &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.then.is_empty(), "{plan}");
         assert!(!plan.actions.iter().any(|a| matches!(a, Action::LinkUp { .. } | Action::AddAddress { .. })), "{plan}");
@@ -665,7 +666,7 @@ mod tests {
         for i2 in [false, true] {
             let state = kernel(true, &["eth1"]);
             let mut p = Planner::new(&state);
-            let left = p.detach("eth1", true).unwrap().unwrap();
+            let left = p.detach(&IfName::from("eth1"), true).unwrap().unwrap();
             if i2 {
                 set_master_down_i2(&mut p, &left);
             } else {
@@ -682,7 +683,7 @@ mod tests {
         // Another line stays: the master stays up.
         let state = kernel(true, &["eth1", "eth2"]);
         let mut p = Planner::new(&state);
-        let left = p.detach("eth1", true).unwrap().unwrap();
+        let left = p.detach(&IfName::from("eth1"), true).unwrap().unwrap();
         take_master_down_if_empty(&mut p, &left, &Ifstate::default());
         let plan = p.finish();
         assert_eq!(plan.actions.len(), 1, "{plan}");
@@ -696,12 +697,12 @@ mod tests {
         let st = Ifstate { configured: ["teql0".to_string()].into(), ..Ifstate::default() };
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
-        p.attach("eth1", "teql0", RpFilter::Loose, false).unwrap();
-        ensure_master_up(&mut p, &cfg, "teql0", &st).unwrap();
+        p.attach(&IfName::from("eth1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        ensure_master_up(&mut p, &cfg, &BundleName::from("teql0"), &st).unwrap();
         assert!(p.finish().then.is_empty());
         let state = kernel(true, &["eth1"]);
         let mut p = Planner::new(&state);
-        let left = p.detach("eth1", true).unwrap().unwrap();
+        let left = p.detach(&IfName::from("eth1"), true).unwrap().unwrap();
         take_master_down_if_empty(&mut p, &left, &st);
         let plan = p.finish();
         assert_eq!(plan.then, vec![Then::Ifdown { iface: "teql0".into() }], "{plan}");
@@ -713,7 +714,7 @@ mod tests {
             l.flags = 0;
         }
         let mut p = Planner::new(&state);
-        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &st).unwrap();
+        give_master_a_line(&mut p, &ctx(), &cfg, &BundleName::from("teql0"), &st).unwrap();
         let plan = p.finish();
         assert!(plan.then.contains(&Then::Ifup { iface: "eth1".into(), must: false }), "{plan}");
         assert!(!plan.then.contains(&Then::Ifup { iface: "eth2".into(), must: false }), "{plan}");
@@ -724,7 +725,7 @@ mod tests {
         let (_root, cfg) = config(true);
         let state = kernel(false, &[]);
         let mut p = Planner::new(&state);
-        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &Ifstate::default()).unwrap();
+        give_master_a_line(&mut p, &ctx(), &cfg, &BundleName::from("teql0"), &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert_eq!(plan.actions.iter().filter(|a| matches!(a, Action::Attach { .. })).count(), 2, "{plan}");
         assert!(plan.then.is_empty(), "{plan}");
@@ -735,7 +736,7 @@ mod tests {
             l.flags = 0;
         }
         let mut p = Planner::new(&state);
-        give_master_a_line(&mut p, &ctx(), &cfg, "teql0", &Ifstate::default()).unwrap();
+        give_master_a_line(&mut p, &ctx(), &cfg, &BundleName::from("teql0"), &Ifstate::default()).unwrap();
         let plan = p.finish();
         assert!(plan.actions.is_empty(), "{plan}");
         let shown = plan.to_string();
@@ -743,7 +744,7 @@ mod tests {
 
         // No line configured: refused at once.
         let mut p = Planner::new(&state);
-        let e = give_master_a_line(&mut p, &ctx(), &cfg, "teql1", &Ifstate::default()).unwrap_err();
+        let e = give_master_a_line(&mut p, &ctx(), &cfg, &BundleName::from("teql1"), &Ifstate::default()).unwrap_err();
         assert!(e.to_string().contains("teql1 has no line: no stanza has `teql-master teql1`"), "{e}");
     }
 

@@ -78,16 +78,18 @@ pub fn from_status(st: &Status, health: &Health, probes: &BTreeMap<String, (u32,
                     attached: l.exists && l.attached,
                     tx_bytes: l.tx_bytes,
                     rx_bytes: l.rx_bytes,
-                    health: health.lines.get(&l.name).filter(|h| h.master == m.name).map(|h| LineHealthMetrics {
-                        healthy: h.healthy,
-                        rtt_seconds: h.rtt_ms.map(|ms| ms / 1000.0),
-                        loss_ratio: probes
-                            .get(&l.name)
-                            .filter(|p| p.0 > 0)
-                            .map(|&(sent, lost)| f64::from(lost) / f64::from(sent)),
-                        failed_probes: h.fails,
-                        taken_out: h.taken_out,
-                        put_back: h.put_back,
+                    health: health.lines.get(l.name.as_str()).filter(|h| h.master == m.name).map(|h| {
+                        LineHealthMetrics {
+                            healthy: h.healthy,
+                            rtt_seconds: h.rtt_ms.map(|ms| ms / 1000.0),
+                            loss_ratio: probes
+                                .get(&l.name)
+                                .filter(|p| p.0 > 0)
+                                .map(|&(sent, lost)| f64::from(lost) / f64::from(sent)),
+                            failed_probes: h.fails,
+                            taken_out: h.taken_out,
+                            put_back: h.put_back,
+                        }
                     }),
                 })
                 .collect(),

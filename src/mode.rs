@@ -104,21 +104,21 @@ pub fn of<'a>(cfg: &'a Config, master: &'a Master) -> Box<dyn BundleMode + 'a> {
 pub fn bundle<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode + 'a>> {
     match cfg.masters.get(name) {
         Some(m) => Some(of(cfg, m)),
-        None => BundleName::teql(name).map(|b| bare(cfg, b.as_str())),
+        None => BundleName::teql(name).map(|b| bare(cfg, &b)),
     }
 }
 
 /// The bundle called `name` as a run that finds it named (in health.json, a line's file) takes
 /// it: configured, else a bare TEQL master of that name (as sch_teql knows it).
-pub fn bundle_or_bare<'a>(cfg: &'a Config, name: &str) -> Box<dyn BundleMode + 'a> {
+pub fn bundle_or_bare<'a>(cfg: &'a Config, name: &BundleName) -> Box<dyn BundleMode + 'a> {
     match cfg.masters.get(name) {
         Some(m) => of(cfg, m),
         None => bare(cfg, name),
     }
 }
 
-fn bare<'a>(cfg: &'a Config, name: &str) -> Box<dyn BundleMode + 'a> {
-    Box::new(Teql { cfg, master: Cow::Owned(Master::bare(name)) })
+fn bare<'a>(cfg: &'a Config, name: &BundleName) -> Box<dyn BundleMode + 'a> {
+    Box::new(Teql { cfg, master: Cow::Owned(Master::bare(name.clone())) })
 }
 
 /// The bundle a file configures (None for a name only lines mention, or none at all).
@@ -129,9 +129,8 @@ pub fn configured<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode 
 /// The bundle line `line` joins: `over` (attach --master), else its configured master, else
 /// teql0 (a line no file names joins the default TEQL bundle, as `teqlctl attach eth1` does).
 pub fn bundle_of_line<'a>(cfg: &'a Config, line: &str, over: Option<&BundleName>) -> Box<dyn BundleMode + 'a> {
-    let name =
-        over.map(BundleName::as_str).or_else(|| cfg.members.get(line).map(|m| m.master.as_str())).unwrap_or("teql0");
-    bundle_or_bare(cfg, name)
+    let name = over.or_else(|| cfg.members.get(line).map(|m| &m.master)).cloned().unwrap_or_else(BundleName::teql0);
+    bundle_or_bare(cfg, &name)
 }
 
 /// The bundle of a configured line (None when no file names the line).
@@ -162,15 +161,17 @@ pub fn is_teql_name(name: &str) -> bool {
 /// Every bundle's status: each configured one, and each teqlN of the kernel that has lines or
 /// is up (`only`: that one), each as its mode shows it.
 pub fn statuses(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Vec<crate::status::MasterStatus> {
-    let mut names: std::collections::BTreeSet<String> = cfg.masters.keys().cloned().collect();
+    let mut names: std::collections::BTreeSet<BundleName> = cfg.masters.keys().cloned().collect();
+    // A teqlN past teql63 (sch_teql loaded by hand with more masters) is no bundle teqlctl
+    // configures, and is not shown.
     for l in &state.links {
-        if crate::config::master_index(&l.name).is_some()
-            && (State::is_up(l) || state.slaves_of(&l.name).next().is_some())
-        {
-            names.insert(l.name.clone());
+        if let Some(b) = BundleName::teql(&l.name) {
+            if State::is_up(l) || state.slaves_of(&l.name).next().is_some() {
+                names.insert(b);
+            }
         }
     }
-    let mut names: Vec<String> = names.into_iter().filter(|n| only.is_none_or(|o| o == n)).collect();
+    let mut names: Vec<BundleName> = names.into_iter().filter(|n| only.is_none_or(|o| n == o)).collect();
     // Named bundles first, then teql0, teql1...
     names.sort_by_key(|n| crate::config::master_index(n));
     names.iter().map(|n| bundle_or_bare(cfg, n).status(state, health)).collect()
@@ -371,7 +372,7 @@ impl BundleMode for Multipath<'_> {
             .cfg
             .members_of(&self.master.device)
             .map(|l| conn::ConnLine {
-                device: l.device.to_string(),
+                device: l.device.clone(),
                 mark: conn::mark_of(l.table()),
                 weight: l.path.weight.unwrap_or(1),
                 addr: None,

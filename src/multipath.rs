@@ -19,6 +19,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use crate::names::{BundleName, IfName};
 use crate::netlink::{Address, Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::plan::Action;
 use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
@@ -67,7 +68,7 @@ impl HashPolicy {
 /// The bundle's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
-    pub name: String,
+    pub name: BundleName,
     pub hash: HashPolicy,
     /// Install the main table's default route over the group (TEQL_DEFROUTE, default yes).
     pub defroute: bool,
@@ -84,7 +85,7 @@ pub struct Bundle {
 /// A line of a multipath bundle as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    pub device: String,
+    pub device: IfName,
     /// 1..=256
     pub weight: u16,
     /// TEQL_GATEWAY / GATEWAY; None: the DHCP lease's, else learned from the kernel (a DHCP
@@ -129,7 +130,7 @@ pub struct Request {
 /// A line as the kernel has it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineNow {
-    pub device: String,
+    pub device: IfName,
     pub index: u32,
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
@@ -515,7 +516,9 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     // of theirs is added or removed, so the refused change is not tried again) and out of the
     // group.
     let staying: Vec<&LineNow> = if req.bundle_up {
-        now.iter().filter(|l| !req.leaving.contains(&l.device) && !req.refused.contains(&l.device)).collect()
+        now.iter()
+            .filter(|l| !req.leaving.contains(l.device.as_str()) && !req.refused.contains(l.device.as_str()))
+            .collect()
     } else {
         Vec::new()
     };
@@ -532,7 +535,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                     r.describe(&l.device, &b.name),
                     r.why
                 ));
-                bd.out.problems.push(l.device.clone());
+                bd.out.problems.push(l.device.to_string());
             }
             (Some(r), None) => {
                 let fix = match r.source {
@@ -545,7 +548,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                     r.why,
                     b.name
                 ));
-                bd.out.problems.push(l.device.clone());
+                bd.out.problems.push(l.device.to_string());
             }
             (None, None) if !l.pointopoint => bd.out.warnings.push(format!(
                 "{}: no gateway known ({}, or wait for its DHCP lease): it is left out of {}",
@@ -556,7 +559,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             _ => {}
         }
     }
-    let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(&l.device)).collect();
+    let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(l.device.as_str())).collect();
     if members.is_empty() && !usable.is_empty() {
         members = usable.clone();
         bd.out.warnings.push(format!(
@@ -566,7 +569,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             members.iter().map(|l| l.device.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
-    bd.out.members = members.iter().map(|l| l.device.clone()).collect();
+    bd.out.members = members.iter().map(|l| l.device.to_string()).collect();
 
     // 1. The hash policy, then each staying line's table and rule.
     if let (true, Some(want)) = (req.bundle_up && !members.is_empty(), b.hash.setting(st.hash_fields.is_some())) {
@@ -585,7 +588,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
         let want_rp =
             lines.iter().find(|c| c.device == l.device).and_then(|c| c.rp_filter).and_then(|r| r.sysctl_value());
         if let Some(value) = want_rp {
-            let previous = st.rp_filter.get(&l.device).copied();
+            let previous = st.rp_filter.get(l.device.as_str()).copied();
             if previous != Some(value) {
                 bd.out.actions.push(Action::SetRpFilter { iface: l.device.clone(), value, previous });
             }
@@ -667,7 +670,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
     if members.is_empty() || !req.resilient {
         bd.remove_nexthop(gid);
     }
-    for l in lines.iter().filter(|l| !req.refused.contains(&l.device)) {
+    for l in lines.iter().filter(|l| !req.refused.contains(l.device.as_str())) {
         let keeps_hop = req.resilient && usable.iter().any(|u| u.table == l.table);
         if !keeps_hop {
             bd.remove_nexthop(l.table);

@@ -10,6 +10,8 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 
+use serde::{Deserialize, Serialize};
+
 /// teql0..teql63: the masters teqlctl configures (sch_teql's max_equalizers is set to the
 /// highest one named plus one, and a box with more is not a small office).
 pub const MAX_MASTERS: u32 = 64;
@@ -164,8 +166,10 @@ pub fn teql_index(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// A checked interface name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A checked interface name. In files (health.json) it is the plain string; reading one back
+/// checks it again, so a name teqlctl does not take never comes in that way either.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct IfName(String);
 
 impl IfName {
@@ -180,8 +184,10 @@ impl IfName {
 
 /// A checked bundle name: a TEQL master teql0..teql63 (a sch_teql device), or a multipath or
 /// connection bundle's name, an interface name that does not start with `teql` (such a bundle
-/// has no device of its own, but is named like one in messages and files).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// has no device of its own, but is named like one in messages and files). In files, the plain
+/// string, checked again when read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct BundleName {
     name: IfName,
     /// N of a teqlN.
@@ -282,6 +288,30 @@ macro_rules! str_like {
 
 str_like!(IfName);
 str_like!(BundleName);
+
+/// A name read back from a file that is not one teqlctl takes (serde's `try_from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAName(String);
+
+impl fmt::Display for NotAName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} is not a name teqlctl takes", shown(&self.0))
+    }
+}
+
+impl TryFrom<String> for IfName {
+    type Error = NotAName;
+    fn try_from(s: String) -> Result<IfName, NotAName> {
+        IfName::new(&s).ok_or(NotAName(s))
+    }
+}
+
+impl TryFrom<String> for BundleName {
+    type Error = NotAName;
+    fn try_from(s: String) -> Result<BundleName, NotAName> {
+        BundleName::new(&s).ok_or(NotAName(s))
+    }
+}
 
 // Unit tests write names as literals: a bad one is a bug in the test, so it panics.
 #[cfg(test)]

@@ -65,8 +65,8 @@ pub fn report_problems(cfg: &Config, own: &str) {
     }
 }
 
-pub fn master_cfg(cfg: &Config, name: &str) -> Master {
-    cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name))
+pub fn master_cfg(cfg: &Config, name: &BundleName) -> Master {
+    cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name.clone()))
 }
 
 pub use crate::kernel::Reads;
@@ -248,7 +248,7 @@ pub fn teql_health(
         let state = k.read(reads)?;
         let mut p = Planner::new(&state);
         let step = match c {
-            Change::Attach { line, .. } if held.contains(line) => Ok(HealthStep::Gone(held_out(line))),
+            Change::Attach { line, .. } if held.contains(line.as_str()) => Ok(HealthStep::Gone(held_out(line))),
             Change::Detach { line, master } => Ok(p.take_out_dead(line, master)),
             Change::Attach { line, master } => p.put_back(line, master, rp(line)),
         };
@@ -296,10 +296,10 @@ pub fn multipath_health(
     for c in changes {
         match c {
             Change::Detach { line, .. } => {
-                dead.insert(line.clone());
+                dead.insert(line.to_string());
             }
-            Change::Attach { line, .. } if !held.contains(line) => {
-                dead.remove(line);
+            Change::Attach { line, .. } if !held.contains(line.as_str()) => {
+                dead.remove(line.as_str());
             }
             _ => {}
         }
@@ -308,10 +308,10 @@ pub fn multipath_health(
     Ok(changes
         .iter()
         .map(|c| match (&result, c) {
-            (_, Change::Attach { line, .. }) if held.contains(line) => Applied::Gone(held_out(line)),
+            (_, Change::Attach { line, .. }) if held.contains(line.as_str()) => Applied::Gone(held_out(line)),
             (Err(e), _) => Applied::Failed(Error::Refused(format!("{b}: {e}"))),
-            (Ok((_, members)), Change::Detach { line, .. }) if members.contains(line) => Applied::Kept,
-            (Ok((_, members)), Change::Attach { line, .. }) if !members.contains(line) => {
+            (Ok((_, members)), Change::Detach { line, .. }) if members.iter().any(|m| line == m) => Applied::Kept,
+            (Ok((_, members)), Change::Attach { line, .. }) if !members.iter().any(|m| line == m) => {
                 Applied::Gone(format!("{line} cannot carry {b}'s traffic now (down, no address, carrier or gateway)"))
             }
             (Ok(_), _) => Applied::Done,
@@ -367,8 +367,8 @@ pub struct Join {
 /// address and route (network-scripts and the CLI); ifupdown configures masters itself, so its
 /// hooks pass false.
 pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
-    let masters: BTreeSet<String> = joins.iter().map(|j| j.master.to_string()).collect();
-    let needed = crate::module::needed_for(cfg, &masters);
+    let masters: BTreeSet<BundleName> = joins.iter().map(|j| j.master.clone()).collect();
+    let needed = crate::module::needed_for(cfg, &masters.iter().map(ToString::to_string).collect());
     run(ctx, needed, Reads::WithRpFilter, |p| {
         for j in joins {
             p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
@@ -420,7 +420,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
 
 /// `up` for a TEQL bundle: every ONBOOT line that is up joins, then the master comes up.
 pub fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) -> Result<Plan> {
-    let names = BTreeSet::from([m.device.clone()]);
+    let names = BTreeSet::from([m.device.to_string()]);
     run(ctx, crate::module::needed_for(cfg, &names), Reads::WithRpFilter, |p| {
         for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
             check_config(cfg, &[&member.device])?;
@@ -478,7 +478,7 @@ pub fn teql_down(ctx: &Ctx, m: &Master) -> Result<Plan> {
 
 /// Sets `master` down if it has no line left (the Debian hook, when ifupdown did not
 /// configure it).
-pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
+pub fn set_down_if_empty(ctx: &Ctx, master: &BundleName) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         p.down_if_empty(master);
         Ok(())
@@ -488,13 +488,13 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &str) -> Result<Plan> {
 /// `master_up` for a TEQL bundle.
 pub fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
     check_config(cfg, &[&m.device])?;
-    run(ctx, crate::module::needed_for(cfg, &BTreeSet::from([m.device.clone()])), Reads::NetlinkOnly, |p| {
+    run(ctx, crate::module::needed_for(cfg, &BTreeSet::from([m.device.to_string()])), Reads::NetlinkOnly, |p| {
         p.master_up(m)
     })
 }
 
 /// A master's TEQL_ROUTE and TEQL_NAT, after ifupdown configured its address and gateway.
-pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &str) -> Result<Plan> {
+pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Plan> {
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
     let r = &m.routing;
@@ -606,7 +606,7 @@ fn kept_out(bundle: &str) -> BTreeSet<String> {
         .lines
         .iter()
         .filter(|(l, h)| h.master == bundle && (h.detached || held.contains(l.as_str())))
-        .map(|(l, _)| l.clone())
+        .map(|(l, _)| l.to_string())
         .chain(held.iter().filter(|l| !health.lines.contains_key(l.as_str())).cloned())
         .collect()
 }
@@ -619,7 +619,7 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
         .map(|m| {
             let gateway = m.path.gateway();
             crate::multipath::Line {
-                device: m.device.to_string(),
+                device: m.device.clone(),
                 weight: m.path.weight.unwrap_or(1),
                 gateway,
                 dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
@@ -685,7 +685,7 @@ pub fn dhcp_event(
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
     crate::multipath::Bundle {
-        name: master.device.to_string(),
+        name: master.device.clone(),
         hash: options.hash,
         defroute: options.defroute,
         metric: master.metric,
@@ -762,7 +762,7 @@ fn multipath_with_lines(
         // Only the lines that set TEQL_RP_FILTER: the others keep whatever the admin has.
         for l in lines.iter().filter(|l| l.rp_filter.is_some()) {
             if let Some(v) = nl.rp_filter(&l.device) {
-                state.rp_filter.insert(l.device.clone(), v);
+                state.rp_filter.insert(l.device.to_string(), v);
             }
         }
         let mut mp = mp::plan(&bundle, &lines, &req, &state);
@@ -782,7 +782,7 @@ fn multipath_with_lines(
         let mut saved = None;
         let mut repaired = None;
         if let Some(c) = &options.connection {
-            let step = connection_step(ctx, nl, name, c, &lines, &mp, req.bundle_up)?;
+            let step = connection_step(ctx, nl, &master.device, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
                 repaired = why;
@@ -802,7 +802,7 @@ fn multipath_with_lines(
             // No longer a connection bundle: the marks stop before anything else changes, and
             // the record goes once they have (its fwmark rules go with the planner's, which
             // keeps them only for a connection bundle).
-            if let Some(action) = leftover_connection_table(ctx, nl, cfg, name)? {
+            if let Some(action) = leftover_connection_table(ctx, nl, cfg, &master.device)? {
                 actions.insert(0, action);
             }
             saved = Some(None);
@@ -995,10 +995,10 @@ fn leftover_connection_table(
     ctx: &Ctx,
     k: &mut dyn Kernel,
     cfg: &Config,
-    name: &str,
+    name: &BundleName,
 ) -> Result<Option<crate::plan::Action>> {
     use crate::connection as conn;
-    if cfg.connection_bundles().any(|(m, _)| m.device != name) {
+    if cfg.connection_bundles().any(|(m, _)| m.device != *name) {
         return Ok(None);
     }
     let last = crate::statefile::read_record(&ruleset_file(name));
@@ -1012,7 +1012,7 @@ fn leftover_connection_table(
     };
     let Some(cur) = current else { return Ok(None) };
     Ok(Some(crate::plan::Action::Nft {
-        bundle: name.to_string(),
+        bundle: name.clone(),
         script: conn::teardown(),
         undo: format!("{}{cur}", conn::teardown()),
         what: format!(
@@ -1045,7 +1045,7 @@ struct ConnStep {
 fn connection_step(
     ctx: &Ctx,
     k: &mut dyn Kernel,
-    name: &str,
+    name: &BundleName,
     c: &crate::config::ConnectionOptions,
     lines: &[crate::multipath::Line],
     mp: &crate::multipath::MpPlan,
@@ -1083,7 +1083,7 @@ fn connection_step(
             return Ok(None);
         }
         let what = format!("{name}: nftables table {} {} removed", conn::NFT_FAMILY, conn::NFT_TABLE);
-        let action = Action::Nft { bundle: name.to_string(), script: conn::teardown(), undo, what };
+        let action = Action::Nft { bundle: name.clone(), script: conn::teardown(), undo, what };
         return Ok(Some(ConnStep { action, saved: None, flush: Vec::new(), warnings: Vec::new(), repaired: None }));
     }
     let clines: Vec<ConnLine> = lines
@@ -1093,12 +1093,12 @@ fn connection_step(
             mark: conn::mark_of(l.table),
             weight: l.weight,
             addr: now.iter().find(|n| n.device == l.device).map(|n| n.addr),
-            live: members.contains(&l.device),
+            live: members.iter().any(|m| l.device == *m),
         })
         .collect();
     let warnings: Vec<String> = conn::shared_addresses(&clines).into_iter().map(|w| format!("{name}: {w}")).collect();
     let settings = ConnSettings {
-        bundle: name.to_string(),
+        bundle: name.clone(),
         nat: c.nat.clone(),
         prefer: c.prefer.clone(),
         prefer_dst: c.prefer_dst.clone(),
@@ -1120,7 +1120,7 @@ fn connection_step(
             clines
                 .iter()
                 .filter(|c| !c.live && weights_before.contains(&format!("{:#010x}", c.mark)))
-                .map(|c| Action::FlushConntrack { bundle: name.to_string(), line: c.device.clone(), mark: c.mark })
+                .map(|c| Action::FlushConntrack { bundle: name.clone(), line: c.device.clone(), mark: c.mark })
                 .collect()
         }
         _ => Vec::new(),
@@ -1148,7 +1148,7 @@ fn connection_step(
             )
         }
     };
-    let action = Action::Nft { bundle: name.to_string(), script, undo, what };
+    let action = Action::Nft { bundle: name.clone(), script, undo, what };
     Ok(Some(ConnStep { action, saved: Some(wanted), flush, warnings, repaired: tampered }))
 }
 
@@ -1259,11 +1259,11 @@ mod tests {
     fn a_teql_run_applies_through_the_kernel_seam_and_rolls_back_whole() {
         let build = |p: &mut Planner| {
             for l in ["eth2", "eth3"] {
-                p.attach(l, "teql0", RpFilter::Loose, false)?;
+                p.attach(&IfName::from(l), &BundleName::from("teql0"), RpFilter::Loose, false)?;
             }
             p.master_up(&Master {
                 address: Some(crate::config::Ipv4Prefix { addr: name_addr("198.18.0.2"), prefix_len: 30 }),
-                ..Master::bare("teql0")
+                ..Master::bare("teql0".into())
             })
         };
         let mut k = MemKernel::new(office());

@@ -424,7 +424,7 @@ fn master_addresses(m: &Master, path: &Path, format: Format) -> Result<(Ipv4Pref
         Format::Ifcfg => ("IPADDR", "GATEWAY"),
         Format::Interfaces => ("address", "gateway"),
     };
-    let missing = |key, why| PeerError::MasterKey { path: path.to_path_buf(), master: m.device.clone(), key, why };
+    let missing = |key, why| PeerError::MasterKey { path: path.to_path_buf(), master: m.device.to_string(), key, why };
     let address = m.address.ok_or_else(|| {
         missing(
             addr_key,
@@ -447,7 +447,7 @@ fn master_addresses(m: &Master, path: &Path, format: Format) -> Result<(Ipv4Pref
     {
         return Err(PeerError::GatewayOutside {
             path: path.to_path_buf(),
-            master: m.device.clone(),
+            master: m.device.to_string(),
             gateway,
             net,
             key: gw_key,
@@ -658,7 +658,7 @@ mod tests {
     /// The README's office, as the ifcfg reader would give it.
     fn office() -> Config {
         let mut c = Config::default();
-        let mut m = Master::bare("teql0");
+        let mut m = Master::bare("teql0".into());
         m.address = Some(net("198.18.200.2/30"));
         m.gateway = Some(ip("198.18.200.1"));
         m.default_route = true;
@@ -836,7 +836,7 @@ mod tests {
         let f = gen(&c, None, None).unwrap();
         assert_eq!(body(&f[2])[2..4], ["IPADDR=198.18.200.1", "PREFIX=31"]);
         // Without a file of its own (named by its lines only).
-        c.masters.insert("teql0".into(), Master::bare("teql0"));
+        c.masters.insert("teql0".into(), Master::bare("teql0".into()));
         assert!(err(&c).starts_with("teql0 has no file of its own"), "{}", err(&c));
     }
 

@@ -10,63 +10,68 @@ use std::net::Ipv4Addr;
 
 use crate::config::{master_index, ConfigError, Ipv4Prefix, Master, RpFilter};
 use crate::error::{Error, Result};
+use crate::names::{BundleName, IfName};
 use crate::netlink::{self, Link, Route};
 use crate::route::{Nexthop, Rule, TableRoute};
 use crate::state::State;
 
+/// One change to the kernel. Its interfaces and bundles are checked names (`IfName`,
+/// `BundleName`): the planner takes them from the configuration, or from the kernel only where
+/// the kernel's name is one teqlctl takes; a line the kernel names otherwise (attached by hand),
+/// or a teqlN past teql63, is left alone with a warning (`unchecked_line`, `unmanaged_master`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     SetRpFilter {
-        iface: String,
+        iface: IfName,
         value: u8,
         previous: Option<u8>,
     },
     /// Root qdisc teqlN on a line. `replacing` names a qdisc the admin configured that --force
     /// lets us replace (it cannot be restored by a rollback).
     Attach {
-        iface: String,
+        iface: IfName,
         index: u32,
-        master: String,
+        master: BundleName,
         replacing: Option<String>,
     },
     Detach {
-        iface: String,
+        iface: IfName,
         index: u32,
-        master: String,
+        master: BundleName,
     },
     LinkUp {
-        iface: String,
+        iface: IfName,
         index: u32,
     },
     /// Setting a link down makes the kernel drop its routes; they are kept for a rollback:
     /// `routes` the main table's default routes, `others` its other routes through the link
     /// (TEQL_ROUTE's; not the kernel's own, which come back with the link).
     LinkDown {
-        iface: String,
+        iface: IfName,
         index: u32,
         routes: Vec<Route>,
         others: Vec<TableRoute>,
     },
     SetMtu {
-        iface: String,
+        iface: IfName,
         index: u32,
         mtu: u32,
         previous: u32,
     },
     AddAddress {
-        iface: String,
+        iface: IfName,
         index: u32,
         addr: Ipv4Prefix,
     },
     DelAddress {
-        iface: String,
+        iface: IfName,
         index: u32,
         addr: Ipv4Prefix,
     },
     /// `ip route replace default`: `replaced` holds the default routes with the same metric
     /// that the kernel overwrites, for a rollback.
     DefaultRoute {
-        iface: String,
+        iface: IfName,
         index: u32,
         via: Ipv4Addr,
         metric: u32,
@@ -75,42 +80,42 @@ pub enum Action {
     // Multipath bundles (`multipath`): rules, routes in any table, nexthop objects. `shown` is
     // the object as `ip` prints it, with interface names (the planner knows them, apply not).
     AddRule {
-        bundle: String,
+        bundle: BundleName,
         rule: Rule,
         shown: String,
     },
     DelRule {
-        bundle: String,
+        bundle: BundleName,
         rule: Rule,
         shown: String,
     },
     /// `previous`: the route with the same key the kernel had (restored by a rollback).
     ReplaceRoute {
-        bundle: String,
+        bundle: BundleName,
         route: TableRoute,
         previous: Option<TableRoute>,
         shown: String,
     },
     DelRoute {
-        bundle: String,
+        bundle: BundleName,
         route: TableRoute,
         shown: String,
     },
     ReplaceNexthop {
-        bundle: String,
+        bundle: BundleName,
         nh: Nexthop,
         previous: Option<Nexthop>,
         shown: String,
     },
     DelNexthop {
-        bundle: String,
+        bundle: BundleName,
         nh: Nexthop,
         shown: String,
     },
     /// One `nft -f` transaction (a connection bundle's table). `undo` is the transaction that
     /// puts back what was there (the table as listed before, or none).
     Nft {
-        bundle: String,
+        bundle: BundleName,
         script: String,
         undo: String,
         /// One line for the log (the script is many).
@@ -120,13 +125,13 @@ pub enum Action {
     /// dead, and their retries must open new ones on live lines at once. Cannot be undone, so
     /// it comes last, and its failure is a warning, not a rollback.
     FlushConntrack {
-        bundle: String,
-        line: String,
+        bundle: BundleName,
+        line: IfName,
         mark: u32,
     },
     /// net.ipv4.fib_multipath_hash_policy, and hash_fields with it when `fields` is set.
     SetHashPolicy {
-        bundle: String,
+        bundle: BundleName,
         value: u8,
         fields: Option<u32>,
         previous: Option<u8>,
@@ -481,7 +486,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Makes `iface` a line of `master`, with its reverse-path filter as configured.
-    pub fn attach(&mut self, iface: &str, master: &str, rp: RpFilter, force: bool) -> Result<()> {
+    pub fn attach(&mut self, iface: &IfName, master: &BundleName, rp: RpFilter, force: bool) -> Result<()> {
         let m = self.master_link(master)?;
         let link = self.state.link(iface).ok_or_else(|| Error::NoSuchInterface(iface.to_string()))?;
         if link.flags & netlink::IFF_LOOPBACK != 0 {
@@ -518,7 +523,7 @@ impl<'a> Planner<'a> {
             .root_qdisc(link.index)
             .filter(|q| q.handle >> 16 != 0 && q.kind == current.clone().unwrap_or_default());
         let replacing = match current.as_deref() {
-            Some(k) if k == master => None,
+            Some(k) if master == k => None,
             Some(k) if master_index(k).is_some() => {
                 if !force {
                     return Err(Error::Refused(format!(
@@ -550,7 +555,7 @@ impl<'a> Planner<'a> {
             let master_mtu = self.mtu_now(&m);
             if link.mtu < master_mtu {
                 self.plan.actions.push(Action::SetMtu {
-                    iface: master.to_string(),
+                    iface: master.iface().clone(),
                     index: m.index,
                     mtu: link.mtu,
                     previous: master_mtu,
@@ -573,9 +578,9 @@ impl<'a> Planner<'a> {
         }
 
         if let Some(value) = rp.sysctl_value() {
-            let previous = self.state.rp_filter.get(iface).copied();
+            let previous = self.state.rp_filter.get(iface.as_str()).copied();
             if previous != Some(value) {
-                self.plan.actions.push(Action::SetRpFilter { iface: iface.to_string(), value, previous });
+                self.plan.actions.push(Action::SetRpFilter { iface: iface.clone(), value, previous });
             }
             if value == 0 && self.state.rp_filter.get("all").is_some_and(|&a| a != 0) {
                 self.plan.warnings.push(format!(
@@ -591,9 +596,9 @@ impl<'a> Planner<'a> {
         }
         if !already {
             self.plan.actions.push(Action::Attach {
-                iface: iface.to_string(),
+                iface: iface.clone(),
                 index: link.index,
-                master: master.to_string(),
+                master: master.clone(),
                 replacing,
             });
             self.qdisc.insert(link.index, Some(master.to_string()));
@@ -723,18 +728,24 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Takes `iface` out of whichever bundle it is in. Returns that master.
-    pub fn detach(&mut self, iface: &str, missing_ok: bool) -> Result<Option<String>> {
+    /// Takes `iface` out of whichever bundle it is in. Returns that master. A line of a teqlN
+    /// past teql63 (sch_teql loaded by hand with more masters) is no bundle of teqlctl's: it is
+    /// left as it is, with a warning that says how to take it out.
+    pub fn detach(&mut self, iface: &IfName, missing_ok: bool) -> Result<Option<BundleName>> {
         let Some(link) = self.state.link(iface) else {
             if missing_ok {
                 return Ok(None);
             }
             return Err(Error::NoSuchInterface(iface.to_string()));
         };
-        match self.kind_now(link.index).filter(|k| master_index(k).is_some()).map(str::to_string) {
-            Some(master) => {
+        match self.kind_now(link.index).filter(|k| master_index(k).is_some()) {
+            Some(k) => {
+                let Some(master) = BundleName::teql(k) else {
+                    self.plan.warnings.push(unmanaged_master(iface, k));
+                    return Ok(None);
+                };
                 self.plan.actions.push(Action::Detach {
-                    iface: iface.to_string(),
+                    iface: iface.clone(),
                     index: link.index,
                     master: master.clone(),
                 });
@@ -751,26 +762,22 @@ impl<'a> Planner<'a> {
     /// `teqlctl check` takes a dead line out: planned against the state read under the lock,
     /// so the rule "never the last line" holds even if the bundle's other lines left while the
     /// round was probing (an `ifdown` of the last other live line then keeps this one in).
-    pub fn take_out_dead(&mut self, iface: &str, master: &str) -> HealthStep {
+    pub fn take_out_dead(&mut self, iface: &IfName, master: &BundleName) -> HealthStep {
         let Some(link) = self.state.link(iface) else { return HealthStep::Gone(format!("{iface} no longer exists")) };
-        if self.kind_now(link.index) != Some(master) {
+        if self.kind_now(link.index) != Some(master.as_str()) {
             return HealthStep::Gone(format!("{iface} is no longer a line of {master}"));
         }
         if self.lines_of(master) <= 1 {
             return HealthStep::Kept;
         }
-        self.plan.actions.push(Action::Detach {
-            iface: iface.to_string(),
-            index: link.index,
-            master: master.to_string(),
-        });
+        self.plan.actions.push(Action::Detach { iface: iface.clone(), index: link.index, master: master.clone() });
         self.qdisc.insert(link.index, None);
         HealthStep::Planned
     }
 
     /// `teqlctl check` puts a recovered line back: only while the line is still up and free,
     /// and its master is still up (a bundle the admin took down stays down).
-    pub fn put_back(&mut self, iface: &str, master: &str, rp: RpFilter) -> Result<HealthStep> {
+    pub fn put_back(&mut self, iface: &IfName, master: &BundleName, rp: RpFilter) -> Result<HealthStep> {
         let Some(link) = self.state.link(iface) else {
             return Ok(HealthStep::Gone(format!("{iface} no longer exists")));
         };
@@ -778,7 +785,7 @@ impl<'a> Planner<'a> {
             return Ok(HealthStep::Gone(format!("{iface} has been set down")));
         }
         match self.kind_now(link.index) {
-            Some(k) if k == master => return Ok(HealthStep::Gone(format!("{iface} is a line of {master} again"))),
+            Some(k) if master == k => return Ok(HealthStep::Gone(format!("{iface} is a line of {master} again"))),
             Some(k) if master_index(k).is_some() => {
                 return Ok(HealthStep::Gone(format!("{iface} is now a line of {k}")))
             }
@@ -807,12 +814,17 @@ impl<'a> Planner<'a> {
 
     /// A master left without lines would stay up and drop everything sent to it: set it down
     /// instead, so its routes disappear and a backup route (if any) takes over.
-    pub fn down_if_empty(&mut self, master: &str) {
+    pub fn down_if_empty(&mut self, master: &BundleName) {
         let Some(link) = self.state.link(master) else { return };
         if self.slaves_now(master).is_empty() && self.up_now(link) {
             let routes = self.state.default_routes_via(link.index).cloned().collect();
             let others = self.routes_through(link.index);
-            self.plan.actions.push(Action::LinkDown { iface: master.to_string(), index: link.index, routes, others });
+            self.plan.actions.push(Action::LinkDown {
+                iface: master.iface().clone(),
+                index: link.index,
+                routes,
+                others,
+            });
             self.up.insert(link.index, false);
             self.note(format!("{master} has no line left: set down (its routes go with it)"));
         }
@@ -838,18 +850,18 @@ impl<'a> Planner<'a> {
                     key: "MTU".into(),
                     value: mtu.to_string(),
                     expected: format!("at most {min_mtu}, the MTU of its line {min_name}").into(),
-                    device: Some(m.device.clone()),
+                    device: Some(m.device.to_string()),
                     at: None,
                 }));
             }
         }
         if !was_up {
-            self.plan.actions.push(Action::LinkUp { iface: m.device.clone(), index: link.index });
+            self.plan.actions.push(Action::LinkUp { iface: m.device.iface().clone(), index: link.index });
             self.up.insert(link.index, true);
         }
         if let Some(mtu) = m.mtu.filter(|&mtu| mtu != effective) {
             self.plan.actions.push(Action::SetMtu {
-                iface: m.device.clone(),
+                iface: m.device.iface().clone(),
                 index: link.index,
                 mtu,
                 previous: effective,
@@ -859,7 +871,7 @@ impl<'a> Planner<'a> {
             let present =
                 self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len);
             if !present {
-                self.plan.actions.push(Action::AddAddress { iface: m.device.clone(), index: link.index, addr });
+                self.plan.actions.push(Action::AddAddress { iface: m.device.iface().clone(), index: link.index, addr });
             }
         }
         if let (true, Some(via)) = (m.default_route, m.gateway) {
@@ -888,7 +900,7 @@ impl<'a> Planner<'a> {
                     ));
                 }
                 self.plan.actions.push(Action::DefaultRoute {
-                    iface: m.device.clone(),
+                    iface: m.device.iface().clone(),
                     index: link.index,
                     via,
                     metric,
@@ -975,9 +987,9 @@ impl<'a> Planner<'a> {
 
     /// The bundle's NAT table as configured: written when missing or different from our record,
     /// removed when the bundle has no TEQL_NAT (any more).
-    fn bundle_nat(&mut self, dev: &str, nets: &[crate::config::Ipv4Prefix]) {
+    fn bundle_nat(&mut self, dev: &BundleName, nets: &[crate::config::Ipv4Prefix]) {
         use crate::bundle_nat;
-        let now = self.state.bundle_nat.get(dev).cloned().unwrap_or_default();
+        let now = self.state.bundle_nat.get(dev.as_str()).cloned().unwrap_or_default();
         // What puts back the table as it was: our recorded ruleset, else none at all.
         let undo = match (&now.written, now.exists, &now.not_ours) {
             (_, true, Some((_, Some(listing)))) => format!("{}{listing}", bundle_nat::teardown(dev)),
@@ -987,7 +999,7 @@ impl<'a> Planner<'a> {
         if nets.is_empty() {
             if now.exists || now.written.is_some() {
                 self.plan.actions.push(Action::Nft {
-                    bundle: dev.to_string(),
+                    bundle: dev.clone(),
                     script: bundle_nat::teardown(dev),
                     undo,
                     what: format!("nft delete table inet {}  # {dev} has no TEQL_NAT", bundle_nat::table(dev)),
@@ -1001,7 +1013,7 @@ impl<'a> Planner<'a> {
         }
         let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
         self.plan.actions.push(Action::Nft {
-            bundle: dev.to_string(),
+            bundle: dev.clone(),
             what: format!(
                 "nft: table inet {} masquerades {} leaving by another interface than {dev}",
                 bundle_nat::table(dev),
@@ -1025,22 +1037,54 @@ impl<'a> Planner<'a> {
         if self.up_now(link) {
             let routes = self.state.default_routes_via(link.index).cloned().collect();
             let others = self.routes_through(link.index);
-            self.plan.actions.push(Action::LinkDown { iface: m.device.clone(), index: link.index, routes, others });
+            self.plan.actions.push(Action::LinkDown {
+                iface: m.device.iface().clone(),
+                index: link.index,
+                routes,
+                others,
+            });
             self.up.insert(link.index, false);
         }
         if let Some(addr) = m.address {
             if self.state.addresses_of(link.index).any(|a| a.addr == addr.addr && a.prefix_len == addr.prefix_len) {
-                self.plan.actions.push(Action::DelAddress { iface: m.device.clone(), index: link.index, addr });
+                self.plan.actions.push(Action::DelAddress { iface: m.device.iface().clone(), index: link.index, addr });
             }
         }
         for s in self.slaves_now(&m.device) {
-            self.plan.actions.push(Action::Detach { iface: s.name.clone(), index: s.index, master: m.device.clone() });
+            // sch_teql takes any device the kernel named, and the kernel takes names teqlctl
+            // does not: such a line is left to the admin, who attached it by hand.
+            let Some(iface) = IfName::new(&s.name) else {
+                self.plan.warnings.push(unchecked_line(&s.name, &m.device));
+                continue;
+            };
+            self.plan.actions.push(Action::Detach { iface, index: s.index, master: m.device.clone() });
             self.qdisc.insert(s.index, None);
         }
         // Its routes went with the link; its NAT goes with the bundle.
         self.bundle_nat(&m.device, &[]);
         Ok(())
     }
+}
+
+/// The warning for a line of `master` whose kernel name teqlctl does not take: it is left
+/// attached (shown escaped, since the kernel's names may hold any byte but '/', ':', NUL and
+/// whitespace).
+fn unchecked_line(raw: &str, master: &str) -> String {
+    let name = crate::names::shown(raw);
+    format!(
+        "{name} is a line of {master} under a name teqlctl does not take ({}): left attached; rename it, or \
+         take it out by hand (tc qdisc del dev NAME root)",
+        crate::names::refusal(raw)
+    )
+}
+
+/// The warning for a line of a teqlN past teql63, which teqlctl never configures: it is left
+/// attached.
+fn unmanaged_master(iface: &IfName, master: &str) -> String {
+    format!(
+        "{iface} is a line of {master}, past teql63, the last master teqlctl configures: left attached; take it \
+         out with `tc qdisc del dev {iface} root`"
+    )
 }
 
 /// "an ipip", "a gre".
@@ -1125,22 +1169,52 @@ mod tests {
         s
     }
 
-    /// `down` detaches every line of the master, also one attached by hand whose name came from
-    /// the kernel's dump and never through IfName: the dry run shows it escaped (issue 26,
-    /// point 5).
+    /// `down` detaches every line of the master; one attached by hand whose name came from the
+    /// kernel's dump and is no IfName cannot be an action's line (issue 27, point 2): it is
+    /// left attached with a warning, its name escaped (issue 26, point 5), and the other lines
+    /// still go. No panic, no raw name on the terminal.
     #[test]
-    fn a_kernel_name_never_reaches_the_dry_run_raw() {
+    fn a_kernel_name_that_is_no_interface_name_is_left_with_a_warning() {
         let mut s = office();
         let evil = "e\u{1b}]0;x\u{7}\u{202e}";
         s.links.push(link(20, evil, ETHER | IFF_UP, 1500));
         s.qdiscs.insert(20, Qdisc { ifindex: 20, kind: "teql0".into(), handle: 0 });
+        s.qdiscs.insert(10, Qdisc { ifindex: 10, kind: "teql0".into(), handle: 0 });
         let mut p = Planner::new(&s);
         p.master_down(&teql0()).unwrap();
         let plan = p.finish();
-        assert!(plan.actions.iter().any(|a| matches!(a, Action::Detach { iface, .. } if iface == evil)));
+        let detached: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Detach { iface, .. } => Some(iface.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(detached, ["eth2"], "{plan}");
         let text = plan.to_string();
         assert!(!text.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'), "{text:?}");
-        assert!(text.contains("tc qdisc del dev e\\e]0;x\\u{0007}\\u{202E} root\n"), "{text}");
+        assert!(
+            text.contains(
+                "# warning: e\\x1b]0;x\\x07\\xe2\\x80\\xae is a line of teql0 under a name teqlctl does not take"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("left attached"), "{text}");
+    }
+
+    /// A line of a teqlN past teql63 (sch_teql loaded by hand with more masters) is no line of a
+    /// bundle teqlctl names: `detach` leaves it with a warning instead of an action whose master
+    /// is no BundleName.
+    #[test]
+    fn a_line_of_a_master_past_the_cap_is_left_with_a_warning() {
+        let mut s = office();
+        s.qdiscs.insert(10, Qdisc { ifindex: 10, kind: "teql70".into(), handle: 0 });
+        let mut p = Planner::new(&s);
+        assert_eq!(p.detach(&IfName::from("eth2"), false).unwrap(), None);
+        let plan = p.finish();
+        assert!(plan.actions.is_empty(), "{plan}");
+        assert!(plan.warnings.iter().any(|w| w.contains("eth2 is a line of teql70, past teql63")), "{plan}");
     }
 
     /// The office's eth2 and eth3 with addresses: in two subnets, or both in one.
@@ -1213,13 +1287,13 @@ mod tests {
         for a in &plan.actions {
             match a {
                 Action::Attach { index, master, .. } => {
-                    s.qdiscs.insert(*index, Qdisc { ifindex: *index, kind: master.clone(), handle: 0x8001_0000 });
+                    s.qdiscs.insert(*index, Qdisc { ifindex: *index, kind: master.to_string(), handle: 0x8001_0000 });
                 }
                 Action::Detach { index, .. } => {
                     s.qdiscs.insert(*index, Qdisc { ifindex: *index, kind: "pfifo_fast".into(), handle: 0 });
                 }
                 Action::SetRpFilter { iface, value, .. } => {
-                    s.rp_filter.insert(iface.clone(), *value);
+                    s.rp_filter.insert(iface.to_string(), *value);
                 }
                 Action::LinkUp { index, .. } => {
                     let min = s
@@ -1260,10 +1334,10 @@ mod tests {
                 Action::Nft { bundle, script, .. } => {
                     let gone = *script == crate::bundle_nat::teardown(bundle);
                     if gone {
-                        s.bundle_nat.remove(bundle);
+                        s.bundle_nat.remove(bundle.as_str());
                     } else {
                         s.bundle_nat.insert(
-                            bundle.clone(),
+                            bundle.to_string(),
                             crate::bundle_nat::NatNow { written: Some(script.clone()), exists: true, not_ours: None },
                         );
                     }
@@ -1280,7 +1354,7 @@ mod tests {
         let s = office();
         let mut p = Planner::new(&s);
         for l in lines {
-            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
+            p.attach(&IfName::from(*l), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         }
         p.master_up(&teql0()).unwrap();
         let plan = p.finish();
@@ -1299,7 +1373,7 @@ mod tests {
     fn first_line_brings_the_bundle_alive_in_kernel_order() {
         let s = office();
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         p.master_up(&teql0()).unwrap();
         assert_eq!(
             shell(&p.finish()),
@@ -1328,7 +1402,7 @@ mod tests {
 
     fn agg_up(s: &State, m: &Master) -> Plan {
         let mut p = Planner::new(s);
-        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         p.master_up(m).unwrap();
         p.finish()
     }
@@ -1431,7 +1505,7 @@ mod tests {
     fn the_bundle_down_removes_its_nat_and_a_master_routing_run_on_a_down_master_changes_nothing() {
         let s = after(office(), &agg_up(&office(), &aggregator()));
         let mut p = Planner::new(&s);
-        p.master_down(&Master::bare("teql0")).unwrap();
+        p.master_down(&Master::bare("teql0".into())).unwrap();
         let plan = p.finish();
         assert!(shell(&plan).last().unwrap().contains("delete table inet teqlctl_teql0"), "{plan}");
         let s2 = after(s, &plan);
@@ -1445,7 +1519,7 @@ mod tests {
         let s2 = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s2);
         for l in ["eth2", "eth3"] {
-            p.attach(l, "teql0", RpFilter::Loose, false).unwrap();
+            p.attach(&IfName::from(l), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         }
         p.master_up(&teql0()).unwrap();
         let plan = p.finish();
@@ -1456,7 +1530,7 @@ mod tests {
     fn later_line_joins_running_master_without_touching_it() {
         let s2 = bonded(&["eth2"]);
         let mut p = Planner::new(&s2);
-        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         p.master_up(&teql0()).unwrap();
         assert_eq!(shell(&p.finish()), ["tc qdisc add dev eth3 root teql0"]);
     }
@@ -1476,12 +1550,12 @@ mod tests {
         let mut s = office();
         s.qdiscs.insert(11, Qdisc { ifindex: 11, kind: "htb".into(), handle: 0x0001_0000 });
         let mut p = Planner::new(&s);
-        let e = p.attach("eth3", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("eth3 has a root qdisc htb (handle 1:)"), "{e}");
         assert!(e.to_string().contains("--force"), "{e}");
         assert_eq!(e.exit_code(), crate::error::exit::KERNEL);
         let mut p = Planner::new(&s);
-        p.attach("eth3", "teql0", RpFilter::Loose, true).unwrap();
+        p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Loose, true).unwrap();
         assert!(shell(&p.finish()).contains(&"tc qdisc replace dev eth3 root teql0".to_string()));
     }
 
@@ -1493,7 +1567,7 @@ mod tests {
         s.qdiscs.remove(&13);
         let mut p = Planner::new(&s);
         for l in ["eth3", "eth4", "eth5"] {
-            p.attach(l, "teql0", RpFilter::Keep, false).unwrap();
+            p.attach(&IfName::from(l), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         }
         assert_eq!(
             shell(&p.finish()),
@@ -1511,7 +1585,7 @@ mod tests {
         s.links.push(Link { link_type: ARPHRD_VOID, ..link(2, "teql1", IFF_NOARP | ETHER, 1500) });
         s.qdiscs.insert(10, Qdisc { ifindex: 10, kind: "teql1".into(), handle: 0x8001_0000 });
         let mut p = Planner::new(&s);
-        let e = p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("already a line of teql1"), "{e}");
     }
 
@@ -1519,14 +1593,14 @@ mod tests {
     fn unknown_interface_and_bad_master_names() {
         let s = office();
         let mut p = Planner::new(&s);
-        let e = p.attach("eth9", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("eth9"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::NO_SUCH_INTERFACE);
         assert!(e.to_string().starts_with("eth9: no such interface"), "{e}");
-        let e = p.attach("eth2", "eth3", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("eth2"), &BundleName::from("eth3"), RpFilter::Loose, false).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::USAGE);
-        let e = p.attach("eth2", "teql3", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("eth2"), &BundleName::from("teql3"), RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("max_equalizers=4"), "{e}");
-        let e = p.attach("teql0", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = p.attach(&IfName::from("teql0"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap_err();
         assert!(e.to_string().contains("teql master itself"), "{e}");
     }
 
@@ -1535,7 +1609,7 @@ mod tests {
         let mut s2 = bonded(&["eth2"]);
         s2.links.iter_mut().find(|l| l.name == "eth3").unwrap().mtu = 1400;
         let mut p = Planner::new(&s2);
-        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         p.master_up(&teql0()).unwrap();
         let plan = p.finish();
         assert_eq!(shell(&plan), ["ip link set dev teql0 mtu 1400", "tc qdisc add dev eth3 root teql0"]);
@@ -1546,7 +1620,7 @@ mod tests {
         );
         // A configured MTU above the new line's is an error naming the key, before any change.
         let mut p = Planner::new(&s2);
-        p.attach("eth3", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         let e = p.master_up(&Master { mtu: Some(1500), ..teql0() }).unwrap_err();
         assert!(e.to_string().contains("MTU"), "{e}");
         assert!(e.to_string().contains("at most 1400, the MTU of its line eth3"), "{e}");
@@ -1558,13 +1632,13 @@ mod tests {
         let mut m = teql0();
         m.mtu = Some(1400);
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         p.master_up(&m).unwrap();
         let sh = shell(&p.finish());
         assert_eq!(sh[1..3], ["ip link set dev teql0 up".to_string(), "ip link set dev teql0 mtu 1400".to_string()]);
         m.mtu = Some(9000);
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         let e = p.master_up(&m).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::CONFIG);
         assert!(
@@ -1581,7 +1655,7 @@ mod tests {
         s.default_routes.push(route(Some("192.0.2.1".parse().unwrap()), 20, 0));
         s.default_routes.push(route(Some("192.0.2.254".parse().unwrap()), 20, 100));
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         p.master_up(&teql0()).unwrap();
         let plan = p.finish();
         let Some(Action::DefaultRoute { replaced, .. }) = plan.actions.last() else { panic!("{plan}") };
@@ -1594,13 +1668,13 @@ mod tests {
     fn last_line_leaving_takes_master_down_with_its_routes() {
         let s2 = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s2);
-        assert_eq!(p.detach("eth2", false).unwrap().as_deref(), Some("teql0"));
-        p.down_if_empty("teql0");
+        assert_eq!(p.detach(&IfName::from("eth2"), false).unwrap().as_deref(), Some("teql0"));
+        p.down_if_empty(&BundleName::from("teql0"));
         assert_eq!(shell(&p.finish()), ["tc qdisc del dev eth2 root"]);
         let mut p = Planner::new(&s2);
-        p.detach("eth2", false).unwrap();
-        p.detach("eth3", false).unwrap();
-        p.down_if_empty("teql0");
+        p.detach(&IfName::from("eth2"), false).unwrap();
+        p.detach(&IfName::from("eth3"), false).unwrap();
+        p.down_if_empty(&BundleName::from("teql0"));
         let plan = p.finish();
         assert_eq!(
             shell(&plan),
@@ -1615,36 +1689,45 @@ mod tests {
         // The round decided to take eth3 out while eth2 was live; eth2 left before the lock.
         let s = bonded(&["eth3"]);
         let mut p = Planner::new(&s);
-        assert_eq!(p.take_out_dead("eth3", "teql0"), HealthStep::Kept);
+        assert_eq!(p.take_out_dead(&IfName::from("eth3"), &BundleName::from("teql0")), HealthStep::Kept);
         assert!(p.finish().actions.is_empty());
         // Two dead lines and one of them the last: the first goes, the second stays.
         let s = bonded(&["eth3", "eth4"]);
         let mut p = Planner::new(&s);
-        assert_eq!(p.take_out_dead("eth3", "teql0"), HealthStep::Planned);
-        assert_eq!(p.take_out_dead("eth4", "teql0"), HealthStep::Kept);
+        assert_eq!(p.take_out_dead(&IfName::from("eth3"), &BundleName::from("teql0")), HealthStep::Planned);
+        assert_eq!(p.take_out_dead(&IfName::from("eth4"), &BundleName::from("teql0")), HealthStep::Kept);
         assert_eq!(shell(&p.finish()), ["tc qdisc del dev eth3 root"]);
         // Detached by the admin meanwhile, or gone.
         let s = bonded(&["eth2", "eth4"]);
         let mut p = Planner::new(&s);
-        assert!(matches!(p.take_out_dead("eth3", "teql0"), HealthStep::Gone(_)));
-        assert!(matches!(p.take_out_dead("eth9", "teql0"), HealthStep::Gone(_)));
+        assert!(matches!(p.take_out_dead(&IfName::from("eth3"), &BundleName::from("teql0")), HealthStep::Gone(_)));
+        assert!(matches!(p.take_out_dead(&IfName::from("eth9"), &BundleName::from("teql0")), HealthStep::Gone(_)));
     }
 
     #[test]
     fn check_puts_back_only_a_line_that_is_still_up_and_free() {
         let s = bonded(&["eth2"]);
         let mut p = Planner::new(&s);
-        assert_eq!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Planned);
+        assert_eq!(
+            p.put_back(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep).unwrap(),
+            HealthStep::Planned
+        );
         assert_eq!(shell(&p.finish()), ["tc qdisc add dev eth3 root teql0"]);
         let mut s = bonded(&["eth2"]);
         if let Some(l) = s.links.iter_mut().find(|l| l.name == "eth3") {
             l.flags &= !netlink::IFF_UP;
         }
         let mut p = Planner::new(&s);
-        assert!(matches!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Gone(_)));
+        assert!(matches!(
+            p.put_back(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep).unwrap(),
+            HealthStep::Gone(_)
+        ));
         let s = bonded(&["eth2", "eth3"]);
         let mut p = Planner::new(&s);
-        assert!(matches!(p.put_back("eth3", "teql0", RpFilter::Keep).unwrap(), HealthStep::Gone(_)));
+        assert!(matches!(
+            p.put_back(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Keep).unwrap(),
+            HealthStep::Gone(_)
+        ));
         assert!(p.finish().actions.is_empty());
     }
 
@@ -1652,9 +1735,9 @@ mod tests {
     fn detach_is_idempotent_and_tolerates_vanished_lines() {
         let s = office();
         let mut p = Planner::new(&s);
-        assert_eq!(p.detach("eth2", false).unwrap(), None);
-        assert_eq!(p.detach("usb0", true).unwrap(), None);
-        assert!(p.detach("usb0", false).is_err());
+        assert_eq!(p.detach(&IfName::from("eth2"), false).unwrap(), None);
+        assert_eq!(p.detach(&IfName::from("usb0"), true).unwrap(), None);
+        assert!(p.detach(&IfName::from("usb0"), false).is_err());
         assert!(p.finish().actions.is_empty());
     }
 
@@ -1684,9 +1767,9 @@ mod tests {
         let mut s = office();
         s.rp_filter.insert("all".into(), 1);
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Off, false).unwrap();
-        p.attach("eth3", "teql0", RpFilter::Strict, false).unwrap();
-        p.attach("eth4", "teql0", RpFilter::Keep, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Off, false).unwrap();
+        p.attach(&IfName::from("eth3"), &BundleName::from("teql0"), RpFilter::Strict, false).unwrap();
+        p.attach(&IfName::from("eth4"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap();
         let plan = p.finish();
         assert_eq!(plan.actions[0], Action::SetRpFilter { iface: "eth2".into(), value: 0, previous: Some(1) });
         assert!(plan.warnings.iter().any(|w| w.contains("no effect while net.ipv4.conf.all.rp_filter")));
@@ -1699,10 +1782,10 @@ mod tests {
         let mut s = office();
         s.links.push(Link { kind: Some("gretap".into()), ..link(30, "gt0", ETHER | IFF_UP, 1462) });
         let mut p = Planner::new(&s);
-        let e = p.attach("gt0", "teql0", RpFilter::Keep, false).unwrap_err();
+        let e = p.attach(&IfName::from("gt0"), &BundleName::from("teql0"), RpFilter::Keep, false).unwrap_err();
         assert!(e.to_string().contains("gt0 is a gretap tunnel"), "{e}");
         let mut p = Planner::new(&s);
-        p.attach("gt0", "teql0", RpFilter::Keep, true).unwrap();
+        p.attach(&IfName::from("gt0"), &BundleName::from("teql0"), RpFilter::Keep, true).unwrap();
         assert!(p.finish().warnings[0].contains("--force"));
     }
 
@@ -1743,8 +1826,8 @@ mod tests {
     fn gre_tunnels_over_their_own_lines_are_lines() {
         let s = tunnel_office();
         let mut p = Planner::new(&s);
-        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
-        p.attach("tl2", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("tl2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         p.master_up(&teql0()).unwrap();
         let plan = p.finish();
         let sh = shell(&plan);
@@ -1760,8 +1843,8 @@ mod tests {
         let mut s = tunnel_office();
         s.links.iter_mut().find(|l| l.name == "tl1").unwrap().kind = Some("ipip".into());
         let mut p = Planner::new(&s);
-        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
-        p.attach("tl2", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("tl2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         let plan = p.finish();
         assert_eq!(plan.warnings.len(), 1, "{plan}");
         assert!(
@@ -1776,7 +1859,7 @@ mod tests {
         let mut s = tunnel_office();
         s.addresses.push(Address { ifindex: 50, addr: "198.18.201.2".parse().unwrap(), prefix_len: 30, peer: None });
         let mut p = Planner::new(&s);
-        p.attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         assert_eq!(shell(&p.finish())[0], "sysctl -w net.ipv4.conf.tl1.rp_filter=2");
     }
 
@@ -1784,7 +1867,9 @@ mod tests {
     fn a_bare_tunnel_is_refused_while_all_rp_filter_is_on() {
         let mut s = tunnel_office();
         s.rp_filter.insert("all".into(), 1);
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("net.ipv4.conf.all.rp_filter is 1"), "{e}");
     }
 
@@ -1792,21 +1877,29 @@ mod tests {
     fn a_tunnel_whose_outer_packets_loop_or_leave_by_another_isp_is_refused() {
         let mut s = tunnel_office();
         s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 1, gateway: None }));
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("would leave by teql0, through a teql bundle: a loop"), "{e}");
         // tl2 is already a line of teql0: tl1's packets through it are a loop too.
         let mut s = tunnel_office();
         s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 51, gateway: None }));
         s.qdiscs.insert(51, Qdisc { ifindex: 51, kind: "teql0".into(), handle: 0x8001_0000 });
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("a loop"), "{e}");
         let mut s = tunnel_office();
         s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 41, gateway: None }));
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("would leave by eth6, not by eth1, which owns 198.51.100.10"), "{e}");
         let mut s = tunnel_office();
         s.tunnel_paths.insert(50, Err(101));
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("no route for its outer packets from 198.51.100.10 to 198.18.0.2"), "{e}");
     }
 
@@ -1817,18 +1910,22 @@ mod tests {
         s.addresses.push(Address { ifindex: 60, addr: "198.18.0.9".parse().unwrap(), prefix_len: 32, peer: None });
         s.links.iter_mut().find(|l| l.name == "tl1").unwrap().tunnel.as_mut().unwrap().local =
             Some("198.18.0.9".parse().unwrap());
-        Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap();
+        Planner::new(&s).attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
     }
 
     #[test]
     fn a_tunnel_without_outer_addresses_or_too_large_for_its_line_is_refused() {
         let mut s = tunnel_office();
         s.links.iter_mut().find(|l| l.name == "tl1").unwrap().tunnel.as_mut().unwrap().local = None;
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("MY_OUTER_IPADDR and PEER_OUTER_IPADDR"), "{e}");
         let mut s = tunnel_office();
         s.links.iter_mut().find(|l| l.name == "tl1").unwrap().mtu = 1500;
-        let e = Planner::new(&s).attach("tl1", "teql0", RpFilter::Loose, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
+            .unwrap_err();
         assert!(e.to_string().contains("exceed eth1's MTU 1500 and would be fragmented; set tl1's MTU to 1472"), "{e}");
     }
 
@@ -1836,7 +1933,9 @@ mod tests {
     fn untried_tunnel_kinds_need_force() {
         let mut s = office();
         s.links.push(Link { kind: Some("sit".into()), ..link(30, "sit1", IFF_NOARP | IFF_UP, 1480) });
-        let e = Planner::new(&s).attach("sit1", "teql0", RpFilter::Keep, false).unwrap_err();
+        let e = Planner::new(&s)
+            .attach(&IfName::from("sit1"), &BundleName::from("teql0"), RpFilter::Keep, false)
+            .unwrap_err();
         assert!(e.to_string().contains("was never tried as a teql line"), "{e}");
     }
 
@@ -1846,7 +1945,7 @@ mod tests {
         s.links.retain(|l| l.name != "teql0");
         s.teql_loaded = false;
         let mut p = Planner::new(&s);
-        p.attach("eth2", "teql0", RpFilter::Loose, false).unwrap();
+        p.attach(&IfName::from("eth2"), &BundleName::from("teql0"), RpFilter::Loose, false).unwrap();
         p.master_up(&teql0()).unwrap();
         assert_eq!(shell(&p.finish()).len(), 5);
     }

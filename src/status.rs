@@ -345,7 +345,7 @@ pub fn multipath_status(
         let lines: Vec<crate::connection::ConnLine> = cfg
             .members_of(name)
             .map(|m| crate::connection::ConnLine {
-                device: m.device.to_string(),
+                device: m.device.clone(),
                 mark: crate::connection::mark_of(m.table()),
                 weight: m.path.weight.unwrap_or(1),
                 addr: None,

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, TunnelKind};
+use crate::config::{BundleName, Config, ConfigError, TunnelKind};
 
 /// One problem, as `--json` prints it; fields that the problem cannot name are null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -178,7 +178,7 @@ fn check_rulesets(cfg: &Config, r: &mut Report, check: impl Fn(&str, &str) -> Ch
     let scripts: Vec<(String, String)> = cfg
         .masters
         .values()
-        .filter_map(|m| crate::mode::of(cfg, m).requirements().nft_ruleset.map(|r| (m.device.clone(), r)))
+        .filter_map(|m| crate::mode::of(cfg, m).requirements().nft_ruleset.map(|r| (m.device.to_string(), r)))
         .collect();
     let mut not_checked = BTreeSet::new();
     for (bundle, script) in scripts {
@@ -188,7 +188,8 @@ fn check_rulesets(cfg: &Config, r: &mut Report, check: impl Fn(&str, &str) -> Ch
                 not_checked.insert(why);
             }
             Checked::Refused(out) => {
-                let file = cfg.masters.get(&bundle).and_then(|m| m.source.as_ref()).map(|p| p.display().to_string());
+                let file =
+                    cfg.masters.get(bundle.as_str()).and_then(|m| m.source.as_ref()).map(|p| p.display().to_string());
                 r.problems.push(Problem {
                     kind: "nft",
                     message: format!(
@@ -294,7 +295,7 @@ pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
     };
     // Every bundle named, by its file or only by its lines (a teqlN no file configures).
     let names: BTreeSet<&str> =
-        cfg.masters.keys().map(String::as_str).chain(cfg.members.values().map(|l| l.master.as_str())).collect();
+        cfg.masters.keys().map(BundleName::as_str).chain(cfg.members.values().map(|l| l.master.as_str())).collect();
     let needs: Vec<(&str, crate::mode::Requirements, &'static str)> = names
         .into_iter()
         .filter_map(|n| crate::mode::bundle(cfg, n).map(|b| (n, b.requirements(), b.mode_name())))
@@ -454,7 +455,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.masters.insert(
             "wan".into(),
-            crate::config::Master::multipath("wan", Mode::Multipath(Default::default()), true, 0, "x".into()),
+            crate::config::Master::multipath("wan".into(), Mode::Multipath(Default::default()), true, 0, "x".into()),
         );
         assert!(preflight(&cfg, &mp).is_empty());
     }

@@ -62,7 +62,7 @@ const STORY_DEB: &str = "    teql-mode connection\n    teql-nat 203.0.113.0/24\n
 fn the_user_story_loads_the_same_from_both_formats() {
     let want = ConnectionOptions {
         nat: vec![net("203.0.113.0/24")],
-        prefer: vec!["eth1".into()],
+        prefer: vec![config::IfName::new("eth1").unwrap()],
         prefer_dst: vec![net("192.0.2.128/25"), net("198.18.64.0/18")],
         local_source: Some("198.18.0.1".parse().unwrap()),
     };

@@ -260,7 +260,7 @@ fn teql_every_event_through_the_entry() {
     assert_eq!(qdisc_of(&lab.kernel, "eth3").as_deref(), Some("teql0"));
     // The bundle's own ifup-local and `teqlctl up`: nothing left to do.
     let done = lab.kernel.changes();
-    let (k, r) = run_on(&lab.root, &lab.cfg, lab.kernel.clone(), &[Event::BundleRefreshed("teql0".into())]);
+    let (k, r) = run_on(&lab.root, &lab.cfg, lab.kernel.clone(), &[Event::BundleRefreshed(bundle("teql0"))]);
     r.unwrap();
     assert_eq!(k.changes(), done, "{:?}", &k.log[done..]);
     // check: eth3 dead, taken out; eth2 is then the last line and stays.
@@ -268,8 +268,8 @@ fn teql_every_event_through_the_entry() {
         &mut lab,
         state.path(),
         &[
-            Change::Detach { line: "eth3".into(), master: "teql0".into() },
-            Change::Detach { line: "eth2".into(), master: "teql0".into() },
+            Change::Detach { line: name("eth3"), master: bundle("teql0") },
+            Change::Detach { line: name("eth2"), master: bundle("teql0") },
         ],
     );
     assert_eq!(out, ["done", "kept"]);
@@ -277,7 +277,7 @@ fn teql_every_event_through_the_entry() {
     assert_eq!(qdisc_of(&lab.kernel, "eth2").as_deref(), Some("teql0"));
     // ... and put back when it answers again.
     assert_eq!(
-        health(&mut lab, state.path(), &[Change::Attach { line: "eth3".into(), master: "teql0".into() }]),
+        health(&mut lab, state.path(), &[Change::Attach { line: name("eth3"), master: bundle("teql0") }]),
         ["done"]
     );
     assert_eq!(qdisc_of(&lab.kernel, "eth3").as_deref(), Some("teql0"));
@@ -356,12 +356,12 @@ fn multipath_every_event(mode: &str) {
     assert_eq!(group(&lab.kernel), ["eth1", "eth2", "eth3"]);
     // check: eth1 dead, out; then back.
     assert_eq!(
-        health(&mut lab, state.path(), &[Change::Detach { line: "eth1".into(), master: "wan".into() }]),
+        health(&mut lab, state.path(), &[Change::Detach { line: name("eth1"), master: bundle("wan") }]),
         ["done"]
     );
     assert_eq!(group(&lab.kernel), ["eth2", "eth3"]);
     assert_eq!(
-        health(&mut lab, state.path(), &[Change::Attach { line: "eth1".into(), master: "wan".into() }]),
+        health(&mut lab, state.path(), &[Change::Attach { line: name("eth1"), master: bundle("wan") }]),
         ["done"]
     );
     assert_eq!(group(&lab.kernel), ["eth1", "eth2", "eth3"]);

@@ -13,7 +13,7 @@ use std::sync::Once;
 use config_files::ifcfg;
 use tempfile::TempDir;
 use teqlctl::apply;
-use teqlctl::config::{self, Config, Master, RpFilter};
+use teqlctl::config::{self, BundleName, Config, IfName, Master, RpFilter};
 use teqlctl::connection::{self as conn, ConnLine, ConnSettings};
 use teqlctl::kernel::{Kernel, MemKernel, Reads};
 use teqlctl::multipath::{self as mp, Request};
@@ -25,6 +25,14 @@ use teqlctl::plan::{Action, HealthStep, Plan, Planner};
 use teqlctl::state::State;
 
 const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
+
+fn ifname(s: &str) -> IfName {
+    IfName::new(s).expect("an interface name")
+}
+
+fn bundle(s: &str) -> BundleName {
+    BundleName::new(s).expect("a bundle name")
+}
 
 /// The log and the state directory (DHCP leases) go to a directory of the test's: nothing of
 /// the host's is read or written. Every test calls it before anything logs.
@@ -148,7 +156,7 @@ fn teql_up(k: &mut MemKernel, m: &Master, lines: &[&str]) -> Plan {
     event(k, |k| {
         teql_plan(k, |p| {
             for l in lines {
-                p.attach(l, &m.device, RpFilter::Loose, false)?;
+                p.attach(&ifname(l), &m.device, RpFilter::Loose, false)?;
             }
             p.master_up(m)
         })
@@ -176,7 +184,7 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
     // `check` finds eth3 dead, then alive.
     event(&mut k, |k| {
         teql_plan(k, |p| {
-            let step = p.take_out_dead("eth3", "teql0");
+            let step = p.take_out_dead(&ifname("eth3"), &bundle("teql0"));
             assert!(matches!(step, HealthStep::Planned | HealthStep::Gone(_)), "{step:?}");
             Ok(())
         })
@@ -184,14 +192,14 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
     assert_eq!(k.state().slaves_of("teql0").count(), 1);
     // The last line is never taken out.
     assert!(teql_plan(&mut k, |p| {
-        assert_eq!(p.take_out_dead("eth2", "teql0"), HealthStep::Kept);
+        assert_eq!(p.take_out_dead(&ifname("eth2"), &bundle("teql0")), HealthStep::Kept);
         Ok(())
     })
     .actions
     .is_empty());
     event(&mut k, |k| {
         teql_plan(k, |p| {
-            let step = p.put_back("eth3", "teql0", RpFilter::Loose)?;
+            let step = p.put_back(&ifname("eth3"), &bundle("teql0"), RpFilter::Loose)?;
             assert!(matches!(step, HealthStep::Planned | HealthStep::Gone(_)), "{step:?}");
             Ok(())
         })
@@ -202,8 +210,8 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
     for (line, left) in [("eth3", 1), ("eth2", 0)] {
         event(&mut k, |k| {
             teql_plan(k, |p| {
-                if p.detach(line, true)?.is_some() {
-                    p.down_if_empty("teql0");
+                if p.detach(&ifname(line), true)?.is_some() {
+                    p.down_if_empty(&bundle("teql0"));
                 }
                 Ok(())
             })
@@ -264,7 +272,7 @@ fn a_tunnel_line_joins_and_leaves() {
     let plan = event(&mut k, |k| {
         teql_plan(k, |p| {
             for l in ["gre1", "eth3"] {
-                p.attach(l, "teql1", cfg.members[l].rp_filter, false)?;
+                p.attach(&ifname(l), &bundle("teql1"), cfg.members[l].rp_filter, false)?;
             }
             p.master_up(&m)
         })
@@ -276,7 +284,7 @@ fn a_tunnel_line_joins_and_leaves() {
     assert_eq!(k.state().slaves_of("teql1").map(|l| l.name.as_str()).collect::<Vec<_>>(), ["eth3", "gre1"]);
     assert!(k.state().link("teql1").is_some_and(|l| State::is_up(l) && l.mtu == 1476));
 
-    event(&mut k, |k| teql_plan(k, |p| p.detach("gre1", false).map(drop)));
+    event(&mut k, |k| teql_plan(k, |p| p.detach(&ifname("gre1"), false).map(drop)));
     assert_eq!(k.state().slaves_of("teql1").count(), 1);
 }
 
@@ -313,7 +321,7 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
     let teqlctl::config::Mode::Multipath(options) = &master.mode else { panic!("wan is a multipath bundle") };
     let lines = teqlctl::ops::multipath_lines(cfg, "wan");
     let b = mp::Bundle {
-        name: "wan".into(),
+        name: bundle("wan"),
         hash: options.hash,
         defroute: options.defroute,
         metric: master.metric,
@@ -341,10 +349,10 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
                 mark: conn::mark_of(l.table),
                 weight: l.weight,
                 addr: p.now.iter().find(|n| n.device == l.device).map(|n| n.addr),
-                live: p.members.contains(&l.device),
+                live: p.members.iter().any(|m| l.device == *m),
             })
             .collect();
-        let settings = ConnSettings { bundle: "wan".into(), nat: c.nat.clone(), ..ConnSettings::default() };
+        let settings = ConnSettings { nat: c.nat.clone(), ..ConnSettings::new(bundle("wan")) };
         let wanted = conn::ruleset(&clines, &settings);
         // The table as nft lists it once `wanted` is written: what follows its teardown,
         // without comments.
@@ -364,7 +372,7 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
             (_, true) => Some(wanted),
         };
         if let Some(script) = step {
-            let action = Action::Nft { bundle: "wan".into(), script, undo, what: "wan: nftables".into() };
+            let action = Action::Nft { bundle: bundle("wan"), script, undo, what: "wan: nftables".into() };
             if bundle_up {
                 actions.push(action);
             } else {
@@ -373,7 +381,11 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
             if let Some(cur) = &current {
                 let weights = cur.lines().find(|x| x.trim_start().starts_with("map weights ")).unwrap_or("");
                 for c in clines.iter().filter(|c| !c.live && weights.contains(&format!("{:#010x}", c.mark))) {
-                    actions.push(Action::FlushConntrack { bundle: "wan".into(), line: c.device.clone(), mark: c.mark });
+                    actions.push(Action::FlushConntrack {
+                        bundle: bundle("wan"),
+                        line: c.device.clone(),
+                        mark: c.mark,
+                    });
                 }
             }
         }

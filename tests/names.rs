@@ -93,3 +93,39 @@ fn keyfile_interface_name() {
         check(&config::keyfile::load(t.path()), "keyfile", &file, "interface-name=", ch, why);
     }
 }
+
+/// A bundle's own file or stanza under a name no bundle can have (issue 27, point 2): the
+/// readers hold a bundle's name as a BundleName from there on, so the name is checked where it
+/// is read, one problem naming the file, and no bundle comes of it. Before, such a multipath
+/// bundle was taken silently, and no line could ever name it.
+#[test]
+fn a_bundle_under_a_name_no_bundle_can_have() {
+    for (name, why) in [("teqlx", "not starting with teql"), ("wan*", "'*' is refused")] {
+        let t = TempDir::new().unwrap();
+        let file = write(
+            t.path(),
+            "etc/sysconfig/network-scripts/ifcfg-wan",
+            &format!("DEVICE='{name}'\nDEVICETYPE=teql\nTEQL_MODE=multipath\n"),
+        );
+        let c = config::ifcfg::load(t.path());
+        let p = problems(&c);
+        assert_eq!(p.len(), 1, "ifcfg {name}: {p:?}");
+        assert!(p[0].starts_with(&format!("{}: ", file.display())), "ifcfg {name}: {p:?}");
+        for w in ["cannot name a bundle", why, "rename it"] {
+            assert!(p[0].contains(w), "ifcfg {name}: {w:?} not in {p:?}");
+        }
+        assert!(c.masters.is_empty(), "ifcfg {name}: {:?}", c.masters.keys());
+
+        let t = TempDir::new().unwrap();
+        let file =
+            write(t.path(), "etc/network/interfaces", &format!("iface {name} inet manual\n    teql-mode multipath\n"));
+        let c = config::interfaces::load(t.path());
+        let p = problems(&c);
+        assert_eq!(p.len(), 1, "interfaces {name}: {p:?}");
+        assert!(p[0].starts_with(&format!("{}: ", file.display())), "interfaces {name}: {p:?}");
+        for w in ["cannot name a bundle", why] {
+            assert!(p[0].contains(w), "interfaces {name}: {w:?} not in {p:?}");
+        }
+        assert!(c.masters.is_empty(), "interfaces {name}: {:?}", c.masters.keys());
+    }
+}

@@ -184,7 +184,7 @@ fn add_file(
     if ctx.problems.is_empty() {
         match entry {
             Some(Entry::Master(m)) => {
-                config.masters.insert(device, m);
+                config.masters.insert(m.device.clone(), m);
             }
             Some(Entry::Member(m)) => {
                 config.members.insert(device, m);
@@ -467,7 +467,7 @@ fn read_tunnel(ctx: &mut Ctx, vars: &ShellVars) -> Result<Option<TunnelConf>, ()
 
 fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaults) -> Option<Master> {
     check_teql_keys(ctx, vars);
-    keys::master_past_cap(ctx, device);
+    let bundle = keys::bundle_name(ctx, device);
     let values = values(vars);
     keys::line_keys_on_bundle(ctx, &FORMAT, &values, device);
     let (mode, routing) = keys::read_bundle(ctx, &FORMAT, &values, device)?;
@@ -480,7 +480,7 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
         let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
         let metric = ctx.var(vars, "METRIC", parse_decimal, EXPECT_METRIC);
         let (onboot, metric) = (onboot.ok()?.unwrap_or(true), metric.ok()?.unwrap_or(0));
-        return Some(Master::multipath(device, mode, onboot, metric, ctx.path.to_path_buf()));
+        return Some(Master::multipath(bundle?, mode, onboot, metric, ctx.path.to_path_buf()));
     }
     let onboot = ctx.var(vars, "ONBOOT", parse_bool, EXPECT_YES_NO);
     let mtu = ctx.var(vars, "MTU", parse_mtu, EXPECT_MTU);
@@ -508,7 +508,7 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
 
     let route = resolve_default_route(ctx, vars, device, defaults, address);
     Some(Master {
-        device: device.to_string(),
+        device: bundle?,
         address,
         gateway: route.0,
         default_route: route.1,
@@ -825,7 +825,7 @@ mod tests {
         assert_eq!(c.files["ifcfg-uplink"], "eth2");
         assert!(!c.members.contains_key("uplink"));
         // Named by a member, without a file of its own.
-        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+        assert_eq!(c.masters["teql1"], Master::bare("teql1".into()));
         assert_eq!(c.masters_needed(), 2);
     }
 
@@ -1061,7 +1061,7 @@ mod tests {
         fs::remove_file(root.file("ifcfg-teql0")).unwrap();
         let c = root.load();
         assert!(c.problems.is_empty());
-        assert_eq!(c.masters["teql0"], Master::bare("teql0"));
+        assert_eq!(c.masters["teql0"], Master::bare("teql0".into()));
     }
 
     #[test]

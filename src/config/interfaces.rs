@@ -923,7 +923,7 @@ fn build(reader: Reader) -> Config {
         if is_master {
             if let Some(m) = build_master(&mut ctx, stanza, onboot) {
                 if ctx.problems.is_empty() {
-                    config.masters.insert(stanza.name.clone(), m);
+                    config.masters.insert(m.device.clone(), m);
                 }
             }
         } else if let Some(mut m) = build_member(&mut ctx, stanza) {
@@ -1255,7 +1255,7 @@ fn check_member(ctx: &mut Ctx, values: &Values, onboot: bool) -> Option<Member> 
 }
 
 fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> {
-    keys::master_past_cap(ctx, &stanza.name);
+    let bundle = keys::bundle_name(ctx, &stanza.name);
     let options = teql_options(ctx, stanza);
     let values = option_values(|k| options.get(k).map(|o| o.value.as_str()));
     check_member(ctx, &values, false);
@@ -1268,7 +1268,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         }
         let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);
         let metric = metric.ok()?.unwrap_or(0);
-        return Some(Master::multipath(&stanza.name, mode, onboot, metric, stanza.at.path.clone()));
+        return Some(Master::multipath(bundle?, mode, onboot, metric, stanza.at.path.clone()));
     }
     let mtu = ctx.field("mtu", value("mtu"), parse_mtu, EXPECT_MTU);
     let metric = ctx.field("metric", value("metric"), parse_decimal, EXPECT_METRIC);
@@ -1305,7 +1305,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
         _ => None,
     };
     Some(Master {
-        device: stanza.name.clone(),
+        device: bundle?,
         address,
         // ifupdown's static method installs `default via GATEWAY onlink` whenever it is given.
         default_route: matches!(gateway, Ok(Some(_))),
@@ -1887,7 +1887,7 @@ mod tests {
         );
         let c = root.load();
         no_problems(&c);
-        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+        assert_eq!(c.masters["teql1"], Master::bare("teql1".into()));
     }
 
     #[test]
@@ -1907,7 +1907,7 @@ mod tests {
         assert_eq!(onboot, [true, true, false, false]);
         assert!(teql0(&c).onboot);
         // A bare master is brought up with its lines, like in network-scripts.
-        assert_eq!(c.masters["teql1"], Master::bare("teql1"));
+        assert_eq!(c.masters["teql1"], Master::bare("teql1".into()));
     }
 
     #[test]

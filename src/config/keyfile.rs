@@ -165,7 +165,7 @@ pub fn load(root: &Path) -> Config {
     let mut own = BTreeSet::new();
     for path in files_in(&mut cfg, &root.join(BUNDLE_DIR), BUNDLE_SUFFIX) {
         if let Some(m) = read_bundle_file(&mut cfg, &path) {
-            own.insert(m.device.clone());
+            own.insert(m.device.to_string());
             cfg.masters.insert(m.device.clone(), m);
         }
     }
@@ -496,7 +496,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
             return None;
         }
         // ONBOOT has no place here: the lines' autoconnect brings the bundle up.
-        return Some(Master::multipath(name, mode, true, metric.ok()?.unwrap_or(0), ctx.path.to_path_buf()));
+        return Some(Master::multipath(bundle, mode, true, metric.ok()?.unwrap_or(0), ctx.path.to_path_buf()));
     }
     let address = ctx.field(
         "address",
@@ -518,7 +518,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
         return None;
     }
     Some(Master {
-        device: name.to_string(),
+        device: bundle,
         address,
         gateway,
         // As ifupdown's static method: a gateway given is the default route, unless said not.

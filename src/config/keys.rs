@@ -358,6 +358,25 @@ pub(crate) fn master_past_cap(p: &mut impl Problems, device: &str) {
     }
 }
 
+/// The bundle a bundle's file or stanza configures, checked once here so that the rest of
+/// teqlctl holds a `BundleName`; None (the problem recorded) for a name teqlctl takes for no
+/// bundle: a teqlN past the cap, a name starting with teql that the kernel never gives a
+/// master, or no interface name at all. Such a bundle could have no line anyway (a line's
+/// TEQL_MASTER is checked the same way).
+pub(crate) fn bundle_name(p: &mut impl Problems, device: &str) -> Option<BundleName> {
+    master_past_cap(p, device);
+    let name = BundleName::new(device);
+    if name.is_none() && super::master_index(device).is_none() {
+        p.inconsistent(format!(
+            "{} cannot name a bundle: a bundle is a teql master teql0..teql63, or a multipath bundle named by {} \
+             not starting with teql (such as wan); rename it",
+            shown(device),
+            crate::names::refusal(device)
+        ));
+    }
+    name
+}
+
 /// A bundle's mode and, for a TEQL bundle, its routing; None when a value is bad or a key does
 /// not fit the mode (recorded).
 pub(crate) fn read_bundle(
@@ -413,13 +432,14 @@ const EXPECT_CONNECTION_ONLY: &str = "nothing: it is read only on a connection b
 const EXPECT_PREFER_FIRST: &str = "a preferred line too: set the preferred line(s) first";
 
 /// `eth1 eth2` (commas or spaces): distinct interface names.
-fn parse_iface_list(v: &str) -> Option<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+fn parse_iface_list(v: &str) -> Option<Vec<IfName>> {
+    let mut out: Vec<IfName> = Vec::new();
     for word in v.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
-        if IfName::new(word).is_none() || out.iter().any(|w| w == word) {
+        let name = IfName::new(word)?;
+        if out.contains(&name) {
             return None;
         }
-        out.push(word.to_string());
+        out.push(name);
     }
     (!out.is_empty()).then_some(out)
 }

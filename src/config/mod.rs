@@ -349,7 +349,7 @@ pub struct ConnectionOptions {
     /// TEQL_NAT / teql-nat: LAN sources masqueraded to the address of the line they leave by.
     pub nat: Vec<Ipv4Prefix>,
     /// TEQL_PREFER / teql-prefer: the preferred lines, in the order they fail over.
-    pub prefer: Vec<String>,
+    pub prefer: Vec<IfName>,
     /// TEQL_PREFER_DST / teql-prefer-dst: destinations that always leave by the first live
     /// preferred line.
     pub prefer_dst: Vec<Ipv4Prefix>,
@@ -488,7 +488,7 @@ impl Default for Probe {
 /// A teqlN master and what it needs once a line is attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Master {
-    pub device: String,
+    pub device: BundleName,
     pub address: Option<Ipv4Prefix>,
     pub gateway: Option<Ipv4Addr>,
     /// Whether teqlctl installs `default via gateway dev teqlN onlink`, already resolved from
@@ -517,9 +517,9 @@ impl Master {
 
     /// A master named by members but with no configuration file: it is brought up with no
     /// address and no route.
-    pub fn bare(device: &str) -> Master {
+    pub fn bare(device: BundleName) -> Master {
         Master {
-            device: device.to_string(),
+            device,
             address: None,
             gateway: None,
             default_route: false,
@@ -534,7 +534,7 @@ impl Master {
 
     /// A multipath or connection bundle as its file or stanza gives it: no device, so only its
     /// mode, ONBOOT, the metric of its default route, and where it was read.
-    pub(crate) fn multipath(device: &str, mode: Mode, onboot: bool, metric: u32, source: PathBuf) -> Master {
+    pub(crate) fn multipath(device: BundleName, mode: Mode, onboot: bool, metric: u32, source: PathBuf) -> Master {
         Master { mode, onboot, metric, source: Some(source), ..Master::bare(device) }
     }
 }
@@ -556,7 +556,8 @@ pub struct BundleRouting {
 /// Everything teqlctl was told, from whichever distribution format it was read.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
-    pub masters: BTreeMap<String, Master>,
+    /// Keyed by the bundle's name (its `device`); `.get("teql0")` works through Borrow<str>.
+    pub masters: BTreeMap<BundleName, Master>,
     pub members: BTreeMap<String, Member>,
     /// Config file basename (e.g. `ifcfg-uplink`) to the device it configures, for every file
     /// that concerns teql. Used by ifup-pre-local, which is given the basename only.
@@ -604,7 +605,7 @@ impl Config {
     pub fn masters_needed(&self) -> u32 {
         self.masters
             .keys()
-            .map(String::as_str)
+            .map(BundleName::as_str)
             .chain(self.members.values().map(|m| m.master.as_str()))
             .filter_map(master_index)
             .filter(|&i| i < MAX_MASTERS)
@@ -711,11 +712,11 @@ pub const EXPECT_MASTER_OR_BUNDLE: &str =
 /// one must not be replaced by a bare master as if it did not exist. A multipath bundle always
 /// needs one, and the cross-file checks say so.
 pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own: &BTreeSet<String>) {
-    let named: BTreeSet<String> =
-        cfg.members.values().filter(|m| m.master.is_teql()).map(|m| m.master.to_string()).collect();
+    let named: BTreeSet<BundleName> =
+        cfg.members.values().filter(|m| m.master.is_teql()).map(|m| m.master.clone()).collect();
     for master in named {
-        if !own.contains(&master) {
-            cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(&master));
+        if !own.contains(master.as_str()) {
+            cfg.masters.entry(master.clone()).or_insert_with(|| Master::bare(master));
         }
     }
     check_bundles(cfg, fmt);
@@ -749,7 +750,7 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         } else {
             continue;
         };
-        bad_masters.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+        bad_masters.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.to_string()) }));
     }
     for (name, e) in bad_masters {
         cfg.masters.remove(&name);
@@ -834,7 +835,7 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
 /// bundle: its nftables table marks every new connection, and two would fight over them.
 fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad = Vec::new();
-    let mut first: Option<String> = None;
+    let mut first: Option<BundleName> = None;
     for (name, m) in &cfg.masters {
         let Mode::Multipath(MultipathOptions { connection: Some(c), .. }) = &m.mode else { continue };
         let Some(path) = m.source.clone() else { continue };
@@ -861,7 +862,7 @@ fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
         };
         first.get_or_insert_with(|| name.clone());
         if let Some(msg) = msg {
-            bad.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+            bad.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.to_string()) }));
         }
     }
     for (name, e) in bad {
@@ -954,7 +955,7 @@ fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
 /// construction; the rare clash (a hash in 10000, or a TEQL_TABLE chosen into a group's range
 /// or past 65535) is named once with what to change.
 fn check_ids(cfg: &mut Config, fmt: &Format) {
-    let mut groups: BTreeMap<u32, String> = BTreeMap::new();
+    let mut groups: BTreeMap<u32, BundleName> = BTreeMap::new();
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
         let Mode::Multipath(_) = &m.mode else { continue };
@@ -966,7 +967,8 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
                 shown(other)
             );
             if let Some(path) = m.source.clone() {
-                bad_masters.push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.clone()) }));
+                bad_masters
+                    .push((name.clone(), ConfigError::Inconsistent { path, msg, device: Some(name.to_string()) }));
             }
             continue;
         }
@@ -1254,7 +1256,7 @@ mod tests {
     fn masters_needed_counts_every_name() {
         let mut c = Config::default();
         assert_eq!(c.masters_needed(), 0);
-        c.masters.insert("teql0".into(), Master::bare("teql0"));
+        c.masters.insert("teql0".into(), Master::bare("teql0".into()));
         assert_eq!(c.masters_needed(), 1);
         c.members.insert(
             "eth2".into(),
