@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::ConfigError;
-use crate::netlink::NlError;
+use crate::nl_error::NlError;
 
 // The exit codes live below every module that returns one (out, peer), which error sits
 // above; the path `error::exit` stays for the callers that name it so.
@@ -50,9 +50,10 @@ pub enum Error {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
 
-    /// `teqlctl peer-config` cannot mirror the bundle, or cannot write its files.
-    #[error("{0}")]
-    Peer(#[from] crate::peer::PeerError),
+    /// `teqlctl peer-config` cannot mirror the bundle, or cannot write its files (the
+    /// message of its `PeerError`, and the exit status it asks for: peer.rs converts).
+    #[error("{message}")]
+    Peer { message: String, code: i32 },
 }
 
 impl Error {
@@ -70,7 +71,7 @@ impl Error {
             Error::Busy(..) => exit::BUSY,
             Error::Io(_, e) if e.kind() == std::io::ErrorKind::PermissionDenied => exit::PERMISSION,
             Error::Io(..) => exit::FAILURE,
-            Error::Peer(e) => e.exit_code(),
+            Error::Peer { code, .. } => *code,
         }
     }
 

@@ -39,6 +39,7 @@ pub mod names;
 pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;
+pub mod nl_error;
 pub mod nm;
 pub mod ops;
 pub mod out;

@@ -43,28 +43,9 @@ use rtnetlink::sys::{AsyncSocket, Socket, SocketAddr};
 
 mod nexthop;
 
-/// How long one request may wait for the kernel's answer (the nexthop socket's bound too).
-pub const TIMEOUT: Duration = nexthop::TIMEOUT;
-
-/// A failed netlink exchange: the kernel's errno, the socket's own errno, or a connection that
-/// ended without one (errno 0).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", describe(*.errno))]
-pub struct NlError {
-    /// Positive errno (EPERM = 1, ...), 0 when the socket itself failed.
-    pub errno: i32,
-}
-
-fn describe(errno: i32) -> String {
-    if errno == 0 {
-        "netlink connection failed".to_string()
-    } else if errno == libc::ETIMEDOUT {
-        // rtnetlink itself never answers ETIMEDOUT: it is our own time bound (nexthop requests).
-        format!("no answer from the kernel within {} s", TIMEOUT.as_secs())
-    } else {
-        std::io::Error::from_raw_os_error(errno).to_string()
-    }
-}
+// How long one request may wait for the kernel's answer (the nexthop socket's bound too), and a
+// request's failure: below error.rs, which reports them.
+pub use crate::nl_error::{NlError, TIMEOUT};
 
 /// A non-blocking netlink socket without a reactor, for the single-threaded [`Netlink::block`].
 ///

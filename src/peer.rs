@@ -203,6 +203,12 @@ impl PeerError {
     }
 }
 
+impl From<PeerError> for crate::error::Error {
+    fn from(e: PeerError) -> Self {
+        crate::error::Error::Peer { message: e.to_string(), code: e.exit_code() }
+    }
+}
+
 fn shown(text: &str) -> String {
     escape_for_message(text, crate::config::MESSAGE_VALUE_CHARS)
 }

@@ -15,8 +15,8 @@ use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use super::{Nexthop, NlError};
 
-/// How long one request may wait for its complete answer (a dump included).
-pub const TIMEOUT: Duration = Duration::from_secs(2);
+// How long one request may wait for its complete answer (a dump included).
+pub use crate::nl_error::TIMEOUT;
 
 // include/uapi/linux/rtnetlink.h
 pub(crate) const RTM_NEWNEXTHOP: u16 = 104;
