@@ -29,6 +29,8 @@ pub fn apply_at(plan: &Plan, nl: &mut dyn Kernel) -> std::result::Result<usize, 
             Ok(()) => {
                 match action {
                     Action::Nft { what, .. } => log::info(what),
+                    // teqlctl's own bookkeeping: the change it follows was said.
+                    Action::Record { .. } => {}
                     _ => log::info(&action.to_string()),
                 }
                 done.push(action);
@@ -85,6 +87,7 @@ fn execute(action: &Action, nl: &mut dyn Kernel) -> Result<()> {
             }
             return r;
         }
+        Action::Record { path, contents, .. } => return nl.write_record(path, contents.as_deref()),
     };
     r.map_err(|e| action.error(e))
 }
@@ -149,6 +152,9 @@ fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
                 let p = previous.and_then(|v| nl.set_multipath_hash_policy(v).err());
                 let h = previous_fields.and_then(|v| nl.set_multipath_hash_fields(v).err());
                 p.or(h).map(|e| e.to_string())
+            }
+            Action::Record { path, previous, .. } => {
+                nl.write_record(path, previous.as_deref()).err().map(|e| e.to_string())
             }
         };
         match r {

@@ -132,7 +132,7 @@ fn plan_and_apply(
         crate::nft::check_version(b)?;
     }
     apply_plan(&plan, k)?;
-    crate::bundle_nat::record(plan.nft_scripts());
+    crate::bundle_nat::record_fingerprints(plan.nft_scripts());
     Ok(plan)
 }
 
@@ -771,22 +771,25 @@ fn multipath_with_lines(
         let mut actions = std::mem::take(&mut mp.actions);
         let mut notes = std::mem::take(&mut mp.notes);
         let mut warnings = std::mem::take(&mut mp.warnings);
-        let mut saved = None;
-        let mut repaired = None;
+        // Whether the table was written or removed: its fingerprint is recorded once it was.
+        let mut fingerprint = false;
         if let Some(c) = &options.connection {
             let step = connection_step(ctx, name, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
-                repaired = why;
+                // The records follow the transaction at once, and come before the flushes
+                // (last: they cannot be undone), so that a rollback puts them back with it.
+                let mut step = vec![action];
+                step.extend(connection_records(nl, name, wanted.as_deref(), why.as_deref()));
                 // Up: the tables and rules the marks lead to exist first. Down: the marks stop
                 // before the tables go.
                 if req.bundle_up {
-                    actions.push(action);
+                    actions.extend(step);
                 } else {
-                    actions.insert(0, action);
+                    actions.splice(0..0, step);
                 }
                 actions.extend(flush);
-                saved = Some(wanted);
+                fingerprint = true;
             } else if ctx.dry_run {
                 notes.push(format!("{name}: its nftables table is as it should be"));
             }
@@ -794,10 +797,10 @@ fn multipath_with_lines(
             // No longer a connection bundle: the marks stop before anything else changes, and
             // the record goes once they have (its fwmark rules go with the planner's, which
             // keeps them only for a connection bundle).
-            if let Some(action) = leftover_connection_table(ctx, cfg, name)? {
-                actions.insert(0, action);
-            }
-            saved = Some(None);
+            let mut step: Vec<crate::plan::Action> = leftover_connection_table(ctx, cfg, name)?.into_iter().collect();
+            step.extend(connection_records(nl, name, None, None));
+            actions.splice(0..0, step);
+            fingerprint = true;
         }
         if !mp.problems.is_empty() {
             note_line_problem();
@@ -809,11 +812,11 @@ fn multipath_with_lines(
         }
         match apply_plan_at(&plan, nl, &mut said) {
             Ok(()) => {
-                if let Some(wanted) = saved {
-                    save_ruleset(name, wanted.as_deref())?;
-                }
-                if let Some(why) = repaired {
-                    record_repair(name, &why);
+                // Not an action of the plan, as the ruleset's record is: the fingerprint holds
+                // the table's handle, which the kernel gives it in the transaction, so it is
+                // read once the transaction ran. A failure costs the next run an `nft list`.
+                if fingerprint {
+                    record_fingerprint(&fingerprint_file(name), crate::connection::NFT_TABLE, name);
                 }
                 return Ok((plan, mp.members));
             }
@@ -949,13 +952,6 @@ pub fn repair_file(name: &str) -> std::path::PathBuf {
     crate::health::state_dir().join(format!("connection-{name}.repaired"))
 }
 
-fn record_repair(name: &str, why: &str) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if let Err(e) = crate::statefile::write_atomic(&repair_file(name), format!("{now} {why}\n").as_bytes()) {
-        log::warn(&format!("{name}: {e}"));
-    }
-}
-
 /// The last repair of connection bundle `name`'s table: (UNIX time, why).
 pub fn last_repair(name: &str) -> Option<(u64, String)> {
     let s = crate::statefile::read_record(&repair_file(name))?;
@@ -963,18 +959,38 @@ pub fn last_repair(name: &str) -> Option<(u64, String)> {
     Some((t.parse().ok()?, why.to_string()))
 }
 
-fn save_ruleset(name: &str, ruleset: Option<&str>) -> Result<()> {
-    record_fingerprint(&fingerprint_file(name), crate::connection::NFT_TABLE, name);
+/// The records of connection bundle `name` once its table is `ruleset` (None: gone), as plan
+/// actions (none for a record that holds that already): the ruleset as written, which the
+/// next run compares with what it wants; and, for `status`, why the table had to be written
+/// anew (`repaired`), or nothing once the bundle is down (its last repair is no longer news).
+fn connection_records(
+    k: &mut dyn Kernel,
+    name: &str,
+    ruleset: Option<&str>,
+    repaired: Option<&str>,
+) -> Vec<crate::plan::Action> {
+    use crate::plan::Action;
     let path = ruleset_file(name);
-    let Some(r) = ruleset else {
-        // The bundle is down: its last repair is no longer news.
-        let _ = std::fs::remove_file(repair_file(name));
-        return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
-            _ => Ok(()),
-        };
+    let previous = k.read_record(&path);
+    let what = match ruleset {
+        Some(_) => format!("the nftables ruleset written for {name}"),
+        None => format!("{name} has no nftables table"),
     };
-    crate::statefile::write_atomic(&path, r.as_bytes())
+    let mut out: Vec<Action> = Action::record(path, ruleset.map(str::to_string), previous, what).into_iter().collect();
+    let repair = match (ruleset, repaired) {
+        (_, Some(why)) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            Some((Some(format!("{now} {why}\n")), format!("{name}: its table was not what teqlctl wrote ({why})")))
+        }
+        (None, None) => Some((None, format!("{name}: its last repair, now that it is down"))),
+        (Some(_), None) => None,
+    };
+    if let Some((contents, what)) = repair {
+        let path = repair_file(name);
+        let previous = k.read_record(&path);
+        out.extend(Action::record(path, contents, previous, what));
+    }
+    out
 }
 
 /// The nft transaction that removes the `inet teqlctl` table teqlctl wrote for `name` when it

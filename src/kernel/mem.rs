@@ -24,12 +24,15 @@
 //!   update appended; a teardown removes it); the NAT record a TEQL bundle's planner reads is
 //!   that text.
 //! - conntrack: entries per mark, gone when flushed.
+//! - records (teqlctl's own files that follow a change): path -> text, a removal of a missing
+//!   one is no error.
 //!
 //! Not modelled: connected (proto kernel) routes of addresses, IFLA_QDISC in `Link.qdisc`, the
 //! flags a teql master takes from its lines, the order of rules of one priority (kept sorted).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use super::{Kernel, Reads};
 use crate::error::{Error, Result};
@@ -45,6 +48,7 @@ pub struct Snapshot {
     pub state: State,
     pub nft: BTreeMap<String, String>,
     pub conntrack: BTreeMap<u32, u64>,
+    pub records: BTreeMap<PathBuf, String>,
 }
 
 /// A failure to inject: the change whose description contains `what` fails with `errno`.
@@ -63,6 +67,8 @@ pub struct MemKernel {
     nft: BTreeMap<String, String>,
     /// Conntrack entries per mark.
     pub conntrack: BTreeMap<u32, u64>,
+    /// teqlctl's records: path -> text.
+    pub records: BTreeMap<PathBuf, String>,
     /// The root qdisc each link had when the kernel was made (or noqueue): what `tc qdisc del`
     /// leaves.
     defaults: BTreeMap<u32, Qdisc>,
@@ -156,7 +162,7 @@ impl MemKernel {
         state.nexthops.sort_by_key(|n| n.id);
         state.default_routes.sort_by_key(|r| (r.metric, r.oif, r.gateway));
         state.bundle_routes.sort_by_key(route_key);
-        Snapshot { state, nft: self.nft.clone(), conntrack: self.conntrack.clone() }
+        Snapshot { state, nft: self.nft.clone(), conntrack: self.conntrack.clone(), records: self.records.clone() }
     }
 
     /// How many changes were asked so far (refused ones included).
@@ -582,6 +588,23 @@ impl Kernel for MemKernel {
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()> {
         self.gate(format!("conntrack flush mark {mark:#010x}")).map_err(std::io::Error::from_raw_os_error)?;
         self.conntrack.remove(&mark);
+        Ok(())
+    }
+
+    fn read_record(&mut self, path: &Path) -> Option<String> {
+        self.records.get(path).cloned()
+    }
+
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()> {
+        self.gate_io(format!("record {}", path.display()))?;
+        match contents {
+            Some(text) => {
+                self.records.insert(path.to_path_buf(), text.to_string());
+            }
+            None => {
+                self.records.remove(path);
+            }
+        }
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! so that host tests run every mode, and a failure at every step of a plan, without a kernel.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::netlink::{Netlink, NlError, Route};
@@ -64,6 +65,13 @@ pub trait Kernel {
     fn nft(&mut self, script: &str, bundle: &str) -> Result<()>;
     /// Deletes the conntrack entries with mark `mark` (none is success).
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()>;
+    /// A record of teqlctl's (a ruleset as written, a marker): its text, None when there is
+    /// none or it cannot be trusted (statefile::read_record).
+    fn read_record(&mut self, path: &Path) -> Option<String>;
+    /// Replaces record `path` with `contents` whole, or removes it (None; a missing file is no
+    /// error). Behind the seam with the kernel's changes because a record follows one: a
+    /// rollback puts it back with them, and tests see it.
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()>;
 }
 
 /// The box's kernel: one netlink socket for the run, /proc/sys, the nft command, ctnetlink.
@@ -158,5 +166,27 @@ impl Kernel for NetKernel {
     }
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()> {
         crate::conntrack::delete_by_mark(mark)
+    }
+    fn read_record(&mut self, path: &Path) -> Option<String> {
+        crate::statefile::read_record(path)
+    }
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()> {
+        match contents {
+            Some(text) => {
+                // The state directory is made (or checked) ours before the first record in it;
+                // a marker next to the lock (/run) lives in a directory that is not ours to chmod.
+                let dir = crate::health::state_dir();
+                if path.parent() == Some(dir.as_path()) {
+                    crate::statefile::private_dir(&dir)?;
+                }
+                crate::statefile::write_atomic(path, text.as_bytes())
+            }
+            None => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::Io(format!("cannot remove {}", path.display()), e))
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }
