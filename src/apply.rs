@@ -207,4 +207,57 @@ mod tests {
         assert_eq!(k.state().hash_policy, Some(1));
         assert_eq!(k.conntrack.get(&7), Some(&3));
     }
+
+    fn record(path: &str, contents: Option<&str>, previous: Option<&str>) -> Action {
+        Action::record(path.into(), contents.map(str::to_string), previous.map(str::to_string), "a record".into())
+            .expect("a change")
+    }
+
+    /// A record is an action like the kernel's changes: written in its place in the plan, and
+    /// put back (or removed) when a later change fails; the dry run shows which file.
+    #[test]
+    fn a_record_is_written_in_its_place_and_rolled_back_with_the_plan() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        k.records.insert("/run/t/old".into(), "before\n".into());
+        k.records.insert("/run/t/gone".into(), "x\n".into());
+        let before = k.snapshot();
+        let plan = Plan {
+            actions: vec![
+                record("/run/t/new", Some("new\n"), None),
+                record("/run/t/old", Some("after\n"), Some("before\n")),
+                record("/run/t/gone", None, Some("x\n")),
+                hash(1, None),
+            ],
+            ..Plan::default()
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# record /run/t/new: a record\n# record /run/t/old: a record\n# remove record /run/t/gone: a record\n\
+             sysctl -w net.ipv4.fib_multipath_hash_policy=1\n"
+        );
+        k.fail_when("fib_multipath_hash_policy", libc::EPERM);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 3);
+        assert!(k.snapshot() == before, "{:?}", k.records);
+        k.heal();
+        assert_eq!(apply(&plan, &mut k).unwrap(), 4);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/old")).map(String::as_str), Some("after\n"));
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/new")).map(String::as_str), Some("new\n"));
+        // A record that holds its contents already is no action: a second run plans nothing.
+        assert_eq!(Action::record("/run/t/new".into(), Some("new\n".into()), Some("new\n".into()), "a".into()), None);
+        assert_eq!(Action::record("/run/t/gone".into(), None, None, "a".into()), None);
+    }
+
+    /// A record that cannot be written fails the run like a change the kernel refuses: what
+    /// came before it is undone.
+    #[test]
+    fn a_record_that_cannot_be_written_undoes_the_run() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let before = k.snapshot();
+        let plan = Plan { actions: vec![hash(1, None), record("/run/t/new", Some("new\n"), None)], ..Plan::default() };
+        k.fail_when("record /run/t/new", libc::ENOSPC);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 1);
+        assert!(k.snapshot() == before, "{:?}", k.state().hash_policy);
+    }
 }

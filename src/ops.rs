@@ -1329,4 +1329,34 @@ mod tests {
             multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines, &mut k).unwrap();
         assert_eq!(members, ["eth1", "eth2", "eth3"]);
     }
+
+    /// A connection bundle's records are actions planned with its table: the ruleset when it
+    /// changes (none when the record holds it already), why the table was written anew, and,
+    /// once the bundle is down, neither.
+    #[test]
+    fn a_connection_bundle_s_records_are_planned_only_when_they_change() {
+        let mut k = MemKernel::new(office());
+        let records = |k: &mut MemKernel, ruleset, why| connection_records(k, "wan", ruleset, why);
+        let first = records(&mut k, Some("table inet teqlctl {}\n"), None);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(first[0].to_string().starts_with(&format!("# record {}: ", ruleset_file("wan").display())));
+        let plan = Plan { actions: first, ..Plan::default() };
+        crate::apply::apply(&plan, &mut k).unwrap();
+        assert!(records(&mut k, Some("table inet teqlctl {}\n"), None).is_empty(), "unchanged: nothing planned");
+
+        let repaired = records(&mut k, Some("table inet teqlctl {}\n"), Some("flushed"));
+        let [Action::Record { path, contents: Some(c), previous: None, .. }] = &repaired[..] else {
+            panic!("{repaired:?}")
+        };
+        assert_eq!((path, c.ends_with(" flushed\n")), (&repair_file("wan"), true));
+        crate::apply::apply(&Plan { actions: repaired, ..Plan::default() }, &mut k).unwrap();
+
+        let down = records(&mut k, None, None);
+        let shown: Vec<String> = down.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown.iter().all(|s| s.starts_with("# remove record ")), "{shown:?}");
+        crate::apply::apply(&Plan { actions: down, ..Plan::default() }, &mut k).unwrap();
+        assert!(k.records.is_empty(), "{:?}", k.records);
+        assert!(records(&mut k, None, None).is_empty());
+    }
 }

@@ -21,11 +21,10 @@
 //! - sysctls: rp_filter of a missing interface, a hash policy on a kernel without multipath
 //!   routing (`hash_policy` None) or hash fields on one without them (`hash_fields` None).
 //! - nftables: each bundle's ruleset as nft would list it (the text written whole; a maps-only
-//!   update appended; a teardown removes it); the NAT record a TEQL bundle's planner reads is
-//!   that text.
+//!   update appended; a teardown removes it).
 //! - conntrack: entries per mark, gone when flushed.
 //! - records (teqlctl's own files that follow a change): path -> text, a removal of a missing
-//!   one is no error.
+//!   one is no error; a TEQL bundle's NAT record is what its planner reads as written.
 //!
 //! Not modelled: connected (proto kernel) routes of addresses, IFLA_QDISC in `Link.qdisc`, the
 //! flags a teql master takes from its lines, the order of rules of one priority (kept sorted).
@@ -307,9 +306,12 @@ impl Kernel for MemKernel {
         if masters.iter().any(|m| m.1) {
             state.ip_forward = self.state.ip_forward;
         }
+        // The record and the table apart, as the state directory and the kernel keep them: a
+        // bundle with a record only is asked about, as `bundle_nat::read` does.
         for (name, _) in masters {
-            if let Some(t) = self.nft.get(&name) {
-                let now = crate::bundle_nat::NatNow { written: Some(t.clone()), exists: true, not_ours: None };
+            if let Some(written) = self.records.get(&crate::bundle_nat::record_path(&name)) {
+                let exists = self.nft.contains_key(&name);
+                let now = crate::bundle_nat::NatNow { written: Some(written.clone()), exists, not_ours: None };
                 state.bundle_nat.insert(name, now);
             }
         }
