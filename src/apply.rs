@@ -9,7 +9,8 @@ use crate::plan::{Action, Plan};
 /// A plan that failed and was rolled back: which of its actions failed, and why.
 #[derive(Debug)]
 pub struct Failed {
-    /// The index in `plan.actions` of the action that failed.
+    /// The index in `plan.actions` of the action that failed; `plan.actions.len()` when a
+    /// record of the plan's intent failed, before any action.
     pub at: usize,
     /// Boxed: an Err that stays small on the common path.
     pub error: Box<Error>,
@@ -23,6 +24,15 @@ pub fn apply(plan: &Plan, nl: &mut dyn Kernel) -> Result<usize> {
 /// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
 /// (its table, rule or nexthop) the kernel refused from one of the whole bundle.
 pub fn apply_at(plan: &Plan, nl: &mut dyn Kernel) -> std::result::Result<usize, Failed> {
+    // The intent is recorded first, whole or not at all, and stays whatever the actions do.
+    let mut done: Vec<&Action> = Vec::new();
+    for action in &plan.intent {
+        if let Err(error) = execute(action, nl) {
+            rollback(&done, nl);
+            return Err(Failed { at: plan.actions.len(), error: Box::new(error) });
+        }
+        done.push(action);
+    }
     let mut done: Vec<&Action> = Vec::new();
     for (at, action) in plan.actions.iter().enumerate() {
         match execute(action, nl) {
@@ -259,5 +269,32 @@ mod tests {
         let f = apply_at(&plan, &mut k).unwrap_err();
         assert_eq!(f.at, 1);
         assert!(k.snapshot() == before, "{:?}", k.state().hash_policy);
+    }
+
+    /// The records of a plan's intent (a line held out, a lease) are made before its actions
+    /// and stay when one fails; when one of them cannot be made, no action runs.
+    #[test]
+    fn the_intent_is_recorded_first_and_kept_when_an_action_fails() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let plan = Plan {
+            intent: vec![record("/run/t/held.json", Some("{}"), None)],
+            actions: vec![hash(1, None)],
+            ..Plan::default()
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# record /run/t/held.json: a record\nsysctl -w net.ipv4.fib_multipath_hash_policy=1\n"
+        );
+        k.fail_when("fib_multipath_hash_policy", libc::EPERM);
+        assert_eq!(apply_at(&plan, &mut k).unwrap_err().at, 0);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/held.json")).map(String::as_str), Some("{}"));
+        assert_eq!(k.log[0], "record /run/t/held.json");
+
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        k.fail_when("record", libc::EROFS);
+        assert_eq!(apply_at(&plan, &mut k).unwrap_err().at, 1);
+        assert_eq!(k.changes(), 1, "{:?}", k.log);
+        // Only the intent: a plan to print and apply, not "nothing to change".
+        assert!(!Plan { actions: Vec::new(), ..plan }.is_empty());
     }
 }

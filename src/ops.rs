@@ -298,7 +298,17 @@ pub fn multipath_health(
             _ => {}
         }
     }
-    let result = multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), &mut nl);
+    let result = multipath_with_lines(
+        ctx,
+        cfg,
+        master,
+        options,
+        &MpEvent::Up,
+        &dead,
+        multipath_lines(cfg, b),
+        Vec::new(),
+        &mut nl,
+    );
     Ok(changes
         .iter()
         .map(|c| match (&result, c) {
@@ -370,9 +380,12 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
         for m in &masters {
             warn_independent_isps(p, cfg, m);
         }
-        if !ctx.dry_run {
-            // Under the run lock (`run` holds it): lines asked in are no longer held out.
-            crate::held::set(&crate::health::state_dir(), joins.iter().map(|j| j.line.as_str()), false)?;
+        // Under the run lock (`run` holds it): lines asked in are no longer held out.
+        let joining: Vec<&str> = joins.iter().map(|j| j.line.as_str()).collect();
+        let dir = crate::health::state_dir();
+        let body = crate::held::after(&dir, &[], &joining)?.1;
+        for r in held_record(&dir, body, &[], &joining) {
+            p.intend(Some(r));
         }
         if bring_masters_up {
             for m in &masters {
@@ -392,10 +405,13 @@ pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
 /// take it down itself or its state would say it is still configured).
 pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
-        if !ctx.dry_run {
-            // Recorded first, under the run lock, as check records its intent: `check` never
-            // puts a line taken out on purpose back (issue 26, point 11).
-            crate::held::set(&crate::health::state_dir(), ifaces.iter().map(IfName::as_str), true)?;
+        // Recorded first, under the run lock, as check records its intent: `check` never puts
+        // a line taken out on purpose back (issue 26, point 11).
+        let leaving: Vec<&str> = ifaces.iter().map(IfName::as_str).collect();
+        let dir = crate::health::state_dir();
+        let body = crate::held::after(&dir, &leaving, &[])?.1;
+        for r in held_record(&dir, body, &leaving, &[]) {
+            p.intend(Some(r));
         }
         let mut left = BTreeSet::new();
         for iface in ifaces {
@@ -570,22 +586,23 @@ fn multipath_run(
 ) -> Result<Plan> {
     let name = master.device.as_str();
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
-    if !ctx.dry_run {
-        // Recorded first, under the lock, as check records its intent (issue 26, point 11).
-        let dir = crate::health::state_dir();
-        if let MpEvent::Leaving(l) = event {
-            crate::held::set(&dir, l.iter().map(String::as_str), true)?;
-        }
-        crate::held::set(&dir, joining.iter().copied(), false)?;
-    }
+    // Recorded first, under the lock, as check records its intent (issue 26, point 11): the
+    // plan's intent, made before its changes and kept if they fail.
+    let dir = crate::health::state_dir();
+    let leaving: Vec<&str> = match event {
+        MpEvent::Leaving(l) => l.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let (held, body) = crate::held::after(&dir, &leaving, joining)?;
+    let intent = held_record(&dir, body, &leaving, joining);
     // Under the lock: `check` writes health.json under it too, so a round that puts a line back
     // is either wholly before this read or wholly after this run (issue 26, point 7).
-    let mut dead = kept_out(name);
+    let mut dead = kept_out_with(name, &held);
     for j in joining {
         dead.remove(*j);
     }
     let mut k = NetKernel::open()?;
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), &mut k)
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), intent, &mut k)
         .map(|(plan, _)| plan)
 }
 
@@ -593,9 +610,12 @@ fn multipath_run(
 /// (health.json), and those taken out on purpose (held.json: detach, ifdown), which only their
 /// own ifup or `teqlctl attach` brings back; a lease renewed on another line does not.
 fn kept_out(bundle: &str) -> BTreeSet<String> {
-    let dir = crate::health::state_dir();
-    let health = crate::health::load(&dir);
-    let held = crate::held::load(&dir);
+    kept_out_with(bundle, &crate::held::load(&crate::health::state_dir()))
+}
+
+/// As `kept_out`, with the lines `held` as this run leaves them.
+fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
+    let health = crate::health::load(&crate::health::state_dir());
     health
         .lines
         .iter()
@@ -623,6 +643,26 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
             }
         })
         .collect()
+}
+
+/// The record of held.json's new text `body` (None: as it is) once `hold` are held and
+/// `release` let go, as a record of the run's intent.
+fn held_record(
+    dir: &std::path::Path,
+    body: Option<String>,
+    hold: &[&str],
+    release: &[&str],
+) -> Vec<crate::plan::Action> {
+    let Some(body) = body else { return Vec::new() };
+    let path = crate::held::file(dir);
+    let previous = crate::statefile::read_record(&path);
+    let what = match (hold, release) {
+        ([], []) => "records of interfaces that are gone dropped".to_string(),
+        (h, []) => format!("{} taken out on purpose: `check` leaves it out", h.join(", ")),
+        ([], r) => format!("{} no longer held out", r.join(", ")),
+        (h, r) => format!("{} held out, {} no longer", h.join(", "), r.join(", ")),
+    };
+    crate::plan::Action::record(path, Some(body), previous, what).into_iter().collect()
 }
 
 /// `line` joins on purpose (NetworkManager's `up` of its profile, before the lease it carries
@@ -656,8 +696,10 @@ pub fn dhcp_event(
     }
     let dir = crate::health::state_dir();
     let before = crate::dhcp::load(&dir, line);
-    if !ctx.dry_run && before != ev.lease {
-        crate::dhcp::save(&dir, line, ev.lease)?;
+    // The lease is recorded first, as the plan's intent: kept when the plan fails, so that
+    // the next run (`check`, another line's hook) plans with it.
+    let mut intent = Vec::new();
+    if before != ev.lease {
         let what = match (ev.lease, before) {
             (Some(l), Some(b)) => {
                 format!("lease of {} via {} (was {} via {})", l.address, l.router, b.address, b.router)
@@ -666,14 +708,20 @@ pub fn dhcp_event(
             (None, _) if ev.reason == crate::dhcp::Reason::Lost => "lease lost".to_string(),
             (None, _) => "no router in the lease: the gateway is the kernel's".to_string(),
         };
-        log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
+        let path = crate::dhcp::record_path(&dir, line);
+        let previous = crate::statefile::read_record(&path);
+        let record = crate::dhcp::record_text(ev.lease)?;
+        intent.extend(crate::plan::Action::record(path, record, previous, format!("{line}'s DHCP {what}")));
+        if !ctx.dry_run {
+            log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
+        }
     }
     let mut lines = multipath_lines(cfg, bundle);
     for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
         l.dhcp = ev.lease;
     }
     let mut k = NetKernel::open()?;
-    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, &mut k).map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, intent, &mut k).map(|(plan, _)| plan)
 }
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
@@ -709,8 +757,9 @@ pub fn multipath_would_carry(
 }
 
 /// One planned run of multipath bundle `master`, for a caller that holds the lock and a netlink
-/// socket, with the lines that must stay out of the group (`dead`) and the bundle's lines as the
-/// planner takes them. Returns the plan and the lines in the group after it.
+/// socket, with the lines that must stay out of the group (`dead`), the bundle's lines as the
+/// planner takes them and the records of the run's intent (Plan::intent). Returns the plan and
+/// the lines in the group after it.
 #[allow(clippy::too_many_arguments)]
 fn multipath_with_lines(
     ctx: &Ctx,
@@ -720,6 +769,7 @@ fn multipath_with_lines(
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
+    mut intent: Vec<crate::plan::Action>,
     nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
@@ -805,7 +855,10 @@ fn multipath_with_lines(
         if !mp.problems.is_empty() {
             note_line_problem();
         }
-        let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
+        // The intent is recorded by the first round only: a later one plans again after a
+        // rollback, which leaves it recorded.
+        let intent = std::mem::take(&mut intent);
+        let plan = Plan { module: None, intent, actions, then: Vec::new(), notes, warnings };
         if ctx.dry_run {
             crate::out::print(&format!("{plan}"));
             return Ok((plan, mp.members));
@@ -1308,15 +1361,29 @@ mod tests {
         let crate::config::Mode::Multipath(options) = &master.mode else { panic!("wan is multipath") };
 
         let mut k = MemKernel::new(office());
+        // A record of the run's intent (a lease) is made before the changes and stays through
+        // the rollback of the first round.
+        let lease = Action::record("/run/t/dhcp-eth1.json".into(), Some("{}".into()), None, "a lease".into()).unwrap();
         // Its rule comes after its table's routes: the routes were made, then rolled back.
         k.fail_when(
             &format!("rule add Rule {{ priority: 30100, src: Some((192.0.2.10, 32)), fwmark: None, table: {eth2} }}"),
             libc::EINVAL,
         );
-        let (plan, members) =
-            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines.clone(), &mut k)
-                .unwrap();
+        let (plan, members) = multipath_with_lines(
+            &ctx(),
+            &cfg,
+            master,
+            options,
+            &MpEvent::Up,
+            &BTreeSet::new(),
+            lines.clone(),
+            vec![lease.clone()],
+            &mut k,
+        )
+        .unwrap();
         assert_eq!(members, ["eth1", "eth3"]);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/dhcp-eth1.json")).map(String::as_str), Some("{}"));
+        assert_eq!(k.log.iter().filter(|c| c.starts_with("record ")).count(), 1, "recorded once: {:?}", k.log);
         let s = k.state();
         assert!(s.routes.iter().all(|r| r.table != eth2) && s.rules.iter().all(|r| r.table != eth2), "{s:?}");
         assert_eq!(s.rules.len(), 2);
@@ -1325,8 +1392,18 @@ mod tests {
 
         // The kernel takes it now: the next run brings eth2 in.
         k.heal();
-        let (_, members) =
-            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines, &mut k).unwrap();
+        let (_, members) = multipath_with_lines(
+            &ctx(),
+            &cfg,
+            master,
+            options,
+            &MpEvent::Up,
+            &BTreeSet::new(),
+            lines,
+            Vec::new(),
+            &mut k,
+        )
+        .unwrap();
         assert_eq!(members, ["eth1", "eth2", "eth3"]);
     }
 

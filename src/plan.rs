@@ -294,6 +294,11 @@ impl fmt::Display for Then {
 pub struct Plan {
     /// `modprobe ...` when sch_teql must be loaded first (done before the state is read).
     pub module: Option<String>,
+    /// Records of what was asked (a line held out, or let go; a DHCP lease), made before any
+    /// action and kept when an action fails: a run killed or refused half-way must not lose
+    /// them, or `check` would put back a line taken out on purpose (issue 26, points 7 and 11)
+    /// and the next run plan with an old lease. Action::Record only.
+    pub intent: Vec<Action>,
     pub actions: Vec<Action>,
     /// An ifupdown hook's steps after the actions, in order.
     pub then: Vec<Then>,
@@ -305,7 +310,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.module.is_none() && self.actions.is_empty() && self.then.iter().all(Then::is_note)
+        self.module.is_none()
+            && self.intent.is_empty()
+            && self.actions.is_empty()
+            && self.then.iter().all(Then::is_note)
     }
 
     /// The nft transactions of the plan, as (bundle, script), in order: the tables whose
@@ -325,7 +333,7 @@ impl fmt::Display for Plan {
         if let Some(m) = &self.module {
             writeln!(out, "{m}")?;
         }
-        for a in &self.actions {
+        for a in self.intent.iter().chain(&self.actions) {
             writeln!(out, "{a}")?;
         }
         for t in &self.then {
@@ -409,6 +417,12 @@ impl<'a> Planner<'a> {
 
     pub fn note(&mut self, n: String) {
         self.plan.notes.push(n);
+    }
+
+    /// A record of what was asked, made before every action and kept if one fails (see
+    /// Plan::intent); None (it holds that already) adds nothing.
+    pub fn intend(&mut self, record: Option<Action>) {
+        self.plan.intent.extend(record);
     }
 
     /// Record `path` set to `contents` (None: removed) after the actions planned so far, unless
