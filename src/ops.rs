@@ -111,8 +111,16 @@ fn plan_and_apply(
     let mut state = k.read(reads)?;
     k.read_bundle_routing(&mut state);
     let mut planner = Planner::new(&state);
-    build(&mut planner)?;
+    let built = build(&mut planner);
     let mut plan = planner.finish();
+    let recorded = if ctx.dry_run { Ok(()) } else { record_intent(&mut plan, k) };
+    if let Err(e) = built {
+        if let Err(r) = recorded {
+            log::warn(&r.to_string());
+        }
+        return Err(e);
+    }
+    recorded?;
     if ctx.dry_run {
         plan.module = module::plan(needed);
         crate::out::print(&format!("{plan}"));
@@ -134,6 +142,19 @@ fn plan_and_apply(
     apply_plan(&plan, k)?;
     crate::bundle_nat::record_fingerprints(plan.nft_scripts());
     Ok(plan)
+}
+
+/// Records `plan`'s intent (Plan::intent) now, in a real run, and takes it out of the plan:
+/// what was asked (a line held out or let go, a lease) is kept whether or not the plan can then
+/// be made or applied, as when it was written before planning (issue 26, points 7 and 11). A
+/// dry run leaves it in the plan, which prints it.
+fn record_intent(plan: &mut Plan, k: &mut dyn Kernel) -> Result<()> {
+    let intent = std::mem::take(&mut plan.intent);
+    if intent.is_empty() {
+        return Ok(());
+    }
+    let _held = HeldSignals::hold();
+    apply::apply(&Plan { intent, ..Plan::default() }, k).map(drop)
 }
 
 /// Logs a plan's warnings and applies it, with SIGTERM, SIGINT, SIGHUP and SIGQUIT held until
@@ -769,11 +790,18 @@ fn multipath_with_lines(
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
-    mut intent: Vec<crate::plan::Action>,
+    intent: Vec<crate::plan::Action>,
     nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let name = master.device.as_str();
+    // The intent first, before anything else can fail (record_intent); a dry run shows it with
+    // the plan.
+    let mut recorded = Plan { intent, ..Plan::default() };
+    if !ctx.dry_run {
+        record_intent(&mut recorded, nl)?;
+    }
+    let mut intent = recorded.intent;
     check_config(cfg, &[name])?;
     let bundle = mp_bundle(master, options);
     let mut req = Request {
@@ -855,8 +883,7 @@ fn multipath_with_lines(
         if !mp.problems.is_empty() {
             note_line_problem();
         }
-        // The intent is recorded by the first round only: a later one plans again after a
-        // rollback, which leaves it recorded.
+        // Shown by the first round only (a dry run has one).
         let intent = std::mem::take(&mut intent);
         let plan = Plan { module: None, intent, actions, then: Vec::new(), notes, warnings };
         if ctx.dry_run {
@@ -1435,5 +1462,34 @@ mod tests {
         crate::apply::apply(&Plan { actions: down, ..Plan::default() }, &mut k).unwrap();
         assert!(k.records.is_empty(), "{:?}", k.records);
         assert!(records(&mut k, None, None).is_empty());
+    }
+
+    /// What was asked (a line held out) is recorded before anything else can fail, as when it
+    /// was written before planning: a plan that cannot be made keeps it; a dry run writes
+    /// nothing and shows it.
+    #[test]
+    fn the_intent_is_recorded_even_when_the_plan_cannot_be_made() {
+        let held = Action::record("/run/t/held.json".into(), Some("{}".into()), None, "eth2 held out".into());
+        let build = |p: &mut Planner| {
+            p.intend(held.clone());
+            p.detach("eth9", false).map(drop)
+        };
+        let mut k = MemKernel::new(office());
+        let dry = Ctx { dry_run: true, ..ctx() };
+        let e = plan_and_apply(&dry, Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::NoSuchInterface(_)), "{e}");
+        assert!(k.records.is_empty());
+        let e = plan_and_apply(&ctx(), Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::NoSuchInterface(_)), "{e}");
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/held.json")).map(String::as_str), Some("{}"));
+
+        let build = |p: &mut Planner| {
+            p.intend(held.clone());
+            Ok(())
+        };
+        let mut k = MemKernel::new(office());
+        let plan = plan_and_apply(&dry, Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap();
+        assert_eq!(plan.to_string(), "# record /run/t/held.json: eth2 held out\n");
+        assert!(k.records.is_empty());
     }
 }

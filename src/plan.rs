@@ -297,7 +297,8 @@ pub struct Plan {
     /// Records of what was asked (a line held out, or let go; a DHCP lease), made before any
     /// action and kept when an action fails: a run killed or refused half-way must not lose
     /// them, or `check` would put back a line taken out on purpose (issue 26, points 7 and 11)
-    /// and the next run plan with an old lease. Action::Record only.
+    /// and the next run plan with an old lease. Action::Record only. A real run records it as
+    /// soon as it is planned and takes it out (ops::record_intent); a dry run prints it first.
     pub intent: Vec<Action>,
     pub actions: Vec<Action>,
     /// An ifupdown hook's steps after the actions, in order.
