@@ -9,7 +9,8 @@ use crate::plan::{Action, Plan};
 /// A plan that failed and was rolled back: which of its actions failed, and why.
 #[derive(Debug)]
 pub struct Failed {
-    /// The index in `plan.actions` of the action that failed.
+    /// The index in `plan.actions` of the action that failed; `plan.actions.len()` when a
+    /// record of the plan's intent failed, before any action.
     pub at: usize,
     /// Boxed: an Err that stays small on the common path.
     pub error: Box<Error>,
@@ -23,12 +24,23 @@ pub fn apply(plan: &Plan, nl: &mut dyn Kernel) -> Result<usize> {
 /// As `apply`, saying which action failed: a multipath bundle's run tells a change of one line
 /// (its table, rule or nexthop) the kernel refused from one of the whole bundle.
 pub fn apply_at(plan: &Plan, nl: &mut dyn Kernel) -> std::result::Result<usize, Failed> {
+    // The intent is recorded first, whole or not at all, and stays whatever the actions do.
+    let mut done: Vec<&Action> = Vec::new();
+    for action in &plan.intent {
+        if let Err(error) = execute(action, nl) {
+            rollback(&done, nl);
+            return Err(Failed { at: plan.actions.len(), error: Box::new(error) });
+        }
+        done.push(action);
+    }
     let mut done: Vec<&Action> = Vec::new();
     for (at, action) in plan.actions.iter().enumerate() {
         match execute(action, nl) {
             Ok(()) => {
                 match action {
                     Action::Nft { what, .. } => log::info(what),
+                    // teqlctl's own bookkeeping: the change it follows was said.
+                    Action::Record { .. } => {}
                     _ => log::info(&action.to_string()),
                 }
                 done.push(action);
@@ -85,6 +97,7 @@ fn execute(action: &Action, nl: &mut dyn Kernel) -> Result<()> {
             }
             return r;
         }
+        Action::Record { path, contents, .. } => return nl.write_record(path, contents.as_deref()),
     };
     r.map_err(|e| action.error(e))
 }
@@ -150,6 +163,9 @@ fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
                 let h = previous_fields.and_then(|v| nl.set_multipath_hash_fields(v).err());
                 p.or(h).map(|e| e.to_string())
             }
+            Action::Record { path, previous, .. } => {
+                nl.write_record(path, previous.as_deref()).err().map(|e| e.to_string())
+            }
         };
         match r {
             None => log::warn(&format!("rolled back: {action}")),
@@ -200,5 +216,85 @@ mod tests {
         assert_eq!(apply(&plan, &mut k).unwrap(), 2);
         assert_eq!(k.state().hash_policy, Some(1));
         assert_eq!(k.conntrack.get(&7), Some(&3));
+    }
+
+    fn record(path: &str, contents: Option<&str>, previous: Option<&str>) -> Action {
+        Action::record(path.into(), contents.map(str::to_string), previous.map(str::to_string), "a record".into())
+            .expect("a change")
+    }
+
+    /// A record is an action like the kernel's changes: written in its place in the plan, and
+    /// put back (or removed) when a later change fails; the dry run shows which file.
+    #[test]
+    fn a_record_is_written_in_its_place_and_rolled_back_with_the_plan() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        k.records.insert("/run/t/old".into(), "before\n".into());
+        k.records.insert("/run/t/gone".into(), "x\n".into());
+        let before = k.snapshot();
+        let plan = Plan {
+            actions: vec![
+                record("/run/t/new", Some("new\n"), None),
+                record("/run/t/old", Some("after\n"), Some("before\n")),
+                record("/run/t/gone", None, Some("x\n")),
+                hash(1, None),
+            ],
+            ..Plan::default()
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# record /run/t/new: a record\n# record /run/t/old: a record\n# remove record /run/t/gone: a record\n\
+             sysctl -w net.ipv4.fib_multipath_hash_policy=1\n"
+        );
+        k.fail_when("fib_multipath_hash_policy", libc::EPERM);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 3);
+        assert!(k.snapshot() == before, "{:?}", k.records);
+        k.heal();
+        assert_eq!(apply(&plan, &mut k).unwrap(), 4);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/old")).map(String::as_str), Some("after\n"));
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/new")).map(String::as_str), Some("new\n"));
+        // A record that holds its contents already is no action: a second run plans nothing.
+        assert_eq!(Action::record("/run/t/new".into(), Some("new\n".into()), Some("new\n".into()), "a".into()), None);
+        assert_eq!(Action::record("/run/t/gone".into(), None, None, "a".into()), None);
+    }
+
+    /// A record that cannot be written fails the run like a change the kernel refuses: what
+    /// came before it is undone.
+    #[test]
+    fn a_record_that_cannot_be_written_undoes_the_run() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let before = k.snapshot();
+        let plan = Plan { actions: vec![hash(1, None), record("/run/t/new", Some("new\n"), None)], ..Plan::default() };
+        k.fail_when("record /run/t/new", libc::ENOSPC);
+        let f = apply_at(&plan, &mut k).unwrap_err();
+        assert_eq!(f.at, 1);
+        assert!(k.snapshot() == before, "{:?}", k.state().hash_policy);
+    }
+
+    /// The records of a plan's intent (a line held out, a lease) are made before its actions
+    /// and stay when one fails; when one of them cannot be made, no action runs.
+    #[test]
+    fn the_intent_is_recorded_first_and_kept_when_an_action_fails() {
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        let plan = Plan {
+            intent: vec![record("/run/t/held.json", Some("{}"), None)],
+            actions: vec![hash(1, None)],
+            ..Plan::default()
+        };
+        assert_eq!(
+            plan.to_string(),
+            "# record /run/t/held.json: a record\nsysctl -w net.ipv4.fib_multipath_hash_policy=1\n"
+        );
+        k.fail_when("fib_multipath_hash_policy", libc::EPERM);
+        assert_eq!(apply_at(&plan, &mut k).unwrap_err().at, 0);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/held.json")).map(String::as_str), Some("{}"));
+        assert_eq!(k.log[0], "record /run/t/held.json");
+
+        let mut k = MemKernel::new(State { hash_policy: Some(0), hash_fields: Some(0), ..State::default() });
+        k.fail_when("record", libc::EROFS);
+        assert_eq!(apply_at(&plan, &mut k).unwrap_err().at, 1);
+        assert_eq!(k.changes(), 1, "{:?}", k.log);
+        // Only the intent: a plan to print and apply, not "nothing to change".
+        assert!(!Plan { actions: Vec::new(), ..plan }.is_empty());
     }
 }

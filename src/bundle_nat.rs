@@ -101,31 +101,19 @@ pub fn read(master: &str) -> Option<NatNow> {
     Some(NatNow { written: Some(written), exists, not_ours })
 }
 
-/// After a plan was applied: the record follows the bundles' NAT tables it wrote or removed.
+/// After a plan was applied: the netlink fingerprint of each TEQL bundle's NAT table it wrote
+/// or removed. Not an action of the plan, as the ruleset's record is (Planner::bundle_nat):
+/// the fingerprint holds the table's handle, which the kernel gives it in the transaction, so
+/// it can only be read once the transaction ran. A failure is a warning (record_fingerprint).
 /// `written`: the plan's nft transactions, as (bundle, script) (plan::Plan::nft_scripts).
 /// `fingerprint`: the kernel's fingerprint of a bundle's table, by bundle and table name.
-pub fn record<'a>(
+pub fn record_fingerprints<'a>(
     written: impl IntoIterator<Item = (&'a str, &'a str)>,
     mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::nft::Fingerprint>>,
 ) {
-    for (bundle, script) in written {
+    for (bundle, _) in written {
         if crate::config::master_index(bundle).is_none() {
             continue;
-        }
-        let path = record_path(bundle);
-        let r = if script == teardown(bundle) {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                other => other.map_err(|e| crate::error::Error::Io(path.display().to_string(), e)),
-            }
-        } else {
-            crate::statefile::private_dir(&crate::health::state_dir())
-                .and_then(|()| crate::statefile::write_atomic(&path, script.as_bytes()))
-        };
-        if let Err(e) = r {
-            crate::log::warn(&format!(
-                "{bundle}: its NAT table is written, but not its record ({e}): the next run rewrites it"
-            ));
         }
         crate::nft::record_fingerprint(&fingerprint_path(bundle), fingerprint(bundle, &table(bundle)), bundle);
     }

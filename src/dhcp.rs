@@ -136,15 +136,21 @@ pub fn load(dir: &Path, line: &IfName) -> Option<Lease> {
     Some(Lease { address: r.address, router: r.router })
 }
 
+/// The text of the record of `lease` (None: no record), as `save` writes it.
+pub fn record_text(lease: Option<Lease>) -> Result<Option<String>> {
+    let Some(l) = lease else { return Ok(None) };
+    serde_json::to_string(&Record { address: l.address, router: l.router })
+        .map(Some)
+        .map_err(|e| Error::Io("cannot encode a DHCP lease record".into(), std::io::Error::other(e)))
+}
+
 /// Records `lease` for `line` (None: removes the record). Atomic; the directory must be ours.
 pub fn save(dir: &Path, line: &IfName, lease: Option<Lease>) -> Result<()> {
     let path = record_path(dir, line);
-    match lease {
-        Some(l) => {
+    match record_text(lease)? {
+        Some(body) => {
             crate::statefile::private_dir(dir)?;
-            let body = serde_json::to_vec(&Record { address: l.address, router: l.router })
-                .map_err(|e| Error::Io(format!("cannot encode {}", path.display()), std::io::Error::other(e)))?;
-            crate::statefile::write_atomic(&path, &body)
+            crate::statefile::write_atomic(&path, body.as_bytes())
         }
         None => match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),

@@ -48,12 +48,23 @@ fn held_now(records: BTreeMap<String, u32>, index_of: impl Fn(&str) -> Option<u3
 /// interface) or lets them go. Writes only when the records change, so the common ifup of a
 /// line that was never held costs one read.
 pub fn set<'a>(dir: &Path, lines: impl IntoIterator<Item = &'a str>, hold: bool) -> Result<()> {
+    let lines: Vec<&str> = lines.into_iter().collect();
+    let (hold, release) = if hold { (&lines[..], &[][..]) } else { (&[][..], &lines[..]) };
+    let Some(body) = after(dir, hold, release)?.1 else { return Ok(()) };
+    crate::statefile::private_dir(dir)?;
+    crate::statefile::write_atomic(&file(dir), body.as_bytes())
+}
+
+/// The records once `hold` are held and `release` let go, as `set` would leave them: the lines
+/// held then, and the file's new text, None when it stays as it is (a run plans the write as
+/// a record of its intent: plan::Plan::intent).
+pub fn after(dir: &Path, hold: &[&str], release: &[&str]) -> Result<(BTreeSet<String>, Option<String>)> {
     let before = records(dir);
     let mut after = before.clone();
     // Records of interfaces that are gone or made anew are dropped on the way.
     after.retain(|name, index| index_of(name) == Some(*index));
-    for l in lines {
-        match (hold, index_of(l)) {
+    for (l, held) in hold.iter().map(|l| (*l, true)).chain(release.iter().map(|l| (*l, false))) {
+        match (held, index_of(l)) {
             (true, Some(i)) => {
                 after.insert(l.to_string(), i);
             }
@@ -62,14 +73,16 @@ pub fn set<'a>(dir: &Path, lines: impl IntoIterator<Item = &'a str>, hold: bool)
             }
         }
     }
-    if after == before {
-        return Ok(());
-    }
-    let path = file(dir);
-    crate::statefile::private_dir(dir)?;
-    let body = serde_json::to_vec(&after)
-        .map_err(|e| Error::Io(format!("cannot encode {}", path.display()), std::io::Error::other(e)))?;
-    crate::statefile::write_atomic(&path, &body)
+    let body = if after == before {
+        None
+    } else {
+        let path = file(dir);
+        Some(
+            serde_json::to_string(&after)
+                .map_err(|e| Error::Io(format!("cannot encode {}", path.display()), std::io::Error::other(e)))?,
+        )
+    };
+    Ok((held_now(after, index_of), body))
 }
 
 #[cfg(test)]
@@ -102,5 +115,22 @@ mod tests {
             _ => None,
         };
         assert_eq!(held_now(records, now), ["eth1".to_string()].into());
+    }
+
+    /// What a run plans as its intent: the lines held after it and held.json's new text, with
+    /// nothing written; no text when the records stay as they are (a second run plans none).
+    #[test]
+    fn after_says_what_set_would_write_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("state");
+        let (held, body) = after(&d, &["lo", "nosuchif0"], &[]).unwrap();
+        assert_eq!(held, ["lo".to_string()].into());
+        assert!(body.as_deref().is_some_and(|b| b.contains("\"lo\"")), "{body:?}");
+        assert!(!file(&d).exists());
+        set(&d, ["lo"], true).unwrap();
+        assert_eq!(std::fs::read_to_string(file(&d)).ok(), body);
+        assert_eq!(after(&d, &["lo"], &[]).unwrap(), (held, None));
+        let (held, body) = after(&d, &[], &["lo"]).unwrap();
+        assert!(held.is_empty() && body.as_deref() == Some("{}"), "{body:?}");
     }
 }

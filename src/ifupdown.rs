@@ -380,8 +380,6 @@ fn follow_up(ctx: &Ctx, plan: &Plan) -> Result<()> {
                 }
             }
             Then::Ifdown { iface } => ifupdown("ifdown", iface)?,
-            Then::RecordEmptied { master } => record_master_emptied(master),
-            Then::ForgetEmptied { master } => forget_master_emptied(ctx, master),
             Then::NeedLine { master, error } => {
                 if master_lines(master)? == 0 {
                     return Err(Error::Refused(error.clone()));
@@ -503,13 +501,14 @@ fn forget_master_emptied(ctx: &Ctx, master: &str) {
     }
 }
 
-fn record_master_emptied(master: &str) {
-    if let Err(e) =
-        crate::statefile::write_atomic(&emptied_marker(master), b"set down by teqlctl: its last line left\n")
-    {
-        log::warn(&format!("{master}: cannot record that it was set down: {e}"));
-    }
+/// The marker's text now (None: no marker). Read whole whatever it holds: a marker that is
+/// there is removed when its record is over, even one that is not teqlctl's text.
+fn emptied_now(master: &str) -> Option<String> {
+    let body = crate::statefile::read(&emptied_marker(master)).ok().flatten()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
 }
+
+const EMPTIED: &str = "set down by teqlctl: its last line left\n";
 
 /// Under ifupdown2, after a line left: an emptied master would drop everything sent to it, and
 /// `ifdown teqlN` cannot be run from here; set it down (its routes go with it) and remember it.
@@ -518,7 +517,12 @@ fn set_master_down_i2(p: &mut Planner, master: &BundleName) {
         return;
     }
     p.down_if_empty(master);
-    p.then(Then::RecordEmptied { master: master.to_string() });
+    p.record(
+        emptied_marker(master),
+        Some(EMPTIED.to_string()),
+        emptied_now(master),
+        format!("teqlctl set {master} down (its next line's post-up brings it back)"),
+    );
 }
 
 /// Under ifupdown2, after a line came up: a master that teqlctl set down when its last line
@@ -539,7 +543,12 @@ fn restore_master_i2(p: &mut Planner, cfg: &Config, master: &BundleName, st: &If
     ops::check_config(cfg, &[master])?;
     p.master_up(&ops::master_cfg(cfg, master))?;
     if emptied {
-        p.then(Then::ForgetEmptied { master: master.to_string() });
+        p.record(
+            emptied_marker(master),
+            None,
+            emptied_now(master),
+            format!("teqlctl set {master} down, and it is up again"),
+        );
     }
     Ok(())
 }
@@ -677,8 +686,17 @@ mod tests {
                 plan.actions.iter().any(|a| matches!(a, Action::LinkDown { iface, .. } if iface == "teql0")),
                 "{plan}"
             );
-            let record = vec![Then::RecordEmptied { master: "teql0".into() }];
-            assert_eq!(plan.then, if i2 { record } else { vec![] }, "{plan}");
+            // Under ifupdown2 the marker is written after the master went down, as an action:
+            // a rollback removes it again, and the dry run shows it.
+            let records: Vec<&Action> = plan.actions.iter().filter(|a| matches!(a, Action::Record { .. })).collect();
+            if i2 {
+                let Action::Record { path, contents: Some(_), .. } = records[0] else { panic!("{plan}") };
+                assert_eq!(*path, emptied_marker("teql0"));
+                assert!(matches!(plan.actions.last(), Some(Action::Record { .. })), "{plan}");
+                assert!(plan.to_string().contains("# record "), "{plan}");
+            }
+            assert_eq!(records.len(), usize::from(i2), "{plan}");
+            assert!(plan.then.is_empty(), "{plan}");
         }
         // Another line stays: the master stays up.
         let state = kernel(true, &["eth1", "eth2"]);

@@ -115,8 +115,16 @@ fn plan_and_apply(
     let mut state = k.read(reads)?;
     k.read_bundle_routing(&mut state);
     let mut planner = Planner::new(&state);
-    build(&mut planner)?;
+    let built = build(&mut planner);
     let mut plan = planner.finish();
+    let recorded = if ctx.dry_run { Ok(()) } else { record_intent(&mut plan, k) };
+    if let Err(e) = built {
+        if let Err(r) = recorded {
+            log::warn(&r.to_string());
+        }
+        return Err(e);
+    }
+    recorded?;
     if ctx.dry_run {
         plan.module = module::plan(needed);
         crate::out::print(&format!("{plan}"));
@@ -136,8 +144,21 @@ fn plan_and_apply(
         k.nft_check_version(b)?;
     }
     apply_plan(&plan, k)?;
-    crate::bundle_nat::record(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
+    crate::bundle_nat::record_fingerprints(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
     Ok(plan)
+}
+
+/// Records `plan`'s intent (Plan::intent) now, in a real run, and takes it out of the plan:
+/// what was asked (a line held out or let go, a lease) is kept whether or not the plan can then
+/// be made or applied, as when it was written before planning (issue 26, points 7 and 11). A
+/// dry run leaves it in the plan, which prints it.
+fn record_intent(plan: &mut Plan, k: &mut dyn Kernel) -> Result<()> {
+    let intent = std::mem::take(&mut plan.intent);
+    if intent.is_empty() {
+        return Ok(());
+    }
+    let _held = HeldSignals::hold();
+    apply::apply(&Plan { intent, ..Plan::default() }, k).map(drop)
 }
 
 /// Logs a plan's warnings and applies it, with SIGTERM, SIGINT, SIGHUP and SIGQUIT held until
@@ -304,7 +325,8 @@ pub fn multipath_health(
             _ => {}
         }
     }
-    let result = multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), nl);
+    let result =
+        multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), Vec::new(), nl);
     Ok(changes
         .iter()
         .map(|c| match (&result, c) {
@@ -376,9 +398,12 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
         for m in &masters {
             warn_independent_isps(p, cfg, m);
         }
-        if !ctx.dry_run {
-            // Under the run lock (`run` holds it): lines asked in are no longer held out.
-            crate::held::set(&crate::health::state_dir(), joins.iter().map(|j| j.line.as_str()), false)?;
+        // Under the run lock (`run` holds it): lines asked in are no longer held out.
+        let joining: Vec<&str> = joins.iter().map(|j| j.line.as_str()).collect();
+        let dir = crate::health::state_dir();
+        let body = crate::held::after(&dir, &[], &joining)?.1;
+        for r in held_record(&dir, body, &[], &joining) {
+            p.intend(Some(r));
         }
         if bring_masters_up {
             for m in &masters {
@@ -398,10 +423,13 @@ pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
 /// take it down itself or its state would say it is still configured).
 pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
-        if !ctx.dry_run {
-            // Recorded first, under the run lock, as check records its intent: `check` never
-            // puts a line taken out on purpose back (issue 26, point 11).
-            crate::held::set(&crate::health::state_dir(), ifaces.iter().map(IfName::as_str), true)?;
+        // Recorded first, under the run lock, as check records its intent: `check` never puts
+        // a line taken out on purpose back (issue 26, point 11).
+        let leaving: Vec<&str> = ifaces.iter().map(IfName::as_str).collect();
+        let dir = crate::health::state_dir();
+        let body = crate::held::after(&dir, &leaving, &[])?.1;
+        for r in held_record(&dir, body, &leaving, &[]) {
+            p.intend(Some(r));
         }
         let mut left = BTreeSet::new();
         for iface in ifaces {
@@ -576,32 +604,37 @@ fn multipath_run(
 ) -> Result<Plan> {
     let name = master.device.as_str();
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
-    if !ctx.dry_run {
-        // Recorded first, under the lock, as check records its intent (issue 26, point 11).
-        let dir = crate::health::state_dir();
-        if let MpEvent::Leaving(l) = event {
-            crate::held::set(&dir, l.iter().map(String::as_str), true)?;
-        }
-        crate::held::set(&dir, joining.iter().copied(), false)?;
-    }
+    // Recorded first, under the lock, as check records its intent (issue 26, point 11): the
+    // plan's intent, made before its changes and kept if they fail.
+    let dir = crate::health::state_dir();
+    let leaving: Vec<&str> = match event {
+        MpEvent::Leaving(l) => l.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let (held, body) = crate::held::after(&dir, &leaving, joining)?;
+    let intent = held_record(&dir, body, &leaving, joining);
     // Under the lock: `check` writes health.json under it too, so a round that puts a line back
     // is either wholly before this read or wholly after this run (issue 26, point 7).
-    let mut dead = kept_out(name);
+    let mut dead = kept_out_with(name, &held);
     for j in joining {
         dead.remove(*j);
     }
     let mut h = ctx.kernel.open()?;
     let k = h.get();
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), k).map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), intent, k)
+        .map(|(plan, _)| plan)
 }
 
 /// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out
 /// (health.json), and those taken out on purpose (held.json: detach, ifdown), which only their
 /// own ifup or `teqlctl attach` brings back; a lease renewed on another line does not.
 fn kept_out(bundle: &str) -> BTreeSet<String> {
-    let dir = crate::health::state_dir();
-    let health = crate::health::load(&dir);
-    let held = crate::held::load(&dir);
+    kept_out_with(bundle, &crate::held::load(&crate::health::state_dir()))
+}
+
+/// As `kept_out`, with the lines `held` as this run leaves them.
+fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
+    let health = crate::health::load(&crate::health::state_dir());
     health
         .lines
         .iter()
@@ -629,6 +662,26 @@ pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> 
             }
         })
         .collect()
+}
+
+/// The record of held.json's new text `body` (None: as it is) once `hold` are held and
+/// `release` let go, as a record of the run's intent.
+fn held_record(
+    dir: &std::path::Path,
+    body: Option<String>,
+    hold: &[&str],
+    release: &[&str],
+) -> Vec<crate::plan::Action> {
+    let Some(body) = body else { return Vec::new() };
+    let path = crate::held::file(dir);
+    let previous = crate::statefile::read_record(&path);
+    let what = match (hold, release) {
+        ([], []) => "records of interfaces that are gone dropped".to_string(),
+        (h, []) => format!("{} taken out on purpose: `check` leaves it out", h.join(", ")),
+        ([], r) => format!("{} no longer held out", r.join(", ")),
+        (h, r) => format!("{} held out, {} no longer", h.join(", "), r.join(", ")),
+    };
+    crate::plan::Action::record(path, Some(body), previous, what).into_iter().collect()
 }
 
 /// `line` joins on purpose (NetworkManager's `up` of its profile, before the lease it carries
@@ -662,8 +715,10 @@ pub fn dhcp_event(
     }
     let dir = crate::health::state_dir();
     let before = crate::dhcp::load(&dir, line);
-    if !ctx.dry_run && before != ev.lease {
-        crate::dhcp::save(&dir, line, ev.lease)?;
+    // The lease is recorded first, as the plan's intent: kept when the plan fails, so that
+    // the next run (`check`, another line's hook) plans with it.
+    let mut intent = Vec::new();
+    if before != ev.lease {
         let what = match (ev.lease, before) {
             (Some(l), Some(b)) => {
                 format!("lease of {} via {} (was {} via {})", l.address, l.router, b.address, b.router)
@@ -672,7 +727,13 @@ pub fn dhcp_event(
             (None, _) if ev.reason == crate::dhcp::Reason::Lost => "lease lost".to_string(),
             (None, _) => "no router in the lease: the gateway is the kernel's".to_string(),
         };
-        log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
+        let path = crate::dhcp::record_path(&dir, line);
+        let previous = crate::statefile::read_record(&path);
+        let record = crate::dhcp::record_text(ev.lease)?;
+        intent.extend(crate::plan::Action::record(path, record, previous, format!("{line}'s DHCP {what}")));
+        if !ctx.dry_run {
+            log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
+        }
     }
     let mut lines = multipath_lines(cfg, bundle);
     for l in lines.iter_mut().filter(|l| l.device == line.as_str() && l.gateway.is_none()) {
@@ -680,7 +741,7 @@ pub fn dhcp_event(
     }
     let mut h = ctx.kernel.open()?;
     let k = h.get();
-    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, k).map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, intent, k).map(|(plan, _)| plan)
 }
 
 fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
@@ -717,8 +778,9 @@ pub fn multipath_would_carry(
 }
 
 /// One planned run of multipath bundle `master`, for a caller that holds the lock and a netlink
-/// socket, with the lines that must stay out of the group (`dead`) and the bundle's lines as the
-/// planner takes them. Returns the plan and the lines in the group after it.
+/// socket, with the lines that must stay out of the group (`dead`), the bundle's lines as the
+/// planner takes them and the records of the run's intent (Plan::intent). Returns the plan and
+/// the lines in the group after it.
 #[allow(clippy::too_many_arguments)]
 fn multipath_with_lines(
     ctx: &Ctx,
@@ -728,10 +790,18 @@ fn multipath_with_lines(
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::multipath::Line>,
+    intent: Vec<crate::plan::Action>,
     nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::multipath::{self as mp, Request};
     let name = master.device.as_str();
+    // The intent first, before anything else can fail (record_intent); a dry run shows it with
+    // the plan.
+    let mut recorded = Plan { intent, ..Plan::default() };
+    if !ctx.dry_run {
+        record_intent(&mut recorded, nl)?;
+    }
+    let mut intent = recorded.intent;
     check_config(cfg, &[name])?;
     let bundle = mp_bundle(master, options);
     let mut req = Request {
@@ -779,22 +849,25 @@ fn multipath_with_lines(
         let mut actions = std::mem::take(&mut mp.actions);
         let mut notes = std::mem::take(&mut mp.notes);
         let mut warnings = std::mem::take(&mut mp.warnings);
-        let mut saved = None;
-        let mut repaired = None;
+        // Whether the table was written or removed: its fingerprint is recorded once it was.
+        let mut fingerprint = false;
         if let Some(c) = &options.connection {
             let step = connection_step(ctx, nl, &master.device, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
-                repaired = why;
+                // The records follow the transaction at once, and come before the flushes
+                // (last: they cannot be undone), so that a rollback puts them back with it.
+                let mut step = vec![action];
+                step.extend(connection_records(nl, name, wanted.as_deref(), why.as_deref()));
                 // Up: the tables and rules the marks lead to exist first. Down: the marks stop
                 // before the tables go.
                 if req.bundle_up {
-                    actions.push(action);
+                    actions.extend(step);
                 } else {
-                    actions.insert(0, action);
+                    actions.splice(0..0, step);
                 }
                 actions.extend(flush);
-                saved = Some(wanted);
+                fingerprint = true;
             } else if ctx.dry_run {
                 notes.push(format!("{name}: its nftables table is as it should be"));
             }
@@ -802,26 +875,30 @@ fn multipath_with_lines(
             // No longer a connection bundle: the marks stop before anything else changes, and
             // the record goes once they have (its fwmark rules go with the planner's, which
             // keeps them only for a connection bundle).
-            if let Some(action) = leftover_connection_table(ctx, nl, cfg, &master.device)? {
-                actions.insert(0, action);
-            }
-            saved = Some(None);
+            let mut step: Vec<crate::plan::Action> =
+                leftover_connection_table(ctx, nl, cfg, &master.device)?.into_iter().collect();
+            step.extend(connection_records(nl, name, None, None));
+            actions.splice(0..0, step);
+            fingerprint = true;
         }
         if !mp.problems.is_empty() {
             note_line_problem();
         }
-        let plan = Plan { module: None, actions, then: Vec::new(), notes, warnings };
+        // Shown by the first round only (a dry run has one).
+        let intent = std::mem::take(&mut intent);
+        let plan = Plan { module: None, intent, actions, then: Vec::new(), notes, warnings };
         if ctx.dry_run {
             crate::out::print(&format!("{plan}"));
             return Ok((plan, mp.members));
         }
         match apply_plan_at(&plan, nl, &mut said) {
             Ok(()) => {
-                if let Some(wanted) = saved {
-                    save_ruleset(nl, name, wanted.as_deref())?;
-                }
-                if let Some(why) = repaired {
-                    record_repair(name, &why);
+                // Not an action of the plan, as the ruleset's record is: the fingerprint holds
+                // the table's handle, which the kernel gives it in the transaction, so it is
+                // read once the transaction ran. A failure costs the next run an `nft list`.
+                if fingerprint {
+                    let now = nl.nft_fingerprint(name, crate::connection::NFT_TABLE);
+                    record_fingerprint(&fingerprint_file(name), now, name);
                 }
                 return Ok((plan, mp.members));
             }
@@ -958,13 +1035,6 @@ pub fn repair_file(name: &str) -> std::path::PathBuf {
     crate::health::state_dir().join(format!("connection-{name}.repaired"))
 }
 
-fn record_repair(name: &str, why: &str) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if let Err(e) = crate::statefile::write_atomic(&repair_file(name), format!("{now} {why}\n").as_bytes()) {
-        log::warn(&format!("{name}: {e}"));
-    }
-}
-
 /// The last repair of connection bundle `name`'s table: (UNIX time, why).
 pub fn last_repair(name: &str) -> Option<(u64, String)> {
     let s = crate::statefile::read_record(&repair_file(name))?;
@@ -972,18 +1042,38 @@ pub fn last_repair(name: &str) -> Option<(u64, String)> {
     Some((t.parse().ok()?, why.to_string()))
 }
 
-fn save_ruleset(k: &mut dyn Kernel, name: &str, ruleset: Option<&str>) -> Result<()> {
-    record_fingerprint(&fingerprint_file(name), k.nft_fingerprint(name, crate::connection::NFT_TABLE), name);
+/// The records of connection bundle `name` once its table is `ruleset` (None: gone), as plan
+/// actions (none for a record that holds that already): the ruleset as written, which the
+/// next run compares with what it wants; and, for `status`, why the table had to be written
+/// anew (`repaired`), or nothing once the bundle is down (its last repair is no longer news).
+fn connection_records(
+    k: &mut dyn Kernel,
+    name: &str,
+    ruleset: Option<&str>,
+    repaired: Option<&str>,
+) -> Vec<crate::plan::Action> {
+    use crate::plan::Action;
     let path = ruleset_file(name);
-    let Some(r) = ruleset else {
-        // The bundle is down: its last repair is no longer news.
-        let _ = std::fs::remove_file(repair_file(name));
-        return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io(path.display().to_string(), e)),
-            _ => Ok(()),
-        };
+    let previous = k.read_record(&path);
+    let what = match ruleset {
+        Some(_) => format!("the nftables ruleset written for {name}"),
+        None => format!("{name} has no nftables table"),
     };
-    crate::statefile::write_atomic(&path, r.as_bytes())
+    let mut out: Vec<Action> = Action::record(path, ruleset.map(str::to_string), previous, what).into_iter().collect();
+    let repair = match (ruleset, repaired) {
+        (_, Some(why)) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            Some((Some(format!("{now} {why}\n")), format!("{name}: its table was not what teqlctl wrote ({why})")))
+        }
+        (None, None) => Some((None, format!("{name}: its last repair, now that it is down"))),
+        (Some(_), None) => None,
+    };
+    if let Some((contents, what)) = repair {
+        let path = repair_file(name);
+        let previous = k.read_record(&path);
+        out.extend(Action::record(path, contents, previous, what));
+    }
+    out
 }
 
 /// The nft transaction that removes the `inet teqlctl` table teqlctl wrote for `name` when it
@@ -1001,7 +1091,7 @@ fn leftover_connection_table(
     if cfg.connection_bundles().any(|(m, _)| m.device != *name) {
         return Ok(None);
     }
-    let last = crate::statefile::read_record(&ruleset_file(name));
+    let last = k.read_record(&ruleset_file(name));
     let current = match current_table(k, name, last.as_deref()) {
         Ok((c, _)) => c,
         Err(e) if ctx.dry_run => {
@@ -1054,7 +1144,7 @@ fn connection_step(
     let (now, members) = (&mp.now, &mp.members);
     use crate::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
-    let last = crate::statefile::read_record(&ruleset_file(name));
+    let last = k.read_record(&ruleset_file(name));
     let (current, tampered) = match current_table(k, name, last.as_deref()) {
         Ok(c) => c,
         // A dry run shows the plan on a box without nft too, and says so.
@@ -1307,15 +1397,29 @@ mod tests {
         let crate::config::Mode::Multipath(options) = &master.mode else { panic!("wan is multipath") };
 
         let mut k = MemKernel::new(office());
+        // A record of the run's intent (a lease) is made before the changes and stays through
+        // the rollback of the first round.
+        let lease = Action::record("/run/t/dhcp-eth1.json".into(), Some("{}".into()), None, "a lease".into()).unwrap();
         // Its rule comes after its table's routes: the routes were made, then rolled back.
         k.fail_when(
             &format!("rule add Rule {{ priority: 30100, src: Some((192.0.2.10, 32)), fwmark: None, table: {eth2} }}"),
             libc::EINVAL,
         );
-        let (plan, members) =
-            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines.clone(), &mut k)
-                .unwrap();
+        let (plan, members) = multipath_with_lines(
+            &ctx(),
+            &cfg,
+            master,
+            options,
+            &MpEvent::Up,
+            &BTreeSet::new(),
+            lines.clone(),
+            vec![lease.clone()],
+            &mut k,
+        )
+        .unwrap();
         assert_eq!(members, ["eth1", "eth3"]);
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/dhcp-eth1.json")).map(String::as_str), Some("{}"));
+        assert_eq!(k.log.iter().filter(|c| c.starts_with("record ")).count(), 1, "recorded once: {:?}", k.log);
         let s = k.state();
         assert!(s.routes.iter().all(|r| r.table != eth2) && s.rules.iter().all(|r| r.table != eth2), "{s:?}");
         assert_eq!(s.rules.len(), 2);
@@ -1324,8 +1428,77 @@ mod tests {
 
         // The kernel takes it now: the next run brings eth2 in.
         k.heal();
-        let (_, members) =
-            multipath_with_lines(&ctx(), &cfg, master, options, &MpEvent::Up, &BTreeSet::new(), lines, &mut k).unwrap();
+        let (_, members) = multipath_with_lines(
+            &ctx(),
+            &cfg,
+            master,
+            options,
+            &MpEvent::Up,
+            &BTreeSet::new(),
+            lines,
+            Vec::new(),
+            &mut k,
+        )
+        .unwrap();
         assert_eq!(members, ["eth1", "eth2", "eth3"]);
+    }
+
+    /// A connection bundle's records are actions planned with its table: the ruleset when it
+    /// changes (none when the record holds it already), why the table was written anew, and,
+    /// once the bundle is down, neither.
+    #[test]
+    fn a_connection_bundle_s_records_are_planned_only_when_they_change() {
+        let mut k = MemKernel::new(office());
+        let records = |k: &mut MemKernel, ruleset, why| connection_records(k, "wan", ruleset, why);
+        let first = records(&mut k, Some("table inet teqlctl {}\n"), None);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(first[0].to_string().starts_with(&format!("# record {}: ", ruleset_file("wan").display())));
+        let plan = Plan { actions: first, ..Plan::default() };
+        crate::apply::apply(&plan, &mut k).unwrap();
+        assert!(records(&mut k, Some("table inet teqlctl {}\n"), None).is_empty(), "unchanged: nothing planned");
+
+        let repaired = records(&mut k, Some("table inet teqlctl {}\n"), Some("flushed"));
+        let [Action::Record { path, contents: Some(c), previous: None, .. }] = &repaired[..] else {
+            panic!("{repaired:?}")
+        };
+        assert_eq!((path, c.ends_with(" flushed\n")), (&repair_file("wan"), true));
+        crate::apply::apply(&Plan { actions: repaired, ..Plan::default() }, &mut k).unwrap();
+
+        let down = records(&mut k, None, None);
+        let shown: Vec<String> = down.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown.iter().all(|s| s.starts_with("# remove record ")), "{shown:?}");
+        crate::apply::apply(&Plan { actions: down, ..Plan::default() }, &mut k).unwrap();
+        assert!(k.records.is_empty(), "{:?}", k.records);
+        assert!(records(&mut k, None, None).is_empty());
+    }
+
+    /// What was asked (a line held out) is recorded before anything else can fail, as when it
+    /// was written before planning: a plan that cannot be made keeps it; a dry run writes
+    /// nothing and shows it.
+    #[test]
+    fn the_intent_is_recorded_even_when_the_plan_cannot_be_made() {
+        let held = Action::record("/run/t/held.json".into(), Some("{}".into()), None, "eth2 held out".into());
+        let build = |p: &mut Planner| {
+            p.intend(held.clone());
+            p.detach(&crate::config::IfName::new("eth9").unwrap(), false).map(drop)
+        };
+        let mut k = MemKernel::new(office());
+        let dry = Ctx { dry_run: true, ..ctx() };
+        let e = plan_and_apply(&dry, Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::NoSuchInterface(_)), "{e}");
+        assert!(k.records.is_empty());
+        let e = plan_and_apply(&ctx(), Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap_err();
+        assert!(matches!(e, Error::NoSuchInterface(_)), "{e}");
+        assert_eq!(k.records.get(std::path::Path::new("/run/t/held.json")).map(String::as_str), Some("{}"));
+
+        let build = |p: &mut Planner| {
+            p.intend(held.clone());
+            Ok(())
+        };
+        let mut k = MemKernel::new(office());
+        let plan = plan_and_apply(&dry, Need::default(), Reads::NetlinkOnly, &mut k, build).unwrap();
+        assert_eq!(plan.to_string(), "# record /run/t/held.json: eth2 held out\n");
+        assert!(k.records.is_empty());
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use crate::config::{master_index, ConfigError, Ipv4Prefix, Master, RpFilter};
 use crate::error::{Error, Result};
@@ -137,6 +138,17 @@ pub enum Action {
         previous: Option<u8>,
         previous_fields: Option<u32>,
     },
+    /// A record of teqlctl's own that follows a change (a table's ruleset as written, an
+    /// ifupdown2 marker): `contents` written whole (None: the file removed), `previous` what
+    /// the file held (None: no file), for a rollback. Planned only when the two differ, so a
+    /// run that changes nothing plans none. `what` says which record, in one line, for the
+    /// dry run (never the contents).
+    Record {
+        path: PathBuf,
+        contents: Option<String>,
+        previous: Option<String>,
+        what: String,
+    },
 }
 
 impl Action {
@@ -157,6 +169,12 @@ impl Action {
     /// The kernel's refusal of this change as the clearest error we can give.
     pub fn error(&self, err: netlink::NlError) -> Error {
         Error::from_change(self.to_string(), self.iface(), self.errno_hint(err.errno), err)
+    }
+
+    /// The record action that sets `path` to `contents` (None: no file), or None when
+    /// `previous` (what the file holds now) is that already.
+    pub fn record(path: PathBuf, contents: Option<String>, previous: Option<String>, what: String) -> Option<Action> {
+        (contents != previous).then_some(Action::Record { path, contents, previous, what })
     }
 
     /// The interface the action changes, for error messages.
@@ -180,6 +198,7 @@ impl Action {
             | Action::Nft { bundle, .. }
             | Action::FlushConntrack { bundle, .. }
             | Action::SetHashPolicy { bundle, .. } => bundle,
+            Action::Record { .. } => "",
         }
     }
 }
@@ -227,13 +246,19 @@ impl fmt::Display for Action {
             Action::SetHashPolicy { value, fields: None, .. } => {
                 write!(f, "sysctl -w net.ipv4.fib_multipath_hash_policy={value}")
             }
+            // A comment: a record is teqlctl's own file, not a command an admin would paste.
+            Action::Record { path, contents: Some(_), what, .. } => write!(f, "# record {}: {what}", path.display()),
+            Action::Record { path, contents: None, what, .. } => {
+                write!(f, "# remove record {}: {what}", path.display())
+            }
         }
     }
 }
 
 /// What an ifupdown hook does once its plan's changes are made: ifupdown's own commands (a
 /// nested `ifup` runs its own hooks, which take the lock themselves and cannot be undone by
-/// this run's rollback), teqlctl's record under ifupdown2, and what it tells syslog. Decided
+/// this run's rollback) and what it tells syslog (teqlctl's record under ifupdown2 is an
+/// action of the plan: Action::Record). Decided
 /// with the plan, from the same kernel state, so that `--dry-run` shows the whole hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Then {
@@ -243,11 +268,6 @@ pub enum Then {
     /// `ifdown IFACE`: a master that ifupdown configured goes down through ifupdown, or its
     /// state would still say it is up.
     Ifdown { iface: String },
-    /// Under ifupdown2: teqlctl set MASTER down because its last line left; the next line's
-    /// post-up brings it back.
-    RecordEmptied { master: String },
-    /// That record is over (ifupdown2 itself brings MASTER up or down, or teqlctl did).
-    ForgetEmptied { master: String },
     /// After the nested ifups: MASTER must have a line by then, else the hook fails with `error`
     /// (the one step that reads the kernel again: the lines' own hooks attached them).
     NeedLine { master: String, error: String },
@@ -268,10 +288,6 @@ impl fmt::Display for Then {
             Then::Ifup { iface, must: true } => write!(f, "ifup {iface}"),
             Then::Ifup { iface, must: false } => write!(f, "ifup {iface}    # a failure is a warning"),
             Then::Ifdown { iface } => write!(f, "ifdown {iface}"),
-            Then::RecordEmptied { master } => {
-                write!(f, "# record: teqlctl set {master} down (its next line's post-up brings it back)")
-            }
-            Then::ForgetEmptied { master } => write!(f, "# forget the record that teqlctl set {master} down"),
             Then::NeedLine { master, error } => write!(f, "# then {master} must have a line, else: {error}"),
             Then::Info(msg) => write!(f, "# {msg}"),
         }
@@ -283,6 +299,12 @@ impl fmt::Display for Then {
 pub struct Plan {
     /// `modprobe ...` when sch_teql must be loaded first (done before the state is read).
     pub module: Option<String>,
+    /// Records of what was asked (a line held out, or let go; a DHCP lease), made before any
+    /// action and kept when an action fails: a run killed or refused half-way must not lose
+    /// them, or `check` would put back a line taken out on purpose (issue 26, points 7 and 11)
+    /// and the next run plan with an old lease. Action::Record only. A real run records it as
+    /// soon as it is planned and takes it out (ops::record_intent); a dry run prints it first.
+    pub intent: Vec<Action>,
     pub actions: Vec<Action>,
     /// An ifupdown hook's steps after the actions, in order.
     pub then: Vec<Then>,
@@ -294,11 +316,14 @@ pub struct Plan {
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.module.is_none() && self.actions.is_empty() && self.then.iter().all(Then::is_note)
+        self.module.is_none()
+            && self.intent.is_empty()
+            && self.actions.is_empty()
+            && self.then.iter().all(Then::is_note)
     }
 
-    /// The nft transactions of the plan, as (bundle, script), in order: what the records of
-    /// the tables written follow once the plan is applied (bundle_nat::record).
+    /// The nft transactions of the plan, as (bundle, script), in order: the tables whose
+    /// fingerprints are recorded once the plan is applied (bundle_nat::record_fingerprints).
     pub fn nft_scripts(&self) -> impl Iterator<Item = (&str, &str)> {
         self.actions.iter().filter_map(|a| match a {
             Action::Nft { bundle, script, .. } => Some((bundle.as_str(), script.as_str())),
@@ -314,7 +339,7 @@ impl fmt::Display for Plan {
         if let Some(m) = &self.module {
             writeln!(out, "{m}")?;
         }
-        for a in &self.actions {
+        for a in self.intent.iter().chain(&self.actions) {
             writeln!(out, "{a}")?;
         }
         for t in &self.then {
@@ -398,6 +423,18 @@ impl<'a> Planner<'a> {
 
     pub fn note(&mut self, n: String) {
         self.plan.notes.push(n);
+    }
+
+    /// A record of what was asked, made before every action and kept if one fails (see
+    /// Plan::intent); None (it holds that already) adds nothing.
+    pub fn intend(&mut self, record: Option<Action>) {
+        self.plan.intent.extend(record);
+    }
+
+    /// Record `path` set to `contents` (None: removed) after the actions planned so far, unless
+    /// it holds them already (`previous`: what it holds now). See Action::Record.
+    pub fn record(&mut self, path: PathBuf, contents: Option<String>, previous: Option<String>, what: String) {
+        self.plan.actions.extend(Action::record(path, contents, previous, what));
     }
 
     /// TEQL sends the packets of every connection round robin over all lines from the bundle's
@@ -996,6 +1033,15 @@ impl<'a> Planner<'a> {
             (Some(w), true, None) => w.clone(),
             _ => bundle_nat::teardown(dev),
         };
+        // The record follows the table, right after its transaction: a later change that fails
+        // rolls back both.
+        let record = |contents: Option<String>| {
+            let what = match contents {
+                Some(_) => format!("the NAT ruleset written for {dev}"),
+                None => format!("{dev} has no NAT table"),
+            };
+            Action::record(bundle_nat::record_path(dev), contents, now.written.clone(), what)
+        };
         if nets.is_empty() {
             if now.exists || now.written.is_some() {
                 self.plan.actions.push(Action::Nft {
@@ -1004,6 +1050,7 @@ impl<'a> Planner<'a> {
                     undo,
                     what: format!("nft delete table inet {}  # {dev} has no TEQL_NAT", bundle_nat::table(dev)),
                 });
+                self.plan.actions.extend(record(None));
             }
             return;
         }
@@ -1012,6 +1059,7 @@ impl<'a> Planner<'a> {
             return;
         }
         let list: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        let rec = record(Some(script.clone()));
         self.plan.actions.push(Action::Nft {
             bundle: dev.clone(),
             what: format!(
@@ -1022,6 +1070,7 @@ impl<'a> Planner<'a> {
             script,
             undo,
         });
+        self.plan.actions.extend(rec);
     }
 
     /// The whole bundle down: master down (its routes go), its configured address removed,
@@ -1331,16 +1380,20 @@ mod tests {
                     s.bundle_routes.push(route.clone());
                 }
                 Action::DelRoute { route, .. } => s.bundle_routes.retain(|r| r != route),
+                // The table and its record separately, as the kernel and the state directory
+                // keep them.
                 Action::Nft { bundle, script, .. } => {
-                    let gone = *script == crate::bundle_nat::teardown(bundle);
-                    if gone {
-                        s.bundle_nat.remove(bundle.as_str());
-                    } else {
-                        s.bundle_nat.insert(
-                            bundle.to_string(),
-                            crate::bundle_nat::NatNow { written: Some(script.clone()), exists: true, not_ours: None },
-                        );
+                    let now = s.bundle_nat.entry(bundle.to_string()).or_default();
+                    now.exists = *script != crate::bundle_nat::teardown(bundle);
+                    now.not_ours = None;
+                }
+                Action::Record { path, contents, .. } => {
+                    for (b, now) in s.bundle_nat.iter_mut() {
+                        if *path == crate::bundle_nat::record_path(b) {
+                            now.written = contents.clone();
+                        }
                     }
+                    s.bundle_nat.retain(|_, n| n.exists || n.written.is_some());
                 }
                 // Multipath actions: see multipath's own tests.
                 _ => {}
@@ -1363,6 +1416,10 @@ mod tests {
 
     fn route(via: Option<Ipv4Addr>, oif: u32, metric: u32) -> Route {
         Route { gateway: via, oif: Some(oif), metric, onlink: true, multipath: false, raw: RouteMessage::default() }
+    }
+
+    fn nat_record() -> PathBuf {
+        crate::bundle_nat::record_path("teql0")
     }
 
     fn shell(plan: &Plan) -> Vec<String> {
@@ -1426,7 +1483,8 @@ mod tests {
             sh[5].contains("oifname != \"teql0\" ip saddr { 198.18.100.0/24, 203.0.113.0/28 } masquerade"),
             "{plan}"
         );
-        assert_eq!(sh.len(), 6, "{plan}");
+        assert_eq!(sh[6], format!("# record {}: the NAT ruleset written for teql0", nat_record().display()));
+        assert_eq!(sh.len(), 7, "{plan}");
         let Action::Nft { undo, .. } = &plan.actions[5] else { panic!("{plan}") };
         assert_eq!(*undo, crate::bundle_nat::teardown("teql0"), "no table before: the undo removes it");
         let Action::ReplaceRoute { route, previous, .. } = &plan.actions[4] else { panic!("{plan}") };
@@ -1456,6 +1514,8 @@ mod tests {
         let Action::Nft { script, undo, .. } = nft[0] else { unreachable!() };
         assert!(script.contains("masquerade"), "{plan}");
         assert_eq!(*undo, format!("{}{flushed}", crate::bundle_nat::teardown("teql0")));
+        // Its record holds that ruleset already: not written again.
+        assert!(!plan.actions.iter().any(|a| matches!(a, Action::Record { .. })), "{plan}");
     }
 
     #[test]
@@ -1473,7 +1533,8 @@ mod tests {
         assert!(sh[2].contains("delete table inet teqlctl_teql0"), "{plan}");
         let Action::Nft { undo, .. } = &plan.actions[2] else { panic!("{plan}") };
         assert!(undo.contains("masquerade"), "the undo puts the old table back: {undo}");
-        assert_eq!(sh.len(), 3);
+        assert!(sh[3].starts_with("# remove record "), "{plan}");
+        assert_eq!(sh.len(), 4);
     }
 
     #[test]
@@ -1507,7 +1568,13 @@ mod tests {
         let mut p = Planner::new(&s);
         p.master_down(&Master::bare("teql0".into())).unwrap();
         let plan = p.finish();
-        assert!(shell(&plan).last().unwrap().contains("delete table inet teqlctl_teql0"), "{plan}");
+        let sh = shell(&plan);
+        assert!(sh[sh.len() - 2].contains("delete table inet teqlctl_teql0"), "{plan}");
+        assert_eq!(sh[sh.len() - 1], format!("# remove record {}: teql0 has no NAT table", nat_record().display()));
+        let Some(Action::Record { previous: Some(p), contents: None, .. }) = plan.actions.last() else {
+            panic!("{plan}")
+        };
+        assert!(p.contains("masquerade"), "the rollback puts the old record back: {p}");
         let s2 = after(s, &plan);
         let mut p = Planner::new(&s2);
         p.master_routing(&aggregator()).unwrap();

@@ -180,6 +180,14 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
     assert!(s.bundle_routes.iter().any(|r| r.dst == ip("198.18.100.0") && r.oif == Some(1)));
     assert_eq!(s.rp_filter.get("eth2"), Some(&2));
     assert!(k.nft_table("teql0").is_some_and(|t| t.contains("198.18.100.0/24")));
+    // Its record is an action of the plan (shown by the dry run, rolled back with the table
+    // by apply_failing_everywhere), and holds what the table was written with.
+    let nat_record = teqlctl::bundle_nat::record_path("teql0");
+    assert!(plan.to_string().contains(&format!("# record {}: ", nat_record.display())), "{plan}");
+    let record = k.records.get(&nat_record).cloned().unwrap_or_default();
+    // The table, as nft lists it, is what follows the record's teardown.
+    let listed = record.rsplit_once("delete table inet teqlctl_teql0\n").map_or("", |(_, t)| t);
+    assert_eq!(Some(listed), k.nft_table("teql0"), "{record}");
 
     // `check` finds eth3 dead, then alive.
     event(&mut k, |k| {
@@ -237,6 +245,7 @@ fn a_teql_bundle_goes_down_whole() {
     assert!(!s.link("teql0").is_some_and(State::is_up));
     assert!(s.addresses_of(1).next().is_none() && s.default_routes.is_empty() && s.bundle_routes.is_empty());
     assert_eq!(k.nft_table("teql0"), None);
+    assert!(k.records.is_empty(), "the NAT record goes with the table: {:?}", k.records);
 }
 
 /// A gre tunnel as a line of teql1, next to eth3: its outer packets leave by eth2, which owns

@@ -21,15 +21,17 @@
 //! - sysctls: rp_filter of a missing interface, a hash policy on a kernel without multipath
 //!   routing (`hash_policy` None) or hash fields on one without them (`hash_fields` None).
 //! - nftables: each bundle's ruleset as nft would list it (the text written whole; a maps-only
-//!   update appended; a teardown removes it); the NAT record a TEQL bundle's planner reads is
-//!   that text.
+//!   update appended; a teardown removes it).
 //! - conntrack: entries per mark, gone when flushed.
+//! - records (teqlctl's own files that follow a change): path -> text, a removal of a missing
+//!   one is no error; a TEQL bundle's NAT record is what its planner reads as written.
 //!
 //! Not modelled: connected (proto kernel) routes of addresses, IFLA_QDISC in `Link.qdisc`, the
 //! flags a teql master takes from its lines, the order of rules of one priority (kept sorted).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use super::{Kernel, Reads};
 use crate::error::{Error, Result};
@@ -45,6 +47,7 @@ pub struct Snapshot {
     pub state: State,
     pub nft: BTreeMap<String, String>,
     pub conntrack: BTreeMap<u32, u64>,
+    pub records: BTreeMap<PathBuf, String>,
 }
 
 /// A failure to inject: the change whose description contains `what` fails with `errno`.
@@ -63,6 +66,8 @@ pub struct MemKernel {
     nft: BTreeMap<String, String>,
     /// Conntrack entries per mark.
     pub conntrack: BTreeMap<u32, u64>,
+    /// teqlctl's records: path -> text.
+    pub records: BTreeMap<PathBuf, String>,
     /// The root qdisc each link had when the kernel was made (or noqueue): what `tc qdisc del`
     /// leaves.
     defaults: BTreeMap<u32, Qdisc>,
@@ -75,12 +80,12 @@ pub struct MemKernel {
     pub no_resilient_groups: bool,
     /// sch_teql loads with this many masters when asked for fewer (an admin's modprobe.d).
     pub module_default: u32,
+    /// Records are also written to (and removed from) the files they name, as NetKernel does:
+    /// for tests of whole runs, whose other readers (leases, held.json) read the files.
+    pub records_on_disk: bool,
     /// Each bundle's table handle: a new one each time the table is written whole, as the
     /// kernel numbers tables (nft fingerprints tell a rewritten table by it).
     nft_handles: BTreeMap<String, u64>,
-    /// The script that last wrote each bundle's table whole, as teqlctl records it (a TEQL
-    /// bundle's NAT record is that script).
-    nft_written: BTreeMap<String, String>,
 }
 
 fn nl(errno: i32) -> NlError {
@@ -228,7 +233,7 @@ impl MemKernel {
         state.nexthops.sort_by_key(|n| n.id);
         state.default_routes.sort_by_key(|r| (r.metric, r.oif, r.gateway));
         state.bundle_routes.sort_by_key(route_key);
-        Snapshot { state, nft: self.nft.clone(), conntrack: self.conntrack.clone() }
+        Snapshot { state, nft: self.nft.clone(), conntrack: self.conntrack.clone(), records: self.records.clone() }
     }
 
     /// How many changes were asked so far (refused ones included).
@@ -373,9 +378,12 @@ impl Kernel for MemKernel {
         if masters.iter().any(|m| m.1) {
             state.ip_forward = self.state.ip_forward;
         }
+        // The record and the table apart, as the state directory and the kernel keep them: a
+        // bundle with a record only is asked about, as `bundle_nat::read` does.
         for (name, _) in masters {
-            if let Some(t) = self.nft_written.get(&name) {
-                let now = crate::bundle_nat::NatNow { written: Some(t.clone()), exists: true, not_ours: None };
+            if let Some(written) = self.records.get(&crate::bundle_nat::record_path(&name)) {
+                let exists = self.nft.contains_key(&name);
+                let now = crate::bundle_nat::NatNow { written: Some(written.clone()), exists, not_ours: None };
                 state.bundle_nat.insert(name, now);
             }
         }
@@ -634,7 +642,6 @@ impl Kernel for MemKernel {
             |why: String| Error::Nft(format!("nft refused the ruleset of {bundle} (nothing of it was applied): {why}"));
         self.gate(format!("nft {bundle}")).map_err(|e| refused(NlError { errno: e }.to_string()))?;
         let handle = self.nft_handles.values().max().copied().unwrap_or(0) + 1;
-        let given = script;
         // nft ignores comments; a script that deletes the table and writes it again leaves
         // what follows its last `delete table`.
         let script: String = script.split_inclusive('\n').filter(|l| !l.trim_start().starts_with('#')).collect();
@@ -643,11 +650,9 @@ impl Kernel for MemKernel {
             if rest.trim().is_empty() {
                 self.nft.remove(bundle);
                 self.nft_handles.remove(bundle);
-                self.nft_written.remove(bundle);
             } else {
                 self.nft.insert(bundle.to_string(), rest.to_string());
                 self.nft_handles.insert(bundle.to_string(), handle);
-                self.nft_written.insert(bundle.to_string(), given.to_string());
             }
             return Ok(());
         }
@@ -725,6 +730,35 @@ impl Kernel for MemKernel {
 
     fn nft_list(&mut self, bundle: &str, _table: &str) -> Result<Option<String>> {
         Ok(self.nft.get(bundle).cloned())
+    }
+
+    fn read_record(&mut self, path: &Path) -> Option<String> {
+        self.records.get(path).cloned()
+    }
+
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()> {
+        self.gate_io(format!("record {}", path.display()))?;
+        if self.records_on_disk {
+            let r = match contents {
+                Some(text) => {
+                    path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, text))
+                }
+                None => match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            };
+            r.map_err(|e| Error::Io(path.display().to_string(), e))?;
+        }
+        match contents {
+            Some(text) => {
+                self.records.insert(path.to_path_buf(), text.to_string());
+            }
+            None => {
+                self.records.remove(path);
+            }
+        }
+        Ok(())
     }
 }
 

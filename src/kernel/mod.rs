@@ -4,6 +4,7 @@
 //! so that host tests run every mode, and a failure at every step of a plan, without a kernel.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::netlink::{Netlink, NlError, Route};
@@ -12,7 +13,7 @@ use crate::state::State;
 
 mod mem;
 
-pub use mem::MemKernel;
+pub use mem::{MemKernel, Snapshot};
 
 /// What a run reads of the kernel: the rp_filter sysctls (one file per link) only matter to
 /// attaching (Planner::attach); every other run skips them, which makes the detach `check`
@@ -80,6 +81,13 @@ pub trait Kernel {
     fn nft_fingerprint(&mut self, bundle: &str, table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>>;
     /// Inet table `table` (`bundle`'s) as nft lists it, None when there is no such table.
     fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>>;
+    /// A record of teqlctl's (a ruleset as written, a marker): its text, None when there is
+    /// none or it cannot be trusted (statefile::read_record).
+    fn read_record(&mut self, path: &Path) -> Option<String>;
+    /// Replaces record `path` with `contents` whole, or removes it (None; a missing file is no
+    /// error). Behind the seam with the kernel's changes because a record follows one: a
+    /// rollback puts it back with them, and tests see it.
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()>;
 }
 
 /// Which kernel a run reads and changes: the box's (netlink, /proc/sys, nft), or one in memory
@@ -253,5 +261,28 @@ impl Kernel for NetKernel {
 
     fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>> {
         crate::nft::current_named(bundle, table)
+    }
+
+    fn read_record(&mut self, path: &Path) -> Option<String> {
+        crate::statefile::read_record(path)
+    }
+    fn write_record(&mut self, path: &Path, contents: Option<&str>) -> Result<()> {
+        match contents {
+            Some(text) => {
+                // The state directory is made (or checked) ours before the first record in it;
+                // a marker next to the lock (/run) lives in a directory that is not ours to chmod.
+                let dir = crate::health::state_dir();
+                if path.parent() == Some(dir.as_path()) {
+                    crate::statefile::private_dir(&dir)?;
+                }
+                crate::statefile::write_atomic(path, text.as_bytes())
+            }
+            None => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::Io(format!("cannot remove {}", path.display()), e))
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }
