@@ -209,7 +209,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let longest = cfg.members.values().map(|m| m.probe.timeout_ms).max().unwrap_or(0);
     crate::deadline::arm_watchdog(2 * longest.div_ceil(1000) + PROBE_AGAIN_FOR.as_secs() as u32 + 20);
 
-    let dir = health::state_dir();
+    let dir = crate::statefile::state_dir();
     let Some(_lock) = try_lock(&dir)? else {
         if log::verbose() {
             crate::out::eprintln("teqlctl: another teqlctl check is running; this one does nothing");

@@ -409,7 +409,7 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some((name, marks)) = conn {
                 state.read_connection(name, &marks);
             }
-            let health = crate::health::load(&crate::health::state_dir());
+            let health = crate::health::load(&crate::statefile::state_dir());
             let mut st = status::collect(&cfg, crate::mode::statuses(&cfg, &state, &health, master.as_deref()));
             crate::stack::add_to_status(&mut st, &cfg, &crate::stack::Boxed::read(&ctx.root));
             // Said where it is heard, once (the text does not repeat them): a line that can never

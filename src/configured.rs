@@ -14,7 +14,7 @@ pub fn load(root: &Path) -> Config {
     // Every run sees a modem's line by the interface its dispatcher event named, not by the
     // control port its profile names: a check round or another line's event would otherwise
     // plan the bundle without it.
-    apply_recorded_ip_ifaces(&mut cfg, &crate::health::state_dir());
+    apply_recorded_ip_ifaces(&mut cfg, &crate::statefile::state_dir());
     cfg
 }
 

@@ -39,10 +39,7 @@ use crate::names::{BundleName, IfName};
 // for the callers that name them so.
 pub use crate::ids::{mark_of, MARK_BASE, MARK_MASK};
 
-/// The nftables table of every connection bundle (there is one per box: see
-/// config::check_connection_bundles).
-pub const NFT_TABLE: &str = "teqlctl";
-pub const NFT_FAMILY: &str = "inet";
+pub use crate::nft::{NFT_FAMILY, NFT_TABLE};
 /// Priority of the `fwmark MARK lookup TABLE` rules: just before the `from ADDR` rules of
 /// multipath::RULE_PRIORITY, so that the box's own connection re-routed to a preferred line
 /// leaves by that line and not by the one whose address it had.

@@ -499,11 +499,6 @@ fn master_changes(
     }
 }
 
-/// Where the state lives: TEQLCTL_STATE_DIR (manual runs only, see `env`), else /run/teqlctl.
-pub fn state_dir() -> PathBuf {
-    crate::env::redirect("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
-}
-
 pub fn state_file(dir: &Path) -> PathBuf {
     dir.join("health.json")
 }

@@ -36,6 +36,7 @@ pub mod mode;
 pub mod module;
 pub mod multipath;
 pub mod names;
+pub mod nat_now;
 pub mod netlink;
 pub mod nfnetlink;
 pub mod nft;

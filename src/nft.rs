@@ -8,10 +8,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::connection::{NFT_FAMILY, NFT_TABLE};
 use crate::error::{Error, Result};
 use crate::exec::{run_bounded, Outcome};
 use crate::nfnetlink;
+
+/// The nftables table of every connection bundle (there is one per box: see
+/// config::check_connection_bundles).
+pub const NFT_TABLE: &str = "teqlctl";
+pub const NFT_FAMILY: &str = "inet";
 
 /// nft loads nf_tables and its expression modules on first use; under emulation that alone has
 /// taken half a minute, so the bound is generous (on hardware a run takes milliseconds).
@@ -422,7 +426,7 @@ fn write_script(dir: &std::path::Path, script: &str) -> Result<std::path::PathBu
 /// Runs `script` as one transaction: all of it or nothing.
 pub fn apply(script: &str, bundle: &str) -> Result<()> {
     preload(script, bundle);
-    let path = write_script(&crate::health::state_dir(), script)?;
+    let path = write_script(&crate::statefile::state_dir(), script)?;
     let r = run(&["-f", &path.to_string_lossy()], bundle);
     let _ = std::fs::remove_file(&path);
     let (ok, out) = r?;
@@ -513,7 +517,7 @@ pub fn table_as_written(file: &std::path::Path, now: Fingerprint) -> Option<Stri
 /// Where the netlink fingerprint of connection bundle `name`'s table is kept, as read right
 /// after teqlctl wrote it.
 pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
-    crate::health::state_dir().join(format!("connection-{name}.fingerprint"))
+    crate::statefile::state_dir().join(format!("connection-{name}.fingerprint"))
 }
 
 /// Records the fingerprint of inet table `table` as it is now (right after our write) in
@@ -541,7 +545,7 @@ pub fn record_fingerprint(file: &std::path::Path, now: std::io::Result<Option<Fi
 /// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
 /// a change of the maps alone (health) from one that needs the table written anew.
 pub fn ruleset_file(name: &str) -> std::path::PathBuf {
-    crate::health::state_dir().join(format!("connection-{name}.nft"))
+    crate::statefile::state_dir().join(format!("connection-{name}.nft"))
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ fn with_line_on(mut cfg: Config, from: &str, to: &IfName) -> Config {
 /// Records (`ip`: Some) or forgets the IP interface of the profile's line `control`. A failure
 /// only costs later runs the line (they plan it by its control port), so it is logged.
 fn record_ip_iface(control: &str, ip: Option<&IfName>) {
-    let dir = crate::health::state_dir();
+    let dir = crate::statefile::state_dir();
     let path = ip_iface_record(&dir, control);
     let r = match ip {
         Some(ip) => crate::statefile::private_dir(&dir)
@@ -309,7 +309,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
 /// the dispatcher's dhcp4-change would have (see the top of this file). A line whose lease
 /// cannot be taken is said and the others go on: the round's own work is done by then.
 pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u32>) {
-    let dir = crate::health::state_dir();
+    let dir = crate::statefile::state_dir();
     for m in cfg.members.values() {
         if !keyfile::is_profile(&ctx.root, &m.source) {
             continue;

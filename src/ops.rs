@@ -260,7 +260,7 @@ pub fn teql_health(
     use crate::health::Change;
     use crate::plan::HealthStep;
     // Read under the lock: a line the admin took out while the round probed stays out.
-    let held = crate::held::load(&crate::health::state_dir());
+    let held = crate::held::load(&crate::statefile::state_dir());
     let mut h = ctx.kernel.open()?;
     let k = h.get();
     let mut out = Vec::new();
@@ -310,7 +310,7 @@ pub fn multipath_health(
 ) -> Result<Vec<Applied>> {
     use crate::health::Change;
     let b = &master.device;
-    let held = crate::held::load(&crate::health::state_dir());
+    let held = crate::held::load(&crate::statefile::state_dir());
     let mut h = ctx.kernel.open()?;
     let nl = h.get();
     let mut dead = kept_out(b);
@@ -400,7 +400,7 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
         }
         // Under the run lock (`run` holds it): lines asked in are no longer held out.
         let joining: Vec<&str> = joins.iter().map(|j| j.line.as_str()).collect();
-        let dir = crate::health::state_dir();
+        let dir = crate::statefile::state_dir();
         let body = crate::held::after(&dir, &[], &joining)?.1;
         for r in held_record(&dir, body, &[], &joining) {
             p.intend(Some(r));
@@ -426,7 +426,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
         // Recorded first, under the run lock, as check records its intent: `check` never puts
         // a line taken out on purpose back (issue 26, point 11).
         let leaving: Vec<&str> = ifaces.iter().map(IfName::as_str).collect();
-        let dir = crate::health::state_dir();
+        let dir = crate::statefile::state_dir();
         let body = crate::held::after(&dir, &leaving, &[])?.1;
         for r in held_record(&dir, body, &leaving, &[]) {
             p.intend(Some(r));
@@ -606,7 +606,7 @@ fn multipath_run(
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Recorded first, under the lock, as check records its intent (issue 26, point 11): the
     // plan's intent, made before its changes and kept if they fail.
-    let dir = crate::health::state_dir();
+    let dir = crate::statefile::state_dir();
     let leaving: Vec<&str> = match event {
         MpEvent::Leaving(l) => l.iter().map(String::as_str).collect(),
         _ => Vec::new(),
@@ -629,12 +629,12 @@ fn multipath_run(
 /// (health.json), and those taken out on purpose (held.json: detach, ifdown), which only their
 /// own ifup or `teqlctl attach` brings back; a lease renewed on another line does not.
 fn kept_out(bundle: &str) -> BTreeSet<String> {
-    kept_out_with(bundle, &crate::held::load(&crate::health::state_dir()))
+    kept_out_with(bundle, &crate::held::load(&crate::statefile::state_dir()))
 }
 
 /// As `kept_out`, with the lines `held` as this run leaves them.
 fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
-    let health = crate::health::load(&crate::health::state_dir());
+    let health = crate::health::load(&crate::statefile::state_dir());
     health
         .lines
         .iter()
@@ -647,7 +647,7 @@ fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
 /// The lines of a multipath bundle as the planner takes them, with the DHCP lease each line
 /// without a configured gateway last had (recorded by the dhclient hook).
 pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> {
-    let dir = crate::health::state_dir();
+    let dir = crate::statefile::state_dir();
     cfg.members_of(name)
         .map(|m| {
             let gateway = m.path.gateway();
@@ -691,7 +691,7 @@ pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
         return Ok(());
     }
     let _lock = lock::acquire()?;
-    crate::held::set(&crate::health::state_dir(), [line.as_str()], false)
+    crate::held::set(&crate::statefile::state_dir(), [line.as_str()], false)
 }
 
 /// The dhclient hook for `ev.interface`, a line of multipath bundle `bundle`: under the lock,
@@ -713,7 +713,7 @@ pub fn dhcp_event(
     if ev.reason == crate::dhcp::Reason::Lost {
         dead.insert(line.to_string());
     }
-    let dir = crate::health::state_dir();
+    let dir = crate::statefile::state_dir();
     let before = crate::dhcp::load(&dir, line);
     // The lease is recorded first, as the plan's intent: kept when the plan fails, so that
     // the next run (`check`, another line's hook) plans with it.
@@ -1032,7 +1032,7 @@ pub fn repair_local_source(
 
 /// Where the last time teqlctl had to write a table that was not its own is kept, for status.
 pub fn repair_file(name: &str) -> std::path::PathBuf {
-    crate::health::state_dir().join(format!("connection-{name}.repaired"))
+    crate::statefile::state_dir().join(format!("connection-{name}.repaired"))
 }
 
 /// The last repair of connection bundle `name`'s table: (UNIX time, why).

@@ -37,7 +37,7 @@ pub struct State {
     /// `default_routes`.
     pub bundle_routes: Vec<crate::route::TableRoute>,
     /// The NAT tables of TEQL bundles that have a record of ours (TEQL_NAT), by master.
-    pub bundle_nat: BTreeMap<String, crate::bundle_nat::NatNow>,
+    pub bundle_nat: BTreeMap<String, crate::nat_now::NatNow>,
     /// net.ipv4.ip_forward, when a bundle routes networks (the aggregator must forward them).
     pub ip_forward: Option<bool>,
 }
@@ -131,7 +131,7 @@ impl State {
             self.ip_forward = crate::sysctl::ip_forward();
         }
         for (name, _) in masters {
-            if let Some(n) = crate::bundle_nat::read(&name) {
+            if let Some(n) = crate::nat_now::read(&name) {
                 self.bundle_nat.insert(name, n);
             }
         }

@@ -10,6 +10,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// Where the state lives: TEQLCTL_STATE_DIR (manual runs only, see `env`), else /run/teqlctl.
+pub fn state_dir() -> PathBuf {
+    crate::env::redirect("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
+}
+
 use crate::error::{Error, Result};
 
 /// Files of ours are small; a bigger one was not written by us.

@@ -381,9 +381,9 @@ impl Kernel for MemKernel {
         // The record and the table apart, as the state directory and the kernel keep them: a
         // bundle with a record only is asked about, as `bundle_nat::read` does.
         for (name, _) in masters {
-            if let Some(written) = self.records.get(&crate::bundle_nat::record_path(&name)) {
+            if let Some(written) = self.records.get(&crate::nat_now::record_path(&name)) {
                 let exists = self.nft.contains_key(&name);
-                let now = crate::bundle_nat::NatNow { written: Some(written.clone()), exists, not_ours: None };
+                let now = crate::nat_now::NatNow { written: Some(written.clone()), exists, not_ours: None };
                 state.bundle_nat.insert(name, now);
             }
         }

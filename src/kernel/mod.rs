@@ -271,7 +271,7 @@ impl Kernel for NetKernel {
             Some(text) => {
                 // The state directory is made (or checked) ours before the first record in it;
                 // a marker next to the lock (/run) lives in a directory that is not ours to chmod.
-                let dir = crate::health::state_dir();
+                let dir = crate::statefile::state_dir();
                 if path.parent() == Some(dir.as_path()) {
                     crate::statefile::private_dir(&dir)?;
                 }
