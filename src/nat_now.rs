@@ -67,16 +67,14 @@ pub fn read(master: &str) -> Option<NatNow> {
 /// or removed. Not an action of the plan, as the ruleset's record is (Planner::bundle_nat):
 /// the fingerprint holds the table's handle, which the kernel gives it in the transaction, so
 /// it can only be read once the transaction ran. A failure is a warning (record_fingerprint).
-/// `written`: the plan's nft transactions, as (bundle, script) (plan::Plan::nft_scripts).
+/// `written`: the nft transactions of a TEQL run, which are its bundles' NAT (the runs of a
+/// connection bundle record their own table), as (bundle, script) (plan::Plan::nft_scripts).
 /// `fingerprint`: the kernel's fingerprint of a bundle's table, by bundle and table name.
 pub fn record_fingerprints<'a>(
     written: impl IntoIterator<Item = (&'a str, &'a str)>,
     mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::nft::Fingerprint>>,
 ) {
     for (bundle, _) in written {
-        if crate::config::master_index(bundle).is_none() {
-            continue;
-        }
         crate::nft::record_fingerprint(&fingerprint_path(bundle), fingerprint(bundle, &table(bundle)), bundle);
     }
 }
