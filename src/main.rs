@@ -20,5 +20,5 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    std::process::exit(teqlctl::dispatch::main(std::env::args_os().collect()))
+    std::process::exit(teqlctl::front::dispatch::main(std::env::args_os().collect()))
 }

@@ -848,7 +848,7 @@ fn every_argument_and_command_has_help() {
         }
     }
     let mut missing = Vec::new();
-    walk(&<teqlctl::cli::Cli as clap::CommandFactory>::command(), "teqlctl", &mut missing);
+    walk(&<teqlctl::front::cli::Cli as clap::CommandFactory>::command(), "teqlctl", &mut missing);
     assert!(missing.is_empty(), "no help text: {missing:?}");
 }
 

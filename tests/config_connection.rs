@@ -155,7 +155,7 @@ fn marks_and_nexthop_ids_never_clash() {
     assert!(problems(&config::load(t.path())).is_empty());
 
     // A line's table (its nexthop's id) equal to the bundle's nexthop group id.
-    let gid = teqlctl::multipath::group_id("wan");
+    let gid = teqlctl::plan::multipath::group_id("wan");
     let t = redhat(STORY);
     ifcfg(t.path(), "eth3", &format!("DEVICE=eth3\nTEQL_MASTER=wan\nTEQL_GATEWAY=198.18.3.1\nTEQL_TABLE={gid}\n"));
     assert_one_problem(
@@ -179,7 +179,7 @@ fn marks_and_nexthop_ids_never_clash() {
     // (x... sorts after wan.)
     let other = (0..100_000)
         .map(|i| format!("x{i}"))
-        .find(|n| teqlctl::multipath::group_id(n) == gid)
+        .find(|n| teqlctl::plan::multipath::group_id(n) == gid)
         .expect("a name with wan's group id");
     let t = redhat(STORY);
     ifcfg(t.path(), &other, &format!("DEVICE={other}\nDEVICETYPE=teql\nTEQL_MODE=multipath\n"));

@@ -10,7 +10,7 @@ mod config_files;
 use config_files::{assert_one_problem, ifcfg, interfaces, problems, Format, Options, Words, FORMATS};
 use tempfile::TempDir;
 use teqlctl::config::{self, LinePath, Mode, MultipathOptions};
-use teqlctl::multipath::HashPolicy;
+use teqlctl::plan::multipath::HashPolicy;
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -215,7 +215,7 @@ fn tables_never_clash_with_each_other_or_with_rt_tables() {
     );
     // A default table that iproute2 names for something else; a chosen one may be named.
     let t = redhat();
-    let default = teqlctl::multipath::default_table("eth3");
+    let default = teqlctl::plan::multipath::default_table("eth3");
     fs::create_dir_all(t.path().join("etc/iproute2/rt_tables.d")).unwrap();
     fs::write(
         t.path().join("etc/iproute2/rt_tables.d/vpn.conf"),

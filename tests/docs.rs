@@ -51,7 +51,7 @@ fn walk(cmd: &clap::Command, subs: &mut Vec<String>, flags: &mut Vec<String>) {
 
 #[test]
 fn every_subcommand_and_flag_is_documented() {
-    let cmd = teqlctl::cli::Cli::command();
+    let cmd = teqlctl::front::cli::Cli::command();
     let mut flags: Vec<String> = cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}")).collect();
     let mut subs = Vec::new();
     walk(&cmd, &mut subs, &mut flags);
@@ -67,7 +67,7 @@ fn every_subcommand_and_flag_is_documented() {
 #[test]
 fn every_hook_name_is_documented() {
     let man = man();
-    for (name, _) in teqlctl::hooks::HOOKS {
+    for (name, _) in teqlctl::front::hooks::HOOKS {
         assert!(contains_word(&man, name), "teqlctl(8) does not mention the hook {name}");
     }
 }
@@ -124,7 +124,7 @@ fn every_configuration_key_is_documented() {
 #[test]
 fn the_trusted_modprobe_paths_are_documented() {
     let man = man();
-    for p in teqlctl::module::MODPROBE_PATHS.iter().chain(&teqlctl::nft::NFT_PATHS) {
+    for p in teqlctl::kernel::module::MODPROBE_PATHS.iter().chain(&teqlctl::kernel::nft::NFT_PATHS) {
         assert!(contains_word(&man, p), "teqlctl(8) does not name {p}");
     }
     assert!(man.contains("PATH=/usr/sbin:/sbin:/usr/bin:/bin") && man.contains("MODPROBE_OPTIONS"));
@@ -232,7 +232,7 @@ fn synopsis_checks(path: &str, cmd: &clap::Command, tags: &[String], bad: &mut V
 fn every_command_entry_has_its_whole_synopsis_as_tag() {
     let tags = command_tags(&page("teqlctl.8"));
     let mut bad = Vec::new();
-    synopsis_checks("", &teqlctl::cli::Cli::command(), &tags, &mut bad);
+    synopsis_checks("", &teqlctl::front::cli::Cli::command(), &tags, &mut bad);
     assert!(bad.is_empty(), "teqlctl(8) COMMANDS: {bad:#?}\n(the tags: {tags:#?})");
 }
 
@@ -566,7 +566,7 @@ fn every_spelling_of_every_key_is_in_teqlctl_config() {
 /// network-scripts (issue 28, point 2).
 #[test]
 fn hook_help_names_every_caller() {
-    let mut cmd = teqlctl::cli::Cli::command();
+    let mut cmd = teqlctl::front::cli::Cli::command();
     for sub in ["hooks", "hook"] {
         let help = cmd.find_subcommand_mut(sub).unwrap().render_long_help().to_string();
         for caller in ["network-scripts", "ifupdown", "NetworkManager", "dhclient"] {

@@ -16,13 +16,13 @@ use std::sync::Mutex;
 use config_files::ifcfg;
 use tempfile::TempDir;
 use teqlctl::config::{self, BundleName, Config, IfName};
-use teqlctl::event::{self, Event};
-use teqlctl::health::Change;
+use teqlctl::kernel::netlink::{Address, Link, Qdisc, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP};
+use teqlctl::kernel::route::MAIN_TABLE;
+use teqlctl::kernel::state::State;
 use teqlctl::kernel::{MemKernel, Which};
-use teqlctl::netlink::{Address, Link, Qdisc, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP};
-use teqlctl::ops::{Applied, Ctx};
-use teqlctl::route::MAIN_TABLE;
-use teqlctl::state::State;
+use teqlctl::run::event::{self, Event};
+use teqlctl::run::health::Change;
+use teqlctl::run::ops::{Applied, Ctx};
 
 const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
 
@@ -209,7 +209,7 @@ fn health(lab: &mut Lab, state: &Path, changes: &[Change]) -> Vec<String> {
     environment(state);
     let which = Which::mem(lab.kernel.clone());
     let ctx = Ctx { root: lab.root.clone(), kernel: which.clone(), ..Ctx::default() };
-    let lock = teqlctl::lock::acquire().unwrap();
+    let lock = teqlctl::run::lock::acquire().unwrap();
     let rp = |_: &str| config::RpFilter::Loose;
     let out = event::health_changes(&ctx, &lab.cfg, changes, &rp, Some(&lock)).unwrap();
     drop(lock);
@@ -239,7 +239,7 @@ fn link_up(k: &MemKernel, n: &str) -> bool {
 /// The lines in multipath bundle `wan`'s group (by their interface's index).
 fn group(k: &MemKernel) -> Vec<String> {
     let s = k.state();
-    let gid = teqlctl::multipath::group_id("wan");
+    let gid = teqlctl::plan::multipath::group_id("wan");
     let Some(g) = s.nexthops.iter().find(|n| n.id == gid) else { return Vec::new() };
     let mut lines: Vec<String> = g
         .group
@@ -347,11 +347,11 @@ fn multipath_every_event(mode: &str) {
         assert!(lab.kernel.nft_table("wan").is_some_and(|t| t.contains("198.18.200.0/24")), "no nft table");
     }
     // dhclient's lease of eth3 (or NetworkManager's): it joins with the lease's router.
-    let lease = teqlctl::dhcp::Event {
-        reason: teqlctl::dhcp::Reason::Bound,
+    let lease = teqlctl::run::dhcp::Event {
+        reason: teqlctl::run::dhcp::Reason::Bound,
         reason_name: "BOUND".into(),
         interface: name("eth3"),
-        lease: teqlctl::dhcp::lease_of(Some("203.0.113.10"), Some("203.0.113.1")),
+        lease: teqlctl::run::dhcp::lease_of(Some("203.0.113.10"), Some("203.0.113.1")),
     };
     event(&mut lab, state.path(), &[Event::Lease { lease: lease.clone(), joining: false }], Refused::LineLeftOut);
     assert_eq!(group(&lab.kernel), ["eth1", "eth2", "eth3"]);
@@ -379,8 +379,8 @@ fn multipath_every_event(mode: &str) {
     );
     assert_eq!(group(&lab.kernel), ["eth1", "eth2", "eth3"]);
     // The lease lost: eth3 out, never the last line.
-    let lost = teqlctl::dhcp::Event {
-        reason: teqlctl::dhcp::Reason::Lost,
+    let lost = teqlctl::run::dhcp::Event {
+        reason: teqlctl::run::dhcp::Reason::Lost,
         lease: None,
         reason_name: "EXPIRE".into(),
         ..lease

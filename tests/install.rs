@@ -203,7 +203,7 @@ fn a_failed_install_leaves_nothing_behind() {
 // second `hooks install` completes the install. The plans are cut after every step.
 
 use std::os::unix::fs::MetadataExt;
-use teqlctl::install::{self, System};
+use teqlctl::front::install::{self, System};
 
 const BOTH: [System; 2] = [System::NetworkScripts, System::Ifupdown];
 /// The admin's own hooks in `admin_root`.

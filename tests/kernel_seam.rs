@@ -12,17 +12,17 @@ use std::sync::Once;
 
 use config_files::ifcfg;
 use tempfile::TempDir;
-use teqlctl::apply;
 use teqlctl::config::{self, BundleName, Config, IfName, Master, RpFilter};
-use teqlctl::connection::{self as conn, ConnLine, ConnSettings};
-use teqlctl::kernel::{Kernel, MemKernel, Reads};
-use teqlctl::multipath::{self as mp, Request};
-use teqlctl::netlink::{
+use teqlctl::kernel::netlink::{
     Address, Link, OuterPath, Qdisc, Tunnel, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_NOARP,
     IFF_POINTOPOINT, IFF_RUNNING, IFF_UP,
 };
+use teqlctl::kernel::state::State;
+use teqlctl::kernel::{Kernel, MemKernel, Reads};
+use teqlctl::plan::connection::{self as conn, ConnLine, ConnSettings};
+use teqlctl::plan::multipath::{self as mp, Request};
 use teqlctl::plan::{Action, HealthStep, Plan, Planner};
-use teqlctl::state::State;
+use teqlctl::run::apply;
 
 const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;
 
@@ -182,7 +182,7 @@ fn teql_lines_join_fail_come_back_leave_and_the_bundle_goes_down() {
     assert!(k.nft_table("teql0").is_some_and(|t| t.contains("198.18.100.0/24")));
     // Its record is an action of the plan (shown by the dry run, rolled back with the table
     // by apply_failing_everywhere), and holds what the table was written with.
-    let nat_record = teqlctl::bundle_nat::record_path("teql0");
+    let nat_record = teqlctl::plan::bundle_nat::record_path("teql0");
     assert!(plan.to_string().contains(&format!("# record {}: ", nat_record.display())), "{plan}");
     let record = k.records.get(&nat_record).cloned().unwrap_or_default();
     // The table, as nft lists it, is what follows the record's teardown.
@@ -328,7 +328,7 @@ fn wan_config(mode: &str) -> (TempDir, Config) {
 fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> Plan {
     let master = &cfg.masters["wan"];
     let teqlctl::config::Mode::Multipath(options) = &master.mode else { panic!("wan is a multipath bundle") };
-    let lines = teqlctl::ops::multipath_lines(cfg, "wan");
+    let lines = teqlctl::run::ops::multipath_lines(cfg, "wan");
     let b = mp::Bundle {
         name: bundle("wan"),
         hash: options.hash,
@@ -412,7 +412,7 @@ fn run_wan(mode: &str, fields: Option<u32>) -> MemKernel {
     quiet();
     let (_t, cfg) = wan_config(mode);
     let mut k = MemKernel::new(State { hash_fields: fields, ..office(&[]) });
-    let tables: Vec<u32> = teqlctl::ops::multipath_lines(&cfg, "wan").iter().map(|l| l.table).collect();
+    let tables: Vec<u32> = teqlctl::run::ops::multipath_lines(&cfg, "wan").iter().map(|l| l.table).collect();
 
     event(&mut k, |k| wan_plan(k, &cfg, true, &[]));
     assert_eq!(group_members(&k), tables);

@@ -258,7 +258,7 @@ struct Ref {
 }
 
 /// The crate-level modules a file refers to. `depth` is how deep the file's module is below
-/// the crate root (src/ops.rs: 1, src/config/mod.rs: 1, src/config/ifcfg.rs: 2), which says
+/// the crate root (src/run/ops.rs: 1, src/config/mod.rs: 1, src/config/ifcfg.rs: 2), which says
 /// when a `super::` leaves its top-level module. Test items and comments are left out.
 fn refs(src: &str, depth: usize) -> Vec<Ref> {
     let toks = lex(src);

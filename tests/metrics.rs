@@ -6,7 +6,7 @@ use std::fs;
 
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
-use teqlctl::metrics::{render, write, BundleMetrics, LineHealthMetrics, LineMetrics, Metrics};
+use teqlctl::front::metrics::{render, write, BundleMetrics, LineHealthMetrics, LineMetrics, Metrics};
 
 type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;
 

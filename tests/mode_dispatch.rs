@@ -1,5 +1,5 @@
 //! The mode is looked at in one place (issue 27, point 2): outside the configuration readers,
-//! the planners and src/mode.rs, no code tests a bundle's mode. Callers say what happened to a
+//! the planners and src/run/mode.rs, no code tests a bundle's mode. Callers say what happened to a
 //! bundle or a line and `mode::of` hands it to its mode, so a new mode (or a second address
 //! family) fails to compile where it must be handled instead of being treated as TEQL by a
 //! caller's `is_teql()` somewhere.
@@ -25,19 +25,16 @@ const MODE_TESTS: &[&str] = &[
 /// mode's), the one dispatch, and where the names and sch_teql's numbering are defined.
 const ALLOWED: &[&str] = &[
     "src/config/",
-    "src/mode.rs",
-    // The planners: TEQL (plan.rs, and its NAT in bundle_nat.rs), multipath, connection.
-    "src/plan.rs",
-    "src/bundle_nat.rs",
-    "src/multipath.rs",
-    "src/connection.rs",
+    "src/run/mode.rs",
+    // The planners: TEQL (plan/mod.rs, and its NAT in bundle_nat.rs), multipath, connection.
+    "src/plan/",
     // BundleName::is_teql and teql_index are defined here.
     "src/names.rs",
     // How many teqlN sch_teql must make (max_equalizers) is the module's question.
-    "src/module.rs",
+    "src/kernel/module.rs",
     // Wording only: nft's messages say "its TEQL_NAT" or "a connection bundle" by the bundle's
-    // name. It goes when the nft step is an action its mode describes (the kernel seam).
-    "src/nft.rs",
+    // name. It goes when the nft step is an action its mode describes.
+    "src/kernel/nft.rs",
 ];
 
 /// Each line of `text` (non-test code: everything before `#[cfg(test)]`, without `//`
@@ -87,7 +84,7 @@ fn no_mode_test_outside_config_planners_and_the_dispatch() {
     }
     assert!(
         bad.is_empty(),
-        "the mode is tested outside config, the planners and src/mode.rs; ask the bundle's mode \
+        "the mode is tested outside config, the planners and src/run/mode.rs; ask the bundle's mode \
          (crate::mode::of / bundle) instead:\n{}",
         bad.join("\n")
     );

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use serde_json::Value;
-use teqlctl::netlink::{self, Netlink, Nexthop, NlError, Rule, TableRoute, RTPROT_TEQLCTL};
+use teqlctl::kernel::netlink::{self, Netlink, Nexthop, NlError, Rule, TableRoute, RTPROT_TEQLCTL};
 
 /// Whether this run may change the network: TEQLCTL_VM=1 (the scenario's namespace). Asked
 /// for without root, the tests fail rather than pass without doing anything.
@@ -367,22 +367,23 @@ fn multipath_hash_policy_sysctl() {
     if !in_lab() {
         return;
     }
-    let before = teqlctl::sysctl::multipath_hash_policy().expect("net.ipv4.fib_multipath_hash_policy");
-    teqlctl::sysctl::set_multipath_hash_policy(1).expect("sysctl -w ...=1");
-    assert_eq!(teqlctl::sysctl::multipath_hash_policy(), Some(1));
+    let before = teqlctl::kernel::sysctl::multipath_hash_policy().expect("net.ipv4.fib_multipath_hash_policy");
+    teqlctl::kernel::sysctl::set_multipath_hash_policy(1).expect("sysctl -w ...=1");
+    assert_eq!(teqlctl::kernel::sysctl::multipath_hash_policy(), Some(1));
     let out = Command::new("sysctl").args(["-n", "net.ipv4.fib_multipath_hash_policy"]).output().expect("sysctl");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
-    assert!(teqlctl::sysctl::set_multipath_hash_policy(200).is_err(), "the kernel refuses an unknown policy");
-    teqlctl::sysctl::set_multipath_hash_policy(before).expect("restore");
-    assert_eq!(teqlctl::sysctl::multipath_hash_policy(), Some(before));
+    assert!(teqlctl::kernel::sysctl::set_multipath_hash_policy(200).is_err(), "the kernel refuses an unknown policy");
+    teqlctl::kernel::sysctl::set_multipath_hash_policy(before).expect("restore");
+    assert_eq!(teqlctl::kernel::sysctl::multipath_hash_policy(), Some(before));
 
     // The custom policy's fields (5.12+; Debian's 6.1 has them), read back as the kernel prints
     // them (in decimal, whatever base they were written in).
-    let fields = teqlctl::sysctl::multipath_hash_fields().expect("net.ipv4.fib_multipath_hash_fields");
-    teqlctl::sysctl::set_multipath_hash_fields(teqlctl::sysctl::L4_HASH_FIELDS).expect("sysctl -w ..._fields=0x37");
+    let fields = teqlctl::kernel::sysctl::multipath_hash_fields().expect("net.ipv4.fib_multipath_hash_fields");
+    teqlctl::kernel::sysctl::set_multipath_hash_fields(teqlctl::kernel::sysctl::L4_HASH_FIELDS)
+        .expect("sysctl -w ..._fields=0x37");
     let out = Command::new("sysctl").args(["-n", "net.ipv4.fib_multipath_hash_fields"]).output().expect("sysctl");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "55");
-    assert_eq!(teqlctl::sysctl::multipath_hash_fields(), Some(0x37));
-    teqlctl::sysctl::set_multipath_hash_fields(fields).expect("restore the fields");
-    assert_eq!(teqlctl::sysctl::multipath_hash_fields(), Some(fields));
+    assert_eq!(teqlctl::kernel::sysctl::multipath_hash_fields(), Some(0x37));
+    teqlctl::kernel::sysctl::set_multipath_hash_fields(fields).expect("restore the fields");
+    assert_eq!(teqlctl::kernel::sysctl::multipath_hash_fields(), Some(fields));
 }

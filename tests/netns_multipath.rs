@@ -148,7 +148,7 @@ fn a_line_with_a_refused_router_or_change_is_left_out_and_the_others_go_on() {
     let root = TempDir::new().unwrap();
     let out = TempDir::new().unwrap();
     write_config(root.path());
-    let g = teqlctl::multipath::group_id("wan");
+    let g = teqlctl::plan::multipath::group_id("wan");
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "-n", "bash", "-c", SCRIPT])
         .env("BIN", assert_cmd::cargo::cargo_bin("teqlctl"))

@@ -14,7 +14,7 @@
 //!
 //! A line of a multipath bundle keeps the address NetworkManager gives it; its gateway is
 //! teqlctl.gateway, else the profile's own ([ipv4] gateway=, or address1's `,GATEWAY`), else
-//! the DHCP lease NetworkManager reports to the dispatcher (src/nm.rs).
+//! the DHCP lease NetworkManager reports to the dispatcher (src/front/nm.rs).
 //!
 //! As the other readers: only profiles with teqlctl keys are read strictly; a profile that is
 //! not ours is never reported, whatever is wrong with it.

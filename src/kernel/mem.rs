@@ -35,9 +35,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Kernel, Reads};
 use crate::error::{Error, Result};
-use crate::netlink::{self, NlError, Qdisc, Route, IFF_UP};
-use crate::route::{Nexthop, Rule, TableRoute, MAIN_TABLE};
-use crate::state::State;
+use crate::kernel::netlink::{self, NlError, Qdisc, Route, IFF_UP};
+use crate::kernel::route::{Nexthop, Rule, TableRoute, MAIN_TABLE};
+use crate::kernel::state::State;
 
 /// What a test compares: the whole kernel, in an order that does not depend on the order the
 /// changes came in (the kernel's dumps are ordered by key too, but for addresses and rules of
@@ -381,9 +381,9 @@ impl Kernel for MemKernel {
         // The record and the table apart, as the state directory and the kernel keep them: a
         // bundle with a record only is asked about, as `bundle_nat::read` does.
         for (name, _) in masters {
-            if let Some(written) = self.records.get(&crate::nat_now::record_path(&name)) {
+            if let Some(written) = self.records.get(&crate::kernel::nat_now::record_path(&name)) {
                 let exists = self.nft.contains_key(&name);
-                let now = crate::nat_now::NatNow { written: Some(written.clone()), exists, not_ours: None };
+                let now = crate::kernel::nat_now::NatNow { written: Some(written.clone()), exists, not_ours: None };
                 state.bundle_nat.insert(name, now);
             }
         }
@@ -673,8 +673,8 @@ impl Kernel for MemKernel {
         self.state.links.iter().any(|l| l.name == name)
     }
 
-    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>> {
-        // As crate::module::ensure, with this kernel's devices.
+    fn ensure_module(&mut self, need: crate::kernel::module::Need) -> Result<Option<String>> {
+        // As crate::kernel::module::ensure, with this kernel's devices.
         if need.total() == 0 {
             return Ok(None);
         }
@@ -719,9 +719,13 @@ impl Kernel for MemKernel {
         Ok(())
     }
 
-    fn nft_fingerprint(&mut self, bundle: &str, _table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>> {
+    fn nft_fingerprint(
+        &mut self,
+        bundle: &str,
+        _table: &str,
+    ) -> std::io::Result<Option<crate::kernel::nft::Fingerprint>> {
         // Its handle, and no count: maps updated in place leave a real table's counts too.
-        Ok(self.nft.get(bundle).map(|_| crate::nft::Fingerprint {
+        Ok(self.nft.get(bundle).map(|_| crate::kernel::nft::Fingerprint {
             handle: self.nft_handles.get(bundle).copied().or(Some(0)),
             uses: 0,
             rules: 0,
@@ -765,7 +769,7 @@ impl Kernel for MemKernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::{Address, Link, ARPHRD_VOID, IFF_BROADCAST, IFF_MULTICAST, IFF_NOARP};
+    use crate::kernel::netlink::{Address, Link, ARPHRD_VOID, IFF_BROADCAST, IFF_MULTICAST, IFF_NOARP};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()

@@ -7,11 +7,22 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::netlink::{Netlink, NlError, Route};
-use crate::route::{Nexthop, Rule, TableRoute};
-use crate::state::State;
+use crate::kernel::netlink::{Netlink, NlError, Route};
+use crate::kernel::route::{Nexthop, Rule, TableRoute};
+use crate::kernel::state::State;
 
+pub mod conntrack;
 mod mem;
+pub mod module;
+pub mod nat_now;
+pub mod netlink;
+pub mod nfnetlink;
+pub mod nft;
+pub mod probe;
+pub mod route;
+pub mod state;
+pub mod sysctl;
+pub mod tunnel_errors;
 
 pub use mem::{MemKernel, Snapshot};
 
@@ -69,8 +80,8 @@ pub trait Kernel {
     /// Whether an interface of that name exists (a typo is refused before anything else).
     fn link_exists(&mut self, name: &str) -> bool;
     /// Loads sch_teql with at least `need.now` masters (its devices teql0..): what was done, if
-    /// anything (crate::module::ensure).
-    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>>;
+    /// anything (crate::kernel::module::ensure).
+    fn ensure_module(&mut self, need: crate::kernel::module::Need) -> Result<Option<String>>;
     /// Unloads sch_teql (a failed run that loaded it leaves the box as it found it).
     fn unload_module(&mut self) -> Result<()>;
     /// Whether the kernel has resilient nexthop groups (Linux 5.13).
@@ -78,7 +89,11 @@ pub trait Kernel {
     /// Whether nft can write `bundle`'s table whole (nft 0.9.4: typeof maps).
     fn nft_check_version(&mut self, bundle: &str) -> Result<()>;
     /// The fingerprint of inet table `table` (`bundle`'s), None when there is no such table.
-    fn nft_fingerprint(&mut self, bundle: &str, table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>>;
+    fn nft_fingerprint(
+        &mut self,
+        bundle: &str,
+        table: &str,
+    ) -> std::io::Result<Option<crate::kernel::nft::Fingerprint>>;
     /// Inet table `table` (`bundle`'s) as nft lists it, None when there is no such table.
     fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>>;
     /// A record of teqlctl's (a ruleset as written, a marker): its text, None when there is
@@ -171,7 +186,7 @@ impl Kernel for NetKernel {
     }
 
     fn rp_filter(&mut self, iface: &str) -> Option<u8> {
-        crate::sysctl::rp_filter(iface)
+        crate::kernel::sysctl::rp_filter(iface)
     }
 
     fn attach_root_qdisc(&mut self, index: u32, kind: &str, replace: bool) -> std::result::Result<(), NlError> {
@@ -220,47 +235,51 @@ impl Kernel for NetKernel {
         self.nl.del_nexthop(id)
     }
     fn set_rp_filter(&mut self, iface: &str, value: u8) -> Result<()> {
-        crate::sysctl::set_rp_filter(iface, value)
+        crate::kernel::sysctl::set_rp_filter(iface, value)
     }
     fn set_multipath_hash_policy(&mut self, value: u8) -> Result<()> {
-        crate::sysctl::set_multipath_hash_policy(value)
+        crate::kernel::sysctl::set_multipath_hash_policy(value)
     }
     fn set_multipath_hash_fields(&mut self, value: u32) -> Result<()> {
-        crate::sysctl::set_multipath_hash_fields(value)
+        crate::kernel::sysctl::set_multipath_hash_fields(value)
     }
     fn nft(&mut self, script: &str, bundle: &str) -> Result<()> {
-        crate::nft::apply(script, bundle)
+        crate::kernel::nft::apply(script, bundle)
     }
     fn flush_conntrack(&mut self, mark: u32) -> std::io::Result<()> {
-        crate::conntrack::delete_by_mark(mark)
+        crate::kernel::conntrack::delete_by_mark(mark)
     }
 
     fn link_exists(&mut self, name: &str) -> bool {
         std::path::Path::new("/sys/class/net").join(name).exists()
     }
 
-    fn ensure_module(&mut self, need: crate::module::Need) -> Result<Option<String>> {
-        crate::module::ensure(need)
+    fn ensure_module(&mut self, need: crate::kernel::module::Need) -> Result<Option<String>> {
+        crate::kernel::module::ensure(need)
     }
 
     fn unload_module(&mut self) -> Result<()> {
-        crate::module::unload()
+        crate::kernel::module::unload()
     }
 
     fn resilient_groups(&mut self) -> bool {
-        crate::netlink::kernel_has_resilient_groups()
+        crate::kernel::netlink::kernel_has_resilient_groups()
     }
 
     fn nft_check_version(&mut self, bundle: &str) -> Result<()> {
-        crate::nft::check_version(bundle)
+        crate::kernel::nft::check_version(bundle)
     }
 
-    fn nft_fingerprint(&mut self, _bundle: &str, table: &str) -> std::io::Result<Option<crate::nft::Fingerprint>> {
-        crate::nft::fingerprint(table)
+    fn nft_fingerprint(
+        &mut self,
+        _bundle: &str,
+        table: &str,
+    ) -> std::io::Result<Option<crate::kernel::nft::Fingerprint>> {
+        crate::kernel::nft::fingerprint(table)
     }
 
     fn nft_list(&mut self, bundle: &str, table: &str) -> Result<Option<String>> {
-        crate::nft::current_named(bundle, table)
+        crate::kernel::nft::current_named(bundle, table)
     }
 
     fn read_record(&mut self, path: &Path) -> Option<String> {

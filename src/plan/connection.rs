@@ -39,7 +39,7 @@ use crate::names::{BundleName, IfName};
 // for the callers that name them so.
 pub use crate::ids::{mark_of, MARK_BASE, MARK_MASK};
 
-pub use crate::nft::{NFT_FAMILY, NFT_TABLE};
+pub use crate::kernel::nft::{NFT_FAMILY, NFT_TABLE};
 /// Priority of the `fwmark MARK lookup TABLE` rules: just before the `from ADDR` rules of
 /// multipath::RULE_PRIORITY, so that the box's own connection re-routed to a preferred line
 /// leaves by that line and not by the one whose address it had.

@@ -177,8 +177,8 @@ fn rollback(done: &[&Action], nl: &mut dyn Kernel) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::state::State;
     use crate::kernel::MemKernel;
-    use crate::state::State;
 
     fn hash(value: u8, fields: Option<u32>) -> Action {
         Action::SetHashPolicy { bundle: "wan".into(), value, fields, previous: Some(0), previous_fields: Some(0) }

@@ -39,16 +39,16 @@ pub fn read(master: &str) -> Option<NatNow> {
     // Trusting the record on the table's name alone left a flushed or reloaded table (no rule)
     // alone for good: its netlink fingerprint is compared with the one recorded after our
     // write, and nft lists the table only when they differ.
-    let (exists, not_ours) = match crate::nft::fingerprint(&table(master)) {
+    let (exists, not_ours) = match crate::kernel::nft::fingerprint(&table(master)) {
         Ok(None) => (false, None),
-        Ok(Some(now)) => match crate::nft::table_as_written(&fingerprint_path(master), now) {
+        Ok(Some(now)) => match crate::kernel::nft::table_as_written(&fingerprint_path(master), now) {
             None => (true, None),
             Some(why) => {
                 crate::log::warn(&format!(
                     "{master}: nftables table inet {} is not what teqlctl wrote ({why}): it is written anew",
                     table(master)
                 ));
-                let listing = crate::nft::current_named(master, &table(master)).unwrap_or_else(|e| {
+                let listing = crate::kernel::nft::current_named(master, &table(master)).unwrap_or_else(|e| {
                     crate::log::warn(&e.to_string());
                     None
                 });
@@ -72,9 +72,9 @@ pub fn read(master: &str) -> Option<NatNow> {
 /// `fingerprint`: the kernel's fingerprint of a bundle's table, by bundle and table name.
 pub fn record_fingerprints<'a>(
     written: impl IntoIterator<Item = (&'a str, &'a str)>,
-    mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::nft::Fingerprint>>,
+    mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::kernel::nft::Fingerprint>>,
 ) {
     for (bundle, _) in written {
-        crate::nft::record_fingerprint(&fingerprint_path(bundle), fingerprint(bundle, &table(bundle)), bundle);
+        crate::kernel::nft::record_fingerprint(&fingerprint_path(bundle), fingerprint(bundle, &table(bundle)), bundle);
     }
 }

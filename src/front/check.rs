@@ -13,12 +13,12 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::config::{Config, Member, RpFilter};
 use crate::error::{Error, Result};
-use crate::health::{self, Change, Health, Level, LineState, Observation, Outcome};
+use crate::kernel::netlink::{Address, Link, Netlink, OuterPath, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
+use crate::kernel::probe::{self, Job, ProbeError};
+use crate::kernel::state::State;
 use crate::log;
-use crate::netlink::{Address, Link, Netlink, OuterPath, IFF_LOWER_UP, IFF_NOARP, IFF_POINTOPOINT, IFF_UP};
-use crate::ops::{self, Ctx};
-use crate::probe::{self, Job, ProbeError};
-use crate::state::State;
+use crate::run::health::{self, Change, Health, Level, LineState, Observation, Outcome};
+use crate::run::ops::{self, Ctx};
 
 /// What a run did, for the exit status and for tests.
 #[derive(Debug, Default)]
@@ -48,13 +48,13 @@ enum Plan {
 /// The next hop towards probe targets off a line's subnet when the line sets none
 /// (TEQL_PROBE_VIA): its bundle's mode says which (BundleMode::probe_next_hop).
 fn default_next_hop(m: &Member, link: &Link, state: &State, cfg: &Config) -> Option<Ipv4Addr> {
-    crate::mode::bundle_or_bare(cfg, &m.master).probe_next_hop(m, link, state)
+    crate::run::mode::bundle_or_bare(cfg, &m.master).probe_next_hop(m, link, state)
 }
 
 /// Whether line `m` is in its bundle now, as its mode tells (a TEQL line's root qdisc is its
 /// master; a multipath line is in its bundle's nexthop group or its plain multipath route).
 fn in_bundle(m: &Member, link: &Link, state: &State, cfg: &Config) -> bool {
-    crate::mode::bundle_or_bare(cfg, &m.master).carries(m, link, state)
+    crate::run::mode::bundle_or_bare(cfg, &m.master).carries(m, link, state)
 }
 
 /// How to probe `m` on `link`: which targets by ARP (on the line's subnet) and which by echo
@@ -221,11 +221,11 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     crate::statefile::remove_temporaries(&health::state_file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
-    let mp_tables = crate::mode::routing_tables(cfg);
+    let mp_tables = crate::run::mode::routing_tables(cfg);
     let state = read_kernel(&mut nl, cfg, &mp_tables)?;
 
     let problems = report_problems(cfg, &prev);
-    let lines = round_lines(cfg, &state, &prev, &crate::held::load(&dir));
+    let lines = round_lines(cfg, &state, &prev, &crate::run::held::load(&dir));
     let read = started.elapsed();
     let observations = probe_lines(&lines, &state, &prev, started, read)?;
 
@@ -239,7 +239,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // health.json is read by hooks (the lines check took out stay out of their group) and
     // written here, both under the run lock: from the intent to the outcome, a hook waits, so
     // it never plans with a state that the kernel has already left behind (issue 26, point 7).
-    let global = if ctx.dry_run { None } else { Some(crate::lock::acquire()?) };
+    let global = if ctx.dry_run { None } else { Some(crate::run::lock::acquire()?) };
     let applied = if changes.is_empty() {
         Vec::new()
     } else {
@@ -250,7 +250,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
             health::save(&dir, &intent(&next, &changes))?;
         }
         let rp = |line: &str| rp.get(line).copied().unwrap_or(RpFilter::Loose);
-        crate::event::health_changes(ctx, cfg, &changes, &rp, global.as_ref())?
+        crate::run::event::health_changes(ctx, cfg, &changes, &rp, global.as_ref())?
     };
     crate::testpoint::pause("check-applied");
     let report = record_applied(&mut next, &changes, applied);
@@ -274,9 +274,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // What each mode keeps in the kernel and others may change behind our back (a connection
     // bundle's table flushed or replaced, its default route deleted with its local source).
     for m in cfg.masters.values() {
-        crate::mode::of(cfg, m).repair(ctx, &state);
+        crate::run::mode::of(cfg, m).repair(ctx, &state);
     }
-    crate::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
+    crate::front::nm::sync_leases(ctx, cfg, |line| state.link(line).map(|l| l.index));
     if let (Some(path), false) = (metrics, ctx.dry_run) {
         // The kernel as the round left it: read again after a round that changed it (rare),
         // so that the lines it took out or put back are shown as they are now.
@@ -389,7 +389,7 @@ fn round_lines<'a>(cfg: &'a Config, state: &'a State, prev: &Health, held: &BTre
             && !taken_out
             && !held.contains(m.device.as_str())
             && live_bundles.contains(m.master.as_str())
-            && crate::mode::bundle_or_bare(cfg, &m.master).would_carry(m, state);
+            && crate::run::mode::bundle_or_bare(cfg, &m.master).would_carry(m, state);
         if attached || taken_out || missing {
             lines.push(RoundLine { member: m, link, attached, missing, plan: plan_line(m, link, state, cfg) });
         }
@@ -516,9 +516,9 @@ fn write_metrics(path: &Path, cfg: &Config, state: &State, next: &Health, observ
             _ => None,
         })
         .collect();
-    let st = crate::status::collect(cfg, crate::mode::statuses(cfg, state, next, None));
+    let st = crate::run::status::collect(cfg, crate::run::mode::statuses(cfg, state, next, None));
     crate::statefile::remove_temporaries(path);
-    crate::metrics::write(path, &crate::metrics::from_status(&st, next, &probes, now_secs()))
+    crate::front::metrics::write(path, &crate::front::metrics::from_status(&st, next, &probes, now_secs()))
 }
 
 /// An event of a dry run, worded for what was not done (issue 28, point 7): health.rs words
@@ -587,7 +587,7 @@ mod tests {
         let mut s = State::default();
         let up = IFF_UP | IFF_LOWER_UP;
         s.links.push(Link { index: 2, name: "eth1".into(), flags: up, mtu: 1500, mac: vec![2; 6], ..Link::default() });
-        let tunnel = crate::netlink::Tunnel {
+        let tunnel = crate::kernel::netlink::Tunnel {
             local: Some(Ipv4Addr::new(198, 51, 100, 10)),
             remote: Some(Ipv4Addr::new(198, 18, 0, 2)),
             link: 0,

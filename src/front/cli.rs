@@ -6,15 +6,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{BundleName, IfName, EXPECT_MASTER};
 use crate::error::{exit, Error, Result};
-use crate::event::Event;
-use crate::hooks::{self, Hook};
-use crate::install;
+use crate::front::hooks::{self, Hook};
+use crate::front::install;
+use crate::kernel::netlink::Netlink;
+use crate::kernel::state::State;
 use crate::log;
 use crate::names;
-use crate::netlink::Netlink;
-use crate::ops::{self, Ctx};
-use crate::state::State;
-use crate::status;
+use crate::run::event::Event;
+use crate::run::ops::{self, Ctx};
+use crate::run::status;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -112,7 +112,7 @@ pub enum Command {
         master: String,
         /// The aggregator's file format (default: the format of MASTER's own file here)
         #[arg(long, value_enum, value_name = "FORMAT")]
-        format: Option<crate::peer::Format>,
+        format: Option<crate::front::peer::Format>,
         /// The aggregator's master (teql0..teql63; default: MASTER's name)
         #[arg(long = "master", id = "far_master", value_name = "teqlN", value_hint = clap::ValueHint::Other)]
         far_master: Option<String>,
@@ -320,14 +320,14 @@ fn run(cli: Cli) -> Result<i32> {
                     "hook ifupdown takes no arguments (got {a:?}): it reads ifupdown's environment (IFACE, PHASE, ADDRFAM, VERBOSITY, IF_*)"
                 )));
             }
-            let env = crate::ifupdown::HookEnv::from_env(std::env::vars()).ok_or_else(|| {
+            let env = crate::front::ifupdown::HookEnv::from_env(std::env::vars()).ok_or_else(|| {
                 Error::Usage(
                     "hook ifupdown: no ifupdown environment (IFACE and PHASE, e.g. IFACE=eth1 PHASE=post-up \
                      ADDRFAM=inet VERBOSITY=0 IF_TEQL_MASTER=teql0)"
                         .into(),
                 )
             })?;
-            Ok(crate::ifupdown::run(&env, &ctx))
+            Ok(crate::front::ifupdown::run(&env, &ctx))
         }
         Command::Hook { name, args } => {
             let hook = Hook::from_name(&name).ok_or_else(|| Error::Usage(format!("{name}: not a hook name")))?;
@@ -338,7 +338,7 @@ fn run(cli: Cli) -> Result<i32> {
             if !ctx.root.is_dir() {
                 return Err(Error::Usage(format!("--root {}: no such directory", ctx.root.display())));
             }
-            let report = crate::validate::validate(&ctx.root, kernel);
+            let report = crate::front::validate::validate(&ctx.root, kernel);
             if json {
                 println!("{}", report.to_json());
             } else if quiet {
@@ -349,7 +349,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(report.exit_code())
         }
         Command::Completions { shell } => {
-            crate::out::print(&crate::completions::script(shell, <Cli as clap::CommandFactory>::command()));
+            crate::out::print(&crate::front::completions::script(shell, <Cli as clap::CommandFactory>::command()));
             Ok(exit::OK)
         }
         Command::Hooks { action } => {
@@ -396,7 +396,7 @@ fn run(cli: Cli) -> Result<i32> {
             let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
             let mut state = State::read(&mut nl)?;
             // Multipath bundles' rules, tables and nexthops, only when there are any.
-            let tables = crate::mode::routing_tables(&cfg);
+            let tables = crate::run::mode::routing_tables(&cfg);
             if !tables.is_empty() {
                 state.read_multipath(&mut nl, &tables)?;
             }
@@ -405,13 +405,13 @@ fn run(cli: Cli) -> Result<i32> {
                 .masters
                 .keys()
                 .filter(|name| master.as_deref().is_none_or(|want| want == name.as_str()))
-                .find_map(|name| crate::mode::connection_marks(&cfg, name).map(|marks| (name, marks)));
+                .find_map(|name| crate::run::mode::connection_marks(&cfg, name).map(|marks| (name, marks)));
             if let Some((name, marks)) = conn {
                 state.read_connection(name, &marks);
             }
-            let health = crate::health::load(&crate::statefile::state_dir());
-            let mut st = status::collect(&cfg, crate::mode::statuses(&cfg, &state, &health, master.as_deref()));
-            crate::stack::add_to_status(&mut st, &cfg, &crate::stack::Boxed::read(&ctx.root));
+            let health = crate::run::health::load(&crate::statefile::state_dir());
+            let mut st = status::collect(&cfg, crate::run::mode::statuses(&cfg, &state, &health, master.as_deref()));
+            crate::front::stack::add_to_status(&mut st, &cfg, &crate::front::stack::Boxed::read(&ctx.root));
             // Said where it is heard, once (the text does not repeat them): a line that can never
             // be bonded at boot is a problem of the box even when status is read by a program.
             for w in &st.warnings {
@@ -430,18 +430,18 @@ fn run(cli: Cli) -> Result<i32> {
             // A broken file may be a line of MASTER left out of the configuration: the
             // aggregator would silently lack its tunnel.
             ops::check_whole_config(&cfg)?;
-            let far_master = far_master.as_deref().map(crate::peer::far_master).transpose()?;
-            let opts = crate::peer::Options { format, far_master: far_master.as_ref(), root: &ctx.root };
-            let files = crate::peer::generate(&cfg, &master, &opts)?;
+            let far_master = far_master.as_deref().map(crate::front::peer::far_master).transpose()?;
+            let opts = crate::front::peer::Options { format, far_master: far_master.as_ref(), root: &ctx.root };
+            let files = crate::front::peer::generate(&cfg, &master, &opts)?;
             match write {
-                None => crate::out::print(&crate::peer::render(&files)),
+                None => crate::out::print(&crate::front::peer::render(&files)),
                 Some(dir) if ctx.dry_run => {
-                    for p in crate::peer::targets(&dir, &files)? {
+                    for p in crate::front::peer::targets(&dir, &files)? {
                         crate::out::println(&format!("# would write {}", p.display()));
                     }
                 }
                 Some(dir) => {
-                    for p in crate::peer::write(&dir, &files)? {
+                    for p in crate::front::peer::write(&dir, &files)? {
                         crate::out::println(&format!("wrote {}", p.display()));
                     }
                 }
@@ -452,7 +452,7 @@ fn run(cli: Cli) -> Result<i32> {
             // Timed from before the configuration is read: `-v` shows where a round's time goes.
             let started = std::time::Instant::now();
             let cfg = crate::configured::load(&ctx.root);
-            let report = crate::check::check(&ctx, &cfg, started, metrics_file.as_deref())?;
+            let report = crate::front::check::check(&ctx, &cfg, started, metrics_file.as_deref())?;
             Ok(if report.failed > 0 { crate::error::exit::KERNEL } else { ops::exit_status() })
         }
         command => {
@@ -466,10 +466,10 @@ fn run(cli: Cli) -> Result<i32> {
                 Command::Attach { master, force, ifaces } => {
                     ctx.force = force;
                     let over = master.as_deref().map(attach_master_arg).transpose()?;
-                    crate::event::run(&ctx, &cfg, &[Event::LinesUp { lines: iface_args(&ifaces)?, over }])?;
+                    crate::run::event::run(&ctx, &cfg, &[Event::LinesUp { lines: iface_args(&ifaces)?, over }])?;
                 }
                 Command::Detach { ifaces } => {
-                    crate::event::run(
+                    crate::run::event::run(
                         &ctx,
                         &cfg,
                         &[Event::LinesDown { lines: iface_args(&ifaces)?, missing_ok: false }],
@@ -477,11 +477,11 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 Command::Up { master } => {
                     let bundle = master.as_deref().map(bundle_arg).transpose()?;
-                    crate::event::run(&ctx, &cfg, &[Event::BundleUp { bundle, need_a_line: true }])?;
+                    crate::run::event::run(&ctx, &cfg, &[Event::BundleUp { bundle, need_a_line: true }])?;
                 }
                 Command::Down { master } => {
                     let bundle = master.as_deref().map(bundle_arg).transpose()?;
-                    crate::event::run(&ctx, &cfg, &[Event::BundleDown { bundle }])?;
+                    crate::run::event::run(&ctx, &cfg, &[Event::BundleDown { bundle }])?;
                 }
                 Command::Status { .. }
                 | Command::Check { .. }

@@ -128,7 +128,7 @@ pub fn validate(root: &Path, kernel: bool) -> Report {
             r.problems.push(p);
         }
     }
-    check_rulesets(&cfg, &mut r, crate::nft::check_script);
+    check_rulesets(&cfg, &mut r, crate::kernel::nft::check_script);
     if kernel {
         r.problems.extend(preflight(&cfg, &Host::real()));
     }
@@ -170,7 +170,7 @@ fn parse_line_and_key(msg: &str) -> (Option<usize>, Option<String>) {
     (line, key.filter(|k| !k.is_empty() && !k.contains(char::is_whitespace)))
 }
 
-use crate::nft::Checked;
+use crate::kernel::nft::Checked;
 
 /// The rulesets the planner would write, as far as the configuration alone gives them (a
 /// line's address is the kernel's: the address maps are left empty), each checked by `check`.
@@ -178,7 +178,7 @@ fn check_rulesets(cfg: &Config, r: &mut Report, check: impl Fn(&str, &str) -> Ch
     let scripts: Vec<(String, String)> = cfg
         .masters
         .values()
-        .filter_map(|m| crate::mode::of(cfg, m).requirements().nft_ruleset.map(|r| (m.device.to_string(), r)))
+        .filter_map(|m| crate::run::mode::of(cfg, m).requirements().nft_ruleset.map(|r| (m.device.to_string(), r)))
         .collect();
     let mut not_checked = BTreeSet::new();
     for (bundle, script) in scripts {
@@ -239,8 +239,8 @@ impl Host {
         Host {
             release,
             module: Box::new(move |m| module_available(m, &rel)),
-            resilient_groups: crate::netlink::kernel_has_resilient_groups(),
-            nft: Box::new(|b| crate::nft::check_version(b).map_err(|e| e.to_string())),
+            resilient_groups: crate::kernel::netlink::kernel_has_resilient_groups(),
+            nft: Box::new(|b| crate::kernel::nft::check_version(b).map_err(|e| e.to_string())),
         }
     }
 }
@@ -248,7 +248,7 @@ impl Host {
 /// Loaded (/sys/module), built in (modules.builtin) or a module file depmod knows
 /// (modules.dep) of the running kernel.
 fn module_available(module: &str, release: &str) -> Availability {
-    if crate::module::is_loaded(module) {
+    if crate::kernel::module::is_loaded(module) {
         return Availability::Yes;
     }
     let dir = Path::new("/lib/modules").join(release);
@@ -296,9 +296,9 @@ pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
     // Every bundle named, by its file or only by its lines (a teqlN no file configures).
     let names: BTreeSet<&str> =
         cfg.masters.keys().map(BundleName::as_str).chain(cfg.members.values().map(|l| l.master.as_str())).collect();
-    let needs: Vec<(&str, crate::mode::Requirements, &'static str)> = names
+    let needs: Vec<(&str, crate::run::mode::Requirements, &'static str)> = names
         .into_iter()
-        .filter_map(|n| crate::mode::bundle(cfg, n).map(|b| (n, b.requirements(), b.mode_name())))
+        .filter_map(|n| crate::run::mode::bundle(cfg, n).map(|b| (n, b.requirements(), b.mode_name())))
         .collect();
     let teql: Vec<&str> = needs.iter().filter(|(_, r, _)| r.sch_teql).map(|(n, _, _)| *n).collect();
     if let Some(first) = teql.first() {

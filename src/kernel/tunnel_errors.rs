@@ -30,7 +30,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use crate::probe::{self, ProbeError};
+use crate::kernel::probe::{self, ProbeError};
 
 /// Datagrams at the most: a router answers a dead path a few times a second (Linux: a burst of
 /// 6, then one a second per destination), and a tunnel is taken out within seconds.

@@ -134,7 +134,7 @@ mod tests {
     use clap::CommandFactory;
 
     fn script(shell: Shell) -> String {
-        super::script(shell, crate::cli::Cli::command())
+        super::script(shell, crate::front::cli::Cli::command())
     }
 
     /// Every IFACE and MASTER spec got its action (a clap_complete that writes them

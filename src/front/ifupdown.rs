@@ -43,12 +43,12 @@ use std::time::Duration;
 use crate::config::{self, interfaces, BundleName, Config, Member};
 use crate::error::{exit, Error, Result};
 use crate::exec::{self, Outcome};
+use crate::kernel::module::Need;
+use crate::kernel::netlink::Netlink;
+use crate::kernel::state::State;
 use crate::log;
-use crate::module::Need;
-use crate::netlink::Netlink;
-use crate::ops::{self, Ctx, Reads};
 use crate::plan::{Plan, Planner, Then};
-use crate::state::State;
+use crate::run::ops::{self, Ctx, Reads};
 
 /// What ifupdown told us about this call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +166,7 @@ pub fn run(env: &HookEnv, ctx: &Ctx) -> i32 {
     }
     let master_opt = env.options.get("TEQL_MASTER").filter(|v| !v.is_empty());
     // A bundle's stanza: teqlN, or one with teql-mode (a multipath bundle: `iface wan inet manual`).
-    let is_master = crate::mode::is_teql_name(&env.iface) || env.options.contains_key("TEQL_MODE");
+    let is_master = crate::run::mode::is_teql_name(&env.iface) || env.options.contains_key("TEQL_MODE");
     // A stanza with teql options but no teql-master is a mistake the hook reports.
     if master_opt.is_none() && !is_master && !env.options.keys().any(|k| k.starts_with("TEQL_")) {
         return exit::OK;
@@ -209,7 +209,7 @@ fn line_member(env: &HookEnv, ctx: &Ctx) -> Result<Member> {
 fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
     let member = line_member(env, ctx)?;
     let cfg = load_config(ctx, &member.device);
-    let b = crate::mode::bundle(&cfg, &member.master);
+    let b = crate::run::mode::bundle(&cfg, &member.master);
     match b {
         // A bundle that is a device of its own ifupdown configures too (teqlN): each phase plans
         // the line and what ifupdown must do to the bundle next. The others: events.
@@ -231,7 +231,7 @@ pub fn bundle_line_hook(
     ctx: &Ctx,
     cfg: &Config,
     member: &Member,
-    bundle: &dyn crate::mode::BundleMode,
+    bundle: &dyn crate::run::mode::BundleMode,
 ) -> Result<()> {
     ops::check_config(cfg, &[&member.device])?;
     match env.phase {
@@ -245,7 +245,7 @@ pub fn bundle_line_hook(
 /// plans the line and what ifupdown must do to the master next.
 pub fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -> Result<()> {
     let master = &member.master;
-    let needed = crate::module::needed_for(cfg, &[member.master.to_string()].into());
+    let needed = crate::kernel::module::needed_for(cfg, &[member.master.to_string()].into());
     // Each phase is one planned run: one kernel read, every decision (the master too) taken on
     // it, then ifupdown's own steps; `teqlctl --dry-run hook ifupdown` prints all of it.
     let plan = match env.phase {
@@ -293,7 +293,7 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
             crate::names::refusal(&master)
         )));
     };
-    let b = crate::mode::bundle(&cfg, &master);
+    let b = crate::run::mode::bundle(&cfg, &master);
     match b {
         Some(b) if b.has_device() => teql_master_hook(env, ctx, &cfg, &bundle),
         Some(b) => named_bundle_hook(env, ctx, &cfg, &bundle, b.as_ref()),
@@ -313,7 +313,7 @@ pub fn named_bundle_hook(
     ctx: &Ctx,
     cfg: &Config,
     bundle: &BundleName,
-    b: &dyn crate::mode::BundleMode,
+    b: &dyn crate::run::mode::BundleMode,
 ) -> Result<()> {
     let master = bundle.as_str();
     ops::check_config(cfg, &[master])?;
@@ -339,7 +339,7 @@ pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleN
         // down is over.
         forget_master_emptied(ctx, master);
     }
-    let needed = crate::module::needed_for(cfg, &[master.to_string()].into());
+    let needed = crate::kernel::module::needed_for(cfg, &[master.to_string()].into());
     match env.phase {
         Phase::PreUp => {
             // The lines it may attach: only their rp_filter sysctls are read.
@@ -492,7 +492,7 @@ fn attach_every_line_i2(p: &mut Planner, ctx: &Ctx, cfg: &Config, master: &Bundl
 
 /// The marker that teqlctl set `master` down under ifupdown2 because its last line left.
 fn emptied_marker(master: &str) -> PathBuf {
-    crate::lock::lock_path().with_file_name(format!("teqlctl.{master}.emptied"))
+    crate::run::lock::lock_path().with_file_name(format!("teqlctl.{master}.emptied"))
 }
 
 fn forget_master_emptied(ctx: &Ctx, master: &str) {
@@ -585,8 +585,8 @@ fn ifupdown(cmd: &str, iface: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::config::RpFilter;
+    use crate::kernel::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_NOARP, IFF_UP};
     use crate::names::IfName;
-    use crate::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_NOARP, IFF_UP};
     use crate::plan::Action;
 
     fn env(pairs: &[(&str, &str)]) -> Option<HookEnv> {

@@ -11,9 +11,9 @@ use std::process::Command;
 
 use crate::config::{ifcfg, BundleName, Config, IfName, Role};
 use crate::error::{Error, Result};
-use crate::event::Event;
 use crate::log;
-use crate::ops::{self, Ctx};
+use crate::run::event::Event;
+use crate::run::ops::{self, Ctx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -23,10 +23,10 @@ pub enum Hook {
     IfdownLocal,
     IfupTeql,
     IfdownTeql,
-    /// Not network-scripts': the DHCP client's (src/dhcp.rs), run by the shipped dhclient
+    /// Not network-scripts': the DHCP client's (src/run/dhcp.rs), run by the shipped dhclient
     /// snippets as `teqlctl hook dhclient reason=... interface=...`.
     Dhclient,
-    /// NetworkManager's dispatcher (src/nm.rs): linked as dispatcher.d/90-teqlctl and in
+    /// NetworkManager's dispatcher (src/front/nm.rs): linked as dispatcher.d/90-teqlctl and in
     /// pre-up.d and pre-down.d under the same name.
     NmDispatcher,
 }
@@ -87,7 +87,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
         return dhclient(ctx, args);
     }
     if hook == Hook::NmDispatcher {
-        return crate::nm::hook(ctx, args);
+        return crate::front::nm::hook(ctx, args);
     }
     let Some(first) = args.first() else {
         return Err(Error::Usage(format!(
@@ -108,15 +108,15 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             let Some(device) = cfg.files.get(&basename).cloned() else { return Ok(()) };
             ops::check_config(&cfg, &[&device])?;
             ops::report_problems(&cfg, &device);
-            crate::event::run(ctx, &cfg, &[Event::Preparing(device)]).map(drop)
+            crate::run::event::run(ctx, &cfg, &[Event::Preparing(device)]).map(drop)
         }
         Hook::IfupLocal => {
             let Some((cfg, role)) = ours(ctx, first)? else { return Ok(()) };
             match role {
                 Owned::Member(line) => {
-                    crate::event::run(ctx, &cfg, &[Event::LinesUp { lines: vec![line], over: None }]).map(drop)
+                    crate::run::event::run(ctx, &cfg, &[Event::LinesUp { lines: vec![line], over: None }]).map(drop)
                 }
-                Owned::Master(bundle) => crate::event::run(ctx, &cfg, &[Event::BundleRefreshed(bundle)]).map(drop),
+                Owned::Master(bundle) => crate::run::event::run(ctx, &cfg, &[Event::BundleRefreshed(bundle)]).map(drop),
             }
         }
         Hook::IfdownPreLocal | Hook::IfdownLocal => {
@@ -135,7 +135,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             }
             ops::report_problems(&cfg, first);
             // The interface may already be gone (a USB modem unplugged): nothing to undo.
-            crate::event::run(ctx, &cfg, &[Event::LinesDown { lines: vec![line], missing_ok: true }]).map(drop)
+            crate::run::event::run(ctx, &cfg, &[Event::LinesDown { lines: vec![line], missing_ok: true }]).map(drop)
         }
         Hook::IfupTeql | Hook::IfdownTeql => {
             let cfg = ifcfg::load(&ctx.root);
@@ -147,7 +147,7 @@ fn dispatch(hook: Hook, args: &[String], ctx: &Ctx) -> Result<()> {
             } else {
                 Event::BundleDown { bundle: Some(master) }
             };
-            crate::event::run(ctx, &cfg, &[event])?;
+            crate::run::event::run(ctx, &cfg, &[event])?;
             chain_post_script(ctx, hook, args)
         }
         Hook::Dhclient | Hook::NmDispatcher => unreachable!("handled above"),
@@ -190,7 +190,7 @@ fn master_of_config(cfg: &Config, arg: &str) -> Result<BundleName> {
     let device = cfg.files.get(&basename).cloned().unwrap_or_else(|| basename["ifcfg-".len()..].to_string());
     ops::check_config(cfg, &[&device])?;
     match BundleName::new(&device) {
-        Some(b) if crate::mode::configured(cfg, &device).is_some() => Ok(b),
+        Some(b) if crate::run::mode::configured(cfg, &device).is_some() => Ok(b),
         _ => Err(Error::Usage(format!(
             "{basename} does not configure a teql master (DEVICE=teqlN) or a multipath bundle \
              (TEQL_MODE=multipath); ifup-teql only handles those"
@@ -223,15 +223,15 @@ fn dhclient(ctx: &Ctx, args: &[String]) -> Result<()> {
     // Its caller is dhclient-script, whose environment is the DHCP client's: the state and the
     // lock are always the built-in ones (see `env`).
     crate::env::set_hook_mode();
-    let Some(ev) = crate::dhcp::parse_args(args)? else { return Ok(()) };
+    let Some(ev) = crate::run::dhcp::parse_args(args)? else { return Ok(()) };
     let cfg = crate::configured::load(&ctx.root);
     // Only a configured line's leases matter, and only to a mode that takes them.
     let Some(member) = cfg.members.get(ev.interface.as_str()) else { return Ok(()) };
-    let Some(bundle) = crate::mode::bundle_of_member(&cfg, member) else { return Ok(()) };
+    let Some(bundle) = crate::run::mode::bundle_of_member(&cfg, member) else { return Ok(()) };
     if !bundle.takes_leases() {
         return Ok(());
     }
     ops::check_config(&cfg, &[&ev.interface])?;
     ops::report_problems(&cfg, &ev.interface);
-    crate::event::run(ctx, &cfg, &[crate::event::Event::Lease { lease: ev, joining: false }]).map(drop)
+    crate::run::event::run(ctx, &cfg, &[crate::run::event::Event::Lease { lease: ev, joining: false }]).map(drop)
 }

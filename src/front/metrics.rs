@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::health::Health;
-use crate::status::Status;
+use crate::run::health::Health;
+use crate::run::status::Status;
 
 /// Everything one round exposes.
 #[derive(Debug, Clone, Default, PartialEq)]

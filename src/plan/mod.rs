@@ -4,6 +4,10 @@
 //! states. Each action records what it replaces so `apply` can undo it, and prints as the
 //! equivalent ip/tc/sysctl command for --dry-run.
 
+pub mod bundle_nat;
+pub mod connection;
+pub mod multipath;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -11,10 +15,10 @@ use std::path::PathBuf;
 
 use crate::config::{master_index, ConfigError, Ipv4Prefix, Master, RpFilter};
 use crate::error::{Error, Result};
+use crate::kernel::netlink::{self, Link, Route};
+use crate::kernel::route::{Nexthop, Rule, TableRoute};
+use crate::kernel::state::State;
 use crate::names::{BundleName, IfName};
-use crate::netlink::{self, Link, Route};
-use crate::route::{Nexthop, Rule, TableRoute};
-use crate::state::State;
 
 /// One change to the kernel. Its interfaces and bundles are checked names (`IfName`,
 /// `BundleName`): the planner takes them from the configuration, or from the kernel only where
@@ -963,7 +967,7 @@ impl<'a> Planner<'a> {
     /// our routes it no longer has removed, and its NAT table as configured. Re-running it
     /// changes nothing.
     fn bundle_routing(&mut self, m: &Master, index: u32, was_up: bool) {
-        use crate::route::{TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+        use crate::kernel::route::{TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
         let dev = m.device.clone();
         let r = &m.routing;
         for p in &r.routes {
@@ -1025,7 +1029,7 @@ impl<'a> Planner<'a> {
     /// The bundle's NAT table as configured: written when missing or different from our record,
     /// removed when the bundle has no TEQL_NAT (any more).
     fn bundle_nat(&mut self, dev: &BundleName, nets: &[crate::config::Ipv4Prefix]) {
-        use crate::bundle_nat;
+        use crate::plan::bundle_nat;
         let now = self.state.bundle_nat.get(dev.as_str()).cloned().unwrap_or_default();
         // What puts back the table as it was: our recorded ruleset, else none at all.
         let undo = match (&now.written, now.exists, &now.not_ours) {
@@ -1161,7 +1165,7 @@ fn metric(metric: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::{
+    use crate::kernel::netlink::{
         Address, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_MULTICAST, IFF_NOARP, IFF_RUNNING, IFF_UP,
     };
     use rtnetlink::packet_route::route::RouteMessage;
@@ -1384,12 +1388,12 @@ mod tests {
                 // keep them.
                 Action::Nft { bundle, script, .. } => {
                     let now = s.bundle_nat.entry(bundle.to_string()).or_default();
-                    now.exists = *script != crate::bundle_nat::teardown(bundle);
+                    now.exists = *script != crate::plan::bundle_nat::teardown(bundle);
                     now.not_ours = None;
                 }
                 Action::Record { path, contents, .. } => {
                     for (b, now) in s.bundle_nat.iter_mut() {
-                        if *path == crate::bundle_nat::record_path(b) {
+                        if *path == crate::plan::bundle_nat::record_path(b) {
                             now.written = contents.clone();
                         }
                     }
@@ -1419,7 +1423,7 @@ mod tests {
     }
 
     fn nat_record() -> PathBuf {
-        crate::bundle_nat::record_path("teql0")
+        crate::plan::bundle_nat::record_path("teql0")
     }
 
     fn shell(plan: &Plan) -> Vec<String> {
@@ -1486,9 +1490,9 @@ mod tests {
         assert_eq!(sh[6], format!("# record {}: the NAT ruleset written for teql0", nat_record().display()));
         assert_eq!(sh.len(), 7, "{plan}");
         let Action::Nft { undo, .. } = &plan.actions[5] else { panic!("{plan}") };
-        assert_eq!(*undo, crate::bundle_nat::teardown("teql0"), "no table before: the undo removes it");
+        assert_eq!(*undo, crate::plan::bundle_nat::teardown("teql0"), "no table before: the undo removes it");
         let Action::ReplaceRoute { route, previous, .. } = &plan.actions[4] else { panic!("{plan}") };
-        assert_eq!((route.oif, route.protocol, previous), (Some(1), crate::route::RTPROT_TEQLCTL, &None));
+        assert_eq!((route.oif, route.protocol, previous), (Some(1), crate::kernel::route::RTPROT_TEQLCTL, &None));
 
         let s2 = after(s, &plan);
         let again = agg_up(&s2, &aggregator());
@@ -1513,7 +1517,7 @@ mod tests {
         assert_eq!(nft.len(), 1, "{plan}");
         let Action::Nft { script, undo, .. } = nft[0] else { unreachable!() };
         assert!(script.contains("masquerade"), "{plan}");
-        assert_eq!(*undo, format!("{}{flushed}", crate::bundle_nat::teardown("teql0")));
+        assert_eq!(*undo, format!("{}{flushed}", crate::plan::bundle_nat::teardown("teql0")));
         // Its record holds that ruleset already: not written again.
         assert!(!plan.actions.iter().any(|a| matches!(a, Action::Record { .. })), "{plan}");
     }
@@ -1541,8 +1545,8 @@ mod tests {
     fn an_admin_route_to_the_same_network_is_replaced_with_a_warning_and_kept_for_the_undo() {
         let mut s = after(office(), &agg_up(&office(), &aggregator()));
         s.bundle_routes.clear();
-        s.bundle_routes.push(crate::route::TableRoute {
-            table: crate::route::MAIN_TABLE,
+        s.bundle_routes.push(crate::kernel::route::TableRoute {
+            table: crate::kernel::route::MAIN_TABLE,
             dst: "198.18.100.0".parse().unwrap(),
             dst_len: 24,
             oif: Some(10),
@@ -1866,7 +1870,7 @@ mod tests {
             s.addresses.push(Address { ifindex: idx, addr: addr.parse().unwrap(), prefix_len: 24, peer: None });
         }
         for (idx, name, local, out) in [(50, "tl1", "198.51.100.10", 40), (51, "tl2", "192.0.2.10", 41)] {
-            let tunnel = crate::netlink::Tunnel {
+            let tunnel = crate::kernel::netlink::Tunnel {
                 local: Some(local.parse().unwrap()),
                 remote: Some("198.18.0.2".parse().unwrap()),
                 link: 0,
@@ -1879,11 +1883,11 @@ mod tests {
                 ..link(
                     idx,
                     name,
-                    IFF_NOARP | crate::netlink::IFF_POINTOPOINT | IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
+                    IFF_NOARP | crate::kernel::netlink::IFF_POINTOPOINT | IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
                     1472,
                 )
             });
-            s.tunnel_paths.insert(idx, Ok(crate::netlink::OuterPath { oif: out, gateway: None }));
+            s.tunnel_paths.insert(idx, Ok(crate::kernel::netlink::OuterPath { oif: out, gateway: None }));
             s.rp_filter.insert(name.into(), 1);
         }
         s
@@ -1943,21 +1947,21 @@ mod tests {
     #[test]
     fn a_tunnel_whose_outer_packets_loop_or_leave_by_another_isp_is_refused() {
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 1, gateway: None }));
+        s.tunnel_paths.insert(50, Ok(crate::kernel::netlink::OuterPath { oif: 1, gateway: None }));
         let e = Planner::new(&s)
             .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
             .unwrap_err();
         assert!(e.to_string().contains("would leave by teql0, through a teql bundle: a loop"), "{e}");
         // tl2 is already a line of teql0: tl1's packets through it are a loop too.
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 51, gateway: None }));
+        s.tunnel_paths.insert(50, Ok(crate::kernel::netlink::OuterPath { oif: 51, gateway: None }));
         s.qdiscs.insert(51, Qdisc { ifindex: 51, kind: "teql0".into(), handle: 0x8001_0000 });
         let e = Planner::new(&s)
             .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
             .unwrap_err();
         assert!(e.to_string().contains("a loop"), "{e}");
         let mut s = tunnel_office();
-        s.tunnel_paths.insert(50, Ok(crate::netlink::OuterPath { oif: 41, gateway: None }));
+        s.tunnel_paths.insert(50, Ok(crate::kernel::netlink::OuterPath { oif: 41, gateway: None }));
         let e = Planner::new(&s)
             .attach(&IfName::from("tl1"), &BundleName::from("teql0"), RpFilter::Loose, false)
             .unwrap_err();
@@ -1973,7 +1977,7 @@ mod tests {
     #[test]
     fn an_aggregator_tunnel_from_an_address_on_lo_may_leave_by_its_uplink() {
         let mut s = tunnel_office();
-        s.links.push(Link { flags: crate::netlink::IFF_LOOPBACK | IFF_UP, ..link(60, "lo", 0, 65536) });
+        s.links.push(Link { flags: crate::kernel::netlink::IFF_LOOPBACK | IFF_UP, ..link(60, "lo", 0, 65536) });
         s.addresses.push(Address { ifindex: 60, addr: "198.18.0.9".parse().unwrap(), prefix_len: 32, peer: None });
         s.links.iter_mut().find(|l| l.name == "tl1").unwrap().tunnel.as_mut().unwrap().local =
             Some("198.18.0.9".parse().unwrap());

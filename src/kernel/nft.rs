@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::exec::{run_bounded, Outcome};
-use crate::nfnetlink;
+use crate::kernel::nfnetlink;
 
 /// The nftables table of every connection bundle (there is one per box: see
 /// config::check_connection_bundles).
@@ -404,11 +404,11 @@ fn has_module_file(module: &str) -> bool {
 /// Loads what `script` needs before it runs (to_preload). Best effort: a module modprobe
 /// cannot load is left to nft, which loads it itself or says what is missing.
 fn preload(script: &str, bundle: &str) {
-    let missing = to_preload(script, crate::module::is_loaded, has_module_file);
+    let missing = to_preload(script, crate::kernel::module::is_loaded, has_module_file);
     if missing.is_empty() {
         return;
     }
-    match crate::module::load_all(&missing) {
+    match crate::kernel::module::load_all(&missing) {
         Ok(()) => crate::log::info(&format!("modprobe -a {}  # {bundle}'s nftables expressions", missing.join(" "))),
         Err(e) => crate::log::info(&format!("{bundle}: {e}; nft loads what is missing itself")),
     }
@@ -567,7 +567,7 @@ mod tests {
         assert_eq!(to_preload(conn, some, none), ["nft_chain_nat", "nft_fib_inet", "nft_numgen", "nft_masq"]);
         assert_eq!(to_preload(conn, |m: &str| m != "nft_counter", all), ["nft_counter"]);
         // A teardown and a maps update use no expression module.
-        assert!(to_preload(&crate::connection::teardown(), none, all).is_empty());
+        assert!(to_preload(&crate::plan::connection::teardown(), none, all).is_empty());
         assert!(to_preload(
             "flush map inet teqlctl weights\nadd element inet teqlctl weights { 0-999 : 0x54450001 }\n",
             none,

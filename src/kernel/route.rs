@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-pub use crate::netlink::{Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+pub use crate::kernel::netlink::{Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
 
 impl TableRoute {
     pub fn is_default(&self) -> bool {

@@ -8,8 +8,8 @@
 
 use crate::config::{BundleName, Config, IfName, RpFilter, EXPECT_MASTER};
 use crate::error::Result;
-use crate::ops::Ctx;
 use crate::plan::Plan;
+use crate::run::ops::Ctx;
 
 /// What happened, as a caller says it.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub enum Event {
     BundleRefreshed(BundleName),
     /// A DHCP client's lease of a line (dhclient, NetworkManager). `joining`: the line comes up
     /// on purpose with it. A line whose bundle's mode takes no leases is not concerned.
-    Lease { lease: crate::dhcp::Event, joining: bool },
+    Lease { lease: crate::run::dhcp::Event, joining: bool },
 }
 
 /// Runs `events` in order under one hold of the run lock (none in a dry run): a second run,
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, cfg: &Config, events: &[Event]) -> Result<Plan> {
     for e in events {
         checked(ctx, cfg, e)?;
     }
-    let _lock = if ctx.dry_run { None } else { Some(crate::lock::acquire()?) };
+    let _lock = if ctx.dry_run { None } else { Some(crate::run::lock::acquire()?) };
     let mut last = Plan::default();
     for e in events {
         last = one(ctx, cfg, e)?;
@@ -66,7 +66,7 @@ fn checked(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<()> {
 
 fn one(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<Plan> {
     match e {
-        Event::Preparing(device) => crate::ops::load_module(ctx, cfg, device).map(|()| Plan::default()),
+        Event::Preparing(device) => crate::run::ops::load_module(ctx, cfg, device).map(|()| Plan::default()),
         Event::LinesUp { lines, over } => attach(ctx, cfg, lines, over.as_ref()),
         Event::LinesDown { lines, missing_ok } => detach_configured(ctx, cfg, lines, *missing_ok),
         Event::BundleUp { bundle, need_a_line } => up(ctx, cfg, bundle.as_ref(), *need_a_line),
@@ -75,7 +75,7 @@ fn one(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<Plan> {
         Event::Lease { lease, joining } => cfg
             .members
             .get(lease.interface.as_str())
-            .and_then(|m| crate::mode::bundle_of_member(cfg, m))
+            .and_then(|m| crate::run::mode::bundle_of_member(cfg, m))
             .and_then(|b| b.lease(ctx, lease, *joining))
             .unwrap_or_else(|| Ok(Plan::default())),
     }
@@ -94,11 +94,11 @@ fn one(ctx: &Ctx, cfg: &Config, e: &Event) -> Result<Plan> {
 pub fn health_changes(
     ctx: &Ctx,
     cfg: &Config,
-    changes: &[crate::health::Change],
+    changes: &[crate::run::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
-    held: Option<&crate::lock::Lock>,
-) -> Result<Vec<crate::ops::Applied>> {
-    use crate::health::Change;
+    held: Option<&crate::run::lock::Lock>,
+) -> Result<Vec<crate::run::ops::Applied>> {
+    use crate::run::health::Change;
     let master_of = |c: &Change| match c {
         Change::Detach { master, .. } | Change::Attach { master, .. } => master.clone(),
     };
@@ -111,18 +111,20 @@ pub fn health_changes(
             order.push(m);
         }
     }
-    let mut outcome: Vec<Option<crate::ops::Applied>> = changes.iter().map(|_| None).collect();
+    let mut outcome: Vec<Option<crate::run::ops::Applied>> = changes.iter().map(|_| None).collect();
     for b in &order {
         let at: Vec<usize> = (0..changes.len()).filter(|&i| master_of(&changes[i]) == *b).collect();
         let mine: Vec<&Change> = at.iter().map(|&i| &changes[i]).collect();
-        let applied = crate::mode::bundle_or_bare(cfg, b).health(ctx, &mine, rp, held)?;
+        let applied = crate::run::mode::bundle_or_bare(cfg, b).health(ctx, &mine, rp, held)?;
         for (i, a) in at.into_iter().zip(applied) {
             outcome[i] = Some(a);
         }
     }
     Ok(outcome
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| crate::ops::Applied::Failed(crate::error::Error::Refused("no outcome".into()))))
+        .map(|a| {
+            a.unwrap_or_else(|| crate::run::ops::Applied::Failed(crate::error::Error::Refused("no outcome".into())))
+        })
         .collect())
 }
 
@@ -147,13 +149,13 @@ pub fn attach_checked<'a>(
     cfg: &'a Config,
     ifaces: &[IfName],
     over: Option<&BundleName>,
-) -> Result<Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)>> {
-    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
+) -> Result<Vec<(Box<dyn crate::run::mode::BundleMode + 'a>, Vec<IfName>)>> {
+    let mut bundles: Vec<(Box<dyn crate::run::mode::BundleMode + 'a>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
-        crate::ops::check_iface_exists(ctx, iface)?;
-        crate::ops::check_config(cfg, &[iface])?;
-        let b = crate::mode::bundle_of_line(cfg, iface, over);
-        crate::ops::check_config(cfg, &[b.name()])?;
+        crate::run::ops::check_iface_exists(ctx, iface)?;
+        crate::run::ops::check_config(cfg, &[iface])?;
+        let b = crate::run::mode::bundle_of_line(cfg, iface, over);
+        crate::run::ops::check_config(cfg, &[b.name()])?;
         match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
             Some((_, lines)) => lines.push(iface.clone()),
             None => bundles.push((b, vec![iface.clone()])),
@@ -165,9 +167,9 @@ pub fn attach_checked<'a>(
 /// As `detach`, for configured lines: each leaves its bundle as its mode says (a multipath
 /// line out of its group, its table and rule removed; a TEQL line detached from its master).
 pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
-    let mut bundles: Vec<(Box<dyn crate::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
+    let mut bundles: Vec<(Box<dyn crate::run::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
-        let b = crate::mode::bundle_of_line(cfg, iface, None);
+        let b = crate::run::mode::bundle_of_line(cfg, iface, None);
         match bundles.iter_mut().find(|(x, _)| x.name() == b.name()) {
             Some((_, lines)) => lines.push(iface.clone()),
             None => bundles.push((b, vec![iface.clone()])),
@@ -184,26 +186,26 @@ pub fn bundles_to_act_on<'a>(
     root: &std::path::Path,
     cfg: &'a Config,
     master: Option<&BundleName>,
-) -> Result<Vec<Box<dyn crate::mode::BundleMode + 'a>>> {
+) -> Result<Vec<Box<dyn crate::run::mode::BundleMode + 'a>>> {
     match master {
-        Some(m) => match crate::mode::bundle(cfg, m) {
+        Some(m) => match crate::run::mode::bundle(cfg, m) {
             None => {
                 Err(crate::error::Error::Usage(format!("{m}: not {EXPECT_MASTER}, nor a configured multipath bundle")))
             }
             Some(b) => {
-                crate::ops::check_config(cfg, &[m])?;
+                crate::run::ops::check_config(cfg, &[m])?;
                 Ok(vec![b])
             }
         },
         None => {
-            crate::ops::check_whole_config(cfg)?;
+            crate::run::ops::check_whole_config(cfg)?;
             if cfg.masters.is_empty() {
                 return Err(crate::error::Error::Usage(format!(
                     "no teql master is configured: add {}, or name one; see teqlctl(8)",
                     crate::config::line_of_hint(root, "teqlN")
                 )));
             }
-            Ok(cfg.masters.values().map(|m| crate::mode::of(cfg, m)).collect())
+            Ok(cfg.masters.values().map(|m| crate::run::mode::of(cfg, m)).collect())
         }
     }
 }
@@ -232,5 +234,5 @@ pub fn down(ctx: &Ctx, cfg: &Config, master: Option<&BundleName>) -> Result<Plan
 /// default route and the rest as its mode wants them (network-scripts' own ifup-post may have
 /// flushed or replaced them).
 pub fn master_up(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Plan> {
-    crate::mode::bundle_or_bare(cfg, master).refresh(ctx)
+    crate::run::mode::bundle_or_bare(cfg, master).refresh(ctx)
 }

@@ -12,11 +12,11 @@ use std::net::Ipv4Addr;
 
 use crate::config::{BundleName, Config, IfName, Master, Member, Mode, MultipathOptions, RpFilter};
 use crate::error::Result;
-use crate::health::Health;
-use crate::netlink::Link;
-use crate::ops::{Applied, Ctx};
+use crate::kernel::netlink::Link;
+use crate::kernel::state::State;
 use crate::plan::Plan;
-use crate::state::State;
+use crate::run::health::Health;
+use crate::run::ops::{Applied, Ctx};
 
 /// What each mode answers for its bundles. `Ctx` carries the run's options; the bundle and its
 /// configuration are the implementation's own.
@@ -42,7 +42,7 @@ pub trait BundleMode {
     /// A DHCP lease of one of its lines (dhclient, NetworkManager). None: the mode takes no
     /// leases (a TEQL line's router is the bundle's, not the lease's); the caller treats the
     /// event as the line coming up, if it is one. `joining`: the line comes up on purpose.
-    fn lease(&self, ctx: &Ctx, ev: &crate::dhcp::Event, joining: bool) -> Option<Result<Plan>>;
+    fn lease(&self, ctx: &Ctx, ev: &crate::run::dhcp::Event, joining: bool) -> Option<Result<Plan>>;
     /// Whether its lines' routers come from their leases (when their files set none): a DHCP
     /// client's events then matter to the bundle.
     fn takes_leases(&self) -> bool;
@@ -51,9 +51,9 @@ pub trait BundleMode {
     fn health(
         &self,
         ctx: &Ctx,
-        changes: &[&crate::health::Change],
+        changes: &[&crate::run::health::Change],
         rp: &dyn Fn(&str) -> RpFilter,
-        held: Option<&crate::lock::Lock>,
+        held: Option<&crate::run::lock::Lock>,
     ) -> Result<Vec<Applied>>;
     /// Whether line `m` (on `link`) is in the bundle now, as the kernel shows it.
     fn carries(&self, m: &Member, link: &Link, state: &State) -> bool;
@@ -66,7 +66,7 @@ pub trait BundleMode {
     /// may have changed (a connection bundle's nftables table, its default route's source).
     fn repair(&self, ctx: &Ctx, state: &State);
     /// The bundle as `status` shows it.
-    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus;
+    fn status(&self, state: &State, health: &Health) -> crate::run::status::MasterStatus;
     /// The mode as TEQL_MODE spells it.
     fn mode_name(&self) -> &'static str;
     /// What the box must have for this bundle (`teqlctl validate`).
@@ -149,7 +149,7 @@ pub fn routing_tables(cfg: &Config) -> Vec<u32> {
 pub fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
     let o = multipath_options(cfg, name)?;
     o.connection.as_ref()?;
-    Some(cfg.members_of(name).map(|m| crate::connection::mark_of(m.table())).collect())
+    Some(cfg.members_of(name).map(|m| crate::plan::connection::mark_of(m.table())).collect())
 }
 
 /// Whether `name` is one only sch_teql's devices have (teqlN): a stanza so named is a bundle's
@@ -160,7 +160,12 @@ pub fn is_teql_name(name: &str) -> bool {
 
 /// Every bundle's status: each configured one, and each teqlN of the kernel that has lines or
 /// is up (`only`: that one), each as its mode shows it.
-pub fn statuses(cfg: &Config, state: &State, health: &Health, only: Option<&str>) -> Vec<crate::status::MasterStatus> {
+pub fn statuses(
+    cfg: &Config,
+    state: &State,
+    health: &Health,
+    only: Option<&str>,
+) -> Vec<crate::run::status::MasterStatus> {
     let mut names: std::collections::BTreeSet<BundleName> = cfg.masters.keys().cloned().collect();
     // A teqlN past teql63 (sch_teql loaded by hand with more masters) is no bundle teqlctl
     // configures, and is not shown.
@@ -197,26 +202,26 @@ impl BundleMode for Teql<'_> {
     }
 
     fn lines_up(&self, ctx: &Ctx, lines: &[IfName], bring_up: bool) -> Result<Plan> {
-        crate::ops::teql_lines_up(ctx, self.cfg, &self.master, lines, bring_up)
+        crate::run::ops::teql_lines_up(ctx, self.cfg, &self.master, lines, bring_up)
     }
 
     fn lines_down(&self, ctx: &Ctx, lines: &[IfName], missing_ok: bool) -> Result<Plan> {
-        crate::ops::detach(ctx, lines, missing_ok)
+        crate::run::ops::detach(ctx, lines, missing_ok)
     }
 
     fn up(&self, ctx: &Ctx, need_a_line: bool) -> Result<Plan> {
-        crate::ops::teql_up(ctx, self.cfg, &self.master, need_a_line)
+        crate::run::ops::teql_up(ctx, self.cfg, &self.master, need_a_line)
     }
 
     fn down(&self, ctx: &Ctx) -> Result<Plan> {
-        crate::ops::teql_down(ctx, &self.master)
+        crate::run::ops::teql_down(ctx, &self.master)
     }
 
     fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
-        crate::ops::teql_master_up(ctx, self.cfg, &self.master)
+        crate::run::ops::teql_master_up(ctx, self.cfg, &self.master)
     }
 
-    fn lease(&self, _: &Ctx, _: &crate::dhcp::Event, _: bool) -> Option<Result<Plan>> {
+    fn lease(&self, _: &Ctx, _: &crate::run::dhcp::Event, _: bool) -> Option<Result<Plan>> {
         None
     }
 
@@ -227,11 +232,11 @@ impl BundleMode for Teql<'_> {
     fn health(
         &self,
         ctx: &Ctx,
-        changes: &[&crate::health::Change],
+        changes: &[&crate::run::health::Change],
         rp: &dyn Fn(&str) -> RpFilter,
-        _held: Option<&crate::lock::Lock>,
+        _held: Option<&crate::run::lock::Lock>,
     ) -> Result<Vec<Applied>> {
-        crate::ops::teql_health(ctx, changes, rp)
+        crate::run::ops::teql_health(ctx, changes, rp)
     }
 
     fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
@@ -265,12 +270,12 @@ impl BundleMode for Teql<'_> {
             sch_teql: true,
             resilient_groups: false,
             nft: !nat.is_empty(),
-            nft_ruleset: (!nat.is_empty()).then(|| crate::bundle_nat::ruleset(&self.master.device, nat)),
+            nft_ruleset: (!nat.is_empty()).then(|| crate::plan::bundle_nat::ruleset(&self.master.device, nat)),
         }
     }
 
-    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus {
-        crate::status::master_status(self.cfg, state, health, &self.master.device)
+    fn status(&self, state: &State, health: &Health) -> crate::run::status::MasterStatus {
+        crate::run::status::master_status(self.cfg, state, health, &self.master.device)
     }
 
     fn has_device(&self) -> bool {
@@ -293,33 +298,33 @@ impl BundleMode for Multipath<'_> {
 
     fn lines_up(&self, ctx: &Ctx, lines: &[IfName], _bring_up: bool) -> Result<Plan> {
         let joining: Vec<&str> = lines.iter().map(IfName::as_str).collect();
-        crate::ops::multipath_joining(ctx, self.cfg, self.master, self.options, &joining)
+        crate::run::ops::multipath_joining(ctx, self.cfg, self.master, self.options, &joining)
     }
 
     fn lines_down(&self, ctx: &Ctx, lines: &[IfName], _missing_ok: bool) -> Result<Plan> {
-        let leaving = crate::ops::MpEvent::Leaving(lines.iter().map(IfName::to_string).collect());
-        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &leaving)
+        let leaving = crate::run::ops::MpEvent::Leaving(lines.iter().map(IfName::to_string).collect());
+        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &leaving)
     }
 
     fn up(&self, ctx: &Ctx, _need_a_line: bool) -> Result<Plan> {
-        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::ops::MpEvent::Up)
+        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::run::ops::MpEvent::Up)
     }
 
     fn down(&self, ctx: &Ctx) -> Result<Plan> {
-        crate::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::ops::MpEvent::Down)
+        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::run::ops::MpEvent::Down)
     }
 
     fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
         self.up(ctx, false)
     }
 
-    fn lease(&self, ctx: &Ctx, ev: &crate::dhcp::Event, joining: bool) -> Option<Result<Plan>> {
+    fn lease(&self, ctx: &Ctx, ev: &crate::run::dhcp::Event, joining: bool) -> Option<Result<Plan>> {
         if joining {
-            if let Err(e) = crate::ops::let_go(ctx, &ev.interface) {
+            if let Err(e) = crate::run::ops::let_go(ctx, &ev.interface) {
                 return Some(Err(e));
             }
         }
-        Some(crate::ops::dhcp_event(ctx, self.cfg, self.master, self.options, ev))
+        Some(crate::run::ops::dhcp_event(ctx, self.cfg, self.master, self.options, ev))
     }
 
     fn takes_leases(&self) -> bool {
@@ -329,19 +334,19 @@ impl BundleMode for Multipath<'_> {
     fn health(
         &self,
         ctx: &Ctx,
-        changes: &[&crate::health::Change],
+        changes: &[&crate::run::health::Change],
         _rp: &dyn Fn(&str) -> RpFilter,
-        _held: Option<&crate::lock::Lock>,
+        _held: Option<&crate::run::lock::Lock>,
     ) -> Result<Vec<Applied>> {
-        crate::ops::multipath_health(ctx, self.cfg, self.master, self.options, changes)
+        crate::run::ops::multipath_health(ctx, self.cfg, self.master, self.options, changes)
     }
 
     fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
-        crate::multipath::in_bundle(state, &m.master, link.index, m.table())
+        crate::plan::multipath::in_bundle(state, &m.master, link.index, m.table())
     }
 
     fn would_carry(&self, m: &Member, state: &State) -> bool {
-        crate::ops::multipath_would_carry(self.cfg, self.master, self.options, state)
+        crate::run::ops::multipath_would_carry(self.cfg, self.master, self.options, state)
             .iter()
             .any(|l| l == m.device.as_str())
     }
@@ -366,7 +371,7 @@ impl BundleMode for Multipath<'_> {
     }
 
     fn requirements(&self) -> Requirements {
-        use crate::connection as conn;
+        use crate::plan::connection as conn;
         // With no line the planner writes no table (and the readers say the bundle has none).
         let lines: Vec<conn::ConnLine> = self
             .cfg
@@ -393,12 +398,12 @@ impl BundleMode for Multipath<'_> {
     }
 
     fn repair(&self, ctx: &Ctx, state: &State) {
-        crate::ops::repair_connection_table(ctx, self.cfg, self.master, self.options);
-        crate::ops::repair_local_source(ctx, self.cfg, self.master, self.options, state);
+        crate::run::ops::repair_connection_table(ctx, self.cfg, self.master, self.options);
+        crate::run::ops::repair_local_source(ctx, self.cfg, self.master, self.options, state);
     }
 
-    fn status(&self, state: &State, health: &Health) -> crate::status::MasterStatus {
-        crate::status::multipath_status(self.cfg, state, health, self.master, self.options.connection.as_ref())
+    fn status(&self, state: &State, health: &Health) -> crate::run::status::MasterStatus {
+        crate::run::status::multipath_status(self.cfg, state, health, self.master, self.options.connection.as_ref())
     }
 
     fn has_device(&self) -> bool {

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Where network-scripts looks for hooks (one path a line, `#` comments).
-const NETWORK_SCRIPTS_LINKS: &str = include_str!("../hooks/network-scripts.links");
+const NETWORK_SCRIPTS_LINKS: &str = include_str!("../../hooks/network-scripts.links");
 
 /// ifupdown runs every executable in these directories.
 const IFUPDOWN_DIRS: [&str; 4] = ["if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"];
@@ -72,7 +72,9 @@ pub fn hook_paths(system: System) -> Vec<PathBuf> {
         System::Ifupdown => IFUPDOWN_DIRS.iter().map(|d| Path::new("/etc/network").join(d).join("teqlctl")).collect(),
         System::NetworkManager => NM_DISPATCHER_DIRS
             .iter()
-            .map(|d| Path::new("/etc/NetworkManager/dispatcher.d").join(d).join(crate::hooks::NM_DISPATCHER_LINK))
+            .map(|d| {
+                Path::new("/etc/NetworkManager/dispatcher.d").join(d).join(crate::front::hooks::NM_DISPATCHER_LINK)
+            })
             .collect(),
     }
 }
@@ -392,7 +394,7 @@ pub fn plan_uninstall(root: &Path, systems: &[System]) -> Vec<Step> {
 /// `teqlctl validate`'s one-line verdict on the configuration below `root` (what the hooks
 /// will meet), for `hooks install` to print after the links are made.
 pub fn validate_summary(root: &Path) -> String {
-    crate::validate::validate(root, false).summary()
+    crate::front::validate::validate(root, false).summary()
 }
 
 /// Carries out `steps`; if one fails, undoes the ones done (newest first) so a failed run
@@ -530,7 +532,7 @@ pub const NM_VENDOR_DIR: &str = "/usr/lib/NetworkManager/dispatcher.d";
 /// All three of the packages' dispatcher links are there below `root`.
 pub fn nm_vendor_links(root: &Path) -> bool {
     NM_DISPATCHER_DIRS.iter().all(|d| {
-        let p = under(root, &Path::new(NM_VENDOR_DIR).join(d).join(crate::hooks::NM_DISPATCHER_LINK));
+        let p = under(root, &Path::new(NM_VENDOR_DIR).join(d).join(crate::front::hooks::NM_DISPATCHER_LINK));
         our_target(&p).is_some()
     })
 }
@@ -557,7 +559,7 @@ mod tests {
         assert!(paths.contains(&PathBuf::from("/etc/sysconfig/network-scripts/ifup-teql")));
         for p in &paths {
             let name = p.file_name().unwrap().to_str().unwrap();
-            assert!(crate::hooks::Hook::from_name(name).is_some(), "{name} is not a hook the binary answers to");
+            assert!(crate::front::hooks::Hook::from_name(name).is_some(), "{name} is not a hook the binary answers to");
         }
     }
 

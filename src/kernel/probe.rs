@@ -892,7 +892,7 @@ mod tests {
             match std::process::Command::new("unshare")
                 .args(["-m", "-n", "--"])
                 .arg(exe)
-                .args(["--exact", "probe::tests::netns_arp_flood", "--include-ignored", "--nocapture"])
+                .args(["--exact", "kernel::probe::tests::netns_arp_flood", "--include-ignored", "--nocapture"])
                 .env("TEQLCTL_PROBE_NETNS", "1")
                 .output()
             {

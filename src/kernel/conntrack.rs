@@ -7,7 +7,7 @@
 //! A few dozen lines of our own instead of a conntrack crate or the conntrack tool: the message
 //! is fixed, and neither would be worth a dependency for it.
 
-use crate::nfnetlink::{
+use crate::kernel::nfnetlink::{
     ack_errno, attr, recv, request, send, socket, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 

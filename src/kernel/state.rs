@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::netlink::{self, Address, Link, Netlink, Qdisc, Route};
+use crate::kernel::netlink::{self, Address, Link, Netlink, Qdisc, Route};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
@@ -20,9 +20,9 @@ pub struct State {
     /// Multipath bundles only (empty otherwise: a TEQL run reads none of it): IPv4 policy
     /// rules, the routes of the lines' tables and the main table's default routes, nexthop
     /// objects, and net.ipv4.fib_multipath_hash_policy.
-    pub rules: Vec<crate::route::Rule>,
-    pub routes: Vec<crate::route::TableRoute>,
-    pub nexthops: Vec<crate::route::Nexthop>,
+    pub rules: Vec<crate::kernel::route::Rule>,
+    pub routes: Vec<crate::kernel::route::TableRoute>,
+    pub nexthops: Vec<crate::kernel::route::Nexthop>,
     pub hash_policy: Option<u8>,
     /// net.ipv4.fib_multipath_hash_fields; None on kernels without it (before 5.12).
     pub hash_fields: Option<u32>,
@@ -31,13 +31,13 @@ pub struct State {
     /// Each tunnel with a local and a remote address (by ifindex): the interface and next hop
     /// its outer packets leave by (`ip route get REMOTE from LOCAL`), or the errno of that
     /// lookup. Read by `read` and, for tunnel lines, by `check`.
-    pub tunnel_paths: BTreeMap<u32, std::result::Result<crate::netlink::OuterPath, i32>>,
+    pub tunnel_paths: BTreeMap<u32, std::result::Result<crate::kernel::netlink::OuterPath, i32>>,
     /// The main table's routes other than the default ones: those through a teqlN
     /// (TEQL_ROUTE), and any other a configured network would replace. From the same dump as
     /// `default_routes`.
-    pub bundle_routes: Vec<crate::route::TableRoute>,
+    pub bundle_routes: Vec<crate::kernel::route::TableRoute>,
     /// The NAT tables of TEQL bundles that have a record of ours (TEQL_NAT), by master.
-    pub bundle_nat: BTreeMap<String, crate::nat_now::NatNow>,
+    pub bundle_nat: BTreeMap<String, crate::kernel::nat_now::NatNow>,
     /// net.ipv4.ip_forward, when a bundle routes networks (the aggregator must forward them).
     pub ip_forward: Option<bool>,
 }
@@ -76,7 +76,7 @@ impl State {
     /// net.ipv4.conf.NAME.rp_filter of each of `names` and of "all", where readable.
     fn read_rp_filter<'n>(&mut self, names: impl Iterator<Item = &'n str>) {
         for name in names.chain(["all"]) {
-            if let Some(v) = crate::sysctl::rp_filter(name) {
+            if let Some(v) = crate::kernel::sysctl::rp_filter(name) {
                 self.rp_filter.insert(name.to_string(), v);
             }
         }
@@ -85,7 +85,7 @@ impl State {
     /// How the outer packets of the tunnels `wanted` picks (by ifindex) leave. Tunnels are rare:
     /// a box without one asks nothing more.
     pub fn read_tunnel_paths(&mut self, nl: &mut Netlink, wanted: impl Fn(u32) -> bool) {
-        let tunnels: Vec<(u32, crate::netlink::Tunnel)> =
+        let tunnels: Vec<(u32, crate::kernel::netlink::Tunnel)> =
             self.links.iter().filter(|l| wanted(l.index)).filter_map(|l| l.tunnel.map(|t| (l.index, t))).collect();
         for (index, t) in tunnels {
             if let (Some(local), Some(remote)) = (t.local, t.remote) {
@@ -112,7 +112,7 @@ impl State {
             default_routes,
             bundle_routes,
             rp_filter: BTreeMap::new(),
-            teql_loaded: crate::module::loaded(),
+            teql_loaded: crate::kernel::module::loaded(),
             ..State::default()
         })
     }
@@ -128,10 +128,10 @@ impl State {
             .map(|l| (l.name.clone(), State::is_up(l)))
             .collect();
         if masters.iter().any(|m| m.1) {
-            self.ip_forward = crate::sysctl::ip_forward();
+            self.ip_forward = crate::kernel::sysctl::ip_forward();
         }
         for (name, _) in masters {
-            if let Some(n) = crate::nat_now::read(&name) {
+            if let Some(n) = crate::kernel::nat_now::read(&name) {
                 self.bundle_nat.insert(name, n);
             }
         }
@@ -143,7 +143,7 @@ impl State {
     pub fn read_multipath(&mut self, nl: &mut Netlink, tables: &[u32]) -> Result<()> {
         let dump = |what: &str, e| Error::from_netlink(what, "", e);
         self.rules = nl.rules().map_err(|e| dump("ip rule show", e))?;
-        let mut wanted: Vec<u32> = tables.iter().copied().chain([crate::route::MAIN_TABLE]).collect();
+        let mut wanted: Vec<u32> = tables.iter().copied().chain([crate::kernel::route::MAIN_TABLE]).collect();
         wanted.sort_unstable();
         wanted.dedup();
         self.routes.clear();
@@ -151,21 +151,21 @@ impl State {
             self.routes.extend(nl.table_routes(t).map_err(|e| dump(&format!("ip route show table {t}"), e))?);
         }
         self.nexthops = nl.nexthops().map_err(|e| dump("ip nexthop show", e))?;
-        self.hash_policy = crate::sysctl::multipath_hash_policy();
-        self.hash_fields = crate::sysctl::multipath_hash_fields();
+        self.hash_policy = crate::kernel::sysctl::multipath_hash_policy();
+        self.hash_fields = crate::kernel::sysctl::multipath_hash_fields();
         Ok(())
     }
 
     /// What `status` shows of a connection bundle: its nft counters and its lines' conntrack
     /// entries (`marks`). A failure is a warning, not an error: status still shows the rest.
     pub fn read_connection(&mut self, bundle: &str, marks: &[u32]) {
-        let new_connections = crate::nft::new_connections(bundle).unwrap_or_else(|e| {
+        let new_connections = crate::kernel::nft::new_connections(bundle).unwrap_or_else(|e| {
             crate::log::warn(&e.to_string());
             None
         });
         let mut entries = BTreeMap::new();
         for &m in marks {
-            match crate::conntrack::count_by_mark(m) {
+            match crate::kernel::conntrack::count_by_mark(m) {
                 Ok(n) => {
                     entries.insert(m, n);
                 }
@@ -174,7 +174,7 @@ impl State {
                 }
             }
         }
-        let table_problem = crate::nft::connection_table_problem(bundle);
+        let table_problem = crate::kernel::nft::connection_table_problem(bundle);
         self.connection = Some(ConnectionState { new_connections, entries, table_problem });
     }
 

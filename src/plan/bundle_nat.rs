@@ -7,14 +7,14 @@
 use std::fmt::Write as _;
 
 use crate::config::Ipv4Prefix;
-pub use crate::nat_now::{fingerprint_path, read, record_fingerprints, record_path, table, NatNow};
+pub use crate::kernel::nat_now::{fingerprint_path, read, record_fingerprints, record_path, table, NatNow};
 
 /// The whole table. A masquerade rule needs the postrouting hook, where the interface a packet
 /// came in by is unknown, so the sources are matched by network.
 pub fn ruleset(master: &str, nets: &[Ipv4Prefix]) -> String {
     let t = format!("inet {}", table(master));
     // Overlapping sources once (older nft refuses an anonymous set whose intervals overlap).
-    let nets: Vec<String> = crate::connection::covering(nets).iter().map(ToString::to_string).collect();
+    let nets: Vec<String> = crate::plan::connection::covering(nets).iter().map(ToString::to_string).collect();
     let mut o = String::new();
     let _ = writeln!(
         o,

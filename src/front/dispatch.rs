@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::deadline::{arm_watchdog, cli_bound, HOOK_BOUND_SECS, IFUPDOWN_BOUND_SECS};
 use crate::exit;
-use crate::hooks::{self, Hook};
-use crate::ops::Ctx;
+use crate::front::hooks::{self, Hook};
+use crate::run::ops::Ctx;
 
 pub enum Entry {
     Cli,
@@ -41,22 +41,22 @@ fn run(args: Vec<OsString>) -> i32 {
     let argv0 = args.first().and_then(|a| a.to_str()).unwrap_or("teqlctl").to_string();
     match entry(&argv0) {
         // run-parts starts the ifupdown hooks with no arguments and ifupdown's environment.
-        Some(Entry::Cli) if args.len() == 1 => match crate::ifupdown::HookEnv::from_env(std::env::vars()) {
+        Some(Entry::Cli) if args.len() == 1 => match crate::front::ifupdown::HookEnv::from_env(std::env::vars()) {
             Some(env) => {
                 crate::env::set_hook_mode();
                 crate::log::set_command("ifupdown");
                 arm_watchdog(IFUPDOWN_BOUND_SECS);
-                let code = crate::ifupdown::run(&env, &hook_ctx());
+                let code = crate::front::ifupdown::run(&env, &hook_ctx());
                 chain(&argv0, &args, code)
             }
             None => {
                 arm_watchdog(cli_bound());
-                crate::cli::main(args)
+                crate::front::cli::main(args)
             }
         },
         Some(Entry::Cli) => {
             arm_watchdog(cli_bound());
-            crate::cli::main(args)
+            crate::front::cli::main(args)
         }
         Some(Entry::Hook(h)) => {
             crate::env::set_hook_mode();
@@ -83,7 +83,7 @@ fn run(args: Vec<OsString>) -> i32 {
 /// with the same arguments; its exit status becomes ours, as if it had been called directly.
 /// Without one, returns `code`.
 fn chain(argv0: &str, args: &[OsString], code: i32) -> i32 {
-    let Some(chained) = crate::install::chained_hook(argv0) else { return code };
+    let Some(chained) = crate::front::install::chained_hook(argv0) else { return code };
     // The admin's hook was never under our time bound; do not kill it with our watchdog.
     nix::unistd::alarm::cancel();
     crate::log::report_dropped();

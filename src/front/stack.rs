@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{keyfile, shell, Member};
-use crate::install::{self, System};
+use crate::front::install::{self, System};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stack {
@@ -133,7 +133,7 @@ fn nm_running() -> bool {
 
 /// Which stack drives each configured line, and a warning for each whose hooks can never
 /// run on the box `boxed` describes.
-pub fn add_to_status(status: &mut crate::status::Status, cfg: &crate::config::Config, boxed: &Boxed) {
+pub fn add_to_status(status: &mut crate::run::status::Status, cfg: &crate::config::Config, boxed: &Boxed) {
     let mut causes = Vec::new();
     for m in &mut status.masters {
         for l in &mut m.lines {

@@ -5,16 +5,18 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::apply;
 use crate::config::{BundleName, Config, IfName, Master, RpFilter, EXPECT_MASTER};
 use crate::error::{Error, Result};
+use crate::kernel::module::{self, Need};
+use crate::kernel::nft::{
+    connection_table_problem, fingerprint_file, record_fingerprint, ruleset_file, table_as_written,
+};
+use crate::kernel::state::State;
 use crate::kernel::Kernel;
-use crate::lock;
 use crate::log;
-use crate::module::{self, Need};
-use crate::nft::{connection_table_problem, fingerprint_file, record_fingerprint, ruleset_file, table_as_written};
 use crate::plan::{Plan, Planner};
-use crate::state::State;
+use crate::run::apply;
+use crate::run::lock;
 
 /// How a run was asked for.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +146,7 @@ fn plan_and_apply(
         k.nft_check_version(b)?;
     }
     apply_plan(&plan, k)?;
-    crate::bundle_nat::record_fingerprints(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
+    crate::plan::bundle_nat::record_fingerprints(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
     Ok(plan)
 }
 
@@ -254,13 +256,13 @@ pub enum Applied {
 /// refuses does not undo the others.
 pub fn teql_health(
     ctx: &Ctx,
-    changes: &[&crate::health::Change],
+    changes: &[&crate::run::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
 ) -> Result<Vec<Applied>> {
-    use crate::health::Change;
     use crate::plan::HealthStep;
+    use crate::run::health::Change;
     // Read under the lock: a line the admin took out while the round probed stays out.
-    let held = crate::held::load(&crate::statefile::state_dir());
+    let held = crate::run::held::load(&crate::statefile::state_dir());
     let mut h = ctx.kernel.open()?;
     let k = h.get();
     let mut out = Vec::new();
@@ -306,11 +308,11 @@ pub fn multipath_health(
     cfg: &Config,
     master: &Master,
     options: &crate::config::MultipathOptions,
-    changes: &[&crate::health::Change],
+    changes: &[&crate::run::health::Change],
 ) -> Result<Vec<Applied>> {
-    use crate::health::Change;
+    use crate::run::health::Change;
     let b = &master.device;
-    let held = crate::held::load(&crate::statefile::state_dir());
+    let held = crate::run::held::load(&crate::statefile::state_dir());
     let mut h = ctx.kernel.open()?;
     let nl = h.get();
     let mut dead = kept_out(b);
@@ -345,10 +347,10 @@ pub fn multipath_health(
 /// are spent first, or its first packets through the bundle would make the tunnel answer their
 /// senders "host unreachable" and reset new connections (tunnel_errors says how). Best effort:
 /// a failure is logged and the line goes back all the same, as it did before.
-fn clear_tunnel_errors(state: &crate::state::State, line: &str, master: &str) {
+fn clear_tunnel_errors(state: &crate::kernel::state::State, line: &str, master: &str) {
     let Some(link) = state.link(line) else { return };
     let Some(remote) = link.tunnel.as_ref().and_then(|t| t.remote) else { return };
-    match crate::tunnel_errors::clear(link.index, remote) {
+    match crate::kernel::tunnel_errors::clear(link.index, remote) {
         Ok(0) => {}
         Ok(n) => log::notice(&format!(
             "{line} ({master}): {n} ICMP error(s) from its outage cleared from the tunnel before it is put back"
@@ -390,7 +392,7 @@ pub struct Join {
 /// hooks pass false.
 pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
     let masters: BTreeSet<BundleName> = joins.iter().map(|j| j.master.clone()).collect();
-    let needed = crate::module::needed_for(cfg, &masters.iter().map(ToString::to_string).collect());
+    let needed = crate::kernel::module::needed_for(cfg, &masters.iter().map(ToString::to_string).collect());
     run(ctx, needed, Reads::WithRpFilter, |p| {
         for j in joins {
             p.attach(&j.line, &j.master, j.rp_filter, ctx.force)?;
@@ -401,7 +403,7 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
         // Under the run lock (`run` holds it): lines asked in are no longer held out.
         let joining: Vec<&str> = joins.iter().map(|j| j.line.as_str()).collect();
         let dir = crate::statefile::state_dir();
-        let body = crate::held::after(&dir, &[], &joining)?.1;
+        let body = crate::run::held::after(&dir, &[], &joining)?.1;
         for r in held_record(&dir, body, &[], &joining) {
             p.intend(Some(r));
         }
@@ -427,7 +429,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
         // a line taken out on purpose back (issue 26, point 11).
         let leaving: Vec<&str> = ifaces.iter().map(IfName::as_str).collect();
         let dir = crate::statefile::state_dir();
-        let body = crate::held::after(&dir, &leaving, &[])?.1;
+        let body = crate::run::held::after(&dir, &leaving, &[])?.1;
         for r in held_record(&dir, body, &leaving, &[]) {
             p.intend(Some(r));
         }
@@ -449,7 +451,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
 /// `up` for a TEQL bundle: every ONBOOT line that is up joins, then the master comes up.
 pub fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) -> Result<Plan> {
     let names = BTreeSet::from([m.device.to_string()]);
-    run(ctx, crate::module::needed_for(cfg, &names), Reads::WithRpFilter, |p| {
+    run(ctx, crate::kernel::module::needed_for(cfg, &names), Reads::WithRpFilter, |p| {
         for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
             check_config(cfg, &[&member.device])?;
             match p.state().link(&member.device) {
@@ -516,7 +518,7 @@ pub fn set_down_if_empty(ctx: &Ctx, master: &BundleName) -> Result<Plan> {
 /// `master_up` for a TEQL bundle.
 pub fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
     check_config(cfg, &[&m.device])?;
-    run(ctx, crate::module::needed_for(cfg, &BTreeSet::from([m.device.to_string()])), Reads::NetlinkOnly, |p| {
+    run(ctx, crate::kernel::module::needed_for(cfg, &BTreeSet::from([m.device.to_string()])), Reads::NetlinkOnly, |p| {
         p.master_up(m)
     })
 }
@@ -527,7 +529,7 @@ pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Pl
     let m = master_cfg(cfg, master);
     let r = &m.routing;
     // Most bundles have neither: their ifup asks the kernel nothing more.
-    if r.routes.is_empty() && r.nat.is_empty() && !crate::bundle_nat::record_path(master).exists() {
+    if r.routes.is_empty() && r.nat.is_empty() && !crate::plan::bundle_nat::record_path(master).exists() {
         return Ok(Plan::default());
     }
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| p.master_routing(&m))
@@ -537,7 +539,7 @@ pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Pl
 /// `device` is the interface being brought up (a line or a master).
 pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
     let master = cfg.members.get(device).map(|m| m.master.to_string()).unwrap_or_else(|| device.to_string());
-    load_module_for(ctx, crate::module::needed_for(cfg, &BTreeSet::from([master])))
+    load_module_for(ctx, crate::kernel::module::needed_for(cfg, &BTreeSet::from([master])))
 }
 
 /// Loads sch_teql with at least `needed.now` masters.
@@ -611,7 +613,7 @@ fn multipath_run(
         MpEvent::Leaving(l) => l.iter().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    let (held, body) = crate::held::after(&dir, &leaving, joining)?;
+    let (held, body) = crate::run::held::after(&dir, &leaving, joining)?;
     let intent = held_record(&dir, body, &leaving, joining);
     // Under the lock: `check` writes health.json under it too, so a round that puts a line back
     // is either wholly before this read or wholly after this run (issue 26, point 7).
@@ -629,12 +631,12 @@ fn multipath_run(
 /// (health.json), and those taken out on purpose (held.json: detach, ifdown), which only their
 /// own ifup or `teqlctl attach` brings back; a lease renewed on another line does not.
 fn kept_out(bundle: &str) -> BTreeSet<String> {
-    kept_out_with(bundle, &crate::held::load(&crate::statefile::state_dir()))
+    kept_out_with(bundle, &crate::run::held::load(&crate::statefile::state_dir()))
 }
 
 /// As `kept_out`, with the lines `held` as this run leaves them.
 fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
-    let health = crate::health::load(&crate::statefile::state_dir());
+    let health = crate::run::health::load(&crate::statefile::state_dir());
     health
         .lines
         .iter()
@@ -646,16 +648,16 @@ fn kept_out_with(bundle: &str, held: &BTreeSet<String>) -> BTreeSet<String> {
 
 /// The lines of a multipath bundle as the planner takes them, with the DHCP lease each line
 /// without a configured gateway last had (recorded by the dhclient hook).
-pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::multipath::Line> {
+pub fn multipath_lines(cfg: &Config, name: &str) -> Vec<crate::plan::multipath::Line> {
     let dir = crate::statefile::state_dir();
     cfg.members_of(name)
         .map(|m| {
             let gateway = m.path.gateway();
-            crate::multipath::Line {
+            crate::plan::multipath::Line {
                 device: m.device.clone(),
                 weight: m.path.weight.unwrap_or(1),
                 gateway,
-                dhcp: if gateway.is_none() { crate::dhcp::load(&dir, &m.device) } else { None },
+                dhcp: if gateway.is_none() { crate::run::dhcp::load(&dir, &m.device) } else { None },
                 table: m.table(),
                 rp_filter: m.path.rp_filter,
                 gateway_hint: m.gateway_hint(),
@@ -673,7 +675,7 @@ fn held_record(
     release: &[&str],
 ) -> Vec<crate::plan::Action> {
     let Some(body) = body else { return Vec::new() };
-    let path = crate::held::file(dir);
+    let path = crate::run::held::file(dir);
     let previous = crate::statefile::read_record(&path);
     let what = match (hold, release) {
         ([], []) => "records of interfaces that are gone dropped".to_string(),
@@ -691,7 +693,7 @@ pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
         return Ok(());
     }
     let _lock = lock::acquire()?;
-    crate::held::set(&crate::statefile::state_dir(), [line.as_str()], false)
+    crate::run::held::set(&crate::statefile::state_dir(), [line.as_str()], false)
 }
 
 /// The dhclient hook for `ev.interface`, a line of multipath bundle `bundle`: under the lock,
@@ -703,18 +705,18 @@ pub fn dhcp_event(
     cfg: &Config,
     master: &Master,
     options: &crate::config::MultipathOptions,
-    ev: &crate::dhcp::Event,
+    ev: &crate::run::dhcp::Event,
 ) -> Result<Plan> {
     let bundle = master.device.as_str();
     let line = &ev.interface;
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Under the lock, as in `multipath`.
     let mut dead = kept_out(bundle);
-    if ev.reason == crate::dhcp::Reason::Lost {
+    if ev.reason == crate::run::dhcp::Reason::Lost {
         dead.insert(line.to_string());
     }
     let dir = crate::statefile::state_dir();
-    let before = crate::dhcp::load(&dir, line);
+    let before = crate::run::dhcp::load(&dir, line);
     // The lease is recorded first, as the plan's intent: kept when the plan fails, so that
     // the next run (`check`, another line's hook) plans with it.
     let mut intent = Vec::new();
@@ -724,12 +726,12 @@ pub fn dhcp_event(
                 format!("lease of {} via {} (was {} via {})", l.address, l.router, b.address, b.router)
             }
             (Some(l), None) => format!("lease of {} via {}", l.address, l.router),
-            (None, _) if ev.reason == crate::dhcp::Reason::Lost => "lease lost".to_string(),
+            (None, _) if ev.reason == crate::run::dhcp::Reason::Lost => "lease lost".to_string(),
             (None, _) => "no router in the lease: the gateway is the kernel's".to_string(),
         };
-        let path = crate::dhcp::record_path(&dir, line);
+        let path = crate::run::dhcp::record_path(&dir, line);
         let previous = crate::statefile::read_record(&path);
-        let record = crate::dhcp::record_text(ev.lease)?;
+        let record = crate::run::dhcp::record_text(ev.lease)?;
         intent.extend(crate::plan::Action::record(path, record, previous, format!("{line}'s DHCP {what}")));
         if !ctx.dry_run {
             log::info(&format!("{line} ({bundle}): DHCP {}: {what}", ev.reason_name));
@@ -744,8 +746,8 @@ pub fn dhcp_event(
     multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, intent, k).map(|(plan, _)| plan)
 }
 
-fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::multipath::Bundle {
-    crate::multipath::Bundle {
+fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::plan::multipath::Bundle {
+    crate::plan::multipath::Bundle {
         name: master.device.clone(),
         hash: options.hash,
         defroute: options.defroute,
@@ -767,14 +769,14 @@ pub fn multipath_would_carry(
     state: &State,
 ) -> Vec<String> {
     let name = master.device.as_str();
-    let req = crate::multipath::Request {
+    let req = crate::plan::multipath::Request {
         bundle_up: true,
         // What check read of the kernel: it asks only when no group says so.
-        resilient: crate::netlink::kernel_has_resilient_groups(),
+        resilient: crate::kernel::netlink::kernel_has_resilient_groups(),
         dead: kept_out(name),
-        ..crate::multipath::Request::default()
+        ..crate::plan::multipath::Request::default()
     };
-    crate::multipath::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state).members
+    crate::plan::multipath::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state).members
 }
 
 /// One planned run of multipath bundle `master`, for a caller that holds the lock and a netlink
@@ -789,11 +791,11 @@ fn multipath_with_lines(
     options: &crate::config::MultipathOptions,
     event: &MpEvent,
     dead: &BTreeSet<String>,
-    lines: Vec<crate::multipath::Line>,
+    lines: Vec<crate::plan::multipath::Line>,
     intent: Vec<crate::plan::Action>,
     nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
-    use crate::multipath::{self as mp, Request};
+    use crate::plan::multipath::{self as mp, Request};
     let name = master.device.as_str();
     // The intent first, before anything else can fail (record_intent); a dry run shows it with
     // the plan.
@@ -897,7 +899,7 @@ fn multipath_with_lines(
                 // the table's handle, which the kernel gives it in the transaction, so it is
                 // read once the transaction ran. A failure costs the next run an `nft list`.
                 if fingerprint {
-                    let now = nl.nft_fingerprint(name, crate::connection::NFT_TABLE);
+                    let now = nl.nft_fingerprint(name, crate::plan::connection::NFT_TABLE);
                     record_fingerprint(&fingerprint_file(name), now, name);
                 }
                 return Ok((plan, mp.members));
@@ -928,7 +930,7 @@ fn multipath_with_lines(
 /// The configured line a change of a multipath plan belongs to: its rp_filter, a route or rule
 /// of its table, its own nexthop. None for the bundle's own (the group, the main table's
 /// default route, nftables, the hash policy).
-fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Line]) -> Option<&'a str> {
+fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::plan::multipath::Line]) -> Option<&'a str> {
     use crate::plan::Action;
     let table = match a {
         Action::SetRpFilter { iface, .. } => {
@@ -939,7 +941,7 @@ fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Lin
         Action::ReplaceNexthop { nh, .. } | Action::DelNexthop { nh, .. } if nh.group.is_empty() => nh.id,
         _ => return None,
     };
-    if table == crate::route::MAIN_TABLE {
+    if table == crate::kernel::route::MAIN_TABLE {
         return None;
     }
     lines.iter().find(|l| l.table == table).map(|l| l.device.as_str())
@@ -956,7 +958,7 @@ fn line_of_action<'a>(a: &crate::plan::Action, lines: &'a [crate::multipath::Lin
 /// rules, and every run said all was well (see nft::Fingerprint for what is compared). Without
 /// the record, or when netlink cannot tell, nft lists the table.
 fn current_table(k: &mut dyn Kernel, name: &str, last: Option<&str>) -> Result<(Option<String>, Option<String>)> {
-    use crate::connection::NFT_TABLE;
+    use crate::plan::connection::NFT_TABLE;
     match (k.nft_fingerprint(name, NFT_TABLE), last) {
         (Ok(None), _) => Ok((None, None)),
         (Ok(Some(now)), Some(l)) => match table_as_written(&fingerprint_file(name), now) {
@@ -999,7 +1001,7 @@ pub fn repair_local_source(
     options: &crate::config::MultipathOptions,
     state: &State,
 ) {
-    use crate::multipath as mp;
+    use crate::plan::multipath as mp;
     use crate::plan::Action;
     let name = &master.device;
     {
@@ -1014,7 +1016,7 @@ pub fn repair_local_source(
         let req = mp::Request { bundle_up: true, resilient: true, dead: kept_out(name), ..mp::Request::default() };
         let plan = mp::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state);
         let route_changes = plan.actions.iter().any(|a| {
-            matches!(a, Action::ReplaceRoute { route, .. } if route.table == crate::route::MAIN_TABLE && route.is_default())
+            matches!(a, Action::ReplaceRoute { route, .. } if route.table == crate::kernel::route::MAIN_TABLE && route.is_default())
         });
         if !route_changes {
             return;
@@ -1087,7 +1089,7 @@ fn leftover_connection_table(
     cfg: &Config,
     name: &BundleName,
 ) -> Result<Option<crate::plan::Action>> {
-    use crate::connection as conn;
+    use crate::plan::connection as conn;
     if cfg.connection_bundles().any(|(m, _)| m.device != *name) {
         return Ok(None);
     }
@@ -1137,12 +1139,12 @@ fn connection_step(
     k: &mut dyn Kernel,
     name: &BundleName,
     c: &crate::config::ConnectionOptions,
-    lines: &[crate::multipath::Line],
-    mp: &crate::multipath::MpPlan,
+    lines: &[crate::plan::multipath::Line],
+    mp: &crate::plan::multipath::MpPlan,
     bundle_up: bool,
 ) -> Result<Option<ConnStep>> {
     let (now, members) = (&mp.now, &mp.members);
-    use crate::connection::{self as conn, ConnLine, ConnSettings};
+    use crate::plan::connection::{self as conn, ConnLine, ConnSettings};
     use crate::plan::Action;
     let last = k.read_record(&ruleset_file(name));
     let (current, tampered) = match current_table(k, name, last.as_deref()) {
@@ -1245,7 +1247,7 @@ fn connection_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nft::Fingerprint;
+    use crate::kernel::nft::Fingerprint;
 
     #[test]
     fn a_table_is_ours_only_with_the_fingerprint_recorded_after_our_write() {
@@ -1264,12 +1266,12 @@ mod tests {
         assert!(table_as_written(&file, reloaded).unwrap().contains("created again"));
     }
 
+    use crate::kernel::route::{Nexthop, Rule, TableRoute};
     use crate::plan::Action;
-    use crate::route::{Nexthop, Rule, TableRoute};
 
     #[test]
     fn a_refused_change_is_pinned_on_its_line_or_on_the_bundle() {
-        let line = |d: &str, table| crate::multipath::Line {
+        let line = |d: &str, table| crate::plan::multipath::Line {
             device: d.into(),
             weight: 1,
             gateway: None,
@@ -1303,14 +1305,14 @@ mod tests {
         assert_eq!(line_of_action(&rp, &lines), Some("eth1"));
         // The bundle's own: the group (even with a line's number), the main table's route.
         assert_eq!(line_of_action(&hop(4202, vec![(4201, 1)]), &lines), None);
-        assert_eq!(line_of_action(&route(crate::route::MAIN_TABLE), &lines), None);
+        assert_eq!(line_of_action(&route(crate::kernel::route::MAIN_TABLE), &lines), None);
         assert_eq!(line_of_action(&route(4299), &lines), None);
     }
 
-    use crate::kernel::MemKernel;
-    use crate::netlink::{
+    use crate::kernel::netlink::{
         Address, Link, Qdisc, ARPHRD_VOID, IFF_BROADCAST, IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP,
     };
+    use crate::kernel::MemKernel;
 
     /// eth1..eth3 up with an address each, teql0 down.
     fn office() -> State {
@@ -1423,7 +1425,7 @@ mod tests {
         let s = k.state();
         assert!(s.routes.iter().all(|r| r.table != eth2) && s.rules.iter().all(|r| r.table != eth2), "{s:?}");
         assert_eq!(s.rules.len(), 2);
-        let group = crate::multipath::group_id("wan");
+        let group = crate::plan::multipath::group_id("wan");
         assert!(s.nexthops.iter().any(|n| n.id == group && n.group.len() == 2), "{plan}");
 
         // The kernel takes it now: the next run brings eth2 in.
@@ -1454,7 +1456,7 @@ mod tests {
         assert_eq!(first.len(), 1, "{first:?}");
         assert!(first[0].to_string().starts_with(&format!("# record {}: ", ruleset_file("wan").display())));
         let plan = Plan { actions: first, ..Plan::default() };
-        crate::apply::apply(&plan, &mut k).unwrap();
+        crate::run::apply::apply(&plan, &mut k).unwrap();
         assert!(records(&mut k, Some("table inet teqlctl {}\n"), None).is_empty(), "unchanged: nothing planned");
 
         let repaired = records(&mut k, Some("table inet teqlctl {}\n"), Some("flushed"));
@@ -1462,13 +1464,13 @@ mod tests {
             panic!("{repaired:?}")
         };
         assert_eq!((path, c.ends_with(" flushed\n")), (&repair_file("wan"), true));
-        crate::apply::apply(&Plan { actions: repaired, ..Plan::default() }, &mut k).unwrap();
+        crate::run::apply::apply(&Plan { actions: repaired, ..Plan::default() }, &mut k).unwrap();
 
         let down = records(&mut k, None, None);
         let shown: Vec<String> = down.iter().map(ToString::to_string).collect();
         assert_eq!(shown.len(), 2, "{shown:?}");
         assert!(shown.iter().all(|s| s.starts_with("# remove record ")), "{shown:?}");
-        crate::apply::apply(&Plan { actions: down, ..Plan::default() }, &mut k).unwrap();
+        crate::run::apply::apply(&Plan { actions: down, ..Plan::default() }, &mut k).unwrap();
         assert!(k.records.is_empty(), "{:?}", k.records);
         assert!(records(&mut k, None, None).is_empty());
     }

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::IfName;
 use crate::error::{Error, Result};
-use crate::multipath::Lease;
+use crate::plan::multipath::Lease;
 
 /// What a dhclient-script reason means for a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //! profile has no gateway (DHCP), the gateway is the lease's: NetworkManager passes the lease's
 //! options to the dispatcher (DHCP4_IP_ADDRESS, DHCP4_ROUTERS) with `up` and, when a renewal
 //! changes them, with `dhcp4-change`; each records the lease as the dhclient hook does
-//! (src/dhcp.rs) and plans the bundle with it. NetworkManager before 1.42.6 runs the dispatcher
+//! (src/run/dhcp.rs) and plans the bundle with it. NetworkManager before 1.42.6 runs the dispatcher
 //! for the first lease only, not for a renewal (RHBZ#2179537; Debian 12 has 1.42.4), but it
 //! rewrites its device state file at every renewal: `teqlctl check` compares that file with the
 //! recorded lease at each round (`sync_leases`), so a new router is taken within a round.
@@ -29,10 +29,10 @@ use std::path::Path;
 use crate::config::{self, keyfile, read_config_file, Config, IfName, MAX_FILE_BYTES};
 use crate::configured::{ip_iface_record, rename_line};
 use crate::error::{Error, Result};
-use crate::event::Event as Happened;
 use crate::log;
-use crate::multipath::Lease;
-use crate::ops::{self, Ctx};
+use crate::plan::multipath::Lease;
+use crate::run::event::Event as Happened;
+use crate::run::ops::{self, Ctx};
 
 /// The dispatcher actions teqlctl acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Event {
             filename: var("CONNECTION_FILENAME").filter(|v| !v.is_empty()),
             uuid: var("CONNECTION_UUID").filter(|v| !v.is_empty()),
             // The DHCP options, named as dhclient names them, prefixed with DHCP4_.
-            lease: crate::dhcp::lease_of(var("DHCP4_IP_ADDRESS").as_deref(), var("DHCP4_ROUTERS").as_deref()),
+            lease: crate::run::dhcp::lease_of(var("DHCP4_IP_ADDRESS").as_deref(), var("DHCP4_ROUTERS").as_deref()),
             control: var("DEVICE_IFACE").as_deref().and_then(IfName::new),
             ip_iface: var("DEVICE_IP_IFACE").as_deref().and_then(IfName::new),
         })
@@ -220,7 +220,11 @@ pub fn run(ctx: &Ctx, ev: &Event) -> Result<()> {
         }
         if matches!(ev.action, Action::PreDown | Action::Down) {
             log::warn(&first.to_string());
-            crate::event::run(ctx, &cfg, &[Happened::LinesDown { lines: vec![ev.iface.clone()], missing_ok: true }])?;
+            crate::run::event::run(
+                ctx,
+                &cfg,
+                &[Happened::LinesDown { lines: vec![ev.iface.clone()], missing_ok: true }],
+            )?;
             return Ok(());
         }
         return Err(Error::Config(first.clone()));
@@ -255,7 +259,7 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
         Action::PreUp => {
             ops::check_config(cfg, &[line])?;
             ops::report_problems(cfg, line);
-            crate::event::run(ctx, cfg, &[Happened::Preparing(line.to_string())]).map(drop)
+            crate::run::event::run(ctx, cfg, &[Happened::Preparing(line.to_string())]).map(drop)
         }
         Action::Up | Action::Dhcp4Change => {
             ops::check_config(cfg, &[line])?;
@@ -264,8 +268,8 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
             // gateway) the bundle is planned with what was recorded, as a line coming up.
             let event = match (dhcp_line(cfg, line).is_some() && ev.lease.is_some(), ev.action) {
                 (true, _) => Happened::Lease {
-                    lease: crate::dhcp::Event {
-                        reason: crate::dhcp::Reason::Bound,
+                    lease: crate::run::dhcp::Event {
+                        reason: crate::run::dhcp::Reason::Bound,
                         reason_name: format!("NetworkManager {}", ev.action.name()),
                         interface: line.clone(),
                         lease: ev.lease,
@@ -275,7 +279,7 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
                 (false, Action::Dhcp4Change) => return Ok(()),
                 (false, _) => Happened::LinesUp { lines: vec![line.clone()], over: None },
             };
-            crate::event::run(ctx, cfg, &[event]).map(drop)
+            crate::run::event::run(ctx, cfg, &[event]).map(drop)
         }
         Action::PreDown | Action::Down => {
             // Taking a line out works even when its profile broke since it came up.
@@ -283,7 +287,7 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
                 log::warn(&p.to_string());
             }
             ops::report_problems(cfg, line);
-            crate::event::run(ctx, cfg, &[Happened::LinesDown { lines: vec![line.clone()], missing_ok: true }])
+            crate::run::event::run(ctx, cfg, &[Happened::LinesDown { lines: vec![line.clone()], missing_ok: true }])
                 .map(drop)
         }
     }
@@ -301,7 +305,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
     let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
     let ini = keyfile::as_glib_reads(&ini);
     let d = ini.section(Some("dhcp4"))?;
-    crate::dhcp::lease_of(d.get("dhcp4.ip_address"), d.get("dhcp4.routers"))
+    crate::run::dhcp::lease_of(d.get("dhcp4.ip_address"), d.get("dhcp4.routers"))
 }
 
 /// `teqlctl check`'s part for NetworkManager's DHCP lines of multipath bundles: a lease in
@@ -316,16 +320,16 @@ pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u3
         }
         let Some(bundle) = dhcp_line(cfg, &m.device) else { continue };
         let Some(lease) = index_of(&m.device).and_then(|i| device_lease(&ctx.root, i)) else { continue };
-        if crate::dhcp::load(&dir, &m.device) == Some(lease) || !cfg.problems_for(&m.device).is_empty() {
+        if crate::run::dhcp::load(&dir, &m.device) == Some(lease) || !cfg.problems_for(&m.device).is_empty() {
             continue;
         }
-        let ev = crate::dhcp::Event {
-            reason: crate::dhcp::Reason::Bound,
+        let ev = crate::run::dhcp::Event {
+            reason: crate::run::dhcp::Reason::Bound,
             reason_name: "NetworkManager renewal".to_string(),
             interface: m.device.clone(),
             lease: Some(lease),
         };
-        if let Err(e) = crate::event::run(ctx, cfg, &[Happened::Lease { lease: ev, joining: false }]) {
+        if let Err(e) = crate::run::event::run(ctx, cfg, &[Happened::Lease { lease: ev, joining: false }]) {
             log::error(&format!("{} ({}): NetworkManager's lease not taken: {e}", m.device, bundle.name()));
         }
     }
@@ -334,9 +338,9 @@ pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u3
 /// The multipath bundle of `line` when its gateway is not configured: it comes from DHCP.
 /// (A lease record left behind when such a line goes down is harmless: the planner uses a
 /// record only while the line has the lease's address.)
-fn dhcp_line<'a>(cfg: &'a Config, line: &str) -> Option<Box<dyn crate::mode::BundleMode + 'a>> {
+fn dhcp_line<'a>(cfg: &'a Config, line: &str) -> Option<Box<dyn crate::run::mode::BundleMode + 'a>> {
     let m = cfg.members.get(line).filter(|m| m.path.gateway().is_none())?;
-    crate::mode::bundle_of_member(cfg, m).filter(|b| b.takes_leases())
+    crate::run::mode::bundle_of_member(cfg, m).filter(|b| b.takes_leases())
 }
 
 /// The line configured by `profile` (a keyfile or an ifcfg file), compared as paths and, for

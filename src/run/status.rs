@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::health::{Health, LineState};
-use crate::netlink::{IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
-use crate::state::State;
+use crate::kernel::netlink::{IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
+use crate::kernel::state::State;
+use crate::run::health::{Health, LineState};
 
 /// The version of `status --json`'s schema (its top-level "schema"): bumped only when a field
 /// is removed or changes meaning; fields are added without a bump (teqlctl(8), STATUS JSON).
@@ -24,7 +24,7 @@ pub struct Status {
     /// commands that change bundles refuse to run until they are fixed.
     pub problems: Vec<String>,
     /// Lines whose hooks can never run on this box (their stack or its hooks are missing):
-    /// one line each, saying what to do (src/stack.rs).
+    /// one line each, saying what to do (src/front/stack.rs).
     pub warnings: Vec<String>,
 }
 
@@ -287,7 +287,7 @@ fn health_status(health: &Health, line: &str, master: &str) -> Option<HealthStat
 
 /// A connection line's mark, share and counts.
 fn conn_status(state: &State, shares: &[(u32, u32, u32)], device: &str, table: u32) -> ConnStatus {
-    let mark = crate::connection::mark_of(table);
+    let mark = crate::plan::connection::mark_of(table);
     let share_permille = shares.iter().filter(|s| s.2 == mark).map(|(a, b, _)| b - a + 1).sum();
     let c = state.connection.as_ref();
     ConnStatus {
@@ -303,7 +303,7 @@ fn conn_status(state: &State, shares: &[(u32, u32, u32)], device: &str, table: u
 /// A connection bundle's table, when there is something to say of it.
 fn nft_table_status(state: &State, name: &str) -> Option<NftTableStatus> {
     let problem = state.connection.as_ref().and_then(|c| c.table_problem.clone());
-    let repair = crate::ops::last_repair(name);
+    let repair = crate::run::ops::last_repair(name);
     if problem.is_none() && repair.is_none() {
         return None;
     }
@@ -321,8 +321,8 @@ pub fn multipath_status(
     master: &crate::config::Master,
     conn: Option<&crate::config::ConnectionOptions>,
 ) -> MasterStatus {
-    use crate::multipath::group_id;
-    use crate::route::{MAIN_TABLE, RTPROT_TEQLCTL};
+    use crate::kernel::route::{MAIN_TABLE, RTPROT_TEQLCTL};
+    use crate::plan::multipath::group_id;
     let name = master.device.as_str();
     let gid = group_id(name);
     let group = state.nexthops.iter().find(|n| n.id == gid);
@@ -335,27 +335,28 @@ pub fn multipath_status(
     let live: std::collections::BTreeMap<&str, bool> = cfg
         .members_of(name)
         .map(|m| {
-            let live =
-                state.link(&m.device).is_some_and(|l| crate::multipath::in_bundle(state, name, l.index, m.table()));
+            let live = state
+                .link(&m.device)
+                .is_some_and(|l| crate::plan::multipath::in_bundle(state, name, l.index, m.table()));
             (m.device.as_str(), live)
         })
         .collect();
     // A connection bundle's weights map as the planner writes it: live lines by their weights.
     let shares = conn.map(|_| {
-        let lines: Vec<crate::connection::ConnLine> = cfg
+        let lines: Vec<crate::plan::connection::ConnLine> = cfg
             .members_of(name)
-            .map(|m| crate::connection::ConnLine {
+            .map(|m| crate::plan::connection::ConnLine {
                 device: m.device.clone(),
-                mark: crate::connection::mark_of(m.table()),
+                mark: crate::plan::connection::mark_of(m.table()),
                 weight: m.path.weight.unwrap_or(1),
                 addr: None,
                 live: live.get(m.device.as_str()).copied().unwrap_or(false),
             })
             .collect();
-        crate::connection::slots(&lines)
+        crate::plan::connection::slots(&lines)
     });
     // Each line as the planner sees it: its gateway is the plan's (issue 28, point 9).
-    let (now, _) = crate::multipath::lines_now(&crate::ops::multipath_lines(cfg, name), state);
+    let (now, _) = crate::plan::multipath::lines_now(&crate::run::ops::multipath_lines(cfg, name), state);
     let mut lines: Vec<LineStatus> = cfg
         .members_of(name)
         .map(|m| {
@@ -449,7 +450,7 @@ pub fn multipath_status(
 
 /// The hops of a bundle's default route as the kernel has them: its group's members, or a
 /// plain multipath route's hops.
-fn route_hops(state: &State, r: &crate::route::TableRoute) -> Vec<HopStatus> {
+fn route_hops(state: &State, r: &crate::kernel::route::TableRoute) -> Vec<HopStatus> {
     let dev = |i: Option<u32>| i.and_then(|i| state.links.iter().find(|l| l.index == i)).map(|l| l.name.clone());
     match r.nhid {
         Some(gid) => state
@@ -779,7 +780,7 @@ mod tests {
     /// whitespace (issue 26, point 5).
     #[test]
     fn a_kernel_name_never_reaches_the_terminal_raw() {
-        use crate::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_LOWER_UP, IFF_UP};
+        use crate::kernel::netlink::{Link, Qdisc, ARPHRD_VOID, IFF_LOWER_UP, IFF_UP};
         let mut state = State { teql_loaded: true, ..State::default() };
         state.links.push(Link {
             index: 1,
@@ -797,8 +798,10 @@ mod tests {
             ..Link::default()
         });
         state.qdiscs.insert(2, Qdisc { ifindex: 2, kind: "teql0".into(), handle: 0 });
-        let st =
-            collect(&Config::default(), crate::mode::statuses(&Config::default(), &state, &Health::default(), None));
+        let st = collect(
+            &Config::default(),
+            crate::run::mode::statuses(&Config::default(), &state, &Health::default(), None),
+        );
         assert_eq!(st.masters[0].lines[0].name, evil, "JSON keeps the name; serde escapes it");
         let text = st.to_text();
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
@@ -838,7 +841,7 @@ mod tests {
     /// (its client's default route via 198.51.100.1, no configured gateway) and ppp0 an
     /// address with a peer. Config files from a test tree, kernel state made up.
     fn dhcp_and_ppp() -> (tempfile::TempDir, Config, State) {
-        use crate::netlink::{Address, Link, Route};
+        use crate::kernel::netlink::{Address, Link, Route};
         let root = tempfile::TempDir::new().unwrap();
         let dir = root.path().join("etc/sysconfig/network-scripts");
         std::fs::create_dir_all(&dir).unwrap();
@@ -879,7 +882,7 @@ mod tests {
     #[test]
     fn a_dhcp_and_a_ppp_line_show_what_the_plan_uses() {
         let (_root, cfg, st) = dhcp_and_ppp();
-        let status = collect(&cfg, crate::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
+        let status = collect(&cfg, crate::run::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
         let lines = &status.masters[0].lines;
         let path = |i: usize| lines[i].multipath.as_ref().unwrap();
         assert_eq!(lines[0].name, "eth2");
@@ -889,21 +892,21 @@ mod tests {
             assert_eq!(path(i).why.as_deref(), Some("not in the bundle's route (bring the bundle up)"), "{i}");
         }
         // What the plan for them says.
-        let mp = crate::multipath::plan(
-            &crate::multipath::Bundle {
+        let mp = crate::plan::multipath::plan(
+            &crate::plan::multipath::Bundle {
                 name: "wan".into(),
-                hash: crate::multipath::HashPolicy::L4,
+                hash: crate::plan::multipath::HashPolicy::L4,
                 defroute: true,
                 metric: 0,
                 fwmark: false,
                 local_source: None,
             },
-            &crate::ops::multipath_lines(&cfg, "wan"),
-            &crate::multipath::Request { bundle_up: true, ..Default::default() },
+            &crate::run::ops::multipath_lines(&cfg, "wan"),
+            &crate::plan::multipath::Request { bundle_up: true, ..Default::default() },
             &st,
         );
         let plan: String = mp.actions.iter().map(|a| format!("{a}\n")).collect();
-        let t2 = crate::multipath::default_table("eth2");
+        let t2 = crate::plan::multipath::default_table("eth2");
         assert!(plan.contains(&format!("default via 198.51.100.1 dev eth2 proto 200 table {t2}")), "{plan}");
         assert!(plan.contains("default dev ppp0 src 203.0.113.5"), "{plan}");
         let text = status.to_text();
@@ -916,10 +919,10 @@ mod tests {
     /// gateway; the text has column headers and leaves the warnings to stderr.
     #[test]
     fn an_up_bundle_lists_its_nexthops_and_the_text_its_columns() {
-        use crate::route::{Nexthop, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+        use crate::kernel::route::{Nexthop, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
         let (_root, cfg, mut st) = dhcp_and_ppp();
-        let (t2, t3) = (crate::multipath::default_table("eth2"), crate::multipath::default_table("ppp0"));
-        let gid = crate::multipath::group_id("wan");
+        let (t2, t3) = (crate::plan::multipath::default_table("eth2"), crate::plan::multipath::default_table("ppp0"));
+        let gid = crate::plan::multipath::group_id("wan");
         st.nexthops.push(Nexthop {
             id: t2,
             gateway: Some("198.51.100.1".parse().unwrap()),
@@ -939,7 +942,7 @@ mod tests {
             protocol: RTPROT_TEQLCTL,
             ..TableRoute::default()
         });
-        let mut status = collect(&cfg, crate::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
+        let mut status = collect(&cfg, crate::run::mode::statuses(&cfg, &st, &Health::default(), Some("wan")));
         status.warnings.push("eth2: a warning for stderr".into());
         let v: serde_json::Value = serde_json::from_str(&status.to_json()).unwrap();
         assert_eq!(v["schema"], 2);

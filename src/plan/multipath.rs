@@ -19,11 +19,11 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use crate::kernel::netlink::{Address, Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
+use crate::kernel::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
+use crate::kernel::state::State;
 use crate::names::{BundleName, IfName};
-use crate::netlink::{Address, Link, IFF_LOWER_UP, IFF_POINTOPOINT, IFF_UP};
 use crate::plan::Action;
-use crate::route::{Named, Nexthop, Rule, TableRoute, MAIN_TABLE, RTPROT_TEQLCTL};
-use crate::state::State;
 
 // The numbers and the hash policy were the configuration's to know as well (a line's default
 // table, a bundle's group); they live below both now, and these paths stay for the callers
@@ -58,7 +58,9 @@ impl HashPolicy {
     pub fn setting(self, custom: bool) -> Option<HashSetting> {
         match self {
             HashPolicy::L3 => Some(HashSetting { policy: 0, fields: None }),
-            HashPolicy::L4 if custom => Some(HashSetting { policy: 3, fields: Some(crate::sysctl::L4_HASH_FIELDS) }),
+            HashPolicy::L4 if custom => {
+                Some(HashSetting { policy: 3, fields: Some(crate::kernel::sysctl::L4_HASH_FIELDS) })
+            }
             HashPolicy::L4 => Some(HashSetting { policy: 1, fields: None }),
             HashPolicy::Keep => None,
         }
@@ -470,9 +472,9 @@ pub fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
 /// The rule that takes a connection line's marked packets to its table.
 pub fn fwmark_rule(table: u32) -> Rule {
     Rule {
-        priority: crate::connection::FWMARK_PRIORITY,
+        priority: crate::plan::connection::FWMARK_PRIORITY,
         src: None,
-        fwmark: Some((crate::connection::mark_of(table), u32::MAX)),
+        fwmark: Some((crate::plan::connection::mark_of(table), u32::MAX)),
         table,
     }
 }
@@ -685,7 +687,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
                     && r.fwmark.is_none()
                     && stay.is_none_or(|s| r.src != Some((s.addr, 32)));
                 let stale_fwmark =
-                    r.priority == crate::connection::FWMARK_PRIORITY && Some(*r) != wanted_fwmark.as_ref();
+                    r.priority == crate::plan::connection::FWMARK_PRIORITY && Some(*r) != wanted_fwmark.as_ref();
                 r.table == l.table && (stale_from || stale_fwmark)
             })
             .cloned()
@@ -712,7 +714,7 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::{Address, Route, IFF_BROADCAST, IFF_RUNNING};
+    use crate::kernel::netlink::{Address, Route, IFF_BROADCAST, IFF_RUNNING};
 
     const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_BROADCAST;
 
