@@ -8,6 +8,10 @@
 //! moved without the others; the test prints each one with the lines that make its edges, so
 //! whoever adds one sees what to move down.
 //!
+//! The directories of src/ are its layers (config/, kernel/, plan/, run/, front/, each above the
+//! ones before it, with the shared leaves as files of src/): between layers the test above sees
+//! each as one node, and `no_import_cycle_within_a_layer` checks the modules inside each.
+//!
 //! `cargo test --test layout -- --nocapture` also prints the layering depth (the longest chain
 //! of modules, a cycle counting as one).
 
@@ -733,4 +737,54 @@ fn the_allow_list_only_shrinks() {
     assert!(v.contains("new cycle of 2 modules: a, b") && v.contains("no longer exists"), "{v}");
     let fixed = Graph::build(&files(&[("a.rs", "use crate::b::B;\n"), ("b.rs", "")]));
     assert!(verdict(&fixed, &[&["a", "b"]]).contains("[\"a\", \"b\"] no longer exists"));
+}
+
+/// The directories of src/ whose modules are layers of their own (tests above see each as one
+/// node): inside each, its modules must not form a cycle either.
+const LAYERS: &[&str] = &["config", "kernel", "plan", "run", "front"];
+
+/// The modules inside layer `dir` as a graph of their own: each file below src/DIR/ but its
+/// mod.rs (which declares the others and re-exports what they share) seen as a crate-level
+/// module, with `crate::DIR::` read as `crate::`. References to other layers name no module of
+/// this graph, and are no edge in it.
+fn layer_graph(dir: &str, all: &[(String, String)]) -> Graph {
+    let prefix = format!("{dir}/");
+    let files: Vec<(String, String)> = all
+        .iter()
+        .filter_map(|(path, text)| {
+            let rest = path.strip_prefix(&prefix)?;
+            (rest != "mod.rs").then(|| (rest.to_string(), text.replace(&format!("crate::{dir}::"), "crate::")))
+        })
+        .collect();
+    Graph::build(&files)
+}
+
+#[test]
+fn no_import_cycle_within_a_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&root, &root, &mut files);
+    let mut problems = String::new();
+    for dir in LAYERS {
+        let g = layer_graph(dir, &files);
+        assert!(g.files.len() > 1, "src/{dir}/ has fewer than two modules: is it still a layer?");
+        let (depth, chain) = g.depth();
+        println!("src/{dir}/: {} modules; layering depth {depth}: {}", g.files.len(), chain.join(" -> "));
+        problems += &verdict(&g, &[]);
+    }
+    assert!(problems.is_empty(), "import cycles inside a layer of src/:\n{problems}");
+}
+
+#[test]
+fn a_cycle_inside_a_layer_is_found() {
+    let files = vec![
+        ("run/mod.rs".to_string(), "pub mod a;\npub mod b;\n".to_string()),
+        ("run/a.rs".to_string(), "use crate::run::b::f;\npub fn g() {}\n".to_string()),
+        ("run/b.rs".to_string(), "pub fn f() { crate::run::a::g() }\n".to_string()),
+        ("run/c.rs".to_string(), "use super::a;\nuse crate::kernel::x;\n".to_string()),
+    ];
+    let g = layer_graph("run", &files);
+    assert_eq!(g.cycles(), vec![vec!["a".to_string(), "b".to_string()]]);
+    // `super::a` from run/c.rs is run::a; another layer's module is no edge here.
+    assert_eq!(g.succ("c"), ["a"]);
 }
