@@ -31,7 +31,7 @@ pub struct Ctx {
 
 /// Refuses to act on an interface whose own file (or its master's) is broken: acting on half a
 /// configuration is how half bundles happen.
-pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
+pub(crate) fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     for d in devices {
         if let Some(p) = cfg.problems_for(d).into_iter().next() {
             return Err(Error::Config(p.clone()));
@@ -40,7 +40,7 @@ pub fn check_config(cfg: &Config, devices: &[&str]) -> Result<()> {
     Ok(())
 }
 
-pub fn check_iface_exists(ctx: &Ctx, iface: &IfName) -> Result<()> {
+pub(crate) fn check_iface_exists(ctx: &Ctx, iface: &IfName) -> Result<()> {
     if !ctx.kernel.open()?.get().link_exists(iface.as_str()) {
         return Err(Error::NoSuchInterface(iface.to_string()));
     }
@@ -51,7 +51,7 @@ pub fn check_iface_exists(ctx: &Ctx, iface: &IfName) -> Result<()> {
 /// refuse a configuration with any problem in a file that concerns teql: the broken file may
 /// be a line of the bundle at hand that would otherwise be left out without a word. Every
 /// problem is reported (the others as warnings before the refusal), and nothing changes.
-pub fn check_whole_config(cfg: &Config) -> Result<()> {
+pub(crate) fn check_whole_config(cfg: &Config) -> Result<()> {
     let Some((first, rest)) = cfg.problems.split_first() else { return Ok(()) };
     for p in rest {
         log::warn(&p.to_string());
@@ -61,13 +61,13 @@ pub fn check_whole_config(cfg: &Config) -> Result<()> {
 
 /// Hooks stay lenient (at boot the other lines must come up) but never silent: every problem
 /// in a file that concerns teql is logged, except those of `own` (its hook refuses with them).
-pub fn report_problems(cfg: &Config, own: &str) {
+pub(crate) fn report_problems(cfg: &Config, own: &str) {
     for p in cfg.problems.iter().filter(|p| !cfg.problems_for(own).contains(p)) {
         log::warn(&p.to_string());
     }
 }
 
-pub fn master_cfg(cfg: &Config, name: &BundleName) -> Master {
+pub(crate) fn master_cfg(cfg: &Config, name: &BundleName) -> Master {
     cfg.masters.get(name).cloned().unwrap_or_else(|| Master::bare(name.clone()))
 }
 
@@ -75,7 +75,7 @@ pub use crate::kernel::Reads;
 
 /// Plans with `build` and then prints or applies, as one run under the lock. For the ifupdown
 /// hook, which decides its follow-up steps (`Then`) with the same planner.
-pub fn hook_run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+pub(crate) fn hook_run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
     run(ctx, needed, reads, build)
 }
 
@@ -202,7 +202,7 @@ fn note_line_problem() {
 
 /// The exit status of a run that did not fail: OK, or PARTIAL when a line was left out of its
 /// bundle for a problem of its own (each said on stderr and in the system log).
-pub fn exit_status() -> i32 {
+pub(crate) fn exit_status() -> i32 {
     if LINE_PROBLEM.load(Ordering::Relaxed) {
         crate::error::exit::PARTIAL
     } else {
@@ -254,7 +254,7 @@ pub enum Applied {
 
 /// `health_changes` for a TEQL bundle: each change its own plan, so that one the kernel
 /// refuses does not undo the others.
-pub fn teql_health(
+pub(crate) fn teql_health(
     ctx: &Ctx,
     changes: &[&crate::run::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
@@ -303,7 +303,7 @@ pub fn teql_health(
 /// `health_changes` for a multipath bundle: one planned run with its dead lines as they are
 /// after this round, and each change judged by the group the plan leaves (never empty: the
 /// planner keeps the last live lines).
-pub fn multipath_health(
+pub(crate) fn multipath_health(
     ctx: &Ctx,
     cfg: &Config,
     master: &Master,
@@ -364,7 +364,7 @@ fn held_out(line: &str) -> String {
 }
 
 /// A TEQL bundle's lines join it (`attach` after the dispatch).
-pub fn teql_lines_up(ctx: &Ctx, cfg: &Config, master: &Master, lines: &[IfName], bring_up: bool) -> Result<Plan> {
+pub(crate) fn teql_lines_up(ctx: &Ctx, cfg: &Config, master: &Master, lines: &[IfName], bring_up: bool) -> Result<Plan> {
     let name = BundleName::new(&master.device)
         .ok_or_else(|| Error::Usage(format!("{}: not {EXPECT_MASTER}", master.device)))?;
     let joins: Vec<Join> = lines
@@ -390,7 +390,7 @@ pub struct Join {
 /// Attaches the lines of `joins`. `bring_masters_up`: also bring each master up with its
 /// address and route (network-scripts and the CLI); ifupdown configures masters itself, so its
 /// hooks pass false.
-pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
+pub(crate) fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: bool) -> Result<Plan> {
     let masters: BTreeSet<BundleName> = joins.iter().map(|j| j.master.clone()).collect();
     let needed = crate::kernel::module::needed_for(cfg, &masters.iter().map(ToString::to_string).collect());
     run(ctx, needed, Reads::WithRpFilter, |p| {
@@ -417,13 +417,13 @@ pub fn attach_lines(ctx: &Ctx, cfg: &Config, joins: &[Join], bring_masters_up: b
 }
 
 /// `teqlctl detach`, and ifdown hooks for a member. A master left without lines goes down.
-pub fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
+pub(crate) fn detach(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
     detach_lines(ctx, ifaces, missing_ok, true)
 }
 
 /// As `detach`; `down_if_empty` false leaves an emptied master up (under ifupdown, which must
 /// take it down itself or its state would say it is still configured).
-pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
+pub(crate) fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empty: bool) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
         // Recorded first, under the run lock, as check records its intent: `check` never puts
         // a line taken out on purpose back (issue 26, point 11).
@@ -449,7 +449,7 @@ pub fn detach_lines(ctx: &Ctx, ifaces: &[IfName], missing_ok: bool, down_if_empt
 }
 
 /// `up` for a TEQL bundle: every ONBOOT line that is up joins, then the master comes up.
-pub fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) -> Result<Plan> {
+pub(crate) fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) -> Result<Plan> {
     let names = BTreeSet::from([m.device.to_string()]);
     run(ctx, crate::kernel::module::needed_for(cfg, &names), Reads::WithRpFilter, |p| {
         for member in cfg.members_of(&m.device).filter(|x| x.onboot) {
@@ -502,21 +502,12 @@ fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
 }
 
 /// `down` for a TEQL bundle.
-pub fn teql_down(ctx: &Ctx, m: &Master) -> Result<Plan> {
+pub(crate) fn teql_down(ctx: &Ctx, m: &Master) -> Result<Plan> {
     run(ctx, Need::default(), Reads::NetlinkOnly, |p| p.master_down(m))
 }
 
-/// Sets `master` down if it has no line left (the Debian hook, when ifupdown did not
-/// configure it).
-pub fn set_down_if_empty(ctx: &Ctx, master: &BundleName) -> Result<Plan> {
-    run(ctx, Need::default(), Reads::NetlinkOnly, |p| {
-        p.down_if_empty(master);
-        Ok(())
-    })
-}
-
 /// `master_up` for a TEQL bundle.
-pub fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
+pub(crate) fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
     check_config(cfg, &[&m.device])?;
     run(ctx, crate::kernel::module::needed_for(cfg, &BTreeSet::from([m.device.to_string()])), Reads::NetlinkOnly, |p| {
         p.master_up(m)
@@ -524,7 +515,7 @@ pub fn teql_master_up(ctx: &Ctx, cfg: &Config, m: &Master) -> Result<Plan> {
 }
 
 /// A master's TEQL_ROUTE and TEQL_NAT, after ifupdown configured its address and gateway.
-pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Plan> {
+pub(crate) fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Plan> {
     check_config(cfg, &[master])?;
     let m = master_cfg(cfg, master);
     let r = &m.routing;
@@ -537,13 +528,13 @@ pub fn master_routing(ctx: &Ctx, cfg: &Config, master: &BundleName) -> Result<Pl
 
 /// ifup-pre-local: load sch_teql with enough masters before network-scripts looks for teqlN.
 /// `device` is the interface being brought up (a line or a master).
-pub fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
+pub(crate) fn load_module(ctx: &Ctx, cfg: &Config, device: &str) -> Result<()> {
     let master = cfg.members.get(device).map(|m| m.master.to_string()).unwrap_or_else(|| device.to_string());
     load_module_for(ctx, crate::kernel::module::needed_for(cfg, &BTreeSet::from([master])))
 }
 
 /// Loads sch_teql with at least `needed.now` masters.
-pub fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
+pub(crate) fn load_module_for(ctx: &Ctx, needed: Need) -> Result<()> {
     if ctx.dry_run {
         match module::plan(needed) {
             Some(m) => crate::out::println(&m.to_string()),
@@ -574,7 +565,7 @@ pub enum MpEvent {
 /// One planned run for multipath bundle `name`: configuration and kernel state (read under
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
-pub fn multipath(
+pub(crate) fn multipath(
     ctx: &Ctx,
     cfg: &Config,
     master: &Master,
@@ -586,7 +577,7 @@ pub fn multipath(
 
 /// As `multipath` with `MpEvent::Up`, for lines that join on purpose (their ifup, `teqlctl
 /// attach`): they are no longer held out (held.rs).
-pub fn multipath_joining(
+pub(crate) fn multipath_joining(
     ctx: &Ctx,
     cfg: &Config,
     master: &Master,
@@ -688,7 +679,7 @@ fn held_record(
 
 /// `line` joins on purpose (NetworkManager's `up` of its profile, before the lease it carries
 /// is planned by `dhcp_event`): it is no longer held out (held.rs). Under the lock.
-pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
+pub(crate) fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
@@ -700,7 +691,7 @@ pub fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
 /// records its lease (or removes the record of a lost one), then plans the bundle as a line
 /// coming up does; a line that lost its lease stays out of the group (never the last live
 /// line). A dry run records nothing and plans with the new lease.
-pub fn dhcp_event(
+pub(crate) fn dhcp_event(
     ctx: &Ctx,
     cfg: &Config,
     master: &Master,
@@ -762,7 +753,7 @@ fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crat
 /// for no recorded reason only if the planner would have it in (a router the kernel would
 /// refuse, no carrier or no gateway are reasons the planner knows). Pure but for the lease
 /// records it reads.
-pub fn multipath_would_carry(
+pub(crate) fn multipath_would_carry(
     cfg: &Config,
     master: &Master,
     options: &crate::config::MultipathOptions,
@@ -972,7 +963,7 @@ fn current_table(k: &mut dyn Kernel, name: &str, last: Option<&str>) -> Result<(
 /// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
 /// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
 /// as `up` would. Errors are logged: a round's probes and changes stand on their own.
-pub fn repair_connection_table(ctx: &Ctx, cfg: &Config, master: &Master, options: &crate::config::MultipathOptions) {
+pub(crate) fn repair_connection_table(ctx: &Ctx, cfg: &Config, master: &Master, options: &crate::config::MultipathOptions) {
     let name = &master.device;
     if options.connection.is_some() {
         let Some(why) = connection_table_problem(name) else { return };
@@ -994,7 +985,7 @@ pub fn repair_connection_table(ctx: &Ctx, cfg: &Config, master: &Master, options
 /// the next `up`; and when the address is back, the route should have it again. Each `check`
 /// round plans such a bundle from the kernel it read, and runs `up` for it only if its main
 /// default route would change, so the box is without a default route for about one round.
-pub fn repair_local_source(
+pub(crate) fn repair_local_source(
     ctx: &Ctx,
     cfg: &Config,
     master: &Master,
@@ -1033,12 +1024,12 @@ pub fn repair_local_source(
 }
 
 /// Where the last time teqlctl had to write a table that was not its own is kept, for status.
-pub fn repair_file(name: &str) -> std::path::PathBuf {
+pub(crate) fn repair_file(name: &str) -> std::path::PathBuf {
     crate::statefile::state_dir().join(format!("connection-{name}.repaired"))
 }
 
 /// The last repair of connection bundle `name`'s table: (UNIX time, why).
-pub fn last_repair(name: &str) -> Option<(u64, String)> {
+pub(crate) fn last_repair(name: &str) -> Option<(u64, String)> {
     let s = crate::statefile::read_record(&repair_file(name))?;
     let (t, why) = s.trim_end().split_once(' ')?;
     Some((t.parse().ok()?, why.to_string()))
