@@ -19,7 +19,7 @@ pub fn load(root: &Path) -> Config {
 }
 
 /// `cfg` with the profile's line `from` (a modem's control port) on interface `to`.
-pub fn rename_line(cfg: &mut Config, from: &str, to: &IfName) {
+pub(crate) fn rename_line(cfg: &mut Config, from: &str, to: &IfName) {
     // Only a profile's line: an ifcfg file or a stanza names the interface itself.
     let Some(mut m) = cfg.members.remove(from) else { return };
     if m.spelling != Spelling::Keyfile || cfg.members.contains_key(to.as_str()) {
@@ -39,13 +39,13 @@ pub fn rename_line(cfg: &mut Config, from: &str, to: &IfName) {
 
 /// Where the dispatcher records the IP interface of a profile whose interface-name is a
 /// control port, while the line is up: `nm-ip-iface.CONTROL` holding the interface's name.
-pub fn ip_iface_record(dir: &Path, control: &str) -> std::path::PathBuf {
+pub(crate) fn ip_iface_record(dir: &Path, control: &str) -> std::path::PathBuf {
     dir.join(format!("nm-ip-iface.{control}"))
 }
 
 /// Applies the IP interfaces the dispatcher recorded (`ip_iface_record`) to the profiles'
 /// lines of `cfg`.
-pub fn apply_recorded_ip_ifaces(cfg: &mut Config, dir: &Path) {
+pub(crate) fn apply_recorded_ip_ifaces(cfg: &mut Config, dir: &Path) {
     let controls: Vec<String> =
         cfg.members.values().filter(|m| m.spelling == Spelling::Keyfile).map(|m| m.device.to_string()).collect();
     for control in controls {

@@ -43,7 +43,7 @@ pub fn set(secs: u32) {
 }
 
 /// What is left of the run's bound (None: no bound set, as in unit tests).
-pub fn remaining() -> Option<Duration> {
+pub(crate) fn remaining() -> Option<Duration> {
     match END_MS.load(Ordering::Relaxed) {
         0 => None,
         end => Some(Duration::from_millis(end.saturating_sub(now_ms()))),
@@ -85,13 +85,13 @@ impl Drop for RollingBack {
 }
 
 /// The child running now leads process group `pgid` (0: none any more).
-pub fn set_child_group(pgid: i32) {
+pub(crate) fn set_child_group(pgid: i32) {
     CHILD_GROUP.store(pgid, Ordering::SeqCst);
 }
 
 /// From the watchdog's signal handler: kills the running child's process group.
 /// Async-signal-safe: an atomic load and kill(2).
-pub fn kill_child_group() {
+pub(crate) fn kill_child_group() {
     let pgid = CHILD_GROUP.load(Ordering::SeqCst);
     if pgid > 0 {
         // SAFETY: kill(2) is async-signal-safe; a group that is gone gets ESRCH, ignored.
@@ -112,13 +112,13 @@ pub const CLI_BOUND_SECS: u32 = 120;
 
 /// The manual tool's bound: TEQLCTL_RUN_BOUND seconds (manual runs only, see `env`: an admin
 /// or a test that wants a run to give up sooner), else CLI_BOUND_SECS.
-pub fn cli_bound() -> u32 {
+pub(crate) fn cli_bound() -> u32 {
     run_bound().unwrap_or(CLI_BOUND_SECS)
 }
 
 /// A hook's bound: HOOK_BOUND_SECS, or TEQLCTL_RUN_BOUND for `teqlctl hook NAME` (a linked
 /// hook ignores the variable, as every redirect).
-pub fn hook_bound() -> u32 {
+pub(crate) fn hook_bound() -> u32 {
     run_bound().unwrap_or(HOOK_BOUND_SECS)
 }
 
@@ -143,7 +143,7 @@ extern "C" fn on_alarm(_: libc::c_int) {
 }
 
 /// Arms the watchdog: SIGALRM after `secs` says so on stderr and ends the process.
-pub fn arm_watchdog(secs: u32) {
+pub(crate) fn arm_watchdog(secs: u32) {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     let action = SigAction::new(SigHandler::Handler(on_alarm), SaFlags::empty(), SigSet::empty());
     // SAFETY: the handler only calls async-signal-safe functions.

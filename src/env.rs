@@ -13,16 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static HOOK_MODE: AtomicBool = AtomicBool::new(false);
 
 /// Called once by dispatch when the binary runs as a hook (a hook name, or run-parts).
-pub fn set_hook_mode() {
+pub(crate) fn set_hook_mode() {
     HOOK_MODE.store(true, Ordering::Relaxed);
 }
 
-pub fn hook_mode() -> bool {
+pub(crate) fn hook_mode() -> bool {
     HOOK_MODE.load(Ordering::Relaxed)
 }
 
 /// A redirecting variable's value, or None in hook mode (and when unset or empty).
-pub fn redirect(name: &str) -> Option<OsString> {
+pub(crate) fn redirect(name: &str) -> Option<OsString> {
     if hook_mode() {
         return None;
     }

@@ -57,7 +57,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::NotConfigured(_) => exit::CONFIG,
             Error::Usage(_) => exit::USAGE,
@@ -77,7 +77,7 @@ impl Error {
 
     /// Turns a netlink failure of the request `what` (a dump, opening the socket) into the
     /// clearest error we can give.
-    pub fn from_netlink(what: &str, iface: &str, err: NlError) -> Error {
+    pub(crate) fn from_netlink(what: &str, iface: &str, err: NlError) -> Error {
         Error::netlink(what.to_string(), iface, "", err)
     }
 
@@ -85,7 +85,7 @@ impl Error {
     /// the change as printed, and `change_hint` what the errno means for that change, chosen
     /// by the change itself, not by its printed command (plan::Action::error), "" if nothing
     /// in particular.
-    pub fn from_change(what: String, iface: &str, change_hint: &str, err: NlError) -> Error {
+    pub(crate) fn from_change(what: String, iface: &str, change_hint: &str, err: NlError) -> Error {
         Error::netlink(what, iface, change_hint, err)
     }
 

@@ -16,7 +16,7 @@ pub const SAFE_PATH: &str = "/usr/sbin:/sbin:/usr/bin:/bin";
 /// The first of `candidates` that is a regular file owned by `owner` (root, outside tests) and
 /// not writable by group or others, after following symlinks: a program teqlctl may run as
 /// root. Err: why each existing candidate was passed over.
-pub fn find_trusted(candidates: &[&Path], owner: u32) -> std::result::Result<PathBuf, Vec<String>> {
+pub(crate) fn find_trusted(candidates: &[&Path], owner: u32) -> std::result::Result<PathBuf, Vec<String>> {
     let mut passed_over = Vec::new();
     for &c in candidates {
         // metadata follows symlinks: /usr/sbin/modprobe -> /bin/kmod is judged by kmod itself.
@@ -36,7 +36,7 @@ pub fn find_trusted(candidates: &[&Path], owner: u32) -> std::result::Result<Pat
 
 /// "none of A, B is a root-owned regular file (or a link to one) (why)", for find_trusted's
 /// callers' errors.
-pub fn untrusted_message(candidates: &[&Path], passed_over: &[String]) -> String {
+pub(crate) fn untrusted_message(candidates: &[&Path], passed_over: &[String]) -> String {
     let names: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     let why = if passed_over.is_empty() { String::new() } else { format!(" ({})", passed_over.join("; ")) };
     format!("none of {} is a root-owned regular file (or a link to one){why}", names.join(", "))
@@ -112,7 +112,7 @@ impl Captured {
 /// and kept up to MAX_CAPTURE bytes each; what a child left running writes after the command
 /// exited is not waited for. Without, they go where ours go. At the bound the whole group is
 /// killed, so that nothing the command started outlives it holding our pipes or locks.
-pub fn run_bounded(cmd: &mut Command, limit: Duration, capture: bool) -> std::io::Result<Outcome> {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration, capture: bool) -> std::io::Result<Outcome> {
     // Inside the run's bound, with room for a rollback (issue 26, point 8).
     let limit = crate::deadline::step(limit);
     cmd.stdin(Stdio::null()).process_group(0);

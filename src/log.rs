@@ -33,11 +33,11 @@ fn to_stderr(text: &str) {
 /// 0 quiet (errors and warnings only), 1 verbose (what is changed, on stderr too).
 static VERBOSITY: AtomicU8 = AtomicU8::new(0);
 
-pub fn set_verbose(v: bool) {
+pub(crate) fn set_verbose(v: bool) {
     VERBOSITY.store(u8::from(v), Ordering::Relaxed);
 }
 
-pub fn verbose() -> bool {
+pub(crate) fn verbose() -> bool {
     VERBOSITY.load(Ordering::Relaxed) > 0
 }
 
@@ -58,7 +58,7 @@ pub type Field<'a> = (&'static str, &'a str);
 /// What is running, for TEQLCTL_COMMAND (set once by dispatch and cli).
 static COMMAND: Mutex<String> = Mutex::new(String::new());
 
-pub fn set_command(what: &str) {
+pub(crate) fn set_command(what: &str) {
     if let Ok(mut c) = COMMAND.lock() {
         *c = clean(what);
     }
@@ -78,7 +78,7 @@ fn journal_path() -> PathBuf {
 
 /// One entry in the journal's native protocol: KEY=value lines. Values never hold a newline
 /// (everything passes `clean`, which escapes control characters), so the simple form serves.
-pub fn journal_entry(priority: libc::c_int, msg: &str, command: &str, fields: &[Field]) -> Vec<u8> {
+pub(crate) fn journal_entry(priority: libc::c_int, msg: &str, command: &str, fields: &[Field]) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.len() + 160);
     let mut put = |key: &str, value: &str| {
         out.extend_from_slice(key.as_bytes());
@@ -185,7 +185,7 @@ fn syslog_path() -> PathBuf {
 
 /// A datagram for /dev/log as syslog(3) makes it (RFC 3164): `<PRI>Mmm dd hh:mm:ss
 /// teqlctl[PID]: message`, facility daemon, local time.
-pub fn syslog_datagram(priority: libc::c_int, msg: &str, now: libc::time_t) -> Vec<u8> {
+pub(crate) fn syslog_datagram(priority: libc::c_int, msg: &str, now: libc::time_t) -> Vec<u8> {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     // SAFETY: tm is plain data; localtime_r fills it from `now` (or fails and leaves zeros).
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
@@ -236,7 +236,7 @@ fn log_with(priority: libc::c_int, msg: &str, fields: &[Field]) {
 
 /// At the end of a run: says on stderr how many messages the system log did not take (once;
 /// they were all on stderr already, or not meant for it).
-pub fn report_dropped() {
+pub(crate) fn report_dropped() {
     let n = DROPPED.swap(0, Ordering::Relaxed);
     if n > 0 {
         to_stderr(&format!(
@@ -278,7 +278,7 @@ static WATCHDOG_SECS: AtomicU32 = AtomicU32::new(0);
 
 /// Prepares what the watchdog logs when it stops this run after `secs`; called each time it
 /// is armed, and again when the command becomes known (the message names both).
-pub fn prepare_watchdog(secs: u32) {
+pub(crate) fn prepare_watchdog(secs: u32) {
     WATCHDOG_SECS.store(secs, Ordering::Relaxed);
     let command = COMMAND.lock().map(|c| c.clone()).unwrap_or_default();
     let what = if command.is_empty() { "this run".to_string() } else { format!("teqlctl {command}") };
@@ -304,7 +304,7 @@ pub fn prepare_watchdog(secs: u32) {
 
 /// From the watchdog's signal handler: sends the prepared message, to the journal or else to
 /// /dev/log. Only sendto(2): async-signal-safe.
-pub fn watchdog_fired() {
+pub(crate) fn watchdog_fired() {
     // SAFETY: null or a Prepared leaked by prepare_watchdog, never freed.
     let Some(p) = (unsafe { WATCHDOG.load(Ordering::Acquire).as_ref() }) else { return };
     for (addr, buf) in [&p.journal, &p.syslog] {
@@ -327,7 +327,7 @@ pub fn watchdog_fired() {
 
 /// A change that was made: syslog always, stderr when verbose. Stderr first, here and below:
 /// it is what a run that the system log holds up would still show.
-pub fn info(msg: &str) {
+pub(crate) fn info(msg: &str) {
     if verbose() {
         to_stderr(&format!("teqlctl: {}", clean(msg)));
     }
@@ -336,41 +336,41 @@ pub fn info(msg: &str) {
 
 /// A change of state the admin should hear of even when nobody asked for --verbose (a line
 /// put back into its bundle): syslog at notice, and stderr.
-pub fn notice(msg: &str) {
+pub(crate) fn notice(msg: &str) {
     notice_with(msg, &[]);
 }
 
 /// `notice` with journal fields.
-pub fn notice_with(msg: &str, fields: &[Field]) {
+pub(crate) fn notice_with(msg: &str, fields: &[Field]) {
     to_stderr(&format!("teqlctl: {}", clean(msg)));
     log_with(libc::LOG_NOTICE, msg, fields);
 }
 
 /// Something the admin should know about but that did not stop the run.
-pub fn warn(msg: &str) {
+pub(crate) fn warn(msg: &str) {
     warn_with(msg, &[]);
 }
 
 /// `warn` with journal fields.
-pub fn warn_with(msg: &str, fields: &[Field]) {
+pub(crate) fn warn_with(msg: &str, fields: &[Field]) {
     to_stderr(&format!("teqlctl: warning: {}", clean(msg)));
     log_with(libc::LOG_WARNING, msg, fields);
 }
 
 /// A warning for the system log only: for what the run shows on stdout itself (`status`
 /// lists the configuration problems in its text), so the terminal hears it once.
-pub fn warn_log_only(msg: &str) {
+pub(crate) fn warn_log_only(msg: &str) {
     log_with(libc::LOG_WARNING, msg, &[]);
 }
 
 /// A warning on stderr only: for what a timer would otherwise repeat into syslog every run
 /// (the caller sends it to syslog once, with `warn`).
-pub fn warn_stderr(msg: &str) {
+pub(crate) fn warn_stderr(msg: &str) {
     to_stderr(&format!("teqlctl: warning: {}", clean(msg)));
 }
 
 /// A notice on stderr only: what a dry run would have changed (never the system log's).
-pub fn notice_stderr(msg: &str) {
+pub(crate) fn notice_stderr(msg: &str) {
     to_stderr(&format!("teqlctl: {}", clean(msg)));
 }
 

@@ -75,7 +75,7 @@ impl fmt::Display for NameFault {
 /// comma-separated lists, and onto terminals and logs (ESC, DEL, bidi and
 /// look-alike characters). A short list of what is taken leaves no character of some other
 /// syntax to be found later.
-pub fn name_fault(name: &str) -> Option<NameFault> {
+pub(crate) fn name_fault(name: &str) -> Option<NameFault> {
     if name.is_empty() {
         return Some(NameFault::Empty);
     }
@@ -93,7 +93,7 @@ pub fn name_fault(name: &str) -> Option<NameFault> {
 
 /// What a message about a refused `name` says after "expected": what is taken, why this name
 /// is not, and what to do.
-pub fn why_refused(name: &str) -> String {
+pub(crate) fn why_refused(name: &str) -> String {
     format!("{}; give the interface such a name (a systemd .link file's Name=) and use it here", refusal(name))
 }
 
@@ -106,7 +106,7 @@ pub fn refusal(name: &str) -> String {
 }
 
 /// Whether teqlctl takes `name` as an interface name (`name_fault` says why not).
-pub fn is_valid_iface(name: &str) -> bool {
+pub(crate) fn is_valid_iface(name: &str) -> bool {
     name_fault(name).is_none()
 }
 
@@ -130,7 +130,7 @@ pub fn shown(name: &str) -> String {
 /// meaning: nftables has no escape for `"` inside a string, and a `*` at the end (or `\*`) is a
 /// wildcard, so every character `name_fault` refuses is written as `\xNN`, which nftables takes
 /// literally: the string matches no interface, and the transaction still parses.
-pub fn nft_string(name: &str) -> String {
+pub(crate) fn nft_string(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 2);
     out.push('"');
     for c in name.chars() {
@@ -148,7 +148,7 @@ pub fn nft_string(name: &str) -> String {
 }
 
 /// Whether `name` is one only sch_teql's devices have (teqlN, N below the cap).
-pub fn is_teql_name(name: &str) -> bool {
+pub(crate) fn is_teql_name(name: &str) -> bool {
     teql_index(name).is_some()
 }
 

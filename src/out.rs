@@ -33,7 +33,7 @@ pub fn println(text: &str) {
 
 /// Writes to stderr, ignoring errors: a caller that closed our stderr must not stop a change
 /// half-way (nor is there anywhere left to say so; the system log has the messages).
-pub fn eprint(text: &str) {
+pub(crate) fn eprint(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 

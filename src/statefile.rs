@@ -11,7 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 /// Where the state lives: TEQLCTL_STATE_DIR (manual runs only, see `env`), else /run/teqlctl.
-pub fn state_dir() -> PathBuf {
+pub(crate) fn state_dir() -> PathBuf {
     crate::env::redirect("TEQLCTL_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl"))
 }
 
@@ -27,7 +27,7 @@ fn euid() -> u32 {
 /// Makes sure `dir` exists as a directory of ours: not a symlink, owned by the effective user
 /// (root in production), not writable by group or others. Created 0755 when missing, so that
 /// `teqlctl status` run by any user can read health.json.
-pub fn private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new().mode(0o755).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -99,7 +99,7 @@ fn open_error(what: &str, path: &Path, e: std::io::Error) -> Error {
 
 /// Opens (creating it 0600) a lock file: never through a symlink, never a FIFO or a file of
 /// someone else's.
-pub fn open_lock(path: &Path) -> Result<File> {
+pub(crate) fn open_lock(path: &Path) -> Result<File> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -148,7 +148,7 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
 /// A text record of ours (the ruleset last written for a bundle), by `read`'s rules: None when
 /// there is none, or when it cannot be trusted, which is said (the caller then asks the kernel
 /// instead, and its next write replaces the record).
-pub fn read_record(path: &Path) -> Option<String> {
+pub(crate) fn read_record(path: &Path) -> Option<String> {
     let refused = match read(path) {
         Ok(None) => return None,
         Ok(Some(body)) => match String::from_utf8(body) {
@@ -164,14 +164,14 @@ pub fn read_record(path: &Path) -> Option<String> {
 /// Replaces `path` with `body` atomically, mode 0644: a new file (O_EXCL, never through a
 /// symlink) next to it, written whole, then renamed over it. The temporary file is removed
 /// if anything fails.
-pub fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
     write_new(path, body, false)
 }
 
 /// As `write_atomic`, and durable: the file is fsynced before the rename and its directory
 /// after it, so that a crash leaves the old file or the new one, whole (for files outside
 /// /run, such as the metrics file).
-pub fn write_atomic_synced(path: &Path, body: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic_synced(path: &Path, body: &[u8]) -> Result<()> {
     write_new(path, body, true)
 }
 
@@ -208,7 +208,7 @@ fn write_new(path: &Path, body: &[u8], sync: bool) -> Result<()> {
 /// Creates `path` anew, mode 0600, holding `body`: for a file of ours that another program
 /// reads by its name (nft's script). Never through a symlink nor into anything already there
 /// but a leftover regular file of ours (a run killed before it removed it), which is replaced.
-pub fn write_private(path: &Path, body: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, body: &[u8]) -> Result<()> {
     let create = || {
         OpenOptions::new()
             .write(true)
@@ -244,7 +244,7 @@ pub fn write_private(path: &Path, body: &[u8]) -> Result<()> {
 
 /// Removes temporary files that write_atomic left for `path` in runs killed half-way. Only
 /// for a caller that holds the lock of every writer of `path`.
-pub fn remove_temporaries(path: &Path) {
+pub(crate) fn remove_temporaries(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
     let prefix = format!(".{}.", name.to_string_lossy());
     let Ok(entries) = fs::read_dir(dir) else { return };

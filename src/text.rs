@@ -37,7 +37,7 @@ pub fn escape_for_message(s: &str, max_chars: usize) -> String {
 /// `escape_for_message`, but newlines and tabs are kept (they lay the block out) and nothing is
 /// cut. The last guard for text that did not all come through a checked name or an escaped
 /// message, such as the kernel's interface names in a link dump.
-pub fn escape_for_terminal(s: &str) -> String {
+pub(crate) fn escape_for_terminal(s: &str) -> String {
     if !s.chars().any(|c| c != '\n' && c != '\t' && needs_escape(c)) {
         return s.to_string();
     }

@@ -53,7 +53,7 @@ fn is_bundle_file(device: &str, vars: &ShellVars) -> bool {
 }
 
 /// The directory network-scripts runs hooks in, below root.
-pub fn scripts_dir(root: &Path) -> PathBuf {
+pub(crate) fn scripts_dir(root: &Path) -> PathBuf {
     root.join("etc/sysconfig/network-scripts")
 }
 

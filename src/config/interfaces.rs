@@ -50,7 +50,7 @@ pub(crate) const FORMAT: Format = Format {
 
 /// The values of teqlctl's options from a map of exported names (TEQL_MASTER, ...) to values:
 /// a stanza's, or the environment ifupdown gives a hook.
-pub fn option_values<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Values<'a> {
+pub(crate) fn option_values<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Values<'a> {
     Values::from_lookup(get)
 }
 
@@ -63,7 +63,7 @@ const MASTER_OPTIONS: [&str; 5] = ["address", "netmask", "gateway", "mtu", "metr
 const TUNNEL_OPTIONS: [&str; 6] = ["mode", "local", "endpoint", "tunnel-mode", "tunnel-local", "tunnel-endpoint"];
 
 /// ROOT/etc/network/interfaces
-pub fn interfaces_file(root: &Path) -> PathBuf {
+pub(crate) fn interfaces_file(root: &Path) -> PathBuf {
     root.join("etc/network/interfaces")
 }
 
@@ -83,7 +83,12 @@ pub fn load(root: &Path) -> Config {
 /// Empty values count as absent: ifupdown never exports an empty option (it rejects the file),
 /// so an empty variable can only come from a hand-made environment. The member's `onboot` is
 /// true: the hook only runs because the line is being brought up.
-pub fn member_from_options(device: &str, values: Values, source: &Path, stanza: &str) -> Result<Member, ConfigError> {
+pub(crate) fn member_from_options(
+    device: &str,
+    values: Values,
+    source: &Path,
+    stanza: &str,
+) -> Result<Member, ConfigError> {
     let mut ctx = Ctx { path: source, device, stanza, options: &[], bundle: false, problems: Vec::new() };
     let member = check_member(&mut ctx, &values, true);
     let mut problems = ctx.problems.into_iter();

@@ -41,7 +41,7 @@ pub const PROFILE_DIRS: [&str; 3] = [
 ];
 
 /// Whether `path` is in one of NetworkManager's profile directories below `root`.
-pub fn is_profile(root: &Path, path: &Path) -> bool {
+pub(crate) fn is_profile(root: &Path, path: &Path) -> bool {
     PROFILE_DIRS.iter().any(|d| path.starts_with(root.join(d)))
 }
 
@@ -535,7 +535,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
 /// The profile NetworkManager's dispatcher names: CONNECTION_FILENAME, else the keyfile whose
 /// uuid is CONNECTION_UUID (a runtime profile of an older NetworkManager may come without a
 /// file name). None when neither leads to a file.
-pub fn profile_path(root: &Path, filename: Option<&str>, uuid: Option<&str>) -> Option<PathBuf> {
+pub(crate) fn profile_path(root: &Path, filename: Option<&str>, uuid: Option<&str>) -> Option<PathBuf> {
     if let Some(f) = filename.filter(|f| !f.is_empty()) {
         let f = Path::new(f);
         // The dispatcher gives absolute paths; under --root they are read below the root.

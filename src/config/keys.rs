@@ -131,7 +131,7 @@ pub struct Values<'a>([Option<&'a str>; KEYS.len()]);
 
 impl<'a> Values<'a> {
     /// The values `get` gives for each key's ifcfg (and exported) name.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<&'a str>) -> Values<'a> {
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<&'a str>) -> Values<'a> {
         Values(KEYS.each_ref().map(|d| get(d.ifcfg).filter(|v| !v.is_empty())))
     }
 

@@ -13,7 +13,8 @@ pub mod shell;
 
 pub use crate::names::{BundleName, IfName};
 pub use keys::{Spelling, Values};
-pub use read::{read_config_file, ReadProblem};
+pub(crate) use read::read_config_file;
+pub use read::ReadProblem;
 
 use keys::{Format, Key};
 
@@ -84,7 +85,7 @@ pub enum RpFilter {
 
 impl RpFilter {
     /// The value to write to net.ipv4.conf.IFACE.rp_filter, or None for `Keep`.
-    pub fn sysctl_value(self) -> Option<u8> {
+    pub(crate) fn sysctl_value(self) -> Option<u8> {
         match self {
             RpFilter::Loose => Some(2),
             RpFilter::Strict => Some(1),
@@ -168,7 +169,7 @@ pub enum TunnelKind {
 
 impl TunnelKind {
     /// As `ip tunnel add ... mode` and ifupdown's `mode` spell it.
-    pub fn ip_mode(self) -> &'static str {
+    pub(crate) fn ip_mode(self) -> &'static str {
         match self {
             TunnelKind::Gre => "gre",
             TunnelKind::Ipip => "ipip",
@@ -176,7 +177,7 @@ impl TunnelKind {
     }
 
     /// As network-scripts' TYPE spells it (ifup-tunnel matches it case-sensitively).
-    pub fn ifcfg_type(self) -> &'static str {
+    pub(crate) fn ifcfg_type(self) -> &'static str {
         match self {
             TunnelKind::Gre => "GRE",
             TunnelKind::Ipip => "IPIP",
@@ -184,13 +185,13 @@ impl TunnelKind {
     }
 
     /// TYPE's value; None for any other type (GRE6, IPIP6, Ethernet, ...).
-    pub fn from_ifcfg_type(v: &str) -> Option<TunnelKind> {
+    pub(crate) fn from_ifcfg_type(v: &str) -> Option<TunnelKind> {
         [TunnelKind::Gre, TunnelKind::Ipip].into_iter().find(|k| k.ifcfg_type() == v)
     }
 
     /// A mode as `ip tunnel add` reads it (it also takes `gre/ip` and `ip/ip`); None for any
     /// other mode (sit, gretap, vti, ip6gre, ...).
-    pub fn from_ip_mode(v: &str) -> Option<TunnelKind> {
+    pub(crate) fn from_ip_mode(v: &str) -> Option<TunnelKind> {
         match v {
             "gre" | "gre/ip" => Some(TunnelKind::Gre),
             "ipip" | "ip/ip" => Some(TunnelKind::Ipip),
@@ -214,7 +215,7 @@ pub enum TunnelOrigin {
 
 impl TunnelOrigin {
     /// The key or option that sets the local outer address.
-    pub fn local_key(self) -> &'static str {
+    pub(crate) fn local_key(self) -> &'static str {
         match self {
             TunnelOrigin::Ifcfg => "MY_OUTER_IPADDR",
             TunnelOrigin::TunnelMethod => "local",
@@ -224,7 +225,7 @@ impl TunnelOrigin {
     }
 
     /// The key or option that sets the far end's outer address.
-    pub fn remote_key(self) -> &'static str {
+    pub(crate) fn remote_key(self) -> &'static str {
         match self {
             TunnelOrigin::Ifcfg => "PEER_OUTER_IPADDR",
             TunnelOrigin::TunnelMethod => "endpoint",
@@ -276,7 +277,7 @@ pub(crate) fn parse_tunnel_key(v: &str) -> Option<u32> {
 impl Member {
     /// How to give this line a gateway, in the words of the stack it was read from: a Debian
     /// admin told to set TEQL_GATEWAY looks for a key his files do not have.
-    pub fn gateway_hint(&self) -> &'static str {
+    pub(crate) fn gateway_hint(&self) -> &'static str {
         match self.spelling {
             Spelling::Ifcfg => "set GATEWAY or TEQL_GATEWAY in its ifcfg file",
             Spelling::Interfaces => "set teql-gateway in its stanza",
@@ -511,13 +512,13 @@ impl Master {
     /// Whether a far end runs the other side of this bundle (`teqlctl peer-config` writes it):
     /// a TEQL bundle, over tunnels to an aggregator. (The error type of peer-config sits below
     /// the mode dispatch, so the configuration answers this.)
-    pub fn has_peer(&self) -> bool {
+    pub(crate) fn has_peer(&self) -> bool {
         matches!(self.mode, Mode::Teql)
     }
 
     /// A master named by members but with no configuration file: it is brought up with no
     /// address and no route.
-    pub fn bare(device: BundleName) -> Master {
+    pub(crate) fn bare(device: BundleName) -> Master {
         Master {
             device,
             address: None,
@@ -583,7 +584,7 @@ pub enum Role<'a> {
 }
 
 impl Config {
-    pub fn role(&self, device: &str) -> Option<Role<'_>> {
+    pub(crate) fn role(&self, device: &str) -> Option<Role<'_>> {
         if let Some(m) = self.members.get(device) {
             return Some(Role::Member(m));
         }
@@ -591,18 +592,18 @@ impl Config {
     }
 
     /// The connection bundles of the configuration, with their options.
-    pub fn connection_bundles(&self) -> impl Iterator<Item = (&Master, &ConnectionOptions)> {
+    pub(crate) fn connection_bundles(&self) -> impl Iterator<Item = (&Master, &ConnectionOptions)> {
         self.masters.values().filter_map(|m| m.mode.connection().map(|c| (m, c)))
     }
 
-    pub fn members_of<'a>(&'a self, master: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
+    pub(crate) fn members_of<'a>(&'a self, master: &'a str) -> impl Iterator<Item = &'a Member> + 'a {
         self.members.values().filter(move |m| m.master == master)
     }
 
     /// How many masters sch_teql must create (max_equalizers) for every teqlN named here.
     /// Never more than MAX_MASTERS: the readers refuse higher names, and any that reached a
     /// Config some other way are not counted.
-    pub fn masters_needed(&self) -> u32 {
+    pub(crate) fn masters_needed(&self) -> u32 {
         self.masters
             .keys()
             .map(BundleName::as_str)
@@ -615,7 +616,7 @@ impl Config {
     }
 
     /// Problems that concern `device` (its own file, or its master's).
-    pub fn problems_for(&self, device: &str) -> Vec<&ConfigError> {
+    pub(crate) fn problems_for(&self, device: &str) -> Vec<&ConfigError> {
         let master = self
             .members
             .get(device)
@@ -668,7 +669,7 @@ pub use crate::names::MAX_MASTERS;
 
 /// How the stack whose file is `source` makes a multipath bundle named `name` of lines, in its
 /// own words, for messages outside the readers (a TEQL bundle over independent ISPs).
-pub fn multipath_hint(source: &std::path::Path, name: &str) -> String {
+pub(crate) fn multipath_hint(source: &std::path::Path, name: &str) -> String {
     let file = source.file_name().and_then(|f| f.to_str()).unwrap_or_default();
     let fmt = if file.starts_with("ifcfg-") {
         &ifcfg::FORMAT
@@ -682,7 +683,7 @@ pub fn multipath_hint(source: &std::path::Path, name: &str) -> String {
 
 /// How a line joins bundle `bundle`, in the words of each stack configured below `root`
 /// (every stack's when none is): an empty Debian box is not told about ifcfg files.
-pub fn line_of_hint(root: &std::path::Path, bundle: &str) -> String {
+pub(crate) fn line_of_hint(root: &std::path::Path, bundle: &str) -> String {
     let b = shown(bundle);
     let forms = [
         ("etc/sysconfig/network-scripts", format!("TEQL_MASTER={b} in a line's ifcfg file")),
@@ -1023,7 +1024,7 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
 }
 
 /// A name `master_index` accepts and that is below MAX_MASTERS: a master teqlctl configures.
-pub fn is_usable_master(name: &str) -> bool {
+pub(crate) fn is_usable_master(name: &str) -> bool {
     BundleName::teql(name).is_some()
 }
 

@@ -60,7 +60,7 @@ impl ReadProblem {
 /// The file is opened with O_NONBLOCK (and std's O_CLOEXEC), so opening a FIFO with no writer
 /// returns at once instead of waiting for one; the opened descriptor is then fstat()ed, so the
 /// type checked is the type of what is read (no window between a stat and the open).
-pub fn read_config_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadProblem> {
+pub(crate) fn read_config_file(path: &Path, limit: u64) -> Result<Vec<u8>, ReadProblem> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)

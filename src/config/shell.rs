@@ -38,8 +38,9 @@ impl ShellVars {
         self.last(key).map(|a| a.value.as_str())
     }
 
-    /// 1-based line of the last assignment of KEY.
-    pub fn line_of(&self, key: &str) -> Option<usize> {
+    /// 1-based line of the last assignment of KEY (what the tests check the reader keeps).
+    #[cfg(test)]
+    pub(crate) fn line_of(&self, key: &str) -> Option<usize> {
         self.last(key).map(|a| a.line)
     }
 

@@ -48,7 +48,7 @@ pub const HOOKS: &[(&str, Hook)] = &[
 pub const NM_DISPATCHER_LINK: &str = "90-teqlctl";
 
 impl Hook {
-    pub fn from_name(name: &str) -> Option<Hook> {
+    pub(crate) fn from_name(name: &str) -> Option<Hook> {
         if is_dispatcher_name(name) {
             return Some(Hook::NmDispatcher);
         }

@@ -81,7 +81,7 @@ pub enum Phase {
 impl HookEnv {
     /// Reads the environment. None when this is not an ifupdown hook call (no PHASE or IFACE):
     /// the binary is then the manual tool.
-    pub fn from_env(vars: impl Iterator<Item = (String, String)>) -> Option<HookEnv> {
+    pub(crate) fn from_env(vars: impl Iterator<Item = (String, String)>) -> Option<HookEnv> {
         let vars: BTreeMap<String, String> = vars.collect();
         let phase = match vars.get("PHASE")?.as_str() {
             "pre-up" => Phase::PreUp,
@@ -226,7 +226,7 @@ fn line_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 
 /// The hook for a line of a bundle whose mode needs nothing of ifupdown's own (multipath and
 /// connection bundles): the line joins on ifup and leaves on ifdown, as every stack's does.
-pub fn bundle_line_hook(
+pub(crate) fn bundle_line_hook(
     env: &HookEnv,
     ctx: &Ctx,
     cfg: &Config,
@@ -243,7 +243,7 @@ pub fn bundle_line_hook(
 
 /// The hook for a line of a TEQL bundle: ifupdown configures the master itself, so each phase
 /// plans the line and what ifupdown must do to the master next.
-pub fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -> Result<()> {
+pub(crate) fn teql_line_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, member: &Member) -> Result<()> {
     let master = &member.master;
     let needed = crate::kernel::module::needed_for(cfg, &[member.master.to_string()].into());
     // Each phase is one planned run: one kernel read, every decision (the master too) taken on
@@ -308,7 +308,7 @@ fn master_hook(env: &HookEnv, ctx: &Ctx) -> Result<()> {
 /// bundles, `iface wan inet manual` with teql-mode): ifupdown configures nothing for it; its
 /// pre-up brings the bundle up with the lines that are up (the others join as they come up),
 /// its post-down takes it down.
-pub fn named_bundle_hook(
+pub(crate) fn named_bundle_hook(
     env: &HookEnv,
     ctx: &Ctx,
     cfg: &Config,
@@ -332,7 +332,7 @@ pub fn named_bundle_hook(
 
 /// The hook for a teqlN's own stanza: ifupdown configures its address and route; teqlctl gives
 /// it its lines and its routes and NAT.
-pub fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleName) -> Result<()> {
+pub(crate) fn teql_master_hook(env: &HookEnv, ctx: &Ctx, cfg: &Config, bundle: &BundleName) -> Result<()> {
     let master = bundle;
     if env.ifupdown2 {
         // ifupdown2 itself is bringing the master up or down: teqlctl's record of having set it

@@ -80,7 +80,7 @@ pub fn hook_paths(system: System) -> Vec<PathBuf> {
 }
 
 /// The systems whose configuration directories exist below `root`.
-pub fn detect(root: &Path) -> Vec<System> {
+pub(crate) fn detect(root: &Path) -> Vec<System> {
     let mut found = Vec::new();
     if root.join("etc/sysconfig/network-scripts").is_dir() {
         found.push(System::NetworkScripts);
@@ -261,7 +261,7 @@ pub const PACKAGED_BINARY: &str = "/usr/sbin/teqlctl";
 /// `hooks install`'s target without `--binary`: on this very system (root /), the binary that
 /// runs, wherever it was installed (/usr/local/sbin, say), so the links never point to a
 /// /usr/sbin/teqlctl that is not there (issue 28, point 8); on another tree, PACKAGED_BINARY.
-pub fn default_binary(root: &Path) -> PathBuf {
+pub(crate) fn default_binary(root: &Path) -> PathBuf {
     let own = std::env::current_exe().ok().filter(|p| p.is_absolute());
     match own {
         Some(own) if is_this_system(root) => own,
@@ -300,7 +300,7 @@ fn program(path: &Path) -> Option<String> {
 /// in silence (`[ -x /sbin/ifup-local ]`) and run-parts fails on, at every ifup. On this
 /// system that is refused; on another tree (an image, a package's scratch root) teqlctl may be
 /// installed there later, so it is a warning, returned for the caller to say.
-pub fn check_binary(root: &Path, binary: &Path) -> Result<Option<String>> {
+pub(crate) fn check_binary(root: &Path, binary: &Path) -> Result<Option<String>> {
     let Some(why) = missing_binary(root, binary) else { return Ok(None) };
     if is_this_system(root) {
         return Err(Error::Usage(format!(
@@ -393,7 +393,7 @@ pub fn plan_uninstall(root: &Path, systems: &[System]) -> Vec<Step> {
 
 /// `teqlctl validate`'s one-line verdict on the configuration below `root` (what the hooks
 /// will meet), for `hooks install` to print after the links are made.
-pub fn validate_summary(root: &Path) -> String {
+pub(crate) fn validate_summary(root: &Path) -> String {
     crate::front::validate::validate(root, false).summary()
 }
 
@@ -530,7 +530,7 @@ pub fn installed(root: &Path, system: System) -> bool {
 pub const NM_VENDOR_DIR: &str = "/usr/lib/NetworkManager/dispatcher.d";
 
 /// All three of the packages' dispatcher links are there below `root`.
-pub fn nm_vendor_links(root: &Path) -> bool {
+pub(crate) fn nm_vendor_links(root: &Path) -> bool {
     NM_DISPATCHER_DIRS.iter().all(|d| {
         let p = under(root, &Path::new(NM_VENDOR_DIR).join(d).join(crate::front::hooks::NM_DISPATCHER_LINK));
         our_target(&p).is_some()
@@ -538,7 +538,7 @@ pub fn nm_vendor_links(root: &Path) -> bool {
 }
 
 /// The admin's hook to run after ours when the binary was started as `argv0` (a hook path).
-pub fn chained_hook(argv0: &str) -> Option<PathBuf> {
+pub(crate) fn chained_hook(argv0: &str) -> Option<PathBuf> {
     // network-scripts and run-parts start hooks by absolute path; a bare name has no chain.
     if !argv0.contains('/') {
         return None;

@@ -61,7 +61,7 @@ pub struct LineHealthMetrics {
 
 /// Builds the metrics from a status of the round (taken with the round's health) and, per
 /// line, the probe targets the round sent and how many did not answer.
-pub fn from_status(st: &Status, health: &Health, probes: &BTreeMap<String, (u32, u32)>, now: u64) -> Metrics {
+pub(crate) fn from_status(st: &Status, health: &Health, probes: &BTreeMap<String, (u32, u32)>, now: u64) -> Metrics {
     let bundles = st
         .masters
         .iter()
@@ -99,7 +99,7 @@ pub fn from_status(st: &Status, health: &Health, probes: &BTreeMap<String, (u32,
 }
 
 /// A label value as the text format wants it: backslash, double quote and newline escaped.
-pub fn escape_label(v: &str) -> String {
+pub(crate) fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         match c {

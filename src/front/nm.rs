@@ -104,7 +104,7 @@ impl Event {
 
     /// The interface that carries the line's IP: DEVICE_IP_IFACE, else the interface the
     /// dispatcher names ($1, which NetworkManager makes the IP interface where it has one).
-    pub fn line_iface(&self) -> &IfName {
+    pub(crate) fn line_iface(&self) -> &IfName {
         self.ip_iface.as_ref().unwrap_or(&self.iface)
     }
 
@@ -299,7 +299,7 @@ fn act(ctx: &Ctx, ev: &Event, cfg: &Config, line: &IfName) -> Result<()> {
 pub const DEVICE_STATE_DIR: &str = "run/NetworkManager/devices";
 
 /// The DHCP lease NetworkManager's state file for interface `ifindex` records, if any.
-pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
+pub(crate) fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
     let path = root.join(DEVICE_STATE_DIR).join(ifindex.to_string());
     let bytes = read_config_file(&path, MAX_FILE_BYTES).ok()?;
     let ini = ini::Ini::load_from_str_opt(&String::from_utf8(bytes).ok()?, keyfile::parse_options()).ok()?;
@@ -312,7 +312,7 @@ pub fn device_lease(root: &Path, ifindex: u32) -> Option<Lease> {
 /// NetworkManager's state file that differs from the recorded one is recorded and planned, as
 /// the dispatcher's dhcp4-change would have (see the top of this file). A line whose lease
 /// cannot be taken is said and the others go on: the round's own work is done by then.
-pub fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u32>) {
+pub(crate) fn sync_leases(ctx: &Ctx, cfg: &Config, index_of: impl Fn(&str) -> Option<u32>) {
     let dir = crate::statefile::state_dir();
     for m in cfg.members.values() {
         if !keyfile::is_profile(&ctx.root, &m.source) {

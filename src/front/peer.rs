@@ -66,7 +66,7 @@ pub enum Format {
 impl Format {
     /// The format a configuration file is in: the ifcfg reader reads only ifcfg-* files in a
     /// network-scripts directory; everything else comes from /etc/network/interfaces.
-    pub fn of_file(path: &Path) -> Format {
+    pub(crate) fn of_file(path: &Path) -> Format {
         let ifcfg = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ifcfg-"))
             && path.parent().and_then(Path::file_name).is_some_and(|d| d == "network-scripts");
         if ifcfg {
@@ -191,7 +191,7 @@ pub enum PeerError {
 }
 
 impl PeerError {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         use crate::exit;
         match self {
             PeerError::NoSuchMaster { .. } | PeerError::BadFarMaster(_) | PeerError::NotADirectory(_) => exit::USAGE,
@@ -269,12 +269,12 @@ struct FarTunnel<'a> {
 }
 
 /// `--master` of peer-config: the aggregator's master, a teqlN.
-pub fn far_master(name: &str) -> Result<BundleName, PeerError> {
+pub(crate) fn far_master(name: &str) -> Result<BundleName, PeerError> {
     BundleName::teql(name).ok_or_else(|| PeerError::BadFarMaster(name.to_string()))
 }
 
 /// The aggregator's files for the office's bundle `master`.
-pub fn generate(cfg: &Config, master: &str, opts: &Options) -> Result<Vec<PeerFile>, PeerError> {
+pub(crate) fn generate(cfg: &Config, master: &str, opts: &Options) -> Result<Vec<PeerFile>, PeerError> {
     let office = find_master(cfg, master)?;
     let far = opts.far_master.map_or(master, BundleName::as_str);
     let Some(source) = office.source.as_deref() else { return Err(PeerError::NoMasterFile(master.to_string())) };

@@ -133,7 +133,7 @@ fn nm_running() -> bool {
 
 /// Which stack drives each configured line, and a warning for each whose hooks can never
 /// run on the box `boxed` describes.
-pub fn add_to_status(status: &mut crate::run::status::Status, cfg: &crate::config::Config, boxed: &Boxed) {
+pub(crate) fn add_to_status(status: &mut crate::run::status::Status, cfg: &crate::config::Config, boxed: &Boxed) {
     let mut causes = Vec::new();
     for m in &mut status.masters {
         for l in &mut m.lines {

@@ -46,7 +46,7 @@ pub struct Report {
 impl Report {
     /// 0 when clean, 3 when a file (or nft, about a file's data) has a problem, 4 when only
     /// the box lacks something (`--kernel`).
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         use crate::error::exit;
         if self.problems.iter().any(|p| p.kind != "kernel") {
             exit::CONFIG
@@ -90,7 +90,7 @@ impl Report {
         )
     }
 
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut o = String::new();
         for p in &self.problems {
             o.push_str(&p.message);
@@ -103,7 +103,7 @@ impl Report {
         o
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Out<'a> {
             ok: bool,
@@ -139,7 +139,7 @@ pub fn validate(root: &Path, kernel: bool) -> Report {
 /// A configuration problem as a record. The file and key come from the error's own fields;
 /// the readers put some in the text only (an interfaces option's line, an unknown key), and
 /// those are read back from it where the text has them in a fixed form.
-pub fn from_config(e: &ConfigError) -> Problem {
+pub(crate) fn from_config(e: &ConfigError) -> Problem {
     let message = e.to_string();
     let (mut line, mut key) = match e {
         ConfigError::Syntax { line, key, .. } => (Some(*line), key.clone()),
@@ -273,7 +273,7 @@ const MODULES_PACKAGE: &str =
 
 /// What this box lacks for the configuration: one problem per missing thing, saying what to
 /// install.
-pub fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
+pub(crate) fn preflight(cfg: &Config, b: &Host) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut problem = |bundle: Option<&str>, message: String| {
         out.push(Problem {

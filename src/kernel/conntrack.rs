@@ -20,7 +20,7 @@ const CTA_MARK_MASK: u16 = 21;
 
 /// The request: nlmsghdr, nfgenmsg (AF_INET, version 0), CTA_MARK and CTA_MARK_MASK (network
 /// byte order, as ctnetlink reads them).
-pub fn delete_by_mark_msg(mark: u32, seq: u32) -> Vec<u8> {
+pub(crate) fn delete_by_mark_msg(mark: u32, seq: u32) -> Vec<u8> {
     by_mark_msg(IPCTNL_MSG_CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, mark, seq)
 }
 
@@ -33,7 +33,7 @@ fn by_mark_msg(kind: u16, flags: u16, mark: u32, seq: u32) -> Vec<u8> {
 }
 
 /// Deletes every conntrack entry whose mark is `mark`. ENOENT (no such entry) is success.
-pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
+pub(crate) fn delete_by_mark(mark: u32) -> std::io::Result<()> {
     let fd = socket()?;
     send(&fd, &delete_by_mark_msg(mark, 1))?;
     let mut buf = [0u8; 4096];
@@ -46,7 +46,7 @@ pub fn delete_by_mark(mark: u32) -> std::io::Result<()> {
 
 /// How many conntrack entries have the mark `mark` (a dump filtered by the kernel; the entries
 /// themselves are not read).
-pub fn count_by_mark(mark: u32) -> std::io::Result<u64> {
+pub(crate) fn count_by_mark(mark: u32) -> std::io::Result<u64> {
     let fd = socket()?;
     send(&fd, &by_mark_msg(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, mark, 1))?;
     let mut buf = vec![0u8; 64 * 1024];

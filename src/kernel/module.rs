@@ -20,7 +20,7 @@ pub fn loaded() -> bool {
 }
 
 /// Whether module `name` is loaded: /sys/module has it.
-pub fn is_loaded(name: &str) -> bool {
+pub(crate) fn is_loaded(name: &str) -> bool {
     Path::new("/sys/module").join(name).exists()
 }
 
@@ -28,7 +28,7 @@ pub fn is_loaded(name: &str) -> bool {
 /// than the highest teqlN here. Masters are made in the initial namespace and may be moved
 /// out (an aggregator's teql1 in a namespace of its own, with teql0 left behind), so the ones
 /// here need not start at teql0; a missing one is the planner's to name.
-pub fn masters_present() -> u32 {
+pub(crate) fn masters_present() -> u32 {
     let Ok(dir) = std::fs::read_dir("/sys/class/net") else { return 0 };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(crate::config::master_index))
@@ -67,7 +67,7 @@ pub fn plan(need: Need) -> Option<String> {
 }
 
 /// Makes sure teql0..teql{now-1} exist. Returns what it did, for the log.
-pub fn ensure(need: Need) -> Result<Option<String>> {
+pub(crate) fn ensure(need: Need) -> Result<Option<String>> {
     if need.total() == 0 {
         return Ok(None);
     }
@@ -98,7 +98,7 @@ pub fn ensure(need: Need) -> Result<Option<String>> {
 }
 
 /// Undoes a load of ours when the run that needed it failed.
-pub fn unload() -> Result<()> {
+pub(crate) fn unload() -> Result<()> {
     modprobe(&["-r", "sch_teql"])
 }
 
@@ -123,7 +123,7 @@ const MODPROBE_ENV: [(&str, &str); 1] = [("PATH", exec::SAFE_PATH)];
 
 /// The first of `candidates` that is trusted to run as root (exec::find_trusted); the error
 /// names every candidate, and why an existing one was passed over.
-pub fn find_modprobe(candidates: &[&Path], owner: u32) -> Result<PathBuf> {
+pub(crate) fn find_modprobe(candidates: &[&Path], owner: u32) -> Result<PathBuf> {
     exec::find_trusted(candidates, owner).map_err(|passed_over| {
         Error::Module(format!(
             "no trusted modprobe: {}; install kmod",
@@ -150,7 +150,7 @@ fn modprobe(args: &[&str]) -> Result<()> {
 }
 
 /// Loads `modules` (none of them sch_teql) in one modprobe run; the error says which.
-pub fn load_all(modules: &[&str]) -> Result<()> {
+pub(crate) fn load_all(modules: &[&str]) -> Result<()> {
     let mut args = vec!["-a", "--"];
     args.extend_from_slice(modules);
     match run_modprobe(&args)? {
@@ -182,7 +182,7 @@ fn run_modprobe(args: &[&str]) -> Result<Option<String>> {
 
 /// Masters sch_teql must provide for `masters` now, and the configuration's total (loading
 /// the module with too few would make a later bundle need a reload).
-pub fn needed_for(cfg: &crate::config::Config, masters: &std::collections::BTreeSet<String>) -> Need {
+pub(crate) fn needed_for(cfg: &crate::config::Config, masters: &std::collections::BTreeSet<String>) -> Need {
     Need {
         now: masters.iter().filter_map(|m| crate::config::master_index(m)).map(|i| i + 1).max().unwrap_or(0),
         all: cfg.masters_needed(),

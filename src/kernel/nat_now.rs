@@ -28,7 +28,7 @@ pub struct NatNow {
 }
 
 /// Where the netlink fingerprint of `master`'s NAT table is kept, as read after our write.
-pub fn fingerprint_path(master: &str) -> PathBuf {
+pub(crate) fn fingerprint_path(master: &str) -> PathBuf {
     crate::statefile::state_dir().join(format!("nat-{master}.fingerprint"))
 }
 
@@ -70,7 +70,7 @@ pub fn read(master: &str) -> Option<NatNow> {
 /// `written`: the nft transactions of a TEQL run, which are its bundles' NAT (the runs of a
 /// connection bundle record their own table), as (bundle, script) (plan::Plan::nft_scripts).
 /// `fingerprint`: the kernel's fingerprint of a bundle's table, by bundle and table name.
-pub fn record_fingerprints<'a>(
+pub(crate) fn record_fingerprints<'a>(
     written: impl IntoIterator<Item = (&'a str, &'a str)>,
     mut fingerprint: impl FnMut(&str, &str) -> std::io::Result<Option<crate::kernel::nft::Fingerprint>>,
 ) {

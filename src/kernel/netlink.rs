@@ -409,7 +409,7 @@ impl Netlink {
     }
 
     /// Root qdiscs of every interface (children of classful qdiscs and ingress are skipped).
-    pub fn root_qdiscs(&mut self) -> Result<Vec<Qdisc>, NlError> {
+    pub(crate) fn root_qdiscs(&mut self) -> Result<Vec<Qdisc>, NlError> {
         let msgs = self.request(RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()), NLM_F_DUMP)?;
         Ok(msgs
             .into_iter()
@@ -455,7 +455,7 @@ impl Netlink {
 
     /// The main table from one dump of the IPv4 routes (the kernel sends every table's): its
     /// default routes, and its other unicast routes (those through a bundle among them).
-    pub fn main_routes(&mut self) -> Result<(Vec<Route>, Vec<TableRoute>), NlError> {
+    pub(crate) fn main_routes(&mut self) -> Result<(Vec<Route>, Vec<TableRoute>), NlError> {
         let mut req = RouteMessage::default();
         req.header.address_family = AddressFamily::Inet;
         let msgs = self.request(RouteNetlinkMessage::GetRoute(req), NLM_F_DUMP)?;
@@ -473,7 +473,7 @@ impl Netlink {
 
     /// `ip route get DST from SRC [oif OIF]`: how the kernel sends a packet of this box from
     /// `src` to `dst`, policy rules included (how a tunnel's outer packets leave).
-    pub fn route_get(&mut self, src: Ipv4Addr, dst: Ipv4Addr, oif: u32) -> Result<OuterPath, NlError> {
+    pub(crate) fn route_get(&mut self, src: Ipv4Addr, dst: Ipv4Addr, oif: u32) -> Result<OuterPath, NlError> {
         let mut req = RouteMessage::default();
         req.header.address_family = AddressFamily::Inet;
         req.header.destination_prefix_length = 32;
@@ -502,7 +502,7 @@ impl Netlink {
         Ok(path)
     }
 
-    pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), NlError> {
+    pub(crate) fn set_up(&mut self, index: u32, up: bool) -> Result<(), NlError> {
         let mut m = LinkMessage::default();
         m.header.index = index;
         m.header.change_mask = LinkFlags::Up;
@@ -512,7 +512,7 @@ impl Netlink {
         self.change(RouteNetlinkMessage::SetLink(m), 0)
     }
 
-    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), NlError> {
+    pub(crate) fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), NlError> {
         let mut m = LinkMessage::default();
         m.header.index = index;
         m.attributes.push(LinkAttribute::Mtu(mtu));
@@ -529,19 +529,19 @@ impl Netlink {
         m
     }
 
-    pub fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NlError> {
+    pub(crate) fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NlError> {
         let m = Self::address_msg(index, addr, prefix_len);
         self.change(RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL)
     }
 
-    pub fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NlError> {
+    pub(crate) fn del_address(&mut self, index: u32, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NlError> {
         let m = Self::address_msg(index, addr, prefix_len);
         self.change(RouteNetlinkMessage::DelAddress(m), 0)
     }
 
     /// `tc qdisc add|replace dev IFACE root KIND`. Without `replace`, an existing root qdisc
     /// makes the kernel answer EEXIST instead of silently swapping out the admin's.
-    pub fn attach_root_qdisc(&mut self, index: u32, kind: &str, replace: bool) -> Result<(), NlError> {
+    pub(crate) fn attach_root_qdisc(&mut self, index: u32, kind: &str, replace: bool) -> Result<(), NlError> {
         let mut m = TcMessage::with_index(index as i32);
         m.header.parent = TcHandle::ROOT;
         m.attributes.push(TcAttribute::Kind(kind.to_string()));
@@ -550,26 +550,26 @@ impl Netlink {
     }
 
     /// `tc qdisc del dev IFACE root`: the kernel puts its default qdisc back.
-    pub fn delete_root_qdisc(&mut self, index: u32) -> Result<(), NlError> {
+    pub(crate) fn delete_root_qdisc(&mut self, index: u32) -> Result<(), NlError> {
         let mut m = TcMessage::with_index(index as i32);
         m.header.parent = TcHandle::ROOT;
         self.change(RouteNetlinkMessage::DelQueueDiscipline(m), 0)
     }
 
     /// `ip route replace default via GW dev IFACE onlink [metric M]` in the main table.
-    pub fn replace_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> Result<(), NlError> {
+    pub(crate) fn replace_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> Result<(), NlError> {
         let m = default_route_msg(oif, via, metric);
         self.change(RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE)
     }
 
     /// `ip route del default via GW dev IFACE [metric M]` (rollback of the above).
-    pub fn delete_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> Result<(), NlError> {
+    pub(crate) fn delete_default_route(&mut self, oif: u32, via: Ipv4Addr, metric: u32) -> Result<(), NlError> {
         let m = default_route_msg(oif, via, metric);
         self.change(RouteNetlinkMessage::DelRoute(m), 0)
     }
 
     /// Puts back a route exactly as it was dumped (rollback).
-    pub fn restore_route(&mut self, route: &Route) -> Result<(), NlError> {
+    pub(crate) fn restore_route(&mut self, route: &Route) -> Result<(), NlError> {
         let mut m = route.raw.clone();
         // Attributes that only make sense in a dump; the kernel rejects some of them on input.
         m.attributes.retain(|a| !matches!(a, RouteAttribute::CacheInfo(_) | RouteAttribute::Expires(_)));
@@ -930,17 +930,17 @@ fn tunnel_from(d: &InfoData) -> Option<Tunnel> {
 /// A main-table default route as a dump gives it, from its `TableRoute` form: for a kernel
 /// kept in memory (kernel::MemKernel), whose dumps must look like the real one's. None for a
 /// route that is not a main-table default route.
-pub fn default_route_of(t: &TableRoute) -> Option<Route> {
+pub(crate) fn default_route_of(t: &TableRoute) -> Option<Route> {
     table_route_msg(t, false).ok().and_then(route_from)
 }
 
 /// A dumped default route in its `TableRoute` form (None: `raw` is not a unicast IPv4 route).
-pub fn table_route_of(r: &Route) -> Option<TableRoute> {
+pub(crate) fn table_route_of(r: &Route) -> Option<TableRoute> {
     table_route_from(&r.raw)
 }
 
 /// The route `replace_default_route(oif, via, metric)` installs, as `table_routes` dumps it.
-pub fn installed_default_route(oif: u32, via: Ipv4Addr, metric: u32) -> TableRoute {
+pub(crate) fn installed_default_route(oif: u32, via: Ipv4Addr, metric: u32) -> TableRoute {
     table_route_from(&default_route_msg(oif, via, metric)).unwrap_or_default()
 }
 

@@ -81,7 +81,7 @@ fn run(args: &[&str], bundle: &str) -> Result<(bool, String)> {
 }
 
 /// `nftables v1.0.6 (Lester Gooch #5)` -> (1, 0, 6).
-pub fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
+pub(crate) fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
     let v = s.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
     // Each part's leading digits: `9rc1` is 9.
     let mut parts = v.split('.').map(|p| {
@@ -92,7 +92,7 @@ pub fn parse_version(s: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// Refuses an nft that is missing or too old for our ruleset, with what to install.
-pub fn check_version(bundle: &str) -> Result<()> {
+pub(crate) fn check_version(bundle: &str) -> Result<()> {
     let (ok, out) = run(&["--version"], bundle)?;
     let v = if ok { parse_version(&out) } else { None };
     match v {
@@ -118,7 +118,7 @@ pub fn current(bundle: &str) -> Result<Option<String>> {
 }
 
 /// The inet table `table` as nft lists it (a TEQL bundle's NAT table too), or None.
-pub fn current_named(bundle: &str, table: &str) -> Result<Option<String>> {
+pub(crate) fn current_named(bundle: &str, table: &str) -> Result<Option<String>> {
     let (ok, out) = run(&["list", "table", NFT_FAMILY, table], bundle)?;
     if ok {
         Ok(Some(out))
@@ -166,22 +166,6 @@ fn table_answer(buf: &[u8]) -> Option<std::io::Result<bool>> {
     }
     let kind = u16::from_ne_bytes(buf.get(4..6)?.try_into().ok()?);
     (kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE).then_some(Ok(true))
-}
-
-/// Whether our table exists, asked over netlink: no process start. A check round that takes
-/// a dead line out needs to know that only (the rest it has from the ruleset it last wrote),
-/// and an `nft list` costs a few hundred milliseconds of a failover under emulation.
-pub fn table_exists() -> std::io::Result<bool> {
-    table_exists_named(NFT_TABLE)
-}
-
-/// Whether the inet table `name` exists (a TEQL bundle's NAT table too).
-pub fn table_exists_named(name: &str) -> std::io::Result<bool> {
-    let fd = nfnetlink::socket()?;
-    nfnetlink::send(&fd, &get_table_msg(name, 1))?;
-    let mut buf = [0u8; 8192];
-    let n = nfnetlink::recv(&fd, &mut buf)?;
-    table_answer(&buf[..n]).unwrap_or_else(|| Err(std::io::Error::from_raw_os_error(libc::EPROTO)))
 }
 
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -341,7 +325,7 @@ pub fn fingerprint(name: &str) -> std::io::Result<Option<Fingerprint>> {
 
 /// New connections each line has taken since the table was written: the per-line counters of
 /// our postrouting chain. None when there is no table.
-pub fn new_connections(bundle: &str) -> Result<Option<std::collections::BTreeMap<String, u64>>> {
+pub(crate) fn new_connections(bundle: &str) -> Result<Option<std::collections::BTreeMap<String, u64>>> {
     let (ok, out) = run(&["list", "chain", NFT_FAMILY, NFT_TABLE, "postrouting"], bundle)?;
     if !ok {
         return Ok(None);
@@ -350,7 +334,7 @@ pub fn new_connections(bundle: &str) -> Result<Option<std::collections::BTreeMap
 }
 
 /// `ct state new oifname "eth1" counter packets 12 bytes 720` -> eth1: 12.
-pub fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> {
+pub(crate) fn parse_counters(listing: &str) -> std::collections::BTreeMap<String, u64> {
     listing
         .lines()
         .filter_map(|l| {
@@ -455,7 +439,7 @@ pub enum Checked {
 /// the temporary directory, since validate runs as any user. nft's check mode still needs
 /// CAP_NET_ADMIN (it asks the kernel); without it, or without nft, the answer is that the
 /// script was not checked, and why.
-pub fn check_script(script: &str, bundle: &str) -> Checked {
+pub(crate) fn check_script(script: &str, bundle: &str) -> Checked {
     let template = std::env::temp_dir().join("teqlctl-validate.XXXXXX");
     let dir = match nix::unistd::mkdtemp(&template) {
         Ok(d) => d,
@@ -486,7 +470,7 @@ pub fn check_script(script: &str, bundle: &str) -> Checked {
 /// Why connection bundle `name`'s table is not the one teqlctl last wrote, if it is not: only
 /// for a bundle teqlctl wrote a table for, and the table is there (a missing table is the
 /// bundle down). Netlink only; None when it cannot tell.
-pub fn connection_table_problem(name: &str) -> Option<String> {
+pub(crate) fn connection_table_problem(name: &str) -> Option<String> {
     if !ruleset_file(name).exists() {
         return None;
     }
@@ -499,7 +483,7 @@ pub fn connection_table_problem(name: &str) -> Option<String> {
 
 /// Whether a table's fingerprint `now` is the one recorded in `file` after our last write:
 /// None if so, else why not (as status and the log say it).
-pub fn table_as_written(file: &std::path::Path, now: Fingerprint) -> Option<String> {
+pub(crate) fn table_as_written(file: &std::path::Path, now: Fingerprint) -> Option<String> {
     let recorded = crate::statefile::read_record(file).and_then(|s| Fingerprint::parse(&s));
     match recorded {
         Some(r) if r == now => None,
@@ -516,14 +500,14 @@ pub fn table_as_written(file: &std::path::Path, now: Fingerprint) -> Option<Stri
 
 /// Where the netlink fingerprint of connection bundle `name`'s table is kept, as read right
 /// after teqlctl wrote it.
-pub fn fingerprint_file(name: &str) -> std::path::PathBuf {
+pub(crate) fn fingerprint_file(name: &str) -> std::path::PathBuf {
     crate::statefile::state_dir().join(format!("connection-{name}.fingerprint"))
 }
 
 /// Records the fingerprint of inet table `table` as it is now (right after our write) in
 /// `file`, or removes the record when the table is gone. A failure only costs the next run an
 /// `nft list` and a rewrite, so it is logged, not returned.
-pub fn record_fingerprint(file: &std::path::Path, now: std::io::Result<Option<Fingerprint>>, who: &str) {
+pub(crate) fn record_fingerprint(file: &std::path::Path, now: std::io::Result<Option<Fingerprint>>, who: &str) {
     let r = match now {
         Ok(Some(fp)) => crate::statefile::write_atomic(file, format!("{fp}\n").as_bytes()),
         Ok(None) => match std::fs::remove_file(file) {
@@ -544,7 +528,7 @@ pub fn record_fingerprint(file: &std::path::Path, now: std::io::Result<Option<Fi
 
 /// Where the ruleset last written for connection bundle `name` is kept: comparing with it tells
 /// a change of the maps alone (health) from one that needs the table written anew.
-pub fn ruleset_file(name: &str) -> std::path::PathBuf {
+pub(crate) fn ruleset_file(name: &str) -> std::path::PathBuf {
     crate::statefile::state_dir().join(format!("connection-{name}.nft"))
 }
 

@@ -179,7 +179,7 @@ const SKF_AD_IFINDEX: u32 = 0xffff_f000 + 8;
 /// probed lines), drop everything else, so that the ARP traffic of the LAN and of every other
 /// interface (a flood included) never reaches the socket's queue. With more lines than one
 /// jump can pass over (never in practice), replies on any interface are kept.
-pub fn arp_reply_filter(ifindexes: &[u32]) -> Vec<(u16, u8, u8, u32)> {
+pub(crate) fn arp_reply_filter(ifindexes: &[u32]) -> Vec<(u16, u8, u8, u32)> {
     let mut lines: Vec<u32> = ifindexes.to_vec();
     lines.sort_unstable();
     lines.dedup();
@@ -308,7 +308,7 @@ fn recv_frame(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<u32>)> {
 }
 
 /// RFC 1071 checksum.
-pub fn checksum(data: &[u8]) -> u16 {
+pub(crate) fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -317,7 +317,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// An ARP request (the payload of an ETH_P_ARP frame) for `target`, from `sender`.
-pub fn arp_request(mac: &[u8], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn arp_request(mac: &[u8], sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut p = Vec::with_capacity(28);
     p.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
     p.extend_from_slice(mac);
@@ -336,7 +336,7 @@ pub struct ArpReply {
     pub target_mac: [u8; 6],
 }
 
-pub fn parse_arp_reply(p: &[u8]) -> Option<ArpReply> {
+pub(crate) fn parse_arp_reply(p: &[u8]) -> Option<ArpReply> {
     if p.len() < 28 || p[..8] != [0, 1, 0x08, 0x00, 6, 4, 0, 2] {
         return None;
     }
@@ -353,14 +353,14 @@ pub fn parse_arp_reply(p: &[u8]) -> Option<ArpReply> {
 /// line's `mac` and the address `from` we asked from. A gratuitous ARP, a reply to another
 /// host's request, or one naming a broadcast, multicast or zero address (which would become
 /// the next hop of our echo requests) says nothing about this line's way to `asked`.
-pub fn arp_answer(p: &[u8], mac: &[u8], asked: Ipv4Addr, from: Ipv4Addr) -> Option<[u8; 6]> {
+pub(crate) fn arp_answer(p: &[u8], mac: &[u8], asked: Ipv4Addr, from: Ipv4Addr) -> Option<[u8; 6]> {
     let r = parse_arp_reply(p)?;
     let unicast = r.sender_mac[0] & 1 == 0 && r.sender_mac != [0; 6];
     (r.sender_ip == asked && r.target_ip == from && r.target_mac[..] == *mac && unicast).then_some(r.sender_mac)
 }
 
 /// An IPv4 packet holding an ICMP echo request carrying the round's payload.
-pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16, round: &Round) -> Vec<u8> {
+pub(crate) fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16, round: &Round) -> Vec<u8> {
     let total = 20 + 8 + PAYLOAD_LEN;
     let mut p = vec![0u8; total];
     p[0] = 0x45;
@@ -394,7 +394,7 @@ pub struct EchoReply<'a> {
 
 /// None for anything but a well-formed echo reply. The ICMP checksum is checked here: a raw
 /// socket gets packets before the kernel's ICMP code would have dropped a corrupt one.
-pub fn parse_echo_reply(p: &[u8]) -> Option<EchoReply<'_>> {
+pub(crate) fn parse_echo_reply(p: &[u8]) -> Option<EchoReply<'_>> {
     let ihl = usize::from(*p.first()? & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([*p.get(2)?, *p.get(3)?]));
     if ihl < 20 || total > p.len() || total < ihl + 8 || p[9] != libc::IPPROTO_ICMP as u8 {
@@ -428,7 +428,7 @@ pub struct Sent {
 /// The request `p` answers, if it is the reply to one of this round's: the identifier,
 /// sequence number and payload (tag and cookie) it echoes, its source (the target) and its
 /// destination (our source on that line) must all match.
-pub fn match_echo_reply<'a>(p: &[u8], round: &Round, in_flight: &'a HashMap<u16, Sent>) -> Option<&'a Sent> {
+pub(crate) fn match_echo_reply<'a>(p: &[u8], round: &Round, in_flight: &'a HashMap<u16, Sent>) -> Option<&'a Sent> {
     let r = parse_echo_reply(p)?;
     if r.id != round.id || r.payload != round.payload() {
         return None;

@@ -13,7 +13,7 @@ impl TableRoute {
 
     /// Whether `other` is the same route for the kernel (the key `ip route replace` matches
     /// on: table, destination, metric).
-    pub fn same_key(&self, other: &TableRoute) -> bool {
+    pub(crate) fn same_key(&self, other: &TableRoute) -> bool {
         self.table == other.table
             && self.dst == other.dst
             && self.dst_len == other.dst_len

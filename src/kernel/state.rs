@@ -65,7 +65,7 @@ impl State {
 
     /// As `read`, with the rp_filter sysctls of `names` (and "all") only, and the outer paths of
     /// those that are tunnels: what attaching `names` needs.
-    pub fn read_for(nl: &mut Netlink, names: &[&str]) -> Result<State> {
+    pub(crate) fn read_for(nl: &mut Netlink, names: &[&str]) -> Result<State> {
         let mut state = State::read_netlink(nl)?;
         state.read_rp_filter(names.iter().copied());
         let wanted: Vec<u32> = names.iter().filter_map(|n| state.link(n)).map(|l| l.index).collect();
@@ -84,7 +84,7 @@ impl State {
 
     /// How the outer packets of the tunnels `wanted` picks (by ifindex) leave. Tunnels are rare:
     /// a box without one asks nothing more.
-    pub fn read_tunnel_paths(&mut self, nl: &mut Netlink, wanted: impl Fn(u32) -> bool) {
+    pub(crate) fn read_tunnel_paths(&mut self, nl: &mut Netlink, wanted: impl Fn(u32) -> bool) {
         let tunnels: Vec<(u32, crate::kernel::netlink::Tunnel)> =
             self.links.iter().filter(|l| wanted(l.index)).filter_map(|l| l.tunnel.map(|t| (l.index, t))).collect();
         for (index, t) in tunnels {
@@ -98,7 +98,7 @@ impl State {
     /// rp_filter change, and one file read per link is a fifth of its kernel-state time in the
     /// VM. A change it then makes goes through ops, which reads the state again (with the
     /// sysctls only to attach).
-    pub fn read_netlink(nl: &mut Netlink) -> Result<State> {
+    pub(crate) fn read_netlink(nl: &mut Netlink) -> Result<State> {
         let dump = |what: &str, e| Error::from_netlink(what, "", e);
         let links = nl.links().map_err(|e| dump("ip link show", e))?;
         let qdiscs =
@@ -158,7 +158,7 @@ impl State {
 
     /// What `status` shows of a connection bundle: its nft counters and its lines' conntrack
     /// entries (`marks`). A failure is a warning, not an error: status still shows the rest.
-    pub fn read_connection(&mut self, bundle: &str, marks: &[u32]) {
+    pub(crate) fn read_connection(&mut self, bundle: &str, marks: &[u32]) {
         let new_connections = crate::kernel::nft::new_connections(bundle).unwrap_or_else(|e| {
             crate::log::warn(&e.to_string());
             None
@@ -182,11 +182,11 @@ impl State {
         self.links.iter().find(|l| l.name == name)
     }
 
-    pub fn link_by_index(&self, index: u32) -> Option<&Link> {
+    pub(crate) fn link_by_index(&self, index: u32) -> Option<&Link> {
         self.links.iter().find(|l| l.index == index)
     }
 
-    pub fn root_qdisc(&self, index: u32) -> Option<&Qdisc> {
+    pub(crate) fn root_qdisc(&self, index: u32) -> Option<&Qdisc> {
         self.qdiscs.get(&index)
     }
 

@@ -15,7 +15,7 @@ pub fn rp_filter(iface: &str) -> Option<u8> {
     std::fs::read_to_string(path(iface)).ok()?.trim().parse().ok()
 }
 
-pub fn set_rp_filter(iface: &str, value: u8) -> Result<()> {
+pub(crate) fn set_rp_filter(iface: &str, value: u8) -> Result<()> {
     let p = path(iface);
     std::fs::write(&p, format!("{value}\n")).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => {

@@ -55,7 +55,7 @@ pub struct QueuedError {
 
 impl QueuedError {
     /// The tunnel's own answer while its count lasts (dst_link_failure: ICMP host unreachable).
-    pub fn is_tunnel_answer(&self) -> bool {
+    pub(crate) fn is_tunnel_answer(&self) -> bool {
         self.origin == libc::SO_EE_ORIGIN_ICMP
             && self.icmp_type == ICMP_DEST_UNREACH
             && self.icmp_code == ICMP_HOST_UNREACH

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Ipv4Prefix;
-pub use crate::kernel::nat_now::{fingerprint_path, read, record_fingerprints, record_path, table, NatNow};
+pub use crate::kernel::nat_now::{record_path, table, NatNow};
 
 /// The whole table. A masquerade rule needs the postrouting hook, where the interface a packet
 /// came in by is unknown, so the sources are matched by network.

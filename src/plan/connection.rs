@@ -81,7 +81,7 @@ fn owner_of(lines: &[ConnLine], addr: Ipv4Addr) -> Option<&ConnLine> {
 
 /// One sentence per line whose address another line has too: which line the box's own
 /// connections from that address use, and why the other does not get them.
-pub fn shared_addresses(lines: &[ConnLine]) -> Vec<String> {
+pub(crate) fn shared_addresses(lines: &[ConnLine]) -> Vec<String> {
     lines
         .iter()
         .filter_map(|l| {
@@ -133,7 +133,7 @@ impl ConnSettings {
 /// The slots of each live line: (first, last, mark), in the lines' order. Largest remainder,
 /// so the ranges add up to SLOTS exactly. Dead lines get none; with no live line, none at all
 /// (the caller keeps the last line in, as in the other modes).
-pub fn slots(lines: &[ConnLine]) -> Vec<(u32, u32, u32)> {
+pub(crate) fn slots(lines: &[ConnLine]) -> Vec<(u32, u32, u32)> {
     let live: Vec<&ConnLine> = lines.iter().filter(|l| l.live).collect();
     let total: u32 = live.iter().map(|l| u32::from(l.weight)).sum();
     if total == 0 {

@@ -158,7 +158,7 @@ pub enum Action {
 impl Action {
     /// What `errno` means for this change in particular, "" if nothing: the hint is chosen by
     /// the change itself, not by its printed command.
-    pub fn errno_hint(&self, errno: i32) -> &'static str {
+    pub(crate) fn errno_hint(&self, errno: i32) -> &'static str {
         match (errno, self) {
             (libc::EUNATCH, Action::LinkUp { .. }) => "the master has no line attached, and teql cannot go up without one",
             (libc::EINVAL, Action::Attach { .. }) => {
@@ -328,7 +328,7 @@ impl Plan {
 
     /// The nft transactions of the plan, as (bundle, script), in order: the tables whose
     /// fingerprints are recorded once the plan is applied (bundle_nat::record_fingerprints).
-    pub fn nft_scripts(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn nft_scripts(&self) -> impl Iterator<Item = (&str, &str)> {
         self.actions.iter().filter_map(|a| match a {
             Action::Nft { bundle, script, .. } => Some((bundle.as_str(), script.as_str())),
             _ => None,
@@ -421,7 +421,7 @@ impl<'a> Planner<'a> {
     }
 
     /// How many lines `master` has once the actions planned so far have run.
-    pub fn lines_of(&self, master: &str) -> usize {
+    pub(crate) fn lines_of(&self, master: &str) -> usize {
         self.slaves_now(master).len()
     }
 
@@ -431,7 +431,7 @@ impl<'a> Planner<'a> {
 
     /// A record of what was asked, made before every action and kept if one fails (see
     /// Plan::intent); None (it holds that already) adds nothing.
-    pub fn intend(&mut self, record: Option<Action>) {
+    pub(crate) fn intend(&mut self, record: Option<Action>) {
         self.plan.intent.extend(record);
     }
 
@@ -449,7 +449,7 @@ impl<'a> Planner<'a> {
     /// the setting that fits them. `lines`: each line with the gateway its configuration gives
     /// it; `multipath`: that setting as the lines' stack spells it. Subnets are the kernel's
     /// addresses of the lines; a line without one is taken to be in a subnet of its own.
-    pub fn warn_independent_isps(&mut self, master: &str, lines: &[(&str, Ipv4Addr)], multipath: &str) {
+    pub(crate) fn warn_independent_isps(&mut self, master: &str, lines: &[(&str, Ipv4Addr)], multipath: &str) {
         let on_subnet_of = |line: &str, gw: Ipv4Addr| {
             self.state.link(line).is_some_and(|l| {
                 self.state.addresses_of(l.index).any(|a| {
@@ -955,7 +955,7 @@ impl<'a> Planner<'a> {
 
     /// TEQL_ROUTE and TEQL_NAT alone, for a master that its stack (ifupdown) configured itself:
     /// nothing while it is down (its routes would be refused; it gets them when it comes up).
-    pub fn master_routing(&mut self, m: &Master) -> Result<()> {
+    pub(crate) fn master_routing(&mut self, m: &Master) -> Result<()> {
         let link = self.master_link(&m.device)?;
         if self.up_now(&link) {
             self.bundle_routing(m, link.index, true);

@@ -209,7 +209,7 @@ impl RefusedRouter {
 /// reaches directly on the line: in the address's subnet, its peer, or covered by a link-scope
 /// route through the line in the main table (what a DHCP client adds for a router outside a
 /// /32 lease). A point-to-point line needs no gateway and is never asked.
-pub fn router_refused(router: Ipv4Addr, device: &str, a: &Address, routes: &[TableRoute]) -> Option<String> {
+pub(crate) fn router_refused(router: Ipv4Addr, device: &str, a: &Address, routes: &[TableRoute]) -> Option<String> {
     let what = if router.is_unspecified() {
         "0.0.0.0 names no router"
     } else if router.is_broadcast() {
@@ -269,7 +269,12 @@ pub fn router_refused(router: Ipv4Addr, device: &str, a: &Address, routes: &[Tab
 /// configured gateway it refuses leaves the line without one (the admin's choice is not
 /// second-guessed), a lease's router it refuses gives way to the last good gateway. The refused
 /// router, if any, comes back too, for the plan's message.
-pub fn gateway_of(line: &Line, link: &Link, a: &Address, st: &State) -> (Option<Ipv4Addr>, Option<RefusedRouter>) {
+pub(crate) fn gateway_of(
+    line: &Line,
+    link: &Link,
+    a: &Address,
+    st: &State,
+) -> (Option<Ipv4Addr>, Option<RefusedRouter>) {
     let refused = |router: Ipv4Addr, source| {
         router_refused(router, &line.device, a, &st.routes).map(|why| RefusedRouter { router, source, why })
     };
@@ -304,7 +309,7 @@ pub fn gateway_of(line: &Line, link: &Link, a: &Address, st: &State) -> (Option<
 
 /// Each configured line as the kernel has it, if it is up with an IPv4 address; the others
 /// with why not, for the notes.
-pub fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
+pub(crate) fn lines_now(lines: &[Line], st: &State) -> (Vec<LineNow>, Vec<String>) {
     let mut now = Vec::new();
     let mut notes = Vec::new();
     for l in lines {
@@ -458,7 +463,7 @@ impl Builder<'_> {
 
 /// Whether the line with ifindex `index` and table `table` carries new flows of `bundle` now:
 /// a member of its nexthop group, or a hop of the plain multipath route of ours.
-pub fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
+pub(crate) fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
     let gid = group_id(bundle);
     st.nexthops.iter().any(|n| n.id == gid && n.group.iter().any(|(id, _)| *id == table))
         || st.routes.iter().any(|r| {
@@ -470,7 +475,7 @@ pub fn in_bundle(st: &State, bundle: &str, index: u32, table: u32) -> bool {
 }
 
 /// The rule that takes a connection line's marked packets to its table.
-pub fn fwmark_rule(table: u32) -> Rule {
+pub(crate) fn fwmark_rule(table: u32) -> Rule {
     Rule {
         priority: crate::plan::connection::FWMARK_PRIORITY,
         src: None,

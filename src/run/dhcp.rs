@@ -71,7 +71,7 @@ pub struct Event {
 /// Reads the hook's arguments (`KEY=VALUE` each: reason, interface, new_ip_address,
 /// new_routers; others are ignored, so a newer snippet may pass more). Ok(None) when there
 /// is nothing to do: a reason that is not ours, or an interface name no line can have.
-pub fn parse_args(args: &[String]) -> Result<Option<Event>> {
+pub(crate) fn parse_args(args: &[String]) -> Result<Option<Event>> {
     let mut reason = None;
     let mut interface = None;
     let mut address = None;
@@ -137,27 +137,11 @@ pub fn load(dir: &Path, line: &IfName) -> Option<Lease> {
 }
 
 /// The text of the record of `lease` (None: no record), as `save` writes it.
-pub fn record_text(lease: Option<Lease>) -> Result<Option<String>> {
+pub(crate) fn record_text(lease: Option<Lease>) -> Result<Option<String>> {
     let Some(l) = lease else { return Ok(None) };
     serde_json::to_string(&Record { address: l.address, router: l.router })
         .map(Some)
         .map_err(|e| Error::Io("cannot encode a DHCP lease record".into(), std::io::Error::other(e)))
-}
-
-/// Records `lease` for `line` (None: removes the record). Atomic; the directory must be ours.
-pub fn save(dir: &Path, line: &IfName, lease: Option<Lease>) -> Result<()> {
-    let path = record_path(dir, line);
-    match record_text(lease)? {
-        Some(body) => {
-            crate::statefile::private_dir(dir)?;
-            crate::statefile::write_atomic(&path, body.as_bytes())
-        }
-        None => match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Io(format!("cannot remove {}", path.display()), e)),
-        },
-    }
 }
 
 #[cfg(test)]
@@ -234,9 +218,19 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_and_are_removed() {
+    fn records_round_trip_and_are_removed_and_garbage_is_none() {
         let t = tempfile::TempDir::new().unwrap();
         let dir = t.path().join("state");
+        // As the plan's record action writes it (record_text at record_path) or removes it.
+        let save = |dir: &Path, line: &IfName, lease: Option<Lease>| -> std::io::Result<()> {
+            match record_text(lease).unwrap() {
+                Some(body) => std::fs::create_dir_all(dir).and_then(|()| std::fs::write(record_path(dir, line), body)),
+                None => match std::fs::remove_file(record_path(dir, line)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            }
+        };
         assert_eq!(load(&dir, &"eth2".into()), None);
         let l = Lease { address: ip("192.0.2.10"), router: ip("192.0.2.1") };
         save(&dir, &"eth2".into(), Some(l)).unwrap();

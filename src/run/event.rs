@@ -144,7 +144,7 @@ pub fn attach(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], over: Option<&BundleNa
 /// What `attach` checks before anything is loaded or locked (a typo must cost nothing and say
 /// so): every line exists and its file and its bundle's are sound. The lines by bundle.
 #[allow(clippy::type_complexity)]
-pub fn attach_checked<'a>(
+pub(crate) fn attach_checked<'a>(
     ctx: &Ctx,
     cfg: &'a Config,
     ifaces: &[IfName],
@@ -166,7 +166,7 @@ pub fn attach_checked<'a>(
 
 /// As `detach`, for configured lines: each leaves its bundle as its mode says (a multipath
 /// line out of its group, its table and rule removed; a TEQL line detached from its master).
-pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
+pub(crate) fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok: bool) -> Result<Plan> {
     let mut bundles: Vec<(Box<dyn crate::run::mode::BundleMode + '_>, Vec<IfName>)> = Vec::new();
     for iface in ifaces {
         let b = crate::run::mode::bundle_of_line(cfg, iface, None);
@@ -182,7 +182,7 @@ pub fn detach_configured(ctx: &Ctx, cfg: &Config, ifaces: &[IfName], missing_ok:
     Ok(last)
 }
 
-pub fn bundles_to_act_on<'a>(
+pub(crate) fn bundles_to_act_on<'a>(
     root: &std::path::Path,
     cfg: &'a Config,
     master: Option<&BundleName>,

@@ -267,7 +267,7 @@ fn answered_now(prev: &Health, obs: &[Observation]) -> BTreeMap<BundleName, BTre
 /// the same kind: `down` probes in a row, each resent a few times within its timeout, none
 /// answered. A target that never answered anywhere, a lost carrier (it fails every probe at
 /// once) and a line already out are not probed again.
-pub fn probe_again(prev: &Health, obs: &[Observation]) -> Vec<usize> {
+pub(crate) fn probe_again(prev: &Health, obs: &[Observation]) -> Vec<usize> {
     let answered = answered_now(prev, obs);
     let empty = BTreeSet::new();
     obs.iter()
@@ -499,7 +499,7 @@ fn master_changes(
     }
 }
 
-pub fn state_file(dir: &Path) -> PathBuf {
+pub(crate) fn state_file(dir: &Path) -> PathBuf {
     dir.join("health.json")
 }
 
@@ -518,7 +518,7 @@ pub fn load(dir: &Path) -> Health {
 /// Writes the state atomically (a reader, or a run killed half-way, never sees half a file).
 /// No fsync: the file lives in /run, which a crash or reboot empties anyway, and a round a
 /// second must stay cheap.
-pub fn save(dir: &Path, h: &Health) -> crate::error::Result<()> {
+pub(crate) fn save(dir: &Path, h: &Health) -> crate::error::Result<()> {
     let body = serde_json::to_vec_pretty(h).map_err(|e| {
         crate::error::Error::Io(format!("cannot encode {}", state_file(dir).display()), std::io::Error::other(e))
     })?;

@@ -36,7 +36,7 @@ pub fn held() -> bool {
     HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0 > 0
 }
 
-pub fn lock_path() -> PathBuf {
+pub(crate) fn lock_path() -> PathBuf {
     crate::env::redirect("TEQLCTL_LOCK").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/teqlctl.lock"))
 }
 

@@ -110,7 +110,7 @@ pub fn bundle<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode + 'a
 
 /// The bundle called `name` as a run that finds it named (in health.json, a line's file) takes
 /// it: configured, else a bare TEQL master of that name (as sch_teql knows it).
-pub fn bundle_or_bare<'a>(cfg: &'a Config, name: &BundleName) -> Box<dyn BundleMode + 'a> {
+pub(crate) fn bundle_or_bare<'a>(cfg: &'a Config, name: &BundleName) -> Box<dyn BundleMode + 'a> {
     match cfg.masters.get(name) {
         Some(m) => of(cfg, m),
         None => bare(cfg, name),
@@ -128,25 +128,25 @@ pub fn configured<'a>(cfg: &'a Config, name: &str) -> Option<Box<dyn BundleMode 
 
 /// The bundle line `line` joins: `over` (attach --master), else its configured master, else
 /// teql0 (a line no file names joins the default TEQL bundle, as `teqlctl attach eth1` does).
-pub fn bundle_of_line<'a>(cfg: &'a Config, line: &str, over: Option<&BundleName>) -> Box<dyn BundleMode + 'a> {
+pub(crate) fn bundle_of_line<'a>(cfg: &'a Config, line: &str, over: Option<&BundleName>) -> Box<dyn BundleMode + 'a> {
     let name = over.or_else(|| cfg.members.get(line).map(|m| &m.master)).cloned().unwrap_or_else(BundleName::teql0);
     bundle_or_bare(cfg, &name)
 }
 
 /// The bundle of a configured line (None when no file names the line).
-pub fn bundle_of_member<'a>(cfg: &'a Config, m: &Member) -> Option<Box<dyn BundleMode + 'a>> {
+pub(crate) fn bundle_of_member<'a>(cfg: &'a Config, m: &Member) -> Option<Box<dyn BundleMode + 'a>> {
     bundle(cfg, &m.master)
 }
 
 /// The routing tables of every line of a multipath or connection bundle: what a run must read
 /// of the kernel for them (empty when there is none, and nothing more is read).
-pub fn routing_tables(cfg: &Config) -> Vec<u32> {
+pub(crate) fn routing_tables(cfg: &Config) -> Vec<u32> {
     cfg.members.values().filter(|m| multipath_options(cfg, &m.master).is_some()).map(Member::table).collect()
 }
 
 /// The marks of a connection bundle's lines, when `name` is one and its table should be read
 /// (`status` of it, or of every bundle).
-pub fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
+pub(crate) fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
     let o = multipath_options(cfg, name)?;
     o.connection.as_ref()?;
     Some(cfg.members_of(name).map(|m| crate::plan::connection::mark_of(m.table())).collect())
@@ -154,13 +154,13 @@ pub fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
 
 /// Whether `name` is one only sch_teql's devices have (teqlN): a stanza so named is a bundle's
 /// own, whatever its options say.
-pub fn is_teql_name(name: &str) -> bool {
+pub(crate) fn is_teql_name(name: &str) -> bool {
     crate::names::is_teql_name(name)
 }
 
 /// Every bundle's status: each configured one, and each teqlN of the kernel that has lines or
 /// is up (`only`: that one), each as its mode shows it.
-pub fn statuses(
+pub(crate) fn statuses(
     cfg: &Config,
     state: &State,
     health: &Health,

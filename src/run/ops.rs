@@ -75,7 +75,12 @@ pub use crate::kernel::Reads;
 
 /// Plans with `build` and then prints or applies, as one run under the lock. For the ifupdown
 /// hook, which decides its follow-up steps (`Then`) with the same planner.
-pub(crate) fn hook_run(ctx: &Ctx, needed: Need, reads: Reads, build: impl FnOnce(&mut Planner) -> Result<()>) -> Result<Plan> {
+pub(crate) fn hook_run(
+    ctx: &Ctx,
+    needed: Need,
+    reads: Reads,
+    build: impl FnOnce(&mut Planner) -> Result<()>,
+) -> Result<Plan> {
     run(ctx, needed, reads, build)
 }
 
@@ -146,7 +151,7 @@ fn plan_and_apply(
         k.nft_check_version(b)?;
     }
     apply_plan(&plan, k)?;
-    crate::plan::bundle_nat::record_fingerprints(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
+    crate::kernel::nat_now::record_fingerprints(plan.nft_scripts(), |bundle, table| k.nft_fingerprint(bundle, table));
     Ok(plan)
 }
 
@@ -364,7 +369,13 @@ fn held_out(line: &str) -> String {
 }
 
 /// A TEQL bundle's lines join it (`attach` after the dispatch).
-pub(crate) fn teql_lines_up(ctx: &Ctx, cfg: &Config, master: &Master, lines: &[IfName], bring_up: bool) -> Result<Plan> {
+pub(crate) fn teql_lines_up(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    lines: &[IfName],
+    bring_up: bool,
+) -> Result<Plan> {
     let name = BundleName::new(&master.device)
         .ok_or_else(|| Error::Usage(format!("{}: not {EXPECT_MASTER}", master.device)))?;
     let joins: Vec<Join> = lines
@@ -963,7 +974,12 @@ fn current_table(k: &mut dyn Kernel, name: &str, last: Option<&str>) -> Result<(
 /// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
 /// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
 /// as `up` would. Errors are logged: a round's probes and changes stand on their own.
-pub(crate) fn repair_connection_table(ctx: &Ctx, cfg: &Config, master: &Master, options: &crate::config::MultipathOptions) {
+pub(crate) fn repair_connection_table(
+    ctx: &Ctx,
+    cfg: &Config,
+    master: &Master,
+    options: &crate::config::MultipathOptions,
+) {
     let name = &master.device;
     if options.connection.is_some() {
         let Some(why) = connection_table_problem(name) else { return };

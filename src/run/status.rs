@@ -214,7 +214,7 @@ pub fn collect(cfg: &Config, masters: Vec<MasterStatus>) -> Status {
     }
 }
 
-pub fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
+pub(crate) fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
     let link = state.link(name);
     let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.to_string()).collect();
     for s in state.slaves_of(name) {
@@ -314,7 +314,7 @@ fn nft_table_status(state: &State, name: &str) -> Option<NftTableStatus> {
 /// A multipath bundle: no device of its own; it is up while its default route (or, without
 /// one, its group) is in the kernel.
 /// (`conn`: a connection bundle's options; its lines' marks and shares are shown too.)
-pub fn multipath_status(
+pub(crate) fn multipath_status(
     cfg: &Config,
     state: &State,
     health: &Health,
@@ -482,7 +482,7 @@ fn route_hops(state: &State, r: &crate::kernel::route::TableRoute) -> Vec<HopSta
 }
 
 impl Status {
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         /// A master as JSON: its fields, then "slaves", the deprecated alias of "lines" (the
         /// same array), kept for one release.
         #[derive(Serialize)]
@@ -521,7 +521,7 @@ impl Status {
             .collect()
     }
 
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut out = String::new();
         if self.masters.is_empty() {

@@ -109,7 +109,7 @@ fn einval() -> NlError {
 /// RTM_NEWNEXTHOP for `n`, with NLM_F_REQUEST|NLM_F_ACK|`flags`. A group is sent as AF_UNSPEC
 /// (the kernel requires it) with its members and, when resilient, its type and bucket count;
 /// a single hop as AF_INET with its device and gateway. EINVAL for weights outside 1..=256.
-pub fn encode_new(n: &Nexthop, flags: u16, seq: u32) -> Result<Vec<u8>, NlError> {
+pub(crate) fn encode_new(n: &Nexthop, flags: u16, seq: u32) -> Result<Vec<u8>, NlError> {
     let mut m = MsgBuf::new(RTM_NEWNEXTHOP, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
     let group = !n.group.is_empty();
     let nh_flags = if n.onlink { RTNH_F_ONLINK } else { 0 };
@@ -144,7 +144,7 @@ pub fn encode_new(n: &Nexthop, flags: u16, seq: u32) -> Result<Vec<u8>, NlError>
 }
 
 /// RTM_DELNEXTHOP for nexthop `id` (NLM_F_REQUEST|NLM_F_ACK).
-pub fn encode_del(id: u32, seq: u32) -> Vec<u8> {
+pub(crate) fn encode_del(id: u32, seq: u32) -> Vec<u8> {
     let mut m = MsgBuf::new(RTM_DELNEXTHOP, NLM_F_REQUEST | NLM_F_ACK, seq);
     m.nhmsg(AF_UNSPEC, 0, 0);
     m.attr(NHA_ID, &id.to_ne_bytes());
@@ -152,7 +152,7 @@ pub fn encode_del(id: u32, seq: u32) -> Vec<u8> {
 }
 
 /// RTM_GETNEXTHOP dump of every nexthop object.
-pub fn encode_dump(seq: u32) -> Vec<u8> {
+pub(crate) fn encode_dump(seq: u32) -> Vec<u8> {
     let mut m = MsgBuf::new(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, seq);
     m.nhmsg(AF_UNSPEC, 0, 0);
     m.finish()
@@ -207,7 +207,7 @@ fn attrs(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 /// Splits one datagram into its messages. Err(EPROTO) if a header's length is impossible.
-pub fn parse_replies(buf: &[u8]) -> Result<Vec<Parsed>, NlError> {
+pub(crate) fn parse_replies(buf: &[u8]) -> Result<Vec<Parsed>, NlError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at + NLMSG_HDRLEN <= buf.len() {
@@ -242,7 +242,7 @@ pub fn parse_replies(buf: &[u8]) -> Result<Vec<Parsed>, NlError> {
 }
 
 /// The payload of an RTM_NEWNEXTHOP (struct nhmsg, then NHA_* attributes).
-pub fn parse_nexthop(p: &[u8]) -> Option<Nexthop> {
+pub(crate) fn parse_nexthop(p: &[u8]) -> Option<Nexthop> {
     let family = *p.first()?;
     let protocol = *p.get(2)?;
     let flags = u32_at(p, 4)?;
@@ -383,7 +383,7 @@ impl RawSocket {
 
 /// Whether a kernel release string (uname -r: "6.1.0-57-amd64", "5.13.0", "6.18.44-fc") is at
 /// least `major.minor`. False when the string does not start with a version.
-pub fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
+pub(crate) fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let num = |s: Option<&str>| s.and_then(|s| s.parse::<u32>().ok());
     match (num(parts.next()), num(parts.next())) {
