@@ -121,3 +121,8 @@ fn vm_t72_a_multipath_bundle_through_the_network_scripts_hooks() {
 fn vm_t74_static_dhcp_and_point_to_point_lines_in_one_multipath_bundle() {
     vm_scenario("multipath-lines", &["dhclient", "dhclient-script", "busybox"]);
 }
+
+#[test]
+fn vm_t78_a_connection_bundle_through_the_network_scripts_hooks() {
+    vm_scenario("connection", &["conntrack"]);
+}

@@ -39,6 +39,9 @@ ip link set lo up
 # catch one of a line taken down and up a moment ago still on its way.
 sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 export VM_STATE=/run/teqlctl-vm
+# check run as the timer runs it (as_check_unit): its sandbox built afresh for each round (see
+# tests/vm/lib.sh).
+export CHECK_UNIT_KEEP=0
 mkdir -p "$VM_STATE"
 export VM_SCENARIO=${VM_SCENARIO:-$(basename "${0%.sh}")}
 # shellcheck source-path=SCRIPTDIR source=../vm/lib.sh
