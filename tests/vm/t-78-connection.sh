@@ -9,7 +9,7 @@
 # tests/netns/connection.sh, with the same names: the table and rules, the dry run, shares by
 # weight, PREFER_DST, a weight change, dead ISPs and conntrack flushes, the bundle down.
 # vm-timeout: 300
-# vm-cost: 129
+# vm-cost: 15
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
