@@ -262,8 +262,47 @@ rp_filter_effective() {
 # keeps network namespaces): a mount costs 0.2-0.3 s under TCG, and a timer round must stay
 # well under its second. Files written later under the read-only mounts are still seen (the
 # same file systems); mounts made later are not, which check does not need. lab_down drops it.
+# CHECK_UNIT_KEEP=0 (tests/netns/vmlab.sh, on the host's kernel) builds it afresh for each
+# call instead: there the kernel refused, at random, to bind the new namespace to its file
+# (EINVAL: it took the new namespace for an older one, a loop).
 CHECK_UNIT=$VM_DIR/../../distro/systemd/teqlctl-check.service
 CHECK_UNIT_NS=$VM_STATE/check-unit
+# The sandbox's mounts, run by bash in the new mount namespace with ReadWritePaths as $1.
+_CHECK_UNIT_MOUNTS='
+    rw=$1
+    # is_rw PATH: PATH is one of the writable paths or under one.
+    is_rw() { local p; for p in $rw; do case $1 in "$p" | "$p"/*) return 0 ;; esac; done; return 1; }
+    # The list first: /proc/self/mounts read while mounts change shifts its lines.
+    mapfile -t mounts </proc/self/mounts
+    paths=()
+    for line in "${mounts[@]}"; do
+        read -r _ m _ <<<"$line"
+        paths+=("$(printf "%b" "$m")")
+    done
+    for ((i = 0; i < ${#paths[@]}; i++)); do
+        m=${paths[i]}
+        # A mount hidden by a later one at or above its path (vng'"'"'s /usr overlay
+        # hides /usr/lib) is out of reach, and cannot be remounted.
+        hidden=0
+        for ((j = i + 1; j < ${#paths[@]}; j++)); do
+            case $m in "${paths[j]}" | "${paths[j]%/}"/*) hidden=1 && break ;; esac
+        done
+        [ "$hidden" = 1 ] && continue
+        case $m in
+        /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;;
+        # The lab'"'"'s network namespaces: a copy held here would keep them alive.
+        /run/netns/*) umount -l "$m"; continue ;;
+        esac
+        is_rw "$m" && continue
+        mount -o remount,bind,ro "$m" || exit 125
+    done
+    # A writable path that is not a mount of its own is bound onto itself, writable.
+    for p in $rw; do
+        mountpoint -q "$p" && continue
+        { mount --bind "$p" "$p" && mount -o remount,bind,rw "$p"; } || exit 125
+    done
+    mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125
+'
 as_check_unit() {
     local caps rw bset=-all c
     caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$CHECK_UNIT" | head -n 1)
@@ -277,45 +316,18 @@ as_check_unit() {
         c=${c#CAP_}
         bset+=",+${c,,}"
     done
+    if [ "${CHECK_UNIT_KEEP:-1}" = 0 ]; then
+        # shellcheck disable=SC2016  # expanded by the inner bash
+        unshare -m --propagation private bash -c "$_CHECK_UNIT_MOUNTS"'
+            exec setpriv --no-new-privs --inh-caps=-all --bounding-set="$2" -- "${@:3}"' as_check_unit "$rw" "$bset" "$@"
+        return
+    fi
     if ! mountpoint -q "$CHECK_UNIT_NS/mnt"; then
         # The file a namespace is bound to must sit on a private mount.
         mkdir -p "$CHECK_UNIT_NS" && mount --bind "$CHECK_UNIT_NS" "$CHECK_UNIT_NS" \
             && mount --make-private "$CHECK_UNIT_NS" && touch "$CHECK_UNIT_NS/mnt" || return 125
-        unshare --mount="$CHECK_UNIT_NS/mnt" --propagation private bash -c '
-            rw=$1
-            # is_rw PATH: PATH is one of the writable paths or under one.
-            is_rw() { local p; for p in $rw; do case $1 in "$p" | "$p"/*) return 0 ;; esac; done; return 1; }
-            # The list first: /proc/self/mounts read while mounts change shifts its lines.
-            mapfile -t mounts </proc/self/mounts
-            paths=()
-            for line in "${mounts[@]}"; do
-                read -r _ m _ <<<"$line"
-                paths+=("$(printf "%b" "$m")")
-            done
-            for ((i = 0; i < ${#paths[@]}; i++)); do
-                m=${paths[i]}
-                # A mount hidden by a later one at or above its path (vng'"'"'s /usr overlay
-                # hides /usr/lib) is out of reach, and cannot be remounted.
-                hidden=0
-                for ((j = i + 1; j < ${#paths[@]}; j++)); do
-                    case $m in "${paths[j]}" | "${paths[j]%/}"/*) hidden=1 && break ;; esac
-                done
-                [ "$hidden" = 1 ] && continue
-                case $m in
-                /proc | /proc/* | /sys | /sys/* | /dev | /dev/*) continue ;;
-                # The lab'"'"'s network namespaces: a copy held here would keep them alive.
-                /run/netns/*) umount -l "$m"; continue ;;
-                esac
-                is_rw "$m" && continue
-                mount -o remount,bind,ro "$m" || exit 125
-            done
-            # A writable path that is not a mount of its own is bound onto itself, writable.
-            for p in $rw; do
-                mountpoint -q "$p" && continue
-                { mount --bind "$p" "$p" && mount -o remount,bind,rw "$p"; } || exit 125
-            done
-            mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 125
-        ' as_check_unit "$rw" || { umount "$CHECK_UNIT_NS/mnt" 2>/dev/null; return 125; }
+        unshare --mount="$CHECK_UNIT_NS/mnt" --propagation private bash -c "$_CHECK_UNIT_MOUNTS" as_check_unit "$rw" \
+            || { umount "$CHECK_UNIT_NS/mnt" 2>/dev/null; return 125; }
     fi
     nsenter --mount="$CHECK_UNIT_NS/mnt" -- setpriv --no-new-privs --inh-caps=-all --bounding-set="$bset" -- "$@"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A multipath bundle over three independent ISPs (issue 12) driven by the real ifupdown (0.8)
-# with teqlctl linked into /etc/network/if-*.d, as t-72 drives it with network-scripts' hooks:
+# with teqlctl linked into /etc/network/if-*.d, as tests/netns/multipath.sh (once t-72) drives it with network-scripts' hooks:
 # `ifup -a` builds split access (each line's table and rule) and the weighted resilient group
 # as the default route; ping -I from each line, the internet reaching each line, LAN flows
 # spread over every line, status counters growing; a second ifup changes nothing; `ifdown

@@ -4,7 +4,7 @@
 # eth2 by DHCP from NetworkManager's own client), teqlctl.master=wan and the lines' weights and
 # tables in [user], the bundle's mode in /etc/teqlctl/bundles/wan.conf, the binary linked as the
 # dispatcher script. The lines come up one by one: split access and the weighted group as with
-# network-scripts (t-72), eth2's gateway the lease's; a renewal with another router moves eth2's
+# network-scripts (tests/netns/multipath.sh, once t-72), eth2's gateway the lease's; a renewal with another router moves eth2's
 # route (dhcp4-change); one line down under LAN traffic and back; NetworkManager restarted under
 # the bundle; a profile with a bad weight; then mode=connection, the lines up at once, new
 # connections spread by weight with teqlctl's NAT, and the whole set down leaving nothing.

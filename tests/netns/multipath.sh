@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
+# Run by tests/netns.rs inside `unshare -m -n` (see vmlab.sh): what tests/vm/t-72-multipath.sh
+# checked in the VM until issue 27, point 5, every check moved here with its name and meaning
+# (the VM's lab, tests/vm/isp.sh, and its assertions, on the host's kernel, in seconds).
 # A multipath bundle over three independent ISPs (issue 12), driven the way network-scripts
 # drives its hooks: split access (each line's table and rule), the weighted resilient nexthop
 # group as the default route, `ping -I` from each line's address, the internet reaching each
 # line, LAN connections spread over every line, ifdown/ifup of a line, the bundle down and up
-# (ifdown-teql/ifup-teql of DEVICETYPE=teql), nothing of the admin's touched.
-# vm-timeout: 420
-# vm-cost: 143
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source-path=SCRIPTDIR source=netscripts.sh
-. "$(dirname "${BASH_SOURCE[0]}")/netscripts.sh"
-# shellcheck source-path=SCRIPTDIR source=isp.sh
-. "$(dirname "${BASH_SOURCE[0]}")/isp.sh"
+# (ifdown-teql/ifup-teql of DEVICETYPE=teql), detach/attach, a dead ISP taken out by `check`
+# (run in the check unit's sandbox) and back, a broken line file, nothing of the admin's touched.
+# shellcheck source-path=SCRIPTDIR source=vmlab.sh
+. "$(dirname "${BASH_SOURCE[0]}")/vmlab.sh"
 
 check "isp_up" isp_up
 write_files() {
