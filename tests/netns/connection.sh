@@ -42,20 +42,7 @@ check "the admin's table is in" nft list table inet admin
 admin_nft=$(nft list table inet admin)
 ip -n inet addr add "$PREFERRED_HOST/32" dev lo
 
-write_files() {
-    isp_write_office "2 1 1" "TEQL_TABLE=420%k" "TEQL_PROBE=$ISP_HOST" || return 1
-    cat >"$NS_DIR/ifcfg-wan" <<'EOT'
-DEVICE=wan
-DEVICETYPE=teql
-ONBOOT=yes
-TEQL_MODE=connection
-TEQL_NAT="198.18.100.0/24"        # the LAN, masqueraded per line
-TEQL_PREFER="eth3 eth1"           # the preferred line, then the next in order
-TEQL_PREFER_DST="198.18.64.0/18"
-TEQL_LOCAL_SOURCE=198.18.100.1    # the box's LAN address: its unbound connections balanced
-EOT
-}
-check "write the office's files (mode connection)" write_files
+check "write the office's files (mode connection)" isp_write_connection_office
 check "link the hooks" ns_link_hooks
 
 # check_shares WHAT TOTAL: each line's share of the sink's datagrams is within 0.12 of its

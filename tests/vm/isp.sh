@@ -149,6 +149,24 @@ isp_write_office() {
     printf 'DEVICE=wan\nDEVICETYPE=teql\nONBOOT=yes\nTEQL_MODE=multipath\n' >"$NS_DIR/ifcfg-wan"
 }
 
+# isp_write_connection_office: the office of the connection scenarios (the VM's t-78 and
+# tests/netns/connection.sh): lines eth1..eth3 weighted 2 1 1 in tables 4201..4203, probing
+# the ISPs' host, and bundle wan in connection mode with its NAT, preferred lines, preferred
+# destinations and a local source.
+isp_write_connection_office() {
+    isp_write_office "2 1 1" "TEQL_TABLE=420%k" "TEQL_PROBE=$ISP_HOST" || return 1
+    cat >"$NS_DIR/ifcfg-wan" <<'EOT'
+DEVICE=wan
+DEVICETYPE=teql
+ONBOOT=yes
+TEQL_MODE=connection
+TEQL_NAT="198.18.100.0/24"        # the LAN, masqueraded per line
+TEQL_PREFER="eth3 eth1"           # the preferred line, then the next in order
+TEQL_PREFER_DST="198.18.64.0/18"
+TEQL_LOCAL_SOURCE=198.18.100.1    # the box's LAN address: its unbound connections balanced
+EOT
+}
+
 # isp_check_spread: 64 UDP flows from the LAN (each its own socket, so its own source port:
 # the L4 hash spreads them), 5 datagrams each, through the admin's NAT, into a sink on the
 # internet host; every line carries some, and nearly all leave.

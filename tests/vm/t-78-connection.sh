@@ -22,20 +22,7 @@ check "isp_up" isp_up
 # expressions in use.
 nft delete table ip adminnat
 
-write_files() {
-    isp_write_office "2 1 1" "TEQL_TABLE=420%k" "TEQL_PROBE=$ISP_HOST" || return 1
-    cat >"$NS_DIR/ifcfg-wan" <<'EOT'
-DEVICE=wan
-DEVICETYPE=teql
-ONBOOT=yes
-TEQL_MODE=connection
-TEQL_NAT="198.18.100.0/24"        # the LAN, masqueraded per line
-TEQL_PREFER="eth3 eth1"           # the preferred line, then the next in order
-TEQL_PREFER_DST="198.18.64.0/18"
-TEQL_LOCAL_SOURCE=198.18.100.1    # the box's LAN address: its unbound connections balanced
-EOT
-}
-check "write the office's files (mode connection)" write_files
+check "write the office's files (mode connection)" isp_write_connection_office
 check "link the hooks" ns_link_hooks
 
 # --- the lines come up as network-scripts brings them up -----------------------------------
