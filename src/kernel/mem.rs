@@ -369,12 +369,7 @@ impl Kernel for MemKernel {
     }
 
     fn read_bundle_routing(&mut self, state: &mut State) {
-        let masters: Vec<(String, bool)> = state
-            .links
-            .iter()
-            .filter(|l| crate::names::is_teql_name(&l.name))
-            .map(|l| (l.name.clone(), State::is_up(l)))
-            .collect();
+        let masters = state.teql_masters();
         if masters.iter().any(|m| m.1) {
             state.ip_forward = self.state.ip_forward;
         }

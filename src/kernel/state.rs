@@ -117,16 +117,21 @@ impl State {
         })
     }
 
+    /// The teqlN devices the kernel has, each with whether it is up: the bundles whose routes
+    /// and NAT a run reads (here and in kernel::MemKernel).
+    pub(crate) fn teql_masters(&self) -> Vec<(String, bool)> {
+        self.links
+            .iter()
+            .filter(|l| crate::names::is_teql_name(&l.name))
+            .map(|l| (l.name.clone(), State::is_up(l)))
+            .collect()
+    }
+
     /// What a TEQL bundle's TEQL_ROUTE and TEQL_NAT need besides the routes `read_netlink`
     /// has: net.ipv4.ip_forward when a teqlN is up, and the NAT tables we recorded. Starts no
     /// process, and asks nftables only about a bundle with a record.
     pub fn read_bundle_routing(&mut self) {
-        let masters: Vec<(String, bool)> = self
-            .links
-            .iter()
-            .filter(|l| crate::names::is_teql_name(&l.name))
-            .map(|l| (l.name.clone(), State::is_up(l)))
-            .collect();
+        let masters = self.teql_masters();
         if masters.iter().any(|m| m.1) {
             self.ip_forward = crate::kernel::sysctl::ip_forward();
         }
