@@ -71,15 +71,15 @@ fn the_user_story_loads_the_same_from_both_formats() {
         assert!(c.problems.is_empty(), "{:?}", problems(&c));
         let m = &c.masters["wan"];
         assert_eq!(m.mode.name(), "connection");
-        let Mode::Multipath(o) = &m.mode else { panic!("{:?}", m.mode) };
-        assert_eq!(o.connection.as_ref(), Some(&want));
+        let Mode::Connection(_, o) = &m.mode else { panic!("{:?}", m.mode) };
+        assert_eq!(o, &want);
         assert_eq!(c.members["eth1"].path.weight, Some(2));
     }
     // Connection mode alone: no NAT, nothing preferred.
     let c = config::load(redhat("DEVICE=wan\nTEQL_MODE=connection\n").path());
     assert!(c.problems.is_empty(), "{:?}", problems(&c));
-    let Mode::Multipath(o) = &c.masters["wan"].mode else { panic!() };
-    assert_eq!(o.connection, Some(ConnectionOptions::default()));
+    let Mode::Connection(_, o) = &c.masters["wan"].mode else { panic!("{:?}", c.masters["wan"].mode) };
+    assert_eq!(o, &ConnectionOptions::default());
 }
 
 /// The user story's lines with the teql options `bundle` on wan, in `fmt`.

@@ -327,14 +327,14 @@ fn wan_config(mode: &str) -> (TempDir, Config) {
 /// transaction and conntrack flushes as `ops::connection_step` makes them.
 fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> Plan {
     let master = &cfg.masters["wan"];
-    let teqlctl::config::Mode::Multipath(options) = &master.mode else { panic!("wan is a multipath bundle") };
+    let options = master.mode.paths().expect("wan is a multipath or connection bundle");
     let lines = teqlctl::run::ops::multipath_lines(cfg, "wan");
     let b = mp::Bundle {
         name: bundle("wan"),
         hash: options.hash,
         defroute: options.defroute,
         metric: master.metric,
-        fwmark: options.connection.is_some(),
+        fwmark: master.mode.connection().is_some(),
         local_source: None,
     };
     let mut s = k.read(Reads::NetlinkOnly).unwrap();
@@ -348,7 +348,7 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
     };
     let p = mp::plan(&b, &lines, &req, &s);
     let mut actions = p.actions;
-    if let Some(c) = &options.connection {
+    if let Some(c) = master.mode.connection() {
         let current = k.nft_table("wan").map(str::to_string);
         let undo = format!("{}{}", conn::teardown(), current.as_deref().unwrap_or(""));
         let clines: Vec<ConnLine> = lines

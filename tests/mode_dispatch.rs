@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const MODE_TESTS: &[&str] = &[
     "Mode::",
     ".connection()",
+    ".paths()",
     "multipath_bundle(",
     "multipath_of(",
     "is_teql(",

@@ -15,8 +15,8 @@ use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::shell::{self, ShellVars};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
-    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
-    RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
+    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, ReadProblem, RpFilter,
+    Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -472,7 +472,7 @@ fn build_master(ctx: &mut Ctx, vars: &ShellVars, device: &str, defaults: &Defaul
     keys::line_keys_on_bundle(ctx, &FORMAT, &values, device);
     let (mode, routing) = keys::read_bundle(ctx, &FORMAT, &values, device)?;
     let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    if let Mode::Multipath(_) = mode {
+    if mode.paths().is_some() {
         // The bundle is no device: network-scripts' own keys for one would do nothing.
         if keys::device_keys_on_multipath(ctx, &FORMAT, device, |k| get(k).is_some()) {
             return None;

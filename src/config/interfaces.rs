@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use super::keys::{self, Format, Key, Problems, Spelling, KEYS};
 use super::{
     finish, master_index, parse_decimal, parse_ipv4, parse_mtu, parse_netmask, parse_prefix_len, quoted,
-    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem,
-    RpFilter, Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS,
-    MAX_OPTIONS, MAX_SOURCED_FILES, MAX_STANZAS,
+    read_config_file, shown, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, ReadProblem, RpFilter,
+    Values, EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, MAX_FILE_BYTES, MAX_INHERIT_DEPTH, MAX_LINE_CHARS, MAX_OPTIONS,
+    MAX_SOURCED_FILES, MAX_STANZAS,
 };
 use super::{
     parse_outer_addr, parse_tunnel_key, TunnelConf, TunnelKind, TunnelOrigin, EXPECT_OUTER_ADDR, EXPECT_TUNNEL_KEY,
@@ -1266,7 +1266,7 @@ fn build_master(ctx: &mut Ctx, stanza: &Stanza, onboot: bool) -> Option<Master> 
     check_member(ctx, &values, false);
     let (mode, routing) = keys::read_bundle(ctx, &FORMAT, &values, &stanza.name)?;
     let value = |name: &str| stanza.get(name).map(|o| o.value.as_str());
-    if let Mode::Multipath(_) = mode {
+    if mode.paths().is_some() {
         // The bundle is no device: ifupdown's own options for one would configure nothing.
         if keys::device_keys_on_multipath(ctx, &FORMAT, &stanza.name, |k| value(k).is_some()) {
             return None;

@@ -28,7 +28,7 @@ use ini::{Ini, ParseOption, Properties};
 use super::keys::{self, Format, Key, Problems, Scope, Spelling, KEYS};
 use super::{
     finish, parse_decimal, parse_ipv4, parse_mtu, parse_prefix_len, quoted, read_config_file, shown, shown_path,
-    BundleName, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, Mode, ReadProblem, RpFilter, Values,
+    BundleName, Config, ConfigError, IfName, Ipv4Prefix, LinePath, Master, Member, ReadProblem, RpFilter, Values,
     EXPECT_IPV4, EXPECT_METRIC, EXPECT_MTU, EXPECT_YES_NO, MAX_FILE_BYTES,
 };
 
@@ -489,7 +489,7 @@ fn build_master(ctx: &mut Ctx, ini: &Ini, name: &str) -> Option<Master> {
     let mode_routing = keys::read_bundle(ctx, &BUNDLE_FORMAT, &values, name);
     let metric = ctx.field("metric", b.get("metric"), parse_decimal, EXPECT_METRIC);
     let (mode, routing) = mode_routing?;
-    if let Mode::Multipath(_) = mode {
+    if mode.paths().is_some() {
         // The bundle is no device: address, gateway and MTU would do nothing. Its
         // default-route is TEQL_DEFROUTE, read with the mode.
         if keys::device_keys_on_multipath(ctx, &BUNDLE_FORMAT, name, |k| b.get(k).is_some()) || broken {
@@ -561,6 +561,7 @@ pub(crate) fn profile_path(root: &Path, filename: Option<&str>, uuid: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Mode;
     use std::net::Ipv4Addr;
     use tempfile::TempDir;
 
@@ -643,7 +644,7 @@ mod tests {
         assert_eq!(messages(&cfg), Vec::<String>::new());
         let wan = &cfg.masters["wan"];
         let Mode::Multipath(o) = &wan.mode else { panic!("{:?}", wan.mode) };
-        assert_eq!((o.hash, o.defroute, o.connection.is_some()), (crate::config::HashPolicy::L3, true, false));
+        assert_eq!((o.hash, o.defroute), (crate::config::HashPolicy::L3, true));
         assert_eq!((wan.metric, wan.source.as_deref()), (5, Some(b.as_path())));
         let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
         let path = |l: &str| &cfg.members[l].path;
@@ -727,8 +728,7 @@ mod tests {
         );
         let cfg = load(root.path());
         assert_eq!(messages(&cfg), Vec::<String>::new());
-        let Mode::Multipath(o) = &cfg.masters["office"].mode else { panic!() };
-        let c = o.connection.as_ref().expect("a connection bundle");
+        let Mode::Connection(o, c) = &cfg.masters["office"].mode else { panic!("a connection bundle") };
         assert!(!o.defroute);
         assert_eq!(c.prefer, vec!["eth2".to_string(), "eth1".to_string()]);
         assert_eq!((c.nat.len(), c.prefer_dst.len()), (1, 1));

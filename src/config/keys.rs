@@ -552,13 +552,11 @@ fn read_mode(values: &Values, fmt: &Format) -> std::result::Result<Option<Mode>,
     if !bad.is_empty() {
         return Err(bad);
     }
-    if connection {
-        options.connection = Some(copts);
-    }
-    Ok(match (m, multipath) {
-        (None, _) => None,
-        (Some(_), false) => Some(Mode::Teql),
-        (Some(_), true) => Some(Mode::Multipath(options)),
+    Ok(match (m, multipath, connection) {
+        (None, ..) => None,
+        (Some(_), false, _) => Some(Mode::Teql),
+        (Some(_), true, false) => Some(Mode::Multipath(options)),
+        (Some(_), true, true) => Some(Mode::Connection(options, copts)),
     })
 }
 

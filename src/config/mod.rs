@@ -302,10 +302,12 @@ pub enum Mode {
     #[default]
     Teql,
     /// Per flow over independent ISPs: split access and a weighted nexthop group
-    /// (`multipath`); the bundle is a name with no kernel device. A connection bundle
-    /// (`connection`) is one too, with `MultipathOptions::connection` set: it stands on the
-    /// same per-line tables, rules and group, and adds its nftables table.
+    /// (`multipath`); the bundle is a name with no kernel device.
     Multipath(MultipathOptions),
+    /// Per connection with nftables (`connection`): sticky conntrack marks, NAT per line,
+    /// preferred lines. It stands on the same per-line tables, rules and group as a multipath
+    /// bundle (the first options), and adds its nftables table (the second).
+    Connection(MultipathOptions, ConnectionOptions),
 }
 
 impl Mode {
@@ -313,15 +315,24 @@ impl Mode {
     pub fn name(&self) -> &'static str {
         match self {
             Mode::Teql => "teql",
-            Mode::Multipath(o) if o.connection.is_some() => "connection",
             Mode::Multipath(_) => "multipath",
+            Mode::Connection(..) => "connection",
         }
     }
 
     /// The options of a connection bundle; None for the other modes.
     pub fn connection(&self) -> Option<&ConnectionOptions> {
         match self {
-            Mode::Multipath(o) => o.connection.as_ref(),
+            Mode::Connection(_, c) => Some(c),
+            Mode::Teql | Mode::Multipath(_) => None,
+        }
+    }
+
+    /// The routing options of a bundle that stands on per-line tables, rules and a nexthop
+    /// group (multipath and connection); None for TEQL.
+    pub fn paths(&self) -> Option<&MultipathOptions> {
+        match self {
+            Mode::Multipath(o) | Mode::Connection(o, _) => Some(o),
             Mode::Teql => None,
         }
     }
@@ -334,13 +345,11 @@ pub struct MultipathOptions {
     pub hash: HashPolicy,
     /// TEQL_DEFROUTE / teql-defroute: install the default route over the lines (default yes).
     pub defroute: bool,
-    /// Set for TEQL_MODE=connection: per-connection balancing with nftables.
-    pub connection: Option<ConnectionOptions>,
 }
 
 impl Default for MultipathOptions {
     fn default() -> MultipathOptions {
-        MultipathOptions { hash: HashPolicy::L4, defroute: true, connection: None }
+        MultipathOptions { hash: HashPolicy::L4, defroute: true }
     }
 }
 
@@ -732,7 +741,7 @@ pub(crate) fn finish(cfg: &mut Config, root: &std::path::Path, fmt: &Format, own
 fn check_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
-        let multipath = matches!(m.mode, Mode::Multipath(_));
+        let multipath = m.mode.paths().is_some();
         let Some(path) = m.source.clone() else { continue };
         let msg = if master_index(name).is_some() && multipath {
             format!(
@@ -767,7 +776,7 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
         }
         let mode = cfg.masters.get(m.master.as_str()).map(|x| &x.mode);
         let e = match mode {
-            _ if !m.master.is_teql() && !matches!(mode, Some(Mode::Multipath(_))) => {
+            _ if !m.master.is_teql() && mode.and_then(Mode::paths).is_none() => {
                 // One problem for the missing bundle, however many lines name it (filed below).
                 orphans.entry(m.master.to_string()).or_default().push(m);
                 continue;
@@ -784,7 +793,7 @@ fn check_bundles(cfg: &mut Config, fmt: &Format) {
                 },
                 None => continue,
             },
-            Some(Mode::Multipath(_)) => continue,
+            Some(Mode::Multipath(_) | Mode::Connection(..)) => continue,
         };
         bad_members.push((device.clone(), e));
     }
@@ -838,7 +847,7 @@ fn check_connection_bundles(cfg: &mut Config, fmt: &Format) {
     let mut bad = Vec::new();
     let mut first: Option<BundleName> = None;
     for (name, m) in &cfg.masters {
-        let Mode::Multipath(MultipathOptions { connection: Some(c), .. }) = &m.mode else { continue };
+        let Some(c) = m.mode.connection() else { continue };
         let Some(path) = m.source.clone() else { continue };
         let msg = if let Some(other) = &first {
             Some(format!(
@@ -910,7 +919,7 @@ fn check_tables(cfg: &mut Config, root: &std::path::Path, fmt: &Format) {
     let lines: Vec<(String, u32, bool, PathBuf)> = cfg
         .members
         .values()
-        .filter(|m| matches!(cfg.masters.get(m.master.as_str()).map(|x| &x.mode), Some(Mode::Multipath(_))))
+        .filter(|m| cfg.masters.get(m.master.as_str()).is_some_and(|x| x.mode.paths().is_some()))
         .map(|m| {
             let t = m.table();
             (m.device.to_string(), t, m.path.table.is_none(), m.source.clone())
@@ -959,7 +968,9 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
     let mut groups: BTreeMap<u32, BundleName> = BTreeMap::new();
     let mut bad_masters = Vec::new();
     for (name, m) in &cfg.masters {
-        let Mode::Multipath(_) = &m.mode else { continue };
+        if m.mode.paths().is_none() {
+            continue;
+        }
         let id = crate::ids::group_id(name);
         if let Some(other) = groups.get(&id) {
             let msg = format!(
@@ -984,11 +995,13 @@ fn check_ids(cfg: &mut Config, fmt: &Format) {
     let mut bad = Vec::new();
     for m in cfg.members.values() {
         let Some(master) = cfg.masters.get(m.master.as_str()) else { continue };
-        let Mode::Multipath(o) = &master.mode else { continue };
+        if master.mode.paths().is_none() {
+            continue;
+        }
         let table = m.table();
         let clash = if let Some(bundle) = groups.get(&table) {
             Some(format!("its routing table {table} is also the nexthop group id of bundle {}", shown(bundle)))
-        } else if o.connection.is_some() {
+        } else if master.mode.connection().is_some() {
             let mark = crate::ids::mark_of(table);
             match marks.get(&mark) {
                 Some((other, t)) => Some(format!(

@@ -10,13 +10,13 @@
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
-use crate::config::{BundleName, Config, IfName, Master, Member, Mode, MultipathOptions, RpFilter};
+use crate::config::{BundleName, Config, ConnectionOptions, IfName, Master, Member, Mode, RpFilter};
 use crate::error::Result;
 use crate::kernel::netlink::Link;
 use crate::kernel::state::State;
 use crate::plan::Plan;
 use crate::run::health::Health;
-use crate::run::ops::{Applied, Ctx};
+use crate::run::ops::{Applied, Ctx, Paths};
 
 /// What each mode answers for its bundles. `Ctx` carries the run's options; the bundle and its
 /// configuration are the implementation's own.
@@ -94,7 +94,11 @@ pub struct Requirements {
 pub fn of<'a>(cfg: &'a Config, master: &'a Master) -> Box<dyn BundleMode + 'a> {
     match &master.mode {
         Mode::Teql => Box::new(Teql { cfg, master: Cow::Borrowed(master) }),
-        Mode::Multipath(options) => Box::new(Multipath { cfg, master, options }),
+        Mode::Multipath(options) => Box::new(Multipath { cfg, p: Paths { master, options, connection: None } }),
+        Mode::Connection(options, c) => Box::new(Connection {
+            paths: Multipath { cfg, p: Paths { master, options, connection: Some(c) } },
+            options: c,
+        }),
     }
 }
 
@@ -141,14 +145,17 @@ pub(crate) fn bundle_of_member<'a>(cfg: &'a Config, m: &Member) -> Option<Box<dy
 /// The routing tables of every line of a multipath or connection bundle: what a run must read
 /// of the kernel for them (empty when there is none, and nothing more is read).
 pub(crate) fn routing_tables(cfg: &Config) -> Vec<u32> {
-    cfg.members.values().filter(|m| multipath_options(cfg, &m.master).is_some()).map(Member::table).collect()
+    cfg.members
+        .values()
+        .filter(|m| cfg.masters.get(&m.master).is_some_and(|b| b.mode.paths().is_some()))
+        .map(Member::table)
+        .collect()
 }
 
 /// The marks of a connection bundle's lines, when `name` is one and its table should be read
 /// (`status` of it, or of every bundle).
 pub(crate) fn connection_marks(cfg: &Config, name: &str) -> Option<Vec<u32>> {
-    let o = multipath_options(cfg, name)?;
-    o.connection.as_ref()?;
+    cfg.masters.get(name)?.mode.connection()?;
     Some(cfg.members_of(name).map(|m| crate::plan::connection::mark_of(m.table())).collect())
 }
 
@@ -180,14 +187,6 @@ pub(crate) fn statuses(
     // Named bundles first, then teql0, teql1...
     names.sort_by_key(|n| crate::config::master_index(n));
     names.iter().map(|n| bundle_or_bare(cfg, n).status(state, health)).collect()
-}
-
-/// A multipath (or connection) bundle's options.
-fn multipath_options<'a>(cfg: &'a Config, name: &str) -> Option<&'a MultipathOptions> {
-    match &cfg.masters.get(name)?.mode {
-        Mode::Multipath(o) => Some(o),
-        Mode::Teql => None,
-    }
 }
 
 /// sch_teql's masters, named teqlN: the kernel makes them, one per index.
@@ -283,35 +282,34 @@ impl BundleMode for Teql<'_> {
     }
 }
 
-/// Multipath and connection bundles: a name with no kernel device, per-line tables and rules
-/// and a nexthop group; a connection bundle adds its nftables table.
+/// Multipath bundles: a name with no kernel device, per-line tables and rules and a nexthop
+/// group.
 struct Multipath<'a> {
     cfg: &'a Config,
-    master: &'a Master,
-    options: &'a MultipathOptions,
+    p: Paths<'a>,
 }
 
 impl BundleMode for Multipath<'_> {
     fn name(&self) -> &str {
-        &self.master.device
+        &self.p.master.device
     }
 
     fn lines_up(&self, ctx: &Ctx, lines: &[IfName], _bring_up: bool) -> Result<Plan> {
         let joining: Vec<&str> = lines.iter().map(IfName::as_str).collect();
-        crate::run::ops::multipath_joining(ctx, self.cfg, self.master, self.options, &joining)
+        crate::run::ops::multipath_joining(ctx, self.cfg, self.p, &joining)
     }
 
     fn lines_down(&self, ctx: &Ctx, lines: &[IfName], _missing_ok: bool) -> Result<Plan> {
         let leaving = crate::run::ops::MpEvent::Leaving(lines.iter().map(IfName::to_string).collect());
-        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &leaving)
+        crate::run::ops::multipath(ctx, self.cfg, self.p, &leaving)
     }
 
     fn up(&self, ctx: &Ctx, _need_a_line: bool) -> Result<Plan> {
-        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::run::ops::MpEvent::Up)
+        crate::run::ops::multipath(ctx, self.cfg, self.p, &crate::run::ops::MpEvent::Up)
     }
 
     fn down(&self, ctx: &Ctx) -> Result<Plan> {
-        crate::run::ops::multipath(ctx, self.cfg, self.master, self.options, &crate::run::ops::MpEvent::Down)
+        crate::run::ops::multipath(ctx, self.cfg, self.p, &crate::run::ops::MpEvent::Down)
     }
 
     fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
@@ -324,7 +322,7 @@ impl BundleMode for Multipath<'_> {
                 return Some(Err(e));
             }
         }
-        Some(crate::run::ops::dhcp_event(ctx, self.cfg, self.master, self.options, ev))
+        Some(crate::run::ops::dhcp_event(ctx, self.cfg, self.p, ev))
     }
 
     fn takes_leases(&self) -> bool {
@@ -338,7 +336,7 @@ impl BundleMode for Multipath<'_> {
         _rp: &dyn Fn(&str) -> RpFilter,
         _held: Option<&crate::run::lock::Lock>,
     ) -> Result<Vec<Applied>> {
-        crate::run::ops::multipath_health(ctx, self.cfg, self.master, self.options, changes)
+        crate::run::ops::multipath_health(ctx, self.cfg, self.p, changes)
     }
 
     fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
@@ -346,9 +344,7 @@ impl BundleMode for Multipath<'_> {
     }
 
     fn would_carry(&self, m: &Member, state: &State) -> bool {
-        crate::run::ops::multipath_would_carry(self.cfg, self.master, self.options, state)
-            .iter()
-            .any(|l| l == m.device.as_str())
+        crate::run::ops::multipath_would_carry(self.cfg, self.p, state).iter().any(|l| l == m.device.as_str())
     }
 
     fn probe_next_hop(&self, m: &Member, link: &Link, state: &State) -> Option<Ipv4Addr> {
@@ -367,15 +363,99 @@ impl BundleMode for Multipath<'_> {
     }
 
     fn mode_name(&self) -> &'static str {
-        self.master.mode.name()
+        "multipath"
+    }
+
+    fn requirements(&self) -> Requirements {
+        Requirements { sch_teql: false, resilient_groups: true, nft: false, nft_ruleset: None }
+    }
+
+    fn repair(&self, _: &Ctx, _: &State) {
+        // Its tables, rules and group are the lines' runs' and check's own round's.
+    }
+
+    fn status(&self, state: &State, health: &Health) -> crate::run::status::MasterStatus {
+        crate::run::status::multipath_status(self.cfg, state, health, self.p.master, None)
+    }
+
+    fn has_device(&self) -> bool {
+        false
+    }
+}
+
+/// Connection bundles: a multipath bundle's tables, rules and group (its runs are the
+/// multipath runs, which write the nftables table when `Paths::connection` is set), and the
+/// nftables table `inet teqlctl` that marks each connection for a line.
+struct Connection<'a> {
+    paths: Multipath<'a>,
+    options: &'a ConnectionOptions,
+}
+
+impl BundleMode for Connection<'_> {
+    fn name(&self) -> &str {
+        self.paths.name()
+    }
+
+    fn lines_up(&self, ctx: &Ctx, lines: &[IfName], bring_up: bool) -> Result<Plan> {
+        self.paths.lines_up(ctx, lines, bring_up)
+    }
+
+    fn lines_down(&self, ctx: &Ctx, lines: &[IfName], missing_ok: bool) -> Result<Plan> {
+        self.paths.lines_down(ctx, lines, missing_ok)
+    }
+
+    fn up(&self, ctx: &Ctx, need_a_line: bool) -> Result<Plan> {
+        self.paths.up(ctx, need_a_line)
+    }
+
+    fn down(&self, ctx: &Ctx) -> Result<Plan> {
+        self.paths.down(ctx)
+    }
+
+    fn refresh(&self, ctx: &Ctx) -> Result<Plan> {
+        self.paths.refresh(ctx)
+    }
+
+    fn lease(&self, ctx: &Ctx, ev: &crate::run::dhcp::Event, joining: bool) -> Option<Result<Plan>> {
+        self.paths.lease(ctx, ev, joining)
+    }
+
+    fn takes_leases(&self) -> bool {
+        self.paths.takes_leases()
+    }
+
+    fn health(
+        &self,
+        ctx: &Ctx,
+        changes: &[&crate::run::health::Change],
+        rp: &dyn Fn(&str) -> RpFilter,
+        held: Option<&crate::run::lock::Lock>,
+    ) -> Result<Vec<Applied>> {
+        self.paths.health(ctx, changes, rp, held)
+    }
+
+    fn carries(&self, m: &Member, link: &Link, state: &State) -> bool {
+        self.paths.carries(m, link, state)
+    }
+
+    fn would_carry(&self, m: &Member, state: &State) -> bool {
+        self.paths.would_carry(m, state)
+    }
+
+    fn probe_next_hop(&self, m: &Member, link: &Link, state: &State) -> Option<Ipv4Addr> {
+        self.paths.probe_next_hop(m, link, state)
+    }
+
+    fn mode_name(&self) -> &'static str {
+        "connection"
     }
 
     fn requirements(&self) -> Requirements {
         use crate::plan::connection as conn;
+        let (cfg, master) = (self.paths.cfg, self.paths.p.master);
         // With no line the planner writes no table (and the readers say the bundle has none).
-        let lines: Vec<conn::ConnLine> = self
-            .cfg
-            .members_of(&self.master.device)
+        let lines: Vec<conn::ConnLine> = cfg
+            .members_of(&master.device)
             .map(|l| conn::ConnLine {
                 device: l.device.clone(),
                 mark: conn::mark_of(l.table()),
@@ -384,9 +464,10 @@ impl BundleMode for Multipath<'_> {
                 live: true,
             })
             .collect();
-        let nft_ruleset = self.options.connection.as_ref().filter(|_| !lines.is_empty()).map(|c| {
+        let c = self.options;
+        let nft_ruleset = (!lines.is_empty()).then(|| {
             let s = conn::ConnSettings {
-                bundle: self.master.device.clone(),
+                bundle: master.device.clone(),
                 nat: c.nat.clone(),
                 prefer: c.prefer.clone(),
                 prefer_dst: c.prefer_dst.clone(),
@@ -394,19 +475,71 @@ impl BundleMode for Multipath<'_> {
             };
             conn::ruleset(&lines, &s)
         });
-        Requirements { sch_teql: false, resilient_groups: true, nft: self.options.connection.is_some(), nft_ruleset }
+        Requirements { sch_teql: false, resilient_groups: true, nft: true, nft_ruleset }
     }
 
     fn repair(&self, ctx: &Ctx, state: &State) {
-        crate::run::ops::repair_connection_table(ctx, self.cfg, self.master, self.options);
-        crate::run::ops::repair_local_source(ctx, self.cfg, self.master, self.options, state);
+        crate::run::ops::repair_connection_table(ctx, self.paths.cfg, self.paths.p);
+        crate::run::ops::repair_local_source(ctx, self.paths.cfg, self.paths.p, state);
     }
 
     fn status(&self, state: &State, health: &Health) -> crate::run::status::MasterStatus {
-        crate::run::status::multipath_status(self.cfg, state, health, self.master, self.options.connection.as_ref())
+        crate::run::status::multipath_status(self.paths.cfg, state, health, self.paths.p.master, Some(self.options))
     }
 
     fn has_device(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three bundles, one of each mode, as ifcfg files say them.
+    fn three() -> (tempfile::TempDir, Config) {
+        let t = tempfile::TempDir::new().unwrap();
+        let dir = t.path().join("etc/sysconfig/network-scripts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [
+            ("ifcfg-teql0", "DEVICE=teql0\nDEVICETYPE=teql\nIPADDR=198.51.100.2\nPREFIX=24\n"),
+            ("ifcfg-eth1", "DEVICE=eth1\nTEQL_MASTER=teql0\n"),
+            ("ifcfg-wan", "DEVICE=wan\nTEQL_MODE=multipath\n"),
+            ("ifcfg-eth2", "DEVICE=eth2\nTEQL_MASTER=wan\nTEQL_GATEWAY=192.0.2.1\n"),
+            ("ifcfg-office", "DEVICE=office\nTEQL_MODE=connection\nTEQL_NAT=203.0.113.0/24\n"),
+            ("ifcfg-eth3", "DEVICE=eth3\nTEQL_MASTER=office\nTEQL_GATEWAY=198.18.0.1\n"),
+        ];
+        for (f, text) in files {
+            std::fs::write(dir.join(f), text).unwrap();
+        }
+        let cfg = crate::config::load(t.path());
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        (t, cfg)
+    }
+
+    #[test]
+    fn each_mode_is_handed_to_its_own_implementation() {
+        let (_t, cfg) = three();
+        let got: Vec<(String, &str, bool, bool, bool, bool)> = ["teql0", "wan", "office"]
+            .iter()
+            .map(|n| {
+                let b = bundle(&cfg, n).unwrap();
+                let r = b.requirements();
+                (b.name().to_string(), b.mode_name(), r.sch_teql, r.nft, r.nft_ruleset.is_some(), b.has_device())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("teql0".to_string(), "teql", true, false, false, true),
+                ("wan".to_string(), "multipath", false, false, false, false),
+                ("office".to_string(), "connection", false, true, true, false),
+            ]
+        );
+        // Only a connection bundle's marks are read for status; only per-line bundles have
+        // routing tables.
+        assert!(connection_marks(&cfg, "wan").is_none());
+        assert_eq!(connection_marks(&cfg, "office").map(|m| m.len()), Some(1));
+        assert_eq!(routing_tables(&cfg).len(), 2);
     }
 }

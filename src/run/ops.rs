@@ -311,12 +311,11 @@ pub(crate) fn teql_health(
 pub(crate) fn multipath_health(
     ctx: &Ctx,
     cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
+    p: Paths<'_>,
     changes: &[&crate::run::health::Change],
 ) -> Result<Vec<Applied>> {
     use crate::run::health::Change;
-    let b = &master.device;
+    let b = &p.master.device;
     let held = crate::run::held::load(&crate::statefile::state_dir());
     let mut h = ctx.kernel.open()?;
     let nl = h.get();
@@ -332,8 +331,7 @@ pub(crate) fn multipath_health(
             _ => {}
         }
     }
-    let result =
-        multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, multipath_lines(cfg, b), Vec::new(), nl);
+    let result = multipath_with_lines(ctx, cfg, p, &MpEvent::Up, &dead, multipath_lines(cfg, b), Vec::new(), nl);
     Ok(changes
         .iter()
         .map(|c| match (&result, c) {
@@ -573,40 +571,31 @@ pub enum MpEvent {
     Down,
 }
 
+/// A multipath or connection bundle as its runs take it: the bundle, the options of its
+/// per-line tables, rules and group, and a connection bundle's nftables options (None for a
+/// multipath bundle). The dispatch (run::mode) makes it from the bundle's mode.
+#[derive(Clone, Copy)]
+pub(crate) struct Paths<'a> {
+    pub master: &'a Master,
+    pub options: &'a crate::config::MultipathOptions,
+    pub connection: Option<&'a crate::config::ConnectionOptions>,
+}
+
 /// One planned run for multipath bundle `name`: configuration and kernel state (read under
 /// the lock) in, the plan printed (--dry-run) or applied with rollback. Lines that
 /// `teqlctl check` took out stay out of the group.
-pub(crate) fn multipath(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    event: &MpEvent,
-) -> Result<Plan> {
-    multipath_run(ctx, cfg, master, options, event, &[])
+pub(crate) fn multipath(ctx: &Ctx, cfg: &Config, p: Paths<'_>, event: &MpEvent) -> Result<Plan> {
+    multipath_run(ctx, cfg, p, event, &[])
 }
 
 /// As `multipath` with `MpEvent::Up`, for lines that join on purpose (their ifup, `teqlctl
 /// attach`): they are no longer held out (held.rs).
-pub(crate) fn multipath_joining(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    joining: &[&str],
-) -> Result<Plan> {
-    multipath_run(ctx, cfg, master, options, &MpEvent::Up, joining)
+pub(crate) fn multipath_joining(ctx: &Ctx, cfg: &Config, p: Paths<'_>, joining: &[&str]) -> Result<Plan> {
+    multipath_run(ctx, cfg, p, &MpEvent::Up, joining)
 }
 
-fn multipath_run(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    event: &MpEvent,
-    joining: &[&str],
-) -> Result<Plan> {
-    let name = master.device.as_str();
+fn multipath_run(ctx: &Ctx, cfg: &Config, p: Paths<'_>, event: &MpEvent, joining: &[&str]) -> Result<Plan> {
+    let name = p.master.device.as_str();
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Recorded first, under the lock, as check records its intent (issue 26, point 11): the
     // plan's intent, made before its changes and kept if they fail.
@@ -625,8 +614,7 @@ fn multipath_run(
     }
     let mut h = ctx.kernel.open()?;
     let k = h.get();
-    multipath_with_lines(ctx, cfg, master, options, event, &dead, multipath_lines(cfg, name), intent, k)
-        .map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, p, event, &dead, multipath_lines(cfg, name), intent, k).map(|(plan, _)| plan)
 }
 
 /// The lines of `bundle` that stay out of its group: those `teqlctl check` has taken out
@@ -702,14 +690,8 @@ pub(crate) fn let_go(ctx: &Ctx, line: &IfName) -> Result<()> {
 /// records its lease (or removes the record of a lost one), then plans the bundle as a line
 /// coming up does; a line that lost its lease stays out of the group (never the last live
 /// line). A dry run records nothing and plans with the new lease.
-pub(crate) fn dhcp_event(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    ev: &crate::run::dhcp::Event,
-) -> Result<Plan> {
-    let bundle = master.device.as_str();
+pub(crate) fn dhcp_event(ctx: &Ctx, cfg: &Config, p: Paths<'_>, ev: &crate::run::dhcp::Event) -> Result<Plan> {
+    let bundle = p.master.device.as_str();
     let line = &ev.interface;
     let _lock = if ctx.dry_run { None } else { Some(lock::acquire()?) };
     // Under the lock, as in `multipath`.
@@ -745,17 +727,17 @@ pub(crate) fn dhcp_event(
     }
     let mut h = ctx.kernel.open()?;
     let k = h.get();
-    multipath_with_lines(ctx, cfg, master, options, &MpEvent::Up, &dead, lines, intent, k).map(|(plan, _)| plan)
+    multipath_with_lines(ctx, cfg, p, &MpEvent::Up, &dead, lines, intent, k).map(|(plan, _)| plan)
 }
 
-fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crate::plan::multipath::Bundle {
+fn mp_bundle(p: Paths<'_>) -> crate::plan::multipath::Bundle {
     crate::plan::multipath::Bundle {
-        name: master.device.clone(),
-        hash: options.hash,
-        defroute: options.defroute,
-        metric: master.metric,
-        fwmark: options.connection.is_some(),
-        local_source: options.connection.as_ref().and_then(|c| c.local_source),
+        name: p.master.device.clone(),
+        hash: p.options.hash,
+        defroute: p.options.defroute,
+        metric: p.master.metric,
+        fwmark: p.connection.is_some(),
+        local_source: p.connection.and_then(|c| c.local_source),
     }
 }
 
@@ -764,13 +746,8 @@ fn mp_bundle(master: &Master, options: &crate::config::MultipathOptions) -> crat
 /// for no recorded reason only if the planner would have it in (a router the kernel would
 /// refuse, no carrier or no gateway are reasons the planner knows). Pure but for the lease
 /// records it reads.
-pub(crate) fn multipath_would_carry(
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    state: &State,
-) -> Vec<String> {
-    let name = master.device.as_str();
+pub(crate) fn multipath_would_carry(cfg: &Config, p: Paths<'_>, state: &State) -> Vec<String> {
+    let name = p.master.device.as_str();
     let req = crate::plan::multipath::Request {
         bundle_up: true,
         // What check read of the kernel: it asks only when no group says so.
@@ -778,7 +755,7 @@ pub(crate) fn multipath_would_carry(
         dead: kept_out(name),
         ..crate::plan::multipath::Request::default()
     };
-    crate::plan::multipath::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state).members
+    crate::plan::multipath::plan(&mp_bundle(p), &multipath_lines(cfg, name), &req, state).members
 }
 
 /// One planned run of multipath bundle `master`, for a caller that holds the lock and a netlink
@@ -789,8 +766,7 @@ pub(crate) fn multipath_would_carry(
 fn multipath_with_lines(
     ctx: &Ctx,
     cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
+    p: Paths<'_>,
     event: &MpEvent,
     dead: &BTreeSet<String>,
     lines: Vec<crate::plan::multipath::Line>,
@@ -798,7 +774,7 @@ fn multipath_with_lines(
     nl: &mut dyn Kernel,
 ) -> Result<(Plan, Vec<String>)> {
     use crate::plan::multipath::{self as mp, Request};
-    let name = master.device.as_str();
+    let name = p.master.device.as_str();
     // The intent first, before anything else can fail (record_intent); a dry run shows it with
     // the plan.
     let mut recorded = Plan { intent, ..Plan::default() };
@@ -807,7 +783,7 @@ fn multipath_with_lines(
     }
     let mut intent = recorded.intent;
     check_config(cfg, &[name])?;
-    let bundle = mp_bundle(master, options);
+    let bundle = mp_bundle(p);
     let mut req = Request {
         bundle_up: !matches!(event, MpEvent::Down),
         resilient: nl.resilient_groups(),
@@ -855,8 +831,8 @@ fn multipath_with_lines(
         let mut warnings = std::mem::take(&mut mp.warnings);
         // Whether the table was written or removed: its fingerprint is recorded once it was.
         let mut fingerprint = false;
-        if let Some(c) = &options.connection {
-            let step = connection_step(ctx, nl, &master.device, c, &lines, &mp, req.bundle_up)?;
+        if let Some(c) = p.connection {
+            let step = connection_step(ctx, nl, &p.master.device, c, &lines, &mp, req.bundle_up)?;
             if let Some(ConnStep { action, saved: wanted, flush, warnings: w, repaired: why }) = step {
                 warnings.extend(w);
                 // The records follow the transaction at once, and come before the flushes
@@ -880,7 +856,7 @@ fn multipath_with_lines(
             // the record goes once they have (its fwmark rules go with the planner's, which
             // keeps them only for a connection bundle).
             let mut step: Vec<crate::plan::Action> =
-                leftover_connection_table(ctx, nl, cfg, &master.device)?.into_iter().collect();
+                leftover_connection_table(ctx, nl, cfg, &p.master.device)?.into_iter().collect();
             step.extend(connection_records(nl, name, None, None));
             actions.splice(0..0, step);
             fingerprint = true;
@@ -974,19 +950,14 @@ fn current_table(k: &mut dyn Kernel, name: &str, last: Option<&str>) -> Result<(
 /// `teqlctl check`'s look at each connection bundle's table (a netlink question, no nft
 /// process): one that is not what teqlctl wrote is written anew with the bundle as it is now,
 /// as `up` would. Errors are logged: a round's probes and changes stand on their own.
-pub(crate) fn repair_connection_table(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-) {
-    let name = &master.device;
-    if options.connection.is_some() {
+pub(crate) fn repair_connection_table(ctx: &Ctx, cfg: &Config, p: Paths<'_>) {
+    let name = &p.master.device;
+    if p.connection.is_some() {
         let Some(why) = connection_table_problem(name) else { return };
         if ctx.dry_run {
             crate::out::println(&format!("# {name}: nftables table inet teqlctl is not what teqlctl wrote ({why})"));
         }
-        if let Err(e) = multipath(ctx, cfg, master, options, &MpEvent::Up) {
+        if let Err(e) = multipath(ctx, cfg, p, &MpEvent::Up) {
             log::error(&format!(
                 "{name}: its nftables table is not what teqlctl wrote ({why}) and could not be written anew: {e}"
             ));
@@ -1001,18 +972,12 @@ pub(crate) fn repair_connection_table(
 /// the next `up`; and when the address is back, the route should have it again. Each `check`
 /// round plans such a bundle from the kernel it read, and runs `up` for it only if its main
 /// default route would change, so the box is without a default route for about one round.
-pub(crate) fn repair_local_source(
-    ctx: &Ctx,
-    cfg: &Config,
-    master: &Master,
-    options: &crate::config::MultipathOptions,
-    state: &State,
-) {
+pub(crate) fn repair_local_source(ctx: &Ctx, cfg: &Config, p: Paths<'_>, state: &State) {
     use crate::plan::multipath as mp;
     use crate::plan::Action;
-    let name = &master.device;
+    let name = &p.master.device;
     {
-        if options.connection.as_ref().and_then(|c| c.local_source).is_none() || !options.defroute {
+        if p.connection.and_then(|c| c.local_source).is_none() || !p.options.defroute {
             return;
         }
         // Up, as far as the kernel says: its group is there (a bundle taken down has none).
@@ -1021,7 +986,7 @@ pub(crate) fn repair_local_source(
             return;
         }
         let req = mp::Request { bundle_up: true, resilient: true, dead: kept_out(name), ..mp::Request::default() };
-        let plan = mp::plan(&mp_bundle(master, options), &multipath_lines(cfg, name), &req, state);
+        let plan = mp::plan(&mp_bundle(p), &multipath_lines(cfg, name), &req, state);
         let route_changes = plan.actions.iter().any(|a| {
             matches!(a, Action::ReplaceRoute { route, .. } if route.table == crate::kernel::route::MAIN_TABLE && route.is_default())
         });
@@ -1031,7 +996,7 @@ pub(crate) fn repair_local_source(
         if ctx.dry_run {
             crate::out::println(&format!("# {name}: its default route is missing or its local source changed"));
         }
-        if let Err(e) = multipath(ctx, cfg, master, options, &MpEvent::Up) {
+        if let Err(e) = multipath(ctx, cfg, p, &MpEvent::Up) {
             log::error(&format!(
                 "{name}: its default route is missing or its local source changed, and `up` failed: {e}"
             ));
@@ -1404,6 +1369,7 @@ mod tests {
         let eth2 = lines.iter().find(|l| l.device == "eth2").map(|l| l.table).unwrap();
         let master = &cfg.masters["wan"];
         let crate::config::Mode::Multipath(options) = &master.mode else { panic!("wan is multipath") };
+        let p = Paths { master, options, connection: None };
 
         let mut k = MemKernel::new(office());
         // A record of the run's intent (a lease) is made before the changes and stays through
@@ -1417,8 +1383,7 @@ mod tests {
         let (plan, members) = multipath_with_lines(
             &ctx(),
             &cfg,
-            master,
-            options,
+            p,
             &MpEvent::Up,
             &BTreeSet::new(),
             lines.clone(),
@@ -1437,18 +1402,8 @@ mod tests {
 
         // The kernel takes it now: the next run brings eth2 in.
         k.heal();
-        let (_, members) = multipath_with_lines(
-            &ctx(),
-            &cfg,
-            master,
-            options,
-            &MpEvent::Up,
-            &BTreeSet::new(),
-            lines,
-            Vec::new(),
-            &mut k,
-        )
-        .unwrap();
+        let (_, members) =
+            multipath_with_lines(&ctx(), &cfg, p, &MpEvent::Up, &BTreeSet::new(), lines, Vec::new(), &mut k).unwrap();
         assert_eq!(members, ["eth1", "eth2", "eth3"]);
     }
 
