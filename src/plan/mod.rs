@@ -6,6 +6,7 @@
 
 pub mod bundle_nat;
 pub mod connection;
+pub(crate) mod last_line;
 pub mod multipath;
 
 use std::collections::BTreeMap;
@@ -808,7 +809,10 @@ impl<'a> Planner<'a> {
         if self.kind_now(link.index) != Some(master.as_str()) {
             return HealthStep::Gone(format!("{iface} is no longer a line of {master}"));
         }
-        if self.lines_of(master) <= 1 {
+        // Never the last line (plan::last_line), as the kernel shows the bundle now.
+        let lines = self.slaves_now(master);
+        let (_, kept) = last_line::staying(lines, |l| l.index == link.index, last_line::Keep::One, |l| l.index);
+        if kept {
             return HealthStep::Kept;
         }
         self.plan.actions.push(Action::Detach { iface: iface.clone(), index: link.index, master: master.clone() });

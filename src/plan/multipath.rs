@@ -566,9 +566,15 @@ pub fn plan(b: &Bundle, lines: &[Line], req: &Request, st: &State) -> MpPlan {
             _ => {}
         }
     }
-    let mut members: Vec<&LineNow> = usable.iter().copied().filter(|l| !req.dead.contains(l.device.as_str())).collect();
-    if members.is_empty() && !usable.is_empty() {
-        members = usable.clone();
+    // Never the last line (plan::last_line): when every usable line is recorded dead, they all
+    // stay, in the configuration's order (no record says one is better).
+    let (members, all_dead) = crate::plan::last_line::staying(
+        usable.clone(),
+        |l| req.dead.contains(l.device.as_str()),
+        crate::plan::last_line::Keep::All,
+        |_| (),
+    );
+    if all_dead {
         bd.out.warnings.push(format!(
             "every line of {} looks dead; keeping {} in its default route: taking out the last line \
              would leave the box without one",

@@ -395,37 +395,36 @@ fn master_changes(
     events: &mut Vec<Event>,
 ) {
     let mine: Vec<&Observation> = obs.iter().filter(|o| o.master == *m).collect();
-    let mut live = 0;
-    let mut out: Vec<&Observation> = Vec::new();
+    // The lines that carry the bundle after this round: attached ones, and those put back.
+    let mut carrying: Vec<&Observation> = Vec::new();
     for o in &mine {
         let h = &next.lines[&o.line];
         match (o.attached, h.healthy) {
-            (true, true) => live += 1,
-            (true, false) => out.push(o),
+            (true, _) => carrying.push(o),
             (false, true) if prev.lines.get(&o.line).is_some_and(|p| p.detached) => {
                 changes.push(Change::Attach { line: o.line.clone(), master: m.clone() });
-                live += 1;
+                carrying.push(o);
             }
             // Good this round, not merely not yet failed `down` times: it was never seen to work.
             (false, true) if o.missing && h.oks > 0 => {
                 changes.push(Change::Attach { line: o.line.clone(), master: m.clone() });
-                live += 1;
+                carrying.push(o);
             }
             (false, _) => {}
         }
     }
-    // Never the last line: keep the one that looks least dead (carrier, fewest failed
-    // rounds, the one already kept, then by name for a stable choice).
-    let keep = if live == 0 && !out.is_empty() {
-        out.iter()
-            .min_by_key(|o| {
-                let h = &next.lines[&o.line];
-                (!o.carrier, h.fails, !prev.lines.get(&o.line).is_some_and(|p| p.kept), o.line.clone())
-            })
-            .map(|o| o.line.clone())
-    } else {
-        None
-    };
+    // Never the last line (plan::last_line): keep the one that looks least dead (carrier,
+    // fewest failed rounds, the one already kept, then by name for a stable choice).
+    let (stay, kept_dead) = crate::plan::last_line::staying(
+        carrying,
+        |o| !next.lines[&o.line].healthy,
+        crate::plan::last_line::Keep::One,
+        |o| {
+            let h = &next.lines[&o.line];
+            (!o.carrier, h.fails, !prev.lines.get(&o.line).is_some_and(|p| p.kept), o.line.clone())
+        },
+    );
+    let keep = if kept_dead { stay.first().map(|o| o.line.clone()) } else { None };
     for o in &mine {
         let was_kept = prev.lines.get(&o.line).is_some_and(|p| p.kept);
         let h = next.lines.get_mut(&o.line).expect("inserted above");
