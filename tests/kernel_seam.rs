@@ -21,7 +21,8 @@ use teqlctl::kernel::state::State;
 use teqlctl::kernel::{Kernel, MemKernel, Reads};
 use teqlctl::plan::connection::{self as conn, ConnLine, ConnSettings};
 use teqlctl::plan::multipath::{self as mp, Request};
-use teqlctl::plan::{Action, HealthStep, Plan, Planner};
+use teqlctl::plan::teql::{HealthStep, Planner};
+use teqlctl::plan::{Action, Plan};
 use teqlctl::run::apply;
 
 const UP: u32 = IFF_UP | IFF_RUNNING | IFF_LOWER_UP;

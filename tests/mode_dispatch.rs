@@ -27,7 +27,7 @@ const MODE_TESTS: &[&str] = &[
 const ALLOWED: &[&str] = &[
     "src/config/",
     "src/run/mode.rs",
-    // The planners: TEQL (plan/mod.rs, and its NAT in bundle_nat.rs), multipath, connection.
+    // The planners: TEQL (plan/teql.rs, and its NAT in bundle_nat.rs), multipath, connection.
     "src/plan/",
     // BundleName::is_teql and teql_index are defined here.
     "src/names.rs",

@@ -47,7 +47,8 @@ use crate::kernel::module::Need;
 use crate::kernel::netlink::Netlink;
 use crate::kernel::state::State;
 use crate::log;
-use crate::plan::{Plan, Planner, Then};
+use crate::plan::teql::Planner;
+use crate::plan::{Plan, Then};
 use crate::run::ops::{self, Ctx, Reads};
 
 /// What ifupdown told us about this call.

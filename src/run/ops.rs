@@ -14,7 +14,8 @@ use crate::kernel::nft::{
 use crate::kernel::state::State;
 use crate::kernel::Kernel;
 use crate::log;
-use crate::plan::{Plan, Planner};
+use crate::plan::teql::Planner;
+use crate::plan::Plan;
 use crate::run::apply;
 use crate::run::lock;
 
@@ -264,7 +265,7 @@ pub(crate) fn teql_health(
     changes: &[&crate::run::health::Change],
     rp: &dyn Fn(&str) -> RpFilter,
 ) -> Result<Vec<Applied>> {
-    use crate::plan::HealthStep;
+    use crate::plan::teql::HealthStep;
     use crate::run::health::Change;
     // Read under the lock: a line the admin took out while the round probed stays out.
     let held = crate::run::held::load(&crate::statefile::state_dir());
