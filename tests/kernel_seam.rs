@@ -337,6 +337,7 @@ fn wan_plan(k: &mut MemKernel, cfg: &Config, bundle_up: bool, dead: &[&str]) -> 
         metric: master.metric,
         fwmark: master.mode.connection().is_some(),
         local_source: None,
+        source: master.source.clone(),
     };
     let mut s = k.read(Reads::NetlinkOnly).unwrap();
     let tables: Vec<u32> = lines.iter().map(|l| l.table).collect();

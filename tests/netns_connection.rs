@@ -378,7 +378,11 @@ fn the_box_s_own_connections_to_one_server_share_the_lines_by_weight() {
         assert!(d.contains("nhid") && !d.contains(" src "), "{d}");
         assert!(!b.table().contains("198.18.0.1"), "{}", b.table());
         let st = status(&b);
-        assert!(st.contains("the box's own connections: those to one destination leave by one line"), "{st}");
+        // The hint names the key as the bundle's stack spells it (an ifcfg file here).
+        assert!(
+            st.contains("the box's own connections: those to one destination leave by one line (no local source: see TEQL_LOCAL_SOURCE)"),
+            "{st}"
+        );
         let seen = own_connections("5");
         assert_eq!(seen.values().sum::<u32>(), 10, "{seen:?}");
         // Back: the next round gives the route its `src` again.

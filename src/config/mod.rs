@@ -16,7 +16,8 @@ pub use keys::{Spelling, Values};
 pub(crate) use read::read_config_file;
 pub use read::ReadProblem;
 
-use keys::{Format, Key};
+use keys::Format;
+pub(crate) use keys::Key;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -679,15 +680,30 @@ pub use crate::names::MAX_MASTERS;
 /// How the stack whose file is `source` makes a multipath bundle named `name` of lines, in its
 /// own words, for messages outside the readers (a TEQL bundle over independent ISPs).
 pub(crate) fn multipath_hint(source: &std::path::Path, name: &str) -> String {
+    let fmt = format_of(source);
+    format!("{}, and {}{}{name} on the lines", (fmt.bundle_file)(name), fmt.name(Key::Master), fmt.assign)
+}
+
+/// The stack whose file is `source`, by the file's name and place.
+fn format_of(source: &std::path::Path) -> &'static Format {
     let file = source.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-    let fmt = if file.starts_with("ifcfg-") {
+    if file.starts_with("ifcfg-") {
         &ifcfg::FORMAT
     } else if file.ends_with(".nmconnection") || source.to_string_lossy().contains(keyfile::BUNDLE_DIR) {
         &keyfile::FORMAT
     } else {
         &interfaces::FORMAT
-    };
-    format!("{}, and {}{}{name} on the lines", (fmt.bundle_file)(name), fmt.name(Key::Master), fmt.assign)
+    }
+}
+
+/// Bundle key `key` as the stack of the bundle's file `source` spells it, for messages outside
+/// the readers (issue 28, point 10: each stack's messages in its own words). A bundle no file
+/// configures has every stack's spelling.
+pub(crate) fn bundle_key_words(source: Option<&std::path::Path>, key: Key) -> String {
+    match source {
+        Some(s) => format_of(s).name(key).to_string(),
+        None => [&ifcfg::FORMAT, &interfaces::FORMAT, &keyfile::FORMAT].map(|f| f.name(key)).join(" / "),
+    }
 }
 
 /// How a line joins bundle `bundle`, in the words of each stack configured below `root`

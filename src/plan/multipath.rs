@@ -82,6 +82,8 @@ pub struct Bundle {
     /// so that the box's own unbound connections leave with an address of no line and
     /// nftables can balance them by weight (connection::ruleset).
     pub local_source: Option<Ipv4Addr>,
+    /// The bundle's file (None: no file configures it), for its keys in its stack's words.
+    pub source: Option<std::path::PathBuf>,
 }
 
 /// A line of a multipath bundle as configured.
@@ -507,9 +509,10 @@ fn usable_local_source(b: &Bundle, now: &[LineNow], st: &State) -> (Option<Ipv4A
     (
         None,
         Some(format!(
-            "{}: local source {x} (TEQL_LOCAL_SOURCE): {why}; the default route goes without it, and the box's \
+            "{}: local source {x} ({}): {why}; the default route goes without it, and the box's \
              own connections to one destination leave by one line until it can have it",
-            b.name
+            b.name,
+            crate::config::bundle_key_words(b.source.as_deref(), crate::config::Key::LocalSource)
         )),
     )
 }
@@ -741,6 +744,7 @@ mod tests {
             metric: 0,
             fwmark: false,
             local_source: None,
+            source: Some("/etc/sysconfig/network-scripts/ifcfg-wan".into()),
         }
     }
 
@@ -895,6 +899,17 @@ mod tests {
             "{:?}",
             p.warnings
         );
+        // In the words of the stack that configures the bundle (issue 28, point 10).
+        for (source, key) in [
+            (Some("/etc/network/interfaces"), "teql-local-source"),
+            (Some("/etc/teqlctl/bundles/wan.conf"), "teqlctl.local-source"),
+            (None, "TEQL_LOCAL_SOURCE / teql-local-source / teqlctl.local-source"),
+        ] {
+            let b = Bundle { source: source.map(Into::into), ..b.clone() };
+            let p = plan(&b, &lines(), &up(), &gone);
+            let want = format!("local source 198.18.0.1 ({key}): the box does not have");
+            assert!(p.warnings.iter().any(|w| w.contains(&want)), "{want}: {:?}", p.warnings);
+        }
         // A line's address tells no bound socket apart: never the `src`.
         let on_line = Bundle { local_source: Some(ip("192.0.2.10")), ..b.clone() };
         let p = plan(&on_line, &lines(), &up(), &s);

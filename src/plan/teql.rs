@@ -588,8 +588,8 @@ impl<'a> Planner<'a> {
                 for r in &replaced {
                     let dev = r.oif.and_then(|i| self.state.link_by_index(i)).map(|l| l.name.as_str()).unwrap_or("?");
                     self.plan.warnings.push(format!(
-                        "the default route via {} dev {dev} (metric {metric}) is replaced by {}'s, as network-scripts \
-                         would; give one of them another METRIC to keep both",
+                        "the default route via {} dev {dev} (metric {metric}) is replaced by {}'s, as the stacks' own \
+                         would be; give one of them another metric to keep both",
                         r.gateway.map(|g| g.to_string()).unwrap_or_else(|| "-".into()),
                         m.device
                     ));
@@ -646,9 +646,10 @@ impl<'a> Planner<'a> {
             if let Some(prev) = &previous {
                 let via = prev.oif.and_then(|i| self.state.link_by_index(i)).map(|l| l.name.as_str()).unwrap_or("?");
                 self.plan.warnings.push(format!(
-                    "the route to {p} dev {via} (metric {}) is replaced by {dev}'s (TEQL_ROUTE); give {dev} another \
-                     METRIC to keep both",
-                    m.metric
+                    "the route to {p} dev {via} (metric {}) is replaced by {dev}'s ({}); give {dev} another \
+                     metric to keep both",
+                    m.metric,
+                    crate::config::bundle_key_words(m.source.as_deref(), crate::config::Key::Route)
                 ));
             }
             let shown = format!("{p} dev {dev} scope link{}{} proto teqlctl", src(m), metric(m.metric));
@@ -672,17 +673,20 @@ impl<'a> Planner<'a> {
         }
         if !r.routes.is_empty() && self.state.ip_forward == Some(false) {
             self.plan.warnings.push(format!(
-                "{dev} routes {} (TEQL_ROUTE), but net.ipv4.ip_forward is 0: this box forwards nothing between \
+                "{dev} routes {} ({}), but net.ipv4.ip_forward is 0: this box forwards nothing between \
                  the bundle and its other interfaces; set net.ipv4.ip_forward=1 in /etc/sysctl.d",
-                r.routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                r.routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                crate::config::bundle_key_words(m.source.as_deref(), crate::config::Key::Route)
             ));
         }
-        self.bundle_nat(&dev, &r.nat);
+        let nat_key = crate::config::bundle_key_words(m.source.as_deref(), crate::config::Key::Nat);
+        self.bundle_nat(&dev, &r.nat, &nat_key);
     }
 
     /// The bundle's NAT table as configured: written when missing or different from our record,
-    /// removed when the bundle has no TEQL_NAT (any more).
-    fn bundle_nat(&mut self, dev: &BundleName, nets: &[crate::config::Ipv4Prefix]) {
+    /// removed when the bundle has no TEQL_NAT (any more). `nat_key`: that key as the bundle's
+    /// stack spells it, for the plan's text.
+    fn bundle_nat(&mut self, dev: &BundleName, nets: &[crate::config::Ipv4Prefix], nat_key: &str) {
         use crate::plan::bundle_nat;
         let now = self.state.bundle_nat.get(dev.as_str()).cloned().unwrap_or_default();
         // What puts back the table as it was: our recorded ruleset, else none at all.
@@ -706,7 +710,7 @@ impl<'a> Planner<'a> {
                     bundle: dev.clone(),
                     script: bundle_nat::teardown(dev),
                     undo,
-                    what: format!("nft delete table inet {}  # {dev} has no TEQL_NAT", bundle_nat::table(dev)),
+                    what: format!("nft delete table inet {}  # {dev} has no {nat_key}", bundle_nat::table(dev)),
                 });
                 self.plan.actions.extend(record(None));
             }
@@ -768,7 +772,8 @@ impl<'a> Planner<'a> {
             self.qdisc.insert(s.index, None);
         }
         // Its routes went with the link; its NAT goes with the bundle.
-        self.bundle_nat(&m.device, &[]);
+        let nat_key = crate::config::bundle_key_words(m.source.as_deref(), crate::config::Key::Nat);
+        self.bundle_nat(&m.device, &[], &nat_key);
         Ok(())
     }
 }
@@ -1215,7 +1220,8 @@ mod tests {
         let Action::ReplaceRoute { previous: Some(prev), .. } = &plan.actions[0] else { panic!("{plan}") };
         assert_eq!(prev.oif, Some(10));
         assert!(
-            plan.warnings[0].contains("the route to 198.18.100.0/24 dev eth2 (metric 0) is replaced by teql0's"),
+            plan.warnings[0]
+                .contains("the route to 198.18.100.0/24 dev eth2 (metric 0) is replaced by teql0's (TEQL_ROUTE);"),
             "{plan}"
         );
         assert!(plan.warnings[1].contains("net.ipv4.ip_forward is 0"), "{plan}");
@@ -1229,7 +1235,24 @@ mod tests {
         let plan = p.finish();
         let sh = shell(&plan);
         assert!(sh[sh.len() - 2].contains("delete table inet teqlctl_teql0"), "{plan}");
+        // What the log says of it: no file configures a bare teql0, so every stack's word for
+        // the key (issue 28, point 10).
+        let nft_what = |plan: &Plan| {
+            plan.actions.iter().find_map(|a| match a {
+                Action::Nft { what, .. } => Some(what.clone()),
+                _ => None,
+            })
+        };
+        assert!(
+            nft_what(&plan).is_some_and(|w| w.ends_with("# teql0 has no TEQL_NAT / teql-nat / teqlctl.nat")),
+            "{plan}"
+        );
         assert_eq!(sh[sh.len() - 1], format!("# remove record {}: teql0 has no NAT table", nat_record().display()));
+        let mut p = Planner::new(&s);
+        let debian = Master { source: Some("/etc/network/interfaces".into()), ..Master::bare("teql0".into()) };
+        p.master_down(&debian).unwrap();
+        let w = nft_what(&p.finish());
+        assert!(w.as_deref().is_some_and(|w| w.ends_with("# teql0 has no teql-nat")), "{w:?}");
         let Some(Action::Record { previous: Some(p), contents: None, .. }) = plan.actions.last() else {
             panic!("{plan}")
         };

@@ -739,6 +739,7 @@ fn mp_bundle(p: Paths<'_>) -> crate::plan::multipath::Bundle {
         metric: p.master.metric,
         fwmark: p.connection.is_some(),
         local_source: p.connection.and_then(|c| c.local_source),
+        source: p.master.source.clone(),
     }
 }
 

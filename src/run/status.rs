@@ -37,9 +37,10 @@ pub struct MasterStatus {
     /// device), as its mode's status gives it.
     #[serde(skip)]
     pub shown_mode: Option<&'static str>,
-    /// The text says where the box's own connections go (a connection bundle balances them).
+    /// The text says where the box's own connections go (a connection bundle balances them):
+    /// the bundle's local-source key in its stack's words, for the text's hint.
     #[serde(skip)]
-    pub own_connections: bool,
+    pub own_connections: Option<String>,
     /// Multipath bundles: whether the default route uses a resilient nexthop group (false: a
     /// plain multipath route, on kernels before 5.13).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -248,7 +249,7 @@ pub(crate) fn master_status(cfg: &Config, state: &State, health: &Health, name: 
         name: name.to_string(),
         mode: "teql",
         shown_mode: None,
-        own_connections: false,
+        own_connections: None,
         resilient: None,
         nft_table: None,
         exists: link.is_some(),
@@ -429,7 +430,8 @@ pub(crate) fn multipath_status(
         name: name.to_string(),
         mode: master.mode.name(),
         shown_mode: Some(master.mode.name()),
-        own_connections: conn.is_some(),
+        own_connections: conn
+            .map(|_| crate::config::bundle_key_words(master.source.as_deref(), crate::config::Key::LocalSource)),
         resilient: route.map(|r| r.nhid.is_some()),
         exists: true,
         configured: true,
@@ -585,13 +587,13 @@ impl Status {
             out.push('\n');
             // Without a local source the kernel gives the box's own unbound sockets a line's
             // address, and with it the line, before their port exists (issue 26, point 14).
-            if let (true, Some(r)) = (m.own_connections, &m.default_route) {
+            if let (Some(key), Some(r)) = (&m.own_connections, &m.default_route) {
                 let _ = match &r.src {
                     Some(src) => writeln!(out, "  the box's own connections: from {src}, shared by weight"),
                     None => writeln!(
                         out,
                         "  the box's own connections: those to one destination leave by one line (no local source: \
-                         see TEQL_LOCAL_SOURCE)"
+                         see {key})"
                     ),
                 };
             }
@@ -900,6 +902,7 @@ mod tests {
                 metric: 0,
                 fwmark: false,
                 local_source: None,
+                source: None,
             },
             &crate::run::ops::multipath_lines(&cfg, "wan"),
             &crate::plan::multipath::Request { bundle_up: true, ..Default::default() },
