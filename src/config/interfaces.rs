@@ -1050,6 +1050,9 @@ fn build_member(ctx: &mut Ctx, stanza: &Stanza) -> Option<Member> {
         ));
         return None;
     }
+    // A TEQL line's own `gateway`, as ifcfg's GATEWAY= is read: ifupdown routes by it, and
+    // the plan and status compare the lines' routers (independent ISPs under one TEQL bundle).
+    member.path.plain_gateway = stanza.get("gateway").and_then(|g| g.value.parse().ok());
     member.tunnel = read_tunnel(ctx, stanza)?;
     Some(member)
 }

@@ -92,36 +92,10 @@ impl<'a> Planner<'a> {
         self.plan.actions.extend(Action::record(path, contents, previous, what));
     }
 
-    /// TEQL sends the packets of every connection round robin over all lines from the bundle's
-    /// one address, so only one ISP that takes them all back and balances the returns to that
-    /// address can carry it (issue 28, point 1). Lines that reach different routers in different
-    /// subnets are lines to independent ISPs, which drop or misroute what another ISP's customer
-    /// sends, and a TEQL bundle over them comes up without a word from the kernel: warn, naming
-    /// the setting that fits them. `lines`: each line with the gateway its configuration gives
-    /// it; `multipath`: that setting as the lines' stack spells it. Subnets are the kernel's
-    /// addresses of the lines; a line without one is taken to be in a subnet of its own.
-    pub(crate) fn warn_independent_isps(&mut self, master: &str, lines: &[(&str, Ipv4Addr)], multipath: &str) {
-        let on_subnet_of = |line: &str, gw: Ipv4Addr| {
-            self.state.link(line).is_some_and(|l| {
-                self.state.addresses_of(l.index).any(|a| {
-                    let mask = u32::MAX.checked_shl(32 - u32::from(a.prefix_len.min(32))).unwrap_or(0);
-                    a.peer.is_none() && u32::from(a.addr) & mask == u32::from(gw) & mask
-                })
-            })
-        };
-        let pair = lines.iter().enumerate().find_map(|(i, &(a, ga))| {
-            lines[i + 1..]
-                .iter()
-                .find(|&&(b, gb)| ga != gb && !on_subnet_of(a, gb) && !on_subnet_of(b, ga))
-                .map(|&(b, gb)| (a, ga, b, gb))
-        });
-        if let Some((a, ga, b, gb)) = pair {
-            self.plan.warnings.push(format!(
-                "{master}: its lines {a} (gateway {ga}) and {b} (gateway {gb}) reach different routers in \
-                 different subnets: independent ISPs, which drop or misroute TEQL's per-packet traffic from \
-                 one shared address; for independent ISPs make the bundle multipath ({multipath}), or run \
-                 tunnels to an aggregator (teqlctl-config(5), TUNNELS AS LINES)"
-            ));
+    /// A warning `f` finds in the kernel state the plan starts from (None: none).
+    pub(crate) fn warn_with(&mut self, f: impl FnOnce(&State) -> Option<String>) {
+        if let Some(w) = f(self.state) {
+            self.plan.warnings.push(w);
         }
     }
 
@@ -777,6 +751,50 @@ impl<'a> Planner<'a> {
         Ok(())
     }
 }
+/// TEQL sends the packets of every connection round robin over all lines from the bundle's one
+/// address, so only one ISP that takes them all back and balances the returns to that address
+/// can carry it (issue 28, point 1). Lines that reach different routers in different subnets
+/// are lines to independent ISPs, which drop or misroute what another ISP's customer sends, and
+/// a TEQL bundle over them comes up without a word from the kernel: the plan and `status` warn,
+/// naming the setting that fits them. `lines`: each line with the gateway its configuration
+/// gives it; `multipath`: that setting as the lines' stack spells it. Subnets are the kernel's
+/// addresses of the lines (`state`); a line without one is taken to be in a subnet of its own.
+pub(crate) fn independent_isps(
+    state: &State,
+    master: &str,
+    lines: &[(&str, Ipv4Addr)],
+    multipath: &str,
+) -> Option<String> {
+    let on_subnet_of = |line: &str, gw: Ipv4Addr| {
+        state.link(line).is_some_and(|l| {
+            state.addresses_of(l.index).any(|a| {
+                let mask = u32::MAX.checked_shl(32 - u32::from(a.prefix_len.min(32))).unwrap_or(0);
+                a.peer.is_none() && u32::from(a.addr) & mask == u32::from(gw) & mask
+            })
+        })
+    };
+    let (a, ga, b, gb) = lines.iter().enumerate().find_map(|(i, &(a, ga))| {
+        lines[i + 1..]
+            .iter()
+            .find(|&&(b, gb)| ga != gb && !on_subnet_of(a, gb) && !on_subnet_of(b, ga))
+            .map(|&(b, gb)| (a, ga, b, gb))
+    })?;
+    Some(format!(
+        "{master}: its lines {a} (gateway {ga}) and {b} (gateway {gb}) reach different routers in \
+         different subnets: independent ISPs, which drop or misroute TEQL's per-packet traffic from \
+         one shared address; for independent ISPs make the bundle multipath ({multipath}), or run \
+         tunnels to an aggregator (teqlctl-config(5), TUNNELS AS LINES)"
+    ))
+}
+
+/// `independent_isps` for TEQL bundle `master` as configured: its lines with the gateways their
+/// files give them, the multipath setting spelled for the stack of its first line's file.
+pub(crate) fn independent_isps_of(cfg: &crate::config::Config, state: &State, master: &str) -> Option<String> {
+    let lines: Vec<(&str, Ipv4Addr)> =
+        cfg.members_of(master).filter_map(|m| m.path.gateway().map(|g| (m.device.as_str(), g))).collect();
+    let first = cfg.members_of(master).next()?;
+    independent_isps(state, master, &lines, &crate::config::multipath_hint(&first.source, "wan"))
+}
 
 /// The warning for a line of `master` whose kernel name teqlctl does not take: it is left
 /// attached (shown escaped, since the kernel's names may hold any byte but '/', ':', NUL and
@@ -950,7 +968,7 @@ mod tests {
         let s = two_lines("192.0.2.10", 29);
         let mut p = Planner::new(&s);
         let lines = [("eth2", ip("198.51.100.9")), ("eth3", ip("192.0.2.9"))];
-        p.warn_independent_isps("teql0", &lines, "ifcfg-wan with TEQL_MODE=multipath");
+        p.warn_with(|s| independent_isps(s, "teql0", &lines, "ifcfg-wan with TEQL_MODE=multipath"));
         let plan = p.finish();
         assert_eq!(plan.warnings.len(), 1, "{plan}");
         let w = &plan.warnings[0];
@@ -974,7 +992,7 @@ mod tests {
             let s = two_lines(eth3, len);
             let mut p = Planner::new(&s);
             let lines: Vec<(&str, Ipv4Addr)> = gws.iter().map(|&(l, g)| (l, ip(g))).collect();
-            p.warn_independent_isps("teql0", &lines, "TEQL_MODE=multipath");
+            p.warn_with(|s| independent_isps(s, "teql0", &lines, "TEQL_MODE=multipath"));
             let plan = p.finish();
             assert!(plan.warnings.is_empty(), "{eth3}/{len} {gws:?}: {plan}");
         }

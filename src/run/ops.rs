@@ -504,11 +504,7 @@ pub(crate) fn teql_up(ctx: &Ctx, cfg: &Config, m: &Master, need_a_line: bool) ->
 /// A TEQL bundle whose lines' files give them gateways of independent ISPs gets the planner's
 /// warning, spelled for the stack of its first line's file.
 fn warn_independent_isps(p: &mut Planner, cfg: &Config, master: &str) {
-    let lines: Vec<(&str, std::net::Ipv4Addr)> =
-        cfg.members_of(master).filter_map(|m| m.path.gateway().map(|g| (m.device.as_str(), g))).collect();
-    if let Some(first) = cfg.members_of(master).next() {
-        p.warn_independent_isps(master, &lines, &crate::config::multipath_hint(&first.source, "wan"));
-    }
+    p.warn_with(|state| crate::plan::teql::independent_isps_of(cfg, state, master));
 }
 
 /// `down` for a TEQL bundle.

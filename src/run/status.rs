@@ -57,6 +57,9 @@ pub struct MasterStatus {
     /// to write it anew because it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nft_table: Option<NftTableStatus>,
+    /// What is wrong with the bundle as configured on this box, one line each, saying what to
+    /// do (a TEQL bundle over independent ISPs).
+    pub warnings: Vec<String>,
     /// The bundle's lines. `to_json` also writes them as "slaves", the name before schema 1,
     /// kept as a deprecated alias for one release.
     pub lines: Vec<LineStatus>,
@@ -250,6 +253,7 @@ pub(crate) fn master_status(cfg: &Config, state: &State, health: &Health, name: 
         mode: "teql",
         shown_mode: None,
         own_connections: None,
+        warnings: crate::plan::teql::independent_isps_of(cfg, state, name).into_iter().collect(),
         resilient: None,
         nft_table: None,
         exists: link.is_some(),
@@ -430,6 +434,7 @@ pub(crate) fn multipath_status(
         name: name.to_string(),
         mode: master.mode.name(),
         shown_mode: Some(master.mode.name()),
+        warnings: Vec::new(),
         own_connections: conn
             .map(|_| crate::config::bundle_key_words(master.source.as_deref(), crate::config::Key::LocalSource)),
         resilient: route.map(|r| r.nhid.is_some()),
@@ -613,6 +618,9 @@ impl Status {
                         now.saturating_sub(at)
                     );
                 }
+            }
+            for w in &m.warnings {
+                let _ = writeln!(out, "  warning: {w}");
             }
             let attached = m.lines.iter().filter(|s| s.attached).count();
             let _ = writeln!(out, "  lines: {attached} of {} attached", m.lines.len());
@@ -837,6 +845,48 @@ mod tests {
         let mut l = vec![line(Some(10), Some(0)), line(None, Some(0))];
         conn_parts(&mut l);
         assert_eq!(parts(&l), [(None, None), (None, None)]);
+    }
+
+    /// A TEQL bundle over independent ISPs: status says so as the plan does (issue 28, point
+    /// 1), in text and JSON, in the words of the lines' stack; one ISP's lines do not.
+    #[test]
+    fn status_warns_of_a_teql_bundle_over_independent_isps() {
+        use crate::kernel::netlink::{Address, Link};
+        for (gw3, warned) in [("192.0.2.9", true), ("198.51.100.9", false)] {
+            let root = tempfile::TempDir::new().unwrap();
+            let dir = root.path().join("etc/network");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("interfaces"),
+                format!(
+                    "iface teql0 inet static\n    address 203.0.113.2/30\n\n\
+                     iface eth2 inet static\n    address 198.51.100.10/29\n    teql-master teql0\n    gateway 198.51.100.9\n\n\
+                     iface eth3 inet static\n    address 192.0.2.10/29\n    teql-master teql0\n    gateway {gw3}\n"
+                ),
+            )
+            .unwrap();
+            let cfg = crate::config::load(root.path());
+            assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+            let mut st = State::default();
+            for (index, name, addr) in [(12, "eth2", "198.51.100.10"), (13, "eth3", "192.0.2.10")] {
+                st.links.push(Link { index, name: name.into(), flags: IFF_UP | IFF_LOWER_UP, ..Link::default() });
+                st.addresses.push(Address { ifindex: index, addr: addr.parse().unwrap(), prefix_len: 29, peer: None });
+            }
+            let m = master_status(&cfg, &st, &Health::default(), "teql0");
+            assert_eq!(m.warnings.len(), usize::from(warned), "{gw3}: {:?}", m.warnings);
+            let status = Status { schema: SCHEMA, masters: vec![m], problems: Vec::new(), warnings: Vec::new() };
+            let text = status.to_text();
+            let json = status.to_json();
+            if warned {
+                assert!(text.contains("  warning: teql0: its lines eth2 (gateway 198.51.100.9) and eth3"), "{text}");
+                assert!(text.contains("teql-mode multipath"), "Debian's words: {text}");
+                let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+                let w = v["masters"][0]["warnings"][0].as_str().unwrap_or_default();
+                assert!(w.starts_with("teql0: its lines eth2"), "{json}");
+            } else {
+                assert!(!text.contains("warning:"), "{text}");
+            }
+        }
     }
 
     /// The issue's office, as the kernel has it before the bundle is up: eth2 has a DHCP lease
