@@ -392,3 +392,60 @@ fn the_box_s_own_connections_to_one_server_share_the_lines_by_weight() {
         assert!(b.table().contains("ip saddr 198.18.0.1 masquerade"), "{}", b.table());
     });
 }
+
+/// `status` shows each line's rate since the last sample of the counters (issue 28, point 9):
+/// the first run keeps its sample, a run a second later shows the bytes since over the span,
+/// and a run right after that (its sample too young to keep) shows the rates since the first.
+#[test]
+fn status_shows_rates_since_the_last_sample() {
+    in_netns("status_shows_rates_since_the_last_sample", || {
+        let b = Box::new([("192.0.2.10", "192.0.2.1"), ("198.51.100.10", "198.51.100.1")], "");
+        b.teqlctl(&["up", "wan"]).assert().success();
+        let lines = |b: &Box| {
+            let out = b.teqlctl(&["status", "--json", "wan"]).assert().success().get_output().clone();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["masters"][0]["lines"].as_array().unwrap().clone()
+        };
+        let first = lines(&b);
+        assert!(first.iter().all(|l| l["tx_bytes_per_s"].is_null() && l["rate_span_ms"].is_null()), "{first:?}");
+        // 10 pings of 1000 bytes to a host that never answers, by whichever line the bundle
+        // gives the box's own connection (each ISP router's address resolved for good).
+        for (n, gw) in [(1, "192.0.2.1"), (2, "198.51.100.1")] {
+            sh(&format!("ip neigh replace {gw} lladdr 02:00:00:00:00:0{n} dev eth{n} nud permanent"));
+        }
+        sh("ping -q -c 10 -i 0.01 -s 1000 -w 1 203.0.113.9 || true");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = lines(&b);
+        let mut sent_all = 0;
+        let mut spans = Vec::new();
+        for (f, s) in first.iter().zip(&second) {
+            assert_eq!(f["name"], s["name"]);
+            let sent = s["tx_bytes"].as_u64().unwrap() - f["tx_bytes"].as_u64().unwrap();
+            let span = s["rate_span_ms"].as_u64().unwrap_or_default();
+            assert!((1000..5000).contains(&span), "{f} {s}");
+            assert_eq!(s["tx_bytes_per_s"].as_u64(), Some(sent * 1000 / span), "{s}");
+            sent_all += sent;
+            spans.push(span);
+        }
+        assert!(sent_all >= 10_000, "{first:?} {second:?}");
+        let third = lines(&b);
+        for (t, span) in third.iter().zip(spans) {
+            assert!(t["rate_span_ms"].as_u64().unwrap_or_default() > span, "the first sample was kept: {t}");
+        }
+        let out = b.teqlctl(&["status", "wan"]).assert().success().get_output().clone();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.lines().any(|l| l.contains("eth1") && l.contains("; now tx ") && l.contains(" s)")), "{text}");
+        // A round of `check` records the counters of every line too (each second from its
+        // timer: status then has rates over about a second).
+        let newest = |b: &Box| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&fs::read(b.state.path().join("counters.json")).unwrap()).unwrap();
+            let last = v.as_array().unwrap().last().unwrap().clone();
+            (last["at_ms"].as_u64().unwrap(), last["lines"].as_object().unwrap().keys().cloned().collect::<Vec<_>>())
+        };
+        let before = newest(&b).0;
+        b.teqlctl(&["check"]).assert().success();
+        let (after, lines) = newest(&b);
+        assert!(after > before && lines == ["eth1", "eth2"], "{before} {after} {lines:?}");
+    });
+}

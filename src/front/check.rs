@@ -223,6 +223,18 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let mp_tables = crate::run::mode::routing_tables(cfg);
     let state = read_kernel(&mut nl, cfg, &mp_tables)?;
+    if !ctx.dry_run {
+        // The counters as this round read them, for `status`'s rates (run::rates): every line
+        // of the configuration, and any attached to a teqlN by hand. A failed write costs
+        // status its rates, not the round its work.
+        let masters = state.teql_masters();
+        let lines = cfg
+            .members
+            .keys()
+            .map(|l| l.as_str())
+            .chain(masters.iter().flat_map(|(m, _)| state.slaves_of(m).map(|l| l.name.as_str())));
+        let _ = crate::run::rates::record(&dir, &crate::run::rates::sample(&state, lines, crate::run::rates::now_ms()));
+    }
 
     let problems = report_problems(cfg, &prev);
     let lines = round_lines(cfg, &state, &prev, &crate::run::held::load(&dir));

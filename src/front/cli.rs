@@ -409,8 +409,19 @@ fn run(cli: Cli) -> Result<i32> {
             if let Some((name, marks)) = conn {
                 state.read_connection(name, &marks);
             }
-            let health = crate::run::health::load(&crate::statefile::state_dir());
+            let dir = crate::statefile::state_dir();
+            let health = crate::run::health::load(&dir);
             let mut st = status::collect(&cfg, crate::run::mode::statuses(&cfg, &state, &health, master.as_deref()));
+            // Rates since the last sample of the counters (check's round, or an earlier status),
+            // and this one recorded for the next. A status that cannot write (not root, no
+            // state directory yet) shows the same, without recording: rates are a convenience,
+            // never a reason to fail.
+            let shown: Vec<&str> = st.masters.iter().flat_map(|m| m.lines.iter().map(|l| l.name.as_str())).collect();
+            let now = crate::run::rates::sample(&state, shown, crate::run::rates::now_ms());
+            crate::run::rates::fill(&mut st, crate::run::rates::load(&dir, now.at_ms).as_ref(), &now);
+            if !ctx.dry_run && dir.is_dir() {
+                let _ = crate::run::rates::record(&dir, &now);
+            }
             crate::front::stack::add_to_status(&mut st, &cfg, &crate::front::stack::Boxed::read(&ctx.root));
             // Said where it is heard, once (the text does not repeat them): a line that can never
             // be bonded at boot is a problem of the box even when status is read by a program.

@@ -10,4 +10,5 @@ pub mod held;
 pub mod lock;
 pub mod mode;
 pub mod ops;
+pub(crate) mod rates;
 pub mod status;

@@ -122,6 +122,12 @@ pub struct LineStatus {
     pub tx_bytes: u64,
     pub rx_packets: u64,
     pub rx_bytes: u64,
+    /// Bytes per second sent and received since the last sample of the counters (`check`'s
+    /// round or an earlier `status`, 1 s to 5 min before: run::rates); null without one.
+    pub tx_bytes_per_s: Option<u64>,
+    pub rx_bytes_per_s: Option<u64>,
+    /// The span of those rates, in milliseconds (null without rates).
+    pub rate_span_ms: Option<u64>,
     /// What `teqlctl check` found, if it has checked this line.
     pub health: Option<HealthStatus>,
     /// The network stack that brings the line up and runs its hooks (network-scripts,
@@ -242,6 +248,9 @@ pub(crate) fn master_status(cfg: &Config, state: &State, health: &Health, name: 
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
                 rx_packets: l.map_or(0, |l| l.rx_packets),
                 rx_bytes: l.map_or(0, |l| l.rx_bytes),
+                tx_bytes_per_s: None,
+                rx_bytes_per_s: None,
+                rate_span_ms: None,
                 multipath: None,
                 health: health_status(health, s, name),
                 stack: None,
@@ -413,6 +422,9 @@ pub(crate) fn multipath_status(
                 tx_bytes: l.map_or(0, |l| l.tx_bytes),
                 rx_packets: l.map_or(0, |l| l.rx_packets),
                 rx_bytes: l.map_or(0, |l| l.rx_bytes),
+                tx_bytes_per_s: None,
+                rx_bytes_per_s: None,
+                rate_span_ms: None,
                 health: health_status(health, &m.device, name),
                 stack: None,
                 multipath: Some(PathStatus {
@@ -654,6 +666,15 @@ impl Status {
                         s.rx_packets,
                         s.rx_bytes
                     );
+                    if let (Some(tx), Some(rx), Some(span)) = (s.tx_bytes_per_s, s.rx_bytes_per_s, s.rate_span_ms) {
+                        let _ = write!(
+                            out,
+                            "; now tx {}, rx {} (over {:.1} s)",
+                            crate::run::rates::shown(tx),
+                            crate::run::rates::shown(rx),
+                            span as f64 / 1000.0
+                        );
+                    }
                 }
                 if !s.configured {
                     out.push_str(" (not in configuration)");
@@ -762,6 +783,9 @@ mod tests {
             tx_bytes: 0,
             rx_packets: 0,
             rx_bytes: 0,
+            tx_bytes_per_s: None,
+            rx_bytes_per_s: None,
+            rate_span_ms: None,
             health: None,
             stack: None,
             multipath: Some(PathStatus {
