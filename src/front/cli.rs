@@ -418,7 +418,7 @@ fn run(cli: Cli) -> Result<i32> {
             // never a reason to fail.
             let shown: Vec<&str> = st.masters.iter().flat_map(|m| m.lines.iter().map(|l| l.name.as_str())).collect();
             let now = crate::run::rates::sample(&state, shown, crate::run::rates::now_ms());
-            crate::run::rates::fill(&mut st, crate::run::rates::load(&dir, now.at_ms).as_ref(), &now);
+            st.fill_rates(crate::run::rates::load(&dir, now.at_ms).as_ref(), &now);
             if !ctx.dry_run && dir.is_dir() {
                 let _ = crate::run::rates::record(&dir, &now);
             }

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::state::State;
-use crate::run::status::Status;
 
 /// The shortest span a rate is computed over, in milliseconds.
 pub(crate) const MIN_SPAN_MS: u64 = 1000;
@@ -119,19 +118,6 @@ pub(crate) fn rates(prev: &Sample, now: &Sample) -> BTreeMap<String, Rate> {
             Some((name.clone(), Rate { tx_bytes_per_s, rx_bytes_per_s, span_ms }))
         })
         .collect()
-}
-
-/// Every line `status` shows gets its rate since `prev`, where there is one.
-pub(crate) fn fill(status: &mut Status, prev: Option<&Sample>, now: &Sample) {
-    let Some(prev) = prev else { return };
-    let rates = rates(prev, now);
-    for line in status.masters.iter_mut().flat_map(|m| m.lines.iter_mut()) {
-        if let Some(r) = rates.get(&line.name) {
-            line.tx_bytes_per_s = Some(r.tx_bytes_per_s);
-            line.rx_bytes_per_s = Some(r.rx_bytes_per_s);
-            line.rate_span_ms = Some(r.span_ms);
-        }
-    }
 }
 
 /// A rate as people read it: bits per second with a unit (`1.5 Mbit/s`).

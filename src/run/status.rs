@@ -224,6 +224,21 @@ pub fn collect(cfg: &Config, masters: Vec<MasterStatus>) -> Status {
     }
 }
 
+impl Status {
+    /// Every line shown gets its rate since the sample `prev` (run::rates), where there is one.
+    pub(crate) fn fill_rates(&mut self, prev: Option<&crate::run::rates::Sample>, now: &crate::run::rates::Sample) {
+        let Some(prev) = prev else { return };
+        let rates = crate::run::rates::rates(prev, now);
+        for line in self.masters.iter_mut().flat_map(|m| m.lines.iter_mut()) {
+            if let Some(r) = rates.get(&line.name) {
+                line.tx_bytes_per_s = Some(r.tx_bytes_per_s);
+                line.rx_bytes_per_s = Some(r.rx_bytes_per_s);
+                line.rate_span_ms = Some(r.span_ms);
+            }
+        }
+    }
+}
+
 pub(crate) fn master_status(cfg: &Config, state: &State, health: &Health, name: &str) -> MasterStatus {
     let link = state.link(name);
     let mut slave_names: Vec<String> = cfg.members_of(name).map(|m| m.device.to_string()).collect();
