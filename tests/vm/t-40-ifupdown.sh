@@ -12,9 +12,10 @@
 # (the last line's nested `ifdown teql0`); four parallel `ifup`s; two bad stanzas failing alone.
 # Multipath, on the ISP lab: `ifup -a` builds each line's table and rule and the weighted
 # resilient group; a second `ifup -a` and `ifup --force wan` change nothing; `ifdown wan` /
-# `ifup wan` leave the admin's rule, routes and nftables table; `ifdown eth2`; eth2 back as
-# `inet dhcp` (ifupdown's dhclient and the exit hook the .deb installs), its release by
-# `ifdown eth2`; `ifdown -a` leaves nothing. Connection: `ifup -a` writes the table inet
+# `ifup wan` leave the admin's rule, routes and nftables table; `ifdown eth2` / `ifup eth2`;
+# `ifdown -a` leaves nothing; then eth2 alone as `inet dhcp` (ifupdown's dhclient and the exit
+# hook the .deb installs) is a bundle of one by the lease's router, and its `ifdown` (a
+# release) leaves nothing. Connection: `ifup -a` writes the table inet
 # teqlctl and the fwmark rules over the multipath tables, `ifdown eth2` / `ifup eth2` take the
 # line out of the weights map and back, `ifdown wan` leaves the admin's nftables table, `ifdown
 # -a` leaves nothing. Tunnels: ifupdown's own `inet tunnel` (IPIP) and a `pre-up ip tunnel add`
@@ -268,8 +269,7 @@ check "ifup wan" ifup wan
 mp_check eth1 eth2 eth3
 check_eq "the admin's objects are still there" "$admin" "$(isp_admin_objects)"
 
-# --- a line down; back as a DHCP line (`inet dhcp`): ifupdown's own dhclient, with Debian's
-# dhclient-script, runs the exit hook the .deb installs -----------------------------------------
+# --- a line down and up ------------------------------------------------------------------
 check "ifdown eth2" ifdown eth2
 mp_check eth1 eth3
 check_eq "ifupdown no longer has eth2" "" "$(deb_state eth2)"
@@ -277,25 +277,8 @@ check_json "status: eth2 out, and why" \
     '.masters[0].lines[] | select(.name == "eth2") | .multipath | (.live | not) and .why == "down"' \
     "$("$TEQLCTL" status --json wan)"
 check "the LAN still reaches the internet" ip netns exec lan ping -c 2 -W 2 "$ISP_HOST"
-check "install the dhclient exit hook as the .deb does" isp_dhcp_install_hook
-check "DHCP server in ISP 2's namespace, router 192.0.2.1" isp_dhcp_server 192.0.2.1
-ISP_DEB_DHCP=2
-check "eth2 by DHCP in /etc/network/interfaces" isp_deb_write
-ISP_DEB_DHCP=
-said=$(ifup eth2 2>&1)
-check_eq "ifup eth2 (inet dhcp) exits 0" 0 "$?"
-[ -n "$said" ] && info "$said"
-check_eq "eth2 has the leased address" "${ISP_ADDR[2]}/24" \
-    "$(ip -j addr show dev eth2 | jq -r '.[0].addr_info[] | select(.family == "inet") | "\(.local)/\(.prefixlen)"')"
-check_eq "teqlctl recorded the lease's router" 192.0.2.1 "$(jq -r '.router' /run/teqlctl/dhcp-eth2.json 2>/dev/null)"
-# (mp_check also finds no default route of dhclient-script's own: one default route only.)
+check "ifup eth2" ifup eth2
 mp_check eth1 eth2 eth3
-check "ping -I eth2's leased address" ping -c 2 -W 2 -I "${ISP_ADDR[2]}" "$ISP_HOST"
-check "ifdown eth2 (ifupdown releases the lease)" ifdown eth2
-mp_check eth1 eth3
-check "the lease record is gone" test ! -e /run/teqlctl/dhcp-eth2.json
-check "no dhclient left on eth2" sh -c '! pgrep -f "dhclient.* eth2$" >/dev/null'
-isp_dhcp_server_stop
 
 # --- ifdown -a: nothing of ours left -------------------------------------------------------------
 check "ifdown -a" ifdown -a
@@ -304,6 +287,30 @@ check_eq "ifdown -a: ifupdown has nothing configured" "" "$(ifquery --state)"
 ip rule del priority 1000
 ip route flush table 100
 ip route del 198.18.201.0/24
+
+# --- a DHCP line (`inet dhcp`) alone, wan not configured: ifupdown's own dhclient, with
+# Debian's dhclient-script, runs the exit hook the .deb installs; the line's if-up.d hook
+# brings up a bundle of one by the lease's router -------------------------------------------------
+check "install the dhclient exit hook as the .deb does" isp_dhcp_install_hook
+check "DHCP server in ISP 2's namespace, router 192.0.2.1" isp_dhcp_server 192.0.2.1
+ISP_DEB_DHCP=2
+check "eth2 by DHCP in /etc/network/interfaces" isp_deb_write
+ISP_DEB_DHCP=
+said=$(ifup eth2 2>&1)
+check_eq "ifup eth2 (inet dhcp) alone exits 0" 0 "$?"
+[ -n "$said" ] && info "$said"
+check_eq "eth2 has the leased address" "${ISP_ADDR[2]}/24" \
+    "$(ip -j addr show dev eth2 | jq -r '.[0].addr_info[] | select(.family == "inet") | "\(.local)/\(.prefixlen)"')"
+check_eq "teqlctl recorded the lease's router" 192.0.2.1 "$(jq -r '.router' /run/teqlctl/dhcp-eth2.json 2>/dev/null)"
+# (mp_check also finds no default route of dhclient-script's own: one default route only.)
+mp_check eth2
+check "ping -I eth2's leased address" ping -c 2 -W 2 -I "${ISP_ADDR[2]}" "$ISP_HOST"
+check "the LAN reaches the internet over eth2 alone" ip netns exec lan ping -c 2 -W 2 "$ISP_HOST"
+check "ifdown eth2 (ifupdown releases the lease)" ifdown eth2
+check_eq "... nothing of ours left" "" "$(isp_ours)"
+check "the lease record is gone" test ! -e /run/teqlctl/dhcp-eth2.json
+check "no dhclient left on eth2" sh -c '! pgrep -f "dhclient.* eth2$" >/dev/null'
+isp_dhcp_server_stop
 
 # ================================ connection ==========================================
 # shellcheck disable=SC2317  # run through check
