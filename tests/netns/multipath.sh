@@ -56,6 +56,8 @@ check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
 
 # --- split access: each line's address leaves by its own ISP (the others drop it) --------
+# (Each line's status counters before: the pings and flows below make them grow both ways.)
+counters=$(isp_counters)
 for k in 1 2 3; do
     check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
     tx=$(isp_tx "$k")
@@ -63,10 +65,9 @@ for k in 1 2 3; do
     check "... and the 4 replies leave by eth$k (its ISP)" test $(($(isp_tx "$k") - tx)) -ge 4
 done
 
-# --- LAN flows spread over every line; status counts them on each -----------------------
+# --- LAN flows spread over every line; status counted the pings above and them on each ----
 # (iperf3 is not used here: t-73 measures goodput.) The counters' checks came from
 # t-76-multipath-ifupdown (issue 27, point 5): what status reads is the mode's, not the stack's.
-counters=$(isp_counters)
 isp_check_spread
 isp_check_counters "$counters"
 check_json "status --json: every line has tx and rx counters" \
