@@ -1026,7 +1026,7 @@ mod tests {
 
     #[test]
     fn an_office_under_ifupdown() {
-        // t-81's office: an unkeyed `inet tunnel`, a keyed tunnel made by pre-up.
+        // The office of t-40's tunnels (once t-81's): an unkeyed `inet tunnel`, a keyed tunnel made by pre-up.
         let root = tempfile::tempdir().unwrap();
         fs::create_dir_all(root.path().join("etc/network")).unwrap();
         fs::write(

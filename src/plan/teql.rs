@@ -278,7 +278,8 @@ impl<'a> Planner<'a> {
     /// and only if they fit that line's MTU. The kernel's own route lookup decides, policy rules
     /// included, so the multipath bundle's per-line rule is what makes it right.
     /// Tunnels of two kinds in one bundle work, but carry one stream markedly slower than
-    /// tunnels of one kind (measured, t-81): say so when a line joins one of another kind.
+    /// tunnels of one kind (measured in the VM, 0.78 of the sum against 0.93): say so when a line
+    /// joins one of another kind.
     fn warn_mixed_tunnels(&mut self, link: &Link, kind: &str, master: &str) {
         let other = self
             .slaves_now(master)

@@ -5,11 +5,14 @@
 # A multipath bundle over three independent ISPs (issue 12), driven the way network-scripts
 # drives its hooks: split access (each line's table and rule), the weighted resilient nexthop
 # group as the default route, `ping -I` from each line's address, the internet reaching each
-# line, LAN connections spread over every line, ifdown/ifup of a line, the bundle down and up
+# line, LAN connections spread over every line with status counting them on each line (from
+# t-76), ifdown/ifup of a line, the bundle down and up
 # (ifdown-teql/ifup-teql of DEVICETYPE=teql), detach/attach, a dead ISP taken out by `check`
 # (run in the check unit's sandbox) and back, a broken line file, nothing of the admin's touched.
 # shellcheck source-path=SCRIPTDIR source=vmlab.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmlab.sh"
+# shellcheck source-path=SCRIPTDIR source=../vm/isp-debian.sh
+. "$NETNS_DIR/../vm/isp-debian.sh"
 
 check "isp_up" isp_up
 write_files() {
@@ -53,6 +56,8 @@ check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
 
 # --- split access: each line's address leaves by its own ISP (the others drop it) --------
+# (Each line's status counters before: the pings and flows below make them grow both ways.)
+counters=$(isp_counters)
 for k in 1 2 3; do
     check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
     tx=$(isp_tx "$k")
@@ -60,9 +65,15 @@ for k in 1 2 3; do
     check "... and the 4 replies leave by eth$k (its ISP)" test $(($(isp_tx "$k") - tx)) -ge 4
 done
 
-# --- LAN flows spread over every line ----------------------------------------------------
-# (iperf3 is not used here: t-73 measures goodput.)
+# --- LAN flows spread over every line; status counted the pings above and them on each ----
+# (iperf3 is not used here: t-73 measures goodput.) The counters' checks came from
+# t-76-multipath-ifupdown (issue 27, point 5): what status reads is the mode's, not the stack's.
 isp_check_spread
+isp_check_counters "$counters"
+check_json "status --json: every line has tx and rx counters" \
+    '[.masters[0].lines[] | [.tx_packets, .tx_bytes, .rx_packets, .rx_bytes] | map(type == "number") | all] | all' \
+    "$("$TEQLCTL" status --json wan)"
+check "status text shows rx beside tx" sh -c "'$TEQLCTL' status wan | grep -q 'tx [0-9]* pkts [0-9]* bytes, rx [0-9]* pkts [0-9]* bytes'"
 
 # --- ifdown of a line: out of the group, its table and rule gone; the others stay --------
 check "ifdown eth2 as network-scripts does (ifdown-pre-local, ifdown-local)" isp_ns_down 2

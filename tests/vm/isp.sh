@@ -254,7 +254,7 @@ isp_members() {
     echo "${out[*]}"
 }
 
-# ------------------------------------------------------- connection bundles (t-78, t-79)
+# ------------------------------------------------------- connection bundles (t-78, t-40)
 SINK_LOG=$VM_STATE/sink.log
 
 # The modules of the expressions in teqlctl's connection table (nft_counter is one on 5.10;

@@ -536,7 +536,7 @@ lab_dhcp_cleanup() {
     local pid
     pid=$(cat "$VM_DHCP_DIR/dhclient.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
     pid=$(cat "$VM_DHCP_DIR/udhcpd.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
-    # One that ifupdown started (t-76: `inet dhcp`), if the scenario ended before its ifdown.
+    # One that ifupdown started (t-40: `inet dhcp`), if the scenario ended before its ifdown.
     for pid in /run/dhclient.eth[0-9].pid; do
         [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && rm -f "$pid"
     done
