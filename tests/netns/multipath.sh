@@ -10,6 +10,9 @@
 # (run in the check unit's sandbox) and back, a broken line file, nothing of the admin's touched.
 # shellcheck source-path=SCRIPTDIR source=vmlab.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmlab.sh"
+# isp_counters and isp_check_counters (the status counters, once in t-77-multipath-ifupdown2).
+# shellcheck source-path=SCRIPTDIR source=../vm/isp-debian.sh
+. "$NETNS_DIR/../vm/isp-debian.sh"
 
 check "isp_up" isp_up
 write_files() {
@@ -53,6 +56,7 @@ check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all; ip -j nexthop show)"
 
 # --- split access: each line's address leaves by its own ISP (the others drop it) --------
+counters=$(isp_counters)
 for k in 1 2 3; do
     check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
     tx=$(isp_tx "$k")
@@ -63,6 +67,8 @@ done
 # --- LAN flows spread over every line ----------------------------------------------------
 # (iperf3 is not used here: t-73 measures goodput.)
 isp_check_spread
+# status's counters of each line grow with the traffic above, and are the kernel's.
+isp_check_counters "$counters"
 
 # --- ifdown of a line: out of the group, its table and rule gone; the others stay --------
 check "ifdown eth2 as network-scripts does (ifdown-pre-local, ifdown-local)" isp_ns_down 2
