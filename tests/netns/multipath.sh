@@ -8,6 +8,8 @@
 # line, LAN connections spread over every line, ifdown/ifup of a line, the bundle down and up
 # (ifdown-teql/ifup-teql of DEVICETYPE=teql), detach/attach, a dead ISP taken out by `check`
 # (run in the check unit's sandbox) and back, a broken line file, nothing of the admin's touched.
+# And, from t-77-multipath-ifupdown2 (merged into t-45, issue 27 point 5), status's counters of
+# each line growing with that traffic.
 # shellcheck source-path=SCRIPTDIR source=vmlab.sh
 . "$(dirname "${BASH_SOURCE[0]}")/vmlab.sh"
 # isp_counters and isp_check_counters (the status counters, once in t-77-multipath-ifupdown2).

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by the Debian multipath scenarios (t-76 ifupdown, t-77 ifupdown2) after lib.sh,
+# Sourced by the Debian multipath scenarios (t-76 ifupdown, t-45 ifupdown2) after lib.sh,
 # isp.sh and debian.sh: the office of three independent ISPs in /etc/network/interfaces, and
-# the checks both scenarios make of the bundle the real ifup/ifdown leave.
+# the checks both scenarios make of the bundle the real ifup/ifdown leave. (tests/netns/
+# multipath.sh sources it too, for the status counters.)
 
 ISP_WEIGHTS=(x 2 1 1)
 
