@@ -30,8 +30,8 @@
 # and status counters tests/netns/multipath.sh's. Each ifupdown2 run (ifup, ifdown, ifquery)
 # costs 5-25 s under TCG (python), so every run here shows something no other run does: 13
 # runs for TEQL, 5 for multipath.
-# vm-timeout: 900
-# vm-cost: 330
+# vm-timeout: 600
+# vm-cost: 195
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -26,7 +26,7 @@
 # access and spread tests/netns/multipath.sh's, connection's spread by weight, NAT and
 # preferred destinations tests/netns/connection.sh's and t-78-connection's.
 # vm-timeout: 600
-# vm-cost: 220
+# vm-cost: 200
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
