@@ -31,7 +31,7 @@
 # costs 5-25 s under TCG (python), so every run here shows something no other run does: 13
 # runs for TEQL, 5 for multipath.
 # vm-timeout: 600
-# vm-cost: 195
+# vm-cost: 210
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
