@@ -17,6 +17,7 @@
 //! | `t-74-multipath-lines` | all 70, same names | tests/netns/multipath-lines.sh |
 //! | `t-78-connection` | all but the two of nftables modules, same names | tests/netns/connection.sh |
 //! | `t-76-multipath-ifupdown` | the status counters' 8 (growing with traffic, not ahead of sysfs, rx beside tx), same names | tests/netns/multipath.sh |
+//! | `t-77-multipath-ifupdown2` (merged into t-45) | the six of status counters growing with traffic, same names | tests/netns/multipath.sh |
 //!
 //! t-78 keeps, in the VM, what needs module loading: no expression module loaded before the
 //! first line, and none requested by the kernel itself during the transactions.

@@ -6,7 +6,7 @@
 # drives its hooks: split access (each line's table and rule), the weighted resilient nexthop
 # group as the default route, `ping -I` from each line's address, the internet reaching each
 # line, LAN connections spread over every line with status counting them on each line (from
-# t-76), ifdown/ifup of a line, the bundle down and up
+# t-76 and t-77, issue 27 point 5), ifdown/ifup of a line, the bundle down and up
 # (ifdown-teql/ifup-teql of DEVICETYPE=teql), detach/attach, a dead ISP taken out by `check`
 # (run in the check unit's sandbox) and back, a broken line file, nothing of the admin's touched.
 # shellcheck source-path=SCRIPTDIR source=vmlab.sh

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by the Debian scenarios of the ISP lab (t-40 ifupdown, t-77 ifupdown2) after lib.sh,
+# Sourced by the Debian scenarios of the ISP lab (t-40 ifupdown, t-45 ifupdown2) after lib.sh,
 # isp.sh and debian.sh: the office of three independent ISPs in /etc/network/interfaces, and
 # the checks both make of the bundle the real ifup/ifdown leave. tests/netns/multipath.sh
 # sources it too, for the status counters' checks.
