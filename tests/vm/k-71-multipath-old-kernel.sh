@@ -12,7 +12,7 @@
 # Not in the default suite: tests/run-all boots the old kernel for it
 # (VM_KERNEL=$(cat target/kernel-version-old) tests/vm/run k-71-multipath-old-kernel).
 # vm-timeout: 600
-# vm-cost: 223
+# vm-cost: 90
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -28,7 +28,7 @@
 # recording every exec of dpkg: 265 s of the suite's cost, most of it strace and a second
 # install and removal.)
 # vm-timeout: 480
-# vm-cost: 135
+# vm-cost: 165
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh

@@ -13,7 +13,7 @@
 # (Not --seccomp-bpf, which would spare the ptrace stops: with it, strace 6.1's `when=N`
 # never fires.) About 60-75 s in the guest.
 # vm-timeout: 240
-# vm-cost: 56
+# vm-cost: 65
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

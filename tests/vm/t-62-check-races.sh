@@ -7,7 +7,7 @@
 #   later round puts it back), health.json always parses, teql0 always has a line; then the
 #   bundle converges back to every line attached and healthy.
 # vm-timeout: 420
-# vm-cost: 133
+# vm-cost: 75
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
