@@ -77,8 +77,8 @@ rm -rf /run/teqlctl
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
 check "a healthy round" "$TEQLCTL" check
 isp_cut 2
-out=$("$TEQLCTL" check 2>&1)
-info "$out"
+said=$("$TEQLCTL" check 2>&1)
+info "$said"
 check_eq "ISP 2 dead: eth2 out of the route after one round" "eth1 eth3:2 1" "$(route_members)"
 check "... its rule stays" test "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')" = 4202
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
@@ -87,8 +87,8 @@ for _ in 1 2 3; do "$TEQLCTL" check >/dev/null 2>&1; done
 check_eq "ISP 2 back: eth2 back in the route after 3 good rounds" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 # The last live line is never removed.
 isp_cut 1 3
-out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
-info "$out"
+said=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+info "$said"
 check_eq "ISPs 1 and 3 dead: eth2 alone in the route" "eth2:1" "$(route_members)"
 # That the last line stays when it dies too is check's choice, not the kernel's: nothing is
 # written then, on any kernel (tests/netns/multipath.sh: "every line dead: the group is never

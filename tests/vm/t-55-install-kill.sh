@@ -68,7 +68,7 @@ ours() { [ -L "$1" ] && [ "$1" -ef "$T" ]; }
 
 # status_is_true: `hooks status` has a line per hook path that says what is on disk.
 status_is_true() {
-    local p line c n bad= l out
+    local p line c n bad="" l out
     "$T" hooks status "${SYSTEMS[@]}" >/run/t55.status 2>&1
     mapfile -t out </run/t55.status
     for p in "${HOOKS[@]}"; do
