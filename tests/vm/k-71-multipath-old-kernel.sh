@@ -2,14 +2,17 @@
 # A multipath bundle on a kernel before 5.12 (issue 12, point 3): Debian 11's 5.10, which has
 # neither resilient nexthop groups (5.13) nor fib_multipath_hash_fields (5.12). teqlctl falls
 # back to one plain weighted multipath default route and the L4 hash policy 1, says so once in
-# `status`, and everything else works as on a new kernel: split access, LAN flows over every
-# line, a line's ifdown, `teqlctl check` taking a dead ISP out and back, the bundle down; then
+# `status`, and everything that goes through that route works as on a new kernel: split access
+# (the per-line tables and rules), LAN flows over every line, a line's ifdown, `teqlctl check`
+# taking a dead ISP out and back and leaving one line alone in the route, the bundle down; then
 # the same lines as a connection bundle, its nftables modules (nft_counter among them, a module
-# on this kernel) loaded by teqlctl before its transaction.
+# on this kernel) loaded by teqlctl before its transaction. What is the same on every kernel
+# is shown on the host's (tests/netns/multipath.sh): `ping -I` from each line's address, and
+# the last live line kept when every ISP is dead.
 # Not in the default suite: tests/run-all boots the old kernel for it
 # (VM_KERNEL=$(cat target/kernel-version-old) tests/vm/run k-71-multipath-old-kernel).
 # vm-timeout: 600
-# vm-cost: 223
+# vm-cost: 90
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=netscripts.sh
@@ -58,9 +61,8 @@ snap=$(ip -j rule show; ip -j route show table all)
 check "a second ifup-local changes nothing" ns_hook ifup-local eth2
 check_eq "... exactly nothing" "$snap" "$(ip -j rule show; ip -j route show table all)"
 
-for k in 1 2 3; do
-    check "ping -I ${ISP_ADDR[$k]} the internet host" ping -c 2 -W 2 -I "${ISP_ADDR[$k]}" "$ISP_HOST"
-done
+# `ping -I` from each line's address goes by its rule and table, not by the default route:
+# the same on every kernel, shown by tests/netns/multipath.sh (on the host's kernel).
 isp_check_spread
 
 # --- ifdown of a line: it leaves the route; back with ifup ---------------------------------
@@ -75,8 +77,8 @@ rm -rf /run/teqlctl
 for k in 1 2 3; do printf 'TEQL_PROBE=%s\nTEQL_PROBE_TIMEOUT=1500\n' "$ISP_HOST" >>"$NS_DIR/ifcfg-eth$k"; done
 check "a healthy round" "$TEQLCTL" check
 isp_cut 2
-out=$("$TEQLCTL" check 2>&1)
-info "$out"
+said=$("$TEQLCTL" check 2>&1)
+info "$said"
 check_eq "ISP 2 dead: eth2 out of the route after one round" "eth1 eth3:2 1" "$(route_members)"
 check "... its rule stays" test "$(ip -j rule show | jq -r '.[] | select(.src == "192.0.2.10") | .table')" = 4202
 check "the LAN still reaches the internet" ip netns exec lan ping -c 3 -W 2 "$ISP_HOST"
@@ -85,13 +87,13 @@ for _ in 1 2 3; do "$TEQLCTL" check >/dev/null 2>&1; done
 check_eq "ISP 2 back: eth2 back in the route after 3 good rounds" "eth1 eth2 eth3:2 1 1" "$(route_members)"
 # The last live line is never removed.
 isp_cut 1 3
-out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
-info "$out"
+said=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
+info "$said"
 check_eq "ISPs 1 and 3 dead: eth2 alone in the route" "eth2:1" "$(route_members)"
-isp_cut 2
-out=$("$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1; "$TEQLCTL" check 2>&1)
-check_eq "all three dead: the last live line stays" "eth2:1" "$(route_members)"
-isp_mend 1 2 3
+# That the last line stays when it dies too is check's choice, not the kernel's: nothing is
+# written then, on any kernel (tests/netns/multipath.sh: "every line dead: the group is never
+# emptied"; src/run/health.rs: the_last_line_is_kept_when_every_line_looks_dead).
+isp_mend 1 3
 
 # --- the bundle down: nothing of ours left, nothing of the admin's touched --------------------
 check "ifdown-teql ifcfg-wan" ns_hook ifdown-teql ifcfg-wan

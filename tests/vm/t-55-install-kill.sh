@@ -13,7 +13,7 @@
 # (Not --seccomp-bpf, which would spare the ptrace stops: with it, strace 6.1's `when=N`
 # never fires.) About 60-75 s in the guest.
 # vm-timeout: 240
-# vm-cost: 56
+# vm-cost: 65
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -68,7 +68,7 @@ ours() { [ -L "$1" ] && [ "$1" -ef "$T" ]; }
 
 # status_is_true: `hooks status` has a line per hook path that says what is on disk.
 status_is_true() {
-    local p line c n bad= l out
+    local p line c n bad="" l out
     "$T" hooks status "${SYSTEMS[@]}" >/run/t55.status 2>&1
     mapfile -t out </run/t55.status
     for p in "${HOOKS[@]}"; do
