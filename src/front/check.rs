@@ -219,6 +219,7 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     // A run killed between writing its temporary state file and renaming it leaves one
     // behind; under check.lock nobody else is writing one.
     crate::statefile::remove_temporaries(&health::state_file(&dir));
+    crate::statefile::remove_temporaries(&crate::run::rates::file(&dir));
     let prev = health::load(&dir);
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let mp_tables = crate::run::mode::routing_tables(cfg);

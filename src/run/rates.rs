@@ -46,7 +46,8 @@ pub(crate) struct Rate {
     pub span_ms: u64,
 }
 
-fn file(dir: &Path) -> PathBuf {
+/// The samples' file (check clears the temporaries a killed run left of it).
+pub(crate) fn file(dir: &Path) -> PathBuf {
     dir.join("counters.json")
 }
 
