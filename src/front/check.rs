@@ -224,18 +224,19 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     let mut nl = Netlink::open().map_err(|e| Error::from_netlink("netlink socket", "", e))?;
     let mp_tables = crate::run::mode::routing_tables(cfg);
     let state = read_kernel(&mut nl, cfg, &mp_tables)?;
-    if !ctx.dry_run {
-        // The counters as this round read them, for `status`'s rates (run::rates): every line
-        // of the configuration, and any attached to a teqlN by hand. A failed write costs
-        // status its rates, not the round its work.
+    // The counters as this round read them, for `status`'s rates (run::rates): every line of
+    // the configuration, and any attached to a teqlN by hand. Recorded once health.json is
+    // saved (a round's first saves are its intent and its outcome), and a failed write costs
+    // status its rates, not the round its work.
+    let counters = (!ctx.dry_run).then(|| {
         let masters = state.teql_masters();
         let lines = cfg
             .members
             .keys()
             .map(|l| l.as_str())
             .chain(masters.iter().flat_map(|(m, _)| state.slaves_of(m).map(|l| l.name.as_str())));
-        let _ = crate::run::rates::record(&dir, &crate::run::rates::sample(&state, lines, crate::run::rates::now_ms()));
-    }
+        crate::run::rates::sample(&state, lines, crate::run::rates::now_ms())
+    });
 
     let problems = report_problems(cfg, &prev);
     let lines = round_lines(cfg, &state, &prev, &crate::run::held::load(&dir));
@@ -281,6 +282,9 @@ pub fn check(ctx: &Ctx, cfg: &Config, started: std::time::Instant, metrics: Opti
     }
     if !ctx.dry_run {
         health::save(&dir, &next)?;
+    }
+    if let Some(c) = &counters {
+        let _ = crate::run::rates::record(&dir, c);
     }
     drop(global);
     drop(held);

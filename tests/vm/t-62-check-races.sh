@@ -88,7 +88,8 @@ invariant() {
 }
 # killed_at SIGNAL N: one check run that gets SIGNAL on entry to its Nth rename(2), the
 # syscall that commits a save of health.json (a run that changes something saves twice: its
-# intent before the change, the result after it). Prints the run's exit status.
+# intent before the change, the result after it; the counters for status's rates are saved
+# after both). Prints the run's exit status.
 killed_at() {
     strace -f -qq -o /dev/null -e trace=rename -e "inject=rename:signal=$1:when=$2" \
         "$TEQLCTL" check 2>>"$LOG"
